@@ -1,0 +1,1 @@
+//! `executor-k8s`: runs pipeline user code through the `pipeline_core::executor::Executor` trait.

@@ -1,0 +1,361 @@
+//! The seam between the engine and whatever runs user code.
+//!
+//! An [`Executor`] starts **warm workers** for one pipeline version ([`WorkerPoolSpec`]); the
+//! engine then hands each [`Worker`] one [`DatumTask`] at a time and finally stops it. Local
+//! processes, Docker containers and Kubernetes pods all implement the same two traits, and one
+//! conformance suite (`pipeline_core::testkit`, feature `testkit`) checks every backend.
+//!
+//! # Contract
+//!
+//! - **Scratch directory.** The engine owns [`DatumTask::scratch`]. Before the call it holds
+//!   `<input name>/<full repo path>` for each input and an empty `out/`. The executor makes it
+//!   appear to user code as `/pfs` (mount namespace, bind mount, tar copy: backend's choice).
+//!   When [`Worker::run`] returns, whatever the user code wrote to `/pfs/out` is in
+//!   `scratch/out` on the host, **symlinks kept as symlinks** (never followed). The engine
+//!   validates and ingests it, then deletes the scratch directory.
+//! - **Inputs are read-only** to user code where the backend allows it.
+//! - **One datum at a time per worker** (`&mut self`). Nothing of one datum (files under `/pfs`,
+//!   processes, environment) may be visible to the next one.
+//! - **Process lifetime.** The user process runs in its own process group; when it exits, times
+//!   out ([`DatumTask::timeout`]) or is cancelled ([`DatumTask::cancel`]), the whole group is
+//!   killed, so nothing outlives the datum. Dropping the future returned by [`Worker::run`] must
+//!   also kill it.
+//! - **Outcomes vs errors.** Anything the user code did (exit code, signal, timeout, cancel) is
+//!   an `Ok(`[`DatumOutcome`]`)`. An `Err(`[`ExecutorError`]`)` means the infrastructure failed
+//!   (worker lost, image missing, daemon unreachable); the engine may retry it elsewhere.
+//! - **Retries, `datum_tries`, `err_cmd` sequencing, concurrency limits** belong to the engine,
+//!   wrapped around any executor (tower style), never to the executor itself.
+//! - **Secrets** ([`WorkerPoolSpec::secrets`]) never appear in logs, errors, labels or
+//!   `Debug` output.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+use crate::spec::PipelineSpec;
+
+/// A backend that can start workers for pipelines.
+///
+/// Object-safe: the engine holds executors as `Arc<dyn Executor>`.
+#[async_trait]
+pub trait Executor: Send + Sync + fmt::Debug {
+    /// Short backend name, e.g. `"process"`, `"docker"`, `"kubernetes"`.
+    fn name(&self) -> &'static str;
+
+    /// Starts `spec.workers` warm workers for one pipeline version.
+    ///
+    /// Fails with [`ExecutorError::ImageNotFound`], [`ExecutorError::Unavailable`], ... when
+    /// the workers cannot be started; a partially started pool is torn down before returning.
+    async fn start_workers(
+        &self,
+        spec: &WorkerPoolSpec,
+    ) -> Result<Vec<Box<dyn Worker>>, ExecutorError>;
+
+    /// Removes everything this backend left for a pipeline (all versions), including leftovers
+    /// of a crashed host (found by label). Idempotent. Returns how many objects were removed.
+    async fn remove_pipeline(&self, project: &str, pipeline: &str) -> Result<usize, ExecutorError>;
+}
+
+/// One warm worker: runs datums one at a time until stopped.
+#[async_trait]
+pub trait Worker: Send + fmt::Debug {
+    /// The worker's index in its pool (`0..workers`).
+    fn index(&self) -> usize;
+
+    /// Runs one datum to completion. See the module docs for the contract.
+    async fn run(&mut self, task: DatumTask) -> Result<DatumOutcome, ExecutorError>;
+
+    /// Stops the worker and releases its resources (container, pod, namespace). Idempotent.
+    async fn stop(&mut self) -> Result<(), ExecutorError>;
+}
+
+/// What an executor needs to start the workers of one pipeline version.
+#[derive(Clone)]
+pub struct WorkerPoolSpec {
+    /// Project of the pipeline.
+    pub project: String,
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Pipeline version (1 on create, +1 per update); part of worker identity and labels.
+    pub version: u64,
+    /// Number of workers to start (`parallelism_spec.constant`, at least 1).
+    pub workers: usize,
+    /// The **effective** spec of this version (image, resources, scheduling, ...).
+    pub spec: Arc<PipelineSpec>,
+    /// Values of the secrets named in `transform.secrets`, supplied by the host application.
+    pub secrets: Secrets,
+}
+
+impl fmt::Debug for WorkerPoolSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerPoolSpec")
+            .field("project", &self.project)
+            .field("pipeline", &self.pipeline)
+            .field("version", &self.version)
+            .field("workers", &self.workers)
+            .field("secrets", &self.secrets)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Secret values by secret name, then key. `Debug` never shows the values.
+#[derive(Clone, Default)]
+pub struct Secrets(pub BTreeMap<String, BTreeMap<String, SecretValue>>);
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(
+                self.0
+                    .iter()
+                    .map(|(name, keys)| (name, keys.keys().collect::<Vec<_>>())),
+            )
+            .finish()
+    }
+}
+
+impl Secrets {
+    /// The value of `key` in secret `name`, if supplied.
+    pub fn get(&self, name: &str, key: &str) -> Option<&SecretValue> {
+        self.0.get(name)?.get(key)
+    }
+}
+
+/// A secret's bytes. `Debug` and `Display` print `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretValue(pub Vec<u8>);
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl fmt::Display for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// One datum handed to a worker.
+#[derive(Clone)]
+pub struct DatumTask {
+    /// Job (commit set) ID.
+    pub job_id: String,
+    /// Datum ID (64 hex).
+    pub datum_id: String,
+    /// Host directory that user code sees as `/pfs` (see the module docs).
+    pub scratch: PathBuf,
+    /// Input names present under `scratch` (each `scratch/<name>` is read-only to user code).
+    pub inputs: Vec<String>,
+    /// What to run: `transform.cmd` + `stdin`, or `err_cmd` + `err_stdin`.
+    pub program: Program,
+    /// The full environment for this datum, in order: `transform.env`, secret env vars, then
+    /// the per-datum variables (`<input>`, `<input>_COMMIT`, `PACH_DATUM_ID`, ...). Paths in
+    /// values refer to `/pfs/...` as user code sees it.
+    pub env: Vec<(String, String)>,
+    /// `transform.user` (`user[:group]` or `uid[:gid]`).
+    pub user: Option<String>,
+    /// `transform.working_dir`.
+    pub working_dir: Option<String>,
+    /// Exit codes besides 0 that count as success.
+    pub accept_return_code: Vec<i64>,
+    /// Per-attempt limit (`datum_timeout`); the whole process group is killed when it expires.
+    pub timeout: Option<Duration>,
+    /// Cancelled by the engine (job stopped, pipeline updated): kill and return `Cancelled`.
+    pub cancel: CancellationToken,
+    /// Where stdout/stderr lines go.
+    pub logs: Arc<dyn LogSink>,
+}
+
+impl fmt::Debug for DatumTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatumTask")
+            .field("job_id", &self.job_id)
+            .field("datum_id", &self.datum_id)
+            .field("scratch", &self.scratch)
+            .field("inputs", &self.inputs)
+            .field("program", &self.program)
+            .field(
+                "env_names",
+                &self.env.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A program to run: argv (no shell) and the bytes fed to its stdin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Program {
+    /// Which of the transform's programs this is.
+    pub kind: ProgramKind,
+    /// `argv[0]` is exec'ed directly.
+    pub argv: Vec<String>,
+    /// Stdin bytes (`lines.join("\n") + "\n"`), or `None` for an empty stdin.
+    pub stdin: Option<Vec<u8>>,
+}
+
+/// Whether a [`Program`] is the main command or the recovery command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProgramKind {
+    /// `transform.cmd`.
+    Cmd,
+    /// `transform.err_cmd`.
+    ErrCmd,
+}
+
+impl Program {
+    /// Builds a program from argv and stdin lines as Pachyderm does (lines joined with `\n`
+    /// plus a final `\n`; no lines means empty stdin).
+    pub fn new(kind: ProgramKind, argv: Vec<String>, stdin_lines: &[String]) -> Self {
+        let stdin = (!stdin_lines.is_empty()).then(|| {
+            let mut s = stdin_lines.join("\n");
+            s.push('\n');
+            s.into_bytes()
+        });
+        Program { kind, argv, stdin }
+    }
+}
+
+/// How a datum's run ended, from the user code's point of view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatumOutcome {
+    /// Exit 0, or a code listed in `accept_return_code`.
+    Success {
+        /// The exit code.
+        exit_code: i32,
+    },
+    /// Non-zero exit not in `accept_return_code`.
+    Failed {
+        /// The exit code.
+        exit_code: i32,
+    },
+    /// Killed by a signal it did not get from us.
+    Signaled {
+        /// The signal number.
+        signal: i32,
+    },
+    /// `datum_timeout` expired; the process group was killed.
+    TimedOut,
+    /// The task's cancellation token fired; the process group was killed.
+    Cancelled,
+}
+
+impl DatumOutcome {
+    /// Whether the attempt counts as a success.
+    pub fn is_success(&self) -> bool {
+        matches!(self, DatumOutcome::Success { .. })
+    }
+}
+
+/// Which stream a log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LogStream {
+    /// The user code's stdout.
+    Stdout,
+    /// The user code's stderr.
+    Stderr,
+}
+
+/// Receives user-code output line by line (without the trailing newline).
+pub trait LogSink: Send + Sync {
+    /// One line of output.
+    fn line(&self, stream: LogStream, line: &str);
+}
+
+/// A log sink that drops everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NullLogSink;
+
+impl LogSink for NullLogSink {
+    fn line(&self, _stream: LogStream, _line: &str) {}
+}
+
+/// Infrastructure failures (not user-code failures, which are [`DatumOutcome`]s).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExecutorError {
+    /// The backend cannot be reached.
+    #[error("{backend} executor unavailable at {address}: {message}")]
+    Unavailable {
+        /// Backend name.
+        backend: &'static str,
+        /// The address tried (socket path, URL, kubeconfig context).
+        address: String,
+        /// What went wrong.
+        message: String,
+        /// Underlying error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// The image is absent and could not be pulled.
+    #[error("image {image:?} not found: {message}")]
+    ImageNotFound {
+        /// The image reference.
+        image: String,
+        /// Why it could not be obtained.
+        message: String,
+    },
+    /// A worker died or disappeared; the datum may be retried on a fresh worker.
+    #[error("worker {worker} of pipeline {pipeline:?} lost: {reason}")]
+    WorkerLost {
+        /// Pipeline name.
+        pipeline: String,
+        /// Worker index.
+        worker: usize,
+        /// Backend's reason (e.g. `OOMKilled`, `Evicted`, container exited).
+        reason: String,
+    },
+    /// The task or spec asks for something invalid for this backend (names the field).
+    #[error("{field}: {message}")]
+    InvalidTask {
+        /// Field path, e.g. `transform.user`.
+        field: String,
+        /// What is wrong and what was expected.
+        message: String,
+    },
+    /// The backend cannot do this at all.
+    #[error("{backend} executor does not support {what}")]
+    Unsupported {
+        /// Backend name.
+        backend: &'static str,
+        /// The unsupported feature.
+        what: String,
+    },
+    /// Local I/O failed (scratch directory, spawning, copying).
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, naming the path.
+        context: String,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Any other backend error.
+    #[error("{backend} executor: {message}")]
+    Backend {
+        /// Backend name.
+        backend: &'static str,
+        /// What went wrong.
+        message: String,
+        /// Underlying error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+impl ExecutorError {
+    /// Whether the engine may retry the datum on a fresh worker.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            ExecutorError::WorkerLost { .. } | ExecutorError::Io { .. }
+        )
+    }
+}

@@ -1,0 +1,1 @@
+//! Pachyderm's glob dialect.

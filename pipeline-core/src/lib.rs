@@ -1,0 +1,30 @@
+//! # pipeline-core
+//!
+//! The Pachyderm pipeline model as an embeddable library: versioned input data, JSON/YAML
+//! pipeline specs, glob-based datums, incremental jobs that turn input commits into output
+//! commits, and DAGs of pipelines. Where user code runs is pluggable through the
+//! [`executor::Executor`] trait (local processes, Docker, Kubernetes live in sibling crates).
+//!
+//! Modules follow the data's path:
+//!
+//! | module | concept |
+//! |---|---|
+//! | [`spec`] | pipeline spec types and parsing (JSON, YAML, multi-document) |
+//! | [`validate`] | every check Pachyderm does at create time, and the run-time ones caught early |
+//! | [`glob`] | Pachyderm's glob dialect (captures, extglob, `$n` templates) |
+//! | [`datum`] | inputs → datums (pfs, cross, union, join, group, cron), datum IDs and hashes |
+//! | [`pfs`] | versioned storage: repos, branches, commits, files, objects |
+//! | [`pps`] | the pipeline engine: pipelines, jobs, incremental processing, DAGs |
+//! | [`executor`] | the trait the engine calls to run user code on one datum |
+//!
+//! The planning modules (`spec`, `validate`, `glob`, `datum`) do no I/O of their own.
+
+pub mod datum;
+pub mod executor;
+pub mod glob;
+pub mod pfs;
+pub mod pps;
+pub mod spec;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub mod validate;

@@ -1,0 +1,1 @@
+//! Versioned data storage (repos, branches, commits, files).
