@@ -1,1 +1,3 @@
 //! Shared code of the example programs and `pipectl`.
+
+pub mod cli;

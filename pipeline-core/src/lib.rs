@@ -12,6 +12,7 @@
 //! | [`spec`] | pipeline spec types and parsing (JSON, YAML, multi-document) |
 //! | [`validate`] | every check Pachyderm does at create time, and the run-time ones caught early |
 //! | [`glob`] | Pachyderm's glob dialect (captures, extglob, `$n` templates) |
+//! | [`hash`] | content hashes of files and directories (shared by storage and datums) |
 //! | [`datum`] | inputs → datums (pfs, cross, union, join, group, cron), datum IDs and hashes |
 //! | [`pfs`] | versioned storage: repos, branches, commits, files, objects |
 //! | [`pps`] | the pipeline engine: pipelines, jobs, incremental processing, DAGs |
@@ -22,6 +23,7 @@
 pub mod datum;
 pub mod executor;
 pub mod glob;
+pub mod hash;
 pub mod pfs;
 pub mod pps;
 pub mod spec;

@@ -2,11 +2,7 @@
 
 use clap::Parser;
 
-/// Pachyderm-style pipelines, embedded: specs, datums, data, jobs.
-#[derive(Debug, Parser)]
-#[command(name = "pipectl", version, about)]
-struct Cli {}
-
 fn main() {
-    let _cli = Cli::parse();
+    let cli = examples::cli::Cli::parse();
+    std::process::exit(examples::cli::run(cli));
 }
