@@ -11,7 +11,9 @@
 //! ```
 
 mod duration;
+pub mod effective;
 mod types;
 
 pub use duration::{Duration, DurationError};
+pub use effective::normalize_glob;
 pub use types::*;
