@@ -29,7 +29,7 @@ fn leaf(name: &str, repo: &str, glob: &str, extra: &str) -> String {
 fn count(json: &str, repos: &Repos) -> usize {
     let input: Input = serde_json::from_str(json).unwrap();
     let plan = DatumPlan::new(&input, repos, &PlanOptions::default()).unwrap();
-    plan.datums().map(|d| d.unwrap()).count()
+    plan.datums().collect::<Result<Vec<_>, _>>().unwrap().len()
 }
 
 fn repos(trees: &[BTreeSet<String>]) -> Repos {

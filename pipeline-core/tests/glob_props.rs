@@ -111,10 +111,8 @@ fn step(tok: &Tok, text: &[char], pos: usize) -> BTreeSet<usize> {
             }
         }
         Tok::Class { negated, chars } => {
-            if let Some(c) = text.get(pos) {
-                if chars.contains(c) != *negated {
-                    out.insert(pos + 1);
-                }
+            if text.get(pos).is_some_and(|c| chars.contains(c) != *negated) {
+                out.insert(pos + 1);
             }
         }
         Tok::Braces(alts) => out.extend(alts.iter().filter_map(|a| lit(text, pos, a))),

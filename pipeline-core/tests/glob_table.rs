@@ -105,7 +105,8 @@ fn capture_table() {
 
 #[test]
 fn error_table() {
-    let cases: &[(&str, usize, fn(&GlobSyntaxError) -> bool)] = &[
+    type IsKind = fn(&GlobSyntaxError) -> bool;
+    let cases: &[(&str, usize, IsKind)] = &[
         ("/a[bc", 2, |k| matches!(k, GlobSyntaxError::UnclosedClass)),
         ("/[]", 1, |k| matches!(k, GlobSyntaxError::EmptyClass)),
         ("/[!]", 1, |k| matches!(k, GlobSyntaxError::EmptyClass)),
