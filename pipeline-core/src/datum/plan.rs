@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::source::{Entry, SourceError, TreeSource};
 use super::{Datum, DatumId, DatumInput, PfsLeaf};
 use crate::glob::{self, Glob, GlobError, GlobMatchError, Template, TemplateError};
-use crate::spec::{Input, InputKind};
+use crate::spec::{Input, InputKind, PipelineSpec};
 
 /// Where the trees of a plan's repos come from.
 pub trait Sources {
@@ -207,6 +207,33 @@ impl DatumPlan {
             leaves: b.leaves,
             trees: b.trees,
         })
+    }
+
+    /// Plans a whole spec: applies [`PipelineSpec::effective`] (defaults, children sorted into
+    /// datum order per reference §2.11), then plans its `input` with the pipeline's name.
+    ///
+    /// ```
+    /// # use std::collections::HashMap; use std::sync::Arc;
+    /// use pipeline_core::datum::{DatumPlan, MemTree, TreeSource};
+    /// let spec = serde_json::from_str(r#"{"pipeline": {"name": "p"}, "input": {"cross": [
+    ///     {"pfs": {"name": "z", "repo": "b", "glob": "/*"}},
+    ///     {"pfs": {"repo": "a", "glob": "/*"}}]}}"#).unwrap();
+    /// let mut sources: HashMap<String, Arc<dyn TreeSource>> = HashMap::new();
+    /// sources.insert("a".into(), Arc::new(MemTree::from_paths(["/x"]).unwrap()));
+    /// sources.insert("b".into(), Arc::new(MemTree::from_paths(["/y"]).unwrap()));
+    /// let plan = DatumPlan::for_spec(&spec, &sources).unwrap();
+    /// let d = plan.datums().next().unwrap().unwrap();
+    /// assert_eq!(d.inputs[0].leaf.name, "a"); // unnamed inputs sort first
+    /// ```
+    pub fn for_spec(spec: &PipelineSpec, sources: &dyn Sources) -> Result<DatumPlan, PlanError> {
+        let effective = spec.effective();
+        let input = effective.input.as_ref().ok_or_else(|| PlanError::Missing {
+            field: "input".into(),
+        })?;
+        let options = PlanOptions {
+            pipeline_name: effective.pipeline.as_ref().map(|p| p.name.clone()),
+        };
+        DatumPlan::new(input, sources, &options)
     }
 
     /// The plan's pfs/cron inputs, in spec order.

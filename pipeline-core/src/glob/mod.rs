@@ -311,8 +311,9 @@ impl<'p> Captures<'p> {
     }
 }
 
-/// Pachyderm's glob normalisation (`CleanPath`): a leading `/` is added, a trailing `/`
-/// removed, repeated `/` collapsed and `.` segments dropped; `""` becomes `/`.
+/// Pachyderm's glob normalisation (`pfsfile.CleanPath`): Go's `path.Clean` (repeated `/`
+/// collapsed, `.` dropped, `..` resolved lexically), then a single leading `/` and no trailing
+/// `/`; `""` becomes `/`.
 ///
 /// ```
 /// use pipeline_core::glob::normalize;
@@ -320,20 +321,25 @@ impl<'p> Captures<'p> {
 /// assert_eq!(normalize("abc/"), "/abc");
 /// assert_eq!(normalize("dir/*"), "/dir/*");
 /// assert_eq!(normalize("/*/"), "/*");
+/// assert_eq!(normalize("/a/../b//*"), "/b/*");
 /// ```
 pub fn normalize(glob: &str) -> String {
-    let mut out = String::with_capacity(glob.len() + 1);
+    let rooted = glob.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
     for seg in glob.split('/') {
-        if seg.is_empty() || seg == "." {
-            continue;
+        match seg {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|p| *p != "..") {
+                    parts.pop();
+                } else if !rooted {
+                    parts.push("..");
+                }
+            }
+            _ => parts.push(seg),
         }
-        out.push('/');
-        out.push_str(seg);
     }
-    if out.is_empty() {
-        out.push('/');
-    }
-    out
+    format!("/{}", parts.join("/"))
 }
 
 #[cfg(test)]
@@ -504,5 +510,9 @@ mod tests {
         assert_eq!(normalize("*"), "/*");
         assert_eq!(normalize("//a//b/"), "/a/b");
         assert_eq!(normalize("./a"), "/a");
+        assert_eq!(normalize("."), "/");
+        assert_eq!(normalize("/../a"), "/a");
+        assert_eq!(normalize("../a"), "/../a");
+        assert_eq!(normalize("a/b/../../.."), "/..");
     }
 }
