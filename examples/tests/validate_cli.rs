@@ -40,7 +40,7 @@ fn invalid_file_exits_1_with_file_line_col_path_message() {
     assert_eq!(
         lines[0],
         format!(
-            "{name}:9:26: input.cross[1].pfs.glob: glob \"/[\" has an unclosed character class `[` at position 1"
+            "{name}:9:26: input.cross[1].pfs.glob: invalid glob: glob \"/[\", position 1: unclosed character class: expected ']' (Pachyderm only finds this when the job runs, and then retries forever)"
         )
     );
     assert!(

@@ -682,17 +682,27 @@ fn input_join_on_template() {
         ),
         "input.join_on.template",
         "input.join[0].pfs.join_on",
-        "group numbers cannot have a leading zero (write $1)",
+        "group number \"01\" has a leading zero; Pachyderm's worker crashes on it, write $1",
     );
 }
 
 #[test]
 fn input_group_by_template() {
     error(
-        &with("input:\n  group:\n    - pfs: {repo: a, glob: '/(*)', group_by: '${x}'}\n"),
+        &with("input:\n  group:\n    - pfs: {repo: a, glob: '/(*)', group_by: '${007}'}\n"),
         "input.group_by.template",
         "input.group[0].pfs.group_by",
-        "bad group_by template",
+        "bad group_by template: template \"${007}\", position 0: group number \"007\" has a leading zero",
+    );
+}
+
+#[test]
+fn warning_template_literal_dollar() {
+    warning(
+        &with("input:\n  group:\n    - pfs: {repo: a, glob: '/(*)', group_by: '${x}'}\n"),
+        "input.template.literal",
+        "input.group[0].pfs.group_by",
+        "Pachyderm keeps it as literal text",
     );
 }
 

@@ -46,8 +46,8 @@ pub const DEFAULT_PROJECT: &str = "default";
 /// Default PFS input repo type.
 pub const DEFAULT_REPO_TYPE: &str = "user";
 
-/// Normalises a glob the way Pachyderm's `CleanPath` does: a leading `/` is added and trailing
-/// `/`s are removed, so `""` → `/`, `abc` → `/abc`, `abc/` → `/abc`.
+/// Normalises a glob the way Pachyderm's `CleanPath` does (the same function the datum planner
+/// uses, [`crate::glob::normalize`]): `""` → `/`, `abc` → `/abc`, `abc/` → `/abc`.
 ///
 /// ```
 /// use pipeline_core::spec::normalize_glob;
@@ -56,7 +56,7 @@ pub const DEFAULT_REPO_TYPE: &str = "user";
 /// assert_eq!(normalize_glob("/*/*"), "/*/*");
 /// ```
 pub fn normalize_glob(glob: &str) -> String {
-    format!("/{}", glob.trim_matches('/'))
+    crate::glob::normalize(glob)
 }
 
 fn is_blank(s: &Option<String>) -> bool {

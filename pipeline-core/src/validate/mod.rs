@@ -56,7 +56,7 @@
 //! | `input.join_on.template`, `input.group_by.template` | error | `….pfs.join_on` / `group_by` |
 //! | `input.trigger.branch` / `.size` / `.cron` / `.commits` | error | `….pfs.trigger` |
 //! | `transform.image.tag`, `transform.debug.inert`, `transform.dockerfile.inert`, `transform.secret.unused` | warning | `transform` |
-//! | `input.lazy_empty_files`, `input.join_on.ignored`, `input.group_by.ignored`, `input.template.group` | warning | `….pfs` |
+//! | `input.lazy_empty_files`, `input.join_on.ignored`, `input.group_by.ignored`, `input.template.group`, `input.template.literal` | warning | `….pfs` |
 //! | `input.missing`, `datum_tries.negative`, `pod_spec.deprecated` | warning | top level |
 
 mod glob_check;

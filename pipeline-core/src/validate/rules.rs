@@ -613,6 +613,7 @@ fn check_pfs(pfs: &PfsInput, path: &FieldPath, ctx: Context, out: &mut Findings)
             "input cannot come from a commit; use a branch with head pointing to the commit",
         );
     }
+    let mut compiled = None;
     match pfs.glob.as_deref() {
         None if !pfs.s3 => out.error(
             "input.glob.required",
@@ -627,30 +628,39 @@ fn check_pfs(pfs: &PfsInput, path: &FieldPath, ctx: Context, out: &mut Findings)
                     format!("inputs that set 's3' to 'true' must also set 'glob' to \"/\" (found {glob:?}), as the S3 gateway serves the whole commit"),
                 );
             }
-            if let Err(e) = super::glob_check::check_glob(glob) {
-                out.error("input.glob.syntax", path.field("glob"), e);
+            match super::glob_check::check_glob(glob) {
+                Ok(g) => compiled = Some(g),
+                Err(e) => out.error("input.glob.syntax", path.field("glob"), e),
             }
         }
         None => {}
     }
     for (field, value) in [("join_on", &pfs.join_on), ("group_by", &pfs.group_by)] {
-        if let Some(t) = nonempty(value) {
-            if let Err(e) = syntax::check_template(t) {
-                out.error(
-                    if field == "join_on" {
-                        "input.join_on.template"
-                    } else {
-                        "input.group_by.template"
-                    },
-                    path.field(field),
-                    format!("bad {field} template: {e}"),
-                );
-            } else if let Some(warning) = pfs
-                .glob
-                .as_deref()
-                .and_then(|g| super::glob_check::template_beyond_captures(g, t))
-            {
-                out.warn("input.template.group", path.field(field), warning);
+        let Some(t) = nonempty(value) else { continue };
+        match super::glob_check::check_template(t) {
+            Err(e) => out.error(
+                if field == "join_on" {
+                    "input.join_on.template"
+                } else {
+                    "input.group_by.template"
+                },
+                path.field(field),
+                format!("bad {field} template: {e}"),
+            ),
+            Ok(template) => {
+                if let Err(e) = syntax::check_template(t) {
+                    out.warn(
+                        "input.template.literal",
+                        path.field(field),
+                        format!("{e}; Pachyderm keeps it as literal text"),
+                    );
+                }
+                if let Some(w) = compiled
+                    .as_ref()
+                    .and_then(|g| super::glob_check::template_beyond_captures(g, &template))
+                {
+                    out.warn("input.template.group", path.field(field), w);
+                }
             }
         }
     }
