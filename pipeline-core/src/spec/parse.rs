@@ -4,7 +4,7 @@
 //!
 //! Every file, JSON included, is read by the **serde-saphyr** stack: its event parser,
 //! `granit-parser` (pure safe Rust, fuzzed upstream, YAML 1.2, precise line/column), driven by
-//! our own small tree builder ([`super::reader`]). JSON is YAML 1.2 flow syntax and Pachyderm
+//! our own small tree builder (module `spec::reader`). JSON is YAML 1.2 flow syntax and Pachyderm
 //! itself converts YAML to JSON before decoding, so one reader gives the same behaviour and the
 //! same line/column quality for both. `serde_yaml` is archived, its maintained forks sit on
 //! transpiled C (`unsafe-libyaml`), and `serde_yml` is unsound (`shared/reference/rust-crates.md`
