@@ -1,14 +1,39 @@
 //! `pipectl` commands. Each command group lives in its own module; this file only routes.
 
-use clap::Parser;
+use clap::{CommandFactory, Parser, Subcommand};
+
+pub mod datum;
 
 /// Pachyderm-style pipelines, embedded: specs, datums, data, jobs.
 #[derive(Debug, Parser)]
 #[command(name = "pipectl", version, about)]
-pub struct Cli {}
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List objects.
+    #[command(subcommand)]
+    List(ListCommand),
+}
+
+/// `pipectl list ...`
+#[derive(Debug, Subcommand)]
+enum ListCommand {
+    /// Preview a spec's datums without running anything.
+    Datum(datum::ListDatumArgs),
+}
 
 /// Runs `pipectl` with the given arguments; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
-    let _ = cli;
-    0
+    match cli.command {
+        Some(Command::List(ListCommand::Datum(args))) => datum::list_datum(&args),
+        None => {
+            let _ = Cli::command().print_help();
+            0
+        }
+    }
 }
