@@ -786,3 +786,14 @@ fn a_glob_that_exhausts_backtracking_is_a_plan_error() {
         other => panic!("expected a match error, got {other:?}"),
     }
 }
+
+#[test]
+fn plans_and_datums_can_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<DatumPlan>();
+    send_sync::<Datum>();
+    send_sync::<pipeline_core::glob::Glob>();
+    send::<pipeline_core::datum::Datums<'static>>();
+    send_sync::<PlanError>();
+}

@@ -1,6 +1,6 @@
 //! `pipectl` commands. Each command group lives in its own module; this file only routes.
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 pub mod datum;
 
@@ -8,32 +8,35 @@ pub mod datum;
 #[derive(Debug, Parser)]
 #[command(name = "pipectl", version, about)]
 pub struct Cli {
+    /// The command.
     #[command(subcommand)]
-    command: Option<Command>,
+    pub command: Command,
 }
 
-/// Top-level commands.
+/// Top-level verbs; each command group flattens its nouns into them.
 #[derive(Debug, Subcommand)]
-enum Command {
-    /// List objects.
-    #[command(subcommand)]
-    List(ListCommand),
+pub enum Command {
+    /// List datums, ...
+    List {
+        /// What to list.
+        #[command(subcommand)]
+        what: List,
+    },
 }
 
-/// `pipectl list ...`
+/// Nouns of `list`.
 #[derive(Debug, Subcommand)]
-enum ListCommand {
-    /// Preview a spec's datums without running anything.
-    Datum(datum::ListDatumArgs),
+pub enum List {
+    /// Datums.
+    #[command(flatten)]
+    Datum(datum::List),
 }
 
 /// Runs `pipectl` with the given arguments; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
-        Some(Command::List(ListCommand::Datum(args))) => datum::list_datum(&args),
-        None => {
-            let _ = Cli::command().print_help();
-            0
-        }
+        Command::List {
+            what: List::Datum(c),
+        } => datum::list(c),
     }
 }
