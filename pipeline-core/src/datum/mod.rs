@@ -71,6 +71,7 @@
 //! Group datums with several inputs list them in child-then-path order; Pachyderm orders them
 //! by an internal hash, so the IDs of such datums may differ from Pachyderm's.
 
+pub mod conformance;
 mod env;
 mod local;
 mod plan;
