@@ -1,6 +1,8 @@
 //! `pipectl` commands. Each command group lives in its own module; this file only routes.
 
-use clap::Parser;
+use clap::{CommandFactory, Parser, Subcommand};
+
+pub mod datum;
 
 pub mod validate;
 
@@ -8,21 +10,35 @@ pub mod validate;
 #[derive(Debug, Parser)]
 #[command(name = "pipectl", version, about)]
 pub struct Cli {
-    /// The command to run.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
-/// `pipectl` subcommands.
-#[derive(Debug, clap::Subcommand)]
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
 pub enum Command {
     /// Parse and validate pipeline spec files (exit 0 valid, 1 invalid, 2 unreadable).
     Validate(validate::ValidateArgs),
+    /// List objects.
+    #[command(subcommand)]
+    List(ListCommand),
+}
+
+/// `pipectl list ...`
+#[derive(Debug, Subcommand)]
+pub enum ListCommand {
+    /// Preview a spec's datums without running anything.
+    Datum(datum::ListDatumArgs),
 }
 
 /// Runs `pipectl` with the given arguments; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
-        Command::Validate(args) => validate::run(args),
+        Some(Command::Validate(args)) => validate::run(args),
+        Some(Command::List(ListCommand::Datum(args))) => datum::list_datum(&args),
+        None => {
+            let _ = Cli::command().print_help();
+            0
+        }
     }
 }
