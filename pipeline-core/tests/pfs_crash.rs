@@ -15,7 +15,7 @@
 //! the expected bytes. Sizes are mostly small with some multi-MiB files, so kills land in
 //! puts (object streaming), in batched directory puts, in metadata commits and in finishes.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,7 +35,7 @@ fn seed(seq: u64, i: u64) -> u64 {
 
 fn content(seq: u64, i: u64) -> Vec<u8> {
     let s = seed(seq, i);
-    let size = if s % 8 == 0 {
+    let size = if s.is_multiple_of(8) {
         (2 << 20) + (s % (2 << 20))
     } else {
         s % (96 << 10)
@@ -107,7 +107,7 @@ fn child(root: &Path) -> Result<(), PfsError> {
 }
 
 struct Checker {
-    fully_checked: BTreeMap<String, ()>,
+    fully_checked: BTreeSet<String>,
 }
 
 impl Checker {
@@ -157,7 +157,7 @@ impl Checker {
                 }
             }
             let key = c.commit.id.to_string();
-            if !self.fully_checked.contains_key(&key) {
+            if self.fully_checked.insert(key) {
                 for i in 0..planned_files(seq) {
                     let p = file_path(seq, i);
                     let (info, mut r) = s.get_file(&c.commit, &p).map_err(|e| e.to_string())?;
@@ -168,7 +168,6 @@ impl Checker {
                         return Err(format!("{p} of seq={seq} differs"));
                     }
                 }
-                self.fully_checked.insert(key, ());
             }
         }
         Ok((finished.len(), head_open))
@@ -212,7 +211,7 @@ fn main() {
         | 1;
     let started = Instant::now();
     let mut checker = Checker {
-        fully_checked: BTreeMap::new(),
+        fully_checked: BTreeSet::new(),
     };
     let mut kills = 0;
     let mut open_heads = 0;
