@@ -117,3 +117,21 @@ impl<'de> Deserialize<'de> for Duration {
         text.parse().map_err(serde::de::Error::custom)
     }
 }
+
+/// The pattern a duration string must match in the JSON Schema (the parser above is the
+/// authority; the pattern is its regular-language shape).
+pub const DURATION_PATTERN: &str = r"^\s*(([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|µs|ms|s|m|h))+\s*$";
+
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Duration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A duration: seconds like \"300s\" (Pachyderm's form) or a human form like \"5m\", \"1h30m\", \"1.5s\".",
+            "type": "string",
+            "pattern": DURATION_PATTERN
+        })
+    }
+}

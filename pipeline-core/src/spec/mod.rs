@@ -1,4 +1,12 @@
-//! Pipeline specs: typed values for every Pachyderm 2.x field, parsed from JSON or YAML.
+//! Pipeline specs: typed values for every Pachyderm 2.x field, parsed from JSON or YAML with
+//! line/column for every field.
+//!
+//! - [`types`](PipelineSpec): the spec as written (snake_case and camelCase names accepted).
+//! - [`parse_str`] / [`parse_file`]: JSON or YAML, one spec, a `---` stream or a list; every
+//!   problem reported at once with its field path and `LINE:COL` (see [`parse`] for the YAML
+//!   reader choice and options).
+//! - [`PipelineSpec::effective`]: Pachyderm's defaults applied explicitly ([`effective`]).
+//! - [`schema`]: the shipped JSON Schema (feature `schema`).
 //!
 //! ```
 //! use pipeline_core::spec::PipelineSpec;
@@ -11,7 +19,16 @@
 //! ```
 
 mod duration;
+pub mod effective;
+mod lenient;
+pub mod parse;
+#[cfg(feature = "schema")]
+pub mod schema;
+mod source;
 mod types;
 
-pub use duration::{Duration, DurationError};
+pub use duration::{DURATION_PATTERN, Duration, DurationError};
+pub use effective::normalize_glob;
+pub use parse::{ParseError, ParsedSpec, parse_bytes, parse_file, parse_str};
+pub use source::{Diagnostic, FieldPath, Location, PathSegment, Severity, SourceNode, SourceValue};
 pub use types::*;

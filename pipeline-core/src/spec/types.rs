@@ -17,6 +17,7 @@ fn is_false(b: &bool) -> bool {
 
 /// A whole pipeline spec (Pachyderm's `CreatePipelineRequest`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PipelineSpec {
     /// The pipeline's name and project. Required.
@@ -131,7 +132,16 @@ pub struct PipelineSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub salt: Option<String>,
     /// Total attempts per datum (default 3).
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "datumTries")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "datumTries",
+        deserialize_with = "super::lenient::opt_int"
+    )]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "Option<super::lenient::IntSchema>")
+    )]
     pub datum_tries: Option<i64>,
     /// Kubernetes node selector and priority class.
     #[serde(
@@ -166,6 +176,7 @@ pub struct PipelineSpec {
 
 /// `pipeline`: the pipeline's identity.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PipelineRef {
     /// Pipeline name; also the output repo's name.
@@ -178,6 +189,7 @@ pub struct PipelineRef {
 
 /// A project reference.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ProjectRef {
     /// Project name.
@@ -187,6 +199,7 @@ pub struct ProjectRef {
 
 /// `metadata`: labels and annotations for worker pods.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Metadata {
     /// Pod annotations.
@@ -199,6 +212,7 @@ pub struct Metadata {
 
 /// `transform`: the user code and how it runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Transform {
     /// Container image (default `ubuntu:20.04`).
@@ -233,8 +247,10 @@ pub struct Transform {
     #[serde(
         default,
         skip_serializing_if = "Vec::is_empty",
-        alias = "acceptReturnCode"
+        alias = "acceptReturnCode",
+        deserialize_with = "super::lenient::vec_int"
     )]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<super::lenient::IntSchema>"))]
     pub accept_return_code: Vec<i64>,
     /// Inert in Pachyderm 2.x: accepted, ignored, warned.
     #[serde(default, skip_serializing_if = "is_false")]
@@ -258,6 +274,7 @@ pub struct Transform {
 
 /// `transform.secrets[]`: a secret mounted as a file or exposed as an env var.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SecretMount {
     /// Secret name.
@@ -277,6 +294,7 @@ pub struct SecretMount {
 /// `input`: exactly one of its fields must be set (checked by validation, so that every
 /// mistake can be reported with its path rather than failing the parse).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Input {
     /// A glob over one repo's branch.
@@ -336,6 +354,7 @@ impl Input {
 
 /// `input.pfs`: a glob over a repo's branch.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PfsInput {
     /// Name under `/pfs` and env-var prefix (default: the repo name).
@@ -394,6 +413,7 @@ pub struct PfsInput {
 
 /// `input.pfs.trigger`: when the trigger branch moves.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Trigger {
     /// Watched branch (default `master`).
@@ -413,7 +433,15 @@ pub struct Trigger {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<String>,
     /// Number of new commits that fires the trigger.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::lenient::opt_int"
+    )]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "Option<super::lenient::IntSchema>")
+    )]
     pub commits: Option<i64>,
     /// Fire on a schedule.
     #[serde(default, skip_serializing_if = "Option::is_none", alias = "cronSpec")]
@@ -422,6 +450,7 @@ pub struct Trigger {
 
 /// `input.pfs.propagation_spec`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PropagationSpec {
     /// Commits on this input never start jobs.
@@ -431,6 +460,7 @@ pub struct PropagationSpec {
 
 /// `input.cron`: ticks on a schedule.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CronInput {
     /// Name under `/pfs`. Required.
@@ -458,15 +488,18 @@ pub struct CronInput {
 
 /// `parallelism_spec`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ParallelismSpec {
     /// Number of workers (0 means 1).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient::int")]
+    #[cfg_attr(feature = "schema", schemars(with = "super::lenient::IntSchema"))]
     pub constant: u64,
 }
 
 /// `egress`: where to push output after each job.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Egress {
     /// Old form of `object_storage.url`.
@@ -490,6 +523,7 @@ pub struct Egress {
 
 /// `egress.object_storage`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ObjectStorageEgress {
     /// Target URL.
@@ -499,6 +533,7 @@ pub struct ObjectStorageEgress {
 
 /// `egress.sql_database`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SqlDatabaseEgress {
     /// Database URL.
@@ -514,6 +549,7 @@ pub struct SqlDatabaseEgress {
 
 /// `egress.sql_database.file_format`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FileFormat {
     /// `CSV`, `JSON` or `PARQUET`.
@@ -526,6 +562,7 @@ pub struct FileFormat {
 
 /// A reference to one key of a named secret.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SecretRef {
     /// Secret name.
@@ -538,6 +575,7 @@ pub struct SecretRef {
 
 /// `resource_requests` / `resource_limits`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ResourceSpec {
     /// CPUs (fractional).
@@ -556,25 +594,38 @@ pub struct ResourceSpec {
 
 /// `resource_*.gpu`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct GpuSpec {
     /// Resource name, e.g. `nvidia.com/gpu`.
     #[serde(default, rename = "type")]
     pub gpu_type: String,
     /// Whole number of GPUs.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::lenient::int")]
+    #[cfg_attr(feature = "schema", schemars(with = "super::lenient::IntSchema"))]
     pub number: i64,
 }
 
 /// `service`: expose the user code as a long-running service.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Service {
     /// Port inside the worker.
-    #[serde(default, alias = "internalPort")]
+    #[serde(
+        default,
+        alias = "internalPort",
+        deserialize_with = "super::lenient::int"
+    )]
+    #[cfg_attr(feature = "schema", schemars(with = "super::lenient::IntSchema"))]
     pub internal_port: i32,
     /// Port exposed outside.
-    #[serde(default, alias = "externalPort")]
+    #[serde(
+        default,
+        alias = "externalPort",
+        deserialize_with = "super::lenient::int"
+    )]
+    #[cfg_attr(feature = "schema", schemars(with = "super::lenient::IntSchema"))]
     pub external_port: i32,
     /// Output only: filled in by inspect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -586,6 +637,7 @@ pub struct Service {
 
 /// `spout`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Spout {
     /// Optional service exposed by the spout.
@@ -595,21 +647,49 @@ pub struct Spout {
 
 /// `datum_set_spec`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DatumSetSpec {
     /// Datums per set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::lenient::opt_int"
+    )]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "Option<super::lenient::IntSchema>")
+    )]
     pub number: Option<i64>,
     /// Target input bytes per set.
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "sizeBytes")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "sizeBytes",
+        deserialize_with = "super::lenient::opt_int"
+    )]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "Option<super::lenient::IntSchema>")
+    )]
     pub size_bytes: Option<i64>,
     /// Sets per worker.
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "perWorker")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "perWorker",
+        deserialize_with = "super::lenient::opt_int"
+    )]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "Option<super::lenient::IntSchema>")
+    )]
     pub per_worker: Option<i64>,
 }
 
 /// `scheduling_spec`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SchedulingSpec {
     /// Pod nodeSelector.
@@ -630,6 +710,7 @@ pub struct SchedulingSpec {
 
 /// `tolerations[]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Toleration {
     /// Taint key.
@@ -648,13 +729,19 @@ pub struct Toleration {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        alias = "tolerationSeconds"
+        alias = "tolerationSeconds",
+        deserialize_with = "super::lenient::opt_int"
+    )]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "Option<super::lenient::IntSchema>")
     )]
     pub toleration_seconds: Option<i64>,
 }
 
 /// `determined`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Determined {
     /// Determined workspaces.

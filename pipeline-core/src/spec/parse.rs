@@ -1,0 +1,471 @@
+//! Reading spec files: JSON or YAML, one spec, a `---` stream, or a top-level list.
+//!
+//! # Why serde-saphyr, and how
+//!
+//! Every file, JSON included, is read by **serde-saphyr** (pure safe Rust, panic-free and fuzzed
+//! upstream, precise line/column, `Spanned<T>`, resource budgets). JSON is YAML 1.2 flow syntax,
+//! and Pachyderm itself converts YAML to JSON before decoding, so one reader gives the same
+//! behaviour and the same line/column quality for both. `serde_yaml` is archived, its maintained
+//! forks sit on transpiled C (`unsafe-libyaml`), and `serde_yml` is unsound; see
+//! `shared/reference/rust-crates.md` §4.1.
+//!
+//! The file is first read into a located value tree ([`SourceNode`]): every value and every
+//! mapping key keeps its line and column, so any later finding, from the JSON Schema check or
+//! from [validation](crate::validate), can be reported at `FILE:LINE:COL` with its field path.
+//! Options that matter:
+//!
+//! - `strict_booleans`: only `true`/`false` are booleans (`no`, `on`, `yes` stay strings, as in
+//!   YAML 1.2 and Pachyderm's decoder);
+//! - `leading_zero_numbers_as_strings`: `0755` stays the string `"0755"` (Pachyderm's integer
+//!   rule is `^(0|-?[1-9][0-9]*)$`);
+//! - a budget with **no anchors and no aliases** (Pachyderm rejects them), a nesting limit of
+//!   [`MAX_DEPTH`] (a 10,000-level nested `cross` is an error, never a stack overflow), and caps
+//!   on documents, nodes and scalar bytes; files over [`MAX_FILE_BYTES`] are refused.
+//!
+//! `null` means "unset" (protojson); an explicit `"transform": null` is still visible to the
+//! validator, which rejects it as Pachyderm does.
+//!
+//! **Integers as strings.** protojson accepts `"5"` for every integer field (int64 values are
+//! strings in canonical protojson), so we accept a string holding a decimal integer wherever an
+//! integer is expected, and serialise integers back as numbers.
+//!
+//! With the `schema` feature (default), the structural check is the shipped JSON Schema
+//! ([`crate::spec::schema`]), which reports **every** unknown field, wrong type and bad duration at
+//! once. Without it, the typed deserialisation reports the first structural error only.
+
+use std::path::Path;
+
+use serde_saphyr::budget::{Budget, BudgetBreach};
+
+use super::PipelineSpec;
+use super::source::{Diagnostic, FieldPath, Location, SourceNode, SourceValue};
+
+/// Largest spec file accepted (8 MiB).
+pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
+/// Deepest nesting of lists and mappings accepted.
+pub const MAX_DEPTH: usize = 64;
+/// Most specs in one file.
+pub const MAX_SPECS: usize = 10_000;
+
+/// A spec parsed from a file, with the located tree it came from.
+#[derive(Debug, Clone)]
+pub struct ParsedSpec {
+    /// The file name (or `<stdin>`, or whatever the caller named the text).
+    pub source_name: String,
+    /// Index of this spec in its file (document/array order, 0-based).
+    pub index: usize,
+    /// The spec as written (no defaults applied).
+    pub spec: PipelineSpec,
+    /// The located tree of this spec, to map field paths to line/column.
+    pub node: SourceNode,
+}
+
+impl ParsedSpec {
+    /// Where `path` (or its nearest written ancestor) is in the file.
+    pub fn locate(&self, path: &FieldPath) -> Location {
+        self.node.locate(path)
+    }
+
+    /// Fills in the location and spec index of a diagnostic about this spec.
+    pub fn locate_diagnostic(&self, mut d: Diagnostic) -> Diagnostic {
+        d.location = self.locate(&d.path);
+        d.spec_index = self.index;
+        d
+    }
+
+    /// The pipeline's name, if it has one (for messages).
+    pub fn pipeline_name(&self) -> Option<&str> {
+        self.spec.pipeline.as_ref().map(|p| p.name.as_str())
+    }
+}
+
+/// Why a spec file could not be turned into specs.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file was read but holds no valid spec: syntax errors, unknown fields, wrong types.
+    /// Every problem found is listed (all specs of the file are checked).
+    #[error("{source_name}: {}", summarize(.diagnostics))]
+    Invalid {
+        /// The file name.
+        source_name: String,
+        /// Every problem, in file order.
+        diagnostics: Vec<Diagnostic>,
+    },
+}
+
+fn summarize(diagnostics: &[Diagnostic]) -> String {
+    match diagnostics {
+        [] => "invalid spec file".to_string(),
+        [one] => one.to_string(),
+        [first, rest @ ..] => format!("{first} (and {} more)", rest.len()),
+    }
+}
+
+impl ParseError {
+    /// The diagnostics of an invalid file (empty for I/O errors).
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        match self {
+            ParseError::Io { .. } => &[],
+            ParseError::Invalid { diagnostics, .. } => diagnostics,
+        }
+    }
+}
+
+/// Reads and parses a spec file. See [`parse_str`].
+pub fn parse_file(path: impl AsRef<Path>) -> Result<Vec<ParsedSpec>, ParseError> {
+    let path = path.as_ref();
+    let name = path.display().to_string();
+    let io = |source| ParseError::Io {
+        path: name.clone(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if meta.is_dir() {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "is a directory",
+        )));
+    }
+    if meta.len() > MAX_FILE_BYTES as u64 {
+        return Err(invalid(
+            &name,
+            file_error(
+                "file.too_large",
+                Location::new(1, 1),
+                format!(
+                    "spec file is {} bytes; at most {MAX_FILE_BYTES} are accepted",
+                    meta.len()
+                ),
+            ),
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
+    parse_bytes(&bytes, &name)
+}
+
+/// Parses spec bytes (must be UTF-8). See [`parse_str`].
+pub fn parse_bytes(bytes: &[u8], source_name: &str) -> Result<Vec<ParsedSpec>, ParseError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse_str(text, source_name),
+        Err(e) => {
+            let valid = bytes.get(..e.valid_up_to()).unwrap_or_default();
+            let line = 1 + valid.iter().filter(|b| **b == b'\n').count();
+            let column = 1 + valid.iter().rev().take_while(|b| **b != b'\n').count();
+            Err(invalid(
+                source_name,
+                file_error(
+                    "file.not_utf8",
+                    Location::new(line, column),
+                    "spec file is not UTF-8 text (binary data?)",
+                ),
+            ))
+        }
+    }
+}
+
+fn file_error(code: &'static str, location: Location, message: impl Into<String>) -> Diagnostic {
+    let mut d = Diagnostic::error(code, FieldPath::root(), message);
+    d.location = location;
+    d
+}
+
+fn invalid(source_name: &str, d: Diagnostic) -> ParseError {
+    ParseError::Invalid {
+        source_name: source_name.to_string(),
+        diagnostics: vec![d],
+    }
+}
+
+fn options() -> serde_saphyr::Options {
+    let mut budget = Budget::default();
+    budget.max_depth = MAX_DEPTH;
+    budget.max_anchors = 0;
+    budget.max_aliases = 0;
+    budget.max_documents = MAX_SPECS;
+    budget.max_nodes = 2_000_000;
+    budget.max_total_scalar_bytes = MAX_FILE_BYTES;
+    budget.max_reader_input_bytes = Some(MAX_FILE_BYTES);
+    let mut opts = serde_saphyr::Options::default();
+    opts.strict_booleans = true;
+    opts.leading_zero_numbers_as_strings = true;
+    opts.budget = Some(budget);
+    opts.with_snippet = false;
+    opts
+}
+
+fn syntax_diagnostic(err: &serde_saphyr::Error) -> Diagnostic {
+    let location = err
+        .location()
+        .map(Location::from)
+        .unwrap_or(Location::new(1, 1));
+    let (code, message) = match err {
+        serde_saphyr::Error::Budget { breach, .. } => match breach {
+            BudgetBreach::Anchors { .. } | BudgetBreach::Aliases { .. } => (
+                "yaml.anchor",
+                "YAML anchors and aliases (&name, *name) are not supported in pipeline specs; \
+                 write the value out in full"
+                    .to_string(),
+            ),
+            BudgetBreach::Depth { .. } => (
+                "file.too_deep",
+                format!("spec is nested more than {MAX_DEPTH} levels deep"),
+            ),
+            other => (
+                "file.too_large",
+                format!("spec file is too large: {other:?}"),
+            ),
+        },
+        _ => ("syntax", plain_message(err)),
+    };
+    file_error(code, location, message)
+}
+
+/// The error text without serde-saphyr's own location suffix (we print `FILE:LINE:COL:`).
+fn plain_message(err: &serde_saphyr::Error) -> String {
+    let text = err.without_snippet().to_string();
+    let first = text.lines().next().unwrap_or("invalid YAML/JSON").trim();
+    match first.rfind(" at line ") {
+        Some(i) => first[..i].to_string(),
+        None => first.to_string(),
+    }
+}
+
+/// Parses specs from text: JSON or YAML, one spec, a `---` stream of specs, or a top-level
+/// list of specs. Returns every spec with its located tree, or **all** problems found in the
+/// file (syntax, unknown fields, wrong types, bad durations) with line and column.
+///
+/// Defaults are not applied (see [`PipelineSpec::effective`]) and semantic checks are not run
+/// (see [`crate::validate::validate`]).
+///
+/// ```
+/// use pipeline_core::spec::parse_str;
+/// let specs = parse_str("pipeline: {name: edges}\ntransform: {cmd: [sh]}\n", "edges.yaml").unwrap();
+/// assert_eq!(specs[0].pipeline_name(), Some("edges"));
+///
+/// let err = parse_str(r#"{"pipeline": {"name": "x"}, "input": {"pfs": {"glb": "/"}}}"#, "x.json")
+///     .unwrap_err();
+/// let d = &err.diagnostics()[0];
+/// assert_eq!(d.path.to_string(), "input.pfs.glb");
+/// assert_eq!(d.message, "unknown field `glb` in input.pfs; did you mean `glob`?");
+/// ```
+pub fn parse_str(text: &str, source_name: &str) -> Result<Vec<ParsedSpec>, ParseError> {
+    if text.len() > MAX_FILE_BYTES {
+        return Err(invalid(
+            source_name,
+            file_error(
+                "file.too_large",
+                Location::new(1, 1),
+                format!(
+                    "spec text is {} bytes; at most {MAX_FILE_BYTES} are accepted",
+                    text.len()
+                ),
+            ),
+        ));
+    }
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if let Some(location) = flow_too_deep(text) {
+        return Err(invalid(
+            source_name,
+            file_error(
+                "file.too_deep",
+                location,
+                format!("spec is nested more than {MAX_DEPTH} levels deep"),
+            ),
+        ));
+    }
+    // Recursive descent (the YAML reader, serde) is bounded by MAX_DEPTH but can still need a few
+    // MiB of stack in debug builds; run it on a thread with a generous stack so callers on small
+    // stacks (test threads, async workers) are safe.
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("spec-parse".into())
+            .stack_size(PARSE_STACK_BYTES)
+            .spawn_scoped(scope, || parse_deep(text, source_name))
+            .map_err(|e| {
+                invalid(
+                    source_name,
+                    file_error(
+                        "internal",
+                        Location::new(1, 1),
+                        format!("cannot start parser thread: {e}"),
+                    ),
+                )
+            })?
+            .join()
+            .unwrap_or_else(|_| {
+                Err(invalid(
+                    source_name,
+                    file_error("internal", Location::new(1, 1), "the spec parser panicked"),
+                ))
+            })
+    })
+}
+
+/// Stack for the parsing thread (virtual memory; only what is touched is committed).
+const PARSE_STACK_BYTES: usize = 64 * 1024 * 1024;
+
+fn parse_deep(text: &str, source_name: &str) -> Result<Vec<ParsedSpec>, ParseError> {
+    let docs: Vec<SourceNode> = serde_saphyr::from_multiple_with_options(text, options())
+        .map_err(|e| invalid(source_name, syntax_diagnostic(&e)))?;
+
+    let mut nodes = Vec::new();
+    let mut diagnostics = Vec::new();
+    for doc in docs {
+        match doc.value {
+            SourceValue::Null => {}
+            SourceValue::Seq(items) => nodes.extend(items),
+            SourceValue::Map(_) => nodes.push(doc),
+            _ => diagnostics.push(file_error(
+                "file.not_a_spec",
+                doc.location,
+                format!(
+                    "expected a pipeline spec (a mapping) or a list of specs, found {}",
+                    doc.type_name()
+                ),
+            )),
+        }
+    }
+    if nodes.is_empty() && diagnostics.is_empty() {
+        return Err(invalid(
+            source_name,
+            file_error(
+                "file.empty",
+                Location::new(1, 1),
+                "no pipeline spec in the file",
+            ),
+        ));
+    }
+
+    let mut specs = Vec::with_capacity(nodes.len());
+    for (index, node) in nodes.into_iter().enumerate() {
+        match structural(&node) {
+            Ok(spec) => specs.push(ParsedSpec {
+                source_name: source_name.to_string(),
+                index,
+                spec,
+                node,
+            }),
+            Err(found) => diagnostics.extend(found.into_iter().map(|mut d| {
+                d.spec_index = index;
+                if !d.location.is_known() {
+                    d.location = node.locate(&d.path);
+                }
+                d
+            })),
+        }
+    }
+    if diagnostics.is_empty() {
+        Ok(specs)
+    } else {
+        diagnostics.sort_by_key(|d| (d.location, d.spec_index));
+        Err(ParseError::Invalid {
+            source_name: source_name.to_string(),
+            diagnostics,
+        })
+    }
+}
+
+/// Where flow-style (`[`/`{`, i.e. JSON) nesting first exceeds [`MAX_DEPTH`], if it does.
+///
+/// serde-saphyr's depth budget guards block-style nesting; flow nesting is checked here first,
+/// with a flat scan (no recursion), so a 10,000-level JSON document is refused before any
+/// recursive descent starts.
+fn flow_too_deep(text: &str) -> Option<Location> {
+    let (mut line, mut column) = (1usize, 0usize);
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    let mut comment = false;
+    let mut prev = '\n';
+    for c in text.chars() {
+        if c == '\n' {
+            line += 1;
+            column = 0;
+            comment = false;
+            prev = c;
+            continue;
+        }
+        column += 1;
+        if comment {
+            continue;
+        }
+        match quote {
+            Some('"') => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == '"' {
+                    quote = None;
+                }
+            }
+            Some(_) => {
+                if c == '\'' {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '"' => quote = Some('"'),
+                '\'' if !prev.is_alphanumeric() => quote = Some('\''),
+                '#' if prev.is_whitespace() => comment = true,
+                '[' | '{' => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Some(Location::new(line, column));
+                    }
+                }
+                ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+        prev = c;
+    }
+    None
+}
+
+/// The structural check of one spec's tree: schema (with the `schema` feature), then the typed
+/// conversion.
+fn structural(node: &SourceNode) -> Result<PipelineSpec, Vec<Diagnostic>> {
+    if !matches!(node.value, SourceValue::Map(_)) {
+        return Err(vec![Diagnostic::error(
+            "type",
+            FieldPath::root(),
+            format!(
+                "expected a pipeline spec (a mapping), found {}",
+                node.type_name()
+            ),
+        )]);
+    }
+    let json = node.to_json();
+    #[cfg(feature = "schema")]
+    {
+        let found = super::schema::check(&json, node);
+        if !found.is_empty() {
+            return Err(found);
+        }
+    }
+    serde_json::from_value::<PipelineSpec>(json).map_err(|e| {
+        vec![Diagnostic::error(
+            "type",
+            FieldPath::root(),
+            serde_message(&e.to_string()),
+        )]
+    })
+}
+
+/// serde's messages end with " at line 0 column 0" for `from_value`; drop that.
+fn serde_message(text: &str) -> String {
+    match text.rfind(" at line ") {
+        Some(i) => text[..i].to_string(),
+        None => text.to_string(),
+    }
+}

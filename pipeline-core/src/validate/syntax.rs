@@ -1,0 +1,404 @@
+//! Small syntaxes found inside spec strings: names, cron specs, timestamps, human sizes, images,
+//! key templates. Each check returns `Err(message)` naming what is wrong and what is expected.
+
+use crate::spec::Duration;
+
+/// Longest pipeline (and project) name Pachyderm accepts.
+pub const MAX_PIPELINE_NAME: usize = 51;
+/// Kubernetes' limit for the worker controller name `<project>-<name>-v99`.
+pub const MAX_K8S_NAME: usize = 63;
+
+/// Repo, branch, pipeline and project names: `^[a-zA-Z0-9_-]+$`.
+pub fn check_name_chars(kind: &str, name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err(format!("{kind} name is empty"));
+    }
+    if name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "{kind} name {name:?} is invalid: only alphanumeric characters, underscores, and dashes are allowed"
+        ))
+    }
+}
+
+/// Pipeline and project names: the name rules plus "starts with a letter or digit" and length.
+pub fn check_pipeline_like_name(kind: &str, name: &str) -> Result<(), String> {
+    check_name_chars(kind, name)?;
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(format!(
+            "{kind} name {name:?} is invalid: {kind} names must start with an alphanumeric character"
+        ));
+    }
+    if name.len() > MAX_PIPELINE_NAME {
+        return Err(format!(
+            "{kind} name {name:?} is {} characters longer than the {MAX_PIPELINE_NAME} max",
+            name.len() - MAX_PIPELINE_NAME
+        ));
+    }
+    Ok(())
+}
+
+fn parse_num(field: &str, s: &str) -> Result<u32, String> {
+    s.parse::<u32>()
+        .map_err(|_| format!("failed to parse number {s:?} in cron field {field:?}"))
+}
+
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
+const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+
+fn cron_value(field: &str, s: &str, min: u32, names: &[&str]) -> Result<u32, String> {
+    let lower = s.to_ascii_lowercase();
+    if let Some(i) = names.iter().position(|n| *n == lower) {
+        return u32::try_from(i).map(|i| i + min).map_err(|e| e.to_string());
+    }
+    parse_num(field, s)
+}
+
+fn cron_field(field: &str, min: u32, max: u32, names: &[&str]) -> Result<(), String> {
+    for part in field.split(',') {
+        let (range, step) = match part.split_once('/') {
+            Some((r, s)) => (r, Some(s)),
+            None => (part, None),
+        };
+        let (lo, hi) = if range == "*" || range == "?" {
+            (min, max)
+        } else if let Some((a, b)) = range.split_once('-') {
+            (
+                cron_value(field, a, min, names)?,
+                cron_value(field, b, min, names)?,
+            )
+        } else {
+            let v = cron_value(field, range, min, names)?;
+            (v, if step.is_some() { max } else { v })
+        };
+        if lo < min {
+            return Err(format!(
+                "beginning of range ({lo}) below minimum ({min}): {part}"
+            ));
+        }
+        if hi > max {
+            return Err(format!("end of range ({hi}) above maximum ({max}): {part}"));
+        }
+        if lo > hi {
+            return Err(format!(
+                "beginning of range ({lo}) beyond end of range ({hi}): {part}"
+            ));
+        }
+        if let Some(step) = step
+            && parse_num(field, step)? == 0
+        {
+            return Err(format!("step of range should be a positive number: {part}"));
+        }
+    }
+    Ok(())
+}
+
+/// A cron schedule as Pachyderm parses it (robfig/cron `ParseStandard` plus `@never`):
+/// five fields (minute hour day-of-month month day-of-week) with lists, ranges, steps and
+/// month/day names, an optional `TZ=`/`CRON_TZ=` prefix, or a descriptor (`@yearly`,
+/// `@annually`, `@monthly`, `@weekly`, `@daily`, `@midnight`, `@hourly`, `@every <duration>`,
+/// `@never`).
+///
+/// ```
+/// use pipeline_core::validate::syntax::check_cron;
+/// assert!(check_cron("@every 10s").is_ok());
+/// assert!(check_cron("*/5 9-17 * JAN-MAR mon,fri").is_ok());
+/// assert!(check_cron("every 5m").is_err());
+/// assert!(check_cron("").is_err());
+/// ```
+pub fn check_cron(spec: &str) -> Result<(), String> {
+    let mut spec = spec.trim();
+    if spec.is_empty() {
+        return Err("empty spec string".into());
+    }
+    if spec.starts_with("TZ=") || spec.starts_with("CRON_TZ=") {
+        match spec.split_once(' ') {
+            Some((_, rest)) => spec = rest.trim_start(),
+            None => return Err(format!("missing schedule after time zone in {spec:?}")),
+        }
+    }
+    if let Some(descriptor) = spec.strip_prefix('@') {
+        if let Some(every) = descriptor.strip_prefix("every ") {
+            return every
+                .trim()
+                .parse::<Duration>()
+                .map(|_| ())
+                .map_err(|e| format!("failed to parse duration in {spec:?}: {e}"));
+        }
+        return match descriptor {
+            "yearly" | "annually" | "monthly" | "weekly" | "daily" | "midnight" | "hourly"
+            | "never" => Ok(()),
+            _ => Err(format!("unrecognized descriptor: {spec}")),
+        };
+    }
+    let fields: Vec<&str> = spec.split_whitespace().collect();
+    let [minute, hour, dom, month, dow] = fields.as_slice() else {
+        return Err(format!(
+            "expected exactly 5 fields (minute hour day-of-month month day-of-week), found {}: {spec:?}",
+            fields.len()
+        ));
+    };
+    cron_field(minute, 0, 59, &[])?;
+    cron_field(hour, 0, 23, &[])?;
+    cron_field(dom, 1, 31, &[])?;
+    cron_field(month, 1, 12, &MONTHS)?;
+    cron_field(dow, 0, 6, &DAYS)?;
+    Ok(())
+}
+
+fn digits(s: &str, n: usize) -> Option<u32> {
+    (s.len() == n && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+/// An RFC 3339 timestamp (`2024-05-01T10:00:00Z`, `2024-05-01T10:00:00.5+02:00`).
+pub fn check_rfc3339(s: &str) -> Result<(), String> {
+    let err =
+        || format!("invalid timestamp {s:?}: expected RFC 3339, like \"2024-05-01T10:00:00Z\"");
+    let (date, rest) = s.split_once(['T', 't']).ok_or_else(err)?;
+    let mut d = date.split('-');
+    let (y, m, day) = (d.next(), d.next(), d.next());
+    if d.next().is_some() {
+        return Err(err());
+    }
+    let (Some(_), Some(m), Some(day)) = (
+        y.and_then(|y| digits(y, 4)),
+        m.and_then(|m| digits(m, 2)),
+        day.and_then(|x| digits(x, 2)),
+    ) else {
+        return Err(err());
+    };
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return Err(err());
+    }
+    let (time, offset) = if let Some(t) = rest.strip_suffix(['Z', 'z']) {
+        (t, None)
+    } else {
+        let i = rest.rfind(['+', '-']).ok_or_else(err)?;
+        (rest.get(..i).ok_or_else(err)?, rest.get(i + 1..))
+    };
+    let (time, frac) = match time.split_once('.') {
+        Some((t, f)) => (t, Some(f)),
+        None => (time, None),
+    };
+    if frac.is_some_and(|f| f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(err());
+    }
+    let hms: Vec<Option<u32>> = time.split(':').map(|p| digits(p, 2)).collect();
+    let [Some(h), Some(mi), Some(sec)] = hms.as_slice() else {
+        return Err(err());
+    };
+    if *h > 23 || *mi > 59 || *sec > 60 {
+        return Err(err());
+    }
+    if let Some(off) = offset {
+        let hm: Vec<Option<u32>> = off.split(':').map(|p| digits(p, 2)).collect();
+        let [Some(oh), Some(om)] = hm.as_slice() else {
+            return Err(err());
+        };
+        if *oh > 23 || *om > 59 {
+            return Err(err());
+        }
+    }
+    Ok(())
+}
+
+/// A human size as docker/go-units reads it (`1M`, `500 KB`, `1.5GiB`).
+pub fn check_human_size(s: &str) -> Result<(), String> {
+    let t = s.trim();
+    let num_len = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(num_len);
+    let unit = unit.trim().to_ascii_lowercase();
+    let ok_num = !num.is_empty() && num.parse::<f64>().is_ok();
+    let ok_unit = unit.is_empty()
+        || matches!(
+            unit.trim_end_matches('b').trim_end_matches('i'),
+            "" | "k" | "m" | "g" | "t" | "p"
+        ) && unit.len() <= 3;
+    if ok_num && ok_unit {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid trigger size {s:?}: expected a size like \"1M\", \"500KB\" or \"2GiB\""
+        ))
+    }
+}
+
+/// What is odd about an image reference, if anything (pachctl warns, never fails).
+pub fn image_tag_warning(image: &str) -> Option<String> {
+    if image.contains('@') {
+        return None; // pinned by digest
+    }
+    let last = image.rsplit('/').next().unwrap_or(image);
+    match last.rsplit_once(':') {
+        None => Some(format!(
+            "image {image:?} has no tag; pin a version (e.g. {image}:1.0) so jobs are reproducible"
+        )),
+        Some((_, "latest")) => Some(format!(
+            "image {image:?} uses the `latest` tag; pin a version so jobs are reproducible"
+        )),
+        Some(_) => None,
+    }
+}
+
+/// A `join_on` / `group_by` key template: `$n` or `${n}` insert capture group n (`$0` is the
+/// whole path), `$$` is a literal `$`, a `$` not followed by a digit or `{` is literal.
+/// Group numbers with a leading zero (`$01`, which crashes Pachyderm's worker), empty or
+/// non-numeric braces (`${}`, `${a}`) and unclosed braces are rejected. Returns the highest
+/// group number used.
+///
+/// ```
+/// use pipeline_core::validate::syntax::check_template;
+/// assert_eq!(check_template("$1-${2}"), Ok(Some(2)));
+/// assert_eq!(check_template("cost: $$5"), Ok(None));
+/// assert!(check_template("$01").is_err());
+/// ```
+pub fn check_template(t: &str) -> Result<Option<u32>, String> {
+    let bytes = t.as_bytes();
+    let mut i = 0;
+    let mut max: Option<u32> = None;
+    let group = |digits: &str, at: usize| -> Result<u32, String> {
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!(
+                "invalid group reference at byte {at} of {t:?}: expected $N or ${{N}} with N a group number"
+            ));
+        }
+        if digits.len() > 1 && digits.starts_with('0') {
+            let trimmed = digits.trim_start_matches('0');
+            let fixed = if trimmed.is_empty() { "0" } else { trimmed };
+            return Err(format!(
+                "invalid group reference ${digits} in {t:?}: group numbers cannot have a leading zero (write ${fixed})"
+            ));
+        }
+        digits
+            .parse::<u32>()
+            .map_err(|_| format!("group number {digits} in {t:?} is too large"))
+    };
+    while let Some(&b) = bytes.get(i) {
+        if b != b'$' {
+            i += 1;
+            continue;
+        }
+        match bytes.get(i + 1) {
+            Some(b'$') => i += 2,
+            Some(b'{') => {
+                let start = i + 2;
+                let end = t
+                    .get(start..)
+                    .and_then(|r| r.find('}'))
+                    .map(|e| start + e)
+                    .ok_or_else(|| format!("unclosed `${{` at byte {i} of {t:?}"))?;
+                let n = group(t.get(start..end).unwrap_or(""), i)?;
+                max = max.max(Some(n));
+                i = end + 1;
+            }
+            Some(d) if d.is_ascii_digit() => {
+                let start = i + 1;
+                let len = t
+                    .get(start..)
+                    .map(|r| r.bytes().take_while(u8::is_ascii_digit).count())
+                    .unwrap_or(0);
+                let n = group(t.get(start..start + len).unwrap_or(""), i)?;
+                max = max.max(Some(n));
+                i = start + len;
+            }
+            _ => i += 1,
+        }
+    }
+    Ok(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cron_specs() {
+        for ok in [
+            "@every 1m",
+            "@every 1h30m",
+            "@hourly",
+            "@never",
+            "0 0 * * *",
+            "*/15 0-6,18-23 1 jan-jun SUN",
+            "TZ=UTC 0 12 * * 1-5",
+            "5/10 * * * ?",
+        ] {
+            assert!(check_cron(ok).is_ok(), "{ok}: {:?}", check_cron(ok));
+        }
+        for bad in [
+            "",
+            "every 5m",
+            "@every",
+            "@every soon",
+            "@sometimes",
+            "* * * *",
+            "60 * * * *",
+            "* 24 * * *",
+            "* * 0 * *",
+            "* * * 13 *",
+            "* * * * 7",
+            "5-1 * * * *",
+            "*/0 * * * *",
+            "a * * * *",
+        ] {
+            assert!(check_cron(bad).is_err(), "{bad} should fail");
+        }
+    }
+
+    #[test]
+    fn timestamps() {
+        for ok in [
+            "2024-05-01T10:00:00Z",
+            "2024-05-01t10:00:00.123z",
+            "2024-05-01T10:00:00+02:00",
+            "2024-05-01T10:00:00-07:30",
+        ] {
+            assert!(check_rfc3339(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "2024-05-01",
+            "2024-13-01T00:00:00Z",
+            "yesterday",
+            "2024-05-01T25:00:00Z",
+        ] {
+            assert!(check_rfc3339(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sizes_and_images_and_templates() {
+        for ok in ["1M", "500KB", "2GiB", "100", "1.5 G"] {
+            assert!(check_human_size(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "big", "1X", "M"] {
+            assert!(check_human_size(bad).is_err(), "{bad}");
+        }
+        assert!(image_tag_warning("ubuntu:20.04").is_none());
+        assert!(image_tag_warning("localhost:5000/x:1").is_none());
+        assert!(image_tag_warning("x@sha256:abc").is_none());
+        assert!(image_tag_warning("localhost:5000/x").is_some());
+        assert!(image_tag_warning("x:latest").is_some());
+        assert_eq!(check_template(""), Ok(None));
+        assert_eq!(check_template("$0"), Ok(Some(0)));
+        assert_eq!(check_template("a$"), Ok(None));
+        assert_eq!(check_template("$x"), Ok(None));
+        assert_eq!(check_template("$10$2"), Ok(Some(10)));
+        for bad in ["$01", "${01}", "${}", "${a}", "${1"] {
+            assert!(check_template(bad).is_err(), "{bad}");
+        }
+        assert!(check_name_chars("repo", "a.b").is_err());
+        assert!(check_pipeline_like_name("pipeline", "_a").is_err());
+        assert!(check_pipeline_like_name("pipeline", "a_").is_ok());
+    }
+}
