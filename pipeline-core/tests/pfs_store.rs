@@ -295,6 +295,16 @@ fn glob_file_matches_files_and_directories() {
         ]
     );
     assert_eq!(g("/a*"), ["/a.png"]);
+    // The project's dialect: extglob groups.
+    assert_eq!(g("/@(a|b).png"), ["/a.png", "/b.png"]);
+    assert_eq!(
+        g("/**.png"),
+        ["/a.png", "/b.png", "/dir/c.png", "/dir/sub/d.png"]
+    );
+    assert!(matches!(
+        s.glob_file(&c, "/[").map(|_| ()),
+        Err(PfsError::InvalidGlob { .. })
+    ));
 }
 
 #[test]
@@ -553,4 +563,33 @@ fn wait_commit_blocks_until_finished() {
         .unwrap();
     let done = rt.block_on(s.wait_commit_async(&c)).unwrap();
     assert!(done.is_finished());
+}
+
+#[test]
+fn commit_tree_source_agrees_with_mem_tree() {
+    use pipeline_core::datum::{MemTree, TreeSource};
+    use pipeline_core::pfs::CommitTree;
+    let (_d, s) = store();
+    let r = repo(&s, "images");
+    let files = [
+        ("/a.png", "A"),
+        ("/a-b", "AB"),
+        ("/a/x", "X"),
+        ("/a/y/z", "Z"),
+        ("/b.png", "B"),
+    ];
+    let c = commit_with(&s, &master(&r), &files);
+    let mem = MemTree::from_files(files.iter().map(|(p, d)| (*p, d.as_bytes().to_vec()))).unwrap();
+    let tree = CommitTree::new(s.clone(), c);
+    let got: Vec<_> = tree.walk().map(|e| e.unwrap()).collect();
+    let want: Vec<_> = mem.walk().map(|e| e.unwrap()).collect();
+    assert_eq!(got, want);
+    assert_eq!(tree.root().unwrap(), mem.root().unwrap());
+    for prefix in ["/a/", "/a", "/a/y/", "/nope/"] {
+        let got: Vec<_> = tree.walk_prefix(prefix).map(|e| e.unwrap()).collect();
+        let want: Vec<_> = mem.walk_prefix(prefix).map(|e| e.unwrap()).collect();
+        assert_eq!(got, want, "{prefix}");
+    }
+    let empty = s.start_commit(&r.branch("e").unwrap(), "").unwrap().commit;
+    assert!(CommitTree::new(s.clone(), empty).root().unwrap().is_none());
 }

@@ -435,6 +435,18 @@ impl Store {
         Ok(Box::new(Walk::new(p1, p2, "/")?))
     }
 
+    /// [`Store::walk`] restricted to directory `dir` (a path ending in `/`): the directory
+    /// itself and everything below it, seeking straight to it. Empty when it does not exist.
+    pub fn walk_dir(&self, commit: &CommitRef, dir: &str) -> Result<FileIter> {
+        let norm = validate_file_path(dir)?;
+        let dp = dir_prefix(&norm);
+        let (read, layers) = self.merged(commit)?;
+        let rk = commit.repo.key();
+        let p1 = MergedFiles::new(&*read, &rk, &layers, &dp)?;
+        let p2 = MergedFiles::new(&*read, &rk, &layers, &dp)?;
+        Ok(Box::new(Walk::new(p1, p2, &dp)?))
+    }
+
     /// The walk entries whose path (trailing `/` removed, except for the root) matches a
     /// glob, streamed in path order.
     pub fn glob_file(&self, commit: &CommitRef, pattern: &str) -> Result<FileIter> {

@@ -1,43 +1,33 @@
-//! Glob matching for [`Store::glob_file`](super::Store::glob_file).
-//!
-//! PLACEHOLDER until the project's glob module (`crate::glob`, branch `issue-3-datum`)
-//! lands: a minimal matcher on `globset` with `*` not crossing `/`, `**` crossing it, `?`,
-//! classes and `{a,b}`, anchored at both ends. Extglob groups and captures are not supported
-//! here. The pattern is normalised like Pachyderm's (leading `/` added, trailing `/`
-//! removed); `/` matches only the root.
+//! Glob matching for [`Store::glob_file`](super::Store::glob_file), on the project's glob
+//! dialect ([`crate::glob`]): the pattern is normalised like Pachyderm's (leading `/` added,
+//! trailing `/` removed), matched against whole paths (directories without their trailing
+//! `/`); `/` matches only the root.
 
 use super::error::{PfsError, Result};
+use crate::glob::{Glob, normalize};
 
-/// A compiled glob.
+/// A compiled, normalised glob.
 #[derive(Debug, Clone)]
 pub(crate) struct Matcher {
+    inner: Glob,
     root_only: bool,
-    inner: globset::GlobMatcher,
 }
 
 impl Matcher {
     pub(crate) fn new(pattern: &str) -> Result<Self> {
-        let trimmed = pattern.trim_end_matches('/');
-        let norm = if trimmed.starts_with('/') {
-            trimmed.to_string()
-        } else {
-            format!("/{trimmed}")
-        };
-        let glob = globset::GlobBuilder::new(&norm)
-            .literal_separator(true)
-            .backslash_escape(true)
-            .build()
-            .map_err(|e| PfsError::InvalidGlob {
-                pattern: pattern.to_string(),
-                reason: e.kind().to_string(),
-            })?;
+        let norm = normalize(pattern);
+        let inner = Glob::new(&norm).map_err(|e| PfsError::InvalidGlob {
+            pattern: pattern.to_string(),
+            reason: e.to_string(),
+        })?;
         Ok(Matcher {
+            inner,
             root_only: norm == "/",
-            inner: glob.compile_matcher(),
         })
     }
 
     /// `path` is a normalised path without trailing `/` (the root is `/`).
+    /// The root is matched by the glob `/` only, and that glob matches nothing else.
     pub(crate) fn is_match(&self, path: &str) -> bool {
         if self.root_only || path == "/" {
             return self.root_only && path == "/";

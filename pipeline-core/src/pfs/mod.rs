@@ -25,6 +25,7 @@
 //! | `meta_redb` | the embedded metadata database ([`RedbMetaStore`]) |
 //! | `store`, `commits`, `files` | [`Store`]: repos/branches/provenance, commits, files |
 //! | `tree` | per-commit layers, their streaming merge, directory hashes |
+//! | `source` | [`CommitTree`]: a commit as a [`crate::datum::TreeSource`] |
 //!
 //! # Decisions
 //!
@@ -85,6 +86,7 @@ pub mod names;
 pub mod object;
 mod records;
 pub mod refs;
+mod source;
 mod store;
 pub mod tree;
 
@@ -98,4 +100,5 @@ pub use model::{
     DiffEntry, FileInfo, FileKind, Origin, RepoInfo, RepoRef,
 };
 pub use names::{validate_file_name, validate_file_path};
+pub use source::CommitTree;
 pub use store::Store;
