@@ -58,6 +58,7 @@
 
 pub mod config;
 pub mod executor;
+mod pipe;
 pub mod resources;
 pub mod staging;
 #[cfg(feature = "testing")]

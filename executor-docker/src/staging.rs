@@ -257,10 +257,14 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<(), ExecutorError> {
     Ok(())
 }
 
-/// Builds the tar uploaded to `/pfs` in archive mode: each input's tree (write bits removed) and
-/// an empty `out/` (mode 0777).
-pub fn inputs_tar(scratch: &Path, inputs: &[String]) -> Result<Vec<u8>, ExecutorError> {
-    let mut builder = tar::Builder::new(Vec::new());
+/// Writes the tar uploaded to `/pfs` in archive mode: each input's tree (write bits removed) and
+/// an empty `out/` (mode 0777). Streams: file contents are read as they are written out.
+pub fn write_inputs_tar<W: io::Write>(
+    out: W,
+    scratch: &Path,
+    inputs: &[String],
+) -> Result<W, ExecutorError> {
+    let mut builder = tar::Builder::new(out);
     builder.follow_symlinks(false);
     let mut seen = std::collections::BTreeSet::new();
     for name in inputs {
@@ -284,8 +288,8 @@ pub fn inputs_tar(scratch: &Path, inputs: &[String]) -> Result<Vec<u8>, Executor
         .map_err(io_err("building the input archive".to_string()))
 }
 
-fn append_tree(
-    builder: &mut tar::Builder<Vec<u8>>,
+fn append_tree<W: io::Write>(
+    builder: &mut tar::Builder<W>,
     src: &Path,
     name: &Path,
 ) -> Result<(), ExecutorError> {
@@ -327,8 +331,9 @@ fn append_tree(
 }
 
 /// Unpacks the tar of `/pfs/out` (entries start with `out/`) into `dest`, refusing entries that
-/// would leave `dest` and never writing through a symlink. Returns the number of entries written.
-pub fn unpack_outputs(archive: &[u8], dest: &Path) -> Result<usize, ExecutorError> {
+/// would leave `dest` and never writing through a symlink. Streams entry by entry. Returns the
+/// number of entries written.
+pub fn unpack_outputs<R: io::Read>(archive: R, dest: &Path) -> Result<usize, ExecutorError> {
     fs::create_dir_all(dest).map_err(io_err(format!("creating {}", dest.display())))?;
     let ctx = || format!("unpacking /pfs/out into {}", dest.display());
     let mut ar = tar::Archive::new(archive);
@@ -521,7 +526,7 @@ mod tests {
         let scratch = t.path().join("s");
         write(&scratch.join("in1/a.txt"), "hello");
         symlink("a.txt", scratch.join("in1/l")).unwrap();
-        let tar_bytes = inputs_tar(&scratch, &["in1".to_string()]).unwrap();
+        let tar_bytes = write_inputs_tar(Vec::new(), &scratch, &["in1".to_string()]).unwrap();
         let mut names = Vec::new();
         let mut ar = tar::Archive::new(&tar_bytes[..]);
         for e in ar.entries().unwrap() {
@@ -551,7 +556,7 @@ mod tests {
         b.append_link(&mut h, "out/esc", "/etc").unwrap();
         let good = b.into_inner().unwrap();
         let dest = t.path().join("dest");
-        assert_eq!(unpack_outputs(&good, &dest).unwrap(), 2);
+        assert_eq!(unpack_outputs(&good[..], &dest).unwrap(), 2);
         assert_eq!(fs::read_to_string(dest.join("d/f")).unwrap(), "hi");
         assert!(fs::symlink_metadata(dest.join("esc")).unwrap().is_symlink());
 
@@ -562,7 +567,7 @@ mod tests {
         h.set_size(1);
         b.append_data(&mut h, "out/esc/x", &b"x"[..]).unwrap();
         let evil = b.into_inner().unwrap();
-        assert!(unpack_outputs(&evil, &dest).is_err());
+        assert!(unpack_outputs(&evil[..], &dest).is_err());
         assert!(output_relative(Path::new("out/../x")).is_none());
         assert!(output_relative(Path::new("other/x")).is_none());
     }

@@ -4,8 +4,9 @@
 //!
 //! The exec runs `sh -c WRAPPER sh <argv...>` as `transform.user` in `working_dir` with the
 //! datum's environment (secrets included) passed **at exec time**, so `docker inspect` of the
-//! container never shows them. The wrapper feeds `stdin` (passed in an environment variable that
-//! it unsets first) to the user program, waits for it, then sends `SIGKILL` to every process
+//! container never shows them. `stdin` is streamed over the exec's attached stdin and
+//! half-closed (EOF); without one the program's stdin is `/dev/null`. The wrapper runs the user
+//! program, waits for it, then sends `SIGKILL` to every process
 //! the user can signal in the container (`kill -9 -1`, which spares PID 1, the keep-alive, and
 //! the wrapper itself): background children never outlive their datum, even on success.
 //! On `datum_timeout`, cancellation or a dropped future the executor runs `kill -9 -1` as root
@@ -42,14 +43,12 @@ use crate::executor::{
 };
 use crate::staging;
 
-/// Runs the user program with the datum's stdin, then kills whatever it left behind.
-const WRAPPER: &str = r#"if [ -n "${__PIPELINE_STDIN+x}" ]; then __s=$__PIPELINE_STDIN; unset __PIPELINE_STDIN; printf '%s' "$__s" | "$@"; else "$@" </dev/null; fi; __rc=$?; kill -9 -1 2>/dev/null; exit $__rc"#;
+/// Runs the user program (with the exec's stdin when the datum has one, else `/dev/null`), then
+/// kills whatever it left behind.
+const WRAPPER: &str = r#"if [ -n "${__PIPELINE_STDIN+x}" ]; then unset __PIPELINE_STDIN; "$@"; else "$@" </dev/null; fi; __rc=$?; kill -9 -1 2>/dev/null; exit $__rc"#;
 
-/// Environment variable carrying the datum's stdin to the wrapper.
+/// Environment variable telling the wrapper that stdin is attached (unset before user code runs).
 const STDIN_VAR: &str = "__PIPELINE_STDIN";
-
-/// Linux limits one environment string to 128 KiB; stay below it.
-const MAX_STDIN: usize = 120 * 1024;
 
 /// A warm worker container of one pipeline version.
 #[derive(Debug)]
@@ -139,24 +138,16 @@ impl DockerWorker {
             }
             _ => {
                 run_root(docker, &container.id, "rm -rf /pfs && mkdir -p /pfs").await?;
-                let scratch = task.scratch.clone();
-                let inputs = task.inputs.clone();
-                let tar =
-                    tokio::task::spawn_blocking(move || staging::inputs_tar(&scratch, &inputs))
-                        .await
-                        .map_err(|e| ExecutorError::Backend {
-                            backend: BACKEND,
-                            message: format!("archiving inputs: {e}"),
-                            source: None,
-                        })??;
-                let opts = UploadToContainerOptionsBuilder::default()
-                    .path("/pfs")
-                    .build();
-                docker
-                    .upload_to_container(&container.id, Some(opts), bollard::body_full(tar.into()))
-                    .await
-                    .map_err(|e| classify(e, &container.name, "uploading /pfs"))?;
+                upload_inputs(docker, container, task).await?;
             }
+        }
+
+        // Cancelled before anything ran: give the inputs back and report it.
+        if task.cancel.is_cancelled() {
+            if let Some(s) = staged {
+                s.finish(&task.scratch.join("out"))?;
+            }
+            return Ok(DatumOutcome::Cancelled);
         }
 
         // Run.
@@ -173,14 +164,25 @@ impl DockerWorker {
             .start_exec(&created.id, None)
             .await
             .map_err(|e| classify(e, &container.name, "starting the datum exec"))?;
-        let StartExecResults::Attached { output, .. } = started else {
+        let StartExecResults::Attached { output, mut input } = started else {
             return Err(Failure::Error(ExecutorError::Backend {
                 backend: BACKEND,
                 message: "exec started detached".to_string(),
                 source: None,
             }));
         };
+        // Feed stdin concurrently with reading the output, then half-close it (EOF for the
+        // program). A program that never reads it ends the exec; the write error is ignored.
+        let stdin = task.program.stdin.clone();
+        let feeder = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            if let Some(bytes) = stdin {
+                let _ = input.write_all(&bytes).await;
+            }
+            let _ = input.shutdown().await;
+        });
         let ended = pump(output, task, docker, &container.id).await;
+        feeder.abort();
         guard.armed = false;
 
         let exit = exec_exit_code(docker, &created.id).await;
@@ -203,23 +205,9 @@ impl DockerWorker {
         match staged {
             Some(s) => s.finish(&out_dir)?,
             None => {
-                let opts = DownloadFromContainerOptionsBuilder::default()
-                    .path("/pfs/out")
-                    .build();
-                let mut body = Vec::new();
-                let mut stream = docker.download_from_container(&container.id, Some(opts));
-                while let Some(chunk) = stream.next().await {
-                    let chunk =
-                        chunk.map_err(|e| classify(e, &container.name, "downloading /pfs/out"))?;
-                    body.extend_from_slice(&chunk);
-                }
-                tokio::task::spawn_blocking(move || staging::unpack_outputs(&body, &out_dir))
-                    .await
-                    .map_err(|e| ExecutorError::Backend {
-                        backend: BACKEND,
-                        message: format!("unpacking outputs: {e}"),
-                        source: None,
-                    })??;
+                download_outputs(docker, container, &out_dir).await?;
+                // Leave nothing of the datum in the container.
+                run_root(docker, &container.id, "rm -rf /pfs && mkdir -p /pfs").await?;
             }
         }
 
@@ -276,6 +264,78 @@ impl DockerWorker {
     }
 }
 
+/// Archive mode: streams the datum's inputs as a tar into `/pfs`.
+async fn upload_inputs(
+    docker: &Docker,
+    container: &WorkerContainer,
+    task: &DatumTask,
+) -> Result<(), Failure> {
+    let (writer, mut rx) = crate::pipe::writer();
+    let scratch = task.scratch.clone();
+    let inputs = task.inputs.clone();
+    let producer = tokio::task::spawn_blocking(move || {
+        // The writer is moved in and dropped (ending the stream) when the tar is done.
+        staging::write_inputs_tar(writer, &scratch, &inputs).map(drop)
+    });
+    let body = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let opts = UploadToContainerOptionsBuilder::default()
+        .path("/pfs")
+        .build();
+    let uploaded = docker
+        .upload_to_container(&container.id, Some(opts), bollard::body_try_stream(body))
+        .await;
+    let built = producer.await.map_err(|e| ExecutorError::Backend {
+        backend: BACKEND,
+        message: format!("archiving inputs: {e}"),
+        source: None,
+    })?;
+    // An upload error first: it explains a tar writer that lost its reader.
+    uploaded.map_err(|e| classify(e, &container.name, "uploading /pfs"))?;
+    built.map_err(Failure::Error)
+}
+
+/// Archive mode: streams the tar of `/pfs/out` into `out_dir`.
+async fn download_outputs(
+    docker: &Docker,
+    container: &WorkerContainer,
+    out_dir: &std::path::Path,
+) -> Result<(), Failure> {
+    let (tx, reader) = crate::pipe::reader();
+    let dest = out_dir.to_path_buf();
+    let consumer = tokio::task::spawn_blocking(move || staging::unpack_outputs(reader, &dest));
+    let opts = DownloadFromContainerOptionsBuilder::default()
+        .path("/pfs/out")
+        .build();
+    let mut stream = docker.download_from_container(&container.id, Some(opts));
+    let mut failure = None;
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(bytes) => {
+                if tx.send(Ok(bytes)).await.is_err() {
+                    break; // the unpacker stopped (it reports why)
+                }
+            }
+            Err(e) => {
+                let _ = tx
+                    .send(Err(std::io::Error::other("download of /pfs/out failed")))
+                    .await;
+                failure = Some(classify(e, &container.name, "downloading /pfs/out"));
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let unpacked = consumer.await.map_err(|e| ExecutorError::Backend {
+        backend: BACKEND,
+        message: format!("unpacking outputs: {e}"),
+        source: None,
+    })?;
+    if let Some(f) = failure {
+        return Err(f);
+    }
+    unpacked.map(drop).map_err(Failure::Error)
+}
+
 /// Maps an API error during a datum: a stopped or vanished container is
 /// [`Failure::NotRunning`], anything else a backend error.
 fn classify(e: bollard::errors::Error, container: &str, what: &str) -> Failure {
@@ -306,29 +366,9 @@ fn exec_config(task: &DatumTask) -> Result<CreateExecOptions<String>, ExecutorEr
         }
         env.push(format!("{k}={v}"));
     }
-    if let Some(stdin) = &task.program.stdin {
-        let field = match task.program.kind {
-            pipeline_core::executor::ProgramKind::Cmd => "transform.stdin",
-            pipeline_core::executor::ProgramKind::ErrCmd => "transform.err_stdin",
-        };
-        let text = std::str::from_utf8(stdin)
-            .ok()
-            .filter(|s| !s.contains('\0'))
-            .ok_or_else(|| ExecutorError::InvalidTask {
-                field: field.to_string(),
-                message: "the docker executor passes stdin as text: no NUL bytes, valid UTF-8"
-                    .to_string(),
-            })?;
-        if text.len() > MAX_STDIN {
-            return Err(ExecutorError::InvalidTask {
-                field: field.to_string(),
-                message: format!(
-                    "{} bytes; the docker executor accepts at most {MAX_STDIN}",
-                    text.len()
-                ),
-            });
-        }
-        env.push(format!("{STDIN_VAR}={text}"));
+    let has_stdin = task.program.stdin.is_some();
+    if has_stdin {
+        env.push(format!("{STDIN_VAR}=1"));
     }
     let mut cmd = vec![
         "sh".to_string(),
@@ -344,7 +384,7 @@ fn exec_config(task: &DatumTask) -> Result<CreateExecOptions<String>, ExecutorEr
         working_dir: task.working_dir.clone(),
         attach_stdout: Some(true),
         attach_stderr: Some(true),
-        attach_stdin: Some(false),
+        attach_stdin: Some(has_stdin),
         tty: Some(false),
         ..Default::default()
     })
@@ -366,8 +406,12 @@ impl Drop for KillGuard {
             let docker = self.docker.clone();
             let container = std::mem::take(&mut self.container);
             handle.spawn(async move {
-                if let Err(e) = kill_all(&docker, &container).await {
-                    tracing::warn!("killing the processes of a dropped datum: {e}");
+                // Twice: the first kill can race with the start of the exec'd process.
+                for _ in 0..2 {
+                    if let Err(e) = kill_all(&docker, &container).await {
+                        tracing::warn!("killing the processes of a dropped datum: {e}");
+                    }
+                    tokio::time::sleep(Duration::from_millis(300)).await;
                 }
             });
         }
@@ -455,6 +499,9 @@ where
     };
     let mut killed = false;
     let mut grace_deadline = None;
+    // After a kill, kill again every 200 ms until the stream ends: the first kill can race with
+    // the start of the exec'd process (the attach answer may precede its start).
+    let mut rekill = tokio::time::interval(Duration::from_millis(200));
     loop {
         let timeout = async {
             match (killed, deadline, grace_deadline) {
@@ -482,6 +529,10 @@ where
                 killed = true;
                 grace_deadline = Some(tokio::time::Instant::now() + KILL_GRACE);
                 let _ = kill_all(docker, container).await;
+                rekill.reset();
+            }
+            _ = rekill.tick(), if killed => {
+                let _ = kill_all(docker, container).await;
             }
             _ = timeout => {
                 if killed {
@@ -497,6 +548,7 @@ where
                 killed = true;
                 grace_deadline = Some(tokio::time::Instant::now() + KILL_GRACE);
                 let _ = kill_all(docker, container).await;
+                rekill.reset();
             }
         }
     }
