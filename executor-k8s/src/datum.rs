@@ -326,9 +326,21 @@ impl DatumTarget {
             context: format!("packing {}", task.scratch.display()),
             source: std::io::Error::other(e),
         })?;
-        // A packing error explains a failed prepare better than tar's complaint about it.
-        packed?;
-        step
+        match (step, packed) {
+            // The session failed: the packer only saw a closed pipe.
+            (Err(e @ DatumError::Exec(_)), _) => Err(e),
+            // The remote side stopped reading (e.g. no `tar` in the image): its stderr
+            // explains more than our broken pipe.
+            (Err(e), Err(DatumError::Io { source, .. }))
+                if source.kind() == std::io::ErrorKind::BrokenPipe =>
+            {
+                Err(e)
+            }
+            // A host-side problem reading the scratch directory explains a failed prepare
+            // better than tar's complaint about a truncated stream.
+            (_, Err(e)) => Err(e),
+            (step, Ok(())) => step,
+        }
     }
 
     async fn download(&self, task: &DatumTask) -> Result<(), DatumError> {

@@ -479,3 +479,58 @@ async fn leftovers_of_a_crashed_host_are_removed() {
     w[0].stop().await.unwrap();
     drop(keep);
 }
+
+#[tokio::test]
+async fn shared_volume_links_instead_of_copying() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let shared = root.join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    let (client, handle) = mock_client();
+    FakeApi::new().serve(handle);
+    let exec = Arc::new(LocalExec::default());
+    let config = executor_k8s::K8sConfig {
+        // Locally the "pod" sees the share at the same path as the host.
+        shared_volume: Some(executor_k8s::SharedVolume {
+            claim_name: "scratch".into(),
+            mount_path: shared.display().to_string(),
+            host_path: shared.clone(),
+        }),
+        ..local_config(&root)
+    };
+    let executor = K8sExecutor::new(client, config).with_exec_transport(exec.clone());
+    let mut w = executor
+        .start_workers(&pool(PipelineSpec::default(), 1))
+        .await
+        .unwrap();
+    let pfs = root.join("pfs").display().to_string();
+    let s = scratch(&shared, "d1", &[("images/a.txt", "abc")]);
+    let t = task(
+        s.clone(),
+        r#"test -L "$P/images" && cp "$P/images/a.txt" "$P/out/copy.txt""#,
+        vec![("P", pfs)],
+        Arc::new(Lines::default()),
+    );
+    assert!(w[0].run(t).await.unwrap().is_success());
+    assert_eq!(
+        std::fs::read_to_string(s.join("out/copy.txt")).unwrap(),
+        "abc"
+    );
+    let calls = exec.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 3);
+    assert!(
+        calls[0].1[2].contains("ln -s"),
+        "prepare links: {:?}",
+        calls[0].1
+    );
+    assert!(
+        calls.iter().all(|(_, argv)| !argv[2].contains("tar ")),
+        "no tar stream"
+    );
+    // A scratch directory outside the share falls back to tar streams.
+    let s2 = scratch(&root, "d2", &[("images/a.txt", "abc")]);
+    let t2 = task(s2.clone(), "true", vec![], Arc::new(Lines::default()));
+    assert!(w[0].run(t2).await.unwrap().is_success());
+    assert!(exec.calls.lock().unwrap()[3].1[2].contains("tar -x"));
+    w[0].stop().await.unwrap();
+}

@@ -72,6 +72,9 @@ pub struct FakeState {
     pub created: usize,
     pub deleted: Vec<String>,
     pub requests: Vec<String>,
+    /// Event lists served to successive watch requests (each becomes one watch response
+    /// body); when empty, a watch ends at once without events.
+    pub watch_script: std::collections::VecDeque<Vec<serde_json::Value>>,
 }
 
 /// An in-memory API server for pods and secrets, good enough for the executor's calls:
@@ -219,10 +222,24 @@ impl FakeApi {
             }
             ("GET", ["api", "v1", "namespaces", _, "pods"]) => {
                 if q.get("watch").map(String::as_str) == Some("true") {
-                    // Nothing new: the watch ends at once (the watcher re-watches).
+                    st.requests.push(format!(
+                        "WATCH {}",
+                        q.get("resourceVersion").cloned().unwrap_or_default()
+                    ));
+                    let events = st.watch_script.pop_front().unwrap_or_default();
+                    let mut body = Vec::new();
+                    for ev in events {
+                        if let Ok(pod) = serde_json::from_value::<Pod>(ev["object"].clone())
+                            && let Some(name) = pod.metadata.name.clone()
+                        {
+                            st.pods.insert(name, pod);
+                        }
+                        body.extend(serde_json::to_vec(&ev).unwrap());
+                        body.push(b'\n');
+                    }
                     return Response::builder()
                         .status(StatusCode::OK)
-                        .body(Body::empty())
+                        .body(Body::from(body))
                         .unwrap();
                 }
                 let items: Vec<_> = st
