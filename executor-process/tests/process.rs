@@ -1,0 +1,325 @@
+//! Behaviour specific to the process executor (the shared behaviour is in `conformance.rs`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use executor_process::{PfsMode, PfsRequest, ProcessExecutor};
+use pipeline_core::executor::{
+    DatumOutcome, DatumTask, Executor, ExecutorError, NullLogSink, Program, ProgramKind, Secrets,
+    Worker, WorkerPoolSpec,
+};
+use pipeline_core::spec::PipelineSpec;
+use pipeline_core::testkit::{self, Harness, MARKER_VAR, RecordingLogSink, Scratch, cases};
+use tokio_util::sync::CancellationToken;
+
+fn pool(name: &str) -> WorkerPoolSpec {
+    WorkerPoolSpec {
+        project: "default".into(),
+        pipeline: name.into(),
+        version: 1,
+        workers: 1,
+        spec: Arc::new(PipelineSpec::default()),
+        secrets: Secrets::default(),
+    }
+}
+
+fn is_root() -> bool {
+    nix::unistd::Uid::effective().is_root()
+}
+
+fn executor(mode: PfsMode) -> ProcessExecutor {
+    match ProcessExecutor::builder()
+        .pfs_mode(PfsRequest::Force(mode))
+        .build()
+    {
+        Ok(e) => e,
+        Err(e) => panic!("mode {mode}: {e}"),
+    }
+}
+
+/// The modes this host supports (substitution always; a namespace mode as root).
+fn modes() -> Vec<PfsMode> {
+    let mut m = vec![PfsMode::Substitution];
+    if is_root() {
+        m.push(PfsMode::MountNamespace);
+    }
+    m
+}
+
+async fn worker(e: &ProcessExecutor) -> Box<dyn Worker> {
+    let mut w = e.start_workers(&pool("process")).await.expect("start");
+    w.pop().expect("one worker")
+}
+
+fn task(scratch: &Scratch, argv: &[&str], stdin: &[&str]) -> DatumTask {
+    DatumTask {
+        job_id: "j".repeat(32),
+        datum_id: "d".repeat(64),
+        scratch: scratch.path().to_path_buf(),
+        inputs: scratch.inputs().to_vec(),
+        program: Program::new(
+            ProgramKind::Cmd,
+            argv.iter().map(|s| (*s).to_owned()).collect(),
+            &stdin.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
+        ),
+        env: Vec::new(),
+        user: None,
+        working_dir: None,
+        accept_return_code: Vec::new(),
+        timeout: Some(Duration::from_secs(60)),
+        cancel: CancellationToken::new(),
+        logs: Arc::new(NullLogSink),
+    }
+}
+
+#[tokio::test]
+async fn auto_mode_as_root_is_a_mount_namespace() {
+    let e = ProcessExecutor::new().expect("build");
+    if is_root() {
+        assert_eq!(e.pfs_mode(), PfsMode::MountNamespace);
+    }
+    assert_eq!(e.name(), "process");
+    assert_eq!(e.mount_point(), std::path::Path::new("/pfs"));
+}
+
+/// A script as Pachyderm users write it, with hard-coded `/pfs/<input>` and `/pfs/out` paths,
+/// runs unchanged in every mode.
+#[tokio::test]
+async fn pachyderm_script_runs_unchanged() {
+    let script = [
+        "set -e",
+        "for f in /pfs/images/*.txt; do",
+        "  n=$(basename \"$f\" .txt)",
+        "  wc -c < \"$f\" | tr -d ' ' > /pfs/out/$n.size",
+        "done",
+        "cp /pfs/images/sub/deep.txt /pfs/out/deep.txt",
+        "echo \"$images\" > /pfs/out/env_path_ok_if_readable && cat \"$images\" > /pfs/out/via_env",
+    ];
+    for mode in modes() {
+        let e = executor(mode);
+        let mut w = worker(&e).await;
+        let mut s = Scratch::new(&std::env::temp_dir());
+        s.add_input("images", "a.txt", b"12345");
+        s.add_input("images", "b.txt", b"1");
+        s.add_input("images", "sub/deep.txt", b"deep");
+        let mut t = task(&s, &["sh"], &script);
+        t.env
+            .push(("images".into(), "/pfs/images/sub/deep.txt".into()));
+        let logs = RecordingLogSink::new();
+        t.logs = logs.clone();
+        let got = w.run(t).await.expect("run");
+        assert_eq!(
+            got,
+            DatumOutcome::Success { exit_code: 0 },
+            "{mode}: {:?}",
+            logs.lines()
+        );
+        assert_eq!(s.read_out("a.size"), "5\n", "{mode}");
+        assert_eq!(s.read_out("b.size"), "1\n", "{mode}");
+        assert_eq!(s.read_out("deep.txt"), "deep", "{mode}");
+        assert_eq!(s.read_out("via_env"), "deep", "{mode}");
+    }
+}
+
+/// Only the namespace mode resolves `/pfs` paths built at run time; substitution cannot.
+#[tokio::test]
+async fn namespace_mode_resolves_paths_built_at_run_time() {
+    if !is_root() {
+        eprintln!("skipped: needs root for the mount namespace");
+        return;
+    }
+    for (mode, works) in [
+        (PfsMode::MountNamespace, true),
+        (PfsMode::Substitution, false),
+    ] {
+        let e = executor(mode);
+        let mut w = worker(&e).await;
+        let mut s = Scratch::new(&std::env::temp_dir());
+        s.add_input("in", "a", b"A");
+        let t = task(
+            &s,
+            &["sh", "-c", "p=/p; cat ${p}fs/in/a > ${p}fs/out/a"],
+            &[],
+        );
+        let got = w.run(t).await.expect("run");
+        assert_eq!(got.is_success(), works, "{mode}: {got:?}");
+        if works {
+            assert_eq!(s.read_out("a"), "A");
+        }
+    }
+}
+
+#[tokio::test]
+async fn user_is_applied_when_root() {
+    if !is_root() {
+        eprintln!("skipped: needs root to switch users");
+        return;
+    }
+    for mode in modes() {
+        let e = executor(mode);
+        let mut w = worker(&e).await;
+        for (user, uid, gid) in [
+            ("nobody", "65534", None),
+            ("12345:54321", "12345", Some("54321")),
+        ] {
+            let s = Scratch::new(&std::env::temp_dir());
+            let mut t = task(
+                &s,
+                &[
+                    "sh",
+                    "-c",
+                    "id -u > /pfs/out/uid; id -g > /pfs/out/gid; id -G > /pfs/out/groups",
+                ],
+                &[],
+            );
+            t.user = Some(user.into());
+            let logs = RecordingLogSink::new();
+            t.logs = logs.clone();
+            let got = w.run(t).await.expect("run");
+            assert_eq!(
+                got,
+                DatumOutcome::Success { exit_code: 0 },
+                "{mode} {user}: {:?}",
+                logs.lines()
+            );
+            assert_eq!(s.read_out("uid").trim(), uid, "{mode} {user}");
+            if let Some(gid) = gid {
+                assert_eq!(s.read_out("gid").trim(), gid, "{mode} {user}");
+                assert_eq!(
+                    s.read_out("groups").trim(),
+                    gid,
+                    "{mode} {user}: supplementary groups dropped"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn invalid_tasks_are_typed_errors_naming_the_field() {
+    let e = executor(PfsMode::Substitution);
+    let mut w = worker(&e).await;
+    let s = Scratch::new(&std::env::temp_dir());
+    type Mutation = Box<dyn Fn(&mut DatumTask)>;
+    let cases: Vec<(&str, Mutation)> = vec![
+        (
+            "transform.user",
+            Box::new(|t| t.user = Some("no-such-user-xyz".into())),
+        ),
+        (
+            "transform.user",
+            Box::new(|t| t.user = Some("root:no-such-group-xyz".into())),
+        ),
+        (
+            "transform.working_dir",
+            Box::new(|t| t.working_dir = Some("/pfs/nope".into())),
+        ),
+        ("transform.cmd", Box::new(|t| t.program.argv.clear())),
+        ("input.name", Box::new(|t| t.inputs = vec!["../etc".into()])),
+        ("input.name", Box::new(|t| t.inputs = vec!["out".into()])),
+    ];
+    for (field, mutate) in cases {
+        let mut t = task(&s, &["true"], &[]);
+        mutate(&mut t);
+        match w.run(t).await {
+            Err(ExecutorError::InvalidTask { field: f, message }) => {
+                assert_eq!(f, field, "{message}");
+                assert!(!message.is_empty());
+            }
+            other => panic!("{field}: expected InvalidTask, got {other:?}"),
+        }
+    }
+    // A stopped worker refuses work with a retryable error.
+    w.stop().await.expect("stop");
+    let err = w.run(task(&s, &["true"], &[])).await.expect_err("stopped");
+    assert!(
+        matches!(err, ExecutorError::WorkerLost { .. }) && err.is_retryable(),
+        "{err}"
+    );
+    // Zero workers is rejected.
+    let mut p = pool("zero");
+    p.workers = 0;
+    assert!(matches!(
+        e.start_workers(&p).await,
+        Err(ExecutorError::InvalidTask { .. })
+    ));
+}
+
+/// The user-namespace mode (what a normal user gets) also passes the core checks. Root can
+/// create user namespaces too, so this runs here when the kernel allows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_core_in_user_namespace_mode() {
+    let e = match ProcessExecutor::builder()
+        .pfs_mode(PfsRequest::Force(PfsMode::UserNamespace))
+        .build()
+    {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("skipped: user namespaces unavailable here: {e}");
+            return;
+        }
+    };
+    let executor: Arc<dyn Executor> = Arc::new(e);
+    let h = Harness::new(executor, pool("conf-userns"))
+        .host_process_checks(true)
+        .reuse_datums(50);
+    cases::pfs_layout(&h).await;
+    cases::env_vars(&h).await;
+    cases::inputs_read_only(&h).await;
+    cases::timeout_kills_tree(&h).await;
+    cases::background_killed_on_exit(&h).await;
+    cases::outputs(&h).await;
+    cases::worker_reuse(&h).await;
+}
+
+/// Helper for `host_death_kills_datum`: when started by it, runs one long datum and never
+/// returns (the parent kills this process). Does nothing in a normal test run.
+#[tokio::test]
+async fn helper_run_datum_until_killed() {
+    let Ok(marker) = std::env::var("EXECUTOR_PROCESS_HELPER_MARKER") else {
+        return;
+    };
+    let e = executor(PfsMode::Substitution);
+    let mut w = worker(&e).await;
+    let s = Scratch::new(&std::env::temp_dir());
+    let mut t = task(&s, &["sleep", "100"], &[]);
+    t.env.push((MARKER_VAR.into(), marker));
+    t.timeout = None;
+    let _ = w.run(t).await;
+}
+
+/// The datum's process dies with the host process, even when the host is SIGKILLed.
+#[tokio::test]
+async fn host_death_kills_datum() {
+    let marker = format!("host-death-{}", testkit::unique_id());
+    let exe = std::env::current_exe().expect("test binary");
+    let mut helper = std::process::Command::new(exe)
+        .args(["--exact", "helper_run_datum_until_killed", "--nocapture"])
+        .env("EXECUTOR_PROCESS_HELPER_MARKER", &marker)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn helper");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while testkit::host_processes_with(&marker).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "helper never started its datum"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    helper.kill().expect("SIGKILL helper");
+    let _ = helper.wait();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = testkit::host_processes_with(&marker);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "datum outlived its host: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
