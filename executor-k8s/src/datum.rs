@@ -64,10 +64,9 @@ for i in "$@" out; do ln -s "$src/$i" "$pfs/$i"; done
 "#;
 
 /// Runs `$3...` in its own process group with working directory `$2` (empty: unchanged),
-/// records the group in `$1/pgid`, waits, kills the rest of the group, exits with the
-/// program's status.
-pub const RUN_WRAPPER: &str = r#"ctl=$1; wd=$2; shift 2
-rm -f "$ctl/pgid"
+/// records the group in file `$1` (unique per run), waits, kills the rest of the group,
+/// exits with the program's status.
+pub const RUN_WRAPPER: &str = r#"pgfile=$1; wd=$2; shift 2
 if [ -n "$wd" ]; then
   cd "$wd" || { echo "cannot change to working_dir $wd" >&2; exit 127; }
 fi
@@ -80,21 +79,37 @@ else
 fi
 pid=$!
 exec 3<&-
-echo "$pid" > "$ctl/pgid"
+echo "$pid" > "$pgfile"
 wait "$pid"
 rc=$?
 kill -9 -"$pid" 2>/dev/null
-rm -f "$ctl/pgid"
+rm -f "$pgfile"
 exit "$rc"
 "#;
 
-/// Kills the process group recorded in `$1/pgid` (waiting up to 5 s for it to appear).
-pub const KILL_GROUP: &str = r#"ctl=$1; i=0
-while [ ! -s "$ctl/pgid" ] && [ "$i" -lt 50 ]; do sleep 0.1 2>/dev/null || sleep 1; i=$((i+1)); done
-pid=$(cat "$ctl/pgid" 2>/dev/null) || exit 0
+/// Kills the process group recorded in file `$1` (waiting up to 5 s for the run to record
+/// it). The file is unique per run, so a late kill can never hit a later datum.
+pub const KILL_GROUP: &str = r#"pgfile=$1; i=0
+while [ ! -s "$pgfile" ] && [ "$i" -lt 50 ]; do sleep 0.1 2>/dev/null || sleep 1; i=$((i+1)); done
+pid=$(cat "$pgfile" 2>/dev/null) || exit 0
 [ -n "$pid" ] && kill -9 -"$pid" 2>/dev/null
+rm -f "$pgfile"
 exit 0
 "#;
+
+fn run_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "run-{}-{nanos:x}-{}.pgid",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
 
 /// Streams `$1/out` as a tar archive on stdout, then empties `$1`.
 pub const COLLECT_TAR: &str = r#"pfs=$1
@@ -206,9 +221,9 @@ impl DatumTarget {
         Ok(())
     }
 
-    /// Kills the datum's process group (best effort).
-    pub async fn kill(&self) {
-        let argv = sh(KILL_GROUP, [self.control.clone()]);
+    /// Kills the process group recorded in `pgfile` (best effort).
+    pub async fn kill(&self, pgfile: &str) {
+        let argv = sh(KILL_GROUP, [pgfile.to_string()]);
         if let Err(e) = self
             .exec
             .exec(&self.pod, &self.container, &argv, ExecIo::default())
@@ -220,7 +235,11 @@ impl DatumTarget {
 
     /// Runs one datum to completion (see the module docs).
     pub async fn run(&self, task: &DatumTask) -> Result<DatumOutcome, DatumError> {
-        let argv = self.program_argv(task)?;
+        if task.cancel.is_cancelled() {
+            return Ok(DatumOutcome::Cancelled);
+        }
+        let pgfile = format!("{}/{}", self.control.trim_end_matches('/'), run_id());
+        let argv = self.program_argv(task, &pgfile)?;
         let shared_dir = self.shared_dir(&task.scratch);
         match &shared_dir {
             Some(dir) => {
@@ -232,7 +251,7 @@ impl DatumTarget {
             None => self.upload(task).await?,
         }
 
-        let outcome = self.run_program(task, argv).await;
+        let outcome = self.run_program(task, argv, &pgfile).await;
         let outcome = match outcome {
             Ok(o) => o,
             Err(e) => {
@@ -270,7 +289,7 @@ impl DatumTarget {
         Some(out)
     }
 
-    fn program_argv(&self, task: &DatumTask) -> Result<Vec<String>, DatumError> {
+    fn program_argv(&self, task: &DatumTask, pgfile: &str) -> Result<Vec<String>, DatumError> {
         if task.program.argv.is_empty() {
             return Err(DatumError::Invalid {
                 field: "transform.cmd".into(),
@@ -278,7 +297,7 @@ impl DatumTarget {
             });
         }
         let mut args = vec![
-            self.control.clone(),
+            pgfile.to_string(),
             task.working_dir.clone().unwrap_or_default(),
             "env".to_string(),
         ];
@@ -369,6 +388,7 @@ impl DatumTarget {
         &self,
         task: &DatumTask,
         argv: Vec<String>,
+        pgfile: &str,
     ) -> Result<DatumOutcome, DatumError> {
         let stdin: Option<crate::exec::BoxRead> = task
             .program
@@ -387,7 +407,7 @@ impl DatumTarget {
         let session = async move { exec.exec(&pod, &container, &argv, io).await };
         tokio::pin!(session);
         let mut guard = KillOnDrop {
-            target: Some(self.clone()),
+            target: Some((self.clone(), pgfile.to_string())),
         };
 
         let timeout = async {
@@ -405,10 +425,14 @@ impl DatumTarget {
             () = timeout => DatumOutcome::TimedOut,
             () = task.cancel.cancelled() => DatumOutcome::Cancelled,
         };
-        self.kill().await;
-        guard.target = None;
+        // Keep driving the session while the kill runs: the group may not be recorded yet.
         // The wrapper exits once its group is dead; don't wait forever for the session.
-        match tokio::time::timeout(self.kill_grace, &mut session).await {
+        let (_, ended) = tokio::join!(
+            self.kill(pgfile),
+            tokio::time::timeout(self.kill_grace, &mut session)
+        );
+        guard.target = None;
+        match ended {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => return Err(e.into()),
             Err(_) => tracing::warn!(pod = %self.pod, "killed datum's exec session did not end"),
@@ -419,15 +443,15 @@ impl DatumTarget {
 
 /// Kills the datum's group when the `run` future is dropped mid-flight.
 struct KillOnDrop {
-    target: Option<DatumTarget>,
+    target: Option<(DatumTarget, String)>,
 }
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        if let Some(target) = self.target.take()
+        if let Some((target, pgfile)) = self.target.take()
             && let Ok(rt) = tokio::runtime::Handle::try_current()
         {
-            rt.spawn(async move { target.kill().await });
+            rt.spawn(async move { target.kill(&pgfile).await });
         }
     }
 }

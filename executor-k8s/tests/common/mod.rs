@@ -377,3 +377,76 @@ pub fn local_config(root: &std::path::Path) -> K8sConfig {
         ..K8sConfig::default()
     }
 }
+
+/// An exec transport whose "pods" are private mount namespaces on this machine: each exec
+/// runs under `unshare --mount` with the pod's own directories bind-mounted on `/pfs` and on
+/// the control path, so code with hard-coded `/pfs/...` paths runs as it would in a pod.
+#[derive(Debug)]
+pub struct NamespacedExec {
+    pub pods_root: PathBuf,
+    pub control: PathBuf,
+    inner: LocalExec,
+}
+
+impl NamespacedExec {
+    /// Why this machine cannot run it (no `unshare`, no privilege, no `/pfs`), if it can't.
+    pub fn unsupported() -> Option<String> {
+        if let Err(e) = std::fs::create_dir_all("/pfs") {
+            return Some(format!("cannot create /pfs: {e}"));
+        }
+        match std::process::Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "true"])
+            .status()
+        {
+            Ok(s) if s.success() => None,
+            Ok(s) => Some(format!(
+                "`unshare --mount` failed ({s}): no mount privilege"
+            )),
+            Err(e) => Some(format!("`unshare` not available: {e}")),
+        }
+    }
+
+    pub fn new(root: &std::path::Path) -> Self {
+        let control = root.join("ctl");
+        std::fs::create_dir_all(&control).unwrap();
+        NamespacedExec {
+            pods_root: root.join("pods"),
+            control,
+            inner: LocalExec::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl ExecTransport for NamespacedExec {
+    async fn exec(
+        &self,
+        pod: &str,
+        container: &str,
+        argv: &[String],
+        io: ExecIo,
+    ) -> Result<i32, ExecError> {
+        let pod_dir = self.pods_root.join(pod);
+        for d in ["pfs", "ctl"] {
+            std::fs::create_dir_all(pod_dir.join(d)).unwrap();
+        }
+        let mut wrapped: Vec<String> = [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            r#"mount --bind "$1" /pfs && mount --bind "$2" "$3" && shift 3 && exec "$@""#,
+            "sh",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        wrapped.push(pod_dir.join("pfs").display().to_string());
+        wrapped.push(pod_dir.join("ctl").display().to_string());
+        wrapped.push(self.control.display().to_string());
+        wrapped.extend(argv.iter().cloned());
+        self.inner.exec(pod, container, &wrapped, io).await
+    }
+}
