@@ -56,7 +56,8 @@ impl FromStr for Duration {
             return Err(err());
         }
         let mut rest = text;
-        let mut total = 0f64;
+        // Exact integer arithmetic in nanoseconds, so "1.000000001s" round-trips.
+        let mut total: u128 = 0;
         while !rest.is_empty() {
             let num_len = rest
                 .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -65,30 +66,46 @@ impl FromStr for Duration {
                 return Err(err());
             }
             let (num, tail) = rest.split_at(num_len);
-            if num.matches('.').count() > 1 || num == "." {
+            let (int_part, frac_part) = num.split_once('.').unwrap_or((num, ""));
+            if frac_part.contains('.') || (int_part.is_empty() && frac_part.is_empty()) {
                 return Err(err());
             }
-            let value: f64 = num.parse().map_err(|_| err())?;
             let unit_len = tail
                 .find(|c: char| c.is_ascii_digit() || c == '.')
                 .unwrap_or(tail.len());
             let (unit, tail) = tail.split_at(unit_len);
-            let scale = match unit {
-                "ns" => 1e-9,
-                "us" | "µs" => 1e-6,
-                "ms" => 1e-3,
-                "s" => 1.0,
-                "m" => 60.0,
-                "h" => 3600.0,
+            let unit_ns: u128 = match unit {
+                "ns" => 1,
+                "us" | "µs" => 1_000,
+                "ms" => 1_000_000,
+                "s" => 1_000_000_000,
+                "m" => 60_000_000_000,
+                "h" => 3_600_000_000_000,
                 _ => return Err(err()),
             };
-            total += value * scale;
+            let int: u128 = if int_part.is_empty() {
+                0
+            } else {
+                int_part.parse().map_err(|_| err())?
+            };
+            // Up to 18 fractional digits are significant; more are dropped.
+            let frac_digits = frac_part.get(..frac_part.len().min(18)).unwrap_or("");
+            let frac: u128 = if frac_digits.is_empty() {
+                0
+            } else {
+                frac_digits.parse().map_err(|_| err())?
+            };
+            let scale = 10u128.pow(u32::try_from(frac_digits.len()).map_err(|_| err())?);
+            let part = int
+                .checked_mul(unit_ns)
+                .and_then(|v| v.checked_add(frac.checked_mul(unit_ns)? / scale))
+                .ok_or_else(err)?;
+            total = total.checked_add(part).ok_or_else(err)?;
             rest = tail;
         }
-        if !total.is_finite() || total > u64::MAX as f64 / 2.0 {
-            return Err(err());
-        }
-        Ok(Duration(std::time::Duration::from_secs_f64(total)))
+        let secs = u64::try_from(total / 1_000_000_000).map_err(|_| err())?;
+        let nanos = u32::try_from(total % 1_000_000_000).map_err(|_| err())?;
+        Ok(Duration(std::time::Duration::new(secs, nanos)))
     }
 }
 
@@ -133,5 +150,56 @@ impl schemars::JsonSchema for Duration {
             "type": "string",
             "pattern": DURATION_PATTERN
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Result<std::time::Duration, DurationError> {
+        s.parse::<Duration>().map(|d| d.as_std())
+    }
+
+    #[test]
+    fn accepted_forms() {
+        use std::time::Duration as D;
+        assert_eq!(d("300s"), Ok(D::from_secs(300)));
+        assert_eq!(d("5m"), Ok(D::from_secs(300)));
+        assert_eq!(d("1h30m"), Ok(D::from_secs(5400)));
+        assert_eq!(d("1.5s"), Ok(D::from_millis(1500)));
+        assert_eq!(d(".5s"), Ok(D::from_millis(500)));
+        assert_eq!(d("250ms"), Ok(D::from_millis(250)));
+        assert_eq!(d("1.000000001s"), Ok(D::new(1, 1)));
+        assert_eq!(
+            d("2h45m30.25s"),
+            Ok(D::from_millis((2 * 3600 + 45 * 60 + 30) * 1000 + 250))
+        );
+    }
+
+    #[test]
+    fn rejected_forms() {
+        for bad in [
+            "",
+            "5",
+            "s",
+            "1x",
+            "1..2s",
+            ".s",
+            "five minutes",
+            "-5s",
+            "1e3s",
+            "99999999999999999999999999999h",
+        ] {
+            assert!(d(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for s in ["0s", "1s", "1.5s", "5400s", "0.000000001s", "12.000000034s"] {
+            let parsed: Duration = s.parse().unwrap();
+            assert_eq!(parsed.to_string(), s);
+        }
     }
 }
