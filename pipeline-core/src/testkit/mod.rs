@@ -65,8 +65,9 @@ pub struct Harness {
 impl Harness {
     /// A harness for `executor`. `pool` is the template every check starts workers from: its
     /// spec's image (if the backend uses one) must provide the busybox applets listed in the
-    /// module docs. The suite overrides `workers` and `version`, and sets `pipeline` to a
-    /// per-check name derived from the template's.
+    /// module docs. The suite overrides `workers`, and sets `pipeline` to the template's name,
+    /// a dash, and the check's name with `_` turned into `-` (e.g. `conf-timeout-kills-tree`,
+    /// valid in container and pod names); everything else is used as given.
     ///
     /// Defaults: scratch directories under [`std::env::temp_dir`], host process checks **off**,
     /// large output 1 GiB, 1,000 datums for the reuse check, inputs checked read-only, 3
