@@ -117,14 +117,7 @@ pub(crate) fn plan_for(
     }
     let working_dir = match working_dir {
         None => None,
-        Some(wd) => {
-            let abs = if wd.starts_with('/') {
-                wd.to_owned()
-            } else {
-                format!("/{wd}")
-            };
-            Some(cstring("transform.working_dir", abs.as_bytes())?)
-        }
+        Some(wd) => Some(cstring("transform.working_dir", wd.as_bytes())?),
     };
     Ok(ChildPlan {
         parent: nix::unistd::getpid(),
@@ -278,7 +271,14 @@ impl Worker for ProcessWorker {
                 source: e.into(),
             })?;
         }
-        let working_dir = task.working_dir.as_deref().map(sub);
+        // Pachyderm runs `cmd` in `<root>/<working_dir>`, the root being `/`.
+        let working_dir = task.working_dir.as_deref().map(|wd| {
+            if wd.starts_with('/') {
+                sub(wd)
+            } else {
+                sub(&format!("/{wd}"))
+            }
+        });
         if let Some(wd) = &working_dir {
             let host = self.host_path(scratch, wd);
             if !host.is_dir() {

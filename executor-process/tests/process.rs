@@ -397,3 +397,19 @@ async fn namespace_mounts_do_not_reach_the_host() {
     assert_eq!(got.expect("run"), DatumOutcome::Success { exit_code: 0 });
     assert_eq!(s.read_out("a"), "A");
 }
+
+/// A relative `working_dir` is taken from `/`, as Pachyderm does (`<root>/<working_dir>`).
+#[tokio::test]
+async fn relative_working_dir_starts_at_root() {
+    for mode in modes() {
+        let e = executor(mode);
+        let mut w = worker(&e).await;
+        let mut s = Scratch::new(&std::env::temp_dir());
+        s.add_input("in", "here.txt", b"x");
+        let mut t = task(&s, &["sh", "-c", "ls > /pfs/out/ls"], &[]);
+        t.working_dir = Some("pfs/in".into());
+        let got = w.run(t).await.expect("run");
+        assert_eq!(got, DatumOutcome::Success { exit_code: 0 }, "{mode}");
+        assert_eq!(s.read_out("ls"), "here.txt\n", "{mode}");
+    }
+}
