@@ -279,9 +279,13 @@ async fn helper_run_datum_until_killed() {
     let Ok(marker) = std::env::var("EXECUTOR_PROCESS_HELPER_MARKER") else {
         return;
     };
+    let Ok(dir) = std::env::var("EXECUTOR_PROCESS_HELPER_DIR") else {
+        return;
+    };
     let e = executor(PfsMode::Substitution);
     let mut w = worker(&e).await;
-    let s = Scratch::new(&std::env::temp_dir());
+    // Under the parent's temporary directory: this process is killed, so it cannot clean up.
+    let s = Scratch::new(std::path::Path::new(&dir));
     let mut t = task(&s, &["sleep", "100"], &[]);
     t.env.push((MARKER_VAR.into(), marker));
     t.timeout = None;
@@ -292,10 +296,12 @@ async fn helper_run_datum_until_killed() {
 #[tokio::test]
 async fn host_death_kills_datum() {
     let marker = format!("host-death-{}", testkit::unique_id());
+    let helper_dir = tempfile::tempdir().expect("helper dir");
     let exe = std::env::current_exe().expect("test binary");
     let mut helper = std::process::Command::new(exe)
         .args(["--exact", "helper_run_datum_until_killed", "--nocapture"])
         .env("EXECUTOR_PROCESS_HELPER_MARKER", &marker)
+        .env("EXECUTOR_PROCESS_HELPER_DIR", helper_dir.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
