@@ -67,7 +67,9 @@ pub struct K8sConfig {
     pub namespace: Option<String>,
     /// Identifies this host (engine instance) in the owner label of every pod it creates, so
     /// that several engines can share a namespace and a restarted host finds its leftovers.
-    /// Default: the `HOSTNAME` environment variable, else `"default"`.
+    /// Default: the `HOSTNAME` environment variable, else `"default"`. Set a stable value
+    /// when the engine itself runs in a pod (whose hostname changes on restart), e.g. the
+    /// name of its Deployment, or leftovers of the previous pod will not be recognised.
     pub owner: String,
     /// How long a worker pod may take to become Running (image pull, scheduling) before
     /// `start_workers` fails with the pod's last reported state. Default 5 minutes.

@@ -398,7 +398,8 @@ impl DatumTarget {
         let stdout: BoxWrite = Box::pin(LogWriter::new(task.logs.clone(), LogStream::Stdout));
         let stderr: BoxWrite = Box::pin(LogWriter::new(task.logs.clone(), LogStream::Stderr));
         let io = ExecIo {
-            stdin: stdin.or_else(|| Some(Box::pin(tokio::io::empty()))),
+            // No stdin: the session is opened without one, so the program reads EOF.
+            stdin,
             stdout: Some(stdout),
             stderr: Some(stderr),
         };

@@ -8,6 +8,12 @@
 //! mocked response carries no upgradable connection, so `Api::exec` fails at the upgrade).
 //! The crate's tests therefore drive the whole datum flow through a transport that runs the
 //! same commands as local processes, and check the real transport's request separately.
+//!
+//! **API server version.** Closing a command's stdin (the end of a tar stream, the end of a
+//! `stdin` script) needs the `v5.channel.k8s.io` exec protocol, which kube negotiates with
+//! Kubernetes 1.30 and later. On older servers kube can only close the whole WebSocket, so
+//! the exit status of a command that was given stdin is lost and the datum fails with
+//! [`ExecError::Broken`]. (k8s-openapi 0.29 targets Kubernetes 1.33+ anyway.)
 
 use std::fmt;
 use std::pin::Pin;
@@ -20,6 +26,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use kube::api::{Api, AttachParams};
 use pipeline_core::executor::{LogSink, LogStream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Buffer (and WebSocket frame) size for exec streams.
+const STREAM_BUF: usize = 64 * 1024;
 
 /// A boxed byte source.
 pub type BoxRead = Pin<Box<dyn AsyncRead + Send>>;
@@ -174,7 +183,11 @@ impl ExecTransport for KubeExec {
             .stdin(io.stdin.is_some())
             .stdout(true)
             .stderr(true)
-            .tty(false);
+            .tty(false)
+            // kube's default is 1 KiB per WebSocket frame: too small for tar streams.
+            .max_stdin_buf_size(STREAM_BUF)
+            .max_stdout_buf_size(STREAM_BUF)
+            .max_stderr_buf_size(STREAM_BUF);
         let mut proc = self
             .api
             .exec(pod, argv.to_vec(), &params)

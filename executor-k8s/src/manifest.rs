@@ -24,7 +24,12 @@
 //! The two patches are applied after everything else, in Pachyderm's order: first the merge
 //! patch `pod_spec`, then `pod_patch` (Pachyderm's `worker_rc.go` does the same), both on the
 //! JSON of the pod **spec** (not the whole pod), so existing `pod_patch` paths such as
-//! `/containers/0/resources` keep working.
+//! `/containers/0/resources` keep working. Both come from the `json-patch` crate: it
+//! implements RFC 6902 (with JSON-pointer escapes and atomic failure) and RFC 7386, is
+//! actively maintained, and is the crate kube itself uses for JSON patches, so it adds no
+//! new dependency tree. Malformed JSON, a patch that is not an operation list, an operation
+//! that fails (e.g. `remove` of a missing path), or a result that is no longer a valid
+//! `PodSpec` are errors naming `pod_spec` or `pod_patch`.
 //!
 //! **User names.** Kubernetes only accepts numeric ids in `securityContext`. A numeric
 //! `uid[:gid]` (and `root`) is mapped there; a user *name* cannot be resolved before the pod

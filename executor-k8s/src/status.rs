@@ -98,7 +98,12 @@ pub fn classify(pod: Option<&Pod>) -> PodState {
     let reason = status.reason.clone().unwrap_or_default();
     let message = status.message.clone().unwrap_or_default();
 
-    // Container-level states first: they carry the most specific reason.
+    // A pod-level reason on a finished pod (Evicted, Preempted, NodeLost, Shutdown) says more
+    // than the container state it leaves behind (often `ContainerStatusUnknown`).
+    if matches!(phase, "Failed" | "Succeeded") && !reason.is_empty() {
+        return PodState::Failed(PodFailure::Lost { reason, message });
+    }
+    // Then container-level states: they carry the most specific reason.
     for cs in status.container_statuses.iter().flatten() {
         let Some(state) = cs.state.as_ref() else {
             continue;
@@ -179,5 +184,93 @@ pub fn classify(pod: Option<&Pod>) -> PodState {
             Some(w) => format!("phase {phase}, container waiting: {w}"),
             None => format!("phase {phase}"),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::{
+        ContainerState, ContainerStateTerminated, ContainerStatus, PodStatus,
+    };
+
+    use super::*;
+
+    fn pod(status: PodStatus) -> Pod {
+        Pod {
+            status: Some(status),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn eviction_reason_wins_over_the_container_state() {
+        let p = pod(PodStatus {
+            phase: Some("Failed".into()),
+            reason: Some("Evicted".into()),
+            message: Some("The node was low on resource: ephemeral-storage.".into()),
+            container_statuses: Some(vec![ContainerStatus {
+                name: "user".into(),
+                state: Some(ContainerState {
+                    terminated: Some(ContainerStateTerminated {
+                        reason: Some("ContainerStatusUnknown".into()),
+                        exit_code: 137,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        });
+        assert_eq!(
+            classify(Some(&p)),
+            PodState::Failed(PodFailure::Lost {
+                reason: "Evicted".into(),
+                message: "The node was low on resource: ephemeral-storage.".into()
+            })
+        );
+    }
+
+    #[test]
+    fn missing_pending_and_deleting() {
+        assert_eq!(classify(None), PodState::Missing);
+        assert!(matches!(
+            classify(Some(&pod(PodStatus::default()))),
+            PodState::Starting { .. }
+        ));
+        let mut p = pod(PodStatus::default());
+        p.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            Default::default(),
+        ));
+        assert!(matches!(
+            classify(Some(&p)),
+            PodState::Failed(PodFailure::Lost { reason, .. }) if reason == "Deleted"
+        ));
+    }
+
+    #[test]
+    fn terminated_without_reason_reports_the_exit_code() {
+        let p = pod(PodStatus {
+            phase: Some("Failed".into()),
+            container_statuses: Some(vec![ContainerStatus {
+                name: "user".into(),
+                state: Some(ContainerState {
+                    terminated: Some(ContainerStateTerminated {
+                        exit_code: 2,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        });
+        let PodState::Failed(f) = classify(Some(&p)) else {
+            panic!("not failed")
+        };
+        assert_eq!(
+            f.describe(),
+            "exit code 2: worker container exited with code 2"
+        );
     }
 }

@@ -15,7 +15,18 @@ use pipeline_core::spec::{PipelineSpec, Transform};
 use pipeline_core::testkit::{self, Harness};
 use tokio_util::sync::CancellationToken;
 
+/// Prints a skip reason where `cargo test` shows it (its capture only covers the print
+/// macros, not a direct write to stderr).
+fn skip(reason: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {reason}");
+}
+
 fn template(image: &str) -> WorkerPoolSpec {
+    template_as(image, None)
+}
+
+fn template_as(image: &str, user: Option<&str>) -> WorkerPoolSpec {
     WorkerPoolSpec {
         project: "default".into(),
         pipeline: "conf".into(),
@@ -24,6 +35,7 @@ fn template(image: &str) -> WorkerPoolSpec {
         spec: Arc::new(PipelineSpec {
             transform: Some(Transform {
                 image: Some(image.into()),
+                user: user.map(Into::into),
                 ..Default::default()
             }),
             ..Default::default()
@@ -35,7 +47,7 @@ fn template(image: &str) -> WorkerPoolSpec {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_with_namespace_pods() {
     if let Some(reason) = NamespacedExec::unsupported() {
-        println!("SKIPPED conformance_with_namespace_pods: {reason}");
+        skip(&format!("conformance_with_namespace_pods: {reason}"));
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -67,9 +79,19 @@ async fn conformance_with_namespace_pods() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_cluster_conformance_and_datum_flow() {
     let Some(kubeconfig) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) else {
-        println!("SKIPPED real_cluster_conformance_and_datum_flow: KUBECONFIG is not set");
+        skip("real_cluster_conformance_and_datum_flow: KUBECONFIG is not set");
         return;
     };
+    let first = std::env::split_paths(&kubeconfig)
+        .next()
+        .unwrap_or_default();
+    if !first.exists() {
+        skip(&format!(
+            "real_cluster_conformance_and_datum_flow: KUBECONFIG file {} does not exist",
+            first.display()
+        ));
+        return;
+    }
     let namespace = std::env::var("EXECUTOR_K8S_TEST_NAMESPACE").unwrap_or("default".into());
     let image = std::env::var("EXECUTOR_K8S_TEST_IMAGE").unwrap_or("busybox:1.36".into());
     let config = K8sConfig {
@@ -120,7 +142,8 @@ async fn real_cluster_conformance_and_datum_flow() {
         .await
         .unwrap();
 
-    let harness = Harness::new(Arc::new(executor), template(&image))
+    // A non-root user, so that read-only inputs are enforced (file modes do not stop root).
+    let harness = Harness::new(Arc::new(executor), template_as(&image, Some("1000:1000")))
         .host_process_checks(false)
         .large_output_bytes(16 << 20)
         .reuse_datums(20);

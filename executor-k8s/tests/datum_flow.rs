@@ -534,3 +534,67 @@ async fn shared_volume_links_instead_of_copying() {
     assert!(exec.calls.lock().unwrap()[3].1[2].contains("tar -x"));
     w[0].stop().await.unwrap();
 }
+
+/// Per-datum cost of the exec data path (three local exec sessions, tar in and out) as a
+/// ratio to a baseline measured in the same run: spawning the same user program directly.
+/// Not a pass/fail test: `cargo test -p executor-k8s --test datum_flow -- --ignored
+/// --nocapture measure_datum_overhead`.
+#[tokio::test]
+#[ignore = "measurement, prints numbers"]
+async fn measure_datum_overhead() {
+    const N: usize = 100;
+    let env = setup(FakeApi::new());
+    let mut w = env
+        .executor
+        .start_workers(&pool(PipelineSpec::default(), 1))
+        .await
+        .unwrap();
+    let pfs = env.root.join("pfs").display().to_string();
+    let script = r#"cp "$P/images/a.txt" "$P/out/b.txt""#;
+
+    let baseline_dir = env.root.join("baseline");
+    std::fs::create_dir_all(baseline_dir.join("images")).unwrap();
+    std::fs::create_dir_all(baseline_dir.join("out")).unwrap();
+    std::fs::write(baseline_dir.join("images/a.txt"), vec![b'x'; 4096]).unwrap();
+    let started = std::time::Instant::now();
+    for _ in 0..N {
+        let st = tokio::process::Command::new("sh")
+            .args(["-c", script])
+            .env("P", &baseline_dir)
+            .status()
+            .await
+            .unwrap();
+        assert!(st.success());
+    }
+    let baseline = started.elapsed();
+
+    let started = std::time::Instant::now();
+    for i in 0..N {
+        let s = scratch(
+            &env.root,
+            &format!("m{i}"),
+            &[("images/a.txt", &"x".repeat(4096))],
+        );
+        let t = task(
+            s,
+            script,
+            vec![("P", pfs.clone())],
+            Arc::new(Lines::default()),
+        );
+        let mut t = t;
+        t.program = Program::new(
+            ProgramKind::Cmd,
+            vec!["sh".into(), "-c".into(), script.into()],
+            &[],
+        );
+        assert!(w[0].run(t).await.unwrap().is_success());
+    }
+    let flow = started.elapsed();
+    println!(
+        "{N} datums: direct spawn {:?}/datum, exec data path {:?}/datum, ratio {:.1}x",
+        baseline / N as u32,
+        flow / N as u32,
+        flow.as_secs_f64() / baseline.as_secs_f64()
+    );
+    w[0].stop().await.unwrap();
+}

@@ -74,6 +74,13 @@ impl ProcessExecutorBuilder {
         self
     }
 
+    /// The directory user code sees its scratch directory on (default `/pfs`; tests and hosts
+    /// with an unusual layout may change it, user code then sees that path).
+    pub fn mount_point(mut self, path: impl Into<PathBuf>) -> Self {
+        self.mount_point = path.into();
+        self
+    }
+
     /// Whether to create `/pfs` (an empty directory, used only as a mount point) when it is
     /// missing and we are root (default true). Without it, namespace modes need `/pfs` to exist.
     pub fn create_mount_point(mut self, on: bool) -> Self {
@@ -108,6 +115,7 @@ impl ProcessExecutorBuilder {
         Ok(ProcessExecutor {
             inner: Arc::new(Config {
                 mode,
+                parent_mount: crate::worker::containing_mount(&self.mount_point),
                 mount_point: self.mount_point,
                 max_log_line: self.max_log_line,
             }),
@@ -165,6 +173,8 @@ impl ProcessExecutorBuilder {
 pub(crate) struct Config {
     pub(crate) mode: PfsMode,
     pub(crate) mount_point: PathBuf,
+    /// The mount holding `mount_point` (see `child`).
+    pub(crate) parent_mount: PathBuf,
     pub(crate) max_log_line: usize,
 }
 

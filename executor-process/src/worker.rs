@@ -75,6 +75,7 @@ fn cstring(field: &str, bytes: &[u8]) -> Result<CString, ExecutorError> {
 pub(crate) fn plan_for(
     mode: PfsMode,
     mount_point: &Path,
+    parent_mount: &Path,
     scratch: &Path,
     inputs: &[String],
     working_dir: Option<&str>,
@@ -116,24 +117,55 @@ pub(crate) fn plan_for(
     }
     let working_dir = match working_dir {
         None => None,
-        Some(wd) => {
-            let abs = if wd.starts_with('/') {
-                wd.to_owned()
-            } else {
-                format!("/{wd}")
-            };
-            Some(cstring("transform.working_dir", abs.as_bytes())?)
-        }
+        Some(wd) => Some(cstring("transform.working_dir", wd.as_bytes())?),
     };
     Ok(ChildPlan {
         parent: nix::unistd::getpid(),
         namespace,
         scratch: cstring("scratch", scratch.as_os_str().as_encoded_bytes())?,
         pfs: cstring("mount point", mount_point.as_os_str().as_encoded_bytes())?,
+        pfs_parent_mount: cstring("mount point", parent_mount.as_os_str().as_encoded_bytes())?,
         read_only,
         working_dir,
         run_as,
     })
+}
+
+/// The mount point of the mount that holds `path` (longest mount point prefix in
+/// `/proc/self/mountinfo`; `/` when unknown).
+pub(crate) fn containing_mount(path: &Path) -> PathBuf {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return PathBuf::from("/");
+    };
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(unescape_mountinfo)
+        .filter(|mp| path.starts_with(mp))
+        .max_by_key(|mp| mp.as_os_str().len())
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// Mount points in mountinfo escape space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(field: &str) -> PathBuf {
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && let Some(oct) = b.get(i + 1..i + 4)
+            && let Ok(s) = std::str::from_utf8(oct)
+            && let Ok(v) = u8::from_str_radix(s, 8)
+        {
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    PathBuf::from(std::ffi::OsString::from(
+        String::from_utf8_lossy(&out).into_owned(),
+    ))
 }
 
 /// The flags of the mount holding a path that a read-only remount must keep (a user namespace
@@ -239,7 +271,14 @@ impl Worker for ProcessWorker {
                 source: e.into(),
             })?;
         }
-        let working_dir = task.working_dir.as_deref().map(sub);
+        // Pachyderm runs `cmd` in `<root>/<working_dir>`, the root being `/`.
+        let working_dir = task.working_dir.as_deref().map(|wd| {
+            if wd.starts_with('/') {
+                sub(wd)
+            } else {
+                sub(&format!("/{wd}"))
+            }
+        });
         if let Some(wd) = &working_dir {
             let host = self.host_path(scratch, wd);
             if !host.is_dir() {
@@ -252,6 +291,7 @@ impl Worker for ProcessWorker {
         let plan = plan_for(
             self.config.mode,
             &self.config.mount_point,
+            &self.config.parent_mount,
             scratch,
             &task.inputs,
             working_dir.as_deref(),

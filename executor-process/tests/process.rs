@@ -279,9 +279,13 @@ async fn helper_run_datum_until_killed() {
     let Ok(marker) = std::env::var("EXECUTOR_PROCESS_HELPER_MARKER") else {
         return;
     };
+    let Ok(dir) = std::env::var("EXECUTOR_PROCESS_HELPER_DIR") else {
+        return;
+    };
     let e = executor(PfsMode::Substitution);
     let mut w = worker(&e).await;
-    let s = Scratch::new(&std::env::temp_dir());
+    // Under the parent's temporary directory: this process is killed, so it cannot clean up.
+    let s = Scratch::new(std::path::Path::new(&dir));
     let mut t = task(&s, &["sleep", "100"], &[]);
     t.env.push((MARKER_VAR.into(), marker));
     t.timeout = None;
@@ -292,10 +296,12 @@ async fn helper_run_datum_until_killed() {
 #[tokio::test]
 async fn host_death_kills_datum() {
     let marker = format!("host-death-{}", testkit::unique_id());
+    let helper_dir = tempfile::tempdir().expect("helper dir");
     let exe = std::env::current_exe().expect("test binary");
     let mut helper = std::process::Command::new(exe)
         .args(["--exact", "helper_run_datum_until_killed", "--nocapture"])
         .env("EXECUTOR_PROCESS_HELPER_MARKER", &marker)
+        .env("EXECUTOR_PROCESS_HELPER_DIR", helper_dir.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -321,5 +327,95 @@ async fn host_death_kills_datum() {
             "datum outlived its host: {left:?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Unmounts a test mount when dropped.
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Mounts made for a datum stay in its namespace: the host sees neither the datum's `/pfs`
+/// nor its read-only input binds while it runs, even when the mount holding them is shared
+/// (as `/` is under systemd). The test builds that situation on a shared tmpfs of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespace_mounts_do_not_reach_the_host() {
+    use nix::mount::{MsFlags, mount};
+    if !is_root() {
+        eprintln!("skipped: needs root for the mount namespace");
+        return;
+    }
+    let base = std::env::temp_dir().join(format!("shared-{}", testkit::unique_id()));
+    std::fs::create_dir_all(&base).expect("base");
+    let none: Option<&str> = None;
+    mount(Some("tmpfs"), &base, Some("tmpfs"), MsFlags::empty(), none).expect("tmpfs");
+    let _guard = Unmount(base.clone());
+    mount(none, &base, none, MsFlags::MS_SHARED, none).expect("make shared");
+    let mount_point = base.join("pfs");
+    std::fs::create_dir(&mount_point).expect("mount point");
+
+    let e = ProcessExecutor::builder()
+        .pfs_mode(PfsRequest::Force(PfsMode::MountNamespace))
+        .mount_point(&mount_point)
+        .build()
+        .expect("executor");
+    let mut w = worker(&e).await;
+    let mut s = Scratch::new(&base);
+    s.add_input("in", "a", b"A");
+    let script = format!(
+        "cat {mp}/in/a > {mp}/out/a; echo > {mp}/out/started; sleep 2",
+        mp = mount_point.display()
+    );
+    let t = task(&s, &["sh", "-c", &script], &[]);
+    let scratch = s.path().to_path_buf();
+    let run = tokio::spawn(async move {
+        let got = w.run(t).await;
+        (w, got)
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !scratch.join("out/started").exists() {
+        assert!(std::time::Instant::now() < deadline, "datum never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let host_pfs: Vec<_> = std::fs::read_dir(&mount_point)
+        .expect("mount point on the host")
+        .collect();
+    assert!(
+        host_pfs.is_empty(),
+        "host mount point is not empty: {host_pfs:?}"
+    );
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let base_str = base.to_string_lossy();
+    let leaked: Vec<&str> = mountinfo
+        .lines()
+        .filter(|l| l.contains(base_str.as_ref()) && l.split(' ').nth(4) != Some(base_str.as_ref()))
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "datum mounts leaked to the host: {leaked:?}"
+    );
+    let (_w, got) = run.await.expect("join");
+    assert_eq!(got.expect("run"), DatumOutcome::Success { exit_code: 0 });
+    assert_eq!(s.read_out("a"), "A");
+}
+
+/// A relative `working_dir` is taken from `/`, as Pachyderm does (`<root>/<working_dir>`).
+#[tokio::test]
+async fn relative_working_dir_starts_at_root() {
+    for mode in modes() {
+        let e = executor(mode);
+        let mut w = worker(&e).await;
+        let mut s = Scratch::new(&std::env::temp_dir());
+        s.add_input("in", "here.txt", b"x");
+        let mut t = task(&s, &["sh", "-c", "ls > /pfs/out/ls"], &[]);
+        t.working_dir = Some("pfs/in".into());
+        let got = w.run(t).await.expect("run");
+        assert_eq!(got, DatumOutcome::Success { exit_code: 0 }, "{mode}");
+        assert_eq!(s.read_out("ls"), "here.txt\n", "{mode}");
     }
 }

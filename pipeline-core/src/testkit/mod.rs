@@ -65,8 +65,9 @@ pub struct Harness {
 impl Harness {
     /// A harness for `executor`. `pool` is the template every check starts workers from: its
     /// spec's image (if the backend uses one) must provide the busybox applets listed in the
-    /// module docs. The suite overrides `workers` and `version`, and sets `pipeline` to a
-    /// per-check name derived from the template's.
+    /// module docs. The suite overrides `workers`, and sets `pipeline` to the template's name,
+    /// a dash, and the check's name with `_` turned into `-` (e.g. `conf-timeout-kills-tree`,
+    /// valid in container and pod names); everything else is used as given.
     ///
     /// Defaults: scratch directories under [`std::env::temp_dir`], host process checks **off**,
     /// large output 1 GiB, 1,000 datums for the reuse check, inputs checked read-only, 3
@@ -403,11 +404,7 @@ impl<'h> Check<'h> {
     pub(crate) async fn assert_no_leftovers(&self, probe: &mut dyn Worker) {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let found = if self.h.host_process_checks {
-                host_processes_with(&self.marker)
-            } else {
-                self.probe_processes(probe).await
-            };
+            let found = processes_with_marker(self.h, probe, &self.marker).await;
             if found.is_empty() {
                 return;
             }
@@ -420,28 +417,35 @@ impl<'h> Check<'h> {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
 
-    async fn probe_processes(&self, worker: &mut dyn Worker) -> Vec<String> {
-        let scratch = self.h.scratch();
-        // The marker is in the script (argv), never in the probe's own environment.
-        let script = format!(
-            "for p in /proc/[0-9]*; do case \"$(tr '\\0' '\\n' < $p/environ 2>/dev/null)\" in \
-             *{MARKER_VAR}={m}*) echo \"${{p#/proc/}}\" >> /pfs/out/found;; esac; done; :",
-            m = self.marker
-        );
-        let mut task = self.sh(&scratch, &script);
-        task.env.clear();
-        task.logs = Arc::new(crate::executor::NullLogSink);
-        let outcome = self.run(worker, task).await;
-        assert!(
-            outcome.is_success(),
-            "{}: process probe failed: {outcome:?}",
-            self.name
-        );
-        std::fs::read_to_string(scratch.out().join("found"))
-            .map(|s| s.lines().map(str::to_owned).collect())
-            .unwrap_or_default()
+/// Processes whose environment holds `MARKER_VAR=<marker>`: looked up in this host's `/proc`
+/// when [`Harness::host_process_checks`] is on, otherwise by a probe datum run on `probe`
+/// (a `sh` loop over `/proc/*/environ` inside the worker; the marker is only in the probe's
+/// arguments, never in its environment). Returns one line per process (PID, and the command
+/// line for host checks).
+pub async fn processes_with_marker(
+    h: &Harness,
+    probe: &mut dyn Worker,
+    marker: &str,
+) -> Vec<String> {
+    if h.host_process_checks {
+        return host_processes_with(marker);
     }
+    let scratch = h.scratch();
+    let script = format!(
+        "for p in /proc/[0-9]*; do case \"$(tr '\\0' '\\n' < $p/environ 2>/dev/null)\" in \
+         *{MARKER_VAR}={marker}*) echo \"${{p#/proc/}}\" >> /pfs/out/found;; esac; done; :"
+    );
+    let check = Check::new(h, "process_probe");
+    let mut task = check.sh(&scratch, &script);
+    task.env.clear();
+    task.logs = Arc::new(crate::executor::NullLogSink);
+    let outcome = check.run(probe, task).await;
+    assert!(outcome.is_success(), "process probe failed: {outcome:?}");
+    std::fs::read_to_string(scratch.out().join("found"))
+        .map(|s| s.lines().map(str::to_owned).collect())
+        .unwrap_or_default()
 }
 
 /// PIDs (with command lines) of host processes whose environment holds `MARKER_VAR=<marker>`.
