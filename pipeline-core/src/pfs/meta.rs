@@ -24,16 +24,20 @@ pub enum Table {
     CommitSets,
     /// `project/repo \0 commit-id \0 /path` → file entry or tombstone.
     Files,
+    /// Records of the pipeline engine (`crate::pps`): pipelines, jobs, datums, logs. Kept in
+    /// the same database so that engine records and output files commit atomically.
+    Engine,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 6] = [
         Table::Repos,
         Table::Branches,
         Table::Commits,
         Table::CommitSets,
         Table::Files,
+        Table::Engine,
     ];
 
     /// A stable name for the table.
@@ -44,6 +48,7 @@ impl Table {
             Table::Commits => "commits",
             Table::CommitSets => "commit_sets",
             Table::Files => "files",
+            Table::Engine => "engine",
         }
     }
 }

@@ -74,6 +74,7 @@
 //! characters are rejected, so no stored path can escape a directory it is materialised
 //! into. Recursive puts never follow symlinks ([`Store::put_dir_local`]).
 
+mod batch;
 mod commits;
 pub mod error;
 mod files;
@@ -90,6 +91,7 @@ mod source;
 mod store;
 pub mod tree;
 
+pub use batch::{EngineWrite, OutputBatch};
 pub use commits::FinishOptions;
 pub use error::{PfsError, Result};
 pub use files::{DiffIter, FileIter, TransferStats};
