@@ -6,6 +6,8 @@ use clap::{Parser, Subcommand};
 
 pub mod data;
 pub mod datum;
+pub mod pipeline;
+pub mod quickstart;
 pub mod validate;
 
 /// Pachyderm-style pipelines, embedded: specs, datums, data, jobs.
@@ -15,6 +17,9 @@ pub struct Cli {
     /// Store directory.
     #[arg(long, global = true, env = "PIPECTL_ROOT", default_value = ".pipectl")]
     pub root: PathBuf,
+    /// Don't wait for the jobs a command starts (they run on the next command that waits).
+    #[arg(long, global = true)]
+    pub no_wait: bool,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -25,6 +30,34 @@ pub struct Cli {
 pub enum Command {
     /// Parse and validate pipeline spec files (exit 0 valid, 1 invalid, 2 unreadable).
     Validate(validate::ValidateArgs),
+    /// Run the quickstart: a data repo, a map and a reduce pipeline, an incremental re-run.
+    Quickstart(quickstart::QuickstartArgs),
+    /// Update a pipeline.
+    Update {
+        /// What to update.
+        #[command(subcommand)]
+        what: Update,
+    },
+    /// Stop a pipeline or a job.
+    Stop {
+        /// What to stop.
+        #[command(subcommand)]
+        what: Stop,
+    },
+    /// Wait for a job.
+    Wait {
+        /// What to wait for.
+        #[command(subcommand)]
+        what: Wait,
+    },
+    /// Show user-code logs.
+    Logs(pipeline::LogsArgs),
+    /// Run a cron tick now.
+    Run {
+        /// What to run.
+        #[command(subcommand)]
+        what: pipeline::Run,
+    },
     /// Create a repo, branch, ...
     Create {
         /// What to create.
@@ -90,6 +123,8 @@ pub enum Command {
 /// Nouns of `create`.
 #[derive(Debug, Subcommand)]
 pub enum Create {
+    /// Create pipelines from a spec file.
+    Pipeline(pipeline::CreatePipelineArgs),
     /// Data objects.
     #[command(flatten)]
     Data(data::Create),
@@ -98,8 +133,12 @@ pub enum Create {
 /// Nouns of `list`.
 #[derive(Debug, Subcommand)]
 pub enum List {
-    /// Preview a spec's datums without running anything.
-    Datum(datum::ListDatumArgs),
+    /// The datums of a job (`PIPELINE@JOB`), or a spec's datums previewed (`-f SPEC`).
+    Datum(pipeline::ListDatumArgs),
+    /// Pipelines.
+    Pipeline(pipeline::ListPipelineArgs),
+    /// Jobs.
+    Job(pipeline::ListJobArgs),
     /// Data objects.
     #[command(flatten)]
     Data(data::List),
@@ -108,6 +147,8 @@ pub enum List {
 /// Nouns of `delete`.
 #[derive(Debug, Subcommand)]
 pub enum Delete {
+    /// A pipeline.
+    Pipeline(pipeline::DeletePipelineArgs),
     /// Data objects.
     #[command(flatten)]
     Data(data::Delete),
@@ -116,6 +157,12 @@ pub enum Delete {
 /// Nouns of `inspect`.
 #[derive(Debug, Subcommand)]
 pub enum Inspect {
+    /// A pipeline.
+    Pipeline(pipeline::PipelineArgs),
+    /// A job (`PIPELINE@JOB`).
+    Job(pipeline::JobArgs),
+    /// A datum of a job.
+    Datum(pipeline::InspectDatumArgs),
     /// Data objects.
     #[command(flatten)]
     Data(data::Inspect),
@@ -124,9 +171,43 @@ pub enum Inspect {
 /// Nouns of `start`.
 #[derive(Debug, Subcommand)]
 pub enum Start {
+    /// A stopped pipeline.
+    Pipeline {
+        /// Pipeline name.
+        name: String,
+    },
     /// Data objects.
     #[command(flatten)]
     Data(data::Start),
+}
+
+/// Nouns of `update`.
+#[derive(Debug, Subcommand)]
+pub enum Update {
+    /// Update pipelines from a spec file.
+    Pipeline(pipeline::CreatePipelineArgs),
+}
+
+/// Nouns of `stop`.
+#[derive(Debug, Subcommand)]
+pub enum Stop {
+    /// Stop a pipeline (no new jobs until started).
+    Pipeline {
+        /// Pipeline name.
+        name: String,
+    },
+    /// Stop a job (`PIPELINE@JOB`).
+    Job {
+        /// `PIPELINE@JOB`.
+        job: String,
+    },
+}
+
+/// Nouns of `wait`.
+#[derive(Debug, Subcommand)]
+pub enum Wait {
+    /// Run pending jobs until `PIPELINE@JOB` is done (exit 1 unless it succeeded).
+    Job(pipeline::JobArgs),
 }
 
 /// Nouns of `finish`.
@@ -140,11 +221,83 @@ pub enum Finish {
 /// Runs `pipectl` with the given arguments; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     let root = cli.root;
-    let result = match cli.command {
+    let no_wait = cli.no_wait;
+    let engine_result = match cli.command {
         Command::Validate(args) => return validate::run(args),
+        Command::Quickstart(args) => quickstart::run(args),
+        Command::Create {
+            what: Create::Pipeline(a),
+        } => pipeline::create(&root, a, false, no_wait),
+        Command::Update {
+            what: Update::Pipeline(a),
+        } => pipeline::create(&root, a, true, no_wait),
         Command::List {
-            what: List::Datum(args),
-        } => return datum::list_datum(&args),
+            what: List::Datum(a),
+        } => match pipeline::list_datum(&root, a) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
+        Command::List {
+            what: List::Pipeline(a),
+        } => pipeline::list_pipeline(&root, a),
+        Command::List { what: List::Job(a) } => pipeline::list_job(&root, a),
+        Command::Inspect {
+            what: Inspect::Pipeline(a),
+        } => pipeline::inspect_pipeline(&root, a),
+        Command::Inspect {
+            what: Inspect::Job(a),
+        } => pipeline::inspect_job(&root, a),
+        Command::Inspect {
+            what: Inspect::Datum(a),
+        } => pipeline::inspect_datum(&root, a),
+        Command::Delete {
+            what: Delete::Pipeline(a),
+        } => pipeline::delete_pipeline(&root, a),
+        Command::Stop {
+            what: Stop::Pipeline { name },
+        } => pipeline::stop_pipeline(&root, &name),
+        Command::Stop {
+            what: Stop::Job { job },
+        } => pipeline::stop_job(&root, &job),
+        Command::Start {
+            what: Start::Pipeline { name },
+        } => pipeline::start_pipeline(&root, &name, no_wait),
+        Command::Wait { what: Wait::Job(a) } => match pipeline::wait_job(&root, a) {
+            Ok(true) => Ok(()),
+            Ok(false) => return 1,
+            Err(e) => Err(e),
+        },
+        Command::Logs(a) => pipeline::logs(&root, a),
+        Command::Run { what } => pipeline::run_cron(&root, what, no_wait),
+        other => return run_data(&root, other, no_wait),
+    };
+    match engine_result {
+        Ok(()) => 0,
+        Err(e) => report(&e),
+    }
+}
+
+/// Prints an error with its sources; returns exit code 1.
+fn report(e: &dyn std::error::Error) -> i32 {
+    let mut msg = format!("pipectl: {e}");
+    let mut src = e.source();
+    while let Some(s) = src {
+        let s_str = s.to_string();
+        if !msg.contains(&s_str) {
+            msg.push_str(&format!(": {s_str}"));
+        }
+        src = s.source();
+    }
+    eprintln!("{msg}");
+    1
+}
+
+/// The data commands (store only); commands that write commits then run the jobs they
+/// started unless `--no-wait`.
+fn run_data(root: &std::path::Path, command: Command, no_wait: bool) -> i32 {
+    let writes = matches!(command, Command::Put { .. } | Command::Finish { .. });
+    let root = root.to_path_buf();
+    let result = match command {
         Command::Create {
             what: Create::Data(c),
         } => data::create(&root, c),
@@ -167,7 +320,14 @@ pub fn run(cli: Cli) -> i32 {
         Command::Finish {
             what: Finish::Data(c),
         } => data::finish(&root, c),
+        _ => Ok(()),
     };
+    if result.is_ok()
+        && writes
+        && let Err(e) = pipeline::after_write(&root, no_wait)
+    {
+        return report(&e);
+    }
     match result {
         Ok(()) => 0,
         Err(e) => {

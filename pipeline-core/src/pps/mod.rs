@@ -266,3 +266,13 @@ pub(crate) fn mono_ms() -> u64 {
         }
     }
 }
+
+/// Formats milliseconds since the epoch as RFC 3339 UTC with milliseconds, for log lines.
+///
+/// ```
+/// assert_eq!(pipeline_core::pps::format_ms(1_714_557_600_123), "2024-05-01T10:00:00.123Z");
+/// ```
+pub fn format_ms(ms: u64) -> String {
+    let s = cron::rfc3339(ms / 1000);
+    format!("{}.{:03}Z", s.trim_end_matches('Z'), ms % 1000)
+}
