@@ -291,6 +291,12 @@ impl Engine {
                 store.finish_commit(&c.commit, FinishOptions::default())?;
             }
         }
+        // Input branches that do not exist yet are created empty (as Pachyderm does).
+        for b in &branches {
+            if !b.cron && store.inspect_branch(&b.branch).is_err() {
+                store.create_branch(&b.branch, None, &[])?;
+            }
+        }
         let mut inputs: Vec<BranchRef> = branches.into_iter().map(|b| b.branch).collect();
         inputs.sort();
         inputs.dedup();
