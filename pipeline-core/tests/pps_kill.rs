@@ -5,6 +5,7 @@
 //!   partial output committed as success), and every SUCCESS job's commit is such a commit;
 //! - datums whose results were recorded before a kill are not run again after it;
 //! - no user-code process outlives the host.
+//!
 //! Finally a run without kills brings every job to SUCCESS with the complete output.
 //!
 //! The child mode (`PPS_KILL_CHILD=<store dir>`) opens the store and runs pending jobs.
