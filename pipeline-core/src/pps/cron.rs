@@ -26,7 +26,98 @@ pub fn rfc3339(secs: u64) -> String {
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}Z")
 }
 
+/// Parses `YYYY-MM-DDTHH:MM:SSZ` (UTC only) into seconds since the epoch.
+pub fn parse_rfc3339(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.len() != 20 || b.get(10) != Some(&b'T') || b.get(19) != Some(&b'Z') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = if mo > 2 { mo - 3 } else { mo + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + h * 3600 + mi * 60 + se).ok()
+}
+
+/// Most overdue ticks committed for one input in one catch-up.
+const MAX_CATCH_UP: usize = 1000;
+
 impl Engine {
+    /// Commits every overdue tick of every cron input with an `@every <duration>` spec:
+    /// the next tick is the later of `start` and the newest tick file plus the interval
+    /// (the pipeline's creation time when there is neither), and overdue ticks are committed
+    /// one commit each, in a row (reference §2.8). Five-field cron specs only tick through
+    /// [`Engine::run_cron`]. Returns the number of ticks committed.
+    pub fn tick_crons(&self) -> Result<usize> {
+        let now = super::now_ms() / 1000;
+        let mut n = 0;
+        for p in self.list_pipelines()? {
+            if p.stopped {
+                continue;
+            }
+            let spec = p.effective();
+            let Some(input) = &spec.input else { continue };
+            let mut crons = Vec::new();
+            collect_cron_specs(input, &mut crons);
+            for c in crons {
+                let Some(every) = c
+                    .spec
+                    .as_deref()
+                    .and_then(|s| s.strip_prefix("@every "))
+                    .and_then(|d| d.trim().parse::<crate::spec::Duration>().ok())
+                    .map(|d| d.as_std().as_secs().max(1))
+                else {
+                    continue;
+                };
+                let Some(repo) = c
+                    .repo
+                    .as_deref()
+                    .and_then(|r| crate::pfs::RepoRef::new(r).ok())
+                else {
+                    continue;
+                };
+                let store = self.store();
+                let Ok(head) = store.resolve_commit(&repo, "master") else {
+                    continue;
+                };
+                let mut latest = c
+                    .start
+                    .as_deref()
+                    .and_then(parse_rfc3339)
+                    .unwrap_or(p.created_ms / 1000);
+                for f in store.list_file(&head, "/")? {
+                    if let Some(t) = parse_rfc3339(f?.path.trim_start_matches('/')) {
+                        latest = latest.max(t);
+                    }
+                }
+                let mut next = latest + every;
+                let mut made = 0;
+                while next <= now && made < MAX_CATCH_UP {
+                    let b = repo.branch("master")?;
+                    let commit = store.start_commit(&b, "cron tick")?.commit;
+                    if c.overwrite {
+                        match store.delete_file(&commit, "/") {
+                            Ok(_) | Err(PfsError::FileNotFound { .. }) => {}
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                    store.put_file_bytes(&commit, &format!("/{}", rfc3339(next)), b"")?;
+                    store.finish_commit(&commit, FinishOptions::default())?;
+                    next += every;
+                    made += 1;
+                }
+                n += made;
+            }
+        }
+        Ok(n)
+    }
+
     /// Commits one tick (the current time) to every cron input of a pipeline, as
     /// `pachctl run cron` does. Returns the commit-set IDs made.
     pub fn run_cron(&self, pipeline: &str) -> Result<Vec<String>> {
@@ -78,11 +169,29 @@ fn collect_crons(input: &crate::spec::Input, out: &mut Vec<(String, bool)>) {
     }
 }
 
+fn collect_cron_specs(input: &crate::spec::Input, out: &mut Vec<crate::spec::CronInput>) {
+    if let Some(c) = &input.cron {
+        out.push(c.clone());
+    }
+    for list in [&input.cross, &input.union, &input.join, &input.group]
+        .into_iter()
+        .flatten()
+    {
+        for child in list {
+            collect_cron_specs(child, out);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn formats_rfc3339() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(super::rfc3339(1_714_557_600), "2024-05-01T10:00:00Z");
+        for t in [0, 951_782_400, 1_714_557_600, 4_102_444_799] {
+            assert_eq!(super::parse_rfc3339(&super::rfc3339(t)), Some(t));
+        }
+        assert_eq!(super::parse_rfc3339("2024-05-01 10:00:00"), None);
     }
 }

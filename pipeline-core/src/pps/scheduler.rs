@@ -221,6 +221,7 @@ impl Engine {
     /// commit not finished) stay STARTING. Jobs a dead host left RUNNING are resumed.
     pub async fn run_pending(&self) -> Result<Vec<JobInfo>> {
         let _guard = self.inner.scheduler.lock().await;
+        self.tick_crons()?;
         let mut done = Vec::new();
         loop {
             self.discover_jobs()?;
