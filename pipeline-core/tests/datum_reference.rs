@@ -766,3 +766,34 @@ fn cross_of_large_children_streams() {
     );
     assert_eq!(p.datums().count(), 90_000);
 }
+
+#[test]
+fn a_glob_that_exhausts_backtracking_is_a_plan_error() {
+    let long = format!("/{}", "b".repeat(400));
+    let r = repos(vec![(
+        "r",
+        MemTree::from_paths([long.as_str(), "/aay"]).unwrap(),
+    )]);
+    let p = plan(
+        r#"{"pfs": {"repo": "r", "glob": "/!(x)!(x)!(x)!(x)!(x)y"}}"#,
+        &r,
+    );
+    let results: Vec<_> = p.datums().collect();
+    assert_eq!(results.len(), 2, "the error ends the stream");
+    assert!(results[0].is_ok());
+    match &results[1] {
+        Err(PlanError::Match { field, .. }) => assert_eq!(field, "input.pfs.glob"),
+        other => panic!("expected a match error, got {other:?}"),
+    }
+}
+
+#[test]
+fn plans_and_datums_can_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<DatumPlan>();
+    send_sync::<Datum>();
+    send_sync::<pipeline_core::glob::Glob>();
+    send::<pipeline_core::datum::Datums<'static>>();
+    send_sync::<PlanError>();
+}

@@ -236,3 +236,29 @@ fn scalar_document_is_not_a_spec() {
     let errs = errors("just a string\n");
     assert!(errs[0].3.contains("expected a pipeline spec"), "{errs:?}");
 }
+
+#[test]
+fn errors_in_later_documents_carry_their_spec_index_and_file_line() {
+    let yaml = "pipeline: {name: a}\n---\npipeline: {name: b}\ntransform:\n  cmdd: [sh]\n";
+    let err = parse_str(yaml, "two.yaml").unwrap_err();
+    let d = &err.diagnostics()[0];
+    assert_eq!(d.spec_index, 1);
+    assert_eq!(d.path.to_string(), "transform.cmdd");
+    assert_eq!((d.location.line, d.location.column), (5, 3));
+    assert_eq!(
+        d.message,
+        "unknown field `cmdd` in transform; did you mean `cmd`?"
+    );
+}
+
+#[test]
+fn duplicate_keys_and_tags_are_refused_where_written() {
+    let errs = errors("pipeline: {name: a}\ndescription: x\ndescription: y\n");
+    assert_eq!((errs[0].1, errs[0].2), (3, 1));
+    assert_eq!(errs[0].3, "duplicate key `description`");
+    let errs = errors("pipeline: !custom {name: a}\n");
+    assert!(errs[0].3.contains("YAML tag"), "{errs:?}");
+    // `!!str` is fine and forces a string.
+    let specs = parse_str("pipeline: {name: !!str 123}\n", "t").unwrap();
+    assert_eq!(specs[0].pipeline_name(), Some("123"));
+}

@@ -51,6 +51,20 @@ fn parse_input(s: &str) -> Result<(String, PathBuf), String> {
     }
 }
 
+/// The datum nouns of `pipectl list`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum List {
+    /// Preview a spec's datums without running anything.
+    Datum(ListDatumArgs),
+}
+
+/// Runs `pipectl list <datum noun>`; returns the exit code.
+pub fn list(what: List) -> i32 {
+    match what {
+        List::Datum(args) => list_datum(&args),
+    }
+}
+
 /// Runs `list datum`, printing to the process's stdout and stderr; returns the exit code.
 pub fn list_datum(args: &ListDatumArgs) -> i32 {
     let stdout = io::stdout();
@@ -67,7 +81,7 @@ pub fn list_datum(args: &ListDatumArgs) -> i32 {
 
 /// Runs `list datum` with explicit output streams; returns the exit code.
 pub fn run(args: &ListDatumArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    match list(args, out, err) {
+    match list_to(args, out, err) {
         Ok(()) => 0,
         Err(Failure::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => 0,
         Err(failure) => {
@@ -90,7 +104,7 @@ fn fail<T>(msg: impl Into<String>) -> Result<T, Failure> {
     Err(Failure::Message(msg.into()))
 }
 
-fn list(args: &ListDatumArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Failure> {
+fn list_to(args: &ListDatumArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Failure> {
     let file = args.file.display().to_string();
     let specs = match spec::parse_file(&args.file) {
         Ok(specs) => specs,

@@ -50,11 +50,13 @@
 //!
 //! - pfs and union stream: one entry at a time (union keeps a 32-byte ID per datum only when two
 //!   of its children share a (name, repo, branch), the only way IDs can collide).
-//! - cross streams too: the first child is walked once, the others are **re-walked** for each
-//!   combination instead of being held (a re-walk is a fresh [`TreeSource::walk`]).
+//! - cross streams too: the first child is walked once; every other child is **re-walked** from
+//!   the start each time the child before it advances, instead of being held (a re-walk is a
+//!   fresh [`TreeSource::walk`]; a join or group child is re-planned, so put those first).
 //! - join and group must see every key before emitting: they hold every matched input of every
-//!   child (one [`DatumInput`] each, roughly 150 bytes plus path and key), then stream the
-//!   datums. A join of non-pfs children also keeps a 32-byte ID per datum to collapse duplicates.
+//!   child (one [`DatumInput`] each, about 180 bytes with its path and key; see
+//!   `benches/README.md`), then stream the datums. A join of non-pfs children also keeps a
+//!   32-byte ID per datum to collapse duplicates.
 //!
 //! # Datum ID and hash (reference §2.12)
 //!
@@ -69,6 +71,7 @@
 //! Group datums with several inputs list them in child-then-path order; Pachyderm orders them
 //! by an internal hash, so the IDs of such datums may differ from Pachyderm's.
 
+pub mod conformance;
 mod env;
 mod local;
 mod plan;

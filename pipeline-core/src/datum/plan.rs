@@ -37,6 +37,10 @@ pub struct PlanOptions {
 }
 
 /// Planning failed: a bad input spec, a missing tree, or a tree that could not be read.
+///
+/// Field paths name the input as planned. For [`DatumPlan::for_spec`] that is the *effective*
+/// spec, whose compound children are sorted into datum order (reference §2.11), so an index
+/// can differ from the file's when named and unnamed children are mixed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PlanError {
@@ -245,6 +249,7 @@ impl DatumPlan {
     pub fn datums(&self) -> Datums<'_> {
         Datums {
             inner: self.iter(&self.root),
+            failed: false,
         }
     }
 
@@ -427,12 +432,18 @@ fn matched(
 /// The streaming datum iterator of a [`DatumPlan`]. After an error it ends.
 pub struct Datums<'a> {
     inner: TupleIter<'a>,
+    failed: bool,
 }
 
 impl Iterator for Datums<'_> {
     type Item = Result<Datum, PlanError>;
     fn next(&mut self) -> Option<Self::Item> {
-        self.inner.next().map(|r| r.map(|inputs| Datum { inputs }))
+        if self.failed {
+            return None;
+        }
+        let next = self.inner.next()?;
+        self.failed = next.is_err();
+        Some(next.map(|inputs| Datum { inputs }))
     }
 }
 

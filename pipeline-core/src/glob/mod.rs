@@ -505,6 +505,21 @@ mod tests {
     }
 
     #[test]
+    fn backtrack_limit_is_an_error_not_a_hang() {
+        // Several negations in a row: each is a `[^/]*` run guarded by a look-ahead, so the
+        // backtracking engine tries every way to split the path between them.
+        let g = Glob::new("/!(x)!(x)!(x)!(x)!(x)y").unwrap();
+        let path = format!("/{}", "a".repeat(400));
+        let started = std::time::Instant::now();
+        let r = g.try_is_match(&path);
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        let err = r.unwrap_err();
+        assert!(err.to_string().contains("backtrack limit"), "{err}");
+        assert!(!g.is_match(&path));
+        assert!(g.try_is_match("/aay").unwrap());
+    }
+
+    #[test]
     fn normalisation() {
         assert_eq!(normalize("/"), "/");
         assert_eq!(normalize("*"), "/*");

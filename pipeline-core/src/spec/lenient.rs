@@ -7,6 +7,7 @@ use std::marker::PhantomData;
 use serde::de::{self, Deserializer, Visitor};
 
 /// The pattern a string-encoded integer must match (Pachyderm's integer rule).
+#[cfg_attr(not(feature = "schema"), allow(dead_code))]
 pub const INT_STRING_PATTERN: &str = "^(0|-?[1-9][0-9]*)$";
 
 struct IntVisitor<T>(PhantomData<T>);

@@ -22,6 +22,7 @@ mod duration;
 pub mod effective;
 mod lenient;
 pub mod parse;
+mod reader;
 #[cfg(feature = "schema")]
 pub mod schema;
 mod source;

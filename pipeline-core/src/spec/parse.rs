@@ -1,26 +1,29 @@
 //! Reading spec files: JSON or YAML, one spec, a `---` stream, or a top-level list.
 //!
-//! # Why serde-saphyr, and how
+//! # The YAML reader, and why
 //!
-//! Every file, JSON included, is read by **serde-saphyr** (pure safe Rust, panic-free and fuzzed
-//! upstream, precise line/column, `Spanned<T>`, resource budgets). JSON is YAML 1.2 flow syntax,
-//! and Pachyderm itself converts YAML to JSON before decoding, so one reader gives the same
-//! behaviour and the same line/column quality for both. `serde_yaml` is archived, its maintained
-//! forks sit on transpiled C (`unsafe-libyaml`), and `serde_yml` is unsound; see
-//! `shared/reference/rust-crates.md` §4.1.
+//! Every file, JSON included, is read by the **serde-saphyr** stack: its event parser,
+//! `granit-parser` (pure safe Rust, fuzzed upstream, YAML 1.2, precise line/column), driven by
+//! our own small tree builder (module `spec::reader`). JSON is YAML 1.2 flow syntax and Pachyderm
+//! itself converts YAML to JSON before decoding, so one reader gives the same behaviour and the
+//! same line/column quality for both. `serde_yaml` is archived, its maintained forks sit on
+//! transpiled C (`unsafe-libyaml`), and `serde_yml` is unsound (`shared/reference/rust-crates.md`
+//! §4.1).
 //!
-//! The file is first read into a located value tree ([`SourceNode`]): every value and every
-//! mapping key keeps its line and column, so any later finding, from the JSON Schema check or
-//! from [validation](crate::validate), can be reported at `FILE:LINE:COL` with its field path.
-//! Options that matter:
+//! Why the event layer and not `serde_saphyr::from_str`: (1) serde deserialisation recurses
+//! once per nesting level and needed ~30 KiB of stack per level in debug builds, so a deeply
+//! nested file overflowed a 2 MiB thread before the depth budget fired; the tree builder keeps
+//! an explicit stack, so nesting costs heap and is refused at [`MAX_DEPTH`] with the line of the
+//! offending bracket; (2) every key and value keeps its own line and column, so any later
+//! finding (schema, validation) is reported at `FILE:LINE:COL` with its field path; (3) scalar
+//! typing is exactly Pachyderm's, the effect serde-saphyr's `strict_booleans` and
+//! `leading_zero_numbers_as_strings` options aim at: only `true`/`false` are booleans (`no`,
+//! `on`, `yes` stay strings), integers must match `^(0|-?[1-9][0-9]*)$` (`0755` stays a string);
+//! (4) anchors and aliases are refused where they are written (Pachyderm rejects them), and
+//! duplicate keys at the duplicate.
 //!
-//! - `strict_booleans`: only `true`/`false` are booleans (`no`, `on`, `yes` stay strings, as in
-//!   YAML 1.2 and Pachyderm's decoder);
-//! - `leading_zero_numbers_as_strings`: `0755` stays the string `"0755"` (Pachyderm's integer
-//!   rule is `^(0|-?[1-9][0-9]*)$`);
-//! - a budget with **no anchors and no aliases** (Pachyderm rejects them), a nesting limit of
-//!   [`MAX_DEPTH`] (a 10,000-level nested `cross` is an error, never a stack overflow), and caps
-//!   on documents, nodes and scalar bytes; files over [`MAX_FILE_BYTES`] are refused.
+//! Limits: files over [`MAX_FILE_BYTES`] are refused, nesting deeper than [`MAX_DEPTH`] is an
+//! error (a 10,000-level nested `cross` never reaches the stack), at most [`MAX_SPECS`] specs.
 //!
 //! `null` means "unset" (protojson); an explicit `"transform": null` is still visible to the
 //! validator, which rejects it as Pachyderm does.
@@ -34,8 +37,6 @@
 //! once. Without it, the typed deserialisation reports the first structural error only.
 
 use std::path::Path;
-
-use serde_saphyr::budget::{Budget, BudgetBreach};
 
 use super::PipelineSpec;
 use super::source::{Diagnostic, FieldPath, Location, SourceNode, SourceValue};
@@ -185,60 +186,6 @@ fn invalid(source_name: &str, d: Diagnostic) -> ParseError {
     }
 }
 
-fn options() -> serde_saphyr::Options {
-    let mut budget = Budget::default();
-    budget.max_depth = MAX_DEPTH;
-    budget.max_anchors = 0;
-    budget.max_aliases = 0;
-    budget.max_documents = MAX_SPECS;
-    budget.max_nodes = 2_000_000;
-    budget.max_total_scalar_bytes = MAX_FILE_BYTES;
-    budget.max_reader_input_bytes = Some(MAX_FILE_BYTES);
-    let mut opts = serde_saphyr::Options::default();
-    opts.strict_booleans = true;
-    opts.leading_zero_numbers_as_strings = true;
-    opts.budget = Some(budget);
-    opts.with_snippet = false;
-    opts
-}
-
-fn syntax_diagnostic(err: &serde_saphyr::Error) -> Diagnostic {
-    let location = err
-        .location()
-        .map(Location::from)
-        .unwrap_or(Location::new(1, 1));
-    let (code, message) = match err {
-        serde_saphyr::Error::Budget { breach, .. } => match breach {
-            BudgetBreach::Anchors { .. } | BudgetBreach::Aliases { .. } => (
-                "yaml.anchor",
-                "YAML anchors and aliases (&name, *name) are not supported in pipeline specs; \
-                 write the value out in full"
-                    .to_string(),
-            ),
-            BudgetBreach::Depth { .. } => (
-                "file.too_deep",
-                format!("spec is nested more than {MAX_DEPTH} levels deep"),
-            ),
-            other => (
-                "file.too_large",
-                format!("spec file is too large: {other:?}"),
-            ),
-        },
-        _ => ("syntax", plain_message(err)),
-    };
-    file_error(code, location, message)
-}
-
-/// The error text without serde-saphyr's own location suffix (we print `FILE:LINE:COL:`).
-fn plain_message(err: &serde_saphyr::Error) -> String {
-    let text = err.without_snippet().to_string();
-    let first = text.lines().next().unwrap_or("invalid YAML/JSON").trim();
-    match first.rfind(" at line ") {
-        Some(i) => first[..i].to_string(),
-        None => first.to_string(),
-    }
-}
-
 /// Parses specs from text: JSON or YAML, one spec, a `---` stream of specs, or a top-level
 /// list of specs. Returns every spec with its located tree, or **all** problems found in the
 /// file (syntax, unknown fields, wrong types, bad durations) with line and column.
@@ -272,50 +219,7 @@ pub fn parse_str(text: &str, source_name: &str) -> Result<Vec<ParsedSpec>, Parse
         ));
     }
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if let Some(location) = flow_too_deep(text) {
-        return Err(invalid(
-            source_name,
-            file_error(
-                "file.too_deep",
-                location,
-                format!("spec is nested more than {MAX_DEPTH} levels deep"),
-            ),
-        ));
-    }
-    // Recursive descent (the YAML reader, serde) is bounded by MAX_DEPTH but can still need a few
-    // MiB of stack in debug builds; run it on a thread with a generous stack so callers on small
-    // stacks (test threads, async workers) are safe.
-    std::thread::scope(|scope| {
-        std::thread::Builder::new()
-            .name("spec-parse".into())
-            .stack_size(PARSE_STACK_BYTES)
-            .spawn_scoped(scope, || parse_deep(text, source_name))
-            .map_err(|e| {
-                invalid(
-                    source_name,
-                    file_error(
-                        "internal",
-                        Location::new(1, 1),
-                        format!("cannot start parser thread: {e}"),
-                    ),
-                )
-            })?
-            .join()
-            .unwrap_or_else(|_| {
-                Err(invalid(
-                    source_name,
-                    file_error("internal", Location::new(1, 1), "the spec parser panicked"),
-                ))
-            })
-    })
-}
-
-/// Stack for the parsing thread (virtual memory; only what is touched is committed).
-const PARSE_STACK_BYTES: usize = 64 * 1024 * 1024;
-
-fn parse_deep(text: &str, source_name: &str) -> Result<Vec<ParsedSpec>, ParseError> {
-    let docs: Vec<SourceNode> = serde_saphyr::from_multiple_with_options(text, options())
-        .map_err(|e| invalid(source_name, syntax_diagnostic(&e)))?;
+    let docs = super::reader::read_documents(text).map_err(|d| invalid(source_name, d))?;
 
     let mut nodes = Vec::new();
     let mut diagnostics = Vec::new();
@@ -372,64 +276,6 @@ fn parse_deep(text: &str, source_name: &str) -> Result<Vec<ParsedSpec>, ParseErr
             diagnostics,
         })
     }
-}
-
-/// Where flow-style (`[`/`{`, i.e. JSON) nesting first exceeds [`MAX_DEPTH`], if it does.
-///
-/// serde-saphyr's depth budget guards block-style nesting; flow nesting is checked here first,
-/// with a flat scan (no recursion), so a 10,000-level JSON document is refused before any
-/// recursive descent starts.
-fn flow_too_deep(text: &str) -> Option<Location> {
-    let (mut line, mut column) = (1usize, 0usize);
-    let mut depth = 0usize;
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
-    let mut comment = false;
-    let mut prev = '\n';
-    for c in text.chars() {
-        if c == '\n' {
-            line += 1;
-            column = 0;
-            comment = false;
-            prev = c;
-            continue;
-        }
-        column += 1;
-        if comment {
-            continue;
-        }
-        match quote {
-            Some('"') => {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' {
-                    escaped = true;
-                } else if c == '"' {
-                    quote = None;
-                }
-            }
-            Some(_) => {
-                if c == '\'' {
-                    quote = None;
-                }
-            }
-            None => match c {
-                '"' => quote = Some('"'),
-                '\'' if !prev.is_alphanumeric() => quote = Some('\''),
-                '#' if prev.is_whitespace() => comment = true,
-                '[' | '{' => {
-                    depth += 1;
-                    if depth > MAX_DEPTH {
-                        return Some(Location::new(line, column));
-                    }
-                }
-                ']' | '}' => depth = depth.saturating_sub(1),
-                _ => {}
-            },
-        }
-        prev = c;
-    }
-    None
 }
 
 /// The structural check of one spec's tree: schema (with the `schema` feature), then the typed

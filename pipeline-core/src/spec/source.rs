@@ -3,9 +3,6 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::Spanned;
-
 /// A 1-based line and column in a spec file. `0:0` means "not known" (a spec built in code).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct Location {
@@ -29,15 +26,6 @@ impl Location {
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.line, self.column)
-    }
-}
-
-impl From<serde_saphyr::Location> for Location {
-    fn from(l: serde_saphyr::Location) -> Self {
-        Location {
-            line: usize::try_from(l.line()).unwrap_or(usize::MAX),
-            column: usize::try_from(l.column()).unwrap_or(usize::MAX),
-        }
     }
 }
 
@@ -344,108 +332,5 @@ impl SourceNode {
             SourceValue::Seq(_) => "a list",
             SourceValue::Map(_) => "a mapping",
         }
-    }
-}
-
-impl<'de> Deserialize<'de> for SourceNode {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let spanned = Spanned::<SourceValue>::deserialize(d)?;
-        Ok(SourceNode {
-            location: spanned.referenced.into(),
-            value: spanned.value,
-        })
-    }
-}
-
-/// A mapping key: any scalar, as text.
-struct KeyText(String);
-
-impl<'de> Deserialize<'de> for KeyText {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = KeyText;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a scalar mapping key")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<KeyText, E> {
-                Ok(KeyText(v.to_string()))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<KeyText, E> {
-                Ok(KeyText(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<KeyText, E> {
-                Ok(KeyText(v.to_string()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<KeyText, E> {
-                Ok(KeyText(v.to_string()))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<KeyText, E> {
-                Ok(KeyText(v.to_string()))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<KeyText, E> {
-                Ok(KeyText("null".to_string()))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-impl<'de> Deserialize<'de> for SourceValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = SourceValue;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any YAML or JSON value")
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<SourceValue, E> {
-                Ok(SourceValue::Bool(v))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<SourceValue, E> {
-                Ok(if v >= 0 {
-                    SourceValue::UInt(v.unsigned_abs())
-                } else {
-                    SourceValue::Int(v)
-                })
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<SourceValue, E> {
-                Ok(SourceValue::UInt(v))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<SourceValue, E> {
-                Ok(SourceValue::Float(v))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<SourceValue, E> {
-                Ok(SourceValue::String(v.to_string()))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<SourceValue, E> {
-                Ok(SourceValue::String(v))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<SourceValue, E> {
-                Ok(SourceValue::Null)
-            }
-            fn visit_none<E: de::Error>(self) -> Result<SourceValue, E> {
-                Ok(SourceValue::Null)
-            }
-            fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<SourceValue, D2::Error> {
-                SourceValue::deserialize(d)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<SourceValue, A::Error> {
-                let mut items = Vec::new();
-                while let Some(item) = seq.next_element::<SourceNode>()? {
-                    items.push(item);
-                }
-                Ok(SourceValue::Seq(items))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SourceValue, A::Error> {
-                let mut entries = Vec::new();
-                while let Some(key) = map.next_key::<Spanned<KeyText>>()? {
-                    let value = map.next_value::<SourceNode>()?;
-                    entries.push((key.value.0, Location::from(key.referenced), value));
-                }
-                Ok(SourceValue::Map(entries))
-            }
-        }
-        d.deserialize_any(V)
     }
 }
