@@ -593,3 +593,27 @@ fn commit_tree_source_agrees_with_mem_tree() {
     let empty = s.start_commit(&r.branch("e").unwrap(), "").unwrap().commit;
     assert!(CommitTree::new(s.clone(), empty).root().unwrap().is_none());
 }
+
+#[test]
+fn put_files_batches_and_validates() {
+    let (_d, s) = store();
+    let r = repo(&s, "data");
+    let c = s.start_commit(&master(&r), "").unwrap().commit;
+    let files = (0..12_000).map(|i| (format!("/d{}/f{i:05}", i % 7), &b"same"[..]));
+    let st = s.put_files(&c, files).unwrap();
+    assert_eq!(st.files, 12_000);
+    let bad = vec![
+        ("/ok".to_string(), &b"x"[..]),
+        ("/no*".to_string(), &b"y"[..]),
+    ];
+    assert!(matches!(
+        s.put_files(&c, bad),
+        Err(PfsError::InvalidPath(_))
+    ));
+    let info = s.finish_commit(&c, FinishOptions::default()).unwrap();
+    assert_eq!(info.size_bytes, Some(4 * 12_000));
+    assert_eq!(
+        s.list_file(&c, "/d3").unwrap().count(),
+        (0..12_000).filter(|i| i % 7 == 3).count()
+    );
+}
