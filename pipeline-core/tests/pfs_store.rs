@@ -617,3 +617,23 @@ fn put_files_batches_and_validates() {
         (0..12_000).filter(|i| i % 7 == 3).count()
     );
 }
+
+#[test]
+fn store_runs_over_other_backends() {
+    use pipeline_core::pfs::MemMetaStore;
+    use pipeline_core::pfs::object::LocalObjectStore;
+    let d = tempfile::tempdir().unwrap();
+    let s = Store::with_backends(
+        Box::new(MemMetaStore::new()),
+        Box::new(LocalObjectStore::open(d.path()).unwrap()),
+    );
+    let r = repo(&s, "mem");
+    let c1 = commit_with(&s, &master(&r), &[("/a", "1"), ("/d/b", "2")]);
+    let c2 = s.start_commit(&master(&r), "").unwrap().commit;
+    s.delete_file(&c2, "/d").unwrap();
+    s.finish_commit(&c2, FinishOptions::default()).unwrap();
+    assert_eq!(paths(s.walk(&c1).unwrap()), ["/", "/a", "/d/", "/d/b"]);
+    assert_eq!(paths(s.walk(&c2).unwrap()), ["/", "/a"]);
+    assert_eq!(read_file(&s, &c1, "/d/b"), "2");
+    assert_eq!(s.list_commits(&r, Some("master"), 0).unwrap().len(), 2);
+}

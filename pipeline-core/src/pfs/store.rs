@@ -12,7 +12,7 @@ use super::model::{
     BranchInfo, BranchRef, CommitId, CommitInfo, CommitRef, CommitState, Origin, RepoInfo, RepoRef,
     now_ms,
 };
-use super::object::{LocalObjectStore, ObjectStore};
+use super::object::ObjectStore;
 use super::records::{
     BranchRecord, CommitRecord, decode, encode, get_branch, get_commit, get_repo, put_branch,
     put_commit, repo_key, repo_range, sub_key,
@@ -47,8 +47,10 @@ pub(crate) struct Inner {
     pub(crate) finished_async: tokio::sync::Notify,
 }
 
+#[cfg_attr(not(feature = "store-redb"), allow(dead_code))]
 const LOCK_FILE: &str = "LOCK";
 
+#[cfg_attr(not(feature = "store-redb"), allow(dead_code))]
 fn take_lock(root: &Path) -> Result<File> {
     let path = root.join(LOCK_FILE);
     let mut f = OpenOptions::new()
@@ -96,7 +98,7 @@ impl Store {
         fs::create_dir_all(root).map_err(|e| PfsError::io(root, e))?;
         let lock = take_lock(root)?;
         let meta = super::meta_redb::RedbMetaStore::open(&root.join("meta.redb"))?;
-        let objects = LocalObjectStore::open(&root.join("objects"))?;
+        let objects = super::object::LocalObjectStore::open(&root.join("objects"))?;
         Ok(Store::build(
             Some(root.to_path_buf()),
             Box::new(meta),
