@@ -346,7 +346,7 @@ impl Store {
         let r = self.inner.meta.read()?;
         let all = all_branches(&*r)?;
         match all.get(branch) {
-            Some(rec) => Ok(branch_info(&all, branch, rec)),
+            Some(rec) => branch_info(&all, branch, rec),
             None => {
                 get_branch(&*r, branch)?;
                 Err(PfsError::BranchNotFound {
@@ -362,11 +362,10 @@ impl Store {
         let r = self.inner.meta.read()?;
         get_repo(&*r, repo)?;
         let all = all_branches(&*r)?;
-        Ok(all
-            .iter()
+        all.iter()
             .filter(|(b, _)| b.repo == *repo)
             .map(|(b, rec)| branch_info(&all, b, rec))
-            .collect())
+            .collect()
     }
 
     /// Deletes a branch (its commits stay). Refused while other branches have it in their
@@ -488,14 +487,16 @@ fn branch_info(
     all: &BTreeMap<BranchRef, BranchRecord>,
     b: &BranchRef,
     rec: &BranchRecord,
-) -> BranchInfo {
-    BranchInfo {
+) -> Result<BranchInfo> {
+    let head = CommitId::parse(&rec.head)
+        .map_err(|_| PfsError::Corrupt(format!("branch {b} has head {:?}", rec.head)))?;
+    Ok(BranchInfo {
         branch: b.clone(),
-        head: CommitId::parse(&rec.head).unwrap_or_else(|_| CommitId::generate()),
+        head,
         direct_provenance: rec.direct_provenance.clone(),
         provenance: full_provenance(all, b).into_iter().collect(),
         subvenance: subvenance(all, b).into_iter().collect(),
-    }
+    })
 }
 
 /// One branch per repo per connected DAG (following provenance and subvenance edges).
