@@ -593,3 +593,47 @@ fn commit_tree_source_agrees_with_mem_tree() {
     let empty = s.start_commit(&r.branch("e").unwrap(), "").unwrap().commit;
     assert!(CommitTree::new(s.clone(), empty).root().unwrap().is_none());
 }
+
+#[test]
+fn put_files_batches_and_validates() {
+    let (_d, s) = store();
+    let r = repo(&s, "data");
+    let c = s.start_commit(&master(&r), "").unwrap().commit;
+    let files = (0..12_000).map(|i| (format!("/d{}/f{i:05}", i % 7), &b"same"[..]));
+    let st = s.put_files(&c, files).unwrap();
+    assert_eq!(st.files, 12_000);
+    let bad = vec![
+        ("/ok".to_string(), &b"x"[..]),
+        ("/no*".to_string(), &b"y"[..]),
+    ];
+    assert!(matches!(
+        s.put_files(&c, bad),
+        Err(PfsError::InvalidPath(_))
+    ));
+    let info = s.finish_commit(&c, FinishOptions::default()).unwrap();
+    assert_eq!(info.size_bytes, Some(4 * 12_000));
+    assert_eq!(
+        s.list_file(&c, "/d3").unwrap().count(),
+        (0..12_000).filter(|i| i % 7 == 3).count()
+    );
+}
+
+#[test]
+fn store_runs_over_other_backends() {
+    use pipeline_core::pfs::MemMetaStore;
+    use pipeline_core::pfs::object::LocalObjectStore;
+    let d = tempfile::tempdir().unwrap();
+    let s = Store::with_backends(
+        Box::new(MemMetaStore::new()),
+        Box::new(LocalObjectStore::open(d.path()).unwrap()),
+    );
+    let r = repo(&s, "mem");
+    let c1 = commit_with(&s, &master(&r), &[("/a", "1"), ("/d/b", "2")]);
+    let c2 = s.start_commit(&master(&r), "").unwrap().commit;
+    s.delete_file(&c2, "/d").unwrap();
+    s.finish_commit(&c2, FinishOptions::default()).unwrap();
+    assert_eq!(paths(s.walk(&c1).unwrap()), ["/", "/a", "/d/", "/d/b"]);
+    assert_eq!(paths(s.walk(&c2).unwrap()), ["/", "/a"]);
+    assert_eq!(read_file(&s, &c1, "/d/b"), "2");
+    assert_eq!(s.list_commits(&r, Some("master"), 0).unwrap().len(), 2);
+}

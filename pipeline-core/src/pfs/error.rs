@@ -160,6 +160,7 @@ impl PfsError {
         }
     }
 
+    #[cfg_attr(not(feature = "store-redb"), allow(dead_code))]
     pub(crate) fn meta(
         context: impl Into<String>,
         source: impl std::error::Error + Send + Sync + 'static,

@@ -15,6 +15,10 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use super::error::{PfsError, Result};
 use super::meta::{Kv, KvIter, MetaRead, MetaStore, MetaWrite, Table};
 
+/// Page cache of the database. redb's default (1 GiB) would let a scan of a huge commit
+/// grow the process by the size of what it read; 64 MiB keeps memory flat.
+const CACHE_BYTES: usize = 64 << 20;
+
 type Def = TableDefinition<'static, &'static [u8], &'static [u8]>;
 
 fn def(t: Table) -> Def {
@@ -33,7 +37,9 @@ impl RedbMetaStore {
     /// redb recovers by itself after a crash (it may take a moment to repair its allocator
     /// state); no manual step is ever needed.
     pub fn open(path: &Path) -> Result<Self> {
-        let db = redb::Database::create(path)
+        let db = redb::Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
             .map_err(|e| PfsError::meta(format!("opening {}", path.display()), e))?;
         let txn = db
             .begin_write()

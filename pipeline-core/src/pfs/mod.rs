@@ -23,6 +23,7 @@
 //! | [`meta`] | the metadata-store trait (ordered transactional key-value) |
 //! | [`object`] | the object-store trait and the local content-addressed store |
 //! | `meta_redb` | the embedded metadata database ([`RedbMetaStore`]) |
+//! | `meta_mem` | an in-memory metadata store ([`MemMetaStore`]) for tests; proves the trait |
 //! | `store`, `commits`, `files` | [`Store`]: repos/branches/provenance, commits, files |
 //! | `tree` | per-commit layers, their streaming merge, directory hashes |
 //! | `source` | [`CommitTree`]: a commit as a [`crate::datum::TreeSource`] |
@@ -80,6 +81,7 @@ pub mod error;
 mod files;
 mod globmatch;
 pub mod meta;
+mod meta_mem;
 #[cfg(feature = "store-redb")]
 mod meta_redb;
 pub mod model;
@@ -95,6 +97,7 @@ pub use batch::{EngineWrite, OutputBatch};
 pub use commits::FinishOptions;
 pub use error::{PfsError, Result};
 pub use files::{DiffIter, FileIter, TransferStats};
+pub use meta_mem::MemMetaStore;
 #[cfg(feature = "store-redb")]
 pub use meta_redb::RedbMetaStore;
 pub use model::{

@@ -74,6 +74,11 @@ pub struct LocalObjectStore {
 
 const BUF: usize = 1 << 20;
 
+thread_local! {
+    /// One streaming buffer per thread, reused across puts (no 1 MiB allocation per file).
+    static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 impl LocalObjectStore {
     /// Opens (or creates) the store under `root`, removing temp files a crash left behind.
     ///
@@ -82,6 +87,10 @@ impl LocalObjectStore {
     pub fn open(root: &Path) -> Result<Self> {
         let tmp = root.join("tmp");
         fs::create_dir_all(&tmp).map_err(|e| PfsError::io(&tmp, e))?;
+        for i in 0..=255u8 {
+            let d = root.join(hex::encode([i]));
+            fs::create_dir_all(&d).map_err(|e| PfsError::io(&d, e))?;
+        }
         for entry in fs::read_dir(&tmp).map_err(|e| PfsError::io(&tmp, e))? {
             let entry = entry.map_err(|e| PfsError::io(&tmp, e))?;
             let p = entry.path();
@@ -118,14 +127,6 @@ impl LocalObjectStore {
     }
 }
 
-fn set_read_only(path: &Path) -> Result<()> {
-    let mut perm = fs::metadata(path)
-        .map_err(|e| PfsError::io(path, e))?
-        .permissions();
-    perm.set_readonly(true);
-    fs::set_permissions(path, perm).map_err(|e| PfsError::io(path, e))
-}
-
 pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -135,12 +136,12 @@ pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
 impl ObjectStore for LocalObjectStore {
     fn put(&self, reader: &mut dyn Read, durability: Durability) -> Result<StoredObject> {
         let (tmp_path, mut file) = self.temp_file()?;
-        let result = (|| {
+        let result = BUFFER.with_borrow_mut(|buf| {
+            buf.resize(BUF, 0);
             let mut hasher = FileHasher::new();
-            let mut buf = vec![0u8; BUF];
             let mut size = 0u64;
             loop {
-                let n = match reader.read(&mut buf) {
+                let n = match reader.read(buf.as_mut_slice()) {
                     Ok(0) => break,
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -168,13 +169,18 @@ impl ObjectStore for LocalObjectStore {
                     None,
                 ));
             }
+            let mut perm = file
+                .metadata()
+                .map_err(|e| PfsError::io(&tmp_path, e))?
+                .permissions();
+            perm.set_readonly(true);
+            file.set_permissions(perm)
+                .map_err(|e| PfsError::io(&tmp_path, e))?;
             if durability == Durability::Immediate {
                 file.sync_all().map_err(|e| PfsError::io(&tmp_path, e))?;
             }
             drop(file);
-            set_read_only(&tmp_path)?;
             let dir = dest.parent().unwrap_or(&self.root).to_path_buf();
-            fs::create_dir_all(&dir).map_err(|e| PfsError::io(&dir, e))?;
             fs::rename(&tmp_path, &dest).map_err(|e| PfsError::io(&dest, e))?;
             if durability == Durability::Immediate {
                 fsync_dir(&dir)?;
@@ -187,7 +193,7 @@ impl ObjectStore for LocalObjectStore {
                 },
                 Some(()),
             ))
-        })();
+        });
         match result {
             Ok((obj, Some(()))) => Ok(obj),
             Ok((obj, None)) => {

@@ -12,7 +12,7 @@ use super::model::{
     BranchInfo, BranchRef, CommitId, CommitInfo, CommitRef, CommitState, Origin, RepoInfo, RepoRef,
     now_ms,
 };
-use super::object::{LocalObjectStore, ObjectStore};
+use super::object::ObjectStore;
 use super::records::{
     BranchRecord, CommitRecord, decode, encode, get_branch, get_commit, get_repo, put_branch,
     put_commit, repo_key, repo_range, sub_key,
@@ -47,8 +47,10 @@ pub(crate) struct Inner {
     pub(crate) finished_async: tokio::sync::Notify,
 }
 
+#[cfg_attr(not(feature = "store-redb"), allow(dead_code))]
 const LOCK_FILE: &str = "LOCK";
 
+#[cfg_attr(not(feature = "store-redb"), allow(dead_code))]
 fn take_lock(root: &Path) -> Result<File> {
     let path = root.join(LOCK_FILE);
     let mut f = OpenOptions::new()
@@ -96,7 +98,7 @@ impl Store {
         fs::create_dir_all(root).map_err(|e| PfsError::io(root, e))?;
         let lock = take_lock(root)?;
         let meta = super::meta_redb::RedbMetaStore::open(&root.join("meta.redb"))?;
-        let objects = LocalObjectStore::open(&root.join("objects"))?;
+        let objects = super::object::LocalObjectStore::open(&root.join("objects"))?;
         Ok(Store::build(
             Some(root.to_path_buf()),
             Box::new(meta),
@@ -344,7 +346,7 @@ impl Store {
         let r = self.inner.meta.read()?;
         let all = all_branches(&*r)?;
         match all.get(branch) {
-            Some(rec) => Ok(branch_info(&all, branch, rec)),
+            Some(rec) => branch_info(&all, branch, rec),
             None => {
                 get_branch(&*r, branch)?;
                 Err(PfsError::BranchNotFound {
@@ -360,11 +362,10 @@ impl Store {
         let r = self.inner.meta.read()?;
         get_repo(&*r, repo)?;
         let all = all_branches(&*r)?;
-        Ok(all
-            .iter()
+        all.iter()
             .filter(|(b, _)| b.repo == *repo)
             .map(|(b, rec)| branch_info(&all, b, rec))
-            .collect())
+            .collect()
     }
 
     /// Deletes a branch (its commits stay). Refused while other branches have it in their
@@ -486,14 +487,16 @@ fn branch_info(
     all: &BTreeMap<BranchRef, BranchRecord>,
     b: &BranchRef,
     rec: &BranchRecord,
-) -> BranchInfo {
-    BranchInfo {
+) -> Result<BranchInfo> {
+    let head = CommitId::parse(&rec.head)
+        .map_err(|_| PfsError::Corrupt(format!("branch {b} has head {:?}", rec.head)))?;
+    Ok(BranchInfo {
         branch: b.clone(),
-        head: CommitId::parse(&rec.head).unwrap_or_else(|_| CommitId::generate()),
+        head,
         direct_provenance: rec.direct_provenance.clone(),
         provenance: full_provenance(all, b).into_iter().collect(),
         subvenance: subvenance(all, b).into_iter().collect(),
-    }
+    })
 }
 
 /// One branch per repo per connected DAG (following provenance and subvenance edges).
