@@ -226,6 +226,7 @@ impl Executor for ProcessExecutor {
             .map(|i| {
                 Box::new(ProcessWorker::new(
                     i,
+                    &spec.project,
                     spec.pipeline.clone(),
                     self.inner.clone(),
                 )) as Box<dyn Worker>
@@ -233,12 +234,59 @@ impl Executor for ProcessExecutor {
             .collect())
     }
 
-    async fn remove_pipeline(
-        &self,
-        _project: &str,
-        _pipeline: &str,
-    ) -> Result<usize, ExecutorError> {
-        // Workers hold no host state beyond their running datum, which dies with it.
-        Ok(0)
+    async fn remove_pipeline(&self, project: &str, pipeline: &str) -> Result<usize, ExecutorError> {
+        // Workers hold no state between datums; what a crashed host can leave behind are
+        // processes (grandchildren that survived the host's death), found by their label.
+        let label = label(project, pipeline);
+        tokio::task::spawn_blocking(move || kill_labelled(&label))
+            .await
+            .map_err(|e| ExecutorError::Backend {
+                backend: "process",
+                message: format!("scanning for leftover processes: {e}"),
+                source: None,
+            })
     }
+}
+
+/// The label value of a pipeline's processes.
+pub(crate) fn label(project: &str, pipeline: &str) -> String {
+    format!("{project}/{pipeline}")
+}
+
+/// Sends SIGKILL to every process (ours excluded) whose environment holds
+/// `LABEL_VAR=<label>`; returns how many were found.
+fn kill_labelled(label: &str) -> usize {
+    let needle = format!("{}={label}", crate::LABEL_VAR);
+    let me = std::process::id();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut killed = 0;
+    for entry in rd.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if environ.split(|b| *b == 0).any(|kv| kv == needle.as_bytes())
+            && let Ok(raw) = i32::try_from(pid)
+            && nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(raw),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .is_ok()
+        {
+            tracing::info!(pid, label, "process executor: killed a leftover process");
+            killed += 1;
+        }
+    }
+    killed
 }

@@ -40,13 +40,16 @@
 //! `PR_SET_PDEATHSIG(SIGKILL)`: if the host process dies (even by `SIGKILL`) the datum's
 //! process dies with it. **Limit:** grandchildren of a host killed by `SIGKILL` survive (only
 //! the group leader gets the death signal), and a grandchild that leaves the group with
-//! `setsid` is not killed either; run the host under a cgroup or a PID namespace when that
-//! matters.
+//! `setsid` is not killed either. Every user process carries [`LABEL_VAR`]
+//! (`<project>/<pipeline>`) in its environment, inherited by all its descendants, and
+//! [`Executor::remove_pipeline`](pipeline_core::executor::Executor::remove_pipeline) kills
+//! every process carrying the pipeline's label: the engine calls it after a crash, as for any
+//! backend.
 //!
 //! # Other transform fields
 //!
-//! - `env`: the datum's variables on top of the host process's environment; later duplicates
-//!   win.
+//! - `env`: the datum's variables on top of the host process's environment, plus
+//!   [`LABEL_VAR`]; later duplicates win.
 //! - `working_dir`: as user code sees it (so `/pfs/in` works); must be a directory.
 //! - `user` (`user[:group]` or `uid[:gid]`): names are looked up in the host's passwd/group;
 //!   running as another user needs root, else [`ExecutorError::InvalidTask`]
@@ -71,6 +74,11 @@ mod probe;
 mod substitute;
 mod user;
 mod worker;
+
+/// Environment variable set on every user process to `<project>/<pipeline>`, so that
+/// [`Executor::remove_pipeline`](pipeline_core::executor::Executor::remove_pipeline) can find
+/// processes a crashed host left behind.
+pub const LABEL_VAR: &str = "PIPELINE_EXECUTOR_LABEL";
 
 pub use executor::{PfsMode, PfsRequest, ProcessExecutor, ProcessExecutorBuilder};
 pub use substitute::substitute_pfs;

@@ -27,14 +27,17 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 pub(crate) struct ProcessWorker {
     index: usize,
     pipeline: String,
+    /// Value of [`LABEL_VAR`](crate::LABEL_VAR) for this worker's processes.
+    label: String,
     config: Arc<Config>,
     stopped: bool,
 }
 
 impl ProcessWorker {
-    pub(crate) fn new(index: usize, pipeline: String, config: Arc<Config>) -> Self {
+    pub(crate) fn new(index: usize, project: &str, pipeline: String, config: Arc<Config>) -> Self {
         ProcessWorker {
             index,
+            label: crate::executor::label(project, &pipeline),
             pipeline,
             config,
             stopped: false,
@@ -301,6 +304,7 @@ impl Worker for ProcessWorker {
         let mut cmd = std::process::Command::new(sub(program));
         cmd.args(task.program.argv.iter().skip(1).map(|a| sub(a)))
             .envs(task.env.iter().map(|(k, v)| (k, sub(v))))
+            .env(crate::LABEL_VAR, &self.label)
             .stdin(if task.program.stdin.is_some() {
                 Stdio::piped()
             } else {
