@@ -436,3 +436,49 @@ impl Worker for ProcessWorker {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_escapes_are_decoded() {
+        assert_eq!(unescape_mountinfo("/a\\040b"), PathBuf::from("/a b"));
+        assert_eq!(unescape_mountinfo("/t\\011\\134"), PathBuf::from("/t\t\\"));
+        assert_eq!(unescape_mountinfo("/plain"), PathBuf::from("/plain"));
+        assert_eq!(unescape_mountinfo("/bad\\9"), PathBuf::from("/bad\\9"));
+    }
+
+    #[test]
+    fn containing_mount_is_the_longest_prefix() {
+        // `/proc` is a mount point of its own on Linux; `/` holds everything else.
+        assert_eq!(
+            containing_mount(Path::new("/proc/self")),
+            PathBuf::from("/proc")
+        );
+        let root_held = containing_mount(Path::new("/definitely-not-mounted-xyz"));
+        assert_eq!(root_held, PathBuf::from("/"));
+    }
+
+    #[test]
+    fn outcomes_follow_exit_codes_and_accept_list() {
+        use std::os::unix::process::ExitStatusExt;
+        let code = |c: i32| ExitStatus::from_raw(c << 8);
+        assert_eq!(
+            classify(code(0), &[]),
+            DatumOutcome::Success { exit_code: 0 }
+        );
+        assert_eq!(
+            classify(code(2), &[2]),
+            DatumOutcome::Success { exit_code: 2 }
+        );
+        assert_eq!(
+            classify(code(2), &[3]),
+            DatumOutcome::Failed { exit_code: 2 }
+        );
+        assert_eq!(
+            classify(ExitStatus::from_raw(9), &[]),
+            DatumOutcome::Signaled { signal: 9 }
+        );
+    }
+}

@@ -700,9 +700,9 @@ pub async fn parallel_workers(h: &Harness) {
 pub async fn worker_reuse(h: &Harness) {
     let c = Check::new(h, "worker_reuse");
     let mut w = h.start_worker(c.name).await;
-    // Each datum checks it sees only its own input, an empty out, no env var of datum 0 and no
-    // process of an earlier datum (each leaves a background sleeper behind on purpose), then
-    // writes its number.
+    // Each datum checks it sees only its own input, an empty out and no env var of datum 0,
+    // then leaves a background sleeper behind on purpose and writes its number; every 100
+    // datums the suite checks that no sleeper of an earlier datum is alive.
     let script = "[ \"$(ls -A /pfs/out)\" = \"\" ] || { echo dirty-out >&2; exit 11; }; \
          [ \"$(ls /pfs/in)\" = \"f$SEQ\" ] || { echo foreign-input >&2; exit 12; }; \
          [ -z \"$ONLY_FIRST\" ] || [ \"$SEQ\" = 0 ] || { echo env-leak >&2; exit 13; }; \
@@ -727,6 +727,9 @@ pub async fn worker_reuse(h: &Harness) {
             format!("{i}\n"),
             "worker_reuse: datum {i}"
         );
+        if i % 100 == 99 {
+            c.assert_no_leftovers(&mut *w).await;
+        }
     }
     c.assert_no_leftovers(&mut *w).await;
     stop(&c, &mut *w).await;
