@@ -305,6 +305,7 @@ impl Worker for ProcessWorker {
         cmd.args(task.program.argv.iter().skip(1).map(|a| sub(a)))
             .envs(task.env.iter().map(|(k, v)| (k, sub(v))))
             .env(crate::LABEL_VAR, &self.label)
+            .env(crate::HOST_VAR, crate::reaper::host_id())
             .stdin(if task.program.stdin.is_some() {
                 Stdio::piped()
             } else {

@@ -27,9 +27,12 @@ fn is_root() -> bool {
     nix::unistd::Uid::effective().is_root()
 }
 
+/// An executor in `mode`. It does not reap orphans when built: `host_death_cleanup` owns the
+/// orphans it creates and checks both ways of removing them, in order.
 fn executor(mode: PfsMode) -> ProcessExecutor {
     match ProcessExecutor::builder()
         .pfs_mode(PfsRequest::Force(mode))
+        .reap_orphans(false)
         .build()
     {
         Ok(e) => e,
@@ -297,51 +300,78 @@ async fn helper_run_datum_until_killed() {
     let _ = w.run(t).await;
 }
 
-/// When the host process dies (SIGKILL), the datum's leader dies with it (PDEATHSIG); its
-/// background child survives (the documented limit) until `remove_pipeline` finds it by label.
-#[tokio::test]
-async fn host_death_kills_datum() {
+/// Starts the helper test in a child process, waits until its datum runs, SIGKILLs it, and
+/// returns the marker and the datum's processes that survived (its background children).
+async fn kill_a_host_mid_datum(dir: &std::path::Path) -> (String, Vec<String>) {
     let marker = format!("host-death-{}", testkit::unique_id());
-    let helper_dir = tempfile::tempdir().expect("helper dir");
     let exe = std::env::current_exe().expect("test binary");
     let mut helper = std::process::Command::new(exe)
         .args(["--exact", "helper_run_datum_until_killed", "--nocapture"])
         .env("EXECUTOR_PROCESS_HELPER_MARKER", &marker)
-        .env("EXECUTOR_PROCESS_HELPER_DIR", helper_dir.path())
+        .env("EXECUTOR_PROCESS_HELPER_DIR", dir)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn helper");
-    let wait_for = |what: &str, pred: &dyn Fn(usize) -> bool| {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let found = testkit::host_processes_with(&marker);
-            if pred(found.len()) {
-                return found;
-            }
-            assert!(std::time::Instant::now() < deadline, "{what}: {found:?}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    };
-    let running = wait_for("helper never started its datum", &|n| n >= 3);
+    let running = wait_for_marked(&marker, "helper never started its datum", &|n| n >= 3).await;
     helper.kill().expect("SIGKILL helper");
     let _ = helper.wait();
-    // The leader (`sh`) dies with the host; its background children survive.
-    let survivors = wait_for("the datum's leader outlived its host", &|n| {
+    // The leader (`sh`) dies with the host (PDEATHSIG); its background children survive.
+    let survivors = wait_for_marked(&marker, "the datum's leader outlived its host", &|n| {
         n < running.len()
-    });
-    assert!(!survivors.is_empty(), "expected the documented survivors");
+    })
+    .await;
+    assert!(
+        !survivors.is_empty(),
+        "expected the background children to survive"
+    );
+    (marker, survivors)
+}
+
+async fn wait_for_marked(marker: &str, what: &str, pred: &dyn Fn(usize) -> bool) -> Vec<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let found = testkit::host_processes_with(marker);
+        if pred(found.len()) {
+            return found;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: {found:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// When the host process dies (SIGKILL), the datum's leader dies with it; what survives is
+/// killed by `remove_pipeline` (by pipeline label) or by the next executor built on the
+/// machine (by dead-host label).
+#[tokio::test]
+async fn host_death_cleanup() {
+    let dir = tempfile::tempdir().expect("helper dir");
+
+    let (marker, survivors) = kill_a_host_mid_datum(dir.path()).await;
     let e = executor(PfsMode::Substitution);
     let killed = e.remove_pipeline("default", &marker).await.expect("remove");
     assert!(
         killed >= survivors.len(),
         "killed {killed} of {survivors:?}"
     );
-    wait_for("remove_pipeline left processes behind", &|n| n == 0);
+    wait_for_marked(&marker, "remove_pipeline left processes behind", &|n| {
+        n == 0
+    })
+    .await;
     assert_eq!(
         e.remove_pipeline("default", &marker).await.expect("again"),
         0
     );
+
+    let (marker, _) = kill_a_host_mid_datum(dir.path()).await;
+    let _reaping = ProcessExecutor::builder()
+        .pfs_mode(PfsRequest::Force(PfsMode::Substitution))
+        .build()
+        .expect("executor");
+    wait_for_marked(&marker, "building an executor left orphans alive", &|n| {
+        n == 0
+    })
+    .await;
 }
 
 /// Unmounts a test mount when dropped.
