@@ -206,10 +206,11 @@ fn classify(status: ExitStatus, accept: &[i64]) -> DatumOutcome {
 }
 
 impl ProcessWorker {
-    /// Where `path` (as user code sees it) is on the host.
+    /// Where `path` (as user code sees it, already substituted in substitution mode) is on
+    /// the host.
     fn host_path(&self, scratch: &Path, path: &str) -> PathBuf {
         match self.config.mode {
-            PfsMode::Substitution => PathBuf::from(substitute_pfs(path, scratch)),
+            PfsMode::Substitution => PathBuf::from(path),
             _ => match Path::new(path).strip_prefix(&self.config.mount_point) {
                 Ok(rest) => scratch.join(rest),
                 Err(_) => PathBuf::from(path),

@@ -463,3 +463,25 @@ async fn relative_working_dir_starts_at_root() {
         assert_eq!(s.read_out("ls"), "here.txt\n", "{mode}");
     }
 }
+
+/// Substitution happens once, even when the scratch directory itself lives under a directory
+/// named `pfs`.
+#[tokio::test]
+async fn substitution_with_a_scratch_path_containing_pfs() {
+    let parent = tempfile::tempdir().expect("parent");
+    let under_pfs = parent.path().join("pfs");
+    std::fs::create_dir(&under_pfs).expect("pfs dir");
+    let e = executor(PfsMode::Substitution);
+    let mut w = worker(&e).await;
+    let mut s = Scratch::new(&under_pfs);
+    s.add_input("in", "a.txt", b"A");
+    let mut t = task(
+        &s,
+        &["sh", "-c", "cat a.txt /pfs/in/a.txt > /pfs/out/b"],
+        &[],
+    );
+    t.working_dir = Some("/pfs/in".into());
+    let got = w.run(t).await.expect("run");
+    assert_eq!(got, DatumOutcome::Success { exit_code: 0 });
+    assert_eq!(s.read_out("b"), "AA");
+}
