@@ -27,14 +27,17 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 pub(crate) struct ProcessWorker {
     index: usize,
     pipeline: String,
+    /// Value of [`LABEL_VAR`](crate::LABEL_VAR) for this worker's processes.
+    label: String,
     config: Arc<Config>,
     stopped: bool,
 }
 
 impl ProcessWorker {
-    pub(crate) fn new(index: usize, pipeline: String, config: Arc<Config>) -> Self {
+    pub(crate) fn new(index: usize, project: &str, pipeline: String, config: Arc<Config>) -> Self {
         ProcessWorker {
             index,
+            label: crate::executor::label(project, &pipeline),
             pipeline,
             config,
             stopped: false,
@@ -203,10 +206,11 @@ fn classify(status: ExitStatus, accept: &[i64]) -> DatumOutcome {
 }
 
 impl ProcessWorker {
-    /// Where `path` (as user code sees it) is on the host.
+    /// Where `path` (as user code sees it, already substituted in substitution mode) is on
+    /// the host.
     fn host_path(&self, scratch: &Path, path: &str) -> PathBuf {
         match self.config.mode {
-            PfsMode::Substitution => PathBuf::from(substitute_pfs(path, scratch)),
+            PfsMode::Substitution => PathBuf::from(path),
             _ => match Path::new(path).strip_prefix(&self.config.mount_point) {
                 Ok(rest) => scratch.join(rest),
                 Err(_) => PathBuf::from(path),
@@ -301,6 +305,8 @@ impl Worker for ProcessWorker {
         let mut cmd = std::process::Command::new(sub(program));
         cmd.args(task.program.argv.iter().skip(1).map(|a| sub(a)))
             .envs(task.env.iter().map(|(k, v)| (k, sub(v))))
+            .env(crate::LABEL_VAR, &self.label)
+            .env(crate::HOST_VAR, crate::reaper::host_id())
             .stdin(if task.program.stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -430,5 +436,51 @@ impl Worker for ProcessWorker {
         // `run` takes `&mut self`, so no datum is running here; nothing else to release.
         self.stopped = true;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_escapes_are_decoded() {
+        assert_eq!(unescape_mountinfo("/a\\040b"), PathBuf::from("/a b"));
+        assert_eq!(unescape_mountinfo("/t\\011\\134"), PathBuf::from("/t\t\\"));
+        assert_eq!(unescape_mountinfo("/plain"), PathBuf::from("/plain"));
+        assert_eq!(unescape_mountinfo("/bad\\9"), PathBuf::from("/bad\\9"));
+    }
+
+    #[test]
+    fn containing_mount_is_the_longest_prefix() {
+        // `/proc` is a mount point of its own on Linux; `/` holds everything else.
+        assert_eq!(
+            containing_mount(Path::new("/proc/self")),
+            PathBuf::from("/proc")
+        );
+        let root_held = containing_mount(Path::new("/definitely-not-mounted-xyz"));
+        assert_eq!(root_held, PathBuf::from("/"));
+    }
+
+    #[test]
+    fn outcomes_follow_exit_codes_and_accept_list() {
+        use std::os::unix::process::ExitStatusExt;
+        let code = |c: i32| ExitStatus::from_raw(c << 8);
+        assert_eq!(
+            classify(code(0), &[]),
+            DatumOutcome::Success { exit_code: 0 }
+        );
+        assert_eq!(
+            classify(code(2), &[2]),
+            DatumOutcome::Success { exit_code: 2 }
+        );
+        assert_eq!(
+            classify(code(2), &[3]),
+            DatumOutcome::Failed { exit_code: 2 }
+        );
+        assert_eq!(
+            classify(ExitStatus::from_raw(9), &[]),
+            DatumOutcome::Signaled { signal: 9 }
+        );
     }
 }

@@ -22,10 +22,15 @@ fn pool(name: &str) -> WorkerPoolSpec {
 fn harness(executor: ProcessExecutor, name: &str) -> Harness {
     let read_only = executor.pfs_mode() != PfsMode::Substitution;
     let executor: Arc<dyn Executor> = Arc::new(executor);
-    Harness::new(executor, pool(name))
+    let h = Harness::new(executor, pool(name))
         .host_process_checks(true)
         .inputs_read_only(read_only)
-        .pfs_substitution(!read_only)
+        .pfs_substitution(!read_only);
+    if is_root() {
+        h.user_check("nobody", 65534)
+    } else {
+        h
+    }
 }
 
 fn is_root() -> bool {

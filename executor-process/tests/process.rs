@@ -27,9 +27,12 @@ fn is_root() -> bool {
     nix::unistd::Uid::effective().is_root()
 }
 
+/// An executor in `mode`. It does not reap orphans when built: `host_death_cleanup` owns the
+/// orphans it creates and checks both ways of removing them, in order.
 fn executor(mode: PfsMode) -> ProcessExecutor {
     match ProcessExecutor::builder()
         .pfs_mode(PfsRequest::Force(mode))
+        .reap_orphans(false)
         .build()
     {
         Ok(e) => e,
@@ -276,58 +279,99 @@ async fn conformance_core_in_user_namespace_mode() {
 /// returns (the parent kills this process). Does nothing in a normal test run.
 #[tokio::test]
 async fn helper_run_datum_until_killed() {
-    let Ok(marker) = std::env::var("EXECUTOR_PROCESS_HELPER_MARKER") else {
-        return;
-    };
-    let Ok(dir) = std::env::var("EXECUTOR_PROCESS_HELPER_DIR") else {
+    let (Ok(marker), Ok(dir)) = (
+        std::env::var("EXECUTOR_PROCESS_HELPER_MARKER"),
+        std::env::var("EXECUTOR_PROCESS_HELPER_DIR"),
+    ) else {
         return;
     };
     let e = executor(PfsMode::Substitution);
-    let mut w = worker(&e).await;
+    let mut w = e
+        .start_workers(&pool(&marker))
+        .await
+        .expect("start")
+        .pop()
+        .expect("worker");
     // Under the parent's temporary directory: this process is killed, so it cannot clean up.
     let s = Scratch::new(std::path::Path::new(&dir));
-    let mut t = task(&s, &["sleep", "100"], &[]);
+    let mut t = task(&s, &["sh", "-c", "sleep 100 & sleep 100; :"], &[]);
     t.env.push((MARKER_VAR.into(), marker));
     t.timeout = None;
     let _ = w.run(t).await;
 }
 
-/// The datum's process dies with the host process, even when the host is SIGKILLed.
-#[tokio::test]
-async fn host_death_kills_datum() {
+/// Starts the helper test in a child process, waits until its datum runs, SIGKILLs it, and
+/// returns the marker and the datum's processes that survived (its background children).
+async fn kill_a_host_mid_datum(dir: &std::path::Path) -> (String, Vec<String>) {
     let marker = format!("host-death-{}", testkit::unique_id());
-    let helper_dir = tempfile::tempdir().expect("helper dir");
     let exe = std::env::current_exe().expect("test binary");
     let mut helper = std::process::Command::new(exe)
         .args(["--exact", "helper_run_datum_until_killed", "--nocapture"])
         .env("EXECUTOR_PROCESS_HELPER_MARKER", &marker)
-        .env("EXECUTOR_PROCESS_HELPER_DIR", helper_dir.path())
+        .env("EXECUTOR_PROCESS_HELPER_DIR", dir)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn helper");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while testkit::host_processes_with(&marker).is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "helper never started its datum"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let running = wait_for_marked(&marker, "helper never started its datum", &|n| n >= 3).await;
     helper.kill().expect("SIGKILL helper");
     let _ = helper.wait();
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    // The leader (`sh`) dies with the host (PDEATHSIG); its background children survive.
+    let survivors = wait_for_marked(&marker, "the datum's leader outlived its host", &|n| {
+        n < running.len()
+    })
+    .await;
+    assert!(
+        !survivors.is_empty(),
+        "expected the background children to survive"
+    );
+    (marker, survivors)
+}
+
+async fn wait_for_marked(marker: &str, what: &str, pred: &dyn Fn(usize) -> bool) -> Vec<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let left = testkit::host_processes_with(&marker);
-        if left.is_empty() {
-            break;
+        let found = testkit::host_processes_with(marker);
+        if pred(found.len()) {
+            return found;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "datum outlived its host: {left:?}"
-        );
+        assert!(std::time::Instant::now() < deadline, "{what}: {found:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// When the host process dies (SIGKILL), the datum's leader dies with it; what survives is
+/// killed by `remove_pipeline` (by pipeline label) or by the next executor built on the
+/// machine (by dead-host label).
+#[tokio::test]
+async fn host_death_cleanup() {
+    let dir = tempfile::tempdir().expect("helper dir");
+
+    let (marker, survivors) = kill_a_host_mid_datum(dir.path()).await;
+    let e = executor(PfsMode::Substitution);
+    let killed = e.remove_pipeline("default", &marker).await.expect("remove");
+    assert!(
+        killed >= survivors.len(),
+        "killed {killed} of {survivors:?}"
+    );
+    wait_for_marked(&marker, "remove_pipeline left processes behind", &|n| {
+        n == 0
+    })
+    .await;
+    assert_eq!(
+        e.remove_pipeline("default", &marker).await.expect("again"),
+        0
+    );
+
+    let (marker, _) = kill_a_host_mid_datum(dir.path()).await;
+    let _reaping = ProcessExecutor::builder()
+        .pfs_mode(PfsRequest::Force(PfsMode::Substitution))
+        .build()
+        .expect("executor");
+    wait_for_marked(&marker, "building an executor left orphans alive", &|n| {
+        n == 0
+    })
+    .await;
 }
 
 /// Unmounts a test mount when dropped.
@@ -418,4 +462,26 @@ async fn relative_working_dir_starts_at_root() {
         assert_eq!(got, DatumOutcome::Success { exit_code: 0 }, "{mode}");
         assert_eq!(s.read_out("ls"), "here.txt\n", "{mode}");
     }
+}
+
+/// Substitution happens once, even when the scratch directory itself lives under a directory
+/// named `pfs`.
+#[tokio::test]
+async fn substitution_with_a_scratch_path_containing_pfs() {
+    let parent = tempfile::tempdir().expect("parent");
+    let under_pfs = parent.path().join("pfs");
+    std::fs::create_dir(&under_pfs).expect("pfs dir");
+    let e = executor(PfsMode::Substitution);
+    let mut w = worker(&e).await;
+    let mut s = Scratch::new(&under_pfs);
+    s.add_input("in", "a.txt", b"A");
+    let mut t = task(
+        &s,
+        &["sh", "-c", "cat a.txt /pfs/in/a.txt > /pfs/out/b"],
+        &[],
+    );
+    t.working_dir = Some("/pfs/in".into());
+    let got = w.run(t).await.expect("run");
+    assert_eq!(got, DatumOutcome::Success { exit_code: 0 });
+    assert_eq!(s.read_out("b"), "AA");
 }

@@ -60,6 +60,7 @@ pub struct Harness {
     inputs_read_only: bool,
     parallel_workers: usize,
     pfs_substitution: bool,
+    user_check: Option<(String, u32)>,
 }
 
 impl Harness {
@@ -83,6 +84,7 @@ impl Harness {
             inputs_read_only: true,
             parallel_workers: 3,
             pfs_substitution: false,
+            user_check: None,
         }
     }
 
@@ -129,6 +131,14 @@ impl Harness {
     /// env check then expects rewritten values (default false).
     pub fn pfs_substitution(mut self, on: bool) -> Self {
         self.pfs_substitution = on;
+        self
+    }
+
+    /// Enables [`cases::user`]: running with `transform.user = spec` must give files written to
+    /// `/pfs/out` the owner `uid` on the host (off by default: it needs root, or a backend
+    /// whose image knows `spec`).
+    pub fn user_check(mut self, spec: impl Into<String>, uid: u32) -> Self {
+        self.user_check = Some((spec.into(), uid));
         self
     }
 
@@ -489,6 +499,7 @@ pub async fn run_all(h: &Harness) {
     cases::cancellation(h).await;
     cases::drop_kills(h).await;
     cases::working_dir(h).await;
+    cases::user(h).await;
     cases::outputs(h).await;
     cases::symlinks_outside(h).await;
     cases::logs(h).await;
