@@ -241,19 +241,7 @@ impl DockerExecutor {
         if !pull {
             return Ok(());
         }
-        let credentials = spec
-            .spec
-            .transform
-            .as_ref()
-            .into_iter()
-            .flat_map(|t| t.image_pull_secrets.iter())
-            .find_map(|name| config.registry_auth.get(name))
-            .map(|a| DockerCredentials {
-                username: Some(a.username.clone()),
-                password: Some(String::from_utf8_lossy(&a.password.0).into_owned()),
-                serveraddress: a.server_address.clone(),
-                ..Default::default()
-            });
+        let credentials = pull_credentials(spec, config);
         let reference = with_default_tag(image);
         tracing::info!(image = %reference, "pulling image");
         let opts = CreateImageOptionsBuilder::default()
@@ -467,6 +455,35 @@ pub(crate) fn sanitize(s: &str) -> String {
     if out.is_empty() { "x".to_string() } else { out }
 }
 
+/// Credentials for pulling: the first `transform.image_pull_secrets` name the host supplied in
+/// [`DockerConfig::registry_auth`]. Names without credentials are skipped with a warning (names
+/// only, never values).
+fn pull_credentials(spec: &WorkerPoolSpec, config: &DockerConfig) -> Option<DockerCredentials> {
+    let names = spec
+        .spec
+        .transform
+        .as_ref()
+        .map(|t| t.image_pull_secrets.as_slice())
+        .unwrap_or_default();
+    for name in names {
+        match config.registry_auth.get(name) {
+            Some(a) => {
+                return Some(DockerCredentials {
+                    username: Some(a.username.clone()),
+                    password: Some(String::from_utf8_lossy(&a.password.0).into_owned()),
+                    serveraddress: a.server_address.clone(),
+                    ..Default::default()
+                });
+            }
+            None => tracing::warn!(
+                secret = %name,
+                "image_pull_secrets entry has no credentials in DockerConfig::registry_auth"
+            ),
+        }
+    }
+    None
+}
+
 /// `busybox` → `busybox:latest`; tagged and digested references are kept.
 fn with_default_tag(image: &str) -> String {
     let last = image.rsplit('/').next().unwrap_or(image);
@@ -669,6 +686,40 @@ pub(crate) const KILL_GRACE: Duration = Duration::from_secs(10);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pull_credentials_follow_image_pull_secrets() {
+        use pipeline_core::executor::{SecretValue, Secrets};
+        use pipeline_core::spec::{PipelineSpec, Transform};
+        let spec = WorkerPoolSpec {
+            project: "p".into(),
+            pipeline: "x".into(),
+            version: 1,
+            workers: 1,
+            spec: Arc::new(PipelineSpec {
+                transform: Some(Transform {
+                    image_pull_secrets: vec!["absent".into(), "reg".into()],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            secrets: Secrets::default(),
+        };
+        let mut config = DockerConfig::default();
+        assert!(pull_credentials(&spec, &config).is_none());
+        config.registry_auth.insert(
+            "reg".into(),
+            crate::RegistryAuth {
+                username: "u".into(),
+                password: SecretValue(b"pw".to_vec()),
+                server_address: Some("registry.example".into()),
+            },
+        );
+        let c = pull_credentials(&spec, &config).unwrap();
+        assert_eq!(c.username.as_deref(), Some("u"));
+        assert_eq!(c.password.as_deref(), Some("pw"));
+        assert_eq!(c.serveraddress.as_deref(), Some("registry.example"));
+    }
 
     #[test]
     fn names_and_tags() {

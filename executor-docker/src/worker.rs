@@ -2,6 +2,9 @@
 //!
 //! # How a datum runs
 //!
+//! Output lines reach the [`LogSink`] as they come, stdout and stderr apart; a line longer than
+//! [`MAX_LINE`] is delivered in pieces.
+//!
 //! The exec runs `sh -c WRAPPER sh <argv...>` as `transform.user` in `working_dir` with the
 //! datum's environment (secrets included) passed **at exec time**, so `docker inspect` of the
 //! container never shows them. `stdin` is streamed over the exec's attached stdin and
@@ -557,6 +560,9 @@ where
     ended
 }
 
+/// Longest log line delivered in one piece; longer lines are split (no bytes dropped).
+pub const MAX_LINE: usize = 1 << 20;
+
 /// Splits a byte stream into lines (without `\n` / `\r\n`).
 struct LineSplitter {
     stream: LogStream,
@@ -580,6 +586,11 @@ impl LineSplitter {
             start = end + 1;
         }
         self.buf.drain(..start);
+        // Bound memory: a line longer than MAX_LINE is delivered in MAX_LINE pieces.
+        while self.buf.len() >= MAX_LINE {
+            self.emit(0, MAX_LINE, sink);
+            self.buf.drain(..MAX_LINE);
+        }
     }
 
     fn emit(&self, start: usize, end: usize, sink: &dyn LogSink) {
@@ -595,6 +606,26 @@ impl LineSplitter {
             let len = self.buf.len();
             self.emit(0, len, sink);
             self.buf.clear();
+        }
+    }
+}
+
+impl Drop for DockerWorker {
+    /// A worker dropped without [`Worker::stop`] still has its container removed (in the
+    /// background, when a runtime is available); `remove_pipeline` and the leftover sweep on
+    /// connect catch anything that escapes.
+    fn drop(&mut self) {
+        let Some(c) = self.container.take() else {
+            return;
+        };
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let docker = self.inner.docker.clone();
+            handle.spawn(async move {
+                if let Err(e) = remove_container(&docker, &c.id).await {
+                    tracing::warn!("removing the container of a dropped worker: {e}");
+                }
+                remove_work_dirs(&c.work_dir);
+            });
         }
     }
 }
@@ -669,5 +700,14 @@ mod tests {
             .map(|(_, l)| l.clone())
             .collect();
         assert_eq!(lines, ["abc", "d", "", "e"]);
+
+        let sink = Collect::default();
+        let mut s = LineSplitter::new(LogStream::Stderr);
+        s.push(&vec![b'x'; MAX_LINE + 10], &sink);
+        s.push(b"y\n", &sink);
+        let lines = sink.0.lock().unwrap().clone();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].1.len(), MAX_LINE);
+        assert_eq!(lines[1].1, format!("{}y", "x".repeat(10)));
     }
 }
