@@ -214,6 +214,16 @@ impl DockerWorker {
             }
         }
 
+        if let Some(msg) = unknown_user_message(exit, &ended.first_output) {
+            return Err(Failure::Error(ExecutorError::InvalidTask {
+                field: "transform.user".to_string(),
+                message: format!(
+                    "{:?} does not exist in image {:?}: {msg}",
+                    task.user.as_deref().unwrap_or_default(),
+                    self.blueprint.image
+                ),
+            }));
+        }
         if ended.timed_out {
             return Ok(DatumOutcome::TimedOut);
         }
@@ -483,6 +493,8 @@ struct Ended {
     timed_out: bool,
     cancelled: bool,
     stream_error: Option<ExecutorError>,
+    /// The first bytes of output (either stream), to recognise Docker's own exec errors.
+    first_output: String,
 }
 
 /// Forwards output lines to the log sink until the stream ends; on timeout or cancel kills the
@@ -499,6 +511,7 @@ where
         timed_out: false,
         cancelled: false,
         stream_error: None,
+        first_output: String::new(),
     };
     let mut killed = false;
     let mut grace_deadline = None;
@@ -516,8 +529,14 @@ where
         tokio::select! {
             item = output.next() => match item {
                 None => break,
-                Some(Ok(LogOutput::StdOut { message })) => out.push(&message, sink),
-                Some(Ok(LogOutput::StdErr { message })) => err.push(&message, sink),
+                Some(Ok(LogOutput::StdOut { message })) => {
+                    note_first(&mut ended.first_output, &message);
+                    out.push(&message, sink);
+                }
+                Some(Ok(LogOutput::StdErr { message })) => {
+                    note_first(&mut ended.first_output, &message);
+                    err.push(&message, sink);
+                }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => {
                     ended.stream_error = Some(backend_err(
@@ -558,6 +577,22 @@ where
     out.flush(sink);
     err.flush(sink);
     ended
+}
+
+fn note_first(first: &mut String, message: &[u8]) {
+    if first.is_empty() {
+        let head = &message[..message.len().min(200)];
+        *first = String::from_utf8_lossy(head).into_owned();
+    }
+}
+
+/// Docker's answer (exit status 126 plus this text) when the exec's user or group does not
+/// exist in the image; the user program never started.
+fn unknown_user_message(exit: Option<i64>, first_output: &str) -> Option<&str> {
+    let line = first_output.lines().next()?;
+    (exit == Some(126)
+        && (line.starts_with("unable to find user ") || line.starts_with("unable to find group ")))
+    .then_some(line)
 }
 
 /// Longest log line delivered in one piece; longer lines are split (no bytes dropped).

@@ -522,6 +522,14 @@ async fn user_workdir_env_secrets_limits_and_network() {
     );
     assert!(!format!("{spec:?}").contains("s3cr3t"));
 
+    // A user the image does not know is an invalid task naming the field, not a datum failure.
+    let mut t = shell_task(&s, &[], "true", logs.clone());
+    t.user = Some("no-such-user".into());
+    let err = w.run(t).await.unwrap_err();
+    assert!(matches!(err, ExecutorError::InvalidTask { .. }), "{err}");
+    assert!(err.to_string().starts_with("transform.user:"), "{err}");
+    assert!(err.to_string().contains("no-such-user"), "{err}");
+
     // A secret the host did not supply is a clear error naming the field.
     let mut missing = spec.clone();
     missing.secrets = Secrets::default();
