@@ -209,6 +209,8 @@ async fn bench(n: usize) {
         assert_eq!(got, format!("datum {i}\n"));
     }
     let run = t.elapsed();
+    // Removes this run's owner directory (and any container a failure left).
+    exec.remove_leftovers().await.expect("cleanup");
 
     let per = |d: Duration| d.as_secs_f64() * 1000.0 / n as f64;
     println!("docker_exec: {n} one-file datums, sequential, one worker");

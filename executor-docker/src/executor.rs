@@ -65,6 +65,46 @@ pub(crate) fn backend_err(message: String, source: bollard::errors::Error) -> Ex
     }
 }
 
+/// Whether a bollard error means the daemon could not be reached (as opposed to an answer).
+fn is_transport(e: &bollard::errors::Error) -> bool {
+    use bollard::errors::Error as E;
+    matches!(
+        e,
+        E::RequestTimeoutError
+            | E::IOError { .. }
+            | E::HyperResponseError { .. }
+            | E::HyperLegacyError { .. }
+            | E::HttpClientError { .. }
+            | E::SocketNotFoundError(_)
+    )
+}
+
+impl Inner {
+    /// Turns a backend error caused by an unreachable daemon into
+    /// [`ExecutorError::Unavailable`] naming the daemon address.
+    pub(crate) fn upgrade(&self, e: ExecutorError) -> ExecutorError {
+        let transport = match &e {
+            ExecutorError::Backend {
+                source: Some(src), ..
+            } => src
+                .downcast_ref::<bollard::errors::Error>()
+                .is_some_and(is_transport),
+            _ => false,
+        };
+        match e {
+            ExecutorError::Backend {
+                message, source, ..
+            } if transport => ExecutorError::Unavailable {
+                backend: BACKEND,
+                address: self.address.clone(),
+                message: format!("daemon unreachable while {message}"),
+                source,
+            },
+            other => other,
+        }
+    }
+}
+
 /// Whether a bollard error is an HTTP status `code` from the daemon.
 pub(crate) fn is_status(e: &bollard::errors::Error, code: u16) -> bool {
     matches!(e, bollard::errors::Error::DockerResponseServerError { status_code, .. } if *status_code == code)
@@ -170,7 +210,10 @@ impl DockerExecutor {
     /// workers (it runs on [`connect`](Self::connect) by default). Returns how many containers
     /// were removed.
     pub async fn remove_leftovers(&self) -> Result<usize, ExecutorError> {
-        let n = self.remove_labelled(&[]).await?;
+        let n = self
+            .remove_labelled(&[])
+            .await
+            .map_err(|e| self.inner.upgrade(e))?;
         let dir = self.owner_dir();
         if dir.exists() {
             remove_work_dirs(&dir);
@@ -620,6 +663,23 @@ impl Executor for DockerExecutor {
         &self,
         spec: &WorkerPoolSpec,
     ) -> Result<Vec<Box<dyn Worker>>, ExecutorError> {
+        self.start_pool(spec)
+            .await
+            .map_err(|e| self.inner.upgrade(e))
+    }
+
+    async fn remove_pipeline(&self, project: &str, pipeline: &str) -> Result<usize, ExecutorError> {
+        self.remove_labelled(&[(labels::PROJECT, project), (labels::PIPELINE, pipeline)])
+            .await
+            .map_err(|e| self.inner.upgrade(e))
+    }
+}
+
+impl DockerExecutor {
+    async fn start_pool(
+        &self,
+        spec: &WorkerPoolSpec,
+    ) -> Result<Vec<Box<dyn Worker>>, ExecutorError> {
         let transform = spec.spec.transform.as_ref();
         let image = transform
             .and_then(|t| t.image.clone())
@@ -672,11 +732,6 @@ impl Executor for DockerExecutor {
             }
         }
         Ok(workers)
-    }
-
-    async fn remove_pipeline(&self, project: &str, pipeline: &str) -> Result<usize, ExecutorError> {
-        self.remove_labelled(&[(labels::PROJECT, project), (labels::PIPELINE, pipeline)])
-            .await
     }
 }
 

@@ -190,7 +190,7 @@ impl DockerWorker {
 
         let exit = exec_exit_code(docker, &created.id).await;
         let suspicious = ended.stream_error.is_some() || exit.is_none_or(|c| c >= 128);
-        if suspicious && let Some(reason) = self.container_dead(&container.id).await {
+        if suspicious && let Some(reason) = self.container_dead(&container.id).await? {
             if let Some(s) = staged {
                 s.abandon()?;
             }
@@ -246,21 +246,21 @@ impl DockerWorker {
     /// `Some(reason)` when the container is not running any more. Called after a datum ended
     /// suspiciously (killed by a signal, stream error): a container being killed can still be
     /// reported as running for a moment, so it is checked a few times over ~0.5 s.
-    async fn container_dead(&self, id: &str) -> Option<String> {
+    async fn container_dead(&self, id: &str) -> Result<Option<String>, ExecutorError> {
         for _ in 0..10 {
-            match self.container_state(id).await {
+            match self.container_state(id).await? {
                 None => tokio::time::sleep(Duration::from_millis(50)).await,
-                dead => return dead,
+                dead => return Ok(dead),
             }
         }
-        None
+        Ok(None)
     }
 
-    async fn container_state(&self, id: &str) -> Option<String> {
+    async fn container_state(&self, id: &str) -> Result<Option<String>, ExecutorError> {
         match self.inner.docker.inspect_container(id, None).await {
             Ok(info) => {
                 let state = info.state.unwrap_or_default();
-                if state.running == Some(true) {
+                Ok(if state.running == Some(true) {
                     None
                 } else if state.oom_killed == Some(true) {
                     Some("container was OOM-killed".to_string())
@@ -269,10 +269,10 @@ impl DockerWorker {
                         "container exited with code {}",
                         state.exit_code.unwrap_or(-1)
                     ))
-                }
+                })
             }
-            Err(e) if is_status(&e, 404) => Some("container was removed".to_string()),
-            Err(e) => Some(format!("container cannot be inspected: {e}")),
+            Err(e) if is_status(&e, 404) => Ok(Some("container was removed".to_string())),
+            Err(e) => Err(backend_err(format!("inspecting container {id}"), e)),
         }
     }
 }
@@ -672,6 +672,23 @@ impl Worker for DockerWorker {
     }
 
     async fn run(&mut self, task: DatumTask) -> Result<DatumOutcome, ExecutorError> {
+        let inner = self.inner.clone();
+        self.run_datum(task).await.map_err(|e| inner.upgrade(e))
+    }
+
+    async fn stop(&mut self) -> Result<(), ExecutorError> {
+        if let Some(c) = self.container.take() {
+            remove_container(&self.inner.docker, &c.id)
+                .await
+                .map_err(|e| self.inner.upgrade(e))?;
+            remove_work_dirs(&c.work_dir);
+        }
+        Ok(())
+    }
+}
+
+impl DockerWorker {
+    async fn run_datum(&mut self, task: DatumTask) -> Result<DatumOutcome, ExecutorError> {
         if self.lost || self.container.is_none() {
             self.replace().await?;
         }
@@ -696,14 +713,6 @@ impl Worker for DockerWorker {
                 }
             }
         }
-    }
-
-    async fn stop(&mut self) -> Result<(), ExecutorError> {
-        if let Some(c) = self.container.take() {
-            remove_container(&self.inner.docker, &c.id).await?;
-            remove_work_dirs(&c.work_dir);
-        }
-        Ok(())
     }
 }
 

@@ -566,3 +566,78 @@ async fn parallel_workers_leftovers_and_remove_pipeline() {
     drop(ws);
     drop(exec);
 }
+
+/// A unix-socket proxy to the real daemon that the test can cut, to lose the daemon mid-run.
+async fn cuttable_proxy(dir: &std::path::Path) -> (String, tokio::task::JoinHandle<()>) {
+    let sock = dir.join("proxy.sock");
+    let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+    let daemon = executor_docker::DockerHost::parse(&DockerConfig::default().address());
+    let Some(executor_docker::DockerHost::Unix(daemon)) = daemon else {
+        panic!("the proxy test needs a unix-socket daemon");
+    };
+    let task = tokio::spawn(async move {
+        // Connection tasks live in the set: aborting this task drops it and cuts them all.
+        let mut conns = tokio::task::JoinSet::new();
+        while let Ok((mut client, _)) = listener.accept().await {
+            let daemon = daemon.clone();
+            conns.spawn(async move {
+                if let Ok(mut d) = tokio::net::UnixStream::connect(&daemon).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut d).await;
+                }
+            });
+        }
+    });
+    (format!("unix://{}", sock.display()), task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_lost_mid_datum_is_unavailable_not_a_hang() {
+    let _cleanup = support::Cleanup(support::owner("cut"));
+    let tmp = tempfile::tempdir().unwrap();
+    // Make sure the daemon and image exist before going through the proxy.
+    if executor("cut", DataMode::Bind).await.is_none() {
+        return;
+    }
+    let (address, proxy) = cuttable_proxy(tmp.path()).await;
+    let exec = executor_with("cut", DataMode::Bind, |c| {
+        c.host = Some(address.clone());
+        c.request_timeout = Duration::from_secs(5);
+    })
+    .await
+    .unwrap();
+    let mut ws = exec.start_workers(&pool("cut", 1, |_| {})).await.unwrap();
+    let w = &mut ws[0];
+    let logs = Arc::new(Lines::default());
+    let s = scratch(tmp.path(), &[("in/a", "a")]);
+    let ok = w
+        .run(shell_task(&s, &["in"], "cat /pfs/in/a", logs.clone()))
+        .await;
+    assert_eq!(ok.unwrap(), DatumOutcome::Success { exit_code: 0 });
+
+    let cutter = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        proxy.abort();
+    });
+    let start = Instant::now();
+    let err = w
+        .run(shell_task(&s, &["in"], "sleep 20", logs.clone()))
+        .await
+        .unwrap_err();
+    cutter.await.unwrap();
+    assert!(matches!(err, ExecutorError::Unavailable { .. }), "{err}");
+    assert!(err.to_string().contains(&address), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(s.join("in/a").exists(), "inputs given back");
+
+    // With the daemon still gone, the next datum fails the same way, promptly.
+    let err = w
+        .run(shell_task(&s, &["in"], "true", logs.clone()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ExecutorError::Unavailable { .. }), "{err}");
+    std::mem::forget(ws); // its container is removed by the cleanup guard
+}
