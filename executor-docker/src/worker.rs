@@ -61,6 +61,7 @@ pub struct DockerWorker {
     index: usize,
     container: Option<WorkerContainer>,
     lost: bool,
+    pending_kill: PendingKill,
 }
 
 /// Why one attempt to run a datum did not produce an outcome.
@@ -92,6 +93,7 @@ impl DockerWorker {
             index,
             container: Some(container),
             lost: false,
+            pending_kill: PendingKill::default(),
         }
     }
 
@@ -137,7 +139,10 @@ impl DockerWorker {
         let mut staged = None;
         match (&self.inner.mode, &container.bind) {
             (DataMode::Bind, Some(dirs)) => {
-                staged = Some(staging::stage_bind(dirs, &task.scratch, &task.inputs)?);
+                let (dirs, scratch, inputs) =
+                    (dirs.clone(), task.scratch.clone(), task.inputs.clone());
+                staged =
+                    Some(blocking(move || staging::stage_bind(&dirs, &scratch, &inputs)).await?);
             }
             _ => {
                 run_root(docker, &container.id, "rm -rf /pfs && mkdir -p /pfs").await?;
@@ -161,7 +166,9 @@ impl DockerWorker {
         let mut guard = KillGuard {
             docker: docker.clone(),
             container: container.id.clone(),
+            exec_id: created.id.clone(),
             armed: true,
+            pending: self.pending_kill.clone(),
         };
         let started = docker
             .start_exec(&created.id, None)
@@ -206,7 +213,7 @@ impl DockerWorker {
         // Collect outputs.
         let out_dir = task.scratch.join("out");
         match staged {
-            Some(s) => s.finish(&out_dir)?,
+            Some(s) => blocking(move || s.finish(&out_dir)).await?,
             None => {
                 download_outputs(docker, container, &out_dir).await?;
                 // Leave nothing of the datum in the container.
@@ -275,6 +282,19 @@ impl DockerWorker {
             Err(e) => Err(backend_err(format!("inspecting container {id}"), e)),
         }
     }
+}
+
+/// Runs filesystem work (renames, or copies across filesystems) off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ExecutorError> + Send + 'static,
+) -> Result<T, ExecutorError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ExecutorError::Backend {
+            backend: BACKEND,
+            message: format!("staging task failed: {e}"),
+            source: None,
+        })?
 }
 
 /// Archive mode: streams the datum's inputs as a tar into `/pfs`.
@@ -403,11 +423,17 @@ fn exec_config(task: &DatumTask) -> Result<CreateExecOptions<String>, ExecutorEr
     })
 }
 
+/// The background kill of a dropped datum; the next `run` waits for it, so it can never hit
+/// the next datum's processes.
+type PendingKill = Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>;
+
 /// Kills every process of the running datum when a `run` future is dropped mid-datum.
 struct KillGuard {
     docker: Docker,
     container: String,
+    exec_id: String,
     armed: bool,
+    pending: PendingKill,
 }
 
 impl Drop for KillGuard {
@@ -418,15 +444,25 @@ impl Drop for KillGuard {
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             let docker = self.docker.clone();
             let container = std::mem::take(&mut self.container);
-            handle.spawn(async move {
-                // Twice: the first kill can race with the start of the exec'd process.
-                for _ in 0..2 {
+            let exec_id = std::mem::take(&mut self.exec_id);
+            let task = handle.spawn(async move {
+                // Kill until the exec has ended: a first kill can race with its start.
+                for _ in 0..50 {
                     if let Err(e) = kill_all(&docker, &container).await {
                         tracing::warn!("killing the processes of a dropped datum: {e}");
+                        return;
                     }
-                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    match docker.inspect_exec(&exec_id).await {
+                        Ok(i) if i.running == Some(true) => {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        _ => return,
+                    }
                 }
             });
+            if let Ok(mut slot) = self.pending.lock() {
+                *slot = Some(task);
+            }
         }
     }
 }
@@ -689,6 +725,11 @@ impl Worker for DockerWorker {
 
 impl DockerWorker {
     async fn run_datum(&mut self, task: DatumTask) -> Result<DatumOutcome, ExecutorError> {
+        // A previous datum whose future was dropped: let its kill finish first.
+        let pending = self.pending_kill.lock().ok().and_then(|mut p| p.take());
+        if let Some(kill) = pending {
+            let _ = kill.await;
+        }
         if self.lost || self.container.is_none() {
             self.replace().await?;
         }

@@ -239,6 +239,16 @@ async fn timeout_kills_the_process_tree_not_the_worker() {
     // A dropped run future kills its datum too.
     let t = shell_task(&s, &[], "sleep 305", logs.clone());
     let _ = tokio::time::timeout(Duration::from_millis(500), w.run(t)).await;
+    // The next datum starts at once and is not hit by the dropped datum's kill.
+    let t = shell_task(&s, &[], "sleep 1; echo survived", logs.clone());
+    assert_eq!(
+        w.run(t).await.unwrap(),
+        DatumOutcome::Success { exit_code: 0 }
+    );
+    assert_eq!(
+        logs.of(LogStream::Stdout).last().map(String::as_str),
+        Some("survived")
+    );
     assert!(
         support::eventually(Duration::from_secs(5), async || {
             !processes(&exec, &id)
