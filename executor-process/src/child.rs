@@ -6,9 +6,10 @@
 //! 1. `PR_SET_PDEATHSIG(SIGKILL)`, then exit if the parent already died (the race the man page
 //!    describes), so the datum's process dies with the host process;
 //! 2. namespace modes: `unshare` (a user namespace first when not root, with the uid/gid maps
-//!    mapping our own ids), make every mount private, bind the scratch directory on `/pfs`,
-//!    then bind each input on itself and remount it read-only (keeping the flags of the
-//!    underlying mount, which a user namespace may not clear);
+//!    mapping our own ids), make the mount holding `/pfs` private (so nothing propagates back
+//!    to the host), bind the scratch directory on `/pfs` and make that private too, then bind
+//!    each input on itself and remount it read-only (keeping the flags of the underlying
+//!    mount, which a user namespace may not clear);
 //! 3. `chdir` to the working directory;
 //! 4. drop to `transform.user` (`setgroups`, `setgid`, `setuid`), after the mounts that needed
 //!    the privileges.
@@ -47,6 +48,8 @@ pub(crate) struct ChildPlan {
     pub(crate) scratch: CString,
     /// `/pfs` (bind target).
     pub(crate) pfs: CString,
+    /// The mount point of the mount holding `/pfs` (made private in the new namespace).
+    pub(crate) pfs_parent_mount: CString,
     /// `/pfs/<input>` for each input present, with the flags of the mount holding it.
     pub(crate) read_only: Vec<(CString, u64)>,
     pub(crate) working_dir: Option<CString>,
@@ -77,11 +80,13 @@ impl ChildPlan {
                 } else {
                     unshare(CloneFlags::CLONE_NEWNS)?;
                 }
+                // Only the mount holding `/pfs` needs to stop propagating (making `/` private
+                // recursively costs about a millisecond per datum).
                 mount(
                     none,
-                    c"/",
+                    self.pfs_parent_mount.as_c_str(),
                     none,
-                    MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                    MsFlags::MS_PRIVATE,
                     none,
                 )?;
                 mount(
@@ -89,6 +94,15 @@ impl ChildPlan {
                     self.pfs.as_c_str(),
                     none,
                     MsFlags::MS_BIND | MsFlags::MS_REC,
+                    none,
+                )?;
+                // A bind of a shared mount joins its peer group: cut it off before mounting
+                // the read-only inputs on it, or they would show up on the host.
+                mount(
+                    none,
+                    self.pfs.as_c_str(),
+                    none,
+                    MsFlags::MS_REC | MsFlags::MS_PRIVATE,
                     none,
                 )?;
                 for (path, keep) in &self.read_only {

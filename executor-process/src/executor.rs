@@ -47,13 +47,15 @@ pub enum PfsRequest {
 }
 
 /// Builds a [`ProcessExecutor`]. Defaults: [`PfsRequest::Auto`], `/pfs` as the mount point
-/// (created when missing and we are root), log lines split at 64 KiB.
+/// (created when missing and we are root), log lines split at 64 KiB, orphans of dead hosts
+/// reaped.
 #[derive(Debug, Clone)]
 pub struct ProcessExecutorBuilder {
     request: PfsRequest,
     mount_point: PathBuf,
     create_mount_point: bool,
     max_log_line: usize,
+    reap_orphans: bool,
 }
 
 impl Default for ProcessExecutorBuilder {
@@ -63,6 +65,7 @@ impl Default for ProcessExecutorBuilder {
             mount_point: PathBuf::from("/pfs"),
             create_mount_point: true,
             max_log_line: 64 * 1024,
+            reap_orphans: true,
         }
     }
 }
@@ -74,10 +77,24 @@ impl ProcessExecutorBuilder {
         self
     }
 
+    /// The directory user code sees its scratch directory on (default `/pfs`; tests and hosts
+    /// with an unusual layout may change it, user code then sees that path).
+    pub fn mount_point(mut self, path: impl Into<PathBuf>) -> Self {
+        self.mount_point = path.into();
+        self
+    }
+
     /// Whether to create `/pfs` (an empty directory, used only as a mount point) when it is
     /// missing and we are root (default true). Without it, namespace modes need `/pfs` to exist.
     pub fn create_mount_point(mut self, on: bool) -> Self {
         self.create_mount_point = on;
+        self
+    }
+
+    /// Whether [`build`](Self::build) kills the processes that hosts which are no longer
+    /// running left behind (found by [`HOST_VAR`](crate::HOST_VAR); default true).
+    pub fn reap_orphans(mut self, on: bool) -> Self {
+        self.reap_orphans = on;
         self
     }
 
@@ -105,9 +122,19 @@ impl ProcessExecutorBuilder {
             PfsRequest::Auto => self.auto_mode(),
         };
         tracing::info!(mode = %mode, "process executor: /pfs is provided by {mode}");
+        if self.reap_orphans {
+            let n = crate::reaper::reap_orphans();
+            if n > 0 {
+                tracing::warn!(
+                    n,
+                    "process executor: killed {n} processes left by a dead host"
+                );
+            }
+        }
         Ok(ProcessExecutor {
             inner: Arc::new(Config {
                 mode,
+                parent_mount: crate::worker::containing_mount(&self.mount_point),
                 mount_point: self.mount_point,
                 max_log_line: self.max_log_line,
             }),
@@ -165,6 +192,8 @@ impl ProcessExecutorBuilder {
 pub(crate) struct Config {
     pub(crate) mode: PfsMode,
     pub(crate) mount_point: PathBuf,
+    /// The mount holding `mount_point` (see `child`).
+    pub(crate) parent_mount: PathBuf,
     pub(crate) max_log_line: usize,
 }
 
@@ -216,6 +245,7 @@ impl Executor for ProcessExecutor {
             .map(|i| {
                 Box::new(ProcessWorker::new(
                     i,
+                    &spec.project,
                     spec.pipeline.clone(),
                     self.inner.clone(),
                 )) as Box<dyn Worker>
@@ -223,12 +253,21 @@ impl Executor for ProcessExecutor {
             .collect())
     }
 
-    async fn remove_pipeline(
-        &self,
-        _project: &str,
-        _pipeline: &str,
-    ) -> Result<usize, ExecutorError> {
-        // Workers hold no host state beyond their running datum, which dies with it.
-        Ok(0)
+    async fn remove_pipeline(&self, project: &str, pipeline: &str) -> Result<usize, ExecutorError> {
+        // Workers hold no state between datums; what a crashed host can leave behind are
+        // processes (grandchildren that survived the host's death), found by their label.
+        let label = label(project, pipeline);
+        tokio::task::spawn_blocking(move || crate::reaper::kill_pipeline(&label))
+            .await
+            .map_err(|e| ExecutorError::Backend {
+                backend: "process",
+                message: format!("scanning for leftover processes: {e}"),
+                source: None,
+            })
     }
+}
+
+/// The label value of a pipeline's processes.
+pub(crate) fn label(project: &str, pipeline: &str) -> String {
+    format!("{project}/{pipeline}")
 }

@@ -40,13 +40,18 @@
 //! `PR_SET_PDEATHSIG(SIGKILL)`: if the host process dies (even by `SIGKILL`) the datum's
 //! process dies with it. **Limit:** grandchildren of a host killed by `SIGKILL` survive (only
 //! the group leader gets the death signal), and a grandchild that leaves the group with
-//! `setsid` is not killed either; run the host under a cgroup or a PID namespace when that
-//! matters.
+//! `setsid` is not killed either. So every user process carries two labels in its environment,
+//! inherited by all its descendants: [`LABEL_VAR`] (`<project>/<pipeline>`) and [`HOST_VAR`]
+//! (the host process's pid and start time).
+//! [`Executor::remove_pipeline`](pipeline_core::executor::Executor::remove_pipeline) kills
+//! every process carrying the pipeline's label, and building an executor kills every labelled
+//! process whose host is no longer running ([`ProcessExecutorBuilder::reap_orphans`]), so
+//! the next start of the engine cleans up after a crash.
 //!
 //! # Other transform fields
 //!
-//! - `env`: the datum's variables on top of the host process's environment; later duplicates
-//!   win.
+//! - `env`: the datum's variables on top of the host process's environment, plus
+//!   [`LABEL_VAR`] and [`HOST_VAR`]; later duplicates win.
 //! - `working_dir`: as user code sees it (so `/pfs/in` works); must be a directory.
 //! - `user` (`user[:group]` or `uid[:gid]`): names are looked up in the host's passwd/group;
 //!   running as another user needs root, else [`ExecutorError::InvalidTask`]
@@ -68,9 +73,19 @@ mod child;
 mod executor;
 mod logs;
 mod probe;
+mod reaper;
 mod substitute;
 mod user;
 mod worker;
+
+/// Environment variable set on every user process to `<project>/<pipeline>`, so that
+/// [`Executor::remove_pipeline`](pipeline_core::executor::Executor::remove_pipeline) can find
+/// processes a crashed host left behind.
+pub const LABEL_VAR: &str = "PIPELINE_EXECUTOR_LABEL";
+
+/// Environment variable set on every user process to `<host pid>:<host start time>`, so that
+/// a later [`ProcessExecutorBuilder::build`] can kill what a host that died left behind.
+pub const HOST_VAR: &str = "PIPELINE_EXECUTOR_HOST";
 
 pub use executor::{PfsMode, PfsRequest, ProcessExecutor, ProcessExecutorBuilder};
 pub use substitute::substitute_pfs;

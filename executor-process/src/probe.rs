@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::executor::PfsMode;
-use crate::worker::plan_for;
+use crate::worker::{containing_mount, plan_for};
 
 /// Runs `true` in a throw-away scratch directory with `mode`'s child setup.
 pub(crate) fn probe(mode: PfsMode, mount_point: &Path) -> Result<(), String> {
@@ -16,8 +16,16 @@ pub(crate) fn probe(mode: PfsMode, mount_point: &Path) -> Result<(), String> {
     ));
     std::fs::create_dir_all(scratch.join("in")).map_err(|e| e.to_string())?;
     let result = (|| {
-        let plan = plan_for(mode, mount_point, &scratch, &["in".to_owned()], None, None)
-            .map_err(|e| e.to_string())?;
+        let plan = plan_for(
+            mode,
+            mount_point,
+            &containing_mount(mount_point),
+            &scratch,
+            &["in".to_owned()],
+            None,
+            None,
+        )
+        .map_err(|e| e.to_string())?;
         let mut cmd = std::process::Command::new("true");
         cmd.stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())

@@ -27,14 +27,17 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 pub(crate) struct ProcessWorker {
     index: usize,
     pipeline: String,
+    /// Value of [`LABEL_VAR`](crate::LABEL_VAR) for this worker's processes.
+    label: String,
     config: Arc<Config>,
     stopped: bool,
 }
 
 impl ProcessWorker {
-    pub(crate) fn new(index: usize, pipeline: String, config: Arc<Config>) -> Self {
+    pub(crate) fn new(index: usize, project: &str, pipeline: String, config: Arc<Config>) -> Self {
         ProcessWorker {
             index,
+            label: crate::executor::label(project, &pipeline),
             pipeline,
             config,
             stopped: false,
@@ -75,6 +78,7 @@ fn cstring(field: &str, bytes: &[u8]) -> Result<CString, ExecutorError> {
 pub(crate) fn plan_for(
     mode: PfsMode,
     mount_point: &Path,
+    parent_mount: &Path,
     scratch: &Path,
     inputs: &[String],
     working_dir: Option<&str>,
@@ -116,24 +120,55 @@ pub(crate) fn plan_for(
     }
     let working_dir = match working_dir {
         None => None,
-        Some(wd) => {
-            let abs = if wd.starts_with('/') {
-                wd.to_owned()
-            } else {
-                format!("/{wd}")
-            };
-            Some(cstring("transform.working_dir", abs.as_bytes())?)
-        }
+        Some(wd) => Some(cstring("transform.working_dir", wd.as_bytes())?),
     };
     Ok(ChildPlan {
         parent: nix::unistd::getpid(),
         namespace,
         scratch: cstring("scratch", scratch.as_os_str().as_encoded_bytes())?,
         pfs: cstring("mount point", mount_point.as_os_str().as_encoded_bytes())?,
+        pfs_parent_mount: cstring("mount point", parent_mount.as_os_str().as_encoded_bytes())?,
         read_only,
         working_dir,
         run_as,
     })
+}
+
+/// The mount point of the mount that holds `path` (longest mount point prefix in
+/// `/proc/self/mountinfo`; `/` when unknown).
+pub(crate) fn containing_mount(path: &Path) -> PathBuf {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return PathBuf::from("/");
+    };
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(unescape_mountinfo)
+        .filter(|mp| path.starts_with(mp))
+        .max_by_key(|mp| mp.as_os_str().len())
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// Mount points in mountinfo escape space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(field: &str) -> PathBuf {
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && let Some(oct) = b.get(i + 1..i + 4)
+            && let Ok(s) = std::str::from_utf8(oct)
+            && let Ok(v) = u8::from_str_radix(s, 8)
+        {
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    PathBuf::from(std::ffi::OsString::from(
+        String::from_utf8_lossy(&out).into_owned(),
+    ))
 }
 
 /// The flags of the mount holding a path that a read-only remount must keep (a user namespace
@@ -171,10 +206,11 @@ fn classify(status: ExitStatus, accept: &[i64]) -> DatumOutcome {
 }
 
 impl ProcessWorker {
-    /// Where `path` (as user code sees it) is on the host.
+    /// Where `path` (as user code sees it, already substituted in substitution mode) is on
+    /// the host.
     fn host_path(&self, scratch: &Path, path: &str) -> PathBuf {
         match self.config.mode {
-            PfsMode::Substitution => PathBuf::from(substitute_pfs(path, scratch)),
+            PfsMode::Substitution => PathBuf::from(path),
             _ => match Path::new(path).strip_prefix(&self.config.mount_point) {
                 Ok(rest) => scratch.join(rest),
                 Err(_) => PathBuf::from(path),
@@ -239,7 +275,14 @@ impl Worker for ProcessWorker {
                 source: e.into(),
             })?;
         }
-        let working_dir = task.working_dir.as_deref().map(sub);
+        // Pachyderm runs `cmd` in `<root>/<working_dir>`, the root being `/`.
+        let working_dir = task.working_dir.as_deref().map(|wd| {
+            if wd.starts_with('/') {
+                sub(wd)
+            } else {
+                sub(&format!("/{wd}"))
+            }
+        });
         if let Some(wd) = &working_dir {
             let host = self.host_path(scratch, wd);
             if !host.is_dir() {
@@ -252,6 +295,7 @@ impl Worker for ProcessWorker {
         let plan = plan_for(
             self.config.mode,
             &self.config.mount_point,
+            &self.config.parent_mount,
             scratch,
             &task.inputs,
             working_dir.as_deref(),
@@ -261,6 +305,8 @@ impl Worker for ProcessWorker {
         let mut cmd = std::process::Command::new(sub(program));
         cmd.args(task.program.argv.iter().skip(1).map(|a| sub(a)))
             .envs(task.env.iter().map(|(k, v)| (k, sub(v))))
+            .env(crate::LABEL_VAR, &self.label)
+            .env(crate::HOST_VAR, crate::reaper::host_id())
             .stdin(if task.program.stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -390,5 +436,51 @@ impl Worker for ProcessWorker {
         // `run` takes `&mut self`, so no datum is running here; nothing else to release.
         self.stopped = true;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_escapes_are_decoded() {
+        assert_eq!(unescape_mountinfo("/a\\040b"), PathBuf::from("/a b"));
+        assert_eq!(unescape_mountinfo("/t\\011\\134"), PathBuf::from("/t\t\\"));
+        assert_eq!(unescape_mountinfo("/plain"), PathBuf::from("/plain"));
+        assert_eq!(unescape_mountinfo("/bad\\9"), PathBuf::from("/bad\\9"));
+    }
+
+    #[test]
+    fn containing_mount_is_the_longest_prefix() {
+        // `/proc` is a mount point of its own on Linux; `/` holds everything else.
+        assert_eq!(
+            containing_mount(Path::new("/proc/self")),
+            PathBuf::from("/proc")
+        );
+        let root_held = containing_mount(Path::new("/definitely-not-mounted-xyz"));
+        assert_eq!(root_held, PathBuf::from("/"));
+    }
+
+    #[test]
+    fn outcomes_follow_exit_codes_and_accept_list() {
+        use std::os::unix::process::ExitStatusExt;
+        let code = |c: i32| ExitStatus::from_raw(c << 8);
+        assert_eq!(
+            classify(code(0), &[]),
+            DatumOutcome::Success { exit_code: 0 }
+        );
+        assert_eq!(
+            classify(code(2), &[2]),
+            DatumOutcome::Success { exit_code: 2 }
+        );
+        assert_eq!(
+            classify(code(2), &[3]),
+            DatumOutcome::Failed { exit_code: 2 }
+        );
+        assert_eq!(
+            classify(ExitStatus::from_raw(9), &[]),
+            DatumOutcome::Signaled { signal: 9 }
+        );
     }
 }

@@ -22,10 +22,15 @@ fn pool(name: &str) -> WorkerPoolSpec {
 fn harness(executor: ProcessExecutor, name: &str) -> Harness {
     let read_only = executor.pfs_mode() != PfsMode::Substitution;
     let executor: Arc<dyn Executor> = Arc::new(executor);
-    Harness::new(executor, pool(name))
+    let h = Harness::new(executor, pool(name))
         .host_process_checks(true)
         .inputs_read_only(read_only)
-        .pfs_substitution(!read_only)
+        .pfs_substitution(!read_only);
+    if is_root() {
+        h.user_check("nobody", 65534)
+    } else {
+        h
+    }
 }
 
 fn is_root() -> bool {
@@ -58,4 +63,33 @@ async fn conformance_substitution_mode() {
         .expect("substitution works everywhere");
     assert_eq!(executor.pfs_mode(), PfsMode::Substitution);
     testkit::run_all(&harness(executor, "conf-subst")).await;
+}
+
+/// The suite's leftover-process detection finds a marked process, both through the host's
+/// `/proc` and through a probe datum (the path backends without host access use), and the
+/// checks also pass with the probe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leftover_detection_finds_marked_processes() {
+    let executor = ProcessExecutor::new().expect("executor");
+    let marker = format!("stray-{}", testkit::unique_id());
+    let mut stray = std::process::Command::new("sleep")
+        .arg("30")
+        .env(testkit::MARKER_VAR, &marker)
+        .spawn()
+        .expect("spawn a stray process");
+    for host in [true, false] {
+        let h = harness(executor.clone(), "conf-probe").host_process_checks(host);
+        let mut w = h.start_worker("probe").await;
+        let found = testkit::processes_with_marker(&h, &mut *w, &marker).await;
+        assert_eq!(found.len(), 1, "host={host}: {found:?}");
+        assert!(
+            found[0].starts_with(&stray.id().to_string()),
+            "host={host}: {found:?}"
+        );
+    }
+    stray.kill().expect("kill stray");
+    let _ = stray.wait();
+    let h = harness(executor, "conf-probe").host_process_checks(false);
+    testkit::cases::timeout_kills_tree(&h).await;
+    testkit::cases::background_killed_on_exit(&h).await;
 }

@@ -116,10 +116,18 @@ pub trait Worker: Send + fmt::Debug {
     /// The worker's index in its pool (`0..workers`).
     fn index(&self) -> usize;
 
-    /// Runs one datum to completion. See the module docs for the contract.
+    /// Runs one datum to completion: makes `task.scratch` appear as `/pfs`, runs
+    /// `task.program`, streams its output to `task.logs`, and returns once the program's whole
+    /// process group is gone and `/pfs/out` is back in `task.scratch/out`.
+    ///
+    /// User-code results (exit code, signal, timeout, cancel) are `Ok`; `Err` is for the
+    /// infrastructure and for tasks this backend cannot run ([`ExecutorError::InvalidTask`]
+    /// naming the field, e.g. an unknown `transform.user`). Dropping the returned future kills
+    /// the datum's processes. See the module docs for the full contract.
     async fn run(&mut self, task: DatumTask) -> Result<DatumOutcome, ExecutorError>;
 
-    /// Stops the worker and releases its resources (container, pod, namespace). Idempotent.
+    /// Stops the worker and releases its resources (container, pod, namespace). Idempotent;
+    /// `run` after `stop` returns an error (e.g. [`ExecutorError::WorkerLost`]) and runs nothing.
     async fn stop(&mut self) -> Result<(), ExecutorError>;
 }
 
@@ -198,9 +206,11 @@ pub struct DatumTask {
     pub job_id: String,
     /// Datum ID (64 hex).
     pub datum_id: String,
-    /// Host directory that user code sees as `/pfs` (see the module docs).
+    /// Host directory that user code sees as `/pfs`. Owned by the engine: created and filled
+    /// before the call, deleted after it (see the module docs).
     pub scratch: PathBuf,
     /// Input names present under `scratch` (each `scratch/<name>` is read-only to user code).
+    /// Each is one path part (no `/`, not `.`, `..` or `out`).
     pub inputs: Vec<String>,
     /// What to run: `transform.cmd` + `stdin`, or `err_cmd` + `err_stdin`.
     pub program: Program,

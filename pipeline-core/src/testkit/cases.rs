@@ -389,6 +389,38 @@ pub async fn working_dir(h: &Harness) {
     stop(&c, &mut *w).await;
 }
 
+/// `transform.user` applies: a file written to `/pfs/out` belongs to that user on the host.
+/// Only when enabled with [`Harness::user_check`]; otherwise returns at once.
+pub async fn user(h: &Harness) {
+    let Some((spec, uid)) = h.user_check.clone() else {
+        return;
+    };
+    let c = Check::new(h, "user");
+    let mut w = h.start_worker(c.name).await;
+    let s = h.scratch();
+    let mut task = c.sh(&s, "echo x > /pfs/out/owned");
+    task.user = Some(spec.clone());
+    let got = c.run(&mut *w, task).await;
+    assert_eq!(
+        got,
+        DatumOutcome::Success { exit_code: 0 },
+        "user: running as {spec:?}: {:?}",
+        c.logs.lines()
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match std::fs::metadata(s.out().join("owned")) {
+            Ok(m) => assert_eq!(m.uid(), uid, "user: owner of a file written as {spec:?}"),
+            Err(e) => panic!("user: output missing: {e}"),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = uid;
+    c.assert_no_leftovers(&mut *w).await;
+    stop(&c, &mut *w).await;
+}
+
 /// Outputs come back with nested directories, empty files, spaces; names PFS rejects
 /// (non-ASCII, glob characters) come back too and are reported by the scanner.
 pub async fn outputs(h: &Harness) {
@@ -668,9 +700,9 @@ pub async fn parallel_workers(h: &Harness) {
 pub async fn worker_reuse(h: &Harness) {
     let c = Check::new(h, "worker_reuse");
     let mut w = h.start_worker(c.name).await;
-    // Each datum checks it sees only its own input, an empty out, no env var of datum 0 and no
-    // process of an earlier datum (each leaves a background sleeper behind on purpose), then
-    // writes its number.
+    // Each datum checks it sees only its own input, an empty out and no env var of datum 0,
+    // then leaves a background sleeper behind on purpose and writes its number; every 100
+    // datums the suite checks that no sleeper of an earlier datum is alive.
     let script = "[ \"$(ls -A /pfs/out)\" = \"\" ] || { echo dirty-out >&2; exit 11; }; \
          [ \"$(ls /pfs/in)\" = \"f$SEQ\" ] || { echo foreign-input >&2; exit 12; }; \
          [ -z \"$ONLY_FIRST\" ] || [ \"$SEQ\" = 0 ] || { echo env-leak >&2; exit 13; }; \
@@ -695,6 +727,9 @@ pub async fn worker_reuse(h: &Harness) {
             format!("{i}\n"),
             "worker_reuse: datum {i}"
         );
+        if i % 100 == 99 {
+            c.assert_no_leftovers(&mut *w).await;
+        }
     }
     c.assert_no_leftovers(&mut *w).await;
     stop(&c, &mut *w).await;

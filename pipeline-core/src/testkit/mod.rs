@@ -60,13 +60,15 @@ pub struct Harness {
     inputs_read_only: bool,
     parallel_workers: usize,
     pfs_substitution: bool,
+    user_check: Option<(String, u32)>,
 }
 
 impl Harness {
     /// A harness for `executor`. `pool` is the template every check starts workers from: its
     /// spec's image (if the backend uses one) must provide the busybox applets listed in the
-    /// module docs. The suite overrides `workers` and `version`, and sets `pipeline` to a
-    /// per-check name derived from the template's.
+    /// module docs. The suite overrides `workers`, and sets `pipeline` to the template's name,
+    /// a dash, and the check's name with `_` turned into `-` (e.g. `conf-timeout-kills-tree`,
+    /// valid in container and pod names); everything else is used as given.
     ///
     /// Defaults: scratch directories under [`std::env::temp_dir`], host process checks **off**,
     /// large output 1 GiB, 1,000 datums for the reuse check, inputs checked read-only, 3
@@ -82,6 +84,7 @@ impl Harness {
             inputs_read_only: true,
             parallel_workers: 3,
             pfs_substitution: false,
+            user_check: None,
         }
     }
 
@@ -128,6 +131,14 @@ impl Harness {
     /// env check then expects rewritten values (default false).
     pub fn pfs_substitution(mut self, on: bool) -> Self {
         self.pfs_substitution = on;
+        self
+    }
+
+    /// Enables [`cases::user`]: running with `transform.user = spec` must give files written to
+    /// `/pfs/out` the owner `uid` on the host (off by default: it needs root, or a backend
+    /// whose image knows `spec`).
+    pub fn user_check(mut self, spec: impl Into<String>, uid: u32) -> Self {
+        self.user_check = Some((spec.into(), uid));
         self
     }
 
@@ -403,11 +414,7 @@ impl<'h> Check<'h> {
     pub(crate) async fn assert_no_leftovers(&self, probe: &mut dyn Worker) {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let found = if self.h.host_process_checks {
-                host_processes_with(&self.marker)
-            } else {
-                self.probe_processes(probe).await
-            };
+            let found = processes_with_marker(self.h, probe, &self.marker).await;
             if found.is_empty() {
                 return;
             }
@@ -420,28 +427,35 @@ impl<'h> Check<'h> {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
 
-    async fn probe_processes(&self, worker: &mut dyn Worker) -> Vec<String> {
-        let scratch = self.h.scratch();
-        // The marker is in the script (argv), never in the probe's own environment.
-        let script = format!(
-            "for p in /proc/[0-9]*; do case \"$(tr '\\0' '\\n' < $p/environ 2>/dev/null)\" in \
-             *{MARKER_VAR}={m}*) echo \"${{p#/proc/}}\" >> /pfs/out/found;; esac; done; :",
-            m = self.marker
-        );
-        let mut task = self.sh(&scratch, &script);
-        task.env.clear();
-        task.logs = Arc::new(crate::executor::NullLogSink);
-        let outcome = self.run(worker, task).await;
-        assert!(
-            outcome.is_success(),
-            "{}: process probe failed: {outcome:?}",
-            self.name
-        );
-        std::fs::read_to_string(scratch.out().join("found"))
-            .map(|s| s.lines().map(str::to_owned).collect())
-            .unwrap_or_default()
+/// Processes whose environment holds `MARKER_VAR=<marker>`: looked up in this host's `/proc`
+/// when [`Harness::host_process_checks`] is on, otherwise by a probe datum run on `probe`
+/// (a `sh` loop over `/proc/*/environ` inside the worker; the marker is only in the probe's
+/// arguments, never in its environment). Returns one line per process (PID, and the command
+/// line for host checks).
+pub async fn processes_with_marker(
+    h: &Harness,
+    probe: &mut dyn Worker,
+    marker: &str,
+) -> Vec<String> {
+    if h.host_process_checks {
+        return host_processes_with(marker);
     }
+    let scratch = h.scratch();
+    let script = format!(
+        "for p in /proc/[0-9]*; do case \"$(tr '\\0' '\\n' < $p/environ 2>/dev/null)\" in \
+         *{MARKER_VAR}={marker}*) echo \"${{p#/proc/}}\" >> /pfs/out/found;; esac; done; :"
+    );
+    let check = Check::new(h, "process_probe");
+    let mut task = check.sh(&scratch, &script);
+    task.env.clear();
+    task.logs = Arc::new(crate::executor::NullLogSink);
+    let outcome = check.run(probe, task).await;
+    assert!(outcome.is_success(), "process probe failed: {outcome:?}");
+    std::fs::read_to_string(scratch.out().join("found"))
+        .map(|s| s.lines().map(str::to_owned).collect())
+        .unwrap_or_default()
 }
 
 /// PIDs (with command lines) of host processes whose environment holds `MARKER_VAR=<marker>`.
@@ -485,6 +499,7 @@ pub async fn run_all(h: &Harness) {
     cases::cancellation(h).await;
     cases::drop_kills(h).await;
     cases::working_dir(h).await;
+    cases::user(h).await;
     cases::outputs(h).await;
     cases::symlinks_outside(h).await;
     cases::logs(h).await;
