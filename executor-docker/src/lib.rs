@@ -46,6 +46,14 @@
 //!   renamed back before `run` returns (copied instead when [`DockerConfig::work_root`] is on
 //!   another filesystem).
 //!
+//! - **Secrets and tracing.** Secret values never go into container configuration, labels,
+//!   errors or this crate's logs. bollard itself logs raw request bodies at `TRACE` level, and
+//!   the exec request carries the datum's environment: keep `bollard=trace` off where secrets
+//!   matter.
+//! - **Ownership of outputs.** Bind mode keeps the owner of files user code wrote to
+//!   `/pfs/out` (the container user's uid on the host); archive mode unpacks them as the host
+//!   process.
+//!
 //! # Requirements on the image
 //!
 //! The worker image must have a POSIX `sh` with `kill` and `printf` (builtins in busybox, dash
