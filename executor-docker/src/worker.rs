@@ -191,17 +191,35 @@ impl DockerWorker {
             }
             let _ = input.shutdown().await;
         });
-        let ended = pump(output, task, docker, &container.id).await;
+        let started_at = tokio::time::Instant::now();
+        let mut ended = pump(output, task, docker, &container.id).await;
         feeder.abort();
-        guard.armed = false;
 
-        let exit = exec_exit_code(docker, &created.id).await;
+        let mut exit = exec_exit_code(docker, &created.id).await;
+        if exit.is_none() && ended.stream_error.is_none() && !ended.timed_out && !ended.cancelled {
+            // The program closed its output but still runs: wait for it under the same limits.
+            exit = wait_running_exec(
+                docker,
+                &container.id,
+                &created.id,
+                task,
+                started_at,
+                &mut ended,
+            )
+            .await;
+        }
+        guard.armed = false;
         let suspicious = ended.stream_error.is_some() || exit.is_none_or(|c| c >= 128);
         if suspicious && let Some(reason) = self.container_dead(&container.id).await? {
             if let Some(s) = staged {
                 s.abandon()?;
             }
             return Err(Failure::Lost(reason));
+        }
+        if suspicious && !ended.timed_out && !ended.cancelled {
+            // The wrapper itself may have been killed (by the user code, or the OOM killer)
+            // before its own clean-up: kill whatever is left, as root.
+            kill_all(docker, &container.id).await?;
         }
         if let Some(e) = ended.stream_error {
             if let Some(s) = staged {
@@ -511,6 +529,57 @@ async fn run_root(docker: &Docker, container: &str, script: &str) -> Result<(), 
             source: None,
         })),
     }
+}
+
+/// Waits for an exec whose output streams already ended, honouring the datum's timeout and
+/// cancellation (which kill its processes). Returns its exit code when known.
+async fn wait_running_exec(
+    docker: &Docker,
+    container: &str,
+    exec_id: &str,
+    task: &DatumTask,
+    started_at: tokio::time::Instant,
+    ended: &mut Ended,
+) -> Option<i64> {
+    let deadline = task.timeout.map(|t| started_at + t);
+    loop {
+        let timeout = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                match docker.inspect_exec(exec_id).await {
+                    Ok(i) if i.running == Some(false) => return i.exit_code,
+                    Ok(_) => {}
+                    Err(e) => {
+                        ended.stream_error = Some(backend_err(
+                            format!("waiting for the datum exec in container {container}"),
+                            e,
+                        ));
+                        return None;
+                    }
+                }
+            }
+            _ = timeout => {
+                ended.timed_out = true;
+                break;
+            }
+            _ = task.cancel.cancelled() => {
+                ended.cancelled = true;
+                break;
+            }
+        }
+    }
+    for _ in 0..50 {
+        let _ = kill_all(docker, container).await;
+        if let Some(code) = exec_exit_code(docker, exec_id).await {
+            return Some(code);
+        }
+    }
+    None
 }
 
 async fn exec_exit_code(docker: &Docker, exec_id: &str) -> Option<i64> {

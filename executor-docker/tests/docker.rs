@@ -221,6 +221,23 @@ async fn timeout_kills_the_process_tree_not_the_worker() {
         "leftovers: {left:?}"
     );
 
+    // User code that kills the wrapper (its parent) leaves nothing running either.
+    let t = shell_task(
+        &s,
+        &[],
+        "sleep 306 & kill -9 $PPID; sleep 307",
+        logs.clone(),
+    );
+    assert_eq!(
+        w.run(t).await.unwrap(),
+        DatumOutcome::Signaled { signal: 9 }
+    );
+    let left = processes(&exec, &id).await;
+    assert!(
+        !left.iter().any(|p| p.contains("sleep 30")),
+        "leftovers: {left:?}"
+    );
+
     // Cancellation.
     let mut t = shell_task(&s, &[], "sleep 304", logs.clone());
     let cancel = t.cancel.clone();
