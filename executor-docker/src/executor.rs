@@ -65,6 +65,46 @@ pub(crate) fn backend_err(message: String, source: bollard::errors::Error) -> Ex
     }
 }
 
+/// Whether a bollard error means the daemon could not be reached (as opposed to an answer).
+fn is_transport(e: &bollard::errors::Error) -> bool {
+    use bollard::errors::Error as E;
+    matches!(
+        e,
+        E::RequestTimeoutError
+            | E::IOError { .. }
+            | E::HyperResponseError { .. }
+            | E::HyperLegacyError { .. }
+            | E::HttpClientError { .. }
+            | E::SocketNotFoundError(_)
+    )
+}
+
+impl Inner {
+    /// Turns a backend error caused by an unreachable daemon into
+    /// [`ExecutorError::Unavailable`] naming the daemon address.
+    pub(crate) fn upgrade(&self, e: ExecutorError) -> ExecutorError {
+        let transport = match &e {
+            ExecutorError::Backend {
+                source: Some(src), ..
+            } => src
+                .downcast_ref::<bollard::errors::Error>()
+                .is_some_and(is_transport),
+            _ => false,
+        };
+        match e {
+            ExecutorError::Backend {
+                message, source, ..
+            } if transport => ExecutorError::Unavailable {
+                backend: BACKEND,
+                address: self.address.clone(),
+                message: format!("daemon unreachable while {message}"),
+                source,
+            },
+            other => other,
+        }
+    }
+}
+
 /// Whether a bollard error is an HTTP status `code` from the daemon.
 pub(crate) fn is_status(e: &bollard::errors::Error, code: u16) -> bool {
     matches!(e, bollard::errors::Error::DockerResponseServerError { status_code, .. } if *status_code == code)
@@ -170,7 +210,10 @@ impl DockerExecutor {
     /// workers (it runs on [`connect`](Self::connect) by default). Returns how many containers
     /// were removed.
     pub async fn remove_leftovers(&self) -> Result<usize, ExecutorError> {
-        let n = self.remove_labelled(&[]).await?;
+        let n = self
+            .remove_labelled(&[])
+            .await
+            .map_err(|e| self.inner.upgrade(e))?;
         let dir = self.owner_dir();
         if dir.exists() {
             remove_work_dirs(&dir);
@@ -241,19 +284,7 @@ impl DockerExecutor {
         if !pull {
             return Ok(());
         }
-        let credentials = spec
-            .spec
-            .transform
-            .as_ref()
-            .into_iter()
-            .flat_map(|t| t.image_pull_secrets.iter())
-            .find_map(|name| config.registry_auth.get(name))
-            .map(|a| DockerCredentials {
-                username: Some(a.username.clone()),
-                password: Some(String::from_utf8_lossy(&a.password.0).into_owned()),
-                serveraddress: a.server_address.clone(),
-                ..Default::default()
-            });
+        let credentials = pull_credentials(spec, config);
         let reference = with_default_tag(image);
         tracing::info!(image = %reference, "pulling image");
         let opts = CreateImageOptionsBuilder::default()
@@ -467,6 +498,35 @@ pub(crate) fn sanitize(s: &str) -> String {
     if out.is_empty() { "x".to_string() } else { out }
 }
 
+/// Credentials for pulling: the first `transform.image_pull_secrets` name the host supplied in
+/// [`DockerConfig::registry_auth`]. Names without credentials are skipped with a warning (names
+/// only, never values).
+fn pull_credentials(spec: &WorkerPoolSpec, config: &DockerConfig) -> Option<DockerCredentials> {
+    let names = spec
+        .spec
+        .transform
+        .as_ref()
+        .map(|t| t.image_pull_secrets.as_slice())
+        .unwrap_or_default();
+    for name in names {
+        match config.registry_auth.get(name) {
+            Some(a) => {
+                return Some(DockerCredentials {
+                    username: Some(a.username.clone()),
+                    password: Some(String::from_utf8_lossy(&a.password.0).into_owned()),
+                    serveraddress: a.server_address.clone(),
+                    ..Default::default()
+                });
+            }
+            None => tracing::warn!(
+                secret = %name,
+                "image_pull_secrets entry has no credentials in DockerConfig::registry_auth"
+            ),
+        }
+    }
+    None
+}
+
 /// `busybox` → `busybox:latest`; tagged and digested references are kept.
 fn with_default_tag(image: &str) -> String {
     let last = image.rsplit('/').next().unwrap_or(image);
@@ -603,6 +663,23 @@ impl Executor for DockerExecutor {
         &self,
         spec: &WorkerPoolSpec,
     ) -> Result<Vec<Box<dyn Worker>>, ExecutorError> {
+        self.start_pool(spec)
+            .await
+            .map_err(|e| self.inner.upgrade(e))
+    }
+
+    async fn remove_pipeline(&self, project: &str, pipeline: &str) -> Result<usize, ExecutorError> {
+        self.remove_labelled(&[(labels::PROJECT, project), (labels::PIPELINE, pipeline)])
+            .await
+            .map_err(|e| self.inner.upgrade(e))
+    }
+}
+
+impl DockerExecutor {
+    async fn start_pool(
+        &self,
+        spec: &WorkerPoolSpec,
+    ) -> Result<Vec<Box<dyn Worker>>, ExecutorError> {
         let transform = spec.spec.transform.as_ref();
         let image = transform
             .and_then(|t| t.image.clone())
@@ -656,11 +733,6 @@ impl Executor for DockerExecutor {
         }
         Ok(workers)
     }
-
-    async fn remove_pipeline(&self, project: &str, pipeline: &str) -> Result<usize, ExecutorError> {
-        self.remove_labelled(&[(labels::PROJECT, project), (labels::PIPELINE, pipeline)])
-            .await
-    }
 }
 
 /// How long a worker waits for an exec stream to end after killing its processes.
@@ -669,6 +741,40 @@ pub(crate) const KILL_GRACE: Duration = Duration::from_secs(10);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pull_credentials_follow_image_pull_secrets() {
+        use pipeline_core::executor::{SecretValue, Secrets};
+        use pipeline_core::spec::{PipelineSpec, Transform};
+        let spec = WorkerPoolSpec {
+            project: "p".into(),
+            pipeline: "x".into(),
+            version: 1,
+            workers: 1,
+            spec: Arc::new(PipelineSpec {
+                transform: Some(Transform {
+                    image_pull_secrets: vec!["absent".into(), "reg".into()],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            secrets: Secrets::default(),
+        };
+        let mut config = DockerConfig::default();
+        assert!(pull_credentials(&spec, &config).is_none());
+        config.registry_auth.insert(
+            "reg".into(),
+            crate::RegistryAuth {
+                username: "u".into(),
+                password: SecretValue(b"pw".to_vec()),
+                server_address: Some("registry.example".into()),
+            },
+        );
+        let c = pull_credentials(&spec, &config).unwrap();
+        assert_eq!(c.username.as_deref(), Some("u"));
+        assert_eq!(c.password.as_deref(), Some("pw"));
+        assert_eq!(c.serveraddress.as_deref(), Some("registry.example"));
+    }
 
     #[test]
     fn names_and_tags() {

@@ -31,6 +31,29 @@
 //!   (remote daemon): see [`DataMode`] and [`staging`]. [`DataMode::Auto`] picks bind mounts for
 //!   a `unix://` address and the archive API for `tcp://`/`http://`.
 //!
+//! # Guarantees and their limits
+//!
+//! - **Inputs are read-only.** Bind mode mounts them read-only: enforced for every user,
+//!   root included. Archive mode can only upload them without write bits, which stops non-root
+//!   users but not root (root's writes stay inside the container and are wiped after the datum).
+//! - **Nothing of one datum reaches the next** under `/pfs` (emptied around every datum) or in
+//!   processes (killed). Files written elsewhere in the container (e.g. `/tmp`) persist in the
+//!   warm worker, as in Pachyderm.
+//! - **Bind mode needs a shared filesystem.** `unix://` is taken to mean "daemon on this machine,
+//!   same filesystem". A socket forwarded from another machine (or a daemon in another mount
+//!   namespace) needs [`DataMode::Archive`] set explicitly.
+//! - Inputs are *renamed* from the scratch directory into the worker's mounted directory and
+//!   renamed back before `run` returns (copied instead when [`DockerConfig::work_root`] is on
+//!   another filesystem).
+//!
+//! - **Secrets and tracing.** Secret values never go into container configuration, labels,
+//!   errors or this crate's logs. bollard itself logs raw request bodies at `TRACE` level, and
+//!   the exec request carries the datum's environment: keep `bollard=trace` off where secrets
+//!   matter.
+//! - **Ownership of outputs.** Bind mode keeps the owner of files user code wrote to
+//!   `/pfs/out` (the container user's uid on the host); archive mode unpacks them as the host
+//!   process.
+//!
 //! # Requirements on the image
 //!
 //! The worker image must have a POSIX `sh` with `kill` and `printf` (builtins in busybox, dash

@@ -2,6 +2,9 @@
 //!
 //! # How a datum runs
 //!
+//! Output lines reach the [`LogSink`] as they come, stdout and stderr apart; a line longer than
+//! [`MAX_LINE`] is delivered in pieces.
+//!
 //! The exec runs `sh -c WRAPPER sh <argv...>` as `transform.user` in `working_dir` with the
 //! datum's environment (secrets included) passed **at exec time**, so `docker inspect` of the
 //! container never shows them. `stdin` is streamed over the exec's attached stdin and
@@ -58,6 +61,7 @@ pub struct DockerWorker {
     index: usize,
     container: Option<WorkerContainer>,
     lost: bool,
+    pending_kill: PendingKill,
 }
 
 /// Why one attempt to run a datum did not produce an outcome.
@@ -89,6 +93,7 @@ impl DockerWorker {
             index,
             container: Some(container),
             lost: false,
+            pending_kill: PendingKill::default(),
         }
     }
 
@@ -134,7 +139,10 @@ impl DockerWorker {
         let mut staged = None;
         match (&self.inner.mode, &container.bind) {
             (DataMode::Bind, Some(dirs)) => {
-                staged = Some(staging::stage_bind(dirs, &task.scratch, &task.inputs)?);
+                let (dirs, scratch, inputs) =
+                    (dirs.clone(), task.scratch.clone(), task.inputs.clone());
+                staged =
+                    Some(blocking(move || staging::stage_bind(&dirs, &scratch, &inputs)).await?);
             }
             _ => {
                 run_root(docker, &container.id, "rm -rf /pfs && mkdir -p /pfs").await?;
@@ -158,7 +166,9 @@ impl DockerWorker {
         let mut guard = KillGuard {
             docker: docker.clone(),
             container: container.id.clone(),
+            exec_id: created.id.clone(),
             armed: true,
+            pending: self.pending_kill.clone(),
         };
         let started = docker
             .start_exec(&created.id, None)
@@ -181,17 +191,35 @@ impl DockerWorker {
             }
             let _ = input.shutdown().await;
         });
-        let ended = pump(output, task, docker, &container.id).await;
+        let started_at = tokio::time::Instant::now();
+        let mut ended = pump(output, task, docker, &container.id).await;
         feeder.abort();
-        guard.armed = false;
 
-        let exit = exec_exit_code(docker, &created.id).await;
+        let mut exit = exec_exit_code(docker, &created.id).await;
+        if exit.is_none() && ended.stream_error.is_none() && !ended.timed_out && !ended.cancelled {
+            // The program closed its output but still runs: wait for it under the same limits.
+            exit = wait_running_exec(
+                docker,
+                &container.id,
+                &created.id,
+                task,
+                started_at,
+                &mut ended,
+            )
+            .await;
+        }
+        guard.armed = false;
         let suspicious = ended.stream_error.is_some() || exit.is_none_or(|c| c >= 128);
-        if suspicious && let Some(reason) = self.container_dead(&container.id).await {
+        if suspicious && let Some(reason) = self.container_dead(&container.id).await? {
             if let Some(s) = staged {
                 s.abandon()?;
             }
             return Err(Failure::Lost(reason));
+        }
+        if suspicious && !ended.timed_out && !ended.cancelled {
+            // The wrapper itself may have been killed (by the user code, or the OOM killer)
+            // before its own clean-up: kill whatever is left, as root.
+            kill_all(docker, &container.id).await?;
         }
         if let Some(e) = ended.stream_error {
             if let Some(s) = staged {
@@ -203,7 +231,7 @@ impl DockerWorker {
         // Collect outputs.
         let out_dir = task.scratch.join("out");
         match staged {
-            Some(s) => s.finish(&out_dir)?,
+            Some(s) => blocking(move || s.finish(&out_dir)).await?,
             None => {
                 download_outputs(docker, container, &out_dir).await?;
                 // Leave nothing of the datum in the container.
@@ -211,6 +239,16 @@ impl DockerWorker {
             }
         }
 
+        if let Some(msg) = unknown_user_message(exit, &ended.first_output) {
+            return Err(Failure::Error(ExecutorError::InvalidTask {
+                field: "transform.user".to_string(),
+                message: format!(
+                    "{:?} does not exist in image {:?}: {msg}",
+                    task.user.as_deref().unwrap_or_default(),
+                    self.blueprint.image
+                ),
+            }));
+        }
         if ended.timed_out {
             return Ok(DatumOutcome::TimedOut);
         }
@@ -233,21 +271,21 @@ impl DockerWorker {
     /// `Some(reason)` when the container is not running any more. Called after a datum ended
     /// suspiciously (killed by a signal, stream error): a container being killed can still be
     /// reported as running for a moment, so it is checked a few times over ~0.5 s.
-    async fn container_dead(&self, id: &str) -> Option<String> {
+    async fn container_dead(&self, id: &str) -> Result<Option<String>, ExecutorError> {
         for _ in 0..10 {
-            match self.container_state(id).await {
+            match self.container_state(id).await? {
                 None => tokio::time::sleep(Duration::from_millis(50)).await,
-                dead => return dead,
+                dead => return Ok(dead),
             }
         }
-        None
+        Ok(None)
     }
 
-    async fn container_state(&self, id: &str) -> Option<String> {
+    async fn container_state(&self, id: &str) -> Result<Option<String>, ExecutorError> {
         match self.inner.docker.inspect_container(id, None).await {
             Ok(info) => {
                 let state = info.state.unwrap_or_default();
-                if state.running == Some(true) {
+                Ok(if state.running == Some(true) {
                     None
                 } else if state.oom_killed == Some(true) {
                     Some("container was OOM-killed".to_string())
@@ -256,12 +294,25 @@ impl DockerWorker {
                         "container exited with code {}",
                         state.exit_code.unwrap_or(-1)
                     ))
-                }
+                })
             }
-            Err(e) if is_status(&e, 404) => Some("container was removed".to_string()),
-            Err(e) => Some(format!("container cannot be inspected: {e}")),
+            Err(e) if is_status(&e, 404) => Ok(Some("container was removed".to_string())),
+            Err(e) => Err(backend_err(format!("inspecting container {id}"), e)),
         }
     }
+}
+
+/// Runs filesystem work (renames, or copies across filesystems) off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ExecutorError> + Send + 'static,
+) -> Result<T, ExecutorError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ExecutorError::Backend {
+            backend: BACKEND,
+            message: format!("staging task failed: {e}"),
+            source: None,
+        })?
 }
 
 /// Archive mode: streams the datum's inputs as a tar into `/pfs`.
@@ -390,11 +441,17 @@ fn exec_config(task: &DatumTask) -> Result<CreateExecOptions<String>, ExecutorEr
     })
 }
 
+/// The background kill of a dropped datum; the next `run` waits for it, so it can never hit
+/// the next datum's processes.
+type PendingKill = Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>;
+
 /// Kills every process of the running datum when a `run` future is dropped mid-datum.
 struct KillGuard {
     docker: Docker,
     container: String,
+    exec_id: String,
     armed: bool,
+    pending: PendingKill,
 }
 
 impl Drop for KillGuard {
@@ -405,15 +462,25 @@ impl Drop for KillGuard {
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             let docker = self.docker.clone();
             let container = std::mem::take(&mut self.container);
-            handle.spawn(async move {
-                // Twice: the first kill can race with the start of the exec'd process.
-                for _ in 0..2 {
+            let exec_id = std::mem::take(&mut self.exec_id);
+            let task = handle.spawn(async move {
+                // Kill until the exec has ended: a first kill can race with its start.
+                for _ in 0..50 {
                     if let Err(e) = kill_all(&docker, &container).await {
                         tracing::warn!("killing the processes of a dropped datum: {e}");
+                        return;
                     }
-                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    match docker.inspect_exec(&exec_id).await {
+                        Ok(i) if i.running == Some(true) => {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        _ => return,
+                    }
                 }
             });
+            if let Ok(mut slot) = self.pending.lock() {
+                *slot = Some(task);
+            }
         }
     }
 }
@@ -464,6 +531,57 @@ async fn run_root(docker: &Docker, container: &str, script: &str) -> Result<(), 
     }
 }
 
+/// Waits for an exec whose output streams already ended, honouring the datum's timeout and
+/// cancellation (which kill its processes). Returns its exit code when known.
+async fn wait_running_exec(
+    docker: &Docker,
+    container: &str,
+    exec_id: &str,
+    task: &DatumTask,
+    started_at: tokio::time::Instant,
+    ended: &mut Ended,
+) -> Option<i64> {
+    let deadline = task.timeout.map(|t| started_at + t);
+    loop {
+        let timeout = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                match docker.inspect_exec(exec_id).await {
+                    Ok(i) if i.running == Some(false) => return i.exit_code,
+                    Ok(_) => {}
+                    Err(e) => {
+                        ended.stream_error = Some(backend_err(
+                            format!("waiting for the datum exec in container {container}"),
+                            e,
+                        ));
+                        return None;
+                    }
+                }
+            }
+            _ = timeout => {
+                ended.timed_out = true;
+                break;
+            }
+            _ = task.cancel.cancelled() => {
+                ended.cancelled = true;
+                break;
+            }
+        }
+    }
+    for _ in 0..50 {
+        let _ = kill_all(docker, container).await;
+        if let Some(code) = exec_exit_code(docker, exec_id).await {
+            return Some(code);
+        }
+    }
+    None
+}
+
 async fn exec_exit_code(docker: &Docker, exec_id: &str) -> Option<i64> {
     for _ in 0..100 {
         match docker.inspect_exec(exec_id).await {
@@ -480,6 +598,8 @@ struct Ended {
     timed_out: bool,
     cancelled: bool,
     stream_error: Option<ExecutorError>,
+    /// The first bytes of output (either stream), to recognise Docker's own exec errors.
+    first_output: String,
 }
 
 /// Forwards output lines to the log sink until the stream ends; on timeout or cancel kills the
@@ -496,6 +616,7 @@ where
         timed_out: false,
         cancelled: false,
         stream_error: None,
+        first_output: String::new(),
     };
     let mut killed = false;
     let mut grace_deadline = None;
@@ -513,8 +634,14 @@ where
         tokio::select! {
             item = output.next() => match item {
                 None => break,
-                Some(Ok(LogOutput::StdOut { message })) => out.push(&message, sink),
-                Some(Ok(LogOutput::StdErr { message })) => err.push(&message, sink),
+                Some(Ok(LogOutput::StdOut { message })) => {
+                    note_first(&mut ended.first_output, &message);
+                    out.push(&message, sink);
+                }
+                Some(Ok(LogOutput::StdErr { message })) => {
+                    note_first(&mut ended.first_output, &message);
+                    err.push(&message, sink);
+                }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => {
                     ended.stream_error = Some(backend_err(
@@ -557,6 +684,25 @@ where
     ended
 }
 
+fn note_first(first: &mut String, message: &[u8]) {
+    if first.is_empty() {
+        let head = &message[..message.len().min(200)];
+        *first = String::from_utf8_lossy(head).into_owned();
+    }
+}
+
+/// Docker's answer (exit status 126 plus this text) when the exec's user or group does not
+/// exist in the image; the user program never started.
+fn unknown_user_message(exit: Option<i64>, first_output: &str) -> Option<&str> {
+    let line = first_output.lines().next()?;
+    (exit == Some(126)
+        && (line.starts_with("unable to find user ") || line.starts_with("unable to find group ")))
+    .then_some(line)
+}
+
+/// Longest log line delivered in one piece; longer lines are split (no bytes dropped).
+pub const MAX_LINE: usize = 1 << 20;
+
 /// Splits a byte stream into lines (without `\n` / `\r\n`).
 struct LineSplitter {
     stream: LogStream,
@@ -580,6 +726,11 @@ impl LineSplitter {
             start = end + 1;
         }
         self.buf.drain(..start);
+        // Bound memory: a line longer than MAX_LINE is delivered in MAX_LINE pieces.
+        while self.buf.len() >= MAX_LINE {
+            self.emit(0, MAX_LINE, sink);
+            self.buf.drain(..MAX_LINE);
+        }
     }
 
     fn emit(&self, start: usize, end: usize, sink: &dyn LogSink) {
@@ -599,6 +750,26 @@ impl LineSplitter {
     }
 }
 
+impl Drop for DockerWorker {
+    /// A worker dropped without [`Worker::stop`] still has its container removed (in the
+    /// background, when a runtime is available); `remove_pipeline` and the leftover sweep on
+    /// connect catch anything that escapes.
+    fn drop(&mut self) {
+        let Some(c) = self.container.take() else {
+            return;
+        };
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let docker = self.inner.docker.clone();
+            handle.spawn(async move {
+                if let Err(e) = remove_container(&docker, &c.id).await {
+                    tracing::warn!("removing the container of a dropped worker: {e}");
+                }
+                remove_work_dirs(&c.work_dir);
+            });
+        }
+    }
+}
+
 #[async_trait]
 impl Worker for DockerWorker {
     fn index(&self) -> usize {
@@ -606,6 +777,28 @@ impl Worker for DockerWorker {
     }
 
     async fn run(&mut self, task: DatumTask) -> Result<DatumOutcome, ExecutorError> {
+        let inner = self.inner.clone();
+        self.run_datum(task).await.map_err(|e| inner.upgrade(e))
+    }
+
+    async fn stop(&mut self) -> Result<(), ExecutorError> {
+        if let Some(c) = self.container.take() {
+            remove_container(&self.inner.docker, &c.id)
+                .await
+                .map_err(|e| self.inner.upgrade(e))?;
+            remove_work_dirs(&c.work_dir);
+        }
+        Ok(())
+    }
+}
+
+impl DockerWorker {
+    async fn run_datum(&mut self, task: DatumTask) -> Result<DatumOutcome, ExecutorError> {
+        // A previous datum whose future was dropped: let its kill finish first.
+        let pending = self.pending_kill.lock().ok().and_then(|mut p| p.take());
+        if let Some(kill) = pending {
+            let _ = kill.await;
+        }
         if self.lost || self.container.is_none() {
             self.replace().await?;
         }
@@ -630,14 +823,6 @@ impl Worker for DockerWorker {
                 }
             }
         }
-    }
-
-    async fn stop(&mut self) -> Result<(), ExecutorError> {
-        if let Some(c) = self.container.take() {
-            remove_container(&self.inner.docker, &c.id).await?;
-            remove_work_dirs(&c.work_dir);
-        }
-        Ok(())
     }
 }
 
@@ -669,5 +854,14 @@ mod tests {
             .map(|(_, l)| l.clone())
             .collect();
         assert_eq!(lines, ["abc", "d", "", "e"]);
+
+        let sink = Collect::default();
+        let mut s = LineSplitter::new(LogStream::Stderr);
+        s.push(&vec![b'x'; MAX_LINE + 10], &sink);
+        s.push(b"y\n", &sink);
+        let lines = sink.0.lock().unwrap().clone();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].1.len(), MAX_LINE);
+        assert_eq!(lines[1].1, format!("{}y", "x".repeat(10)));
     }
 }

@@ -221,6 +221,23 @@ async fn timeout_kills_the_process_tree_not_the_worker() {
         "leftovers: {left:?}"
     );
 
+    // User code that kills the wrapper (its parent) leaves nothing running either.
+    let t = shell_task(
+        &s,
+        &[],
+        "sleep 306 & kill -9 $PPID; sleep 307",
+        logs.clone(),
+    );
+    assert_eq!(
+        w.run(t).await.unwrap(),
+        DatumOutcome::Signaled { signal: 9 }
+    );
+    let left = processes(&exec, &id).await;
+    assert!(
+        !left.iter().any(|p| p.contains("sleep 30")),
+        "leftovers: {left:?}"
+    );
+
     // Cancellation.
     let mut t = shell_task(&s, &[], "sleep 304", logs.clone());
     let cancel = t.cancel.clone();
@@ -239,6 +256,16 @@ async fn timeout_kills_the_process_tree_not_the_worker() {
     // A dropped run future kills its datum too.
     let t = shell_task(&s, &[], "sleep 305", logs.clone());
     let _ = tokio::time::timeout(Duration::from_millis(500), w.run(t)).await;
+    // The next datum starts at once and is not hit by the dropped datum's kill.
+    let t = shell_task(&s, &[], "sleep 1; echo survived", logs.clone());
+    assert_eq!(
+        w.run(t).await.unwrap(),
+        DatumOutcome::Success { exit_code: 0 }
+    );
+    assert_eq!(
+        logs.of(LogStream::Stdout).last().map(String::as_str),
+        Some("survived")
+    );
     assert!(
         support::eventually(Duration::from_secs(5), async || {
             !processes(&exec, &id)
@@ -522,6 +549,14 @@ async fn user_workdir_env_secrets_limits_and_network() {
     );
     assert!(!format!("{spec:?}").contains("s3cr3t"));
 
+    // A user the image does not know is an invalid task naming the field, not a datum failure.
+    let mut t = shell_task(&s, &[], "true", logs.clone());
+    t.user = Some("no-such-user".into());
+    let err = w.run(t).await.unwrap_err();
+    assert!(matches!(err, ExecutorError::InvalidTask { .. }), "{err}");
+    assert!(err.to_string().starts_with("transform.user:"), "{err}");
+    assert!(err.to_string().contains("no-such-user"), "{err}");
+
     // A secret the host did not supply is a clear error naming the field.
     let mut missing = spec.clone();
     missing.secrets = Secrets::default();
@@ -557,4 +592,79 @@ async fn parallel_workers_leftovers_and_remove_pipeline() {
     );
     drop(ws);
     drop(exec);
+}
+
+/// A unix-socket proxy to the real daemon that the test can cut, to lose the daemon mid-run.
+async fn cuttable_proxy(dir: &std::path::Path) -> (String, tokio::task::JoinHandle<()>) {
+    let sock = dir.join("proxy.sock");
+    let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+    let daemon = executor_docker::DockerHost::parse(&DockerConfig::default().address());
+    let Some(executor_docker::DockerHost::Unix(daemon)) = daemon else {
+        panic!("the proxy test needs a unix-socket daemon");
+    };
+    let task = tokio::spawn(async move {
+        // Connection tasks live in the set: aborting this task drops it and cuts them all.
+        let mut conns = tokio::task::JoinSet::new();
+        while let Ok((mut client, _)) = listener.accept().await {
+            let daemon = daemon.clone();
+            conns.spawn(async move {
+                if let Ok(mut d) = tokio::net::UnixStream::connect(&daemon).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut d).await;
+                }
+            });
+        }
+    });
+    (format!("unix://{}", sock.display()), task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_lost_mid_datum_is_unavailable_not_a_hang() {
+    let _cleanup = support::Cleanup(support::owner("cut"));
+    let tmp = tempfile::tempdir().unwrap();
+    // Make sure the daemon and image exist before going through the proxy.
+    if executor("cut", DataMode::Bind).await.is_none() {
+        return;
+    }
+    let (address, proxy) = cuttable_proxy(tmp.path()).await;
+    let exec = executor_with("cut", DataMode::Bind, |c| {
+        c.host = Some(address.clone());
+        c.request_timeout = Duration::from_secs(5);
+    })
+    .await
+    .unwrap();
+    let mut ws = exec.start_workers(&pool("cut", 1, |_| {})).await.unwrap();
+    let w = &mut ws[0];
+    let logs = Arc::new(Lines::default());
+    let s = scratch(tmp.path(), &[("in/a", "a")]);
+    let ok = w
+        .run(shell_task(&s, &["in"], "cat /pfs/in/a", logs.clone()))
+        .await;
+    assert_eq!(ok.unwrap(), DatumOutcome::Success { exit_code: 0 });
+
+    let cutter = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        proxy.abort();
+    });
+    let start = Instant::now();
+    let err = w
+        .run(shell_task(&s, &["in"], "sleep 20", logs.clone()))
+        .await
+        .unwrap_err();
+    cutter.await.unwrap();
+    assert!(matches!(err, ExecutorError::Unavailable { .. }), "{err}");
+    assert!(err.to_string().contains(&address), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(s.join("in/a").exists(), "inputs given back");
+
+    // With the daemon still gone, the next datum fails the same way, promptly.
+    let err = w
+        .run(shell_task(&s, &["in"], "true", logs.clone()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ExecutorError::Unavailable { .. }), "{err}");
+    std::mem::forget(ws); // its container is removed by the cleanup guard
 }
