@@ -6,8 +6,10 @@
 //! is a small trait so the flow can be tested without a cluster: the exec endpoint upgrades
 //! the HTTP connection to a WebSocket, which kube's tower-test mock service cannot emulate (a
 //! mocked response carries no upgradable connection, so `Api::exec` fails at the upgrade).
-//! The crate's tests therefore drive the whole datum flow through a transport that runs the
-//! same commands as local processes, and check the real transport's request separately.
+//! The crate's tests therefore check the request against the mock, drive the datum flow
+//! through a transport that runs the same commands as local processes, and test this real
+//! transport against a small WebSocket server on the loopback address that speaks the exec
+//! protocol (`tests/websocket_exec.rs`, which also runs the conformance suite through it).
 //!
 //! **API server version.** Closing a command's stdin (the end of a tar stream, the end of a
 //! `stdin` script) needs the `v5.channel.k8s.io` exec protocol, which kube negotiates with

@@ -65,6 +65,7 @@ async fn exec_server(backend: Arc<dyn ExecTransport>) -> String {
     format!("http://{addr}")
 }
 
+#[allow(clippy::result_large_err)] // the handshake callback's signature is tungstenite's
 async fn session(tcp: tokio::net::TcpStream, backend: Arc<dyn ExecTransport>) {
     let mut uri = None;
     let ws = tokio_tungstenite::accept_hdr_async(tcp, |req: &Request, mut resp: Response| {
@@ -108,9 +109,8 @@ async fn session(tcp: tokio::net::TcpStream, backend: Arc<dyn ExecTransport>) {
             if let Message::Binary(data) = msg {
                 match data.first() {
                     Some(0) => {
-                        if stdin_w.write_all(&data[1..]).await.is_err() {
-                            // The command stopped reading: drop the rest.
-                        }
+                        // An error means the command stopped reading: drop the rest.
+                        let _ = stdin_w.write_all(&data[1..]).await;
                     }
                     Some(255) if data.get(1) == Some(&0) => {
                         let _ = stdin_w.shutdown().await;
