@@ -271,3 +271,54 @@ async fn conformance_through_websocket_exec() {
         .reuse_datums(20);
     testkit::run_all(&harness).await;
 }
+
+/// Throughput of the exec transport: 64 MiB through `cat` over kube's WebSocket client,
+/// as a ratio to the same through local pipes (baseline, same run). Not a pass/fail test:
+/// `cargo test -p executor-k8s --test websocket_exec -- --ignored --nocapture measure`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, prints numbers"]
+async fn measure_exec_throughput() {
+    const BYTES: usize = 64 << 20;
+    async fn pipe_through(exec: &dyn ExecTransport) -> std::time::Duration {
+        let data = vec![7u8; BYTES];
+        let (w, mut r) = tokio::io::duplex(1 << 20);
+        let drain = tokio::spawn(async move {
+            let mut n = 0usize;
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                match r.read(&mut buf).await {
+                    Ok(0) | Err(_) => break n,
+                    Ok(k) => n += k,
+                }
+            }
+        });
+        let started = std::time::Instant::now();
+        let code = exec
+            .exec(
+                "p",
+                "user",
+                &["cat".into()],
+                ExecIo {
+                    stdin: Some(Box::pin(std::io::Cursor::new(data))),
+                    stdout: Some(Box::pin(w)),
+                    stderr: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(code, 0);
+        assert_eq!(drain.await.unwrap(), BYTES);
+        started.elapsed()
+    }
+    let local = LocalExec::default();
+    let baseline = pipe_through(&local).await;
+    let url = exec_server(Arc::new(LocalExec::default())).await;
+    let ws = pipe_through(&kube_exec(&url).await).await;
+    let mib = (BYTES >> 20) as f64;
+    println!(
+        "64 MiB through cat: local pipes {:.0} MiB/s, WebSocket exec {:.0} MiB/s, time ratio {:.1}x",
+        mib / baseline.as_secs_f64(),
+        mib / ws.as_secs_f64(),
+        ws.as_secs_f64() / baseline.as_secs_f64()
+    );
+}
