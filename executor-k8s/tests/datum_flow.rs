@@ -598,3 +598,41 @@ async fn measure_datum_overhead() {
     );
     w[0].stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn unusable_input_names_and_env_are_rejected_before_anything_runs() {
+    let env = setup(FakeApi::new());
+    let mut w = env
+        .executor
+        .start_workers(&pool(PipelineSpec::default(), 1))
+        .await
+        .unwrap();
+    for bad in ["..", "a/b", ""] {
+        let mut t = task(
+            scratch(&env.root, "bad", &[("images/x", "x")]),
+            "true",
+            vec![],
+            Arc::new(Lines::default()),
+        );
+        t.inputs = vec![bad.into()];
+        match w[0].run(t).await {
+            Err(ExecutorError::InvalidTask { field, message }) => {
+                assert_eq!(field, "input.name");
+                assert!(message.contains(&format!("{bad:?}")), "{message}");
+            }
+            other => panic!("{bad:?}: unexpected {other:?}"),
+        }
+    }
+    let t = task(
+        scratch(&env.root, "bad-env", &[("images/x", "x")]),
+        "true",
+        vec![("A=B", "v".into())],
+        Arc::new(Lines::default()),
+    );
+    assert!(matches!(
+        w[0].run(t).await,
+        Err(ExecutorError::InvalidTask { field, .. }) if field == "transform.env"
+    ));
+    assert_eq!(env.exec.calls.lock().unwrap().len(), 0, "nothing ran");
+    w[0].stop().await.unwrap();
+}
