@@ -101,6 +101,15 @@
 //! User-code results (exit codes, signals, timeouts, cancel) are
 //! [`DatumOutcome`](pipeline_core::executor::DatumOutcome)s, never errors.
 //!
+//! # Secrets
+//!
+//! `transform.secrets` name **Kubernetes** secrets: `start_workers` checks through the API
+//! that each exists in the namespace with the keys used, and the pod gets them through
+//! `secretKeyRef` env vars and secret volumes. The values a host may supply in
+//! [`WorkerPoolSpec::secrets`](pipeline_core::executor::WorkerPoolSpec::secrets) are not
+//! used (nothing is written to the cluster), and secret variables are never repeated on the
+//! exec command line, which the API server may log.
+//!
 //! # Not supported (yet)
 //!
 //! - `transform.user` as a **name**: Kubernetes needs numeric ids before the pod exists; use

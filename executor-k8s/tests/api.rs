@@ -444,3 +444,21 @@ async fn unreachable_cluster_is_a_clear_error() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn render_manifests_uses_the_executor_namespace() {
+    let api = FakeApi::new();
+    let (_d, mut c) = cfg();
+    c.namespace = None; // falls back to the client's default namespace
+    let ex = executor(&api, c);
+    assert_eq!(ex.namespace(), "test-ns");
+    let yaml = ex.render_manifests(&pool(3)).unwrap();
+    assert_eq!(yaml.matches("namespace: test-ns").count(), 3);
+    for i in 0..3 {
+        assert!(yaml.contains(&format!("generateName: default-edges-v1-w{i}-")));
+    }
+    assert!(
+        api.state.lock().unwrap().requests.is_empty(),
+        "rendering makes no API call"
+    );
+}
