@@ -72,6 +72,17 @@ pub enum ExecError {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// The API server refused the exec (HTTP 401/403): the credentials lack `create` on
+    /// `pods/exec`. Not retryable.
+    #[error(
+        "not allowed to exec in pod {pod:?} (HTTP {status}): the credentials need `create` on `pods/exec`"
+    )]
+    Forbidden {
+        /// The pod.
+        pod: String,
+        /// The HTTP status.
+        status: u16,
+    },
     /// The session broke off before an exit status arrived.
     #[error("exec session in pod {pod:?} broke off: {message}")]
     Broken {
@@ -194,10 +205,28 @@ impl ExecTransport for KubeExec {
             .api
             .exec(pod, argv.to_vec(), &params)
             .await
-            .map_err(|e| ExecError::Connect {
-                pod: pod.to_string(),
-                message: e.to_string(),
-                source: Some(Box::new(e)),
+            .map_err(|e| match e {
+                kube::Error::Api(status) if status.code == 401 || status.code == 403 => {
+                    ExecError::Forbidden {
+                        pod: pod.to_string(),
+                        status: status.code,
+                    }
+                }
+                kube::Error::UpgradeConnection(
+                    kube::client::UpgradeConnectionError::ProtocolSwitch(code),
+                ) if code == http::StatusCode::FORBIDDEN
+                    || code == http::StatusCode::UNAUTHORIZED =>
+                {
+                    ExecError::Forbidden {
+                        pod: pod.to_string(),
+                        status: code.as_u16(),
+                    }
+                }
+                e => ExecError::Connect {
+                    pod: pod.to_string(),
+                    message: e.to_string(),
+                    source: Some(Box::new(e)),
+                },
             })?;
         let status = proc.take_status();
         let remote_stdin = proc.stdin();

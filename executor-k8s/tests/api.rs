@@ -462,3 +462,26 @@ async fn render_manifests_uses_the_executor_namespace() {
         "rendering makes no API call"
     );
 }
+
+#[tokio::test]
+async fn exec_forbidden_by_rbac_is_not_retryable() {
+    let (client, mut handle) = mock_client();
+    tokio::spawn(async move {
+        let (_req, send) = handle.next_request().await.unwrap();
+        send.send_response(common::json_response(
+            http::StatusCode::FORBIDDEN,
+            &json!({"kind": "Status", "status": "Failure", "reason": "Forbidden", "code": 403,
+                "message": "pods \"w0\" is forbidden: cannot create resource \"pods/exec\""}),
+        ));
+    });
+    let exec = KubeExec::new(Api::<Pod>::namespaced(client, "test-ns"));
+    let err = exec
+        .exec("w0", "user", &["true".into()], ExecIo::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ExecError::Forbidden { pod, status: 403 } if pod == "w0"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("pods/exec"));
+}
