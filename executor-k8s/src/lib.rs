@@ -95,6 +95,7 @@
 //! | `ErrImagePull`, `ImagePullBackOff`, `InvalidImageName` | [`ExecutorError::ImageNotFound`] |
 //! | `Evicted`, `OOMKilled`, `CreateContainerConfigError`, `StartError`, pod deleted | [`ExecutorError::WorkerLost`] (at start, or during a datum: the pod is inspected when an exec fails) |
 //! | `Unschedulable`, still Pending after [`K8sConfig::startup_timeout`] | [`ExecutorError::Backend`] naming the pod and the scheduler's message |
+//! | exec refused (HTTP 401/403 on `pods/exec`) | [`ExecutorError::Backend`] (not retryable) naming the permission |
 //! | secret or key named in `transform.secrets` missing | [`ExecutorError::InvalidTask`] naming `transform.secrets[i].name` / `.key` |
 //! | a spec field Kubernetes cannot express (bad patch, user name, toleration) | [`ExecutorError::InvalidTask`] naming the field |
 //!
