@@ -253,14 +253,26 @@ impl DatumTarget {
         let pgfile = format!("{}/{}", self.control.trim_end_matches('/'), run_id());
         let argv = self.program_argv(task, &pgfile)?;
         let shared_dir = self.shared_dir(&task.scratch);
-        match &shared_dir {
-            Some(dir) => {
-                let mut args = vec![self.pfs.clone(), dir.clone()];
-                args.extend(task.inputs.iter().cloned());
-                self.step("prepare", sh(PREPARE_LINK, args), ExecIo::default())
-                    .await?;
+        let prepare = async {
+            match &shared_dir {
+                Some(dir) => {
+                    let mut args = vec![self.pfs.clone(), dir.clone()];
+                    args.extend(task.inputs.iter().cloned());
+                    self.step("prepare", sh(PREPARE_LINK, args), ExecIo::default())
+                        .await
+                }
+                None => self.upload(task).await,
             }
-            None => self.upload(task).await?,
+        };
+        // A cancel during a long upload must not wait for it to finish.
+        tokio::select! {
+            res = prepare => res?,
+            () = task.cancel.cancelled() => {
+                let _ = self
+                    .step("clean", sh(CLEAN, [self.pfs.clone()]), ExecIo::default())
+                    .await;
+                return Ok(DatumOutcome::Cancelled);
+            }
         }
 
         let outcome = self.run_program(task, argv, &pgfile).await;

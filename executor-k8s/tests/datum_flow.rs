@@ -636,3 +636,50 @@ async fn unusable_input_names_and_env_are_rejected_before_anything_runs() {
     assert_eq!(env.exec.calls.lock().unwrap().len(), 0, "nothing ran");
     w[0].stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn cancel_during_a_slow_upload_returns_promptly() {
+    /// Stalls every `prepare` session (the tar upload) until its future is dropped.
+    #[derive(Debug, Default)]
+    struct StallPrepare(LocalExec);
+    #[async_trait::async_trait]
+    impl executor_k8s::ExecTransport for StallPrepare {
+        async fn exec(
+            &self,
+            pod: &str,
+            container: &str,
+            argv: &[String],
+            io: executor_k8s::ExecIo,
+        ) -> Result<i32, executor_k8s::ExecError> {
+            if argv.get(2).is_some_and(|s| s.contains("tar -x")) {
+                std::future::pending::<()>().await;
+            }
+            self.0.exec(pod, container, argv, io).await
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (client, handle) = mock_client();
+    FakeApi::new().serve(handle);
+    let executor = K8sExecutor::new(client, local_config(dir.path()))
+        .with_exec_transport(Arc::new(StallPrepare::default()));
+    let mut w = executor
+        .start_workers(&pool(PipelineSpec::default(), 1))
+        .await
+        .unwrap();
+    let t = task(
+        scratch(dir.path(), "c", &[("images/x", "x")]),
+        "true",
+        vec![],
+        Arc::new(Lines::default()),
+    );
+    let cancel = t.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        cancel.cancel();
+    });
+    let outcome = tokio::time::timeout(Duration::from_secs(5), w[0].run(t))
+        .await
+        .expect("cancel is prompt");
+    assert_eq!(outcome.unwrap(), DatumOutcome::Cancelled);
+    w[0].stop().await.unwrap();
+}
