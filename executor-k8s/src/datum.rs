@@ -238,17 +238,41 @@ impl DatumTarget {
         if task.cancel.is_cancelled() {
             return Ok(DatumOutcome::Cancelled);
         }
+        for name in &task.inputs {
+            // Input names become paths in the pod's shell scripts: keep them one component.
+            if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+                return Err(DatumError::Invalid {
+                    field: "input.name".into(),
+                    message: format!(
+                        "input name {name:?} cannot be used as a directory under /pfs \
+                         (expected one path component)"
+                    ),
+                });
+            }
+        }
         let pgfile = format!("{}/{}", self.control.trim_end_matches('/'), run_id());
         let argv = self.program_argv(task, &pgfile)?;
         let shared_dir = self.shared_dir(&task.scratch);
-        match &shared_dir {
-            Some(dir) => {
-                let mut args = vec![self.pfs.clone(), dir.clone()];
-                args.extend(task.inputs.iter().cloned());
-                self.step("prepare", sh(PREPARE_LINK, args), ExecIo::default())
-                    .await?;
+        let prepare = async {
+            match &shared_dir {
+                Some(dir) => {
+                    let mut args = vec![self.pfs.clone(), dir.clone()];
+                    args.extend(task.inputs.iter().cloned());
+                    self.step("prepare", sh(PREPARE_LINK, args), ExecIo::default())
+                        .await
+                }
+                None => self.upload(task).await,
             }
-            None => self.upload(task).await?,
+        };
+        // A cancel during a long upload must not wait for it to finish.
+        tokio::select! {
+            res = prepare => res?,
+            () = task.cancel.cancelled() => {
+                let _ = self
+                    .step("clean", sh(CLEAN, [self.pfs.clone()]), ExecIo::default())
+                    .await;
+                return Ok(DatumOutcome::Cancelled);
+            }
         }
 
         let outcome = self.run_program(task, argv, &pgfile).await;
@@ -309,6 +333,12 @@ impl DatumTarget {
                         "environment variable name {k:?} cannot be passed (expected a \
                          non-empty name without '=' that does not start with '-')"
                     ),
+                });
+            }
+            if v.contains('\0') {
+                return Err(DatumError::Invalid {
+                    field: "transform.env".into(),
+                    message: format!("the value of {k:?} contains a NUL byte"),
                 });
             }
             if self.secret_env.iter().any(|s| s == k) {

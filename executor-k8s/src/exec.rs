@@ -6,8 +6,10 @@
 //! is a small trait so the flow can be tested without a cluster: the exec endpoint upgrades
 //! the HTTP connection to a WebSocket, which kube's tower-test mock service cannot emulate (a
 //! mocked response carries no upgradable connection, so `Api::exec` fails at the upgrade).
-//! The crate's tests therefore drive the whole datum flow through a transport that runs the
-//! same commands as local processes, and check the real transport's request separately.
+//! The crate's tests therefore check the request against the mock, drive the datum flow
+//! through a transport that runs the same commands as local processes, and test this real
+//! transport against a small WebSocket server on the loopback address that speaks the exec
+//! protocol (`tests/websocket_exec.rs`, which also runs the conformance suite through it).
 //!
 //! **API server version.** Closing a command's stdin (the end of a tar stream, the end of a
 //! `stdin` script) needs the `v5.channel.k8s.io` exec protocol, which kube negotiates with
@@ -69,6 +71,17 @@ pub enum ExecError {
         /// Underlying error.
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// The API server refused the exec (HTTP 401/403): the credentials lack `create` on
+    /// `pods/exec`. Not retryable.
+    #[error(
+        "not allowed to exec in pod {pod:?} (HTTP {status}): the credentials need `create` on `pods/exec`"
+    )]
+    Forbidden {
+        /// The pod.
+        pod: String,
+        /// The HTTP status.
+        status: u16,
     },
     /// The session broke off before an exit status arrived.
     #[error("exec session in pod {pod:?} broke off: {message}")]
@@ -192,10 +205,28 @@ impl ExecTransport for KubeExec {
             .api
             .exec(pod, argv.to_vec(), &params)
             .await
-            .map_err(|e| ExecError::Connect {
-                pod: pod.to_string(),
-                message: e.to_string(),
-                source: Some(Box::new(e)),
+            .map_err(|e| match e {
+                kube::Error::Api(status) if status.code == 401 || status.code == 403 => {
+                    ExecError::Forbidden {
+                        pod: pod.to_string(),
+                        status: status.code,
+                    }
+                }
+                kube::Error::UpgradeConnection(
+                    kube::client::UpgradeConnectionError::ProtocolSwitch(code),
+                ) if code == http::StatusCode::FORBIDDEN
+                    || code == http::StatusCode::UNAUTHORIZED =>
+                {
+                    ExecError::Forbidden {
+                        pod: pod.to_string(),
+                        status: code.as_u16(),
+                    }
+                }
+                e => ExecError::Connect {
+                    pod: pod.to_string(),
+                    message: e.to_string(),
+                    source: Some(Box::new(e)),
+                },
             })?;
         let status = proc.take_status();
         let remote_stdin = proc.stdin();

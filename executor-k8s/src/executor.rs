@@ -511,6 +511,13 @@ impl K8sWorker {
         match err {
             DatumError::Invalid { field, message } => ExecutorError::InvalidTask { field, message },
             DatumError::Io { context, source } => ExecutorError::Io { context, source },
+            DatumError::Exec(e @ crate::exec::ExecError::Forbidden { .. }) => {
+                ExecutorError::Backend {
+                    backend: BACKEND,
+                    message: e.to_string(),
+                    source: Some(Box::new(e)),
+                }
+            }
             DatumError::Step { .. } | DatumError::Exec(_) => {
                 let state = match self.executor.inner.pods.get_opt(pod).await {
                     Ok(p) => classify(p.as_ref()),

@@ -95,11 +95,21 @@
 //! | `ErrImagePull`, `ImagePullBackOff`, `InvalidImageName` | [`ExecutorError::ImageNotFound`] |
 //! | `Evicted`, `OOMKilled`, `CreateContainerConfigError`, `StartError`, pod deleted | [`ExecutorError::WorkerLost`] (at start, or during a datum: the pod is inspected when an exec fails) |
 //! | `Unschedulable`, still Pending after [`K8sConfig::startup_timeout`] | [`ExecutorError::Backend`] naming the pod and the scheduler's message |
+//! | exec refused (HTTP 401/403 on `pods/exec`) | [`ExecutorError::Backend`] (not retryable) naming the permission |
 //! | secret or key named in `transform.secrets` missing | [`ExecutorError::InvalidTask`] naming `transform.secrets[i].name` / `.key` |
 //! | a spec field Kubernetes cannot express (bad patch, user name, toleration) | [`ExecutorError::InvalidTask`] naming the field |
 //!
 //! User-code results (exit codes, signals, timeouts, cancel) are
 //! [`DatumOutcome`](pipeline_core::executor::DatumOutcome)s, never errors.
+//!
+//! # Secrets
+//!
+//! `transform.secrets` name **Kubernetes** secrets: `start_workers` checks through the API
+//! that each exists in the namespace with the keys used, and the pod gets them through
+//! `secretKeyRef` env vars and secret volumes. The values a host may supply in
+//! [`WorkerPoolSpec::secrets`](pipeline_core::executor::WorkerPoolSpec::secrets) are not
+//! used (nothing is written to the cluster), and secret variables are never repeated on the
+//! exec command line, which the API server may log.
 //!
 //! # Not supported (yet)
 //!

@@ -444,3 +444,44 @@ async fn unreachable_cluster_is_a_clear_error() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn render_manifests_uses_the_executor_namespace() {
+    let api = FakeApi::new();
+    let (_d, mut c) = cfg();
+    c.namespace = None; // falls back to the client's default namespace
+    let ex = executor(&api, c);
+    assert_eq!(ex.namespace(), "test-ns");
+    let yaml = ex.render_manifests(&pool(3)).unwrap();
+    assert_eq!(yaml.matches("namespace: test-ns").count(), 3);
+    for i in 0..3 {
+        assert!(yaml.contains(&format!("generateName: default-edges-v1-w{i}-")));
+    }
+    assert!(
+        api.state.lock().unwrap().requests.is_empty(),
+        "rendering makes no API call"
+    );
+}
+
+#[tokio::test]
+async fn exec_forbidden_by_rbac_is_not_retryable() {
+    let (client, mut handle) = mock_client();
+    tokio::spawn(async move {
+        let (_req, send) = handle.next_request().await.unwrap();
+        send.send_response(common::json_response(
+            http::StatusCode::FORBIDDEN,
+            &json!({"kind": "Status", "status": "Failure", "reason": "Forbidden", "code": 403,
+                "message": "pods \"w0\" is forbidden: cannot create resource \"pods/exec\""}),
+        ));
+    });
+    let exec = KubeExec::new(Api::<Pod>::namespaced(client, "test-ns"));
+    let err = exec
+        .exec("w0", "user", &["true".into()], ExecIo::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ExecError::Forbidden { pod, status: 403 } if pod == "w0"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("pods/exec"));
+}

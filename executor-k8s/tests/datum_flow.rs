@@ -598,3 +598,88 @@ async fn measure_datum_overhead() {
     );
     w[0].stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn unusable_input_names_and_env_are_rejected_before_anything_runs() {
+    let env = setup(FakeApi::new());
+    let mut w = env
+        .executor
+        .start_workers(&pool(PipelineSpec::default(), 1))
+        .await
+        .unwrap();
+    for bad in ["..", "a/b", ""] {
+        let mut t = task(
+            scratch(&env.root, "bad", &[("images/x", "x")]),
+            "true",
+            vec![],
+            Arc::new(Lines::default()),
+        );
+        t.inputs = vec![bad.into()];
+        match w[0].run(t).await {
+            Err(ExecutorError::InvalidTask { field, message }) => {
+                assert_eq!(field, "input.name");
+                assert!(message.contains(&format!("{bad:?}")), "{message}");
+            }
+            other => panic!("{bad:?}: unexpected {other:?}"),
+        }
+    }
+    let t = task(
+        scratch(&env.root, "bad-env", &[("images/x", "x")]),
+        "true",
+        vec![("A=B", "v".into())],
+        Arc::new(Lines::default()),
+    );
+    assert!(matches!(
+        w[0].run(t).await,
+        Err(ExecutorError::InvalidTask { field, .. }) if field == "transform.env"
+    ));
+    assert_eq!(env.exec.calls.lock().unwrap().len(), 0, "nothing ran");
+    w[0].stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn cancel_during_a_slow_upload_returns_promptly() {
+    /// Stalls every `prepare` session (the tar upload) until its future is dropped.
+    #[derive(Debug, Default)]
+    struct StallPrepare(LocalExec);
+    #[async_trait::async_trait]
+    impl executor_k8s::ExecTransport for StallPrepare {
+        async fn exec(
+            &self,
+            pod: &str,
+            container: &str,
+            argv: &[String],
+            io: executor_k8s::ExecIo,
+        ) -> Result<i32, executor_k8s::ExecError> {
+            if argv.get(2).is_some_and(|s| s.contains("tar -x")) {
+                std::future::pending::<()>().await;
+            }
+            self.0.exec(pod, container, argv, io).await
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (client, handle) = mock_client();
+    FakeApi::new().serve(handle);
+    let executor = K8sExecutor::new(client, local_config(dir.path()))
+        .with_exec_transport(Arc::new(StallPrepare::default()));
+    let mut w = executor
+        .start_workers(&pool(PipelineSpec::default(), 1))
+        .await
+        .unwrap();
+    let t = task(
+        scratch(dir.path(), "c", &[("images/x", "x")]),
+        "true",
+        vec![],
+        Arc::new(Lines::default()),
+    );
+    let cancel = t.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        cancel.cancel();
+    });
+    let outcome = tokio::time::timeout(Duration::from_secs(5), w[0].run(t))
+        .await
+        .expect("cancel is prompt");
+    assert_eq!(outcome.unwrap(), DatumOutcome::Cancelled);
+    w[0].stop().await.unwrap();
+}
