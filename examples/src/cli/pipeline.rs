@@ -15,6 +15,19 @@ use pipeline_core::pps::{
 
 use super::data::Format;
 
+/// `println!` that ends the process quietly when stdout is a closed pipe (`| head`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+pub(crate) use outln;
+
 /// Errors of the engine commands.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -288,7 +301,7 @@ fn parse_job(s: &str) -> Res<(String, String)> {
 }
 
 fn print_json<T: serde::Serialize>(v: &T) {
-    println!("{}", serde_json::to_string(v).unwrap_or_default());
+    outln!("{}", serde_json::to_string(v).unwrap_or_default());
 }
 
 /// `create pipeline` / `update pipeline`.
@@ -323,7 +336,7 @@ pub fn create(root: &Path, args: CreatePipelineArgs, update: bool, no_wait: bool
                 .map_err(|e| CliError::Usage(e.to_string()))?;
                 print!("{yaml}");
             } else {
-                println!(
+                outln!(
                     "would {} pipeline {}",
                     if update { "update" } else { "create" },
                     p.pipeline_name().unwrap_or_default()
@@ -377,12 +390,16 @@ pub fn list_pipeline(root: &Path, args: ListPipelineArgs) -> Res {
     match args.output {
         Format::Json => list.iter().for_each(print_json),
         Format::Text => {
-            println!(
+            outln!(
                 "{:<20} {:<8} {:<11} {:<10} {:<15} INPUTS",
-                "NAME", "VERSION", "EXECUTOR", "STATE", "LAST JOB"
+                "NAME",
+                "VERSION",
+                "EXECUTOR",
+                "STATE",
+                "LAST JOB"
             );
             for p in &list {
-                println!("{}", pipeline_line(p, &engine));
+                outln!("{}", pipeline_line(p, &engine));
             }
         }
     }
@@ -396,15 +413,15 @@ pub fn inspect_pipeline(root: &Path, args: PipelineArgs) -> Res {
     match args.output {
         Format::Json => print_json(&p),
         Format::Text => {
-            println!("Name: {}", p.name);
-            println!("Version: {}", p.version);
-            println!("Executor: {}", p.executor);
-            println!("State: {}", if p.stopped { "paused" } else { "running" });
-            println!("Output branch: {}", p.output_branch);
+            outln!("Name: {}", p.name);
+            outln!("Version: {}", p.version);
+            outln!("Executor: {}", p.executor);
+            outln!("State: {}", if p.stopped { "paused" } else { "running" });
+            outln!("Output branch: {}", p.output_branch);
             let inputs: Vec<String> = p.inputs.iter().map(|b| b.to_string()).collect();
-            println!("Inputs: {}", inputs.join(", "));
-            println!("Salt: {}", p.salt);
-            println!(
+            outln!("Inputs: {}", inputs.join(", "));
+            outln!("Salt: {}", p.salt);
+            outln!(
                 "Spec:\n{}",
                 serde_json::to_string_pretty(&p.spec).unwrap_or_default()
             );
@@ -443,13 +460,20 @@ pub fn print_jobs(jobs: &[JobInfo], format: Format) {
     match format {
         Format::Json => jobs.iter().for_each(print_json),
         Format::Text => {
-            println!(
+            outln!(
                 "{:<34} {:<16} {:<15} {:>6} {:>9} {:>7} {:>6} {:>9}  REASON",
-                "ID", "PIPELINE", "STATE", "TOTAL", "PROCESSED", "SKIPPED", "FAILED", "RECOVERED"
+                "ID",
+                "PIPELINE",
+                "STATE",
+                "TOTAL",
+                "PROCESSED",
+                "SKIPPED",
+                "FAILED",
+                "RECOVERED"
             );
             for j in jobs {
                 let s = &j.stats;
-                println!(
+                outln!(
                     "{:<34} {:<16} {:<15} {:>6} {:>9} {:>7} {:>6} {:>9}  {}",
                     j.id,
                     j.pipeline,
@@ -484,18 +508,18 @@ pub fn inspect_job(root: &Path, args: JobArgs) -> Res {
     match args.output {
         Format::Json => print_json(&j),
         Format::Text => {
-            println!("ID: {}", j.id);
-            println!("Pipeline: {} (version {})", j.pipeline, j.version);
-            println!("State: {}", j.state.as_str());
+            outln!("ID: {}", j.id);
+            outln!("Pipeline: {} (version {})", j.pipeline, j.version);
+            outln!("State: {}", j.state.as_str());
             if !j.reason.is_empty() {
-                println!("Reason: {}", j.reason);
+                outln!("Reason: {}", j.reason);
             }
-            println!("Output commit: {}", j.output_commit);
+            outln!("Output commit: {}", j.output_commit);
             let inputs: Vec<String> = j.inputs.iter().map(|c| c.to_string()).collect();
-            println!("Inputs: {}", inputs.join(", "));
-            println!("Base job: {}", j.base_job.as_deref().unwrap_or("-"));
+            outln!("Inputs: {}", inputs.join(", "));
+            outln!("Base job: {}", j.base_job.as_deref().unwrap_or("-"));
             let s = &j.stats;
-            println!(
+            outln!(
                 "Datums: {} total, {} processed, {} skipped, {} failed, {} recovered",
                 s.datums_total,
                 s.datums_processed,
@@ -503,12 +527,14 @@ pub fn inspect_job(root: &Path, args: JobArgs) -> Res {
                 s.datums_failed,
                 s.datums_recovered
             );
-            println!("Bytes: {} in, {} out", s.bytes_in, s.bytes_out);
-            println!(
+            outln!("Bytes: {} in, {} out", s.bytes_in, s.bytes_out);
+            outln!(
                 "Time: plan {} ms, process {} ms, finish {} ms",
-                s.plan_ms, s.process_ms, s.finish_ms
+                s.plan_ms,
+                s.process_ms,
+                s.finish_ms
             );
-            println!("Restarts: {}", j.restarts);
+            outln!("Restarts: {}", j.restarts);
         }
     }
     Ok(())
@@ -525,7 +551,7 @@ pub fn wait_job(root: &Path, args: JobArgs) -> Res<bool> {
     })?;
     match args.output {
         Format::Json => print_json(&j),
-        Format::Text => println!("{}", job_line(&j)),
+        Format::Text => outln!("{}", job_line(&j)),
     }
     Ok(j.state == JobState::JobSuccess)
 }
@@ -587,14 +613,14 @@ pub fn list_datum(root: &Path, args: ListDatumArgs) -> Res<i32> {
     if args.output == "json" {
         datums.iter().for_each(print_json);
     } else {
-        println!("{:<64} {:<9} {:<30} REASON", "ID", "STATE", "INPUTS");
+        outln!("{:<64} {:<9} {:<30} REASON", "ID", "STATE", "INPUTS");
         for d in &datums {
             let inputs: Vec<String> = d
                 .inputs
                 .iter()
                 .map(|i| format!("{}:{}", i.repo, i.path))
                 .collect();
-            println!(
+            outln!(
                 "{:<64} {:<9} {:<30} {}",
                 d.id,
                 d.state.as_str(),
@@ -634,21 +660,25 @@ pub fn inspect_datum(root: &Path, args: InspectDatumArgs) -> Res {
     match args.output {
         Format::Json => print_json(&d),
         Format::Text => {
-            println!("ID: {}", d.id);
-            println!("Job: {} (outputs from job {})", job, d.job);
-            println!("State: {}", d.state.as_str());
-            println!("Reason: {}", datum_reason(&d));
-            println!("Attempts: {}", d.attempts);
+            outln!("ID: {}", d.id);
+            outln!("Job: {} (outputs from job {})", job, d.job);
+            outln!("State: {}", d.state.as_str());
+            outln!("Reason: {}", datum_reason(&d));
+            outln!("Attempts: {}", d.attempts);
             for i in &d.inputs {
-                println!("Input: {} {}:{}", i.name, i.repo, i.path);
+                outln!("Input: {} {}:{}", i.name, i.repo, i.path);
             }
             for o in &d.outputs {
-                println!("Output: {o}");
+                outln!("Output: {o}");
             }
             let s = &d.stats;
-            println!(
+            outln!(
                 "Stats: {} bytes in, {} bytes out, download {} µs, process {} µs, upload {} µs",
-                s.bytes_in, s.bytes_out, s.download_us, s.process_us, s.upload_us
+                s.bytes_in,
+                s.bytes_out,
+                s.download_us,
+                s.process_us,
+                s.upload_us
             );
         }
     }
@@ -665,7 +695,7 @@ pub fn logs(root: &Path, args: LogsArgs) -> Res {
     for l in &lines {
         match args.output {
             Format::Json => print_json(l),
-            Format::Text => println!(
+            Format::Text => outln!(
                 "{} {} {} {} {}",
                 pipeline_core::pps::format_ms(l.ts_ms),
                 &l.job,

@@ -8,7 +8,7 @@ use clap::Args;
 use pipeline_core::pfs::{CommitRef, FinishOptions, RepoRef};
 use pipeline_core::pps::{CreateOptions, JobInfo};
 
-use super::pipeline::{CliError, open_engine, print_jobs, wait_for_jobs};
+use super::pipeline::{CliError, open_engine, outln, print_jobs, wait_for_jobs};
 
 /// `quickstart`.
 #[derive(Debug, Args)]
@@ -39,7 +39,7 @@ fn print_tree(engine: &pipeline_core::pps::Engine, c: &CommitRef) -> Result<(), 
         let (_, mut r) = engine.store().get_file(c, &f.path)?;
         let mut s = String::new();
         r.read_to_string(&mut s)?;
-        println!(
+        outln!(
             "  {}@{}:{}  {}",
             c.repo.name,
             &c.id.as_str()[..8],
@@ -51,10 +51,10 @@ fn print_tree(engine: &pipeline_core::pps::Engine, c: &CommitRef) -> Result<(), 
 }
 
 fn show(engine: &pipeline_core::pps::Engine, jobs: &[JobInfo]) -> Result<(), CliError> {
-    println!();
+    outln!();
     print_jobs(jobs, super::data::Format::Text);
     for j in jobs {
-        println!("\nfiles in {}@{}:", j.pipeline, j.id);
+        outln!("\nfiles in {}@{}:", j.pipeline, j.id);
         print_tree(engine, &j.output_commit)?;
     }
     Ok(())
@@ -71,14 +71,14 @@ pub fn run(args: QuickstartArgs) -> Result<(), CliError> {
             tmp.clone()
         }
     };
-    println!("store: {}", root.display());
+    outln!("store: {}", root.display());
     let (rt, engine) = open_engine(&root, None)?;
     let store = engine.store().clone();
     let data = RepoRef::new("data")?;
     if store.inspect_repo(&data).is_err() {
         store.create_repo(&data, "quickstart input")?;
     }
-    println!("$ pipectl create repo data\n$ pipectl put file data@master:/ -f ... (3 files)");
+    outln!("$ pipectl create repo data\n$ pipectl put file data@master:/ -f ... (3 files)");
     let c = store
         .start_commit(&data.branch("master")?, "three files")?
         .commit;
@@ -90,7 +90,7 @@ pub fn run(args: QuickstartArgs) -> Result<(), CliError> {
         store.put_file_bytes(&c, name, text.as_bytes())?;
     }
     store.finish_commit(&c, FinishOptions::default())?;
-    println!(
+    outln!(
         "$ pipectl create pipeline -f quickstart.yaml   # my-pipeline (glob /*) and total (glob /)"
     );
     let parsed = pipeline_core::spec::parse_str(SPECS, "quickstart.yaml")?;
@@ -98,7 +98,7 @@ pub fn run(args: QuickstartArgs) -> Result<(), CliError> {
     let jobs = wait_for_jobs(&rt, &engine, false)?;
     show(&engine, &jobs)?;
 
-    println!("\n$ pipectl put file data@master:/d.txt -f d.txt   # one new file");
+    outln!("\n$ pipectl put file data@master:/d.txt -f d.txt   # one new file");
     let c = store
         .start_commit(&data.branch("master")?, "one more file")?
         .commit;
@@ -107,12 +107,13 @@ pub fn run(args: QuickstartArgs) -> Result<(), CliError> {
     let jobs = wait_for_jobs(&rt, &engine, false)?;
     show(&engine, &jobs)?;
     if let Some(j) = jobs.iter().find(|j| j.pipeline == "my-pipeline") {
-        println!(
+        outln!(
             "\nmy-pipeline ran {} datum(s) and skipped {} (unchanged files keep their output).",
-            j.stats.datums_processed, j.stats.datums_skipped
+            j.stats.datums_processed,
+            j.stats.datums_skipped
         );
         for d in engine.list_datums("my-pipeline", &j.id)? {
-            println!(
+            outln!(
                 "  {} {:<8} {}",
                 &d.id[..12],
                 d.state.as_str(),

@@ -305,7 +305,10 @@ mod tests {
         }
         fs::create_dir_all(tmp.path().join("empty/nested")).unwrap();
         let local = LocalTree::open(tmp.path()).unwrap();
-        assert_eq!(crate::datum::conformance::check(&local, 100), Vec::<String>::new());
+        assert_eq!(
+            crate::datum::conformance::check(&local, 100),
+            Vec::<String>::new()
+        );
         let mem = MemTree::from_files(files.iter().map(|(p, c)| (format!("/{p}"), *c))).unwrap();
         let l: Vec<Entry> = local.walk().map(Result::unwrap).collect();
         let m: Vec<Entry> = mem.walk().map(Result::unwrap).collect();

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::datum::{Datum, DatumPlan, JobEnv, Sources, TreeSource};
-use crate::executor::output::{OutputEntry, OutputScanner, scan_output};
+use crate::executor::output::{OutputEntry, OutputScanner};
 use crate::executor::{DatumTask, LogStream, ProgramKind, Worker, WorkerPoolSpec};
 use crate::pfs::{CommitRef, CommitTree, OutputBatch, Store};
 
@@ -36,6 +36,9 @@ impl Sources for JobSources {
         self.0.get(&leaf.repo).cloned()
     }
 }
+
+/// An output file to record: path, size, content hash.
+type Put = (String, u64, crate::hash::ContentHash);
 
 /// A datum to run.
 struct Todo {
@@ -753,33 +756,36 @@ impl DatumCtx {
             cancel: self.cancel.clone(),
             logs: logs.clone(),
         };
-        let check = |out: &Path| scan_output(out).map(|_| ()).map_err(|e| e.to_string());
+        // The output check of a successful attempt also stores the files (one scan).
+        let ingested: Mutex<Option<(Vec<Put>, u64)>> = Mutex::new(None);
+        let check = |out: &Path| {
+            let t_up = Instant::now();
+            let puts = self.ingest(out)?;
+            *ingested.lock().unwrap_or_else(|e| e.into_inner()) = Some((puts, micros(t_up)));
+            Ok(())
+        };
         let r = attempt::run_with_policy(worker, &task, &self.policy, &check).await;
         info.attempts = r.attempts;
         info.stats.process_us = r.process_us;
         let cancelled = matches!(r.failure, Some(DatumFailure::Cancelled)) && !r.success;
         let mut puts = Vec::new();
         if r.success {
-            let t_up = Instant::now();
-            match self.ingest(&scratch.join("out")) {
-                Ok(p) => {
-                    info.stats.bytes_out = p.iter().map(|(_, s, _)| *s).sum();
-                    info.outputs = p.iter().map(|(p, _, _)| p.clone()).collect();
-                    puts = p;
-                    info.state = if r.recovered {
-                        // Pachyderm quirk kept: an earlier recovered attempt stays RECOVERED.
-                        DatumState::Recovered
-                    } else {
-                        DatumState::Success
-                    };
-                    info.failure = r.failure.clone().filter(|_| r.recovered);
-                }
-                Err(message) => {
-                    info.state = DatumState::Failed;
-                    info.failure = Some(DatumFailure::InvalidOutput { message });
-                }
-            }
-            info.stats.upload_us = micros(t_up);
+            let (p, upload_us) = ingested
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .unwrap_or_default();
+            info.stats.upload_us = upload_us;
+            info.stats.bytes_out = p.iter().map(|(_, s, _)| *s).sum();
+            info.outputs = p.iter().map(|(p, _, _)| p.clone()).collect();
+            puts = p;
+            info.state = if r.recovered {
+                // Pachyderm quirk kept: an earlier recovered attempt stays RECOVERED.
+                DatumState::Recovered
+            } else {
+                DatumState::Success
+            };
+            info.failure = r.failure.clone().filter(|_| r.recovered);
             if info.state == DatumState::Recovered {
                 puts.clear();
                 info.outputs.clear();
@@ -874,10 +880,7 @@ impl DatumCtx {
 
     /// Stores every file under `out` (symlinks inside `out` are stored as the file they
     /// point to); returns `(path, size, hash)` per file.
-    fn ingest(
-        &self,
-        out: &Path,
-    ) -> std::result::Result<Vec<(String, u64, crate::hash::ContentHash)>, String> {
+    fn ingest(&self, out: &Path) -> std::result::Result<Vec<Put>, String> {
         let mut puts = Vec::new();
         for e in OutputScanner::new(out).map_err(|e| e.to_string())? {
             let e = e.map_err(|e| e.to_string())?;
