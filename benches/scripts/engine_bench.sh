@@ -51,7 +51,7 @@ R[make_one]=$(t make -C "$W/mk" -j2)
 
 # (c) Snakemake --cores 2, one wildcard rule
 if [ -x "$SNAKEMAKE" ]; then
-  mkdir -p "$W/sm/in"; ls "$W/in" | head -n "$NS" | while read -r f; do cp "$W/in/$f" "$W/sm/in/"; done
+  mkdir -p "$W/sm/in"; ls "$W/in" | sed -n "1,${NS}p" | while read -r f; do cp "$W/in/$f" "$W/sm/in/"; done
   cat > "$W/sm/Snakefile" <<'SM'
 NAMES, = glob_wildcards("in/{name}.txt")
 rule all:
@@ -62,6 +62,9 @@ rule upper:
     shell: "sh -c 'tr a-z A-Z < {input} > {output}'"
 SM
   sm() { (cd "$W/sm" && "$SNAKEMAKE" --cores 2 --quiet all); }
+  # the xargs floor over the same subset, for Snakemake's ratios
+  mkdir -p "$W/sxo"
+  R[xargs_smk_subset]=$(t sh -c "cd '$W/sm/in' && ls | xargs -P2 -I{} sh -c 'tr a-z A-Z < \"\$1\" > \"$W/sxo/\$1\"' _ {}")
   R[smk_full]=$(t sm)
   R[smk_noop]=$(t sm)
   echo "one more file" > "$W/sm/in/zz-new.txt"
@@ -93,6 +96,13 @@ floor=${R[xargs_full]}
 ratio() { echo "scale=3; $1 / $floor" | bc; }
 echo "files: $N (snakemake: $NS)"
 printf "%-18s %10s %8s\n" run seconds "x xargs"
-for k in xargs_full make_full make_noop make_one smk_full smk_noop smk_one pipectl_full pipectl_noop pipectl_one; do
-  [ -n "${R[$k]:-}" ] && printf "%-18s %10.3f %8s\n" "$k" "${R[$k]}" "$(ratio "${R[$k]}")"
+for k in xargs_full make_full make_noop make_one pipectl_full pipectl_noop pipectl_one; do
+  printf "%-18s %10.3f %8s\n" "$k" "${R[$k]}" "$(ratio "${R[$k]}")"
 done
+if [ -n "${R[smk_full]:-}" ]; then
+  floor=${R[xargs_smk_subset]}
+  echo "snakemake subset ($NS files), ratios to xargs over the same subset:"
+  for k in xargs_smk_subset smk_full smk_noop smk_one; do
+    printf "%-18s %10.3f %8s\n" "$k" "${R[$k]}" "$(ratio "${R[$k]}")"
+  done
+fi
