@@ -38,6 +38,21 @@ fn catch_up_piles_ticks_and_processes_only_the_new_one() {
     e.engine.run_cron("c").unwrap();
     let j = e.run().remove(0);
     assert_eq!((j.stats.datums_total, j.stats.datums_processed), (4, 1));
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(e.engine.delete_pipeline("c", false))
+        .unwrap();
+    let repos: Vec<_> = e
+        .store
+        .list_repos()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.repo.name)
+        .collect();
+    assert!(
+        repos.is_empty(),
+        "cron repo deleted with its pipeline: {repos:?}"
+    );
 }
 
 #[test]

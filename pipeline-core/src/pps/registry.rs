@@ -436,6 +436,17 @@ impl Engine {
         } else {
             store.delete_repo(&repo, true)?;
         }
+        // Cron repos belong to the pipeline (reference §4.6).
+        let mut branches = Vec::new();
+        if let Some(input) = &info.effective().input {
+            input_branches(input, FieldPath::root().field("input"), &mut branches);
+        }
+        for b in branches.iter().filter(|b| b.cron) {
+            match store.delete_repo(&b.branch.repo, true) {
+                Ok(()) | Err(PfsError::RepoNotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         let mut dels = Vec::new();
         for prefix in [
             job_prefix(name),
