@@ -295,7 +295,10 @@ fn report(e: &dyn std::error::Error) -> i32 {
 /// The data commands (store only); commands that write commits then run the jobs they
 /// started unless `--no-wait`.
 fn run_data(root: &std::path::Path, command: Command, no_wait: bool) -> i32 {
-    let writes = matches!(command, Command::Put { .. } | Command::Finish { .. });
+    let writes = matches!(
+        command,
+        Command::Put { .. } | Command::Finish { .. } | Command::Delete { .. }
+    );
     let root = root.to_path_buf();
     let result = match command {
         Command::Create {
