@@ -132,3 +132,45 @@ fn job_timeout_kills_and_secrets_are_redacted() {
     let err = e.store.inspect_commit(&slow.output_commit).unwrap().error;
     assert!(err.is_some());
 }
+
+#[test]
+fn a_resumed_job_keeps_the_failures_it_recorded() {
+    let e = env();
+    e.repo("in");
+    e.commit("in", &[], &[("/a", "a"), ("/b", "b")]);
+    e.create(&one(
+        "res",
+        "[ ${in##*/} = a ] && exit 1; sleep 2; cp $in /pfs/out/",
+        "datum_tries: 1\n",
+    ));
+    // The host "dies" while /b runs: the runtime is dropped, its datum killed.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_millis(1200),
+            e.engine.run_pending(),
+        )
+        .await;
+    });
+    drop(rt);
+    let job = e.engine.list_jobs(Some("res")).unwrap().remove(0);
+    assert_eq!(job.state, JobState::JobRunning);
+    let recorded = e.engine.list_datums("res", &job.id).unwrap();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].state, DatumState::Failed);
+    // A new engine on the same store resumes the job: /b runs, /a does not, the job fails.
+    let engine = Engine::builder(e.store.clone())
+        .executor(Arc::new(executor_process::ProcessExecutor::new().unwrap()))
+        .build()
+        .unwrap();
+    let done = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(engine.run_pending())
+        .unwrap();
+    assert_eq!(done.len(), 1);
+    let j = &done[0];
+    assert_eq!(j.restarts, 1);
+    assert_eq!(j.state, JobState::JobFailure, "{j:?}");
+    assert_eq!(j.reason, format!("datum {} failed", recorded[0].id));
+    assert_eq!((j.stats.datums_failed, j.stats.datums_processed), (1, 1));
+}

@@ -303,15 +303,25 @@ impl Engine {
         }
         drop(base_records);
         let out_commit = job.output_commit.clone();
+        // What a resumed job had already recorded (failures, output conflicts).
+        let mut resumed = RunOutcome::default();
         if job.planned {
             // Resume: what this job already recorded is not run again.
             let already = self.scan_datums(&job.pipeline, &job.id)?;
             owners = Owners::default();
-            for d in already.values() {
+            let mut ids: Vec<&String> = already.keys().collect();
+            ids.sort();
+            for id in ids {
+                let Some(d) = already.get(id) else { continue };
                 if processed(d.state) {
                     for o in &d.outputs {
-                        owners.claim(o, &d.id);
+                        if let Some(c) = owners.claim(o, &d.id) {
+                            resumed.conflict.get_or_insert(c);
+                        }
                     }
+                }
+                if d.state == DatumState::Failed {
+                    resumed.first_failed.get_or_insert(d.id.clone());
                 }
             }
             todo.retain(|t| !already.contains_key(&t.id));
@@ -363,7 +373,13 @@ impl Engine {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&(job.pipeline.clone(), job.id.clone()));
-        let outcome = result?;
+        let mut outcome = result?;
+        if outcome.first_failed.is_none() {
+            outcome.first_failed = resumed.first_failed;
+        }
+        if outcome.conflict.is_none() {
+            outcome.conflict = resumed.conflict;
+        }
         job.stats.process_ms = millis(t_run);
 
         // ---- finish
