@@ -1,1 +1,95 @@
-//! `executor-docker`: runs pipeline user code through the `pipeline_core::executor::Executor` trait.
+//! `executor-docker`: runs pipeline user code in **warm Docker containers** through the
+//! [`pipeline_core::executor::Executor`] trait.
+//!
+//! # Why bollard
+//!
+//! The executor talks to the Docker Engine API directly with [`bollard`] rather than shelling
+//! out to the `docker` CLI: one typed, async client (tokio + hyper) that speaks unix sockets and
+//! TCP, negotiates the API version with older daemons, demultiplexes exec output into stdout and
+//! stderr frames, and exposes the archive endpoints the remote mode needs. It is actively
+//! maintained; the alternative crate (`docker-api`) has been idle since 2023, and the CLI would
+//! cost a process per call and leave us parsing text.
+//!
+//! # Model
+//!
+//! - [`DockerExecutor::connect`] reaches the daemon at [`DockerConfig::host`], `DOCKER_HOST`, or
+//!   `unix:///var/run/docker.sock`; an absent or silent daemon is
+//!   [`ExecutorError::Unavailable`](pipeline_core::executor::ExecutorError::Unavailable) naming the
+//!   address. It removes containers left by a crashed run of the same [`DockerConfig::owner`].
+//! - `start_workers` resolves `transform.image` locally, pulls it per [`PullPolicy`] within
+//!   [`DockerConfig::pull_timeout`] (credentials from [`DockerConfig::registry_auth`] by
+//!   `image_pull_secrets` name), then starts one container per worker, labelled with owner,
+//!   project, pipeline, version and worker index (see [`labels`]). Its main process is a small
+//!   `sh` keep-alive loop; resources map to container limits ([`resources`]), the network mode is
+//!   [`DockerConfig::network_mode`] (default `none`), secret *files* are copied into the
+//!   container before it starts.
+//! - Each datum is **one exec** in the worker's container ([`worker`] explains the wrapper, the
+//!   kill of the process tree on timeout/cancel and how a dead container is replaced). Secret
+//!   *environment variables* are part of the datum's environment, passed at exec time, so they
+//!   are never in the container's configuration, labels or logs.
+//! - `/pfs` reaches the container by bind mounts (daemon on this machine) or by the archive API
+//!   (remote daemon): see [`DataMode`] and [`staging`]. [`DataMode::Auto`] picks bind mounts for
+//!   a `unix://` address and the archive API for `tcp://`/`http://`.
+//!
+//! # Guarantees and their limits
+//!
+//! - **Inputs are read-only.** Bind mode mounts them read-only: enforced for every user,
+//!   root included. Archive mode can only upload them without write bits, which stops non-root
+//!   users but not root (root's writes stay inside the container and are wiped after the datum).
+//! - **Nothing of one datum reaches the next** under `/pfs` (emptied around every datum) or in
+//!   processes (killed). Files written elsewhere in the container (e.g. `/tmp`) persist in the
+//!   warm worker, as in Pachyderm.
+//! - **Bind mode needs a shared filesystem.** `unix://` is taken to mean "daemon on this machine,
+//!   same filesystem". A socket forwarded from another machine (or a daemon in another mount
+//!   namespace) needs [`DataMode::Archive`] set explicitly.
+//! - Inputs are *renamed* from the scratch directory into the worker's mounted directory and
+//!   renamed back before `run` returns (copied instead when [`DockerConfig::work_root`] is on
+//!   another filesystem).
+//!
+//! - **Secrets and tracing.** Secret values never go into container configuration, labels,
+//!   errors or this crate's logs. bollard itself logs raw request bodies at `TRACE` level, and
+//!   the exec request carries the datum's environment: keep `bollard=trace` off where secrets
+//!   matter.
+//! - **Ownership of outputs.** Bind mode keeps the owner of files user code wrote to
+//!   `/pfs/out` (the container user's uid on the host); archive mode unpacks them as the host
+//!   process.
+//!
+//! # Requirements on the image
+//!
+//! The worker image must have a POSIX `sh` with `kill` and `printf` (builtins in busybox, dash
+//! and bash) on its `PATH`: the keep-alive and the per-datum wrapper are shell snippets. An
+//! image without `sh` fails `start_workers` with
+//! [`ExecutorError::Unsupported`](pipeline_core::executor::ExecutorError::Unsupported) naming
+//! the image. (Pachyderm avoids this by injecting its own static binary into user containers;
+//! doing the same here needs a static helper binary shipped with the host application, which
+//! is future work.) The archive mode also needs `rm` and `mkdir`.
+//!
+//! ```no_run
+//! use executor_docker::{DockerConfig, DockerExecutor};
+//! use pipeline_core::executor::Executor;
+//!
+//! # async fn demo() -> Result<(), pipeline_core::executor::ExecutorError> {
+//! let executor = DockerExecutor::connect(DockerConfig {
+//!     owner: "my-app".into(),
+//!     ..DockerConfig::default()
+//! })
+//! .await?;
+//! assert_eq!(executor.name(), "docker");
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod config;
+pub mod executor;
+mod pipe;
+pub mod resources;
+pub mod staging;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod worker;
+
+pub use config::{
+    DEFAULT_DOCKER_HOST, DataMode, DockerConfig, DockerHost, PullPolicy, RegistryAuth,
+};
+pub use executor::{DockerExecutor, labels};
+pub use worker::DockerWorker;

@@ -1,15 +1,25 @@
 //! `pipectl` commands. Each command group lives in its own module; this file only routes.
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
 
+pub mod data;
 pub mod datum;
-
+pub mod pipeline;
+pub mod quickstart;
 pub mod validate;
 
 /// Pachyderm-style pipelines, embedded: specs, datums, data, jobs.
 #[derive(Debug, Parser)]
 #[command(name = "pipectl", version, about)]
 pub struct Cli {
+    /// Store directory.
+    #[arg(long, global = true, env = "PIPECTL_ROOT", default_value = ".pipectl")]
+    pub root: PathBuf,
+    /// Don't wait for the jobs a command starts (they run on the next command that waits).
+    #[arg(long, global = true)]
+    pub no_wait: bool,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -18,30 +28,323 @@ pub struct Cli {
 /// Top-level verbs; each command group flattens its nouns into them.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// List datums, ...
+    /// Parse and validate pipeline spec files (exit 0 valid, 1 invalid, 2 unreadable).
+    Validate(validate::ValidateArgs),
+    /// Run the quickstart: a data repo, a map and a reduce pipeline, an incremental re-run.
+    Quickstart(quickstart::QuickstartArgs),
+    /// Update a pipeline.
+    Update {
+        /// What to update.
+        #[command(subcommand)]
+        what: Update,
+    },
+    /// Stop a pipeline or a job.
+    Stop {
+        /// What to stop.
+        #[command(subcommand)]
+        what: Stop,
+    },
+    /// Wait for a job.
+    Wait {
+        /// What to wait for.
+        #[command(subcommand)]
+        what: Wait,
+    },
+    /// Show user-code logs.
+    Logs(pipeline::LogsArgs),
+    /// Run a cron tick now.
+    Run {
+        /// What to run.
+        #[command(subcommand)]
+        what: pipeline::Run,
+    },
+    /// Create a repo, branch, ...
+    Create {
+        /// What to create.
+        #[command(subcommand)]
+        what: Create,
+    },
+    /// List repos, branches, files, commits, ...
     List {
         /// What to list.
         #[command(subcommand)]
         what: List,
     },
-    /// Parse and validate pipeline spec files (exit 0 valid, 1 invalid, 2 unreadable).
-    Validate(validate::ValidateArgs),
+    /// Delete a repo, branch, file, ...
+    Delete {
+        /// What to delete.
+        #[command(subcommand)]
+        what: Delete,
+    },
+    /// Inspect a commit, repo, branch, file, ...
+    Inspect {
+        /// What to inspect.
+        #[command(subcommand)]
+        what: Inspect,
+    },
+    /// Upload data.
+    Put {
+        /// What to upload.
+        #[command(subcommand)]
+        what: data::Put,
+    },
+    /// Download data.
+    Get {
+        /// What to download.
+        #[command(subcommand)]
+        what: data::Get,
+    },
+    /// Match files with a glob.
+    Glob {
+        /// What to match.
+        #[command(subcommand)]
+        what: data::Glob,
+    },
+    /// Compare two commits.
+    Diff {
+        /// What to compare.
+        #[command(subcommand)]
+        what: data::Diff,
+    },
+    /// Start a commit, ...
+    Start {
+        /// What to start.
+        #[command(subcommand)]
+        what: Start,
+    },
+    /// Finish a commit, ...
+    Finish {
+        /// What to finish.
+        #[command(subcommand)]
+        what: Finish,
+    },
+}
+
+/// Nouns of `create`.
+#[derive(Debug, Subcommand)]
+pub enum Create {
+    /// Create pipelines from a spec file.
+    Pipeline(pipeline::CreatePipelineArgs),
+    /// Data objects.
+    #[command(flatten)]
+    Data(data::Create),
 }
 
 /// Nouns of `list`.
 #[derive(Debug, Subcommand)]
 pub enum List {
-    /// Datums.
+    /// The datums of a job (`PIPELINE@JOB`), or a spec's datums previewed (`-f SPEC`).
+    Datum(pipeline::ListDatumArgs),
+    /// Pipelines.
+    Pipeline(pipeline::ListPipelineArgs),
+    /// Jobs.
+    Job(pipeline::ListJobArgs),
+    /// Data objects.
     #[command(flatten)]
-    Datum(datum::List),
+    Data(data::List),
+}
+
+/// Nouns of `delete`.
+#[derive(Debug, Subcommand)]
+pub enum Delete {
+    /// A pipeline.
+    Pipeline(pipeline::DeletePipelineArgs),
+    /// Data objects.
+    #[command(flatten)]
+    Data(data::Delete),
+}
+
+/// Nouns of `inspect`.
+#[derive(Debug, Subcommand)]
+pub enum Inspect {
+    /// A pipeline.
+    Pipeline(pipeline::PipelineArgs),
+    /// A job (`PIPELINE@JOB`).
+    Job(pipeline::JobArgs),
+    /// A datum of a job.
+    Datum(pipeline::InspectDatumArgs),
+    /// Data objects.
+    #[command(flatten)]
+    Data(data::Inspect),
+}
+
+/// Nouns of `start`.
+#[derive(Debug, Subcommand)]
+pub enum Start {
+    /// A stopped pipeline.
+    Pipeline {
+        /// Pipeline name.
+        name: String,
+    },
+    /// Data objects.
+    #[command(flatten)]
+    Data(data::Start),
+}
+
+/// Nouns of `update`.
+#[derive(Debug, Subcommand)]
+pub enum Update {
+    /// Update pipelines from a spec file.
+    Pipeline(pipeline::CreatePipelineArgs),
+}
+
+/// Nouns of `stop`.
+#[derive(Debug, Subcommand)]
+pub enum Stop {
+    /// Stop a pipeline (no new jobs until started).
+    Pipeline {
+        /// Pipeline name.
+        name: String,
+    },
+    /// Stop a job (`PIPELINE@JOB`).
+    Job {
+        /// `PIPELINE@JOB`.
+        job: String,
+    },
+}
+
+/// Nouns of `wait`.
+#[derive(Debug, Subcommand)]
+pub enum Wait {
+    /// Run pending jobs until `PIPELINE@JOB` is done (exit 1 unless it succeeded).
+    Job(pipeline::JobArgs),
+}
+
+/// Nouns of `finish`.
+#[derive(Debug, Subcommand)]
+pub enum Finish {
+    /// Data objects.
+    #[command(flatten)]
+    Data(data::Finish),
 }
 
 /// Runs `pipectl` with the given arguments; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
-    match cli.command {
+    let root = cli.root;
+    let no_wait = cli.no_wait;
+    let engine_result = match cli.command {
+        Command::Validate(args) => return validate::run(args),
+        Command::Quickstart(args) => quickstart::run(args),
+        Command::Create {
+            what: Create::Pipeline(a),
+        } => pipeline::create(&root, a, false, no_wait),
+        Command::Update {
+            what: Update::Pipeline(a),
+        } => pipeline::create(&root, a, true, no_wait),
         Command::List {
-            what: List::Datum(c),
-        } => datum::list(c),
-        Command::Validate(args) => validate::run(args),
+            what: List::Datum(a),
+        } => match pipeline::list_datum(&root, a) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
+        Command::List {
+            what: List::Pipeline(a),
+        } => pipeline::list_pipeline(&root, a),
+        Command::List { what: List::Job(a) } => pipeline::list_job(&root, a),
+        Command::Inspect {
+            what: Inspect::Pipeline(a),
+        } => pipeline::inspect_pipeline(&root, a),
+        Command::Inspect {
+            what: Inspect::Job(a),
+        } => pipeline::inspect_job(&root, a),
+        Command::Inspect {
+            what: Inspect::Datum(a),
+        } => pipeline::inspect_datum(&root, a),
+        Command::Delete {
+            what: Delete::Pipeline(a),
+        } => pipeline::delete_pipeline(&root, a),
+        Command::Stop {
+            what: Stop::Pipeline { name },
+        } => pipeline::stop_pipeline(&root, &name),
+        Command::Stop {
+            what: Stop::Job { job },
+        } => pipeline::stop_job(&root, &job),
+        Command::Start {
+            what: Start::Pipeline { name },
+        } => pipeline::start_pipeline(&root, &name, no_wait),
+        Command::Wait { what: Wait::Job(a) } => match pipeline::wait_job(&root, a) {
+            Ok(true) => Ok(()),
+            Ok(false) => return 1,
+            Err(e) => Err(e),
+        },
+        Command::Logs(a) => pipeline::logs(&root, a),
+        Command::Run { what } => pipeline::run_cron(&root, what, no_wait),
+        other => return run_data(&root, other, no_wait),
+    };
+    match engine_result {
+        Ok(()) => 0,
+        Err(e) => report(&e),
+    }
+}
+
+/// Prints an error with its sources; returns exit code 1.
+fn report(e: &dyn std::error::Error) -> i32 {
+    let mut msg = format!("pipectl: {e}");
+    let mut src = e.source();
+    while let Some(s) = src {
+        let s_str = s.to_string();
+        if !msg.contains(&s_str) {
+            msg.push_str(&format!(": {s_str}"));
+        }
+        src = s.source();
+    }
+    eprintln!("{msg}");
+    1
+}
+
+/// The data commands (store only); commands that write commits then run the jobs they
+/// started unless `--no-wait`.
+fn run_data(root: &std::path::Path, command: Command, no_wait: bool) -> i32 {
+    let writes = matches!(
+        command,
+        Command::Put { .. } | Command::Finish { .. } | Command::Delete { .. }
+    );
+    let root = root.to_path_buf();
+    let result = match command {
+        Command::Create {
+            what: Create::Data(c),
+        } => data::create(&root, c),
+        Command::List {
+            what: List::Data(c),
+        } => data::list(&root, c),
+        Command::Delete {
+            what: Delete::Data(c),
+        } => data::delete(&root, c),
+        Command::Inspect {
+            what: Inspect::Data(c),
+        } => data::inspect(&root, c),
+        Command::Put { what } => data::put(&root, what),
+        Command::Get { what } => data::get(&root, what),
+        Command::Glob { what } => data::glob(&root, what),
+        Command::Diff { what } => data::diff(&root, what),
+        Command::Start {
+            what: Start::Data(c),
+        } => data::start(&root, c),
+        Command::Finish {
+            what: Finish::Data(c),
+        } => data::finish(&root, c),
+        _ => Ok(()),
+    };
+    if result.is_ok()
+        && writes
+        && let Err(e) = pipeline::after_write(&root, no_wait)
+    {
+        return report(&e);
+    }
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            let mut msg = format!("pipectl: {e}");
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                let s_str = s.to_string();
+                if !msg.contains(&s_str) {
+                    msg.push_str(&format!(": {s_str}"));
+                }
+                src = s.source();
+            }
+            eprintln!("{msg}");
+            1
+        }
     }
 }

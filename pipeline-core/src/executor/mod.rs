@@ -4,29 +4,78 @@
 //! engine then hands each [`Worker`] one [`DatumTask`] at a time and finally stops it. Local
 //! processes, Docker containers and Kubernetes pods all implement the same two traits, and one
 //! conformance suite (`pipeline_core::testkit`, feature `testkit`) checks every backend.
+//! [`output`] holds the check of `/pfs/out` that every backend and the engine share.
 //!
 //! # Contract
 //!
-//! - **Scratch directory.** The engine owns [`DatumTask::scratch`]. Before the call it holds
-//!   `<input name>/<full repo path>` for each input and an empty `out/`. The executor makes it
-//!   appear to user code as `/pfs` (mount namespace, bind mount, tar copy: backend's choice).
-//!   When [`Worker::run`] returns, whatever the user code wrote to `/pfs/out` is in
-//!   `scratch/out` on the host, **symlinks kept as symlinks** (never followed). The engine
-//!   validates and ingests it, then deletes the scratch directory.
-//! - **Inputs are read-only** to user code where the backend allows it.
+//! The contract is written from the engine's side (the caller) and the backend's side (the
+//! implementer). Everything here is checked by the conformance suite unless marked otherwise.
+//!
+//! ## Scratch directory: who owns what
+//!
+//! - The **engine owns** [`DatumTask::scratch`]: it creates it, fills it, and deletes it after
+//!   `run` returns (whatever the outcome). Before the call it holds
+//!   `<input name>/<full repo path>` for each input in [`DatumTask::inputs`] and an **empty**
+//!   `out/`; the executor must not delete or rename it.
+//! - The executor makes it appear to user code as `/pfs` (mount namespace, bind mount, tar copy,
+//!   path substitution: backend's choice, documented by the backend). Code written for
+//!   Pachyderm, with hard-coded `/pfs/<input>/...` and `/pfs/out/...` paths, must run unchanged.
+//! - When [`Worker::run`] returns (any `Ok` outcome), whatever the user code wrote to `/pfs/out`
+//!   is in `scratch/out` on the host, **symlinks kept as symlinks** (never followed, never
+//!   copied through), empty files and directories included. A backend that copies (tar over
+//!   exec, archive API) streams: memory stays bounded whatever the output size.
+//! - Backends **do not validate** names or symlinks: the engine does, with
+//!   [`output::scan_output`], and fails the datum naming the offending path.
+//! - Whatever the backend created for the datum on its side (a copy of the scratch directory in
+//!   a container or pod, temporary files) it removes before `run` returns. Only `scratch` may
+//!   remain, for the engine.
+//!
+//! ## Isolation between datums
+//!
+//! - **Inputs are read-only** to user code where the backend allows it (a backend documents
+//!   when it cannot enforce this).
 //! - **One datum at a time per worker** (`&mut self`). Nothing of one datum (files under `/pfs`,
-//!   processes, environment) may be visible to the next one.
-//! - **Process lifetime.** The user process runs in its own process group; when it exits, times
-//!   out ([`DatumTask::timeout`]) or is cancelled ([`DatumTask::cancel`]), the whole group is
-//!   killed, so nothing outlives the datum. Dropping the future returned by [`Worker::run`] must
-//!   also kill it.
-//! - **Outcomes vs errors.** Anything the user code did (exit code, signal, timeout, cancel) is
-//!   an `Ok(`[`DatumOutcome`]`)`. An `Err(`[`ExecutorError`]`)` means the infrastructure failed
-//!   (worker lost, image missing, daemon unreachable); the engine may retry it elsewhere.
+//!   processes, environment variables) may be visible to the next one. Files the user code
+//!   wrote outside `/pfs` (e.g. `/tmp`) may persist in a warm worker, as in Pachyderm.
+//! - The environment is **exactly** [`DatumTask::env`] on top of the backend's base environment
+//!   (the image's, or the host's for local processes); nothing from an earlier datum.
+//!
+//! ## Process lifetime, drop and cancel
+//!
+//! - `argv[0]` is executed directly (no shell). A program that cannot be executed is a user-code
+//!   failure: `Ok(Failed { exit_code: 127 })` when not found, `126` when not executable.
+//! - The user process runs in its own process group. When it exits, times out
+//!   ([`DatumTask::timeout`]) or is cancelled ([`DatumTask::cancel`]), the **whole group is
+//!   killed** (SIGKILL), so background children never outlive the datum, even on success.
+//! - **Dropping** the future returned by [`Worker::run`] kills the process group too; the worker
+//!   stays usable for the next datum (or reports [`ExecutorError::WorkerLost`] then).
+//! - Cancellation is cooperative from the engine's side (it fires the token) and immediate from
+//!   the backend's: `run` returns `Ok(Cancelled)` promptly (within about a second) after the
+//!   token fires, even if it fired before the call.
+//! - [`Worker::stop`] kills anything still running and releases the worker (container, pod,
+//!   namespace); it is idempotent. Dropping a worker without `stop` must not leak processes
+//!   (backends kill what they can synchronously, and [`Executor::remove_pipeline`] finds the
+//!   rest by label).
+//!
+//! ## Outcomes vs errors
+//!
+//! - Anything the user code did (exit code, signal, timeout, cancel) is an
+//!   `Ok(`[`DatumOutcome`]`)`. An `Err(`[`ExecutorError`]`)` means the infrastructure failed
+//!   (worker lost, image missing, daemon unreachable, an invalid `user`); the engine may retry
+//!   it elsewhere when [`ExecutorError::is_retryable`] says so.
 //! - **Retries, `datum_tries`, `err_cmd` sequencing, concurrency limits** belong to the engine,
 //!   wrapped around any executor (tower style), never to the executor itself.
+//!
+//! ## Logs and secrets
+//!
+//! - stdout and stderr reach [`DatumTask::logs`] **line by line**, streams kept apart, without
+//!   the trailing newline; a final line without newline is delivered too. Backends may split a
+//!   very long line into several (each backend documents its bound) but never drop bytes
+//!   (invalid UTF-8 is replaced lossily).
 //! - **Secrets** ([`WorkerPoolSpec::secrets`]) never appear in logs, errors, labels or
 //!   `Debug` output.
+
+pub mod output;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -67,10 +116,18 @@ pub trait Worker: Send + fmt::Debug {
     /// The worker's index in its pool (`0..workers`).
     fn index(&self) -> usize;
 
-    /// Runs one datum to completion. See the module docs for the contract.
+    /// Runs one datum to completion: makes `task.scratch` appear as `/pfs`, runs
+    /// `task.program`, streams its output to `task.logs`, and returns once the program's whole
+    /// process group is gone and `/pfs/out` is back in `task.scratch/out`.
+    ///
+    /// User-code results (exit code, signal, timeout, cancel) are `Ok`; `Err` is for the
+    /// infrastructure and for tasks this backend cannot run ([`ExecutorError::InvalidTask`]
+    /// naming the field, e.g. an unknown `transform.user`). Dropping the returned future kills
+    /// the datum's processes. See the module docs for the full contract.
     async fn run(&mut self, task: DatumTask) -> Result<DatumOutcome, ExecutorError>;
 
-    /// Stops the worker and releases its resources (container, pod, namespace). Idempotent.
+    /// Stops the worker and releases its resources (container, pod, namespace). Idempotent;
+    /// `run` after `stop` returns an error (e.g. [`ExecutorError::WorkerLost`]) and runs nothing.
     async fn stop(&mut self) -> Result<(), ExecutorError>;
 }
 
@@ -149,9 +206,11 @@ pub struct DatumTask {
     pub job_id: String,
     /// Datum ID (64 hex).
     pub datum_id: String,
-    /// Host directory that user code sees as `/pfs` (see the module docs).
+    /// Host directory that user code sees as `/pfs`. Owned by the engine: created and filled
+    /// before the call, deleted after it (see the module docs).
     pub scratch: PathBuf,
     /// Input names present under `scratch` (each `scratch/<name>` is read-only to user code).
+    /// Each is one path part (no `/`, not `.`, `..` or `out`).
     pub inputs: Vec<String>,
     /// What to run: `transform.cmd` + `stdin`, or `err_cmd` + `err_stdin`.
     pub program: Program,

@@ -1,0 +1,730 @@
+//! `pipectl` engine commands: pipelines, jobs, datums, logs, cron; and waiting for the jobs
+//! a command started.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use pipeline_core::executor::{Executor, Secrets, WorkerPoolSpec};
+use pipeline_core::pfs::Store;
+use pipeline_core::pps::{
+    CreateOptions, DatumInfo, Engine, JobInfo, JobState, PipelineInfo, PpsError,
+};
+
+use super::data::Format;
+
+/// `println!` that ends the process quietly when stdout is a closed pipe (`| head`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+pub(crate) use outln;
+
+/// Errors of the engine commands.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The engine failed.
+    #[error(transparent)]
+    Engine(#[from] PpsError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] pipeline_core::pfs::PfsError),
+    /// A spec file could not be read or parsed.
+    #[error(transparent)]
+    Spec(#[from] pipeline_core::spec::ParseError),
+    /// An executor could not be used.
+    #[error(transparent)]
+    Executor(#[from] pipeline_core::executor::ExecutorError),
+    /// Bad arguments.
+    #[error("{0}")]
+    Usage(String),
+    /// Local I/O.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+type Res<T = ()> = Result<T, CliError>;
+
+/// Which executor runs a pipeline's user code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExecutorKind {
+    /// Local processes (no Docker or cluster needed).
+    Process,
+    /// Docker Engine containers.
+    Docker,
+    /// Kubernetes pods.
+    Kubernetes,
+}
+
+impl ExecutorKind {
+    fn name(self) -> &'static str {
+        match self {
+            ExecutorKind::Process => "process",
+            ExecutorKind::Docker => "docker",
+            ExecutorKind::Kubernetes => "kubernetes",
+        }
+    }
+}
+
+/// `create pipeline` / `update pipeline`.
+#[derive(Debug, Args)]
+pub struct CreatePipelineArgs {
+    /// Spec file (JSON or YAML; several pipelines allowed).
+    #[arg(short = 'f', long = "file")]
+    pub file: PathBuf,
+    /// Where user code runs (stored with the pipeline).
+    #[arg(long, value_enum)]
+    pub executor: Option<ExecutorKind>,
+    /// With `update`: a new salt, so every datum is reprocessed.
+    #[arg(long)]
+    pub reprocess: bool,
+    /// Print what would be created (with `--executor kubernetes -o yaml`: the worker pods).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format of `--dry-run`.
+    #[arg(short = 'o', long = "output", default_value = "text")]
+    pub output: String,
+}
+
+/// A pipeline name argument with an output format.
+#[derive(Debug, Args)]
+pub struct PipelineArgs {
+    /// Pipeline name.
+    pub name: String,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+/// `delete pipeline`.
+#[derive(Debug, Args)]
+pub struct DeletePipelineArgs {
+    /// Pipeline name.
+    pub name: String,
+    /// Keep the output repo (as a plain repo).
+    #[arg(long)]
+    pub keep_repo: bool,
+}
+
+/// `list pipeline`.
+#[derive(Debug, Args)]
+pub struct ListPipelineArgs {
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+/// `list job`.
+#[derive(Debug, Args)]
+pub struct ListJobArgs {
+    /// Only this pipeline's jobs.
+    #[arg(short = 'p', long = "pipeline")]
+    pub pipeline: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+/// A `PIPELINE@JOB` argument.
+#[derive(Debug, Args)]
+pub struct JobArgs {
+    /// `PIPELINE@JOB`.
+    pub job: String,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+/// `inspect datum PIPELINE@JOB DATUM`.
+#[derive(Debug, Args)]
+pub struct InspectDatumArgs {
+    /// `PIPELINE@JOB`.
+    pub job: String,
+    /// Datum ID (a unique prefix is enough).
+    pub datum: String,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+/// `list datum PIPELINE@JOB` or `list datum -f SPEC --input REPO=DIR` (preview).
+#[derive(Debug, Args)]
+pub struct ListDatumArgs {
+    /// `PIPELINE@JOB`: the datums of a job, with state and reason.
+    pub job: Option<String>,
+    /// Preview a spec's datums over local directories instead (nothing runs).
+    #[arg(short = 'f', long = "file", value_name = "SPEC")]
+    pub file: Option<PathBuf>,
+    /// With `-f`: a local directory as the head of a repo (repeatable).
+    #[arg(long = "input", value_name = "REPO=DIR")]
+    pub inputs: Vec<String>,
+    /// Output format (`text`/`json`; the preview also takes `table`).
+    #[arg(short = 'o', long = "output", default_value = "text")]
+    pub output: String,
+}
+
+/// `logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Pipeline.
+    #[arg(short = 'p', long = "pipeline")]
+    pub pipeline: String,
+    /// Only this job.
+    #[arg(long)]
+    pub job: Option<String>,
+    /// Only this datum (needs `--job`).
+    #[arg(long)]
+    pub datum: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+/// `run cron PIPELINE`.
+#[derive(Debug, Subcommand)]
+pub enum Run {
+    /// Commit a tick now to every cron input of a pipeline.
+    Cron {
+        /// Pipeline.
+        pipeline: String,
+    },
+}
+
+/// Opens the store and an engine with the executors the pipelines need (process always;
+/// docker and kubernetes only when asked for or used by a stored pipeline).
+pub fn open_engine(
+    root: &Path,
+    extra: Option<ExecutorKind>,
+) -> Res<(tokio::runtime::Runtime, Engine)> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let store = Store::open(root)?;
+    let process: Arc<dyn Executor> = Arc::new(executor_process::ProcessExecutor::new()?);
+    let probe = Engine::builder(store.clone())
+        .executor(process.clone())
+        .build()?;
+    let mut wanted: Vec<String> = probe
+        .list_pipelines()?
+        .into_iter()
+        .map(|p| p.executor)
+        .collect();
+    if let Some(e) = extra {
+        wanted.push(e.name().to_string());
+    }
+    drop(probe);
+    let mut builder = Engine::builder(store)
+        .executor(process)
+        .echo_logs(false)
+        .secrets(Secrets::default());
+    if wanted.iter().any(|w| w == "docker") {
+        let ex = rt.block_on(executor_docker::DockerExecutor::connect(
+            executor_docker::DockerConfig::default(),
+        ))?;
+        builder = builder.executor(Arc::new(ex));
+    }
+    if wanted.iter().any(|w| w == "kubernetes") {
+        let ex = rt.block_on(executor_k8s::K8sExecutor::connect(
+            executor_k8s::ClusterSource::Infer,
+            executor_k8s::K8sConfig::default(),
+        ))?;
+        builder = builder.executor(Arc::new(ex));
+    }
+    let engine = builder.default_executor("process").build()?;
+    Ok((rt, engine))
+}
+
+/// Runs every pending job (unless `no_wait`), with a progress line on a terminal; prints a
+/// one-line summary per finished job. Returns the finished jobs.
+pub fn wait_for_jobs(
+    rt: &tokio::runtime::Runtime,
+    engine: &Engine,
+    no_wait: bool,
+) -> Res<Vec<JobInfo>> {
+    if no_wait {
+        engine.discover_jobs()?;
+        return Ok(Vec::new());
+    }
+    let pending = engine.discover_jobs()?.len();
+    let bar = (std::io::stderr().is_terminal() && pending > 0).then(|| {
+        let pb = indicatif::ProgressBar::new_spinner();
+        pb.set_message("running jobs");
+        pb.enable_steady_tick(Duration::from_millis(120));
+        pb
+    });
+    let jobs = rt.block_on(async {
+        let r = engine.run_pending().await;
+        engine.shutdown().await;
+        r
+    })?;
+    if let Some(pb) = bar {
+        pb.finish_and_clear();
+    }
+    for j in &jobs {
+        eprintln!("{}", job_line(j));
+    }
+    Ok(jobs)
+}
+
+fn job_line(j: &JobInfo) -> String {
+    let s = &j.stats;
+    let mut line = format!(
+        "{}@{} {} datums: {} total, {} processed, {} skipped, {} failed, {} recovered",
+        j.pipeline,
+        j.id,
+        j.state.as_str(),
+        s.datums_total,
+        s.datums_processed,
+        s.datums_skipped,
+        s.datums_failed,
+        s.datums_recovered
+    );
+    if !j.reason.is_empty() {
+        line.push_str(&format!(" ({})", j.reason));
+    }
+    line
+}
+
+fn parse_job(s: &str) -> Res<(String, String)> {
+    match s.split_once('@') {
+        Some((p, j)) if !p.is_empty() && !j.is_empty() => Ok((p.to_string(), j.to_string())),
+        _ => Err(CliError::Usage(format!("expected PIPELINE@JOB, got {s:?}"))),
+    }
+}
+
+fn print_json<T: serde::Serialize>(v: &T) {
+    outln!("{}", serde_json::to_string(v).unwrap_or_default());
+}
+
+/// `create pipeline` / `update pipeline`.
+pub fn create(root: &Path, args: CreatePipelineArgs, update: bool, no_wait: bool) -> Res {
+    let parsed = pipeline_core::spec::parse_file(&args.file)?;
+    if args.dry_run {
+        for p in &parsed {
+            let report = pipeline_core::validate::validate(p);
+            if !report.is_valid() {
+                return Err(CliError::Engine(PpsError::InvalidSpec {
+                    pipeline: p.pipeline_name().unwrap_or_default().to_string(),
+                    diagnostics: report.errors,
+                }));
+            }
+            if args.executor == Some(ExecutorKind::Kubernetes) {
+                let spec = p.spec.effective();
+                let pool = WorkerPoolSpec {
+                    project: "default".into(),
+                    pipeline: p.pipeline_name().unwrap_or_default().to_string(),
+                    version: 1,
+                    workers: spec
+                        .parallelism_spec
+                        .as_ref()
+                        .map_or(1, |s| s.constant.max(1) as usize),
+                    spec: Arc::new(spec),
+                    secrets: Secrets::default(),
+                };
+                let yaml = executor_k8s::render_worker_manifests(
+                    &pool,
+                    &executor_k8s::K8sConfig::default(),
+                )
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+                print!("{yaml}");
+            } else {
+                outln!(
+                    "would {} pipeline {}",
+                    if update { "update" } else { "create" },
+                    p.pipeline_name().unwrap_or_default()
+                );
+            }
+        }
+        return Ok(());
+    }
+    let (rt, engine) = open_engine(root, args.executor)?;
+    let opts = CreateOptions {
+        update,
+        reprocess: args.reprocess,
+        executor: args.executor.map(|e| e.name().to_string()),
+    };
+    let created = engine.create_pipelines(&parsed, &opts)?;
+    for p in &created {
+        eprintln!(
+            "{} pipeline {} (version {}, executor {})",
+            if p.version == 1 { "created" } else { "updated" },
+            p.name,
+            p.version,
+            p.executor
+        );
+    }
+    wait_for_jobs(&rt, &engine, no_wait)?;
+    Ok(())
+}
+
+fn pipeline_line(p: &PipelineInfo, engine: &Engine) -> String {
+    let last = engine
+        .list_jobs(Some(&p.name))
+        .ok()
+        .and_then(|j| j.last().map(|j| j.state.as_str()))
+        .unwrap_or("-");
+    let inputs: Vec<String> = p.inputs.iter().map(|b| b.to_string()).collect();
+    format!(
+        "{:<20} {:<8} {:<11} {:<10} {:<15} {}",
+        p.name,
+        p.version,
+        p.executor,
+        if p.stopped { "paused" } else { "running" },
+        last,
+        inputs.join(",")
+    )
+}
+
+/// `list pipeline`.
+pub fn list_pipeline(root: &Path, args: ListPipelineArgs) -> Res {
+    let (_rt, engine) = open_engine(root, None)?;
+    let list = engine.list_pipelines()?;
+    match args.output {
+        Format::Json => list.iter().for_each(print_json),
+        Format::Text => {
+            outln!(
+                "{:<20} {:<8} {:<11} {:<10} {:<15} INPUTS",
+                "NAME",
+                "VERSION",
+                "EXECUTOR",
+                "STATE",
+                "LAST JOB"
+            );
+            for p in &list {
+                outln!("{}", pipeline_line(p, &engine));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `inspect pipeline`.
+pub fn inspect_pipeline(root: &Path, args: PipelineArgs) -> Res {
+    let (_rt, engine) = open_engine(root, None)?;
+    let p = engine.inspect_pipeline(&args.name)?;
+    match args.output {
+        Format::Json => print_json(&p),
+        Format::Text => {
+            outln!("Name: {}", p.name);
+            outln!("Version: {}", p.version);
+            outln!("Executor: {}", p.executor);
+            outln!("State: {}", if p.stopped { "paused" } else { "running" });
+            outln!("Output branch: {}", p.output_branch);
+            let inputs: Vec<String> = p.inputs.iter().map(|b| b.to_string()).collect();
+            outln!("Inputs: {}", inputs.join(", "));
+            outln!("Salt: {}", p.salt);
+            outln!(
+                "Spec:\n{}",
+                serde_json::to_string_pretty(&p.spec).unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `delete pipeline`.
+pub fn delete_pipeline(root: &Path, args: DeletePipelineArgs) -> Res {
+    let (rt, engine) = open_engine(root, None)?;
+    rt.block_on(engine.delete_pipeline(&args.name, args.keep_repo))?;
+    eprintln!("deleted pipeline {}", args.name);
+    Ok(())
+}
+
+/// `stop pipeline`.
+pub fn stop_pipeline(root: &Path, name: &str) -> Res {
+    let (_rt, engine) = open_engine(root, None)?;
+    engine.stop_pipeline(name)?;
+    eprintln!("stopped pipeline {name}");
+    Ok(())
+}
+
+/// `start pipeline`.
+pub fn start_pipeline(root: &Path, name: &str, no_wait: bool) -> Res {
+    let (rt, engine) = open_engine(root, None)?;
+    engine.start_pipeline(name)?;
+    eprintln!("started pipeline {name}");
+    wait_for_jobs(&rt, &engine, no_wait)?;
+    Ok(())
+}
+
+/// Prints job rows.
+pub fn print_jobs(jobs: &[JobInfo], format: Format) {
+    match format {
+        Format::Json => jobs.iter().for_each(print_json),
+        Format::Text => {
+            outln!(
+                "{:<34} {:<16} {:<15} {:>6} {:>9} {:>7} {:>6} {:>9}  REASON",
+                "ID",
+                "PIPELINE",
+                "STATE",
+                "TOTAL",
+                "PROCESSED",
+                "SKIPPED",
+                "FAILED",
+                "RECOVERED"
+            );
+            for j in jobs {
+                let s = &j.stats;
+                outln!(
+                    "{:<34} {:<16} {:<15} {:>6} {:>9} {:>7} {:>6} {:>9}  {}",
+                    j.id,
+                    j.pipeline,
+                    j.state.as_str(),
+                    s.datums_total,
+                    s.datums_processed,
+                    s.datums_skipped,
+                    s.datums_failed,
+                    s.datums_recovered,
+                    j.reason
+                );
+            }
+        }
+    }
+}
+
+/// `list job`.
+pub fn list_job(root: &Path, args: ListJobArgs) -> Res {
+    let (_rt, engine) = open_engine(root, None)?;
+    engine.discover_jobs()?;
+    let mut jobs = engine.list_jobs(args.pipeline.as_deref())?;
+    jobs.reverse();
+    print_jobs(&jobs, args.output);
+    Ok(())
+}
+
+/// `inspect job`.
+pub fn inspect_job(root: &Path, args: JobArgs) -> Res {
+    let (pipeline, job) = parse_job(&args.job)?;
+    let (_rt, engine) = open_engine(root, None)?;
+    let j = engine.inspect_job(&pipeline, &job)?;
+    match args.output {
+        Format::Json => print_json(&j),
+        Format::Text => {
+            outln!("ID: {}", j.id);
+            outln!("Pipeline: {} (version {})", j.pipeline, j.version);
+            outln!("State: {}", j.state.as_str());
+            if !j.reason.is_empty() {
+                outln!("Reason: {}", j.reason);
+            }
+            outln!("Output commit: {}", j.output_commit);
+            let inputs: Vec<String> = j.inputs.iter().map(|c| c.to_string()).collect();
+            outln!("Inputs: {}", inputs.join(", "));
+            outln!("Base job: {}", j.base_job.as_deref().unwrap_or("-"));
+            let s = &j.stats;
+            outln!(
+                "Datums: {} total, {} processed, {} skipped, {} failed, {} recovered",
+                s.datums_total,
+                s.datums_processed,
+                s.datums_skipped,
+                s.datums_failed,
+                s.datums_recovered
+            );
+            outln!("Bytes: {} in, {} out", s.bytes_in, s.bytes_out);
+            outln!(
+                "Time: plan {} ms, process {} ms, finish {} ms",
+                s.plan_ms,
+                s.process_ms,
+                s.finish_ms
+            );
+            outln!("Restarts: {}", j.restarts);
+        }
+    }
+    Ok(())
+}
+
+/// `wait job PIPELINE@JOB`: runs pending jobs until it is done; exit 1 unless SUCCESS.
+pub fn wait_job(root: &Path, args: JobArgs) -> Res<bool> {
+    let (pipeline, job) = parse_job(&args.job)?;
+    let (rt, engine) = open_engine(root, None)?;
+    let j = rt.block_on(async {
+        let r = engine.wait_job(&pipeline, &job).await;
+        engine.shutdown().await;
+        r
+    })?;
+    match args.output {
+        Format::Json => print_json(&j),
+        Format::Text => outln!("{}", job_line(&j)),
+    }
+    Ok(j.state == JobState::JobSuccess)
+}
+
+/// `stop job`.
+pub fn stop_job(root: &Path, job: &str) -> Res {
+    let (pipeline, job) = parse_job(job)?;
+    let (_rt, engine) = open_engine(root, None)?;
+    let j = engine.stop_job(&pipeline, &job, None)?;
+    eprintln!("stopped job {}@{}", j.pipeline, j.id);
+    Ok(())
+}
+
+fn datum_reason(d: &DatumInfo) -> String {
+    let mut r = match &d.reason {
+        pipeline_core::pps::DatumReason::Unchanged { from_job } => {
+            format!("unchanged (output of job {from_job})")
+        }
+        other => serde_json::to_value(other)
+            .ok()
+            .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string))
+            .unwrap_or_default()
+            .replace('_', " "),
+    };
+    if let Some(f) = &d.failure {
+        r.push_str(&format!("; {f}"));
+    }
+    r
+}
+
+/// `list datum`.
+pub fn list_datum(root: &Path, args: ListDatumArgs) -> Res<i32> {
+    if let Some(file) = args.file {
+        let mut inputs = Vec::new();
+        for i in &args.inputs {
+            match i.split_once('=') {
+                Some((r, d)) if !r.is_empty() && !d.is_empty() => {
+                    inputs.push((r.to_string(), PathBuf::from(d)))
+                }
+                _ => return Err(CliError::Usage(format!("expected REPO=DIR, got {i:?}"))),
+            }
+        }
+        let output = match args.output.as_str() {
+            "json" => super::datum::Format::Json,
+            _ => super::datum::Format::Table,
+        };
+        return Ok(super::datum::list_datum(&super::datum::ListDatumArgs {
+            file,
+            inputs,
+            output,
+        }));
+    }
+    let job = args
+        .job
+        .ok_or_else(|| CliError::Usage("list datum needs PIPELINE@JOB or -f SPEC".into()))?;
+    let (pipeline, job) = parse_job(&job)?;
+    let (_rt, engine) = open_engine(root, None)?;
+    let datums = engine.list_datums(&pipeline, &job)?;
+    if args.output == "json" {
+        datums.iter().for_each(print_json);
+    } else {
+        outln!("{:<64} {:<9} {:<30} REASON", "ID", "STATE", "INPUTS");
+        for d in &datums {
+            let inputs: Vec<String> = d
+                .inputs
+                .iter()
+                .map(|i| format!("{}:{}", i.repo, i.path))
+                .collect();
+            outln!(
+                "{:<64} {:<9} {:<30} {}",
+                d.id,
+                d.state.as_str(),
+                inputs.join(","),
+                datum_reason(d)
+            );
+        }
+    }
+    Ok(0)
+}
+
+/// `inspect datum`.
+pub fn inspect_datum(root: &Path, args: InspectDatumArgs) -> Res {
+    let (pipeline, job) = parse_job(&args.job)?;
+    let (_rt, engine) = open_engine(root, None)?;
+    let matches: Vec<DatumInfo> = engine
+        .list_datums(&pipeline, &job)?
+        .into_iter()
+        .filter(|d| d.id.starts_with(&args.datum))
+        .collect();
+    let d = match matches.as_slice() {
+        [one] => one.clone(),
+        [] => {
+            return Err(CliError::Engine(PpsError::DatumNotFound {
+                pipeline,
+                job,
+                datum: args.datum,
+            }));
+        }
+        _ => {
+            return Err(CliError::Usage(format!(
+                "datum prefix {:?} is ambiguous",
+                args.datum
+            )));
+        }
+    };
+    match args.output {
+        Format::Json => print_json(&d),
+        Format::Text => {
+            outln!("ID: {}", d.id);
+            outln!("Job: {} (outputs from job {})", job, d.job);
+            outln!("State: {}", d.state.as_str());
+            outln!("Reason: {}", datum_reason(&d));
+            outln!("Attempts: {}", d.attempts);
+            for i in &d.inputs {
+                outln!("Input: {} {}:{}", i.name, i.repo, i.path);
+            }
+            for o in &d.outputs {
+                outln!("Output: {o}");
+            }
+            let s = &d.stats;
+            outln!(
+                "Stats: {} bytes in, {} bytes out, download {} µs, process {} µs, upload {} µs",
+                s.bytes_in,
+                s.bytes_out,
+                s.download_us,
+                s.process_us,
+                s.upload_us
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `logs`.
+pub fn logs(root: &Path, args: LogsArgs) -> Res {
+    if args.datum.is_some() && args.job.is_none() {
+        return Err(CliError::Usage("--datum needs --job".into()));
+    }
+    let (_rt, engine) = open_engine(root, None)?;
+    let lines = engine.logs(&args.pipeline, args.job.as_deref(), args.datum.as_deref())?;
+    for l in &lines {
+        match args.output {
+            Format::Json => print_json(l),
+            Format::Text => outln!(
+                "{} {} {} {} {}",
+                pipeline_core::pps::format_ms(l.ts_ms),
+                &l.job,
+                &l.datum[..l.datum.len().min(12)],
+                l.stream,
+                l.message
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// `run cron`.
+pub fn run_cron(root: &Path, cmd: Run, no_wait: bool) -> Res {
+    let Run::Cron { pipeline } = cmd;
+    let (rt, engine) = open_engine(root, None)?;
+    for id in engine.run_cron(&pipeline)? {
+        eprintln!("tick committed (commit set {id})");
+    }
+    wait_for_jobs(&rt, &engine, no_wait)?;
+    Ok(())
+}
+
+/// After a data command wrote commits: run the jobs they started.
+pub fn after_write(root: &Path, no_wait: bool) -> Res {
+    let (rt, engine) = open_engine(root, None)?;
+    if engine.list_pipelines()?.is_empty() {
+        return Ok(());
+    }
+    wait_for_jobs(&rt, &engine, no_wait)?;
+    Ok(())
+}

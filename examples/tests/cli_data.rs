@@ -1,0 +1,229 @@
+//! `pipectl` data commands end to end (assert_cmd).
+
+use assert_cmd::Command;
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> assert_cmd::assert::Assert {
+        Command::cargo_bin("pipectl")
+            .unwrap()
+            .env("PIPECTL_ROOT", self.dir.path().join("root"))
+            .args(args)
+            .assert()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd(args).success().get_output().stdout.clone();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.cmd(args).failure().get_output().stderr.clone();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn local(&self, rel: &str, content: &str) -> String {
+        let p = self.dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, content).unwrap();
+        p.to_str().unwrap().to_string()
+    }
+}
+
+#[test]
+fn repo_put_get_list_roundtrip() {
+    let e = Env::new();
+    e.ok(&["create", "repo", "images", "-d", "pictures"]);
+    let repos = e.ok(&["list", "repo", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(repos.lines().next().unwrap()).unwrap();
+    assert_eq!(v["repo"]["name"], "images");
+    assert_eq!(v["description"], "pictures");
+
+    let a = e.local("src/a.txt", "hello");
+    e.ok(&["put", "file", "images@master:/dir/a.txt", "-f", &a]);
+    assert_eq!(e.ok(&["get", "file", "images@master:/dir/a.txt"]), "hello");
+    // Path ending in '/' gets the local name.
+    e.ok(&["put", "file", "images@master:/dir/", "-f", &a]);
+    // stdin.
+    e.cmd(&["put", "file", "images@master:/in.txt", "-f", "-"])
+        .success();
+    let out = Command::cargo_bin("pipectl")
+        .unwrap()
+        .env("PIPECTL_ROOT", e.dir.path().join("root"))
+        .args(["put", "file", "images@master:/stdin.txt", "-f", "-"])
+        .write_stdin("from stdin")
+        .assert()
+        .success();
+    drop(out);
+    assert_eq!(
+        e.ok(&["get", "file", "images@master:/stdin.txt"]),
+        "from stdin"
+    );
+
+    let listing = e.ok(&["list", "file", "images@master", "-o", "json"]);
+    let paths: Vec<String> = listing
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["path"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(paths, ["/dir/", "/in.txt", "/stdin.txt"]);
+    let text = e.ok(&["list", "file", "images@master:/dir"]);
+    assert!(text.contains("/dir/a.txt"), "{text}");
+
+    // -o LOCAL.
+    let dest = e.dir.path().join("out.txt");
+    e.ok(&[
+        "get",
+        "file",
+        "images@master:/dir/a.txt",
+        "-o",
+        dest.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read_to_string(dest).unwrap(), "hello");
+
+    // Four puts, four commits, newest first; ^N addressing.
+    let commits = e.ok(&["list", "commit", "images@master", "-o", "json"]);
+    assert_eq!(commits.lines().count(), 4);
+    let first: serde_json::Value = serde_json::from_str(commits.lines().last().unwrap()).unwrap();
+    let inspected = e.ok(&["inspect", "commit", "images@master^3", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&inspected).unwrap();
+    assert_eq!(v["commit"]["id"], first["commit"]["id"]);
+    assert_eq!(v["origin"], "USER");
+    assert_eq!(v["state"], "FINISHED");
+    let id = v["commit"]["id"].as_str().unwrap().to_string();
+    let by_id = e.ok(&["inspect", "commit", &format!("images@{id}")]);
+    assert!(by_id.contains(&id));
+}
+
+#[test]
+fn recursive_put_glob_diff_delete() {
+    let e = Env::new();
+    e.ok(&["create", "repo", "data"]);
+    e.local("tree/a.png", "A");
+    e.local("tree/b.png", "B");
+    e.local("tree/dir/c.png", "C");
+    let tree = e.dir.path().join("tree");
+    e.ok(&[
+        "put",
+        "file",
+        "data@master:/",
+        "-f",
+        tree.to_str().unwrap(),
+        "-r",
+    ]);
+    let g = e.ok(&["glob", "file", "data@master:/*", "-o", "json"]);
+    let paths: Vec<String> = g
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["path"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(paths, ["/a.png", "/b.png", "/dir/"]);
+
+    e.ok(&["delete", "file", "data@master:/a.png"]);
+    let d = e.ok(&["diff", "file", "data@master", "data@master^", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(d.trim()).unwrap();
+    assert_eq!(v["path"], "/a.png");
+    assert_eq!(v["change"], "deleted");
+    // Default old = parent.
+    assert_eq!(e.ok(&["diff", "file", "data@master", "-o", "json"]), d);
+
+    // A directory without -r is refused with a hint.
+    let err = e.fails(&[
+        "put",
+        "file",
+        "data@master:/x",
+        "-f",
+        tree.to_str().unwrap(),
+    ]);
+    assert!(err.contains("use -r"), "{err}");
+}
+
+#[test]
+fn branches_and_errors() {
+    let e = Env::new();
+    e.ok(&["create", "repo", "in"]);
+    e.ok(&["create", "repo", "out"]);
+    let a = e.local("a", "x");
+    e.ok(&["put", "file", "in@master:/a", "-f", &a]);
+    e.ok(&[
+        "create",
+        "branch",
+        "out@master",
+        "--provenance",
+        "in@master",
+    ]);
+    let b = e.ok(&["list", "branch", "out", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(b.trim()).unwrap();
+    assert_eq!(v["direct_provenance"][0]["name"], "master");
+    let c = e.ok(&["inspect", "commit", "out@master", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&c).unwrap();
+    assert_eq!(v["origin"], "AUTO");
+
+    let err = e.fails(&["put", "file", "out@master:/x", "-f", &a]);
+    assert!(
+        err.contains("cannot start a commit on an output branch"),
+        "{err}"
+    );
+    let err = e.fails(&["get", "file", "in@master:/missing"]);
+    assert!(
+        err.contains("/missing") && err.contains("not found"),
+        "{err}"
+    );
+    let err = e.fails(&["put", "file", "in@master:/bad*name", "-f", &a]);
+    assert!(
+        err.contains("invalid file path") && err.contains("bad*name"),
+        "{err}"
+    );
+    let err = e.fails(&["create", "repo", "no good"]);
+    assert!(err.contains("repo name"), "{err}");
+    let err = e.fails(&["delete", "repo", "in"]);
+    assert!(err.contains("provenance"), "{err}");
+    e.ok(&["delete", "repo", "in", "--force"]);
+    e.ok(&["create", "branch", "out@dev", "--head", "master"]);
+    let branches = e.ok(&["list", "branch", "out"]);
+    assert!(
+        branches.contains("dev") && branches.contains("master"),
+        "{branches}"
+    );
+}
+
+#[test]
+fn explicit_commits() {
+    let e = Env::new();
+    e.ok(&["create", "repo", "r"]);
+    let id = e.ok(&["start", "commit", "r@master", "-d", "batch"]);
+    let a = e.local("a", "1");
+    e.ok(&["put", "file", "r@master:/a", "-f", &a]);
+    e.ok(&["put", "file", "r@master:/b", "-f", &a]);
+    let open = e.ok(&["inspect", "commit", "r@master", "-o", "json"]);
+    assert!(open.contains("\"OPEN\""), "{open}");
+    e.ok(&["finish", "commit", "r@master"]);
+    let info = e.ok(&[
+        "inspect",
+        "commit",
+        &format!("r@{}", id.trim()),
+        "-o",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(v["state"], "FINISHED");
+    assert_eq!(v["size_bytes"], 2);
+    assert_eq!(v["description"], "batch");
+}

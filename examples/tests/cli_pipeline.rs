@@ -1,0 +1,163 @@
+//! `pipectl` engine commands end to end: create pipeline, put file waits for jobs, list/inspect
+//! job and datum with `-o json`, logs, update --reprocess, stop/start, wait, run cron, delete.
+
+use assert_cmd::Command;
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn cmd(&self, args: &[&str]) -> assert_cmd::assert::Assert {
+        Command::cargo_bin("pipectl")
+            .unwrap()
+            .env("PIPECTL_ROOT", self.dir.path().join("root"))
+            .args(args)
+            .assert()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd(args).success().get_output().stdout.clone();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Vec<serde_json::Value> {
+        self.ok(args)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn local(&self, rel: &str, content: &str) -> String {
+        let p = self.dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, content).unwrap();
+        p.to_str().unwrap().to_string()
+    }
+}
+
+#[test]
+fn pipelines_jobs_datums_logs() {
+    let e = Env {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    e.ok(&["create", "repo", "data"]);
+    let a = e.local("a.txt", "hello");
+    e.ok(&["put", "file", "data@master:/a.txt", "-f", &a]);
+    let spec = e.local(
+        "p.yaml",
+        "pipeline: {name: up}\ntransform:\n  cmd: [sh, -c, 'echo processing $data; tr a-z A-Z < $data > /pfs/out/${data##*/}']\ninput: {pfs: {repo: data, glob: /*}}\n---\npipeline: {name: count}\ntransform: {cmd: [sh, -c, 'ls /pfs/up | wc -l > /pfs/out/n']}\ninput: {pfs: {repo: up, glob: /}}\n",
+    );
+    e.ok(&["create", "pipeline", "-f", &spec]);
+    let pipes = e.json(&["list", "pipeline", "-o", "json"]);
+    assert_eq!(pipes.len(), 2);
+    assert_eq!(pipes[1]["executor"], "process");
+    assert_eq!(e.ok(&["get", "file", "up@master:/a.txt"]), "HELLO");
+
+    // put file waits for the jobs it started
+    let b = e.local("b.txt", "world");
+    e.ok(&["put", "file", "data@master:/b.txt", "-f", &b]);
+    assert_eq!(e.ok(&["get", "file", "count@master:/n"]).trim(), "2");
+    let jobs = e.json(&["list", "job", "-p", "up", "-o", "json"]);
+    assert_eq!(jobs.len(), 2);
+    let latest = &jobs[0];
+    assert_eq!(latest["state"], "JOB_SUCCESS");
+    assert_eq!(latest["stats"]["datums_processed"], 1);
+    assert_eq!(latest["stats"]["datums_skipped"], 1);
+    let id = latest["id"].as_str().unwrap().to_string();
+    let job_ref = format!("up@{id}");
+    let j = e.json(&["inspect", "job", &job_ref, "-o", "json"]);
+    assert_eq!(j[0]["id"], id.as_str());
+    let datums = e.json(&["list", "datum", &job_ref, "-o", "json"]);
+    let mut states: Vec<String> = datums
+        .iter()
+        .map(|d| format!("{} {}", d["state"], d["reason"]["kind"]))
+        .collect();
+    states.sort();
+    assert_eq!(states, ["\"SKIPPED\" \"unchanged\"", "\"SUCCESS\" \"new\""]);
+    let new = datums.iter().find(|d| d["state"] == "SUCCESS").unwrap();
+    let did = new["id"].as_str().unwrap();
+    let d = e.json(&["inspect", "datum", &job_ref, &did[..10], "-o", "json"]);
+    assert_eq!(d[0]["outputs"][0], "/b.txt");
+    let logs = e.json(&[
+        "logs", "-p", "up", "--job", &id, "--datum", did, "-o", "json",
+    ]);
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0]["message"], "processing /pfs/data/b.txt");
+    assert!(logs[0]["ts_ms"].as_u64().unwrap() > 0);
+    assert_eq!(e.json(&["logs", "-p", "up", "-o", "json"]).len(), 2);
+
+    // the spec preview still works
+    let dir = e.dir.path().join("local");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("x"), "1").unwrap();
+    let one = e.local(
+        "one.yaml",
+        "pipeline: {name: up}\ntransform: {cmd: ['true']}\ninput: {pfs: {repo: data, glob: /*}}\n",
+    );
+    let preview = e.ok(&[
+        "list",
+        "datum",
+        "-f",
+        &one,
+        "--input",
+        &format!("data={}", dir.display()),
+    ]);
+    assert!(preview.contains("/x"), "{preview}");
+
+    // update --reprocess reprocesses everything
+    e.ok(&["update", "pipeline", "-f", &spec, "--reprocess"]);
+    let jobs = e.json(&["list", "job", "-p", "up", "-o", "json"]);
+    assert_eq!(jobs[0]["stats"]["datums_processed"], 2);
+    assert_eq!(jobs[0]["version"], 2);
+
+    // stop: no job; start: a job; --no-wait then wait job
+    e.ok(&["stop", "pipeline", "count"]);
+    let c = e.local("c.txt", "again");
+    e.ok(&["--no-wait", "put", "file", "data@master:/c.txt", "-f", &c]);
+    let jobs = e.json(&["list", "job", "-p", "up", "-o", "json"]);
+    assert_eq!(jobs[0]["state"], "JOB_CREATED");
+    let pending = format!("up@{}", jobs[0]["id"].as_str().unwrap());
+    let waited = e.json(&["wait", "job", &pending, "-o", "json"]);
+    assert_eq!(waited[0]["state"], "JOB_SUCCESS");
+    assert_eq!(
+        e.json(&["list", "job", "-p", "count", "-o", "json"]).len(),
+        4
+    );
+    e.ok(&["start", "pipeline", "count"]);
+    assert_eq!(e.ok(&["get", "file", "count@master:/n"]).trim(), "3");
+
+    // delete: refused while read by another pipeline, then fine bottom-up
+    e.cmd(&["delete", "pipeline", "up"]).failure();
+    e.ok(&["delete", "pipeline", "count"]);
+    e.ok(&["delete", "pipeline", "up"]);
+    assert!(e.json(&["list", "pipeline", "-o", "json"]).is_empty());
+}
+
+#[test]
+fn cron_and_kubernetes_dry_run() {
+    let e = Env {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let spec = e.local(
+        "cron.yaml",
+        "pipeline: {name: ticker}\ntransform: {cmd: [sh, -c, 'ls /pfs/tick > /pfs/out/ticks']}\ninput: {cron: {name: tick, spec: '@every 1h', overwrite: true}}\n",
+    );
+    e.ok(&["create", "pipeline", "-f", &spec]);
+    e.ok(&["run", "cron", "ticker"]);
+    let ticks = e.ok(&["get", "file", "ticker@master:/ticks"]);
+    assert_eq!(ticks.lines().count(), 1);
+    assert!(ticks.trim().ends_with('Z'), "{ticks}");
+    let yaml = e.ok(&[
+        "create",
+        "pipeline",
+        "-f",
+        &spec,
+        "--executor",
+        "kubernetes",
+        "--dry-run",
+        "-o",
+        "yaml",
+    ]);
+    assert!(yaml.contains("kind: Pod"), "{yaml}");
+}

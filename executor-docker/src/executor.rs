@@ -1,0 +1,791 @@
+//! [`DockerExecutor`]: connecting, images, worker containers, cleanup.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bollard::Docker;
+use bollard::auth::DockerCredentials;
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
+    RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+};
+use futures::StreamExt;
+use pipeline_core::executor::{Executor, ExecutorError, Worker, WorkerPoolSpec};
+
+use crate::config::{DataMode, DockerConfig, DockerHost, PullPolicy};
+use crate::resources;
+use crate::staging::BindDirs;
+use crate::worker::DockerWorker;
+
+/// Label keys put on every worker container.
+pub mod labels {
+    /// The [`DockerConfig::owner`](crate::DockerConfig::owner) of the host that created it.
+    pub const OWNER: &str = "io.pipeline-engine.owner";
+    /// Project name.
+    pub const PROJECT: &str = "io.pipeline-engine.project";
+    /// Pipeline name.
+    pub const PIPELINE: &str = "io.pipeline-engine.pipeline";
+    /// Pipeline version.
+    pub const VERSION: &str = "io.pipeline-engine.version";
+    /// Worker index in its pool.
+    pub const WORKER: &str = "io.pipeline-engine.worker";
+}
+
+/// The worker container's main process: a shell that sleeps until the container is removed.
+/// PID 1 of a PID namespace cannot be killed from inside it, which the datum wrapper relies on.
+pub(crate) const KEEPALIVE: &str =
+    "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $! 2>/dev/null; done";
+
+pub(crate) const BACKEND: &str = "docker";
+
+/// Shared state of an executor and its workers.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub docker: Docker,
+    pub config: DockerConfig,
+    pub address: String,
+    pub mode: DataMode,
+}
+
+/// Runs pipeline workers as warm Docker containers (see the crate docs).
+#[derive(Debug, Clone)]
+pub struct DockerExecutor {
+    inner: Arc<Inner>,
+}
+
+pub(crate) fn backend_err(message: String, source: bollard::errors::Error) -> ExecutorError {
+    ExecutorError::Backend {
+        backend: BACKEND,
+        message,
+        source: Some(Box::new(source)),
+    }
+}
+
+/// Whether a bollard error means the daemon could not be reached (as opposed to an answer).
+fn is_transport(e: &bollard::errors::Error) -> bool {
+    use bollard::errors::Error as E;
+    matches!(
+        e,
+        E::RequestTimeoutError
+            | E::IOError { .. }
+            | E::HyperResponseError { .. }
+            | E::HyperLegacyError { .. }
+            | E::HttpClientError { .. }
+            | E::SocketNotFoundError(_)
+    )
+}
+
+impl Inner {
+    /// Turns a backend error caused by an unreachable daemon into
+    /// [`ExecutorError::Unavailable`] naming the daemon address.
+    pub(crate) fn upgrade(&self, e: ExecutorError) -> ExecutorError {
+        let transport = match &e {
+            ExecutorError::Backend {
+                source: Some(src), ..
+            } => src
+                .downcast_ref::<bollard::errors::Error>()
+                .is_some_and(is_transport),
+            _ => false,
+        };
+        match e {
+            ExecutorError::Backend {
+                message, source, ..
+            } if transport => ExecutorError::Unavailable {
+                backend: BACKEND,
+                address: self.address.clone(),
+                message: format!("daemon unreachable while {message}"),
+                source,
+            },
+            other => other,
+        }
+    }
+}
+
+/// Whether a bollard error is an HTTP status `code` from the daemon.
+pub(crate) fn is_status(e: &bollard::errors::Error, code: u16) -> bool {
+    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code, .. } if *status_code == code)
+}
+
+impl DockerExecutor {
+    /// Connects to the daemon named by `config` (or `DOCKER_HOST`, or the default socket),
+    /// checks that it answers, negotiates the API version and, when
+    /// [`DockerConfig::remove_leftovers_on_connect`] is set, removes leftovers of this owner.
+    ///
+    /// Fails with [`ExecutorError::Unavailable`] naming the address when the daemon is absent
+    /// or does not answer within [`DockerConfig::request_timeout`].
+    pub async fn connect(config: DockerConfig) -> Result<Self, ExecutorError> {
+        let address = config.address();
+        let unavailable =
+            |message: String, source: Option<bollard::errors::Error>| ExecutorError::Unavailable {
+                backend: BACKEND,
+                address: address.clone(),
+                message,
+                source: source.map(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>),
+            };
+        let host = DockerHost::parse(&address).ok_or_else(|| {
+            unavailable(
+                "unsupported address (expected unix:///path, tcp://host:port or http://host:port)"
+                    .to_string(),
+                None,
+            )
+        })?;
+        let timeout_s = config.request_timeout.as_secs().max(1);
+        let docker = match &host {
+            DockerHost::Unix(path) => {
+                if !path.exists() {
+                    return Err(unavailable(
+                        "socket not found (is the Docker daemon running? set DOCKER_HOST)"
+                            .to_string(),
+                        None,
+                    ));
+                }
+                Docker::connect_with_unix(
+                    &path.to_string_lossy(),
+                    timeout_s,
+                    bollard::API_DEFAULT_VERSION,
+                )
+            }
+            DockerHost::Http(url) => {
+                Docker::connect_with_http(url, timeout_s, bollard::API_DEFAULT_VERSION)
+            }
+        }
+        .map_err(|e| unavailable("cannot create a client".to_string(), Some(e)))?;
+        let docker = match tokio::time::timeout(config.request_timeout, docker.negotiate_version())
+            .await
+        {
+            Ok(Ok(d)) => d,
+            Ok(Err(e)) => return Err(unavailable("daemon did not answer".to_string(), Some(e))),
+            Err(_) => {
+                return Err(unavailable(
+                    format!("daemon did not answer within {:?}", config.request_timeout),
+                    None,
+                ));
+            }
+        };
+        let mode = config.effective_data_mode(&host);
+        let remove = config.remove_leftovers_on_connect;
+        let exec = DockerExecutor {
+            inner: Arc::new(Inner {
+                docker,
+                config,
+                address,
+                mode,
+            }),
+        };
+        if remove {
+            let n = exec.remove_leftovers().await?;
+            if n > 0 {
+                tracing::info!(removed = n, "removed leftover worker containers");
+            }
+        }
+        Ok(exec)
+    }
+
+    /// The daemon address in use.
+    pub fn address(&self) -> &str {
+        &self.inner.address
+    }
+
+    /// The data mode in use (never [`DataMode::Auto`]).
+    pub fn data_mode(&self) -> DataMode {
+        self.inner.mode
+    }
+
+    /// The owner label value of this executor's containers.
+    pub fn owner(&self) -> &str {
+        &self.inner.config.owner
+    }
+
+    /// The underlying client (for tests and tools).
+    pub fn client(&self) -> &Docker {
+        &self.inner.docker
+    }
+
+    /// Removes every container labelled with this executor's owner, with their work
+    /// directories: what a crashed host left behind. Call it only when this host has no live
+    /// workers (it runs on [`connect`](Self::connect) by default). Returns how many containers
+    /// were removed.
+    pub async fn remove_leftovers(&self) -> Result<usize, ExecutorError> {
+        let n = self
+            .remove_labelled(&[])
+            .await
+            .map_err(|e| self.inner.upgrade(e))?;
+        let dir = self.owner_dir();
+        if dir.exists() {
+            remove_work_dirs(&dir);
+        }
+        Ok(n)
+    }
+
+    fn owner_dir(&self) -> PathBuf {
+        self.inner
+            .config
+            .work_root
+            .join(sanitize(&self.inner.config.owner))
+    }
+
+    async fn remove_labelled(&self, extra: &[(&str, &str)]) -> Result<usize, ExecutorError> {
+        let mut label_filters = vec![format!("{}={}", labels::OWNER, self.inner.config.owner)];
+        label_filters.extend(extra.iter().map(|(k, v)| format!("{k}={v}")));
+        let filters = HashMap::from([("label".to_string(), label_filters)]);
+        let opts = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let list = self
+            .inner
+            .docker
+            .list_containers(Some(opts))
+            .await
+            .map_err(|e| backend_err("listing worker containers".to_string(), e))?;
+        let mut removed = 0;
+        for c in list {
+            let Some(id) = c.id else { continue };
+            remove_container(&self.inner.docker, &id).await?;
+            if let Some(name) = c.names.and_then(|n| n.into_iter().next()) {
+                let dir = self.owner_dir().join(name.trim_start_matches('/'));
+                if dir.exists() {
+                    remove_work_dirs(&dir);
+                }
+            }
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// Makes sure `image` is present, pulling per the pull policy within
+    /// [`DockerConfig::pull_timeout`].
+    async fn ensure_image(&self, spec: &WorkerPoolSpec, image: &str) -> Result<(), ExecutorError> {
+        let docker = &self.inner.docker;
+        let config = &self.inner.config;
+        let present = match docker.inspect_image(image).await {
+            Ok(_) => true,
+            Err(e) if is_status(&e, 404) => false,
+            Err(e) => return Err(backend_err(format!("inspecting image {image:?}"), e)),
+        };
+        let pull = match config.pull_policy {
+            PullPolicy::Always => true,
+            PullPolicy::IfNotPresent => !present,
+            PullPolicy::Never => {
+                if present {
+                    false
+                } else {
+                    return Err(ExecutorError::ImageNotFound {
+                        image: image.to_string(),
+                        message: "absent from the daemon and the pull policy is Never".to_string(),
+                    });
+                }
+            }
+        };
+        if !pull {
+            return Ok(());
+        }
+        let credentials = pull_credentials(spec, config);
+        let reference = with_default_tag(image);
+        tracing::info!(image = %reference, "pulling image");
+        let opts = CreateImageOptionsBuilder::default()
+            .from_image(&reference)
+            .build();
+        let pull = async {
+            let mut stream = docker.create_image(Some(opts), None, credentials);
+            while let Some(item) = stream.next().await {
+                item?;
+            }
+            Ok::<(), bollard::errors::Error>(())
+        };
+        match tokio::time::timeout(config.pull_timeout, pull).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ExecutorError::ImageNotFound {
+                image: image.to_string(),
+                message: format!("absent locally and the pull failed: {e}"),
+            }),
+            Err(_) => Err(ExecutorError::ImageNotFound {
+                image: image.to_string(),
+                message: format!(
+                    "absent locally and the pull did not finish within {:?}",
+                    config.pull_timeout
+                ),
+            }),
+        }
+    }
+
+    /// Creates and starts the container of worker `index`. Removes a stale container of the
+    /// same name first.
+    pub(crate) async fn create_worker_container(
+        inner: &Inner,
+        blueprint: &Blueprint,
+        index: usize,
+    ) -> Result<WorkerContainer, ExecutorError> {
+        let name = blueprint.container_name(index);
+        let docker = &inner.docker;
+        match docker.inspect_container(&name, None).await {
+            Ok(_) => remove_container(docker, &name).await?,
+            Err(e) if is_status(&e, 404) => {}
+            Err(e) => return Err(backend_err(format!("inspecting container {name}"), e)),
+        }
+        let mut labels = blueprint.labels.clone();
+        labels.insert(labels::WORKER.to_string(), index.to_string());
+        let work_dir = blueprint.owner_dir.join(&name);
+        let bind = if inner.mode == DataMode::Bind {
+            if work_dir.exists() {
+                remove_work_dirs(&work_dir);
+            }
+            let dirs = BindDirs::new(&work_dir);
+            dirs.create()?;
+            Some(dirs)
+        } else {
+            None
+        };
+        let binds = bind.as_ref().map(|d| {
+            vec![
+                format!("{}:/pfs:ro", d.input.display()),
+                format!("{}:/pfs/out:rw", d.output.display()),
+            ]
+        });
+        let l = &blueprint.limits;
+        let body = ContainerCreateBody {
+            image: Some(blueprint.image.clone()),
+            entrypoint: Some(vec![
+                "sh".to_string(),
+                "-c".to_string(),
+                KEEPALIVE.to_string(),
+            ]),
+            cmd: Some(vec![]),
+            working_dir: blueprint.working_dir.clone(),
+            labels: Some(labels),
+            tty: Some(false),
+            attach_stdin: Some(false),
+            open_stdin: Some(false),
+            host_config: Some(HostConfig {
+                binds,
+                network_mode: Some(inner.config.network_mode.clone()),
+                memory: l.memory,
+                memory_reservation: l.memory_reservation,
+                nano_cpus: l.nano_cpus,
+                cpu_shares: l.cpu_shares,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let opts = CreateContainerOptionsBuilder::default().name(&name).build();
+        let created = docker
+            .create_container(Some(opts), body)
+            .await
+            .map_err(|e| {
+                if is_status(&e, 404) {
+                    ExecutorError::ImageNotFound {
+                        image: blueprint.image.clone(),
+                        message: format!("creating container {name}: {e}"),
+                    }
+                } else {
+                    backend_err(format!("creating container {name}"), e)
+                }
+            })?;
+        let container = WorkerContainer {
+            id: created.id,
+            name,
+            work_dir,
+            bind,
+        };
+        let started = async {
+            if let Some(tar) = &blueprint.secret_files {
+                let opts = UploadToContainerOptionsBuilder::default().path("/").build();
+                docker
+                    .upload_to_container(
+                        &container.id,
+                        Some(opts),
+                        bollard::body_full(tar.clone().into()),
+                    )
+                    .await
+                    .map_err(|e| {
+                        backend_err(
+                            format!("installing secret files in container {}", container.name),
+                            e,
+                        )
+                    })?;
+            }
+            docker
+                .start_container(
+                    &container.id,
+                    None::<bollard::query_parameters::StartContainerOptions>,
+                )
+                .await
+                .map_err(|e| {
+                    let text = e.to_string();
+                    if text.contains("executable file not found") || text.contains("no such file") {
+                        ExecutorError::Unsupported {
+                            backend: BACKEND,
+                            what: format!(
+                                "image {:?} without `sh` on its PATH (worker containers run a POSIX \
+                                 shell as keep-alive and datum wrapper): {text}",
+                                blueprint.image
+                            ),
+                        }
+                    } else {
+                        backend_err(format!("starting container {}", container.name), e)
+                    }
+                })
+        };
+        match started.await {
+            Ok(()) => Ok(container),
+            Err(e) => {
+                let _ = remove_container(docker, &container.id).await;
+                remove_work_dirs(&container.work_dir);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// One worker container as created.
+#[derive(Debug, Clone)]
+pub(crate) struct WorkerContainer {
+    pub id: String,
+    pub name: String,
+    pub work_dir: PathBuf,
+    pub bind: Option<BindDirs>,
+}
+
+/// Everything needed to (re)create any worker container of one pool.
+#[derive(Clone)]
+pub(crate) struct Blueprint {
+    pub image: String,
+    pub name_prefix: String,
+    pub owner_dir: PathBuf,
+    pub labels: HashMap<String, String>,
+    pub working_dir: Option<String>,
+    pub limits: resources::Limits,
+    /// Tar of secret files (`mount_path/key`), uploaded before the container starts.
+    pub secret_files: Option<Vec<u8>>,
+    pub pipeline: String,
+}
+
+impl std::fmt::Debug for Blueprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Blueprint")
+            .field("image", &self.image)
+            .field("name_prefix", &self.name_prefix)
+            .field(
+                "secret_files",
+                &self.secret_files.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Blueprint {
+    pub fn container_name(&self, index: usize) -> String {
+        format!("{}-{index}", self.name_prefix)
+    }
+}
+
+/// Keeps `[A-Za-z0-9_.-]`, replaces anything else with `-`.
+pub(crate) fn sanitize(s: &str) -> String {
+    let out: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if out.is_empty() { "x".to_string() } else { out }
+}
+
+/// Credentials for pulling: the first `transform.image_pull_secrets` name the host supplied in
+/// [`DockerConfig::registry_auth`]. Names without credentials are skipped with a warning (names
+/// only, never values).
+fn pull_credentials(spec: &WorkerPoolSpec, config: &DockerConfig) -> Option<DockerCredentials> {
+    let names = spec
+        .spec
+        .transform
+        .as_ref()
+        .map(|t| t.image_pull_secrets.as_slice())
+        .unwrap_or_default();
+    for name in names {
+        match config.registry_auth.get(name) {
+            Some(a) => {
+                return Some(DockerCredentials {
+                    username: Some(a.username.clone()),
+                    password: Some(String::from_utf8_lossy(&a.password.0).into_owned()),
+                    serveraddress: a.server_address.clone(),
+                    ..Default::default()
+                });
+            }
+            None => tracing::warn!(
+                secret = %name,
+                "image_pull_secrets entry has no credentials in DockerConfig::registry_auth"
+            ),
+        }
+    }
+    None
+}
+
+/// `busybox` → `busybox:latest`; tagged and digested references are kept.
+fn with_default_tag(image: &str) -> String {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    if last.contains(':') || last.contains('@') {
+        image.to_string()
+    } else {
+        format!("{image}:latest")
+    }
+}
+
+pub(crate) async fn remove_container(docker: &Docker, id: &str) -> Result<(), ExecutorError> {
+    let opts = RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .v(true)
+        .build();
+    match docker.remove_container(id, Some(opts)).await {
+        Ok(()) => Ok(()),
+        Err(e) if is_status(&e, 404) => Ok(()),
+        // 409: removal already in progress.
+        Err(e) if is_status(&e, 409) => Ok(()),
+        Err(e) => Err(backend_err(format!("removing container {id}"), e)),
+    }
+}
+
+pub(crate) fn remove_work_dirs(dir: &std::path::Path) {
+    if let Err(e) = std::fs::remove_dir_all(dir)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!("removing work directory {}: {e}", dir.display());
+    }
+}
+
+/// Builds the tar of secret files: for each `transform.secrets[i]` with a `mount_path`, the
+/// secret's keys (or only `key`) as files `mount_path/<key>`.
+fn secret_files_tar(spec: &WorkerPoolSpec) -> Result<Option<Vec<u8>>, ExecutorError> {
+    let Some(t) = spec.spec.transform.as_ref() else {
+        return Ok(None);
+    };
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut any = false;
+    let mut dirs = std::collections::BTreeSet::new();
+    for (i, s) in t.secrets.iter().enumerate() {
+        let Some(mount) = s.mount_path.as_deref() else {
+            continue;
+        };
+        let field = format!("transform.secrets[{i}]");
+        let mount_rel = safe_abs_path(mount).ok_or_else(|| ExecutorError::InvalidTask {
+            field: format!("{field}.mount_path"),
+            message: format!("expected an absolute path without `..`, got {mount:?}"),
+        })?;
+        let values = spec
+            .secrets
+            .0
+            .get(&s.name)
+            .ok_or_else(|| ExecutorError::InvalidTask {
+                field: field.clone(),
+                message: format!(
+                    "secret {:?} was not supplied by the host application",
+                    s.name
+                ),
+            })?;
+        for (key, value) in values {
+            if s.key.as_ref().is_some_and(|k| k != key) {
+                continue;
+            }
+            if key.is_empty() || key.contains('/') || key == "." || key == ".." {
+                return Err(ExecutorError::InvalidTask {
+                    field,
+                    message: format!("secret {:?} has a key that is not a file name", s.name),
+                });
+            }
+            let io = |source| ExecutorError::Io {
+                context: format!("building the secret files of {field}"),
+                source,
+            };
+            let mut acc = PathBuf::new();
+            for c in mount_rel.components() {
+                acc.push(c);
+                if dirs.insert(acc.clone()) {
+                    let mut h = tar::Header::new_gnu();
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_mode(0o755);
+                    h.set_size(0);
+                    builder
+                        .append_data(&mut h, &acc, std::io::empty())
+                        .map_err(io)?;
+                }
+            }
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(0o444);
+            h.set_size(value.0.len() as u64);
+            builder
+                .append_data(&mut h, mount_rel.join(key), &value.0[..])
+                .map_err(io)?;
+            any = true;
+        }
+    }
+    if !any {
+        return Ok(None);
+    }
+    builder
+        .into_inner()
+        .map(Some)
+        .map_err(|source| ExecutorError::Io {
+            context: "building the secret files".to_string(),
+            source,
+        })
+}
+
+/// `/a/b` → `a/b`, refusing relative paths, `..` and the root itself.
+fn safe_abs_path(p: &str) -> Option<PathBuf> {
+    let path = std::path::Path::new(p);
+    if !path.is_absolute() {
+        return None;
+    }
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::RootDir | std::path::Component::CurDir => {}
+            std::path::Component::Normal(n) => out.push(n),
+            _ => return None,
+        }
+    }
+    (!out.as_os_str().is_empty()).then_some(out)
+}
+
+#[async_trait]
+impl Executor for DockerExecutor {
+    fn name(&self) -> &'static str {
+        BACKEND
+    }
+
+    async fn start_workers(
+        &self,
+        spec: &WorkerPoolSpec,
+    ) -> Result<Vec<Box<dyn Worker>>, ExecutorError> {
+        self.start_pool(spec)
+            .await
+            .map_err(|e| self.inner.upgrade(e))
+    }
+
+    async fn remove_pipeline(&self, project: &str, pipeline: &str) -> Result<usize, ExecutorError> {
+        self.remove_labelled(&[(labels::PROJECT, project), (labels::PIPELINE, pipeline)])
+            .await
+            .map_err(|e| self.inner.upgrade(e))
+    }
+}
+
+impl DockerExecutor {
+    async fn start_pool(
+        &self,
+        spec: &WorkerPoolSpec,
+    ) -> Result<Vec<Box<dyn Worker>>, ExecutorError> {
+        let transform = spec.spec.transform.as_ref();
+        let image = transform
+            .and_then(|t| t.image.clone())
+            .filter(|i| !i.trim().is_empty())
+            .ok_or_else(|| ExecutorError::InvalidTask {
+                field: "transform.image".to_string(),
+                message: "the docker executor needs an image".to_string(),
+            })?;
+        let limits = resources::limits(&spec.spec)?;
+        let secret_files = secret_files_tar(spec)?;
+        self.ensure_image(spec, &image).await?;
+        let owner = &self.inner.config.owner;
+        let labels = HashMap::from([
+            (labels::OWNER.to_string(), owner.clone()),
+            (labels::PROJECT.to_string(), spec.project.clone()),
+            (labels::PIPELINE.to_string(), spec.pipeline.clone()),
+            (labels::VERSION.to_string(), spec.version.to_string()),
+        ]);
+        let blueprint = Arc::new(Blueprint {
+            image,
+            name_prefix: format!(
+                "pl-{}-{}-{}-v{}",
+                sanitize(owner),
+                sanitize(&spec.project),
+                sanitize(&spec.pipeline),
+                spec.version
+            ),
+            owner_dir: self.owner_dir(),
+            labels,
+            working_dir: transform.and_then(|t| t.working_dir.clone()),
+            limits,
+            secret_files,
+            pipeline: spec.pipeline.clone(),
+        });
+        let mut workers: Vec<Box<dyn Worker>> = Vec::with_capacity(spec.workers.max(1));
+        for index in 0..spec.workers.max(1) {
+            match Self::create_worker_container(&self.inner, &blueprint, index).await {
+                Ok(c) => workers.push(Box::new(DockerWorker::new(
+                    self.inner.clone(),
+                    blueprint.clone(),
+                    index,
+                    c,
+                ))),
+                Err(e) => {
+                    for w in &mut workers {
+                        let _ = w.stop().await;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(workers)
+    }
+}
+
+/// How long a worker waits for an exec stream to end after killing its processes.
+pub(crate) const KILL_GRACE: Duration = Duration::from_secs(10);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pull_credentials_follow_image_pull_secrets() {
+        use pipeline_core::executor::{SecretValue, Secrets};
+        use pipeline_core::spec::{PipelineSpec, Transform};
+        let spec = WorkerPoolSpec {
+            project: "p".into(),
+            pipeline: "x".into(),
+            version: 1,
+            workers: 1,
+            spec: Arc::new(PipelineSpec {
+                transform: Some(Transform {
+                    image_pull_secrets: vec!["absent".into(), "reg".into()],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            secrets: Secrets::default(),
+        };
+        let mut config = DockerConfig::default();
+        assert!(pull_credentials(&spec, &config).is_none());
+        config.registry_auth.insert(
+            "reg".into(),
+            crate::RegistryAuth {
+                username: "u".into(),
+                password: SecretValue(b"pw".to_vec()),
+                server_address: Some("registry.example".into()),
+            },
+        );
+        let c = pull_credentials(&spec, &config).unwrap();
+        assert_eq!(c.username.as_deref(), Some("u"));
+        assert_eq!(c.password.as_deref(), Some("pw"));
+        assert_eq!(c.serveraddress.as_deref(), Some("registry.example"));
+    }
+
+    #[test]
+    fn names_and_tags() {
+        assert_eq!(sanitize("a b/c"), "a-b-c");
+        assert_eq!(with_default_tag("busybox"), "busybox:latest");
+        assert_eq!(with_default_tag("reg:5000/x/y"), "reg:5000/x/y:latest");
+        assert_eq!(with_default_tag("x/y:1"), "x/y:1");
+        assert_eq!(with_default_tag("x@sha256:ab"), "x@sha256:ab");
+        assert_eq!(safe_abs_path("/a/./b"), Some(PathBuf::from("a/b")));
+        assert_eq!(safe_abs_path("/a/../b"), None);
+        assert_eq!(safe_abs_path("a"), None);
+        assert_eq!(safe_abs_path("/"), None);
+    }
+}

@@ -1,0 +1,867 @@
+//! [`DockerWorker`]: one warm container; each datum is one exec inside it.
+//!
+//! # How a datum runs
+//!
+//! Output lines reach the [`LogSink`] as they come, stdout and stderr apart; a line longer than
+//! [`MAX_LINE`] is delivered in pieces.
+//!
+//! The exec runs `sh -c WRAPPER sh <argv...>` as `transform.user` in `working_dir` with the
+//! datum's environment (secrets included) passed **at exec time**, so `docker inspect` of the
+//! container never shows them. `stdin` is streamed over the exec's attached stdin and
+//! half-closed (EOF); without one the program's stdin is `/dev/null`. The wrapper runs the user
+//! program, waits for it, then sends `SIGKILL` to every process
+//! the user can signal in the container (`kill -9 -1`, which spares PID 1, the keep-alive, and
+//! the wrapper itself): background children never outlive their datum, even on success.
+//! On `datum_timeout`, cancellation or a dropped future the executor runs `kill -9 -1` as root
+//! in the container: the whole process tree of the datum dies, the container (the worker) lives.
+//!
+//! Exit statuses come from the wrapper's shell, so a program killed by signal `n` is reported
+//! as [`DatumOutcome::Signaled`] with `n` (status `128 + n`); a program that *exits* with such a
+//! status is reported the same way.
+//!
+//! # Worker loss
+//!
+//! When the container is gone or stopped (killed, OOM-killed, removed), the running datum
+//! returns [`ExecutorError::WorkerLost`] and the next [`Worker::run`] first replaces the
+//! container (same name, labels and mounts). A container found dead *before* a datum starts is
+//! replaced and the datum runs on the replacement.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bollard::Docker;
+use bollard::container::LogOutput;
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use bollard::query_parameters::{
+    DownloadFromContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+};
+use futures::{Stream, StreamExt};
+use pipeline_core::executor::{DatumOutcome, DatumTask, ExecutorError, LogSink, LogStream, Worker};
+
+use crate::config::DataMode;
+use crate::executor::{
+    BACKEND, Blueprint, DockerExecutor, Inner, KILL_GRACE, WorkerContainer, backend_err, is_status,
+    remove_container, remove_work_dirs,
+};
+use crate::staging;
+
+/// Runs the user program (with the exec's stdin when the datum has one, else `/dev/null`), then
+/// kills whatever it left behind.
+const WRAPPER: &str = r#"if [ -n "${__PIPELINE_STDIN+x}" ]; then unset __PIPELINE_STDIN; "$@"; else "$@" </dev/null; fi; __rc=$?; kill -9 -1 2>/dev/null; exit $__rc"#;
+
+/// Environment variable telling the wrapper that stdin is attached (unset before user code runs).
+const STDIN_VAR: &str = "__PIPELINE_STDIN";
+
+/// A warm worker container of one pipeline version.
+#[derive(Debug)]
+pub struct DockerWorker {
+    inner: Arc<Inner>,
+    blueprint: Arc<Blueprint>,
+    index: usize,
+    container: Option<WorkerContainer>,
+    lost: bool,
+    pending_kill: PendingKill,
+}
+
+/// Why one attempt to run a datum did not produce an outcome.
+enum Failure {
+    /// The container was not running when the datum started: replace it and try again.
+    NotRunning(String),
+    /// The container died during the datum.
+    Lost(String),
+    /// Anything else.
+    Error(ExecutorError),
+}
+
+impl From<ExecutorError> for Failure {
+    fn from(e: ExecutorError) -> Self {
+        Failure::Error(e)
+    }
+}
+
+impl DockerWorker {
+    pub(crate) fn new(
+        inner: Arc<Inner>,
+        blueprint: Arc<Blueprint>,
+        index: usize,
+        container: WorkerContainer,
+    ) -> Self {
+        DockerWorker {
+            inner,
+            blueprint,
+            index,
+            container: Some(container),
+            lost: false,
+            pending_kill: PendingKill::default(),
+        }
+    }
+
+    /// The name of the current worker container, if any.
+    pub fn container_name(&self) -> Option<&str> {
+        self.container.as_ref().map(|c| c.name.as_str())
+    }
+
+    /// The id of the current worker container, if any.
+    pub fn container_id(&self) -> Option<&str> {
+        self.container.as_ref().map(|c| c.id.as_str())
+    }
+
+    fn lost_error(&self, reason: String) -> ExecutorError {
+        ExecutorError::WorkerLost {
+            pipeline: self.blueprint.pipeline.clone(),
+            worker: self.index,
+            reason,
+        }
+    }
+
+    async fn replace(&mut self) -> Result<(), ExecutorError> {
+        if let Some(old) = self.container.take() {
+            remove_container(&self.inner.docker, &old.id).await?;
+            remove_work_dirs(&old.work_dir);
+        }
+        let c = DockerExecutor::create_worker_container(&self.inner, &self.blueprint, self.index)
+            .await?;
+        tracing::info!(container = %c.name, "replaced worker container");
+        self.container = Some(c);
+        self.lost = false;
+        Ok(())
+    }
+
+    async fn run_once(&self, task: &DatumTask) -> Result<DatumOutcome, Failure> {
+        let Some(container) = self.container.as_ref() else {
+            return Err(Failure::NotRunning("no container".to_string()));
+        };
+        let docker = &self.inner.docker;
+        let exec_config = exec_config(task)?;
+
+        // Stage inputs.
+        let mut staged = None;
+        match (&self.inner.mode, &container.bind) {
+            (DataMode::Bind, Some(dirs)) => {
+                let (dirs, scratch, inputs) =
+                    (dirs.clone(), task.scratch.clone(), task.inputs.clone());
+                staged =
+                    Some(blocking(move || staging::stage_bind(&dirs, &scratch, &inputs)).await?);
+            }
+            _ => {
+                run_root(docker, &container.id, "rm -rf /pfs && mkdir -p /pfs").await?;
+                upload_inputs(docker, container, task).await?;
+            }
+        }
+
+        // Cancelled before anything ran: give the inputs back and report it.
+        if task.cancel.is_cancelled() {
+            if let Some(s) = staged {
+                s.finish(&task.scratch.join("out"))?;
+            }
+            return Ok(DatumOutcome::Cancelled);
+        }
+
+        // Run.
+        let created = docker
+            .create_exec(&container.id, exec_config)
+            .await
+            .map_err(|e| classify(e, &container.name, "creating the datum exec"))?;
+        let mut guard = KillGuard {
+            docker: docker.clone(),
+            container: container.id.clone(),
+            exec_id: created.id.clone(),
+            armed: true,
+            pending: self.pending_kill.clone(),
+        };
+        let started = docker
+            .start_exec(&created.id, None)
+            .await
+            .map_err(|e| classify(e, &container.name, "starting the datum exec"))?;
+        let StartExecResults::Attached { output, mut input } = started else {
+            return Err(Failure::Error(ExecutorError::Backend {
+                backend: BACKEND,
+                message: "exec started detached".to_string(),
+                source: None,
+            }));
+        };
+        // Feed stdin concurrently with reading the output, then half-close it (EOF for the
+        // program). A program that never reads it ends the exec; the write error is ignored.
+        let stdin = task.program.stdin.clone();
+        let feeder = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            if let Some(bytes) = stdin {
+                let _ = input.write_all(&bytes).await;
+            }
+            let _ = input.shutdown().await;
+        });
+        let started_at = tokio::time::Instant::now();
+        let mut ended = pump(output, task, docker, &container.id).await;
+        feeder.abort();
+
+        let mut exit = exec_exit_code(docker, &created.id).await;
+        if exit.is_none() && ended.stream_error.is_none() && !ended.timed_out && !ended.cancelled {
+            // The program closed its output but still runs: wait for it under the same limits.
+            exit = wait_running_exec(
+                docker,
+                &container.id,
+                &created.id,
+                task,
+                started_at,
+                &mut ended,
+            )
+            .await;
+        }
+        guard.armed = false;
+        let suspicious = ended.stream_error.is_some() || exit.is_none_or(|c| c >= 128);
+        if suspicious && let Some(reason) = self.container_dead(&container.id).await? {
+            if let Some(s) = staged {
+                s.abandon()?;
+            }
+            return Err(Failure::Lost(reason));
+        }
+        if suspicious && !ended.timed_out && !ended.cancelled {
+            // The wrapper itself may have been killed (by the user code, or the OOM killer)
+            // before its own clean-up: kill whatever is left, as root.
+            kill_all(docker, &container.id).await?;
+        }
+        if let Some(e) = ended.stream_error {
+            if let Some(s) = staged {
+                s.abandon()?;
+            }
+            return Err(Failure::Error(e));
+        }
+
+        // Collect outputs.
+        let out_dir = task.scratch.join("out");
+        match staged {
+            Some(s) => blocking(move || s.finish(&out_dir)).await?,
+            None => {
+                download_outputs(docker, container, &out_dir).await?;
+                // Leave nothing of the datum in the container.
+                run_root(docker, &container.id, "rm -rf /pfs && mkdir -p /pfs").await?;
+            }
+        }
+
+        if let Some(msg) = unknown_user_message(exit, &ended.first_output) {
+            return Err(Failure::Error(ExecutorError::InvalidTask {
+                field: "transform.user".to_string(),
+                message: format!(
+                    "{:?} does not exist in image {:?}: {msg}",
+                    task.user.as_deref().unwrap_or_default(),
+                    self.blueprint.image
+                ),
+            }));
+        }
+        if ended.timed_out {
+            return Ok(DatumOutcome::TimedOut);
+        }
+        if ended.cancelled {
+            return Ok(DatumOutcome::Cancelled);
+        }
+        let code = exit.unwrap_or(-1);
+        let code = i32::try_from(code).unwrap_or(i32::MAX);
+        Ok(
+            if code == 0 || task.accept_return_code.contains(&i64::from(code)) {
+                DatumOutcome::Success { exit_code: code }
+            } else if (129..=128 + 64).contains(&code) {
+                DatumOutcome::Signaled { signal: code - 128 }
+            } else {
+                DatumOutcome::Failed { exit_code: code }
+            },
+        )
+    }
+
+    /// `Some(reason)` when the container is not running any more. Called after a datum ended
+    /// suspiciously (killed by a signal, stream error): a container being killed can still be
+    /// reported as running for a moment, so it is checked a few times over ~0.5 s.
+    async fn container_dead(&self, id: &str) -> Result<Option<String>, ExecutorError> {
+        for _ in 0..10 {
+            match self.container_state(id).await? {
+                None => tokio::time::sleep(Duration::from_millis(50)).await,
+                dead => return Ok(dead),
+            }
+        }
+        Ok(None)
+    }
+
+    async fn container_state(&self, id: &str) -> Result<Option<String>, ExecutorError> {
+        match self.inner.docker.inspect_container(id, None).await {
+            Ok(info) => {
+                let state = info.state.unwrap_or_default();
+                Ok(if state.running == Some(true) {
+                    None
+                } else if state.oom_killed == Some(true) {
+                    Some("container was OOM-killed".to_string())
+                } else {
+                    Some(format!(
+                        "container exited with code {}",
+                        state.exit_code.unwrap_or(-1)
+                    ))
+                })
+            }
+            Err(e) if is_status(&e, 404) => Ok(Some("container was removed".to_string())),
+            Err(e) => Err(backend_err(format!("inspecting container {id}"), e)),
+        }
+    }
+}
+
+/// Runs filesystem work (renames, or copies across filesystems) off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ExecutorError> + Send + 'static,
+) -> Result<T, ExecutorError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ExecutorError::Backend {
+            backend: BACKEND,
+            message: format!("staging task failed: {e}"),
+            source: None,
+        })?
+}
+
+/// Archive mode: streams the datum's inputs as a tar into `/pfs`.
+async fn upload_inputs(
+    docker: &Docker,
+    container: &WorkerContainer,
+    task: &DatumTask,
+) -> Result<(), Failure> {
+    let (writer, mut rx) = crate::pipe::writer();
+    let scratch = task.scratch.clone();
+    let inputs = task.inputs.clone();
+    let producer = tokio::task::spawn_blocking(move || {
+        // The writer is moved in and dropped (ending the stream) when the tar is done.
+        staging::write_inputs_tar(writer, &scratch, &inputs).map(drop)
+    });
+    let body = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let opts = UploadToContainerOptionsBuilder::default()
+        .path("/pfs")
+        .build();
+    let uploaded = docker
+        .upload_to_container(&container.id, Some(opts), bollard::body_try_stream(body))
+        .await;
+    let built = producer.await.map_err(|e| ExecutorError::Backend {
+        backend: BACKEND,
+        message: format!("archiving inputs: {e}"),
+        source: None,
+    })?;
+    // An upload error first: it explains a tar writer that lost its reader.
+    uploaded.map_err(|e| classify(e, &container.name, "uploading /pfs"))?;
+    built.map_err(Failure::Error)
+}
+
+/// Archive mode: streams the tar of `/pfs/out` into `out_dir`.
+async fn download_outputs(
+    docker: &Docker,
+    container: &WorkerContainer,
+    out_dir: &std::path::Path,
+) -> Result<(), Failure> {
+    let (tx, reader) = crate::pipe::reader();
+    let dest = out_dir.to_path_buf();
+    let consumer = tokio::task::spawn_blocking(move || staging::unpack_outputs(reader, &dest));
+    let opts = DownloadFromContainerOptionsBuilder::default()
+        .path("/pfs/out")
+        .build();
+    let mut stream = docker.download_from_container(&container.id, Some(opts));
+    let mut failure = None;
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(bytes) => {
+                if tx.send(Ok(bytes)).await.is_err() {
+                    break; // the unpacker stopped (it reports why)
+                }
+            }
+            Err(e) => {
+                let _ = tx
+                    .send(Err(std::io::Error::other("download of /pfs/out failed")))
+                    .await;
+                failure = Some(classify(e, &container.name, "downloading /pfs/out"));
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let unpacked = consumer.await.map_err(|e| ExecutorError::Backend {
+        backend: BACKEND,
+        message: format!("unpacking outputs: {e}"),
+        source: None,
+    })?;
+    if let Some(f) = failure {
+        return Err(f);
+    }
+    unpacked.map(drop).map_err(Failure::Error)
+}
+
+/// Maps an API error during a datum: a stopped or vanished container is
+/// [`Failure::NotRunning`], anything else a backend error.
+fn classify(e: bollard::errors::Error, container: &str, what: &str) -> Failure {
+    if is_status(&e, 409) || is_status(&e, 404) {
+        Failure::NotRunning(format!("{what} in container {container}: {e}"))
+    } else {
+        Failure::Error(backend_err(format!("{what} in container {container}"), e))
+    }
+}
+
+fn exec_config(task: &DatumTask) -> Result<CreateExecOptions<String>, ExecutorError> {
+    if task.program.argv.is_empty() {
+        return Err(ExecutorError::InvalidTask {
+            field: "transform.cmd".to_string(),
+            message: "expected at least one element".to_string(),
+        });
+    }
+    let mut env = Vec::with_capacity(task.env.len() + 1);
+    for (k, v) in &task.env {
+        if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
+            return Err(ExecutorError::InvalidTask {
+                field: "env".to_string(),
+                message: format!(
+                    "variable {:?} has an empty name, `=` in its name or a NUL byte",
+                    k.replace('\0', "\\0")
+                ),
+            });
+        }
+        env.push(format!("{k}={v}"));
+    }
+    let has_stdin = task.program.stdin.is_some();
+    if has_stdin {
+        env.push(format!("{STDIN_VAR}=1"));
+    }
+    let mut cmd = vec![
+        "sh".to_string(),
+        "-c".to_string(),
+        WRAPPER.to_string(),
+        "sh".to_string(),
+    ];
+    cmd.extend(task.program.argv.iter().cloned());
+    Ok(CreateExecOptions {
+        cmd: Some(cmd),
+        env: Some(env),
+        user: task.user.clone(),
+        working_dir: task.working_dir.clone(),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        attach_stdin: Some(has_stdin),
+        tty: Some(false),
+        ..Default::default()
+    })
+}
+
+/// The background kill of a dropped datum; the next `run` waits for it, so it can never hit
+/// the next datum's processes.
+type PendingKill = Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>;
+
+/// Kills every process of the running datum when a `run` future is dropped mid-datum.
+struct KillGuard {
+    docker: Docker,
+    container: String,
+    exec_id: String,
+    armed: bool,
+    pending: PendingKill,
+}
+
+impl Drop for KillGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let docker = self.docker.clone();
+            let container = std::mem::take(&mut self.container);
+            let exec_id = std::mem::take(&mut self.exec_id);
+            let task = handle.spawn(async move {
+                // Kill until the exec has ended: a first kill can race with its start.
+                for _ in 0..50 {
+                    if let Err(e) = kill_all(&docker, &container).await {
+                        tracing::warn!("killing the processes of a dropped datum: {e}");
+                        return;
+                    }
+                    match docker.inspect_exec(&exec_id).await {
+                        Ok(i) if i.running == Some(true) => {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        _ => return,
+                    }
+                }
+            });
+            if let Ok(mut slot) = self.pending.lock() {
+                *slot = Some(task);
+            }
+        }
+    }
+}
+
+/// `kill -9 -1` as root inside the container: every process but PID 1 (the keep-alive).
+async fn kill_all(docker: &Docker, container: &str) -> Result<(), ExecutorError> {
+    run_root(docker, container, "kill -9 -1 2>/dev/null; exit 0")
+        .await
+        .map_err(|f| match f {
+            Failure::Error(e) => e,
+            Failure::NotRunning(m) | Failure::Lost(m) => ExecutorError::Backend {
+                backend: BACKEND,
+                message: m,
+                source: None,
+            },
+        })
+}
+
+/// Runs a shell snippet as root in the container and waits for it.
+async fn run_root(docker: &Docker, container: &str, script: &str) -> Result<(), Failure> {
+    let cfg = CreateExecOptions::<String> {
+        cmd: Some(vec!["sh".into(), "-c".into(), script.into()]),
+        user: Some("0".into()),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        ..Default::default()
+    };
+    let created = docker
+        .create_exec(container, cfg)
+        .await
+        .map_err(|e| classify(e, container, "creating a helper exec"))?;
+    let started = docker
+        .start_exec(&created.id, None)
+        .await
+        .map_err(|e| classify(e, container, "starting a helper exec"))?;
+    if let StartExecResults::Attached { mut output, .. } = started {
+        while let Some(item) = output.next().await {
+            item.map_err(|e| classify(e, container, "running a helper exec"))?;
+        }
+    }
+    match exec_exit_code(docker, &created.id).await {
+        Some(0) => Ok(()),
+        code => Err(Failure::Error(ExecutorError::Backend {
+            backend: BACKEND,
+            message: format!("helper `{script}` in container {container} ended with {code:?}"),
+            source: None,
+        })),
+    }
+}
+
+/// Waits for an exec whose output streams already ended, honouring the datum's timeout and
+/// cancellation (which kill its processes). Returns its exit code when known.
+async fn wait_running_exec(
+    docker: &Docker,
+    container: &str,
+    exec_id: &str,
+    task: &DatumTask,
+    started_at: tokio::time::Instant,
+    ended: &mut Ended,
+) -> Option<i64> {
+    let deadline = task.timeout.map(|t| started_at + t);
+    loop {
+        let timeout = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                match docker.inspect_exec(exec_id).await {
+                    Ok(i) if i.running == Some(false) => return i.exit_code,
+                    Ok(_) => {}
+                    Err(e) => {
+                        ended.stream_error = Some(backend_err(
+                            format!("waiting for the datum exec in container {container}"),
+                            e,
+                        ));
+                        return None;
+                    }
+                }
+            }
+            _ = timeout => {
+                ended.timed_out = true;
+                break;
+            }
+            _ = task.cancel.cancelled() => {
+                ended.cancelled = true;
+                break;
+            }
+        }
+    }
+    for _ in 0..50 {
+        let _ = kill_all(docker, container).await;
+        if let Some(code) = exec_exit_code(docker, exec_id).await {
+            return Some(code);
+        }
+    }
+    None
+}
+
+async fn exec_exit_code(docker: &Docker, exec_id: &str) -> Option<i64> {
+    for _ in 0..100 {
+        match docker.inspect_exec(exec_id).await {
+            Ok(i) if i.running == Some(false) => return i.exit_code,
+            Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+/// How the output stream of a datum ended.
+struct Ended {
+    timed_out: bool,
+    cancelled: bool,
+    stream_error: Option<ExecutorError>,
+    /// The first bytes of output (either stream), to recognise Docker's own exec errors.
+    first_output: String,
+}
+
+/// Forwards output lines to the log sink until the stream ends; on timeout or cancel kills the
+/// datum's processes and drains the rest.
+async fn pump<S>(mut output: S, task: &DatumTask, docker: &Docker, container: &str) -> Ended
+where
+    S: Stream<Item = Result<LogOutput, bollard::errors::Error>> + Unpin,
+{
+    let mut out = LineSplitter::new(LogStream::Stdout);
+    let mut err = LineSplitter::new(LogStream::Stderr);
+    let sink: &dyn LogSink = &*task.logs;
+    let deadline = task.timeout.map(|t| tokio::time::Instant::now() + t);
+    let mut ended = Ended {
+        timed_out: false,
+        cancelled: false,
+        stream_error: None,
+        first_output: String::new(),
+    };
+    let mut killed = false;
+    let mut grace_deadline = None;
+    // After a kill, kill again every 200 ms until the stream ends: the first kill can race with
+    // the start of the exec'd process (the attach answer may precede its start).
+    let mut rekill = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        let timeout = async {
+            match (killed, deadline, grace_deadline) {
+                (false, Some(d), _) => tokio::time::sleep_until(d).await,
+                (true, _, Some(g)) => tokio::time::sleep_until(g).await,
+                _ => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            item = output.next() => match item {
+                None => break,
+                Some(Ok(LogOutput::StdOut { message })) => {
+                    note_first(&mut ended.first_output, &message);
+                    out.push(&message, sink);
+                }
+                Some(Ok(LogOutput::StdErr { message })) => {
+                    note_first(&mut ended.first_output, &message);
+                    err.push(&message, sink);
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    ended.stream_error = Some(backend_err(
+                        format!("reading the output of the datum exec in container {container}"),
+                        e,
+                    ));
+                    break;
+                }
+            },
+            _ = task.cancel.cancelled(), if !killed => {
+                ended.cancelled = true;
+                killed = true;
+                grace_deadline = Some(tokio::time::Instant::now() + KILL_GRACE);
+                let _ = kill_all(docker, container).await;
+                rekill.reset();
+            }
+            _ = rekill.tick(), if killed => {
+                let _ = kill_all(docker, container).await;
+            }
+            _ = timeout => {
+                if killed {
+                    // The stream did not end after the kill: give up on it.
+                    ended.stream_error = Some(ExecutorError::Backend {
+                        backend: BACKEND,
+                        message: format!("datum exec in container {container} did not end after SIGKILL"),
+                        source: None,
+                    });
+                    break;
+                }
+                ended.timed_out = true;
+                killed = true;
+                grace_deadline = Some(tokio::time::Instant::now() + KILL_GRACE);
+                let _ = kill_all(docker, container).await;
+                rekill.reset();
+            }
+        }
+    }
+    out.flush(sink);
+    err.flush(sink);
+    ended
+}
+
+fn note_first(first: &mut String, message: &[u8]) {
+    if first.is_empty() {
+        let head = &message[..message.len().min(200)];
+        *first = String::from_utf8_lossy(head).into_owned();
+    }
+}
+
+/// Docker's answer (exit status 126 plus this text) when the exec's user or group does not
+/// exist in the image; the user program never started.
+fn unknown_user_message(exit: Option<i64>, first_output: &str) -> Option<&str> {
+    let line = first_output.lines().next()?;
+    (exit == Some(126)
+        && (line.starts_with("unable to find user ") || line.starts_with("unable to find group ")))
+    .then_some(line)
+}
+
+/// Longest log line delivered in one piece; longer lines are split (no bytes dropped).
+pub const MAX_LINE: usize = 1 << 20;
+
+/// Splits a byte stream into lines (without `\n` / `\r\n`).
+struct LineSplitter {
+    stream: LogStream,
+    buf: Vec<u8>,
+}
+
+impl LineSplitter {
+    fn new(stream: LogStream) -> Self {
+        LineSplitter {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8], sink: &dyn LogSink) {
+        self.buf.extend_from_slice(bytes);
+        let mut start = 0;
+        while let Some(pos) = self.buf[start..].iter().position(|b| *b == b'\n') {
+            let end = start + pos;
+            self.emit(start, end, sink);
+            start = end + 1;
+        }
+        self.buf.drain(..start);
+        // Bound memory: a line longer than MAX_LINE is delivered in MAX_LINE pieces.
+        while self.buf.len() >= MAX_LINE {
+            self.emit(0, MAX_LINE, sink);
+            self.buf.drain(..MAX_LINE);
+        }
+    }
+
+    fn emit(&self, start: usize, end: usize, sink: &dyn LogSink) {
+        let mut line = &self.buf[start..end];
+        if let [rest @ .., b'\r'] = line {
+            line = rest;
+        }
+        sink.line(self.stream, &String::from_utf8_lossy(line));
+    }
+
+    fn flush(&mut self, sink: &dyn LogSink) {
+        if !self.buf.is_empty() {
+            let len = self.buf.len();
+            self.emit(0, len, sink);
+            self.buf.clear();
+        }
+    }
+}
+
+impl Drop for DockerWorker {
+    /// A worker dropped without [`Worker::stop`] still has its container removed (in the
+    /// background, when a runtime is available); `remove_pipeline` and the leftover sweep on
+    /// connect catch anything that escapes.
+    fn drop(&mut self) {
+        let Some(c) = self.container.take() else {
+            return;
+        };
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let docker = self.inner.docker.clone();
+            handle.spawn(async move {
+                if let Err(e) = remove_container(&docker, &c.id).await {
+                    tracing::warn!("removing the container of a dropped worker: {e}");
+                }
+                remove_work_dirs(&c.work_dir);
+            });
+        }
+    }
+}
+
+#[async_trait]
+impl Worker for DockerWorker {
+    fn index(&self) -> usize {
+        self.index
+    }
+
+    async fn run(&mut self, task: DatumTask) -> Result<DatumOutcome, ExecutorError> {
+        let inner = self.inner.clone();
+        self.run_datum(task).await.map_err(|e| inner.upgrade(e))
+    }
+
+    async fn stop(&mut self) -> Result<(), ExecutorError> {
+        if let Some(c) = self.container.take() {
+            remove_container(&self.inner.docker, &c.id)
+                .await
+                .map_err(|e| self.inner.upgrade(e))?;
+            remove_work_dirs(&c.work_dir);
+        }
+        Ok(())
+    }
+}
+
+impl DockerWorker {
+    async fn run_datum(&mut self, task: DatumTask) -> Result<DatumOutcome, ExecutorError> {
+        // A previous datum whose future was dropped: let its kill finish first.
+        let pending = self.pending_kill.lock().ok().and_then(|mut p| p.take());
+        if let Some(kill) = pending {
+            let _ = kill.await;
+        }
+        if self.lost || self.container.is_none() {
+            self.replace().await?;
+        }
+        match self.run_once(&task).await {
+            Ok(o) => Ok(o),
+            Err(Failure::Error(e)) => Err(e),
+            Err(Failure::Lost(reason)) => {
+                self.lost = true;
+                Err(self.lost_error(reason))
+            }
+            Err(Failure::NotRunning(reason)) => {
+                // Found dead before the datum started: nothing ran, so run it on a replacement.
+                tracing::warn!(worker = self.index, %reason, "worker container not running; replacing it");
+                self.replace().await?;
+                match self.run_once(&task).await {
+                    Ok(o) => Ok(o),
+                    Err(Failure::Error(e)) => Err(e),
+                    Err(Failure::Lost(reason) | Failure::NotRunning(reason)) => {
+                        self.lost = true;
+                        Err(self.lost_error(reason))
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Collect(Mutex<Vec<(LogStream, String)>>);
+    impl LogSink for Collect {
+        fn line(&self, stream: LogStream, line: &str) {
+            self.0.lock().unwrap().push((stream, line.to_string()));
+        }
+    }
+
+    #[test]
+    fn splits_lines_across_chunks() {
+        let sink = Collect::default();
+        let mut s = LineSplitter::new(LogStream::Stdout);
+        s.push(b"ab", &sink);
+        s.push(b"c\r\nd\n\ne", &sink);
+        s.flush(&sink);
+        let lines: Vec<_> = sink
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, l)| l.clone())
+            .collect();
+        assert_eq!(lines, ["abc", "d", "", "e"]);
+
+        let sink = Collect::default();
+        let mut s = LineSplitter::new(LogStream::Stderr);
+        s.push(&vec![b'x'; MAX_LINE + 10], &sink);
+        s.push(b"y\n", &sink);
+        let lines = sink.0.lock().unwrap().clone();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].1.len(), MAX_LINE);
+        assert_eq!(lines[1].1, format!("{}y", "x".repeat(10)));
+    }
+}

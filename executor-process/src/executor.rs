@@ -1,0 +1,273 @@
+//! [`ProcessExecutor`], its builder, and how the `/pfs` mode is chosen.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pipeline_core::executor::{Executor, ExecutorError, Worker, WorkerPoolSpec};
+
+use crate::worker::ProcessWorker;
+
+/// How `/pfs` paths resolve for user code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PfsMode {
+    /// Each datum's process gets a private mount namespace (we are root, or have
+    /// `CAP_SYS_ADMIN`) where the scratch directory is bind-mounted on `/pfs` and each input is
+    /// read-only.
+    MountNamespace,
+    /// As [`PfsMode::MountNamespace`], entered through an unprivileged user namespace mapping
+    /// our own uid/gid (needs an existing, empty `/pfs` directory on the host and a kernel
+    /// allowing unprivileged user namespaces).
+    UserNamespace,
+    /// No namespace: `/pfs` in `cmd`, `stdin`, `working_dir` and env values is replaced by the
+    /// scratch directory (see [`substitute_pfs`](crate::substitute_pfs)). Inputs are not made
+    /// read-only, and paths built at run time do not resolve.
+    Substitution,
+}
+
+impl fmt::Display for PfsMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PfsMode::MountNamespace => "mount namespace",
+            PfsMode::UserNamespace => "user + mount namespace",
+            PfsMode::Substitution => "path substitution",
+        })
+    }
+}
+
+/// Which `/pfs` mode to use: [`PfsRequest::Auto`] (the default) picks the best that works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PfsRequest {
+    /// Mount namespace when root, else user namespace, else substitution, each probed once.
+    #[default]
+    Auto,
+    /// Exactly this mode; [`ProcessExecutorBuilder::build`] fails if it does not work here.
+    Force(PfsMode),
+}
+
+/// Builds a [`ProcessExecutor`]. Defaults: [`PfsRequest::Auto`], `/pfs` as the mount point
+/// (created when missing and we are root), log lines split at 64 KiB, orphans of dead hosts
+/// reaped.
+#[derive(Debug, Clone)]
+pub struct ProcessExecutorBuilder {
+    request: PfsRequest,
+    mount_point: PathBuf,
+    create_mount_point: bool,
+    max_log_line: usize,
+    reap_orphans: bool,
+}
+
+impl Default for ProcessExecutorBuilder {
+    fn default() -> Self {
+        ProcessExecutorBuilder {
+            request: PfsRequest::Auto,
+            mount_point: PathBuf::from("/pfs"),
+            create_mount_point: true,
+            max_log_line: 64 * 1024,
+            reap_orphans: true,
+        }
+    }
+}
+
+impl ProcessExecutorBuilder {
+    /// Chooses the `/pfs` mode (e.g. `PfsRequest::Force(PfsMode::Substitution)` in tests).
+    pub fn pfs_mode(mut self, request: PfsRequest) -> Self {
+        self.request = request;
+        self
+    }
+
+    /// The directory user code sees its scratch directory on (default `/pfs`; tests and hosts
+    /// with an unusual layout may change it, user code then sees that path).
+    pub fn mount_point(mut self, path: impl Into<PathBuf>) -> Self {
+        self.mount_point = path.into();
+        self
+    }
+
+    /// Whether to create `/pfs` (an empty directory, used only as a mount point) when it is
+    /// missing and we are root (default true). Without it, namespace modes need `/pfs` to exist.
+    pub fn create_mount_point(mut self, on: bool) -> Self {
+        self.create_mount_point = on;
+        self
+    }
+
+    /// Whether [`build`](Self::build) kills the processes that hosts which are no longer
+    /// running left behind (found by [`HOST_VAR`](crate::HOST_VAR); default true).
+    pub fn reap_orphans(mut self, on: bool) -> Self {
+        self.reap_orphans = on;
+        self
+    }
+
+    /// Longest log line delivered in one piece; longer lines are split (default 64 KiB).
+    pub fn max_log_line(mut self, bytes: usize) -> Self {
+        self.max_log_line = bytes.max(1);
+        self
+    }
+
+    /// Probes the platform, picks the mode, and logs which one is active.
+    pub fn build(self) -> Result<ProcessExecutor, ExecutorError> {
+        let mode = match self.request {
+            PfsRequest::Force(mode) => {
+                if mode != PfsMode::Substitution {
+                    self.prepare_mount_point()?;
+                    crate::probe::probe(mode, &self.mount_point).map_err(|e| {
+                        ExecutorError::Unsupported {
+                            backend: "process",
+                            what: format!("/pfs mode {mode} on this host ({e})"),
+                        }
+                    })?;
+                }
+                mode
+            }
+            PfsRequest::Auto => self.auto_mode(),
+        };
+        tracing::info!(mode = %mode, "process executor: /pfs is provided by {mode}");
+        if self.reap_orphans {
+            let n = crate::reaper::reap_orphans();
+            if n > 0 {
+                tracing::warn!(
+                    n,
+                    "process executor: killed {n} processes left by a dead host"
+                );
+            }
+        }
+        Ok(ProcessExecutor {
+            inner: Arc::new(Config {
+                mode,
+                parent_mount: crate::worker::containing_mount(&self.mount_point),
+                mount_point: self.mount_point,
+                max_log_line: self.max_log_line,
+            }),
+        })
+    }
+
+    fn auto_mode(&self) -> PfsMode {
+        if self.prepare_mount_point().is_err() {
+            return PfsMode::Substitution;
+        }
+        let candidates: &[PfsMode] = if nix::unistd::Uid::effective().is_root() {
+            &[PfsMode::MountNamespace, PfsMode::UserNamespace]
+        } else {
+            &[PfsMode::UserNamespace]
+        };
+        for &mode in candidates {
+            match crate::probe::probe(mode, &self.mount_point) {
+                Ok(()) => return mode,
+                Err(e) => tracing::debug!(mode = %mode, error = %e, "/pfs mode unavailable"),
+            }
+        }
+        PfsMode::Substitution
+    }
+
+    fn prepare_mount_point(&self) -> Result<(), ExecutorError> {
+        let mp = &self.mount_point;
+        if mp.is_dir() {
+            return Ok(());
+        }
+        if self.create_mount_point && nix::unistd::Uid::effective().is_root() {
+            match std::fs::create_dir(mp) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && mp.is_dir() => {
+                    return Ok(());
+                }
+                Err(source) => {
+                    return Err(ExecutorError::Io {
+                        context: format!("creating mount point {}", mp.display()),
+                        source,
+                    });
+                }
+            }
+        }
+        Err(ExecutorError::Unsupported {
+            backend: "process",
+            what: format!(
+                "namespace modes without an existing {} directory",
+                mp.display()
+            ),
+        })
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) mode: PfsMode,
+    pub(crate) mount_point: PathBuf,
+    /// The mount holding `mount_point` (see `child`).
+    pub(crate) parent_mount: PathBuf,
+    pub(crate) max_log_line: usize,
+}
+
+/// Runs user code as local processes. See the crate docs.
+#[derive(Debug, Clone)]
+pub struct ProcessExecutor {
+    inner: Arc<Config>,
+}
+
+impl ProcessExecutor {
+    /// A builder with the defaults.
+    pub fn builder() -> ProcessExecutorBuilder {
+        ProcessExecutorBuilder::default()
+    }
+
+    /// An executor with the defaults (automatic `/pfs` mode).
+    pub fn new() -> Result<Self, ExecutorError> {
+        Self::builder().build()
+    }
+
+    /// The `/pfs` mode in use.
+    pub fn pfs_mode(&self) -> PfsMode {
+        self.inner.mode
+    }
+
+    /// The mount point user code sees as `/pfs`.
+    pub fn mount_point(&self) -> &Path {
+        &self.inner.mount_point
+    }
+}
+
+#[async_trait]
+impl Executor for ProcessExecutor {
+    fn name(&self) -> &'static str {
+        "process"
+    }
+
+    async fn start_workers(
+        &self,
+        spec: &WorkerPoolSpec,
+    ) -> Result<Vec<Box<dyn Worker>>, ExecutorError> {
+        if spec.workers == 0 {
+            return Err(ExecutorError::InvalidTask {
+                field: "parallelism_spec.constant".into(),
+                message: "at least 1 worker is needed".into(),
+            });
+        }
+        Ok((0..spec.workers)
+            .map(|i| {
+                Box::new(ProcessWorker::new(
+                    i,
+                    &spec.project,
+                    spec.pipeline.clone(),
+                    self.inner.clone(),
+                )) as Box<dyn Worker>
+            })
+            .collect())
+    }
+
+    async fn remove_pipeline(&self, project: &str, pipeline: &str) -> Result<usize, ExecutorError> {
+        // Workers hold no state between datums; what a crashed host can leave behind are
+        // processes (grandchildren that survived the host's death), found by their label.
+        let label = label(project, pipeline);
+        tokio::task::spawn_blocking(move || crate::reaper::kill_pipeline(&label))
+            .await
+            .map_err(|e| ExecutorError::Backend {
+                backend: "process",
+                message: format!("scanning for leftover processes: {e}"),
+                source: None,
+            })
+    }
+}
+
+/// The label value of a pipeline's processes.
+pub(crate) fn label(project: &str, pipeline: &str) -> String {
+    format!("{project}/{pipeline}")
+}

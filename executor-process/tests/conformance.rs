@@ -1,0 +1,95 @@
+//! The executor conformance suite (`pipeline_core::testkit`) on the process executor, in every
+//! `/pfs` mode this host supports.
+
+use std::sync::Arc;
+
+use executor_process::{PfsMode, PfsRequest, ProcessExecutor};
+use pipeline_core::executor::{Executor, Secrets, WorkerPoolSpec};
+use pipeline_core::spec::PipelineSpec;
+use pipeline_core::testkit::{self, Harness};
+
+fn pool(name: &str) -> WorkerPoolSpec {
+    WorkerPoolSpec {
+        project: "default".into(),
+        pipeline: name.into(),
+        version: 1,
+        workers: 1,
+        spec: Arc::new(PipelineSpec::default()),
+        secrets: Secrets::default(),
+    }
+}
+
+fn harness(executor: ProcessExecutor, name: &str) -> Harness {
+    let read_only = executor.pfs_mode() != PfsMode::Substitution;
+    let executor: Arc<dyn Executor> = Arc::new(executor);
+    let h = Harness::new(executor, pool(name))
+        .host_process_checks(true)
+        .inputs_read_only(read_only)
+        .pfs_substitution(!read_only);
+    if is_root() {
+        h.user_check("nobody", 65534)
+    } else {
+        h
+    }
+}
+
+fn is_root() -> bool {
+    nix::unistd::Uid::effective().is_root()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_namespace_mode() {
+    let request = if is_root() {
+        PfsRequest::Force(PfsMode::MountNamespace)
+    } else {
+        PfsRequest::Force(PfsMode::UserNamespace)
+    };
+    let executor = match ProcessExecutor::builder().pfs_mode(request).build() {
+        Ok(e) => e,
+        Err(e) if !is_root() => {
+            eprintln!("skipped: no namespace mode for a normal user here: {e}");
+            return;
+        }
+        Err(e) => panic!("root must get a mount namespace: {e}"),
+    };
+    testkit::run_all(&harness(executor, "conf-ns")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_substitution_mode() {
+    let executor = ProcessExecutor::builder()
+        .pfs_mode(PfsRequest::Force(PfsMode::Substitution))
+        .build()
+        .expect("substitution works everywhere");
+    assert_eq!(executor.pfs_mode(), PfsMode::Substitution);
+    testkit::run_all(&harness(executor, "conf-subst")).await;
+}
+
+/// The suite's leftover-process detection finds a marked process, both through the host's
+/// `/proc` and through a probe datum (the path backends without host access use), and the
+/// checks also pass with the probe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leftover_detection_finds_marked_processes() {
+    let executor = ProcessExecutor::new().expect("executor");
+    let marker = format!("stray-{}", testkit::unique_id());
+    let mut stray = std::process::Command::new("sleep")
+        .arg("30")
+        .env(testkit::MARKER_VAR, &marker)
+        .spawn()
+        .expect("spawn a stray process");
+    for host in [true, false] {
+        let h = harness(executor.clone(), "conf-probe").host_process_checks(host);
+        let mut w = h.start_worker("probe").await;
+        let found = testkit::processes_with_marker(&h, &mut *w, &marker).await;
+        assert_eq!(found.len(), 1, "host={host}: {found:?}");
+        assert!(
+            found[0].starts_with(&stray.id().to_string()),
+            "host={host}: {found:?}"
+        );
+    }
+    stray.kill().expect("kill stray");
+    let _ = stray.wait();
+    let h = harness(executor, "conf-probe").host_process_checks(false);
+    testkit::cases::timeout_kills_tree(&h).await;
+    testkit::cases::background_killed_on_exit(&h).await;
+}

@@ -1,0 +1,176 @@
+//! The error type of every data-store operation.
+
+use std::path::PathBuf;
+
+use super::names::{NameError, PathError};
+
+/// Errors of the versioned data store. Every variant names the object it is about.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PfsError {
+    /// A project, repo or branch name broke the naming rules.
+    #[error(transparent)]
+    InvalidName(#[from] NameError),
+    /// A file path broke the path rules.
+    #[error(transparent)]
+    InvalidPath(#[from] PathError),
+    /// A `repo@branch:/path`-style reference could not be parsed.
+    #[error("invalid reference {input:?}: {reason}")]
+    InvalidRef {
+        /// The text given.
+        input: String,
+        /// What was expected.
+        reason: String,
+    },
+    /// The repo does not exist.
+    #[error("repo {repo} not found")]
+    RepoNotFound {
+        /// `project/name`.
+        repo: String,
+    },
+    /// The repo already exists.
+    #[error("repo {repo} already exists")]
+    RepoExists {
+        /// `project/name`.
+        repo: String,
+    },
+    /// The branch does not exist.
+    #[error("branch {branch} not found in repo {repo}")]
+    BranchNotFound {
+        /// `project/name`.
+        repo: String,
+        /// Branch name.
+        branch: String,
+    },
+    /// The commit does not exist.
+    #[error("commit {repo}@{commit} not found")]
+    CommitNotFound {
+        /// `project/name`.
+        repo: String,
+        /// What was asked for (an ID, or `branch^N`).
+        commit: String,
+    },
+    /// Writing to, or finishing, a commit that is already finished.
+    #[error("commit {repo}@{commit} is finished; writes need an open commit")]
+    CommitFinished {
+        /// `project/name`.
+        repo: String,
+        /// Commit ID.
+        commit: String,
+    },
+    /// A USER commit needs a finished parent.
+    #[error("parent commit {repo}@{commit} has not been finished")]
+    ParentNotFinished {
+        /// `project/name`.
+        repo: String,
+        /// Parent commit ID.
+        commit: String,
+    },
+    /// Clients may not start commits on branches that have provenance.
+    #[error("cannot start a commit on an output branch: {repo}@{branch}")]
+    OutputBranch {
+        /// `project/name`.
+        repo: String,
+        /// Branch name.
+        branch: String,
+    },
+    /// A branch-provenance rule (reference §4.2) was broken; the message is Pachyderm's.
+    #[error("{0}")]
+    Provenance(String),
+    /// The repo or branch is still needed by something downstream.
+    #[error("cannot delete {what}: {reason}")]
+    InUse {
+        /// What was to be deleted.
+        what: String,
+        /// Who still uses it.
+        reason: String,
+    },
+    /// The path does not exist in the commit.
+    #[error("file {path} not found in {repo}@{commit}")]
+    FileNotFound {
+        /// `project/name`.
+        repo: String,
+        /// Commit ID.
+        commit: String,
+        /// Normalised path.
+        path: String,
+    },
+    /// The path is a directory where a file was needed.
+    #[error("{path} in {repo}@{commit} is a directory, not a file")]
+    IsADirectory {
+        /// `project/name`.
+        repo: String,
+        /// Commit ID.
+        commit: String,
+        /// Normalised path.
+        path: String,
+    },
+    /// A local path given to a put could not be used.
+    #[error("local path {}: {reason}", path.display())]
+    LocalPath {
+        /// The local path.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// An I/O error on a local file or the object store.
+    #[error("I/O error on {}: {source}", path.display())]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The metadata database failed.
+    #[error("metadata store: {context}: {source}")]
+    Meta {
+        /// What was being done.
+        context: String,
+        /// The database's own error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Stored data is not what it should be (a bug or outside tampering).
+    #[error("corrupt store: {0}")]
+    Corrupt(String),
+    /// Another process holds the store.
+    #[error("store {} is in use by another process ({holder}); only one process may open it at a time", root.display())]
+    Locked {
+        /// The store directory.
+        root: PathBuf,
+        /// What the lock file says about the holder (pid, host).
+        holder: String,
+    },
+    /// A glob pattern was rejected.
+    #[error("invalid glob pattern {pattern:?}: {reason}")]
+    InvalidGlob {
+        /// The pattern.
+        pattern: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl PfsError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        PfsError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    #[cfg_attr(not(feature = "store-redb"), allow(dead_code))]
+    pub(crate) fn meta(
+        context: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        PfsError::Meta {
+            context: context.into(),
+            source: Box::new(source),
+        }
+    }
+}
+
+/// Result alias of the data store.
+pub type Result<T, E = PfsError> = std::result::Result<T, E>;

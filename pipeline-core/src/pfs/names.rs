@@ -1,0 +1,241 @@
+//! Names and paths: the rules every repo, branch, project and file name must follow.
+//!
+//! - Project, repo and branch names match `^[a-zA-Z0-9_-]+$` (reference §4.1).
+//! - File paths are normalised to `/a/b/c`: a leading `/` is added and one trailing `/` is
+//!   dropped. **Empty segments are rejected**, not squashed, so `a//b` is an error rather than
+//!   silently meaning `a/b`. Segments `.` and `..` are rejected, as are NUL,
+//!   anything outside printable ASCII (`[ -~]`) and the glob characters ``*?[]{}!()@+^``
+//!   (reference §2.1), so a file name can never be mistaken for a glob and no path can
+//!   climb out of the tree it belongs to.
+//!
+//! These validators are public so the engine can check user-code outputs before upload.
+//!
+//! ```
+//! use pipeline_core::pfs::names::{validate_file_path, validate_repo_name};
+//! assert_eq!(validate_file_path("dir/a.txt/").unwrap(), "/dir/a.txt");
+//! assert_eq!(validate_file_path("/").unwrap(), "/");
+//! assert!(validate_file_path("/a/../b").is_err());
+//! assert!(validate_file_path("/a*").is_err());
+//! assert!(validate_repo_name("images").is_ok());
+//! assert!(validate_repo_name("my repo").is_err());
+//! ```
+
+/// Characters that may never appear in a file name (they are glob syntax).
+pub const GLOB_CHARS: &str = "*?[]{}!()@+^";
+
+/// What kind of object a name belongs to (used in error messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKind {
+    /// A project name.
+    Project,
+    /// A repo name.
+    Repo,
+    /// A branch name.
+    Branch,
+}
+
+impl std::fmt::Display for NameKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NameKind::Project => "project",
+            NameKind::Repo => "repo",
+            NameKind::Branch => "branch",
+        })
+    }
+}
+
+/// A rejected project, repo or branch name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{kind} name ({name:?}) invalid: only alphanumeric characters, underscores, and dashes are allowed"
+)]
+pub struct NameError {
+    /// Which kind of name.
+    pub kind: NameKind,
+    /// The rejected name (escaped by `Debug` when printed).
+    pub name: String,
+}
+
+/// Why a file path was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathProblem {
+    /// `a//b`: an empty segment.
+    EmptySegment,
+    /// A `.` or `..` segment.
+    DotSegment,
+    /// A NUL byte.
+    Nul,
+    /// A byte outside printable ASCII `[ -~]`.
+    NonPrintable,
+    /// One of ``*?[]{}!()@+^``.
+    GlobChar(char),
+}
+
+impl std::fmt::Display for PathProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PathProblem::EmptySegment => f.write_str("empty path segment (\"//\")"),
+            PathProblem::DotSegment => f.write_str("\".\" and \"..\" segments are not allowed"),
+            PathProblem::Nul => f.write_str("NUL byte"),
+            PathProblem::NonPrintable => {
+                f.write_str("only printable ASCII characters ([ -~]) are allowed")
+            }
+            PathProblem::GlobChar(c) => {
+                write!(f, "glob character {c:?} is not allowed in file names")
+            }
+        }
+    }
+}
+
+/// A rejected file path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid file path {path:?}: {problem}")]
+pub struct PathError {
+    /// The path as given (escaped by `Debug` when printed).
+    pub path: String,
+    /// What is wrong with it.
+    pub problem: PathProblem,
+}
+
+fn validate_name(kind: NameKind, name: &str) -> Result<(), NameError> {
+    let ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(NameError {
+            kind,
+            name: name.to_string(),
+        })
+    }
+}
+
+/// Checks a repo name against `^[a-zA-Z0-9_-]+$`.
+pub fn validate_repo_name(name: &str) -> Result<(), NameError> {
+    validate_name(NameKind::Repo, name)
+}
+
+/// Checks a branch name against `^[a-zA-Z0-9_-]+$`.
+pub fn validate_branch_name(name: &str) -> Result<(), NameError> {
+    validate_name(NameKind::Branch, name)
+}
+
+/// Checks a project name against `^[a-zA-Z0-9_-]+$`.
+pub fn validate_project_name(name: &str) -> Result<(), NameError> {
+    validate_name(NameKind::Project, name)
+}
+
+/// Validates and normalises a file path: returns `/seg/seg` (or `/` for the root).
+///
+/// A leading `/` is optional and one trailing `/` is dropped; everything else listed in the
+/// module docs is an error naming the path.
+pub fn validate_file_path(raw: &str) -> Result<String, PathError> {
+    let err = |problem| PathError {
+        path: raw.to_string(),
+        problem,
+    };
+    let trimmed = raw.strip_prefix('/').unwrap_or(raw);
+    let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
+    if trimmed.is_empty() {
+        return Ok("/".to_string());
+    }
+    let mut out = String::with_capacity(trimmed.len() + 1);
+    for segment in trimmed.split('/') {
+        validate_segment(segment).map_err(err)?;
+        out.push('/');
+        out.push_str(segment);
+    }
+    Ok(out)
+}
+
+/// Validates one file name (a single path segment, no `/`).
+pub fn validate_file_name(name: &str) -> Result<(), PathError> {
+    if name.contains('/') {
+        return Err(PathError {
+            path: name.to_string(),
+            problem: PathProblem::NonPrintable,
+        });
+    }
+    validate_segment(name).map_err(|problem| PathError {
+        path: name.to_string(),
+        problem,
+    })
+}
+
+fn validate_segment(segment: &str) -> Result<(), PathProblem> {
+    if segment.is_empty() {
+        return Err(PathProblem::EmptySegment);
+    }
+    if segment == "." || segment == ".." {
+        return Err(PathProblem::DotSegment);
+    }
+    for c in segment.chars() {
+        if c == '\0' {
+            return Err(PathProblem::Nul);
+        }
+        if !(' '..='~').contains(&c) {
+            return Err(PathProblem::NonPrintable);
+        }
+        if GLOB_CHARS.contains(c) {
+            return Err(PathProblem::GlobChar(c));
+        }
+    }
+    Ok(())
+}
+
+/// Joins a normalised directory path and a normalised relative path (`/` + `a/b`).
+pub(crate) fn join(dir: &str, rel: &str) -> String {
+    if dir == "/" {
+        format!("/{rel}")
+    } else {
+        format!("{dir}/{rel}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises() {
+        assert_eq!(validate_file_path("a").unwrap(), "/a");
+        assert_eq!(validate_file_path("/a/b/").unwrap(), "/a/b");
+        assert_eq!(validate_file_path("").unwrap(), "/");
+        assert_eq!(validate_file_path("//").unwrap(), "/");
+        assert_eq!(validate_file_path("/a b/c-d.txt").unwrap(), "/a b/c-d.txt");
+    }
+
+    #[test]
+    fn rejects() {
+        for (p, want) in [
+            ("/a//b", PathProblem::EmptySegment),
+            ("/a/../b", PathProblem::DotSegment),
+            ("..", PathProblem::DotSegment),
+            ("/./a", PathProblem::DotSegment),
+            ("/a\0b", PathProblem::Nul),
+            ("/a\nb", PathProblem::NonPrintable),
+            ("/é", PathProblem::NonPrintable),
+            ("/a*", PathProblem::GlobChar('*')),
+            ("/x/{a}", PathProblem::GlobChar('{')),
+            ("/^", PathProblem::GlobChar('^')),
+        ] {
+            let e = validate_file_path(p).unwrap_err();
+            assert_eq!(e.problem, want, "{p:?}");
+            assert!(e.to_string().contains("invalid file path"));
+        }
+        for c in GLOB_CHARS.chars() {
+            assert!(validate_file_name(&format!("a{c}")).is_err());
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert!(validate_repo_name("a_B-9").is_ok());
+        for bad in ["", "a b", "a/b", "a.b", "ä"] {
+            let e = validate_branch_name(bad).unwrap_err();
+            assert!(e.to_string().contains("branch name"));
+        }
+    }
+}

@@ -1,0 +1,607 @@
+//! [`Store`]: opening a store directory, the process lock, repos, branches and provenance.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+
+use super::error::{PfsError, Result};
+use super::meta::{MetaStore, MetaWrite, Table, delete_range, prefix_end};
+use super::model::{
+    BranchInfo, BranchRef, CommitId, CommitInfo, CommitRef, CommitState, Origin, RepoInfo, RepoRef,
+    now_ms,
+};
+use super::object::ObjectStore;
+use super::records::{
+    BranchRecord, CommitRecord, decode, encode, get_branch, get_commit, get_repo, put_branch,
+    put_commit, repo_key, repo_range, sub_key,
+};
+
+/// The versioned data store. Cheap to clone (shared handle); `Send + Sync`.
+///
+/// Every method is **blocking** (file and database I/O). From async code call it inside
+/// `tokio::task::spawn_blocking`; metadata calls take well under a millisecond plus one fsync,
+/// but file puts and gets move whole files. The one async method is
+/// [`Store::wait_commit_async`].
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("root", &self.inner.root)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) root: Option<PathBuf>,
+    pub(crate) meta: Box<dyn MetaStore>,
+    pub(crate) objects: Box<dyn ObjectStore>,
+    _lock: Option<File>,
+    repo_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    pub(crate) finished: (Mutex<u64>, Condvar),
+    pub(crate) finished_async: tokio::sync::Notify,
+}
+
+#[cfg_attr(not(feature = "store-redb"), allow(dead_code))]
+const LOCK_FILE: &str = "LOCK";
+
+#[cfg_attr(not(feature = "store-redb"), allow(dead_code))]
+fn take_lock(root: &Path) -> Result<File> {
+    let path = root.join(LOCK_FILE);
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| PfsError::io(&path, e))?;
+    match f.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = f.read_to_string(&mut holder);
+            let holder = holder.trim();
+            return Err(PfsError::Locked {
+                root: root.to_path_buf(),
+                holder: if holder.is_empty() {
+                    "unknown holder".into()
+                } else {
+                    holder.to_string()
+                },
+            });
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(PfsError::io(&path, e)),
+    }
+    let host = fs::read_to_string("/etc/hostname").unwrap_or_default();
+    f.set_len(0).map_err(|e| PfsError::io(&path, e))?;
+    write!(f, "pid {} on host {}", std::process::id(), host.trim())
+        .and_then(|_| f.flush())
+        .map_err(|e| PfsError::io(&path, e))?;
+    Ok(f)
+}
+
+impl Store {
+    /// Opens (or creates) the embedded store in `root`: `root/meta.redb` (metadata),
+    /// `root/objects/` (contents) and `root/LOCK`.
+    ///
+    /// One process at a time: a second process gets [`PfsError::Locked`] naming the pid and
+    /// host that hold it. Within the process, clone the `Store` to share it. Opening after a
+    /// crash needs no repair: temp objects are removed and open commits stay open (resumable).
+    #[cfg(feature = "store-redb")]
+    pub fn open(root: impl AsRef<Path>) -> Result<Store> {
+        let root = root.as_ref();
+        fs::create_dir_all(root).map_err(|e| PfsError::io(root, e))?;
+        let lock = take_lock(root)?;
+        let meta = super::meta_redb::RedbMetaStore::open(&root.join("meta.redb"))?;
+        let objects = super::object::LocalObjectStore::open(&root.join("objects"))?;
+        Ok(Store::build(
+            Some(root.to_path_buf()),
+            Box::new(meta),
+            Box::new(objects),
+            Some(lock),
+        ))
+    }
+
+    /// A store over any metadata database and object store (e.g. a server database and a
+    /// cloud object store). The caller is responsible for exclusive access to them.
+    pub fn with_backends(meta: Box<dyn MetaStore>, objects: Box<dyn ObjectStore>) -> Store {
+        Store::build(None, meta, objects, None)
+    }
+
+    fn build(
+        root: Option<PathBuf>,
+        meta: Box<dyn MetaStore>,
+        objects: Box<dyn ObjectStore>,
+        lock: Option<File>,
+    ) -> Store {
+        Store {
+            inner: Arc::new(Inner {
+                root,
+                meta,
+                objects,
+                _lock: lock,
+                repo_locks: Mutex::new(HashMap::new()),
+                finished: (Mutex::new(0), Condvar::new()),
+                finished_async: tokio::sync::Notify::new(),
+            }),
+        }
+    }
+
+    /// The store directory, for a store opened with [`Store::open`].
+    pub fn root(&self) -> Option<&Path> {
+        self.inner.root.as_deref()
+    }
+
+    /// Serialises file writes to one repo (writers on different repos run in parallel).
+    pub(crate) fn repo_lock(&self, repo: &RepoRef) -> Arc<Mutex<()>> {
+        let mut map = self
+            .inner
+            .repo_locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        map.entry(repo.key()).or_default().clone()
+    }
+
+    pub(crate) fn write_txn(&self) -> Result<Box<dyn MetaWrite + '_>> {
+        self.inner.meta.write()
+    }
+
+    // ---------------------------------------------------------------- repos
+
+    /// Creates a repo.
+    pub fn create_repo(&self, repo: &RepoRef, description: &str) -> Result<RepoInfo> {
+        let mut w = self.write_txn()?;
+        if w.get(Table::Repos, &repo_key(repo))?.is_some() {
+            return Err(PfsError::RepoExists {
+                repo: repo.to_string(),
+            });
+        }
+        let info = RepoInfo {
+            repo: repo.clone(),
+            description: description.to_string(),
+            created_ms: now_ms(),
+        };
+        w.put(Table::Repos, &repo_key(repo), &encode(&info))?;
+        w.commit()?;
+        Ok(info)
+    }
+
+    /// A repo's information.
+    pub fn inspect_repo(&self, repo: &RepoRef) -> Result<RepoInfo> {
+        get_repo(&*self.inner.meta.read()?, repo)
+    }
+
+    /// Every repo, sorted by project and name.
+    pub fn list_repos(&self) -> Result<Vec<RepoInfo>> {
+        let r = self.inner.meta.read()?;
+        let mut out = Vec::new();
+        for kv in r.scan(Table::Repos, &[], &[0xff])? {
+            let (_, v) = kv?;
+            out.push(decode("repo record", &v)?);
+        }
+        Ok(out)
+    }
+
+    /// Deletes a repo: its branches, commits and file entries, in one transaction.
+    ///
+    /// Refused while a branch of another repo has one of its branches in its provenance,
+    /// unless `force`, which removes those provenance edges. Object contents are kept (other
+    /// commits may share them).
+    pub fn delete_repo(&self, repo: &RepoRef, force: bool) -> Result<()> {
+        let lock = self.repo_lock(repo);
+        let _g = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut w = self.write_txn()?;
+        get_repo(&*w, repo)?;
+        let all = all_branches(&*w)?;
+        let users: Vec<(BranchRef, BranchRecord)> = all
+            .iter()
+            .filter(|(b, r)| b.repo != *repo && r.direct_provenance.iter().any(|p| p.repo == *repo))
+            .map(|(b, r)| (b.clone(), r.clone()))
+            .collect();
+        if !users.is_empty() && !force {
+            let names: Vec<String> = users.iter().map(|(b, _)| b.to_string()).collect();
+            return Err(PfsError::InUse {
+                what: format!("repo {repo}"),
+                reason: format!("it is in the provenance of {}", names.join(", ")),
+            });
+        }
+        for (b, mut r) in users {
+            r.direct_provenance.retain(|p| p.repo != *repo);
+            put_branch(&mut *w, &b, &r)?;
+        }
+        let (start, end) = repo_range(repo);
+        // Commit-set index entries of this repo.
+        for kv in w.scan_collect(Table::Commits, &start, &end, usize::MAX)? {
+            let rec: CommitRecord = decode("commit record", &kv.1)?;
+            let id = rec.info.commit.id;
+            w.delete(
+                Table::CommitSets,
+                &super::records::commit_set_key(id.as_str(), repo),
+            )?;
+        }
+        for t in [Table::Branches, Table::Commits, Table::Files] {
+            delete_range(&mut *w, t, &start, &end)?;
+        }
+        w.delete(Table::Repos, &repo_key(repo))?;
+        w.commit()
+    }
+
+    // ------------------------------------------------------------- branches
+
+    /// Creates or updates a branch.
+    ///
+    /// - `head`: a commit of the same repo to point at. Without it a new branch gets a
+    ///   fresh empty commit (finished when the branch has no provenance, open AUTO when it
+    ///   has), and an existing branch keeps its head.
+    /// - `provenance`: the direct provenance (replaces the previous one). The rules of
+    ///   reference §4.2 are enforced: branches exist, no branch of the same repo, no cycle,
+    ///   one branch per repo per connected DAG. A branch with provenance gets an open AUTO
+    ///   commit (and so does everything downstream of it), in one new commit set.
+    pub fn create_branch(
+        &self,
+        branch: &BranchRef,
+        head: Option<&CommitId>,
+        provenance: &[BranchRef],
+    ) -> Result<BranchInfo> {
+        let mut w = self.write_txn()?;
+        get_repo(&*w, &branch.repo)?;
+        let mut all = all_branches(&*w)?;
+        let existing = all.get(branch).cloned();
+        let mut prov: Vec<BranchRef> = provenance.to_vec();
+        prov.sort();
+        prov.dedup();
+        for p in &prov {
+            if !all.contains_key(p) {
+                get_branch(&*w, p)?;
+            }
+            if p.repo == branch.repo {
+                return Err(PfsError::Provenance(format!(
+                    "repo {} cannot be in the provenance of its own branch {branch}",
+                    p.repo
+                )));
+            }
+            if full_provenance(&all, p).contains(branch) {
+                return Err(PfsError::Provenance(format!(
+                    "cycle detected because {branch} is already in the subvenance of {p}"
+                )));
+            }
+        }
+        let provenance_changed = existing
+            .as_ref()
+            .is_none_or(|r| r.direct_provenance != prov);
+        let head_id = match head {
+            Some(id) => {
+                get_commit(&*w, &branch.repo, id.as_str())?;
+                Some(id.as_str().to_string())
+            }
+            None => existing.as_ref().map(|r| r.head.clone()),
+        };
+        all.insert(
+            branch.clone(),
+            BranchRecord {
+                head: head_id.clone().unwrap_or_default(),
+                direct_provenance: prov.clone(),
+            },
+        );
+        validate_dag(&all, branch)?;
+        let needs_auto =
+            !prov.is_empty() && (provenance_changed || head_id.is_none()) && head.is_none();
+        match (head_id, needs_auto) {
+            (Some(h), false) => {
+                let rec = BranchRecord {
+                    head: h,
+                    direct_provenance: prov,
+                };
+                put_branch(&mut *w, branch, &rec)?;
+            }
+            (None, false) => {
+                // A new source branch: an empty finished commit.
+                let id = CommitId::generate();
+                let now = now_ms();
+                let info = CommitInfo {
+                    commit: branch.repo.commit(&id),
+                    branch: Some(branch.name.clone()),
+                    parent: None,
+                    origin: Origin::Auto,
+                    state: CommitState::Finished,
+                    error: None,
+                    size_bytes: Some(0),
+                    started_ms: now,
+                    finished_ms: Some(now),
+                    description: String::new(),
+                    direct_provenance: Vec::new(),
+                };
+                put_commit(
+                    &mut *w,
+                    &CommitRecord {
+                        info,
+                        snapshot: true,
+                    },
+                )?;
+                put_branch(
+                    &mut *w,
+                    branch,
+                    &BranchRecord {
+                        head: id.as_str().to_string(),
+                        direct_provenance: prov,
+                    },
+                )?;
+            }
+            (_, true) => {
+                let id = CommitId::generate();
+                propagate(&mut *w, &mut all, std::slice::from_ref(branch), &id, true)?;
+            }
+        }
+        w.commit()?;
+        self.inspect_branch(branch)
+    }
+
+    /// A branch's head, provenance and subvenance.
+    pub fn inspect_branch(&self, branch: &BranchRef) -> Result<BranchInfo> {
+        let r = self.inner.meta.read()?;
+        let all = all_branches(&*r)?;
+        match all.get(branch) {
+            Some(rec) => branch_info(&all, branch, rec),
+            None => {
+                get_branch(&*r, branch)?;
+                Err(PfsError::BranchNotFound {
+                    repo: branch.repo.to_string(),
+                    branch: branch.name.clone(),
+                })
+            }
+        }
+    }
+
+    /// The branches of a repo, sorted by name.
+    pub fn list_branches(&self, repo: &RepoRef) -> Result<Vec<BranchInfo>> {
+        let r = self.inner.meta.read()?;
+        get_repo(&*r, repo)?;
+        let all = all_branches(&*r)?;
+        all.iter()
+            .filter(|(b, _)| b.repo == *repo)
+            .map(|(b, rec)| branch_info(&all, b, rec))
+            .collect()
+    }
+
+    /// Deletes a branch (its commits stay). Refused while other branches have it in their
+    /// provenance, unless `force`, which removes those edges.
+    pub fn delete_branch(&self, branch: &BranchRef, force: bool) -> Result<()> {
+        let mut w = self.write_txn()?;
+        get_branch(&*w, branch)?;
+        let all = all_branches(&*w)?;
+        let users: Vec<_> = all
+            .iter()
+            .filter(|(_, r)| r.direct_provenance.contains(branch))
+            .map(|(b, r)| (b.clone(), r.clone()))
+            .collect();
+        if !users.is_empty() && !force {
+            let names: Vec<String> = users.iter().map(|(b, _)| b.to_string()).collect();
+            return Err(PfsError::InUse {
+                what: format!("branch {branch}"),
+                reason: format!("it is in the provenance of {}", names.join(", ")),
+            });
+        }
+        for (b, mut r) in users {
+            r.direct_provenance.retain(|p| p != branch);
+            put_branch(&mut *w, &b, &r)?;
+        }
+        w.delete(Table::Branches, &sub_key(&branch.repo, &branch.name))?;
+        w.commit()
+    }
+
+    /// Starts a new commit set in which every branch in `branches` and everything
+    /// downstream of them gets an open AUTO commit (what the engine does after a pipeline
+    /// update, or to re-run over the current inputs). Returns the commit-set ID.
+    pub fn propagate_branches(&self, branches: &[BranchRef]) -> Result<CommitId> {
+        let mut w = self.write_txn()?;
+        let mut all = all_branches(&*w)?;
+        for b in branches {
+            if !all.contains_key(b) {
+                get_branch(&*w, b)?;
+            }
+        }
+        let id = CommitId::generate();
+        propagate(&mut *w, &mut all, branches, &id, true)?;
+        w.commit()?;
+        Ok(id)
+    }
+}
+
+/// Every branch record, keyed by branch.
+pub(crate) fn all_branches<G: super::records::Getter + ?Sized + ScanAll>(
+    g: &G,
+) -> Result<BTreeMap<BranchRef, BranchRecord>> {
+    let mut out = BTreeMap::new();
+    for (k, v) in g.scan_all(Table::Branches)? {
+        let key = std::str::from_utf8(&k).map_err(|_| PfsError::Corrupt("branch key".into()))?;
+        let (repo, name) = key
+            .split_once('\0')
+            .ok_or_else(|| PfsError::Corrupt(format!("branch key {key:?}")))?;
+        let (project, repo) = repo
+            .split_once('/')
+            .ok_or_else(|| PfsError::Corrupt(format!("branch key {key:?}")))?;
+        let b = BranchRef {
+            repo: RepoRef {
+                project: project.to_string(),
+                name: repo.to_string(),
+            },
+            name: name.to_string(),
+        };
+        out.insert(b, decode("branch record", &v)?);
+    }
+    Ok(out)
+}
+
+/// Whole-table scans for small tables.
+pub(crate) trait ScanAll {
+    fn scan_all(&self, table: Table) -> Result<Vec<super::meta::Kv>>;
+}
+
+impl ScanAll for dyn super::meta::MetaRead + '_ {
+    fn scan_all(&self, table: Table) -> Result<Vec<super::meta::Kv>> {
+        self.scan(table, &[], &prefix_end(&[]))?.collect()
+    }
+}
+
+impl ScanAll for dyn MetaWrite + '_ {
+    fn scan_all(&self, table: Table) -> Result<Vec<super::meta::Kv>> {
+        self.scan_collect(table, &[], &prefix_end(&[]), usize::MAX)
+    }
+}
+
+pub(crate) fn full_provenance(
+    all: &BTreeMap<BranchRef, BranchRecord>,
+    b: &BranchRef,
+) -> BTreeSet<BranchRef> {
+    let mut seen = BTreeSet::new();
+    let mut todo: Vec<BranchRef> = all
+        .get(b)
+        .map(|r| r.direct_provenance.clone())
+        .unwrap_or_default();
+    while let Some(p) = todo.pop() {
+        if seen.insert(p.clone())
+            && let Some(r) = all.get(&p)
+        {
+            todo.extend(r.direct_provenance.iter().cloned());
+        }
+    }
+    seen
+}
+
+pub(crate) fn subvenance(
+    all: &BTreeMap<BranchRef, BranchRecord>,
+    b: &BranchRef,
+) -> BTreeSet<BranchRef> {
+    all.keys()
+        .filter(|x| *x != b && full_provenance(all, x).contains(b))
+        .cloned()
+        .collect()
+}
+
+fn branch_info(
+    all: &BTreeMap<BranchRef, BranchRecord>,
+    b: &BranchRef,
+    rec: &BranchRecord,
+) -> Result<BranchInfo> {
+    let head = CommitId::parse(&rec.head)
+        .map_err(|_| PfsError::Corrupt(format!("branch {b} has head {:?}", rec.head)))?;
+    Ok(BranchInfo {
+        branch: b.clone(),
+        head,
+        direct_provenance: rec.direct_provenance.clone(),
+        provenance: full_provenance(all, b).into_iter().collect(),
+        subvenance: subvenance(all, b).into_iter().collect(),
+    })
+}
+
+/// One branch per repo per connected DAG (following provenance and subvenance edges).
+fn validate_dag(all: &BTreeMap<BranchRef, BranchRecord>, from: &BranchRef) -> Result<()> {
+    let mut neighbours: HashMap<&BranchRef, Vec<&BranchRef>> = HashMap::new();
+    for (b, r) in all {
+        for p in &r.direct_provenance {
+            neighbours.entry(b).or_default().push(p);
+            neighbours.entry(p).or_default().push(b);
+        }
+    }
+    let mut seen: BTreeSet<&BranchRef> = BTreeSet::new();
+    let mut repos: HashMap<&RepoRef, &BranchRef> = HashMap::new();
+    let mut todo = VecDeque::from([from]);
+    while let Some(b) = todo.pop_front() {
+        if !seen.insert(b) {
+            continue;
+        }
+        if let Some(other) = repos.insert(&b.repo, b)
+            && other != b
+        {
+            return Err(PfsError::Provenance(format!(
+                "multiple branches from the same repo, \"{}\", cannot participate in a DAG",
+                b.repo
+            )));
+        }
+        for n in neighbours.get(b).into_iter().flatten() {
+            todo.push_back(n);
+        }
+    }
+    Ok(())
+}
+
+/// Creates open AUTO commits with ID `id` on `start` (when `include_start`) and on every
+/// branch downstream of them, ordered by provenance size, moving each head. A repo never
+/// gets two commits in one set.
+pub(crate) fn propagate(
+    w: &mut dyn MetaWrite,
+    all: &mut BTreeMap<BranchRef, BranchRecord>,
+    start: &[BranchRef],
+    id: &CommitId,
+    include_start: bool,
+) -> Result<Vec<CommitRef>> {
+    let mut targets: BTreeSet<BranchRef> = BTreeSet::new();
+    for b in start {
+        if include_start {
+            targets.insert(b.clone());
+        }
+        targets.extend(subvenance(all, b));
+    }
+    let mut ordered: Vec<(usize, BranchRef)> = targets
+        .into_iter()
+        .map(|b| (full_provenance(all, &b).len(), b))
+        .collect();
+    ordered.sort();
+    let now = now_ms();
+    let mut made = Vec::new();
+    for (_, b) in ordered {
+        if w.get(Table::Commits, &sub_key(&b.repo, id.as_str()))?
+            .is_some()
+        {
+            continue;
+        }
+        let Some(rec) = all.get(&b).cloned() else {
+            continue;
+        };
+        let direct_provenance = rec
+            .direct_provenance
+            .iter()
+            .filter_map(|p| {
+                all.get(p)
+                    .and_then(|pr| CommitId::parse(&pr.head).ok())
+                    .map(|h| p.repo.commit(&h))
+            })
+            .collect();
+        let parent = (!rec.head.is_empty())
+            .then(|| CommitId::parse(&rec.head).ok())
+            .flatten();
+        let info = CommitInfo {
+            commit: b.repo.commit(id),
+            branch: Some(b.name.clone()),
+            parent,
+            origin: Origin::Auto,
+            state: CommitState::Open,
+            error: None,
+            size_bytes: None,
+            started_ms: now,
+            finished_ms: None,
+            description: String::new(),
+            direct_provenance,
+        };
+        put_commit(
+            w,
+            &CommitRecord {
+                info: info.clone(),
+                snapshot: false,
+            },
+        )?;
+        let new = BranchRecord {
+            head: id.as_str().to_string(),
+            direct_provenance: rec.direct_provenance.clone(),
+        };
+        put_branch(w, &b, &new)?;
+        all.insert(b.clone(), new);
+        made.push(info.commit);
+    }
+    Ok(made)
+}

@@ -1,0 +1,186 @@
+//! Running one datum on a worker: `datum_tries` attempts, `err_cmd` after each failed one,
+//! `datum_timeout` per attempt, output checks. This is the engine's wrapper around any
+//! [`Worker`] (tower style): executors only run one program once.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::executor::{DatumOutcome, DatumTask, LogSink, LogStream, Program, ProgramKind, Worker};
+
+use super::records::DatumFailure;
+
+/// The retry policy of one pipeline version.
+#[derive(Debug, Clone)]
+pub(crate) struct AttemptPolicy {
+    /// Total attempts (`datum_tries`, at least 1).
+    pub tries: u32,
+    /// `transform.err_cmd` + `err_stdin`, when set.
+    pub err_cmd: Option<Program>,
+}
+
+/// How a datum ended after all its attempts.
+#[derive(Debug)]
+pub(crate) struct AttemptResult {
+    /// The last attempt succeeded (outputs are in `scratch/out`).
+    pub success: bool,
+    /// `err_cmd` succeeded after some failed attempt.
+    pub recovered: bool,
+    /// The last failure, if any attempt failed.
+    pub failure: Option<DatumFailure>,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Time in user code, µs.
+    pub process_us: u64,
+}
+
+/// Runs `task` with the policy. `check_output` validates `scratch/out` after a successful run
+/// (an invalid output counts as a failed attempt). `out` is emptied before every attempt.
+pub(crate) async fn run_with_policy(
+    worker: &mut dyn Worker,
+    task: &DatumTask,
+    policy: &AttemptPolicy,
+    check_output: &(dyn Fn(&Path) -> Result<(), String> + Sync),
+) -> AttemptResult {
+    let started = Instant::now();
+    let out = task.scratch.join("out");
+    let mut recovered = false;
+    let mut failure = None;
+    let mut attempts = 0;
+    for _ in 0..policy.tries.max(1) {
+        attempts += 1;
+        if attempts > 1 {
+            reset_dir(&out);
+        }
+        let outcome = worker.run(task.clone()).await;
+        let attempt_failure = match outcome {
+            Ok(DatumOutcome::Success { .. }) => match check_output(&out) {
+                Ok(()) => {
+                    return AttemptResult {
+                        success: true,
+                        recovered,
+                        failure,
+                        attempts,
+                        process_us: micros(started),
+                    };
+                }
+                Err(message) => DatumFailure::InvalidOutput { message },
+            },
+            Ok(DatumOutcome::Failed { exit_code }) => DatumFailure::ExitCode { code: exit_code },
+            Ok(DatumOutcome::Signaled { signal }) => DatumFailure::Signal { signal },
+            Ok(DatumOutcome::TimedOut) => DatumFailure::Timeout,
+            Ok(DatumOutcome::Cancelled) => {
+                return AttemptResult {
+                    success: false,
+                    recovered,
+                    failure: Some(DatumFailure::Cancelled),
+                    attempts,
+                    process_us: micros(started),
+                };
+            }
+            Err(e) => DatumFailure::Executor {
+                message: e.to_string(),
+            },
+        };
+        task.logs.line(
+            LogStream::Stderr,
+            &format!("errored running user code (attempt {attempts}): {attempt_failure}"),
+        );
+        failure = Some(attempt_failure);
+        if let Some(err_cmd) = &policy.err_cmd {
+            if task.cancel.is_cancelled() {
+                break;
+            }
+            reset_dir(&out);
+            let mut t = task.clone();
+            t.program = err_cmd.clone();
+            if let Ok(DatumOutcome::Success { .. }) = worker.run(t).await {
+                recovered = true;
+            }
+        }
+        if task.cancel.is_cancelled() {
+            break;
+        }
+    }
+    AttemptResult {
+        success: false,
+        recovered,
+        failure,
+        attempts,
+        process_us: micros(started),
+    }
+}
+
+fn micros(t: Instant) -> u64 {
+    u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Empties a directory (keeps the directory itself).
+pub(crate) fn reset_dir(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::create_dir_all(dir);
+}
+
+/// Collects one datum's log lines in memory (bounded), with timestamps, redacting secrets.
+pub(crate) struct DatumLogs {
+    lines: Mutex<Vec<(u64, LogStream, String)>>,
+    redact: Arc<Vec<String>>,
+    echo: bool,
+}
+
+/// Most lines kept per datum; later lines are counted in a final marker line.
+const MAX_LINES: usize = 10_000;
+
+impl DatumLogs {
+    pub(crate) fn new(redact: Arc<Vec<String>>, echo: bool) -> Self {
+        DatumLogs {
+            lines: Mutex::new(Vec::new()),
+            redact,
+            echo,
+        }
+    }
+
+    pub(crate) fn take(&self) -> Vec<(u64, LogStream, String)> {
+        std::mem::take(&mut *self.lines.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Replaces every secret value in `text` by `<redacted>`.
+pub(crate) fn redact(secrets: &[String], text: &str) -> String {
+    let mut s = text.to_string();
+    for v in secrets {
+        if !v.is_empty() && s.contains(v.as_str()) {
+            s = s.replace(v.as_str(), "<redacted>");
+        }
+    }
+    s
+}
+
+impl LogSink for DatumLogs {
+    fn line(&self, stream: LogStream, line: &str) {
+        let line = redact(&self.redact, line);
+        if self.echo {
+            eprintln!("{line}");
+        }
+        let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        if lines.len() < MAX_LINES {
+            lines.push((super::now_ms(), stream, line));
+        } else if lines.len() == MAX_LINES {
+            lines.push((
+                super::now_ms(),
+                LogStream::Stderr,
+                "(further lines of this datum dropped)".into(),
+            ));
+        }
+    }
+}
+
+/// Builds the main program of a transform.
+pub(crate) fn program(kind: ProgramKind, argv: &[String], stdin: &[String]) -> Program {
+    Program::new(kind, argv.to_vec(), stdin)
+}
+
+/// A duration from an optional spec duration.
+pub(crate) fn dur(d: Option<&crate::spec::Duration>) -> Option<Duration> {
+    d.map(|d| d.as_std())
+}

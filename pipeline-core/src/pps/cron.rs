@@ -1,0 +1,197 @@
+//! Cron inputs: ticks as commits of an empty file named by the tick time (RFC 3339) on the
+//! cron repo's `master`; `overwrite` deletes earlier ticks; `run cron` ticks now.
+
+use crate::pfs::{FinishOptions, PfsError};
+use crate::spec::FieldPath;
+
+use super::Engine;
+use super::error::{PpsError, Result};
+use super::registry::input_branches;
+
+/// Formats seconds since the epoch as RFC 3339 UTC (`2024-05-01T10:00:00Z`).
+pub fn rfc3339(secs: u64) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    // Civil from days (proleptic Gregorian), after Howard Hinnant's public-domain algorithm.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}Z")
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SSZ` (UTC only) into seconds since the epoch.
+pub fn parse_rfc3339(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.len() != 20 || b.get(10) != Some(&b'T') || b.get(19) != Some(&b'Z') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = if mo > 2 { mo - 3 } else { mo + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + h * 3600 + mi * 60 + se).ok()
+}
+
+/// Most overdue ticks committed for one input in one catch-up.
+const MAX_CATCH_UP: usize = 1000;
+
+impl Engine {
+    /// Commits every overdue tick of every cron input with an `@every <duration>` spec:
+    /// the next tick is the later of `start` and the newest tick file plus the interval
+    /// (the pipeline's creation time when there is neither), and overdue ticks are committed
+    /// one commit each, in a row (reference §2.8). Five-field cron specs only tick through
+    /// [`Engine::run_cron`]. Returns the number of ticks committed.
+    pub fn tick_crons(&self) -> Result<usize> {
+        let now = super::now_ms() / 1000;
+        let mut n = 0;
+        for p in self.list_pipelines()? {
+            if p.stopped {
+                continue;
+            }
+            let spec = p.effective();
+            let Some(input) = &spec.input else { continue };
+            let mut crons = Vec::new();
+            collect_cron_specs(input, &mut crons);
+            for c in crons {
+                let Some(every) = c
+                    .spec
+                    .as_deref()
+                    .and_then(|s| s.strip_prefix("@every "))
+                    .and_then(|d| d.trim().parse::<crate::spec::Duration>().ok())
+                    .map(|d| d.as_std().as_secs().max(1))
+                else {
+                    continue;
+                };
+                let Some(repo) = c
+                    .repo
+                    .as_deref()
+                    .and_then(|r| crate::pfs::RepoRef::new(r).ok())
+                else {
+                    continue;
+                };
+                let store = self.store();
+                let Ok(head) = store.resolve_commit(&repo, "master") else {
+                    continue;
+                };
+                let mut latest = c
+                    .start
+                    .as_deref()
+                    .and_then(parse_rfc3339)
+                    .unwrap_or(p.created_ms / 1000);
+                for f in store.list_file(&head, "/")? {
+                    if let Some(t) = parse_rfc3339(f?.path.trim_start_matches('/')) {
+                        latest = latest.max(t);
+                    }
+                }
+                let mut next = latest + every;
+                let mut made = 0;
+                while next <= now && made < MAX_CATCH_UP {
+                    let b = repo.branch("master")?;
+                    let commit = store.start_commit(&b, "cron tick")?.commit;
+                    if c.overwrite {
+                        match store.delete_file(&commit, "/") {
+                            Ok(_) | Err(PfsError::FileNotFound { .. }) => {}
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                    store.put_file_bytes(&commit, &format!("/{}", rfc3339(next)), b"")?;
+                    store.finish_commit(&commit, FinishOptions::default())?;
+                    next += every;
+                    made += 1;
+                }
+                n += made;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Commits one tick (the current time) to every cron input of a pipeline, as
+    /// `pachctl run cron` does. Returns the commit-set IDs made.
+    pub fn run_cron(&self, pipeline: &str) -> Result<Vec<String>> {
+        let info = self.inspect_pipeline(pipeline)?;
+        let spec = info.effective();
+        let mut crons = Vec::new();
+        if let Some(input) = &spec.input {
+            collect_crons(input, &mut crons);
+        }
+        if crons.is_empty() {
+            return Err(PpsError::Usage(format!(
+                "pipeline {pipeline:?} has no cron input"
+            )));
+        }
+        let mut branches = Vec::new();
+        if let Some(input) = &spec.input {
+            input_branches(input, FieldPath::root().field("input"), &mut branches);
+        }
+        let now = super::now_ms() / 1000;
+        let mut ids = Vec::new();
+        for (b, (_, overwrite)) in branches.iter().filter(|b| b.cron).zip(crons) {
+            let store = self.store();
+            let c = store.start_commit(&b.branch, "cron tick")?.commit;
+            if overwrite {
+                match store.delete_file(&c, "/") {
+                    Ok(_) | Err(PfsError::FileNotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            store.put_file_bytes(&c, &format!("/{}", rfc3339(now)), b"")?;
+            store.finish_commit(&c, FinishOptions::default())?;
+            ids.push(c.id.to_string());
+        }
+        Ok(ids)
+    }
+}
+
+fn collect_crons(input: &crate::spec::Input, out: &mut Vec<(String, bool)>) {
+    if let Some(c) = &input.cron {
+        out.push((c.name.clone().unwrap_or_default(), c.overwrite));
+    }
+    for list in [&input.cross, &input.union, &input.join, &input.group]
+        .into_iter()
+        .flatten()
+    {
+        for child in list {
+            collect_crons(child, out);
+        }
+    }
+}
+
+fn collect_cron_specs(input: &crate::spec::Input, out: &mut Vec<crate::spec::CronInput>) {
+    if let Some(c) = &input.cron {
+        out.push(c.clone());
+    }
+    for list in [&input.cross, &input.union, &input.join, &input.group]
+        .into_iter()
+        .flatten()
+    {
+        for child in list {
+            collect_cron_specs(child, out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_rfc3339() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(1_714_557_600), "2024-05-01T10:00:00Z");
+        for t in [0, 951_782_400, 1_714_557_600, 4_102_444_799] {
+            assert_eq!(super::parse_rfc3339(&super::rfc3339(t)), Some(t));
+        }
+        assert_eq!(super::parse_rfc3339("2024-05-01 10:00:00"), None);
+    }
+}

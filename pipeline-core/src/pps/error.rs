@@ -1,0 +1,117 @@
+//! The engine's error type.
+
+use crate::pfs::PfsError;
+use crate::spec::Diagnostic;
+
+/// Everything the engine can fail with. Messages name the pipeline, job or datum.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PpsError {
+    /// The spec is invalid (every problem listed).
+    #[error("invalid spec for pipeline {pipeline:?}: {}", summarize(.diagnostics))]
+    InvalidSpec {
+        /// Pipeline name (may be empty when the spec has none).
+        pipeline: String,
+        /// The problems.
+        diagnostics: Vec<Diagnostic>,
+    },
+    /// No such pipeline.
+    #[error("pipeline {0:?} not found")]
+    PipelineNotFound(String),
+    /// Create without update on an existing pipeline.
+    #[error("pipeline \"{0}\" already exists")]
+    PipelineExists(String),
+    /// No such job.
+    #[error("job {pipeline}@{job} not found")]
+    JobNotFound {
+        /// Pipeline.
+        pipeline: String,
+        /// Job ID.
+        job: String,
+    },
+    /// No such datum in a job.
+    #[error("datum {datum} not found in job {pipeline}@{job}")]
+    DatumNotFound {
+        /// Pipeline.
+        pipeline: String,
+        /// Job ID.
+        job: String,
+        /// Datum ID.
+        datum: String,
+    },
+    /// The job already reached a terminal state.
+    #[error("job {pipeline}@{job} has already finished")]
+    JobFinished {
+        /// Pipeline.
+        pipeline: String,
+        /// Job ID.
+        job: String,
+    },
+    /// The pipeline names an executor the engine was not given.
+    #[error(
+        "pipeline {pipeline:?} uses executor {executor:?}, which is not registered with this engine (registered: {registered})"
+    )]
+    UnknownExecutor {
+        /// Pipeline.
+        pipeline: String,
+        /// Executor name.
+        executor: String,
+        /// Names that are registered.
+        registered: String,
+    },
+    /// The pipeline kind is not supported by this engine (service, spout, egress...).
+    #[error("pipeline {pipeline:?}: {what} is not supported by this engine")]
+    Unsupported {
+        /// Pipeline.
+        pipeline: String,
+        /// The feature.
+        what: String,
+    },
+    /// A bad argument (e.g. a malformed `PIPELINE@JOB`).
+    #[error("{0}")]
+    Usage(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] PfsError),
+    /// A stored record could not be decoded.
+    #[error("corrupt engine record {key}: {message}")]
+    Corrupt {
+        /// The record key.
+        key: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// Local I/O (scratch directories).
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, naming the path.
+        context: String,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Starting workers failed.
+    #[error("starting workers for pipeline {pipeline:?}: {source}")]
+    Executor {
+        /// Pipeline.
+        pipeline: String,
+        /// Underlying error.
+        #[source]
+        source: crate::executor::ExecutorError,
+    },
+}
+
+fn summarize(d: &[Diagnostic]) -> String {
+    d.iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Result alias of the engine.
+pub type Result<T, E = PpsError> = std::result::Result<T, E>;
+
+pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> PpsError {
+    let context = context.into();
+    move |source| PpsError::Io { context, source }
+}

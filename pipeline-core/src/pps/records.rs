@@ -1,0 +1,350 @@
+//! What the engine stores: pipelines, jobs, datums and log lines, and their keys in the
+//! store's engine table. Every record is JSON (readable with `-o json` as is).
+
+use serde::{Deserialize, Serialize};
+
+use crate::pfs::{BranchRef, CommitRef};
+use crate::spec::PipelineSpec;
+
+/// A pipeline as registered in the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PipelineInfo {
+    /// Pipeline name (also the output repo's name).
+    pub name: String,
+    /// Project.
+    pub project: String,
+    /// 1 on create, +1 per update.
+    pub version: u64,
+    /// The spec of the current version, as given (see [`PipelineInfo::effective`]).
+    pub spec: PipelineSpec,
+    /// The salt mixed into every datum hash (kept across updates unless `--reprocess`).
+    pub salt: String,
+    /// Name of the executor running this pipeline's user code (`process`, `docker`, ...).
+    pub executor: String,
+    /// Stopped pipelines get no new jobs.
+    pub stopped: bool,
+    /// The output branch (`<name>@<output_branch>`).
+    pub output_branch: BranchRef,
+    /// The branches the pipeline reads (direct provenance of the output branch).
+    pub inputs: Vec<BranchRef>,
+    /// Creation time, ms since the epoch.
+    pub created_ms: u64,
+    /// Last update time, ms since the epoch.
+    pub updated_ms: u64,
+}
+
+impl PipelineInfo {
+    /// The effective spec of the current version.
+    pub fn effective(&self) -> PipelineSpec {
+        let mut s = self.spec.effective();
+        s.salt = Some(self.salt.clone());
+        s
+    }
+}
+
+/// Job states (reference §3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JobState {
+    /// Created with its output commit.
+    JobCreated,
+    /// Waiting for its input commits to finish.
+    JobStarting,
+    /// Datums are being processed.
+    JobRunning,
+    /// Outputs are being validated and the output commit finished.
+    JobFinishing,
+    /// Finished without error.
+    JobSuccess,
+    /// A datum failed or the output was invalid.
+    JobFailure,
+    /// Stopped, timed out, or its pipeline was updated/stopped/deleted.
+    JobKilled,
+    /// An input commit finished with an error.
+    JobUnrunnable,
+}
+
+impl JobState {
+    /// Whether the state is final.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JobState::JobSuccess
+                | JobState::JobFailure
+                | JobState::JobKilled
+                | JobState::JobUnrunnable
+        )
+    }
+
+    /// Pachyderm's name, e.g. `JOB_SUCCESS`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::JobCreated => "JOB_CREATED",
+            JobState::JobStarting => "JOB_STARTING",
+            JobState::JobRunning => "JOB_RUNNING",
+            JobState::JobFinishing => "JOB_FINISHING",
+            JobState::JobSuccess => "JOB_SUCCESS",
+            JobState::JobFailure => "JOB_FAILURE",
+            JobState::JobKilled => "JOB_KILLED",
+            JobState::JobUnrunnable => "JOB_UNRUNNABLE",
+        }
+    }
+}
+
+/// Counters and timings of a job (reference §2.13 point 7, plus bytes and phases).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobStats {
+    /// Datums in the job.
+    pub datums_total: u64,
+    /// Datums run successfully by this job.
+    pub datums_processed: u64,
+    /// Datums skipped (unchanged since the base job).
+    pub datums_skipped: u64,
+    /// Datums that failed.
+    pub datums_failed: u64,
+    /// Datums recovered by `err_cmd`.
+    pub datums_recovered: u64,
+    /// Bytes of input materialised for user code.
+    pub bytes_in: u64,
+    /// Bytes of output ingested.
+    pub bytes_out: u64,
+    /// Planning time (listing inputs, computing datums, deciding skips), ms.
+    pub plan_ms: u64,
+    /// Time spent running datums, ms.
+    pub process_ms: u64,
+    /// Time spent validating and finishing the output, ms.
+    pub finish_ms: u64,
+}
+
+/// A job: one run of a pipeline version over one commit set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobInfo {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Job ID = commit-set ID.
+    pub id: String,
+    /// Pipeline version the job runs.
+    pub version: u64,
+    /// State.
+    pub state: JobState,
+    /// Why it ended the way it did (failures, kills), empty otherwise.
+    pub reason: String,
+    /// The output commit.
+    pub output_commit: CommitRef,
+    /// The input commits (direct provenance of the output commit).
+    pub inputs: Vec<CommitRef>,
+    /// The job whose output this one started from (last successful job), if any.
+    pub base_job: Option<String>,
+    /// Counters and timings.
+    pub stats: JobStats,
+    /// Set once deletions and skipped-datum records are written (resume does not redo them).
+    pub planned: bool,
+    /// How often the job was resumed after the host died.
+    pub restarts: u32,
+    /// Creation, start and finish times, ms since the epoch.
+    pub created_ms: u64,
+    /// When it went RUNNING.
+    pub started_ms: Option<u64>,
+    /// When it reached a terminal state.
+    pub finished_ms: Option<u64>,
+}
+
+/// Datum states as listed (reference §3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DatumState {
+    /// Processed by this job.
+    Success,
+    /// Unchanged since an earlier successful job; its output was kept.
+    Skipped,
+    /// Failed after all tries.
+    Failed,
+    /// Failed, but `err_cmd` succeeded.
+    Recovered,
+}
+
+impl DatumState {
+    /// Upper-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatumState::Success => "SUCCESS",
+            DatumState::Skipped => "SKIPPED",
+            DatumState::Failed => "FAILED",
+            DatumState::Recovered => "RECOVERED",
+        }
+    }
+}
+
+/// Why a datum ran, was skipped or failed (machine-readable; beyond Pachyderm).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DatumReason {
+    /// Not in the base job (or there is no base job).
+    New,
+    /// In the base job with different input content.
+    Changed,
+    /// The salt changed (`update --reprocess`).
+    SaltChanged,
+    /// The base job did not process it successfully (it failed or was recovered).
+    PreviousFailure,
+    /// `reprocess_spec: every_job`.
+    ReprocessEveryJob,
+    /// Same ID and hash as in the base job, processed there: skipped.
+    Unchanged {
+        /// The job whose output is kept.
+        from_job: String,
+    },
+}
+
+/// How the last attempt of a failed (or recovered) datum ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DatumFailure {
+    /// Non-zero exit code.
+    ExitCode {
+        /// The code.
+        code: i32,
+    },
+    /// Killed by a signal.
+    Signal {
+        /// The signal number.
+        signal: i32,
+    },
+    /// `datum_timeout` expired.
+    Timeout,
+    /// The job was stopped or timed out.
+    Cancelled,
+    /// The output was invalid (bad name, symlink leaving `/pfs/out`, ...).
+    InvalidOutput {
+        /// What was wrong.
+        message: String,
+    },
+    /// The executor failed (worker lost, image missing, ...).
+    Executor {
+        /// The error.
+        message: String,
+    },
+}
+
+impl std::fmt::Display for DatumFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatumFailure::ExitCode { code } => write!(f, "exit code {code}"),
+            DatumFailure::Signal { signal } => write!(f, "killed by signal {signal}"),
+            DatumFailure::Timeout => f.write_str("datum_timeout expired"),
+            DatumFailure::Cancelled => f.write_str("cancelled"),
+            DatumFailure::InvalidOutput { message } => write!(f, "invalid output: {message}"),
+            DatumFailure::Executor { message } => write!(f, "executor error: {message}"),
+        }
+    }
+}
+
+/// One input file or directory of a datum.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatumInputInfo {
+    /// Input name.
+    pub name: String,
+    /// Repo.
+    pub repo: String,
+    /// Path in the repo (directories end in `/`).
+    pub path: String,
+}
+
+/// Per-datum timings and sizes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatumStats {
+    /// Bytes materialised.
+    pub bytes_in: u64,
+    /// Bytes of output.
+    pub bytes_out: u64,
+    /// Materialisation time, µs.
+    pub download_us: u64,
+    /// User-code time over all attempts, µs.
+    pub process_us: u64,
+    /// Output scan and store time, µs.
+    pub upload_us: u64,
+}
+
+/// The record of one datum in one job (skipped datums included).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatumInfo {
+    /// Datum ID (64 hex).
+    pub id: String,
+    /// Datum hash (64 hex): ID + input contents + salt.
+    pub hash: String,
+    /// State in this job.
+    pub state: DatumState,
+    /// Why it ran or was skipped.
+    pub reason: DatumReason,
+    /// Why it failed or needed recovery (`None` on success/skip).
+    pub failure: Option<DatumFailure>,
+    /// The job whose run produced the outputs listed here.
+    pub job: String,
+    /// Attempts made by this job.
+    pub attempts: u32,
+    /// The inputs.
+    pub inputs: Vec<DatumInputInfo>,
+    /// Output file paths this datum wrote (committed ones, or, for a failed job's
+    /// successful datums, the ones in its errored output commit).
+    pub outputs: Vec<String>,
+    /// Sizes and timings.
+    pub stats: DatumStats,
+}
+
+/// One line of user-code output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// Time, ms since the epoch.
+    pub ts_ms: u64,
+    /// Pipeline.
+    pub pipeline: String,
+    /// Job.
+    pub job: String,
+    /// Datum.
+    pub datum: String,
+    /// `stdout` or `stderr`.
+    pub stream: String,
+    /// The line (secret values replaced by `<redacted>`).
+    pub message: String,
+}
+
+pub(crate) fn pipeline_key(name: &str) -> Vec<u8> {
+    format!("P/{name}").into_bytes()
+}
+
+pub(crate) fn version_key(name: &str, version: u64) -> Vec<u8> {
+    format!("V/{name}/{version:012}").into_bytes()
+}
+
+pub(crate) fn job_prefix(pipeline: &str) -> Vec<u8> {
+    format!("J/{pipeline}/").into_bytes()
+}
+
+pub(crate) fn job_key(pipeline: &str, job: &str) -> Vec<u8> {
+    format!("J/{pipeline}/{job}").into_bytes()
+}
+
+pub(crate) fn datum_prefix(pipeline: &str, job: &str) -> Vec<u8> {
+    format!("D/{pipeline}/{job}/").into_bytes()
+}
+
+pub(crate) fn datum_key(pipeline: &str, job: &str, datum: &str) -> Vec<u8> {
+    format!("D/{pipeline}/{job}/{datum}").into_bytes()
+}
+
+pub(crate) fn log_prefix(pipeline: &str, job: Option<&str>, datum: Option<&str>) -> Vec<u8> {
+    match (job, datum) {
+        (Some(j), Some(d)) => format!("L/{pipeline}/{j}/{d}/"),
+        (Some(j), None) => format!("L/{pipeline}/{j}/"),
+        _ => format!("L/{pipeline}/"),
+    }
+    .into_bytes()
+}
+
+pub(crate) fn log_key(pipeline: &str, job: &str, datum: &str, seq: u64) -> Vec<u8> {
+    format!("L/{pipeline}/{job}/{datum}/{seq:010}").into_bytes()
+}
+
+pub(crate) fn enc<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_default()
+}

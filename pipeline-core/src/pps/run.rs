@@ -1,0 +1,925 @@
+//! Running one job: base job, datum plan, skip/run/delete decisions (reference §2.13),
+//! datums on warm workers, batched ingestion, output merge checks (§2.14), final state.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::datum::{Datum, DatumPlan, JobEnv, Sources, TreeSource};
+use crate::executor::output::{OutputEntry, OutputScanner};
+use crate::executor::{DatumTask, LogStream, ProgramKind, Worker, WorkerPoolSpec};
+use crate::pfs::{CommitRef, CommitTree, OutputBatch, Store};
+
+use super::attempt::{self, AttemptPolicy, DatumLogs};
+use super::error::{PpsError, Result};
+use super::records::{
+    DatumFailure, DatumInfo, DatumInputInfo, DatumReason, DatumState, DatumStats, JobInfo,
+    JobState, LogLine, PipelineInfo, datum_key, datum_prefix, enc, job_key, log_key,
+};
+use super::registry::decode;
+use super::{Engine, Pool, now_ms};
+
+/// Datums committed per metadata transaction (at most; a batch is also flushed every
+/// [`FLUSH_EVERY`]).
+const BATCH: usize = 512;
+const FLUSH_EVERY: Duration = Duration::from_millis(250);
+
+/// Trees of a job's input commits, by repo name.
+struct JobSources(HashMap<String, Arc<dyn TreeSource>>);
+
+impl Sources for JobSources {
+    fn source(&self, leaf: &crate::datum::PfsLeaf) -> Option<Arc<dyn TreeSource>> {
+        self.0.get(&leaf.repo).cloned()
+    }
+}
+
+/// An output file to record: path, size, content hash.
+type Put = (String, u64, crate::hash::ContentHash);
+
+/// A datum to run.
+struct Todo {
+    datum: Datum,
+    id: String,
+    hash: String,
+    reason: DatumReason,
+}
+
+/// What a worker reports for one datum.
+struct Done {
+    info: DatumInfo,
+    puts: Vec<(String, u64, crate::hash::ContentHash)>,
+    logs: Vec<(u64, LogStream, String)>,
+    cancelled: bool,
+}
+
+fn processed(s: DatumState) -> bool {
+    matches!(s, DatumState::Success | DatumState::Skipped)
+}
+
+/// Output ownership, to detect two datums writing one path or a file/directory clash.
+#[derive(Default)]
+struct Owners {
+    files: HashMap<String, String>,
+    dirs: HashMap<String, String>,
+}
+
+impl Owners {
+    /// Records `path` for `datum`; returns a conflict message naming both datums.
+    fn claim(&mut self, path: &str, datum: &str) -> Option<String> {
+        if let Some(other) = self.files.get(path)
+            && other != datum
+        {
+            return Some(format!(
+                "duplicate path output by different datums ({path} from {other} and {path} from {datum})"
+            ));
+        }
+        if let Some(other) = self.dirs.get(path)
+            && other != datum
+        {
+            return Some(format!(
+                "file / directory path collision ({path}): a file from datum {datum}, a directory from datum {other}"
+            ));
+        }
+        let mut dir = path;
+        while let Some(i) = dir.rfind('/') {
+            dir = &dir[..i];
+            if dir.is_empty() {
+                break;
+            }
+            if let Some(other) = self.files.get(dir)
+                && other != datum
+            {
+                return Some(format!(
+                    "file / directory path collision ({dir}): a file from datum {other}, a directory from datum {datum}"
+                ));
+            }
+            self.dirs
+                .entry(dir.to_string())
+                .or_insert_with(|| datum.to_string());
+        }
+        self.files.insert(path.to_string(), datum.to_string());
+        None
+    }
+}
+
+fn reason_of(state: DatumState) -> bool {
+    processed(state)
+}
+
+impl Engine {
+    /// The base job: the job of the nearest error-free ancestor of the output commit.
+    fn find_base(&self, job: &JobInfo) -> Result<Option<JobInfo>> {
+        let store = self.store();
+        let mut cur = store.inspect_commit(&job.output_commit)?.parent;
+        while let Some(id) = cur {
+            let c = store.inspect_commit(&job.output_commit.repo.commit(&id))?;
+            if c.error.is_none() {
+                return Ok(self
+                    .inspect_job(&job.pipeline, id.as_str())
+                    .ok()
+                    .filter(|j| j.state == JobState::JobSuccess));
+            }
+            cur = c.parent;
+        }
+        Ok(None)
+    }
+
+    fn scan_datums(&self, pipeline: &str, job: &str) -> Result<HashMap<String, DatumInfo>> {
+        let mut out = HashMap::new();
+        for kv in self.store().engine_scan(&datum_prefix(pipeline, job))? {
+            let (k, v) = kv?;
+            let d: DatumInfo = decode(&k, &v)?;
+            out.insert(d.id.clone(), d);
+        }
+        Ok(out)
+    }
+
+    async fn take_pool(&self, p: &PipelineInfo) -> Result<Pool> {
+        let mut pools = self.inner.pools.lock().await;
+        if let Some(pool) = pools.remove(&(p.name.clone(), p.version)) {
+            return Ok(pool);
+        }
+        let old: Vec<_> = pools
+            .keys()
+            .filter(|(n, _)| *n == p.name)
+            .cloned()
+            .collect();
+        for k in old {
+            if let Some(mut pool) = pools.remove(&k) {
+                for w in pool.iter_mut() {
+                    let _ = w.stop().await;
+                }
+            }
+        }
+        let executor =
+            self.inner
+                .executors
+                .get(&p.executor)
+                .ok_or_else(|| PpsError::UnknownExecutor {
+                    pipeline: p.name.clone(),
+                    executor: p.executor.clone(),
+                    registered: self.executor_names().join(", "),
+                })?;
+        let spec = p.effective();
+        let workers = spec
+            .parallelism_spec
+            .as_ref()
+            .map_or(1, |s| s.constant.max(1) as usize);
+        let pool_spec = WorkerPoolSpec {
+            project: p.project.clone(),
+            pipeline: p.name.clone(),
+            version: p.version,
+            workers,
+            spec: Arc::new(spec),
+            secrets: self.inner.secrets.clone(),
+        };
+        executor
+            .start_workers(&pool_spec)
+            .await
+            .map_err(|source| PpsError::Executor {
+                pipeline: p.name.clone(),
+                source,
+            })
+    }
+
+    async fn return_pool(&self, p: &PipelineInfo, pool: Pool) {
+        self.inner
+            .pools
+            .lock()
+            .await
+            .insert((p.name.clone(), p.version), pool);
+    }
+
+    /// Runs one job whose inputs are finished, to a terminal state.
+    pub(crate) async fn run_job(&self, mut job: JobInfo) -> Result<JobInfo> {
+        let store = self.store().clone();
+        let pinfo = self.pipeline_version(&job.pipeline, job.version)?;
+        let spec = pinfo.effective();
+        if job.state == JobState::JobRunning {
+            job.restarts += 1;
+        } else {
+            job.state = JobState::JobRunning;
+            job.started_ms = Some(now_ms());
+        }
+        store.engine_write(vec![(job_key(&job.pipeline, &job.id), Some(enc(&job)))])?;
+        let t_plan = Instant::now();
+
+        // ---- plan
+        let base = self.find_base(&job)?;
+        job.base_job = base.as_ref().map(|b| b.id.clone());
+        let mut trees: HashMap<String, Arc<dyn TreeSource>> = HashMap::new();
+        let mut input_commits: HashMap<String, CommitRef> = HashMap::new();
+        for c in &job.inputs {
+            trees.insert(
+                c.repo.name.clone(),
+                Arc::new(CommitTree::new(store.clone(), c.clone())),
+            );
+            input_commits.insert(c.repo.name.clone(), c.clone());
+        }
+        let sources = JobSources(trees);
+        let plan = match DatumPlan::for_spec(&spec, &sources) {
+            Ok(p) => p,
+            Err(e) => {
+                let reason = format!("planning datums: {e}");
+                return self.finish_job(job, JobState::JobFailure, &reason);
+            }
+        };
+        let mut base_records = match &base {
+            Some(b) => self.scan_datums(&job.pipeline, &b.id)?,
+            None => HashMap::new(),
+        };
+        let base_salt_same = match &base {
+            Some(b) => self
+                .pipeline_version(&job.pipeline, b.version)
+                .map(|v| v.salt == pinfo.salt)
+                .unwrap_or(false),
+            None => true,
+        };
+        let every_job = spec.reprocess_spec.as_deref() == Some("every_job");
+        let mut owners = Owners::default();
+        let mut todo: Vec<Todo> = Vec::new();
+        let mut deletes: Vec<String> = Vec::new();
+        let mut skipped: Vec<DatumInfo> = Vec::new();
+        let mut total = 0u64;
+        for d in plan.datums() {
+            let d = match d {
+                Ok(d) => d,
+                Err(e) => {
+                    let reason = format!("planning datums: {e}");
+                    return self.finish_job(job, JobState::JobFailure, &reason);
+                }
+            };
+            total += 1;
+            let id = d.id().to_hex();
+            let hash = d.hash(&pinfo.salt).to_hex();
+            let reason = match base_records.remove(&id) {
+                Some(b) => {
+                    if !every_job && b.hash == hash && processed(b.state) {
+                        for o in &b.outputs {
+                            owners.claim(o, &id);
+                        }
+                        skipped.push(DatumInfo {
+                            state: DatumState::Skipped,
+                            reason: DatumReason::Unchanged {
+                                from_job: b.job.clone(),
+                            },
+                            failure: None,
+                            attempts: 0,
+                            stats: DatumStats::default(),
+                            ..b
+                        });
+                        continue;
+                    }
+                    if processed(b.state) {
+                        deletes.extend(b.outputs.iter().cloned());
+                    }
+                    if every_job {
+                        DatumReason::ReprocessEveryJob
+                    } else if !reason_of(b.state) {
+                        DatumReason::PreviousFailure
+                    } else if !base_salt_same {
+                        DatumReason::SaltChanged
+                    } else {
+                        DatumReason::Changed
+                    }
+                }
+                None => DatumReason::New,
+            };
+            todo.push(Todo {
+                datum: d,
+                id,
+                hash,
+                reason,
+            });
+        }
+        for b in base_records.values() {
+            if processed(b.state) {
+                deletes.extend(b.outputs.iter().cloned());
+            }
+        }
+        drop(base_records);
+        let out_commit = job.output_commit.clone();
+        // What a resumed job had already recorded (failures, output conflicts).
+        let mut resumed = RunOutcome::default();
+        if job.planned {
+            // Resume: what this job already recorded is not run again.
+            let already = self.scan_datums(&job.pipeline, &job.id)?;
+            owners = Owners::default();
+            let mut ids: Vec<&String> = already.keys().collect();
+            ids.sort();
+            for id in ids {
+                let Some(d) = already.get(id) else { continue };
+                if processed(d.state) {
+                    for o in &d.outputs {
+                        if let Some(c) = owners.claim(o, &d.id) {
+                            resumed.conflict.get_or_insert(c);
+                        }
+                    }
+                }
+                if d.state == DatumState::Failed {
+                    resumed.first_failed.get_or_insert(d.id.clone());
+                }
+            }
+            todo.retain(|t| !already.contains_key(&t.id));
+        } else {
+            job.stats = Default::default();
+            job.stats.datums_total = total;
+            job.stats.datums_skipped = skipped.len() as u64;
+            job.planned = true;
+            job.stats.plan_ms = millis(t_plan);
+            let mut records: Vec<(Vec<u8>, Option<Vec<u8>>)> = skipped
+                .iter()
+                .map(|d| (datum_key(&job.pipeline, &job.id, &d.id), Some(enc(d))))
+                .collect();
+            records.push((job_key(&job.pipeline, &job.id), Some(enc(&job))));
+            let batch = OutputBatch {
+                deletes,
+                puts: Vec::new(),
+                records,
+            };
+            let s = store.clone();
+            let c = out_commit.clone();
+            tokio::task::spawn_blocking(move || s.commit_batch(Some(&c), &batch))
+                .await
+                .map_err(|e| PpsError::Usage(format!("planning task failed: {e}")))??;
+        }
+        drop(skipped);
+
+        // ---- run
+        let t_run = Instant::now();
+        let cancel = CancellationToken::new();
+        self.inner
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((job.pipeline.clone(), job.id.clone()), cancel.clone());
+        let result = self
+            .run_datums(
+                &mut job,
+                &pinfo,
+                &plan,
+                todo,
+                &input_commits,
+                owners,
+                &cancel,
+            )
+            .await;
+        self.inner
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(job.pipeline.clone(), job.id.clone()));
+        let mut outcome = result?;
+        if outcome.first_failed.is_none() {
+            outcome.first_failed = resumed.first_failed;
+        }
+        if outcome.conflict.is_none() {
+            outcome.conflict = resumed.conflict;
+        }
+        job.stats.process_ms = millis(t_run);
+
+        // ---- finish
+        let t_finish = Instant::now();
+        let (state, reason) = if let Some(r) = outcome.killed {
+            (JobState::JobKilled, r)
+        } else if let Some(f) = outcome.first_failed {
+            (JobState::JobFailure, format!("datum {f} failed"))
+        } else if let Some(c) = outcome.conflict {
+            (JobState::JobFailure, c)
+        } else {
+            (JobState::JobSuccess, String::new())
+        };
+        job.stats.finish_ms = millis(t_finish);
+        let s = self.clone();
+        tokio::task::spawn_blocking(move || s.finish_job(job, state, &reason))
+            .await
+            .map_err(|e| PpsError::Usage(format!("finishing task failed: {e}")))?
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_datums(
+        &self,
+        job: &mut JobInfo,
+        pinfo: &PipelineInfo,
+        plan: &DatumPlan,
+        todo: Vec<Todo>,
+        input_commits: &HashMap<String, CommitRef>,
+        mut owners: Owners,
+        cancel: &CancellationToken,
+    ) -> Result<RunOutcome> {
+        let mut outcome = RunOutcome::default();
+        if todo.is_empty() {
+            return Ok(outcome);
+        }
+        let _ = plan;
+        let spec = pinfo.effective();
+        let transform = spec.transform.clone().unwrap_or_default();
+        let policy = AttemptPolicy {
+            tries: u32::try_from(spec.datum_tries.unwrap_or(3).max(1)).unwrap_or(3),
+            err_cmd: (!transform.err_cmd.is_empty()).then(|| {
+                attempt::program(
+                    ProgramKind::ErrCmd,
+                    &transform.err_cmd,
+                    &transform.err_stdin,
+                )
+            }),
+        };
+        let program = attempt::program(ProgramKind::Cmd, &transform.cmd, &transform.stdin);
+        let mut base_env: Vec<(String, String)> = transform
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut redact = Vec::new();
+        for s in &transform.secrets {
+            if let (Some(var), Some(key)) = (&s.env_var, &s.key)
+                && let Some(v) = self.inner.secrets.get(&s.name, key)
+            {
+                let v = String::from_utf8_lossy(&v.0).into_owned();
+                base_env.push((var.clone(), v.clone()));
+                redact.push(v);
+            }
+        }
+        for keys in self.inner.secrets.0.values() {
+            for v in keys.values() {
+                redact.push(String::from_utf8_lossy(&v.0).into_owned());
+            }
+        }
+        let mut job_env = JobEnv::new(job.id.clone());
+        job_env.pipeline_name = Some(job.pipeline.clone());
+        for leaf in plan.leaves() {
+            if let Some(c) = input_commits.get(&leaf.repo) {
+                job_env
+                    .input_commits
+                    .insert(leaf.name.clone(), c.id.to_string());
+            }
+        }
+        let ctx = Arc::new(DatumCtx {
+            store: self.store().clone(),
+            pipeline: job.pipeline.clone(),
+            job_id: job.id.clone(),
+            input_commits: input_commits.clone(),
+            job_env,
+            base_env,
+            program,
+            policy,
+            transform,
+            timeout: attempt::dur(spec.datum_timeout.as_ref()),
+            cancel: cancel.clone(),
+            redact: Arc::new(redact),
+            echo: self.inner.echo_logs,
+            scratch: self.inner.scratch.join(&job.id),
+        });
+        let queue = Arc::new(Mutex::new(todo.into_iter().collect::<VecDeque<_>>()));
+        let pool = self.take_pool(pinfo).await?;
+        let (tx, mut rx) = mpsc::channel::<Done>(BATCH * 2);
+        let mut handles = Vec::new();
+        for mut worker in pool {
+            let queue = queue.clone();
+            let tx = tx.clone();
+            let ctx = ctx.clone();
+            handles.push(tokio::spawn(async move {
+                loop {
+                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+                    let Some(t) = next else { break };
+                    if ctx.cancel.is_cancelled() {
+                        break;
+                    }
+                    let done = ctx.run_one(&mut *worker, t).await;
+                    if tx.send(done).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = std::fs::remove_dir_all(ctx.scratch.join(format!("w{}", worker.index())));
+                worker
+            }));
+        }
+        drop(tx);
+        let deadline = spec
+            .job_timeout
+            .as_ref()
+            .and_then(|d| job.started_ms.map(|s| (s, d.as_std())))
+            .map(|(started, d)| {
+                let elapsed = now_ms().saturating_sub(started);
+                tokio::time::Instant::now() + d.saturating_sub(Duration::from_millis(elapsed))
+            });
+        let mut batch = OutputBatch::default();
+        let mut in_batch = 0usize;
+        let mut last_flush = Instant::now();
+        let mut log_seq = 0u64;
+        let mut timed_out = false;
+        loop {
+            let next = match deadline {
+                Some(dl) if !timed_out => tokio::select! {
+                    d = rx.recv() => d,
+                    _ = tokio::time::sleep_until(dl) => {
+                        timed_out = true;
+                        cancel.cancel();
+                        continue;
+                    }
+                },
+                _ => tokio::time::timeout(FLUSH_EVERY, rx.recv())
+                    .await
+                    .unwrap_or_else(|_| Some(Done::tick())),
+            };
+            let Some(done) = next else { break };
+            if !done.is_tick() && !done.cancelled {
+                self.absorb(
+                    job,
+                    done,
+                    &mut owners,
+                    &mut outcome,
+                    &mut batch,
+                    &mut log_seq,
+                );
+                in_batch += 1;
+            }
+            if in_batch >= BATCH || (in_batch > 0 && last_flush.elapsed() >= FLUSH_EVERY) {
+                self.flush(job, &mut batch).await?;
+                in_batch = 0;
+                last_flush = Instant::now();
+            }
+        }
+        if in_batch > 0 {
+            self.flush(job, &mut batch).await?;
+        }
+        let mut pool = Vec::new();
+        for h in handles {
+            if let Ok(w) = h.await {
+                pool.push(w);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&ctx.scratch);
+        self.return_pool(pinfo, pool).await;
+        if cancel.is_cancelled() {
+            let stored = self
+                .store()
+                .engine_get(format!("K/{}/{}", job.pipeline, job.id).as_bytes())?;
+            outcome.killed = Some(match stored {
+                Some(r) => {
+                    self.store().engine_write(vec![(
+                        format!("K/{}/{}", job.pipeline, job.id).into_bytes(),
+                        None,
+                    )])?;
+                    String::from_utf8_lossy(&r).into_owned()
+                }
+                None if timed_out => "job timed out (job_timeout)".to_string(),
+                None => "job stopped".to_string(),
+            });
+        }
+        Ok(outcome)
+    }
+
+    fn absorb(
+        &self,
+        job: &mut JobInfo,
+        done: Done,
+        owners: &mut Owners,
+        outcome: &mut RunOutcome,
+        batch: &mut OutputBatch,
+        log_seq: &mut u64,
+    ) {
+        let mut info = done.info;
+        let stats = &mut job.stats;
+        stats.bytes_in += info.stats.bytes_in;
+        match info.state {
+            DatumState::Success => {
+                stats.datums_processed += 1;
+                stats.bytes_out += info.stats.bytes_out;
+                let mut conflict = None;
+                for (p, _, _) in &done.puts {
+                    if let Some(c) = owners.claim(p, &info.id) {
+                        conflict.get_or_insert(c);
+                    }
+                }
+                if let Some(c) = conflict {
+                    outcome.conflict.get_or_insert(c);
+                } else {
+                    batch.puts.extend(done.puts);
+                }
+            }
+            DatumState::Recovered => stats.datums_recovered += 1,
+            DatumState::Failed => {
+                stats.datums_failed += 1;
+                outcome.first_failed.get_or_insert(info.id.clone());
+            }
+            DatumState::Skipped => stats.datums_skipped += 1,
+        }
+        for (ts, stream, line) in done.logs {
+            *log_seq += 1;
+            let l = LogLine {
+                ts_ms: ts,
+                pipeline: job.pipeline.clone(),
+                job: job.id.clone(),
+                datum: info.id.clone(),
+                stream: match stream {
+                    LogStream::Stdout => "stdout".into(),
+                    LogStream::Stderr => "stderr".into(),
+                },
+                message: line,
+            };
+            batch.records.push((
+                log_key(&job.pipeline, &job.id, &info.id, *log_seq),
+                Some(enc(&l)),
+            ));
+        }
+        info.job = job.id.clone();
+        batch.records.push((
+            datum_key(&job.pipeline, &job.id, &info.id),
+            Some(enc(&info)),
+        ));
+    }
+
+    async fn flush(&self, job: &JobInfo, batch: &mut OutputBatch) -> Result<()> {
+        let mut b = std::mem::take(batch);
+        b.records
+            .push((job_key(&job.pipeline, &job.id), Some(enc(job))));
+        let s = self.store().clone();
+        let c = job.output_commit.clone();
+        tokio::task::spawn_blocking(move || s.commit_batch(Some(&c), &b))
+            .await
+            .map_err(|e| PpsError::Usage(format!("ingest task failed: {e}")))??;
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct RunOutcome {
+    first_failed: Option<String>,
+    conflict: Option<String>,
+    killed: Option<String>,
+}
+
+impl Done {
+    fn tick() -> Done {
+        Done {
+            info: DatumInfo {
+                id: String::new(),
+                hash: String::new(),
+                state: DatumState::Skipped,
+                reason: DatumReason::New,
+                failure: None,
+                job: String::new(),
+                attempts: 0,
+                inputs: Vec::new(),
+                outputs: Vec::new(),
+                stats: DatumStats::default(),
+            },
+            puts: Vec::new(),
+            logs: Vec::new(),
+            cancelled: false,
+        }
+    }
+
+    fn is_tick(&self) -> bool {
+        self.info.id.is_empty()
+    }
+}
+
+fn millis(t: Instant) -> u64 {
+    u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+fn micros(t: Instant) -> u64 {
+    u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Everything a worker task needs to run datums of one job.
+struct DatumCtx {
+    store: Store,
+    pipeline: String,
+    job_id: String,
+    input_commits: HashMap<String, CommitRef>,
+    job_env: JobEnv,
+    base_env: Vec<(String, String)>,
+    program: crate::executor::Program,
+    policy: AttemptPolicy,
+    transform: crate::spec::Transform,
+    timeout: Option<Duration>,
+    cancel: CancellationToken,
+    redact: Arc<Vec<String>>,
+    echo: bool,
+    scratch: PathBuf,
+}
+
+impl DatumCtx {
+    async fn run_one(&self, worker: &mut dyn Worker, t: Todo) -> Done {
+        let scratch = self.scratch.join(format!("w{}", worker.index()));
+        let inputs: Vec<DatumInputInfo> = t
+            .datum
+            .inputs
+            .iter()
+            .map(|i| DatumInputInfo {
+                name: i.leaf.name.clone(),
+                repo: i.leaf.repo.clone(),
+                path: i.path.clone(),
+            })
+            .collect();
+        let mut info = DatumInfo {
+            id: t.id.clone(),
+            hash: t.hash.clone(),
+            state: DatumState::Failed,
+            reason: t.reason.clone(),
+            failure: None,
+            job: self.job_id.clone(),
+            attempts: 0,
+            inputs,
+            outputs: Vec::new(),
+            stats: DatumStats::default(),
+        };
+        let logs = Arc::new(DatumLogs::new(self.redact.clone(), self.echo));
+        let t_dl = Instant::now();
+        let prepared = self.materialize(&scratch, &t.datum);
+        info.stats.download_us = micros(t_dl);
+        match prepared {
+            Ok(bytes) => info.stats.bytes_in = bytes,
+            Err(e) => {
+                info.failure = Some(DatumFailure::Executor {
+                    message: attempt::redact(&self.redact, &e.to_string()),
+                });
+                return Done {
+                    info,
+                    puts: Vec::new(),
+                    logs: logs.take(),
+                    cancelled: false,
+                };
+            }
+        }
+        let mut env = self.base_env.clone();
+        env.extend(t.datum.env(&self.job_env));
+        let task = DatumTask {
+            job_id: self.job_id.clone(),
+            datum_id: t.id.clone(),
+            scratch: scratch.clone(),
+            inputs: t
+                .datum
+                .inputs
+                .iter()
+                .map(|i| i.leaf.name.clone())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+            program: self.program.clone(),
+            env,
+            user: self.transform.user.clone(),
+            working_dir: self.transform.working_dir.clone(),
+            accept_return_code: self.transform.accept_return_code.clone(),
+            timeout: self.timeout,
+            cancel: self.cancel.clone(),
+            logs: logs.clone(),
+        };
+        // The output check of a successful attempt also stores the files (one scan).
+        let ingested: Mutex<Option<(Vec<Put>, u64)>> = Mutex::new(None);
+        let check = |out: &Path| {
+            let t_up = Instant::now();
+            let puts = self.ingest(out)?;
+            *ingested.lock().unwrap_or_else(|e| e.into_inner()) = Some((puts, micros(t_up)));
+            Ok(())
+        };
+        let r = attempt::run_with_policy(worker, &task, &self.policy, &check).await;
+        info.attempts = r.attempts;
+        info.stats.process_us = r.process_us;
+        let cancelled = matches!(r.failure, Some(DatumFailure::Cancelled)) && !r.success;
+        let mut puts = Vec::new();
+        if r.success {
+            let (p, upload_us) = ingested
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .unwrap_or_default();
+            info.stats.upload_us = upload_us;
+            info.stats.bytes_out = p.iter().map(|(_, s, _)| *s).sum();
+            info.outputs = p.iter().map(|(p, _, _)| p.clone()).collect();
+            puts = p;
+            info.state = if r.recovered {
+                // Pachyderm quirk kept: an earlier recovered attempt stays RECOVERED.
+                DatumState::Recovered
+            } else {
+                DatumState::Success
+            };
+            info.failure = r.failure.clone().filter(|_| r.recovered);
+            if info.state == DatumState::Recovered {
+                puts.clear();
+                info.outputs.clear();
+            }
+        } else {
+            info.state = if r.recovered {
+                DatumState::Recovered
+            } else {
+                DatumState::Failed
+            };
+            info.failure = r.failure.map(|f| match f {
+                DatumFailure::Executor { message } => DatumFailure::Executor {
+                    message: attempt::redact(&self.redact, &message),
+                },
+                other => other,
+            });
+        }
+        Done {
+            info,
+            puts,
+            logs: logs.take(),
+            cancelled,
+        }
+    }
+
+    /// Lays out `/pfs/<input>/<path>` and an empty `/pfs/out`; returns bytes materialised.
+    fn materialize(&self, scratch: &Path, datum: &Datum) -> std::result::Result<u64, String> {
+        let _ = std::fs::remove_dir_all(scratch);
+        std::fs::create_dir_all(scratch.join("out"))
+            .map_err(|e| format!("creating {}: {e}", scratch.display()))?;
+        let mut bytes = 0;
+        for input in &datum.inputs {
+            let leaf = &input.leaf;
+            let commit = self
+                .input_commits
+                .get(&leaf.repo)
+                .ok_or_else(|| format!("no input commit for repo {}", leaf.repo))?;
+            let base = scratch.join(&leaf.name);
+            let rel = input.path.trim_start_matches('/').trim_end_matches('/');
+            let is_dir = input.path.ends_with('/') || input.path == "/";
+            if is_dir {
+                let dest = if rel.is_empty() {
+                    base.clone()
+                } else {
+                    base.join(rel)
+                };
+                if leaf.empty_files {
+                    for f in self
+                        .store
+                        .list_file_recursive(commit, &input.path)
+                        .map_err(|e| e.to_string())?
+                    {
+                        let f = f.map_err(|e| e.to_string())?;
+                        let target = base.join(f.path.trim_start_matches('/'));
+                        if let Some(p) = target.parent() {
+                            std::fs::create_dir_all(p).map_err(|e| e.to_string())?;
+                        }
+                        std::fs::write(&target, b"").map_err(|e| e.to_string())?;
+                    }
+                } else {
+                    let st = self
+                        .store
+                        .materialize(commit, &input.path, &dest)
+                        .map_err(|e| e.to_string())?;
+                    bytes += st.bytes;
+                }
+                std::fs::create_dir_all(&dest).map_err(|e| e.to_string())?;
+            } else {
+                let target = base.join(rel);
+                if let Some(p) = target.parent() {
+                    std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                }
+                if leaf.empty_files {
+                    std::fs::write(&target, b"").map_err(|e| e.to_string())?;
+                    continue;
+                }
+                let linked = self
+                    .store
+                    .object_local_path(&input.hash)
+                    .is_some_and(|src| std::fs::hard_link(src, &target).is_ok());
+                if !linked {
+                    let parent = target.parent().unwrap_or(scratch);
+                    self.store
+                        .materialize(commit, &input.path, parent)
+                        .map_err(|e| e.to_string())?;
+                }
+                bytes += input.size;
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// Stores every file under `out` (symlinks inside `out` are stored as the file they
+    /// point to); returns `(path, size, hash)` per file.
+    fn ingest(&self, out: &Path) -> std::result::Result<Vec<Put>, String> {
+        let mut puts = Vec::new();
+        for e in OutputScanner::new(out).map_err(|e| e.to_string())? {
+            let e = e.map_err(|e| e.to_string())?;
+            let (path, local) = match &e {
+                OutputEntry::File { path, .. } => (path.clone(), out.join(path)),
+                OutputEntry::Symlink { path, target } => {
+                    let t = out.join(target);
+                    if !t.is_file() {
+                        return Err(format!(
+                            "output symlink {path:?} does not point to a regular file"
+                        ));
+                    }
+                    (path.clone(), t)
+                }
+                OutputEntry::Dir { .. } => continue,
+            };
+            let (size, hash) = self
+                .store
+                .put_object_deferred(&local)
+                .map_err(|e| e.to_string())?;
+            puts.push((format!("/{path}"), size, hash));
+        }
+        let _ = &self.pipeline;
+        Ok(puts)
+    }
+}

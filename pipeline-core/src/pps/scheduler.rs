@@ -1,0 +1,321 @@
+//! Jobs: discovering them from open output commits, the state machine, running every
+//! runnable job upstream first, stopping and waiting; datum and log queries.
+
+use crate::pfs::{CommitInfo, CommitRef, FinishOptions, PfsError};
+
+use super::error::{PpsError, Result};
+use super::records::{
+    DatumInfo, JobInfo, JobState, LogLine, datum_key, datum_prefix, enc, job_key, job_prefix,
+    log_prefix,
+};
+use super::registry::decode;
+use super::{Engine, now_ms};
+
+impl Engine {
+    /// Creates a CREATED job for every open output commit of every pipeline that has none
+    /// (what a new input commit, a pipeline create/update/start made). Returns the new jobs.
+    pub fn discover_jobs(&self) -> Result<Vec<JobInfo>> {
+        let store = self.store();
+        let mut created = Vec::new();
+        let mut writes = Vec::new();
+        for p in self.list_pipelines()? {
+            let Ok(branch) = store.inspect_branch(&p.output_branch) else {
+                continue;
+            };
+            let mut chain: Vec<CommitInfo> = Vec::new();
+            let mut cur = Some(branch.head);
+            while let Some(id) = cur {
+                let c = store.inspect_commit(&p.output_branch.repo.commit(&id))?;
+                if c.is_finished() || store.engine_get(&job_key(&p.name, id.as_str()))?.is_some() {
+                    break;
+                }
+                cur = c.parent.clone();
+                chain.push(c);
+            }
+            for c in chain.into_iter().rev() {
+                let job = JobInfo {
+                    pipeline: p.name.clone(),
+                    id: c.commit.id.to_string(),
+                    version: p.version,
+                    state: JobState::JobCreated,
+                    reason: String::new(),
+                    output_commit: c.commit.clone(),
+                    inputs: c.direct_provenance.clone(),
+                    base_job: None,
+                    stats: Default::default(),
+                    planned: false,
+                    restarts: 0,
+                    created_ms: super::mono_ms(),
+                    started_ms: None,
+                    finished_ms: None,
+                };
+                writes.push((job_key(&p.name, &job.id), Some(enc(&job))));
+                created.push(job);
+            }
+        }
+        if !writes.is_empty() {
+            store.engine_write(writes)?;
+        }
+        Ok(created)
+    }
+
+    /// Jobs of one pipeline (or all), oldest first.
+    pub fn list_jobs(&self, pipeline: Option<&str>) -> Result<Vec<JobInfo>> {
+        let prefix = match pipeline {
+            Some(p) => {
+                self.inspect_pipeline(p)?;
+                job_prefix(p)
+            }
+            None => b"J/".to_vec(),
+        };
+        let mut out: Vec<JobInfo> = Vec::new();
+        for kv in self.store().engine_scan(&prefix)? {
+            let (k, v) = kv?;
+            out.push(decode(&k, &v)?);
+        }
+        out.sort_by_key(|j| j.created_ms);
+        Ok(out)
+    }
+
+    /// One job.
+    pub fn inspect_job(&self, pipeline: &str, job: &str) -> Result<JobInfo> {
+        match self.store().engine_get(&job_key(pipeline, job))? {
+            Some(v) => decode(&job_key(pipeline, job), &v),
+            None => Err(PpsError::JobNotFound {
+                pipeline: pipeline.to_string(),
+                job: job.to_string(),
+            }),
+        }
+    }
+
+    /// Every job of a commit set (one per downstream pipeline).
+    pub fn jobs_of_commit_set(&self, id: &str) -> Result<Vec<JobInfo>> {
+        Ok(self
+            .list_jobs(None)?
+            .into_iter()
+            .filter(|j| j.id == id)
+            .collect())
+    }
+
+    /// The datums of a job (skipped ones included), by datum ID.
+    pub fn list_datums(&self, pipeline: &str, job: &str) -> Result<Vec<DatumInfo>> {
+        self.inspect_job(pipeline, job)?;
+        let mut out = Vec::new();
+        for kv in self.store().engine_scan(&datum_prefix(pipeline, job))? {
+            let (k, v) = kv?;
+            out.push(decode(&k, &v)?);
+        }
+        Ok(out)
+    }
+
+    /// One datum of a job.
+    pub fn inspect_datum(&self, pipeline: &str, job: &str, datum: &str) -> Result<DatumInfo> {
+        match self.store().engine_get(&datum_key(pipeline, job, datum))? {
+            Some(v) => decode(&datum_key(pipeline, job, datum), &v),
+            None => Err(PpsError::DatumNotFound {
+                pipeline: pipeline.to_string(),
+                job: job.to_string(),
+                datum: datum.to_string(),
+            }),
+        }
+    }
+
+    /// User-code log lines of a pipeline, optionally of one job and one datum, in (job,
+    /// datum, time) order.
+    pub fn logs(
+        &self,
+        pipeline: &str,
+        job: Option<&str>,
+        datum: Option<&str>,
+    ) -> Result<Vec<LogLine>> {
+        self.inspect_pipeline(pipeline)?;
+        let mut out = Vec::new();
+        for kv in
+            self.store()
+                .engine_scan(&log_prefix(pipeline, job, datum.filter(|_| job.is_some())))?
+        {
+            let (k, v) = kv?;
+            let line: LogLine = decode(&k, &v)?;
+            if datum.is_none_or(|d| line.datum == d) {
+                out.push(line);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stops a job: KILLED with `reason` (default "job stopped"); its output commit is
+    /// finished with that error. A running job is cancelled (its datums' processes killed).
+    pub fn stop_job(&self, pipeline: &str, job: &str, reason: Option<&str>) -> Result<JobInfo> {
+        let info = self.inspect_job(pipeline, job)?;
+        if info.state.is_terminal() {
+            return Err(PpsError::JobFinished {
+                pipeline: pipeline.to_string(),
+                job: job.to_string(),
+            });
+        }
+        let token = self
+            .inner
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(pipeline.to_string(), job.to_string()))
+            .cloned();
+        match token {
+            Some(t) => {
+                // The runner finishes the job as KILLED when its datums return.
+                self.store().engine_write(vec![(
+                    format!("K/{pipeline}/{job}").into_bytes(),
+                    Some(reason.unwrap_or("job stopped").as_bytes().to_vec()),
+                )])?;
+                t.cancel();
+                Ok(info)
+            }
+            None => self.finish_job(info, JobState::JobKilled, reason.unwrap_or("job stopped")),
+        }
+    }
+
+    /// Moves a job to a terminal state: finishes its output commit (with `reason` as error
+    /// unless SUCCESS), then records the state. Refused for finished jobs.
+    pub(crate) fn finish_job(
+        &self,
+        mut job: JobInfo,
+        state: JobState,
+        reason: &str,
+    ) -> Result<JobInfo> {
+        if job.state.is_terminal() {
+            return Err(PpsError::JobFinished {
+                pipeline: job.pipeline,
+                job: job.id,
+            });
+        }
+        let store = self.store();
+        let commit = store.inspect_commit(&job.output_commit)?;
+        let (state, reason) = if commit.is_finished() {
+            match commit.error {
+                Some(e) if state == JobState::JobSuccess => (JobState::JobFailure, e),
+                _ => (state, reason.to_string()),
+            }
+        } else {
+            let error = (state != JobState::JobSuccess).then(|| reason.to_string());
+            let done = store.finish_commit(
+                &job.output_commit,
+                FinishOptions {
+                    error,
+                    description: None,
+                },
+            )?;
+            match done.error {
+                Some(e) if state == JobState::JobSuccess => (JobState::JobFailure, e),
+                _ => (state, reason.to_string()),
+            }
+        };
+        job.state = state;
+        job.reason = reason;
+        job.finished_ms = Some(now_ms());
+        store.engine_write(vec![(job_key(&job.pipeline, &job.id), Some(enc(&job)))])?;
+        Ok(job)
+    }
+
+    /// Runs every job that can run, upstream first, until none is left; returns the jobs
+    /// that reached a terminal state in this call. Jobs whose inputs are still open (a user
+    /// commit not finished) stay STARTING. Jobs a dead host left RUNNING are resumed.
+    pub async fn run_pending(&self) -> Result<Vec<JobInfo>> {
+        let _guard = self.inner.scheduler.lock().await;
+        self.tick_crons()?;
+        let mut done = Vec::new();
+        loop {
+            self.discover_jobs()?;
+            let mut progressed = false;
+            for job in self.list_jobs(None)? {
+                if job.state.is_terminal() {
+                    continue;
+                }
+                if let Some(finished) = self.step(job).await? {
+                    progressed = true;
+                    let terminal = finished.state.is_terminal();
+                    if terminal {
+                        done.push(finished);
+                    }
+                    break;
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        Ok(done)
+    }
+
+    /// Advances one job if it can: UNRUNNABLE, or runs it. `None` when it must wait.
+    async fn step(&self, mut job: JobInfo) -> Result<Option<JobInfo>> {
+        let store = self.store();
+        let out = store.inspect_commit(&job.output_commit);
+        let out = match out {
+            Ok(c) => c,
+            Err(PfsError::CommitNotFound { .. }) | Err(PfsError::RepoNotFound { .. }) => {
+                job.state = JobState::JobKilled;
+                job.reason = "output commit missing".into();
+                job.finished_ms = Some(now_ms());
+                store.engine_write(vec![(job_key(&job.pipeline, &job.id), Some(enc(&job)))])?;
+                return Ok(Some(job));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if out.is_finished() {
+            // The host died between finishing the commit and recording the state.
+            let (state, reason) = match &out.error {
+                None => (JobState::JobSuccess, String::new()),
+                Some(e) => (JobState::JobFailure, e.clone()),
+            };
+            job.state = state;
+            job.reason = reason;
+            job.finished_ms = Some(now_ms());
+            store.engine_write(vec![(job_key(&job.pipeline, &job.id), Some(enc(&job)))])?;
+            return Ok(Some(job));
+        }
+        // The previous job of this pipeline first.
+        if let Some(parent) = &out.parent {
+            let pc = store.inspect_commit(&job.output_commit.repo.commit(parent))?;
+            if !pc.is_finished() {
+                return Ok(None);
+            }
+        }
+        let mut failed_inputs = Vec::new();
+        for input in &job.inputs {
+            let c = store.inspect_commit(input)?;
+            if !c.is_finished() {
+                if job.state == JobState::JobCreated {
+                    job.state = JobState::JobStarting;
+                    store.engine_write(vec![(job_key(&job.pipeline, &job.id), Some(enc(&job)))])?;
+                }
+                return Ok(None);
+            }
+            if c.error.is_some() {
+                failed_inputs.push(input.repo.name.clone());
+            }
+        }
+        if !failed_inputs.is_empty() {
+            let reason = format!(
+                "unrunnable because the following upstream pipelines failed: {}",
+                failed_inputs.join(", ")
+            );
+            return Ok(Some(self.finish_job(
+                job,
+                JobState::JobUnrunnable,
+                &reason,
+            )?));
+        }
+        Ok(Some(self.run_job(job).await?))
+    }
+
+    /// Runs pending jobs until `pipeline@job` is terminal (or cannot progress); returns it.
+    pub async fn wait_job(&self, pipeline: &str, job: &str) -> Result<JobInfo> {
+        self.run_pending().await?;
+        self.inspect_job(pipeline, job)
+    }
+
+    /// The output commit of a job.
+    pub fn job_output(&self, pipeline: &str, job: &str) -> Result<CommitRef> {
+        Ok(self.inspect_job(pipeline, job)?.output_commit)
+    }
+}

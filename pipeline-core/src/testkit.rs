@@ -1,1 +1,0 @@
-//! Executor conformance suite.

@@ -1,0 +1,176 @@
+//! Failure modes: invalid output names, symlinks leaving /pfs/out, file/directory clashes,
+//! datum_timeout, job_timeout, stop_job, every_job, and secrets never reaching logs.
+
+mod pps_common;
+
+use std::sync::Arc;
+
+use pipeline_core::executor::{SecretValue, Secrets};
+use pipeline_core::pps::{DatumFailure, DatumReason, DatumState, Engine, JobState};
+use pps_common::env;
+
+fn one(name: &str, script: &str, extra: &str) -> String {
+    format!(
+        "pipeline: {{name: {name}}}\ntransform: {{cmd: [sh, -c, '{script}']}}\ninput: {{pfs: {{repo: in, glob: /*}}}}\n{extra}"
+    )
+}
+
+#[test]
+fn bad_outputs_fail_the_datum() {
+    let e = env();
+    e.repo("in");
+    e.commit("in", &[], &[("/a", "a")]);
+    e.create(&one(
+        "names",
+        "echo x > \"/pfs/out/bad*name\"",
+        "datum_tries: 1\n",
+    ));
+    e.create(&one(
+        "links",
+        "ln -s /etc/passwd /pfs/out/leak",
+        "datum_tries: 1\n",
+    ));
+    e.create(&one(
+        "slow",
+        "sleep 5",
+        "datum_tries: 2\ndatum_timeout: 200ms\n",
+    ));
+    let jobs = e.run();
+    for j in &jobs {
+        assert_eq!(j.state, JobState::JobFailure, "{j:?}");
+        let d = &e.engine.list_datums(&j.pipeline, &j.id).unwrap()[0];
+        assert_eq!(d.state, DatumState::Failed);
+        match (j.pipeline.as_str(), d.failure.as_ref().unwrap()) {
+            ("names", DatumFailure::InvalidOutput { message }) => {
+                assert!(message.contains("bad*name"), "{message}")
+            }
+            ("links", DatumFailure::InvalidOutput { message }) => {
+                assert!(message.contains("leak"), "{message}")
+            }
+            ("slow", DatumFailure::Timeout) => assert_eq!(d.attempts, 2),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn file_directory_clash_names_both_datums_and_every_job_reprocesses() {
+    let e = env();
+    e.repo("in");
+    e.commit("in", &[], &[("/a", "a"), ("/b", "b")]);
+    e.create(&one("clash", "if [ ${in##*/} = a ]; then echo > /pfs/out/x; else mkdir /pfs/out/x; echo > /pfs/out/x/y; fi", ""));
+    e.create(&one(
+        "every",
+        "cp $in /pfs/out/",
+        "reprocess_spec: every_job\n",
+    ));
+    let jobs = e.run();
+    let clash = jobs.iter().find(|j| j.pipeline == "clash").unwrap();
+    assert_eq!(clash.state, JobState::JobFailure);
+    assert!(
+        clash
+            .reason
+            .starts_with("file / directory path collision (/x)"),
+        "{}",
+        clash.reason
+    );
+    let ids: Vec<_> = e
+        .engine
+        .list_datums("clash", &clash.id)
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert!(
+        ids.iter().all(|id| clash.reason.contains(id.as_str())),
+        "{}",
+        clash.reason
+    );
+    e.commit("in", &[], &[]);
+    let j = e.run().into_iter().find(|j| j.pipeline == "every").unwrap();
+    assert_eq!((j.stats.datums_processed, j.stats.datums_skipped), (2, 0));
+    assert!(
+        e.engine
+            .list_datums("every", &j.id)
+            .unwrap()
+            .iter()
+            .all(|d| d.reason == DatumReason::ReprocessEveryJob)
+    );
+}
+
+#[test]
+fn job_timeout_kills_and_secrets_are_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = pipeline_core::pfs::Store::open(dir.path()).unwrap();
+    let mut secrets = Secrets::default();
+    secrets
+        .0
+        .entry("creds".into())
+        .or_default()
+        .insert("token".into(), SecretValue(b"s3cr3t-value".to_vec()));
+    let engine = Engine::builder(store.clone())
+        .executor(Arc::new(executor_process::ProcessExecutor::new().unwrap()))
+        .secrets(secrets)
+        .build()
+        .unwrap();
+    let e = pps_common::Env { dir, store, engine };
+    e.repo("in");
+    e.commit("in", &[], &[("/a", "a"), ("/b", "b")]);
+    e.create("pipeline: {name: sec}\ntransform:\n  cmd: [sh, -c, 'echo token is $TOKEN; echo $TOKEN >&2; exit 1']\n  secrets: [{name: creds, key: token, env_var: TOKEN}]\ndatum_tries: 1\ninput: {pfs: {repo: in, glob: /*}}\n");
+    e.create("pipeline: {name: slowjob}\ntransform: {cmd: [sleep, '10']}\njob_timeout: 500ms\ninput: {pfs: {repo: in, glob: /*}}\n");
+    let jobs = e.run();
+    let sec = jobs.iter().find(|j| j.pipeline == "sec").unwrap();
+    let logs = e.engine.logs("sec", Some(&sec.id), None).unwrap();
+    assert!(
+        logs.iter().any(|l| l.message == "token is <redacted>"),
+        "{logs:?}"
+    );
+    assert!(logs.iter().all(|l| !l.message.contains("s3cr3t")));
+    let slow = jobs.iter().find(|j| j.pipeline == "slowjob").unwrap();
+    assert_eq!(slow.state, JobState::JobKilled);
+    assert!(slow.reason.contains("job_timeout"), "{}", slow.reason);
+    let err = e.store.inspect_commit(&slow.output_commit).unwrap().error;
+    assert!(err.is_some());
+}
+
+#[test]
+fn a_resumed_job_keeps_the_failures_it_recorded() {
+    let e = env();
+    e.repo("in");
+    e.commit("in", &[], &[("/a", "a"), ("/b", "b")]);
+    e.create(&one(
+        "res",
+        "[ ${in##*/} = a ] && exit 1; sleep 2; cp $in /pfs/out/",
+        "datum_tries: 1\n",
+    ));
+    // The host "dies" while /b runs: the runtime is dropped, its datum killed.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_millis(1200),
+            e.engine.run_pending(),
+        )
+        .await;
+    });
+    drop(rt);
+    let job = e.engine.list_jobs(Some("res")).unwrap().remove(0);
+    assert_eq!(job.state, JobState::JobRunning);
+    let recorded = e.engine.list_datums("res", &job.id).unwrap();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].state, DatumState::Failed);
+    // A new engine on the same store resumes the job: /b runs, /a does not, the job fails.
+    let engine = Engine::builder(e.store.clone())
+        .executor(Arc::new(executor_process::ProcessExecutor::new().unwrap()))
+        .build()
+        .unwrap();
+    let done = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(engine.run_pending())
+        .unwrap();
+    assert_eq!(done.len(), 1);
+    let j = &done[0];
+    assert_eq!(j.restarts, 1);
+    assert_eq!(j.state, JobState::JobFailure, "{j:?}");
+    assert_eq!(j.reason, format!("datum {} failed", recorded[0].id));
+    assert_eq!((j.stats.datums_failed, j.stats.datums_processed), (1, 1));
+}
