@@ -1,0 +1,283 @@
+//! The incremental scenario of reference §2.15 through the real `pipectl` binary with
+//! `--executor docker`, against the real Docker Engine on this machine. The datums run in the
+//! busybox test image of `executor_docker::testing`. Outside CI a missing daemon skips the test
+//! with a printed reason; with `CI=true` it fails.
+
+use std::collections::HashMap;
+
+use assert_cmd::Command;
+use bollard::Docker;
+use bollard::query_parameters::ListContainersOptionsBuilder;
+use executor_docker::labels;
+use executor_docker::testing::{TEST_IMAGE, ensure_test_image};
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn cmd(&self, args: &[&str]) -> assert_cmd::assert::Assert {
+        Command::cargo_bin("pipectl")
+            .unwrap()
+            .arg("--root")
+            .arg(self.dir.path().join("root"))
+            .args(args)
+            .assert()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd(args).success().get_output().stdout.clone();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Vec<serde_json::Value> {
+        self.ok(args)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn local(&self, rel: &str, content: &str) -> String {
+        let p = self.dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, content).unwrap();
+        p.to_str().unwrap().to_string()
+    }
+
+    /// The newest job of `pipeline` (`list job` prints newest first).
+    fn latest_job(&self, pipeline: &str) -> serde_json::Value {
+        let jobs = self.json(&["list", "job", "-p", pipeline, "-o", "json"]);
+        let id = jobs[0]["id"].as_str().unwrap().to_string();
+        let job = self.json(&["inspect", "job", &format!("{pipeline}@{id}"), "-o", "json"]);
+        job.into_iter().next().unwrap()
+    }
+
+    /// The paths of the files at `repo@master`, sorted.
+    fn files(&self, repo: &str) -> Vec<String> {
+        let mut paths: Vec<String> = self
+            .json(&["list", "file", &format!("{repo}@master"), "-o", "json"])
+            .iter()
+            .map(|f| f["path"].as_str().unwrap().to_string())
+            .collect();
+        paths.sort();
+        paths
+    }
+
+    fn get(&self, path: &str) -> String {
+        self.ok(&["get", "file", path])
+    }
+}
+
+/// `state processed skipped failed total` of a job, for one-line asserts.
+fn summary(job: &serde_json::Value) -> String {
+    let s = &job["stats"];
+    format!(
+        "{} p{} s{} f{} t{}",
+        job["state"].as_str().unwrap(),
+        s["datums_processed"],
+        s["datums_skipped"],
+        s["datums_failed"],
+        s["datums_total"]
+    )
+}
+
+/// Connects to the local daemon and imports the test image; `None` (after printing why) when
+/// the daemon is absent outside CI; a panic in CI.
+fn docker() -> Option<(tokio::runtime::Runtime, Docker)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let reachable = Docker::connect_with_defaults().map(|d| {
+        let ping = rt.block_on(d.ping());
+        (d, ping)
+    });
+    let docker = match reachable {
+        Ok((d, Ok(_))) => d,
+        Ok((_, Err(err))) | Err(err) => {
+            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+            if ci {
+                panic!("cli_docker: the Docker daemon is required in CI: {err}");
+            }
+            eprintln!("skipping cli_docker: Docker daemon not reachable: {err}");
+            return None;
+        }
+    };
+    if let Err(err) = rt.block_on(ensure_test_image(&docker)) {
+        panic!("building the busybox test image: {err}");
+    }
+    Some((rt, docker))
+}
+
+/// IDs of the containers (running or not) labelled as workers of `pipeline`.
+fn containers_of(rt: &tokio::runtime::Runtime, docker: &Docker, pipeline: &str) -> Vec<String> {
+    let filters = HashMap::from([(
+        "label".to_string(),
+        vec![format!("{}={pipeline}", labels::PIPELINE)],
+    )]);
+    let opts = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    rt.block_on(docker.list_containers(Some(opts)))
+        .unwrap()
+        .into_iter()
+        .filter_map(|c| c.id)
+        .collect()
+}
+
+/// The pipeline spec: one datum per file of `A`, writing `<basename>.out` with the file's
+/// content and where it ran (`image` only when `/bin/busybox` exists and `/usr` does not,
+/// which holds inside the test image but not on the host). `extra` is appended to the
+/// command (a no-op change for `update pipeline`), `fail_on` names a file whose datum exits 1.
+fn spec(name: &str, extra: &str) -> String {
+    format!(
+        "pipeline: {{name: {name}}}\n\
+         transform:\n  image: {TEST_IMAGE}\n  cmd: [sh, -c, 'f=${{A##*/}}; \
+         if [ \"$f\" = bad ]; then echo bad datum >&2; exit 1; fi; \
+         if [ -e /bin/busybox ] && [ ! -e /usr ]; then w=image; else w=host; fi; \
+         {{ cat $A; echo \" $w\"; }} > /pfs/out/$f.out{extra}']\n\
+         input: {{pfs: {{repo: A, glob: /*}}}}\n"
+    )
+}
+
+#[test]
+fn reference_2_15_scenario_with_docker_executor() {
+    let Some((rt, docker)) = docker() else {
+        return;
+    };
+    let e = Env {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    // unique per process, so the container query never sees another run's workers
+    let p = format!("dockere2e{}", std::process::id());
+    let out = |f: &str| e.get(&format!("{p}@master:/{f}"));
+
+    e.ok(&["create", "repo", "A"]);
+    e.ok(&["start", "commit", "A@master"]);
+    let x = e.local("a1", "a1");
+    e.ok(&["put", "file", "A@master:/a", "-f", &x]);
+    let x = e.local("b1", "b1");
+    e.ok(&["put", "file", "A@master:/b", "-f", &x]);
+    e.ok(&["finish", "commit", "A@master"]);
+
+    // create P: job 1 processes both datums, in containers of the test image
+    let spec_file = e.local("p.yaml", &spec(&p, ""));
+    e.ok(&[
+        "create",
+        "pipeline",
+        "-f",
+        &spec_file,
+        "--executor",
+        "docker",
+    ]);
+    let pipes = e.json(&["list", "pipeline", "-o", "json"]);
+    assert_eq!(pipes[0]["executor"], "docker");
+    let j1 = e.latest_job(&p);
+    assert_eq!(summary(&j1), "JOB_SUCCESS p2 s0 f0 t2");
+    assert_eq!(e.files(&p), ["/a.out", "/b.out"]);
+    assert_eq!(out("a.out"), "a1 image\n");
+    assert_eq!(out("b.out"), "b1 image\n");
+
+    // change /b, add /c, delete /a in one commit: processed 2, skipped 0
+    e.ok(&["start", "commit", "A@master"]);
+    let x = e.local("b2", "b2");
+    e.ok(&["put", "file", "A@master:/b", "-f", &x]);
+    let x = e.local("c1", "c1");
+    e.ok(&["put", "file", "A@master:/c", "-f", &x]);
+    e.ok(&["delete", "file", "A@master:/a"]);
+    e.ok(&["finish", "commit", "A@master"]);
+    let j2 = e.latest_job(&p);
+    assert_ne!(j2["id"], j1["id"]);
+    assert_eq!(summary(&j2), "JOB_SUCCESS p2 s0 f0 t2");
+    assert_eq!(e.files(&p), ["/b.out", "/c.out"]);
+    assert_eq!(out("b.out"), "b2 image\n");
+    assert_eq!(out("c.out"), "c1 image\n");
+
+    // an empty commit: everything skipped
+    e.ok(&["start", "commit", "A@master"]);
+    e.ok(&["finish", "commit", "A@master"]);
+    let j3 = e.latest_job(&p);
+    assert_ne!(j3["id"], j2["id"]);
+    assert_eq!(summary(&j3), "JOB_SUCCESS p0 s2 f0 t2");
+    assert_eq!(e.files(&p), ["/b.out", "/c.out"]);
+
+    // update pipeline with a changed command: the datum hash ignores code, all skipped
+    let spec_file = e.local("p2.yaml", &spec(&p, "; true"));
+    e.ok(&[
+        "update",
+        "pipeline",
+        "-f",
+        &spec_file,
+        "--executor",
+        "docker",
+    ]);
+    let j4 = e.latest_job(&p);
+    assert_eq!(j4["version"], 2);
+    assert_eq!(summary(&j4), "JOB_SUCCESS p0 s2 f0 t2");
+    assert_eq!(e.files(&p), ["/b.out", "/c.out"]);
+
+    // --reprocess: both datums run again
+    e.ok(&[
+        "update",
+        "pipeline",
+        "-f",
+        &spec_file,
+        "--executor",
+        "docker",
+        "--reprocess",
+    ]);
+    let j5 = e.latest_job(&p);
+    assert_eq!(j5["version"], 3);
+    assert_eq!(summary(&j5), "JOB_SUCCESS p2 s0 f0 t2");
+    assert_eq!(e.files(&p), ["/b.out", "/c.out"]);
+    assert_eq!(out("c.out"), "c1 image\n");
+
+    // a failing datum fails the job
+    let x = e.local("bad", "x");
+    e.cmd(&["put", "file", "A@master:/bad", "-f", &x]);
+    let j6 = e.latest_job(&p);
+    assert_eq!(summary(&j6), "JOB_FAILURE p0 s2 f1 t3");
+    let id6 = j6["id"].as_str().unwrap();
+    let datums = e.json(&["list", "datum", &format!("{p}@{id6}"), "-o", "json"]);
+    assert_eq!(
+        datums.iter().filter(|d| d["state"] == "FAILED").count(),
+        1,
+        "{datums:?}"
+    );
+
+    // the next good job builds on job 5's output, not on the failed job's
+    e.ok(&["delete", "file", "A@master:/bad"]);
+    let j7 = e.latest_job(&p);
+    assert_eq!(j7["state"], "JOB_SUCCESS", "{j7}");
+    assert_eq!(j7["base_job"], j5["id"], "{j7}");
+    assert_eq!(e.files(&p), ["/b.out", "/c.out"]);
+    assert_eq!(out("b.out"), "b2 image\n");
+
+    // code writing one fixed path from two datums: FAILURE naming the duplicate path
+    let dup = e.local(
+        "dup.yaml",
+        &format!(
+            "pipeline: {{name: {p}}}\ntransform:\n  image: {TEST_IMAGE}\n  \
+             cmd: [sh, -c, 'hostname > /pfs/out/result']\ninput: {{pfs: {{repo: A, glob: /*}}}}\n"
+        ),
+    );
+    e.cmd(&[
+        "update",
+        "pipeline",
+        "-f",
+        &dup,
+        "--executor",
+        "docker",
+        "--reprocess",
+    ]);
+    let j8 = e.latest_job(&p);
+    assert_eq!(j8["state"], "JOB_FAILURE", "{j8}");
+    let reason = j8["reason"].as_str().unwrap();
+    assert!(reason.contains("/result"), "{reason}");
+
+    // no worker container is left once the pipeline is deleted
+    e.ok(&["delete", "pipeline", &p]);
+    assert!(e.json(&["list", "pipeline", "-o", "json"]).is_empty());
+    assert_eq!(containers_of(&rt, &docker, &p), Vec::<String>::new());
+}
