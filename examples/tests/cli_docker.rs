@@ -129,13 +129,14 @@ fn containers_of(rt: &tokio::runtime::Runtime, docker: &Docker, pipeline: &str) 
 /// The pipeline spec: one datum per file of `A`, writing `<basename>.out` with the file's
 /// content and where it ran (`image` only when `/bin/busybox` exists and `/usr` does not,
 /// which holds inside the test image but not on the host). `extra` is appended to the
-/// command (a no-op change for `update pipeline`), `fail_on` names a file whose datum exits 1.
+/// command (a no-op change for `update pipeline`). The datum of a file named `bad` exits 1.
 fn spec(name: &str, extra: &str) -> String {
     format!(
         "pipeline: {{name: {name}}}\n\
          transform:\n  image: {TEST_IMAGE}\n  cmd: [sh, -c, 'f=${{A##*/}}; \
          if [ \"$f\" = bad ]; then echo bad datum >&2; exit 1; fi; \
          if [ -e /bin/busybox ] && [ ! -e /usr ]; then w=image; else w=host; fi; \
+         echo ran on $(hostname); \
          {{ cat $A; echo \" $w\"; }} > /pfs/out/$f.out{extra}']\n\
          input: {{pfs: {{repo: A, glob: /*}}}}\n"
     )
@@ -178,6 +179,21 @@ fn reference_2_15_scenario_with_docker_executor() {
     assert_eq!(e.files(&p), ["/a.out", "/b.out"]);
     assert_eq!(out("a.out"), "a1 image\n");
     assert_eq!(out("b.out"), "b1 image\n");
+    // the datums' hostname is their worker container's, not the host's
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let id1 = j1["id"].as_str().unwrap();
+    let logs = e.json(&["logs", "-p", &p, "--job", id1, "-o", "json"]);
+    assert_eq!(logs.len(), 2, "{logs:?}");
+    for l in &logs {
+        let msg = l["message"].as_str().unwrap();
+        let name = msg
+            .strip_prefix("ran on ")
+            .unwrap_or_else(|| panic!("{msg}"));
+        assert!(
+            !name.is_empty() && name != host.trim(),
+            "{msg} vs host {host}"
+        );
+    }
 
     // change /b, add /c, delete /a in one commit: processed 2, skipped 0
     e.ok(&["start", "commit", "A@master"]);
@@ -235,7 +251,9 @@ fn reference_2_15_scenario_with_docker_executor() {
 
     // a failing datum fails the job
     let x = e.local("bad", "x");
-    e.cmd(&["put", "file", "A@master:/bad", "-f", &x]);
+    let put = e.cmd(&["put", "file", "A@master:/bad", "-f", &x]).success();
+    let stderr = String::from_utf8_lossy(&put.get_output().stderr).into_owned();
+    assert!(stderr.contains("JOB_FAILURE"), "{stderr}");
     let j6 = e.latest_job(&p);
     assert_eq!(summary(&j6), "JOB_FAILURE p0 s2 f1 t3");
     let id6 = j6["id"].as_str().unwrap();
@@ -262,7 +280,7 @@ fn reference_2_15_scenario_with_docker_executor() {
              cmd: [sh, -c, 'hostname > /pfs/out/result']\ninput: {{pfs: {{repo: A, glob: /*}}}}\n"
         ),
     );
-    e.cmd(&[
+    e.ok(&[
         "update",
         "pipeline",
         "-f",
