@@ -7,9 +7,12 @@ use std::collections::HashMap;
 
 use assert_cmd::Command;
 use bollard::Docker;
-use bollard::query_parameters::ListContainersOptionsBuilder;
-use executor_docker::labels;
+use bollard::models::ContainerCreateBody;
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+};
 use executor_docker::testing::{TEST_IMAGE, ensure_test_image};
+use executor_docker::{DockerConfig, labels};
 
 struct Env {
     dir: tempfile::TempDir,
@@ -126,6 +129,43 @@ fn containers_of(rt: &tokio::runtime::Runtime, docker: &Docker, pipeline: &str) 
         .collect()
 }
 
+/// A worker container as a crashed host would leave it (owner, project and pipeline labels
+/// of pipectl's executor; created, never started).
+fn leave_stray(rt: &tokio::runtime::Runtime, docker: &Docker, project: &str, pipeline: &str) {
+    let labels = HashMap::from([
+        (labels::OWNER.to_string(), DockerConfig::default().owner),
+        (labels::PROJECT.to_string(), project.to_string()),
+        (labels::PIPELINE.to_string(), pipeline.to_string()),
+        (labels::VERSION.to_string(), "1".to_string()),
+        (labels::WORKER.to_string(), "0".to_string()),
+    ]);
+    let body = ContainerCreateBody {
+        image: Some(TEST_IMAGE.to_string()),
+        cmd: Some(vec!["true".to_string()]),
+        labels: Some(labels),
+        ..Default::default()
+    };
+    let opts = CreateContainerOptionsBuilder::default()
+        .name(&format!("{pipeline}-stray"))
+        .build();
+    rt.block_on(docker.create_container(Some(opts), body))
+        .unwrap();
+}
+
+/// Removes whatever containers of the pipeline a failed run left behind.
+struct Cleanup<'a>(&'a tokio::runtime::Runtime, &'a Docker, String);
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        let opts = RemoveContainerOptionsBuilder::default().force(true).build();
+        for id in containers_of(self.0, self.1, &self.2) {
+            let _ = self
+                .0
+                .block_on(self.1.remove_container(&id, Some(opts.clone())));
+        }
+    }
+}
+
 /// The pipeline spec: one datum per file of `A`, writing `<basename>.out` with the file's
 /// content and where it ran (`image` only when `/bin/busybox` exists and `/usr` does not,
 /// which holds inside the test image but not on the host). `extra` is appended to the
@@ -152,6 +192,7 @@ fn reference_2_15_scenario_with_docker_executor() {
     };
     // unique per process, so the container query never sees another run's workers
     let p = format!("dockere2e{}", std::process::id());
+    let _cleanup = Cleanup(&rt, &docker, p.clone());
     let out = |f: &str| e.get(&format!("{p}@master:/{f}"));
 
     e.ok(&["create", "repo", "A"]);
@@ -294,7 +335,11 @@ fn reference_2_15_scenario_with_docker_executor() {
     let reason = j8["reason"].as_str().unwrap();
     assert!(reason.contains("/result"), "{reason}");
 
-    // no worker container is left once the pipeline is deleted
+    // no worker container is left once the pipeline is deleted, not even one a crashed
+    // host left behind
+    let project = pipes[0]["project"].as_str().unwrap_or("default");
+    leave_stray(&rt, &docker, project, &p);
+    assert_eq!(containers_of(&rt, &docker, &p).len(), 1);
     e.ok(&["delete", "pipeline", &p]);
     assert!(e.json(&["list", "pipeline", "-o", "json"]).is_empty());
     assert_eq!(containers_of(&rt, &docker, &p), Vec::<String>::new());
