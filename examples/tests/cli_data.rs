@@ -227,3 +227,70 @@ fn explicit_commits() {
     assert_eq!(v["size_bytes"], 2);
     assert_eq!(v["description"], "batch");
 }
+
+/// `list datum -f SPEC` reads repos without `--input` from the store (the branch head), and
+/// gives the same datums as the same tree passed with `--input`.
+#[test]
+fn list_datum_preview_reads_repos_from_the_store() {
+    let env = Env::new();
+    let spec = env.local(
+        "spec.json",
+        r#"{"pipeline": {"name": "p"}, "transform": {"cmd": ["true"]},
+            "input": {"cross": [{"pfs": {"repo": "images", "glob": "/*"}},
+                                {"pfs": {"repo": "models", "glob": "/"}}]}}"#,
+    );
+    // Before the repos exist: a clear error naming the field and the remedy.
+    let err = env.fails(&["list", "datum", "-f", &spec]);
+    assert!(err.contains("input.cross[0].pfs.repo"), "{err}");
+    assert!(err.contains("--input images=DIR"), "{err}");
+
+    env.ok(&["create", "repo", "images"]);
+    env.ok(&["create", "repo", "models"]);
+    let a = env.local("local/images/a.png", "a");
+    let dir_c = env.local("local/images/dir/c.png", "c");
+    let m = env.local("local/models/m.bin", "m");
+    env.ok(&["put", "file", "images@master:/a.png", "-f", &a]);
+    env.ok(&["put", "file", "images@master:/dir/c.png", "-f", &dir_c]);
+    env.ok(&["put", "file", "models@master:/m.bin", "-f", &m]);
+
+    let from_store = env.ok(&["list", "datum", "-f", &spec, "-o", "json"]);
+    let lines: Vec<serde_json::Value> = from_store
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let paths: Vec<(String, String)> = lines
+        .iter()
+        .map(|d| {
+            (
+                d["inputs"][0]["path"].as_str().unwrap().to_string(),
+                d["inputs"][1]["path"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        paths,
+        [("/a.png".into(), "/".into()), ("/dir/".into(), "/".into())]
+    );
+
+    // The same trees given as local directories give the same datum IDs.
+    let images_dir = env.dir.path().join("local/images");
+    let models_dir = env.dir.path().join("local/models");
+    let from_dirs = env.ok(&[
+        "list",
+        "datum",
+        "-f",
+        &spec,
+        "-o",
+        "json",
+        "--input",
+        &format!("images={}", images_dir.display()),
+        "--input",
+        &format!("models={}", models_dir.display()),
+    ]);
+    let ids = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].to_string())
+            .collect()
+    };
+    assert_eq!(ids(&from_store), ids(&from_dirs));
+}

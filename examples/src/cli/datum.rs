@@ -4,18 +4,20 @@
 //! - The spec is parsed and validated first; a spec with errors prints every error
 //!   (`FILE:LINE:COL: field: message`) and exits 1.
 //! - `--input REPO=DIR` uses a local directory as the head of `REPO` (symlinks are never
-//!   followed out of `DIR`; see [`pipeline_core::datum::LocalTree`]). Every repo the spec reads
-//!   needs one for now: reading repos from a store is not wired in yet.
+//!   followed out of `DIR`; see [`pipeline_core::datum::LocalTree`]). Repos without `--input`
+//!   are read from the store at `--root`: the head of the input's branch (`master` unless the
+//!   spec names one), so a preview shows exactly what the next job would see.
 //! - Output: a table (datum ID, input paths), or `-o json`: one object per line,
 //!   `{"id", "inputs": [{"name", "repo", "branch", "path"}...], "files": [...]}` with inputs in
 //!   datum order and files as user code sees them (`/pfs/<input><path>`).
 
 use std::collections::HashMap;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use pipeline_core::datum::{Datum, DatumPlan, LocalTree, PlanError, TreeSource};
+use pipeline_core::pfs::{CommitTree, RepoRef, Store};
 use pipeline_core::spec::{self, Input, ParseError};
 use pipeline_core::validate;
 
@@ -40,6 +42,9 @@ pub struct ListDatumArgs {
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Table)]
     pub output: Format,
+    /// The store that repos without `--input` are read from (set from the global `--root`).
+    #[arg(skip)]
+    pub root: Option<PathBuf>,
 }
 
 fn parse_input(s: &str) -> Result<(String, PathBuf), String> {
@@ -48,20 +53,6 @@ fn parse_input(s: &str) -> Result<(String, PathBuf), String> {
             Ok((repo.to_string(), PathBuf::from(dir)))
         }
         _ => Err(format!("expected REPO=DIR, got {s:?}")),
-    }
-}
-
-/// The datum nouns of `pipectl list`.
-#[derive(Debug, Clone, clap::Subcommand)]
-pub enum List {
-    /// Preview a spec's datums without running anything.
-    Datum(ListDatumArgs),
-}
-
-/// Runs `pipectl list <datum noun>`; returns the exit code.
-pub fn list(what: List) -> i32 {
-    match what {
-        List::Datum(args) => list_datum(&args),
     }
 }
 
@@ -164,7 +155,15 @@ fn list_to(args: &ListDatumArgs, out: &mut dyn Write, err: &mut dyn Write) -> Re
         missing_repos(input, "input".into(), pipeline, &sources, &mut missing);
     }
     if !missing.is_empty() {
-        for (field, repo, cron) in &missing {
+        if let Some(root) = args.root.as_deref() {
+            missing = from_store(root, missing, &mut sources)?;
+        }
+    }
+    if !missing.is_empty() {
+        for Missing {
+            field, repo, cron, ..
+        } in &missing
+        {
             let msg = if *cron {
                 format!(
                     "{field}: can't list datums with a cron input, there will be no datums until the pipeline is created (or pass --input {repo}=DIR holding tick files)"
@@ -175,8 +174,12 @@ fn list_to(args: &ListDatumArgs, out: &mut dyn Write, err: &mut dyn Write) -> Re
             writeln!(err, "{}: {msg}", parsed.source_name)?;
         }
         return fail(format!(
-            "{file}: {} input repo(s) without data (repos are not read from a store yet, so every input repo needs --input)",
-            missing.len()
+            "{file}: {} input repo(s) without data (neither in the store at {} nor given with --input)",
+            missing.len(),
+            args.root
+                .as_deref()
+                .map(|r| r.display().to_string())
+                .unwrap_or_else(|| "--root".into())
         ));
     }
 
@@ -211,17 +214,37 @@ fn list_to(args: &ListDatumArgs, out: &mut dyn Write, err: &mut dyn Write) -> Re
     Ok(())
 }
 
-/// Collects (field path as written, repo, is cron) of every input whose repo has no tree.
+/// An input repo that no `--input` supplied.
+#[derive(Debug)]
+struct Missing {
+    /// Field path as written in the file.
+    field: String,
+    repo: String,
+    /// Branch read by the input (`master` unless the spec names one).
+    branch: String,
+    /// Project of the repo, when the spec names one.
+    project: Option<String>,
+    cron: bool,
+}
+
+/// Collects every input whose repo has no tree yet.
 fn missing_repos(
     input: &Input,
     field: String,
     pipeline: &str,
     sources: &HashMap<String, Arc<dyn TreeSource>>,
-    out: &mut Vec<(String, String, bool)>,
+    out: &mut Vec<Missing>,
 ) {
-    let pfs_repo = input.pfs.as_ref().and_then(|p| p.repo.as_deref());
-    if let Some(repo) = pfs_repo.filter(|r| !sources.contains_key(*r)) {
-        out.push((format!("{field}.pfs.repo"), repo.to_string(), false));
+    if let Some(pfs) = &input.pfs {
+        if let Some(repo) = pfs.repo.as_deref().filter(|r| !sources.contains_key(*r)) {
+            out.push(Missing {
+                field: format!("{field}.pfs.repo"),
+                repo: repo.to_string(),
+                branch: pfs.branch.clone().unwrap_or_else(|| "master".into()),
+                project: pfs.project.clone(),
+                cron: false,
+            });
+        }
     }
     if let Some(c) = &input.cron {
         let repo = match (&c.repo, &c.name) {
@@ -230,7 +253,13 @@ fn missing_repos(
             _ => String::new(),
         };
         if !sources.contains_key(&repo) {
-            out.push((format!("{field}.cron"), repo, true));
+            out.push(Missing {
+                field: format!("{field}.cron"),
+                repo,
+                branch: "master".into(),
+                project: c.project.clone(),
+                cron: true,
+            });
         }
     }
     for (kind, children) in [
@@ -251,6 +280,37 @@ fn missing_repos(
     }
 }
 
+/// Reads the repos still missing from the store at `root` (the head of each input's branch);
+/// returns those the store does not have either. A missing store is not an error: every repo
+/// then stays missing and is reported as such.
+fn from_store(
+    root: &Path,
+    missing: Vec<Missing>,
+    sources: &mut HashMap<String, Arc<dyn TreeSource>>,
+) -> Result<Vec<Missing>, Failure> {
+    if !root.join("meta.redb").exists() {
+        return Ok(missing);
+    }
+    let store = Store::open(root)
+        .or_else(|e| fail(format!("opening the store {}: {e}", root.display())))?;
+    let mut still = Vec::new();
+    for m in missing {
+        let repo = match &m.project {
+            Some(project) => RepoRef::in_project(project, &m.repo),
+            None => RepoRef::new(&m.repo),
+        };
+        let head = repo.and_then(|repo| store.resolve_commit(&repo, &m.branch));
+        match head {
+            Ok(commit) => {
+                let tree: Arc<dyn TreeSource> = Arc::new(CommitTree::new(store.clone(), commit));
+                sources.insert(m.repo.clone(), tree);
+            }
+            Err(_) => still.push(m),
+        }
+    }
+    Ok(still)
+}
+
 fn inputs_cell(d: &Datum) -> String {
     d.inputs
         .iter()
@@ -262,9 +322,9 @@ fn inputs_cell(d: &Datum) -> String {
 /// Adds the command-line remedy to planning errors.
 fn explain(e: &PlanError) -> String {
     match e {
-        PlanError::MissingSource { repo, .. } => format!(
-            "{e}: pass --input {repo}=DIR (repos are not read from a store yet, so every input repo needs --input)"
-        ),
+        PlanError::MissingSource { repo, .. } => {
+            format!("{e}: put it in the store at --root or pass --input {repo}=DIR")
+        }
         PlanError::CronWithoutTicks { repo, .. } => {
             format!("{e} (or pass --input {repo}=DIR holding tick files)")
         }
@@ -295,6 +355,7 @@ mod tests {
                 .map(|(r, d)| (r.to_string(), d.to_path_buf()))
                 .collect(),
             output,
+            root: None,
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let code = run(&args, &mut out, &mut err);

@@ -160,7 +160,7 @@ pub struct InspectDatumArgs {
 pub struct ListDatumArgs {
     /// `PIPELINE@JOB`: the datums of a job, with state and reason.
     pub job: Option<String>,
-    /// Preview a spec's datums over local directories instead (nothing runs).
+    /// Preview a spec's datums instead (nothing runs): repos come from `--input` or the store.
     #[arg(short = 'f', long = "file", value_name = "SPEC")]
     pub file: Option<PathBuf>,
     /// With `-f`: a local directory as the head of a repo (repeatable).
@@ -602,6 +602,7 @@ pub fn list_datum(root: &Path, args: ListDatumArgs) -> Res<i32> {
             file,
             inputs,
             output,
+            root: Some(root.to_path_buf()),
         }));
     }
     let job = args
