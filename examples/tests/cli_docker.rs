@@ -11,8 +11,8 @@ use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
 };
+use executor_docker::labels;
 use executor_docker::testing::{TEST_IMAGE, ensure_test_image};
-use executor_docker::{DockerConfig, labels};
 
 struct Env {
     dir: tempfile::TempDir,
@@ -129,11 +129,17 @@ fn containers_of(rt: &tokio::runtime::Runtime, docker: &Docker, pipeline: &str) 
         .collect()
 }
 
-/// A worker container as a crashed host would leave it (owner, project and pipeline labels
-/// of pipectl's executor; created, never started).
-fn leave_stray(rt: &tokio::runtime::Runtime, docker: &Docker, project: &str, pipeline: &str) {
+/// A worker container as a crashed `pipectl` process on the same store would leave it (the
+/// store's owner label, project and pipeline labels; created, never started).
+fn leave_stray(
+    rt: &tokio::runtime::Runtime,
+    docker: &Docker,
+    owner: &str,
+    project: &str,
+    pipeline: &str,
+) {
     let labels = HashMap::from([
-        (labels::OWNER.to_string(), DockerConfig::default().owner),
+        (labels::OWNER.to_string(), owner.to_string()),
         (labels::PROJECT.to_string(), project.to_string()),
         (labels::PIPELINE.to_string(), pipeline.to_string()),
         (labels::VERSION.to_string(), "1".to_string()),
@@ -338,7 +344,8 @@ fn reference_2_15_scenario_with_docker_executor() {
     // no worker container is left once the pipeline is deleted, not even one a crashed
     // host left behind
     let project = pipes[0]["project"].as_str().unwrap_or("default");
-    leave_stray(&rt, &docker, project, &p);
+    let owner = examples::cli::pipeline::store_owner(&e.dir.path().join("root"));
+    leave_stray(&rt, &docker, &owner, project, &p);
     assert_eq!(containers_of(&rt, &docker, &p).len(), 1);
     e.ok(&["delete", "pipeline", &p]);
     assert!(e.json(&["list", "pipeline", "-o", "json"]).is_empty());

@@ -154,10 +154,8 @@ fn list_to(args: &ListDatumArgs, out: &mut dyn Write, err: &mut dyn Write) -> Re
     if let Some(input) = &parsed.spec.input {
         missing_repos(input, "input".into(), pipeline, &sources, &mut missing);
     }
-    if !missing.is_empty() {
-        if let Some(root) = args.root.as_deref() {
-            missing = from_store(root, missing, &mut sources)?;
-        }
+    if let Some(root) = args.root.as_deref().filter(|_| !missing.is_empty()) {
+        missing = from_store(root, missing, &mut sources)?;
     }
     if !missing.is_empty() {
         for Missing {
@@ -235,16 +233,16 @@ fn missing_repos(
     sources: &HashMap<String, Arc<dyn TreeSource>>,
     out: &mut Vec<Missing>,
 ) {
-    if let Some(pfs) = &input.pfs {
-        if let Some(repo) = pfs.repo.as_deref().filter(|r| !sources.contains_key(*r)) {
-            out.push(Missing {
-                field: format!("{field}.pfs.repo"),
-                repo: repo.to_string(),
-                branch: pfs.branch.clone().unwrap_or_else(|| "master".into()),
-                project: pfs.project.clone(),
-                cron: false,
-            });
-        }
+    if let Some(pfs) = &input.pfs
+        && let Some(repo) = pfs.repo.as_deref().filter(|r| !sources.contains_key(*r))
+    {
+        out.push(Missing {
+            field: format!("{field}.pfs.repo"),
+            repo: repo.to_string(),
+            branch: pfs.branch.clone().unwrap_or_else(|| "master".into()),
+            project: pfs.project.clone(),
+            cron: false,
+        });
     }
     if let Some(c) = &input.cron {
         let repo = match (&c.repo, &c.name) {

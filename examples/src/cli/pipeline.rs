@@ -198,6 +198,18 @@ pub enum Run {
     },
 }
 
+/// The owner label of the containers and pods this store's workers run in: one per store
+/// (and host), so that cleaning up "leftovers of a crashed run" on connect only ever touches
+/// this store's workers. A store is locked to one process, so any container or pod carrying
+/// this owner when a `pipectl` process connects was left by an earlier one.
+pub fn store_owner(root: &Path) -> String {
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let host = std::env::var("HOSTNAME").unwrap_or_default();
+    let key = format!("{host}\0{}", root.display());
+    let hash = pipeline_core::hash::ContentHash::of_bytes(key.as_bytes()).to_hex();
+    format!("pipectl-{}", &hash[..16])
+}
+
 /// Opens the store and an engine with the executors the pipelines need (process always;
 /// docker and kubernetes only when asked for or used by a stored pipeline).
 pub fn open_engine(
@@ -225,16 +237,23 @@ pub fn open_engine(
         .executor(process)
         .echo_logs(false)
         .secrets(Secrets::default());
+    let owner = store_owner(root);
     if wanted.iter().any(|w| w == "docker") {
-        let ex = rt.block_on(executor_docker::DockerExecutor::connect(
-            executor_docker::DockerConfig::default(),
-        ))?;
+        let config = executor_docker::DockerConfig {
+            owner: owner.clone(),
+            ..Default::default()
+        };
+        let ex = rt.block_on(executor_docker::DockerExecutor::connect(config))?;
         builder = builder.executor(Arc::new(ex));
     }
     if wanted.iter().any(|w| w == "kubernetes") {
+        let config = executor_k8s::K8sConfig {
+            owner,
+            ..Default::default()
+        };
         let ex = rt.block_on(executor_k8s::K8sExecutor::connect(
             executor_k8s::ClusterSource::Infer,
-            executor_k8s::K8sConfig::default(),
+            config,
         ))?;
         builder = builder.executor(Arc::new(ex));
     }
