@@ -199,20 +199,9 @@ impl Store {
                     stack.push((lp, rel_child));
                 } else if ft.is_file() {
                     let mut f = fs::File::open(&lp).map_err(|err| PfsError::io(&lp, err))?;
-                    let obj = self.inner.objects.put(&mut f, Durability::Deferred)?;
-                    stats.files += 1;
-                    stats.bytes += obj.size;
+                    let path = join(&base, &rel_child);
+                    self.stage_file(commit, &mut batch, &mut stats, path, &mut f)?;
                     progress(stats.bytes);
-                    batch.push((
-                        join(&base, &rel_child),
-                        Entry::File {
-                            size: obj.size,
-                            hash: obj.hash,
-                        },
-                    ));
-                    if batch.len() >= PUT_BATCH {
-                        self.flush_batch(commit, &mut batch)?;
-                    }
                 }
             }
         }
@@ -243,22 +232,36 @@ impl Store {
                     path,
                 });
             }
-            let obj = self.inner.objects.put(&mut reader, Durability::Deferred)?;
-            stats.files += 1;
-            stats.bytes += obj.size;
-            batch.push((
-                path,
-                Entry::File {
-                    size: obj.size,
-                    hash: obj.hash,
-                },
-            ));
-            if batch.len() >= PUT_BATCH {
-                self.flush_batch(commit, &mut batch)?;
-            }
+            self.stage_file(commit, &mut batch, &mut stats, path, &mut reader)?;
         }
         self.flush_batch(commit, &mut batch)?;
         Ok(stats)
+    }
+
+    /// Streams one file into the object store (deferred durability), counts it, and adds its
+    /// entry to `batch`, flushing the batch when it is full.
+    fn stage_file(
+        &self,
+        commit: &CommitRef,
+        batch: &mut Vec<(String, Entry)>,
+        stats: &mut TransferStats,
+        path: String,
+        reader: &mut dyn Read,
+    ) -> Result<()> {
+        let obj = self.inner.objects.put(reader, Durability::Deferred)?;
+        stats.files += 1;
+        stats.bytes += obj.size;
+        batch.push((
+            path,
+            Entry::File {
+                size: obj.size,
+                hash: obj.hash,
+            },
+        ));
+        if batch.len() >= PUT_BATCH {
+            self.flush_batch(commit, batch)?;
+        }
+        Ok(())
     }
 
     fn flush_batch(&self, commit: &CommitRef, batch: &mut Vec<(String, Entry)>) -> Result<()> {
