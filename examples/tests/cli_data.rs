@@ -2,42 +2,9 @@
 
 use assert_cmd::Command;
 
-struct Env {
-    dir: tempfile::TempDir,
-}
+mod common;
 
-impl Env {
-    fn new() -> Self {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn cmd(&self, args: &[&str]) -> assert_cmd::assert::Assert {
-        Command::cargo_bin("pipectl")
-            .unwrap()
-            .env("PIPECTL_ROOT", self.dir.path().join("root"))
-            .args(args)
-            .assert()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.cmd(args).success().get_output().stdout.clone();
-        String::from_utf8(out).unwrap()
-    }
-
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.cmd(args).failure().get_output().stderr.clone();
-        String::from_utf8(out).unwrap()
-    }
-
-    fn local(&self, rel: &str, content: &str) -> String {
-        let p = self.dir.path().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, content).unwrap();
-        p.to_str().unwrap().to_string()
-    }
-}
+use common::Env;
 
 #[test]
 fn repo_put_get_list_roundtrip() {
@@ -58,7 +25,7 @@ fn repo_put_get_list_roundtrip() {
         .success();
     let out = Command::cargo_bin("pipectl")
         .unwrap()
-        .env("PIPECTL_ROOT", e.dir.path().join("root"))
+        .env("PIPECTL_ROOT", e.root())
         .args(["put", "file", "images@master:/stdin.txt", "-f", "-"])
         .write_stdin("from stdin")
         .assert()

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 
-use assert_cmd::Command;
 use bollard::Docker;
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{
@@ -14,39 +13,11 @@ use bollard::query_parameters::{
 use executor_docker::labels;
 use executor_docker::testing::{TEST_IMAGE, ensure_test_image};
 
-struct Env {
-    dir: tempfile::TempDir,
-}
+mod common;
+
+use common::Env;
 
 impl Env {
-    fn cmd(&self, args: &[&str]) -> assert_cmd::assert::Assert {
-        Command::cargo_bin("pipectl")
-            .unwrap()
-            .arg("--root")
-            .arg(self.dir.path().join("root"))
-            .args(args)
-            .assert()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.cmd(args).success().get_output().stdout.clone();
-        String::from_utf8(out).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Vec<serde_json::Value> {
-        self.ok(args)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    fn local(&self, rel: &str, content: &str) -> String {
-        let p = self.dir.path().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, content).unwrap();
-        p.to_str().unwrap().to_string()
-    }
-
     /// The newest job of `pipeline` (`list job` prints newest first).
     fn latest_job(&self, pipeline: &str) -> serde_json::Value {
         let jobs = self.json(&["list", "job", "-p", pipeline, "-o", "json"]);
@@ -193,9 +164,7 @@ fn reference_2_15_scenario_with_docker_executor() {
     let Some((rt, docker)) = docker() else {
         return;
     };
-    let e = Env {
-        dir: tempfile::tempdir().unwrap(),
-    };
+    let e = Env::new();
     // unique per process, so the container query never sees another run's workers
     let p = format!("dockere2e{}", std::process::id());
     let _cleanup = Cleanup(&rt, &docker, p.clone());
@@ -344,7 +313,7 @@ fn reference_2_15_scenario_with_docker_executor() {
     // no worker container is left once the pipeline is deleted, not even one a crashed
     // host left behind
     let project = pipes[0]["project"].as_str().unwrap_or("default");
-    let owner = examples::cli::pipeline::store_owner(&e.dir.path().join("root"));
+    let owner = examples::cli::pipeline::store_owner(&e.root());
     leave_stray(&rt, &docker, &owner, project, &p);
     assert_eq!(containers_of(&rt, &docker, &p).len(), 1);
     e.ok(&["delete", "pipeline", &p]);

@@ -1,46 +1,13 @@
 //! `pipectl` engine commands end to end: create pipeline, put file waits for jobs, list/inspect
 //! job and datum with `-o json`, logs, update --reprocess, stop/start, wait, run cron, delete.
 
-use assert_cmd::Command;
+mod common;
 
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn cmd(&self, args: &[&str]) -> assert_cmd::assert::Assert {
-        Command::cargo_bin("pipectl")
-            .unwrap()
-            .env("PIPECTL_ROOT", self.dir.path().join("root"))
-            .args(args)
-            .assert()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.cmd(args).success().get_output().stdout.clone();
-        String::from_utf8(out).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Vec<serde_json::Value> {
-        self.ok(args)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    fn local(&self, rel: &str, content: &str) -> String {
-        let p = self.dir.path().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, content).unwrap();
-        p.to_str().unwrap().to_string()
-    }
-}
+use common::Env;
 
 #[test]
 fn pipelines_jobs_datums_logs() {
-    let e = Env {
-        dir: tempfile::tempdir().unwrap(),
-    };
+    let e = Env::new();
     e.ok(&["create", "repo", "data"]);
     let a = e.local("a.txt", "hello");
     e.ok(&["put", "file", "data@master:/a.txt", "-f", &a]);
@@ -136,9 +103,7 @@ fn pipelines_jobs_datums_logs() {
 
 #[test]
 fn cron_and_kubernetes_dry_run() {
-    let e = Env {
-        dir: tempfile::tempdir().unwrap(),
-    };
+    let e = Env::new();
     let spec = e.local(
         "cron.yaml",
         "pipeline: {name: ticker}\ntransform: {cmd: [sh, -c, 'ls /pfs/tick > /pfs/out/ticks']}\ninput: {cron: {name: tick, spec: '@every 1h', overwrite: true}}\n",
