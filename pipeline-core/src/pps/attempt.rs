@@ -115,10 +115,11 @@ fn micros(t: Instant) -> u64 {
     u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
-/// Empties a directory (keeps the directory itself).
-pub(crate) fn reset_dir(dir: &Path) {
-    let _ = std::fs::remove_dir_all(dir);
-    let _ = std::fs::create_dir_all(dir);
+/// Empties a datum's `out` directory in place (see [`super::scratch::reset`]); what cannot
+/// be removed goes to the job's scratch directory, two levels up.
+pub(crate) fn reset_dir(out: &Path) {
+    let job_scratch = out.parent().and_then(Path::parent).unwrap_or(out);
+    let _ = super::scratch::reset(out, &[], job_scratch);
 }
 
 /// Collects one datum's log lines in memory (bounded), with timestamps, redacting secrets.

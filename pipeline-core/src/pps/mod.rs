@@ -71,6 +71,7 @@ mod records;
 mod registry;
 mod run;
 mod scheduler;
+mod scratch;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

@@ -829,9 +829,12 @@ impl DatumCtx {
 
     /// Lays out `/pfs/<input>/<path>` and an empty `/pfs/out`; returns bytes materialised.
     fn materialize(&self, scratch: &Path, datum: &Datum) -> std::result::Result<u64, String> {
-        let _ = std::fs::remove_dir_all(scratch);
-        std::fs::create_dir_all(scratch.join("out"))
-            .map_err(|e| format!("creating {}: {e}", scratch.display()))?;
+        let keep: Vec<&str> = std::iter::once("out")
+            .chain(datum.inputs.iter().map(|i| i.leaf.name.as_str()))
+            .collect();
+        super::scratch::reset(scratch, &keep, &self.scratch)
+            .and_then(|()| std::fs::create_dir_all(scratch.join("out")))
+            .map_err(|e| format!("preparing {}: {e}", scratch.display()))?;
         let mut bytes = 0;
         for input in &datum.inputs {
             let leaf = &input.leaf;
