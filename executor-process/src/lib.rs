@@ -74,6 +74,7 @@ mod executor;
 mod logs;
 mod probe;
 mod reaper;
+mod spawn;
 mod substitute;
 mod user;
 mod worker;

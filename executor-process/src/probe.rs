@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::executor::PfsMode;
-use crate::worker::{containing_mount, plan_for};
+use crate::worker::{containing_mount, create_plan, datum_plan};
 
 /// Runs `true` in a throw-away scratch directory with `mode`'s child setup.
 pub(crate) fn probe(mode: PfsMode, mount_point: &Path) -> Result<(), String> {
@@ -16,22 +16,22 @@ pub(crate) fn probe(mode: PfsMode, mount_point: &Path) -> Result<(), String> {
     ));
     std::fs::create_dir_all(scratch.join("in")).map_err(|e| e.to_string())?;
     let result = (|| {
-        let plan = plan_for(
-            mode,
-            mount_point,
-            &containing_mount(mount_point),
-            &scratch,
-            &["in".to_owned()],
-            None,
-            None,
-        )
-        .map_err(|e| e.to_string())?;
-        let mut cmd = std::process::Command::new("true");
-        cmd.stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        crate::child::install(&mut cmd, plan);
-        let status = cmd.status().map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(scratch.join("out")).map_err(|e| e.to_string())?;
+        let create = create_plan(mode, mount_point, &containing_mount(mount_point), &scratch)
+            .map_err(|e| e.to_string())?
+            .ok_or("substitution mode needs no probe")?;
+        let mut stack = crate::spawn::Stack::new().map_err(|e| e.to_string())?;
+        let ns =
+            crate::spawn::capture_namespace(&create, mode == PfsMode::UserNamespace, &mut stack)
+                .map_err(|e| format!("making the namespace: {e}"))?;
+        let plan = datum_plan(Some(&ns), None, None).map_err(|e| e.to_string())?;
+        let program =
+            crate::spawn::Program::new(std::ffi::OsStr::new("true"), [], std::env::vars_os())
+                .map_err(|(field, _)| format!("{field} contains a NUL byte"))?;
+        let mut child = crate::spawn::spawn(&program, &plan, &mut stack).map_err(|e| match e {
+            crate::spawn::SpawnError::Setup(e) | crate::spawn::SpawnError::Exec(e) => e.to_string(),
+        })?;
+        let status = child.process.wait_blocking().map_err(|e| e.to_string())?;
         if status.success() {
             Ok(())
         } else {

@@ -1,8 +1,8 @@
 //! [`ProcessWorker`]: one datum at a time, each in a fresh process group.
 
-use std::ffi::CString;
+use std::ffi::{CString, OsStr, OsString};
 use std::path::{Component, Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,16 +11,23 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use pipeline_core::executor::{DatumOutcome, DatumTask, ExecutorError, LogStream, Worker};
 use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::unix::pipe;
 
-use crate::child::{self, ChildPlan, Namespace};
+use crate::child::{ChildPlan, Layout, Namespace};
 use crate::executor::{Config, PfsMode};
 use crate::logs::forward_lines;
+use crate::spawn::{self, SpawnError, WorkerNamespace};
 use crate::substitute::{substitute_bytes, substitute_pfs};
 use crate::user::{self, RunAs};
 
 /// How long log readers may keep draining after the process group was killed (a process that
 /// left the group with `setsid` may hold the pipes open).
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+/// Read buffer per output stream; longer lines are assembled across reads (up to the
+/// executor's `max_log_line`). Most datums print little, so a small buffer is cheaper than
+/// zeroing 64 KiB twice per datum.
+const READ_BUF: usize = 8 * 1024;
 
 /// A local worker. It holds no process between datums: warm means "nothing to start".
 #[derive(Debug)]
@@ -31,6 +38,36 @@ pub(crate) struct ProcessWorker {
     label: String,
     config: Arc<Config>,
     stopped: bool,
+    /// The stack children start on (mapped on first use, reused for every datum).
+    stack: Option<spawn::Stack>,
+    /// The namespace datums join, and the scratch directory it shows (namespace modes).
+    namespace: Option<(ScratchId, WorkerNamespace)>,
+}
+
+/// A scratch directory by path and by the identity of it and its `out` (a namespace made
+/// over them is stale once either was replaced).
+#[derive(Debug, PartialEq, Eq)]
+struct ScratchId {
+    path: PathBuf,
+    dirs: [(u64, u64); 2],
+}
+
+impl ScratchId {
+    fn of(scratch: &Path) -> Result<ScratchId, ExecutorError> {
+        use std::os::unix::fs::MetadataExt;
+        let id = |p: &Path| {
+            std::fs::metadata(p)
+                .map(|m| (m.dev(), m.ino()))
+                .map_err(|source| ExecutorError::Io {
+                    context: format!("reading {}", p.display()),
+                    source,
+                })
+        };
+        Ok(ScratchId {
+            path: scratch.to_path_buf(),
+            dirs: [id(scratch)?, id(&scratch.join("out"))?],
+        })
+    }
 }
 
 impl ProcessWorker {
@@ -41,6 +78,8 @@ impl ProcessWorker {
             pipeline,
             config,
             stopped: false,
+            stack: None,
+            namespace: None,
         }
     }
 }
@@ -74,62 +113,75 @@ fn cstring(field: &str, bytes: &[u8]) -> Result<CString, ExecutorError> {
     CString::new(bytes).map_err(|_| invalid(field, "contains a NUL byte".into()))
 }
 
-/// Builds the child plan for one datum (also used by the probe).
-pub(crate) fn plan_for(
+/// The plan of the child that makes a worker's namespace over `scratch` (also used by the
+/// probe). `None` in substitution mode.
+pub(crate) fn create_plan(
     mode: PfsMode,
     mount_point: &Path,
     parent_mount: &Path,
     scratch: &Path,
-    inputs: &[String],
+) -> Result<Option<ChildPlan>, ExecutorError> {
+    let user_maps = match mode {
+        PfsMode::Substitution => return Ok(None),
+        PfsMode::MountNamespace => None,
+        PfsMode::UserNamespace => {
+            let euid = nix::unistd::Uid::effective();
+            let egid = nix::unistd::Gid::effective();
+            Some((
+                format!("{euid} {euid} 1").into_bytes(),
+                format!("{egid} {egid} 1").into_bytes(),
+            ))
+        }
+    };
+    let keep = nix::sys::statvfs::statvfs(scratch)
+        .map(|st| keep_flags(st.flags()))
+        .map_err(|e| ExecutorError::Io {
+            context: format!("reading the mount flags of {}", scratch.display()),
+            source: e.into(),
+        })?;
+    let c = |what: &str, p: &Path| cstring(what, p.as_os_str().as_encoded_bytes());
+    Ok(Some(ChildPlan {
+        parent: nix::unistd::getpid(),
+        namespace: Namespace::Create {
+            user_maps,
+            layout: Layout {
+                scratch: c("scratch", scratch)?,
+                scratch_out: c("scratch", &scratch.join("out"))?,
+                pfs: c("mount point", mount_point)?,
+                pfs_out: c("mount point", &mount_point.join("out"))?,
+                pfs_parent_mount: c("mount point", parent_mount)?,
+                keep_flags: keep,
+            },
+        },
+        working_dir: None,
+        run_as: None,
+    }))
+}
+
+/// The plan of a datum's child: enter `ns` (none in substitution mode), then `working_dir`
+/// and `run_as`.
+pub(crate) fn datum_plan(
+    ns: Option<&WorkerNamespace>,
     working_dir: Option<&str>,
     run_as: Option<RunAs>,
 ) -> Result<ChildPlan, ExecutorError> {
-    let euid = nix::unistd::Uid::effective();
-    let egid = nix::unistd::Gid::effective();
-    let namespace = match mode {
-        PfsMode::Substitution => Namespace::None,
-        PfsMode::MountNamespace => Namespace::Mount,
-        PfsMode::UserNamespace => {
-            if run_as.is_some_and(|r| r.uid != euid || r.gid != egid) {
-                return Err(invalid(
-                    "transform.user",
-                    "running as another user is not possible in user-namespace mode".into(),
-                ));
-            }
-            Namespace::User {
-                uid_map: format!("{euid} {euid} 1").into_bytes(),
-                gid_map: format!("{egid} {egid} 1").into_bytes(),
-            }
-        }
-    };
-    let mut read_only = Vec::new();
-    if mode != PfsMode::Substitution {
-        for input in inputs {
-            let host = scratch.join(input);
-            let Ok(st) = nix::sys::statvfs::statvfs(&host) else {
-                continue; // absent input: nothing to protect
-            };
-            read_only.push((
-                cstring(
-                    "input",
-                    mount_point.join(input).as_os_str().as_encoded_bytes(),
-                )?,
-                keep_flags(st.flags()),
-            ));
-        }
-    }
-    let working_dir = match working_dir {
-        None => None,
-        Some(wd) => Some(cstring("transform.working_dir", wd.as_bytes())?),
+    use std::os::fd::AsRawFd;
+    let namespace = match ns {
+        None => Namespace::None,
+        Some(ns) => Namespace::Enter {
+            user: ns.user.as_ref().map(AsRawFd::as_raw_fd),
+            mount: ns.mount.as_raw_fd(),
+            host_cwd: std::env::current_dir()
+                .ok()
+                .and_then(|d| CString::new(d.into_os_string().into_encoded_bytes()).ok()),
+        },
     };
     Ok(ChildPlan {
         parent: nix::unistd::getpid(),
         namespace,
-        scratch: cstring("scratch", scratch.as_os_str().as_encoded_bytes())?,
-        pfs: cstring("mount point", mount_point.as_os_str().as_encoded_bytes())?,
-        pfs_parent_mount: cstring("mount point", parent_mount.as_os_str().as_encoded_bytes())?,
-        read_only,
-        working_dir,
+        working_dir: working_dir
+            .map(|wd| cstring("transform.working_dir", wd.as_bytes()))
+            .transpose()?,
         run_as,
     })
 }
@@ -292,53 +344,95 @@ impl Worker for ProcessWorker {
                 ));
             }
         }
-        let plan = plan_for(
-            self.config.mode,
-            &self.config.mount_point,
-            &self.config.parent_mount,
-            scratch,
-            &task.inputs,
-            working_dir.as_deref(),
-            run_as,
-        )?;
-
-        let mut cmd = std::process::Command::new(sub(program));
-        cmd.args(task.program.argv.iter().skip(1).map(|a| sub(a)))
-            .envs(task.env.iter().map(|(k, v)| (k, sub(v))))
-            .env(crate::LABEL_VAR, &self.label)
-            .env(crate::HOST_VAR, crate::reaper::host_id())
-            .stdin(if task.program.stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
+        if self.config.mode == PfsMode::UserNamespace
+            && run_as.is_some_and(|r| {
+                r.uid != nix::unistd::Uid::effective() || r.gid != nix::unistd::Gid::effective()
             })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        child::install(&mut cmd, plan);
-        let mut cmd = tokio::process::Command::from(cmd);
-        cmd.kill_on_drop(true);
+        {
+            return Err(invalid(
+                "transform.user",
+                "running as another user is not possible in user-namespace mode".into(),
+            ));
+        }
+        let stack = match &mut self.stack {
+            Some(s) => s,
+            None => self
+                .stack
+                .insert(spawn::Stack::new().map_err(|source| ExecutorError::Io {
+                    context: "mapping a stack for starting processes".into(),
+                    source,
+                })?),
+        };
+        let namespace = match self.config.mode {
+            PfsMode::Substitution => None,
+            _ => {
+                let id = ScratchId::of(scratch)?;
+                if self.namespace.as_ref().is_none_or(|(have, _)| *have != id) {
+                    self.namespace = None; // closes the stale one first
+                    let create = create_plan(
+                        self.config.mode,
+                        &self.config.mount_point,
+                        &self.config.parent_mount,
+                        scratch,
+                    )?
+                    .ok_or_else(|| invalid("scratch", "no namespace plan".into()))?;
+                    let ns = spawn::capture_namespace(
+                        &create,
+                        self.config.mode == PfsMode::UserNamespace,
+                        stack,
+                    )
+                    .map_err(|source| ExecutorError::Io {
+                        context: format!(
+                            "making the {} for worker {} of pipeline {:?}",
+                            self.config.mode, self.index, self.pipeline
+                        ),
+                        source,
+                    })?;
+                    self.namespace = Some((id, ns));
+                }
+                self.namespace.as_ref().map(|(_, ns)| ns)
+            }
+        };
+        let plan = datum_plan(namespace, working_dir.as_deref(), run_as)?;
 
-        let mut child = match cmd.spawn() {
+        let host_env = std::env::vars_os();
+        let task_env = task
+            .env
+            .iter()
+            .map(|(k, v)| (OsString::from(k), OsString::from(sub(v))));
+        let labels = [
+            (crate::LABEL_VAR, self.label.as_str()),
+            (crate::HOST_VAR, crate::reaper::host_id()),
+        ]
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+        let mut prepared = spawn::Program::new(
+            OsStr::new(&sub(program)),
+            task.program
+                .argv
+                .iter()
+                .skip(1)
+                .map(|a| OsString::from(sub(a))),
+            host_env.chain(task_env).chain(labels),
+        )
+        .map_err(|(field, value)| invalid(field, format!("{value:?} contains a NUL byte")))?;
+        prepared.stdin_piped = task.program.stdin.is_some();
+        let stack = match &mut self.stack {
+            Some(s) => s,
+            None => self
+                .stack
+                .insert(spawn::Stack::new().map_err(|source| ExecutorError::Io {
+                    context: "mapping a stack for starting processes".into(),
+                    source,
+                })?),
+        };
+
+        let mut child = match spawn::spawn(&prepared, &plan, stack) {
             Ok(c) => c,
-            Err(e) => {
-                let code = match e.raw_os_error() {
-                    Some(libc_enoent) if libc_enoent == nix::errno::Errno::ENOENT as i32 => 127,
-                    Some(n)
-                        if n == nix::errno::Errno::EACCES as i32
-                            || n == nix::errno::Errno::ENOEXEC as i32 =>
-                    {
-                        126
-                    }
-                    _ => {
-                        return Err(ExecutorError::Io {
-                            context: format!(
-                                "starting {program:?} for datum {} of pipeline {:?}",
-                                task.datum_id, self.pipeline
-                            ),
-                            source: e,
-                        });
-                    }
+            Err(SpawnError::Exec(e)) => {
+                let code = if e.raw_os_error() == Some(libc::ENOENT) {
+                    127
+                } else {
+                    126
                 };
                 task.logs.line(
                     LogStream::Stderr,
@@ -346,15 +440,33 @@ impl Worker for ProcessWorker {
                 );
                 return Ok(DatumOutcome::Failed { exit_code: code });
             }
+            Err(SpawnError::Setup(source)) => {
+                return Err(ExecutorError::Io {
+                    context: format!(
+                        "starting {program:?} for datum {} of pipeline {:?}",
+                        task.datum_id, self.pipeline
+                    ),
+                    source,
+                });
+            }
         };
-        let mut group = GroupKiller(
-            child
-                .id()
-                .and_then(|id| i32::try_from(id).ok())
-                .map(Pid::from_raw),
-        );
+        drop(prepared);
+        let mut group = GroupKiller(Some(Pid::from_raw(child.pid)));
+        let io_err = |source| ExecutorError::Io {
+            context: format!("reading the output of {program:?}"),
+            source,
+        };
+        let stdin = child
+            .stdin
+            .take()
+            .map(pipe::Sender::from_owned_fd)
+            .transpose()
+            .map_err(io_err)?;
+        let stdout = pipe::Receiver::from_owned_fd(child.stdout).map_err(io_err)?;
+        let stderr = pipe::Receiver::from_owned_fd(child.stderr).map_err(io_err)?;
+        let mut process = child.process;
 
-        let feeder = match (child.stdin.take(), task.program.stdin.as_deref()) {
+        let feeder = match (stdin, task.program.stdin.as_deref()) {
             (Some(mut pipe), Some(bytes)) => {
                 let bytes = if subst {
                     substitute_bytes(bytes, scratch.as_os_str().as_encoded_bytes())
@@ -371,23 +483,20 @@ impl Worker for ProcessWorker {
             _ => None,
         };
         let max = self.config.max_log_line;
-        let mut readers = Vec::with_capacity(2);
-        if let Some(out) = child.stdout.take() {
-            readers.push(tokio::spawn(forward_lines(
-                BufReader::with_capacity(64 * 1024, out),
+        let readers = [
+            tokio::spawn(forward_lines(
+                BufReader::with_capacity(READ_BUF, stdout),
                 LogStream::Stdout,
                 task.logs.clone(),
                 max,
-            )));
-        }
-        if let Some(err) = child.stderr.take() {
-            readers.push(tokio::spawn(forward_lines(
-                BufReader::with_capacity(64 * 1024, err),
+            )),
+            tokio::spawn(forward_lines(
+                BufReader::with_capacity(READ_BUF, stderr),
                 LogStream::Stderr,
                 task.logs.clone(),
                 max,
-            )));
-        }
+            )),
+        ];
 
         let timeout = async {
             match task.timeout {
@@ -399,10 +508,10 @@ impl Worker for ProcessWorker {
             biased;
             _ = task.cancel.cancelled() => {
                 group.kill();
-                let _ = child.wait().await;
+                let _ = process.wait().await;
                 DatumOutcome::Cancelled
             }
-            status = child.wait() => {
+            status = process.wait() => {
                 // The leader is gone: kill whatever it left in its group right away.
                 group.kill();
                 match status {
@@ -417,7 +526,7 @@ impl Worker for ProcessWorker {
             }
             _ = timeout => {
                 group.kill();
-                let _ = child.wait().await;
+                let _ = process.wait().await;
                 DatumOutcome::TimedOut
             }
         };

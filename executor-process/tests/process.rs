@@ -194,8 +194,25 @@ async fn user_is_applied_when_root() {
                     "{mode} {user}: supplementary groups dropped"
                 );
             }
+            // The child shares the host's memory until `execve`: switching users there must
+            // not reach any thread of the host (glibc's wrappers would change them all).
+            assert_eq!(host_thread_ids(), ["0\t0\t0\t0"], "{mode} {user}");
         }
     }
+}
+
+/// The distinct `Uid:` and `Gid:` values of every thread of this process.
+fn host_thread_ids() -> Vec<String> {
+    let mut ids = std::collections::BTreeSet::new();
+    for t in std::fs::read_dir("/proc/self/task").expect("tasks").flatten() {
+        let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+        for l in status.lines() {
+            if let Some(v) = l.strip_prefix("Uid:").or_else(|| l.strip_prefix("Gid:")) {
+                ids.insert(v.trim().to_owned());
+            }
+        }
+    }
+    ids.into_iter().collect()
 }
 
 #[tokio::test]
