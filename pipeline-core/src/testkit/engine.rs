@@ -12,17 +12,15 @@
 //! use pipeline_core::testkit::engine::{self, EngineEnv};
 //!
 //! let e = EngineEnv::new(engine).image("busybox:1.36"); // the image, if the backend uses one
-//! engine::scenario_2_15(&e).await;
-//! engine::scenario_err_cmd(&e).await;
-//! engine::delete_pipeline(&e, "p").await;
-//! engine::delete_pipeline(&e, "errs").await;
-//! e.engine.shutdown().await;
+//! engine::run_all(&e).await; // or the scenarios one by one
+//! // ... backend-specific checks of what the pipelines left running ...
+//! engine::delete_all(&e).await;
 //! # }
 //! ```
 //!
-//! The scenarios create repos `A` and `in` and pipelines `p` and `errs`, so each may run once
-//! per engine. User code only needs busybox applets (`sh`, `cat`, `cp`, `echo`, `basename`,
-//! `test`, `true`).
+//! The scenarios create repos `A` and `in` and pipelines `p` and `errs` ([`PIPELINES`]), so
+//! each may run once per engine. User code only needs busybox applets (`sh`, `cat`, `cp`,
+//! `echo`, `basename`, `test`, `true`).
 
 use crate::pfs::{CommitRef, FinishOptions, RepoRef, Store};
 use crate::pps::{
@@ -65,6 +63,9 @@ pipeline: {name: errs}
 transform: {cmd: [sh, -c, 'cp $in /pfs/out/']}
 input: {pfs: {repo: in, glob: /*}}
 "#;
+
+/// The pipelines [`run_all`] creates, each with the version it is left at.
+pub const PIPELINES: [(&str, u64); 2] = [("p", 5), ("errs", 3)];
 
 /// An engine under test and helpers to drive it: commits to input repos, pipeline specs in
 /// YAML, runs of pending jobs, and output trees to compare. Every helper panics on an error.
@@ -500,6 +501,7 @@ pub async fn scenario_err_cmd(e: &EngineEnv) {
         },
     );
     let j3 = e.run_one().await;
+    assert_eq!(j3.version, 3);
     let s = &j3.stats;
     assert_eq!((s.datums_processed, s.datums_skipped), (2, 1));
     let reasons: Vec<_> = e
@@ -537,4 +539,21 @@ pub async fn delete_pipeline(e: &EngineEnv, pipeline: &str) {
         e.store.inspect_repo(&repo_ref(pipeline)).is_err(),
         "output repo {pipeline} still there after delete_pipeline"
     );
+}
+
+/// Runs [`scenario_2_15`] then [`scenario_err_cmd`] on one engine. Leaves the
+/// [`PIPELINES`] at their last versions (with their workers warm unless
+/// [`EngineEnv::shutdown_after_run`]).
+pub async fn run_all(e: &EngineEnv) {
+    scenario_2_15(e).await;
+    scenario_err_cmd(e).await;
+}
+
+/// Deletes every pipeline of [`PIPELINES`] with [`delete_pipeline`], then stops the engine's
+/// remaining workers ([`Engine::shutdown`]).
+pub async fn delete_all(e: &EngineEnv) {
+    for (pipeline, _) in PIPELINES {
+        delete_pipeline(e, pipeline).await;
+    }
+    e.engine.shutdown().await;
 }
