@@ -1,13 +1,15 @@
-//! Reference §2.15 (incremental processing, failures, duplicate outputs) through the engine
-//! API, with the scenario driver of `scenario/mod.rs`:
-//! (1) with the process executor, always, so the driver itself is exercised on any machine;
+//! Reference §2.15 (incremental processing, failures, duplicate outputs) and the err_cmd
+//! scenario through the engine API, with the shared driver of `pipeline_core::testkit::engine`
+//! (the one the engine's own tests run):
+//! (1) with the process executor, always, workers kept warm between jobs as in a long-lived
+//!     host;
 //! (2) with the Kubernetes executor, its "pods" private mount namespaces of this machine behind
 //!     a fake API server (skipped with a printed reason without mount privilege);
 //! (3) with worker pods in a real cluster whenever `KUBECONFIG` points at one (see README.md).
 
 mod common;
-mod scenario;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,8 +21,9 @@ use futures::FutureExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use pipeline_core::executor::Executor;
-use pipeline_core::pfs::DEFAULT_PROJECT;
-use scenario::{Env, delete_p, scenario_2_15};
+use pipeline_core::pfs::{DEFAULT_PROJECT, Store};
+use pipeline_core::pps::Engine;
+use pipeline_core::testkit::engine::{self, EngineEnv, PIPELINES};
 
 /// Prints a skip reason where `cargo test` shows it (its capture only covers the print
 /// macros, not a direct write to stderr).
@@ -29,12 +32,23 @@ fn skip(reason: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED {reason}");
 }
 
+/// A store in `dir` and an engine over it with one executor.
+fn engine_env(dir: &Path, executor: Arc<dyn Executor>) -> EngineEnv {
+    let store = Store::open(dir.join("store")).expect("opening the store");
+    let engine = Engine::builder(store)
+        .executor(executor)
+        .build()
+        .expect("building the engine");
+    EngineEnv::new(engine)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenario_2_15_with_process_executor() {
+    let dir = tempfile::tempdir().unwrap();
     let executor = ProcessExecutor::new().expect("process executor");
-    let e = Env::new(Arc::new(executor), None);
-    scenario_2_15(&e).await;
-    delete_p(&e).await;
+    let e = engine_env(dir.path(), Arc::new(executor));
+    engine::run_all(&e).await;
+    engine::delete_all(&e).await;
 }
 
 /// `KUBECONFIG`, or why the real-cluster test is skipped.
@@ -54,9 +68,9 @@ fn kubeconfig() -> Result<std::ffi::OsString, String> {
     Ok(kubeconfig)
 }
 
-/// The pods of pipeline `p` this test's owner has, as (name, version label, being deleted).
-async fn pods_of_p(pods: &Api<Pod>, owner: &str) -> Vec<(String, String, bool)> {
-    let labels = pipeline_selector_labels(DEFAULT_PROJECT, "p", owner);
+/// The pods of `pipeline` this test's owner has, as (name, version label, being deleted).
+async fn pods_of(pods: &Api<Pod>, owner: &str, pipeline: &str) -> Vec<(String, String, bool)> {
+    let labels = pipeline_selector_labels(DEFAULT_PROJECT, pipeline, owner);
     let list = pods
         .list(&ListParams::default().labels(&selector(&labels)))
         .await
@@ -79,46 +93,59 @@ async fn pods_of_p(pods: &Api<Pod>, owner: &str) -> Vec<(String, String, bool)> 
         .collect()
 }
 
-/// The §2.15 scenario with worker pods, then `delete_pipeline`: checks through the API that
-/// the pipeline's pods (found by the labels the executor removes them by) are the last
-/// version's only, and that none is left after the delete. Cleans up if anything fails.
+/// The scenarios with worker pods, then `delete_pipeline`: checks through the API that each
+/// pipeline's pods (found by the labels the executor removes them by) are the last version's
+/// only, and that none is left after the delete. Cleans up if anything fails.
 async fn k8s_scenario(executor: K8sExecutor, pods: Api<Pod>, owner: &str, image: String) {
-    let e = Env::new(Arc::new(executor.clone()), Some(image));
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine_env(dir.path(), Arc::new(executor.clone())).image(image);
     let run = async {
-        scenario_2_15(&e).await;
+        engine::run_all(&e).await;
         // The last version's worker is still warm, found by the labels delete uses; the
         // earlier versions' pods were deleted when their successors started.
-        let live: Vec<_> = pods_of_p(&pods, owner)
-            .await
-            .into_iter()
-            .filter(|(_, _, deleting)| !deleting)
-            .collect();
-        assert_eq!(live.len(), 1, "live worker pods of p: {live:?}");
-        assert_eq!(live[0].1, "5", "live worker pods of p: {live:?}");
-
-        delete_p(&e).await;
-        // Every pod of the pipeline is deleted at once, and gone after its grace period.
-        let left = pods_of_p(&pods, owner).await;
-        assert!(
-            left.iter().all(|(_, _, deleting)| *deleting),
-            "pods not being deleted after delete_pipeline: {left:?}"
-        );
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-        loop {
-            let left = pods_of_p(&pods, owner).await;
-            if left.is_empty() {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "pods of p still there 120 s after delete_pipeline: {left:?}"
+        for (pipeline, version) in PIPELINES {
+            let live: Vec<_> = pods_of(&pods, owner, pipeline)
+                .await
+                .into_iter()
+                .filter(|(_, _, deleting)| !deleting)
+                .collect();
+            assert_eq!(live.len(), 1, "live worker pods of {pipeline}: {live:?}");
+            assert_eq!(
+                live[0].1,
+                version.to_string(),
+                "live worker pods of {pipeline}: {live:?}"
             );
-            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+
+        engine::delete_all(&e).await;
+        // Every pod of a pipeline is deleted at once, and gone after its grace period.
+        for (pipeline, _) in PIPELINES {
+            let left = pods_of(&pods, owner, pipeline).await;
+            assert!(
+                left.iter().all(|(_, _, deleting)| *deleting),
+                "pods of {pipeline} not being deleted after delete_pipeline: {left:?}"
+            );
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        for (pipeline, _) in PIPELINES {
+            loop {
+                let left = pods_of(&pods, owner, pipeline).await;
+                if left.is_empty() {
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "pods of {pipeline} still there 120 s after delete_pipeline: {left:?}"
+                );
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
         }
     };
     if let Err(panic) = std::panic::AssertUnwindSafe(run).catch_unwind().await {
         // Leave nothing behind in the cluster, then fail with the original message.
-        let _ = executor.remove_pipeline(DEFAULT_PROJECT, "p").await;
+        for (pipeline, _) in PIPELINES {
+            let _ = executor.remove_pipeline(DEFAULT_PROJECT, pipeline).await;
+        }
         std::panic::resume_unwind(panic);
     }
 }

@@ -4,7 +4,8 @@
 mod pps_common;
 
 use pipeline_core::pps::{CreateOptions, JobState, PpsError};
-use pps_common::{env, t};
+use pipeline_core::testkit::engine::files;
+use pps_common::env;
 
 fn stage(name: &str, input: &str, script: &str) -> String {
     format!(
@@ -28,7 +29,7 @@ fn one_commit_one_commit_set_three_jobs_and_unrunnable_cascade() {
     let order: Vec<_> = jobs.iter().map(|j| j.pipeline.as_str()).collect();
     assert_eq!(order, ["p1", "p2", "p3"]);
     assert_eq!(e.engine.jobs_of_commit_set(c.id.as_str()).unwrap().len(), 3);
-    assert_eq!(e.head_tree("p3"), t(&[("/x", "1")]));
+    assert_eq!(e.head_tree("p3"), files(&[("/x", "1")]));
 
     // p1 fails on /bad: p2 and p3 are UNRUNNABLE, their output commits errored
     e.create_with(
@@ -141,7 +142,7 @@ fn stop_start_delete_and_output_branch() {
         .store
         .resolve_commit(&pipeline_core::pfs::RepoRef::new("s").unwrap(), "out")
         .unwrap();
-    assert_eq!(e.tree(&out), t(&[("/a", "a")]));
+    assert_eq!(e.tree(&out), files(&[("/a", "a")]));
     e.engine.stop_pipeline("s").unwrap();
     e.commit("A", &[], &[("/b", "b")]);
     assert!(e.run().is_empty());

@@ -108,12 +108,12 @@ fn job_timeout_kills_and_secrets_are_redacted() {
         .entry("creds".into())
         .or_default()
         .insert("token".into(), SecretValue(b"s3cr3t-value".to_vec()));
-    let engine = Engine::builder(store.clone())
+    let engine = Engine::builder(store)
         .executor(Arc::new(executor_process::ProcessExecutor::new().unwrap()))
         .secrets(secrets)
         .build()
         .unwrap();
-    let e = pps_common::Env { dir, store, engine };
+    let e = pps_common::Env::with_engine(dir, engine);
     e.repo("in");
     e.commit("in", &[], &[("/a", "a"), ("/b", "b")]);
     e.create("pipeline: {name: sec}\ntransform:\n  cmd: [sh, -c, 'echo token is $TOKEN; echo $TOKEN >&2; exit 1']\n  secrets: [{name: creds, key: token, env_var: TOKEN}]\ndatum_tries: 1\ninput: {pfs: {repo: in, glob: /*}}\n");

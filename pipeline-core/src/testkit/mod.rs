@@ -1,9 +1,13 @@
-//! The executor conformance suite (feature `testkit`).
+//! The executor conformance suite and the engine scenarios (feature `testkit`).
 //!
 //! Every backend runs the same checks on itself, the way object_store's backends share one
 //! integration suite: describe the backend in a [`Harness`], then call [`run_all`] (or the
 //! individual `async fn`s in [`cases`]) from the backend crate's tests. Each check panics with
 //! a message naming what went wrong, like `assert!`.
+//!
+//! The [`engine`] module goes one level up: whole scenarios (reference §2.15, `err_cmd`)
+//! driven through the pipeline engine, which the engine's tests and every backend's tests run
+//! with their own executor.
 //!
 //! ```no_run
 //! # async fn demo(executor: std::sync::Arc<dyn pipeline_core::executor::Executor>,
@@ -32,6 +36,7 @@
 //! otherwise by running a probe datum on a worker of the backend.
 
 pub mod cases;
+pub mod engine;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
