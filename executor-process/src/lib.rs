@@ -16,11 +16,13 @@
 //! Code written for Pachyderm runs unchanged: `/pfs/<input>/...` and `/pfs/out/...` resolve
 //! for the process. [`ProcessExecutorBuilder::build`] probes, once, the best mode that works:
 //!
-//! 1. **[`PfsMode::MountNamespace`]** (root or `CAP_SYS_ADMIN`): each datum's process gets a
-//!    private mount namespace with the datum's scratch directory bind-mounted on `/pfs` and
-//!    every input bind-mounted read-only (root included). `/pfs` on the host is an empty
+//! 1. **[`PfsMode::MountNamespace`]** (root or `CAP_SYS_ADMIN`): each worker makes one private
+//!    mount namespace per scratch directory, where the scratch directory is bind-mounted
+//!    **read-only** on `/pfs` (so every input is read-only) and its `out` writable on
+//!    `/pfs/out`; each datum's process joins it with `setns`. `/pfs` on the host is an empty
 //!    directory used only as a mount point (created when missing; the host never sees
-//!    anything mounted on it).
+//!    anything mounted on it). Datums of one worker share that namespace, so user code running
+//!    as root that changes mounts affects the worker's later datums.
 //! 2. **[`PfsMode::UserNamespace`]** (a normal user, where the kernel allows unprivileged user
 //!    namespaces and `/pfs` exists): the same, inside a user namespace that maps our own uid
 //!    and gid, so files keep their owner.
@@ -31,6 +33,15 @@
 //! The active mode is [`ProcessExecutor::pfs_mode`] and is logged (`tracing`, info) when the
 //! executor is built. `ProcessExecutor::builder().pfs_mode(PfsRequest::Force(mode))` forces one
 //! (tests use it to run the conformance suite in each mode).
+//!
+//! # Starting processes
+//!
+//! Datums start through `clone(CLONE_VM | CLONE_VFORK)`, as glibc's `posix_spawn` does
+//! internally, not `fork`: forking copies the page tables of the whole host for every datum,
+//! which dominated the engine's per-datum cost. `posix_spawn` itself cannot join a namespace or
+//! set the parent-death signal. See the `spawn` module for the rules the child follows. The
+//! program is looked up on the `PATH` of the datum's environment, inside its namespace; a file
+//! without a `#!` line is not handed to `/bin/sh` (exit code 126, as in a container).
 //!
 //! # Process lifetime
 //!
@@ -64,6 +75,9 @@
 //!
 //! A program that cannot be executed is `Failed { exit_code: 127 }` (not found) or `126`
 //! (permission denied, bad format), with a line on the datum's stderr log.
+//!
+//! The crate uses `libc` directly for what `nix` does not wrap safely for this purpose
+//! (`clone` with a pidfd, raw credential system calls, `waitid(P_PIDFD)`).
 //!
 //! [`ExecutorError::InvalidTask`]: pipeline_core::executor::ExecutorError::InvalidTask
 
