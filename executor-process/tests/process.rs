@@ -204,7 +204,10 @@ async fn user_is_applied_when_root() {
 /// The distinct `Uid:` and `Gid:` values of every thread of this process.
 fn host_thread_ids() -> Vec<String> {
     let mut ids = std::collections::BTreeSet::new();
-    for t in std::fs::read_dir("/proc/self/task").expect("tasks").flatten() {
+    for t in std::fs::read_dir("/proc/self/task")
+        .expect("tasks")
+        .flatten()
+    {
         let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
         for l in status.lines() {
             if let Some(v) = l.strip_prefix("Uid:").or_else(|| l.strip_prefix("Gid:")) {

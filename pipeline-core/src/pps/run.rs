@@ -1,7 +1,15 @@
 //! Running one job: base job, datum plan, skip/run/delete decisions (reference §2.13),
 //! datums on warm workers, batched ingestion, output merge checks (§2.14), final state.
+//!
+//! Everything streams: a planner thread walks the datum plan, looks each datum up in the base
+//! job's records and hands it on (to run, through a bounded queue the workers pull from; or,
+//! unchanged, as a skipped record to the collector), so a job holds a bounded number of
+//! datums in memory however many it has. One collector task receives the planner's and the
+//! workers' reports in one ordered stream and commits them in batches. What stays in memory
+//! per datum is the output ownership map (16-byte path hash → 32-byte datum ID per output
+//! file and parent directory), needed to detect two datums writing one path.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -56,29 +64,208 @@ struct Done {
     cancelled: bool,
 }
 
+/// Datums planned ahead of the workers (the queue between planner and workers).
+const QUEUE: usize = 256;
+
+/// Paths per transaction when deleting the outputs of vanished datums.
+const DELETE_CHUNK: usize = 4096;
+
+/// What the planner and the workers report to a job's collector, in one ordered stream.
+enum Msg {
+    /// Nothing arrived for [`FLUSH_EVERY`]: time to flush what is pending.
+    Tick,
+    /// A worker finished a datum.
+    Done(Done),
+    /// An unchanged datum: recorded as skipped, its outputs kept (and claimed).
+    Skipped(DatumInfo),
+    /// Outputs of the base job's version of a datum that runs again: deleted unless this job
+    /// already wrote the path.
+    Deletes(Vec<String>),
+    /// Datums planned so far; `done` once the plan was walked to its end.
+    Planned { total: u64, done: bool },
+    /// The plan could not be walked (the job fails).
+    PlanFailed(String),
+}
+
+/// Walks a job's datum plan on a blocking thread and decides, per datum, against the base
+/// job's record of it (reference §2.13): skip (unchanged), or run (new, changed, failed
+/// before, new salt, `every_job`) after deleting its old outputs.
+struct Planner {
+    store: Store,
+    pipeline: String,
+    job_id: String,
+    base_job: Option<String>,
+    salt: String,
+    every_job: bool,
+    base_salt_same: bool,
+    /// Datums this job already recorded (before its host died) are passed over.
+    resumed: bool,
+    started: Instant,
+}
+
+/// How often the planner reports its running count.
+const PLANNED_EVERY: u64 = 1024;
+
+impl Planner {
+    fn run(
+        self,
+        plan: &DatumPlan,
+        work: &mpsc::Sender<Todo>,
+        report: &mpsc::Sender<Msg>,
+        cancel: &CancellationToken,
+    ) {
+        if let Err(reason) = self.walk(plan, work, report, cancel) {
+            let _ = report.blocking_send(Msg::PlanFailed(reason));
+        }
+    }
+
+    /// `Err` is a reason for the job to fail; a closed channel (the job is ending) is `Ok`.
+    fn walk(
+        &self,
+        plan: &DatumPlan,
+        work: &mpsc::Sender<Todo>,
+        report: &mpsc::Sender<Msg>,
+        cancel: &CancellationToken,
+    ) -> std::result::Result<(), String> {
+        let mut total = 0u64;
+        for d in plan.datums() {
+            if cancel.is_cancelled() {
+                return Ok(());
+            }
+            let d = d.map_err(|e| format!("planning datums: {e}"))?;
+            total += 1;
+            if total.is_multiple_of(PLANNED_EVERY)
+                && report
+                    .blocking_send(Msg::Planned { total, done: false })
+                    .is_err()
+            {
+                return Ok(());
+            }
+            let id = d.id().to_hex();
+            if self.resumed && self.record(&self.job_id, &id)?.is_some() {
+                continue;
+            }
+            let hash = d.hash(&self.salt).to_hex();
+            let base = match &self.base_job {
+                Some(b) => self.record(b, &id)?,
+                None => None,
+            };
+            let reason = match base {
+                Some(b) => {
+                    if !self.every_job && b.hash == hash && processed(b.state) {
+                        let skipped = DatumInfo {
+                            state: DatumState::Skipped,
+                            reason: DatumReason::Unchanged {
+                                from_job: b.job.clone(),
+                            },
+                            failure: None,
+                            attempts: 0,
+                            stats: DatumStats::default(),
+                            ..b
+                        };
+                        if report.blocking_send(Msg::Skipped(skipped)).is_err() {
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                    if processed(b.state)
+                        && !b.outputs.is_empty()
+                        && report.blocking_send(Msg::Deletes(b.outputs)).is_err()
+                    {
+                        return Ok(());
+                    }
+                    if self.every_job {
+                        DatumReason::ReprocessEveryJob
+                    } else if !reason_of(b.state) {
+                        DatumReason::PreviousFailure
+                    } else if !self.base_salt_same {
+                        DatumReason::SaltChanged
+                    } else {
+                        DatumReason::Changed
+                    }
+                }
+                None => DatumReason::New,
+            };
+            let todo = Todo {
+                datum: d,
+                id,
+                hash,
+                reason,
+            };
+            if work.blocking_send(todo).is_err() {
+                return Ok(());
+            }
+        }
+        let _ = report.blocking_send(Msg::Planned { total, done: true });
+        Ok(())
+    }
+
+    /// The record `job` kept of datum `id`.
+    fn record(&self, job: &str, id: &str) -> std::result::Result<Option<DatumInfo>, String> {
+        let key = datum_key(&self.pipeline, job, id);
+        match self.store.engine_get(&key) {
+            Ok(None) => Ok(None),
+            Ok(Some(v)) => decode(&key, &v)
+                .map(Some)
+                .map_err(|e| format!("reading datum records: {e}")),
+            Err(e) => Err(format!("reading datum records: {e}")),
+        }
+    }
+}
+
 fn processed(s: DatumState) -> bool {
     matches!(s, DatumState::Success | DatumState::Skipped)
 }
 
-/// Output ownership, to detect two datums writing one path or a file/directory clash.
+/// Output ownership, to detect two datums writing one path or a file/directory clash. Keys
+/// are 128-bit hashes of paths, values binary datum IDs (hex IDs are 64 characters).
 #[derive(Default)]
 struct Owners {
-    files: HashMap<String, String>,
-    dirs: HashMap<String, String>,
+    files: HashMap<u128, DatumId>,
+    dirs: HashMap<u128, DatumId>,
+}
+
+/// A datum ID in binary (IDs are BLAKE2b-256 hex; anything else is kept by its hash).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct DatumId([u8; 32]);
+
+impl DatumId {
+    fn of(hex_id: &str) -> DatumId {
+        let mut b = [0u8; 32];
+        if hex::decode_to_slice(hex_id, &mut b).is_err() {
+            b = *blake3::hash(hex_id.as_bytes()).as_bytes();
+        }
+        DatumId(b)
+    }
+}
+
+impl std::fmt::Display for DatumId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+fn path_key(path: &str) -> u128 {
+    let h = blake3::hash(path.as_bytes());
+    let mut k = [0u8; 16];
+    k.copy_from_slice(&h.as_bytes()[..16]);
+    u128::from_le_bytes(k)
 }
 
 impl Owners {
     /// Records `path` for `datum`; returns a conflict message naming both datums.
     fn claim(&mut self, path: &str, datum: &str) -> Option<String> {
-        if let Some(other) = self.files.get(path)
-            && other != datum
+        let me = DatumId::of(datum);
+        let key = path_key(path);
+        if let Some(other) = self.files.get(&key)
+            && *other != me
         {
             return Some(format!(
                 "duplicate path output by different datums ({path} from {other} and {path} from {datum})"
             ));
         }
-        if let Some(other) = self.dirs.get(path)
-            && other != datum
+        if let Some(other) = self.dirs.get(&key)
+            && *other != me
         {
             return Some(format!(
                 "file / directory path collision ({path}): a file from datum {datum}, a directory from datum {other}"
@@ -90,19 +277,23 @@ impl Owners {
             if dir.is_empty() {
                 break;
             }
-            if let Some(other) = self.files.get(dir)
-                && other != datum
+            let dkey = path_key(dir);
+            if let Some(other) = self.files.get(&dkey)
+                && *other != me
             {
                 return Some(format!(
                     "file / directory path collision ({dir}): a file from datum {other}, a directory from datum {datum}"
                 ));
             }
-            self.dirs
-                .entry(dir.to_string())
-                .or_insert_with(|| datum.to_string());
+            self.dirs.entry(dkey).or_insert(me);
         }
-        self.files.insert(path.to_string(), datum.to_string());
+        self.files.insert(key, me);
         None
+    }
+
+    /// Whether some datum of this job wrote `path`.
+    fn owns(&self, path: &str) -> bool {
+        self.files.contains_key(&path_key(path))
     }
 }
 
@@ -126,16 +317,6 @@ impl Engine {
             cur = c.parent;
         }
         Ok(None)
-    }
-
-    fn scan_datums(&self, pipeline: &str, job: &str) -> Result<HashMap<String, DatumInfo>> {
-        let mut out = HashMap::new();
-        for kv in self.store().engine_scan(&datum_prefix(pipeline, job))? {
-            let (k, v) = kv?;
-            let d: DatumInfo = decode(&k, &v)?;
-            out.insert(d.id.clone(), d);
-        }
-        Ok(out)
     }
 
     async fn take_pool(&self, p: &PipelineInfo) -> Result<Pool> {
@@ -228,10 +409,6 @@ impl Engine {
                 return self.finish_job(job, JobState::JobFailure, &reason);
             }
         };
-        let mut base_records = match &base {
-            Some(b) => self.scan_datums(&job.pipeline, &b.id)?,
-            None => HashMap::new(),
-        };
         let base_salt_same = match &base {
             Some(b) => self
                 .pipeline_version(&job.pipeline, b.version)
@@ -239,115 +416,40 @@ impl Engine {
                 .unwrap_or(false),
             None => true,
         };
-        let every_job = spec.reprocess_spec.as_deref() == Some("every_job");
+        // A job that was running when its host died resumes: what it recorded stays, and is
+        // not run again.
+        let resumed = job.restarts > 0;
         let mut owners = Owners::default();
-        let mut todo: Vec<Todo> = Vec::new();
-        let mut deletes: Vec<String> = Vec::new();
-        let mut skipped: Vec<DatumInfo> = Vec::new();
-        let mut total = 0u64;
-        for d in plan.datums() {
-            let d = match d {
-                Ok(d) => d,
-                Err(e) => {
-                    let reason = format!("planning datums: {e}");
-                    return self.finish_job(job, JobState::JobFailure, &reason);
-                }
-            };
-            total += 1;
-            let id = d.id().to_hex();
-            let hash = d.hash(&pinfo.salt).to_hex();
-            let reason = match base_records.remove(&id) {
-                Some(b) => {
-                    if !every_job && b.hash == hash && processed(b.state) {
-                        for o in &b.outputs {
-                            owners.claim(o, &id);
-                        }
-                        skipped.push(DatumInfo {
-                            state: DatumState::Skipped,
-                            reason: DatumReason::Unchanged {
-                                from_job: b.job.clone(),
-                            },
-                            failure: None,
-                            attempts: 0,
-                            stats: DatumStats::default(),
-                            ..b
-                        });
-                        continue;
-                    }
-                    if processed(b.state) {
-                        deletes.extend(b.outputs.iter().cloned());
-                    }
-                    if every_job {
-                        DatumReason::ReprocessEveryJob
-                    } else if !reason_of(b.state) {
-                        DatumReason::PreviousFailure
-                    } else if !base_salt_same {
-                        DatumReason::SaltChanged
-                    } else {
-                        DatumReason::Changed
-                    }
-                }
-                None => DatumReason::New,
-            };
-            todo.push(Todo {
-                datum: d,
-                id,
-                hash,
-                reason,
-            });
-        }
-        for b in base_records.values() {
-            if processed(b.state) {
-                deletes.extend(b.outputs.iter().cloned());
-            }
-        }
-        drop(base_records);
-        let out_commit = job.output_commit.clone();
-        // What a resumed job had already recorded (failures, output conflicts).
-        let mut resumed = RunOutcome::default();
-        if job.planned {
-            // Resume: what this job already recorded is not run again.
-            let already = self.scan_datums(&job.pipeline, &job.id)?;
-            owners = Owners::default();
-            let mut ids: Vec<&String> = already.keys().collect();
-            ids.sort();
-            for id in ids {
-                let Some(d) = already.get(id) else { continue };
+        let mut resumed_outcome = RunOutcome::default();
+        if resumed {
+            for kv in store.engine_scan(&datum_prefix(&job.pipeline, &job.id))? {
+                let (k, v) = kv?;
+                let d: DatumInfo = decode(&k, &v)?;
                 if processed(d.state) {
                     for o in &d.outputs {
                         if let Some(c) = owners.claim(o, &d.id) {
-                            resumed.conflict.get_or_insert(c);
+                            resumed_outcome.conflict.get_or_insert(c);
                         }
                     }
                 }
                 if d.state == DatumState::Failed {
-                    resumed.first_failed.get_or_insert(d.id.clone());
+                    resumed_outcome.first_failed.get_or_insert(d.id.clone());
                 }
             }
-            todo.retain(|t| !already.contains_key(&t.id));
         } else {
             job.stats = Default::default();
-            job.stats.datums_total = total;
-            job.stats.datums_skipped = skipped.len() as u64;
-            job.planned = true;
-            job.stats.plan_ms = millis(t_plan);
-            let mut records: Vec<(Vec<u8>, Option<Vec<u8>>)> = skipped
-                .iter()
-                .map(|d| (datum_key(&job.pipeline, &job.id, &d.id), Some(enc(d))))
-                .collect();
-            records.push((job_key(&job.pipeline, &job.id), Some(enc(&job))));
-            let batch = OutputBatch {
-                deletes,
-                puts: Vec::new(),
-                records,
-            };
-            let s = store.clone();
-            let c = out_commit.clone();
-            tokio::task::spawn_blocking(move || s.commit_batch(Some(&c), &batch))
-                .await
-                .map_err(|e| PpsError::Usage(format!("planning task failed: {e}")))??;
         }
-        drop(skipped);
+        let planner = Planner {
+            store: store.clone(),
+            pipeline: job.pipeline.clone(),
+            job_id: job.id.clone(),
+            base_job: base.as_ref().map(|b| b.id.clone()),
+            salt: pinfo.salt.clone(),
+            every_job: spec.reprocess_spec.as_deref() == Some("every_job"),
+            base_salt_same,
+            resumed,
+            started: t_plan,
+        };
 
         // ---- run
         let t_run = Instant::now();
@@ -361,8 +463,8 @@ impl Engine {
             .run_datums(
                 &mut job,
                 &pinfo,
-                &plan,
-                todo,
+                plan,
+                planner,
                 &input_commits,
                 owners,
                 &cancel,
@@ -375,17 +477,20 @@ impl Engine {
             .remove(&(job.pipeline.clone(), job.id.clone()));
         let mut outcome = result?;
         if outcome.first_failed.is_none() {
-            outcome.first_failed = resumed.first_failed;
+            outcome.first_failed = resumed_outcome.first_failed;
         }
         if outcome.conflict.is_none() {
-            outcome.conflict = resumed.conflict;
+            outcome.conflict = resumed_outcome.conflict;
         }
+
         job.stats.process_ms = millis(t_run);
 
         // ---- finish
         let t_finish = Instant::now();
         let (state, reason) = if let Some(r) = outcome.killed {
             (JobState::JobKilled, r)
+        } else if let Some(r) = outcome.plan_failed {
+            (JobState::JobFailure, r)
         } else if let Some(f) = outcome.first_failed {
             (JobState::JobFailure, format!("datum {f} failed"))
         } else if let Some(c) = outcome.conflict {
@@ -405,17 +510,15 @@ impl Engine {
         &self,
         job: &mut JobInfo,
         pinfo: &PipelineInfo,
-        plan: &DatumPlan,
-        todo: Vec<Todo>,
+        plan: DatumPlan,
+        planner: Planner,
         input_commits: &HashMap<String, CommitRef>,
         mut owners: Owners,
         cancel: &CancellationToken,
     ) -> Result<RunOutcome> {
         let mut outcome = RunOutcome::default();
-        if todo.is_empty() {
-            return Ok(outcome);
-        }
-        let _ = plan;
+        let planner_started = planner.started;
+        let base_job = planner.base_job.clone();
         let spec = pinfo.effective();
         let transform = spec.transform.clone().unwrap_or_default();
         let policy = AttemptPolicy {
@@ -474,30 +577,73 @@ impl Engine {
             echo: self.inner.echo_logs,
             scratch: self.inner.scratch.join(&job.id),
         });
-        let queue = Arc::new(Mutex::new(todo.into_iter().collect::<VecDeque<_>>()));
-        let pool = self.take_pool(pinfo).await?;
-        let (tx, mut rx) = mpsc::channel::<Done>(BATCH * 2);
-        let mut handles = Vec::new();
-        for mut worker in pool {
-            let queue = queue.clone();
+        let (tx, mut rx) = mpsc::channel::<Msg>(BATCH * 2);
+        let (work_tx, work_rx) = mpsc::channel::<Todo>(QUEUE);
+        let planning = {
+            let tx = tx.clone();
+            let cancel = cancel.clone();
+            tokio::task::spawn_blocking(move || planner.run(&plan, &work_tx, &tx, &cancel))
+        };
+        let work = Arc::new(tokio::sync::Mutex::new(work_rx));
+        // Workers start on the first datum to run (a no-op re-run starts none), while the
+        // collector below already takes the planner's reports.
+        let dispatcher = {
+            let engine = self.clone();
+            let pinfo = pinfo.clone();
+            let work = work.clone();
             let tx = tx.clone();
             let ctx = ctx.clone();
-            handles.push(tokio::spawn(async move {
-                loop {
-                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
-                    let Some(t) = next else { break };
-                    if ctx.cancel.is_cancelled() {
-                        break;
+            tokio::spawn(async move {
+                let first = work.lock().await.recv().await;
+                let Some(first) = first else {
+                    return Ok(Vec::new());
+                };
+                let pool = match engine.take_pool(&pinfo).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        ctx.cancel.cancel();
+                        return Err(e);
                     }
-                    let done = ctx.run_one(&mut *worker, t).await;
-                    if tx.send(done).await.is_err() {
-                        break;
+                };
+                let mut first = Some(first);
+                let mut handles = Vec::new();
+                for mut worker in pool {
+                    let work = work.clone();
+                    let tx = tx.clone();
+                    let ctx = ctx.clone();
+                    let mut next_todo = first.take();
+                    handles.push(tokio::spawn(async move {
+                        loop {
+                            let next = match next_todo.take() {
+                                Some(t) => Some(t),
+                                None => work.lock().await.recv().await,
+                            };
+                            let Some(t) = next else { break };
+                            if ctx.cancel.is_cancelled() {
+                                break;
+                            }
+                            let done = ctx.run_one(&mut *worker, t).await;
+                            if tx.send(Msg::Done(done)).await.is_err() {
+                                break;
+                            }
+                        }
+                        let _ = std::fs::remove_dir_all(
+                            ctx.scratch.join(format!("w{}", worker.index())),
+                        );
+                        worker
+                    }));
+                }
+                drop((work, tx));
+                let mut pool = Vec::new();
+                for h in handles {
+                    if let Ok(w) = h.await {
+                        pool.push(w);
                     }
                 }
-                let _ = std::fs::remove_dir_all(ctx.scratch.join(format!("w{}", worker.index())));
-                worker
-            }));
-        }
+                Ok::<_, PpsError>(pool)
+            })
+        };
+        drop(work);
         drop(tx);
         let deadline = spec
             .job_timeout
@@ -512,6 +658,7 @@ impl Engine {
         let mut last_flush = Instant::now();
         let mut log_seq = 0u64;
         let mut timed_out = false;
+        let mut plan_done = false;
         loop {
             let next = match deadline {
                 Some(dl) if !timed_out => tokio::select! {
@@ -524,19 +671,54 @@ impl Engine {
                 },
                 _ => tokio::time::timeout(FLUSH_EVERY, rx.recv())
                     .await
-                    .unwrap_or_else(|_| Some(Done::tick())),
+                    .unwrap_or(Some(Msg::Tick)),
             };
-            let Some(done) = next else { break };
-            if !done.is_tick() && !done.cancelled {
-                self.absorb(
-                    job,
-                    done,
-                    &mut owners,
-                    &mut outcome,
-                    &mut batch,
-                    &mut log_seq,
-                );
-                in_batch += 1;
+            let Some(msg) = next else { break };
+            match msg {
+                Msg::Tick => {}
+                Msg::Done(done) => {
+                    if !done.cancelled {
+                        self.absorb(
+                            job,
+                            done,
+                            &mut owners,
+                            &mut outcome,
+                            &mut batch,
+                            &mut log_seq,
+                        );
+                        in_batch += 1;
+                    }
+                }
+                Msg::Skipped(info) => {
+                    for o in &info.outputs {
+                        owners.claim(o, &info.id);
+                    }
+                    job.stats.datums_skipped += 1;
+                    batch.records.push((
+                        datum_key(&job.pipeline, &job.id, &info.id),
+                        Some(enc(&info)),
+                    ));
+                    in_batch += 1;
+                }
+                Msg::Deletes(paths) => {
+                    // A path this job already wrote stays (deletes come first in a batch,
+                    // but an earlier batch may hold the new file).
+                    batch
+                        .deletes
+                        .extend(paths.into_iter().filter(|p| !owners.owns(p)));
+                }
+                Msg::Planned { total, done } => {
+                    job.stats.datums_total = total;
+                    if done {
+                        plan_done = true;
+                        job.planned = true;
+                        job.stats.plan_ms = millis(planner_started);
+                    }
+                }
+                Msg::PlanFailed(reason) => {
+                    outcome.plan_failed.get_or_insert(reason);
+                    cancel.cancel();
+                }
             }
             if in_batch >= BATCH || (in_batch > 0 && last_flush.elapsed() >= FLUSH_EVERY) {
                 self.flush(job, &mut batch).await?;
@@ -544,17 +726,21 @@ impl Engine {
                 last_flush = Instant::now();
             }
         }
-        if in_batch > 0 {
+        let _ = planning.await;
+        if in_batch > 0 || !batch.is_empty() {
             self.flush(job, &mut batch).await?;
         }
-        let mut pool = Vec::new();
-        for h in handles {
-            if let Ok(w) = h.await {
-                pool.push(w);
-            }
+        if plan_done && !cancel.is_cancelled() {
+            self.delete_vanished(job, base_job.as_deref(), owners)
+                .await?;
         }
+        let pool = dispatcher
+            .await
+            .map_err(|e| PpsError::Usage(format!("worker task failed: {e}")))??;
         let _ = std::fs::remove_dir_all(&ctx.scratch);
-        self.return_pool(pinfo, pool).await;
+        if !pool.is_empty() {
+            self.return_pool(pinfo, pool).await;
+        }
         if cancel.is_cancelled() {
             let stored = self
                 .store()
@@ -634,6 +820,74 @@ impl Engine {
         ));
     }
 
+    /// Deletes the outputs of datums the base job processed that are no longer in the plan
+    /// (reference §2.13), except paths this job wrote. Both record lists are walked in datum
+    /// ID order side by side; deletions are committed in chunks.
+    async fn delete_vanished(
+        &self,
+        job: &JobInfo,
+        base: Option<&str>,
+        owners: Owners,
+    ) -> Result<()> {
+        let Some(base) = base else { return Ok(()) };
+        let store = self.store().clone();
+        let commit = job.output_commit.clone();
+        let base_prefix = datum_prefix(&job.pipeline, base);
+        let job_prefix = datum_prefix(&job.pipeline, &job.id);
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let mut current = store.engine_scan(&job_prefix)?.peekable();
+            let mut deletes = Vec::new();
+            for kv in store.engine_scan(&base_prefix)? {
+                let (k, v) = kv?;
+                let id = k.get(base_prefix.len()..).unwrap_or_default();
+                // Advance the current job's records to `id`.
+                let mut present = false;
+                while let Some(Ok((ck, _))) = current.peek() {
+                    let cid = ck.get(job_prefix.len()..).unwrap_or_default();
+                    match cid.cmp(id) {
+                        std::cmp::Ordering::Less => {
+                            current.next();
+                        }
+                        std::cmp::Ordering::Equal => {
+                            present = true;
+                            break;
+                        }
+                        std::cmp::Ordering::Greater => break,
+                    }
+                }
+                if let Some(Err(_)) = current.peek()
+                    && let Some(Err(e)) = current.next()
+                {
+                    return Err(e.into());
+                }
+                if present {
+                    continue;
+                }
+                let d: DatumInfo = decode(&k, &v)?;
+                if processed(d.state) {
+                    deletes.extend(d.outputs.into_iter().filter(|p| !owners.owns(p)));
+                }
+                if deletes.len() >= DELETE_CHUNK {
+                    let batch = OutputBatch {
+                        deletes: std::mem::take(&mut deletes),
+                        ..Default::default()
+                    };
+                    store.commit_batch(Some(&commit), &batch)?;
+                }
+            }
+            if !deletes.is_empty() {
+                let batch = OutputBatch {
+                    deletes,
+                    ..Default::default()
+                };
+                store.commit_batch(Some(&commit), &batch)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| PpsError::Usage(format!("deleting vanished outputs failed: {e}")))?
+    }
+
     async fn flush(&self, job: &JobInfo, batch: &mut OutputBatch) -> Result<()> {
         let mut b = std::mem::take(batch);
         b.records
@@ -649,35 +903,11 @@ impl Engine {
 
 #[derive(Default)]
 struct RunOutcome {
+    /// The plan could not be walked to its end (the job fails with this reason).
+    plan_failed: Option<String>,
     first_failed: Option<String>,
     conflict: Option<String>,
     killed: Option<String>,
-}
-
-impl Done {
-    fn tick() -> Done {
-        Done {
-            info: DatumInfo {
-                id: String::new(),
-                hash: String::new(),
-                state: DatumState::Skipped,
-                reason: DatumReason::New,
-                failure: None,
-                job: String::new(),
-                attempts: 0,
-                inputs: Vec::new(),
-                outputs: Vec::new(),
-                stats: DatumStats::default(),
-            },
-            puts: Vec::new(),
-            logs: Vec::new(),
-            cancelled: false,
-        }
-    }
-
-    fn is_tick(&self) -> bool {
-        self.info.id.is_empty()
-    }
 }
 
 fn millis(t: Instant) -> u64 {
