@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 
 use super::error::{PfsError, Result};
-use super::meta::{KvIter, Table, prefix_end};
+use super::meta::{KvIter, MetaRead, Table, prefix_end};
 use super::model::CommitRef;
 use super::names::validate_file_path;
 use super::object::Durability;
@@ -27,6 +27,22 @@ pub struct OutputBatch {
     pub puts: Vec<(String, u64, ContentHash)>,
     /// Engine-table writes: key → `Some(value)` to set, `None` to delete.
     pub records: EngineWrite,
+}
+
+/// A read view of the engine records, from [`Store::engine_reader`].
+pub struct EngineReader(Box<dyn MetaRead>);
+
+impl EngineReader {
+    /// One engine record, as of when the view was made.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.0.get(Table::Engine, key)
+    }
+}
+
+impl std::fmt::Debug for EngineReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EngineReader")
+    }
 }
 
 /// A list of engine-table writes (`None` deletes the key).
@@ -117,6 +133,12 @@ impl Store {
     /// One engine record.
     pub fn engine_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.inner.meta.read()?.get(Table::Engine, key)
+    }
+
+    /// A consistent view of the engine records (one read transaction) for many lookups.
+    /// Hold it briefly: while it lives, pages freed by later writes cannot be reused.
+    pub fn engine_reader(&self) -> Result<EngineReader> {
+        Ok(EngineReader(self.inner.meta.read()?))
     }
 
     /// Every engine record whose key starts with `prefix`, in key order, streamed.

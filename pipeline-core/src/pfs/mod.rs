@@ -93,7 +93,7 @@ mod source;
 mod store;
 pub mod tree;
 
-pub use batch::{EngineWrite, OutputBatch};
+pub use batch::{EngineReader, EngineWrite, OutputBatch};
 pub use commits::FinishOptions;
 pub use error::{PfsError, Result};
 pub use files::{DiffIter, FileIter, TransferStats};

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::datum::{Datum, DatumPlan, JobEnv, Sources, TreeSource};
 use crate::executor::output::{OutputEntry, OutputScanner};
 use crate::executor::{DatumTask, LogStream, ProgramKind, Worker, WorkerPoolSpec};
-use crate::pfs::{CommitRef, CommitTree, OutputBatch, Store};
+use crate::pfs::{CommitRef, CommitTree, EngineReader, OutputBatch, Store};
 
 use super::attempt::{self, AttemptPolicy, DatumLogs};
 use super::error::{PpsError, Result};
@@ -35,6 +35,8 @@ use super::{Engine, Pool, now_ms};
 /// [`FLUSH_EVERY`]).
 const BATCH: usize = 512;
 const FLUSH_EVERY: Duration = Duration::from_millis(250);
+/// Skipped datums' records committed per transaction at most (they carry no output files).
+const SKIPPED_BATCH: usize = 16384;
 
 /// Trees of a job's input commits, by repo name.
 struct JobSources(HashMap<String, Arc<dyn TreeSource>>);
@@ -103,6 +105,10 @@ struct Planner {
     started: Instant,
 }
 
+/// Datums planned per read view of the records (a long-lived view keeps the store from
+/// reusing pages freed meanwhile).
+const READER_REFRESH: u64 = 4096;
+
 /// How often the planner reports its running count.
 const PLANNED_EVERY: u64 = 1024;
 
@@ -128,9 +134,18 @@ impl Planner {
         cancel: &CancellationToken,
     ) -> std::result::Result<(), String> {
         let mut total = 0u64;
+        let reader = |store: &Store| {
+            store
+                .engine_reader()
+                .map_err(|e| format!("reading datum records: {e}"))
+        };
+        let mut records = reader(&self.store)?;
         for d in plan.datums() {
             if cancel.is_cancelled() {
                 return Ok(());
+            }
+            if total.is_multiple_of(READER_REFRESH) && total > 0 {
+                records = reader(&self.store)?;
             }
             let d = d.map_err(|e| format!("planning datums: {e}"))?;
             total += 1;
@@ -142,12 +157,12 @@ impl Planner {
                 return Ok(());
             }
             let id = d.id().to_hex();
-            if self.resumed && self.record(&self.job_id, &id)?.is_some() {
+            if self.resumed && self.record(&records, &self.job_id, &id)?.is_some() {
                 continue;
             }
             let hash = d.hash(&self.salt).to_hex();
             let base = match &self.base_job {
-                Some(b) => self.record(b, &id)?,
+                Some(b) => self.record(&records, b, &id)?,
                 None => None,
             };
             let reason = match base {
@@ -201,9 +216,14 @@ impl Planner {
     }
 
     /// The record `job` kept of datum `id`.
-    fn record(&self, job: &str, id: &str) -> std::result::Result<Option<DatumInfo>, String> {
+    fn record(
+        &self,
+        records: &EngineReader,
+        job: &str,
+        id: &str,
+    ) -> std::result::Result<Option<DatumInfo>, String> {
         let key = datum_key(&self.pipeline, job, id);
-        match self.store.engine_get(&key) {
+        match records.get(&key) {
             Ok(None) => Ok(None),
             Ok(Some(v)) => decode(&key, &v)
                 .map(Some)
@@ -659,6 +679,7 @@ impl Engine {
         let mut log_seq = 0u64;
         let mut timed_out = false;
         let mut plan_done = false;
+        let mut skipped_in_batch = 0usize;
         loop {
             let next = match deadline {
                 Some(dl) if !timed_out => tokio::select! {
@@ -698,7 +719,7 @@ impl Engine {
                         datum_key(&job.pipeline, &job.id, &info.id),
                         Some(enc(&info)),
                     ));
-                    in_batch += 1;
+                    skipped_in_batch += 1;
                 }
                 Msg::Deletes(paths) => {
                     // A path this job already wrote stays (deletes come first in a batch,
@@ -708,7 +729,12 @@ impl Engine {
                         .extend(paths.into_iter().filter(|p| !owners.owns(p)));
                 }
                 Msg::Planned { total, done } => {
-                    job.stats.datums_total = total;
+                    // While a resumed job re-walks its plan, the count from before stays.
+                    job.stats.datums_total = if done {
+                        total
+                    } else {
+                        job.stats.datums_total.max(total)
+                    };
                     if done {
                         plan_done = true;
                         job.planned = true;
@@ -720,9 +746,14 @@ impl Engine {
                     cancel.cancel();
                 }
             }
-            if in_batch >= BATCH || (in_batch > 0 && last_flush.elapsed() >= FLUSH_EVERY) {
+            let pending = in_batch + skipped_in_batch > 0;
+            if in_batch >= BATCH
+                || skipped_in_batch >= SKIPPED_BATCH
+                || (pending && last_flush.elapsed() >= FLUSH_EVERY)
+            {
                 self.flush(job, &mut batch).await?;
                 in_batch = 0;
+                skipped_in_batch = 0;
                 last_flush = Instant::now();
             }
         }
