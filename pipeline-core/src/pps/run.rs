@@ -1187,3 +1187,76 @@ impl DatumCtx {
         Ok(puts)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datum::SyntheticTree;
+
+    /// The planner streams: with nobody taking datums it stops [`QUEUE`] datums ahead, and a
+    /// million-path input goes through it one datum at a time, the count reported at the end.
+    #[test]
+    fn planner_streams_a_million_paths_through_a_bounded_queue() {
+        const N: usize = 1_000_000;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let spec = crate::spec::parse_str(
+            r#"{"pipeline": {"name": "p"}, "transform": {"cmd": ["true"]},
+                "input": {"pfs": {"repo": "big", "glob": "/*"}}}"#,
+            "p.json",
+        )
+        .expect("spec")
+        .remove(0)
+        .spec;
+        let sources: HashMap<String, Arc<dyn TreeSource>> = [(
+            "big".to_string(),
+            Arc::new(SyntheticTree::flat(N)) as Arc<dyn TreeSource>,
+        )]
+        .into();
+        let plan = DatumPlan::for_spec(&spec.effective(), &sources).expect("plan");
+        let planner = Planner {
+            store,
+            pipeline: "p".into(),
+            job_id: "j".into(),
+            base_job: None,
+            salt: "salt".into(),
+            every_job: false,
+            base_salt_same: true,
+            resumed: false,
+            started: Instant::now(),
+        };
+        let (work_tx, mut work_rx) = mpsc::channel(QUEUE);
+        let (report_tx, mut report_rx) = mpsc::channel(4 * N / PLANNED_EVERY as usize);
+        let cancel = CancellationToken::new();
+        let walker = std::thread::spawn(move || planner.run(&plan, &work_tx, &report_tx, &cancel));
+
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while work_rx.len() < QUEUE {
+            assert!(Instant::now() < deadline, "the queue never filled");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(work_rx.len(), QUEUE, "the planner ran ahead of the workers");
+        assert!(
+            report_rx.try_recv().is_err(),
+            "the planner reported datums beyond the queue"
+        );
+
+        let mut taken = 0usize;
+        while let Some(t) = work_rx.blocking_recv() {
+            assert_eq!(t.reason, DatumReason::New);
+            taken += 1;
+        }
+        walker.join().expect("planner thread");
+        assert_eq!(taken, N);
+        let mut planned = None;
+        while let Ok(m) = report_rx.try_recv() {
+            match m {
+                Msg::Planned { total, done: true } => planned = Some(total),
+                Msg::Planned { .. } => {}
+                _ => panic!("only counts are reported for new datums"),
+            }
+        }
+        assert_eq!(planned, Some(N as u64));
+    }
+}
