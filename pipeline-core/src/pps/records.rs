@@ -94,7 +94,8 @@ impl JobState {
 /// Counters and timings of a job (reference §2.13 point 7, plus bytes and phases).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobStats {
-    /// Datums in the job.
+    /// Datums in the job (while the job runs: the datums planned so far; planning streams
+    /// alongside the workers).
     pub datums_total: u64,
     /// Datums run successfully by this job.
     pub datums_processed: u64,
@@ -108,9 +109,11 @@ pub struct JobStats {
     pub bytes_in: u64,
     /// Bytes of output ingested.
     pub bytes_out: u64,
-    /// Planning time (listing inputs, computing datums, deciding skips), ms.
+    /// From the job's start until its plan was walked to the end (listing inputs, computing
+    /// datums, deciding skips), ms. Overlaps `process_ms`: datums run while planning goes on,
+    /// and the planner waits for the workers when it is a queue's length ahead.
     pub plan_ms: u64,
-    /// Time spent running datums, ms.
+    /// Time spent running datums (and, overlapping, planning), ms.
     pub process_ms: u64,
     /// Time spent validating and finishing the output, ms.
     pub finish_ms: u64,
