@@ -126,3 +126,39 @@ fn cron_and_kubernetes_dry_run() {
     ]);
     assert!(yaml.contains("kind: Pod"), "{yaml}");
 }
+
+/// `pipectl serve` ticks a cron input as it falls due until interrupted, then exits cleanly
+/// and leaves the store to the next command.
+#[test]
+fn serve_ticks_cron_until_interrupted() {
+    let e = Env::new();
+    let spec = e.local(
+        "cron.yaml",
+        "pipeline: {name: ticker}\ntransform: {cmd: [sh, -c, 'ls /pfs/tick > /pfs/out/ticks']}\ninput: {cron: {name: tick, spec: '@every 1s', overwrite: true}}\n",
+    );
+    e.ok(&["create", "pipeline", "-f", &spec]);
+    let mut serving = std::process::Command::new(assert_cmd::cargo::cargo_bin("pipectl"))
+        .env("PIPECTL_ROOT", e.root())
+        .args(["serve", "--poll-ms", "100"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &serving.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let status = serving.wait().unwrap();
+    assert!(status.success(), "serve exited with {status}");
+    let ticked = e
+        .json(&["list", "job", "-p", "ticker", "-o", "json"])
+        .iter()
+        .filter(|j| j["state"] == "JOB_SUCCESS" && j["stats"]["datums_processed"] == 1)
+        .count();
+    assert!(
+        ticked >= 2,
+        "expected ticks every second, got {ticked} jobs"
+    );
+}

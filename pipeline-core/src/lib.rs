@@ -14,6 +14,7 @@
 //! | [`glob`] | Pachyderm's glob dialect (captures, extglob, `$n` templates) |
 //! | [`hash`] | content hashes of files and directories (shared by storage and datums) |
 //! | [`datum`] | inputs → datums (pfs, cross, union, join, group, cron), datum IDs and hashes |
+//! | [`schedule`] | cron schedules (`@every`, five fields, descriptors) and when they fire next |
 //! | [`pfs`] | versioned storage: repos, branches, commits, files, objects |
 //! | [`pps`] | the pipeline engine: pipelines, jobs, incremental processing, DAGs |
 //! | [`executor`] | the trait the engine calls to run user code on one datum |
@@ -26,6 +27,7 @@ pub mod glob;
 pub mod hash;
 pub mod pfs;
 pub mod pps;
+pub mod schedule;
 pub mod spec;
 #[cfg(feature = "testkit")]
 pub mod testkit;

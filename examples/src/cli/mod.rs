@@ -52,6 +52,9 @@ pub enum Command {
     },
     /// Show user-code logs.
     Logs(pipeline::LogsArgs),
+    /// Run the engine in the foreground until interrupted: cron ticks as they fall due and
+    /// pending jobs (other pipectl commands cannot open the store meanwhile).
+    Serve(pipeline::ServeArgs),
     /// Run a cron tick now.
     Run {
         /// What to run.
@@ -269,6 +272,7 @@ pub fn run(cli: Cli) -> i32 {
         },
         Command::Logs(a) => pipeline::logs(&root, a),
         Command::Run { what } => pipeline::run_cron(&root, what, no_wait),
+        Command::Serve(args) => pipeline::serve(&root, args),
         other => return run_data(&root, other, no_wait),
     };
     match engine_result {

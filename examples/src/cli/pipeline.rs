@@ -171,6 +171,14 @@ pub struct ListDatumArgs {
     pub output: String,
 }
 
+/// `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// How often to look for pending jobs, in milliseconds (cron ticks fire on time).
+    #[arg(long, default_value_t = 1000)]
+    pub poll_ms: u64,
+}
+
 /// `logs`.
 #[derive(Debug, Args)]
 pub struct LogsArgs {
@@ -736,6 +744,42 @@ pub fn run_cron(root: &Path, cmd: Run, no_wait: bool) -> Res {
         eprintln!("tick committed (commit set {id})");
     }
     wait_for_jobs(&rt, &engine, no_wait)?;
+    Ok(())
+}
+
+/// `serve`: [`Engine::serve`] until Ctrl-C (or SIGTERM).
+pub fn serve(root: &Path, args: ServeArgs) -> Res {
+    let (rt, engine) = open_engine(root, None)?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    rt.block_on(async {
+        let on_signal = {
+            let stop = stop.clone();
+            async move {
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+                let terminated = async {
+                    match term.as_mut() {
+                        Some(t) => {
+                            t.recv().await;
+                        }
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminated => {}
+                }
+                stop.cancel();
+            }
+        };
+        eprintln!("serving {}: Ctrl-C stops", root.display());
+        tokio::select! {
+            _ = engine.serve(Duration::from_millis(args.poll_ms), stop.clone()) => {}
+            _ = on_signal => {}
+        }
+        stop.cancel();
+        engine.shutdown().await;
+    });
     Ok(())
 }
 

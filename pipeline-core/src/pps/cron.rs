@@ -1,5 +1,6 @@
 //! Cron inputs: ticks as commits of an empty file named by the tick time (RFC 3339) on the
-//! cron repo's `master`; `overwrite` deletes earlier ticks; `run cron` ticks now.
+//! cron repo's `master`, when [`Schedule`] says; `overwrite` deletes earlier ticks; `run cron`
+//! ticks now. [`Engine::serve`](super::Engine::serve) ticks them as they fall due.
 
 use crate::pfs::{FinishOptions, PfsError};
 use crate::spec::FieldPath;
@@ -7,6 +8,7 @@ use crate::spec::FieldPath;
 use super::Engine;
 use super::error::{PpsError, Result};
 use super::registry::input_branches;
+use crate::schedule::Schedule;
 
 /// Formats seconds since the epoch as RFC 3339 UTC (`2024-05-01T10:00:00Z`).
 pub fn rfc3339(secs: u64) -> String {
@@ -48,15 +50,19 @@ pub fn parse_rfc3339(s: &str) -> Option<u64> {
 /// Most overdue ticks committed for one input in one catch-up.
 const MAX_CATCH_UP: usize = 1000;
 
+/// A cron input of a running pipeline, with its schedule and its last tick.
+struct DueCron {
+    repo: crate::pfs::RepoRef,
+    schedule: Schedule,
+    overwrite: bool,
+    /// Seconds since the epoch of the newest tick (or `start`, or the pipeline's creation).
+    latest: u64,
+}
+
 impl Engine {
-    /// Commits every overdue tick of every cron input with an `@every <duration>` spec:
-    /// the next tick is the later of `start` and the newest tick file plus the interval
-    /// (the pipeline's creation time when there is neither), and overdue ticks are committed
-    /// one commit each, in a row (reference §2.8). Five-field cron specs only tick through
-    /// [`Engine::run_cron`]. Returns the number of ticks committed.
-    pub fn tick_crons(&self) -> Result<usize> {
-        let now = super::now_ms() / 1000;
-        let mut n = 0;
+    /// Every cron input of every running pipeline whose schedule can fire.
+    fn due_crons(&self) -> Result<Vec<DueCron>> {
+        let mut out = Vec::new();
         for p in self.list_pipelines()? {
             if p.stopped {
                 continue;
@@ -66,13 +72,7 @@ impl Engine {
             let mut crons = Vec::new();
             collect_cron_specs(input, &mut crons);
             for c in crons {
-                let Some(every) = c
-                    .spec
-                    .as_deref()
-                    .and_then(|s| s.strip_prefix("@every "))
-                    .and_then(|d| d.trim().parse::<crate::spec::Duration>().ok())
-                    .map(|d| d.as_std().as_secs().max(1))
-                else {
+                let Some(schedule) = c.spec.as_deref().and_then(|s| Schedule::parse(s).ok()) else {
                     continue;
                 };
                 let Some(repo) = c
@@ -96,26 +96,56 @@ impl Engine {
                         latest = latest.max(t);
                     }
                 }
-                let mut next = latest + every;
-                let mut made = 0;
-                while next <= now && made < MAX_CATCH_UP {
-                    let b = repo.branch("master")?;
-                    let commit = store.start_commit(&b, "cron tick")?.commit;
-                    if c.overwrite {
-                        match store.delete_file(&commit, "/") {
-                            Ok(_) | Err(PfsError::FileNotFound { .. }) => {}
-                            Err(e) => return Err(e.into()),
-                        }
-                    }
-                    store.put_file_bytes(&commit, &format!("/{}", rfc3339(next)), b"")?;
-                    store.finish_commit(&commit, FinishOptions::default())?;
-                    next += every;
-                    made += 1;
-                }
-                n += made;
+                out.push(DueCron {
+                    repo,
+                    schedule,
+                    overwrite: c.overwrite,
+                    latest,
+                });
             }
         }
+        Ok(out)
+    }
+
+    /// Commits every overdue tick of every cron input (any schedule [`Schedule`] reads: the
+    /// next tick is the schedule's first time after the newest tick file, or after `start`,
+    /// or after the pipeline's creation when there is neither). Overdue ticks are committed
+    /// one commit each, in a row (reference §2.8), at most 1,000 per input at a time. Returns
+    /// the number of ticks committed.
+    pub fn tick_crons(&self) -> Result<usize> {
+        let now = super::now_ms() / 1000;
+        let mut n = 0;
+        for c in self.due_crons()? {
+            let store = self.store();
+            let mut next = c.schedule.next_after(c.latest);
+            let mut made = 0;
+            while let Some(t) = next.filter(|t| *t <= now && made < MAX_CATCH_UP) {
+                let b = c.repo.branch("master")?;
+                let commit = store.start_commit(&b, "cron tick")?.commit;
+                if c.overwrite {
+                    match store.delete_file(&commit, "/") {
+                        Ok(_) | Err(PfsError::FileNotFound { .. }) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                store.put_file_bytes(&commit, &format!("/{}", rfc3339(t)), b"")?;
+                store.finish_commit(&commit, FinishOptions::default())?;
+                next = c.schedule.next_after(t);
+                made += 1;
+            }
+            n += made;
+        }
         Ok(n)
+    }
+
+    /// When the next cron tick of any running pipeline is due (seconds since the epoch), if
+    /// any schedule can fire.
+    pub fn next_cron_due(&self) -> Result<Option<u64>> {
+        Ok(self
+            .due_crons()?
+            .iter()
+            .filter_map(|c| c.schedule.next_after(c.latest))
+            .min())
     }
 
     /// Commits one tick (the current time) to every cron input of a pipeline, as

@@ -1,6 +1,8 @@
 //! Jobs: discovering them from open output commits, the state machine, running every
 //! runnable job upstream first, stopping and waiting; datum and log queries.
 
+use tokio_util::sync::CancellationToken;
+
 use crate::pfs::{CommitInfo, CommitRef, FinishOptions, PfsError};
 
 use super::error::{PpsError, Result};
@@ -244,6 +246,53 @@ impl Engine {
             }
         }
         Ok(done)
+    }
+
+    /// Runs the engine in the background until `shutdown` is cancelled: pending jobs, cron
+    /// ticks as they fall due (every schedule [`crate::schedule::Schedule`] reads), and the
+    /// jobs that commits made meanwhile (through this engine's store, by this or another task)
+    /// start, found by looking every `poll`. An error of the engine itself (not of user code,
+    /// which fails jobs) is logged (`tracing`, error) and tried again after `poll`; jobs a
+    /// failed attempt left running are resumed.
+    ///
+    /// ```no_run
+    /// # async fn demo(engine: pipeline_core::pps::Engine) {
+    /// let stop = tokio_util::sync::CancellationToken::new();
+    /// let serving = tokio::spawn({
+    ///     let (engine, stop) = (engine.clone(), stop.clone());
+    ///     async move { engine.serve(std::time::Duration::from_secs(1), stop).await }
+    /// });
+    /// // ... commit input data through engine.store() ...
+    /// stop.cancel();
+    /// serving.await.unwrap();
+    /// # }
+    /// ```
+    pub async fn serve(&self, poll: std::time::Duration, shutdown: CancellationToken) {
+        let poll = poll.max(std::time::Duration::from_millis(10));
+        while !shutdown.is_cancelled() {
+            let wait = match self.serve_once().await {
+                Ok(Some(due)) => {
+                    let now = now_ms();
+                    let until = due.saturating_mul(1000).saturating_sub(now);
+                    poll.min(std::time::Duration::from_millis(until))
+                }
+                Ok(None) => poll,
+                Err(e) => {
+                    tracing::error!(error = %e, "engine: running pending jobs failed; retrying");
+                    poll
+                }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// One round of [`Engine::serve`]: pending jobs, then when the next cron tick is due.
+    async fn serve_once(&self) -> Result<Option<u64>> {
+        self.run_pending().await?;
+        self.next_cron_due()
     }
 
     /// Advances one job if it can: UNRUNNABLE, or runs it. `None` when it must wait.

@@ -1,8 +1,6 @@
 //! Small syntaxes found inside spec strings: names, cron specs, timestamps, human sizes, images,
 //! key templates. Each check returns `Err(message)` naming what is wrong and what is expected.
 
-use crate::spec::Duration;
-
 /// Longest pipeline (and project) name Pachyderm accepts.
 pub const MAX_PIPELINE_NAME: usize = 51;
 /// Kubernetes' limit for the worker controller name `<project>-<name>-v99`.
@@ -42,63 +40,6 @@ pub fn check_pipeline_like_name(kind: &str, name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn parse_num(field: &str, s: &str) -> Result<u32, String> {
-    s.parse::<u32>()
-        .map_err(|_| format!("failed to parse number {s:?} in cron field {field:?}"))
-}
-
-const MONTHS: [&str; 12] = [
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-];
-const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
-
-fn cron_value(field: &str, s: &str, min: u32, names: &[&str]) -> Result<u32, String> {
-    let lower = s.to_ascii_lowercase();
-    if let Some(i) = names.iter().position(|n| *n == lower) {
-        return u32::try_from(i).map(|i| i + min).map_err(|e| e.to_string());
-    }
-    parse_num(field, s)
-}
-
-fn cron_field(field: &str, min: u32, max: u32, names: &[&str]) -> Result<(), String> {
-    for part in field.split(',') {
-        let (range, step) = match part.split_once('/') {
-            Some((r, s)) => (r, Some(s)),
-            None => (part, None),
-        };
-        let (lo, hi) = if range == "*" || range == "?" {
-            (min, max)
-        } else if let Some((a, b)) = range.split_once('-') {
-            (
-                cron_value(field, a, min, names)?,
-                cron_value(field, b, min, names)?,
-            )
-        } else {
-            let v = cron_value(field, range, min, names)?;
-            (v, if step.is_some() { max } else { v })
-        };
-        if lo < min {
-            return Err(format!(
-                "beginning of range ({lo}) below minimum ({min}): {part}"
-            ));
-        }
-        if hi > max {
-            return Err(format!("end of range ({hi}) above maximum ({max}): {part}"));
-        }
-        if lo > hi {
-            return Err(format!(
-                "beginning of range ({lo}) beyond end of range ({hi}): {part}"
-            ));
-        }
-        if let Some(step) = step
-            && parse_num(field, step)? == 0
-        {
-            return Err(format!("step of range should be a positive number: {part}"));
-        }
-    }
-    Ok(())
-}
-
 /// A cron schedule as Pachyderm parses it (robfig/cron `ParseStandard` plus `@never`):
 /// five fields (minute hour day-of-month month day-of-week) with lists, ranges, steps and
 /// month/day names, an optional `TZ=`/`CRON_TZ=` prefix, or a descriptor (`@yearly`,
@@ -113,43 +54,7 @@ fn cron_field(field: &str, min: u32, max: u32, names: &[&str]) -> Result<(), Str
 /// assert!(check_cron("").is_err());
 /// ```
 pub fn check_cron(spec: &str) -> Result<(), String> {
-    let mut spec = spec.trim();
-    if spec.is_empty() {
-        return Err("empty spec string".into());
-    }
-    if spec.starts_with("TZ=") || spec.starts_with("CRON_TZ=") {
-        match spec.split_once(' ') {
-            Some((_, rest)) => spec = rest.trim_start(),
-            None => return Err(format!("missing schedule after time zone in {spec:?}")),
-        }
-    }
-    if let Some(descriptor) = spec.strip_prefix('@') {
-        if let Some(every) = descriptor.strip_prefix("every ") {
-            return every
-                .trim()
-                .parse::<Duration>()
-                .map(|_| ())
-                .map_err(|e| format!("failed to parse duration in {spec:?}: {e}"));
-        }
-        return match descriptor {
-            "yearly" | "annually" | "monthly" | "weekly" | "daily" | "midnight" | "hourly"
-            | "never" => Ok(()),
-            _ => Err(format!("unrecognized descriptor: {spec}")),
-        };
-    }
-    let fields: Vec<&str> = spec.split_whitespace().collect();
-    let [minute, hour, dom, month, dow] = fields.as_slice() else {
-        return Err(format!(
-            "expected exactly 5 fields (minute hour day-of-month month day-of-week), found {}: {spec:?}",
-            fields.len()
-        ));
-    };
-    cron_field(minute, 0, 59, &[])?;
-    cron_field(hour, 0, 23, &[])?;
-    cron_field(dom, 1, 31, &[])?;
-    cron_field(month, 1, 12, &MONTHS)?;
-    cron_field(dow, 0, 6, &DAYS)?;
-    Ok(())
+    crate::schedule::Schedule::parse(spec).map(|_| ())
 }
 
 fn digits(s: &str, n: usize) -> Option<u32> {
