@@ -261,3 +261,27 @@ fn list_datum_preview_reads_repos_from_the_store() {
     };
     assert_eq!(ids(&from_store), ids(&from_dirs));
 }
+
+/// `pipectl gc` removes the contents of a deleted repo and keeps what other repos use.
+#[test]
+fn gc_frees_deleted_contents() {
+    let e = Env::new();
+    for r in ["keep", "drop"] {
+        e.ok(&["create", "repo", r]);
+    }
+    let shared = e.local("shared.txt", "shared");
+    let only = e.local("only.txt", "only in drop");
+    e.ok(&["put", "file", "keep@master:/s.txt", "-f", &shared]);
+    e.ok(&["put", "file", "drop@master:/s.txt", "-f", &shared]);
+    e.ok(&["put", "file", "drop@master:/o.txt", "-f", &only]);
+    let first = &e.json(&["gc", "-o", "json"])[0];
+    assert_eq!(
+        (first["objects"].as_u64(), first["removed"].as_u64()),
+        (Some(2), Some(0))
+    );
+    e.ok(&["delete", "repo", "drop"]);
+    let st = &e.json(&["gc", "-o", "json"])[0];
+    assert_eq!(st["removed"].as_u64(), Some(1), "{st}");
+    assert_eq!(st["bytes_removed"].as_u64(), Some(12), "{st}");
+    assert_eq!(e.ok(&["get", "file", "keep@master:/s.txt"]), "shared");
+}

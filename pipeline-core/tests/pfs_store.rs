@@ -637,3 +637,88 @@ fn store_runs_over_other_backends() {
     assert_eq!(read_file(&s, &c1, "/d/b"), "2");
     assert_eq!(s.list_commits(&r, Some("master"), 0).unwrap().len(), 2);
 }
+
+/// Garbage collection removes exactly the objects no commit refers to: those of a deleted
+/// repo that no other repo shares, and leaves every remaining file readable.
+#[test]
+fn gc_removes_only_unreferenced_objects() {
+    let (dir, s) = store();
+    let a = repo(&s, "a");
+    let b = repo(&s, "b");
+    let ca = commit_with(
+        &s,
+        &master(&a),
+        &[("/shared", "same bytes"), ("/a-only", "aaa")],
+    );
+    commit_with(
+        &s,
+        &master(&b),
+        &[("/shared", "same bytes"), ("/b-only", "bbbb")],
+    );
+    // An open commit's files count too.
+    let open = s.start_commit(&master(&a), "").unwrap().commit;
+    s.put_file_bytes(&open, "/pending", b"not finished")
+        .unwrap();
+    let objects = || walkdir_count(&dir.path().join("store/objects"));
+    assert_eq!(objects(), 4);
+
+    let nothing = s.gc(std::time::Duration::ZERO).unwrap();
+    assert_eq!((nothing.live, nothing.objects, nothing.removed), (4, 4, 0));
+
+    s.delete_repo(&b, false).unwrap();
+    let st = s.gc(std::time::Duration::ZERO).unwrap();
+    assert_eq!(
+        (st.live, st.objects, st.removed, st.bytes_removed),
+        (3, 4, 1, 4)
+    );
+    assert_eq!(objects(), 3);
+    assert_eq!(read_file(&s, &ca, "/shared"), "same bytes");
+    assert_eq!(read_file(&s, &ca, "/a-only"), "aaa");
+    assert_eq!(read_file(&s, &open, "/pending"), "not finished");
+    assert_eq!(s.gc(std::time::Duration::ZERO).unwrap().removed, 0);
+}
+
+/// Unreferenced objects younger than the grace period stay, and a deduplicated put makes an
+/// old object young again (an object being put for a commit not yet recorded survives).
+#[test]
+fn gc_keeps_objects_within_the_grace_period() {
+    let (dir, s) = store();
+    let r = repo(&s, "r");
+    commit_with(&s, &master(&r), &[("/f", "reused later")]);
+    s.delete_repo(&r, false).unwrap();
+    let hour = std::time::Duration::from_secs(3600);
+    let st = s.gc(hour).unwrap();
+    assert_eq!((st.removed, st.kept_young), (0, 1));
+
+    let backdate = |dir: &std::path::Path| {
+        for f in object_files(&dir.join("store/objects")) {
+            let old = std::time::SystemTime::now() - 2 * hour;
+            std::fs::File::open(&f).unwrap().set_modified(old).unwrap();
+        }
+    };
+    backdate(dir.path());
+    let local = dir.path().join("again");
+    std::fs::write(&local, "reused later").unwrap();
+    s.put_object_deferred(&local).unwrap(); // deduplicated: touches the object
+    let st = s.gc(hour).unwrap();
+    assert_eq!((st.removed, st.kept_young), (0, 1));
+
+    backdate(dir.path());
+    let st = s.gc(hour).unwrap();
+    assert_eq!((st.removed, st.kept_young), (1, 0));
+    assert_eq!(walkdir_count(&dir.path().join("store/objects")), 0);
+}
+
+/// Object files under the object store's fan-out directories (not `tmp/`).
+fn object_files(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for d in std::fs::read_dir(root).unwrap().flatten() {
+        if d.file_name() == "tmp" || !d.path().is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(d.path()).unwrap().flatten() {
+            out.push(f.path());
+        }
+    }
+    out
+}

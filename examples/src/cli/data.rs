@@ -666,6 +666,47 @@ pub fn put(root: &Path, cmd: Put) -> Res {
     }
 }
 
+/// `gc`.
+#[derive(Debug, clap::Args)]
+pub struct GcArgs {
+    /// Keep unreferenced contents written less than this many seconds ago (0 is safe here:
+    /// pipectl holds the store while it runs).
+    #[arg(long, default_value_t = 0)]
+    pub grace_secs: u64,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+/// `gc`: [`Store::gc`].
+pub fn gc(root: &Path, args: GcArgs) -> Res {
+    let store = open(root)?;
+    let st = store.gc(std::time::Duration::from_secs(args.grace_secs))?;
+    let mut out = io::stdout().lock();
+    match args.output {
+        Format::Json => json_line(
+            &mut out,
+            &serde_json::json!({
+                "live": st.live,
+                "objects": st.objects,
+                "removed": st.removed,
+                "bytes_removed": st.bytes_removed,
+                "kept_young": st.kept_young,
+            }),
+        ),
+        Format::Text => writeln!(
+            out,
+            "removed {} of {} objects ({}); {} in use, {} kept as younger than the grace period",
+            st.removed,
+            st.objects,
+            human(st.bytes_removed),
+            st.live,
+            st.kept_young
+        )
+        .map_err(io_err("-")),
+    }
+}
+
 /// Runs `get file`.
 pub fn get(root: &Path, cmd: Get) -> Res {
     let Get::File {

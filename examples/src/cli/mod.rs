@@ -103,6 +103,8 @@ pub enum Command {
         #[command(subcommand)]
         what: data::Glob,
     },
+    /// Remove stored contents no commit refers to any more (deleted repos, replaced outputs).
+    Gc(data::GcArgs),
     /// Compare two commits.
     Diff {
         /// What to compare.
@@ -321,6 +323,7 @@ fn run_data(root: &std::path::Path, command: Command, no_wait: bool) -> i32 {
         Command::Get { what } => data::get(&root, what),
         Command::Glob { what } => data::glob(&root, what),
         Command::Diff { what } => data::diff(&root, what),
+        Command::Gc(args) => data::gc(&root, args),
         Command::Start {
             what: Start::Data(c),
         } => data::start(&root, c),

@@ -27,6 +27,7 @@
 //! | `store`, `commits`, `files` | [`Store`]: repos/branches/provenance, commits, files |
 //! | `tree` | per-commit layers, their streaming merge, directory hashes |
 //! | `source` | [`CommitTree`]: a commit as a [`crate::datum::TreeSource`] |
+//! | `gc` | [`Store::gc`]: removing objects no file entry refers to |
 //!
 //! # Decisions
 //!
@@ -79,6 +80,7 @@ mod batch;
 mod commits;
 pub mod error;
 mod files;
+mod gc;
 mod globmatch;
 pub mod meta;
 mod meta_mem;
@@ -97,6 +99,7 @@ pub use batch::{EngineReader, EngineWrite, OutputBatch};
 pub use commits::FinishOptions;
 pub use error::{PfsError, Result};
 pub use files::{DiffIter, FileIter, TransferStats};
+pub use gc::GcStats;
 pub use meta_mem::MemMetaStore;
 #[cfg(feature = "store-redb")]
 pub use meta_redb::RedbMetaStore;

@@ -20,7 +20,12 @@
 //! across repos and commits). A size mismatch (an object truncated by a power loss before
 //! its batch's barrier) is repaired by renaming the new copy over it. Temp files left by a
 //! crash are removed when the store is opened. Metadata is only ever committed after the
-//! objects it names are durable, so a crash leaves at worst unreferenced objects.
+//! objects it names are durable, so a crash leaves at worst unreferenced objects, which
+//! [`Store::gc`](super::Store::gc) removes.
+//!
+//! A deduplicated put sets the existing object's modification time to now: garbage
+//! collection keeps objects written or reused within its grace period, so an object being
+//! put for a commit that is not yet recorded is never collected under it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -50,6 +55,17 @@ pub struct StoredObject {
     pub new: bool,
 }
 
+/// One stored object, as garbage collection sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListedObject {
+    /// The object's hash.
+    pub hash: ContentHash,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When it was last written or reused by a deduplicated put.
+    pub modified: std::time::SystemTime,
+}
+
 /// A content-addressed, write-once blob store.
 pub trait ObjectStore: Send + Sync + 'static {
     /// Streams `reader` into the store; returns its hash and size. Memory use is bounded.
@@ -63,6 +79,10 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// A local file holding the object, when the store is on the local disk (used to
     /// hard-link objects into scratch directories).
     fn local_path(&self, hash: &ContentHash) -> Option<PathBuf>;
+    /// Every stored object, streamed (for garbage collection).
+    fn list(&self) -> Box<dyn Iterator<Item = Result<ListedObject>> + '_>;
+    /// Removes an object (only garbage collection calls this).
+    fn remove(&self, hash: &ContentHash) -> Result<()>;
 }
 
 /// The embedded object store on a local directory.
@@ -160,6 +180,9 @@ impl ObjectStore for LocalObjectStore {
             if let Ok(meta) = fs::metadata(&dest)
                 && meta.len() == size
             {
+                // Reused: not garbage for another grace period (see the module docs).
+                let _ =
+                    File::open(&dest).and_then(|f| f.set_modified(std::time::SystemTime::now()));
                 return Ok((
                     StoredObject {
                         hash,
@@ -240,6 +263,52 @@ impl ObjectStore for LocalObjectStore {
 
     fn local_path(&self, hash: &ContentHash) -> Option<PathBuf> {
         Some(self.path_of(hash))
+    }
+
+    fn list(&self) -> Box<dyn Iterator<Item = Result<ListedObject>> + '_> {
+        let fanout = (0..=255u8).map(|i| self.root.join(hex::encode([i])));
+        Box::new(fanout.flat_map(|dir| {
+            let prefix = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let entries: Box<dyn Iterator<Item = Result<ListedObject>>> = match fs::read_dir(&dir) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Box::new(std::iter::empty()),
+                Err(e) => Box::new(std::iter::once(Err(PfsError::io(&dir, e)))),
+                Ok(rd) => Box::new(rd.filter_map(move |entry| {
+                    let entry = match entry {
+                        Ok(e) => e,
+                        Err(e) => return Some(Err(PfsError::io(&dir, e))),
+                    };
+                    // Names that are not the rest of a hash are not objects (left alone).
+                    let name = entry.file_name();
+                    let mut bytes = [0u8; 32];
+                    let full = format!("{prefix}{}", name.to_string_lossy());
+                    hex::decode_to_slice(&full, &mut bytes).ok()?;
+                    Some(
+                        entry
+                            .metadata()
+                            .and_then(|m| Ok((m.len(), m.modified()?)))
+                            .map(|(size, modified)| ListedObject {
+                                hash: ContentHash(bytes),
+                                size,
+                                modified,
+                            })
+                            .map_err(|e| PfsError::io(entry.path(), e)),
+                    )
+                })),
+            };
+            entries
+        }))
+    }
+
+    fn remove(&self, hash: &ContentHash) -> Result<()> {
+        let p = self.path_of(hash);
+        match fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(PfsError::io(&p, e)),
+        }
     }
 }
 
