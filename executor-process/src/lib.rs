@@ -42,6 +42,7 @@
 //! set the parent-death signal. See the `spawn` module for the rules the child follows. The
 //! program is looked up on the `PATH` of the datum's environment, inside its namespace; a file
 //! without a `#!` line is not handed to `/bin/sh` (exit code 126, as in a container).
+//! Needs Linux 5.3 or later (`CLONE_PIDFD` and polling a pidfd).
 //!
 //! # Process lifetime
 //!
