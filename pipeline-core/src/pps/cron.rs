@@ -86,16 +86,12 @@ impl Engine {
                 let Ok(head) = store.resolve_commit(&repo, "master") else {
                     continue;
                 };
-                let mut latest = c
+                let floor = c
                     .start
                     .as_deref()
                     .and_then(parse_rfc3339)
                     .unwrap_or(p.created_ms / 1000);
-                for f in store.list_file(&head, "/")? {
-                    if let Some(t) = parse_rfc3339(f?.path.trim_start_matches('/')) {
-                        latest = latest.max(t);
-                    }
-                }
+                let latest = floor.max(self.newest_tick(&repo, &head)?);
                 out.push(DueCron {
                     repo,
                     schedule,
@@ -105,6 +101,29 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+
+    /// The newest tick file's time in `head` of a cron repo (0 when none), cached by head.
+    fn newest_tick(&self, repo: &crate::pfs::RepoRef, head: &crate::pfs::CommitRef) -> Result<u64> {
+        let key = repo.key();
+        let id = head.id.to_string();
+        let cache = &self.inner.cron_latest;
+        if let Some((seen, t)) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key)
+            && *seen == id
+        {
+            return Ok(*t);
+        }
+        let mut newest = 0;
+        for f in self.store().list_file(head, "/")? {
+            if let Some(t) = parse_rfc3339(f?.path.trim_start_matches('/')) {
+                newest = newest.max(t);
+            }
+        }
+        cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, (id, newest));
+        Ok(newest)
     }
 
     /// Commits every overdue tick of every cron input (any schedule [`Schedule`] reads: the
@@ -130,6 +149,11 @@ impl Engine {
                 }
                 store.put_file_bytes(&commit, &format!("/{}", rfc3339(t)), b"")?;
                 store.finish_commit(&commit, FinishOptions::default())?;
+                self.inner
+                    .cron_latest
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(c.repo.key(), (commit.id.to_string(), t));
                 next = c.schedule.next_after(t);
                 made += 1;
             }

@@ -119,6 +119,9 @@ struct Inner {
     running: Mutex<HashMap<(String, String), CancellationToken>>,
     /// Serialises [`Engine::run_pending`].
     scheduler: tokio::sync::Mutex<()>,
+    /// Newest tick per cron repo, by the repo's head commit when it was read (listing a cron
+    /// repo that keeps every tick costs one entry per tick).
+    cron_latest: Mutex<HashMap<String, (String, u64)>>,
 }
 
 /// Builds an [`Engine`].
@@ -201,6 +204,7 @@ impl EngineBuilder {
                 pools: tokio::sync::Mutex::new(HashMap::new()),
                 running: Mutex::new(HashMap::new()),
                 scheduler: tokio::sync::Mutex::new(()),
+                cron_latest: Mutex::new(HashMap::new()),
             }),
         })
     }
