@@ -31,6 +31,21 @@ pub(crate) struct InputBranch {
 }
 
 /// Every pfs/cron input branch of an effective input, in spec order.
+/// Calls `f` on every pfs input of the tree.
+fn visit_pfs(input: &Input, f: &mut dyn FnMut(&crate::spec::PfsInput)) {
+    if let Some(p) = &input.pfs {
+        f(p);
+    }
+    for list in [&input.cross, &input.union, &input.join, &input.group]
+        .into_iter()
+        .flatten()
+    {
+        for child in list {
+            visit_pfs(child, f);
+        }
+    }
+}
+
 pub(crate) fn input_branches(input: &Input, field: FieldPath, out: &mut Vec<InputBranch>) {
     let project = |p: &Option<String>| {
         p.clone()
@@ -232,7 +247,18 @@ impl Engine {
             .as_ref()
             .map(|p| p.name.clone())
             .ok_or_else(|| PpsError::Usage("the spec has no pipeline name".into()))?;
+        let mut triggered = false;
+        let mut s3_input = false;
+        if let Some(input) = &effective.input {
+            visit_pfs(input, &mut |p| {
+                triggered |= p.trigger.is_some();
+                s3_input |= p.s3;
+            });
+        }
         for (what, set) in [
+            ("input.pfs.trigger (deferred processing)", triggered),
+            ("input.pfs.s3 (inputs served over S3)", s3_input),
+            ("s3_out (output written over S3)", effective.s3_out),
             ("service", effective.service.is_some()),
             ("spout", effective.spout.is_some()),
             ("egress", effective.egress.is_some()),
