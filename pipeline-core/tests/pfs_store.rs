@@ -722,3 +722,89 @@ fn object_files(root: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Trigger branches move to the watched head only when their condition holds, chain, and
+/// refuse loops and provenance.
+#[test]
+fn triggers_move_branches_when_their_conditions_hold() {
+    use pipeline_core::pfs::BranchTrigger;
+    let (_d, s) = store();
+    let r = repo(&s, "r");
+    commit_with(&s, &master(&r), &[("/seed", "")]);
+    let head = |b: &str| s.inspect_branch(&r.branch(b).unwrap()).unwrap().head;
+    let by_size = r.branch("by-size").unwrap();
+    s.set_branch_trigger(
+        &by_size,
+        BranchTrigger {
+            branch: "master".into(),
+            size_bytes: Some(8),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let every_two = r.branch("every-two").unwrap();
+    s.set_branch_trigger(
+        &every_two,
+        BranchTrigger {
+            branch: "by-size".into(),
+            commits: Some(2),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let start = head("master");
+    assert_eq!(head("by-size"), start);
+
+    let c1 = commit_with(&s, &master(&r), &[("/a", "12345")]);
+    assert_eq!(head("by-size"), start, "5 new bytes < 8");
+    let c2 = commit_with(&s, &master(&r), &[("/b", "12345")]);
+    assert_eq!(head("by-size"), c2.id, "10 new bytes >= 8");
+    let _ = c1;
+    // Chained: by-size's move spans two commits of master, enough for every-two.
+    assert_eq!(head("every-two"), c2.id);
+    let c3 = commit_with(&s, &master(&r), &[("/c", "123456789")]);
+    assert_eq!(head("by-size"), c3.id);
+    assert_eq!(head("every-two"), c2.id, "one commit since its head");
+    let c4 = commit_with(&s, &master(&r), &[("/d", "123456789")]);
+    assert_eq!(head("every-two"), c4.id, "two commits since its head");
+    // A commit finished with an error moves nothing.
+    let bad = s.start_commit(&master(&r), "").unwrap().commit;
+    s.put_file_bytes(&bad, "/e", b"123456789").unwrap();
+    s.finish_commit(
+        &bad,
+        FinishOptions {
+            error: Some("broken".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(head("by-size"), c4.id);
+
+    // A loop and provenance are refused.
+    let err = s
+        .set_branch_trigger(
+            &by_size,
+            BranchTrigger {
+                branch: "every-two".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("loop"), "{err}");
+    let other = repo(&s, "other");
+    commit_with(&s, &master(&other), &[]);
+    let derived = other.branch("derived").unwrap();
+    s.create_branch(&derived, None, &[master(&r)]).unwrap();
+    let err = s
+        .set_branch_trigger(
+            &derived,
+            BranchTrigger {
+                branch: "master".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("provenance"), "{err}");
+}

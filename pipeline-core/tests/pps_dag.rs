@@ -160,3 +160,27 @@ fn stop_start_delete_and_output_branch() {
             .is_err()
     );
 }
+
+/// An input with `trigger: {commits: 2}` reads its trigger branch (`<pipeline>-trigger-1`):
+/// one job per two commits on master, over everything committed so far.
+#[test]
+fn a_trigger_runs_one_job_per_batch_of_commits() {
+    let e = env();
+    e.repo("in");
+    e.commit("in", &[], &[("/a", "a")]);
+    e.create(
+        "pipeline: {name: batch}\ntransform: {cmd: [sh, -c, 'cp -r /pfs/in/. /pfs/out/']}\ninput: {pfs: {repo: in, glob: /, trigger: {commits: 2}}}\n",
+    );
+    assert_eq!(e.run().len(), 1, "the job at creation, over the trigger head");
+    let info = e.engine.inspect_pipeline("batch").unwrap();
+    assert_eq!(info.inputs[0].name, "batch-trigger-1");
+    e.commit("in", &[], &[("/b", "b")]);
+    assert!(e.run().is_empty(), "one commit: the trigger does not fire");
+    e.commit("in", &[], &[("/c", "c")]);
+    let jobs = e.run();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0].state, JobState::JobSuccess);
+    let tree = e.head_tree("batch");
+    let paths: Vec<&str> = tree.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(paths, ["/a", "/b", "/c"]);
+}

@@ -176,13 +176,17 @@ fn a_resumed_job_keeps_the_failures_it_recorded() {
 }
 
 /// Features this engine does not run are refused at create time with an error naming them,
-/// never accepted and silently ignored (a trigger would otherwise run a job per commit).
+/// never accepted and silently ignored.
 #[test]
 fn unsupported_features_are_refused_by_name() {
     let e = env();
     e.repo("in");
     for (extra_input, extra, names) in [
-        (", trigger: {commits: 2}", "", "input.pfs.trigger"),
+        (
+            ", trigger: {cron_spec: '@every 1m'}",
+            "",
+            "input.pfs.trigger.cron_spec",
+        ),
         (", s3: true", "", "input.pfs.s3"),
         ("", "s3_out: true\n", "s3_out"),
     ] {

@@ -96,6 +96,7 @@ impl Store {
             let rec = BranchRecord {
                 head: id.as_str().to_string(),
                 direct_provenance: Vec::new(),
+                trigger: existing.and_then(|r| r.trigger),
             };
             put_branch(&mut *w, b, &rec)?;
             all.insert(b.clone(), rec);
@@ -190,6 +191,12 @@ impl Store {
             cv.notify_all();
         }
         self.inner.finished_async.notify_waiters();
+        drop(_g);
+        if rec.info.error.is_none()
+            && let Some(branch) = &rec.info.branch
+        {
+            self.fire_triggers(&commit.repo, branch)?;
+        }
         Ok(rec.info)
     }
 

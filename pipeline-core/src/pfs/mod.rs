@@ -28,6 +28,7 @@
 //! | `tree` | per-commit layers, their streaming merge, directory hashes |
 //! | `source` | [`CommitTree`]: a commit as a [`crate::datum::TreeSource`] |
 //! | `gc` | [`Store::gc`]: removing objects no file entry refers to |
+//! | `trigger` | branch triggers: [`Store::set_branch_trigger`], fired as commits finish |
 //!
 //! # Decisions
 //!
@@ -94,6 +95,7 @@ pub mod refs;
 mod source;
 mod store;
 pub mod tree;
+mod trigger;
 
 pub use batch::{EngineReader, EngineWrite, OutputBatch};
 pub use commits::FinishOptions;
@@ -104,8 +106,8 @@ pub use meta_mem::MemMetaStore;
 #[cfg(feature = "store-redb")]
 pub use meta_redb::RedbMetaStore;
 pub use model::{
-    BranchInfo, BranchRef, Change, CommitId, CommitInfo, CommitRef, CommitState, DEFAULT_PROJECT,
-    DiffEntry, FileInfo, FileKind, Origin, RepoInfo, RepoRef,
+    BranchInfo, BranchRef, BranchTrigger, Change, CommitId, CommitInfo, CommitRef, CommitState,
+    DEFAULT_PROJECT, DiffEntry, FileInfo, FileKind, Origin, RepoInfo, RepoRef,
 };
 pub use names::{validate_file_name, validate_file_path};
 pub use source::CommitTree;

@@ -195,6 +195,32 @@ pub struct BranchInfo {
     pub provenance: Vec<BranchRef>,
     /// Every branch that has this one in its provenance, sorted.
     pub subvenance: Vec<BranchRef>,
+    /// The trigger, on a trigger branch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<BranchTrigger>,
+}
+
+/// A branch trigger (reference §4.2): the branch's head moves to the head of the branch it
+/// watches only when the conditions hold, so downstream pipelines run once per batch of
+/// commits. The conditions are compared between the trigger branch's head and the watched
+/// branch's new head, after each commit on the watched branch that finishes without error.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BranchTrigger {
+    /// The watched branch, in the same repo.
+    pub branch: String,
+    /// Every condition set must hold (otherwise any one does; with none set, `all` decides).
+    #[serde(default)]
+    pub all: bool,
+    /// Fires when the watched head's tree is at least this many bytes larger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
+    /// Fires when at least this many commits lead from the trigger head to the watched head.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commits: Option<u64>,
+    /// Fires when this cron schedule ticked between the finishing times of the trigger head
+    /// and the watched head.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_spec: Option<String>,
 }
 
 /// Information about a commit.

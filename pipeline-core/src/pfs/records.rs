@@ -7,11 +7,14 @@ use super::error::{PfsError, Result};
 use super::meta::{MetaRead, MetaWrite, Table, prefix_end};
 use super::model::{BranchRef, CommitInfo, RepoInfo, RepoRef};
 
-/// A branch as stored: its head and direct provenance.
+/// A branch as stored: its head, direct provenance and trigger.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct BranchRecord {
     pub head: String,
     pub direct_provenance: Vec<BranchRef>,
+    /// Set on a trigger branch (see `trigger`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<super::model::BranchTrigger>,
 }
 
 /// A commit as stored.

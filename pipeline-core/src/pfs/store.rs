@@ -274,6 +274,12 @@ impl Store {
         let provenance_changed = existing
             .as_ref()
             .is_none_or(|r| r.direct_provenance != prov);
+        let kept_trigger = existing.as_ref().and_then(|r| r.trigger.clone());
+        if kept_trigger.is_some() && !prov.is_empty() {
+            return Err(PfsError::Provenance(format!(
+                "branch {branch} has a trigger: a branch cannot have both provenance and a trigger"
+            )));
+        }
         let head_id = match head {
             Some(id) => {
                 get_commit(&*w, &branch.repo, id.as_str())?;
@@ -286,6 +292,7 @@ impl Store {
             BranchRecord {
                 head: head_id.clone().unwrap_or_default(),
                 direct_provenance: prov.clone(),
+                trigger: kept_trigger.clone(),
             },
         );
         validate_dag(&all, branch)?;
@@ -296,6 +303,7 @@ impl Store {
                 let rec = BranchRecord {
                     head: h,
                     direct_provenance: prov,
+                    trigger: kept_trigger,
                 };
                 put_branch(&mut *w, branch, &rec)?;
             }
@@ -329,6 +337,7 @@ impl Store {
                     &BranchRecord {
                         head: id.as_str().to_string(),
                         direct_provenance: prov,
+                        trigger: kept_trigger,
                     },
                 )?;
             }
@@ -496,6 +505,7 @@ fn branch_info(
         direct_provenance: rec.direct_provenance.clone(),
         provenance: full_provenance(all, b).into_iter().collect(),
         subvenance: subvenance(all, b).into_iter().collect(),
+        trigger: rec.trigger.clone(),
     })
 }
 
@@ -598,6 +608,7 @@ pub(crate) fn propagate(
         let new = BranchRecord {
             head: id.as_str().to_string(),
             direct_provenance: rec.direct_provenance.clone(),
+            trigger: rec.trigger.clone(),
         };
         put_branch(w, &b, &new)?;
         all.insert(b.clone(), new);

@@ -28,9 +28,36 @@ pub(crate) struct InputBranch {
     pub branch: BranchRef,
     pub field: FieldPath,
     pub cron: bool,
+    /// `input.pfs.trigger`: the branch is a trigger branch (named by `effective()`).
+    pub trigger: Option<crate::spec::Trigger>,
 }
 
-/// Every pfs/cron input branch of an effective input, in spec order.
+/// The store's form of an effective `input.pfs.trigger` (sizes in bytes).
+fn branch_trigger(
+    t: &crate::spec::Trigger,
+    branch: &BranchRef,
+) -> Result<crate::pfs::BranchTrigger> {
+    let bad = |m: String| PpsError::Usage(format!("trigger of input branch {branch}: {m}"));
+    Ok(crate::pfs::BranchTrigger {
+        branch: t.branch.clone().unwrap_or_else(|| "master".into()),
+        all: t.all,
+        size_bytes: t
+            .size
+            .as_deref()
+            .map(crate::validate::syntax::parse_human_size)
+            .transpose()
+            .map_err(bad)?,
+        commits: t
+            .commits
+            .map(|n| {
+                u64::try_from(n)
+                    .map_err(|_| bad("can't trigger on a negative number of commits".into()))
+            })
+            .transpose()?,
+        rate_limit_spec: t.rate_limit_spec.clone(),
+    })
+}
+
 /// Calls `f` on every pfs input of the tree.
 fn visit_pfs(input: &Input, f: &mut dyn FnMut(&crate::spec::PfsInput)) {
     if let Some(p) = &input.pfs {
@@ -46,6 +73,7 @@ fn visit_pfs(input: &Input, f: &mut dyn FnMut(&crate::spec::PfsInput)) {
     }
 }
 
+/// Every pfs/cron input branch of an effective input, in spec order.
 pub(crate) fn input_branches(input: &Input, field: FieldPath, out: &mut Vec<InputBranch>) {
     let project = |p: &Option<String>| {
         p.clone()
@@ -61,6 +89,7 @@ pub(crate) fn input_branches(input: &Input, field: FieldPath, out: &mut Vec<Inpu
             branch: b,
             field: field.field("pfs").field("repo"),
             cron: false,
+            trigger: p.trigger.clone(),
         });
     }
     if let Some(c) = &input.cron
@@ -72,6 +101,7 @@ pub(crate) fn input_branches(input: &Input, field: FieldPath, out: &mut Vec<Inpu
             branch: b,
             field: field.field("cron"),
             cron: true,
+            trigger: None,
         });
     }
     for (name, list) in [
@@ -247,16 +277,19 @@ impl Engine {
             .as_ref()
             .map(|p| p.name.clone())
             .ok_or_else(|| PpsError::Usage("the spec has no pipeline name".into()))?;
-        let mut triggered = false;
+        let mut cron_trigger = false;
         let mut s3_input = false;
         if let Some(input) = &effective.input {
             visit_pfs(input, &mut |p| {
-                triggered |= p.trigger.is_some();
+                cron_trigger |= p.trigger.as_ref().is_some_and(|t| t.cron_spec.is_some());
                 s3_input |= p.s3;
             });
         }
         for (what, set) in [
-            ("input.pfs.trigger (deferred processing)", triggered),
+            (
+                "input.pfs.trigger.cron_spec (use rate_limit_spec, size or commits)",
+                cron_trigger,
+            ),
             ("input.pfs.s3 (inputs served over S3)", s3_input),
             ("s3_out (output written over S3)", effective.s3_out),
             ("service", effective.service.is_some()),
@@ -317,9 +350,17 @@ impl Engine {
                 store.finish_commit(&c.commit, FinishOptions::default())?;
             }
         }
-        // Input branches that do not exist yet are created empty (as Pachyderm does).
+        // Input branches that do not exist yet are created empty (as Pachyderm does); trigger
+        // branches start at the head of the branch they watch.
         for b in &branches {
-            if !b.cron && store.inspect_branch(&b.branch).is_err() {
+            if let Some(t) = &b.trigger {
+                let trigger = branch_trigger(t, &b.branch)?;
+                let watched = b.branch.repo.branch(&trigger.branch)?;
+                if store.inspect_branch(&watched).is_err() {
+                    store.create_branch(&watched, None, &[])?;
+                }
+                store.set_branch_trigger(&b.branch, trigger)?;
+            } else if !b.cron && store.inspect_branch(&b.branch).is_err() {
                 store.create_branch(&b.branch, None, &[])?;
             }
         }

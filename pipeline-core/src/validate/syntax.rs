@@ -117,25 +117,48 @@ pub fn check_rfc3339(s: &str) -> Result<(), String> {
 
 /// A human size as docker/go-units reads it (`1M`, `500 KB`, `1.5GiB`).
 pub fn check_human_size(s: &str) -> Result<(), String> {
+    parse_human_size(s).map(|_| ())
+}
+
+/// A human size in bytes, as docker/go-units' `RAMInBytes` reads it (what Pachyderm uses for
+/// trigger sizes): a number, then an optional unit `k`, `m`, `g`, `t` or `p` (any case, with
+/// an optional `b` or `ib`), all powers of 1024.
+///
+/// ```
+/// use pipeline_core::validate::syntax::parse_human_size;
+/// assert_eq!(parse_human_size("1M"), Ok(1 << 20));
+/// assert_eq!(parse_human_size("1.5 KiB"), Ok(1536));
+/// assert_eq!(parse_human_size("10"), Ok(10));
+/// assert!(parse_human_size("ten").is_err());
+/// ```
+pub fn parse_human_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let num_len = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (num, unit) = t.split_at(num_len);
     let unit = unit.trim().to_ascii_lowercase();
-    let ok_num = !num.is_empty() && num.parse::<f64>().is_ok();
-    let ok_unit = unit.is_empty()
-        || matches!(
-            unit.trim_end_matches('b').trim_end_matches('i'),
-            "" | "k" | "m" | "g" | "t" | "p"
-        ) && unit.len() <= 3;
-    if ok_num && ok_unit {
-        Ok(())
-    } else {
-        Err(format!(
-            "invalid trigger size {s:?}: expected a size like \"1M\", \"500KB\" or \"2GiB\""
-        ))
+    let err = || {
+        format!("invalid trigger size {s:?}: expected a size like \"1M\", \"500KB\" or \"2GiB\"")
+    };
+    let n: f64 = num.parse().map_err(|_| err())?;
+    if unit.len() > 3 {
+        return Err(err());
     }
+    let power = match unit.trim_end_matches('b').trim_end_matches('i') {
+        "" => 0,
+        "k" => 1,
+        "m" => 2,
+        "g" => 3,
+        "t" => 4,
+        "p" => 5,
+        _ => return Err(err()),
+    };
+    let bytes = n * 1024f64.powi(power);
+    if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
+        return Err(err());
+    }
+    Ok(bytes as u64)
 }
 
 /// What is odd about an image reference, if anything (pachctl warns, never fails).
