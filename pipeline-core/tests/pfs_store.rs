@@ -808,3 +808,40 @@ fn triggers_move_branches_when_their_conditions_hold() {
         .to_string();
     assert!(err.contains("provenance"), "{err}");
 }
+
+/// A trigger with a `cron_spec` ignores commits and moves when its schedule ticks.
+#[test]
+fn cron_triggers_move_on_their_schedule() {
+    use pipeline_core::pfs::BranchTrigger;
+    let (_d, s) = store();
+    let r = repo(&s, "r");
+    let first = commit_with(&s, &master(&r), &[("/a", "a")]);
+    let t = r.branch("hourly").unwrap();
+    let info = s
+        .set_branch_trigger(
+            &t,
+            BranchTrigger {
+                branch: "master".into(),
+                cron_spec: Some("@every 1h".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let set_at = info
+        .trigger
+        .and_then(|t| t.last_tick_s)
+        .expect("tick time recorded");
+    assert_eq!(s.next_trigger_cron().unwrap(), Some(set_at + 3600));
+    let second = commit_with(&s, &master(&r), &[("/b", "b")]);
+    let head = || s.inspect_branch(&t).unwrap().head;
+    assert_eq!(head(), first.id, "commits do not move a cron trigger");
+    assert_eq!(s.tick_trigger_crons(set_at + 60).unwrap(), 0, "not due yet");
+    assert_eq!(s.tick_trigger_crons(set_at + 3600).unwrap(), 1);
+    assert_eq!(head(), second.id);
+    assert_eq!(s.next_trigger_cron().unwrap(), Some(set_at + 7200));
+    assert_eq!(
+        s.tick_trigger_crons(set_at + 7200).unwrap(),
+        0,
+        "nothing new to move"
+    );
+}

@@ -171,7 +171,11 @@ fn a_trigger_runs_one_job_per_batch_of_commits() {
     e.create(
         "pipeline: {name: batch}\ntransform: {cmd: [sh, -c, 'cp -r /pfs/in/. /pfs/out/']}\ninput: {pfs: {repo: in, glob: /, trigger: {commits: 2}}}\n",
     );
-    assert_eq!(e.run().len(), 1, "the job at creation, over the trigger head");
+    assert_eq!(
+        e.run().len(),
+        1,
+        "the job at creation, over the trigger head"
+    );
     let info = e.engine.inspect_pipeline("batch").unwrap();
     assert_eq!(info.inputs[0].name, "batch-trigger-1");
     e.commit("in", &[], &[("/b", "b")]);

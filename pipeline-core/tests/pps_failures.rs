@@ -182,11 +182,6 @@ fn unsupported_features_are_refused_by_name() {
     let e = env();
     e.repo("in");
     for (extra_input, extra, names) in [
-        (
-            ", trigger: {cron_spec: '@every 1m'}",
-            "",
-            "input.pfs.trigger.cron_spec",
-        ),
         (", s3: true", "", "input.pfs.s3"),
         ("", "s3_out: true\n", "s3_out"),
     ] {

@@ -221,6 +221,15 @@ pub struct BranchTrigger {
     /// and the watched head.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit_spec: Option<String>,
+    /// Fires on this cron schedule instead of on commits ([`Store::tick_trigger_crons`]);
+    /// excludes the other conditions.
+    ///
+    /// [`Store::tick_trigger_crons`]: super::Store::tick_trigger_crons
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron_spec: Option<String>,
+    /// When the cron schedule last ticked (seconds since the epoch; set by the store).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_tick_s: Option<u64>,
 }
 
 /// Information about a commit.

@@ -9,6 +9,7 @@
 //! branch watching a trigger branch); loops are refused.
 
 use super::error::{PfsError, Result};
+use super::model::now_ms;
 use super::model::{BranchInfo, BranchRef, BranchTrigger, CommitId, CommitInfo, RepoRef};
 use super::records::{BranchRecord, get_commit, put_branch};
 use super::store::{Store, all_branches, propagate};
@@ -28,9 +29,15 @@ impl Store {
         if trigger.branch == branch.name {
             return Err(bad(format!("branch {branch} cannot trigger on itself")));
         }
+        let mut trigger = trigger;
         if let Some(spec) = &trigger.rate_limit_spec {
             Schedule::parse(spec)
                 .map_err(|e| bad(format!("invalid trigger rate limit spec {spec:?}: {e}")))?;
+        }
+        if let Some(spec) = &trigger.cron_spec {
+            Schedule::parse(spec)
+                .map_err(|e| bad(format!("invalid trigger cron spec {spec:?}: {e}")))?;
+            trigger.last_tick_s.get_or_insert_with(|| now_ms() / 1000);
         }
         let watched = branch.repo.branch(&trigger.branch)?;
         let mut w = self.write_txn()?;
@@ -55,6 +62,12 @@ impl Store {
                 .get(&branch.repo.branch(&name)?)
                 .and_then(|r| r.trigger.as_ref())
                 .map(|t| t.branch.clone());
+        }
+        if let Some(old) = all.get(branch).and_then(|r| r.trigger.as_ref())
+            && old.cron_spec == trigger.cron_spec
+            && old.last_tick_s.is_some()
+        {
+            trigger.last_tick_s = old.last_tick_s;
         }
         let head = match all.get(branch) {
             Some(rec) if !rec.direct_provenance.is_empty() => {
@@ -109,7 +122,9 @@ impl Store {
                 .filter(|(b, r)| {
                     b.repo == *repo
                         && r.head != new_head
-                        && r.trigger.as_ref().is_some_and(|t| t.branch == name)
+                        && r.trigger
+                            .as_ref()
+                            .is_some_and(|t| t.branch == name && t.cron_spec.is_none())
                 })
                 .map(|(b, r)| (b.clone(), r.clone()))
                 .collect();
@@ -135,6 +150,77 @@ impl Store {
         }
         propagate(&mut *w, &mut all, &moved, &CommitId::generate(), false)?;
         w.commit()
+    }
+}
+
+impl Store {
+    /// Fires every trigger with a `cron_spec` whose schedule ticked by `now_s` (seconds since
+    /// the epoch): its head moves to the watched branch's head (when that is finished without
+    /// error and differs), with a new downstream commit set. Returns how many branches moved.
+    pub fn tick_trigger_crons(&self, now_s: u64) -> Result<usize> {
+        let due = |t: &BranchTrigger| {
+            let (Some(spec), Some(last)) = (&t.cron_spec, t.last_tick_s) else {
+                return None;
+            };
+            Schedule::parse(spec)
+                .ok()?
+                .next_after(last)
+                .filter(|next| *next <= now_s)
+        };
+        {
+            let r = self.inner.meta.read()?;
+            if !all_branches(&*r)?
+                .values()
+                .any(|rec| rec.trigger.as_ref().and_then(due).is_some())
+            {
+                return Ok(0);
+            }
+        }
+        let mut w = self.write_txn()?;
+        let mut all = all_branches(&*w)?;
+        let mut moved = Vec::new();
+        let candidates: Vec<(BranchRef, BranchRecord)> = all
+            .iter()
+            .filter(|(_, r)| r.trigger.as_ref().and_then(due).is_some())
+            .map(|(b, r)| (b.clone(), r.clone()))
+            .collect();
+        for (tb, mut rec) in candidates {
+            let Some(trigger) = rec.trigger.as_mut() else {
+                continue;
+            };
+            trigger.last_tick_s = Some(now_s);
+            let watched = tb.repo.branch(&trigger.branch)?;
+            if let Some(head) = all.get(&watched).map(|r| r.head.clone())
+                && head != rec.head
+            {
+                let c = get_commit(&*w, &tb.repo, &head)?.info;
+                if c.is_finished() && c.error.is_none() {
+                    rec.head = head;
+                    moved.push(tb.clone());
+                }
+            }
+            put_branch(&mut *w, &tb, &rec)?;
+            all.insert(tb, rec);
+        }
+        if !moved.is_empty() {
+            propagate(&mut *w, &mut all, &moved, &CommitId::generate(), false)?;
+        }
+        w.commit()?;
+        Ok(moved.len())
+    }
+
+    /// When the next cron-scheduled trigger is due (seconds since the epoch), if any.
+    pub fn next_trigger_cron(&self) -> Result<Option<u64>> {
+        let r = self.inner.meta.read()?;
+        Ok(all_branches(&*r)?
+            .values()
+            .filter_map(|rec| {
+                let t = rec.trigger.as_ref()?;
+                Schedule::parse(t.cron_spec.as_deref()?)
+                    .ok()?
+                    .next_after(t.last_tick_s?)
+            })
+            .min())
     }
 }
 

@@ -162,14 +162,16 @@ impl Engine {
         Ok(n)
     }
 
-    /// When the next cron tick of any running pipeline is due (seconds since the epoch), if
-    /// any schedule can fire.
+    /// When the next cron tick of any running pipeline, or of a cron-scheduled branch
+    /// trigger, is due (seconds since the epoch), if any schedule can fire.
     pub fn next_cron_due(&self) -> Result<Option<u64>> {
-        Ok(self
+        let inputs = self
             .due_crons()?
             .iter()
             .filter_map(|c| c.schedule.next_after(c.latest))
-            .min())
+            .min();
+        let triggers = self.store().next_trigger_cron()?;
+        Ok(inputs.into_iter().chain(triggers).min())
     }
 
     /// Commits one tick (the current time) to every cron input of a pipeline, as

@@ -55,6 +55,8 @@ fn branch_trigger(
             })
             .transpose()?,
         rate_limit_spec: t.rate_limit_spec.clone(),
+        cron_spec: t.cron_spec.clone(),
+        last_tick_s: None,
     })
 }
 
@@ -277,19 +279,11 @@ impl Engine {
             .as_ref()
             .map(|p| p.name.clone())
             .ok_or_else(|| PpsError::Usage("the spec has no pipeline name".into()))?;
-        let mut cron_trigger = false;
         let mut s3_input = false;
         if let Some(input) = &effective.input {
-            visit_pfs(input, &mut |p| {
-                cron_trigger |= p.trigger.as_ref().is_some_and(|t| t.cron_spec.is_some());
-                s3_input |= p.s3;
-            });
+            visit_pfs(input, &mut |p| s3_input |= p.s3);
         }
         for (what, set) in [
-            (
-                "input.pfs.trigger.cron_spec (use rate_limit_spec, size or commits)",
-                cron_trigger,
-            ),
             ("input.pfs.s3 (inputs served over S3)", s3_input),
             ("s3_out (output written over S3)", effective.s3_out),
             ("service", effective.service.is_some()),

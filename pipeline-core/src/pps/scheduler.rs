@@ -224,6 +224,7 @@ impl Engine {
     pub async fn run_pending(&self) -> Result<Vec<JobInfo>> {
         let _guard = self.inner.scheduler.lock().await;
         self.tick_crons()?;
+        self.store().tick_trigger_crons(now_ms() / 1000)?;
         let mut done = Vec::new();
         loop {
             self.discover_jobs()?;
