@@ -255,7 +255,22 @@ impl ExecTransport for KubeExec {
                 None => None,
             }
         };
-        let ((), (), (), status) = tokio::join!(stdin_task, out_task, err_task, status);
+        // Once the command has exited (status and both output streams are in), stdin is
+        // abandoned: a command that did not read it all may leave the copy waiting on a peer
+        // that no longer reads.
+        let finished = async {
+            let ((), (), status) = tokio::join!(out_task, err_task, status);
+            status
+        };
+        let status = {
+            let mut stdin_task = std::pin::pin!(stdin_task);
+            let mut finished = std::pin::pin!(finished);
+            tokio::select! {
+                biased;
+                status = &mut finished => status,
+                () = &mut stdin_task => finished.await,
+            }
+        };
         let joined = proc.join().await;
         match status {
             Some(status) => exit_code_from_status(pod, &status),
