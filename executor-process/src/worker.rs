@@ -416,16 +416,6 @@ impl Worker for ProcessWorker {
         )
         .map_err(|(field, value)| invalid(field, format!("{value:?} contains a NUL byte")))?;
         prepared.stdin_piped = task.program.stdin.is_some();
-        let stack = match &mut self.stack {
-            Some(s) => s,
-            None => self
-                .stack
-                .insert(spawn::Stack::new().map_err(|source| ExecutorError::Io {
-                    context: "mapping a stack for starting processes".into(),
-                    source,
-                })?),
-        };
-
         let mut child = match spawn::spawn(&prepared, &plan, stack) {
             Ok(c) => c,
             Err(SpawnError::Exec(e)) => {

@@ -212,31 +212,15 @@ impl Engine {
 }
 
 fn collect_crons(input: &crate::spec::Input, out: &mut Vec<(String, bool)>) {
-    if let Some(c) = &input.cron {
-        out.push((c.name.clone().unwrap_or_default(), c.overwrite));
-    }
-    for list in [&input.cross, &input.union, &input.join, &input.group]
-        .into_iter()
-        .flatten()
-    {
-        for child in list {
-            collect_crons(child, out);
+    input.for_each(&mut |i| {
+        if let Some(c) = &i.cron {
+            out.push((c.name.clone().unwrap_or_default(), c.overwrite));
         }
-    }
+    });
 }
 
 fn collect_cron_specs(input: &crate::spec::Input, out: &mut Vec<crate::spec::CronInput>) {
-    if let Some(c) = &input.cron {
-        out.push(c.clone());
-    }
-    for list in [&input.cross, &input.union, &input.join, &input.group]
-        .into_iter()
-        .flatten()
-    {
-        for child in list {
-            collect_cron_specs(child, out);
-        }
-    }
+    input.for_each(&mut |i| out.extend(i.cron.clone()));
 }
 
 #[cfg(test)]

@@ -60,21 +60,6 @@ fn branch_trigger(
     })
 }
 
-/// Calls `f` on every pfs input of the tree.
-fn visit_pfs(input: &Input, f: &mut dyn FnMut(&crate::spec::PfsInput)) {
-    if let Some(p) = &input.pfs {
-        f(p);
-    }
-    for list in [&input.cross, &input.union, &input.join, &input.group]
-        .into_iter()
-        .flatten()
-    {
-        for child in list {
-            visit_pfs(child, f);
-        }
-    }
-}
-
 /// Every pfs/cron input branch of an effective input, in spec order.
 pub(crate) fn input_branches(input: &Input, field: FieldPath, out: &mut Vec<InputBranch>) {
     let project = |p: &Option<String>| {
@@ -281,7 +266,7 @@ impl Engine {
             .ok_or_else(|| PpsError::Usage("the spec has no pipeline name".into()))?;
         let mut s3_input = false;
         if let Some(input) = &effective.input {
-            visit_pfs(input, &mut |p| s3_input |= p.s3);
+            input.for_each(&mut |i| s3_input |= i.pfs.as_ref().is_some_and(|p| p.s3));
         }
         for (what, set) in [
             ("input.pfs.s3 (inputs served over S3)", s3_input),

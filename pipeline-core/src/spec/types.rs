@@ -350,6 +350,19 @@ impl Input {
         let first = kinds.next()?;
         kinds.next().is_none().then_some(first)
     }
+
+    /// Calls `f` on this input and every input nested in it, parents first, in written order.
+    pub fn for_each(&self, f: &mut dyn FnMut(&Input)) {
+        f(self);
+        for list in [&self.cross, &self.union, &self.join, &self.group]
+            .into_iter()
+            .flatten()
+        {
+            for child in list {
+                child.for_each(f);
+            }
+        }
+    }
 }
 
 /// `input.pfs`: a glob over a repo's branch.
