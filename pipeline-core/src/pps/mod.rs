@@ -64,12 +64,11 @@
 //! datums are recorded, so partial output is never committed as success, and finished commits
 //! are never touched.
 
-mod attempt;
 mod cron;
 pub mod error;
+mod job;
 mod records;
 mod registry;
-mod run;
 mod scheduler;
 mod scratch;
 

@@ -3,12 +3,11 @@
 //! [`Worker`] (tower style): executors only run one program once.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::executor::{DatumOutcome, DatumTask, LogSink, LogStream, Program, ProgramKind, Worker};
+use crate::executor::{DatumOutcome, DatumTask, LogStream, Program, ProgramKind, Worker};
 
-use super::records::DatumFailure;
+use super::super::records::DatumFailure;
 
 /// The retry policy of one pipeline version.
 #[derive(Debug, Clone)]
@@ -115,65 +114,11 @@ fn micros(t: Instant) -> u64 {
     u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
-/// Empties a datum's `out` directory in place (see [`super::scratch::reset`]); what cannot
+/// Empties a datum's `out` directory in place (see [`super::super::scratch::reset`]); what cannot
 /// be removed goes to the job's scratch directory, two levels up.
 pub(crate) fn reset_dir(out: &Path) {
     let job_scratch = out.parent().and_then(Path::parent).unwrap_or(out);
-    let _ = super::scratch::reset(out, &[], job_scratch);
-}
-
-/// Collects one datum's log lines in memory (bounded), with timestamps, redacting secrets.
-pub(crate) struct DatumLogs {
-    lines: Mutex<Vec<(u64, LogStream, String)>>,
-    redact: Arc<Vec<String>>,
-    echo: bool,
-}
-
-/// Most lines kept per datum; later lines are counted in a final marker line.
-const MAX_LINES: usize = 10_000;
-
-impl DatumLogs {
-    pub(crate) fn new(redact: Arc<Vec<String>>, echo: bool) -> Self {
-        DatumLogs {
-            lines: Mutex::new(Vec::new()),
-            redact,
-            echo,
-        }
-    }
-
-    pub(crate) fn take(&self) -> Vec<(u64, LogStream, String)> {
-        std::mem::take(&mut *self.lines.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-}
-
-/// Replaces every secret value in `text` by `<redacted>`.
-pub(crate) fn redact(secrets: &[String], text: &str) -> String {
-    let mut s = text.to_string();
-    for v in secrets {
-        if !v.is_empty() && s.contains(v.as_str()) {
-            s = s.replace(v.as_str(), "<redacted>");
-        }
-    }
-    s
-}
-
-impl LogSink for DatumLogs {
-    fn line(&self, stream: LogStream, line: &str) {
-        let line = redact(&self.redact, line);
-        if self.echo {
-            eprintln!("{line}");
-        }
-        let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
-        if lines.len() < MAX_LINES {
-            lines.push((super::now_ms(), stream, line));
-        } else if lines.len() == MAX_LINES {
-            lines.push((
-                super::now_ms(),
-                LogStream::Stderr,
-                "(further lines of this datum dropped)".into(),
-            ));
-        }
-    }
+    let _ = super::super::scratch::reset(out, &[], job_scratch);
 }
 
 /// Builds the main program of a transform.

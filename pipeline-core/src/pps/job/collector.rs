@@ -1,0 +1,348 @@
+//! The collector: one task per job receives the planner's and the workers' reports in one
+//! ordered stream and commits them in batches (output files, datum records and log lines of
+//! many datums per metadata transaction), then deletes the outputs of vanished datums.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::executor::LogStream;
+use crate::pfs::OutputBatch;
+use crate::spec::PipelineSpec;
+
+use super::super::error::{PpsError, Result};
+use super::super::records::{
+    DatumInfo, DatumState, JobInfo, LogLine, datum_key, datum_prefix, enc, job_key, log_key,
+};
+use super::super::registry::decode;
+use super::super::{Engine, now_ms};
+use super::messages::{Done, Msg};
+use super::millis;
+use super::owners::Owners;
+use super::planner::processed;
+
+/// Datums committed per metadata transaction (at most; a batch is also flushed every
+/// [`FLUSH_EVERY`]).
+const BATCH: usize = 512;
+/// How long pending reports wait at most before they are committed.
+pub(super) const FLUSH_EVERY: Duration = Duration::from_millis(250);
+/// Skipped datums' records committed per transaction at most (they carry no output files).
+const SKIPPED_BATCH: usize = 16384;
+/// Paths per transaction when deleting the outputs of vanished datums.
+const DELETE_CHUNK: usize = 4096;
+
+/// The capacity of a job's report channel.
+pub(super) const REPORTS: usize = BATCH * 2;
+
+/// What went wrong in a job's run, if anything (decides its final state).
+#[derive(Default)]
+pub(super) struct RunOutcome {
+    /// The plan could not be walked to its end (the job fails with this reason).
+    pub plan_failed: Option<String>,
+    /// The first datum that failed.
+    pub first_failed: Option<String>,
+    /// The first output conflict between two datums.
+    pub conflict: Option<String>,
+    /// The job was stopped, killed or timed out, with this reason.
+    pub killed: Option<String>,
+}
+
+/// The deadline of the job's `job_timeout`, counted from when it first started.
+pub(super) fn job_deadline(spec: &PipelineSpec, job: &JobInfo) -> Option<tokio::time::Instant> {
+    spec.job_timeout
+        .as_ref()
+        .and_then(|d| job.started_ms.map(|s| (s, d.as_std())))
+        .map(|(started, d)| {
+            let elapsed = now_ms().saturating_sub(started);
+            tokio::time::Instant::now() + d.saturating_sub(Duration::from_millis(elapsed))
+        })
+}
+
+/// A job's collector: what it has received and not yet committed, and what it learnt.
+pub(super) struct Collector<'a> {
+    engine: &'a Engine,
+    job: &'a mut JobInfo,
+    /// Which datum wrote each output path of this job.
+    pub owners: Owners,
+    /// What went wrong so far.
+    pub outcome: RunOutcome,
+    batch: OutputBatch,
+    in_batch: usize,
+    skipped_in_batch: usize,
+    last_flush: Instant,
+    log_seq: u64,
+    planner_started: Instant,
+    /// The planner walked the whole plan.
+    pub plan_done: bool,
+    /// The job's `job_timeout` expired (and the job was cancelled).
+    pub timed_out: bool,
+}
+
+impl<'a> Collector<'a> {
+    /// A collector for `job`, with the ownership of what it already recorded.
+    pub(super) fn new(
+        engine: &'a Engine,
+        job: &'a mut JobInfo,
+        owners: Owners,
+        planner_started: Instant,
+    ) -> Self {
+        Collector {
+            engine,
+            job,
+            owners,
+            outcome: RunOutcome::default(),
+            batch: OutputBatch::default(),
+            in_batch: 0,
+            skipped_in_batch: 0,
+            last_flush: Instant::now(),
+            log_seq: 0,
+            planner_started,
+            plan_done: false,
+            timed_out: false,
+        }
+    }
+
+    /// Receives and commits reports until every sender is gone; at `deadline` the job is
+    /// cancelled (and the reports of what was running still arrive).
+    pub(super) async fn collect(
+        &mut self,
+        rx: &mut mpsc::Receiver<Msg>,
+        deadline: Option<tokio::time::Instant>,
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        loop {
+            let next = match deadline {
+                Some(dl) if !self.timed_out => tokio::select! {
+                    d = rx.recv() => d,
+                    _ = tokio::time::sleep_until(dl) => {
+                        self.timed_out = true;
+                        cancel.cancel();
+                        continue;
+                    }
+                },
+                _ => tokio::time::timeout(FLUSH_EVERY, rx.recv())
+                    .await
+                    .unwrap_or(Some(Msg::Tick)),
+            };
+            let Some(msg) = next else { break };
+            self.take(msg, cancel);
+            let pending = self.in_batch + self.skipped_in_batch > 0;
+            if self.in_batch >= BATCH
+                || self.skipped_in_batch >= SKIPPED_BATCH
+                || (pending && self.last_flush.elapsed() >= FLUSH_EVERY)
+            {
+                self.flush().await?;
+                self.in_batch = 0;
+                self.skipped_in_batch = 0;
+                self.last_flush = Instant::now();
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes one report into the pending batch.
+    fn take(&mut self, msg: Msg, cancel: &CancellationToken) {
+        match msg {
+            Msg::Tick => {}
+            Msg::Done(done) => {
+                if !done.cancelled {
+                    self.absorb(done);
+                    self.in_batch += 1;
+                }
+            }
+            Msg::Skipped(info) => self.skipped(info),
+            Msg::Deletes(paths) => {
+                // A path this job already wrote stays (deletes come first in a batch,
+                // but an earlier batch may hold the new file).
+                let owners = &self.owners;
+                self.batch
+                    .deletes
+                    .extend(paths.into_iter().filter(|p| !owners.owns(p)));
+            }
+            Msg::Planned { total, done } => {
+                let job = &mut *self.job;
+                // While a resumed job re-walks its plan, the count from before stays.
+                job.stats.datums_total = if done {
+                    total
+                } else {
+                    job.stats.datums_total.max(total)
+                };
+                if done {
+                    self.plan_done = true;
+                    job.planned = true;
+                    job.stats.plan_ms = millis(self.planner_started);
+                }
+            }
+            Msg::PlanFailed(reason) => {
+                self.outcome.plan_failed.get_or_insert(reason);
+                cancel.cancel();
+            }
+        }
+    }
+
+    /// Records an unchanged datum as skipped; its outputs stay this job's.
+    fn skipped(&mut self, info: DatumInfo) {
+        for o in &info.outputs {
+            self.owners.claim(o, &info.id);
+        }
+        let job = &mut *self.job;
+        job.stats.datums_skipped += 1;
+        self.batch.records.push((
+            datum_key(&job.pipeline, &job.id, &info.id),
+            Some(enc(&info)),
+        ));
+        self.skipped_in_batch += 1;
+    }
+
+    /// Adds a finished datum to the batch: stats, output files (unless they conflict), log
+    /// lines and its record.
+    fn absorb(&mut self, done: Done) {
+        let job = &mut *self.job;
+        let owners = &mut self.owners;
+        let outcome = &mut self.outcome;
+        let batch = &mut self.batch;
+        let log_seq = &mut self.log_seq;
+        let mut info = done.info;
+        let stats = &mut job.stats;
+        stats.bytes_in += info.stats.bytes_in;
+        match info.state {
+            DatumState::Success => {
+                stats.datums_processed += 1;
+                stats.bytes_out += info.stats.bytes_out;
+                let mut conflict = None;
+                for (p, _, _) in &done.puts {
+                    if let Some(c) = owners.claim(p, &info.id) {
+                        conflict.get_or_insert(c);
+                    }
+                }
+                if let Some(c) = conflict {
+                    outcome.conflict.get_or_insert(c);
+                } else {
+                    batch.puts.extend(done.puts);
+                }
+            }
+            DatumState::Recovered => stats.datums_recovered += 1,
+            DatumState::Failed => {
+                stats.datums_failed += 1;
+                outcome.first_failed.get_or_insert(info.id.clone());
+            }
+            DatumState::Skipped => stats.datums_skipped += 1,
+        }
+        for (ts, stream, line) in done.logs {
+            *log_seq += 1;
+            let l = LogLine {
+                ts_ms: ts,
+                pipeline: job.pipeline.clone(),
+                job: job.id.clone(),
+                datum: info.id.clone(),
+                stream: match stream {
+                    LogStream::Stdout => "stdout".into(),
+                    LogStream::Stderr => "stderr".into(),
+                },
+                message: line,
+            };
+            batch.records.push((
+                log_key(&job.pipeline, &job.id, &info.id, *log_seq),
+                Some(enc(&l)),
+            ));
+        }
+        info.job = job.id.clone();
+        batch.records.push((
+            datum_key(&job.pipeline, &job.id, &info.id),
+            Some(enc(&info)),
+        ));
+    }
+
+    /// Commits what is still pending.
+    pub(super) async fn flush_rest(&mut self) -> Result<()> {
+        if self.in_batch > 0 || !self.batch.is_empty() {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Commits the pending batch with the job's record in one transaction.
+    async fn flush(&mut self) -> Result<()> {
+        let job = &*self.job;
+        let mut b = std::mem::take(&mut self.batch);
+        b.records
+            .push((job_key(&job.pipeline, &job.id), Some(enc(job))));
+        let s = self.engine.store().clone();
+        let c = job.output_commit.clone();
+        tokio::task::spawn_blocking(move || s.commit_batch(Some(&c), &b))
+            .await
+            .map_err(|e| PpsError::Usage(format!("ingest task failed: {e}")))??;
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// Deletes the outputs of datums the base job processed that are no longer in the plan
+    /// (reference §2.13), except paths this job wrote. Both record lists are walked in datum
+    /// ID order side by side; deletions are committed in chunks.
+    pub(super) async fn delete_vanished(
+        &self,
+        job: &JobInfo,
+        base: Option<&str>,
+        owners: Owners,
+    ) -> Result<()> {
+        let Some(base) = base else { return Ok(()) };
+        let store = self.store().clone();
+        let commit = job.output_commit.clone();
+        let base_prefix = datum_prefix(&job.pipeline, base);
+        let job_prefix = datum_prefix(&job.pipeline, &job.id);
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let mut current = store.engine_scan(&job_prefix)?.peekable();
+            let mut deletes = Vec::new();
+            for kv in store.engine_scan(&base_prefix)? {
+                let (k, v) = kv?;
+                let id = k.get(base_prefix.len()..).unwrap_or_default();
+                // Advance the current job's records to `id`.
+                let mut present = false;
+                while let Some(Ok((ck, _))) = current.peek() {
+                    let cid = ck.get(job_prefix.len()..).unwrap_or_default();
+                    match cid.cmp(id) {
+                        std::cmp::Ordering::Less => {
+                            current.next();
+                        }
+                        std::cmp::Ordering::Equal => {
+                            present = true;
+                            break;
+                        }
+                        std::cmp::Ordering::Greater => break,
+                    }
+                }
+                if let Some(Err(_)) = current.peek()
+                    && let Some(Err(e)) = current.next()
+                {
+                    return Err(e.into());
+                }
+                if present {
+                    continue;
+                }
+                let d: DatumInfo = decode(&k, &v)?;
+                if processed(d.state) {
+                    deletes.extend(d.outputs.into_iter().filter(|p| !owners.owns(p)));
+                }
+                if deletes.len() >= DELETE_CHUNK {
+                    let batch = OutputBatch {
+                        deletes: std::mem::take(&mut deletes),
+                        ..Default::default()
+                    };
+                    store.commit_batch(Some(&commit), &batch)?;
+                }
+            }
+            if !deletes.is_empty() {
+                let batch = OutputBatch {
+                    deletes,
+                    ..Default::default()
+                };
+                store.commit_batch(Some(&commit), &batch)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| PpsError::Usage(format!("deleting vanished outputs failed: {e}")))?
+    }
+}

@@ -1,0 +1,269 @@
+//! The per-datum run: one datum on one worker, from materialised inputs through the attempt
+//! loop to its record, output files and log lines.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::datum::{DatumPlan, JobEnv};
+use crate::executor::{DatumTask, Program, ProgramKind, Secrets, Worker};
+use crate::pfs::{CommitRef, Store};
+use crate::spec::{PipelineSpec, Transform};
+
+use super::super::records::{
+    DatumFailure, DatumInfo, DatumInputInfo, DatumState, DatumStats, JobInfo,
+};
+use super::attempt::{self, AttemptPolicy, AttemptResult};
+use super::datum_logs::{DatumLogs, redact};
+use super::messages::{Done, Put, Todo};
+use super::micros;
+
+/// Everything a worker task needs to run datums of one job.
+pub(super) struct DatumCtx {
+    pub store: Store,
+    pub job_id: String,
+    pub input_commits: HashMap<String, CommitRef>,
+    pub job_env: JobEnv,
+    pub base_env: Vec<(String, String)>,
+    pub program: Program,
+    pub policy: AttemptPolicy,
+    pub transform: Transform,
+    pub timeout: Option<Duration>,
+    /// The job's cancellation: set when it is stopped, killed or timed out.
+    pub cancel: CancellationToken,
+    /// Secret values, redacted from logs and failure messages.
+    pub redact: Arc<Vec<String>>,
+    pub echo: bool,
+    /// The job's scratch directory (one `w<index>` directory per worker below it).
+    pub scratch: PathBuf,
+}
+
+/// What [`DatumCtx::new`] needs to know about the job and the engine.
+pub(super) struct DatumCtxParts<'a> {
+    pub store: Store,
+    pub job: &'a JobInfo,
+    pub spec: &'a PipelineSpec,
+    pub plan: &'a DatumPlan,
+    pub input_commits: &'a HashMap<String, CommitRef>,
+    pub secrets: &'a Secrets,
+    pub cancel: CancellationToken,
+    pub echo: bool,
+    pub scratch_root: &'a Path,
+}
+
+impl DatumCtx {
+    /// The context of one job's datums: the transform's programs and retry policy, the base
+    /// environment (with secrets), the values to redact and the job's environment.
+    pub(super) fn new(parts: DatumCtxParts<'_>) -> DatumCtx {
+        let spec = parts.spec;
+        let transform = spec.transform.clone().unwrap_or_default();
+        let policy = AttemptPolicy {
+            tries: u32::try_from(spec.datum_tries.unwrap_or(3).max(1)).unwrap_or(3),
+            err_cmd: (!transform.err_cmd.is_empty()).then(|| {
+                attempt::program(
+                    ProgramKind::ErrCmd,
+                    &transform.err_cmd,
+                    &transform.err_stdin,
+                )
+            }),
+        };
+        let program = attempt::program(ProgramKind::Cmd, &transform.cmd, &transform.stdin);
+        let (base_env, redact) = secret_env(&transform, parts.secrets);
+        let mut job_env = JobEnv::new(parts.job.id.clone());
+        job_env.pipeline_name = Some(parts.job.pipeline.clone());
+        for leaf in parts.plan.leaves() {
+            if let Some(c) = parts.input_commits.get(&leaf.repo) {
+                job_env
+                    .input_commits
+                    .insert(leaf.name.clone(), c.id.to_string());
+            }
+        }
+        DatumCtx {
+            store: parts.store,
+            job_id: parts.job.id.clone(),
+            input_commits: parts.input_commits.clone(),
+            job_env,
+            base_env,
+            program,
+            policy,
+            transform,
+            timeout: attempt::dur(spec.datum_timeout.as_ref()),
+            cancel: parts.cancel,
+            redact: Arc::new(redact),
+            echo: parts.echo,
+            scratch: parts.scratch_root.join(&parts.job.id),
+        }
+    }
+
+    /// Runs datum `t` on `worker`: materialise, attempts, ingest; the report for the collector.
+    pub(super) async fn run_one(&self, worker: &mut dyn Worker, t: Todo) -> Done {
+        let scratch = self.scratch.join(format!("w{}", worker.index()));
+        let mut info = self.initial_info(&t);
+        let logs = Arc::new(DatumLogs::new(self.redact.clone(), self.echo));
+        let t_dl = Instant::now();
+        let prepared = self.materialize(&scratch, &t.datum);
+        info.stats.download_us = micros(t_dl);
+        match prepared {
+            Ok(bytes) => info.stats.bytes_in = bytes,
+            Err(e) => {
+                info.failure = Some(DatumFailure::Executor {
+                    message: redact(&self.redact, &e.to_string()),
+                });
+                return Done {
+                    info,
+                    puts: Vec::new(),
+                    logs: logs.take(),
+                    cancelled: false,
+                };
+            }
+        }
+        let task = self.task(&t, scratch, logs.clone());
+        // The output check of a successful attempt also stores the files (one scan).
+        let ingested: Mutex<Option<(Vec<Put>, u64)>> = Mutex::new(None);
+        let check = |out: &Path| {
+            let t_up = Instant::now();
+            let puts = self.ingest(out)?;
+            *ingested.lock().unwrap_or_else(|e| e.into_inner()) = Some((puts, micros(t_up)));
+            Ok(())
+        };
+        let r = attempt::run_with_policy(worker, &task, &self.policy, &check).await;
+        let ingested = ingested
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or_default();
+        self.finish(info, r, ingested, logs.take())
+    }
+
+    /// The record of datum `t` before it ran (failed until an attempt succeeds).
+    fn initial_info(&self, t: &Todo) -> DatumInfo {
+        let inputs: Vec<DatumInputInfo> = t
+            .datum
+            .inputs
+            .iter()
+            .map(|i| DatumInputInfo {
+                name: i.leaf.name.clone(),
+                repo: i.leaf.repo.clone(),
+                path: i.path.clone(),
+            })
+            .collect();
+        DatumInfo {
+            id: t.id.clone(),
+            hash: t.hash.clone(),
+            state: DatumState::Failed,
+            reason: t.reason.clone(),
+            failure: None,
+            job: self.job_id.clone(),
+            attempts: 0,
+            inputs,
+            outputs: Vec::new(),
+            stats: DatumStats::default(),
+        }
+    }
+
+    /// What the worker is asked to run for datum `t` in `scratch`.
+    fn task(&self, t: &Todo, scratch: PathBuf, logs: Arc<DatumLogs>) -> DatumTask {
+        let mut env = self.base_env.clone();
+        env.extend(t.datum.env(&self.job_env));
+        DatumTask {
+            job_id: self.job_id.clone(),
+            datum_id: t.id.clone(),
+            scratch,
+            inputs: t
+                .datum
+                .inputs
+                .iter()
+                .map(|i| i.leaf.name.clone())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+            program: self.program.clone(),
+            env,
+            user: self.transform.user.clone(),
+            working_dir: self.transform.working_dir.clone(),
+            accept_return_code: self.transform.accept_return_code.clone(),
+            timeout: self.timeout,
+            cancel: self.cancel.clone(),
+            logs,
+        }
+    }
+
+    /// The datum's report from the attempts' result and what a successful attempt ingested.
+    fn finish(
+        &self,
+        mut info: DatumInfo,
+        r: AttemptResult,
+        ingested: (Vec<Put>, u64),
+        logs: Vec<(u64, crate::executor::LogStream, String)>,
+    ) -> Done {
+        info.attempts = r.attempts;
+        info.stats.process_us = r.process_us;
+        let cancelled = matches!(r.failure, Some(DatumFailure::Cancelled)) && !r.success;
+        let mut puts = Vec::new();
+        if r.success {
+            let (p, upload_us) = ingested;
+            info.stats.upload_us = upload_us;
+            info.stats.bytes_out = p.iter().map(|(_, s, _)| *s).sum();
+            info.outputs = p.iter().map(|(p, _, _)| p.clone()).collect();
+            puts = p;
+            info.state = if r.recovered {
+                // Pachyderm quirk kept: an earlier recovered attempt stays RECOVERED.
+                DatumState::Recovered
+            } else {
+                DatumState::Success
+            };
+            info.failure = r.failure.clone().filter(|_| r.recovered);
+            if info.state == DatumState::Recovered {
+                puts.clear();
+                info.outputs.clear();
+            }
+        } else {
+            info.state = if r.recovered {
+                DatumState::Recovered
+            } else {
+                DatumState::Failed
+            };
+            info.failure = r.failure.map(|f| match f {
+                DatumFailure::Executor { message } => DatumFailure::Executor {
+                    message: redact(&self.redact, &message),
+                },
+                other => other,
+            });
+        }
+        Done {
+            info,
+            puts,
+            logs,
+            cancelled,
+        }
+    }
+}
+
+/// The transform's environment plus its secrets' `env_var`s, and every secret value of the
+/// engine (to redact from logs).
+fn secret_env(transform: &Transform, secrets: &Secrets) -> (Vec<(String, String)>, Vec<String>) {
+    let mut base_env: Vec<(String, String)> = transform
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut redact = Vec::new();
+    for s in &transform.secrets {
+        if let (Some(var), Some(key)) = (&s.env_var, &s.key)
+            && let Some(v) = secrets.get(&s.name, key)
+        {
+            let v = String::from_utf8_lossy(&v.0).into_owned();
+            base_env.push((var.clone(), v.clone()));
+            redact.push(v);
+        }
+    }
+    for keys in secrets.0.values() {
+        for v in keys.values() {
+            redact.push(String::from_utf8_lossy(&v.0).into_owned());
+        }
+    }
+    (base_env, redact)
+}

@@ -1,0 +1,129 @@
+//! Running a job's datums: the planner thread, the worker pool and the collector wired
+//! together by two channels (datums to run, reports), then the job's stop reason if it was
+//! cancelled.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::datum::DatumPlan;
+use crate::pfs::CommitRef;
+use crate::spec::PipelineSpec;
+
+use super::super::Engine;
+use super::super::error::{PpsError, Result};
+use super::super::records::{JobInfo, PipelineInfo};
+use super::collector::{Collector, REPORTS, RunOutcome, job_deadline};
+use super::datum_run::{DatumCtx, DatumCtxParts};
+use super::messages::{Msg, Todo};
+use super::owners::Owners;
+use super::planner::{Planner, QUEUE};
+
+/// One job's run: what its planner, workers and collector share.
+pub(super) struct JobRun<'a> {
+    /// The engine the job runs on.
+    pub engine: &'a Engine,
+    /// The pipeline version of the job.
+    pub pinfo: &'a PipelineInfo,
+    /// Its effective spec.
+    pub spec: &'a PipelineSpec,
+    /// The job's datum plan.
+    pub plan: DatumPlan,
+    /// Decides per datum whether it runs.
+    pub planner: Planner,
+    /// The job's input commits, by repo name.
+    pub input_commits: &'a HashMap<String, CommitRef>,
+    /// Cancelled when the job is stopped, killed or timed out.
+    pub cancel: CancellationToken,
+}
+
+impl JobRun<'_> {
+    /// Runs every datum of the plan that needs to run, commits their results in batches and
+    /// deletes the outputs of vanished datums; `owners` holds what the job already recorded.
+    pub(super) async fn run(self, job: &mut JobInfo, owners: Owners) -> Result<RunOutcome> {
+        let engine = self.engine;
+        let cancel = self.cancel.clone();
+        let ctx = Arc::new(self.datum_ctx(job));
+        let (tx, mut rx) = mpsc::channel::<Msg>(REPORTS);
+        let (work_tx, work_rx) = mpsc::channel::<Todo>(QUEUE);
+        let planner_started = self.planner.started;
+        let base_job = self.planner.base_job.clone();
+        let planning = {
+            let (planner, plan) = (self.planner, self.plan);
+            let tx = tx.clone();
+            let cancel = cancel.clone();
+            tokio::task::spawn_blocking(move || planner.run(&plan, &work_tx, &tx, &cancel))
+        };
+        // Workers start on the first datum to run, while the collector below already takes
+        // the planner's reports.
+        let work = Arc::new(tokio::sync::Mutex::new(work_rx));
+        let dispatcher = engine.dispatch(self.pinfo, work, tx, ctx.clone());
+
+        let deadline = job_deadline(self.spec, job);
+        let mut collector = Collector::new(engine, job, owners, planner_started);
+        collector.collect(&mut rx, deadline, &cancel).await?;
+        let _ = planning.await;
+        collector.flush_rest().await?;
+        let Collector {
+            owners,
+            mut outcome,
+            plan_done,
+            timed_out,
+            ..
+        } = collector;
+
+        if plan_done && !cancel.is_cancelled() {
+            engine
+                .delete_vanished(job, base_job.as_deref(), owners)
+                .await?;
+        }
+        let pool = dispatcher
+            .await
+            .map_err(|e| PpsError::Usage(format!("worker task failed: {e}")))??;
+        let _ = std::fs::remove_dir_all(&ctx.scratch);
+        if !pool.is_empty() {
+            engine.return_pool(self.pinfo, pool).await;
+        }
+        if cancel.is_cancelled() {
+            outcome.killed = Some(engine.stop_reason(job, timed_out)?);
+        }
+        Ok(outcome)
+    }
+
+    /// The context every datum of the job runs in.
+    fn datum_ctx(&self, job: &JobInfo) -> DatumCtx {
+        DatumCtx::new(DatumCtxParts {
+            store: self.engine.store().clone(),
+            job,
+            spec: self.spec,
+            plan: &self.plan,
+            input_commits: self.input_commits,
+            secrets: &self.engine.inner.secrets,
+            cancel: self.cancel.clone(),
+            echo: self.engine.inner.echo_logs,
+            scratch_root: &self.engine.inner.scratch,
+        })
+    }
+}
+
+impl Engine {
+    /// Why a cancelled job stopped: the reason a kill stored (taken), else a timeout or a stop.
+    fn stop_reason(&self, job: &JobInfo, timed_out: bool) -> Result<String> {
+        let stored = self
+            .store()
+            .engine_get(format!("K/{}/{}", job.pipeline, job.id).as_bytes())?;
+        Ok(match stored {
+            Some(r) => {
+                self.store().engine_write(vec![(
+                    format!("K/{}/{}", job.pipeline, job.id).into_bytes(),
+                    None,
+                )])?;
+                String::from_utf8_lossy(&r).into_owned()
+            }
+            None if timed_out => "job timed out (job_timeout)".to_string(),
+            None => "job stopped".to_string(),
+        })
+    }
+}

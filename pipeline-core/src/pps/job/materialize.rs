@@ -1,0 +1,114 @@
+//! Materialising a datum's inputs into its scratch directory (`/pfs/<input>/<path>`, an
+//! empty `/pfs/out`) and ingesting what user code wrote to `/pfs/out` into the store.
+
+use std::path::Path;
+
+use crate::datum::Datum;
+use crate::executor::output::{OutputEntry, OutputScanner};
+
+use super::datum_run::DatumCtx;
+use super::messages::Put;
+
+impl DatumCtx {
+    /// Lays out `/pfs/<input>/<path>` and an empty `/pfs/out`; returns bytes materialised.
+    pub(super) fn materialize(
+        &self,
+        scratch: &Path,
+        datum: &Datum,
+    ) -> std::result::Result<u64, String> {
+        let keep: Vec<&str> = std::iter::once("out")
+            .chain(datum.inputs.iter().map(|i| i.leaf.name.as_str()))
+            .collect();
+        super::super::scratch::reset(scratch, &keep, &self.scratch)
+            .and_then(|()| std::fs::create_dir_all(scratch.join("out")))
+            .map_err(|e| format!("preparing {}: {e}", scratch.display()))?;
+        let mut bytes = 0;
+        for input in &datum.inputs {
+            let leaf = &input.leaf;
+            let commit = self
+                .input_commits
+                .get(&leaf.repo)
+                .ok_or_else(|| format!("no input commit for repo {}", leaf.repo))?;
+            let base = scratch.join(&leaf.name);
+            let rel = input.path.trim_start_matches('/').trim_end_matches('/');
+            let is_dir = input.path.ends_with('/') || input.path == "/";
+            if is_dir {
+                let dest = if rel.is_empty() {
+                    base.clone()
+                } else {
+                    base.join(rel)
+                };
+                if leaf.empty_files {
+                    for f in self
+                        .store
+                        .list_file_recursive(commit, &input.path)
+                        .map_err(|e| e.to_string())?
+                    {
+                        let f = f.map_err(|e| e.to_string())?;
+                        let target = base.join(f.path.trim_start_matches('/'));
+                        if let Some(p) = target.parent() {
+                            std::fs::create_dir_all(p).map_err(|e| e.to_string())?;
+                        }
+                        std::fs::write(&target, b"").map_err(|e| e.to_string())?;
+                    }
+                } else {
+                    let st = self
+                        .store
+                        .materialize(commit, &input.path, &dest)
+                        .map_err(|e| e.to_string())?;
+                    bytes += st.bytes;
+                }
+                std::fs::create_dir_all(&dest).map_err(|e| e.to_string())?;
+            } else {
+                let target = base.join(rel);
+                if let Some(p) = target.parent() {
+                    std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                }
+                if leaf.empty_files {
+                    std::fs::write(&target, b"").map_err(|e| e.to_string())?;
+                    continue;
+                }
+                let linked = self
+                    .store
+                    .object_local_path(&input.hash)
+                    .is_some_and(|src| std::fs::hard_link(src, &target).is_ok());
+                if !linked {
+                    let parent = target.parent().unwrap_or(scratch);
+                    self.store
+                        .materialize(commit, &input.path, parent)
+                        .map_err(|e| e.to_string())?;
+                }
+                bytes += input.size;
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// Stores every file under `out` (symlinks inside `out` are stored as the file they
+    /// point to); returns `(path, size, hash)` per file.
+    pub(super) fn ingest(&self, out: &Path) -> std::result::Result<Vec<Put>, String> {
+        let mut puts = Vec::new();
+        for e in OutputScanner::new(out).map_err(|e| e.to_string())? {
+            let e = e.map_err(|e| e.to_string())?;
+            let (path, local) = match &e {
+                OutputEntry::File { path, .. } => (path.clone(), out.join(path)),
+                OutputEntry::Symlink { path, target } => {
+                    let t = out.join(target);
+                    if !t.is_file() {
+                        return Err(format!(
+                            "output symlink {path:?} does not point to a regular file"
+                        ));
+                    }
+                    (path.clone(), t)
+                }
+                OutputEntry::Dir { .. } => continue,
+            };
+            let (size, hash) = self
+                .store
+                .put_object_deferred(&local)
+                .map_err(|e| e.to_string())?;
+            puts.push((format!("/{path}"), size, hash));
+        }
+        Ok(puts)
+    }
+}

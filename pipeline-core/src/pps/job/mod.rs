@@ -1,0 +1,233 @@
+//! Running one job: base job, datum plan, skip/run/delete decisions (reference §2.13),
+//! datums on warm workers, batched ingestion, output merge checks (§2.14), final state.
+//!
+//! Everything streams: the [`planner`] walks the datum plan on a blocking thread, looks each
+//! datum up in the base job's records and hands it on (to run, through a bounded queue the
+//! workers of the [`pool`] pull from; or, unchanged, as a skipped record to the
+//! [`collector`]), so a job holds a bounded number of datums in memory however many it has.
+//! The collector receives the planner's and the workers' reports ([`messages`]) in one
+//! ordered stream and commits them in batches. What stays in memory per datum is the output
+//! ownership map ([`owners`]), needed to detect two datums writing one path.
+//!
+//! Per datum ([`datum_run`]): inputs are materialised ([`materialize`]), the attempt loop
+//! ([`attempt`]) runs user code on a worker, outputs are ingested, log lines collected
+//! ([`datum_logs`]). [`execution`] wires one job's pieces together; this module starts and
+//! finishes the job.
+
+mod attempt;
+mod collector;
+mod datum_logs;
+mod datum_run;
+mod execution;
+mod materialize;
+mod messages;
+mod owners;
+mod planner;
+mod pool;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::datum::{DatumPlan, TreeSource};
+use crate::pfs::{CommitRef, CommitTree};
+
+use super::error::{PpsError, Result};
+use super::records::{DatumInfo, DatumState, JobInfo, JobState, datum_prefix, enc, job_key};
+use super::registry::decode;
+use super::{Engine, now_ms};
+use collector::RunOutcome;
+use execution::JobRun;
+use owners::Owners;
+use planner::{JobSources, Planner, processed};
+
+impl Engine {
+    /// Runs one job whose inputs are finished, to a terminal state.
+    pub(crate) async fn run_job(&self, mut job: JobInfo) -> Result<JobInfo> {
+        let store = self.store().clone();
+        let pinfo = self.pipeline_version(&job.pipeline, job.version)?;
+        let spec = pinfo.effective();
+        if job.state == JobState::JobRunning {
+            job.restarts += 1;
+        } else {
+            job.state = JobState::JobRunning;
+            job.started_ms = Some(now_ms());
+        }
+        store.engine_write(vec![(job_key(&job.pipeline, &job.id), Some(enc(&job)))])?;
+        let t_plan = Instant::now();
+
+        // ---- plan
+        let base = self.find_base(&job)?;
+        job.base_job = base.as_ref().map(|b| b.id.clone());
+        let (sources, input_commits) = job_inputs(self, &job);
+        let plan = match DatumPlan::for_spec(&spec, &sources) {
+            Ok(p) => p,
+            Err(e) => {
+                let reason = format!("planning datums: {e}");
+                return self.finish_job(job, JobState::JobFailure, &reason);
+            }
+        };
+        let base_salt_same = match &base {
+            Some(b) => self
+                .pipeline_version(&job.pipeline, b.version)
+                .map(|v| v.salt == pinfo.salt)
+                .unwrap_or(false),
+            None => true,
+        };
+        // A job that was running when its host died resumes: what it recorded stays, and is
+        // not run again.
+        let resumed = job.restarts > 0;
+        let (owners, resumed_outcome) = if resumed {
+            self.recorded_so_far(&job)?
+        } else {
+            job.stats = Default::default();
+            (Owners::default(), RunOutcome::default())
+        };
+        let planner = Planner {
+            store: store.clone(),
+            pipeline: job.pipeline.clone(),
+            job_id: job.id.clone(),
+            base_job: base.as_ref().map(|b| b.id.clone()),
+            salt: pinfo.salt.clone(),
+            every_job: spec.reprocess_spec.as_deref() == Some("every_job"),
+            base_salt_same,
+            resumed,
+            started: t_plan,
+        };
+
+        // ---- run
+        let t_run = Instant::now();
+        let run = JobRun {
+            engine: self,
+            pinfo: &pinfo,
+            spec: &spec,
+            plan,
+            planner,
+            input_commits: &input_commits,
+            cancel: CancellationToken::new(),
+        };
+        let mut outcome = self.run_registered(run, &mut job, owners).await?;
+        if outcome.first_failed.is_none() {
+            outcome.first_failed = resumed_outcome.first_failed;
+        }
+        if outcome.conflict.is_none() {
+            outcome.conflict = resumed_outcome.conflict;
+        }
+        job.stats.process_ms = millis(t_run);
+
+        // ---- finish
+        let t_finish = Instant::now();
+        let (state, reason) = final_state(outcome);
+        job.stats.finish_ms = millis(t_finish);
+        let s = self.clone();
+        tokio::task::spawn_blocking(move || s.finish_job(job, state, &reason))
+            .await
+            .map_err(|e| PpsError::Usage(format!("finishing task failed: {e}")))?
+    }
+
+    /// Runs the job's datums with its cancellation token registered (so that it can be
+    /// stopped or killed meanwhile).
+    async fn run_registered(
+        &self,
+        run: JobRun<'_>,
+        job: &mut JobInfo,
+        owners: Owners,
+    ) -> Result<RunOutcome> {
+        let key = (job.pipeline.clone(), job.id.clone());
+        self.inner
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone(), run.cancel.clone());
+        let result = run.run(job, owners).await;
+        self.inner
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+        result
+    }
+
+    /// The base job: the job of the nearest error-free ancestor of the output commit.
+    fn find_base(&self, job: &JobInfo) -> Result<Option<JobInfo>> {
+        let store = self.store();
+        let mut cur = store.inspect_commit(&job.output_commit)?.parent;
+        while let Some(id) = cur {
+            let c = store.inspect_commit(&job.output_commit.repo.commit(&id))?;
+            if c.error.is_none() {
+                return Ok(self
+                    .inspect_job(&job.pipeline, id.as_str())
+                    .ok()
+                    .filter(|j| j.state == JobState::JobSuccess));
+            }
+            cur = c.parent;
+        }
+        Ok(None)
+    }
+
+    /// What a resumed job recorded before its host died: the ownership of its outputs, its
+    /// first failed datum and its first output conflict.
+    fn recorded_so_far(&self, job: &JobInfo) -> Result<(Owners, RunOutcome)> {
+        let mut owners = Owners::default();
+        let mut outcome = RunOutcome::default();
+        for kv in self
+            .store()
+            .engine_scan(&datum_prefix(&job.pipeline, &job.id))?
+        {
+            let (k, v) = kv?;
+            let d: DatumInfo = decode(&k, &v)?;
+            if processed(d.state) {
+                for o in &d.outputs {
+                    if let Some(c) = owners.claim(o, &d.id) {
+                        outcome.conflict.get_or_insert(c);
+                    }
+                }
+            }
+            if d.state == DatumState::Failed {
+                outcome.first_failed.get_or_insert(d.id.clone());
+            }
+        }
+        Ok((owners, outcome))
+    }
+}
+
+/// The trees of a job's input commits and the commits themselves, by repo name.
+fn job_inputs(engine: &Engine, job: &JobInfo) -> (JobSources, HashMap<String, CommitRef>) {
+    let mut trees: HashMap<String, Arc<dyn TreeSource>> = HashMap::new();
+    let mut input_commits: HashMap<String, CommitRef> = HashMap::new();
+    for c in &job.inputs {
+        trees.insert(
+            c.repo.name.clone(),
+            Arc::new(CommitTree::new(engine.store().clone(), c.clone())),
+        );
+        input_commits.insert(c.repo.name.clone(), c.clone());
+    }
+    (JobSources(trees), input_commits)
+}
+
+/// A job's terminal state and reason from what went wrong in its run.
+fn final_state(outcome: RunOutcome) -> (JobState, String) {
+    if let Some(r) = outcome.killed {
+        (JobState::JobKilled, r)
+    } else if let Some(r) = outcome.plan_failed {
+        (JobState::JobFailure, r)
+    } else if let Some(f) = outcome.first_failed {
+        (JobState::JobFailure, format!("datum {f} failed"))
+    } else if let Some(c) = outcome.conflict {
+        (JobState::JobFailure, c)
+    } else {
+        (JobState::JobSuccess, String::new())
+    }
+}
+
+/// Milliseconds since `t`.
+fn millis(t: Instant) -> u64 {
+    u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Microseconds since `t`.
+fn micros(t: Instant) -> u64 {
+    u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX)
+}

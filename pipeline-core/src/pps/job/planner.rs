@@ -1,0 +1,260 @@
+//! The planner: walks a job's datum plan on a blocking thread and decides, per datum,
+//! against the base job's record of it (reference §2.13), whether it is skipped or runs.
+//!
+//! It streams: datums to run go through a bounded queue ([`QUEUE`]) the workers pull from,
+//! unchanged ones go to the collector as skipped records, so a job holds a bounded number
+//! of datums in memory however many it has.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::datum::{DatumPlan, Sources, TreeSource};
+use crate::pfs::{EngineReader, Store};
+
+use super::super::records::{DatumInfo, DatumReason, DatumState, DatumStats, datum_key};
+use super::super::registry::decode;
+use super::messages::{Msg, Todo};
+
+/// Trees of a job's input commits, by repo name.
+pub(super) struct JobSources(pub HashMap<String, Arc<dyn TreeSource>>);
+
+impl Sources for JobSources {
+    fn source(&self, leaf: &crate::datum::PfsLeaf) -> Option<Arc<dyn TreeSource>> {
+        self.0.get(&leaf.repo).cloned()
+    }
+}
+
+/// Datums planned ahead of the workers (the queue between planner and workers).
+pub(super) const QUEUE: usize = 256;
+
+/// Walks a job's datum plan on a blocking thread and decides, per datum, against the base
+/// job's record of it (reference §2.13): skip (unchanged), or run (new, changed, failed
+/// before, new salt, `every_job`) after deleting its old outputs.
+pub(super) struct Planner {
+    pub store: Store,
+    pub pipeline: String,
+    pub job_id: String,
+    /// The base job, whose records decide what is skipped.
+    pub base_job: Option<String>,
+    pub salt: String,
+    /// `reprocess_spec: every_job`: nothing is skipped.
+    pub every_job: bool,
+    /// The base job ran with the same salt.
+    pub base_salt_same: bool,
+    /// Datums this job already recorded (before its host died) are passed over.
+    pub resumed: bool,
+    /// When planning started.
+    pub started: Instant,
+}
+
+/// Datums planned per read view of the records (a long-lived view keeps the store from
+/// reusing pages freed meanwhile).
+const READER_REFRESH: u64 = 4096;
+
+/// How often the planner reports its running count.
+const PLANNED_EVERY: u64 = 1024;
+
+impl Planner {
+    /// Walks `plan` to its end (or until `cancel`), reporting a walk failure to `report`.
+    pub(super) fn run(
+        self,
+        plan: &DatumPlan,
+        work: &mpsc::Sender<Todo>,
+        report: &mpsc::Sender<Msg>,
+        cancel: &CancellationToken,
+    ) {
+        if let Err(reason) = self.walk(plan, work, report, cancel) {
+            let _ = report.blocking_send(Msg::PlanFailed(reason));
+        }
+    }
+
+    /// `Err` is a reason for the job to fail; a closed channel (the job is ending) is `Ok`.
+    fn walk(
+        &self,
+        plan: &DatumPlan,
+        work: &mpsc::Sender<Todo>,
+        report: &mpsc::Sender<Msg>,
+        cancel: &CancellationToken,
+    ) -> std::result::Result<(), String> {
+        let mut total = 0u64;
+        let reader = |store: &Store| {
+            store
+                .engine_reader()
+                .map_err(|e| format!("reading datum records: {e}"))
+        };
+        let mut records = reader(&self.store)?;
+        for d in plan.datums() {
+            if cancel.is_cancelled() {
+                return Ok(());
+            }
+            if total.is_multiple_of(READER_REFRESH) && total > 0 {
+                records = reader(&self.store)?;
+            }
+            let d = d.map_err(|e| format!("planning datums: {e}"))?;
+            total += 1;
+            if total.is_multiple_of(PLANNED_EVERY)
+                && report
+                    .blocking_send(Msg::Planned { total, done: false })
+                    .is_err()
+            {
+                return Ok(());
+            }
+            let id = d.id().to_hex();
+            if self.resumed && self.record(&records, &self.job_id, &id)?.is_some() {
+                continue;
+            }
+            let hash = d.hash(&self.salt).to_hex();
+            let base = match &self.base_job {
+                Some(b) => self.record(&records, b, &id)?,
+                None => None,
+            };
+            let reason = match base {
+                Some(b) => {
+                    if !self.every_job && b.hash == hash && processed(b.state) {
+                        let skipped = DatumInfo {
+                            state: DatumState::Skipped,
+                            reason: DatumReason::Unchanged {
+                                from_job: b.job.clone(),
+                            },
+                            failure: None,
+                            attempts: 0,
+                            stats: DatumStats::default(),
+                            ..b
+                        };
+                        if report.blocking_send(Msg::Skipped(skipped)).is_err() {
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                    if processed(b.state)
+                        && !b.outputs.is_empty()
+                        && report.blocking_send(Msg::Deletes(b.outputs)).is_err()
+                    {
+                        return Ok(());
+                    }
+                    if self.every_job {
+                        DatumReason::ReprocessEveryJob
+                    } else if !processed(b.state) {
+                        DatumReason::PreviousFailure
+                    } else if !self.base_salt_same {
+                        DatumReason::SaltChanged
+                    } else {
+                        DatumReason::Changed
+                    }
+                }
+                None => DatumReason::New,
+            };
+            let todo = Todo {
+                datum: d,
+                id,
+                hash,
+                reason,
+            };
+            if work.blocking_send(todo).is_err() {
+                return Ok(());
+            }
+        }
+        let _ = report.blocking_send(Msg::Planned { total, done: true });
+        Ok(())
+    }
+
+    /// The record `job` kept of datum `id`.
+    fn record(
+        &self,
+        records: &EngineReader,
+        job: &str,
+        id: &str,
+    ) -> std::result::Result<Option<DatumInfo>, String> {
+        let key = datum_key(&self.pipeline, job, id);
+        match records.get(&key) {
+            Ok(None) => Ok(None),
+            Ok(Some(v)) => decode(&key, &v)
+                .map(Some)
+                .map_err(|e| format!("reading datum records: {e}")),
+            Err(e) => Err(format!("reading datum records: {e}")),
+        }
+    }
+}
+
+/// Whether a datum in `state` produced its outputs (they are kept, or skipped on).
+pub(super) fn processed(s: DatumState) -> bool {
+    matches!(s, DatumState::Success | DatumState::Skipped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datum::SyntheticTree;
+    use std::time::Duration;
+
+    /// The planner streams: with nobody taking datums it stops [`QUEUE`] datums ahead, and a
+    /// million-path input goes through it one datum at a time, the count reported at the end.
+    #[test]
+    fn planner_streams_a_million_paths_through_a_bounded_queue() {
+        const N: usize = 1_000_000;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let spec = crate::spec::parse_str(
+            r#"{"pipeline": {"name": "p"}, "transform": {"cmd": ["true"]},
+                "input": {"pfs": {"repo": "big", "glob": "/*"}}}"#,
+            "p.json",
+        )
+        .expect("spec")
+        .remove(0)
+        .spec;
+        let sources: HashMap<String, Arc<dyn TreeSource>> = [(
+            "big".to_string(),
+            Arc::new(SyntheticTree::flat(N)) as Arc<dyn TreeSource>,
+        )]
+        .into();
+        let plan = DatumPlan::for_spec(&spec.effective(), &sources).expect("plan");
+        let planner = Planner {
+            store,
+            pipeline: "p".into(),
+            job_id: "j".into(),
+            base_job: None,
+            salt: "salt".into(),
+            every_job: false,
+            base_salt_same: true,
+            resumed: false,
+            started: Instant::now(),
+        };
+        let (work_tx, mut work_rx) = mpsc::channel(QUEUE);
+        let (report_tx, mut report_rx) = mpsc::channel(4 * N / PLANNED_EVERY as usize);
+        let cancel = CancellationToken::new();
+        let walker = std::thread::spawn(move || planner.run(&plan, &work_tx, &report_tx, &cancel));
+
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while work_rx.len() < QUEUE {
+            assert!(Instant::now() < deadline, "the queue never filled");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(work_rx.len(), QUEUE, "the planner ran ahead of the workers");
+        assert!(
+            report_rx.try_recv().is_err(),
+            "the planner reported datums beyond the queue"
+        );
+
+        let mut taken = 0usize;
+        while let Some(t) = work_rx.blocking_recv() {
+            assert_eq!(t.reason, DatumReason::New);
+            taken += 1;
+        }
+        walker.join().expect("planner thread");
+        assert_eq!(taken, N);
+        let mut planned = None;
+        while let Ok(m) = report_rx.try_recv() {
+            match m {
+                Msg::Planned { total, done: true } => planned = Some(total),
+                Msg::Planned { .. } => {}
+                _ => panic!("only counts are reported for new datums"),
+            }
+        }
+        assert_eq!(planned, Some(N as u64));
+    }
+}
