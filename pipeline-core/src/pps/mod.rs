@@ -67,6 +67,9 @@
 mod attempt;
 mod cron;
 pub mod error;
+mod executors_in_use;
+mod pool_spec;
+mod preview;
 mod records;
 mod registry;
 mod run;
@@ -80,6 +83,9 @@ use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
 pub use error::{PpsError, Result};
+pub use executors_in_use::executors_in_use;
+pub use pool_spec::{dry_run_pool_spec, pool_spec, worker_count};
+pub use preview::{MissingInput, PreviewError, preview_datums};
 pub use records::{
     DatumFailure, DatumInfo, DatumInputInfo, DatumReason, DatumState, DatumStats, JobInfo,
     JobState, JobStats, LogLine, PipelineInfo,
