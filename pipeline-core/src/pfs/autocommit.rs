@@ -80,7 +80,7 @@ impl Store {
 
     /// Runs `write` against the [`Store::write_target`] of `repo@at` with pachctl's
     /// auto-commit rule: an auto commit is finished after a successful write, or finished
-    /// with the error `upload failed: <error>` after a failed one.
+    /// with the error `write failed: <error>` after a failed one.
     ///
     /// ```
     /// use pipeline_core::pfs::{RepoRef, Store};
@@ -121,7 +121,7 @@ impl Store {
                     let _ = self.finish_commit(
                         &target.commit,
                         FinishOptions {
-                            error: Some(format!("upload failed: {e}")),
+                            error: Some(format!("write failed: {e}")),
                             description: None,
                         },
                     );
@@ -129,5 +129,98 @@ impl Store {
                 Err(e)
             }
         }
+    }
+}
+
+#[cfg(all(test, feature = "store-redb"))]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store, RepoRef) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let repo = RepoRef::new("data").unwrap();
+        store.create_repo(&repo, "").unwrap();
+        (dir, store, repo)
+    }
+
+    #[test]
+    fn a_write_without_an_open_head_gets_its_own_finished_commit() {
+        let (_d, store, repo) = store();
+        let w = store
+            .write_auto_commit(&repo, None, |c| store.put_file_bytes(c, "/a", b"a"))
+            .unwrap();
+        let finished = w.finished.clone().unwrap();
+        assert!(finished.is_finished() && w.error().is_none());
+        assert_eq!(store.resolve_commit(&repo, "master").unwrap(), w.commit);
+    }
+
+    #[test]
+    fn a_write_into_an_open_head_leaves_it_open() {
+        let (_d, store, repo) = store();
+        let open = store
+            .start_commit(&repo.branch("master").unwrap(), "")
+            .unwrap()
+            .commit;
+        let w = store
+            .write_auto_commit(&repo, Some("master"), |c| {
+                store.put_file_bytes(c, "/a", b"a")
+            })
+            .unwrap();
+        assert_eq!(w.commit, open);
+        assert!(w.finished.is_none());
+        assert!(!store.inspect_commit(&open).unwrap().is_finished());
+    }
+
+    #[test]
+    fn a_failed_write_finishes_its_auto_commit_with_the_error() {
+        let (_d, store, repo) = store();
+        let err = store
+            .write_auto_commit(&repo, None, |c| store.delete_file(c, "/missing"))
+            .unwrap_err();
+        let head = store.resolve_commit(&repo, "master").unwrap();
+        let info = store.inspect_commit(&head).unwrap();
+        assert!(info.is_finished());
+        assert_eq!(info.error, Some(format!("write failed: {err}")));
+    }
+
+    #[test]
+    fn a_path_collision_is_the_auto_commits_error() {
+        let (_d, store, repo) = store();
+        let t = store.write_target(&repo, None).unwrap();
+        assert!(t.auto);
+        store.put_file_bytes(&t.commit, "/p", b"f").unwrap();
+        store
+            .finish_commit(&t.commit, FinishOptions::default())
+            .unwrap();
+        let w = store
+            .write_auto_commit(&repo, None, |c| store.put_file_bytes(c, "/p/q", b"d"))
+            .unwrap();
+        assert!(
+            w.error().is_some_and(|e| e.contains("collision")),
+            "{:?}",
+            w.error()
+        );
+    }
+
+    #[test]
+    fn output_branches_are_refused() {
+        let (_d, store, repo) = store();
+        store
+            .start_commit(&repo.branch("master").unwrap(), "")
+            .unwrap();
+        let out = RepoRef::new("out").unwrap();
+        store.create_repo(&out, "").unwrap();
+        store
+            .create_branch(
+                &out.branch("master").unwrap(),
+                None,
+                &[repo.branch("master").unwrap()],
+            )
+            .unwrap();
+        assert!(matches!(
+            store.write_target(&out, None),
+            Err(PfsError::OutputBranch { .. })
+        ));
     }
 }
