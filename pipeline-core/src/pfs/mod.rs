@@ -29,6 +29,7 @@
 //! | `source` | [`CommitTree`]: a commit as a [`crate::datum::TreeSource`] |
 //! | `gc` | [`Store::gc`]: removing objects no file entry refers to |
 //! | `autocommit` | pachctl's auto-commit rule for writes: [`Store::write_auto_commit`] |
+//! | `owner` | [`Store::owner_label`]: the label of the executor resources working for a store |
 //! | `existing` | [`Store::open_existing`]: open a store only if there is one |
 //! | `trigger` | branch triggers: [`Store::set_branch_trigger`], fired as commits finish |
 //!
@@ -95,6 +96,7 @@ mod meta_redb;
 pub mod model;
 pub mod names;
 pub mod object;
+mod owner;
 mod records;
 pub mod refs;
 mod source;

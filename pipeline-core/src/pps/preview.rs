@@ -32,6 +32,7 @@ pub struct MissingInput {
 
 /// Why a preview could not be made.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PreviewError {
     /// The same repo was given as a local directory twice.
     #[error("repo {repo:?} given twice as a local input")]
@@ -50,6 +51,9 @@ pub enum PreviewError {
         #[source]
         source: SourceError,
     },
+    /// The store could not be opened.
+    #[error("opening the store")]
+    Store(#[source] crate::pfs::PfsError),
     /// Input repos without data, in spec order.
     #[error("{} input repo(s) without data", inputs.len())]
     MissingInputs {
@@ -62,8 +66,10 @@ pub enum PreviewError {
 }
 
 /// Plans the datums of `spec` over `local` directories (repo name → directory) and, for the
-/// other input repos, the heads of their branches in `store` (if given). Iterate the plan's
-/// [`DatumPlan::datums`] to stream them; nothing is run or written.
+/// other input repos, the heads of their branches in the store that `store` opens (called
+/// only when some input repo is not local; `Ok(None)`: no store, e.g. from
+/// [`Store::open_existing`]). Iterate the plan's [`DatumPlan::datums`] to stream them;
+/// nothing is run or written.
 ///
 /// ```
 /// # let dir = tempfile::tempdir().unwrap();
@@ -74,13 +80,13 @@ pub enum PreviewError {
 /// )
 /// .unwrap();
 /// let local = [("images".to_string(), dir.path().to_path_buf())];
-/// let plan = pipeline_core::pps::preview_datums(&spec[0].spec, &local, None).unwrap();
+/// let plan = pipeline_core::pps::preview_datums(&spec[0].spec, &local, || Ok(None)).unwrap();
 /// assert_eq!(plan.datums().count(), 1);
 /// ```
 pub fn preview_datums(
     spec: &PipelineSpec,
     local: &[(String, PathBuf)],
-    store: Option<&Store>,
+    store: impl FnOnce() -> crate::pfs::Result<Option<Store>>,
 ) -> Result<DatumPlan, PreviewError> {
     let mut sources: HashMap<String, Arc<dyn TreeSource>> = HashMap::new();
     for (repo, dir) in local {
@@ -101,8 +107,10 @@ pub fn preview_datums(
     if let Some(input) = &spec.input {
         missing_inputs(input, "input".into(), pipeline, &sources, &mut missing);
     }
-    if let Some(store) = store {
-        missing.retain(|m| !read_from_store(store, m, &mut sources));
+    if !missing.is_empty()
+        && let Some(store) = store().map_err(PreviewError::Store)?
+    {
+        missing.retain(|m| !read_from_store(&store, m, &mut sources));
     }
     if !missing.is_empty() {
         return Err(PreviewError::MissingInputs { inputs: missing });
@@ -215,8 +223,10 @@ mod tests {
     fn local_directories_are_repos() {
         let images = dir_with(&["a.png", "dir/c.png"]);
         let local = [("images".to_string(), images.path().to_path_buf())];
-        let plan =
-            preview_datums(&spec("  pfs: {repo: images, glob: '/*'}\n"), &local, None).unwrap();
+        let plan = preview_datums(&spec("  pfs: {repo: images, glob: '/*'}\n"), &local, || {
+            Ok(None)
+        })
+        .unwrap();
         assert_eq!(paths(&plan), ["/a.png", "/dir/"]);
     }
 
@@ -233,11 +243,11 @@ mod tests {
         store.put_file_bytes(&c, "/b.png", b"b").unwrap();
         store.finish_commit(&c, FinishOptions::default()).unwrap();
         let s = spec("  pfs: {repo: images, branch: dev, glob: '/*'}\n");
-        let plan = preview_datums(&s, &[], Some(&store)).unwrap();
+        let plan = preview_datums(&s, &[], || Ok(Some(store.clone()))).unwrap();
         assert_eq!(paths(&plan), ["/b.png"]);
         // master has no commit: the input is missing.
         let s = spec("  pfs: {repo: images, glob: '/*'}\n");
-        match preview_datums(&s, &[], Some(&store)) {
+        match preview_datums(&s, &[], || Ok(Some(store.clone()))) {
             Err(PreviewError::MissingInputs { inputs }) => assert_eq!(inputs[0].branch, "master"),
             other => panic!("{other:?}"),
         }
@@ -250,7 +260,8 @@ mod tests {
         let s = spec(
             "  cross:\n  - pfs: {name: z, repo: masks, glob: '/*'}\n  - pfs: {repo: images, glob: '/*'}\n  - cron: {name: tick, spec: '@every 60s'}\n",
         );
-        let Err(PreviewError::MissingInputs { inputs }) = preview_datums(&s, &local, None) else {
+        let Err(PreviewError::MissingInputs { inputs }) = preview_datums(&s, &local, || Ok(None))
+        else {
             panic!("expected missing inputs");
         };
         let got: Vec<(&str, &str, bool)> = inputs
@@ -275,12 +286,12 @@ mod tests {
             ("images".to_string(), images.path().to_path_buf()),
         ];
         assert!(matches!(
-            preview_datums(&s, &twice, None),
+            preview_datums(&s, &twice, || Ok(None)),
             Err(PreviewError::DuplicateInput { .. })
         ));
         let gone = [("images".to_string(), PathBuf::from("/nonexistent/dir"))];
         assert!(matches!(
-            preview_datums(&s, &gone, None),
+            preview_datums(&s, &gone, || Ok(None)),
             Err(PreviewError::LocalInput { .. })
         ));
     }
