@@ -37,7 +37,7 @@
 //! enables **none** in its `[dependencies]` (otherwise a binary choosing another version would
 //! get two). The choice is left to binaries:
 //!
-//! - **Binaries** (e.g. `pipectl` in `examples/`) add `k8s-openapi = { workspace = true,
+//! - **Binaries** (e.g. `pipectl` in `pipectl/`) add `k8s-openapi = { workspace = true,
 //!   features = ["latest"] }` (or the `v1_*` of the oldest API server they support; 0.29
 //!   offers `v1_33` to `v1_37`). Types of stable APIs built for a newer version work against
 //!   older servers because unset optional fields are omitted.

@@ -28,6 +28,9 @@
 //! | `tree` | per-commit layers, their streaming merge, directory hashes |
 //! | `source` | [`CommitTree`]: a commit as a [`crate::datum::TreeSource`] |
 //! | `gc` | [`Store::gc`]: removing objects no file entry refers to |
+//! | `autocommit` | pachctl's auto-commit rule for writes: [`Store::write_auto_commit`] |
+//! | `owner` | [`Store::owner_label`]: the label of the executor resources working for a store |
+//! | `existing` | [`Store::open_existing`]: open a store only if there is one |
 //! | `trigger` | branch triggers: [`Store::set_branch_trigger`], fired as commits finish |
 //!
 //! # Decisions
@@ -77,9 +80,12 @@
 //! characters are rejected, so no stored path can escape a directory it is materialised
 //! into. Recursive puts never follow symlinks ([`Store::put_dir_local`]).
 
+mod autocommit;
 mod batch;
 mod commits;
 pub mod error;
+#[cfg(feature = "store-redb")]
+mod existing;
 mod files;
 mod gc;
 mod globmatch;
@@ -90,6 +96,7 @@ mod meta_redb;
 pub mod model;
 pub mod names;
 pub mod object;
+mod owner;
 mod records;
 pub mod refs;
 mod source;
@@ -97,6 +104,7 @@ mod store;
 pub mod tree;
 mod trigger;
 
+pub use autocommit::{WriteTarget, Written};
 pub use batch::{EngineReader, EngineWrite, OutputBatch};
 pub use commits::FinishOptions;
 pub use error::{PfsError, Result};

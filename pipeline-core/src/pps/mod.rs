@@ -66,7 +66,10 @@
 
 mod cron;
 pub mod error;
+mod executors_in_use;
 mod job;
+mod pool_spec;
+mod preview;
 mod records;
 mod registry;
 mod scheduler;
@@ -79,6 +82,9 @@ use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
 pub use error::{PpsError, Result};
+pub use executors_in_use::executors_in_use;
+pub use pool_spec::{dry_run_pool_spec, pool_spec, worker_count};
+pub use preview::{MissingInput, PreviewError, preview_datums};
 pub use records::{
     DatumFailure, DatumInfo, DatumInputInfo, DatumReason, DatumState, DatumStats, JobInfo,
     JobState, JobStats, LogLine, PipelineInfo,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::{Mutex as AsyncMutex, mpsc};
 use tokio::task::JoinHandle;
 
-use crate::executor::{Worker, WorkerPoolSpec};
+use crate::executor::Worker;
 
 use super::super::error::{PpsError, Result};
 use super::super::records::PipelineInfo;
@@ -46,19 +46,7 @@ impl Engine {
                     executor: p.executor.clone(),
                     registered: self.executor_names().join(", "),
                 })?;
-        let spec = p.effective();
-        let workers = spec
-            .parallelism_spec
-            .as_ref()
-            .map_or(1, |s| s.constant.max(1) as usize);
-        let pool_spec = WorkerPoolSpec {
-            project: p.project.clone(),
-            pipeline: p.name.clone(),
-            version: p.version,
-            workers,
-            spec: Arc::new(spec),
-            secrets: self.inner.secrets.clone(),
-        };
+        let pool_spec = super::super::pool_spec::pool_spec(p, &self.inner.secrets);
         executor
             .start_workers(&pool_spec)
             .await
