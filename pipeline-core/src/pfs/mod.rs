@@ -96,6 +96,7 @@ mod source;
 mod store;
 pub mod tree;
 mod trigger;
+mod txn;
 
 pub use batch::{EngineReader, EngineWrite, OutputBatch};
 pub use commits::FinishOptions;
@@ -112,3 +113,4 @@ pub use model::{
 pub use names::{validate_file_name, validate_file_path};
 pub use source::CommitTree;
 pub use store::Store;
+pub use txn::StoreTxn;
