@@ -24,9 +24,10 @@ use crate::pfs::{CommitRef, CommitTree, EngineReader, OutputBatch, Store};
 
 use super::attempt::{self, AttemptPolicy, DatumLogs};
 use super::error::{PpsError, Result};
+use super::keys::{DatumKey, JobKey, KillReasonKey, LogKey, RecordKey};
 use super::records::{
     DatumFailure, DatumInfo, DatumInputInfo, DatumReason, DatumState, DatumStats, JobInfo,
-    JobState, LogLine, PipelineInfo, datum_key, datum_prefix, enc, job_key, log_key,
+    JobState, LogLine, PipelineInfo, enc,
 };
 use super::registry::decode;
 use super::{Engine, Pool, now_ms};
@@ -222,7 +223,7 @@ impl Planner {
         job: &str,
         id: &str,
     ) -> std::result::Result<Option<DatumInfo>, String> {
-        let key = datum_key(&self.pipeline, job, id);
+        let key = DatumKey::new(&self.pipeline, job, id).encode();
         match records.get(&key) {
             Ok(None) => Ok(None),
             Ok(Some(v)) => decode(&key, &v)
@@ -406,7 +407,10 @@ impl Engine {
             job.state = JobState::JobRunning;
             job.started_ms = Some(now_ms());
         }
-        store.engine_write(vec![(job_key(&job.pipeline, &job.id), Some(enc(&job)))])?;
+        store.engine_write(vec![(
+            JobKey::new(&job.pipeline, &job.id).encode(),
+            Some(enc(&job)),
+        )])?;
         let t_plan = Instant::now();
 
         // ---- plan
@@ -442,7 +446,7 @@ impl Engine {
         let mut owners = Owners::default();
         let mut resumed_outcome = RunOutcome::default();
         if resumed {
-            for kv in store.engine_scan(&datum_prefix(&job.pipeline, &job.id))? {
+            for kv in store.engine_scan(DatumKey::of_job(&job.pipeline, &job.id).as_bytes())? {
                 let (k, v) = kv?;
                 let d: DatumInfo = decode(&k, &v)?;
                 if processed(d.state) {
@@ -716,7 +720,7 @@ impl Engine {
                     }
                     job.stats.datums_skipped += 1;
                     batch.records.push((
-                        datum_key(&job.pipeline, &job.id, &info.id),
+                        DatumKey::new(&job.pipeline, &job.id, &info.id).encode(),
                         Some(enc(&info)),
                     ));
                     skipped_in_batch += 1;
@@ -775,11 +779,11 @@ impl Engine {
         if cancel.is_cancelled() {
             let stored = self
                 .store()
-                .engine_get(format!("K/{}/{}", job.pipeline, job.id).as_bytes())?;
+                .engine_get(&KillReasonKey::new(&job.pipeline, &job.id).encode())?;
             outcome.killed = Some(match stored {
                 Some(r) => {
                     self.store().engine_write(vec![(
-                        format!("K/{}/{}", job.pipeline, job.id).into_bytes(),
+                        KillReasonKey::new(&job.pipeline, &job.id).encode(),
                         None,
                     )])?;
                     String::from_utf8_lossy(&r).into_owned()
@@ -840,13 +844,13 @@ impl Engine {
                 message: line,
             };
             batch.records.push((
-                log_key(&job.pipeline, &job.id, &info.id, *log_seq),
+                LogKey::new(&job.pipeline, &job.id, &info.id, *log_seq).encode(),
                 Some(enc(&l)),
             ));
         }
         info.job = job.id.clone();
         batch.records.push((
-            datum_key(&job.pipeline, &job.id, &info.id),
+            DatumKey::new(&job.pipeline, &job.id, &info.id).encode(),
             Some(enc(&info)),
         ));
     }
@@ -863,18 +867,18 @@ impl Engine {
         let Some(base) = base else { return Ok(()) };
         let store = self.store().clone();
         let commit = job.output_commit.clone();
-        let base_prefix = datum_prefix(&job.pipeline, base);
-        let job_prefix = datum_prefix(&job.pipeline, &job.id);
+        let base_prefix = DatumKey::of_job(&job.pipeline, base);
+        let job_prefix = DatumKey::of_job(&job.pipeline, &job.id);
         tokio::task::spawn_blocking(move || -> Result<()> {
-            let mut current = store.engine_scan(&job_prefix)?.peekable();
+            let mut current = store.engine_scan(job_prefix.as_bytes())?.peekable();
             let mut deletes = Vec::new();
-            for kv in store.engine_scan(&base_prefix)? {
+            for kv in store.engine_scan(base_prefix.as_bytes())? {
                 let (k, v) = kv?;
-                let id = k.get(base_prefix.len()..).unwrap_or_default();
+                let id = base_prefix.rest(&k).unwrap_or_default();
                 // Advance the current job's records to `id`.
                 let mut present = false;
                 while let Some(Ok((ck, _))) = current.peek() {
-                    let cid = ck.get(job_prefix.len()..).unwrap_or_default();
+                    let cid = job_prefix.rest(ck).unwrap_or_default();
                     match cid.cmp(id) {
                         std::cmp::Ordering::Less => {
                             current.next();
@@ -922,7 +926,7 @@ impl Engine {
     async fn flush(&self, job: &JobInfo, batch: &mut OutputBatch) -> Result<()> {
         let mut b = std::mem::take(batch);
         b.records
-            .push((job_key(&job.pipeline, &job.id), Some(enc(job))));
+            .push((JobKey::new(&job.pipeline, &job.id).encode(), Some(enc(job))));
         let s = self.store().clone();
         let c = job.output_commit.clone();
         tokio::task::spawn_blocking(move || s.commit_batch(Some(&c), &b))
