@@ -93,13 +93,18 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Opens the store once the killed process's lock is gone (a process it was starting at
-/// the moment of the kill may hold the lock file a little longer).
+/// Opens the store once the killed process's locks are gone (a process it was starting at
+/// the moment of the kill may hold the lock file, or the database file's lock, a little
+/// longer).
 fn open_after_kill(dir: &Path) -> Store {
     let t = Instant::now();
     loop {
         match Store::open(dir) {
-            Err(PfsError::Locked { .. }) if t.elapsed() < Duration::from_secs(10) => {
+            Err(e)
+                if t.elapsed() < Duration::from_secs(10)
+                    && (matches!(e, PfsError::Locked { .. })
+                        || format!("{e:?}").contains("DatabaseAlreadyOpen")) =>
+            {
                 std::thread::sleep(Duration::from_millis(20));
             }
             other => return other.unwrap(),
