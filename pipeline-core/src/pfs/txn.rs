@@ -46,12 +46,22 @@ impl Store {
     /// store
     ///     .transact(|txn| -> pipeline_core::pfs::Result<()> {
     ///         txn.create_repo(&a, "")?;
+    ///         txn.create_branch(&a.branch("master")?, None, &[])?;
     ///         txn.create_repo(&b, "")?;
     ///         txn.create_branch(&b.branch("master")?, None, &[a.branch("master")?])?;
     ///         txn.engine_put(b"my/record", b"{}")
     ///     })
     ///     .unwrap();
     /// assert_eq!(store.list_repos().unwrap().len(), 2);
+    ///
+    /// // An error discards everything the closure did.
+    /// let c = RepoRef::new("c").unwrap();
+    /// let failed = store.transact(|txn| {
+    ///     txn.create_repo(&c, "")?;
+    ///     txn.create_repo(&a, "") // exists: RepoExists
+    /// });
+    /// assert!(failed.is_err());
+    /// assert!(store.inspect_repo(&c).is_err());
     /// ```
     pub fn transact<T, E>(
         &self,
