@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use crate::pfs::Store;
 
 use super::error::Result;
-use super::records::{PipelineInfo, pipeline_key};
+use super::keys::PipelineKey;
+use super::records::PipelineInfo;
 use super::registry::decode;
 
 /// The names of the executors ([`crate::executor::Executor::name`]) that the pipelines
@@ -19,7 +20,7 @@ use super::registry::decode;
 /// ```
 pub fn executors_in_use(store: &Store) -> Result<BTreeSet<String>> {
     let mut names = BTreeSet::new();
-    for kv in store.engine_scan(&pipeline_key(""))? {
+    for kv in store.engine_scan(PipelineKey::all().as_bytes())? {
         let (k, v) = kv?;
         let info: PipelineInfo = decode(&k, &v)?;
         names.insert(info.executor);
