@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::sync::{Mutex as AsyncMutex, mpsc};
 use tokio::task::JoinHandle;
 
+use crate::executor::policy::StopGuard;
 use crate::executor::{Worker, WorkerPoolSpec};
 
 use super::super::error::{PpsError, Result};
@@ -59,13 +60,18 @@ impl Engine {
             spec: Arc::new(spec),
             secrets: self.inner.secrets.clone(),
         };
-        executor
-            .start_workers(&pool_spec)
-            .await
-            .map_err(|source| PpsError::Executor {
-                pipeline: p.name.clone(),
-                source,
-            })
+        let workers =
+            executor
+                .start_workers(&pool_spec)
+                .await
+                .map_err(|source| PpsError::Executor {
+                    pipeline: p.name.clone(),
+                    source,
+                })?;
+        Ok(workers
+            .into_iter()
+            .map(|w| Box::new(StopGuard::new(p.name.clone(), w)) as Box<dyn Worker>)
+            .collect())
     }
 
     /// Keeps `pool` warm for the next job of pipeline version `p`.
