@@ -75,7 +75,10 @@
 //! - **Secrets** ([`WorkerPoolSpec::secrets`]) never appear in logs, errors, labels or
 //!   `Debug` output.
 
+mod cancel;
 pub mod output;
+
+pub use cancel::{CancellationToken, WaitForCancellation};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -84,7 +87,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio_util::sync::CancellationToken;
 
 use crate::spec::PipelineSpec;
 
