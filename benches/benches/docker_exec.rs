@@ -31,11 +31,11 @@ use bollard::query_parameters::{
 use executor_docker::testing::{TEST_IMAGE, ensure_test_image};
 use executor_docker::{DataMode, DockerConfig, DockerExecutor};
 use futures::StreamExt;
+use pipeline_core::executor::CancellationToken;
 use pipeline_core::executor::{
     DatumOutcome, DatumTask, Executor, NullLogSink, Program, ProgramKind, Secrets, WorkerPoolSpec,
 };
 use pipeline_core::spec::{PipelineSpec, Transform};
-use tokio_util::sync::CancellationToken;
 
 const BLOCK: usize = 50;
 

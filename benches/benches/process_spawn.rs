@@ -13,13 +13,13 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use executor_process::{PfsMode, PfsRequest, ProcessExecutor};
+use pipeline_core::executor::CancellationToken;
 use pipeline_core::executor::{
     DatumOutcome, DatumTask, Executor, NullLogSink, Program, ProgramKind, Secrets, Worker,
     WorkerPoolSpec,
 };
 use pipeline_core::spec::PipelineSpec;
 use tokio::runtime::Runtime;
-use tokio_util::sync::CancellationToken;
 
 const PROGRAM: &str = "true";
 const ROUNDS: usize = 400;

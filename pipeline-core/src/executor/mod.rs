@@ -78,9 +78,13 @@
 //! - **Secrets** ([`WorkerPoolSpec::secrets`]) never appear in logs, errors, labels or
 //!   `Debug` output.
 
+mod cancel;
 pub mod lines;
 pub mod output;
+#[cfg(feature = "engine")]
 pub mod policy;
+
+pub use cancel::{CancellationToken, WaitForCancellation};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -88,7 +92,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio_util::sync::CancellationToken;
 
 use crate::spec::PipelineSpec;
 

@@ -89,7 +89,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use tokio_util::sync::CancellationToken;
+use crate::executor::CancellationToken;
 
 pub use error::{PpsError, Result};
 pub use executors_in_use::executors_in_use;

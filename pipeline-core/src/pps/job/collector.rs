@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::executor::CancellationToken;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use crate::executor::LogStream;
 use crate::pfs::OutputBatch;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use tokio_util::sync::CancellationToken;
+use crate::executor::CancellationToken;
 
 use crate::datum::{DatumPlan, JobEnv};
 use crate::executor::policy::DatumPolicy;

@@ -29,7 +29,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio_util::sync::CancellationToken;
+use crate::executor::CancellationToken;
 
 use crate::datum::{DatumPlan, TreeSource};
 use crate::pfs::{CommitRef, CommitTree};
