@@ -5,6 +5,43 @@
 //! commits, and DAGs of pipelines. Where user code runs is pluggable through the
 //! [`executor::Executor`] trait (local processes, Docker, Kubernetes live in sibling crates).
 //!
+//! ```
+//! # #[cfg(feature = "engine")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use pipeline_core::pfs::{FinishOptions, RepoRef, Store};
+//! use pipeline_core::pps::{CreateOptions, Engine};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = Store::open(dir.path())?;                     // the embedded store
+//! let engine = Engine::builder(store.clone())
+//!     .executor(Arc::new(executor_process::ProcessExecutor::new()?))
+//!     .build()?;
+//!
+//! let words = RepoRef::new("words")?;                          // versioned input data
+//! store.create_repo(&words, "")?;
+//! let commit = store.start_commit(&words.branch("master")?, "")?.commit;
+//! store.put_file_bytes(&commit, "/a.txt", b"hello")?;
+//! store.finish_commit(&commit, FinishOptions::default())?;
+//!
+//! let spec = pipeline_core::spec::parse_str(r#"{
+//!     "pipeline": {"name": "upper"},
+//!     "transform": {"cmd": ["sh", "-c", "tr a-z A-Z < $words > /pfs/out/out.txt"]},
+//!     "input": {"pfs": {"repo": "words", "glob": "/*"}}}"#, "upper.json")?;
+//! engine.create_pipeline(&spec[0].spec, &CreateOptions::default())?;
+//!
+//! let job = engine.run_pending().await?.remove(0);             // one job, one datum
+//! assert_eq!(job.stats.datums_processed, 1);
+//! let mut out = String::new();
+//! std::io::Read::read_to_string(&mut store.get_file(&job.output_commit, "/out.txt")?.1, &mut out)?;
+//! assert_eq!(out, "HELLO");
+//! engine.shutdown().await;
+//! # Ok(()) }
+//! # #[cfg(not(feature = "engine"))]
+//! # fn main() {}
+//! ```
+//!
 //! Modules follow the data's path:
 //!
 //! | module | concept |
