@@ -131,6 +131,8 @@ impl Engine {
     /// or after the pipeline's creation when there is neither). Overdue ticks are committed
     /// one commit each, in a row (reference §2.8), at most 1,000 per input at a time. Returns
     /// the number of ticks committed.
+    ///
+    /// Blocking: store I/O only (commits the ticks); runs no user code.
     pub fn tick_crons(&self) -> Result<usize> {
         let now = super::now_ms() / 1000;
         let mut n = 0;
@@ -164,6 +166,8 @@ impl Engine {
 
     /// When the next cron tick of any running pipeline, or of a cron-scheduled branch
     /// trigger, is due (seconds since the epoch), if any schedule can fire.
+    ///
+    /// Blocking: store reads only.
     pub fn next_cron_due(&self) -> Result<Option<u64>> {
         let inputs = self
             .due_crons()?
@@ -176,6 +180,8 @@ impl Engine {
 
     /// Commits one tick (the current time) to every cron input of a pipeline, as
     /// `pachctl run cron` does. Returns the commit-set IDs made.
+    ///
+    /// Blocking: store I/O only; the jobs it starts run on the next [`Engine::run_pending`].
     pub fn run_cron(&self, pipeline: &str) -> Result<Vec<String>> {
         let info = self.inspect_pipeline(pipeline)?;
         let spec = info.effective();

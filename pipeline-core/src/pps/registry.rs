@@ -360,12 +360,16 @@ fn invalid(spec: &PipelineSpec, diagnostics: Vec<Diagnostic>) -> PpsError {
 impl Engine {
     /// Validates a parsed spec with every store-free rule plus [`EngineCheck`] (findings
     /// carry line and column).
+    ///
+    /// Blocking: store reads only.
     pub fn validate(&self, parsed: &ParsedSpec) -> validate::Report {
         validate::validate_with(parsed, &[&EngineCheck::new(self)])
     }
 
     /// Creates (or, with `update`, updates) every pipeline of a parsed spec file, in order.
     /// All specs are validated first; nothing is created if one is invalid.
+    ///
+    /// Blocking: store I/O only (one transaction per pipeline); the jobs it starts run on the next [`Engine::run_pending`].
     pub fn create_pipelines(
         &self,
         parsed: &[ParsedSpec],
@@ -390,6 +394,8 @@ impl Engine {
     }
 
     /// Creates (or updates) one pipeline built in code. See [`Engine::create_pipelines`].
+    ///
+    /// Blocking: store I/O only (one transaction); the job it starts runs on the next [`Engine::run_pending`].
     pub fn create_pipeline(
         &self,
         spec: &PipelineSpec,
@@ -486,6 +492,8 @@ impl Engine {
     }
 
     /// The current version of a pipeline.
+    ///
+    /// Blocking: store reads only.
     pub fn inspect_pipeline(&self, name: &str) -> Result<PipelineInfo> {
         let key = PipelineKey::new(name).encode();
         match self.store().engine_get(&key)? {
@@ -495,6 +503,8 @@ impl Engine {
     }
 
     /// A given version of a pipeline.
+    ///
+    /// Blocking: store reads only.
     pub fn pipeline_version(&self, name: &str, version: u64) -> Result<PipelineInfo> {
         let key = PipelineVersionKey::new(name, version).encode();
         match self.store().engine_get(&key)? {
@@ -506,6 +516,8 @@ impl Engine {
     }
 
     /// Every pipeline, by name.
+    ///
+    /// Blocking: store reads only.
     pub fn list_pipelines(&self) -> Result<Vec<PipelineInfo>> {
         let mut out = Vec::new();
         for kv in self.store().engine_scan(PipelineKey::all().as_bytes())? {
@@ -524,6 +536,8 @@ impl Engine {
     /// Stops a pipeline: unfinished jobs are killed and no new job is created until
     /// [`Engine::start_pipeline`]. The output branch loses its provenance and the record is
     /// updated in one transaction.
+    ///
+    /// Blocking: store I/O only (one transaction).
     pub fn stop_pipeline(&self, name: &str) -> Result<PipelineInfo> {
         let mut info = self.inspect_pipeline(name)?;
         self.kill_unfinished(name, "all jobs killed because pipeline was stopped")?;
@@ -539,6 +553,8 @@ impl Engine {
 
     /// Restarts a stopped pipeline: its provenance comes back, which makes a job over the
     /// current input heads (one transaction with the record's update).
+    ///
+    /// Blocking: store I/O only (one transaction).
     pub fn start_pipeline(&self, name: &str) -> Result<PipelineInfo> {
         let mut info = self.inspect_pipeline(name)?;
         if !info.stopped {
@@ -565,6 +581,8 @@ impl Engine {
     /// Deleting a pipeline that was already deleted succeeds (its tombstone stays in the
     /// store until a pipeline of that name is created again); an unknown name is
     /// [`PpsError::PipelineNotFound`].
+    ///
+    /// Async: waits for the pipeline's running jobs to stop and its workers to be removed.
     pub async fn delete_pipeline(&self, name: &str, keep_repo: bool) -> Result<()> {
         let info = match self.inspect_pipeline(name) {
             Err(PpsError::PipelineNotFound(_))
