@@ -14,7 +14,7 @@ use pipeline_core::executor::{
     DatumOutcome, DatumTask, Executor, ExecutorError, LogSink, LogStream, Program, ProgramKind,
     Secrets, WorkerPoolSpec,
 };
-use pipeline_core::spec::{PipelineSpec, SecretMount, Transform};
+use pipeline_core::spec::{EffectiveSpec, PipelineSpec, SecretMount, Transform};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Default)]
@@ -56,7 +56,7 @@ fn pool(spec: PipelineSpec, workers: usize) -> WorkerPoolSpec {
         pipeline: "edges".into(),
         version: 1,
         workers,
-        spec: Arc::new(spec),
+        spec: Arc::new(EffectiveSpec::from_defaulted(spec)),
         secrets: Secrets::default(),
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use pipeline_core::spec::{Diagnostic, FieldPath, Input, PipelineSpec, parse_str};
+use pipeline_core::spec::{Diagnostic, EffectiveSpec, FieldPath, Input, PipelineSpec, parse_str};
 use pipeline_core::validate::{StoreCheck, validate, validate_with};
 
 /// A fake catalogue of existing repos: reports every input repo that does not exist.
@@ -28,12 +28,8 @@ fn visit(input: &Input, path: FieldPath, out: &mut Vec<(FieldPath, String)>) {
 }
 
 impl StoreCheck for Repos {
-    fn check(&self, spec: &PipelineSpec, effective: &PipelineSpec) -> Vec<Diagnostic> {
-        assert_eq!(
-            effective.datum_tries,
-            Some(3),
-            "checks see the effective spec"
-        );
+    fn check(&self, spec: &PipelineSpec, effective: &EffectiveSpec) -> Vec<Diagnostic> {
+        assert_eq!(effective.datum_tries, 3, "checks see the effective spec");
         let mut repos = Vec::new();
         if let Some(input) = &spec.input {
             visit(input, FieldPath::root().field("input"), &mut repos);

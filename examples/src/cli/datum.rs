@@ -181,7 +181,8 @@ fn list_to(args: &ListDatumArgs, out: &mut dyn Write, err: &mut dyn Write) -> Re
         ));
     }
 
-    let plan = DatumPlan::for_spec(&parsed.spec, &sources).or_else(|e| fail(explain(&e)))?;
+    let plan =
+        DatumPlan::for_spec(&parsed.spec.effective(), &sources).or_else(|e| fail(explain(&e)))?;
     if args.output == Format::Table {
         writeln!(out, "{:<64}  INPUTS", "ID")?;
     }

@@ -349,10 +349,7 @@ pub fn create(root: &Path, args: CreatePipelineArgs, update: bool, no_wait: bool
                     project: "default".into(),
                     pipeline: p.pipeline_name().unwrap_or_default().to_string(),
                     version: 1,
-                    workers: spec
-                        .parallelism_spec
-                        .as_ref()
-                        .map_or(1, |s| s.constant.max(1) as usize),
+                    workers: spec.workers(),
                     spec: Arc::new(spec),
                     secrets: Secrets::default(),
                 };

@@ -10,7 +10,7 @@ use executor_docker::{DataMode, DockerConfig, DockerExecutor};
 use pipeline_core::executor::{
     DatumTask, LogSink, LogStream, Program, ProgramKind, Secrets, WorkerPoolSpec,
 };
-use pipeline_core::spec::{PipelineSpec, Transform};
+use pipeline_core::spec::{EffectiveSpec, PipelineSpec, Transform};
 use tokio_util::sync::CancellationToken;
 
 /// Connects to the local daemon and makes sure the test image exists. Outside CI a missing
@@ -99,7 +99,7 @@ pub fn pool(
         pipeline: pipeline.into(),
         version: 1,
         workers,
-        spec: Arc::new(spec),
+        spec: Arc::new(EffectiveSpec::from_defaulted(spec)),
         secrets: Secrets::default(),
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::source::{Entry, SourceError, TreeSource};
 use super::{Datum, DatumId, DatumInput, PfsLeaf};
 use crate::glob::{self, Glob, GlobError, GlobMatchError, Template, TemplateError};
-use crate::spec::{Input, InputKind, PipelineSpec};
+use crate::spec::{EffectiveSpec, Input, InputKind};
 
 /// Where the trees of a plan's repos come from.
 pub trait Sources {
@@ -213,29 +213,30 @@ impl DatumPlan {
         })
     }
 
-    /// Plans a whole spec: applies [`PipelineSpec::effective`] (defaults, children sorted into
-    /// datum order per reference §2.11), then plans its `input` with the pipeline's name.
+    /// Plans a whole effective spec (made by [`PipelineSpec::effective`](crate::spec::PipelineSpec::effective):
+    /// defaults applied, children sorted into datum order per reference §2.11): its `input`,
+    /// with the pipeline's name.
     ///
     /// ```
     /// # use std::collections::HashMap; use std::sync::Arc;
     /// use pipeline_core::datum::{DatumPlan, MemTree, TreeSource};
-    /// let spec = serde_json::from_str(r#"{"pipeline": {"name": "p"}, "input": {"cross": [
+    /// use pipeline_core::spec::PipelineSpec;
+    /// let spec: PipelineSpec = serde_json::from_str(r#"{"pipeline": {"name": "p"}, "input": {"cross": [
     ///     {"pfs": {"name": "z", "repo": "b", "glob": "/*"}},
     ///     {"pfs": {"repo": "a", "glob": "/*"}}]}}"#).unwrap();
     /// let mut sources: HashMap<String, Arc<dyn TreeSource>> = HashMap::new();
     /// sources.insert("a".into(), Arc::new(MemTree::from_paths(["/x"]).unwrap()));
     /// sources.insert("b".into(), Arc::new(MemTree::from_paths(["/y"]).unwrap()));
-    /// let plan = DatumPlan::for_spec(&spec, &sources).unwrap();
+    /// let plan = DatumPlan::for_spec(&spec.effective(), &sources).unwrap();
     /// let d = plan.datums().next().unwrap().unwrap();
     /// assert_eq!(d.inputs[0].leaf.name, "a"); // unnamed inputs sort first
     /// ```
-    pub fn for_spec(spec: &PipelineSpec, sources: &dyn Sources) -> Result<DatumPlan, PlanError> {
-        let effective = spec.effective();
-        let input = effective.input.as_ref().ok_or_else(|| PlanError::Missing {
+    pub fn for_spec(spec: &EffectiveSpec, sources: &dyn Sources) -> Result<DatumPlan, PlanError> {
+        let input = spec.input.as_ref().ok_or_else(|| PlanError::Missing {
             field: "input".into(),
         })?;
         let options = PlanOptions {
-            pipeline_name: effective.pipeline.as_ref().map(|p| p.name.clone()),
+            pipeline_name: (!spec.name.is_empty()).then(|| spec.name.clone()),
         };
         DatumPlan::new(input, sources, &options)
     }

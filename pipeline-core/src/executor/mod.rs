@@ -86,7 +86,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
-use crate::spec::PipelineSpec;
+use crate::spec::EffectiveSpec;
 
 /// A backend that can start workers for pipelines.
 ///
@@ -143,7 +143,7 @@ pub struct WorkerPoolSpec {
     /// Number of workers to start (`parallelism_spec.constant`, at least 1).
     pub workers: usize,
     /// The **effective** spec of this version (image, resources, scheduling, ...).
-    pub spec: Arc<PipelineSpec>,
+    pub spec: Arc<EffectiveSpec>,
     /// Values of the secrets named in `transform.secrets`, supplied by the host application.
     pub secrets: Secrets,
 }

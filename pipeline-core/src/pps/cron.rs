@@ -67,7 +67,7 @@ impl Engine {
             if p.stopped {
                 continue;
             }
-            let spec = p.effective();
+            let spec = &p.effective;
             let Some(input) = &spec.input else { continue };
             let mut crons = Vec::new();
             collect_cron_specs(input, &mut crons);
@@ -178,7 +178,7 @@ impl Engine {
     /// `pachctl run cron` does. Returns the commit-set IDs made.
     pub fn run_cron(&self, pipeline: &str) -> Result<Vec<String>> {
         let info = self.inspect_pipeline(pipeline)?;
-        let spec = info.effective();
+        let spec = &info.effective;
         let mut crons = Vec::new();
         if let Some(input) = &spec.input {
             collect_crons(input, &mut crons);

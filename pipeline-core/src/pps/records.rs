@@ -4,10 +4,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::pfs::{BranchRef, CommitRef};
-use crate::spec::PipelineSpec;
+use crate::spec::{EffectiveSpec, PipelineSpec};
 
 /// A pipeline as registered in the store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StoredPipelineInfo")]
 pub struct PipelineInfo {
     /// Pipeline name (also the output repo's name).
     pub name: String,
@@ -15,8 +16,11 @@ pub struct PipelineInfo {
     pub project: String,
     /// 1 on create, +1 per update.
     pub version: u64,
-    /// The spec of the current version, as given (see [`PipelineInfo::effective`]).
+    /// The spec of the current version, as given (shown to users).
     pub spec: PipelineSpec,
+    /// The effective spec of the current version (defaults applied once, at registration,
+    /// with this version's `salt`): what the engine plans and runs.
+    pub effective: EffectiveSpec,
     /// The salt mixed into every datum hash (kept across updates unless `--reprocess`).
     pub salt: String,
     /// Name of the executor running this pipeline's user code (`process`, `docker`, ...).
@@ -34,11 +38,53 @@ pub struct PipelineInfo {
 }
 
 impl PipelineInfo {
-    /// The effective spec of the current version.
-    pub fn effective(&self) -> PipelineSpec {
-        let mut s = self.spec.effective();
-        s.salt = Some(self.salt.clone());
-        s
+    /// The effective spec of a spec as written, with the pipeline's `salt`: how registration
+    /// makes [`PipelineInfo::effective`], and how a record stored without one gets it.
+    pub fn effective_of(spec: &PipelineSpec, salt: &str) -> EffectiveSpec {
+        let mut effective = spec.effective();
+        effective.salt = Some(salt.to_string());
+        effective
+    }
+}
+
+/// A pipeline record as read: records written before the effective spec was stored lack it.
+#[derive(Deserialize)]
+struct StoredPipelineInfo {
+    name: String,
+    project: String,
+    version: u64,
+    spec: PipelineSpec,
+    #[serde(default)]
+    effective: Option<EffectiveSpec>,
+    salt: String,
+    executor: String,
+    stopped: bool,
+    output_branch: BranchRef,
+    inputs: Vec<BranchRef>,
+    created_ms: u64,
+    updated_ms: u64,
+}
+
+impl From<StoredPipelineInfo> for PipelineInfo {
+    /// The one place an older record's effective spec is computed (on read).
+    fn from(s: StoredPipelineInfo) -> Self {
+        let effective = s
+            .effective
+            .unwrap_or_else(|| PipelineInfo::effective_of(&s.spec, &s.salt));
+        PipelineInfo {
+            name: s.name,
+            project: s.project,
+            version: s.version,
+            spec: s.spec,
+            effective,
+            salt: s.salt,
+            executor: s.executor,
+            stopped: s.stopped,
+            output_branch: s.output_branch,
+            inputs: s.inputs,
+            created_ms: s.created_ms,
+            updated_ms: s.updated_ms,
+        }
     }
 }
 

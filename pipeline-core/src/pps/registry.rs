@@ -2,7 +2,7 @@
 //! store-dependent validation (reference §5 rows 38–43) plugged into [`crate::validate`].
 
 use crate::pfs::{BranchRef, CommitId, FinishOptions, PfsError, RepoRef};
-use crate::spec::{Diagnostic, FieldPath, Input, ParsedSpec, PipelineSpec};
+use crate::spec::{Diagnostic, EffectiveSpec, FieldPath, Input, ParsedSpec, PipelineSpec};
 use crate::validate::{self, StoreCheck};
 
 use super::error::{PpsError, Result};
@@ -120,9 +120,9 @@ impl<'a> EngineCheck<'a> {
 }
 
 impl StoreCheck for EngineCheck<'_> {
-    fn check(&self, _spec: &PipelineSpec, effective: &PipelineSpec) -> Vec<Diagnostic> {
+    fn check(&self, spec: &PipelineSpec, effective: &EffectiveSpec) -> Vec<Diagnostic> {
         let mut out = Vec::new();
-        let Some(name) = effective.pipeline.as_ref().map(|p| p.name.clone()) else {
+        let Some(name) = spec.pipeline.as_ref().map(|_| effective.name.clone()) else {
             return out;
         };
         let store = self.engine.store();
@@ -258,11 +258,11 @@ impl Engine {
 
     fn register(&self, spec: &PipelineSpec, opts: &CreateOptions) -> Result<PipelineInfo> {
         let store = self.store();
-        let effective = spec.effective();
-        let name = effective
+        let mut effective = spec.effective();
+        let name = spec
             .pipeline
             .as_ref()
-            .map(|p| p.name.clone())
+            .map(|_| effective.name.clone())
             .ok_or_else(|| PpsError::Usage("the spec has no pipeline name".into()))?;
         let mut s3_input = false;
         if let Some(input) = &effective.input {
@@ -276,10 +276,7 @@ impl Engine {
             ("egress", effective.egress.is_some()),
             (
                 "transform.datum_batching",
-                effective
-                    .transform
-                    .as_ref()
-                    .is_some_and(|t| t.datum_batching),
+                effective.transform.datum_batching,
             ),
         ] {
             if set {
@@ -315,8 +312,9 @@ impl Engine {
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| CommitId::generate().to_string()),
         };
+        effective.salt = Some(salt.clone());
         let out_repo = RepoRef::new(&name)?;
-        let out_branch = out_repo.branch(effective.output_branch.as_deref().unwrap_or("master"))?;
+        let out_branch = out_repo.branch(&effective.output_branch)?;
         let mut branches = Vec::new();
         if let Some(input) = &effective.input {
             input_branches(input, FieldPath::root().field("input"), &mut branches);
@@ -352,6 +350,7 @@ impl Engine {
             project: out_repo.project.clone(),
             version: existing.as_ref().map_or(1, |p| p.version + 1),
             spec: spec.clone(),
+            effective,
             salt,
             executor,
             stopped: existing.as_ref().is_some_and(|p| p.stopped),
@@ -484,7 +483,7 @@ impl Engine {
         }
         // Cron repos belong to the pipeline (reference §4.6).
         let mut branches = Vec::new();
-        if let Some(input) = &info.effective().input {
+        if let Some(input) = &info.effective.input {
             input_branches(input, FieldPath::root().field("input"), &mut branches);
         }
         for b in branches.iter().filter(|b| b.cron) {

@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::Duration;
+use super::enums::{
+    FileFormatType, RepoType, ReprocessSpec, ServiceType, TolerationEffect, TolerationOperator,
+};
 
 fn is_false(b: &bool) -> bool {
     !*b
@@ -104,7 +107,8 @@ pub struct PipelineSpec {
         skip_serializing_if = "Option::is_none",
         alias = "reprocessSpec"
     )]
-    pub reprocess_spec: Option<String>,
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
+    pub reprocess_spec: Option<ReprocessSpec>,
     /// Run as a long-lived service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<Service>,
@@ -381,7 +385,8 @@ pub struct PfsInput {
     pub repo: Option<String>,
     /// Repo type (`user`, `meta`, `spec`; default `user`).
     #[serde(default, skip_serializing_if = "Option::is_none", alias = "repoType")]
-    pub repo_type: Option<String>,
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
+    pub repo_type: Option<RepoType>,
     /// Branch (default `master`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
@@ -567,7 +572,8 @@ pub struct SqlDatabaseEgress {
 pub struct FileFormat {
     /// `CSV`, `JSON` or `PARQUET`.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-    pub format_type: Option<String>,
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
+    pub format_type: Option<FileFormatType>,
     /// Column names.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub columns: Vec<String>,
@@ -645,7 +651,8 @@ pub struct Service {
     pub ip: Option<String>,
     /// `ClusterIP`, `LoadBalancer` or `NodePort` (default).
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-    pub service_type: Option<String>,
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
+    pub service_type: Option<ServiceType>,
 }
 
 /// `spout`.
@@ -731,13 +738,15 @@ pub struct Toleration {
     pub key: Option<String>,
     /// `EXISTS` or `EQUAL` (required).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub operator: Option<String>,
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
+    pub operator: Option<TolerationOperator>,
     /// Taint value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
     /// `ALL_EFFECTS`, `NO_SCHEDULE`, `PREFER_NO_SCHEDULE` or `NO_EXECUTE`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub effect: Option<String>,
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
+    pub effect: Option<TolerationEffect>,
     /// Seconds the pod tolerates a `NO_EXECUTE` taint.
     #[serde(
         default,

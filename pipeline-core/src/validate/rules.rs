@@ -4,7 +4,8 @@
 use std::collections::BTreeSet;
 
 use crate::spec::{
-    Diagnostic, FieldPath, Input, PfsInput, PipelineSpec, SecretMount, Service, Toleration,
+    Diagnostic, FieldPath, FileFormatType, Input, PfsInput, PipelineSpec, RepoType, ReprocessSpec,
+    SecretMount, Service, ServiceType, Toleration, TolerationEffect,
 };
 
 use super::syntax;
@@ -26,8 +27,17 @@ fn root() -> FieldPath {
     FieldPath::root()
 }
 
-fn nonempty(s: &Option<String>) -> Option<&str> {
-    s.as_deref().filter(|s| !s.is_empty())
+/// A written value, unless absent or empty (Pachyderm reads `""` as unset).
+fn nonempty<T: AsRef<str>>(s: &Option<T>) -> Option<&str> {
+    s.as_ref().map(AsRef::as_ref).filter(|s| !s.is_empty())
+}
+
+/// A written closed-set value outside its set (absent and `""` are not).
+fn unknown<T: AsRef<str>>(value: &Option<T>, known: impl Fn(&T) -> bool) -> Option<&str> {
+    value
+        .as_ref()
+        .filter(|v| !known(v))
+        .and_then(|_| nonempty(value))
 }
 
 /// Every store-free rule on one spec.
@@ -191,10 +201,7 @@ fn check_top_level(spec: &PipelineSpec, out: &mut Findings) {
             "embedding TFJobs in pipelines is not supported",
         );
     }
-    if let Some(r) = nonempty(&spec.reprocess_spec)
-        && r != "until_success"
-        && r != "every_job"
-    {
+    if let Some(r) = unknown(&spec.reprocess_spec, ReprocessSpec::is_known) {
         out.error(
             "reprocess_spec.value",
             root().field("reprocess_spec"),
@@ -261,9 +268,7 @@ fn check_top_level(spec: &PipelineSpec, out: &mut Findings) {
 }
 
 fn check_service(service: &Service, path: &FieldPath, out: &mut Findings) {
-    if let Some(t) = nonempty(&service.service_type)
-        && !matches!(t, "ClusterIP" | "LoadBalancer" | "NodePort")
-    {
+    if let Some(t) = unknown(&service.service_type, ServiceType::is_known) {
         out.error(
                 "service.type",
                 path.field("type"),
@@ -325,25 +330,23 @@ fn check_service_spout(spec: &PipelineSpec, out: &mut Findings) {
 
 fn check_toleration(t: &Toleration, i: usize, n: usize, out: &mut Findings) {
     let path = root().field("tolerations").index(i);
-    match nonempty(&t.operator) {
+    match t.operator.as_ref().filter(|op| !op.is_blank()) {
         None => out.error(
             "toleration.operator",
             path.field("operator"),
             format!("toleration {i}/{n}: cannot omit key/value comparison operator; specify EQUAL or EXISTS"),
         ),
-        Some("EQUAL" | "EXISTS") => {}
+        Some(op) if op.is_known() => {}
         Some(op) => out.error(
             "toleration.operator",
             path.field("operator"),
-            format!("toleration {i}/{n}: operator {op:?} is invalid; specify EQUAL or EXISTS"),
+            format!(
+                "toleration {i}/{n}: operator {:?} is invalid; specify EQUAL or EXISTS",
+                op.as_str()
+            ),
         ),
     }
-    if let Some(effect) = nonempty(&t.effect)
-        && !matches!(
-            effect,
-            "ALL_EFFECTS" | "NO_SCHEDULE" | "PREFER_NO_SCHEDULE" | "NO_EXECUTE"
-        )
-    {
+    if let Some(effect) = unknown(&t.effect, TolerationEffect::is_known) {
         out.error(
                 "toleration.effect",
                 path.field("effect"),
@@ -409,8 +412,7 @@ fn check_egress(spec: &PipelineSpec, out: &mut Findings) {
         if let Some(t) = sql
             .file_format
             .as_ref()
-            .and_then(|f| nonempty(&f.format_type))
-            && !matches!(t, "CSV" | "JSON" | "PARQUET")
+            .and_then(|f| unknown(&f.format_type, FileFormatType::is_known))
         {
             out.error(
                 "egress.sql.format",
@@ -592,9 +594,7 @@ fn check_pfs(pfs: &PfsInput, path: &FieldPath, ctx: Context, out: &mut Findings)
     {
         out.error("input.project.name", path.field("project"), e);
     }
-    if let Some(t) = nonempty(&pfs.repo_type)
-        && !matches!(t, "user" | "meta" | "spec")
-    {
+    if let Some(t) = unknown(&pfs.repo_type, RepoType::is_known) {
         out.error(
             "input.repo_type",
             path.field("repo_type"),

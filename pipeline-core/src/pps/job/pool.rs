@@ -46,17 +46,12 @@ impl Engine {
                     executor: p.executor.clone(),
                     registered: self.executor_names().join(", "),
                 })?;
-        let spec = p.effective();
-        let workers = spec
-            .parallelism_spec
-            .as_ref()
-            .map_or(1, |s| s.constant.max(1) as usize);
         let pool_spec = WorkerPoolSpec {
             project: p.project.clone(),
             pipeline: p.name.clone(),
             version: p.version,
-            workers,
-            spec: Arc::new(spec),
+            workers: p.effective.workers(),
+            spec: Arc::new(p.effective.clone()),
             secrets: self.inner.secrets.clone(),
         };
         executor
