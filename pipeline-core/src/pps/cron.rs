@@ -3,7 +3,6 @@
 //! ticks now. [`Engine::serve`](super::Engine::serve) ticks them as they fall due.
 
 use crate::pfs::{FinishOptions, PfsError};
-use crate::spec::FieldPath;
 
 use super::Engine;
 use super::error::{PpsError, Result};
@@ -190,7 +189,7 @@ impl Engine {
         }
         let mut branches = Vec::new();
         if let Some(input) = &spec.input {
-            input_branches(input, FieldPath::root().field("input"), &mut branches);
+            input_branches(input, &mut branches);
         }
         let now = super::now_ms() / 1000;
         let mut ids = Vec::new();
@@ -212,15 +211,15 @@ impl Engine {
 }
 
 fn collect_crons(input: &crate::spec::Input, out: &mut Vec<(String, bool)>) {
-    input.for_each(&mut |i| {
-        if let Some(c) = &i.cron {
+    input.for_each(&mut |at| {
+        if let Some(c) = &at.input.cron {
             out.push((c.name.clone().unwrap_or_default(), c.overwrite));
         }
     });
 }
 
 fn collect_cron_specs(input: &crate::spec::Input, out: &mut Vec<crate::spec::CronInput>) {
-    input.for_each(&mut |i| out.extend(i.cron.clone()));
+    input.for_each(&mut |at| out.extend(at.input.cron.clone()));
 }
 
 #[cfg(test)]

@@ -61,48 +61,38 @@ fn branch_trigger(
 }
 
 /// Every pfs/cron input branch of an effective input, in spec order.
-pub(crate) fn input_branches(input: &Input, field: FieldPath, out: &mut Vec<InputBranch>) {
+pub(crate) fn input_branches(input: &Input, out: &mut Vec<InputBranch>) {
     let project = |p: &Option<String>| {
         p.clone()
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| crate::pfs::DEFAULT_PROJECT.to_string())
     };
-    if let Some(p) = &input.pfs
-        && let Some(repo) = &p.repo
-        && let Ok(r) = RepoRef::in_project(&project(&p.project), repo)
-        && let Ok(b) = r.branch(p.branch.as_deref().unwrap_or("master"))
-    {
-        out.push(InputBranch {
-            branch: b,
-            field: field.field("pfs").field("repo"),
-            cron: false,
-            trigger: p.trigger.clone(),
-        });
-    }
-    if let Some(c) = &input.cron
-        && let Some(repo) = &c.repo
-        && let Ok(r) = RepoRef::in_project(&project(&c.project), repo)
-        && let Ok(b) = r.branch("master")
-    {
-        out.push(InputBranch {
-            branch: b,
-            field: field.field("cron"),
-            cron: true,
-            trigger: None,
-        });
-    }
-    for (name, list) in [
-        ("cross", &input.cross),
-        ("union", &input.union),
-        ("join", &input.join),
-        ("group", &input.group),
-    ] {
-        if let Some(list) = list {
-            for (i, child) in list.iter().enumerate() {
-                input_branches(child, field.field(name).index(i), out);
-            }
+    input.for_each(&mut |at| {
+        if let Some(p) = &at.input.pfs
+            && let Some(repo) = &p.repo
+            && let Ok(r) = RepoRef::in_project(&project(&p.project), repo)
+            && let Ok(b) = r.branch(p.branch.as_deref().unwrap_or("master"))
+        {
+            out.push(InputBranch {
+                branch: b,
+                field: at.path.field("pfs").field("repo"),
+                cron: false,
+                trigger: p.trigger.clone(),
+            });
         }
-    }
+        if let Some(c) = &at.input.cron
+            && let Some(repo) = &c.repo
+            && let Ok(r) = RepoRef::in_project(&project(&c.project), repo)
+            && let Ok(b) = r.branch("master")
+        {
+            out.push(InputBranch {
+                branch: b,
+                field: at.path.field("cron"),
+                cron: true,
+                trigger: None,
+            });
+        }
+    });
 }
 
 /// Store-dependent checks: input repos exist, no repo has the pipeline's name (unless it is
@@ -141,7 +131,7 @@ impl StoreCheck for EngineCheck<'_> {
         }
         let mut branches = Vec::new();
         if let Some(input) = &effective.input {
-            input_branches(input, FieldPath::root().field("input"), &mut branches);
+            input_branches(input, &mut branches);
         }
         let mut seen: std::collections::BTreeMap<RepoRef, String> = Default::default();
         for b in &branches {
@@ -266,7 +256,7 @@ impl Engine {
             .ok_or_else(|| PpsError::Usage("the spec has no pipeline name".into()))?;
         let mut s3_input = false;
         if let Some(input) = &effective.input {
-            input.for_each(&mut |i| s3_input |= i.pfs.as_ref().is_some_and(|p| p.s3));
+            input.for_each(&mut |at| s3_input |= at.input.pfs.as_ref().is_some_and(|p| p.s3));
         }
         for (what, set) in [
             ("input.pfs.s3 (inputs served over S3)", s3_input),
@@ -317,7 +307,7 @@ impl Engine {
         let out_branch = out_repo.branch(&effective.output_branch)?;
         let mut branches = Vec::new();
         if let Some(input) = &effective.input {
-            input_branches(input, FieldPath::root().field("input"), &mut branches);
+            input_branches(input, &mut branches);
         }
         // Cron repos are created with the pipeline.
         for b in branches.iter().filter(|b| b.cron) {
@@ -484,7 +474,7 @@ impl Engine {
         // Cron repos belong to the pipeline (reference §4.6).
         let mut branches = Vec::new();
         if let Some(input) = &info.effective.input {
-            input_branches(input, FieldPath::root().field("input"), &mut branches);
+            input_branches(input, &mut branches);
         }
         for b in branches.iter().filter(|b| b.cron) {
             match store.delete_repo(&b.branch.repo, true) {

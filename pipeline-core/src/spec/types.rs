@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::Duration;
 use super::enums::{
     FileFormatType, RepoType, ReprocessSpec, ServiceType, TolerationEffect, TolerationOperator,
 };
+use super::{Duration, FieldPath};
 
 fn is_false(b: &bool) -> bool {
     !*b
@@ -355,17 +355,79 @@ impl Input {
         kinds.next().is_none().then_some(first)
     }
 
-    /// Calls `f` on this input and every input nested in it, parents first, in written order.
-    pub fn for_each(&self, f: &mut dyn FnMut(&Input)) {
-        f(self);
-        for list in [&self.cross, &self.union, &self.join, &self.group]
-            .into_iter()
-            .flatten()
-        {
-            for child in list {
-                child.for_each(f);
+    /// The compound children, by field name, in field order (`cross`, `union`, `join`,
+    /// `group`); only the lists that are set.
+    pub fn children(&self) -> impl Iterator<Item = (&'static str, &[Input])> {
+        [
+            ("cross", &self.cross),
+            ("union", &self.union),
+            ("join", &self.join),
+            ("group", &self.group),
+        ]
+        .into_iter()
+        .filter_map(|(kind, list)| list.as_deref().map(|l| (kind, l)))
+    }
+
+    /// The one walk over an input tree: calls `f` on this input (the spec's `input`) and every
+    /// input nested in it, parents first, in written order, each with its field path
+    /// (`input.cross[1]`) and the compound inputs enclosing it.
+    ///
+    /// ```
+    /// use pipeline_core::spec::PipelineSpec;
+    /// let spec: PipelineSpec = serde_json::from_str(r#"{"input": {"cross": [
+    ///     {"pfs": {"repo": "a", "glob": "/*"}},
+    ///     {"union": [{"pfs": {"repo": "b", "glob": "/*"}}]}]}}"#).unwrap();
+    /// let mut repos = Vec::new();
+    /// spec.input.unwrap().for_each(&mut |at| {
+    ///     if let Some(pfs) = &at.input.pfs {
+    ///         repos.push(format!("{} {:?}", at.path.field("pfs"), at.enclosing));
+    ///     }
+    /// });
+    /// assert_eq!(repos, [
+    ///     r#"input.cross[0].pfs ["cross"]"#,
+    ///     r#"input.cross[1].union[0].pfs ["cross", "union"]"#,
+    /// ]);
+    /// ```
+    pub fn for_each(&self, f: &mut dyn FnMut(InputAt<'_>)) {
+        self.walk(&FieldPath::root().field("input"), &mut Vec::new(), f);
+    }
+
+    fn walk(
+        &self,
+        path: &FieldPath,
+        enclosing: &mut Vec<&'static str>,
+        f: &mut dyn FnMut(InputAt<'_>),
+    ) {
+        f(InputAt {
+            input: self,
+            path,
+            enclosing,
+        });
+        for (kind, children) in self.children() {
+            enclosing.push(kind);
+            for (i, child) in children.iter().enumerate() {
+                child.walk(&path.field(kind).index(i), enclosing, f);
             }
+            enclosing.pop();
         }
+    }
+}
+
+/// One input met by [`Input::for_each`]: the input, where it is, and what encloses it.
+#[derive(Debug, Clone, Copy)]
+pub struct InputAt<'a> {
+    /// The input.
+    pub input: &'a Input,
+    /// Its field path in the spec, e.g. `input.cross[1]`.
+    pub path: &'a FieldPath,
+    /// The compound inputs enclosing it, outermost first (`cross`, `union`, `join`, `group`).
+    pub enclosing: &'a [&'static str],
+}
+
+impl InputAt<'_> {
+    /// Whether a compound input of `kind` (`join`, `group`...) encloses this one at any depth.
+    pub fn is_inside(&self, kind: &str) -> bool {
+        self.enclosing.contains(&kind)
     }
 }
 
