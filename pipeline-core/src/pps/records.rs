@@ -397,3 +397,61 @@ pub(crate) fn log_key(pipeline: &str, job: &str, datum: &str, seq: u64) -> Vec<u
 pub(crate) fn enc<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pfs::RepoRef;
+
+    fn info() -> PipelineInfo {
+        let spec: PipelineSpec = serde_json::from_str(
+            r#"{"pipeline": {"name": "p"}, "transform": {"cmd": ["sh"]},
+                "input": {"cross": [{"pfs": {"name": "b", "repo": "x", "glob": "/*"}},
+                                    {"pfs": {"repo": "c", "glob": "/*"}}]}}"#,
+        )
+        .unwrap();
+        let effective = PipelineInfo::effective_of(&spec, "salt");
+        PipelineInfo {
+            name: "p".into(),
+            project: "default".into(),
+            version: 1,
+            spec,
+            effective,
+            salt: "salt".into(),
+            executor: "process".into(),
+            stopped: false,
+            output_branch: RepoRef::new("p").unwrap().branch("master").unwrap(),
+            inputs: Vec::new(),
+            created_ms: 1,
+            updated_ms: 1,
+        }
+    }
+
+    #[test]
+    fn stored_effective_spec_is_read_back_without_reapplying_defaults() {
+        let info = info();
+        let read: PipelineInfo = serde_json::from_str(&enc_str(&info)).unwrap();
+        assert_eq!(read, info);
+        let cross = read.effective.input.unwrap().cross.unwrap();
+        let names: Vec<_> = cross
+            .iter()
+            .map(|i| i.pfs.as_ref().unwrap().name.clone().unwrap())
+            .collect();
+        // Applied once: the unnamed input sorts first, and stays first.
+        assert_eq!(names, ["c", "b"]);
+    }
+
+    #[test]
+    fn records_without_an_effective_spec_get_it_on_read() {
+        let info = info();
+        let mut old = serde_json::to_value(&info).unwrap();
+        old.as_object_mut().unwrap().remove("effective");
+        let read: PipelineInfo = serde_json::from_value(old).unwrap();
+        assert_eq!(read.effective, info.effective);
+        assert_eq!(read.effective.salt.as_deref(), Some("salt"));
+    }
+
+    fn enc_str(info: &PipelineInfo) -> String {
+        serde_json::to_string(info).unwrap()
+    }
+}
