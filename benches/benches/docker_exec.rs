@@ -31,11 +31,11 @@ use bollard::query_parameters::{
 use executor_docker::testing::{TEST_IMAGE, ensure_test_image};
 use executor_docker::{DataMode, DockerConfig, DockerExecutor};
 use futures::StreamExt;
+use pipeline_core::executor::CancellationToken;
 use pipeline_core::executor::{
     DatumOutcome, DatumTask, Executor, NullLogSink, Program, ProgramKind, Secrets, WorkerPoolSpec,
 };
 use pipeline_core::spec::{EffectiveSpec, PipelineSpec, Transform};
-use tokio_util::sync::CancellationToken;
 
 const BLOCK: usize = 50;
 
@@ -141,7 +141,7 @@ async fn bench(n: usize) {
                 .run(task(&scratch, vec!["cp", "/pfs/in/f", "/pfs/out/f"]))
                 .await
                 .expect("warm run");
-            assert_eq!(out, DatumOutcome::Success { exit_code: 0 });
+            assert_eq!(out, DatumOutcome::Exited { exit_code: 0 });
             let got = std::fs::read_to_string(scratch.join("out/f")).unwrap();
             assert_eq!(got, format!("datum {i}\n"));
             std::fs::remove_dir_all(&scratch).unwrap();
@@ -251,8 +251,6 @@ fn task(scratch: &Path, argv: Vec<&str>) -> DatumTask {
         env: vec![("in".into(), "/pfs/in/f".into())],
         user: None,
         working_dir: None,
-        accept_return_code: vec![],
-        timeout: None,
         cancel: CancellationToken::new(),
         logs: Arc::new(NullLogSink),
     }

@@ -16,7 +16,7 @@ NS=${2:-$N}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PIPECTL=${PIPECTL:-$ROOT/target/release/pipectl}
 SNAKEMAKE=${SNAKEMAKE:-/tmp/smk-venv/bin/snakemake}
-[ -x "$PIPECTL" ] || (cd "$ROOT" && cargo build --release -p examples --bin pipectl)
+[ -x "$PIPECTL" ] || (cd "$ROOT" && cargo build --release -p pipectl)
 W=$(mktemp -d "${TMPDIR:-/tmp}/engine-bench.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 mkdir -p "$W/in"

@@ -13,7 +13,7 @@ N=${1:-1000000}
 SECS=${2:-60}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PIPECTL=${PIPECTL:-$ROOT/target/release/pipectl}
-[ -x "$PIPECTL" ] || (cd "$ROOT" && cargo build --release -p examples --bin pipectl)
+[ -x "$PIPECTL" ] || (cd "$ROOT" && cargo build --release -p pipectl)
 W=$(mktemp -d "${TMPDIR:-/tmp}/engine-memory.XXXXXX")
 cleanup() { pkill -9 -f "$W/store" 2>/dev/null || true; rm -rf "$W"; }
 trap cleanup EXIT

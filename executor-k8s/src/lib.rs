@@ -37,7 +37,7 @@
 //! enables **none** in its `[dependencies]` (otherwise a binary choosing another version would
 //! get two). The choice is left to binaries:
 //!
-//! - **Binaries** (e.g. `pipectl` in `examples/`) add `k8s-openapi = { workspace = true,
+//! - **Binaries** (e.g. `pipectl` in `pipectl/`) add `k8s-openapi = { workspace = true,
 //!   features = ["latest"] }` (or the `v1_*` of the oldest API server they support; 0.29
 //!   offers `v1_33` to `v1_37`). Types of stable APIs built for a newer version work against
 //!   older servers because unset optional fields are omitted.
@@ -83,9 +83,10 @@
 //! Each datum's inputs go into the pod, and its outputs come back, as **tar streams over the
 //! exec API**: no shared storage is needed, any cluster works. With a configured
 //! [`SharedVolume`] (a PersistentVolumeClaim also mounted on the host) the pod links to the data
-//! instead. The program runs through exec in its own process group; `datum_timeout`, cancel or
-//! dropping the `run` future kill the whole group inside the pod. Details, including what an
-//! image must contain (`/bin/sh`, `sleep`, `tar`), are in [`datum`].
+//! instead. The program runs through exec in its own process group; cancel (the engine's
+//! `datum_timeout` arrives as one) or dropping the `run` future kill the whole group inside the
+//! pod. Details, including what an image must contain (`/bin/sh`, `sleep`, `tar`), are in
+//! [`datum`].
 //!
 //! # Failures
 //!

@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use common::{FakeApi, NamespacedExec, mock_client};
 use executor_k8s::{ClusterSource, K8sConfig, K8sExecutor, WorkerPaths};
+use pipeline_core::executor::CancellationToken;
 use pipeline_core::executor::{
     DatumOutcome, DatumTask, Executor, NullLogSink, Program, ProgramKind, Secrets, WorkerPoolSpec,
 };
 use pipeline_core::spec::{EffectiveSpec, PipelineSpec, Transform};
 use pipeline_core::testkit::{self, Harness};
-use tokio_util::sync::CancellationToken;
 
 /// Prints a skip reason where `cargo test` shows it (its capture only covers the print
 /// macros, not a direct write to stderr).
@@ -125,13 +125,11 @@ async fn real_cluster_conformance_and_datum_flow() {
         env: vec![],
         user: None,
         working_dir: None,
-        accept_return_code: vec![],
-        timeout: Some(std::time::Duration::from_secs(60)),
         cancel: CancellationToken::new(),
         logs: Arc::new(NullLogSink),
     };
     let outcome = workers[0].run(task).await.expect("run");
-    assert_eq!(outcome, DatumOutcome::Success { exit_code: 0 });
+    assert_eq!(outcome, DatumOutcome::Exited { exit_code: 0 });
     assert_eq!(
         std::fs::read_to_string(scratch.path().join("out/A.txt")).unwrap(),
         "HELLO\n"

@@ -20,12 +20,31 @@
 //! | [`executor`] | the trait the engine calls to run user code on one datum |
 //!
 //! The planning modules (`spec`, `validate`, `glob`, `datum`) do no I/O of their own.
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `engine` | yes | [`pfs`] and [`pps`] (the store and the engine: tokio, nix, tracing); implies `hashing` |
+//! | `store-redb` | yes | `pfs::RedbMetaStore`, the on-disk metadata database (redb); implies `engine` |
+//! | `schema` | yes | the JSON Schema structural check of specs (jsonschema, schemars) |
+//! | `hashing` | via `engine` | BLAKE3 content hashing: `hash::FileHasher`, `hash::DirectoryHasher`, `ContentHash::of_bytes`, and the trees that hash their files (`datum::MemTree::from_files`, `datum::SyntheticTree`, `datum::LocalTree`, `datum::conformance`) |
+//! | `testkit` | no | `testkit`: the executor conformance suite and engine scenarios; implies `engine` |
+//!
+//! With `default-features = false` the crate is the sans-I/O core: [`spec`], [`validate`],
+//! [`glob`], [`datum`] planning over any [`datum::TreeSource`] (e.g.
+//! [`datum::MemTree::from_listing`], a list of paths), [`hash::ContentHash`], [`schedule`] and
+//! the [`executor`] seam, without an async runtime, a database or a hash implementation
+//! (`cargo tree -p pipeline-core --no-default-features -e normal` lists none of tokio, nix,
+//! redb or blake3; `.ci/run` checks it).
 
 pub mod datum;
 pub mod executor;
 pub mod glob;
 pub mod hash;
+#[cfg(feature = "engine")]
 pub mod pfs;
+#[cfg(feature = "engine")]
 pub mod pps;
 pub mod schedule;
 pub mod spec;

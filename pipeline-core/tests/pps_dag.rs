@@ -110,12 +110,18 @@ fn store_dependent_validation() {
             .iter()
             .any(|d| d.message.contains("multiple branches from the same repo"))
     );
-    // exists without update
+    // exists without update: a different spec is refused; the same spec again is a no-op
+    // (so a create re-run after an interruption succeeds)
     e.create(&stage("q", "A", "true"));
     assert!(matches!(
-        err(&stage("q", "A", "true")),
+        err(&stage("q", "A", "false")),
         PpsError::PipelineExists(_)
     ));
+    let again = e
+        .engine
+        .create_pipelines(&parse(&stage("q", "A", "true")), &CreateOptions::default())
+        .unwrap();
+    assert_eq!(again[0].version, 1);
     // a cycle through an update
     e.create(&stage("r", "q", "true"));
     let cyc = e

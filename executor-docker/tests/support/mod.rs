@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use executor_docker::testing::ensure_test_image;
 use executor_docker::{DataMode, DockerConfig, DockerExecutor};
+use pipeline_core::executor::CancellationToken;
 use pipeline_core::executor::{
     DatumTask, LogSink, LogStream, Program, ProgramKind, Secrets, WorkerPoolSpec,
 };
 use pipeline_core::spec::{EffectiveSpec, PipelineSpec, Transform};
-use tokio_util::sync::CancellationToken;
 
 /// Connects to the local daemon and makes sure the test image exists. Outside CI a missing
 /// daemon skips the test (returns `None` after printing why); with `CI=true` it fails.
@@ -175,8 +175,6 @@ pub fn task(
             .collect(),
         user: None,
         working_dir: None,
-        accept_return_code: vec![],
-        timeout: None,
         cancel: CancellationToken::new(),
         logs,
     }

@@ -14,6 +14,7 @@ use super::records::{
 };
 use super::store::{Store, all_branches, propagate};
 use super::tree::{self, DirAggregator, Entry, MAX_LAYERS, MergedFiles, layer_prefix};
+use super::txn::StoreTxn;
 
 /// How to finish a commit.
 #[derive(Debug, Clone, Default)]
@@ -41,70 +42,7 @@ impl Store {
         branches: &[BranchRef],
         description: &str,
     ) -> Result<Vec<CommitInfo>> {
-        let mut w = self.write_txn()?;
-        let mut all = all_branches(&*w)?;
-        let id = CommitId::generate();
-        let now = now_ms();
-        let mut repos = BTreeSet::new();
-        let mut out = Vec::new();
-        for b in branches {
-            get_repo(&*w, &b.repo)?;
-            if !repos.insert(b.repo.clone()) {
-                return Err(PfsError::Provenance(format!(
-                    "inconsistent dependencies: repo ({}) already has a commit in this transaction",
-                    b.repo
-                )));
-            }
-            let existing = try_branch(&*w, b)?;
-            let mut parent = None;
-            if let Some(rec) = &existing {
-                if !rec.direct_provenance.is_empty() {
-                    return Err(PfsError::OutputBranch {
-                        repo: b.repo.to_string(),
-                        branch: b.name.clone(),
-                    });
-                }
-                let head = get_commit(&*w, &b.repo, &rec.head)?;
-                if !head.info.is_finished() {
-                    return Err(PfsError::ParentNotFinished {
-                        repo: b.repo.to_string(),
-                        commit: rec.head.clone(),
-                    });
-                }
-                parent = Some(head.info.commit.id);
-            }
-            let info = CommitInfo {
-                commit: b.repo.commit(&id),
-                branch: Some(b.name.clone()),
-                parent,
-                origin: Origin::User,
-                state: CommitState::Open,
-                error: None,
-                size_bytes: None,
-                started_ms: now,
-                finished_ms: None,
-                description: description.to_string(),
-                direct_provenance: Vec::new(),
-            };
-            put_commit(
-                &mut *w,
-                &CommitRecord {
-                    info: info.clone(),
-                    snapshot: false,
-                },
-            )?;
-            let rec = BranchRecord {
-                head: id.as_str().to_string(),
-                direct_provenance: Vec::new(),
-                trigger: existing.and_then(|r| r.trigger),
-            };
-            put_branch(&mut *w, b, &rec)?;
-            all.insert(b.clone(), rec);
-            out.push(info);
-        }
-        propagate(&mut *w, &mut all, branches, &id, false)?;
-        w.commit()?;
-        Ok(out)
+        self.transact(|t| t.start_commit_set(branches, description))
     }
 
     /// Finishes an open commit in one transaction: state, error, size, finish time and, when
@@ -350,6 +288,90 @@ impl Store {
             }
             notified.await;
         }
+    }
+}
+
+/// Starting commits inside a [`StoreTxn`] (the [`Store`] methods of the same names run these
+/// in a transaction of their own).
+impl StoreTxn<'_> {
+    /// Starts a USER commit on a branch (creating the branch if needed), plus an open AUTO
+    /// commit with the same ID on every branch downstream of it. See [`Store::start_commit`].
+    pub fn start_commit(&mut self, branch: &BranchRef, description: &str) -> Result<CommitInfo> {
+        let mut v = self.start_commit_set(std::slice::from_ref(branch), description)?;
+        v.pop()
+            .ok_or_else(|| PfsError::Corrupt("no commit started".into()))
+    }
+
+    /// Starts USER commits on several branches in one commit set. See
+    /// [`Store::start_commit_set`].
+    pub fn start_commit_set(
+        &mut self,
+        branches: &[BranchRef],
+        description: &str,
+    ) -> Result<Vec<CommitInfo>> {
+        let w = &mut *self.w;
+        let mut all = all_branches(w)?;
+        let id = CommitId::generate();
+        let now = now_ms();
+        let mut repos = BTreeSet::new();
+        let mut out = Vec::new();
+        for b in branches {
+            get_repo(w, &b.repo)?;
+            if !repos.insert(b.repo.clone()) {
+                return Err(PfsError::Provenance(format!(
+                    "inconsistent dependencies: repo ({}) already has a commit in this transaction",
+                    b.repo
+                )));
+            }
+            let existing = try_branch(w, b)?;
+            let mut parent = None;
+            if let Some(rec) = &existing {
+                if !rec.direct_provenance.is_empty() {
+                    return Err(PfsError::OutputBranch {
+                        repo: b.repo.to_string(),
+                        branch: b.name.clone(),
+                    });
+                }
+                let head = get_commit(w, &b.repo, &rec.head)?;
+                if !head.info.is_finished() {
+                    return Err(PfsError::ParentNotFinished {
+                        repo: b.repo.to_string(),
+                        commit: rec.head.clone(),
+                    });
+                }
+                parent = Some(head.info.commit.id);
+            }
+            let info = CommitInfo {
+                commit: b.repo.commit(&id),
+                branch: Some(b.name.clone()),
+                parent,
+                origin: Origin::User,
+                state: CommitState::Open,
+                error: None,
+                size_bytes: None,
+                started_ms: now,
+                finished_ms: None,
+                description: description.to_string(),
+                direct_provenance: Vec::new(),
+            };
+            put_commit(
+                w,
+                &CommitRecord {
+                    info: info.clone(),
+                    snapshot: false,
+                },
+            )?;
+            let rec = BranchRecord {
+                head: id.as_str().to_string(),
+                direct_provenance: Vec::new(),
+                trigger: existing.and_then(|r| r.trigger),
+            };
+            put_branch(w, b, &rec)?;
+            all.insert(b.clone(), rec);
+            out.push(info);
+        }
+        propagate(w, &mut all, branches, &id, false)?;
+        Ok(out)
     }
 }
 

@@ -25,9 +25,13 @@
 //! | `meta_redb` | the embedded metadata database ([`RedbMetaStore`]) |
 //! | `meta_mem` | an in-memory metadata store ([`MemMetaStore`]) for tests; proves the trait |
 //! | `store`, `commits`, `files` | [`Store`]: repos/branches/provenance, commits, files |
+//! | `txn` | [`Store::transact`] and [`StoreTxn`]: several changes in one transaction |
 //! | `tree` | per-commit layers, their streaming merge, directory hashes |
 //! | `source` | [`CommitTree`]: a commit as a [`crate::datum::TreeSource`] |
 //! | `gc` | [`Store::gc`]: removing objects no file entry refers to |
+//! | `autocommit` | pachctl's auto-commit rule for writes: [`Store::write_auto_commit`] |
+//! | `owner` | [`Store::owner_label`]: the label of the executor resources working for a store |
+//! | `existing` | [`Store::open_existing`]: open a store only if there is one |
 //! | `trigger` | branch triggers: [`Store::set_branch_trigger`], fired as commits finish |
 //!
 //! # Decisions
@@ -57,7 +61,9 @@
 //! transaction; finishing a commit (state, error, size, compaction) is one transaction; a
 //! put records its file entry only after its object is durable. A crash therefore leaves
 //! finished commits intact and open commits open and **resumable** (their recorded files
-//! stay; a put that was interrupted is simply absent).
+//! stay; a put that was interrupted is simply absent). [`Store::transact`] gives a caller the
+//! same guarantee over several changes: repos, branches, commit starts, triggers and engine
+//! records made in one [`StoreTxn`] commit together or not at all.
 //!
 //! **Concurrency.** One process per store directory: [`Store::open`] takes an exclusive
 //! `flock` on `ROOT/LOCK` and a second process gets [`PfsError::Locked`] naming the holder's
@@ -77,9 +83,12 @@
 //! characters are rejected, so no stored path can escape a directory it is materialised
 //! into. Recursive puts never follow symlinks ([`Store::put_dir_local`]).
 
+mod autocommit;
 mod batch;
 mod commits;
 pub mod error;
+#[cfg(feature = "store-redb")]
+mod existing;
 mod files;
 mod gc;
 mod globmatch;
@@ -90,13 +99,16 @@ mod meta_redb;
 pub mod model;
 pub mod names;
 pub mod object;
+mod owner;
 mod records;
 pub mod refs;
 mod source;
 mod store;
 pub mod tree;
 mod trigger;
+mod txn;
 
+pub use autocommit::{WriteTarget, Written};
 pub use batch::{EngineReader, EngineWrite, OutputBatch};
 pub use commits::FinishOptions;
 pub use error::{PfsError, Result};
@@ -112,3 +124,4 @@ pub use model::{
 pub use names::{validate_file_name, validate_file_path};
 pub use source::CommitTree;
 pub use store::Store;
+pub use txn::StoreTxn;

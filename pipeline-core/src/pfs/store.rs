@@ -17,6 +17,7 @@ use super::records::{
     BranchRecord, CommitRecord, decode, encode, get_branch, get_commit, get_repo, put_branch,
     put_commit, repo_key, repo_range, sub_key,
 };
+use super::txn::StoreTxn;
 
 /// The versioned data store. Cheap to clone (shared handle); `Send + Sync`.
 ///
@@ -155,20 +156,7 @@ impl Store {
 
     /// Creates a repo.
     pub fn create_repo(&self, repo: &RepoRef, description: &str) -> Result<RepoInfo> {
-        let mut w = self.write_txn()?;
-        if w.get(Table::Repos, &repo_key(repo))?.is_some() {
-            return Err(PfsError::RepoExists {
-                repo: repo.to_string(),
-            });
-        }
-        let info = RepoInfo {
-            repo: repo.clone(),
-            description: description.to_string(),
-            created_ms: now_ms(),
-        };
-        w.put(Table::Repos, &repo_key(repo), &encode(&info))?;
-        w.commit()?;
-        Ok(info)
+        self.transact(|t| t.create_repo(repo, description))
     }
 
     /// A repo's information.
@@ -195,40 +183,7 @@ impl Store {
     pub fn delete_repo(&self, repo: &RepoRef, force: bool) -> Result<()> {
         let lock = self.repo_lock(repo);
         let _g = lock.lock().unwrap_or_else(|e| e.into_inner());
-        let mut w = self.write_txn()?;
-        get_repo(&*w, repo)?;
-        let all = all_branches(&*w)?;
-        let users: Vec<(BranchRef, BranchRecord)> = all
-            .iter()
-            .filter(|(b, r)| b.repo != *repo && r.direct_provenance.iter().any(|p| p.repo == *repo))
-            .map(|(b, r)| (b.clone(), r.clone()))
-            .collect();
-        if !users.is_empty() && !force {
-            let names: Vec<String> = users.iter().map(|(b, _)| b.to_string()).collect();
-            return Err(PfsError::InUse {
-                what: format!("repo {repo}"),
-                reason: format!("it is in the provenance of {}", names.join(", ")),
-            });
-        }
-        for (b, mut r) in users {
-            r.direct_provenance.retain(|p| p.repo != *repo);
-            put_branch(&mut *w, &b, &r)?;
-        }
-        let (start, end) = repo_range(repo);
-        // Commit-set index entries of this repo.
-        for kv in w.scan_collect(Table::Commits, &start, &end, usize::MAX)? {
-            let rec: CommitRecord = decode("commit record", &kv.1)?;
-            let id = rec.info.commit.id;
-            w.delete(
-                Table::CommitSets,
-                &super::records::commit_set_key(id.as_str(), repo),
-            )?;
-        }
-        for t in [Table::Branches, Table::Commits, Table::Files] {
-            delete_range(&mut *w, t, &start, &end)?;
-        }
-        w.delete(Table::Repos, &repo_key(repo))?;
-        w.commit()
+        self.transact(|t| t.delete_repo(repo, force))
     }
 
     // ------------------------------------------------------------- branches
@@ -248,122 +203,13 @@ impl Store {
         head: Option<&CommitId>,
         provenance: &[BranchRef],
     ) -> Result<BranchInfo> {
-        let mut w = self.write_txn()?;
-        get_repo(&*w, &branch.repo)?;
-        let mut all = all_branches(&*w)?;
-        let existing = all.get(branch).cloned();
-        let mut prov: Vec<BranchRef> = provenance.to_vec();
-        prov.sort();
-        prov.dedup();
-        for p in &prov {
-            if !all.contains_key(p) {
-                get_branch(&*w, p)?;
-            }
-            if p.repo == branch.repo {
-                return Err(PfsError::Provenance(format!(
-                    "repo {} cannot be in the provenance of its own branch {branch}",
-                    p.repo
-                )));
-            }
-            if full_provenance(&all, p).contains(branch) {
-                return Err(PfsError::Provenance(format!(
-                    "cycle detected because {branch} is already in the subvenance of {p}"
-                )));
-            }
-        }
-        let provenance_changed = existing
-            .as_ref()
-            .is_none_or(|r| r.direct_provenance != prov);
-        let kept_trigger = existing.as_ref().and_then(|r| r.trigger.clone());
-        if kept_trigger.is_some() && !prov.is_empty() {
-            return Err(PfsError::Provenance(format!(
-                "branch {branch} has a trigger: a branch cannot have both provenance and a trigger"
-            )));
-        }
-        let head_id = match head {
-            Some(id) => {
-                get_commit(&*w, &branch.repo, id.as_str())?;
-                Some(id.as_str().to_string())
-            }
-            None => existing.as_ref().map(|r| r.head.clone()),
-        };
-        all.insert(
-            branch.clone(),
-            BranchRecord {
-                head: head_id.clone().unwrap_or_default(),
-                direct_provenance: prov.clone(),
-                trigger: kept_trigger.clone(),
-            },
-        );
-        validate_dag(&all, branch)?;
-        let needs_auto =
-            !prov.is_empty() && (provenance_changed || head_id.is_none()) && head.is_none();
-        match (head_id, needs_auto) {
-            (Some(h), false) => {
-                let rec = BranchRecord {
-                    head: h,
-                    direct_provenance: prov,
-                    trigger: kept_trigger,
-                };
-                put_branch(&mut *w, branch, &rec)?;
-            }
-            (None, false) => {
-                // A new source branch: an empty finished commit.
-                let id = CommitId::generate();
-                let now = now_ms();
-                let info = CommitInfo {
-                    commit: branch.repo.commit(&id),
-                    branch: Some(branch.name.clone()),
-                    parent: None,
-                    origin: Origin::Auto,
-                    state: CommitState::Finished,
-                    error: None,
-                    size_bytes: Some(0),
-                    started_ms: now,
-                    finished_ms: Some(now),
-                    description: String::new(),
-                    direct_provenance: Vec::new(),
-                };
-                put_commit(
-                    &mut *w,
-                    &CommitRecord {
-                        info,
-                        snapshot: true,
-                    },
-                )?;
-                put_branch(
-                    &mut *w,
-                    branch,
-                    &BranchRecord {
-                        head: id.as_str().to_string(),
-                        direct_provenance: prov,
-                        trigger: kept_trigger,
-                    },
-                )?;
-            }
-            (_, true) => {
-                let id = CommitId::generate();
-                propagate(&mut *w, &mut all, std::slice::from_ref(branch), &id, true)?;
-            }
-        }
-        w.commit()?;
-        self.inspect_branch(branch)
+        self.transact(|t| t.create_branch(branch, head, provenance))
     }
 
     /// A branch's head, provenance and subvenance.
     pub fn inspect_branch(&self, branch: &BranchRef) -> Result<BranchInfo> {
         let r = self.inner.meta.read()?;
-        let all = all_branches(&*r)?;
-        match all.get(branch) {
-            Some(rec) => branch_info(&all, branch, rec),
-            None => {
-                get_branch(&*r, branch)?;
-                Err(PfsError::BranchNotFound {
-                    repo: branch.repo.to_string(),
-                    branch: branch.name.clone(),
-                })
-            }
-        }
+        inspect_branch_in(&*r, branch)
     }
 
     /// The branches of a repo, sorted by name.
@@ -380,9 +226,178 @@ impl Store {
     /// Deletes a branch (its commits stay). Refused while other branches have it in their
     /// provenance, unless `force`, which removes those edges.
     pub fn delete_branch(&self, branch: &BranchRef, force: bool) -> Result<()> {
-        let mut w = self.write_txn()?;
-        get_branch(&*w, branch)?;
-        let all = all_branches(&*w)?;
+        self.transact(|t| t.delete_branch(branch, force))
+    }
+
+    /// Starts a new commit set in which every branch in `branches` and everything
+    /// downstream of them gets an open AUTO commit (what the engine does after a pipeline
+    /// update, or to re-run over the current inputs). Returns the commit-set ID.
+    pub fn propagate_branches(&self, branches: &[BranchRef]) -> Result<CommitId> {
+        self.transact(|t| t.propagate_branches(branches))
+    }
+}
+
+/// A branch's information as `g` sees it.
+fn inspect_branch_in<G: super::records::Getter + ?Sized + ScanAll>(
+    g: &G,
+    branch: &BranchRef,
+) -> Result<BranchInfo> {
+    let all = all_branches(g)?;
+    match all.get(branch) {
+        Some(rec) => branch_info(&all, branch, rec),
+        None => {
+            get_branch(g, branch)?;
+            Err(PfsError::BranchNotFound {
+                repo: branch.repo.to_string(),
+                branch: branch.name.clone(),
+            })
+        }
+    }
+}
+
+/// Repos and branches inside a [`StoreTxn`] (the [`Store`] methods of the same names run
+/// these in a transaction of their own).
+impl StoreTxn<'_> {
+    /// Creates a repo.
+    pub fn create_repo(&mut self, repo: &RepoRef, description: &str) -> Result<RepoInfo> {
+        if self.w.get(Table::Repos, &repo_key(repo))?.is_some() {
+            return Err(PfsError::RepoExists {
+                repo: repo.to_string(),
+            });
+        }
+        let info = RepoInfo {
+            repo: repo.clone(),
+            description: description.to_string(),
+            created_ms: now_ms(),
+        };
+        self.w.put(Table::Repos, &repo_key(repo), &encode(&info))?;
+        Ok(info)
+    }
+
+    /// A repo's information.
+    pub fn inspect_repo(&self, repo: &RepoRef) -> Result<RepoInfo> {
+        get_repo(&*self.w, repo)
+    }
+
+    /// Whether the repo exists.
+    pub fn repo_exists(&self, repo: &RepoRef) -> Result<bool> {
+        Ok(self.w.get(Table::Repos, &repo_key(repo))?.is_some())
+    }
+
+    /// Deletes a repo: its branches, commits and file entries. See [`Store::delete_repo`].
+    pub fn delete_repo(&mut self, repo: &RepoRef, force: bool) -> Result<()> {
+        let w = &mut *self.w;
+        get_repo(w, repo)?;
+        let all = all_branches(w)?;
+        let users: Vec<(BranchRef, BranchRecord)> = all
+            .iter()
+            .filter(|(b, r)| b.repo != *repo && r.direct_provenance.iter().any(|p| p.repo == *repo))
+            .map(|(b, r)| (b.clone(), r.clone()))
+            .collect();
+        if !users.is_empty() && !force {
+            let names: Vec<String> = users.iter().map(|(b, _)| b.to_string()).collect();
+            return Err(PfsError::InUse {
+                what: format!("repo {repo}"),
+                reason: format!("it is in the provenance of {}", names.join(", ")),
+            });
+        }
+        for (b, mut r) in users {
+            r.direct_provenance.retain(|p| p.repo != *repo);
+            put_branch(w, &b, &r)?;
+        }
+        let (start, end) = repo_range(repo);
+        // Commit-set index entries of this repo.
+        for kv in w.scan_collect(Table::Commits, &start, &end, usize::MAX)? {
+            let rec: CommitRecord = decode("commit record", &kv.1)?;
+            let id = rec.info.commit.id;
+            w.delete(
+                Table::CommitSets,
+                &super::records::commit_set_key(id.as_str(), repo),
+            )?;
+        }
+        for t in [Table::Branches, Table::Commits, Table::Files] {
+            delete_range(w, t, &start, &end)?;
+        }
+        w.delete(Table::Repos, &repo_key(repo))
+    }
+
+    /// A branch's head, provenance and subvenance.
+    pub fn inspect_branch(&self, branch: &BranchRef) -> Result<BranchInfo> {
+        inspect_branch_in(&*self.w, branch)
+    }
+
+    /// Whether the branch exists.
+    pub fn branch_exists(&self, branch: &BranchRef) -> Result<bool> {
+        Ok(super::records::try_branch(&*self.w, branch)?.is_some())
+    }
+
+    /// Creates or updates a branch. See [`Store::create_branch`].
+    pub fn create_branch(
+        &mut self,
+        branch: &BranchRef,
+        head: Option<&CommitId>,
+        provenance: &[BranchRef],
+    ) -> Result<BranchInfo> {
+        let w = &mut *self.w;
+        get_repo(w, &branch.repo)?;
+        let mut all = all_branches(w)?;
+        let existing = all.get(branch).cloned();
+        let mut prov: Vec<BranchRef> = provenance.to_vec();
+        prov.sort();
+        prov.dedup();
+        check_provenance(w, &all, branch, &prov)?;
+        let provenance_changed = existing
+            .as_ref()
+            .is_none_or(|r| r.direct_provenance != prov);
+        let kept_trigger = existing.as_ref().and_then(|r| r.trigger.clone());
+        if kept_trigger.is_some() && !prov.is_empty() {
+            return Err(PfsError::Provenance(format!(
+                "branch {branch} has a trigger: a branch cannot have both provenance and a trigger"
+            )));
+        }
+        let head_id = match head {
+            Some(id) => {
+                get_commit(w, &branch.repo, id.as_str())?;
+                Some(id.as_str().to_string())
+            }
+            None => existing.as_ref().map(|r| r.head.clone()),
+        };
+        all.insert(
+            branch.clone(),
+            BranchRecord {
+                head: head_id.clone().unwrap_or_default(),
+                direct_provenance: prov.clone(),
+                trigger: kept_trigger.clone(),
+            },
+        );
+        validate_dag(&all, branch)?;
+        let needs_auto =
+            !prov.is_empty() && (provenance_changed || head_id.is_none()) && head.is_none();
+        let rec = |head: String| BranchRecord {
+            head,
+            direct_provenance: prov.clone(),
+            trigger: kept_trigger.clone(),
+        };
+        match (head_id, needs_auto) {
+            (Some(h), false) => put_branch(w, branch, &rec(h))?,
+            (None, false) => {
+                // A new source branch: an empty finished commit.
+                let id = empty_finished_commit(w, branch)?;
+                put_branch(w, branch, &rec(id.as_str().to_string()))?;
+            }
+            (_, true) => {
+                let id = CommitId::generate();
+                propagate(w, &mut all, std::slice::from_ref(branch), &id, true)?;
+            }
+        }
+        self.inspect_branch(branch)
+    }
+
+    /// Deletes a branch. See [`Store::delete_branch`].
+    pub fn delete_branch(&mut self, branch: &BranchRef, force: bool) -> Result<()> {
+        let w = &mut *self.w;
+        get_branch(w, branch)?;
+        let all = all_branches(w)?;
         let users: Vec<_> = all
             .iter()
             .filter(|(_, r)| r.direct_provenance.contains(branch))
@@ -397,28 +412,79 @@ impl Store {
         }
         for (b, mut r) in users {
             r.direct_provenance.retain(|p| p != branch);
-            put_branch(&mut *w, &b, &r)?;
+            put_branch(w, &b, &r)?;
         }
-        w.delete(Table::Branches, &sub_key(&branch.repo, &branch.name))?;
-        w.commit()
+        w.delete(Table::Branches, &sub_key(&branch.repo, &branch.name))
     }
 
-    /// Starts a new commit set in which every branch in `branches` and everything
-    /// downstream of them gets an open AUTO commit (what the engine does after a pipeline
-    /// update, or to re-run over the current inputs). Returns the commit-set ID.
-    pub fn propagate_branches(&self, branches: &[BranchRef]) -> Result<CommitId> {
-        let mut w = self.write_txn()?;
-        let mut all = all_branches(&*w)?;
+    /// Starts a new commit set downstream of `branches`. See [`Store::propagate_branches`].
+    pub fn propagate_branches(&mut self, branches: &[BranchRef]) -> Result<CommitId> {
+        let w = &mut *self.w;
+        let mut all = all_branches(w)?;
         for b in branches {
             if !all.contains_key(b) {
-                get_branch(&*w, b)?;
+                get_branch(w, b)?;
             }
         }
         let id = CommitId::generate();
-        propagate(&mut *w, &mut all, branches, &id, true)?;
-        w.commit()?;
+        propagate(w, &mut all, branches, &id, true)?;
         Ok(id)
     }
+}
+
+/// Provenance rules of a branch's new direct provenance: the branches exist, none is of the
+/// branch's own repo, and none is downstream of it (a cycle).
+fn check_provenance(
+    w: &dyn MetaWrite,
+    all: &BTreeMap<BranchRef, BranchRecord>,
+    branch: &BranchRef,
+    prov: &[BranchRef],
+) -> Result<()> {
+    for p in prov {
+        if !all.contains_key(p) {
+            get_branch(w, p)?;
+        }
+        if p.repo == branch.repo {
+            return Err(PfsError::Provenance(format!(
+                "repo {} cannot be in the provenance of its own branch {branch}",
+                p.repo
+            )));
+        }
+        if full_provenance(all, p).contains(branch) {
+            return Err(PfsError::Provenance(format!(
+                "cycle detected because {branch} is already in the subvenance of {p}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Records an empty, finished AUTO commit on `branch` (the first commit of a new source
+/// branch); returns its ID. The branch record is the caller's to write.
+fn empty_finished_commit(w: &mut dyn MetaWrite, branch: &BranchRef) -> Result<CommitId> {
+    let id = CommitId::generate();
+    let now = now_ms();
+    let info = CommitInfo {
+        commit: branch.repo.commit(&id),
+        branch: Some(branch.name.clone()),
+        parent: None,
+        origin: Origin::Auto,
+        state: CommitState::Finished,
+        error: None,
+        size_bytes: Some(0),
+        started_ms: now,
+        finished_ms: Some(now),
+        description: String::new(),
+        direct_provenance: Vec::new(),
+    };
+    put_commit(
+        w,
+        &CommitRecord {
+            info,
+            snapshot: true,
+        },
+    )?;
+    Ok(id)
 }
 
 /// Every branch record, keyed by branch.

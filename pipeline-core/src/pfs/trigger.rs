@@ -13,6 +13,7 @@ use super::model::now_ms;
 use super::model::{BranchInfo, BranchRef, BranchTrigger, CommitId, CommitInfo, RepoRef};
 use super::records::{BranchRecord, get_commit, put_branch};
 use super::store::{Store, all_branches, propagate};
+use super::txn::StoreTxn;
 use crate::schedule::Schedule;
 
 impl Store {
@@ -25,70 +26,7 @@ impl Store {
         branch: &BranchRef,
         trigger: BranchTrigger,
     ) -> Result<BranchInfo> {
-        let bad = |m: String| PfsError::Provenance(m);
-        if trigger.branch == branch.name {
-            return Err(bad(format!("branch {branch} cannot trigger on itself")));
-        }
-        let mut trigger = trigger;
-        if let Some(spec) = &trigger.rate_limit_spec {
-            Schedule::parse(spec)
-                .map_err(|e| bad(format!("invalid trigger rate limit spec {spec:?}: {e}")))?;
-        }
-        if let Some(spec) = &trigger.cron_spec {
-            Schedule::parse(spec)
-                .map_err(|e| bad(format!("invalid trigger cron spec {spec:?}: {e}")))?;
-            trigger.last_tick_s.get_or_insert_with(|| now_ms() / 1000);
-        }
-        let watched = branch.repo.branch(&trigger.branch)?;
-        let mut w = self.write_txn()?;
-        let all = all_branches(&*w)?;
-        let Some(watched_rec) = all.get(&watched) else {
-            return Err(PfsError::BranchNotFound {
-                repo: watched.repo.to_string(),
-                branch: watched.name.clone(),
-            });
-        };
-        // Follow what the watched branch itself watches: reaching `branch` is a loop.
-        let mut next = watched_rec.trigger.as_ref().map(|t| t.branch.clone());
-        let mut hops = 0;
-        while let Some(name) = next {
-            if name == branch.name || hops > all.len() {
-                return Err(bad(format!(
-                    "triggers cannot form a loop ({branch} through {watched})"
-                )));
-            }
-            hops += 1;
-            next = all
-                .get(&branch.repo.branch(&name)?)
-                .and_then(|r| r.trigger.as_ref())
-                .map(|t| t.branch.clone());
-        }
-        if let Some(old) = all.get(branch).and_then(|r| r.trigger.as_ref())
-            && old.cron_spec == trigger.cron_spec
-            && old.last_tick_s.is_some()
-        {
-            trigger.last_tick_s = old.last_tick_s;
-        }
-        let head = match all.get(branch) {
-            Some(rec) if !rec.direct_provenance.is_empty() => {
-                return Err(bad(format!(
-                    "branch {branch} has provenance: a branch cannot have both provenance and a trigger"
-                )));
-            }
-            Some(rec) => rec.head.clone(),
-            None => watched_rec.head.clone(),
-        };
-        put_branch(
-            &mut *w,
-            branch,
-            &BranchRecord {
-                head,
-                direct_provenance: Vec::new(),
-                trigger: Some(trigger),
-            },
-        )?;
-        w.commit()?;
-        self.inspect_branch(branch)
+        self.transact(|t| t.set_branch_trigger(branch, trigger))
     }
 
     /// Fires the triggers watching `watched` (and, in turn, those watching a branch that
@@ -221,6 +159,80 @@ impl Store {
                     .next_after(t.last_tick_s?)
             })
             .min())
+    }
+}
+
+/// Triggers inside a [`StoreTxn`].
+impl StoreTxn<'_> {
+    /// Makes `branch` a trigger branch. See [`Store::set_branch_trigger`].
+    pub fn set_branch_trigger(
+        &mut self,
+        branch: &BranchRef,
+        trigger: BranchTrigger,
+    ) -> Result<BranchInfo> {
+        let bad = |m: String| PfsError::Provenance(m);
+        if trigger.branch == branch.name {
+            return Err(bad(format!("branch {branch} cannot trigger on itself")));
+        }
+        let mut trigger = trigger;
+        if let Some(spec) = &trigger.rate_limit_spec {
+            Schedule::parse(spec)
+                .map_err(|e| bad(format!("invalid trigger rate limit spec {spec:?}: {e}")))?;
+        }
+        if let Some(spec) = &trigger.cron_spec {
+            Schedule::parse(spec)
+                .map_err(|e| bad(format!("invalid trigger cron spec {spec:?}: {e}")))?;
+            trigger.last_tick_s.get_or_insert_with(|| now_ms() / 1000);
+        }
+        let watched = branch.repo.branch(&trigger.branch)?;
+        let w = &mut *self.w;
+        let all = all_branches(w)?;
+        let Some(watched_rec) = all.get(&watched) else {
+            return Err(PfsError::BranchNotFound {
+                repo: watched.repo.to_string(),
+                branch: watched.name.clone(),
+            });
+        };
+        // Follow what the watched branch itself watches: reaching `branch` is a loop.
+        let mut next = watched_rec.trigger.as_ref().map(|t| t.branch.clone());
+        let mut hops = 0;
+        while let Some(name) = next {
+            if name == branch.name || hops > all.len() {
+                return Err(bad(format!(
+                    "triggers cannot form a loop ({branch} through {watched})"
+                )));
+            }
+            hops += 1;
+            next = all
+                .get(&branch.repo.branch(&name)?)
+                .and_then(|r| r.trigger.as_ref())
+                .map(|t| t.branch.clone());
+        }
+        if let Some(old) = all.get(branch).and_then(|r| r.trigger.as_ref())
+            && old.cron_spec == trigger.cron_spec
+            && old.last_tick_s.is_some()
+        {
+            trigger.last_tick_s = old.last_tick_s;
+        }
+        let head = match all.get(branch) {
+            Some(rec) if !rec.direct_provenance.is_empty() => {
+                return Err(bad(format!(
+                    "branch {branch} has provenance: a branch cannot have both provenance and a trigger"
+                )));
+            }
+            Some(rec) => rec.head.clone(),
+            None => watched_rec.head.clone(),
+        };
+        put_branch(
+            w,
+            branch,
+            &BranchRecord {
+                head,
+                direct_provenance: Vec::new(),
+                trigger: Some(trigger),
+            },
+        )?;
+        self.inspect_branch(branch)
     }
 }
 

@@ -52,8 +52,17 @@
 //! Records live in the store's metadata database (engine table) next to the commits: a
 //! pipeline per name and per version, a job per commit set, a datum record per datum per job
 //! (with the output paths it wrote, which is what lets later jobs delete exactly those), and
-//! log lines. Datum results are committed in **batches**: one transaction (one fsync) holds
-//! the output file entries, datum records and log lines of many datums.
+//! log lines; their keys are laid out in one module (`keys`). Datum results are committed in
+//! **batches**: one transaction (one fsync) holds the output file entries, datum records and
+//! log lines of many datums.
+//!
+//! Creating, updating and deleting a pipeline are **one transaction** each
+//! ([`crate::pfs::Store::transact`]): the pipeline record, its output repo and branch, its cron
+//! repos, its input branches and the first job's commits appear (or disappear) together, so a
+//! crash never leaves an output repo without its pipeline or a pipeline without its repo. What
+//! happens outside that transaction is idempotent (killing an updated or deleted pipeline's
+//! jobs, stopping its workers), and running the same create or delete again after a crash
+//! succeeds (`tests/pps_pipeline_kill.rs` SIGKILLs both at random moments).
 //!
 //! # Durability (decision: **resume**)
 //!
@@ -66,7 +75,11 @@
 
 mod cron;
 pub mod error;
+mod executors_in_use;
 mod job;
+mod keys;
+mod pool_spec;
+mod preview;
 mod records;
 mod registry;
 mod scheduler;
@@ -76,9 +89,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use tokio_util::sync::CancellationToken;
+use crate::executor::CancellationToken;
 
 pub use error::{PpsError, Result};
+pub use executors_in_use::executors_in_use;
+pub use pool_spec::{dry_run_pool_spec, pool_spec, worker_count};
+pub use preview::{MissingInput, PreviewError, preview_datums};
 pub use records::{
     DatumFailure, DatumInfo, DatumInputInfo, DatumReason, DatumState, DatumStats, JobInfo,
     JobState, JobStats, LogLine, PipelineInfo,

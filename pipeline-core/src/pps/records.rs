@@ -1,5 +1,5 @@
-//! What the engine stores: pipelines, jobs, datums and log lines, and their keys in the
-//! store's engine table. Every record is JSON (readable with `-o json` as is).
+//! What the engine stores: pipelines, jobs, datums and log lines (their keys in the store's
+//! engine table are in [`super::keys`]). Every record is JSON (readable with `-o json` as is).
 
 use serde::{Deserialize, Serialize};
 
@@ -355,43 +355,6 @@ pub struct LogLine {
     pub stream: String,
     /// The line (secret values replaced by `<redacted>`).
     pub message: String,
-}
-
-pub(crate) fn pipeline_key(name: &str) -> Vec<u8> {
-    format!("P/{name}").into_bytes()
-}
-
-pub(crate) fn version_key(name: &str, version: u64) -> Vec<u8> {
-    format!("V/{name}/{version:012}").into_bytes()
-}
-
-pub(crate) fn job_prefix(pipeline: &str) -> Vec<u8> {
-    format!("J/{pipeline}/").into_bytes()
-}
-
-pub(crate) fn job_key(pipeline: &str, job: &str) -> Vec<u8> {
-    format!("J/{pipeline}/{job}").into_bytes()
-}
-
-pub(crate) fn datum_prefix(pipeline: &str, job: &str) -> Vec<u8> {
-    format!("D/{pipeline}/{job}/").into_bytes()
-}
-
-pub(crate) fn datum_key(pipeline: &str, job: &str, datum: &str) -> Vec<u8> {
-    format!("D/{pipeline}/{job}/{datum}").into_bytes()
-}
-
-pub(crate) fn log_prefix(pipeline: &str, job: Option<&str>, datum: Option<&str>) -> Vec<u8> {
-    match (job, datum) {
-        (Some(j), Some(d)) => format!("L/{pipeline}/{j}/{d}/"),
-        (Some(j), None) => format!("L/{pipeline}/{j}/"),
-        _ => format!("L/{pipeline}/"),
-    }
-    .into_bytes()
-}
-
-pub(crate) fn log_key(pipeline: &str, job: &str, datum: &str, seq: u64) -> Vec<u8> {
-    format!("L/{pipeline}/{job}/{datum}/{seq:010}").into_bytes()
 }
 
 pub(crate) fn enc<T: Serialize>(v: &T) -> Vec<u8> {

@@ -1,14 +1,13 @@
 //! The pipeline registry: create, update, inspect, list, stop, start, delete; and the
 //! store-dependent validation (reference §5 rows 38–43) plugged into [`crate::validate`].
 
-use crate::pfs::{BranchRef, CommitId, FinishOptions, PfsError, RepoRef};
+use crate::pfs::{BranchRef, CommitId, PfsError, RepoRef, StoreTxn};
 use crate::spec::{Diagnostic, EffectiveSpec, FieldPath, Input, ParsedSpec, PipelineSpec};
 use crate::validate::{self, StoreCheck};
 
 use super::error::{PpsError, Result};
-use super::records::{
-    JobState, PipelineInfo, enc, job_prefix, log_prefix, pipeline_key, version_key,
-};
+use super::keys::{self, DeletedPipelineKey, PipelineKey, PipelineVersionKey, RecordKey};
+use super::records::{JobState, PipelineInfo, enc};
 use super::{Engine, now_ms};
 
 /// Options of [`Engine::create_pipeline`].
@@ -183,6 +182,157 @@ impl StoreCheck for EngineCheck<'_> {
     }
 }
 
+/// Refuses what the engine cannot run yet.
+fn reject_unsupported(effective: &EffectiveSpec, name: &str) -> Result<()> {
+    let mut s3_input = false;
+    if let Some(input) = &effective.input {
+        input.for_each(&mut |at| s3_input |= at.input.pfs.as_ref().is_some_and(|p| p.s3));
+    }
+    for (what, set) in [
+        ("input.pfs.s3 (inputs served over S3)", s3_input),
+        ("s3_out (output written over S3)", effective.s3_out),
+        ("service", effective.service.is_some()),
+        ("spout", effective.spout.is_some()),
+        ("egress", effective.egress.is_some()),
+        (
+            "transform.datum_batching",
+            effective.transform.datum_batching,
+        ),
+    ] {
+        if set {
+            return Err(PpsError::Unsupported {
+                pipeline: name.to_string(),
+                what: what.into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Writes a pipeline version inside one transaction: cron repos, missing input branches and
+/// triggers, the output repo (new pipeline) or the old output branch's demotion (output
+/// branch renamed), the records, then the output branch's provenance (which opens the
+/// first job's commits).
+fn record_pipeline(
+    txn: &mut StoreTxn<'_>,
+    info: &PipelineInfo,
+    existing: Option<&PipelineInfo>,
+    branches: &[InputBranch],
+) -> Result<()> {
+    let key = PipelineKey::new(&info.name).encode();
+    if existing.is_none() && txn.engine_get(&key)?.is_some() {
+        return Err(PpsError::PipelineExists(info.name.clone()));
+    }
+    for b in branches.iter().filter(|b| b.cron) {
+        // Cron repos are created with the pipeline, with an empty first commit.
+        if !txn.repo_exists(&b.branch.repo)? {
+            let what = format!("cron ticks of pipeline {}", info.name);
+            txn.create_repo(&b.branch.repo, &what)?;
+            txn.create_branch(&b.branch, None, &[])?;
+        }
+    }
+    // Input branches that do not exist yet are created empty (as Pachyderm does); trigger
+    // branches start at the head of the branch they watch.
+    for b in branches {
+        if let Some(t) = &b.trigger {
+            let trigger = branch_trigger(t, &b.branch)?;
+            let watched = b.branch.repo.branch(&trigger.branch)?;
+            if !txn.branch_exists(&watched)? {
+                txn.create_branch(&watched, None, &[])?;
+            }
+            txn.set_branch_trigger(&b.branch, trigger)?;
+        } else if !b.cron && !txn.branch_exists(&b.branch)? {
+            txn.create_branch(&b.branch, None, &[])?;
+        }
+    }
+    let out_branch = &info.output_branch;
+    match existing {
+        Some(old) if old.output_branch != *out_branch => {
+            // Leave the old output branch as a plain branch.
+            let head = txn.inspect_branch(&old.output_branch)?.head;
+            txn.create_branch(&old.output_branch, Some(&head), &[])?;
+        }
+        Some(_) => {}
+        None if !txn.repo_exists(&out_branch.repo)? => {
+            let what = format!("output of pipeline {}", info.name);
+            txn.create_repo(&out_branch.repo, &what)?;
+        }
+        None => {}
+    }
+    // The record goes in before the first commit's job is discovered (same transaction).
+    txn.engine_delete(&DeletedPipelineKey::new(&info.name).encode())?;
+    txn.engine_put(&key, &enc(info))?;
+    txn.engine_put(
+        &PipelineVersionKey::new(&info.name, info.version).encode(),
+        &enc(info),
+    )?;
+    if !info.stopped {
+        let provenance_changed = match txn.inspect_branch(out_branch) {
+            Ok(b) => b.direct_provenance != info.inputs,
+            Err(_) => true,
+        };
+        if provenance_changed {
+            txn.create_branch(out_branch, None, &info.inputs)?;
+        } else {
+            txn.propagate_branches(std::slice::from_ref(out_branch))?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuses to delete pipeline `name` while another pipeline reads its output branch.
+fn check_unread(
+    output: &std::result::Result<crate::pfs::BranchInfo, PfsError>,
+    name: &str,
+) -> Result<()> {
+    if let Ok(b) = output
+        && !b.subvenance.is_empty()
+    {
+        let users: Vec<String> = b.subvenance.iter().map(|s| s.repo.name.clone()).collect();
+        return Err(PpsError::Store(PfsError::InUse {
+            what: format!("pipeline {name}"),
+            reason: format!("pipelines {} read its output", users.join(", ")),
+        }));
+    }
+    Ok(())
+}
+
+/// Removes a pipeline inside one transaction: its output repo (or, with `keep_repo`, its
+/// output branch's provenance), its cron repos and every record it owns. A repo that is
+/// already gone is not an error, so a pipeline whose repo was removed can still be deleted.
+fn remove_pipeline(txn: &mut StoreTxn<'_>, info: &PipelineInfo, keep_repo: bool) -> Result<()> {
+    let name = info.name.as_str();
+    check_unread(&txn.inspect_branch(&info.output_branch), name)?;
+    let repo = RepoRef::new(name)?;
+    if keep_repo {
+        if txn.branch_exists(&info.output_branch)? {
+            let head = txn.inspect_branch(&info.output_branch)?.head;
+            txn.create_branch(&info.output_branch, Some(&head), &[])?;
+        }
+    } else if txn.repo_exists(&repo)? {
+        txn.delete_repo(&repo, true)?;
+    }
+    // Cron repos belong to the pipeline (reference §4.6).
+    let mut branches = Vec::new();
+    if let Some(input) = &info.effective.input {
+        input_branches(input, &mut branches);
+    }
+    for b in branches.iter().filter(|b| b.cron) {
+        if txn.repo_exists(&b.branch.repo)? {
+            txn.delete_repo(&b.branch.repo, true)?;
+        }
+    }
+    for prefix in keys::owned_by(name) {
+        txn.engine_delete_prefix(prefix.as_bytes())?;
+    }
+    txn.engine_delete(&PipelineKey::new(name).encode())?;
+    txn.engine_put(
+        &DeletedPipelineKey::new(name).encode(),
+        now_ms().to_string().as_bytes(),
+    )?;
+    Ok(())
+}
+
 fn invalid(spec: &PipelineSpec, diagnostics: Vec<Diagnostic>) -> PpsError {
     PpsError::InvalidSpec {
         pipeline: spec
@@ -246,39 +396,28 @@ impl Engine {
         self.register(spec, opts)
     }
 
+    /// Registers one validated pipeline: a new one, or a new version of an existing one. The
+    /// pipeline record, its output repo and branch, its input branches and its first job's
+    /// commits are written in **one** store transaction; only killing an updated pipeline's
+    /// unfinished jobs happens before it (idempotent: a re-run kills nothing twice).
+    ///
+    /// Creating a pipeline that exists with exactly this spec (and executor) is a no-op that
+    /// returns it, so a `create pipeline` re-run after an interruption succeeds.
     fn register(&self, spec: &PipelineSpec, opts: &CreateOptions) -> Result<PipelineInfo> {
-        let store = self.store();
         let mut effective = spec.effective();
         let name = spec
             .pipeline
             .as_ref()
             .map(|_| effective.name.clone())
             .ok_or_else(|| PpsError::Usage("the spec has no pipeline name".into()))?;
-        let mut s3_input = false;
-        if let Some(input) = &effective.input {
-            input.for_each(&mut |at| s3_input |= at.input.pfs.as_ref().is_some_and(|p| p.s3));
-        }
-        for (what, set) in [
-            ("input.pfs.s3 (inputs served over S3)", s3_input),
-            ("s3_out (output written over S3)", effective.s3_out),
-            ("service", effective.service.is_some()),
-            ("spout", effective.spout.is_some()),
-            ("egress", effective.egress.is_some()),
-            (
-                "transform.datum_batching",
-                effective.transform.datum_batching,
-            ),
-        ] {
-            if set {
-                return Err(PpsError::Unsupported {
-                    pipeline: name.clone(),
-                    what: what.into(),
-                });
-            }
-        }
+        reject_unsupported(&effective, &name)?;
         let existing = self.inspect_pipeline(&name).ok();
-        let update = opts.update || spec.update;
-        if existing.is_some() && !update {
+        if let Some(old) = &existing
+            && !(opts.update || spec.update)
+        {
+            if old.spec == *spec && opts.executor.as_ref().is_none_or(|e| *e == old.executor) {
+                return Ok(old.clone());
+            }
             return Err(PpsError::PipelineExists(name));
         }
         let executor = opts
@@ -309,29 +448,7 @@ impl Engine {
         if let Some(input) = &effective.input {
             input_branches(input, &mut branches);
         }
-        // Cron repos are created with the pipeline.
-        for b in branches.iter().filter(|b| b.cron) {
-            if store.inspect_repo(&b.branch.repo).is_err() {
-                store.create_repo(&b.branch.repo, &format!("cron ticks of pipeline {name}"))?;
-                let c = store.start_commit(&b.branch, "")?;
-                store.finish_commit(&c.commit, FinishOptions::default())?;
-            }
-        }
-        // Input branches that do not exist yet are created empty (as Pachyderm does); trigger
-        // branches start at the head of the branch they watch.
-        for b in &branches {
-            if let Some(t) = &b.trigger {
-                let trigger = branch_trigger(t, &b.branch)?;
-                let watched = b.branch.repo.branch(&trigger.branch)?;
-                if store.inspect_branch(&watched).is_err() {
-                    store.create_branch(&watched, None, &[])?;
-                }
-                store.set_branch_trigger(&b.branch, trigger)?;
-            } else if !b.cron && store.inspect_branch(&b.branch).is_err() {
-                store.create_branch(&b.branch, None, &[])?;
-            }
-        }
-        let mut inputs: Vec<BranchRef> = branches.into_iter().map(|b| b.branch).collect();
+        let mut inputs: Vec<BranchRef> = branches.iter().map(|b| b.branch.clone()).collect();
         inputs.sort();
         inputs.dedup();
         let now = now_ms();
@@ -344,52 +461,33 @@ impl Engine {
             salt,
             executor,
             stopped: existing.as_ref().is_some_and(|p| p.stopped),
-            output_branch: out_branch.clone(),
-            inputs: inputs.clone(),
+            output_branch: out_branch,
+            inputs,
             created_ms: existing.as_ref().map_or(now, |p| p.created_ms),
             updated_ms: now,
         };
-        if let Some(old) = &existing {
+        if existing.is_some() {
             self.kill_unfinished(&name, "all jobs killed because pipeline was updated")?;
-            if old.output_branch != out_branch {
-                // Leave the old output branch as a plain branch.
-                let head = store.inspect_branch(&old.output_branch)?.head;
-                store.create_branch(&old.output_branch, Some(&head), &[])?;
-            }
-        } else if store.inspect_repo(&out_repo).is_err() {
-            store.create_repo(&out_repo, &format!("output of pipeline {name}"))?;
         }
-        // Record the pipeline before its first commit appears, so the job finds its version.
-        store.engine_write(vec![
-            (pipeline_key(&name), Some(enc(&info))),
-            (version_key(&name, info.version), Some(enc(&info))),
-        ])?;
-        if !info.stopped {
-            let provenance_changed = match store.inspect_branch(&out_branch) {
-                Ok(b) => b.direct_provenance != inputs,
-                Err(_) => true,
-            };
-            if provenance_changed {
-                store.create_branch(&out_branch, None, &inputs)?;
-            } else {
-                store.propagate_branches(std::slice::from_ref(&out_branch))?;
-            }
-        }
+        self.store()
+            .transact(|txn| record_pipeline(txn, &info, existing.as_ref(), &branches))?;
         Ok(info)
     }
 
     /// The current version of a pipeline.
     pub fn inspect_pipeline(&self, name: &str) -> Result<PipelineInfo> {
-        match self.store().engine_get(&pipeline_key(name))? {
-            Some(v) => decode(&pipeline_key(name), &v),
+        let key = PipelineKey::new(name).encode();
+        match self.store().engine_get(&key)? {
+            Some(v) => decode(&key, &v),
             None => Err(PpsError::PipelineNotFound(name.to_string())),
         }
     }
 
     /// A given version of a pipeline.
     pub fn pipeline_version(&self, name: &str, version: u64) -> Result<PipelineInfo> {
-        match self.store().engine_get(&version_key(name, version))? {
-            Some(v) => decode(&version_key(name, version), &v),
+        let key = PipelineVersionKey::new(name, version).encode();
+        match self.store().engine_get(&key)? {
+            Some(v) => decode(&key, &v),
             None => Err(PpsError::PipelineNotFound(format!(
                 "{name} (version {version})"
             ))),
@@ -399,57 +497,77 @@ impl Engine {
     /// Every pipeline, by name.
     pub fn list_pipelines(&self) -> Result<Vec<PipelineInfo>> {
         let mut out = Vec::new();
-        for kv in self.store().engine_scan(b"P/")? {
+        for kv in self.store().engine_scan(PipelineKey::all().as_bytes())? {
             let (k, v) = kv?;
+            if PipelineKey::decode(&k).is_none() {
+                return Err(PpsError::Corrupt {
+                    key: String::from_utf8_lossy(&k).into_owned(),
+                    message: "not a pipeline key".into(),
+                });
+            }
             out.push(decode(&k, &v)?);
         }
         Ok(out)
     }
 
     /// Stops a pipeline: unfinished jobs are killed and no new job is created until
-    /// [`Engine::start_pipeline`].
+    /// [`Engine::start_pipeline`]. The output branch loses its provenance and the record is
+    /// updated in one transaction.
     pub fn stop_pipeline(&self, name: &str) -> Result<PipelineInfo> {
         let mut info = self.inspect_pipeline(name)?;
         self.kill_unfinished(name, "all jobs killed because pipeline was stopped")?;
-        let head = self.store().inspect_branch(&info.output_branch)?.head;
-        self.store()
-            .create_branch(&info.output_branch, Some(&head), &[])?;
         info.stopped = true;
-        self.store()
-            .engine_write(vec![(pipeline_key(name), Some(enc(&info)))])?;
+        self.store().transact(|txn| -> Result<()> {
+            let head = txn.inspect_branch(&info.output_branch)?.head;
+            txn.create_branch(&info.output_branch, Some(&head), &[])?;
+            txn.engine_put(&PipelineKey::new(name).encode(), &enc(&info))?;
+            Ok(())
+        })?;
         Ok(info)
     }
 
     /// Restarts a stopped pipeline: its provenance comes back, which makes a job over the
-    /// current input heads.
+    /// current input heads (one transaction with the record's update).
     pub fn start_pipeline(&self, name: &str) -> Result<PipelineInfo> {
         let mut info = self.inspect_pipeline(name)?;
         if !info.stopped {
             return Ok(info);
         }
         info.stopped = false;
-        self.store()
-            .engine_write(vec![(pipeline_key(name), Some(enc(&info)))])?;
-        self.store()
-            .create_branch(&info.output_branch, None, &info.inputs)?;
+        self.store().transact(|txn| -> Result<()> {
+            txn.engine_put(&PipelineKey::new(name).encode(), &enc(&info))?;
+            txn.create_branch(&info.output_branch, None, &info.inputs)?;
+            Ok(())
+        })?;
         Ok(info)
     }
 
     /// Deletes a pipeline: its jobs, datum records and logs, its output repo (unless
     /// `keep_repo`) and whatever its executor left. Refused while another pipeline reads it.
+    ///
+    /// Killing its unfinished jobs, stopping its workers and the executor's cleanup come
+    /// first and are idempotent; then the records, the output repo (however many files it
+    /// holds) and its cron repos go in **one** store transaction. Interrupted at any point,
+    /// the pipeline is either still there with its repo or gone with it, and running the
+    /// delete again finishes it.
+    ///
+    /// Deleting a pipeline that was already deleted succeeds (its tombstone stays in the
+    /// store until a pipeline of that name is created again); an unknown name is
+    /// [`PpsError::PipelineNotFound`].
     pub async fn delete_pipeline(&self, name: &str, keep_repo: bool) -> Result<()> {
-        let info = self.inspect_pipeline(name)?;
+        let info = match self.inspect_pipeline(name) {
+            Err(PpsError::PipelineNotFound(_))
+                if self
+                    .store()
+                    .engine_get(&DeletedPipelineKey::new(name).encode())?
+                    .is_some() =>
+            {
+                return Ok(());
+            }
+            other => other?,
+        };
         let store = self.store();
-        let repo = RepoRef::new(name)?;
-        if let Ok(b) = store.inspect_branch(&info.output_branch)
-            && !b.subvenance.is_empty()
-        {
-            let users: Vec<String> = b.subvenance.iter().map(|s| s.repo.name.clone()).collect();
-            return Err(PpsError::Store(PfsError::InUse {
-                what: format!("pipeline {name}"),
-                reason: format!("pipelines {} read its output", users.join(", ")),
-            }));
-        }
+        check_unread(&store.inspect_branch(&info.output_branch), name)?;
         self.kill_unfinished(name, "job killed because pipeline was deleted")?;
         {
             let mut pools = self.inner.pools.lock().await;
@@ -465,40 +583,7 @@ impl Engine {
         if let Some(ex) = self.inner.executors.get(&info.executor) {
             let _ = ex.remove_pipeline(&info.project, name).await;
         }
-        if keep_repo {
-            let head = store.inspect_branch(&info.output_branch)?.head;
-            store.create_branch(&info.output_branch, Some(&head), &[])?;
-        } else {
-            store.delete_repo(&repo, true)?;
-        }
-        // Cron repos belong to the pipeline (reference §4.6).
-        let mut branches = Vec::new();
-        if let Some(input) = &info.effective.input {
-            input_branches(input, &mut branches);
-        }
-        for b in branches.iter().filter(|b| b.cron) {
-            match store.delete_repo(&b.branch.repo, true) {
-                Ok(()) | Err(PfsError::RepoNotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let mut dels = Vec::new();
-        for prefix in [
-            job_prefix(name),
-            format!("D/{name}/").into_bytes(),
-            log_prefix(name, None, None),
-            format!("V/{name}/").into_bytes(),
-        ] {
-            for kv in store.engine_scan(&prefix)? {
-                dels.push((kv?.0, None));
-                if dels.len() >= 10_000 {
-                    store.engine_write(std::mem::take(&mut dels))?;
-                }
-            }
-        }
-        dels.push((pipeline_key(name), None));
-        store.engine_write(dels)?;
-        Ok(())
+        store.transact(|txn| remove_pipeline(txn, &info, keep_repo))
     }
 
     /// Kills every unfinished job of a pipeline with `reason`.

@@ -6,10 +6,8 @@ use tokio_util::sync::CancellationToken;
 use crate::pfs::{CommitInfo, CommitRef, FinishOptions, PfsError};
 
 use super::error::{PpsError, Result};
-use super::records::{
-    DatumInfo, JobInfo, JobState, LogLine, datum_key, datum_prefix, enc, job_key, job_prefix,
-    log_prefix,
-};
+use super::keys::{DatumKey, JobKey, KillReasonKey, LogKey, RecordKey};
+use super::records::{DatumInfo, JobInfo, JobState, LogLine, enc};
 use super::registry::decode;
 use super::{Engine, now_ms};
 
@@ -28,7 +26,11 @@ impl Engine {
             let mut cur = Some(branch.head);
             while let Some(id) = cur {
                 let c = store.inspect_commit(&p.output_branch.repo.commit(&id))?;
-                if c.is_finished() || store.engine_get(&job_key(&p.name, id.as_str()))?.is_some() {
+                if c.is_finished()
+                    || store
+                        .engine_get(&JobKey::new(&p.name, id.as_str()).encode())?
+                        .is_some()
+                {
                     break;
                 }
                 cur = c.parent.clone();
@@ -51,7 +53,7 @@ impl Engine {
                     started_ms: None,
                     finished_ms: None,
                 };
-                writes.push((job_key(&p.name, &job.id), Some(enc(&job))));
+                writes.push((JobKey::new(&p.name, &job.id).encode(), Some(enc(&job))));
                 created.push(job);
             }
         }
@@ -66,12 +68,12 @@ impl Engine {
         let prefix = match pipeline {
             Some(p) => {
                 self.inspect_pipeline(p)?;
-                job_prefix(p)
+                JobKey::of(p)
             }
-            None => b"J/".to_vec(),
+            None => JobKey::all(),
         };
         let mut out: Vec<JobInfo> = Vec::new();
-        for kv in self.store().engine_scan(&prefix)? {
+        for kv in self.store().engine_scan(prefix.as_bytes())? {
             let (k, v) = kv?;
             out.push(decode(&k, &v)?);
         }
@@ -81,8 +83,9 @@ impl Engine {
 
     /// One job.
     pub fn inspect_job(&self, pipeline: &str, job: &str) -> Result<JobInfo> {
-        match self.store().engine_get(&job_key(pipeline, job))? {
-            Some(v) => decode(&job_key(pipeline, job), &v),
+        let key = JobKey::new(pipeline, job).encode();
+        match self.store().engine_get(&key)? {
+            Some(v) => decode(&key, &v),
             None => Err(PpsError::JobNotFound {
                 pipeline: pipeline.to_string(),
                 job: job.to_string(),
@@ -103,7 +106,10 @@ impl Engine {
     pub fn list_datums(&self, pipeline: &str, job: &str) -> Result<Vec<DatumInfo>> {
         self.inspect_job(pipeline, job)?;
         let mut out = Vec::new();
-        for kv in self.store().engine_scan(&datum_prefix(pipeline, job))? {
+        for kv in self
+            .store()
+            .engine_scan(DatumKey::of_job(pipeline, job).as_bytes())?
+        {
             let (k, v) = kv?;
             out.push(decode(&k, &v)?);
         }
@@ -112,8 +118,9 @@ impl Engine {
 
     /// One datum of a job.
     pub fn inspect_datum(&self, pipeline: &str, job: &str, datum: &str) -> Result<DatumInfo> {
-        match self.store().engine_get(&datum_key(pipeline, job, datum))? {
-            Some(v) => decode(&datum_key(pipeline, job, datum), &v),
+        let key = DatumKey::new(pipeline, job, datum).encode();
+        match self.store().engine_get(&key)? {
+            Some(v) => decode(&key, &v),
             None => Err(PpsError::DatumNotFound {
                 pipeline: pipeline.to_string(),
                 job: job.to_string(),
@@ -132,9 +139,9 @@ impl Engine {
     ) -> Result<Vec<LogLine>> {
         self.inspect_pipeline(pipeline)?;
         let mut out = Vec::new();
-        for kv in
-            self.store()
-                .engine_scan(&log_prefix(pipeline, job, datum.filter(|_| job.is_some())))?
+        for kv in self
+            .store()
+            .engine_scan(LogKey::of(pipeline, job, datum).as_bytes())?
         {
             let (k, v) = kv?;
             let line: LogLine = decode(&k, &v)?;
@@ -166,7 +173,7 @@ impl Engine {
             Some(t) => {
                 // The runner finishes the job as KILLED when its datums return.
                 self.store().engine_write(vec![(
-                    format!("K/{pipeline}/{job}").into_bytes(),
+                    KillReasonKey::new(pipeline, job).encode(),
                     Some(reason.unwrap_or("job stopped").as_bytes().to_vec()),
                 )])?;
                 t.cancel();
@@ -214,7 +221,10 @@ impl Engine {
         job.state = state;
         job.reason = reason;
         job.finished_ms = Some(now_ms());
-        store.engine_write(vec![(job_key(&job.pipeline, &job.id), Some(enc(&job)))])?;
+        store.engine_write(vec![(
+            JobKey::new(&job.pipeline, &job.id).encode(),
+            Some(enc(&job)),
+        )])?;
         Ok(job)
     }
 
@@ -306,7 +316,10 @@ impl Engine {
                 job.state = JobState::JobKilled;
                 job.reason = "output commit missing".into();
                 job.finished_ms = Some(now_ms());
-                store.engine_write(vec![(job_key(&job.pipeline, &job.id), Some(enc(&job)))])?;
+                store.engine_write(vec![(
+                    JobKey::new(&job.pipeline, &job.id).encode(),
+                    Some(enc(&job)),
+                )])?;
                 return Ok(Some(job));
             }
             Err(e) => return Err(e.into()),
@@ -320,7 +333,10 @@ impl Engine {
             job.state = state;
             job.reason = reason;
             job.finished_ms = Some(now_ms());
-            store.engine_write(vec![(job_key(&job.pipeline, &job.id), Some(enc(&job)))])?;
+            store.engine_write(vec![(
+                JobKey::new(&job.pipeline, &job.id).encode(),
+                Some(enc(&job)),
+            )])?;
             return Ok(Some(job));
         }
         // The previous job of this pipeline first.
@@ -336,7 +352,10 @@ impl Engine {
             if !c.is_finished() {
                 if job.state == JobState::JobCreated {
                     job.state = JobState::JobStarting;
-                    store.engine_write(vec![(job_key(&job.pipeline, &job.id), Some(enc(&job)))])?;
+                    store.engine_write(vec![(
+                        JobKey::new(&job.pipeline, &job.id).encode(),
+                        Some(enc(&job)),
+                    )])?;
                 }
                 return Ok(None);
             }

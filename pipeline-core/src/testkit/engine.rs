@@ -266,6 +266,15 @@ pub fn files(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 /// Leaves pipeline `p` at version 5 (with its workers warm unless
 /// [`EngineEnv::shutdown_after_run`]); [`delete_pipeline`] removes it.
 pub async fn scenario_2_15(e: &EngineEnv) {
+    let j2 = create_and_change(e).await;
+    empty_commit_skips_all(e, &j2).await;
+    let v2 = update_with_and_without_reprocess(e).await;
+    failing_datum_keeps_last_good_base(e, &v2).await;
+    duplicate_output_fails_the_job(e).await;
+}
+
+/// §2.15 steps 1–2: create `p` over `/a`, `/b`; then change, add and delete. Returns job 2.
+async fn create_and_change(e: &EngineEnv) -> JobInfo {
     e.repo("A");
     e.commit("A", &[], &[("/a", "a"), ("/b", "b")]);
     // create P: job 1, 2 processed
@@ -310,6 +319,11 @@ pub async fn scenario_2_15(e: &EngineEnv) {
         ]
     );
 
+    j2.clone()
+}
+
+/// §2.15 step 3: an empty commit skips every datum, unchanged from job 2.
+async fn empty_commit_skips_all(e: &EngineEnv, j2: &JobInfo) {
     // empty commit: total 2, skipped 2
     e.commit("A", &[], &[]);
     let j3 = e.run_one().await;
@@ -335,7 +349,10 @@ pub async fn scenario_2_15(e: &EngineEnv) {
                 }),
         "{skipped:?}"
     );
+}
 
+/// §2.15 steps 4–5: update without, then with, reprocess. Returns the v2 spec.
+async fn update_with_and_without_reprocess(e: &EngineEnv) -> String {
     // update without reprocess (new code): all skipped, output unchanged
     let v2 = P.replace("VERSION: v1", "VERSION: v2");
     e.create_with(
@@ -376,6 +393,12 @@ pub async fn scenario_2_15(e: &EngineEnv) {
         files(&[("/b.out", "B v2\n"), ("/c.out", "c v2\n")])
     );
 
+    v2
+}
+
+/// §2.15 step 6: a datum failing with exit code 3 fails the job; the next job builds on the
+/// last error-free output.
+async fn failing_datum_keeps_last_good_base(e: &EngineEnv, v2: &str) {
     // a failing datum: job FAILURE, next job builds on job 5's output
     let failing = v2.replace("{ cat $f;", "[ $b != d ] || exit 3; { cat $f;");
     e.create_with(
@@ -430,7 +453,10 @@ pub async fn scenario_2_15(e: &EngineEnv) {
             ("/e.out", "e v2\n")
         ])
     );
+}
 
+/// §2.15 step 7: two datums writing `/result` fail the job naming the path; 9 jobs in all.
+async fn duplicate_output_fails_the_job(e: &EngineEnv) {
     // fixed /pfs/out/result from every datum: FAILURE naming the path and both datums
     e.create_with(
         DUP,

@@ -4,17 +4,16 @@
 
 use std::time::{Duration, Instant};
 
+use crate::executor::CancellationToken;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use crate::executor::LogStream;
 use crate::pfs::OutputBatch;
 use crate::spec::EffectiveSpec;
 
 use super::super::error::{PpsError, Result};
-use super::super::records::{
-    DatumInfo, DatumState, JobInfo, LogLine, datum_key, datum_prefix, enc, job_key, log_key,
-};
+use super::super::keys::{DatumKey, JobKey, LogKey, RecordKey};
+use super::super::records::{DatumInfo, DatumState, JobInfo, LogLine, enc};
 use super::super::registry::decode;
 use super::super::{Engine, now_ms};
 use super::messages::{Done, Msg};
@@ -189,7 +188,7 @@ impl<'a> Collector<'a> {
         let job = &mut *self.job;
         job.stats.datums_skipped += 1;
         self.batch.records.push((
-            datum_key(&job.pipeline, &job.id, &info.id),
+            DatumKey::new(&job.pipeline, &job.id, &info.id).encode(),
             Some(enc(&info)),
         ));
         self.skipped_in_batch += 1;
@@ -243,13 +242,13 @@ impl<'a> Collector<'a> {
                 message: line,
             };
             batch.records.push((
-                log_key(&job.pipeline, &job.id, &info.id, *log_seq),
+                LogKey::new(&job.pipeline, &job.id, &info.id, *log_seq).encode(),
                 Some(enc(&l)),
             ));
         }
         info.job = job.id.clone();
         batch.records.push((
-            datum_key(&job.pipeline, &job.id, &info.id),
+            DatumKey::new(&job.pipeline, &job.id, &info.id).encode(),
             Some(enc(&info)),
         ));
     }
@@ -267,7 +266,7 @@ impl<'a> Collector<'a> {
         let job = &*self.job;
         let mut b = std::mem::take(&mut self.batch);
         b.records
-            .push((job_key(&job.pipeline, &job.id), Some(enc(job))));
+            .push((JobKey::new(&job.pipeline, &job.id).encode(), Some(enc(job))));
         let s = self.engine.store().clone();
         let c = job.output_commit.clone();
         tokio::task::spawn_blocking(move || s.commit_batch(Some(&c), &b))
@@ -290,18 +289,18 @@ impl Engine {
         let Some(base) = base else { return Ok(()) };
         let store = self.store().clone();
         let commit = job.output_commit.clone();
-        let base_prefix = datum_prefix(&job.pipeline, base);
-        let job_prefix = datum_prefix(&job.pipeline, &job.id);
+        let base_prefix = DatumKey::of_job(&job.pipeline, base);
+        let job_prefix = DatumKey::of_job(&job.pipeline, &job.id);
         tokio::task::spawn_blocking(move || -> Result<()> {
-            let mut current = store.engine_scan(&job_prefix)?.peekable();
+            let mut current = store.engine_scan(job_prefix.as_bytes())?.peekable();
             let mut deletes = Vec::new();
-            for kv in store.engine_scan(&base_prefix)? {
+            for kv in store.engine_scan(base_prefix.as_bytes())? {
                 let (k, v) = kv?;
-                let id = k.get(base_prefix.len()..).unwrap_or_default();
+                let id = base_prefix.rest(&k).unwrap_or_default();
                 // Advance the current job's records to `id`.
                 let mut present = false;
                 while let Some(Ok((ck, _))) = current.peek() {
-                    let cid = ck.get(job_prefix.len()..).unwrap_or_default();
+                    let cid = job_prefix.rest(ck).unwrap_or_default();
                     match cid.cmp(id) {
                         std::cmp::Ordering::Less => {
                             current.next();

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::executor::CancellationToken;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use crate::datum::DatumPlan;
 use crate::pfs::CommitRef;
@@ -14,6 +14,7 @@ use crate::spec::EffectiveSpec;
 
 use super::super::Engine;
 use super::super::error::{PpsError, Result};
+use super::super::keys::{KillReasonKey, RecordKey};
 use super::super::records::{JobInfo, PipelineInfo};
 use super::collector::{Collector, REPORTS, RunOutcome, job_deadline};
 use super::datum_run::{DatumCtx, DatumCtxParts};
@@ -113,11 +114,11 @@ impl Engine {
     fn stop_reason(&self, job: &JobInfo, timed_out: bool) -> Result<String> {
         let stored = self
             .store()
-            .engine_get(format!("K/{}/{}", job.pipeline, job.id).as_bytes())?;
+            .engine_get(&KillReasonKey::new(&job.pipeline, &job.id).encode())?;
         Ok(match stored {
             Some(r) => {
                 self.store().engine_write(vec![(
-                    format!("K/{}/{}", job.pipeline, job.id).into_bytes(),
+                    KillReasonKey::new(&job.pipeline, &job.id).encode(),
                     None,
                 )])?;
                 String::from_utf8_lossy(&r).into_owned()

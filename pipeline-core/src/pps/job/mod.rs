@@ -29,14 +29,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio_util::sync::CancellationToken;
+use crate::executor::CancellationToken;
 
 use crate::datum::{DatumPlan, TreeSource};
 use crate::pfs::{CommitRef, CommitTree};
 use crate::spec::ReprocessSpec;
 
 use super::error::{PpsError, Result};
-use super::records::{DatumInfo, DatumState, JobInfo, JobState, datum_prefix, enc, job_key};
+use super::keys::{DatumKey, JobKey, RecordKey};
+use super::records::{DatumInfo, DatumState, JobInfo, JobState, enc};
 use super::registry::decode;
 use super::{Engine, now_ms};
 use collector::RunOutcome;
@@ -56,7 +57,10 @@ impl Engine {
             job.state = JobState::JobRunning;
             job.started_ms = Some(now_ms());
         }
-        store.engine_write(vec![(job_key(&job.pipeline, &job.id), Some(enc(&job)))])?;
+        store.engine_write(vec![(
+            JobKey::new(&job.pipeline, &job.id).encode(),
+            Some(enc(&job)),
+        )])?;
         let t_plan = Instant::now();
 
         // ---- plan
@@ -175,7 +179,7 @@ impl Engine {
         let mut outcome = RunOutcome::default();
         for kv in self
             .store()
-            .engine_scan(&datum_prefix(&job.pipeline, &job.id))?
+            .engine_scan(DatumKey::of_job(&job.pipeline, &job.id).as_bytes())?
         {
             let (k, v) = kv?;
             let d: DatumInfo = decode(&k, &v)?;

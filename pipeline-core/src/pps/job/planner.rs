@@ -9,13 +9,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::executor::CancellationToken;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use crate::datum::{DatumPlan, Sources, TreeSource};
 use crate::pfs::{EngineReader, Store};
 
-use super::super::records::{DatumInfo, DatumReason, DatumState, DatumStats, datum_key};
+use super::super::keys::{DatumKey, RecordKey};
+use super::super::records::{DatumInfo, DatumReason, DatumState, DatumStats};
 use super::super::registry::decode;
 use super::messages::{Msg, Todo};
 
@@ -169,7 +170,7 @@ impl Planner {
         job: &str,
         id: &str,
     ) -> std::result::Result<Option<DatumInfo>, String> {
-        let key = datum_key(&self.pipeline, job, id);
+        let key = DatumKey::new(&self.pipeline, job, id).encode();
         match records.get(&key) {
             Ok(None) => Ok(None),
             Ok(Some(v)) => decode(&key, &v)

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use tokio::sync::{Mutex as AsyncMutex, mpsc};
 use tokio::task::JoinHandle;
 
-use crate::executor::{Worker, WorkerPoolSpec};
+use crate::executor::Worker;
+use crate::executor::policy::StopGuard;
 
 use super::super::error::{PpsError, Result};
 use super::super::records::PipelineInfo;
@@ -46,21 +47,19 @@ impl Engine {
                     executor: p.executor.clone(),
                     registered: self.executor_names().join(", "),
                 })?;
-        let pool_spec = WorkerPoolSpec {
-            project: p.project.clone(),
-            pipeline: p.name.clone(),
-            version: p.version,
-            workers: p.effective.workers(),
-            spec: Arc::new(p.effective.clone()),
-            secrets: self.inner.secrets.clone(),
-        };
-        executor
-            .start_workers(&pool_spec)
-            .await
-            .map_err(|source| PpsError::Executor {
-                pipeline: p.name.clone(),
-                source,
-            })
+        let pool_spec = super::super::pool_spec::pool_spec(p, &self.inner.secrets);
+        let workers =
+            executor
+                .start_workers(&pool_spec)
+                .await
+                .map_err(|source| PpsError::Executor {
+                    pipeline: p.name.clone(),
+                    source,
+                })?;
+        Ok(workers
+            .into_iter()
+            .map(|w| Box::new(StopGuard::new(p.name.clone(), w)) as Box<dyn Worker>)
+            .collect())
     }
 
     /// Keeps `pool` warm for the next job of pipeline version `p`.

@@ -8,7 +8,10 @@ use clap::Args;
 use pipeline_core::pfs::{CommitRef, FinishOptions, RepoRef};
 use pipeline_core::pps::{CreateOptions, JobInfo};
 
-use super::pipeline::{CliError, open_engine, outln, print_jobs, wait_for_jobs};
+use crate::engine::{open_engine, wait_for_jobs};
+use crate::error::CliError;
+use crate::output::{Format, outln};
+use crate::pipeline::print_jobs;
 
 /// `quickstart`.
 #[derive(Debug, Args)]
@@ -52,7 +55,7 @@ fn print_tree(engine: &pipeline_core::pps::Engine, c: &CommitRef) -> Result<(), 
 
 fn show(engine: &pipeline_core::pps::Engine, jobs: &[JobInfo]) -> Result<(), CliError> {
     outln!();
-    print_jobs(jobs, super::data::Format::Text);
+    print_jobs(jobs, Format::Text);
     for j in jobs {
         outln!("\nfiles in {}@{}:", j.pipeline, j.id);
         print_tree(engine, &j.output_commit)?;

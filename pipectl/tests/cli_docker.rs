@@ -313,7 +313,7 @@ fn reference_2_15_scenario_with_docker_executor() {
     // no worker container is left once the pipeline is deleted, not even one a crashed
     // host left behind
     let project = pipes[0]["project"].as_str().unwrap_or("default");
-    let owner = examples::cli::pipeline::store_owner(&e.root());
+    let owner = pipeline_core::pfs::Store::owner_label("pipectl", &e.root());
     leave_stray(&rt, &docker, &owner, project, &p);
     assert_eq!(containers_of(&rt, &docker, &p).len(), 1);
     e.ok(&["delete", "pipeline", &p]);

@@ -9,22 +9,15 @@ use std::fs;
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use clap::{Subcommand, ValueEnum};
+use clap::Subcommand;
 use pipeline_core::pfs::refs::FileRef;
 use pipeline_core::pfs::{
     BranchRef, Change, CommitInfo, CommitRef, FileInfo, FileKind, FinishOptions, PfsError, RepoRef,
     Store,
 };
 
-/// Output format of list and inspect commands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum Format {
-    /// Human-readable table.
-    #[default]
-    Text,
-    /// JSON (one object per line for lists).
-    Json,
-}
+use crate::error::{CliError, Res, io_err};
+use crate::output::{Format, human, json_line, json_pretty, timestamp};
 
 /// `create repo|branch`.
 #[derive(Debug, Subcommand)]
@@ -240,33 +233,6 @@ pub enum Finish {
     },
 }
 
-/// An error of a data command.
-#[derive(Debug, thiserror::Error)]
-pub enum DataError {
-    /// The store refused.
-    #[error(transparent)]
-    Store(#[from] PfsError),
-    /// Local I/O.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The local path (`-` for stdio).
-        path: PathBuf,
-        /// The error.
-        #[source]
-        source: io::Error,
-    },
-    /// Bad usage.
-    #[error("{0}")]
-    Usage(String),
-}
-
-type Res<T = ()> = Result<T, DataError>;
-
-fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> DataError {
-    let path = path.into();
-    move |source| DataError::Io { path, source }
-}
-
 fn open(root: &Path) -> Res<Store> {
     Ok(Store::open(root)?)
 }
@@ -279,91 +245,14 @@ fn branch_of(r: &FileRef) -> Res<BranchRef> {
     Ok(r.repo.branch(r.commit.as_deref().unwrap_or("master"))?)
 }
 
-/// A commit to write into: the branch's open head, or a new commit (finished afterwards).
-/// Output branches (with provenance) are refused, as in pachctl.
-fn writable(store: &Store, r: &FileRef) -> Res<(CommitRef, bool)> {
-    let spec = r.commit.as_deref().unwrap_or("master");
-    if let Ok(b) = r.repo.branch(spec) {
-        match store.inspect_branch(&b) {
-            Ok(info) => {
-                if !info.direct_provenance.is_empty() {
-                    return Err(PfsError::OutputBranch {
-                        repo: r.repo.to_string(),
-                        branch: b.name,
-                    }
-                    .into());
-                }
-                let head = store.inspect_commit(&r.repo.commit(&info.head))?;
-                if !head.is_finished() {
-                    return Ok((head.commit, false));
-                }
-            }
-            Err(PfsError::BranchNotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-        let c = store.start_commit(&b, "")?;
-        return Ok((c.commit, true));
-    }
-    Ok((resolve(store, r)?, false))
-}
-
-fn finish_if(store: &Store, commit: &CommitRef, auto: bool) -> Res {
-    if auto {
-        let info = store.finish_commit(commit, FinishOptions::default())?;
-        if let Some(e) = info.error {
-            return Err(DataError::Usage(format!(
-                "commit {commit} finished with error: {e}"
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn json_line<T: serde::Serialize>(out: &mut impl Write, v: &T) -> Res {
-    let s = serde_json::to_string(v).map_err(|e| DataError::Usage(e.to_string()))?;
-    writeln!(out, "{s}").map_err(io_err("-"))
-}
-
-fn json_pretty<T: serde::Serialize>(out: &mut impl Write, v: &T) -> Res {
-    let s = serde_json::to_string_pretty(v).map_err(|e| DataError::Usage(e.to_string()))?;
-    writeln!(out, "{s}").map_err(io_err("-"))
-}
-
-/// Civil time (UTC) of a Unix-epoch millisecond count, `YYYY-MM-DDTHH:MM:SSZ`.
-fn timestamp(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS.get(u).unwrap_or(&"B"))
+/// Fails when the auto commit of a write was finished with an error.
+fn check_written<T>(w: &pipeline_core::pfs::Written<T>) -> Res {
+    match w.error() {
+        Some(e) => Err(CliError::Usage(format!(
+            "commit {} finished with error: {e}",
+            w.commit
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -400,7 +289,7 @@ fn print_files(
         let f = f?;
         match format {
             Format::Json => json_line(out, &f)?,
-            Format::Text => writeln!(
+            Format::Text | Format::Yaml => writeln!(
                 out,
                 "{:<60} {:<5} {:>12} {}",
                 f.path,
@@ -487,7 +376,7 @@ pub fn list(root: &Path, cmd: List) -> Res {
             for r in repos {
                 match output {
                     Format::Json => json_line(&mut out, &r)?,
-                    Format::Text => writeln!(
+                    Format::Text | Format::Yaml => writeln!(
                         out,
                         "{:<20} {:<20} {:<20} {}",
                         r.repo.project,
@@ -508,7 +397,7 @@ pub fn list(root: &Path, cmd: List) -> Res {
             for b in branches {
                 match output {
                     Format::Json => json_line(&mut out, &b)?,
-                    Format::Text => {
+                    Format::Text | Format::Yaml => {
                         let prov: Vec<String> =
                             b.direct_provenance.iter().map(|p| p.to_string()).collect();
                         writeln!(
@@ -556,7 +445,7 @@ pub fn list(root: &Path, cmd: List) -> Res {
             for c in commits {
                 match output {
                     Format::Json => json_line(&mut out, &c)?,
-                    Format::Text => print_commit_row(&mut out, &c)?,
+                    Format::Text | Format::Yaml => print_commit_row(&mut out, &c)?,
                 }
             }
         }
@@ -575,15 +464,16 @@ pub fn delete(root: &Path, cmd: Delete) -> Res {
         Delete::File { file } => {
             let r = FileRef::parse(&file)?;
             let path = r.file_path()?;
-            let (c, auto) = writable(&store, &r)?;
-            store.delete_file(&c, &path)?;
-            finish_if(&store, &c, auto)?;
+            let w = store.write_auto_commit(&r.repo, r.commit.as_deref(), |c| {
+                store.delete_file(c, &path).map_err(CliError::from)
+            })?;
+            check_written(&w)?;
         }
     }
     Ok(())
 }
 
-/// Runs `put file`.
+/// Runs `put file` (pachctl's auto-commit rule: [`Store::write_auto_commit`]).
 pub fn put(root: &Path, cmd: Put) -> Res {
     let Put::File {
         file,
@@ -592,16 +482,25 @@ pub fn put(root: &Path, cmd: Put) -> Res {
     } = cmd;
     let store = open(root)?;
     let r = FileRef::parse(&file)?;
+    let dest = destination(&r, &local, recursive)?;
+    let w = store.write_auto_commit(&r.repo, r.commit.as_deref(), |commit| {
+        upload(&store, commit, &dest, &local, recursive)
+    })?;
+    check_written(&w)
+}
+
+/// Where `put file` writes: the path given, or for a path ending in `/` (or none) the local
+/// file's name in that directory (`/` for `-r`).
+fn destination(r: &FileRef, local: &str, recursive: bool) -> Res<String> {
     let raw = r.path.clone().unwrap_or_default();
-    let local_path = PathBuf::from(&local);
-    let name = local_path
+    let name = Path::new(local)
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("")
         .to_string();
     let dest = if local == "-" {
         if raw.is_empty() || raw.ends_with('/') {
-            return Err(DataError::Usage(
+            return Err(CliError::Usage(
                 "put file from stdin needs a destination path: REPO@BRANCH:/PATH".into(),
             ));
         }
@@ -613,57 +512,42 @@ pub fn put(root: &Path, cmd: Put) -> Res {
     } else {
         raw
     };
-    let dest = pipeline_core::pfs::validate_file_path(&dest).map_err(PfsError::from)?;
-    let (commit, auto) = writable(&store, &r)?;
-    let result = (|| -> Res {
-        if local == "-" {
-            let pb = bar(None);
-            let stdin = io::stdin();
-            let mut reader = pb.wrap_read(stdin.lock());
-            store.put_file(&commit, &dest, &mut reader)?;
-            pb.finish_and_clear();
-        } else if recursive {
-            let pb = bar(None);
-            let stats =
-                store.put_dir_local(&commit, &dest, &local_path, &mut |b| pb.set_position(b))?;
-            pb.finish_and_clear();
-            if stats.skipped_symlinks > 0 {
-                eprintln!(
-                    "skipped {} symlink(s) (never followed)",
-                    stats.skipped_symlinks
-                );
-            }
-        } else {
-            let meta = fs::metadata(&local_path).map_err(io_err(&local_path))?;
-            if meta.is_dir() {
-                return Err(DataError::Usage(format!(
-                    "{local} is a directory; use -r to upload it recursively"
-                )));
-            }
-            let f = fs::File::open(&local_path).map_err(io_err(&local_path))?;
-            let pb = bar(Some(meta.len()));
-            let mut reader = pb.wrap_read(f);
-            store.put_file(&commit, &dest, &mut reader)?;
-            pb.finish_and_clear();
+    Ok(pipeline_core::pfs::validate_file_path(&dest).map_err(PfsError::from)?)
+}
+
+/// Uploads stdin (`-`), a directory (`recursive`) or a file into `commit` at `dest`.
+fn upload(store: &Store, commit: &CommitRef, dest: &str, local: &str, recursive: bool) -> Res {
+    let local_path = PathBuf::from(local);
+    if local == "-" {
+        let pb = bar(None);
+        let stdin = io::stdin();
+        let mut reader = pb.wrap_read(stdin.lock());
+        store.put_file(commit, dest, &mut reader)?;
+        pb.finish_and_clear();
+    } else if recursive {
+        let pb = bar(None);
+        let stats = store.put_dir_local(commit, dest, &local_path, &mut |b| pb.set_position(b))?;
+        pb.finish_and_clear();
+        if stats.skipped_symlinks > 0 {
+            eprintln!(
+                "skipped {} symlink(s) (never followed)",
+                stats.skipped_symlinks
+            );
         }
-        Ok(())
-    })();
-    match result {
-        Ok(()) => finish_if(&store, &commit, auto),
-        Err(e) => {
-            // Leave no half-made auto commit open behind a failed upload.
-            if auto {
-                let _ = store.finish_commit(
-                    &commit,
-                    FinishOptions {
-                        error: Some(format!("upload failed: {e}")),
-                        description: None,
-                    },
-                );
-            }
-            Err(e)
+    } else {
+        let meta = fs::metadata(&local_path).map_err(io_err(&local_path))?;
+        if meta.is_dir() {
+            return Err(CliError::Usage(format!(
+                "{local} is a directory; use -r to upload it recursively"
+            )));
         }
+        let f = fs::File::open(&local_path).map_err(io_err(&local_path))?;
+        let pb = bar(Some(meta.len()));
+        let mut reader = pb.wrap_read(f);
+        store.put_file(commit, dest, &mut reader)?;
+        pb.finish_and_clear();
     }
+    Ok(())
 }
 
 /// `gc`.
@@ -694,7 +578,7 @@ pub fn gc(root: &Path, args: GcArgs) -> Res {
                 "kept_young": st.kept_young,
             }),
         ),
-        Format::Text => writeln!(
+        Format::Text | Format::Yaml => writeln!(
             out,
             "removed {} of {} objects ({}); {} in use, {} kept as younger than the grace period",
             st.removed,
@@ -720,7 +604,7 @@ pub fn get(root: &Path, cmd: Get) -> Res {
     let path = r.file_path()?;
     if recursive {
         let Some(dir) = output else {
-            return Err(DataError::Usage("get file -r needs -o DIR".into()));
+            return Err(CliError::Usage("get file -r needs -o DIR".into()));
         };
         let info = store.inspect_file(&c, &path)?;
         let base = if info.kind == FileKind::Dir {
@@ -804,7 +688,7 @@ pub fn diff(root: &Path, cmd: Diff) -> Res {
             match info.parent {
                 Some(p) => nc.repo.commit(&p),
                 None => {
-                    return Err(DataError::Usage(format!(
+                    return Err(CliError::Usage(format!(
                         "{nc} has no parent; name the old commit"
                     )));
                 }
@@ -825,7 +709,7 @@ pub fn diff(root: &Path, cmd: Diff) -> Res {
         let d = d?;
         match output {
             Format::Json => json_line(&mut out, &d)?,
-            Format::Text => writeln!(
+            Format::Text | Format::Yaml => writeln!(
                 out,
                 "{:<9} {:<60} {:>12} {:>12}",
                 match d.change {
@@ -860,7 +744,7 @@ pub fn inspect(root: &Path, cmd: Inspect) -> Res {
             let info = store.inspect_commit(&resolve(&store, &r)?)?;
             match output {
                 Format::Json => json_pretty(&mut out, &info)?,
-                Format::Text => {
+                Format::Text | Format::Yaml => {
                     let prov: Vec<String> = info
                         .direct_provenance
                         .iter()
@@ -893,7 +777,7 @@ pub fn inspect(root: &Path, cmd: Inspect) -> Res {
             let info = store.inspect_repo(&RepoRef::parse(&name)?)?;
             match output {
                 Format::Json => json_pretty(&mut out, &info)?,
-                Format::Text => writeln!(
+                Format::Text | Format::Yaml => writeln!(
                     out,
                     "Repo: {}\nCreated: {}\nDescription: {}",
                     info.repo,
@@ -907,7 +791,7 @@ pub fn inspect(root: &Path, cmd: Inspect) -> Res {
             let info = store.inspect_branch(&branch_of(&FileRef::parse(&branch)?)?)?;
             match output {
                 Format::Json => json_pretty(&mut out, &info)?,
-                Format::Text => {
+                Format::Text | Format::Yaml => {
                     let j = |v: &[BranchRef]| {
                         v.iter()
                             .map(|b| b.to_string())
@@ -931,7 +815,7 @@ pub fn inspect(root: &Path, cmd: Inspect) -> Res {
             let info = store.inspect_file(&resolve(&store, &r)?, &r.file_path()?)?;
             match output {
                 Format::Json => json_pretty(&mut out, &info)?,
-                Format::Text => writeln!(
+                Format::Text | Format::Yaml => writeln!(
                     out,
                     "Path: {}\nType: {:?}\nSize: {}\nHash: {}",
                     info.path, info.kind, info.size, info.hash
@@ -968,16 +852,4 @@ pub fn finish(root: &Path, cmd: Finish) -> Res {
         },
     )?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timestamps() {
-        assert_eq!(timestamp(0), "1970-01-01T00:00:00Z");
-        assert_eq!(timestamp(1_700_000_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(human(1536), "1.5 KiB");
-    }
 }

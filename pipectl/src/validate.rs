@@ -13,6 +13,8 @@ use pipeline_core::spec::{self, Diagnostic, ParseError, ParsedSpec};
 use pipeline_core::validate;
 use serde_json::json;
 
+use crate::output::Format;
+
 /// Writes a line to stdout, ignoring a closed pipe (`pipectl validate ... | head`).
 macro_rules! out {
     ($($arg:tt)*) => {{
@@ -27,15 +29,6 @@ macro_rules! err {
     }};
 }
 
-/// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// Human-readable diagnostics on stderr.
-    Text,
-    /// One JSON report on stdout.
-    Json,
-}
-
 /// Arguments of `pipectl validate`.
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
@@ -44,7 +37,7 @@ pub struct ValidateArgs {
     #[arg(short = 'f', long = "file", required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Output format.
-    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
     pub output: Format,
     /// Also print the effective spec(s): the specs with Pachyderm's defaults applied.
     #[arg(long)]
@@ -148,8 +141,8 @@ pub fn run(args: ValidateArgs) -> i32 {
         };
         status = status.max(file_status);
         match args.output {
-            Format::Text => print_text(&name, &outcome, args.effective),
             Format::Json => files_json.push(file_json(&name, &outcome, args.effective)),
+            Format::Text | Format::Yaml => print_text(&name, &outcome, args.effective),
         }
     }
     if args.output == Format::Json {

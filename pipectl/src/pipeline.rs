@@ -1,78 +1,17 @@
 //! `pipectl` engine commands: pipelines, jobs, datums, logs, cron; and waiting for the jobs
 //! a command started.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use pipeline_core::executor::{Executor, Secrets, WorkerPoolSpec};
-use pipeline_core::pfs::Store;
 use pipeline_core::pps::{
     CreateOptions, DatumInfo, Engine, JobInfo, JobState, PipelineInfo, PpsError,
 };
 
-use super::data::Format;
-
-/// `println!` that ends the process quietly when stdout is a closed pipe (`| head`).
-macro_rules! outln {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                std::process::exit(0);
-            }
-        }
-    }};
-}
-pub(crate) use outln;
-
-/// Errors of the engine commands.
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    /// The engine failed.
-    #[error(transparent)]
-    Engine(#[from] PpsError),
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] pipeline_core::pfs::PfsError),
-    /// A spec file could not be read or parsed.
-    #[error(transparent)]
-    Spec(#[from] pipeline_core::spec::ParseError),
-    /// An executor could not be used.
-    #[error(transparent)]
-    Executor(#[from] pipeline_core::executor::ExecutorError),
-    /// Bad arguments.
-    #[error("{0}")]
-    Usage(String),
-    /// Local I/O.
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-}
-
-type Res<T = ()> = Result<T, CliError>;
-
-/// Which executor runs a pipeline's user code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ExecutorKind {
-    /// Local processes (no Docker or cluster needed).
-    Process,
-    /// Docker Engine containers.
-    Docker,
-    /// Kubernetes pods.
-    Kubernetes,
-}
-
-impl ExecutorKind {
-    fn name(self) -> &'static str {
-        match self {
-            ExecutorKind::Process => "process",
-            ExecutorKind::Docker => "docker",
-            ExecutorKind::Kubernetes => "kubernetes",
-        }
-    }
-}
+use crate::engine::{ExecutorKind, open_engine, wait_for_jobs};
+use crate::error::{CliError, Res};
+use crate::output::{Format, outln, print_json};
 
 /// `create pipeline` / `update pipeline`.
 #[derive(Debug, Args)]
@@ -89,9 +28,9 @@ pub struct CreatePipelineArgs {
     /// Print what would be created (with `--executor kubernetes -o yaml`: the worker pods).
     #[arg(long)]
     pub dry_run: bool,
-    /// Output format of `--dry-run`.
-    #[arg(short = 'o', long = "output", default_value = "text")]
-    pub output: String,
+    /// Output format of `--dry-run` (the worker pods are YAML whatever it says).
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+    pub output: Format,
 }
 
 /// A pipeline name argument with an output format.
@@ -166,9 +105,9 @@ pub struct ListDatumArgs {
     /// With `-f`: a local directory as the head of a repo (repeatable).
     #[arg(long = "input", value_name = "REPO=DIR")]
     pub inputs: Vec<String>,
-    /// Output format (`text`/`json`; the preview also takes `table`).
-    #[arg(short = 'o', long = "output", default_value = "text")]
-    pub output: String,
+    /// Output format (`text`, alias `table`, or `json`).
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+    pub output: Format,
 }
 
 /// `serve`.
@@ -206,129 +145,11 @@ pub enum Run {
     },
 }
 
-/// The owner label of the containers and pods this store's workers run in: one per store
-/// (and host), so that cleaning up "leftovers of a crashed run" on connect only ever touches
-/// this store's workers. A store is locked to one process, so any container or pod carrying
-/// this owner when a `pipectl` process connects was left by an earlier one.
-pub fn store_owner(root: &Path) -> String {
-    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    let host = std::env::var("HOSTNAME").unwrap_or_default();
-    let key = format!("{host}\0{}", root.display());
-    let hash = pipeline_core::hash::ContentHash::of_bytes(key.as_bytes()).to_hex();
-    format!("pipectl-{}", &hash[..16])
-}
-
-/// Opens the store and an engine with the executors the pipelines need (process always;
-/// docker and kubernetes only when asked for or used by a stored pipeline).
-pub fn open_engine(
-    root: &Path,
-    extra: Option<ExecutorKind>,
-) -> Res<(tokio::runtime::Runtime, Engine)> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let store = Store::open(root)?;
-    let process: Arc<dyn Executor> = Arc::new(executor_process::ProcessExecutor::new()?);
-    let probe = Engine::builder(store.clone())
-        .executor(process.clone())
-        .build()?;
-    let mut wanted: Vec<String> = probe
-        .list_pipelines()?
-        .into_iter()
-        .map(|p| p.executor)
-        .collect();
-    if let Some(e) = extra {
-        wanted.push(e.name().to_string());
-    }
-    drop(probe);
-    let mut builder = Engine::builder(store)
-        .executor(process)
-        .echo_logs(false)
-        .secrets(Secrets::default());
-    let owner = store_owner(root);
-    if wanted.iter().any(|w| w == "docker") {
-        let config = executor_docker::DockerConfig {
-            owner: owner.clone(),
-            ..Default::default()
-        };
-        let ex = rt.block_on(executor_docker::DockerExecutor::connect(config))?;
-        builder = builder.executor(Arc::new(ex));
-    }
-    if wanted.iter().any(|w| w == "kubernetes") {
-        let config = executor_k8s::K8sConfig {
-            owner,
-            ..Default::default()
-        };
-        let ex = rt.block_on(executor_k8s::K8sExecutor::connect(
-            executor_k8s::ClusterSource::Infer,
-            config,
-        ))?;
-        builder = builder.executor(Arc::new(ex));
-    }
-    let engine = builder.default_executor("process").build()?;
-    Ok((rt, engine))
-}
-
-/// Runs every pending job (unless `no_wait`), with a progress line on a terminal; prints a
-/// one-line summary per finished job. Returns the finished jobs.
-pub fn wait_for_jobs(
-    rt: &tokio::runtime::Runtime,
-    engine: &Engine,
-    no_wait: bool,
-) -> Res<Vec<JobInfo>> {
-    if no_wait {
-        engine.discover_jobs()?;
-        return Ok(Vec::new());
-    }
-    let pending = engine.discover_jobs()?.len();
-    let bar = (std::io::stderr().is_terminal() && pending > 0).then(|| {
-        let pb = indicatif::ProgressBar::new_spinner();
-        pb.set_message("running jobs");
-        pb.enable_steady_tick(Duration::from_millis(120));
-        pb
-    });
-    let jobs = rt.block_on(async {
-        let r = engine.run_pending().await;
-        engine.shutdown().await;
-        r
-    })?;
-    if let Some(pb) = bar {
-        pb.finish_and_clear();
-    }
-    for j in &jobs {
-        eprintln!("{}", job_line(j));
-    }
-    Ok(jobs)
-}
-
-fn job_line(j: &JobInfo) -> String {
-    let s = &j.stats;
-    let mut line = format!(
-        "{}@{} {} datums: {} total, {} processed, {} skipped, {} failed, {} recovered",
-        j.pipeline,
-        j.id,
-        j.state.as_str(),
-        s.datums_total,
-        s.datums_processed,
-        s.datums_skipped,
-        s.datums_failed,
-        s.datums_recovered
-    );
-    if !j.reason.is_empty() {
-        line.push_str(&format!(" ({})", j.reason));
-    }
-    line
-}
-
 fn parse_job(s: &str) -> Res<(String, String)> {
     match s.split_once('@') {
         Some((p, j)) if !p.is_empty() && !j.is_empty() => Ok((p.to_string(), j.to_string())),
         _ => Err(CliError::Usage(format!("expected PIPELINE@JOB, got {s:?}"))),
     }
-}
-
-fn print_json<T: serde::Serialize>(v: &T) {
-    outln!("{}", serde_json::to_string(v).unwrap_or_default());
 }
 
 /// `create pipeline` / `update pipeline`.
@@ -344,15 +165,7 @@ pub fn create(root: &Path, args: CreatePipelineArgs, update: bool, no_wait: bool
                 }));
             }
             if args.executor == Some(ExecutorKind::Kubernetes) {
-                let spec = p.spec.effective();
-                let pool = WorkerPoolSpec {
-                    project: "default".into(),
-                    pipeline: p.pipeline_name().unwrap_or_default().to_string(),
-                    version: 1,
-                    workers: spec.workers(),
-                    spec: Arc::new(spec),
-                    secrets: Secrets::default(),
-                };
+                let pool = pipeline_core::pps::dry_run_pool_spec(&p.spec);
                 let yaml = executor_k8s::render_worker_manifests(
                     &pool,
                     &executor_k8s::K8sConfig::default(),
@@ -413,7 +226,7 @@ pub fn list_pipeline(root: &Path, args: ListPipelineArgs) -> Res {
     let list = engine.list_pipelines()?;
     match args.output {
         Format::Json => list.iter().for_each(print_json),
-        Format::Text => {
+        Format::Text | Format::Yaml => {
             outln!(
                 "{:<20} {:<8} {:<11} {:<10} {:<15} INPUTS",
                 "NAME",
@@ -436,7 +249,7 @@ pub fn inspect_pipeline(root: &Path, args: PipelineArgs) -> Res {
     let p = engine.inspect_pipeline(&args.name)?;
     match args.output {
         Format::Json => print_json(&p),
-        Format::Text => {
+        Format::Text | Format::Yaml => {
             outln!("Name: {}", p.name);
             outln!("Version: {}", p.version);
             outln!("Executor: {}", p.executor);
@@ -483,7 +296,7 @@ pub fn start_pipeline(root: &Path, name: &str, no_wait: bool) -> Res {
 pub fn print_jobs(jobs: &[JobInfo], format: Format) {
     match format {
         Format::Json => jobs.iter().for_each(print_json),
-        Format::Text => {
+        Format::Text | Format::Yaml => {
             outln!(
                 "{:<34} {:<16} {:<15} {:>6} {:>9} {:>7} {:>6} {:>9}  REASON",
                 "ID",
@@ -531,7 +344,7 @@ pub fn inspect_job(root: &Path, args: JobArgs) -> Res {
     let j = engine.inspect_job(&pipeline, &job)?;
     match args.output {
         Format::Json => print_json(&j),
-        Format::Text => {
+        Format::Text | Format::Yaml => {
             outln!("ID: {}", j.id);
             outln!("Pipeline: {} (version {})", j.pipeline, j.version);
             outln!("State: {}", j.state.as_str());
@@ -575,7 +388,7 @@ pub fn wait_job(root: &Path, args: JobArgs) -> Res<bool> {
     })?;
     match args.output {
         Format::Json => print_json(&j),
-        Format::Text => outln!("{}", job_line(&j)),
+        Format::Text | Format::Yaml => outln!("{}", crate::engine::job_line(&j)),
     }
     Ok(j.state == JobState::JobSuccess)
 }
@@ -607,27 +420,14 @@ fn datum_reason(d: &DatumInfo) -> String {
 }
 
 /// `list datum`.
-pub fn list_datum(root: &Path, args: ListDatumArgs) -> Res<i32> {
-    if let Some(file) = args.file {
-        let mut inputs = Vec::new();
-        for i in &args.inputs {
-            match i.split_once('=') {
-                Some((r, d)) if !r.is_empty() && !d.is_empty() => {
-                    inputs.push((r.to_string(), PathBuf::from(d)))
-                }
-                _ => return Err(CliError::Usage(format!("expected REPO=DIR, got {i:?}"))),
-            }
-        }
-        let output = match args.output.as_str() {
-            "json" => super::datum::Format::Json,
-            _ => super::datum::Format::Table,
-        };
-        return Ok(super::datum::list_datum(&super::datum::ListDatumArgs {
-            file,
-            inputs,
-            output,
-            root: Some(root.to_path_buf()),
-        }));
+pub fn list_datum(root: &Path, args: ListDatumArgs) -> Res {
+    if let Some(file) = &args.file {
+        let inputs = args
+            .inputs
+            .iter()
+            .map(|i| crate::preview::parse_input(i).map_err(CliError::Usage))
+            .collect::<Res<Vec<_>>>()?;
+        return crate::preview::run(root, file, &inputs, args.output);
     }
     let job = args
         .job
@@ -635,7 +435,7 @@ pub fn list_datum(root: &Path, args: ListDatumArgs) -> Res<i32> {
     let (pipeline, job) = parse_job(&job)?;
     let (_rt, engine) = open_engine(root, None)?;
     let datums = engine.list_datums(&pipeline, &job)?;
-    if args.output == "json" {
+    if args.output == Format::Json {
         datums.iter().for_each(print_json);
     } else {
         outln!("{:<64} {:<9} {:<30} REASON", "ID", "STATE", "INPUTS");
@@ -654,7 +454,7 @@ pub fn list_datum(root: &Path, args: ListDatumArgs) -> Res<i32> {
             );
         }
     }
-    Ok(0)
+    Ok(())
 }
 
 /// `inspect datum`.
@@ -684,7 +484,7 @@ pub fn inspect_datum(root: &Path, args: InspectDatumArgs) -> Res {
     };
     match args.output {
         Format::Json => print_json(&d),
-        Format::Text => {
+        Format::Text | Format::Yaml => {
             outln!("ID: {}", d.id);
             outln!("Job: {} (outputs from job {})", job, d.job);
             outln!("State: {}", d.state.as_str());
@@ -720,7 +520,7 @@ pub fn logs(root: &Path, args: LogsArgs) -> Res {
     for l in &lines {
         match args.output {
             Format::Json => print_json(l),
-            Format::Text => outln!(
+            Format::Text | Format::Yaml => outln!(
                 "{} {} {} {} {}",
                 pipeline_core::pps::format_ms(l.ts_ms),
                 &l.job,
@@ -777,15 +577,5 @@ pub fn serve(root: &Path, args: ServeArgs) -> Res {
         stop.cancel();
         engine.shutdown().await;
     });
-    Ok(())
-}
-
-/// After a data command wrote commits: run the jobs they started.
-pub fn after_write(root: &Path, no_wait: bool) -> Res {
-    let (rt, engine) = open_engine(root, None)?;
-    if engine.list_pipelines()?.is_empty() {
-        return Ok(());
-    }
-    wait_for_jobs(&rt, &engine, no_wait)?;
     Ok(())
 }

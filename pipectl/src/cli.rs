@@ -1,14 +1,11 @@
-//! `pipectl` commands. Each command group lives in its own module; this file only routes.
+//! The argument grammar of `pipectl` and the routing of each command to its module.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
-pub mod data;
-pub mod datum;
-pub mod pipeline;
-pub mod quickstart;
-pub mod validate;
+use crate::error::{Res, report};
+use crate::{data, engine, pipeline, quickstart, validate};
 
 /// Pachyderm-style pipelines, embedded: specs, datums, data, jobs.
 #[derive(Debug, Parser)]
@@ -225,133 +222,99 @@ pub enum Finish {
 
 /// Runs `pipectl` with the given arguments; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
-    let root = cli.root;
-    let no_wait = cli.no_wait;
-    let engine_result = match cli.command {
-        Command::Validate(args) => return validate::run(args),
-        Command::Quickstart(args) => quickstart::run(args),
-        Command::Create {
-            what: Create::Pipeline(a),
-        } => pipeline::create(&root, a, false, no_wait),
-        Command::Update {
-            what: Update::Pipeline(a),
-        } => pipeline::create(&root, a, true, no_wait),
-        Command::List {
-            what: List::Datum(a),
-        } => match pipeline::list_datum(&root, a) {
-            Ok(code) => return code,
-            Err(e) => Err(e),
-        },
-        Command::List {
-            what: List::Pipeline(a),
-        } => pipeline::list_pipeline(&root, a),
-        Command::List { what: List::Job(a) } => pipeline::list_job(&root, a),
-        Command::Inspect {
-            what: Inspect::Pipeline(a),
-        } => pipeline::inspect_pipeline(&root, a),
-        Command::Inspect {
-            what: Inspect::Job(a),
-        } => pipeline::inspect_job(&root, a),
-        Command::Inspect {
-            what: Inspect::Datum(a),
-        } => pipeline::inspect_datum(&root, a),
-        Command::Delete {
-            what: Delete::Pipeline(a),
-        } => pipeline::delete_pipeline(&root, a),
-        Command::Stop {
-            what: Stop::Pipeline { name },
-        } => pipeline::stop_pipeline(&root, &name),
-        Command::Stop {
-            what: Stop::Job { job },
-        } => pipeline::stop_job(&root, &job),
-        Command::Start {
-            what: Start::Pipeline { name },
-        } => pipeline::start_pipeline(&root, &name, no_wait),
-        Command::Wait { what: Wait::Job(a) } => match pipeline::wait_job(&root, a) {
-            Ok(true) => Ok(()),
-            Ok(false) => return 1,
-            Err(e) => Err(e),
-        },
-        Command::Logs(a) => pipeline::logs(&root, a),
-        Command::Run { what } => pipeline::run_cron(&root, what, no_wait),
-        Command::Serve(args) => pipeline::serve(&root, args),
-        other => return run_data(&root, other, no_wait),
-    };
-    match engine_result {
-        Ok(()) => 0,
+    match dispatch(cli) {
+        Ok(code) => code,
         Err(e) => report(&e),
     }
 }
 
-/// Prints an error with its sources; returns exit code 1.
-fn report(e: &dyn std::error::Error) -> i32 {
-    let mut msg = format!("pipectl: {e}");
-    let mut src = e.source();
-    while let Some(s) = src {
-        let s_str = s.to_string();
-        if !msg.contains(&s_str) {
-            msg.push_str(&format!(": {s_str}"));
+/// Runs one command; returns its exit code when it is not 0 or an error.
+fn dispatch(cli: Cli) -> Res<i32> {
+    let root = cli.root;
+    let no_wait = cli.no_wait;
+    match cli.command {
+        Command::Validate(args) => return Ok(validate::run(args)),
+        Command::Quickstart(args) => quickstart::run(args)?,
+        Command::Create {
+            what: Create::Pipeline(a),
+        } => pipeline::create(&root, a, false, no_wait)?,
+        Command::Update {
+            what: Update::Pipeline(a),
+        } => pipeline::create(&root, a, true, no_wait)?,
+        Command::List {
+            what: List::Datum(a),
+        } => pipeline::list_datum(&root, a)?,
+        Command::List {
+            what: List::Pipeline(a),
+        } => pipeline::list_pipeline(&root, a)?,
+        Command::List { what: List::Job(a) } => pipeline::list_job(&root, a)?,
+        Command::Inspect {
+            what: Inspect::Pipeline(a),
+        } => pipeline::inspect_pipeline(&root, a)?,
+        Command::Inspect {
+            what: Inspect::Job(a),
+        } => pipeline::inspect_job(&root, a)?,
+        Command::Inspect {
+            what: Inspect::Datum(a),
+        } => pipeline::inspect_datum(&root, a)?,
+        Command::Delete {
+            what: Delete::Pipeline(a),
+        } => pipeline::delete_pipeline(&root, a)?,
+        Command::Stop {
+            what: Stop::Pipeline { name },
+        } => pipeline::stop_pipeline(&root, &name)?,
+        Command::Stop {
+            what: Stop::Job { job },
+        } => pipeline::stop_job(&root, &job)?,
+        Command::Start {
+            what: Start::Pipeline { name },
+        } => pipeline::start_pipeline(&root, &name, no_wait)?,
+        Command::Wait { what: Wait::Job(a) } => {
+            return Ok(if pipeline::wait_job(&root, a)? { 0 } else { 1 });
         }
-        src = s.source();
+        Command::Logs(a) => pipeline::logs(&root, a)?,
+        Command::Run { what } => pipeline::run_cron(&root, what, no_wait)?,
+        Command::Serve(args) => pipeline::serve(&root, args)?,
+        other => run_data(&root, other, no_wait)?,
     }
-    eprintln!("{msg}");
-    1
+    Ok(0)
 }
 
 /// The data commands (store only); commands that write commits then run the jobs they
 /// started unless `--no-wait`.
-fn run_data(root: &std::path::Path, command: Command, no_wait: bool) -> i32 {
+fn run_data(root: &Path, command: Command, no_wait: bool) -> Res {
     let writes = matches!(
         command,
         Command::Put { .. } | Command::Finish { .. } | Command::Delete { .. }
     );
-    let root = root.to_path_buf();
-    let result = match command {
+    match command {
         Command::Create {
             what: Create::Data(c),
-        } => data::create(&root, c),
+        } => data::create(root, c),
         Command::List {
             what: List::Data(c),
-        } => data::list(&root, c),
+        } => data::list(root, c),
         Command::Delete {
             what: Delete::Data(c),
-        } => data::delete(&root, c),
+        } => data::delete(root, c),
         Command::Inspect {
             what: Inspect::Data(c),
-        } => data::inspect(&root, c),
-        Command::Put { what } => data::put(&root, what),
-        Command::Get { what } => data::get(&root, what),
-        Command::Glob { what } => data::glob(&root, what),
-        Command::Diff { what } => data::diff(&root, what),
-        Command::Gc(args) => data::gc(&root, args),
+        } => data::inspect(root, c),
+        Command::Put { what } => data::put(root, what),
+        Command::Get { what } => data::get(root, what),
+        Command::Glob { what } => data::glob(root, what),
+        Command::Diff { what } => data::diff(root, what),
+        Command::Gc(args) => data::gc(root, args),
         Command::Start {
             what: Start::Data(c),
-        } => data::start(&root, c),
+        } => data::start(root, c),
         Command::Finish {
             what: Finish::Data(c),
-        } => data::finish(&root, c),
+        } => data::finish(root, c),
         _ => Ok(()),
-    };
-    if result.is_ok()
-        && writes
-        && let Err(e) = pipeline::after_write(&root, no_wait)
-    {
-        return report(&e);
+    }?;
+    if writes {
+        engine::after_write(root, no_wait)?;
     }
-    match result {
-        Ok(()) => 0,
-        Err(e) => {
-            let mut msg = format!("pipectl: {e}");
-            let mut src = std::error::Error::source(&e);
-            while let Some(s) = src {
-                let s_str = s.to_string();
-                if !msg.contains(&s_str) {
-                    msg.push_str(&format!(": {s_str}"));
-                }
-                src = s.source();
-            }
-            eprintln!("{msg}");
-            1
-        }
-    }
+    Ok(())
 }

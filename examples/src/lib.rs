@@ -1,3 +1,0 @@
-//! Shared code of the example programs and `pipectl`.
-
-pub mod cli;

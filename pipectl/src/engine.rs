@@ -1,0 +1,143 @@
+//! Opening the store and an engine with the executors its pipelines use, and running the jobs
+//! a command started.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::ValueEnum;
+use pipeline_core::executor::{Executor, Secrets};
+use pipeline_core::pfs::Store;
+use pipeline_core::pps::{Engine, JobInfo, executors_in_use};
+
+use crate::error::Res;
+
+/// Which executor runs a pipeline's user code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExecutorKind {
+    /// Local processes (no Docker or cluster needed).
+    Process,
+    /// Docker Engine containers.
+    Docker,
+    /// Kubernetes pods.
+    Kubernetes,
+}
+
+impl ExecutorKind {
+    /// The executor's name ([`Executor::name`]), as stored with a pipeline.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExecutorKind::Process => "process",
+            ExecutorKind::Docker => "docker",
+            ExecutorKind::Kubernetes => "kubernetes",
+        }
+    }
+}
+
+/// Opens the store and an engine with the executors the pipelines need (process always;
+/// docker and kubernetes only when asked for or used by a stored pipeline).
+pub fn open_engine(
+    root: &Path,
+    extra: Option<ExecutorKind>,
+) -> Res<(tokio::runtime::Runtime, Engine)> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let store = Store::open(root)?;
+    let mut wanted = executors_in_use(&store)?;
+    if let Some(e) = extra {
+        wanted.insert(e.name().to_string());
+    }
+    let process: Arc<dyn Executor> = Arc::new(executor_process::ProcessExecutor::new()?);
+    let mut builder = Engine::builder(store)
+        .executor(process)
+        .echo_logs(false)
+        .secrets(Secrets::default());
+    let owner = Store::owner_label("pipectl", root);
+    if wanted.contains(ExecutorKind::Docker.name()) {
+        let config = executor_docker::DockerConfig {
+            owner: owner.clone(),
+            ..Default::default()
+        };
+        let ex = rt.block_on(executor_docker::DockerExecutor::connect(config))?;
+        builder = builder.executor(Arc::new(ex));
+    }
+    if wanted.contains(ExecutorKind::Kubernetes.name()) {
+        let config = executor_k8s::K8sConfig {
+            owner,
+            ..Default::default()
+        };
+        let ex = rt.block_on(executor_k8s::K8sExecutor::connect(
+            executor_k8s::ClusterSource::Infer,
+            config,
+        ))?;
+        builder = builder.executor(Arc::new(ex));
+    }
+    let engine = builder
+        .default_executor(ExecutorKind::Process.name())
+        .build()?;
+    Ok((rt, engine))
+}
+
+/// Runs every pending job (unless `no_wait`), with a progress line on a terminal; prints a
+/// one-line summary per finished job. Returns the finished jobs.
+pub fn wait_for_jobs(
+    rt: &tokio::runtime::Runtime,
+    engine: &Engine,
+    no_wait: bool,
+) -> Res<Vec<JobInfo>> {
+    if no_wait {
+        engine.discover_jobs()?;
+        return Ok(Vec::new());
+    }
+    let pending = engine.discover_jobs()?.len();
+    let bar = (std::io::stderr().is_terminal() && pending > 0).then(|| {
+        let pb = indicatif::ProgressBar::new_spinner();
+        pb.set_message("running jobs");
+        pb.enable_steady_tick(Duration::from_millis(120));
+        pb
+    });
+    let jobs = rt.block_on(async {
+        let r = engine.run_pending().await;
+        engine.shutdown().await;
+        r
+    })?;
+    if let Some(pb) = bar {
+        pb.finish_and_clear();
+    }
+    for j in &jobs {
+        eprintln!("{}", job_line(j));
+    }
+    Ok(jobs)
+}
+
+/// `PIPELINE@JOB STATE datums: N total, ...`, with the reason when there is one.
+pub fn job_line(j: &JobInfo) -> String {
+    let s = &j.stats;
+    let mut line = format!(
+        "{}@{} {} datums: {} total, {} processed, {} skipped, {} failed, {} recovered",
+        j.pipeline,
+        j.id,
+        j.state.as_str(),
+        s.datums_total,
+        s.datums_processed,
+        s.datums_skipped,
+        s.datums_failed,
+        s.datums_recovered
+    );
+    if !j.reason.is_empty() {
+        line.push_str(&format!(" ({})", j.reason));
+    }
+    line
+}
+
+/// After a data command wrote commits: run the jobs they started.
+pub fn after_write(root: &Path, no_wait: bool) -> Res {
+    let (rt, engine) = open_engine(root, None)?;
+    if engine.list_pipelines()?.is_empty() {
+        return Ok(());
+    }
+    wait_for_jobs(&rt, &engine, no_wait)?;
+    Ok(())
+}

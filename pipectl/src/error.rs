@@ -1,0 +1,76 @@
+//! The CLI's error type, and [`report`]: the one place that prints an error with its sources.
+
+use std::io;
+use std::path::PathBuf;
+
+use pipeline_core::executor::ExecutorError;
+use pipeline_core::pfs::PfsError;
+use pipeline_core::pps::PpsError;
+use pipeline_core::spec::ParseError;
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The engine failed.
+    #[error(transparent)]
+    Engine(#[from] PpsError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] PfsError),
+    /// A spec file could not be read or parsed.
+    #[error(transparent)]
+    Spec(#[from] ParseError),
+    /// An executor could not be used.
+    #[error(transparent)]
+    Executor(#[from] ExecutorError),
+    /// Bad arguments, or a failure already explained on stderr.
+    #[error("{0}")]
+    Usage(String),
+    /// Local I/O on a path (`-` for stdio).
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The local path.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+    /// Writing the command's output (a closed pipe ends the command quietly).
+    #[error("writing output: {0}")]
+    Output(#[source] io::Error),
+    /// Other local I/O (starting the runtime, reading a stored file).
+    #[error("{0}")]
+    System(#[from] io::Error),
+}
+
+/// The result of a command.
+pub type Res<T = ()> = Result<T, CliError>;
+
+/// Maps an I/O error on `path` into [`CliError::Io`].
+pub fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> CliError {
+    let path = path.into();
+    move |source| CliError::Io { path, source }
+}
+
+/// Prints `pipectl: ERROR: SOURCE: ...` on stderr; returns the exit code (1, or 0 when only
+/// the reader of our output went away).
+pub fn report(e: &CliError) -> i32 {
+    if let CliError::Output(io) = e
+        && io.kind() == io::ErrorKind::BrokenPipe
+    {
+        return 0;
+    }
+    let mut msg = format!("pipectl: {e}");
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        let s_str = s.to_string();
+        // TODO(house-errors): library errors print their source in Display and as
+        // `source()`; drop this de-duplication once each source prints once.
+        if !msg.contains(&s_str) {
+            msg.push_str(&format!(": {s_str}"));
+        }
+        src = s.source();
+    }
+    eprintln!("{msg}");
+    1
+}

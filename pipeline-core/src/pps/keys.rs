@@ -1,0 +1,322 @@
+//! The keys of the engine's records in the store's engine table: the one place that knows
+//! their layout.
+//!
+//! | key | record |
+//! |---|---|
+//! | `P/{pipeline}` | the current [`PipelineInfo`](super::PipelineInfo) |
+//! | `V/{pipeline}/{version:012}` | every version of it |
+//! | `J/{pipeline}/{job}` | a [`JobInfo`](super::JobInfo) |
+//! | `D/{pipeline}/{job}/{datum}` | a [`DatumInfo`](super::DatumInfo) |
+//! | `L/{pipeline}/{job}/{datum}/{seq:010}` | a [`LogLine`](super::LogLine) |
+//! | `K/{pipeline}/{job}` | why a running job was stopped (plain text) |
+//! | `X/{pipeline}` | the pipeline was deleted (time, ms; removed when it is created again) |
+//!
+//! Pipeline names are repo names (no `/`), job IDs are hex and datum IDs are hex, so a `/`
+//! ends each part and a prefix never matches a longer name. Numbers are zero-padded so that
+//! key order is numeric order.
+
+/// A key of an engine record.
+pub(crate) trait RecordKey {
+    /// The key's bytes in the engine table.
+    fn encode(&self) -> Vec<u8>;
+}
+
+/// The start of a group of keys, for prefix scans and deletes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KeyPrefix(String);
+
+impl KeyPrefix {
+    /// The prefix's bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+
+    /// What follows the prefix in `key` (`None` when `key` does not start with it).
+    pub(crate) fn rest<'k>(&self, key: &'k [u8]) -> Option<&'k [u8]> {
+        key.strip_prefix(self.as_bytes())
+    }
+}
+
+/// `P/{pipeline}`: the current version of a pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PipelineKey<'a> {
+    /// Pipeline name.
+    pub name: &'a str,
+}
+
+impl<'a> PipelineKey<'a> {
+    /// The key of pipeline `name`.
+    pub(crate) fn new(name: &'a str) -> Self {
+        PipelineKey { name }
+    }
+
+    /// Every pipeline.
+    pub(crate) fn all() -> KeyPrefix {
+        KeyPrefix("P/".into())
+    }
+
+    /// Reads a key back (`None` when it is not a pipeline key).
+    pub(crate) fn decode(key: &'a [u8]) -> Option<Self> {
+        let name = std::str::from_utf8(key).ok()?.strip_prefix("P/")?;
+        (!name.is_empty() && !name.contains('/')).then_some(PipelineKey { name })
+    }
+}
+
+impl RecordKey for PipelineKey<'_> {
+    fn encode(&self) -> Vec<u8> {
+        format!("P/{}", self.name).into_bytes()
+    }
+}
+
+/// `V/{pipeline}/{version:012}`: one version of a pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PipelineVersionKey<'a> {
+    /// Pipeline name.
+    pub name: &'a str,
+    /// Version (1 on create).
+    pub version: u64,
+}
+
+impl<'a> PipelineVersionKey<'a> {
+    /// The key of `name` at `version`.
+    pub(crate) fn new(name: &'a str, version: u64) -> Self {
+        PipelineVersionKey { name, version }
+    }
+
+    /// Every version of pipeline `name`.
+    pub(crate) fn of(name: &str) -> KeyPrefix {
+        KeyPrefix(format!("V/{name}/"))
+    }
+}
+
+impl RecordKey for PipelineVersionKey<'_> {
+    fn encode(&self) -> Vec<u8> {
+        format!("V/{}/{:012}", self.name, self.version).into_bytes()
+    }
+}
+
+/// `J/{pipeline}/{job}`: a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct JobKey<'a> {
+    /// Pipeline name.
+    pub pipeline: &'a str,
+    /// Job ID (= commit-set ID).
+    pub job: &'a str,
+}
+
+impl<'a> JobKey<'a> {
+    /// The key of `pipeline@job`.
+    pub(crate) fn new(pipeline: &'a str, job: &'a str) -> Self {
+        JobKey { pipeline, job }
+    }
+
+    /// Every job of every pipeline.
+    pub(crate) fn all() -> KeyPrefix {
+        KeyPrefix("J/".into())
+    }
+
+    /// Every job of `pipeline`.
+    pub(crate) fn of(pipeline: &str) -> KeyPrefix {
+        KeyPrefix(format!("J/{pipeline}/"))
+    }
+}
+
+impl RecordKey for JobKey<'_> {
+    fn encode(&self) -> Vec<u8> {
+        format!("J/{}/{}", self.pipeline, self.job).into_bytes()
+    }
+}
+
+/// `D/{pipeline}/{job}/{datum}`: a datum's record in one job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DatumKey<'a> {
+    /// Pipeline name.
+    pub pipeline: &'a str,
+    /// Job ID.
+    pub job: &'a str,
+    /// Datum ID.
+    pub datum: &'a str,
+}
+
+impl<'a> DatumKey<'a> {
+    /// The key of `datum` in `pipeline@job`.
+    pub(crate) fn new(pipeline: &'a str, job: &'a str, datum: &'a str) -> Self {
+        DatumKey {
+            pipeline,
+            job,
+            datum,
+        }
+    }
+
+    /// Every datum of `pipeline@job`, in datum ID order ([`KeyPrefix::rest`] is the ID).
+    pub(crate) fn of_job(pipeline: &str, job: &str) -> KeyPrefix {
+        KeyPrefix(format!("D/{pipeline}/{job}/"))
+    }
+
+    /// Every datum of every job of `pipeline`.
+    pub(crate) fn of_pipeline(pipeline: &str) -> KeyPrefix {
+        KeyPrefix(format!("D/{pipeline}/"))
+    }
+}
+
+impl RecordKey for DatumKey<'_> {
+    fn encode(&self) -> Vec<u8> {
+        format!("D/{}/{}/{}", self.pipeline, self.job, self.datum).into_bytes()
+    }
+}
+
+/// `L/{pipeline}/{job}/{datum}/{seq:010}`: one log line of a datum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LogKey<'a> {
+    /// Pipeline name.
+    pub pipeline: &'a str,
+    /// Job ID.
+    pub job: &'a str,
+    /// Datum ID.
+    pub datum: &'a str,
+    /// Line number within the datum's log.
+    pub seq: u64,
+}
+
+impl<'a> LogKey<'a> {
+    /// The key of line `seq` of `datum` in `pipeline@job`.
+    pub(crate) fn new(pipeline: &'a str, job: &'a str, datum: &'a str, seq: u64) -> Self {
+        LogKey {
+            pipeline,
+            job,
+            datum,
+            seq,
+        }
+    }
+
+    /// The log lines of `pipeline`, of one of its jobs, or of one datum of that job (a
+    /// datum without a job is ignored).
+    pub(crate) fn of(pipeline: &str, job: Option<&str>, datum: Option<&str>) -> KeyPrefix {
+        KeyPrefix(match (job, datum) {
+            (Some(j), Some(d)) => format!("L/{pipeline}/{j}/{d}/"),
+            (Some(j), None) => format!("L/{pipeline}/{j}/"),
+            _ => format!("L/{pipeline}/"),
+        })
+    }
+}
+
+impl RecordKey for LogKey<'_> {
+    fn encode(&self) -> Vec<u8> {
+        format!(
+            "L/{}/{}/{}/{:010}",
+            self.pipeline, self.job, self.datum, self.seq
+        )
+        .into_bytes()
+    }
+}
+
+/// `K/{pipeline}/{job}`: the reason a running job was asked to stop, read by its runner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KillReasonKey<'a> {
+    /// Pipeline name.
+    pub pipeline: &'a str,
+    /// Job ID.
+    pub job: &'a str,
+}
+
+impl<'a> KillReasonKey<'a> {
+    /// The key for `pipeline@job`.
+    pub(crate) fn new(pipeline: &'a str, job: &'a str) -> Self {
+        KillReasonKey { pipeline, job }
+    }
+
+    /// Every kill reason of `pipeline`.
+    pub(crate) fn of(pipeline: &str) -> KeyPrefix {
+        KeyPrefix(format!("K/{pipeline}/"))
+    }
+}
+
+impl RecordKey for KillReasonKey<'_> {
+    fn encode(&self) -> Vec<u8> {
+        format!("K/{}/{}", self.pipeline, self.job).into_bytes()
+    }
+}
+
+/// `X/{pipeline}`: a deleted pipeline's tombstone, so that deleting it again succeeds (an
+/// interrupted `delete pipeline` run again) while an unknown name is still an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DeletedPipelineKey<'a> {
+    /// Pipeline name.
+    pub name: &'a str,
+}
+
+impl<'a> DeletedPipelineKey<'a> {
+    /// The tombstone of pipeline `name`.
+    pub(crate) fn new(name: &'a str) -> Self {
+        DeletedPipelineKey { name }
+    }
+}
+
+impl RecordKey for DeletedPipelineKey<'_> {
+    fn encode(&self) -> Vec<u8> {
+        format!("X/{}", self.name).into_bytes()
+    }
+}
+
+/// Every record a pipeline owns besides its current version ([`PipelineKey`]): versions,
+/// jobs, datums, logs and kill reasons. Deleting a pipeline deletes these.
+pub(crate) fn owned_by(pipeline: &str) -> [KeyPrefix; 5] {
+    [
+        PipelineVersionKey::of(pipeline),
+        JobKey::of(pipeline),
+        DatumKey::of_pipeline(pipeline),
+        LogKey::of(pipeline, None, None),
+        KillReasonKey::of(pipeline),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_keep_their_stored_layout() {
+        assert_eq!(PipelineKey::new("edges").encode(), b"P/edges");
+        assert_eq!(
+            PipelineVersionKey::new("e", 7).encode(),
+            b"V/e/000000000007"
+        );
+        assert_eq!(JobKey::new("e", "ab").encode(), b"J/e/ab");
+        assert_eq!(DatumKey::new("e", "ab", "cd").encode(), b"D/e/ab/cd");
+        assert_eq!(
+            LogKey::new("e", "ab", "cd", 3).encode(),
+            b"L/e/ab/cd/0000000003"
+        );
+        assert_eq!(KillReasonKey::new("e", "ab").encode(), b"K/e/ab");
+        assert_eq!(DeletedPipelineKey::new("e").encode(), b"X/e");
+    }
+
+    #[test]
+    fn prefixes_cover_exactly_their_keys() {
+        let key = DatumKey::new("e", "ab", "cd").encode();
+        assert_eq!(DatumKey::of_job("e", "ab").rest(&key), Some(&b"cd"[..]));
+        assert_eq!(DatumKey::of_pipeline("e2").rest(&key), None);
+        assert!(key.starts_with(DatumKey::of_pipeline("e").as_bytes()));
+        assert!(
+            !JobKey::new("edges", "x")
+                .encode()
+                .starts_with(JobKey::of("e").as_bytes())
+        );
+        let log = LogKey::new("e", "ab", "cd", 1).encode();
+        for p in [
+            LogKey::of("e", None, None),
+            LogKey::of("e", Some("ab"), None),
+            LogKey::of("e", Some("ab"), Some("cd")),
+        ] {
+            assert!(log.starts_with(p.as_bytes()));
+        }
+        assert!(owned_by("e").iter().all(|p| p.rest(b"P/e").is_none()));
+    }
+
+    #[test]
+    fn pipeline_keys_decode() {
+        let key = PipelineKey::new("edges").encode();
+        assert_eq!(PipelineKey::decode(&key), Some(PipelineKey::new("edges")));
+        assert_eq!(PipelineKey::decode(b"J/edges/ab"), None);
+    }
+}
