@@ -35,7 +35,7 @@ use pipeline_core::executor::CancellationToken;
 use pipeline_core::executor::{
     DatumOutcome, DatumTask, Executor, NullLogSink, Program, ProgramKind, Secrets, WorkerPoolSpec,
 };
-use pipeline_core::spec::{PipelineSpec, Transform};
+use pipeline_core::spec::{EffectiveSpec, PipelineSpec, Transform};
 
 const BLOCK: usize = 50;
 
@@ -96,14 +96,14 @@ async fn bench(n: usize) {
         pipeline: "bench".into(),
         version: 1,
         workers: 1,
-        spec: Arc::new(PipelineSpec {
+        spec: Arc::new(EffectiveSpec::from_defaulted(PipelineSpec {
             transform: Some(Transform {
                 image: Some(TEST_IMAGE.into()),
                 cmd: vec!["cp".into()],
                 ..Default::default()
             }),
             ..Default::default()
-        }),
+        })),
         secrets: Secrets::default(),
     };
     let mut workers = exec.start_workers(&pool).await.expect("workers");

@@ -18,7 +18,7 @@ use pipeline_core::executor::{
     DatumOutcome, DatumTask, Executor, NullLogSink, Program, ProgramKind, Secrets, Worker,
     WorkerPoolSpec,
 };
-use pipeline_core::spec::PipelineSpec;
+use pipeline_core::spec::EffectiveSpec;
 use tokio::runtime::Runtime;
 
 const PROGRAM: &str = "true";
@@ -50,7 +50,7 @@ fn worker(rt: &Runtime, mode: PfsMode) -> Box<dyn Worker> {
         pipeline: "bench".into(),
         version: 1,
         workers: 1,
-        spec: Arc::new(PipelineSpec::default()),
+        spec: Arc::new(EffectiveSpec::default()),
         secrets: Secrets::default(),
     };
     rt.block_on(executor.start_workers(&pool))

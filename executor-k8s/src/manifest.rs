@@ -53,7 +53,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use pipeline_core::executor::WorkerPoolSpec;
-use pipeline_core::spec::{PipelineSpec, ResourceSpec};
+use pipeline_core::spec::{EffectiveSpec, ResourceSpec, TolerationEffect, TolerationOperator};
 
 use crate::config::K8sConfig;
 use crate::names;
@@ -190,7 +190,8 @@ fn toleration(t: &pipeline_core::spec::Toleration, i: usize) -> Result<Toleratio
     let field = format!("tolerations[{i}]");
     let operator = match t
         .operator
-        .as_deref()
+        .as_ref()
+        .map(TolerationOperator::as_str)
         .map(str::to_ascii_uppercase)
         .as_deref()
     {
@@ -211,7 +212,8 @@ fn toleration(t: &pipeline_core::spec::Toleration, i: usize) -> Result<Toleratio
     };
     let effect = match t
         .effect
-        .as_deref()
+        .as_ref()
+        .map(|e| e.as_str())
         .map(|e| e.to_ascii_uppercase().replace('_', ""))
         .as_deref()
     {
@@ -225,7 +227,10 @@ fn toleration(t: &pipeline_core::spec::Toleration, i: usize) -> Result<Toleratio
                 format!(
                     "unknown effect {:?} (expected ALL_EFFECTS, NO_SCHEDULE, \
                      PREFER_NO_SCHEDULE or NO_EXECUTE)",
-                    t.effect.as_deref().unwrap_or_default()
+                    t.effect
+                        .as_ref()
+                        .map(TolerationEffect::as_str)
+                        .unwrap_or_default()
                 ),
             ));
         }
@@ -262,7 +267,7 @@ fn plain_env(name: &str, value: &str) -> EnvVar {
 }
 
 /// Applies `pod_spec` (RFC 7386 merge patch) then `pod_patch` (RFC 6902) to a pod spec.
-pub fn apply_patches(spec: PodSpec, pipeline: &PipelineSpec) -> Result<PodSpec, ManifestError> {
+pub fn apply_patches(spec: PodSpec, pipeline: &EffectiveSpec) -> Result<PodSpec, ManifestError> {
     let merge = pipeline
         .pod_spec
         .as_deref()
@@ -332,7 +337,7 @@ pub fn apply_patches(spec: PodSpec, pipeline: &PipelineSpec) -> Result<PodSpec, 
 /// };
 /// let pool = WorkerPoolSpec {
 ///     project: "default".into(), pipeline: "edges".into(), version: 1, workers: 1,
-///     spec: Arc::new(spec), secrets: Secrets::default(),
+///     spec: Arc::new(spec.effective()), secrets: Secrets::default(),
 /// };
 /// let pod = build_worker_pod(&pool, &K8sConfig::default(), 0).unwrap();
 /// assert_eq!(pod.metadata.generate_name.as_deref(), Some("default-edges-v1-w0-"));
@@ -342,9 +347,8 @@ pub fn build_worker_pod(
     config: &K8sConfig,
     index: usize,
 ) -> Result<Pod, ManifestError> {
-    let spec: &PipelineSpec = &pool.spec;
-    let default_transform = Default::default();
-    let transform = spec.transform.as_ref().unwrap_or(&default_transform);
+    let spec: &EffectiveSpec = &pool.spec;
+    let transform = &spec.transform;
 
     // --- metadata: user's labels/annotations first, ours win.
     let mut labels: BTreeMap<String, String> = spec

@@ -16,7 +16,7 @@ use pipeline_core::executor::{
     DatumOutcome, DatumTask, Executor, ExecutorError, LogSink, LogStream, Program, ProgramKind,
     Secrets, WorkerPoolSpec,
 };
-use pipeline_core::spec::{PipelineSpec, SecretMount, Transform};
+use pipeline_core::spec::{EffectiveSpec, PipelineSpec, SecretMount, Transform};
 
 #[derive(Default)]
 struct Lines(Mutex<Vec<(LogStream, String)>>);
@@ -57,7 +57,7 @@ fn pool(spec: PipelineSpec, workers: usize) -> WorkerPoolSpec {
         pipeline: "edges".into(),
         version: 1,
         workers,
-        spec: Arc::new(spec),
+        spec: Arc::new(EffectiveSpec::from_defaulted(spec)),
         secrets: Secrets::default(),
     }
 }

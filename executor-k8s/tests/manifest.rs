@@ -8,8 +8,8 @@ use executor_k8s::manifest::{build_worker_pod, parse_user};
 use executor_k8s::{K8sConfig, ManifestError, SharedVolume, render_worker_manifests};
 use pipeline_core::executor::{Secrets, WorkerPoolSpec};
 use pipeline_core::spec::{
-    GpuSpec, Metadata, PipelineSpec, ResourceSpec, SchedulingSpec, SecretMount, Toleration,
-    Transform,
+    EffectiveSpec, GpuSpec, Metadata, PipelineSpec, ResourceSpec, SchedulingSpec, SecretMount,
+    Toleration, Transform,
 };
 use serde_json::json;
 
@@ -27,7 +27,7 @@ fn pool(spec: PipelineSpec) -> WorkerPoolSpec {
         pipeline: "edges".into(),
         version: 3,
         workers: 2,
-        spec: Arc::new(spec),
+        spec: Arc::new(EffectiveSpec::from_defaulted(spec)),
         secrets: Secrets::default(),
     }
 }

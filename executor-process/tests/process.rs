@@ -9,7 +9,7 @@ use pipeline_core::executor::{
     DatumOutcome, DatumTask, Executor, ExecutorError, NullLogSink, Program, ProgramKind, Secrets,
     Worker, WorkerPoolSpec,
 };
-use pipeline_core::spec::PipelineSpec;
+use pipeline_core::spec::EffectiveSpec;
 use pipeline_core::testkit::{self, Harness, MARKER_VAR, RecordingLogSink, Scratch, cases};
 
 fn pool(name: &str) -> WorkerPoolSpec {
@@ -18,7 +18,7 @@ fn pool(name: &str) -> WorkerPoolSpec {
         pipeline: name.into(),
         version: 1,
         workers: 1,
-        spec: Arc::new(PipelineSpec::default()),
+        spec: Arc::new(EffectiveSpec::default()),
         secrets: Secrets::default(),
     }
 }

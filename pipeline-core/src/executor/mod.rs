@@ -93,7 +93,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::spec::PipelineSpec;
+use crate::spec::EffectiveSpec;
 
 /// A backend that can start workers for pipelines.
 ///
@@ -151,7 +151,7 @@ pub struct WorkerPoolSpec {
     /// Number of workers to start (`parallelism_spec.constant`, at least 1).
     pub workers: usize,
     /// The **effective** spec of this version (image, resources, scheduling, ...).
-    pub spec: Arc<PipelineSpec>,
+    pub spec: Arc<EffectiveSpec>,
     /// Values of the secrets named in `transform.secrets`, supplied by the host application.
     pub secrets: Secrets,
 }

@@ -3,7 +3,6 @@
 //! ticks now. [`Engine::serve`](super::Engine::serve) ticks them as they fall due.
 
 use crate::pfs::{FinishOptions, PfsError};
-use crate::spec::FieldPath;
 
 use super::Engine;
 use super::error::{PpsError, Result};
@@ -67,7 +66,7 @@ impl Engine {
             if p.stopped {
                 continue;
             }
-            let spec = p.effective();
+            let spec = &p.effective;
             let Some(input) = &spec.input else { continue };
             let mut crons = Vec::new();
             collect_cron_specs(input, &mut crons);
@@ -184,7 +183,7 @@ impl Engine {
     /// Blocking: store I/O only; the jobs it starts run on the next [`Engine::run_pending`].
     pub fn run_cron(&self, pipeline: &str) -> Result<Vec<String>> {
         let info = self.inspect_pipeline(pipeline)?;
-        let spec = info.effective();
+        let spec = &info.effective;
         let mut crons = Vec::new();
         if let Some(input) = &spec.input {
             collect_crons(input, &mut crons);
@@ -196,7 +195,7 @@ impl Engine {
         }
         let mut branches = Vec::new();
         if let Some(input) = &spec.input {
-            input_branches(input, FieldPath::root().field("input"), &mut branches);
+            input_branches(input, &mut branches);
         }
         let now = super::now_ms() / 1000;
         let mut ids = Vec::new();
@@ -218,15 +217,15 @@ impl Engine {
 }
 
 fn collect_crons(input: &crate::spec::Input, out: &mut Vec<(String, bool)>) {
-    input.for_each(&mut |i| {
-        if let Some(c) = &i.cron {
+    input.for_each(&mut |at| {
+        if let Some(c) = &at.input.cron {
             out.push((c.name.clone().unwrap_or_default(), c.overwrite));
         }
     });
 }
 
 fn collect_cron_specs(input: &crate::spec::Input, out: &mut Vec<crate::spec::CronInput>) {
-    input.for_each(&mut |i| out.extend(i.cron.clone()));
+    input.for_each(&mut |at| out.extend(at.input.cron.clone()));
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::datum::DatumPlan;
 use crate::pfs::CommitRef;
-use crate::spec::PipelineSpec;
+use crate::spec::EffectiveSpec;
 
 use super::super::Engine;
 use super::super::error::{PpsError, Result};
@@ -29,7 +29,7 @@ pub(super) struct JobRun<'a> {
     /// The pipeline version of the job.
     pub pinfo: &'a PipelineInfo,
     /// Its effective spec.
-    pub spec: &'a PipelineSpec,
+    pub spec: &'a EffectiveSpec,
     /// The job's datum plan.
     pub plan: DatumPlan,
     /// Decides per datum whether it runs.

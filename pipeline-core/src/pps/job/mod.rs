@@ -33,6 +33,7 @@ use crate::executor::CancellationToken;
 
 use crate::datum::{DatumPlan, TreeSource};
 use crate::pfs::{CommitRef, CommitTree};
+use crate::spec::ReprocessSpec;
 
 use super::error::{PpsError, Result};
 use super::keys::{DatumKey, JobKey, RecordKey};
@@ -49,7 +50,7 @@ impl Engine {
     pub(crate) async fn run_job(&self, mut job: JobInfo) -> Result<JobInfo> {
         let store = self.store().clone();
         let pinfo = self.pipeline_version(&job.pipeline, job.version)?;
-        let spec = pinfo.effective();
+        let spec = pinfo.effective.clone();
         if job.state == JobState::JobRunning {
             job.restarts += 1;
         } else {
@@ -95,7 +96,7 @@ impl Engine {
             job_id: job.id.clone(),
             base_job: base.as_ref().map(|b| b.id.clone()),
             salt: pinfo.salt.clone(),
-            every_job: spec.reprocess_spec.as_deref() == Some("every_job"),
+            every_job: spec.reprocess_spec == ReprocessSpec::EveryJob,
             base_salt_same,
             resumed,
             started: t_plan,
