@@ -147,7 +147,7 @@ pub enum DatumError {
         stderr: String,
     },
     /// Host-side I/O (reading the scratch directory, writing outputs).
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         /// What was being done, naming the path.
         context: String,

@@ -11,6 +11,7 @@ use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
+use pipeline_core::error_chain::ErrorChain;
 use pipeline_core::executor::{
     DatumOutcome, DatumTask, Executor, ExecutorError, Worker, WorkerPoolSpec,
 };
@@ -52,7 +53,7 @@ impl fmt::Debug for K8sExecutor {
 fn api_error(context: String, e: kube::Error) -> ExecutorError {
     ExecutorError::Backend {
         backend: BACKEND,
-        message: format!("{context}: {e}"),
+        message: context,
         source: Some(Box::new(e)),
     }
 }
@@ -77,7 +78,7 @@ impl K8sExecutor {
                 kube::Config::infer().await.map_err(|e| {
                     unavailable(
                         "KUBECONFIG / ~/.kube/config / in-cluster service account".into(),
-                        format!("no Kubernetes configuration found: {e}"),
+                        "no Kubernetes configuration found".to_string(),
                         Some(Box::new(e) as _),
                     )
                 })?,
@@ -87,7 +88,7 @@ impl K8sExecutor {
                 kube::Config::incluster().map_err(|e| {
                     unavailable(
                         "in-cluster service account".into(),
-                        format!("not running in a cluster: {e}"),
+                        "not running in a cluster".to_string(),
                         Some(Box::new(e) as _),
                     )
                 })?,
@@ -113,7 +114,7 @@ impl K8sExecutor {
                     loaded.map_err(|e| {
                         unavailable(
                             where_.clone(),
-                            format!("cannot load kubeconfig: {e}"),
+                            "cannot load kubeconfig".to_string(),
                             Some(Box::new(e) as _),
                         )
                     })?,
@@ -127,14 +128,14 @@ impl K8sExecutor {
         let client = Client::try_from(kube_config).map_err(|e| {
             unavailable(
                 format!("{url} ({address})"),
-                format!("cannot build a client: {e}"),
+                "cannot build a client".to_string(),
                 Some(Box::new(e) as _),
             )
         })?;
         client.apiserver_version().await.map_err(|e| {
             unavailable(
                 format!("{url} ({address})"),
-                format!("the Kubernetes API server does not answer: {e}"),
+                "the Kubernetes API server does not answer".to_string(),
                 Some(Box::new(e) as _),
             )
         })?;
@@ -514,7 +515,7 @@ impl K8sWorker {
             DatumError::Exec(e @ crate::exec::ExecError::Forbidden { .. }) => {
                 ExecutorError::Backend {
                     backend: BACKEND,
-                    message: e.to_string(),
+                    message: "running a datum step".to_string(),
                     source: Some(Box::new(e)),
                 }
             }
@@ -522,19 +523,25 @@ impl K8sWorker {
                 let state = match self.executor.inner.pods.get_opt(pod).await {
                     Ok(p) => classify(p.as_ref()),
                     Err(e) => {
-                        return lost(format!("{err}; and the pod's state is unknown: {e}"));
+                        return lost(format!(
+                            "{}; and the pod's state is unknown: {}",
+                            ErrorChain(&err),
+                            ErrorChain(&e)
+                        ));
                     }
                 };
                 match state {
                     PodState::Failed(f) => lost(format!("pod {pod:?}: {}", f.describe())),
-                    PodState::Missing => lost(format!("pod {pod:?} was deleted ({err})")),
+                    PodState::Missing => {
+                        lost(format!("pod {pod:?} was deleted ({})", ErrorChain(&err)))
+                    }
                     _ => match err {
                         DatumError::Step { .. } => ExecutorError::Backend {
                             backend: BACKEND,
                             message: err.to_string(),
                             source: None,
                         },
-                        _ => lost(err.to_string()),
+                        _ => lost(ErrorChain(&err).to_string()),
                     },
                 }
             }

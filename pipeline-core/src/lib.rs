@@ -18,10 +18,12 @@
 //! | [`pfs`] | versioned storage: repos, branches, commits, files, objects |
 //! | [`pps`] | the pipeline engine: pipelines, jobs, incremental processing, DAGs |
 //! | [`executor`] | the trait the engine calls to run user code on one datum |
+//! | [`error_chain`] | printing an error with its sources, each once |
 //!
 //! The planning modules (`spec`, `validate`, `glob`, `datum`) do no I/O of their own.
 
 pub mod datum;
+pub mod error_chain;
 pub mod executor;
 pub mod glob;
 pub mod hash;

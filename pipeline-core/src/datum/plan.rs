@@ -57,7 +57,7 @@ pub enum PlanError {
         field: String,
     },
     /// A glob that does not compile.
-    #[error("{field}: {source}")]
+    #[error("{field}")]
     Glob {
         /// e.g. `input.pfs.glob`
         field: String,
@@ -66,7 +66,7 @@ pub enum PlanError {
         source: GlobError,
     },
     /// A `join_on`/`group_by` template that does not parse.
-    #[error("{field}: {source}")]
+    #[error("{field}")]
     Template {
         /// e.g. `input.join[0].pfs.join_on`
         field: String,
@@ -96,7 +96,7 @@ pub enum PlanError {
         repo: String,
     },
     /// Reading a repo's tree failed.
-    #[error("{field}: reading repo {repo:?}: {source}")]
+    #[error("{field}: reading repo {repo:?}")]
     Source {
         /// The leaf's field.
         field: String,
@@ -107,7 +107,7 @@ pub enum PlanError {
         source: SourceError,
     },
     /// A glob match gave up (backtrack limit).
-    #[error("{field}: {source}")]
+    #[error("{field}")]
     Match {
         /// The leaf's field.
         field: String,

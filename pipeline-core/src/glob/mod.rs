@@ -106,7 +106,7 @@ pub enum GlobSyntaxError {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum GlobError {
     /// A syntax error at a byte offset of the pattern.
-    #[error("glob {pattern:?}, position {position}: {kind}")]
+    #[error("glob {pattern:?}, position {position}")]
     Syntax {
         /// The pattern as given.
         pattern: String,

@@ -45,7 +45,7 @@ fn branch_trigger(
             .as_deref()
             .map(crate::validate::syntax::parse_human_size)
             .transpose()
-            .map_err(bad)?,
+            .map_err(|e| bad(e.to_string()))?,
         commits: t
             .commits
             .map(|n| {

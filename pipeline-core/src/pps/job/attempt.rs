@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::error_chain::ErrorChain;
 use crate::executor::{DatumOutcome, DatumTask, LogStream, Program, ProgramKind, Worker};
 
 use super::super::records::DatumFailure;
@@ -78,7 +79,7 @@ pub(crate) async fn run_with_policy(
                 };
             }
             Err(e) => DatumFailure::Executor {
-                message: e.to_string(),
+                message: ErrorChain(&e).to_string(),
             },
         };
         task.logs.line(
