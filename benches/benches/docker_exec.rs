@@ -141,7 +141,7 @@ async fn bench(n: usize) {
                 .run(task(&scratch, vec!["cp", "/pfs/in/f", "/pfs/out/f"]))
                 .await
                 .expect("warm run");
-            assert_eq!(out, DatumOutcome::Success { exit_code: 0 });
+            assert_eq!(out, DatumOutcome::Exited { exit_code: 0 });
             let got = std::fs::read_to_string(scratch.join("out/f")).unwrap();
             assert_eq!(got, format!("datum {i}\n"));
             std::fs::remove_dir_all(&scratch).unwrap();
@@ -251,8 +251,6 @@ fn task(scratch: &Path, argv: Vec<&str>) -> DatumTask {
         env: vec![("in".into(), "/pfs/in/f".into())],
         user: None,
         working_dir: None,
-        accept_return_code: vec![],
-        timeout: None,
         cancel: CancellationToken::new(),
         logs: Arc::new(NullLogSink),
     }

@@ -69,8 +69,6 @@ fn task(scratch: &std::path::Path) -> DatumTask {
         env: vec![("PACH_DATUM_ID".into(), "d".repeat(64))],
         user: None,
         working_dir: None,
-        accept_return_code: Vec::new(),
-        timeout: Some(Duration::from_secs(60)),
         cancel: CancellationToken::new(),
         logs: Arc::new(NullLogSink),
     }
@@ -125,7 +123,7 @@ fn variants<'a>(rt: &'a Runtime, scratch: &'a std::path::Path) -> Vec<Variant<'a
             name.into(),
             Box::new(move || {
                 let outcome = rt.block_on(w.run(t.clone())).expect("run");
-                assert_eq!(outcome, DatumOutcome::Success { exit_code: 0 });
+                assert_eq!(outcome, DatumOutcome::Exited { exit_code: 0 });
             }),
         ));
     }

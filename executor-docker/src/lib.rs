@@ -24,9 +24,10 @@
 //!   [`DockerConfig::network_mode`] (default `none`), secret *files* are copied into the
 //!   container before it starts.
 //! - Each datum is **one exec** in the worker's container ([`worker`] explains the wrapper, the
-//!   kill of the process tree on timeout/cancel and how a dead container is replaced). Secret
-//!   *environment variables* are part of the datum's environment, passed at exec time, so they
-//!   are never in the container's configuration, labels or logs.
+//!   kill of the process tree on cancel, the engine's timeout included, and how a dead
+//!   container is replaced). Secret *environment variables* are part of the datum's
+//!   environment, passed at exec time, so they are never in the container's configuration,
+//!   labels or logs.
 //! - `/pfs` reaches the container by bind mounts (daemon on this machine) or by the archive API
 //!   (remote daemon): see [`DataMode`] and [`staging`]. [`DataMode::Auto`] picks bind mounts for
 //!   a `unix://` address and the archive API for `tcp://`/`http://`.

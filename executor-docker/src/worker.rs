@@ -2,8 +2,8 @@
 //!
 //! # How a datum runs
 //!
-//! Output lines reach the [`LogSink`] as they come, stdout and stderr apart; a line longer than
-//! [`MAX_LINE`] is delivered in pieces.
+//! Output lines reach the [`LogSink`] as they come, stdout and stderr apart, split by the
+//! core's [`LineSplitter`] (a line longer than its maximum is delivered in pieces).
 //!
 //! The exec runs `sh -c WRAPPER sh <argv...>` as `transform.user` in `working_dir` with the
 //! datum's environment (secrets included) passed **at exec time**, so `docker inspect` of the
@@ -12,8 +12,9 @@
 //! program, waits for it, then sends `SIGKILL` to every process
 //! the user can signal in the container (`kill -9 -1`, which spares PID 1, the keep-alive, and
 //! the wrapper itself): background children never outlive their datum, even on success.
-//! On `datum_timeout`, cancellation or a dropped future the executor runs `kill -9 -1` as root
-//! in the container: the whole process tree of the datum dies, the container (the worker) lives.
+//! On cancellation (which is how the engine enforces `datum_timeout`) or a dropped future the
+//! executor runs `kill -9 -1` as root in the container: the whole process tree of the datum
+//! dies, the container (the worker) lives.
 //!
 //! Exit statuses come from the wrapper's shell, so a program killed by signal `n` is reported
 //! as [`DatumOutcome::Signaled`] with `n` (status `128 + n`); a program that *exits* with such a
@@ -37,6 +38,7 @@ use bollard::query_parameters::{
     DownloadFromContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use futures::{Stream, StreamExt};
+use pipeline_core::executor::lines::LineSplitter;
 use pipeline_core::executor::{DatumOutcome, DatumTask, ExecutorError, LogSink, LogStream, Worker};
 
 use crate::config::DataMode;
@@ -135,20 +137,7 @@ impl DockerWorker {
         let docker = &self.inner.docker;
         let exec_config = exec_config(task)?;
 
-        // Stage inputs.
-        let mut staged = None;
-        match (&self.inner.mode, &container.bind) {
-            (DataMode::Bind, Some(dirs)) => {
-                let (dirs, scratch, inputs) =
-                    (dirs.clone(), task.scratch.clone(), task.inputs.clone());
-                staged =
-                    Some(blocking(move || staging::stage_bind(&dirs, &scratch, &inputs)).await?);
-            }
-            _ => {
-                run_root(docker, &container.id, "rm -rf /pfs && mkdir -p /pfs").await?;
-                upload_inputs(docker, container, task).await?;
-            }
-        }
+        let staged = self.stage_inputs(container, task).await?;
 
         // Cancelled before anything ran: give the inputs back and report it.
         if task.cancel.is_cancelled() {
@@ -191,22 +180,13 @@ impl DockerWorker {
             }
             let _ = input.shutdown().await;
         });
-        let started_at = tokio::time::Instant::now();
         let mut ended = pump(output, task, docker, &container.id).await;
         feeder.abort();
 
         let mut exit = exec_exit_code(docker, &created.id).await;
-        if exit.is_none() && ended.stream_error.is_none() && !ended.timed_out && !ended.cancelled {
-            // The program closed its output but still runs: wait for it under the same limits.
-            exit = wait_running_exec(
-                docker,
-                &container.id,
-                &created.id,
-                task,
-                started_at,
-                &mut ended,
-            )
-            .await;
+        if exit.is_none() && ended.stream_error.is_none() && !ended.cancelled {
+            // The program closed its output but still runs: wait for it, still cancellable.
+            exit = wait_running_exec(docker, &container.id, &created.id, task, &mut ended).await;
         }
         guard.armed = false;
         let suspicious = ended.stream_error.is_some() || exit.is_none_or(|c| c >= 128);
@@ -216,7 +196,7 @@ impl DockerWorker {
             }
             return Err(Failure::Lost(reason));
         }
-        if suspicious && !ended.timed_out && !ended.cancelled {
+        if suspicious && !ended.cancelled {
             // The wrapper itself may have been killed (by the user code, or the OOM killer)
             // before its own clean-up: kill whatever is left, as root.
             kill_all(docker, &container.id).await?;
@@ -228,16 +208,7 @@ impl DockerWorker {
             return Err(Failure::Error(e));
         }
 
-        // Collect outputs.
-        let out_dir = task.scratch.join("out");
-        match staged {
-            Some(s) => blocking(move || s.finish(&out_dir)).await?,
-            None => {
-                download_outputs(docker, container, &out_dir).await?;
-                // Leave nothing of the datum in the container.
-                run_root(docker, &container.id, "rm -rf /pfs && mkdir -p /pfs").await?;
-            }
-        }
+        self.collect_outputs(container, task, staged).await?;
 
         if let Some(msg) = unknown_user_message(exit, &ended.first_output) {
             return Err(Failure::Error(ExecutorError::InvalidTask {
@@ -249,23 +220,54 @@ impl DockerWorker {
                 ),
             }));
         }
-        if ended.timed_out {
-            return Ok(DatumOutcome::TimedOut);
-        }
         if ended.cancelled {
             return Ok(DatumOutcome::Cancelled);
         }
-        let code = exit.unwrap_or(-1);
-        let code = i32::try_from(code).unwrap_or(i32::MAX);
-        Ok(
-            if code == 0 || task.accept_return_code.contains(&i64::from(code)) {
-                DatumOutcome::Success { exit_code: code }
-            } else if (129..=128 + 64).contains(&code) {
-                DatumOutcome::Signaled { signal: code - 128 }
-            } else {
-                DatumOutcome::Failed { exit_code: code }
-            },
-        )
+        Ok(shell_outcome(exit))
+    }
+
+    /// Makes the datum's inputs appear under `/pfs` in the container: staged next to a bind
+    /// mount (returned, to be finished or abandoned), or uploaded.
+    async fn stage_inputs(
+        &self,
+        container: &WorkerContainer,
+        task: &DatumTask,
+    ) -> Result<Option<staging::StagedBind>, Failure> {
+        match (&self.inner.mode, &container.bind) {
+            (DataMode::Bind, Some(dirs)) => {
+                let (dirs, scratch, inputs) =
+                    (dirs.clone(), task.scratch.clone(), task.inputs.clone());
+                Ok(Some(
+                    blocking(move || staging::stage_bind(&dirs, &scratch, &inputs)).await?,
+                ))
+            }
+            _ => {
+                let docker = &self.inner.docker;
+                run_root(docker, &container.id, "rm -rf /pfs && mkdir -p /pfs").await?;
+                upload_inputs(docker, container, task).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Brings `/pfs/out` back to `task.scratch/out` and leaves nothing of the datum in the
+    /// container.
+    async fn collect_outputs(
+        &self,
+        container: &WorkerContainer,
+        task: &DatumTask,
+        staged: Option<staging::StagedBind>,
+    ) -> Result<(), Failure> {
+        let out_dir = task.scratch.join("out");
+        match staged {
+            Some(s) => blocking(move || s.finish(&out_dir)).await?,
+            None => {
+                let docker = &self.inner.docker;
+                download_outputs(docker, container, &out_dir).await?;
+                run_root(docker, &container.id, "rm -rf /pfs && mkdir -p /pfs").await?;
+            }
+        }
+        Ok(())
     }
 
     /// `Some(reason)` when the container is not running any more. Called after a datum ended
@@ -531,24 +533,16 @@ async fn run_root(docker: &Docker, container: &str, script: &str) -> Result<(), 
     }
 }
 
-/// Waits for an exec whose output streams already ended, honouring the datum's timeout and
-/// cancellation (which kill its processes). Returns its exit code when known.
+/// Waits for an exec whose output streams already ended, honouring the datum's cancellation
+/// (which kills its processes). Returns its exit code when known.
 async fn wait_running_exec(
     docker: &Docker,
     container: &str,
     exec_id: &str,
     task: &DatumTask,
-    started_at: tokio::time::Instant,
     ended: &mut Ended,
 ) -> Option<i64> {
-    let deadline = task.timeout.map(|t| started_at + t);
     loop {
-        let timeout = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d).await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(100)) => {
                 match docker.inspect_exec(exec_id).await {
@@ -562,10 +556,6 @@ async fn wait_running_exec(
                         return None;
                     }
                 }
-            }
-            _ = timeout => {
-                ended.timed_out = true;
-                break;
             }
             _ = task.cancel.cancelled() => {
                 ended.cancelled = true;
@@ -595,15 +585,14 @@ async fn exec_exit_code(docker: &Docker, exec_id: &str) -> Option<i64> {
 
 /// How the output stream of a datum ended.
 struct Ended {
-    timed_out: bool,
     cancelled: bool,
     stream_error: Option<ExecutorError>,
     /// The first bytes of output (either stream), to recognise Docker's own exec errors.
     first_output: String,
 }
 
-/// Forwards output lines to the log sink until the stream ends; on timeout or cancel kills the
-/// datum's processes and drains the rest.
+/// Forwards output lines to the log sink until the stream ends; on cancel kills the datum's
+/// processes and drains the rest.
 async fn pump<S>(mut output: S, task: &DatumTask, docker: &Docker, container: &str) -> Ended
 where
     S: Stream<Item = Result<LogOutput, bollard::errors::Error>> + Unpin,
@@ -611,9 +600,7 @@ where
     let mut out = LineSplitter::new(LogStream::Stdout);
     let mut err = LineSplitter::new(LogStream::Stderr);
     let sink: &dyn LogSink = &*task.logs;
-    let deadline = task.timeout.map(|t| tokio::time::Instant::now() + t);
     let mut ended = Ended {
-        timed_out: false,
         cancelled: false,
         stream_error: None,
         first_output: String::new(),
@@ -625,10 +612,9 @@ where
     let mut rekill = tokio::time::interval(Duration::from_millis(200));
     loop {
         let timeout = async {
-            match (killed, deadline, grace_deadline) {
-                (false, Some(d), _) => tokio::time::sleep_until(d).await,
-                (true, _, Some(g)) => tokio::time::sleep_until(g).await,
-                _ => std::future::pending().await,
+            match grace_deadline {
+                Some(g) => tokio::time::sleep_until(g).await,
+                None => std::future::pending().await,
             }
         };
         tokio::select! {
@@ -662,26 +648,31 @@ where
                 let _ = kill_all(docker, container).await;
             }
             _ = timeout => {
-                if killed {
-                    // The stream did not end after the kill: give up on it.
-                    ended.stream_error = Some(ExecutorError::Backend {
-                        backend: BACKEND,
-                        message: format!("datum exec in container {container} did not end after SIGKILL"),
-                        source: None,
-                    });
-                    break;
-                }
-                ended.timed_out = true;
-                killed = true;
-                grace_deadline = Some(tokio::time::Instant::now() + KILL_GRACE);
-                let _ = kill_all(docker, container).await;
-                rekill.reset();
+                // The stream did not end after the kill: give up on it.
+                ended.stream_error = Some(ExecutorError::Backend {
+                    backend: BACKEND,
+                    message: format!("datum exec in container {container} did not end after SIGKILL"),
+                    source: None,
+                });
+                break;
             }
         }
     }
-    out.flush(sink);
-    err.flush(sink);
+    out.finish(sink);
+    err.finish(sink);
     ended
+}
+
+/// How the wrapper's shell reported the program's end: a status of `128 + n` (n a signal
+/// number) is a signal, anything else an exit code (`-1` when Docker reported none).
+fn shell_outcome(exit: Option<i64>) -> DatumOutcome {
+    let code = exit.unwrap_or(-1);
+    let code = i32::try_from(code).unwrap_or(i32::MAX);
+    if (129..=128 + 64).contains(&code) {
+        DatumOutcome::Signaled { signal: code - 128 }
+    } else {
+        DatumOutcome::Exited { exit_code: code }
+    }
 }
 
 fn note_first(first: &mut String, message: &[u8]) {
@@ -698,56 +689,6 @@ fn unknown_user_message(exit: Option<i64>, first_output: &str) -> Option<&str> {
     (exit == Some(126)
         && (line.starts_with("unable to find user ") || line.starts_with("unable to find group ")))
     .then_some(line)
-}
-
-/// Longest log line delivered in one piece; longer lines are split (no bytes dropped).
-pub const MAX_LINE: usize = 1 << 20;
-
-/// Splits a byte stream into lines (without `\n` / `\r\n`).
-struct LineSplitter {
-    stream: LogStream,
-    buf: Vec<u8>,
-}
-
-impl LineSplitter {
-    fn new(stream: LogStream) -> Self {
-        LineSplitter {
-            stream,
-            buf: Vec::new(),
-        }
-    }
-
-    fn push(&mut self, bytes: &[u8], sink: &dyn LogSink) {
-        self.buf.extend_from_slice(bytes);
-        let mut start = 0;
-        while let Some(pos) = self.buf[start..].iter().position(|b| *b == b'\n') {
-            let end = start + pos;
-            self.emit(start, end, sink);
-            start = end + 1;
-        }
-        self.buf.drain(..start);
-        // Bound memory: a line longer than MAX_LINE is delivered in MAX_LINE pieces.
-        while self.buf.len() >= MAX_LINE {
-            self.emit(0, MAX_LINE, sink);
-            self.buf.drain(..MAX_LINE);
-        }
-    }
-
-    fn emit(&self, start: usize, end: usize, sink: &dyn LogSink) {
-        let mut line = &self.buf[start..end];
-        if let [rest @ .., b'\r'] = line {
-            line = rest;
-        }
-        sink.line(self.stream, &String::from_utf8_lossy(line));
-    }
-
-    fn flush(&mut self, sink: &dyn LogSink) {
-        if !self.buf.is_empty() {
-            let len = self.buf.len();
-            self.emit(0, len, sink);
-            self.buf.clear();
-        }
-    }
 }
 
 impl Drop for DockerWorker {
@@ -823,45 +764,5 @@ impl DockerWorker {
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Mutex;
-
-    #[derive(Default)]
-    struct Collect(Mutex<Vec<(LogStream, String)>>);
-    impl LogSink for Collect {
-        fn line(&self, stream: LogStream, line: &str) {
-            self.0.lock().unwrap().push((stream, line.to_string()));
-        }
-    }
-
-    #[test]
-    fn splits_lines_across_chunks() {
-        let sink = Collect::default();
-        let mut s = LineSplitter::new(LogStream::Stdout);
-        s.push(b"ab", &sink);
-        s.push(b"c\r\nd\n\ne", &sink);
-        s.flush(&sink);
-        let lines: Vec<_> = sink
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(_, l)| l.clone())
-            .collect();
-        assert_eq!(lines, ["abc", "d", "", "e"]);
-
-        let sink = Collect::default();
-        let mut s = LineSplitter::new(LogStream::Stderr);
-        s.push(&vec![b'x'; MAX_LINE + 10], &sink);
-        s.push(b"y\n", &sink);
-        let lines = sink.0.lock().unwrap().clone();
-        assert_eq!(lines.len(), 2);
-        assert_eq!(lines[0].1.len(), MAX_LINE);
-        assert_eq!(lines[1].1, format!("{}y", "x".repeat(10)));
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use executor_docker::{DataMode, DockerConfig, DockerExecutor, PullPolicy, labels};
+use pipeline_core::executor::policy::{DatumPolicy, Verdict};
 use pipeline_core::executor::{
     DatumOutcome, Executor, ExecutorError, LogStream, SecretValue, Secrets,
 };
@@ -62,7 +63,7 @@ async fn datum_round_trip(mode: DataMode, test: &str) {
     let mut t = shell_task(&s1, &["in1"], script, logs.clone());
     t.user = Some("65534:65534".into());
     let out = w.run(t).await.unwrap();
-    assert_eq!(out, DatumOutcome::Success { exit_code: 0 });
+    assert_eq!(out, DatumOutcome::Exited { exit_code: 0 });
     assert_eq!(
         std::fs::read_to_string(s1.join("out/a.txt")).unwrap(),
         "alpha\n"
@@ -98,7 +99,7 @@ async fn datum_round_trip(mode: DataMode, test: &str) {
         ))
         .await
         .unwrap();
-    assert_eq!(out, DatumOutcome::Success { exit_code: 0 });
+    assert_eq!(out, DatumOutcome::Exited { exit_code: 0 });
     assert_eq!(logs2.of(LogStream::Stdout), ["in2", "out", "---", "beta"]);
     assert_eq!(
         container_id(&exec, test).await,
@@ -142,13 +143,15 @@ async fn exit_codes_signals_and_accepted_codes() {
     let run = |script: &str| shell_task(&s, &[], script, logs.clone());
     assert_eq!(
         w.run(run("exit 3")).await.unwrap(),
-        DatumOutcome::Failed { exit_code: 3 }
+        DatumOutcome::Exited { exit_code: 3 }
     );
-    let mut accepted = run("exit 3");
-    accepted.accept_return_code = vec![3];
+    let accept = DatumPolicy {
+        accept_return_code: vec![3],
+        ..DatumPolicy::default()
+    };
     assert_eq!(
-        w.run(accepted).await.unwrap(),
-        DatumOutcome::Success { exit_code: 3 }
+        accept.run(&mut **w, run("exit 3")).await.unwrap(),
+        Verdict::Success { exit_code: 3 }
     );
     assert_eq!(
         w.run(run("kill -9 $$")).await.unwrap(),
@@ -164,7 +167,7 @@ async fn exit_codes_signals_and_accepted_codes() {
     );
     assert_eq!(
         w.run(direct).await.unwrap(),
-        DatumOutcome::Success { exit_code: 0 }
+        DatumOutcome::Exited { exit_code: 0 }
     );
     assert!(
         logs.of(LogStream::Stdout)
@@ -173,7 +176,7 @@ async fn exit_codes_signals_and_accepted_codes() {
     let missing = task(&s, &[], vec!["no-such-program".into()], &[], logs.clone());
     assert_eq!(
         w.run(missing).await.unwrap(),
-        DatumOutcome::Failed { exit_code: 127 }
+        DatumOutcome::Exited { exit_code: 127 }
     );
     w.stop().await.unwrap();
 }
@@ -193,10 +196,13 @@ async fn timeout_kills_the_process_tree_not_the_worker() {
     let id = container_id(&exec, "timeout").await;
     let logs = Arc::new(Lines::default());
     let s = scratch(tmp.path(), &[]);
-    let mut t = shell_task(&s, &[], "sleep 301 & sleep 302; echo never", logs.clone());
-    t.timeout = Some(Duration::from_millis(800));
+    let t = shell_task(&s, &[], "sleep 301 & sleep 302; echo never", logs.clone());
+    let policy = DatumPolicy {
+        timeout: Some(Duration::from_millis(800)),
+        ..DatumPolicy::default()
+    };
     let start = Instant::now();
-    assert_eq!(w.run(t).await.unwrap(), DatumOutcome::TimedOut);
+    assert_eq!(policy.run(&mut **w, t).await.unwrap(), Verdict::TimedOut);
     assert!(
         start.elapsed() < Duration::from_secs(8),
         "{:?}",
@@ -213,7 +219,7 @@ async fn timeout_kills_the_process_tree_not_the_worker() {
     let t = shell_task(&s, &[], "sleep 303 & echo started", logs.clone());
     assert_eq!(
         w.run(t).await.unwrap(),
-        DatumOutcome::Success { exit_code: 0 }
+        DatumOutcome::Exited { exit_code: 0 }
     );
     let left = processes(&exec, &id).await;
     assert!(
@@ -260,7 +266,7 @@ async fn timeout_kills_the_process_tree_not_the_worker() {
     let t = shell_task(&s, &[], "sleep 1; echo survived", logs.clone());
     assert_eq!(
         w.run(t).await.unwrap(),
-        DatumOutcome::Success { exit_code: 0 }
+        DatumOutcome::Exited { exit_code: 0 }
     );
     assert_eq!(
         logs.of(LogStream::Stdout).last().map(String::as_str),
@@ -281,7 +287,7 @@ async fn timeout_kills_the_process_tree_not_the_worker() {
         w.run(shell_task(&s, &[], "true", logs.clone()))
             .await
             .unwrap(),
-        DatumOutcome::Success { exit_code: 0 }
+        DatumOutcome::Exited { exit_code: 0 }
     );
     assert_eq!(container_id(&exec, "timeout").await, id);
     w.stop().await.unwrap();
@@ -341,7 +347,7 @@ async fn killed_worker_is_lost_then_replaced() {
         ))
         .await
         .unwrap();
-    assert_eq!(out, DatumOutcome::Success { exit_code: 0 });
+    assert_eq!(out, DatumOutcome::Exited { exit_code: 0 });
     assert_eq!(std::fs::read_to_string(s.join("out/a")).unwrap(), "a");
     assert_ne!(container_id(&exec, "lost").await, id);
 
@@ -363,7 +369,7 @@ async fn killed_worker_is_lost_then_replaced() {
         .run(shell_task(&s2, &[], "echo ok > /pfs/out/ok", logs.clone()))
         .await
         .unwrap();
-    assert_eq!(out, DatumOutcome::Success { exit_code: 0 });
+    assert_eq!(out, DatumOutcome::Exited { exit_code: 0 });
     assert!(s2.join("out/ok").exists());
     w.stop().await.unwrap();
 }
@@ -518,7 +524,7 @@ async fn user_workdir_env_secrets_limits_and_network() {
     ];
     assert_eq!(
         w.run(t).await.unwrap(),
-        DatumOutcome::Success { exit_code: 0 }
+        DatumOutcome::Exited { exit_code: 0 }
     );
     assert_eq!(
         logs.of(LogStream::Stdout),
@@ -639,7 +645,7 @@ async fn daemon_lost_mid_datum_is_unavailable_not_a_hang() {
     let ok = w
         .run(shell_task(&s, &["in"], "cat /pfs/in/a", logs.clone()))
         .await;
-    assert_eq!(ok.unwrap(), DatumOutcome::Success { exit_code: 0 });
+    assert_eq!(ok.unwrap(), DatumOutcome::Exited { exit_code: 0 });
 
     let cutter = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(700)).await;

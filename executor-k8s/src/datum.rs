@@ -15,15 +15,16 @@
 //!    whatever is left of the group, so background children never outlive the datum (even
 //!    on success). stdin, stdout and stderr flow through the exec session; output lines go
 //!    to the task's log sink.
-//!    On `datum_timeout` or cancel (or when the `run` future is dropped) a fourth session,
-//!    [`KILL_GROUP`], sends `SIGKILL` to the recorded group.
+//!    On cancel (which is how the engine enforces `datum_timeout`) or when the `run` future
+//!    is dropped, a fourth session, [`KILL_GROUP`], sends `SIGKILL` to the recorded group.
 //! 3. **collect** ([`COLLECT_TAR`]): streams `/pfs/out` back as a tar stream, which is
 //!    unpacked into `scratch/out` on the host (symlinks stay symlinks; entries that would
 //!    land outside `out/` are rejected), then empties `/pfs` again.
 //!
-//! Exit codes: the wrapper exits with the program's status; a status above 128 that is not
-//! accepted is reported as [`DatumOutcome::Signaled`] with `status - 128`, as shells report
-//! signals (a program that itself exits with, say, 137 is indistinguishable).
+//! Exit codes: the wrapper exits with the program's status; a status of `128 + n` (n a signal
+//! number) is reported as [`DatumOutcome::Signaled`] with `n`, as shells report signals (a
+//! program that itself exits with, say, 137 is indistinguishable; the engine's
+//! `accept_return_code` check treats the two alike).
 //!
 //! Environment: the pod already has `transform.env` and the secret `env_var`s (through
 //! `secretKeyRef`), so secret variables are **not** sent again; everything else of
@@ -441,20 +442,12 @@ impl DatumTarget {
             target: Some((self.clone(), pgfile.to_string())),
         };
 
-        let timeout = async {
-            match task.timeout {
-                Some(t) => tokio::time::sleep(t).await,
-                None => std::future::pending().await,
-            }
-        };
-        let stopped = tokio::select! {
+        tokio::select! {
             res = &mut session => {
                 guard.target = None;
-                let code = res?;
-                return Ok(exit_outcome(code, &task.accept_return_code));
+                return Ok(exit_outcome(res?));
             }
-            () = timeout => DatumOutcome::TimedOut,
-            () = task.cancel.cancelled() => DatumOutcome::Cancelled,
+            () = task.cancel.cancelled() => {}
         };
         // Keep driving the session while the kill runs: the group may not be recorded yet.
         // The wrapper exits once its group is dead; don't wait forever for the session.
@@ -468,7 +461,7 @@ impl DatumTarget {
             Ok(Err(e)) => return Err(e.into()),
             Err(_) => tracing::warn!(pod = %self.pod, "killed datum's exec session did not end"),
         }
-        Ok(stopped)
+        Ok(DatumOutcome::Cancelled)
     }
 }
 
@@ -487,14 +480,13 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// Maps the wrapper's exit status to an outcome.
-pub fn exit_outcome(code: i32, accept: &[i64]) -> DatumOutcome {
-    if code == 0 || accept.contains(&i64::from(code)) {
-        DatumOutcome::Success { exit_code: code }
-    } else if (129..=128 + 64).contains(&code) {
+/// Maps the wrapper's exit status to an outcome: `128 + n` (n a signal number) is signal
+/// `n`, anything else an exit code.
+pub fn exit_outcome(code: i32) -> DatumOutcome {
+    if (129..=128 + 64).contains(&code) {
         DatumOutcome::Signaled { signal: code - 128 }
     } else {
-        DatumOutcome::Failed { exit_code: code }
+        DatumOutcome::Exited { exit_code: code }
     }
 }
 

@@ -26,6 +26,7 @@ use async_trait::async_trait;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use kube::api::{Api, AttachParams};
+use pipeline_core::executor::lines::LineSplitter;
 use pipeline_core::executor::{LogSink, LogStream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -285,12 +286,11 @@ impl ExecTransport for KubeExec {
     }
 }
 
-/// An [`AsyncWrite`] that splits bytes into lines for a [`LogSink`] (lossy UTF-8; the last
-/// partial line is emitted on shutdown or drop).
+/// An [`AsyncWrite`] that splits bytes into lines for a [`LogSink`] with the core's
+/// [`LineSplitter`] (the last partial line is emitted on shutdown or drop).
 pub struct LogWriter {
     sink: Arc<dyn LogSink>,
-    stream: LogStream,
-    buf: Vec<u8>,
+    lines: LineSplitter,
 }
 
 impl LogWriter {
@@ -298,24 +298,12 @@ impl LogWriter {
     pub fn new(sink: Arc<dyn LogSink>, stream: LogStream) -> Self {
         LogWriter {
             sink,
-            stream,
-            buf: Vec::new(),
-        }
-    }
-
-    fn emit_lines(&mut self) {
-        while let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.buf.drain(..=pos).collect();
-            let text = String::from_utf8_lossy(&line[..line.len() - 1]);
-            self.sink.line(self.stream, text.trim_end_matches('\r'));
+            lines: LineSplitter::new(stream),
         }
     }
 
     fn emit_rest(&mut self) {
-        if !self.buf.is_empty() {
-            let rest = std::mem::take(&mut self.buf);
-            self.sink.line(self.stream, &String::from_utf8_lossy(&rest));
-        }
+        self.lines.finish(&*self.sink);
     }
 }
 
@@ -325,8 +313,8 @@ impl AsyncWrite for LogWriter {
         _cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        self.buf.extend_from_slice(data);
-        self.emit_lines();
+        let this = &mut *self;
+        this.lines.push(data, &*this.sink);
         Poll::Ready(Ok(data.len()))
     }
 

@@ -556,13 +556,6 @@ impl Worker for K8sWorker {
     }
 
     async fn run(&mut self, task: DatumTask) -> Result<DatumOutcome, ExecutorError> {
-        if self.stopped {
-            return Err(ExecutorError::WorkerLost {
-                pipeline: self.pipeline.clone(),
-                worker: self.index,
-                reason: "the worker was stopped".into(),
-            });
-        }
         match self.target.run(&task).await {
             Ok(outcome) => Ok(outcome),
             Err(e) => Err(self.diagnose(e).await),

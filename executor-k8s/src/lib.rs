@@ -83,9 +83,10 @@
 //! Each datum's inputs go into the pod, and its outputs come back, as **tar streams over the
 //! exec API**: no shared storage is needed, any cluster works. With a configured
 //! [`SharedVolume`] (a PersistentVolumeClaim also mounted on the host) the pod links to the data
-//! instead. The program runs through exec in its own process group; `datum_timeout`, cancel or
-//! dropping the `run` future kill the whole group inside the pod. Details, including what an
-//! image must contain (`/bin/sh`, `sleep`, `tar`), are in [`datum`].
+//! instead. The program runs through exec in its own process group; cancel (the engine's
+//! `datum_timeout` arrives as one) or dropping the `run` future kill the whole group inside the
+//! pod. Details, including what an image must contain (`/bin/sh`, `sleep`, `tar`), are in
+//! [`datum`].
 //!
 //! # Failures
 //!

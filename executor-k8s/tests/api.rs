@@ -275,8 +275,6 @@ fn datum(dir: &std::path::Path) -> DatumTask {
         env: vec![],
         user: None,
         working_dir: None,
-        accept_return_code: vec![],
-        timeout: None,
         cancel: CancellationToken::new(),
         logs: Arc::new(NullLogSink),
     }

@@ -125,13 +125,11 @@ async fn real_cluster_conformance_and_datum_flow() {
         env: vec![],
         user: None,
         working_dir: None,
-        accept_return_code: vec![],
-        timeout: Some(std::time::Duration::from_secs(60)),
         cancel: CancellationToken::new(),
         logs: Arc::new(NullLogSink),
     };
     let outcome = workers[0].run(task).await.expect("run");
-    assert_eq!(outcome, DatumOutcome::Success { exit_code: 0 });
+    assert_eq!(outcome, DatumOutcome::Exited { exit_code: 0 });
     assert_eq!(
         std::fs::read_to_string(scratch.path().join("out/A.txt")).unwrap(),
         "HELLO\n"

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use common::{FakeApi, LocalExec, local_config, mock_client};
 use executor_k8s::K8sExecutor;
+use pipeline_core::executor::policy::{DatumPolicy, Verdict};
 use pipeline_core::executor::{
     DatumOutcome, DatumTask, Executor, ExecutorError, LogSink, LogStream, Program, ProgramKind,
     Secrets, WorkerPoolSpec,
@@ -82,8 +83,6 @@ fn task(scratch: PathBuf, script: &str, env: Vec<(&str, String)>, logs: Arc<Line
         env: env.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
         user: None,
         working_dir: None,
-        accept_return_code: vec![],
-        timeout: None,
         cancel: CancellationToken::new(),
         logs,
     }
@@ -132,7 +131,7 @@ async fn datum_inputs_in_outputs_out_logs_and_env() {
         &["first line".into()],
     );
     let outcome = workers[0].run(t).await.unwrap();
-    assert_eq!(outcome, DatumOutcome::Success { exit_code: 0 });
+    assert_eq!(outcome, DatumOutcome::Exited { exit_code: 0 });
     assert_eq!(
         std::fs::read_to_string(s.join("out/upper.txt")).unwrap(),
         "HELLO\n"
@@ -198,7 +197,7 @@ async fn exit_codes_and_accept_return_code() {
         .unwrap();
     let logs = Arc::new(Lines::default());
     let mk = |code: i32, accept: Vec<i64>| {
-        let mut t = task(
+        let t = task(
             scratch(
                 &env.root,
                 &format!("c{code}-{}", accept.len()),
@@ -208,18 +207,23 @@ async fn exit_codes_and_accept_return_code() {
             vec![],
             logs.clone(),
         );
-        t.accept_return_code = accept;
-        t
+        let policy = DatumPolicy {
+            accept_return_code: accept,
+            ..DatumPolicy::default()
+        };
+        (t, policy)
     };
+    let (t, policy) = mk(3, vec![]);
     assert_eq!(
-        w[0].run(mk(3, vec![])).await.unwrap(),
-        DatumOutcome::Failed { exit_code: 3 }
+        policy.run(&mut *w[0], t).await.unwrap(),
+        Verdict::Failed { exit_code: 3 }
     );
+    let (t, policy) = mk(3, vec![3]);
     assert_eq!(
-        w[0].run(mk(3, vec![3])).await.unwrap(),
-        DatumOutcome::Success { exit_code: 3 }
+        policy.run(&mut *w[0], t).await.unwrap(),
+        Verdict::Success { exit_code: 3 }
     );
-    let mut t = mk(0, vec![]);
+    let (mut t, _) = mk(0, vec![]);
     t.program = Program::new(
         ProgramKind::Cmd,
         vec!["sh".into(), "-c".into(), "kill -TERM $$".into()],
@@ -229,11 +233,11 @@ async fn exit_codes_and_accept_return_code() {
         w[0].run(t).await.unwrap(),
         DatumOutcome::Signaled { signal: 15 }
     );
-    let mut t = mk(0, vec![]);
+    let (mut t, _) = mk(0, vec![]);
     t.program = Program::new(ProgramKind::Cmd, vec!["/no/such/program".into()], &[]);
     assert_eq!(
         w[0].run(t).await.unwrap(),
-        DatumOutcome::Failed { exit_code: 127 }
+        DatumOutcome::Exited { exit_code: 127 }
     );
     w[0].stop().await.unwrap();
 }
@@ -270,15 +274,18 @@ async fn timeout_and_cancel_kill_the_process_group() {
     let marker = env.root.join("bgpid");
     let script = format!("sleep 30 & echo $! > {}; sleep 30", marker.display());
 
-    let mut t = task(
+    let t = task(
         scratch(&env.root, "t", &[("images/x", "x")]),
         &script,
         vec![],
         Arc::new(Lines::default()),
     );
-    t.timeout = Some(Duration::from_millis(700));
+    let policy = DatumPolicy {
+        timeout: Some(Duration::from_millis(700)),
+        ..DatumPolicy::default()
+    };
     let started = std::time::Instant::now();
-    assert_eq!(w[0].run(t).await.unwrap(), DatumOutcome::TimedOut);
+    assert_eq!(policy.run(&mut *w[0], t).await.unwrap(), Verdict::TimedOut);
     assert!(started.elapsed() < Duration::from_secs(10));
     let pid = std::fs::read_to_string(&marker).unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;

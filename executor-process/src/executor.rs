@@ -64,7 +64,7 @@ impl Default for ProcessExecutorBuilder {
             request: PfsRequest::Auto,
             mount_point: PathBuf::from("/pfs"),
             create_mount_point: true,
-            max_log_line: 64 * 1024,
+            max_log_line: pipeline_core::executor::lines::MAX_LINE,
             reap_orphans: true,
         }
     }
@@ -98,7 +98,8 @@ impl ProcessExecutorBuilder {
         self
     }
 
-    /// Longest log line delivered in one piece; longer lines are split (default 64 KiB).
+    /// Longest log line delivered in one piece; longer lines are split (default: the core's
+    /// [`MAX_LINE`](pipeline_core::executor::lines::MAX_LINE), 64 KiB).
     pub fn max_log_line(mut self, bytes: usize) -> Self {
         self.max_log_line = bytes.max(1);
         self

@@ -71,10 +71,14 @@
 //!   be traversable by it.
 //! - `stdin`: fed by a separate task; a program that never reads it is not failed by the
 //!   broken pipe.
-//! - Logs: stdout and stderr line by line; lines longer than
-//!   [`ProcessExecutorBuilder::max_log_line`] (64 KiB) are split.
+//! - Logs: stdout and stderr line by line, split by the core's
+//!   [`LineSplitter`](pipeline_core::executor::lines::LineSplitter); lines longer than
+//!   [`ProcessExecutorBuilder::max_log_line`] (default 64 KiB) are split.
+//! - `datum_timeout` and `accept_return_code` are the engine's
+//!   ([`pipeline_core::executor::policy`]): a worker reports the exit code or signal, and a
+//!   timeout reaches it as a cancellation.
 //!
-//! A program that cannot be executed is `Failed { exit_code: 127 }` (not found) or `126`
+//! A program that cannot be executed is `Exited { exit_code: 127 }` (not found) or `126`
 //! (permission denied, bad format), with a line on the datum's stderr log.
 //!
 //! The crate uses `libc` directly for what `nix` does not wrap safely for this purpose

@@ -37,7 +37,6 @@ pub(crate) struct ProcessWorker {
     /// Value of [`LABEL_VAR`](crate::LABEL_VAR) for this worker's processes.
     label: String,
     config: Arc<Config>,
-    stopped: bool,
     /// The stack children start on (mapped on first use, reused for every datum).
     stack: Option<spawn::Stack>,
     /// The namespace datums join, and the scratch directory it shows (namespace modes).
@@ -77,7 +76,6 @@ impl ProcessWorker {
             label: crate::executor::label(project, &pipeline),
             pipeline,
             config,
-            stopped: false,
             stack: None,
             namespace: None,
         }
@@ -244,13 +242,110 @@ fn keep_flags(st: nix::sys::statvfs::FsFlags) -> u64 {
     f.bits()
 }
 
-fn classify(status: ExitStatus, accept: &[i64]) -> DatumOutcome {
+/// The program to run, after checking the task's argv and input names.
+fn checked_program(task: &DatumTask) -> Result<&str, ExecutorError> {
+    let Some(program) = task.program.argv.first() else {
+        return Err(invalid(
+            "transform.cmd",
+            "nothing to run: the command is empty".into(),
+        ));
+    };
+    for input in &task.inputs {
+        let mut parts = Path::new(input).components();
+        if !matches!(
+            (parts.next(), parts.next()),
+            (Some(Component::Normal(_)), None)
+        ) || input == "out"
+        {
+            return Err(invalid(
+                "input.name",
+                format!("{input:?} is not a single path part usable under /pfs"),
+            ));
+        }
+    }
+    Ok(program)
+}
+
+/// Feeds the program's stdin, forwards its output line by line and waits for it (or for the
+/// task's cancellation, which kills the group); returns once the output is drained.
+async fn supervise(
+    task: &DatumTask,
+    program: &str,
+    subst: bool,
+    mut process: spawn::Process,
+    (stdin, stdout, stderr): (Option<pipe::Sender>, pipe::Receiver, pipe::Receiver),
+    mut group: GroupKiller,
+    max: usize,
+) -> Result<DatumOutcome, ExecutorError> {
+    let scratch = task.scratch.as_path();
+    let feeder = match (stdin, task.program.stdin.as_deref()) {
+        (Some(mut pipe), Some(bytes)) => {
+            let bytes = if subst {
+                substitute_bytes(bytes, scratch.as_os_str().as_encoded_bytes())
+                    .unwrap_or_else(|| bytes.to_vec())
+            } else {
+                bytes.to_vec()
+            };
+            Some(tokio::spawn(async move {
+                // A program that never reads stdin closes the pipe: ignore the error.
+                let _ = pipe.write_all(&bytes).await;
+                let _ = pipe.shutdown().await;
+            }))
+        }
+        _ => None,
+    };
+    let readers = [
+        tokio::spawn(forward_lines(
+            BufReader::with_capacity(READ_BUF, stdout),
+            LogStream::Stdout,
+            task.logs.clone(),
+            max,
+        )),
+        tokio::spawn(forward_lines(
+            BufReader::with_capacity(READ_BUF, stderr),
+            LogStream::Stderr,
+            task.logs.clone(),
+            max,
+        )),
+    ];
+
+    let outcome = tokio::select! {
+        biased;
+        _ = task.cancel.cancelled() => {
+            group.kill();
+            let _ = process.wait().await;
+            DatumOutcome::Cancelled
+        }
+        status = process.wait() => {
+            // The leader is gone: kill whatever it left in its group right away.
+            group.kill();
+            match status {
+                Ok(s) => outcome_of(s),
+                Err(source) => {
+                    return Err(ExecutorError::Io {
+                        context: format!("waiting for {program:?} (datum {})", task.datum_id),
+                        source,
+                    });
+                }
+            }
+        }
+    };
+    if let Some(f) = feeder {
+        f.abort();
+    }
+    for mut r in readers {
+        if tokio::time::timeout(DRAIN_GRACE, &mut r).await.is_err() {
+            r.abort();
+        }
+    }
+    Ok(outcome)
+}
+
+/// How the process ended: its exit code, or the signal that killed it.
+fn outcome_of(status: ExitStatus) -> DatumOutcome {
     use std::os::unix::process::ExitStatusExt;
     match status.code() {
-        Some(code) if code == 0 || accept.contains(&i64::from(code)) => {
-            DatumOutcome::Success { exit_code: code }
-        }
-        Some(code) => DatumOutcome::Failed { exit_code: code },
+        Some(code) => DatumOutcome::Exited { exit_code: code },
         None => DatumOutcome::Signaled {
             signal: status.signal().unwrap_or(0),
         },
@@ -258,76 +353,40 @@ fn classify(status: ExitStatus, accept: &[i64]) -> DatumOutcome {
 }
 
 impl ProcessWorker {
-    /// Where `path` (as user code sees it, already substituted in substitution mode) is on
-    /// the host.
-    fn host_path(&self, scratch: &Path, path: &str) -> PathBuf {
-        match self.config.mode {
-            PfsMode::Substitution => PathBuf::from(path),
-            _ => match Path::new(path).strip_prefix(&self.config.mount_point) {
-                Ok(rest) => scratch.join(rest),
-                Err(_) => PathBuf::from(path),
-            },
-        }
-    }
-}
-
-#[async_trait]
-impl Worker for ProcessWorker {
-    fn index(&self) -> usize {
-        self.index
-    }
-
-    async fn run(&mut self, task: DatumTask) -> Result<DatumOutcome, ExecutorError> {
-        if self.stopped {
-            return Err(ExecutorError::WorkerLost {
-                pipeline: self.pipeline.clone(),
-                worker: self.index,
-                reason: "worker was stopped".into(),
-            });
-        }
-        if task.cancel.is_cancelled() {
-            return Ok(DatumOutcome::Cancelled);
-        }
-        let Some(program) = task.program.argv.first() else {
-            return Err(invalid(
-                "transform.cmd",
-                "nothing to run: the command is empty".into(),
-            ));
-        };
-        for input in &task.inputs {
-            let mut parts = Path::new(input).components();
-            if !matches!(
-                (parts.next(), parts.next()),
-                (Some(Component::Normal(_)), None)
-            ) || input == "out"
-            {
-                return Err(invalid(
-                    "input.name",
-                    format!("{input:?} is not a single path part usable under /pfs"),
-                ));
-            }
-        }
-        let subst = self.config.mode == PfsMode::Substitution;
-        let scratch = task.scratch.as_path();
-        let sub = |s: &str| {
-            if subst {
-                substitute_pfs(s, scratch)
-            } else {
-                s.to_owned()
-            }
-        };
-
+    /// `transform.user` resolved, with `scratch/out` given to that user; refused in
+    /// user-namespace mode when it is not the current user.
+    fn run_as(&self, task: &DatumTask) -> Result<Option<RunAs>, ExecutorError> {
         let run_as = task.user.as_deref().map(user::resolve).transpose()?;
         if let Some(r) = run_as
             && r.uid != nix::unistd::Uid::effective()
         {
-            let out = scratch.join("out");
+            let out = task.scratch.join("out");
             nix::unistd::chown(&out, Some(r.uid), Some(r.gid)).map_err(|e| ExecutorError::Io {
                 context: format!("giving {} to transform.user", out.display()),
                 source: e.into(),
             })?;
         }
-        // Pachyderm runs `cmd` in `<root>/<working_dir>`, the root being `/`.
+        if self.config.mode == PfsMode::UserNamespace
+            && run_as.is_some_and(|r| {
+                r.uid != nix::unistd::Uid::effective() || r.gid != nix::unistd::Gid::effective()
+            })
+        {
+            return Err(invalid(
+                "transform.user",
+                "running as another user is not possible in user-namespace mode".into(),
+            ));
+        }
+        Ok(run_as)
+    }
+
+    /// `transform.working_dir` as user code sees it (Pachyderm runs `cmd` in
+    /// `<root>/<working_dir>`, the root being `/`); it must be a directory.
+    fn working_dir(
+        &self,
+        task: &DatumTask,
+        sub: &dyn Fn(&str) -> String,
+    ) -> Result<Option<String>, ExecutorError> {
+        let scratch = task.scratch.as_path();
         let working_dir = task.working_dir.as_deref().map(|wd| {
             if wd.starts_with('/') {
                 sub(wd)
@@ -344,25 +403,23 @@ impl Worker for ProcessWorker {
                 ));
             }
         }
-        if self.config.mode == PfsMode::UserNamespace
-            && run_as.is_some_and(|r| {
-                r.uid != nix::unistd::Uid::effective() || r.gid != nix::unistd::Gid::effective()
-            })
-        {
-            return Err(invalid(
-                "transform.user",
-                "running as another user is not possible in user-namespace mode".into(),
-            ));
-        }
-        let stack = match &mut self.stack {
+        Ok(working_dir)
+    }
+
+    /// The stack children start on and, in namespace modes, the namespace showing `scratch`
+    /// as `/pfs` (made on first use and whenever the scratch directory was replaced).
+    fn stack_and_namespace(
+        &mut self,
+        scratch: &Path,
+    ) -> Result<(&mut spawn::Stack, Option<&WorkerNamespace>), ExecutorError> {
+        let stack = match self.stack.take() {
             Some(s) => s,
-            None => self
-                .stack
-                .insert(spawn::Stack::new().map_err(|source| ExecutorError::Io {
-                    context: "mapping a stack for starting processes".into(),
-                    source,
-                })?),
+            None => spawn::Stack::new().map_err(|source| ExecutorError::Io {
+                context: "mapping a stack for starting processes".into(),
+                source,
+            })?,
         };
+        let stack = self.stack.insert(stack);
         let namespace = match self.config.mode {
             PfsMode::Substitution => None,
             _ => {
@@ -393,15 +450,57 @@ impl Worker for ProcessWorker {
                 self.namespace.as_ref().map(|(_, ns)| ns)
             }
         };
-        let plan = datum_plan(namespace, working_dir.as_deref(), run_as)?;
+        Ok((stack, namespace))
+    }
 
+    /// Where `path` (as user code sees it, already substituted in substitution mode) is on
+    /// the host.
+    fn host_path(&self, scratch: &Path, path: &str) -> PathBuf {
+        match self.config.mode {
+            PfsMode::Substitution => PathBuf::from(path),
+            _ => match Path::new(path).strip_prefix(&self.config.mount_point) {
+                Ok(rest) => scratch.join(rest),
+                Err(_) => PathBuf::from(path),
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl Worker for ProcessWorker {
+    fn index(&self) -> usize {
+        self.index
+    }
+
+    async fn run(&mut self, task: DatumTask) -> Result<DatumOutcome, ExecutorError> {
+        if task.cancel.is_cancelled() {
+            return Ok(DatumOutcome::Cancelled);
+        }
+        let program = checked_program(&task)?;
+        let subst = self.config.mode == PfsMode::Substitution;
+        let scratch = task.scratch.as_path();
+        let sub = |s: &str| {
+            if subst {
+                substitute_pfs(s, scratch)
+            } else {
+                s.to_owned()
+            }
+        };
+
+        let run_as = self.run_as(&task)?;
+        let working_dir = self.working_dir(&task, &sub)?;
+        let label = self.label.clone();
+        let pipeline = self.pipeline.clone();
+        let max = self.config.max_log_line;
+        let (stack, namespace) = self.stack_and_namespace(scratch)?;
+        let plan = datum_plan(namespace, working_dir.as_deref(), run_as)?;
         let host_env = std::env::vars_os();
         let task_env = task
             .env
             .iter()
             .map(|(k, v)| (OsString::from(k), OsString::from(sub(v))));
         let labels = [
-            (crate::LABEL_VAR, self.label.as_str()),
+            (crate::LABEL_VAR, label.as_str()),
             (crate::HOST_VAR, crate::reaper::host_id()),
         ]
         .map(|(k, v)| (OsString::from(k), OsString::from(v)));
@@ -428,20 +527,20 @@ impl Worker for ProcessWorker {
                     LogStream::Stderr,
                     &format!("cannot execute {program:?}: {e}"),
                 );
-                return Ok(DatumOutcome::Failed { exit_code: code });
+                return Ok(DatumOutcome::Exited { exit_code: code });
             }
             Err(SpawnError::Setup(source)) => {
                 return Err(ExecutorError::Io {
                     context: format!(
                         "starting {program:?} for datum {} of pipeline {:?}",
-                        task.datum_id, self.pipeline
+                        task.datum_id, pipeline
                     ),
                     source,
                 });
             }
         };
         drop(prepared);
-        let mut group = GroupKiller(Some(Pid::from_raw(child.pid)));
+        let group = GroupKiller(Some(Pid::from_raw(child.pid)));
         let io_err = |source| ExecutorError::Io {
             context: format!("reading the output of {program:?}"),
             source,
@@ -454,86 +553,21 @@ impl Worker for ProcessWorker {
             .map_err(io_err)?;
         let stdout = pipe::Receiver::from_owned_fd(child.stdout).map_err(io_err)?;
         let stderr = pipe::Receiver::from_owned_fd(child.stderr).map_err(io_err)?;
-        let mut process = child.process;
-
-        let feeder = match (stdin, task.program.stdin.as_deref()) {
-            (Some(mut pipe), Some(bytes)) => {
-                let bytes = if subst {
-                    substitute_bytes(bytes, scratch.as_os_str().as_encoded_bytes())
-                        .unwrap_or_else(|| bytes.to_vec())
-                } else {
-                    bytes.to_vec()
-                };
-                Some(tokio::spawn(async move {
-                    // A program that never reads stdin closes the pipe: ignore the error.
-                    let _ = pipe.write_all(&bytes).await;
-                    let _ = pipe.shutdown().await;
-                }))
-            }
-            _ => None,
-        };
-        let max = self.config.max_log_line;
-        let readers = [
-            tokio::spawn(forward_lines(
-                BufReader::with_capacity(READ_BUF, stdout),
-                LogStream::Stdout,
-                task.logs.clone(),
-                max,
-            )),
-            tokio::spawn(forward_lines(
-                BufReader::with_capacity(READ_BUF, stderr),
-                LogStream::Stderr,
-                task.logs.clone(),
-                max,
-            )),
-        ];
-
-        let timeout = async {
-            match task.timeout {
-                Some(d) => tokio::time::sleep(d).await,
-                None => std::future::pending().await,
-            }
-        };
-        let outcome = tokio::select! {
-            biased;
-            _ = task.cancel.cancelled() => {
-                group.kill();
-                let _ = process.wait().await;
-                DatumOutcome::Cancelled
-            }
-            status = process.wait() => {
-                // The leader is gone: kill whatever it left in its group right away.
-                group.kill();
-                match status {
-                    Ok(s) => classify(s, &task.accept_return_code),
-                    Err(source) => {
-                        return Err(ExecutorError::Io {
-                            context: format!("waiting for {program:?} (datum {})", task.datum_id),
-                            source,
-                        });
-                    }
-                }
-            }
-            _ = timeout => {
-                group.kill();
-                let _ = process.wait().await;
-                DatumOutcome::TimedOut
-            }
-        };
-        if let Some(f) = feeder {
-            f.abort();
-        }
-        for mut r in readers {
-            if tokio::time::timeout(DRAIN_GRACE, &mut r).await.is_err() {
-                r.abort();
-            }
-        }
-        Ok(outcome)
+        let process = child.process;
+        supervise(
+            &task,
+            program,
+            subst,
+            process,
+            (stdin, stdout, stderr),
+            group,
+            max,
+        )
+        .await
     }
 
     async fn stop(&mut self) -> Result<(), ExecutorError> {
         // `run` takes `&mut self`, so no datum is running here; nothing else to release.
-        self.stopped = true;
         Ok(())
     }
 }
@@ -562,23 +596,13 @@ mod tests {
     }
 
     #[test]
-    fn outcomes_follow_exit_codes_and_accept_list() {
+    fn outcomes_are_exit_codes_or_signals() {
         use std::os::unix::process::ExitStatusExt;
         let code = |c: i32| ExitStatus::from_raw(c << 8);
+        assert_eq!(outcome_of(code(0)), DatumOutcome::Exited { exit_code: 0 });
+        assert_eq!(outcome_of(code(2)), DatumOutcome::Exited { exit_code: 2 });
         assert_eq!(
-            classify(code(0), &[]),
-            DatumOutcome::Success { exit_code: 0 }
-        );
-        assert_eq!(
-            classify(code(2), &[2]),
-            DatumOutcome::Success { exit_code: 2 }
-        );
-        assert_eq!(
-            classify(code(2), &[3]),
-            DatumOutcome::Failed { exit_code: 2 }
-        );
-        assert_eq!(
-            classify(ExitStatus::from_raw(9), &[]),
+            outcome_of(ExitStatus::from_raw(9)),
             DatumOutcome::Signaled { signal: 9 }
         );
     }

@@ -68,8 +68,6 @@ fn task(scratch: &Scratch, argv: &[&str], stdin: &[&str]) -> DatumTask {
         env: Vec::new(),
         user: None,
         working_dir: None,
-        accept_return_code: Vec::new(),
-        timeout: Some(Duration::from_secs(60)),
         cancel: CancellationToken::new(),
         logs: Arc::new(NullLogSink),
     }
@@ -113,7 +111,7 @@ async fn pachyderm_script_runs_unchanged() {
         let got = w.run(t).await.expect("run");
         assert_eq!(
             got,
-            DatumOutcome::Success { exit_code: 0 },
+            DatumOutcome::Exited { exit_code: 0 },
             "{mode}: {:?}",
             logs.lines()
         );
@@ -181,7 +179,7 @@ async fn user_is_applied_when_root() {
             let got = w.run(t).await.expect("run");
             assert_eq!(
                 got,
-                DatumOutcome::Success { exit_code: 0 },
+                DatumOutcome::Exited { exit_code: 0 },
                 "{mode} {user}: {:?}",
                 logs.lines()
             );
@@ -252,7 +250,9 @@ async fn invalid_tasks_are_typed_errors_naming_the_field() {
             other => panic!("{field}: expected InvalidTask, got {other:?}"),
         }
     }
-    // A stopped worker refuses work with a retryable error.
+    // A stopped worker refuses work with a retryable error (the engine's guard, around any
+    // worker).
+    let mut w = pipeline_core::executor::policy::StopGuard::new("p", w);
     w.stop().await.expect("stop");
     let err = w.run(task(&s, &["true"], &[])).await.expect_err("stopped");
     assert!(
@@ -316,7 +316,6 @@ async fn helper_run_datum_until_killed() {
     let s = Scratch::new(std::path::Path::new(&dir));
     let mut t = task(&s, &["sh", "-c", "sleep 100 & sleep 100; :"], &[]);
     t.env.push((MARKER_VAR.into(), marker));
-    t.timeout = None;
     let _ = w.run(t).await;
 }
 
@@ -464,7 +463,7 @@ async fn namespace_mounts_do_not_reach_the_host() {
         "datum mounts leaked to the host: {leaked:?}"
     );
     let (_w, got) = run.await.expect("join");
-    assert_eq!(got.expect("run"), DatumOutcome::Success { exit_code: 0 });
+    assert_eq!(got.expect("run"), DatumOutcome::Exited { exit_code: 0 });
     assert_eq!(s.read_out("a"), "A");
 }
 
@@ -479,7 +478,7 @@ async fn relative_working_dir_starts_at_root() {
         let mut t = task(&s, &["sh", "-c", "ls > /pfs/out/ls"], &[]);
         t.working_dir = Some("pfs/in".into());
         let got = w.run(t).await.expect("run");
-        assert_eq!(got, DatumOutcome::Success { exit_code: 0 }, "{mode}");
+        assert_eq!(got, DatumOutcome::Exited { exit_code: 0 }, "{mode}");
         assert_eq!(s.read_out("ls"), "here.txt\n", "{mode}");
     }
 }
@@ -502,6 +501,6 @@ async fn substitution_with_a_scratch_path_containing_pfs() {
     );
     t.working_dir = Some("/pfs/in".into());
     let got = w.run(t).await.expect("run");
-    assert_eq!(got, DatumOutcome::Success { exit_code: 0 });
+    assert_eq!(got, DatumOutcome::Exited { exit_code: 0 });
     assert_eq!(s.read_out("b"), "AA");
 }

@@ -201,3 +201,25 @@ fn unsupported_features_are_refused_by_name() {
     }
     assert!(e.engine.list_pipelines().unwrap().is_empty());
 }
+
+/// `accept_return_code` is the engine's: an accepted exit code is a success on any backend,
+/// any other non-zero code a failure with that code.
+#[test]
+fn accepted_exit_codes_succeed_and_others_fail() {
+    let e = env();
+    e.repo("in");
+    e.commit("in", &[], &[("/a", "a")]);
+    e.create(
+        "pipeline: {name: accepting}\n\
+         transform: {cmd: [sh, -c, 'echo ok > /pfs/out/ok; exit 3'], accept_return_code: [3]}\n\
+         input: {pfs: {repo: in, glob: /*}}\ndatum_tries: 1\n",
+    );
+    e.create(&one("refusing", "exit 4", "datum_tries: 1\n"));
+    let jobs = e.run();
+    let accepting = jobs.iter().find(|j| j.pipeline == "accepting").unwrap();
+    assert_eq!(accepting.state, JobState::JobSuccess, "{accepting:?}");
+    let refusing = jobs.iter().find(|j| j.pipeline == "refusing").unwrap();
+    assert_eq!(refusing.state, JobState::JobFailure);
+    let d = &e.engine.list_datums("refusing", &refusing.id).unwrap()[0];
+    assert_eq!(d.failure, Some(DatumFailure::ExitCode { code: 4 }));
+}

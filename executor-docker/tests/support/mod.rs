@@ -175,8 +175,6 @@ pub fn task(
             .collect(),
         user: None,
         working_dir: None,
-        accept_return_code: vec![],
-        timeout: None,
         cancel: CancellationToken::new(),
         logs,
     }

@@ -43,10 +43,10 @@
 //! ## Process lifetime, drop and cancel
 //!
 //! - `argv[0]` is executed directly (no shell). A program that cannot be executed is a user-code
-//!   failure: `Ok(Failed { exit_code: 127 })` when not found, `126` when not executable.
-//! - The user process runs in its own process group. When it exits, times out
-//!   ([`DatumTask::timeout`]) or is cancelled ([`DatumTask::cancel`]), the **whole group is
-//!   killed** (SIGKILL), so background children never outlive the datum, even on success.
+//!   failure: `Ok(Exited { exit_code: 127 })` when not found, `126` when not executable.
+//! - The user process runs in its own process group. When it exits or is cancelled
+//!   ([`DatumTask::cancel`]), the **whole group is killed** (SIGKILL), so background children
+//!   never outlive the datum, even on success.
 //! - **Dropping** the future returned by [`Worker::run`] kills the process group too; the worker
 //!   stays usable for the next datum (or reports [`ExecutorError::WorkerLost`] then).
 //! - Cancellation is cooperative from the engine's side (it fires the token) and immediate from
@@ -59,29 +59,33 @@
 //!
 //! ## Outcomes vs errors
 //!
-//! - Anything the user code did (exit code, signal, timeout, cancel) is an
+//! - Anything the user code did (exit code, signal, cancel) is an
 //!   `Ok(`[`DatumOutcome`]`)`. An `Err(`[`ExecutorError`]`)` means the infrastructure failed
 //!   (worker lost, image missing, daemon unreachable, an invalid `user`); the engine may retry
 //!   it elsewhere when [`ExecutorError::is_retryable`] says so.
-//! - **Retries, `datum_tries`, `err_cmd` sequencing, concurrency limits** belong to the engine,
-//!   wrapped around any executor (tower style), never to the executor itself.
+//! - **Timeouts (`datum_timeout`), `accept_return_code`, retries, `datum_tries`, `err_cmd`
+//!   sequencing, concurrency limits** belong to the engine, wrapped around any executor (tower
+//!   style, [`policy`]), never to the executor itself: a backend reports the raw
+//!   [`DatumOutcome`] (exited with a code, signalled, cancelled). A timeout reaches the
+//!   backend as a cancellation of the task's token.
 //!
 //! ## Logs and secrets
 //!
 //! - stdout and stderr reach [`DatumTask::logs`] **line by line**, streams kept apart, without
-//!   the trailing newline; a final line without newline is delivered too. Backends may split a
-//!   very long line into several (each backend documents its bound) but never drop bytes
-//!   (invalid UTF-8 is replaced lossily).
+//!   the trailing newline; a final line without newline is delivered too. Every backend splits
+//!   with [`lines::LineSplitter`], so a very long line arrives in pieces of at most
+//!   [`lines::MAX_LINE`] bytes, no byte dropped (invalid UTF-8 is replaced lossily).
 //! - **Secrets** ([`WorkerPoolSpec::secrets`]) never appear in logs, errors, labels or
 //!   `Debug` output.
 
+pub mod lines;
 pub mod output;
+pub mod policy;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
@@ -120,14 +124,15 @@ pub trait Worker: Send + fmt::Debug {
     /// `task.program`, streams its output to `task.logs`, and returns once the program's whole
     /// process group is gone and `/pfs/out` is back in `task.scratch/out`.
     ///
-    /// User-code results (exit code, signal, timeout, cancel) are `Ok`; `Err` is for the
+    /// User-code results (exit code, signal, cancel) are `Ok`; `Err` is for the
     /// infrastructure and for tasks this backend cannot run ([`ExecutorError::InvalidTask`]
     /// naming the field, e.g. an unknown `transform.user`). Dropping the returned future kills
     /// the datum's processes. See the module docs for the full contract.
     async fn run(&mut self, task: DatumTask) -> Result<DatumOutcome, ExecutorError>;
 
     /// Stops the worker and releases its resources (container, pod, namespace). Idempotent;
-    /// `run` after `stop` returns an error (e.g. [`ExecutorError::WorkerLost`]) and runs nothing.
+    /// the engine never calls `run` after `stop` (it holds every worker in a
+    /// [`policy::StopGuard`], which refuses with [`ExecutorError::WorkerLost`]).
     async fn stop(&mut self) -> Result<(), ExecutorError>;
 }
 
@@ -222,11 +227,8 @@ pub struct DatumTask {
     pub user: Option<String>,
     /// `transform.working_dir`.
     pub working_dir: Option<String>,
-    /// Exit codes besides 0 that count as success.
-    pub accept_return_code: Vec<i64>,
-    /// Per-attempt limit (`datum_timeout`); the whole process group is killed when it expires.
-    pub timeout: Option<Duration>,
-    /// Cancelled by the engine (job stopped, pipeline updated): kill and return `Cancelled`.
+    /// Cancelled by the engine (job stopped, pipeline updated, `datum_timeout` expired): kill
+    /// and return `Cancelled`.
     pub cancel: CancellationToken,
     /// Where stdout/stderr lines go.
     pub logs: Arc<dyn LogSink>,
@@ -244,7 +246,6 @@ impl fmt::Debug for DatumTask {
                 "env_names",
                 &self.env.iter().map(|(k, _)| k).collect::<Vec<_>>(),
             )
-            .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
@@ -282,34 +283,29 @@ impl Program {
     }
 }
 
-/// How a datum's run ended, from the user code's point of view.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How a datum's run ended, as the backend saw it. Whether that is a success (exit 0,
+/// `accept_return_code`) and whether it was a timeout is the engine's call
+/// ([`policy::DatumPolicy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DatumOutcome {
-    /// Exit 0, or a code listed in `accept_return_code`.
-    Success {
+    /// The program exited with a code.
+    Exited {
         /// The exit code.
         exit_code: i32,
     },
-    /// Non-zero exit not in `accept_return_code`.
-    Failed {
-        /// The exit code.
-        exit_code: i32,
-    },
-    /// Killed by a signal it did not get from us.
+    /// Killed by a signal it did not get from the backend.
     Signaled {
         /// The signal number.
         signal: i32,
     },
-    /// `datum_timeout` expired; the process group was killed.
-    TimedOut,
     /// The task's cancellation token fired; the process group was killed.
     Cancelled,
 }
 
 impl DatumOutcome {
-    /// Whether the attempt counts as a success.
+    /// Whether the program exited with 0 (success under any `accept_return_code`).
     pub fn is_success(&self) -> bool {
-        matches!(self, DatumOutcome::Success { .. })
+        matches!(self, DatumOutcome::Exited { exit_code: 0 })
     }
 }
 

@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Check, Harness};
 use crate::executor::output::{OutputEntry, OutputError, OutputScanner, scan_output};
+use crate::executor::policy::{DatumPolicy, Verdict};
 use crate::executor::{DatumOutcome, LogStream, Program, ProgramKind, Worker};
 
 async fn stop(check: &Check<'_>, worker: &mut dyn Worker) {
@@ -30,7 +31,7 @@ pub async fn pfs_layout(h: &Harness) {
     let outcome = c.run(&mut *w, task).await;
     assert_eq!(
         outcome,
-        DatumOutcome::Success { exit_code: 0 },
+        DatumOutcome::Exited { exit_code: 0 },
         "pfs_layout: {:?}",
         c.logs.lines()
     );
@@ -94,7 +95,7 @@ pub async fn env_vars(h: &Harness) {
     let outcome = c.run(&mut *w, task).await;
     assert_eq!(
         outcome,
-        DatumOutcome::Success { exit_code: 0 },
+        DatumOutcome::Exited { exit_code: 0 },
         "env_vars: `env` failed"
     );
     let lines = c.logs.stream(LogStream::Stdout);
@@ -120,7 +121,7 @@ pub async fn env_vars(h: &Harness) {
     let outcome = c.run(&mut *w, task).await;
     assert_eq!(
         outcome,
-        DatumOutcome::Success { exit_code: 0 },
+        DatumOutcome::Exited { exit_code: 0 },
         "env_vars: {:?}",
         c.logs.lines()
     );
@@ -146,7 +147,7 @@ pub async fn stdin_lines(h: &Harness) {
     let outcome = c.run(&mut *w, task).await;
     assert_eq!(
         outcome,
-        DatumOutcome::Success { exit_code: 0 },
+        DatumOutcome::Exited { exit_code: 0 },
         "stdin_lines: {:?}",
         c.logs.lines()
     );
@@ -162,7 +163,7 @@ pub async fn stdin_lines(h: &Harness) {
     );
     c.logs.clear();
     let outcome = c.run(&mut *w, task).await;
-    assert_eq!(outcome, DatumOutcome::Success { exit_code: 0 });
+    assert_eq!(outcome, DatumOutcome::Exited { exit_code: 0 });
     assert_eq!(c.logs.stream(LogStream::Stdout), ["a", "b c"]);
 
     // 1 MiB of stdin to a program that exits without reading it.
@@ -177,7 +178,7 @@ pub async fn stdin_lines(h: &Harness) {
     let outcome = c.run(&mut *w, task).await;
     assert_eq!(
         outcome,
-        DatumOutcome::Success { exit_code: 0 },
+        DatumOutcome::Exited { exit_code: 0 },
         "stdin_lines: broken pipe must be ignored"
     );
     c.assert_no_leftovers(&mut *w).await;
@@ -191,28 +192,32 @@ pub async fn no_shell(h: &Harness) {
     let s = h.scratch();
     let task = c.task(&s, &["echo", "$HOME", "*", "a|b", "c;d", "'q'"]);
     let outcome = c.run(&mut *w, task).await;
-    assert_eq!(outcome, DatumOutcome::Success { exit_code: 0 });
+    assert_eq!(outcome, DatumOutcome::Exited { exit_code: 0 });
     assert_eq!(c.logs.stream(LogStream::Stdout), ["$HOME * a|b c;d 'q'"]);
     c.assert_no_leftovers(&mut *w).await;
     stop(&c, &mut *w).await;
 }
 
-/// Exit codes map to `Success`/`Failed`, honouring `accept_return_code`.
+/// Exit codes reach the engine, whose policy maps them to `Success`/`Failed` honouring
+/// `accept_return_code`.
 pub async fn exit_codes(h: &Harness) {
     let c = Check::new(h, "exit_codes");
     let mut w = h.start_worker(c.name).await;
     let s = h.scratch();
-    let cases: [(&str, &[i64], DatumOutcome); 5] = [
-        ("exit 0", &[], DatumOutcome::Success { exit_code: 0 }),
-        ("exit 3", &[], DatumOutcome::Failed { exit_code: 3 }),
-        ("exit 3", &[3], DatumOutcome::Success { exit_code: 3 }),
-        ("exit 4", &[3, 5], DatumOutcome::Failed { exit_code: 4 }),
-        ("exit 255", &[255], DatumOutcome::Success { exit_code: 255 }),
+    let cases: [(&str, &[i64], Verdict); 5] = [
+        ("exit 0", &[], Verdict::Success { exit_code: 0 }),
+        ("exit 3", &[], Verdict::Failed { exit_code: 3 }),
+        ("exit 3", &[3], Verdict::Success { exit_code: 3 }),
+        ("exit 4", &[3, 5], Verdict::Failed { exit_code: 4 }),
+        ("exit 255", &[255], Verdict::Success { exit_code: 255 }),
     ];
     for (script, accept, want) in cases {
-        let mut task = c.sh(&s, script);
-        task.accept_return_code = accept.to_vec();
-        let got = c.run(&mut *w, task).await;
+        let task = c.sh(&s, script);
+        let policy = DatumPolicy {
+            accept_return_code: accept.to_vec(),
+            ..DatumPolicy::default()
+        };
+        let got = c.run_with(&mut *w, task, &policy).await;
         assert_eq!(
             got, want,
             "exit_codes: `{script}` with accept_return_code {accept:?}"
@@ -232,7 +237,7 @@ pub async fn program_not_found(h: &Harness) {
     assert!(
         matches!(
             got,
-            DatumOutcome::Failed {
+            DatumOutcome::Exited {
                 exit_code: 126 | 127
             }
         ),
@@ -242,7 +247,7 @@ pub async fn program_not_found(h: &Harness) {
     let task = c.sh(&s, "exit 0");
     assert_eq!(
         c.run(&mut *w, task).await,
-        DatumOutcome::Success { exit_code: 0 }
+        DatumOutcome::Exited { exit_code: 0 }
     );
     stop(&c, &mut *w).await;
 }
@@ -281,7 +286,7 @@ pub async fn background_killed_on_exit(h: &Harness) {
         "sleep 100 & sleep 100 > /dev/null 2>&1 & echo started; exit 0",
     );
     let got = c.run(&mut *w, task).await;
-    assert_eq!(got, DatumOutcome::Success { exit_code: 0 });
+    assert_eq!(got, DatumOutcome::Exited { exit_code: 0 });
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "background_killed_on_exit: run waited for background children ({:?})",
@@ -291,16 +296,20 @@ pub async fn background_killed_on_exit(h: &Harness) {
     stop(&c, &mut *w).await;
 }
 
-/// `datum_timeout` kills the whole process tree and reports `TimedOut`.
+/// `datum_timeout`, armed by the engine's policy around the worker, cancels the attempt: the
+/// backend kills the whole process tree promptly and the attempt is reported `TimedOut`.
 pub async fn timeout_kills_tree(h: &Harness) {
     let c = Check::new(h, "timeout_kills_tree");
     let mut w = h.start_worker(c.name).await;
     let s = h.scratch();
-    let mut task = c.sh(&s, "sleep 100 & sleep 100");
-    task.timeout = Some(Duration::from_millis(500));
+    let task = c.sh(&s, "sleep 100 & sleep 100");
+    let policy = DatumPolicy {
+        timeout: Some(Duration::from_millis(500)),
+        ..DatumPolicy::default()
+    };
     let started = Instant::now();
-    let got = c.run(&mut *w, task).await;
-    assert_eq!(got, DatumOutcome::TimedOut);
+    let got = c.run_with(&mut *w, task, &policy).await;
+    assert_eq!(got, Verdict::TimedOut);
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "timeout_kills_tree: took {:?}",
@@ -311,7 +320,7 @@ pub async fn timeout_kills_tree(h: &Harness) {
     let task = c.sh(&s, "echo after > /pfs/out/after");
     assert_eq!(
         c.run(&mut *w, task).await,
-        DatumOutcome::Success { exit_code: 0 }
+        DatumOutcome::Exited { exit_code: 0 }
     );
     assert_eq!(s.read_out("after"), "after\n");
     stop(&c, &mut *w).await;
@@ -365,7 +374,7 @@ pub async fn drop_kills(h: &Harness) {
     let task = c.sh(&s, "exit 0");
     assert_eq!(
         c.run(&mut *w, task).await,
-        DatumOutcome::Success { exit_code: 0 }
+        DatumOutcome::Exited { exit_code: 0 }
     );
     stop(&c, &mut *w).await;
 }
@@ -381,7 +390,7 @@ pub async fn working_dir(h: &Harness) {
     let got = c.run(&mut *w, task).await;
     assert_eq!(
         got,
-        DatumOutcome::Success { exit_code: 0 },
+        DatumOutcome::Exited { exit_code: 0 },
         "working_dir: {:?}",
         c.logs.lines()
     );
@@ -403,7 +412,7 @@ pub async fn user(h: &Harness) {
     let got = c.run(&mut *w, task).await;
     assert_eq!(
         got,
-        DatumOutcome::Success { exit_code: 0 },
+        DatumOutcome::Exited { exit_code: 0 },
         "user: running as {spec:?}: {:?}",
         c.logs.lines()
     );
@@ -436,7 +445,7 @@ pub async fn outputs(h: &Harness) {
     let got = c.run(&mut *w, task).await;
     assert_eq!(
         got,
-        DatumOutcome::Success { exit_code: 0 },
+        DatumOutcome::Exited { exit_code: 0 },
         "outputs: {:?}",
         c.logs.lines()
     );
@@ -481,7 +490,7 @@ pub async fn outputs(h: &Harness) {
     );
     assert_eq!(
         c.run(&mut *w, task).await,
-        DatumOutcome::Success { exit_code: 0 }
+        DatumOutcome::Exited { exit_code: 0 }
     );
     assert_eq!(
         s2.read_out("héllo.txt"),
@@ -522,7 +531,7 @@ pub async fn symlinks_outside(h: &Harness) {
     );
     assert_eq!(
         c.run(&mut *w, task).await,
-        DatumOutcome::Success { exit_code: 0 },
+        DatumOutcome::Exited { exit_code: 0 },
         "symlinks_outside: {:?}",
         c.logs.lines()
     );
@@ -576,7 +585,7 @@ pub async fn logs(h: &Harness) {
     );
     assert_eq!(
         c.run(&mut *w, task).await,
-        DatumOutcome::Success { exit_code: 0 }
+        DatumOutcome::Exited { exit_code: 0 }
     );
     assert_eq!(
         c.logs.stream(LogStream::Stdout),
@@ -588,7 +597,7 @@ pub async fn logs(h: &Harness) {
     let task = c.sh(&s, "head -c 300000 /dev/zero | tr '\\0' a; echo; echo tail");
     assert_eq!(
         c.run(&mut *w, task).await,
-        DatumOutcome::Success { exit_code: 0 }
+        DatumOutcome::Exited { exit_code: 0 }
     );
     let out = c.logs.stream(LogStream::Stdout);
     assert_eq!(
@@ -607,7 +616,7 @@ pub async fn logs(h: &Harness) {
     );
     assert_eq!(
         c.run(&mut *w, task).await,
-        DatumOutcome::Success { exit_code: 0 }
+        DatumOutcome::Exited { exit_code: 0 }
     );
     let out = c.logs.stream(LogStream::Stdout);
     assert_eq!(out.len(), 2000, "logs: lines lost");
@@ -636,7 +645,7 @@ pub async fn inputs_read_only(h: &Harness) {
     );
     assert_eq!(
         c.run(&mut *w, task).await,
-        DatumOutcome::Success { exit_code: 0 }
+        DatumOutcome::Exited { exit_code: 0 }
     );
     if h.inputs_read_only {
         let r = std::fs::read_to_string(s.out().join("r")).unwrap_or_default();
@@ -677,7 +686,7 @@ pub async fn parallel_workers(h: &Harness) {
     let elapsed = started.elapsed();
     for (i, r) in results.into_iter().enumerate() {
         match r {
-            Ok(o) => assert_eq!(o, DatumOutcome::Success { exit_code: 0 }),
+            Ok(o) => assert_eq!(o, DatumOutcome::Exited { exit_code: 0 }),
             Err(e) => panic!("parallel_workers: worker {i}: {e}"),
         }
         assert_eq!(scratches[i].read_out("i"), format!("{i}\n"));
@@ -718,7 +727,7 @@ pub async fn worker_reuse(h: &Harness) {
         let got = c.run(&mut *w, task).await;
         assert_eq!(
             got,
-            DatumOutcome::Success { exit_code: 0 },
+            DatumOutcome::Exited { exit_code: 0 },
             "worker_reuse: datum {i}: {:?}",
             c.logs.stream(LogStream::Stderr)
         );
@@ -750,7 +759,7 @@ pub async fn large_output(h: &Harness) {
     let before = peak_rss_bytes();
     assert_eq!(
         c.run(&mut *w, task).await,
-        DatumOutcome::Success { exit_code: 0 },
+        DatumOutcome::Exited { exit_code: 0 },
         "large_output: {:?}",
         c.logs.lines()
     );

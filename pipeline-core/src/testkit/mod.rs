@@ -45,6 +45,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio_util::sync::CancellationToken;
 
+/// The longest one run of a check may take before the check fails instead of hanging.
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+
 use crate::executor::{
     DatumTask, Executor, LogSink, LogStream, Program, ProgramKind, Worker, WorkerPoolSpec,
 };
@@ -370,8 +373,7 @@ impl<'h> Check<'h> {
         }
     }
 
-    /// A task running `argv` (no stdin) in `scratch`, carrying the marker, with a generous
-    /// timeout so a broken backend fails instead of hanging.
+    /// A task running `argv` (no stdin) in `scratch`, carrying the marker.
     pub(crate) fn task(&self, scratch: &Scratch, argv: &[&str]) -> DatumTask {
         DatumTask {
             job_id: "0123456789abcdef0123456789abcdef".into(),
@@ -386,8 +388,6 @@ impl<'h> Check<'h> {
             env: vec![(MARKER_VAR.into(), self.marker.clone())],
             user: None,
             working_dir: None,
-            accept_return_code: Vec::new(),
-            timeout: Some(Duration::from_secs(120)),
             cancel: CancellationToken::new(),
             logs: self.logs.clone(),
         }
@@ -405,12 +405,32 @@ impl<'h> Check<'h> {
         task: DatumTask,
     ) -> crate::executor::DatumOutcome {
         let argv = task.program.argv.clone();
-        match worker.run(task).await {
-            Ok(o) => o,
-            Err(e) => panic!(
+        match tokio::time::timeout(RUN_LIMIT, worker.run(task)).await {
+            Ok(Ok(o)) => o,
+            Ok(Err(e)) => panic!(
                 "{}: run({argv:?}) failed with an executor error: {e}",
                 self.name
             ),
+            Err(_) => panic!("{}: run({argv:?}) did not end in {RUN_LIMIT:?}", self.name),
+        }
+    }
+
+    /// Runs `task` under the engine's `policy` (timeout, accepted exit codes), panicking on
+    /// an executor error.
+    pub(crate) async fn run_with(
+        &self,
+        worker: &mut dyn Worker,
+        task: DatumTask,
+        policy: &crate::executor::policy::DatumPolicy,
+    ) -> crate::executor::policy::Verdict {
+        let argv = task.program.argv.clone();
+        match tokio::time::timeout(RUN_LIMIT, policy.run(worker, task)).await {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => panic!(
+                "{}: run({argv:?}) failed with an executor error: {e}",
+                self.name
+            ),
+            Err(_) => panic!("{}: run({argv:?}) did not end in {RUN_LIMIT:?}", self.name),
         }
     }
 

@@ -1,12 +1,14 @@
 //! Running one datum on a worker: `datum_tries` attempts, `err_cmd` after each failed one,
-//! `datum_timeout` per attempt, output checks. This is the engine's wrapper around any
-//! [`Worker`] (tower style): executors only run one program once.
+//! `datum_timeout` and `accept_return_code` per attempt ([`DatumPolicy`]), output checks.
+//! This is the engine's wrapper around any [`Worker`] (tower style): executors only run one
+//! program once and report how it ended.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::error_chain::ErrorChain;
-use crate::executor::{DatumOutcome, DatumTask, LogStream, Program, ProgramKind, Worker};
+use crate::executor::policy::{DatumPolicy, Verdict};
+use crate::executor::{DatumTask, LogStream, Program, ProgramKind, Worker};
 
 use super::super::records::DatumFailure;
 
@@ -17,6 +19,8 @@ pub(crate) struct AttemptPolicy {
     pub tries: u32,
     /// `transform.err_cmd` + `err_stdin`, when set.
     pub err_cmd: Option<Program>,
+    /// `datum_timeout` and `accept_return_code`, for every attempt and `err_cmd` run.
+    pub datum: DatumPolicy,
 }
 
 /// How a datum ended after all its attempts.
@@ -52,9 +56,9 @@ pub(crate) async fn run_with_policy(
         if attempts > 1 {
             reset_dir(&out);
         }
-        let outcome = worker.run(task.clone()).await;
+        let outcome = policy.datum.run(worker, task.clone()).await;
         let attempt_failure = match outcome {
-            Ok(DatumOutcome::Success { .. }) => match check_output(&out) {
+            Ok(Verdict::Success { .. }) => match check_output(&out) {
                 Ok(()) => {
                     return AttemptResult {
                         success: true,
@@ -66,10 +70,10 @@ pub(crate) async fn run_with_policy(
                 }
                 Err(message) => DatumFailure::InvalidOutput { message },
             },
-            Ok(DatumOutcome::Failed { exit_code }) => DatumFailure::ExitCode { code: exit_code },
-            Ok(DatumOutcome::Signaled { signal }) => DatumFailure::Signal { signal },
-            Ok(DatumOutcome::TimedOut) => DatumFailure::Timeout,
-            Ok(DatumOutcome::Cancelled) => {
+            Ok(Verdict::Failed { exit_code }) => DatumFailure::ExitCode { code: exit_code },
+            Ok(Verdict::Signaled { signal }) => DatumFailure::Signal { signal },
+            Ok(Verdict::TimedOut) => DatumFailure::Timeout,
+            Ok(Verdict::Cancelled) => {
                 return AttemptResult {
                     success: false,
                     recovered,
@@ -94,7 +98,7 @@ pub(crate) async fn run_with_policy(
             reset_dir(&out);
             let mut t = task.clone();
             t.program = err_cmd.clone();
-            if let Ok(DatumOutcome::Success { .. }) = worker.run(t).await {
+            if let Ok(Verdict::Success { .. }) = policy.datum.run(worker, t).await {
                 recovered = true;
             }
         }

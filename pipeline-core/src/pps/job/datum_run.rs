@@ -4,11 +4,12 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::datum::{DatumPlan, JobEnv};
+use crate::executor::policy::DatumPolicy;
 use crate::executor::{DatumTask, Program, ProgramKind, Secrets, Worker};
 use crate::pfs::{CommitRef, Store};
 use crate::spec::{PipelineSpec, Transform};
@@ -31,7 +32,6 @@ pub(super) struct DatumCtx {
     pub program: Program,
     pub policy: AttemptPolicy,
     pub transform: Transform,
-    pub timeout: Option<Duration>,
     /// The job's cancellation: set when it is stopped, killed or timed out.
     pub cancel: CancellationToken,
     /// Secret values, redacted from logs and failure messages.
@@ -69,6 +69,10 @@ impl DatumCtx {
                     &transform.err_stdin,
                 )
             }),
+            datum: DatumPolicy {
+                timeout: attempt::dur(spec.datum_timeout.as_ref()),
+                accept_return_code: transform.accept_return_code.clone(),
+            },
         };
         let program = attempt::program(ProgramKind::Cmd, &transform.cmd, &transform.stdin);
         let (base_env, redact) = secret_env(&transform, parts.secrets);
@@ -90,7 +94,6 @@ impl DatumCtx {
             program,
             policy,
             transform,
-            timeout: attempt::dur(spec.datum_timeout.as_ref()),
             cancel: parts.cancel,
             redact: Arc::new(redact),
             echo: parts.echo,
@@ -184,8 +187,6 @@ impl DatumCtx {
             env,
             user: self.transform.user.clone(),
             working_dir: self.transform.working_dir.clone(),
-            accept_return_code: self.transform.accept_return_code.clone(),
-            timeout: self.timeout,
             cancel: self.cancel.clone(),
             logs,
         }

@@ -7,6 +7,7 @@ use tokio::sync::{Mutex as AsyncMutex, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::executor::Worker;
+use crate::executor::policy::StopGuard;
 
 use super::super::error::{PpsError, Result};
 use super::super::records::PipelineInfo;
@@ -47,13 +48,18 @@ impl Engine {
                     registered: self.executor_names().join(", "),
                 })?;
         let pool_spec = super::super::pool_spec::pool_spec(p, &self.inner.secrets);
-        executor
-            .start_workers(&pool_spec)
-            .await
-            .map_err(|source| PpsError::Executor {
-                pipeline: p.name.clone(),
-                source,
-            })
+        let workers =
+            executor
+                .start_workers(&pool_spec)
+                .await
+                .map_err(|source| PpsError::Executor {
+                    pipeline: p.name.clone(),
+                    source,
+                })?;
+        Ok(workers
+            .into_iter()
+            .map(|w| Box::new(StopGuard::new(p.name.clone(), w)) as Box<dyn Worker>)
+            .collect())
     }
 
     /// Keeps `pool` warm for the next job of pipeline version `p`.
