@@ -340,37 +340,7 @@ impl DockerExecutor {
         } else {
             None
         };
-        let binds = bind.as_ref().map(|d| {
-            vec![
-                format!("{}:/pfs:ro", d.input.display()),
-                format!("{}:/pfs/out:rw", d.output.display()),
-            ]
-        });
-        let l = &blueprint.limits;
-        let body = ContainerCreateBody {
-            image: Some(blueprint.image.clone()),
-            entrypoint: Some(vec![
-                "sh".to_string(),
-                "-c".to_string(),
-                KEEPALIVE.to_string(),
-            ]),
-            cmd: Some(vec![]),
-            working_dir: blueprint.working_dir.clone(),
-            labels: Some(labels),
-            tty: Some(false),
-            attach_stdin: Some(false),
-            open_stdin: Some(false),
-            host_config: Some(HostConfig {
-                binds,
-                network_mode: Some(inner.config.network_mode.clone()),
-                memory: l.memory,
-                memory_reservation: l.memory_reservation,
-                nano_cpus: l.nano_cpus,
-                cpu_shares: l.cpu_shares,
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
+        let body = container_body(inner, blueprint, labels, bind.as_ref());
         let opts = CreateContainerOptionsBuilder::default().name(&name).build();
         let created = docker
             .create_container(Some(opts), body)
@@ -391,46 +361,7 @@ impl DockerExecutor {
             work_dir,
             bind,
         };
-        let started = async {
-            if let Some(tar) = &blueprint.secret_files {
-                let opts = UploadToContainerOptionsBuilder::default().path("/").build();
-                docker
-                    .upload_to_container(
-                        &container.id,
-                        Some(opts),
-                        bollard::body_full(tar.clone().into()),
-                    )
-                    .await
-                    .map_err(|e| {
-                        backend_err(
-                            format!("installing secret files in container {}", container.name),
-                            e,
-                        )
-                    })?;
-            }
-            docker
-                .start_container(
-                    &container.id,
-                    None::<bollard::query_parameters::StartContainerOptions>,
-                )
-                .await
-                .map_err(|e| {
-                    let text = e.to_string();
-                    if text.contains("executable file not found") || text.contains("no such file") {
-                        ExecutorError::Unsupported {
-                            backend: BACKEND,
-                            what: format!(
-                                "image {:?} without `sh` on its PATH (worker containers run a POSIX \
-                                 shell as keep-alive and datum wrapper): {text}",
-                                blueprint.image
-                            ),
-                        }
-                    } else {
-                        backend_err(format!("starting container {}", container.name), e)
-                    }
-                })
-        };
-        match started.await {
+        match start_worker_container(docker, blueprint, &container).await {
             Ok(()) => Ok(container),
             Err(e) => {
                 let _ = remove_container(docker, &container.id).await;
@@ -439,6 +370,92 @@ impl DockerExecutor {
             }
         }
     }
+}
+
+/// What a worker container is created from: the keep-alive shell, the blueprint's image,
+/// labels and limits, and the bind mounts in bind mode.
+fn container_body(
+    inner: &Inner,
+    blueprint: &Blueprint,
+    labels: HashMap<String, String>,
+    bind: Option<&BindDirs>,
+) -> ContainerCreateBody {
+    let binds = bind.map(|d| {
+        vec![
+            format!("{}:/pfs:ro", d.input.display()),
+            format!("{}:/pfs/out:rw", d.output.display()),
+        ]
+    });
+    let l = &blueprint.limits;
+    ContainerCreateBody {
+        image: Some(blueprint.image.clone()),
+        entrypoint: Some(vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            KEEPALIVE.to_string(),
+        ]),
+        cmd: Some(vec![]),
+        working_dir: blueprint.working_dir.clone(),
+        labels: Some(labels),
+        tty: Some(false),
+        attach_stdin: Some(false),
+        open_stdin: Some(false),
+        host_config: Some(HostConfig {
+            binds,
+            network_mode: Some(inner.config.network_mode.clone()),
+            memory: l.memory,
+            memory_reservation: l.memory_reservation,
+            nano_cpus: l.nano_cpus,
+            cpu_shares: l.cpu_shares,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Installs the blueprint's secret files in a created worker container and starts it.
+async fn start_worker_container(
+    docker: &Docker,
+    blueprint: &Blueprint,
+    container: &WorkerContainer,
+) -> Result<(), ExecutorError> {
+    if let Some(tar) = &blueprint.secret_files {
+        let opts = UploadToContainerOptionsBuilder::default().path("/").build();
+        docker
+            .upload_to_container(
+                &container.id,
+                Some(opts),
+                bollard::body_full(tar.clone().into()),
+            )
+            .await
+            .map_err(|e| {
+                backend_err(
+                    format!("installing secret files in container {}", container.name),
+                    e,
+                )
+            })?;
+    }
+    docker
+        .start_container(
+            &container.id,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
+        .await
+        .map_err(|e| {
+            let text = e.to_string();
+            if text.contains("executable file not found") || text.contains("no such file") {
+                ExecutorError::Unsupported {
+                    backend: BACKEND,
+                    what: format!(
+                        "image {:?} without `sh` on its PATH (worker containers run a POSIX \
+                         shell as keep-alive and datum wrapper): {text}",
+                        blueprint.image
+                    ),
+                }
+            } else {
+                backend_err(format!("starting container {}", container.name), e)
+            }
+        })
 }
 
 /// One worker container as created.
