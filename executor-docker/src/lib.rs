@@ -80,14 +80,14 @@
 //! # }
 //! ```
 
-pub mod config;
-pub mod executor;
+mod config;
+mod executor;
 mod pipe;
-pub mod resources;
-pub mod staging;
+mod resources;
+mod staging;
 #[cfg(feature = "testing")]
 pub mod testing;
-pub mod worker;
+mod worker;
 
 pub use config::{
     DEFAULT_DOCKER_HOST, DataMode, DockerConfig, DockerHost, PullPolicy, RegistryAuth,

@@ -129,15 +129,30 @@
 //! [`Worker`]: pipeline_core::executor::Worker
 //! [`Worker::stop`]: pipeline_core::executor::Worker::stop
 
-pub mod config;
-pub mod datum;
-pub mod exec;
-pub mod executor;
-pub mod manifest;
-pub mod names;
-pub mod status;
+mod config;
+mod datum;
+mod exec;
+mod executor;
+mod manifest;
+mod names;
+mod status;
 
 pub use config::{ClusterSource, K8sConfig, SharedVolume, WorkerPaths};
-pub use exec::{ExecError, ExecIo, ExecTransport, KubeExec};
+pub use exec::{
+    BoxRead, BoxWrite, ExecError, ExecIo, ExecTransport, KubeExec, exit_code_from_status,
+};
 pub use executor::{K8sExecutor, K8sWorker};
-pub use manifest::{ManifestError, render_worker_manifests};
+pub use manifest::{
+    ManifestError, build_worker_pod, build_worker_pods, parse_user, render_worker_manifests,
+};
+
+/// The labels, annotations and names this executor gives worker pods, to select them with
+/// `kubectl` or the API.
+pub mod labels {
+    pub use crate::names::{
+        ANNOTATION_PIPELINE, ANNOTATION_PROJECT, LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_OWNER,
+        LABEL_PIPELINE, LABEL_PREFIX, LABEL_PROJECT, LABEL_VERSION, LABEL_WORKER, MANAGED_BY,
+        MAX_GENERATE_NAME, MAX_LABEL_VALUE, generate_name, label_value, pipeline_selector_labels,
+        selector,
+    };
+}

@@ -322,7 +322,7 @@ pub fn apply_patches(spec: PodSpec, pipeline: &PipelineSpec) -> Result<PodSpec, 
 ///
 /// ```
 /// use std::sync::Arc;
-/// use executor_k8s::{manifest::build_worker_pod, K8sConfig};
+/// use executor_k8s::{build_worker_pod, K8sConfig};
 /// use pipeline_core::executor::{Secrets, WorkerPoolSpec};
 /// use pipeline_core::spec::{PipelineSpec, Transform};
 ///

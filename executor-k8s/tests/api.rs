@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::{FakeApi, LocalExec, local_config, mock_client};
-use executor_k8s::exec::exit_code_from_status;
 use executor_k8s::{
     ClusterSource, ExecError, ExecIo, ExecTransport, K8sConfig, K8sExecutor, KubeExec,
+    exit_code_from_status,
 };
 use k8s_openapi::api::core::v1::{
     ContainerState, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus, Pod,

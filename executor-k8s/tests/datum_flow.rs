@@ -433,7 +433,7 @@ async fn leftovers_of_a_crashed_host_are_removed() {
         .unwrap();
     std::mem::forget(old); // a crash: no stop, no drop
     // A pod of another owner and one of another pipeline must survive.
-    let mut other_owner = executor_k8s::manifest::build_worker_pod(
+    let mut other_owner = executor_k8s::build_worker_pod(
         &pool(PipelineSpec::default(), 1),
         &executor_k8s::K8sConfig {
             owner: "host-b".into(),

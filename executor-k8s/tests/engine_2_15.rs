@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{FakeApi, NamespacedExec, mock_client};
-use executor_k8s::names::{LABEL_VERSION, pipeline_selector_labels, selector};
+use executor_k8s::labels::{LABEL_VERSION, pipeline_selector_labels, selector};
 use executor_k8s::{ClusterSource, K8sConfig, K8sExecutor, WorkerPaths};
 use executor_process::ProcessExecutor;
 use futures::FutureExt;

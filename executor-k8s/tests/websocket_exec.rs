@@ -145,7 +145,7 @@ async fn session(tcp: tokio::net::TcpStream, backend: Arc<dyn ExecTransport>) {
     let fo = forward(out_r, 1, tx.clone());
     let fe = forward(err_r, 2, tx.clone());
     let io = ExecIo {
-        stdin: want_stdin.then(|| Box::pin(stdin_r) as executor_k8s::exec::BoxRead),
+        stdin: want_stdin.then(|| Box::pin(stdin_r) as executor_k8s::BoxRead),
         stdout: Some(Box::pin(out_w)),
         stderr: Some(Box::pin(err_w)),
     };
