@@ -110,14 +110,74 @@ pub(crate) fn is_status(e: &bollard::errors::Error, code: u16) -> bool {
     matches!(e, bollard::errors::Error::DockerResponseServerError { status_code, .. } if *status_code == code)
 }
 
-impl DockerExecutor {
-    /// Connects to the daemon named by `config` (or `DOCKER_HOST`, or the default socket),
-    /// checks that it answers, negotiates the API version and, when
+/// Builds a [`DockerExecutor`]: start from [`DockerExecutor::builder`], set what differs
+/// from [`DockerConfig::default`], then `build().await?` connects.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), pipeline_core::executor::ExecutorError> {
+/// use executor_docker::{DataMode, DockerExecutor};
+///
+/// let docker = DockerExecutor::builder()
+///     .owner("my-app")
+///     .data_mode(DataMode::Archive)
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct DockerExecutorBuilder {
+    config: DockerConfig,
+}
+
+impl DockerExecutorBuilder {
+    /// Replaces every setting at once.
+    pub fn config(mut self, config: DockerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The daemon address ([`DockerConfig::host`]).
+    pub fn host(mut self, address: impl Into<String>) -> Self {
+        self.config.host = Some(address.into());
+        self
+    }
+
+    /// The owner label of this host application instance ([`DockerConfig::owner`]).
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.config.owner = owner.into();
+        self
+    }
+
+    /// How `/pfs` reaches containers ([`DockerConfig::data_mode`]).
+    pub fn data_mode(mut self, mode: DataMode) -> Self {
+        self.config.data_mode = mode;
+        self
+    }
+
+    /// The image pull policy ([`DockerConfig::pull_policy`]).
+    pub fn pull_policy(mut self, policy: PullPolicy) -> Self {
+        self.config.pull_policy = policy;
+        self
+    }
+
+    /// Connects to the daemon (the configured host, or `DOCKER_HOST`, or the default
+    /// socket), checks that it answers, negotiates the API version and, when
     /// [`DockerConfig::remove_leftovers_on_connect`] is set, removes leftovers of this owner.
     ///
     /// Fails with [`ExecutorError::Unavailable`] naming the address when the daemon is absent
     /// or does not answer within [`DockerConfig::request_timeout`].
-    pub async fn connect(config: DockerConfig) -> Result<Self, ExecutorError> {
+    pub async fn build(self) -> Result<DockerExecutor, ExecutorError> {
+        DockerExecutor::connect(self.config).await
+    }
+}
+
+impl DockerExecutor {
+    /// A builder with [`DockerConfig::default`] settings.
+    pub fn builder() -> DockerExecutorBuilder {
+        DockerExecutorBuilder::default()
+    }
+
+    async fn connect(config: DockerConfig) -> Result<Self, ExecutorError> {
         let address = config.address();
         let unavailable =
             |message: String, source: Option<bollard::errors::Error>| ExecutorError::Unavailable {

@@ -12,10 +12,11 @@
 //!
 //! # Model
 //!
-//! - [`DockerExecutor::connect`] reaches the daemon at [`DockerConfig::host`], `DOCKER_HOST`, or
-//!   `unix:///var/run/docker.sock`; an absent or silent daemon is
-//!   [`ExecutorError::Unavailable`](pipeline_core::executor::ExecutorError::Unavailable) naming the
-//!   address. It removes containers left by a crashed run of the same [`DockerConfig::owner`].
+//! - [`DockerExecutor::builder`] then [`DockerExecutorBuilder::build`] reaches the daemon at
+//!   [`DockerConfig::host`], `DOCKER_HOST`, or `unix:///var/run/docker.sock`; an absent or
+//!   silent daemon is
+//!   [`ExecutorError::Unavailable`](pipeline_core::executor::ExecutorError::Unavailable) naming
+//!   the address. It removes containers left by a crashed run of the same [`DockerConfig::owner`].
 //! - `start_workers` resolves `transform.image` locally, pulls it per [`PullPolicy`] within
 //!   [`DockerConfig::pull_timeout`] (credentials from [`DockerConfig::registry_auth`] by
 //!   `image_pull_secrets` name), then starts one container per worker, labelled with owner,
@@ -66,15 +67,15 @@
 //! is future work.) The archive mode also needs `rm` and `mkdir`.
 //!
 //! ```no_run
-//! use executor_docker::{DockerConfig, DockerExecutor};
+//! use executor_docker::{DataMode, DockerExecutor};
 //! use pipeline_core::executor::Executor;
 //!
 //! # async fn demo() -> Result<(), pipeline_core::executor::ExecutorError> {
-//! let executor = DockerExecutor::connect(DockerConfig {
-//!     owner: "my-app".into(),
-//!     ..DockerConfig::default()
-//! })
-//! .await?;
+//! let executor = DockerExecutor::builder()
+//!     .owner("my-app")
+//!     .data_mode(DataMode::Auto)
+//!     .build()
+//!     .await?;
 //! assert_eq!(executor.name(), "docker");
 //! # Ok(())
 //! # }
@@ -92,5 +93,5 @@ mod worker;
 pub use config::{
     DEFAULT_DOCKER_HOST, DataMode, DockerConfig, DockerHost, PullPolicy, RegistryAuth,
 };
-pub use executor::{DockerExecutor, labels};
+pub use executor::{DockerExecutor, DockerExecutorBuilder, labels};
 pub use worker::DockerWorker;

@@ -60,7 +60,11 @@ pub fn open_engine(
             owner: owner.clone(),
             ..Default::default()
         };
-        let ex = rt.block_on(executor_docker::DockerExecutor::connect(config))?;
+        let ex = rt.block_on(
+            executor_docker::DockerExecutor::builder()
+                .config(config)
+                .build(),
+        )?;
         builder = builder.executor(Arc::new(ex));
     }
     if wanted.contains(ExecutorKind::Kubernetes.name()) {
