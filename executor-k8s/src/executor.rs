@@ -62,11 +62,82 @@ fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.is_not_found())
 }
 
-impl K8sExecutor {
-    /// Connects to a cluster and checks that its API server answers (`GET /version`), so a
+/// Builds a [`K8sExecutor`]: start from [`K8sExecutor::builder`], choose the cluster and
+/// settings, then either `build().await?` (connects and checks the API server) or
+/// `build_on(client)` (an existing client, no check).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), pipeline_core::executor::ExecutorError> {
+/// use executor_k8s::{ClusterSource, K8sConfig, K8sExecutor};
+///
+/// let executor = K8sExecutor::builder()
+///     .cluster(ClusterSource::Infer)
+///     .config(K8sConfig { owner: "my-app".into(), ..K8sConfig::default() })
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Default)]
+pub struct K8sExecutorBuilder {
+    cluster: ClusterSource,
+    config: K8sConfig,
+    exec: Option<Arc<dyn ExecTransport>>,
+}
+
+impl fmt::Debug for K8sExecutorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("K8sExecutorBuilder")
+            .field("cluster", &self.cluster)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl K8sExecutorBuilder {
+    /// Where the API server and credentials come from (default [`ClusterSource::Infer`]).
+    pub fn cluster(mut self, source: ClusterSource) -> Self {
+        self.cluster = source;
+        self
+    }
+
+    /// The executor's settings (default [`K8sConfig::default`]).
+    pub fn config(mut self, config: K8sConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Replaces the exec transport (tests run the datum flow through a local fake).
+    pub fn exec_transport(mut self, exec: Arc<dyn ExecTransport>) -> Self {
+        self.exec = Some(exec);
+        self
+    }
+
+    /// Connects to the cluster and checks that its API server answers (`GET /version`), so a
     /// missing or unreachable cluster is reported here as [`ExecutorError::Unavailable`]
     /// rather than at the first pipeline.
-    pub async fn connect(source: ClusterSource, config: K8sConfig) -> Result<Self, ExecutorError> {
+    pub async fn build(self) -> Result<K8sExecutor, ExecutorError> {
+        let (client, config) = K8sExecutor::connect(self.cluster, self.config).await?;
+        Ok(K8sExecutor::on_client(client, config, self.exec))
+    }
+
+    /// An executor on an existing client (no connectivity check; the cluster source is not
+    /// used). Pods go to the configured namespace, or the client's default namespace.
+    pub fn build_on(self, client: Client) -> K8sExecutor {
+        K8sExecutor::on_client(client, self.config, self.exec)
+    }
+}
+
+impl K8sExecutor {
+    /// A builder with the defaults (inferred cluster, [`K8sConfig::default`]).
+    pub fn builder() -> K8sExecutorBuilder {
+        K8sExecutorBuilder::default()
+    }
+
+    /// Loads the cluster configuration and checks that its API server answers.
+    async fn connect(
+        source: ClusterSource,
+        config: K8sConfig,
+    ) -> Result<(Client, K8sConfig), ExecutorError> {
         let unavailable = |address: String, message: String, source| ExecutorError::Unavailable {
             backend: BACKEND,
             address,
@@ -143,19 +214,19 @@ impl K8sExecutor {
         if config.namespace.is_none() {
             config.namespace = Some(default_ns);
         }
-        Ok(Self::new(client, config))
+        Ok((client, config))
     }
 
-    /// An executor on an existing client (no connectivity check). Pods go to
-    /// `config.namespace`, or the client's default namespace.
-    pub fn new(client: Client, config: K8sConfig) -> Self {
+    /// An executor on `client`; pods go to `config.namespace`, or the client's default
+    /// namespace. `exec`: the exec transport, by default the API server's.
+    fn on_client(client: Client, config: K8sConfig, exec: Option<Arc<dyn ExecTransport>>) -> Self {
         let namespace = config
             .namespace
             .clone()
             .unwrap_or_else(|| client.default_namespace().to_string());
         let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
         let secrets: Api<Secret> = Api::namespaced(client, &namespace);
-        let exec = Arc::new(KubeExec::new(pods.clone()));
+        let exec = exec.unwrap_or_else(|| Arc::new(KubeExec::new(pods.clone())));
         K8sExecutor {
             inner: Arc::new(Inner {
                 pods,
@@ -165,27 +236,6 @@ impl K8sExecutor {
                 exec,
                 live: Mutex::new(HashSet::new()),
             }),
-        }
-    }
-
-    /// Replaces the exec transport (tests run the datum flow through a local fake).
-    pub fn with_exec_transport(self, exec: Arc<dyn ExecTransport>) -> Self {
-        let inner = match Arc::try_unwrap(self.inner) {
-            Ok(mut inner) => {
-                inner.exec = exec;
-                inner
-            }
-            Err(shared) => Inner {
-                pods: shared.pods.clone(),
-                secrets: shared.secrets.clone(),
-                namespace: shared.namespace.clone(),
-                config: shared.config.clone(),
-                exec,
-                live: Mutex::new(HashSet::new()),
-            },
-        };
-        K8sExecutor {
-            inner: Arc::new(inner),
         }
     }
 

@@ -9,7 +9,11 @@
 //! # async fn demo(pool: WorkerPoolSpec) -> Result<(), ExecutorError> {
 //! // KUBECONFIG / ~/.kube/config, else the in-cluster service account.
 //! let config = K8sConfig { namespace: Some("pipelines".into()), ..K8sConfig::default() };
-//! let executor = K8sExecutor::connect(ClusterSource::Infer, config).await?;
+//! let executor = K8sExecutor::builder()
+//!     .cluster(ClusterSource::Infer)
+//!     .config(config)
+//!     .build()
+//!     .await?;
 //! println!("{}", executor.render_manifests(&pool)?); // review what would be applied
 //! let mut workers = executor.start_workers(&pool).await?; // pods Running, or a clear error
 //! // ... the engine calls workers[i].run(task) per datum ...
@@ -92,7 +96,7 @@
 //!
 //! | Kubernetes | error |
 //! |---|---|
-//! | no kubeconfig / in-cluster config, API server not answering | [`ExecutorError::Unavailable`] from [`K8sExecutor::connect`] |
+//! | no kubeconfig / in-cluster config, API server not answering | [`ExecutorError::Unavailable`] from [`K8sExecutorBuilder::build`] |
 //! | `ErrImagePull`, `ImagePullBackOff`, `InvalidImageName` | [`ExecutorError::ImageNotFound`] |
 //! | `Evicted`, `OOMKilled`, `CreateContainerConfigError`, `StartError`, pod deleted | [`ExecutorError::WorkerLost`] (at start, or during a datum: the pod is inspected when an exec fails) |
 //! | `Unschedulable`, still Pending after [`K8sConfig::startup_timeout`] | [`ExecutorError::Backend`] naming the pod and the scheduler's message |
@@ -141,7 +145,7 @@ pub use config::{ClusterSource, K8sConfig, SharedVolume, WorkerPaths};
 pub use exec::{
     BoxRead, BoxWrite, ExecError, ExecIo, ExecTransport, KubeExec, exit_code_from_status,
 };
-pub use executor::{K8sExecutor, K8sWorker};
+pub use executor::{K8sExecutor, K8sExecutorBuilder, K8sWorker};
 pub use manifest::{
     ManifestError, build_worker_pod, build_worker_pods, parse_user, render_worker_manifests,
 };

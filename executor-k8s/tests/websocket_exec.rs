@@ -253,8 +253,10 @@ async fn conformance_through_websocket_exec() {
         },
         ..K8sConfig::default()
     };
-    let executor =
-        K8sExecutor::new(client, config).with_exec_transport(Arc::new(kube_exec(&url).await));
+    let executor = K8sExecutor::builder()
+        .config(config)
+        .exec_transport(Arc::new(kube_exec(&url).await))
+        .build_on(client);
     let pool = WorkerPoolSpec {
         project: "default".into(),
         pipeline: "ws".into(),

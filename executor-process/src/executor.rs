@@ -210,11 +210,6 @@ impl ProcessExecutor {
         ProcessExecutorBuilder::default()
     }
 
-    /// An executor with the defaults (automatic `/pfs` mode).
-    pub fn new() -> Result<Self, ExecutorError> {
-        Self::builder().build()
-    }
-
     /// The `/pfs` mode in use.
     pub fn pfs_mode(&self) -> PfsMode {
         self.inner.mode

@@ -4,7 +4,7 @@
 //! ```no_run
 //! use executor_process::{PfsMode, ProcessExecutor};
 //!
-//! let executor = ProcessExecutor::new()?; // probes the host once, logs the mode
+//! let executor = ProcessExecutor::builder().build()?; // probes the host once, logs the mode
 //! if executor.pfs_mode() == PfsMode::Substitution {
 //!     eprintln!("no mount namespace here: /pfs is substituted in cmd, stdin and env");
 //! }
