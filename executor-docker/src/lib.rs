@@ -82,6 +82,7 @@
 //! ```
 
 mod config;
+mod container;
 mod executor;
 mod pipe;
 mod resources;
@@ -93,5 +94,6 @@ mod worker;
 pub use config::{
     DEFAULT_DOCKER_HOST, DataMode, DockerConfig, DockerHost, PullPolicy, RegistryAuth,
 };
-pub use executor::{DockerExecutor, DockerExecutorBuilder, labels};
+pub use container::labels;
+pub use executor::{DockerExecutor, DockerExecutorBuilder};
 pub use worker::DockerWorker;

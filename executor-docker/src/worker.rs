@@ -42,9 +42,9 @@ use pipeline_core::executor::lines::LineSplitter;
 use pipeline_core::executor::{DatumOutcome, DatumTask, ExecutorError, LogSink, LogStream, Worker};
 
 use crate::config::DataMode;
-use crate::executor::{
-    BACKEND, Blueprint, DockerExecutor, Inner, KILL_GRACE, WorkerContainer, backend_err, is_status,
-    remove_container, remove_work_dirs,
+use crate::container::{
+    BACKEND, Blueprint, Inner, KILL_GRACE, WorkerContainer, backend_err, create_worker_container,
+    is_status, remove_container, remove_work_dirs,
 };
 use crate::staging;
 
@@ -122,8 +122,7 @@ impl DockerWorker {
             remove_container(&self.inner.docker, &old.id).await?;
             remove_work_dirs(&old.work_dir);
         }
-        let c = DockerExecutor::create_worker_container(&self.inner, &self.blueprint, self.index)
-            .await?;
+        let c = create_worker_container(&self.inner, &self.blueprint, self.index).await?;
         tracing::info!(container = %c.name, "replaced worker container");
         self.container = Some(c);
         self.lost = false;
