@@ -15,6 +15,7 @@
 //! | [`hash`] | content hashes of files and directories (shared by storage and datums) |
 //! | [`datum`] | inputs → datums (pfs, cross, union, join, group, cron), datum IDs and hashes |
 //! | [`schedule`] | cron schedules (`@every`, five fields, descriptors) and when they fire next |
+//! | [`civil_time`] | UTC dates and RFC 3339 times from epoch seconds, and back |
 //! | [`pfs`] | versioned storage: repos, branches, commits, files, objects |
 //! | [`pps`] | the pipeline engine: pipelines, jobs, incremental processing, DAGs |
 //! | [`executor`] | the trait the engine calls to run user code on one datum |
@@ -22,6 +23,7 @@
 //!
 //! The planning modules (`spec`, `validate`, `glob`, `datum`) do no I/O of their own.
 
+pub mod civil_time;
 pub mod datum;
 pub mod error_chain;
 pub mod executor;

@@ -19,6 +19,7 @@
 //! assert!(Schedule::parse("61 * * * *").is_err());
 //! ```
 
+use crate::civil_time::civil_from_days;
 use crate::spec::{Duration, DurationError};
 
 /// A parsed cron schedule.
@@ -340,24 +341,6 @@ impl Fields {
             dom_match || dow_match
         }
     }
-}
-
-/// (year, month 1–12, day 1–31) of a day count since 1970-01-01 (proleptic Gregorian).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        y,
-        u32::try_from(m).unwrap_or(1),
-        u32::try_from(d).unwrap_or(1),
-    )
 }
 
 #[cfg(test)]
