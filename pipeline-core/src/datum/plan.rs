@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::source::{Entry, SourceError, TreeSource};
 use super::{Datum, DatumId, DatumInput, PfsLeaf};
 use crate::glob::{self, Glob, GlobError, GlobMatchError, Template, TemplateError};
+use crate::spec::effective::DEFAULT_BRANCH;
 use crate::spec::{Input, InputKind, PipelineSpec};
 
 /// Where the trees of a plan's repos come from.
@@ -796,7 +797,7 @@ impl Builder<'_> {
                         .branch
                         .clone()
                         .filter(|b| !b.is_empty())
-                        .unwrap_or_else(|| "master".into()),
+                        .unwrap_or_else(|| DEFAULT_BRANCH.into()),
                     repo,
                     project: p.project.clone(),
                     glob,
@@ -834,7 +835,7 @@ impl Builder<'_> {
                 let leaf = PfsLeaf {
                     name,
                     repo,
-                    branch: "master".into(),
+                    branch: DEFAULT_BRANCH.into(),
                     project: c.project.clone(),
                     glob: "/*".into(),
                     join_on: String::new(),

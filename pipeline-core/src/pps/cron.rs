@@ -10,6 +10,7 @@ use super::error::{PpsError, Result};
 use super::registry::input_branches;
 use crate::civil_time::{parse_rfc3339, rfc3339};
 use crate::schedule::Schedule;
+use crate::spec::effective::DEFAULT_BRANCH;
 
 /// Most overdue ticks committed for one input in one catch-up.
 const MAX_CATCH_UP: usize = 1000;
@@ -47,7 +48,7 @@ impl Engine {
                     continue;
                 };
                 let store = self.store();
-                let Ok(head) = store.resolve_commit(&repo, "master") else {
+                let Ok(head) = store.resolve_commit(&repo, DEFAULT_BRANCH) else {
                     continue;
                 };
                 let floor = c
@@ -103,7 +104,7 @@ impl Engine {
             let mut next = c.schedule.next_after(c.latest);
             let mut made = 0;
             while let Some(t) = next.filter(|t| *t <= now && made < MAX_CATCH_UP) {
-                let b = c.repo.branch("master")?;
+                let b = c.repo.branch(DEFAULT_BRANCH)?;
                 let commit = store.start_commit(&b, "cron tick")?.commit;
                 if c.overwrite {
                     match store.delete_file(&commit, "/") {

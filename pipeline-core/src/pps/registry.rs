@@ -2,6 +2,7 @@
 //! store-dependent validation (reference §5 rows 38–43) plugged into [`crate::validate`].
 
 use crate::pfs::{BranchRef, CommitId, PfsError, RepoRef, StoreTxn};
+use crate::spec::effective::DEFAULT_BRANCH;
 use crate::spec::{Diagnostic, FieldPath, Input, ParsedSpec, PipelineSpec};
 use crate::validate::{self, StoreCheck};
 
@@ -38,7 +39,7 @@ fn branch_trigger(
 ) -> Result<crate::pfs::BranchTrigger> {
     let bad = |m: String| PpsError::Usage(format!("trigger of input branch {branch}: {m}"));
     Ok(crate::pfs::BranchTrigger {
-        branch: t.branch.clone().unwrap_or_else(|| "master".into()),
+        branch: t.branch.clone().unwrap_or_else(|| DEFAULT_BRANCH.into()),
         all: t.all,
         size_bytes: t
             .size
@@ -69,7 +70,7 @@ pub(crate) fn input_branches(input: &Input, field: FieldPath, out: &mut Vec<Inpu
     if let Some(p) = &input.pfs
         && let Some(repo) = &p.repo
         && let Ok(r) = RepoRef::in_project(&project(&p.project), repo)
-        && let Ok(b) = r.branch(p.branch.as_deref().unwrap_or("master"))
+        && let Ok(b) = r.branch(p.branch.as_deref().unwrap_or(DEFAULT_BRANCH))
     {
         out.push(InputBranch {
             branch: b,
@@ -81,7 +82,7 @@ pub(crate) fn input_branches(input: &Input, field: FieldPath, out: &mut Vec<Inpu
     if let Some(c) = &input.cron
         && let Some(repo) = &c.repo
         && let Ok(r) = RepoRef::in_project(&project(&c.project), repo)
-        && let Ok(b) = r.branch("master")
+        && let Ok(b) = r.branch(DEFAULT_BRANCH)
     {
         out.push(InputBranch {
             branch: b,
@@ -455,7 +456,8 @@ impl Engine {
                 .unwrap_or_else(|| CommitId::generate().to_string()),
         };
         let out_repo = RepoRef::new(&name)?;
-        let out_branch = out_repo.branch(effective.output_branch.as_deref().unwrap_or("master"))?;
+        let out_branch =
+            out_repo.branch(effective.output_branch.as_deref().unwrap_or(DEFAULT_BRANCH))?;
         let mut branches = Vec::new();
         if let Some(input) = &effective.input {
             input_branches(input, FieldPath::root().field("input"), &mut branches);
