@@ -182,8 +182,8 @@ impl DockerExecutor {
 
     /// Removes every container labelled with this executor's owner, with their work
     /// directories: what a crashed host left behind. Call it only when this host has no live
-    /// workers (it runs on [`connect`](Self::connect) by default). Returns how many containers
-    /// were removed.
+    /// workers (it runs on [`build`](DockerExecutorBuilder::build) by default). Returns how
+    /// many containers were removed.
     pub async fn remove_leftovers(&self) -> Result<usize, ExecutorError> {
         let n = self
             .remove_labelled(&[])

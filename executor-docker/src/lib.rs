@@ -21,16 +21,16 @@
 //!   [`DockerConfig::pull_timeout`] (credentials from [`DockerConfig::registry_auth`] by
 //!   `image_pull_secrets` name), then starts one container per worker, labelled with owner,
 //!   project, pipeline, version and worker index (see [`labels`]). Its main process is a small
-//!   `sh` keep-alive loop; resources map to container limits ([`resources`]), the network mode is
+//!   `sh` keep-alive loop; resources map to container limits (`resources.rs`), the network mode is
 //!   [`DockerConfig::network_mode`] (default `none`), secret *files* are copied into the
 //!   container before it starts.
-//! - Each datum is **one exec** in the worker's container ([`worker`] explains the wrapper, the
+//! - Each datum is **one exec** in the worker's container (`worker.rs` explains the wrapper, the
 //!   kill of the process tree on cancel, the engine's timeout included, and how a dead
 //!   container is replaced). Secret *environment variables* are part of the datum's
 //!   environment, passed at exec time, so they are never in the container's configuration,
 //!   labels or logs.
 //! - `/pfs` reaches the container by bind mounts (daemon on this machine) or by the archive API
-//!   (remote daemon): see [`DataMode`] and [`staging`]. [`DataMode::Auto`] picks bind mounts for
+//!   (remote daemon): see [`DataMode`] and `staging.rs`. [`DataMode::Auto`] picks bind mounts for
 //!   a `unix://` address and the archive API for `tcp://`/`http://`.
 //!
 //! # Guarantees and their limits

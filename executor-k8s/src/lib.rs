@@ -74,9 +74,9 @@
 //! index and an **owner** ([`K8sConfig::owner`], the host by default); `start_workers` deletes
 //! this owner's pods of the pipeline that it is not running (leftovers of a crashed host or an
 //! older version), found by label. Naming rules (63-character limits, lowercase, `_`→`-`) are
-//! in [`names`].
+//! in `names.rs` (public as [`labels`]).
 //!
-//! The pod spec maps every Kubernetes-relevant field of the pipeline spec, see [`manifest`]
+//! The pod spec maps every Kubernetes-relevant field of the pipeline spec, see `manifest.rs`
 //! (the table there). [`render_worker_manifests`] (and
 //! [`K8sExecutor::render_manifests`]) render the pods as YAML for review; the
 //! `pipectl create pipeline --executor kubernetes --dry-run -o yaml` command that prints them
@@ -90,7 +90,7 @@
 //! instead. The program runs through exec in its own process group; cancel (the engine's
 //! `datum_timeout` arrives as one) or dropping the `run` future kill the whole group inside the
 //! pod. Details, including what an image must contain (`/bin/sh`, `sleep`, `tar`), are in
-//! [`datum`].
+//! `datum.rs`.
 //!
 //! # Failures
 //!
@@ -119,7 +119,7 @@
 //! # Not supported (yet)
 //!
 //! - `transform.user` as a **name**: Kubernetes needs numeric ids before the pod exists; use
-//!   `uid[:gid]` (see [`manifest`]).
+//!   `uid[:gid]` (see `manifest.rs`).
 //! - **Read-only inputs** are enforced with file modes, which do not stop a root user.
 //! - `datum_batching`, `service`, `spout`, `s3`/`s3_out` inputs and outputs, and the sidecar
 //!   resource fields: this executor runs one datum per exec and has no storage sidecar.
