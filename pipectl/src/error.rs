@@ -40,7 +40,7 @@ pub enum CliError {
     #[error("writing output")]
     Output(#[source] io::Error),
     /// Other local I/O (starting the runtime, reading a stored file).
-    #[error("{0}")]
+    #[error(transparent)]
     System(#[from] io::Error),
 }
 
@@ -63,4 +63,25 @@ pub fn report(e: &CliError) -> i32 {
     }
     eprintln!("pipectl: {}", ErrorChain(e));
     1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_source_prints_once() {
+        let e = CliError::Io {
+            path: "spec.yaml".into(),
+            source: io::Error::other("disk on fire"),
+        };
+        assert_eq!(ErrorChain(&e).to_string(), "spec.yaml: disk on fire");
+        let e = CliError::from(io::Error::other("no runtime"));
+        assert_eq!(ErrorChain(&e).to_string(), "no runtime");
+        let e = CliError::from(PfsError::Io {
+            path: "/x".into(),
+            source: io::Error::other("gone"),
+        });
+        assert_eq!(ErrorChain(&e).to_string(), "I/O error on /x: gone");
+    }
 }
