@@ -38,6 +38,7 @@ use bollard::query_parameters::{
     DownloadFromContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use futures::{Stream, StreamExt};
+use pipeline_core::error_chain::ErrorChain;
 use pipeline_core::executor::lines::LineSplitter;
 use pipeline_core::executor::{DatumOutcome, DatumTask, ExecutorError, LogSink, LogStream, Worker};
 
@@ -468,7 +469,10 @@ impl Drop for KillGuard {
                 // Kill until the exec has ended: a first kill can race with its start.
                 for _ in 0..50 {
                     if let Err(e) = kill_all(&docker, &container).await {
-                        tracing::warn!("killing the processes of a dropped datum: {e}");
+                        tracing::warn!(
+                            "killing the processes of a dropped datum: {}",
+                            ErrorChain(&e)
+                        );
                         return;
                     }
                     match docker.inspect_exec(&exec_id).await {
@@ -702,7 +706,10 @@ impl Drop for DockerWorker {
             let docker = self.inner.docker.clone();
             handle.spawn(async move {
                 if let Err(e) = remove_container(&docker, &c.id).await {
-                    tracing::warn!("removing the container of a dropped worker: {e}");
+                    tracing::warn!(
+                        "removing the container of a dropped worker: {}",
+                        ErrorChain(&e)
+                    );
                 }
                 remove_work_dirs(&c.work_dir);
             });
