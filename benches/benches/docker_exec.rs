@@ -31,11 +31,11 @@ use bollard::query_parameters::{
 use executor_docker::testing::{TEST_IMAGE, ensure_test_image};
 use executor_docker::{DataMode, DockerConfig, DockerExecutor};
 use futures::StreamExt;
+use pipeline_core::executor::CancellationToken;
 use pipeline_core::executor::{
     DatumOutcome, DatumTask, Executor, NullLogSink, Program, ProgramKind, Secrets, WorkerPoolSpec,
 };
-use pipeline_core::spec::{PipelineSpec, Transform};
-use tokio_util::sync::CancellationToken;
+use pipeline_core::spec::{EffectiveSpec, PipelineSpec, Transform};
 
 const BLOCK: usize = 50;
 
@@ -98,14 +98,14 @@ async fn bench(n: usize) {
         pipeline: "bench".into(),
         version: 1,
         workers: 1,
-        spec: Arc::new(PipelineSpec {
+        spec: Arc::new(EffectiveSpec::from_defaulted(PipelineSpec {
             transform: Some(Transform {
                 image: Some(TEST_IMAGE.into()),
                 cmd: vec!["cp".into()],
                 ..Default::default()
             }),
             ..Default::default()
-        }),
+        })),
         secrets: Secrets::default(),
     };
     let mut workers = exec.start_workers(&pool).await.expect("workers");

@@ -13,13 +13,13 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use executor_process::{PfsMode, PfsRequest, ProcessExecutor};
+use pipeline_core::executor::CancellationToken;
 use pipeline_core::executor::{
     DatumOutcome, DatumTask, Executor, NullLogSink, Program, ProgramKind, Secrets, Worker,
     WorkerPoolSpec,
 };
-use pipeline_core::spec::PipelineSpec;
+use pipeline_core::spec::EffectiveSpec;
 use tokio::runtime::Runtime;
-use tokio_util::sync::CancellationToken;
 
 const PROGRAM: &str = "true";
 const ROUNDS: usize = 400;
@@ -50,7 +50,7 @@ fn worker(rt: &Runtime, mode: PfsMode) -> Box<dyn Worker> {
         pipeline: "bench".into(),
         version: 1,
         workers: 1,
-        spec: Arc::new(PipelineSpec::default()),
+        spec: Arc::new(EffectiveSpec::default()),
         secrets: Secrets::default(),
     };
     rt.block_on(executor.start_workers(&pool))

@@ -308,12 +308,7 @@ pub(crate) fn sanitize(s: &str) -> String {
 /// [`DockerConfig::registry_auth`]. Names without credentials are skipped with a warning (names
 /// only, never values).
 fn pull_credentials(spec: &WorkerPoolSpec, config: &DockerConfig) -> Option<DockerCredentials> {
-    let names = spec
-        .spec
-        .transform
-        .as_ref()
-        .map(|t| t.image_pull_secrets.as_slice())
-        .unwrap_or_default();
+    let names = &spec.spec.transform.image_pull_secrets;
     for name in names {
         match config.registry_auth.get(name) {
             Some(a) => {
@@ -346,9 +341,7 @@ fn with_default_tag(image: &str) -> String {
 /// Builds the tar of secret files: for each `transform.secrets[i]` with a `mount_path`, the
 /// secret's keys (or only `key`) as files `mount_path/<key>`.
 fn secret_files_tar(spec: &WorkerPoolSpec) -> Result<Option<Vec<u8>>, ExecutorError> {
-    let Some(t) = spec.spec.transform.as_ref() else {
-        return Ok(None);
-    };
+    let t = &spec.spec.transform;
     let mut builder = tar::Builder::new(Vec::new());
     let mut any = false;
     let mut dirs = std::collections::BTreeSet::new();
@@ -464,9 +457,7 @@ impl DockerExecutor {
         &self,
         spec: &WorkerPoolSpec,
     ) -> Result<Vec<Box<dyn Worker>>, ExecutorError> {
-        let transform = spec.spec.transform.as_ref();
-        let image = transform
-            .and_then(|t| t.image.clone())
+        let image = Some(spec.spec.image().to_string())
             .filter(|i| !i.trim().is_empty())
             .ok_or_else(|| ExecutorError::InvalidTask {
                 field: "transform.image".to_string(),
@@ -493,7 +484,7 @@ impl DockerExecutor {
             ),
             owner_dir: self.owner_dir(),
             labels,
-            working_dir: transform.and_then(|t| t.working_dir.clone()),
+            working_dir: spec.spec.transform.working_dir.clone(),
             limits,
             secret_files,
             pipeline: spec.pipeline.clone(),
@@ -526,19 +517,19 @@ mod tests {
     #[test]
     fn pull_credentials_follow_image_pull_secrets() {
         use pipeline_core::executor::{SecretValue, Secrets};
-        use pipeline_core::spec::{PipelineSpec, Transform};
+        use pipeline_core::spec::{EffectiveSpec, PipelineSpec, Transform};
         let spec = WorkerPoolSpec {
             project: "p".into(),
             pipeline: "x".into(),
             version: 1,
             workers: 1,
-            spec: Arc::new(PipelineSpec {
+            spec: Arc::new(EffectiveSpec::from_defaulted(PipelineSpec {
                 transform: Some(Transform {
                     image_pull_secrets: vec!["absent".into(), "reg".into()],
                     ..Default::default()
                 }),
                 ..Default::default()
-            }),
+            })),
             secrets: Secrets::default(),
         };
         let mut config = DockerConfig::default();

@@ -10,7 +10,7 @@
 //! `gpu` and `disk` have no portable Docker equivalent: they are ignored with a warning.
 
 use pipeline_core::executor::ExecutorError;
-use pipeline_core::spec::PipelineSpec;
+use pipeline_core::spec::EffectiveSpec;
 
 /// Container limits derived from a spec.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub struct Limits {
 }
 
 /// Maps the spec's resources to Docker limits; errors name the field.
-pub fn limits(spec: &PipelineSpec) -> Result<Limits, ExecutorError> {
+pub fn limits(spec: &EffectiveSpec) -> Result<Limits, ExecutorError> {
     let mut out = Limits::default();
     if let Some(l) = &spec.resource_limits {
         if let Some(cpu) = l.cpu {
@@ -137,7 +137,7 @@ mod tests {
 
     #[test]
     fn spec_to_limits() {
-        let spec = PipelineSpec {
+        let spec = EffectiveSpec {
             resource_limits: Some(ResourceSpec {
                 cpu: Some(0.5),
                 memory: Some("64Mi".into()),
@@ -156,7 +156,7 @@ mod tests {
         assert_eq!(l.cpu_shares, Some(256));
         assert_eq!(l.memory_reservation, Some(64 << 20), "capped at the limit");
 
-        let bad = PipelineSpec {
+        let bad = EffectiveSpec {
             resource_limits: Some(ResourceSpec {
                 cpu: Some(-1.0),
                 ..Default::default()

@@ -257,9 +257,7 @@ impl K8sExecutor {
 
     /// Checks that every secret in `transform.secrets` exists and has the keys used.
     async fn check_secrets(&self, spec: &WorkerPoolSpec) -> Result<(), ExecutorError> {
-        let Some(transform) = spec.spec.transform.as_ref() else {
-            return Ok(());
-        };
+        let transform = &spec.spec.transform;
         for (i, s) in transform.secrets.iter().enumerate() {
             let secret = match self.inner.secrets.get(&s.name).await {
                 Ok(secret) => secret,
@@ -485,8 +483,8 @@ impl Executor for K8sExecutor {
         let secret_env: Vec<String> = spec
             .spec
             .transform
+            .secrets
             .iter()
-            .flat_map(|t| t.secrets.iter())
             .filter_map(|s| s.env_var.clone())
             .collect();
         let shared = self

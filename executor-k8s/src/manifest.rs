@@ -53,7 +53,9 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use pipeline_core::executor::WorkerPoolSpec;
-use pipeline_core::spec::{PipelineSpec, ResourceSpec, Transform};
+use pipeline_core::spec::{
+    EffectiveSpec, ResourceSpec, TolerationEffect, TolerationOperator, Transform,
+};
 
 use crate::config::K8sConfig;
 use crate::names;
@@ -190,7 +192,8 @@ fn toleration(t: &pipeline_core::spec::Toleration, i: usize) -> Result<Toleratio
     let field = format!("tolerations[{i}]");
     let operator = match t
         .operator
-        .as_deref()
+        .as_ref()
+        .map(TolerationOperator::as_str)
         .map(str::to_ascii_uppercase)
         .as_deref()
     {
@@ -211,7 +214,8 @@ fn toleration(t: &pipeline_core::spec::Toleration, i: usize) -> Result<Toleratio
     };
     let effect = match t
         .effect
-        .as_deref()
+        .as_ref()
+        .map(|e| e.as_str())
         .map(|e| e.to_ascii_uppercase().replace('_', ""))
         .as_deref()
     {
@@ -225,7 +229,10 @@ fn toleration(t: &pipeline_core::spec::Toleration, i: usize) -> Result<Toleratio
                 format!(
                     "unknown effect {:?} (expected ALL_EFFECTS, NO_SCHEDULE, \
                      PREFER_NO_SCHEDULE or NO_EXECUTE)",
-                    t.effect.as_deref().unwrap_or_default()
+                    t.effect
+                        .as_ref()
+                        .map(TolerationEffect::as_str)
+                        .unwrap_or_default()
                 ),
             ));
         }
@@ -262,7 +269,7 @@ fn plain_env(name: &str, value: &str) -> EnvVar {
 }
 
 /// Applies `pod_spec` (RFC 7386 merge patch) then `pod_patch` (RFC 6902) to a pod spec.
-pub fn apply_patches(spec: PodSpec, pipeline: &PipelineSpec) -> Result<PodSpec, ManifestError> {
+pub fn apply_patches(spec: PodSpec, pipeline: &EffectiveSpec) -> Result<PodSpec, ManifestError> {
     let merge = pipeline
         .pod_spec
         .as_deref()
@@ -332,7 +339,7 @@ pub fn apply_patches(spec: PodSpec, pipeline: &PipelineSpec) -> Result<PodSpec, 
 /// };
 /// let pool = WorkerPoolSpec {
 ///     project: "default".into(), pipeline: "edges".into(), version: 1, workers: 1,
-///     spec: Arc::new(spec), secrets: Secrets::default(),
+///     spec: Arc::new(spec.effective()), secrets: Secrets::default(),
 /// };
 /// let pod = build_worker_pod(&pool, &K8sConfig::default(), 0).unwrap();
 /// assert_eq!(pod.metadata.generate_name.as_deref(), Some("default-edges-v1-w0-"));
@@ -342,9 +349,8 @@ pub fn build_worker_pod(
     config: &K8sConfig,
     index: usize,
 ) -> Result<Pod, ManifestError> {
-    let spec: &PipelineSpec = &pool.spec;
-    let default_transform = Default::default();
-    let transform = spec.transform.as_ref().unwrap_or(&default_transform);
+    let spec: &EffectiveSpec = &pool.spec;
+    let transform = &spec.transform;
     let (labels, annotations) = worker_metadata(pool, config, index);
     let mut env = worker_env(pool, transform);
     let (mut volumes, mut mounts) = worker_volumes(config, transform);
@@ -387,7 +393,7 @@ fn worker_metadata(
     config: &K8sConfig,
     index: usize,
 ) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
-    let spec: &PipelineSpec = &pool.spec;
+    let spec: &EffectiveSpec = &pool.spec;
     let mut labels: BTreeMap<String, String> = spec
         .metadata
         .as_ref()
@@ -536,7 +542,7 @@ fn add_secrets(
 }
 
 /// Requests and limits of the user container.
-fn worker_resources(spec: &PipelineSpec) -> Result<Option<ResourceRequirements>, ManifestError> {
+fn worker_resources(spec: &EffectiveSpec) -> Result<Option<ResourceRequirements>, ManifestError> {
     let requests = match &spec.resource_requests {
         Some(r) => resource_list(r, "resource_requests")?,
         None => BTreeMap::new(),
@@ -590,7 +596,7 @@ fn worker_image(transform: &Transform) -> &str {
 
 /// The pod spec around the user container, before the spec's patches are applied.
 fn worker_pod_spec(
-    spec: &PipelineSpec,
+    spec: &EffectiveSpec,
     config: &K8sConfig,
     transform: &Transform,
     container: Container,

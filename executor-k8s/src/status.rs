@@ -1,7 +1,7 @@
 //! What a worker pod's status means for the executor: still starting, ready, or failed for a
 //! Kubernetes reason that must reach the user instead of a hang.
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, PodStatus};
 
 /// Why a worker pod cannot run datums.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,41 +104,8 @@ pub fn classify(pod: Option<&Pod>) -> PodState {
         return PodState::Failed(PodFailure::Lost { reason, message });
     }
     // Then container-level states: they carry the most specific reason.
-    for cs in status.container_statuses.iter().flatten() {
-        let Some(state) = cs.state.as_ref() else {
-            continue;
-        };
-        if let Some(w) = &state.waiting {
-            let wr = w.reason.clone().unwrap_or_default();
-            let wm = w.message.clone().unwrap_or_default();
-            if IMAGE_REASONS.contains(&wr.as_str()) {
-                return PodState::Failed(PodFailure::Image {
-                    image: cs.image.clone(),
-                    reason: wr,
-                    message: wm,
-                });
-            }
-            if FATAL_WAITING.contains(&wr.as_str()) {
-                return PodState::Failed(PodFailure::Lost {
-                    reason: wr,
-                    message: wm,
-                });
-            }
-        }
-        if let Some(t) = &state.terminated {
-            let tr = t
-                .reason
-                .clone()
-                .unwrap_or_else(|| format!("exit code {}", t.exit_code));
-            let mut tm = t.message.clone().unwrap_or_default();
-            if tm.is_empty() && t.exit_code != 0 {
-                tm = format!("worker container exited with code {}", t.exit_code);
-            }
-            return PodState::Failed(PodFailure::Lost {
-                reason: tr,
-                message: tm,
-            });
-        }
+    if let Some(failed) = container_failure(status) {
+        return failed;
     }
     match phase {
         "Failed" | "Succeeded" => {
@@ -185,6 +152,43 @@ pub fn classify(pod: Option<&Pod>) -> PodState {
             None => format!("phase {phase}"),
         },
     }
+}
+
+/// The failure a container of the pod reports (an image problem, a fatal waiting reason, or a
+/// terminated worker container), if any.
+fn container_failure(status: &PodStatus) -> Option<PodState> {
+    for cs in status.container_statuses.iter().flatten() {
+        let Some(state) = cs.state.as_ref() else {
+            continue;
+        };
+        if let Some(w) = &state.waiting {
+            let reason = w.reason.clone().unwrap_or_default();
+            let message = w.message.clone().unwrap_or_default();
+            if IMAGE_REASONS.contains(&reason.as_str()) {
+                let image = cs.image.clone();
+                return Some(PodState::Failed(PodFailure::Image {
+                    image,
+                    reason,
+                    message,
+                }));
+            }
+            if FATAL_WAITING.contains(&reason.as_str()) {
+                return Some(PodState::Failed(PodFailure::Lost { reason, message }));
+            }
+        }
+        if let Some(t) = &state.terminated {
+            let reason = t
+                .reason
+                .clone()
+                .unwrap_or_else(|| format!("exit code {}", t.exit_code));
+            let mut message = t.message.clone().unwrap_or_default();
+            if message.is_empty() && t.exit_code != 0 {
+                message = format!("worker container exited with code {}", t.exit_code);
+            }
+            return Some(PodState::Failed(PodFailure::Lost { reason, message }));
+        }
+    }
+    None
 }
 
 #[cfg(test)]

@@ -19,11 +19,11 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Status, StatusCause, StatusDetails};
 use kube::api::Api;
+use pipeline_core::executor::CancellationToken;
 use pipeline_core::executor::{
     DatumTask, Executor, ExecutorError, NullLogSink, Program, ProgramKind, Secrets, WorkerPoolSpec,
 };
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 fn pool(workers: usize) -> WorkerPoolSpec {
     WorkerPoolSpec {

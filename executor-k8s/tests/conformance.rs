@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use common::{FakeApi, NamespacedExec, mock_client};
 use executor_k8s::{ClusterSource, K8sConfig, K8sExecutor, WorkerPaths};
+use pipeline_core::executor::CancellationToken;
 use pipeline_core::executor::{
     DatumOutcome, DatumTask, Executor, NullLogSink, Program, ProgramKind, Secrets, WorkerPoolSpec,
 };
-use pipeline_core::spec::{PipelineSpec, Transform};
+use pipeline_core::spec::{EffectiveSpec, PipelineSpec, Transform};
 use pipeline_core::testkit::{self, Harness};
-use tokio_util::sync::CancellationToken;
 
 /// Prints a skip reason where `cargo test` shows it (its capture only covers the print
 /// macros, not a direct write to stderr).
@@ -32,14 +32,14 @@ fn template_as(image: &str, user: Option<&str>) -> WorkerPoolSpec {
         pipeline: "conf".into(),
         version: 1,
         workers: 1,
-        spec: Arc::new(PipelineSpec {
+        spec: Arc::new(EffectiveSpec::from_defaulted(PipelineSpec {
             transform: Some(Transform {
                 image: Some(image.into()),
                 user: user.map(Into::into),
                 ..Default::default()
             }),
             ..Default::default()
-        }),
+        })),
         secrets: Secrets::default(),
     }
 }

@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use common::{FakeApi, LocalExec, local_config, mock_client};
 use executor_k8s::K8sExecutor;
+use pipeline_core::executor::CancellationToken;
 use pipeline_core::executor::policy::{DatumPolicy, Verdict};
 use pipeline_core::executor::{
     DatumOutcome, DatumTask, Executor, ExecutorError, LogSink, LogStream, Program, ProgramKind,
     Secrets, WorkerPoolSpec,
 };
-use pipeline_core::spec::{PipelineSpec, SecretMount, Transform};
-use tokio_util::sync::CancellationToken;
+use pipeline_core::spec::{EffectiveSpec, PipelineSpec, SecretMount, Transform};
 
 #[derive(Default)]
 struct Lines(Mutex<Vec<(LogStream, String)>>);
@@ -60,7 +60,7 @@ fn pool(spec: PipelineSpec, workers: usize) -> WorkerPoolSpec {
         pipeline: "edges".into(),
         version: 1,
         workers,
-        spec: Arc::new(spec),
+        spec: Arc::new(EffectiveSpec::from_defaulted(spec)),
         secrets: Secrets::default(),
     }
 }

@@ -9,8 +9,8 @@ use executor_k8s::{
 };
 use pipeline_core::executor::{Secrets, WorkerPoolSpec};
 use pipeline_core::spec::{
-    GpuSpec, Metadata, PipelineSpec, ResourceSpec, SchedulingSpec, SecretMount, Toleration,
-    Transform,
+    EffectiveSpec, GpuSpec, Metadata, PipelineSpec, ResourceSpec, SchedulingSpec, SecretMount,
+    Toleration, Transform,
 };
 use serde_json::json;
 
@@ -28,7 +28,7 @@ fn pool(spec: PipelineSpec) -> WorkerPoolSpec {
         pipeline: "edges".into(),
         version: 3,
         workers: 2,
-        spec: Arc::new(spec),
+        spec: Arc::new(EffectiveSpec::from_defaulted(spec)),
         secrets: Secrets::default(),
     }
 }

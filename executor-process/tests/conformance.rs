@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use executor_process::{PfsMode, PfsRequest, ProcessExecutor};
 use pipeline_core::executor::{Executor, Secrets, WorkerPoolSpec};
-use pipeline_core::spec::PipelineSpec;
+use pipeline_core::spec::EffectiveSpec;
 use pipeline_core::testkit::{self, Harness};
 
 fn pool(name: &str) -> WorkerPoolSpec {
@@ -14,7 +14,7 @@ fn pool(name: &str) -> WorkerPoolSpec {
         pipeline: name.into(),
         version: 1,
         workers: 1,
-        spec: Arc::new(PipelineSpec::default()),
+        spec: Arc::new(EffectiveSpec::default()),
         secrets: Secrets::default(),
     }
 }

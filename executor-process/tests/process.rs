@@ -4,13 +4,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use executor_process::{PfsMode, PfsRequest, ProcessExecutor};
+use pipeline_core::executor::CancellationToken;
 use pipeline_core::executor::{
     DatumOutcome, DatumTask, Executor, ExecutorError, NullLogSink, Program, ProgramKind, Secrets,
     Worker, WorkerPoolSpec,
 };
-use pipeline_core::spec::PipelineSpec;
+use pipeline_core::spec::EffectiveSpec;
 use pipeline_core::testkit::{self, Harness, MARKER_VAR, RecordingLogSink, Scratch, cases};
-use tokio_util::sync::CancellationToken;
 
 fn pool(name: &str) -> WorkerPoolSpec {
     WorkerPoolSpec {
@@ -18,7 +18,7 @@ fn pool(name: &str) -> WorkerPoolSpec {
         pipeline: name.into(),
         version: 1,
         workers: 1,
-        spec: Arc::new(PipelineSpec::default()),
+        spec: Arc::new(EffectiveSpec::default()),
         secrets: Secrets::default(),
     }
 }

@@ -6,7 +6,12 @@
 //!   big-endian u64, and the child's 32-byte hash. Unlike Pachyderm, child **names** are
 //!   included, so renaming a file inside a directory datum changes the datum's hash.
 //!
+//! The [`ContentHash`] type is always there; computing hashes ([`ContentHash::of_bytes`],
+//! [`FileHasher`], [`DirectoryHasher`]) needs the `hashing` feature (on with `engine`, the
+//! default).
+//!
 //! ```
+//! # #[cfg(feature = "hashing")] {
 //! use pipeline_core::hash::{ContentHash, DirectoryHasher};
 //! let a = ContentHash::of_bytes(b"hello");
 //! let mut dir = DirectoryHasher::new();
@@ -18,6 +23,7 @@
 //! };
 //! assert_ne!(dir.finish(), renamed);
 //! assert_eq!(a.to_hex().len(), 64);
+//! # }
 //! ```
 
 use std::fmt;
@@ -29,6 +35,7 @@ pub struct ContentHash(pub [u8; 32]);
 
 impl ContentHash {
     /// Hash of a byte slice (a whole file's content).
+    #[cfg(feature = "hashing")]
     pub fn of_bytes(bytes: &[u8]) -> Self {
         ContentHash(*blake3::hash(bytes).as_bytes())
     }
@@ -71,9 +78,11 @@ impl FromStr for ContentHash {
 }
 
 /// Streaming file hasher: feed the bytes in order, then [`FileHasher::finish`].
+#[cfg(feature = "hashing")]
 #[derive(Debug, Default, Clone)]
 pub struct FileHasher(blake3::Hasher);
 
+#[cfg(feature = "hashing")]
 impl FileHasher {
     /// A new hasher.
     pub fn new() -> Self {
@@ -90,9 +99,11 @@ impl FileHasher {
 }
 
 /// Directory hasher: add the immediate children **in byte-wise name order**.
+#[cfg(feature = "hashing")]
 #[derive(Debug, Default, Clone)]
 pub struct DirectoryHasher(blake3::Hasher);
 
+#[cfg(feature = "hashing")]
 impl DirectoryHasher {
     /// A new hasher.
     pub fn new() -> Self {

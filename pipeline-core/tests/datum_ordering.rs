@@ -26,7 +26,7 @@ fn first_datum(input: &str) -> Datum {
         r#"{{"pipeline": {{"name": "p"}}, "input": {input}}}"#
     ))
     .unwrap();
-    let plan = DatumPlan::for_spec(&spec, &sources()).unwrap();
+    let plan = DatumPlan::for_spec(&spec.effective(), &sources()).unwrap();
     plan.datums().next().unwrap().unwrap()
 }
 

@@ -88,7 +88,7 @@ fn valid_specs_round_trip_through_json_and_yaml() {
 fn effective_of_valid_specs_is_still_valid() {
     for (file, s) in valid_specs() {
         let eff = s.spec.effective();
-        let report = pipeline_core::validate::validate_spec(&eff);
+        let report = pipeline_core::validate::validate_spec(&eff.to_spec());
         assert!(
             report.is_valid(),
             "{}: {:#?}",

@@ -2,44 +2,32 @@
 
 use std::collections::BTreeSet;
 
-use pipeline_core::spec::{Diagnostic, FieldPath, Input, PipelineSpec, parse_str};
+use pipeline_core::spec::{Diagnostic, EffectiveSpec, FieldPath, Input, PipelineSpec, parse_str};
 use pipeline_core::validate::{StoreCheck, validate, validate_with};
 
 /// A fake catalogue of existing repos: reports every input repo that does not exist.
 struct Repos(BTreeSet<&'static str>);
 
-fn visit(input: &Input, path: FieldPath, out: &mut Vec<(FieldPath, String)>) {
-    if let Some(pfs) = &input.pfs {
-        out.push((
-            path.field("pfs").field("repo"),
-            pfs.repo.clone().unwrap_or_default(),
-        ));
-    }
-    for (kind, children) in [
-        ("cross", &input.cross),
-        ("union", &input.union),
-        ("join", &input.join),
-        ("group", &input.group),
-    ] {
-        for (i, c) in children.iter().flatten().enumerate() {
-            visit(c, path.field(kind).index(i), out);
+/// Every pfs input's repo, with the field path of its `repo`.
+fn input_repos(input: &Input) -> Vec<(FieldPath, String)> {
+    let mut out = Vec::new();
+    input.for_each(&mut |at| {
+        if let Some(pfs) = &at.input.pfs {
+            out.push((
+                at.path.field("pfs").field("repo"),
+                pfs.repo.clone().unwrap_or_default(),
+            ));
         }
-    }
+    });
+    out
 }
 
 impl StoreCheck for Repos {
-    fn check(&self, spec: &PipelineSpec, effective: &PipelineSpec) -> Vec<Diagnostic> {
-        assert_eq!(
-            effective.datum_tries,
-            Some(3),
-            "checks see the effective spec"
-        );
-        let mut repos = Vec::new();
-        if let Some(input) = &spec.input {
-            visit(input, FieldPath::root().field("input"), &mut repos);
-        }
-        repos
-            .into_iter()
+    fn check(&self, spec: &PipelineSpec, effective: &EffectiveSpec) -> Vec<Diagnostic> {
+        assert_eq!(effective.datum_tries, 3, "checks see the effective spec");
+        spec.input
+            .iter()
+            .flat_map(input_repos)
             .filter(|(_, repo)| !self.0.contains(repo.as_str()))
             .map(|(path, repo)| {
                 Diagnostic::error(

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use executor_docker::testing::ensure_test_image;
 use executor_docker::{DataMode, DockerConfig, DockerExecutor};
+use pipeline_core::executor::CancellationToken;
 use pipeline_core::executor::{
     DatumTask, LogSink, LogStream, Program, ProgramKind, Secrets, WorkerPoolSpec,
 };
-use pipeline_core::spec::{PipelineSpec, Transform};
-use tokio_util::sync::CancellationToken;
+use pipeline_core::spec::{EffectiveSpec, PipelineSpec, Transform};
 
 /// Connects to the local daemon and makes sure the test image exists. Outside CI a missing
 /// daemon skips the test (returns `None` after printing why); with `CI=true` it fails.
@@ -101,7 +101,7 @@ pub fn pool(
         pipeline: pipeline.into(),
         version: 1,
         workers,
-        spec: Arc::new(spec),
+        spec: Arc::new(EffectiveSpec::from_defaulted(spec)),
         secrets: Secrets::default(),
     }
 }

@@ -83,6 +83,20 @@ pub fn check(tree: &dyn TreeSource, prefix_checks: usize) -> Vec<String> {
         .map_or((DirectoryHasher::new().finish(), 0), |o| {
             (o.hasher.finish(), o.size)
         });
+    check_root(tree, count, &hash, size, &mut problems);
+    check_prefixes(tree, dirs_for_prefix, &mut problems);
+    problems
+}
+
+/// The root entry agrees with the listing: present exactly when something is listed, with the
+/// hash and size of the top-level entries.
+fn check_root(
+    tree: &dyn TreeSource,
+    count: usize,
+    hash: &ContentHash,
+    size: u64,
+    problems: &mut Vec<String>,
+) {
     match tree.root() {
         Err(err) => problems.push(format!("root failed: {err}")),
         Ok(None) if count > 0 => problems.push("root() is None but the tree lists entries".into()),
@@ -93,7 +107,7 @@ pub fn check(tree: &dyn TreeSource, prefix_checks: usize) -> Vec<String> {
             if root.path != "/" {
                 problems.push(format!("root path is {:?}, expected \"/\"", root.path));
             }
-            if root.hash != hash {
+            if root.hash != *hash {
                 problems.push("root hash does not match the top-level entries".into());
             }
             if root.size != size {
@@ -105,8 +119,13 @@ pub fn check(tree: &dyn TreeSource, prefix_checks: usize) -> Vec<String> {
         }
         Ok(None) => {}
     }
-    dirs_for_prefix.push("/no-such-prefix/".into());
-    for prefix in &dirs_for_prefix {
+}
+
+/// `walk_prefix` agrees with a filtered `walk` for each of `prefixes` and for one prefix that
+/// matches nothing.
+fn check_prefixes(tree: &dyn TreeSource, mut prefixes: Vec<String>, problems: &mut Vec<String>) {
+    prefixes.push("/no-such-prefix/".into());
+    for prefix in &prefixes {
         let direct: Vec<Option<ContentHash>> = tree
             .walk_prefix(prefix)
             .map(|e| e.ok().map(|e| e.hash))
@@ -123,7 +142,6 @@ pub fn check(tree: &dyn TreeSource, prefix_checks: usize) -> Vec<String> {
             problems.push(format!("walk_prefix({prefix:?}) disagrees with walk()"));
         }
     }
-    problems
 }
 
 /// A directory whose children are still being listed.

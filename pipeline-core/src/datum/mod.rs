@@ -10,7 +10,7 @@
 //! use pipeline_core::spec::Input;
 //!
 //! let input: Input = serde_json::from_str(r#"{"pfs": {"repo": "images", "glob": "/*"}}"#).unwrap();
-//! let images = MemTree::from_paths(["/a.png", "/b.png", "/dir/c.png", "/dir/sub/d.png"]).unwrap();
+//! let images = MemTree::from_listing(["/a.png", "/b.png", "/dir/c.png", "/dir/sub/d.png"]).unwrap();
 //! let mut sources: HashMap<String, Arc<dyn TreeSource>> = HashMap::new();
 //! sources.insert("images".into(), Arc::new(images));
 //!
@@ -71,16 +71,21 @@
 //! Group datums with several inputs list them in child-then-path order; Pachyderm orders them
 //! by an internal hash, so the IDs of such datums may differ from Pachyderm's.
 
+#[cfg(feature = "hashing")]
 pub mod conformance;
 mod env;
+#[cfg(feature = "hashing")]
 mod local;
 mod plan;
 mod source;
 
 pub use env::JobEnv;
+#[cfg(feature = "hashing")]
 pub use local::LocalTree;
 pub use plan::{DatumFile, DatumPlan, Datums, PlanError, PlanOptions, Sources};
-pub use source::{Entry, EntryIter, MemTree, SourceError, SyntheticTree, TreeSource, check_name};
+#[cfg(feature = "hashing")]
+pub use source::SyntheticTree;
+pub use source::{Entry, EntryIter, MemTree, SourceError, TreeSource, check_name};
 
 use std::fmt;
 use std::sync::Arc;

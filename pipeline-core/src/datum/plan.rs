@@ -7,7 +7,7 @@ use super::source::{Entry, SourceError, TreeSource};
 use super::{Datum, DatumId, DatumInput, PfsLeaf};
 use crate::glob::{self, Glob, GlobError, GlobMatchError, Template, TemplateError};
 use crate::spec::effective::DEFAULT_BRANCH;
-use crate::spec::{Input, InputKind, PipelineSpec};
+use crate::spec::{CronInput, EffectiveSpec, Input, InputKind, PfsInput};
 
 /// Where the trees of a plan's repos come from.
 pub trait Sources {
@@ -214,29 +214,30 @@ impl DatumPlan {
         })
     }
 
-    /// Plans a whole spec: applies [`PipelineSpec::effective`] (defaults, children sorted into
-    /// datum order per reference §2.11), then plans its `input` with the pipeline's name.
+    /// Plans a whole effective spec (made by [`PipelineSpec::effective`](crate::spec::PipelineSpec::effective):
+    /// defaults applied, children sorted into datum order per reference §2.11): its `input`,
+    /// with the pipeline's name.
     ///
     /// ```
     /// # use std::collections::HashMap; use std::sync::Arc;
     /// use pipeline_core::datum::{DatumPlan, MemTree, TreeSource};
-    /// let spec = serde_json::from_str(r#"{"pipeline": {"name": "p"}, "input": {"cross": [
+    /// use pipeline_core::spec::PipelineSpec;
+    /// let spec: PipelineSpec = serde_json::from_str(r#"{"pipeline": {"name": "p"}, "input": {"cross": [
     ///     {"pfs": {"name": "z", "repo": "b", "glob": "/*"}},
     ///     {"pfs": {"repo": "a", "glob": "/*"}}]}}"#).unwrap();
     /// let mut sources: HashMap<String, Arc<dyn TreeSource>> = HashMap::new();
     /// sources.insert("a".into(), Arc::new(MemTree::from_paths(["/x"]).unwrap()));
     /// sources.insert("b".into(), Arc::new(MemTree::from_paths(["/y"]).unwrap()));
-    /// let plan = DatumPlan::for_spec(&spec, &sources).unwrap();
+    /// let plan = DatumPlan::for_spec(&spec.effective(), &sources).unwrap();
     /// let d = plan.datums().next().unwrap().unwrap();
     /// assert_eq!(d.inputs[0].leaf.name, "a"); // unnamed inputs sort first
     /// ```
-    pub fn for_spec(spec: &PipelineSpec, sources: &dyn Sources) -> Result<DatumPlan, PlanError> {
-        let effective = spec.effective();
-        let input = effective.input.as_ref().ok_or_else(|| PlanError::Missing {
+    pub fn for_spec(spec: &EffectiveSpec, sources: &dyn Sources) -> Result<DatumPlan, PlanError> {
+        let input = spec.input.as_ref().ok_or_else(|| PlanError::Missing {
             field: "input".into(),
         })?;
         let options = PlanOptions {
-            pipeline_name: effective.pipeline.as_ref().map(|p| p.name.clone()),
+            pipeline_name: (!spec.name.is_empty()).then(|| spec.name.clone()),
         };
         DatumPlan::new(input, sources, &options)
     }
@@ -770,85 +771,11 @@ impl Builder<'_> {
         };
         Ok(match kind {
             InputKind::Pfs(p) => {
-                let field = format!("{field}.pfs");
-                let repo =
-                    p.repo
-                        .clone()
-                        .filter(|r| !r.is_empty())
-                        .ok_or_else(|| PlanError::Missing {
-                            field: format!("{field}.repo"),
-                        })?;
-                let glob = match (&p.glob, p.s3) {
-                    (Some(g), _) => g.clone(),
-                    (None, true) => "/".to_string(),
-                    (None, false) => {
-                        return Err(PlanError::Missing {
-                            field: format!("{field}.glob"),
-                        });
-                    }
-                };
-                let leaf = PfsLeaf {
-                    name: p
-                        .name
-                        .clone()
-                        .filter(|n| !n.is_empty())
-                        .unwrap_or_else(|| repo.clone()),
-                    branch: p
-                        .branch
-                        .clone()
-                        .filter(|b| !b.is_empty())
-                        .unwrap_or_else(|| DEFAULT_BRANCH.into()),
-                    repo,
-                    project: p.project.clone(),
-                    glob,
-                    join_on: p.join_on.clone().unwrap_or_default(),
-                    group_by: p.group_by.clone().unwrap_or_default(),
-                    outer_join: p.outer_join,
-                    lazy: p.lazy,
-                    empty_files: p.empty_files,
-                    s3: p.s3,
-                    reference: p.reference,
-                    cron: false,
-                    field,
-                    index: 0,
-                };
+                let leaf = self.pfs_leaf(p, &field)?;
                 self.leaf(leaf)?
             }
             InputKind::Cron(c) => {
-                let field = format!("{field}.cron");
-                let name =
-                    c.name
-                        .clone()
-                        .filter(|n| !n.is_empty())
-                        .ok_or_else(|| PlanError::Missing {
-                            field: format!("{field}.name"),
-                        })?;
-                let repo = match (&c.repo, &self.options.pipeline_name) {
-                    (Some(r), _) if !r.is_empty() => r.clone(),
-                    (_, Some(p)) => format!("{p}_{name}"),
-                    _ => {
-                        return Err(PlanError::Missing {
-                            field: format!("{field}.repo"),
-                        });
-                    }
-                };
-                let leaf = PfsLeaf {
-                    name,
-                    repo,
-                    branch: DEFAULT_BRANCH.into(),
-                    project: c.project.clone(),
-                    glob: "/*".into(),
-                    join_on: String::new(),
-                    group_by: String::new(),
-                    outer_join: false,
-                    lazy: false,
-                    empty_files: false,
-                    s3: false,
-                    reference: false,
-                    cron: true,
-                    field,
-                    index: 0,
-                };
+                let leaf = self.cron_leaf(c, &field)?;
                 self.leaf(leaf)?
             }
             InputKind::Cross(list) => Node::Cross(children(self, list, "cross")?),
@@ -863,6 +790,90 @@ impl Builder<'_> {
                 let dedupe = !children.iter().all(Node::is_pfs);
                 Node::Join { children, dedupe }
             }
+        })
+    }
+
+    /// The leaf of `input.pfs` at `parent` (the input's field path).
+    fn pfs_leaf(&self, p: &PfsInput, parent: &str) -> Result<PfsLeaf, PlanError> {
+        let field = format!("{parent}.pfs");
+        let repo = p
+            .repo
+            .clone()
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| PlanError::Missing {
+                field: format!("{field}.repo"),
+            })?;
+        let glob = match (&p.glob, p.s3) {
+            (Some(g), _) => g.clone(),
+            (None, true) => "/".to_string(),
+            (None, false) => {
+                return Err(PlanError::Missing {
+                    field: format!("{field}.glob"),
+                });
+            }
+        };
+        Ok(PfsLeaf {
+            name: p
+                .name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| repo.clone()),
+            branch: p
+                .branch
+                .clone()
+                .filter(|b| !b.is_empty())
+                .unwrap_or_else(|| DEFAULT_BRANCH.into()),
+            repo,
+            project: p.project.clone(),
+            glob,
+            join_on: p.join_on.clone().unwrap_or_default(),
+            group_by: p.group_by.clone().unwrap_or_default(),
+            outer_join: p.outer_join,
+            lazy: p.lazy,
+            empty_files: p.empty_files,
+            s3: p.s3,
+            reference: p.reference,
+            cron: false,
+            field,
+            index: 0,
+        })
+    }
+
+    /// The leaf of `input.cron` at `parent` (the input's field path).
+    fn cron_leaf(&self, c: &CronInput, parent: &str) -> Result<PfsLeaf, PlanError> {
+        let field = format!("{parent}.cron");
+        let name = c
+            .name
+            .clone()
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| PlanError::Missing {
+                field: format!("{field}.name"),
+            })?;
+        let repo = match (&c.repo, &self.options.pipeline_name) {
+            (Some(r), _) if !r.is_empty() => r.clone(),
+            (_, Some(p)) => format!("{p}_{name}"),
+            _ => {
+                return Err(PlanError::Missing {
+                    field: format!("{field}.repo"),
+                });
+            }
+        };
+        Ok(PfsLeaf {
+            name,
+            repo,
+            branch: DEFAULT_BRANCH.into(),
+            project: c.project.clone(),
+            glob: "/*".into(),
+            join_on: String::new(),
+            group_by: String::new(),
+            outer_join: false,
+            lazy: false,
+            empty_files: false,
+            s3: false,
+            reference: false,
+            cron: true,
+            field,
+            index: 0,
         })
     }
 

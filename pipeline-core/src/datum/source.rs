@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::error::Error as StdError;
 use std::fmt;
 
-use crate::hash::{ContentHash, DirectoryHasher};
+use crate::hash::ContentHash;
+#[cfg(feature = "hashing")]
+use crate::hash::DirectoryHasher;
 
 /// One entry of a tree listing: a file, or a directory (path ending in `/`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -186,66 +188,68 @@ impl MemTree {
         Self::default()
     }
 
+    /// Builds a tree from a listing of file paths alone, without contents: every hash is
+    /// [`ContentHash::default`] (zero) and every size 0, as with
+    /// `SyntheticTree::without_hashes`. Datum IDs and datum files come out as with real
+    /// contents; datum hashes cannot tell contents apart. Needs no hashing, so it is how a
+    /// sans-I/O caller (`default-features = false`) plans datums over a list of paths.
+    ///
+    /// ```
+    /// use pipeline_core::datum::{MemTree, TreeSource};
+    /// let tree = MemTree::from_listing(["/a.png", "/dir/c.png"]).unwrap();
+    /// let paths: Vec<String> = tree.walk().map(|e| e.unwrap().path).collect();
+    /// assert_eq!(paths, ["/a.png", "/dir/", "/dir/c.png"]);
+    /// ```
+    pub fn from_listing<P: AsRef<str>>(
+        paths: impl IntoIterator<Item = P>,
+    ) -> Result<MemTree, SourceError> {
+        let mut files = BTreeMap::new();
+        for p in paths {
+            let path = p.as_ref();
+            check_path(path)?;
+            files.insert(path.to_string(), (ContentHash::default(), 0));
+        }
+        Self::from_hashed_files(files, |_| ContentHash::default())
+    }
+
     /// Builds a tree from files. Paths are absolute (`/a/b.txt`), with PFS-valid names.
+    #[cfg(feature = "hashing")]
     pub fn from_files<P, C, I>(files: I) -> Result<MemTree, SourceError>
     where
         I: IntoIterator<Item = (P, C)>,
         P: AsRef<str>,
         C: AsRef<[u8]>,
     {
-        // path -> (hash, size); directories are derived.
-        let mut files_map: BTreeMap<String, (ContentHash, u64)> = BTreeMap::new();
+        let mut files_map = BTreeMap::new();
         for (p, c) in files {
             let path = p.as_ref();
-            let invalid = |reason| SourceError::InvalidPath {
-                path: path.to_string(),
-                reason,
-            };
-            let rest = path
-                .strip_prefix('/')
-                .ok_or_else(|| invalid("paths must start with '/'"))?;
-            for comp in rest.split('/') {
-                check_name(comp).map_err(invalid)?;
-            }
+            check_path(path)?;
             let c = c.as_ref();
             files_map.insert(path.to_string(), (ContentHash::of_bytes(c), c.len() as u64));
         }
-        // Children per directory ("/" for the root), names with trailing '/' for dirs.
-        let mut children: BTreeMap<String, BTreeMap<String, Option<(ContentHash, u64)>>> =
-            BTreeMap::new();
-        for (path, &(h, s)) in &files_map {
-            let mut dir = String::from("/");
-            let comps: Vec<&str> = path[1..].split('/').collect();
-            for (i, comp) in comps.iter().enumerate() {
-                let last = i + 1 == comps.len();
-                let key = if last {
-                    (*comp).to_string()
-                } else {
-                    format!("{comp}/")
-                };
-                children
-                    .entry(dir.clone())
-                    .or_default()
-                    .insert(key.clone(), last.then_some((h, s)));
-                if !last {
-                    dir.push_str(&key);
-                }
+        Self::from_hashed_files(files_map, |children| {
+            let mut hasher = crate::hash::DirectoryHasher::new();
+            for (name, hash) in children {
+                hasher.child(name, hash);
             }
-        }
-        for path in files_map.keys() {
-            if children.contains_key(&format!("{path}/")) {
-                return Err(SourceError::InvalidPath {
-                    path: path.clone(),
-                    reason: "a file and a directory have the same path",
-                });
-            }
-        }
+            hasher.finish()
+        })
+    }
+
+    /// Builds a tree from files' `(hash, size)` by path, deriving the directories; `dir_hash`
+    /// hashes one directory from its children's names (directories with a trailing `/`) and
+    /// hashes, in name order.
+    fn from_hashed_files(
+        files: BTreeMap<String, (ContentHash, u64)>,
+        dir_hash: impl Fn(&[(&str, ContentHash)]) -> ContentHash,
+    ) -> Result<MemTree, SourceError> {
+        let children = children_by_dir(&files)?;
         // Directory hashes bottom-up: longer paths first.
         let mut dir_info: BTreeMap<String, (ContentHash, u64)> = BTreeMap::new();
         let mut dirs: Vec<&String> = children.keys().collect();
         dirs.sort_by_key(|d| std::cmp::Reverse(d.matches('/').count()));
         for dir in dirs {
-            let mut hasher = DirectoryHasher::new();
+            let mut hashes = Vec::with_capacity(children[dir].len());
             let mut size = 0;
             for (name, file) in &children[dir] {
                 let (h, s) = match file {
@@ -255,17 +259,17 @@ impl MemTree {
                         .copied()
                         .unwrap_or_default(),
                 };
-                hasher.child(name, &h);
+                hashes.push((name.as_str(), h));
                 size += s;
             }
-            dir_info.insert(dir.clone(), (hasher.finish(), size));
+            dir_info.insert(dir.clone(), (dir_hash(&hashes), size));
         }
         let root = dir_info.remove("/").map(|(hash, size)| Entry {
             path: "/".into(),
             hash,
             size,
         });
-        let mut entries: Vec<Entry> = files_map
+        let mut entries: Vec<Entry> = files
             .into_iter()
             .chain(dir_info)
             .map(|(path, (hash, size))| Entry { path, hash, size })
@@ -275,6 +279,7 @@ impl MemTree {
     }
 
     /// Builds a tree whose files' contents are their own paths (handy in tests).
+    #[cfg(feature = "hashing")]
     pub fn from_paths<P: AsRef<str>>(
         paths: impl IntoIterator<Item = P>,
     ) -> Result<MemTree, SourceError> {
@@ -294,6 +299,60 @@ impl MemTree {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+}
+
+/// Children per directory (`/` for the root) of a set of file paths: names (directories with
+/// a trailing `/`) to the file's `(hash, size)`, or `None` for a directory.
+type ChildrenByDir = BTreeMap<String, BTreeMap<String, Option<(ContentHash, u64)>>>;
+
+/// Checks that `path` is absolute with PFS-valid names.
+fn check_path(path: &str) -> Result<(), SourceError> {
+    let invalid = |reason| SourceError::InvalidPath {
+        path: path.to_string(),
+        reason,
+    };
+    let rest = path
+        .strip_prefix('/')
+        .ok_or_else(|| invalid("paths must start with '/'"))?;
+    for comp in rest.split('/') {
+        check_name(comp).map_err(invalid)?;
+    }
+    Ok(())
+}
+
+/// Groups files under their parent directories, refusing a file that is also a directory.
+fn children_by_dir(
+    files: &BTreeMap<String, (ContentHash, u64)>,
+) -> Result<ChildrenByDir, SourceError> {
+    let mut children = ChildrenByDir::new();
+    for (path, &(h, s)) in files {
+        let mut dir = String::from("/");
+        let comps: Vec<&str> = path[1..].split('/').collect();
+        for (i, comp) in comps.iter().enumerate() {
+            let last = i + 1 == comps.len();
+            let key = if last {
+                (*comp).to_string()
+            } else {
+                format!("{comp}/")
+            };
+            children
+                .entry(dir.clone())
+                .or_default()
+                .insert(key.clone(), last.then_some((h, s)));
+            if !last {
+                dir.push_str(&key);
+            }
+        }
+    }
+    for path in files.keys() {
+        if children.contains_key(&format!("{path}/")) {
+            return Err(SourceError::InvalidPath {
+                path: path.clone(),
+                reason: "a file and a directory have the same path",
+            });
+        }
+    }
+    Ok(children)
 }
 
 impl TreeSource for MemTree {
@@ -327,6 +386,7 @@ impl TreeSource for MemTree {
 /// let paths: Vec<String> = t.walk().map(|e| e.unwrap().path).collect();
 /// assert_eq!(paths, ["/d0/", "/d0/f0", "/d0/f1", "/d1/", "/d1/f0", "/d1/f1"]);
 /// ```
+#[cfg(feature = "hashing")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SyntheticTree {
     dirs: usize,
@@ -334,6 +394,7 @@ pub struct SyntheticTree {
     hashes: bool,
 }
 
+#[cfg(feature = "hashing")]
 impl SyntheticTree {
     /// `files` files at the top level.
     pub fn flat(files: usize) -> Self {
@@ -398,6 +459,7 @@ impl SyntheticTree {
     }
 }
 
+#[cfg(feature = "hashing")]
 impl TreeSource for SyntheticTree {
     fn walk(&self) -> EntryIter<'_> {
         let t = *self;
@@ -446,6 +508,29 @@ impl TreeSource for SyntheticTree {
 }
 
 #[cfg(test)]
+mod listing_tests {
+    use super::*;
+
+    #[test]
+    fn a_listing_derives_directories_with_zero_hashes() {
+        let t = MemTree::from_listing(["/a0", "/a/x", "/a-b", "/a/sub/y"]).unwrap();
+        let paths: Vec<String> = t.walk().map(|e| e.unwrap().path).collect();
+        assert_eq!(paths, ["/a-b", "/a/", "/a/sub/", "/a/sub/y", "/a/x", "/a0"]);
+        assert!(t.walk().all(|e| e.unwrap().hash == ContentHash::default()));
+        assert_eq!(t.root().unwrap().unwrap().path, "/");
+        assert!(MemTree::from_listing(["relative"]).is_err());
+        assert!(MemTree::from_listing(["/a", "/a/b"]).is_err());
+        assert!(
+            MemTree::from_listing(Vec::<&str>::new())
+                .unwrap()
+                .root()
+                .unwrap()
+                .is_none()
+        );
+    }
+}
+
+#[cfg(all(test, feature = "hashing"))]
 mod tests {
     use super::*;
 

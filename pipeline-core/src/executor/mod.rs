@@ -78,9 +78,13 @@
 //! - **Secrets** ([`WorkerPoolSpec::secrets`]) never appear in logs, errors, labels or
 //!   `Debug` output.
 
+mod cancel;
 pub mod lines;
 pub mod output;
+#[cfg(feature = "engine")]
 pub mod policy;
+
+pub use cancel::{CancellationToken, WaitForCancellation};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -88,9 +92,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio_util::sync::CancellationToken;
 
-use crate::spec::PipelineSpec;
+use crate::spec::EffectiveSpec;
 
 /// A backend that can start workers for pipelines.
 ///
@@ -148,7 +151,7 @@ pub struct WorkerPoolSpec {
     /// Number of workers to start (`parallelism_spec.constant`, at least 1).
     pub workers: usize,
     /// The **effective** spec of this version (image, resources, scheduling, ...).
-    pub spec: Arc<PipelineSpec>,
+    pub spec: Arc<EffectiveSpec>,
     /// Values of the secrets named in `transform.secrets`, supplied by the host application.
     pub secrets: Secrets,
 }

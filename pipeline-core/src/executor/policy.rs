@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{DatumOutcome, DatumTask, ExecutorError, Worker};
+use super::{CancellationToken, DatumOutcome, DatumTask, ExecutorError, Worker};
 
 /// How one pipeline version judges an attempt: its time limit and its accepted exit codes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -88,18 +88,19 @@ impl DatumPolicy {
             return Ok(self.classify(&worker.run(task).await?));
         };
         let job = task.cancel.clone();
-        let attempt = job.child_token();
+        let attempt = CancellationToken::new();
         task.cancel = attempt.clone();
         let run = worker.run(task);
         tokio::pin!(run);
-        tokio::select! {
+        let timed_out = tokio::select! {
             outcome = &mut run => return Ok(self.classify(&outcome?)),
-            () = tokio::time::sleep(limit) => {}
-        }
+            () = tokio::time::sleep(limit) => true,
+            () = job.cancelled() => false,
+        };
         attempt.cancel();
         let outcome = run.await?;
         Ok(match outcome {
-            DatumOutcome::Cancelled if !job.is_cancelled() => Verdict::TimedOut,
+            DatumOutcome::Cancelled if timed_out => Verdict::TimedOut,
             other => self.classify(&other),
         })
     }
@@ -216,7 +217,7 @@ mod tests {
             env: Vec::new(),
             user: None,
             working_dir: None,
-            cancel: tokio_util::sync::CancellationToken::new(),
+            cancel: CancellationToken::new(),
             logs: std::sync::Arc::new(super::super::NullLogSink),
         }
     }

@@ -3,7 +3,6 @@
 //! ticks now. [`Engine::serve`](super::Engine::serve) ticks them as they fall due.
 
 use crate::pfs::{FinishOptions, PfsError};
-use crate::spec::FieldPath;
 
 use super::Engine;
 use super::error::{PpsError, Result};
@@ -32,7 +31,7 @@ impl Engine {
             if p.stopped {
                 continue;
             }
-            let spec = p.effective();
+            let spec = &p.effective;
             let Some(input) = &spec.input else { continue };
             let mut crons = Vec::new();
             collect_cron_specs(input, &mut crons);
@@ -96,6 +95,8 @@ impl Engine {
     /// or after the pipeline's creation when there is neither). Overdue ticks are committed
     /// one commit each, in a row (reference §2.8), at most 1,000 per input at a time. Returns
     /// the number of ticks committed.
+    ///
+    /// Blocking: store I/O only (commits the ticks); runs no user code.
     pub fn tick_crons(&self) -> Result<usize> {
         let now = super::now_ms() / 1000;
         let mut n = 0;
@@ -129,6 +130,8 @@ impl Engine {
 
     /// When the next cron tick of any running pipeline, or of a cron-scheduled branch
     /// trigger, is due (seconds since the epoch), if any schedule can fire.
+    ///
+    /// Blocking: store reads only.
     pub fn next_cron_due(&self) -> Result<Option<u64>> {
         let inputs = self
             .due_crons()?
@@ -141,9 +144,11 @@ impl Engine {
 
     /// Commits one tick (the current time) to every cron input of a pipeline, as
     /// `pachctl run cron` does. Returns the commit-set IDs made.
+    ///
+    /// Blocking: store I/O only; the jobs it starts run on the next [`Engine::run_pending`].
     pub fn run_cron(&self, pipeline: &str) -> Result<Vec<String>> {
         let info = self.inspect_pipeline(pipeline)?;
-        let spec = info.effective();
+        let spec = &info.effective;
         let mut crons = Vec::new();
         if let Some(input) = &spec.input {
             collect_crons(input, &mut crons);
@@ -155,7 +160,7 @@ impl Engine {
         }
         let mut branches = Vec::new();
         if let Some(input) = &spec.input {
-            input_branches(input, FieldPath::root().field("input"), &mut branches);
+            input_branches(input, &mut branches);
         }
         let now = super::now_ms() / 1000;
         let mut ids = Vec::new();
@@ -177,13 +182,13 @@ impl Engine {
 }
 
 fn collect_crons(input: &crate::spec::Input, out: &mut Vec<(String, bool)>) {
-    input.for_each(&mut |i| {
-        if let Some(c) = &i.cron {
+    input.for_each(&mut |at| {
+        if let Some(c) = &at.input.cron {
             out.push((c.name.clone().unwrap_or_default(), c.overwrite));
         }
     });
 }
 
 fn collect_cron_specs(input: &crate::spec::Input, out: &mut Vec<crate::spec::CronInput>) {
-    input.for_each(&mut |i| out.extend(i.cron.clone()));
+    input.for_each(&mut |at| out.extend(at.input.cron.clone()));
 }

@@ -89,7 +89,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use tokio_util::sync::CancellationToken;
+use crate::executor::CancellationToken;
 
 pub use error::{PpsError, Result};
 pub use executors_in_use::executors_in_use;
@@ -105,6 +105,13 @@ use crate::executor::{Executor, Secrets, Worker};
 use crate::pfs::Store;
 
 /// The pipeline engine over one store. Cheap to clone.
+///
+/// **Blocking and async.** Each method's doc says which kind it is. Plain `fn`s touch only
+/// the store (reads, or a metadata transaction with its fsync: milliseconds) and never wait
+/// for user code; from async code on a runtime that must not block, call them through
+/// `tokio::task::spawn_blocking`. `async fn`s are the ones that run or wait for user code and
+/// workers ([`Engine::run_pending`], [`Engine::serve`], [`Engine::wait_job`],
+/// [`Engine::delete_pipeline`], [`Engine::shutdown`]).
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
@@ -166,6 +173,8 @@ impl EngineBuilder {
 
     /// Where datum scratch directories go (default: `<store root>/scratch`, or the system
     /// temp dir for a store without a root). On the store's filesystem inputs are hard links.
+    ///
+    /// Does not block.
     pub fn scratch_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.scratch = Some(dir.into());
         self
@@ -239,6 +248,8 @@ impl Engine {
     }
 
     /// The store.
+    ///
+    /// Does not block.
     pub fn store(&self) -> &Store {
         &self.inner.store
     }
@@ -249,12 +260,16 @@ impl Engine {
     }
 
     /// Names of the registered executors.
+    ///
+    /// Does not block.
     pub fn executor_names(&self) -> Vec<String> {
         self.inner.executors.keys().cloned().collect()
     }
 
     /// Stops every warm worker (call before dropping the engine for a clean shutdown; workers
     /// are also killed when dropped).
+    ///
+    /// Async: waits until every warm worker is stopped.
     pub async fn shutdown(&self) {
         let mut pools = self.inner.pools.lock().await;
         for (_, mut pool) in pools.drain() {

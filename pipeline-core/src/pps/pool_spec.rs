@@ -6,16 +6,13 @@ use std::sync::Arc;
 
 use crate::executor::{Secrets, WorkerPoolSpec};
 use crate::pfs::DEFAULT_PROJECT;
-use crate::spec::PipelineSpec;
+use crate::spec::{EffectiveSpec, PipelineSpec};
 
 use super::records::PipelineInfo;
 
 /// The number of workers of an effective spec: `parallelism_spec.constant`, at least 1.
-pub fn worker_count(effective: &PipelineSpec) -> usize {
-    effective
-        .parallelism_spec
-        .as_ref()
-        .map_or(1, |s| s.constant.max(1) as usize)
+pub fn worker_count(effective: &EffectiveSpec) -> usize {
+    effective.workers()
 }
 
 /// The pool of a registered pipeline version: its effective spec (with its salt), its
@@ -25,7 +22,7 @@ pub fn pool_spec(info: &PipelineInfo, secrets: &Secrets) -> WorkerPoolSpec {
         info.project.clone(),
         info.name.clone(),
         info.version,
-        info.effective(),
+        info.effective.clone(),
         secrets,
     )
 }
@@ -44,11 +41,12 @@ pub fn pool_spec(info: &PipelineInfo, secrets: &Secrets) -> WorkerPoolSpec {
 /// ```
 pub fn dry_run_pool_spec(spec: &PipelineSpec) -> WorkerPoolSpec {
     let effective = spec.effective();
-    let pipeline = effective.pipeline.as_ref();
-    let name = pipeline.map(|p| p.name.clone()).unwrap_or_default();
-    let project = pipeline
-        .and_then(|p| p.project.as_ref())
-        .map(|p| p.name.clone())
+    let name = spec
+        .pipeline
+        .as_ref()
+        .map(|_| effective.name.clone())
+        .unwrap_or_default();
+    let project = Some(effective.project.clone())
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| DEFAULT_PROJECT.to_string());
     build(project, name, 1, effective, &Secrets::default())
@@ -58,7 +56,7 @@ fn build(
     project: String,
     pipeline: String,
     version: u64,
-    effective: PipelineSpec,
+    effective: EffectiveSpec,
     secrets: &Secrets,
 ) -> WorkerPoolSpec {
     WorkerPoolSpec {
@@ -118,6 +116,11 @@ mod tests {
             project: "proj".into(),
             version: 7,
             spec: spec(""),
+            effective: {
+                let mut e = spec("").effective();
+                e.salt = Some("abc".into());
+                e
+            },
             salt: "abc".into(),
             executor: "process".into(),
             stopped: false,

@@ -105,7 +105,7 @@ pub fn preview_datums(
     let pipeline = spec.pipeline.as_ref().map_or("", |p| p.name.as_str());
     let mut missing = Vec::new();
     if let Some(input) = &spec.input {
-        missing_inputs(input, "input".into(), pipeline, &sources, &mut missing);
+        missing_inputs(input, pipeline, &sources, &mut missing);
     }
     if !missing.is_empty()
         && let Some(store) = store().map_err(PreviewError::Store)?
@@ -115,7 +115,7 @@ pub fn preview_datums(
     if !missing.is_empty() {
         return Err(PreviewError::MissingInputs { inputs: missing });
     }
-    DatumPlan::for_spec(spec, &sources).map_err(PreviewError::Plan)
+    DatumPlan::for_spec(&spec.effective(), &sources).map_err(PreviewError::Plan)
 }
 
 /// Adds the head of `m`'s branch in `store` to `sources`; false when the store lacks it.
@@ -141,54 +141,39 @@ fn read_from_store(
 /// Collects every input whose repo has no tree yet, in spec order.
 fn missing_inputs(
     input: &Input,
-    field: String,
     pipeline: &str,
     sources: &HashMap<String, Arc<dyn TreeSource>>,
     out: &mut Vec<MissingInput>,
 ) {
-    if let Some(pfs) = &input.pfs
-        && let Some(repo) = pfs.repo.as_deref().filter(|r| !sources.contains_key(*r))
-    {
-        out.push(MissingInput {
-            field: format!("{field}.pfs.repo"),
-            repo: repo.to_string(),
-            branch: pfs.branch.clone().unwrap_or_else(|| DEFAULT_BRANCH.into()),
-            project: pfs.project.clone(),
-            cron: false,
-        });
-    }
-    if let Some(c) = &input.cron {
-        let repo = match (&c.repo, &c.name) {
-            (Some(r), _) if !r.is_empty() => r.clone(),
-            (_, Some(n)) => format!("{pipeline}_{n}"),
-            _ => String::new(),
-        };
-        if !sources.contains_key(&repo) {
+    input.for_each(&mut |at| {
+        if let Some(pfs) = &at.input.pfs
+            && let Some(repo) = pfs.repo.as_deref().filter(|r| !sources.contains_key(*r))
+        {
             out.push(MissingInput {
-                field: format!("{field}.cron"),
-                repo,
-                branch: DEFAULT_BRANCH.into(),
-                project: c.project.clone(),
-                cron: true,
+                field: at.path.field("pfs").field("repo").to_string(),
+                repo: repo.to_string(),
+                branch: pfs.branch.clone().unwrap_or_else(|| DEFAULT_BRANCH.into()),
+                project: pfs.project.clone(),
+                cron: false,
             });
         }
-    }
-    for (kind, children) in [
-        ("cross", &input.cross),
-        ("union", &input.union),
-        ("join", &input.join),
-        ("group", &input.group),
-    ] {
-        for (i, child) in children.iter().flatten().enumerate() {
-            missing_inputs(
-                child,
-                format!("{field}.{kind}[{i}]"),
-                pipeline,
-                sources,
-                out,
-            );
+        if let Some(c) = &at.input.cron {
+            let repo = match (&c.repo, &c.name) {
+                (Some(r), _) if !r.is_empty() => r.clone(),
+                (_, Some(n)) => format!("{pipeline}_{n}"),
+                _ => String::new(),
+            };
+            if !sources.contains_key(&repo) {
+                out.push(MissingInput {
+                    field: at.path.field("cron").to_string(),
+                    repo,
+                    branch: DEFAULT_BRANCH.into(),
+                    project: c.project.clone(),
+                    cron: true,
+                });
+            }
         }
-    }
+    });
 }
 
 #[cfg(test)]

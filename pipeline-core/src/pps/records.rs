@@ -4,10 +4,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::pfs::{BranchRef, CommitRef};
-use crate::spec::PipelineSpec;
+use crate::spec::{EffectiveSpec, PipelineSpec};
 
 /// A pipeline as registered in the store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StoredPipelineInfo")]
 pub struct PipelineInfo {
     /// Pipeline name (also the output repo's name).
     pub name: String,
@@ -15,8 +16,11 @@ pub struct PipelineInfo {
     pub project: String,
     /// 1 on create, +1 per update.
     pub version: u64,
-    /// The spec of the current version, as given (see [`PipelineInfo::effective`]).
+    /// The spec of the current version, as given (shown to users).
     pub spec: PipelineSpec,
+    /// The effective spec of the current version (defaults applied once, at registration,
+    /// with this version's `salt`): what the engine plans and runs.
+    pub effective: EffectiveSpec,
     /// The salt mixed into every datum hash (kept across updates unless `--reprocess`).
     pub salt: String,
     /// Name of the executor running this pipeline's user code (`process`, `docker`, ...).
@@ -34,11 +38,53 @@ pub struct PipelineInfo {
 }
 
 impl PipelineInfo {
-    /// The effective spec of the current version.
-    pub fn effective(&self) -> PipelineSpec {
-        let mut s = self.spec.effective();
-        s.salt = Some(self.salt.clone());
-        s
+    /// The effective spec of a spec as written, with the pipeline's `salt`: how registration
+    /// makes [`PipelineInfo::effective`], and how a record stored without one gets it.
+    pub fn effective_of(spec: &PipelineSpec, salt: &str) -> EffectiveSpec {
+        let mut effective = spec.effective();
+        effective.salt = Some(salt.to_string());
+        effective
+    }
+}
+
+/// A pipeline record as read: records written before the effective spec was stored lack it.
+#[derive(Deserialize)]
+struct StoredPipelineInfo {
+    name: String,
+    project: String,
+    version: u64,
+    spec: PipelineSpec,
+    #[serde(default)]
+    effective: Option<EffectiveSpec>,
+    salt: String,
+    executor: String,
+    stopped: bool,
+    output_branch: BranchRef,
+    inputs: Vec<BranchRef>,
+    created_ms: u64,
+    updated_ms: u64,
+}
+
+impl From<StoredPipelineInfo> for PipelineInfo {
+    /// The one place an older record's effective spec is computed (on read).
+    fn from(s: StoredPipelineInfo) -> Self {
+        let effective = s
+            .effective
+            .unwrap_or_else(|| PipelineInfo::effective_of(&s.spec, &s.salt));
+        PipelineInfo {
+            name: s.name,
+            project: s.project,
+            version: s.version,
+            spec: s.spec,
+            effective,
+            salt: s.salt,
+            executor: s.executor,
+            stopped: s.stopped,
+            output_branch: s.output_branch,
+            inputs: s.inputs,
+            created_ms: s.created_ms,
+            updated_ms: s.updated_ms,
+        }
     }
 }
 
@@ -313,4 +359,62 @@ pub struct LogLine {
 
 pub(crate) fn enc<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pfs::RepoRef;
+
+    fn info() -> PipelineInfo {
+        let spec: PipelineSpec = serde_json::from_str(
+            r#"{"pipeline": {"name": "p"}, "transform": {"cmd": ["sh"]},
+                "input": {"cross": [{"pfs": {"name": "b", "repo": "x", "glob": "/*"}},
+                                    {"pfs": {"repo": "c", "glob": "/*"}}]}}"#,
+        )
+        .unwrap();
+        let effective = PipelineInfo::effective_of(&spec, "salt");
+        PipelineInfo {
+            name: "p".into(),
+            project: "default".into(),
+            version: 1,
+            spec,
+            effective,
+            salt: "salt".into(),
+            executor: "process".into(),
+            stopped: false,
+            output_branch: RepoRef::new("p").unwrap().branch("master").unwrap(),
+            inputs: Vec::new(),
+            created_ms: 1,
+            updated_ms: 1,
+        }
+    }
+
+    #[test]
+    fn stored_effective_spec_is_read_back_without_reapplying_defaults() {
+        let info = info();
+        let read: PipelineInfo = serde_json::from_str(&enc_str(&info)).unwrap();
+        assert_eq!(read, info);
+        let cross = read.effective.input.unwrap().cross.unwrap();
+        let names: Vec<_> = cross
+            .iter()
+            .map(|i| i.pfs.as_ref().unwrap().name.clone().unwrap())
+            .collect();
+        // Applied once: the unnamed input sorts first, and stays first.
+        assert_eq!(names, ["c", "b"]);
+    }
+
+    #[test]
+    fn records_without_an_effective_spec_get_it_on_read() {
+        let info = info();
+        let mut old = serde_json::to_value(&info).unwrap();
+        old.as_object_mut().unwrap().remove("effective");
+        let read: PipelineInfo = serde_json::from_value(old).unwrap();
+        assert_eq!(read.effective, info.effective);
+        assert_eq!(read.effective.salt.as_deref(), Some("salt"));
+    }
+
+    fn enc_str(info: &PipelineInfo) -> String {
+        serde_json::to_string(info).unwrap()
+    }
 }

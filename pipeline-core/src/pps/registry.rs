@@ -3,7 +3,7 @@
 
 use crate::pfs::{BranchRef, CommitId, PfsError, RepoRef, StoreTxn};
 use crate::spec::effective::DEFAULT_BRANCH;
-use crate::spec::{Diagnostic, FieldPath, Input, ParsedSpec, PipelineSpec};
+use crate::spec::{Diagnostic, EffectiveSpec, FieldPath, Input, ParsedSpec, PipelineSpec};
 use crate::validate::{self, StoreCheck};
 
 use super::error::{PpsError, Result};
@@ -61,48 +61,38 @@ fn branch_trigger(
 }
 
 /// Every pfs/cron input branch of an effective input, in spec order.
-pub(crate) fn input_branches(input: &Input, field: FieldPath, out: &mut Vec<InputBranch>) {
+pub(crate) fn input_branches(input: &Input, out: &mut Vec<InputBranch>) {
     let project = |p: &Option<String>| {
         p.clone()
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| crate::pfs::DEFAULT_PROJECT.to_string())
     };
-    if let Some(p) = &input.pfs
-        && let Some(repo) = &p.repo
-        && let Ok(r) = RepoRef::in_project(&project(&p.project), repo)
-        && let Ok(b) = r.branch(p.branch.as_deref().unwrap_or(DEFAULT_BRANCH))
-    {
-        out.push(InputBranch {
-            branch: b,
-            field: field.field("pfs").field("repo"),
-            cron: false,
-            trigger: p.trigger.clone(),
-        });
-    }
-    if let Some(c) = &input.cron
-        && let Some(repo) = &c.repo
-        && let Ok(r) = RepoRef::in_project(&project(&c.project), repo)
-        && let Ok(b) = r.branch(DEFAULT_BRANCH)
-    {
-        out.push(InputBranch {
-            branch: b,
-            field: field.field("cron"),
-            cron: true,
-            trigger: None,
-        });
-    }
-    for (name, list) in [
-        ("cross", &input.cross),
-        ("union", &input.union),
-        ("join", &input.join),
-        ("group", &input.group),
-    ] {
-        if let Some(list) = list {
-            for (i, child) in list.iter().enumerate() {
-                input_branches(child, field.field(name).index(i), out);
-            }
+    input.for_each(&mut |at| {
+        if let Some(p) = &at.input.pfs
+            && let Some(repo) = &p.repo
+            && let Ok(r) = RepoRef::in_project(&project(&p.project), repo)
+            && let Ok(b) = r.branch(p.branch.as_deref().unwrap_or(DEFAULT_BRANCH))
+        {
+            out.push(InputBranch {
+                branch: b,
+                field: at.path.field("pfs").field("repo"),
+                cron: false,
+                trigger: p.trigger.clone(),
+            });
         }
-    }
+        if let Some(c) = &at.input.cron
+            && let Some(repo) = &c.repo
+            && let Ok(r) = RepoRef::in_project(&project(&c.project), repo)
+            && let Ok(b) = r.branch(DEFAULT_BRANCH)
+        {
+            out.push(InputBranch {
+                branch: b,
+                field: at.path.field("cron"),
+                cron: true,
+                trigger: None,
+            });
+        }
+    });
 }
 
 /// Store-dependent checks: input repos exist, no repo has the pipeline's name (unless it is
@@ -120,9 +110,9 @@ impl<'a> EngineCheck<'a> {
 }
 
 impl StoreCheck for EngineCheck<'_> {
-    fn check(&self, _spec: &PipelineSpec, effective: &PipelineSpec) -> Vec<Diagnostic> {
+    fn check(&self, spec: &PipelineSpec, effective: &EffectiveSpec) -> Vec<Diagnostic> {
         let mut out = Vec::new();
-        let Some(name) = effective.pipeline.as_ref().map(|p| p.name.clone()) else {
+        let Some(name) = spec.pipeline.as_ref().map(|_| effective.name.clone()) else {
             return out;
         };
         let store = self.engine.store();
@@ -141,7 +131,7 @@ impl StoreCheck for EngineCheck<'_> {
         }
         let mut branches = Vec::new();
         if let Some(input) = &effective.input {
-            input_branches(input, FieldPath::root().field("input"), &mut branches);
+            input_branches(input, &mut branches);
         }
         let mut seen: std::collections::BTreeMap<RepoRef, String> = Default::default();
         for b in &branches {
@@ -194,10 +184,10 @@ impl StoreCheck for EngineCheck<'_> {
 }
 
 /// Refuses what the engine cannot run yet.
-fn reject_unsupported(effective: &PipelineSpec, name: &str) -> Result<()> {
+fn reject_unsupported(effective: &EffectiveSpec, name: &str) -> Result<()> {
     let mut s3_input = false;
     if let Some(input) = &effective.input {
-        input.for_each(&mut |i| s3_input |= i.pfs.as_ref().is_some_and(|p| p.s3));
+        input.for_each(&mut |at| s3_input |= at.input.pfs.as_ref().is_some_and(|p| p.s3));
     }
     for (what, set) in [
         ("input.pfs.s3 (inputs served over S3)", s3_input),
@@ -207,10 +197,7 @@ fn reject_unsupported(effective: &PipelineSpec, name: &str) -> Result<()> {
         ("egress", effective.egress.is_some()),
         (
             "transform.datum_batching",
-            effective
-                .transform
-                .as_ref()
-                .is_some_and(|t| t.datum_batching),
+            effective.transform.datum_batching,
         ),
     ] {
         if set {
@@ -328,8 +315,8 @@ fn remove_pipeline(txn: &mut StoreTxn<'_>, info: &PipelineInfo, keep_repo: bool)
     }
     // Cron repos belong to the pipeline (reference §4.6).
     let mut branches = Vec::new();
-    if let Some(input) = &info.effective().input {
-        input_branches(input, FieldPath::root().field("input"), &mut branches);
+    if let Some(input) = &info.effective.input {
+        input_branches(input, &mut branches);
     }
     for b in branches.iter().filter(|b| b.cron) {
         if txn.repo_exists(&b.branch.repo)? {
@@ -361,12 +348,16 @@ fn invalid(spec: &PipelineSpec, diagnostics: Vec<Diagnostic>) -> PpsError {
 impl Engine {
     /// Validates a parsed spec with every store-free rule plus [`EngineCheck`] (findings
     /// carry line and column).
+    ///
+    /// Blocking: store reads only.
     pub fn validate(&self, parsed: &ParsedSpec) -> validate::Report {
         validate::validate_with(parsed, &[&EngineCheck::new(self)])
     }
 
     /// Creates (or, with `update`, updates) every pipeline of a parsed spec file, in order.
     /// All specs are validated first; nothing is created if one is invalid.
+    ///
+    /// Blocking: store I/O only (one transaction per pipeline); the jobs it starts run on the next [`Engine::run_pending`].
     pub fn create_pipelines(
         &self,
         parsed: &[ParsedSpec],
@@ -391,6 +382,8 @@ impl Engine {
     }
 
     /// Creates (or updates) one pipeline built in code. See [`Engine::create_pipelines`].
+    ///
+    /// Blocking: store I/O only (one transaction); the job it starts runs on the next [`Engine::run_pending`].
     pub fn create_pipeline(
         &self,
         spec: &PipelineSpec,
@@ -418,11 +411,11 @@ impl Engine {
     /// Creating a pipeline that exists with exactly this spec (and executor) is a no-op that
     /// returns it, so a `create pipeline` re-run after an interruption succeeds.
     fn register(&self, spec: &PipelineSpec, opts: &CreateOptions) -> Result<PipelineInfo> {
-        let effective = spec.effective();
-        let name = effective
+        let mut effective = spec.effective();
+        let name = spec
             .pipeline
             .as_ref()
-            .map(|p| p.name.clone())
+            .map(|_| effective.name.clone())
             .ok_or_else(|| PpsError::Usage("the spec has no pipeline name".into()))?;
         reject_unsupported(&effective, &name)?;
         let existing = self.inspect_pipeline(&name).ok();
@@ -455,12 +448,12 @@ impl Engine {
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| CommitId::generate().to_string()),
         };
+        effective.salt = Some(salt.clone());
         let out_repo = RepoRef::new(&name)?;
-        let out_branch =
-            out_repo.branch(effective.output_branch.as_deref().unwrap_or(DEFAULT_BRANCH))?;
+        let out_branch = out_repo.branch(&effective.output_branch)?;
         let mut branches = Vec::new();
         if let Some(input) = &effective.input {
-            input_branches(input, FieldPath::root().field("input"), &mut branches);
+            input_branches(input, &mut branches);
         }
         let mut inputs: Vec<BranchRef> = branches.iter().map(|b| b.branch.clone()).collect();
         inputs.sort();
@@ -471,6 +464,7 @@ impl Engine {
             project: out_repo.project.clone(),
             version: existing.as_ref().map_or(1, |p| p.version + 1),
             spec: spec.clone(),
+            effective,
             salt,
             executor,
             stopped: existing.as_ref().is_some_and(|p| p.stopped),
@@ -488,6 +482,8 @@ impl Engine {
     }
 
     /// The current version of a pipeline.
+    ///
+    /// Blocking: store reads only.
     pub fn inspect_pipeline(&self, name: &str) -> Result<PipelineInfo> {
         let key = PipelineKey::new(name).encode();
         match self.store().engine_get(&key)? {
@@ -497,6 +493,8 @@ impl Engine {
     }
 
     /// A given version of a pipeline.
+    ///
+    /// Blocking: store reads only.
     pub fn pipeline_version(&self, name: &str, version: u64) -> Result<PipelineInfo> {
         let key = PipelineVersionKey::new(name, version).encode();
         match self.store().engine_get(&key)? {
@@ -508,6 +506,8 @@ impl Engine {
     }
 
     /// Every pipeline, by name.
+    ///
+    /// Blocking: store reads only.
     pub fn list_pipelines(&self) -> Result<Vec<PipelineInfo>> {
         let mut out = Vec::new();
         for kv in self.store().engine_scan(PipelineKey::all().as_bytes())? {
@@ -526,6 +526,8 @@ impl Engine {
     /// Stops a pipeline: unfinished jobs are killed and no new job is created until
     /// [`Engine::start_pipeline`]. The output branch loses its provenance and the record is
     /// updated in one transaction.
+    ///
+    /// Blocking: store I/O only (one transaction).
     pub fn stop_pipeline(&self, name: &str) -> Result<PipelineInfo> {
         let mut info = self.inspect_pipeline(name)?;
         self.kill_unfinished(name, "all jobs killed because pipeline was stopped")?;
@@ -541,6 +543,8 @@ impl Engine {
 
     /// Restarts a stopped pipeline: its provenance comes back, which makes a job over the
     /// current input heads (one transaction with the record's update).
+    ///
+    /// Blocking: store I/O only (one transaction).
     pub fn start_pipeline(&self, name: &str) -> Result<PipelineInfo> {
         let mut info = self.inspect_pipeline(name)?;
         if !info.stopped {
@@ -567,6 +571,8 @@ impl Engine {
     /// Deleting a pipeline that was already deleted succeeds (its tombstone stays in the
     /// store until a pipeline of that name is created again); an unknown name is
     /// [`PpsError::PipelineNotFound`].
+    ///
+    /// Async: waits for the pipeline's running jobs to stop and its workers to be removed.
     pub async fn delete_pipeline(&self, name: &str, keep_repo: bool) -> Result<()> {
         let info = match self.inspect_pipeline(name) {
             Err(PpsError::PipelineNotFound(_))

@@ -15,6 +15,8 @@ use super::{Engine, now_ms};
 impl Engine {
     /// Creates a CREATED job for every open output commit of every pipeline that has none
     /// (what a new input commit, a pipeline create/update/start made). Returns the new jobs.
+    ///
+    /// Blocking: store I/O only.
     pub fn discover_jobs(&self) -> Result<Vec<JobInfo>> {
         let store = self.store();
         let mut created = Vec::new();
@@ -65,6 +67,8 @@ impl Engine {
     }
 
     /// Jobs of one pipeline (or all), oldest first.
+    ///
+    /// Blocking: store reads only.
     pub fn list_jobs(&self, pipeline: Option<&str>) -> Result<Vec<JobInfo>> {
         let prefix = match pipeline {
             Some(p) => {
@@ -83,6 +87,8 @@ impl Engine {
     }
 
     /// One job.
+    ///
+    /// Blocking: store reads only.
     pub fn inspect_job(&self, pipeline: &str, job: &str) -> Result<JobInfo> {
         let key = JobKey::new(pipeline, job).encode();
         match self.store().engine_get(&key)? {
@@ -95,6 +101,8 @@ impl Engine {
     }
 
     /// Every job of a commit set (one per downstream pipeline).
+    ///
+    /// Blocking: store reads only.
     pub fn jobs_of_commit_set(&self, id: &str) -> Result<Vec<JobInfo>> {
         Ok(self
             .list_jobs(None)?
@@ -104,6 +112,8 @@ impl Engine {
     }
 
     /// The datums of a job (skipped ones included), by datum ID.
+    ///
+    /// Blocking: store reads only.
     pub fn list_datums(&self, pipeline: &str, job: &str) -> Result<Vec<DatumInfo>> {
         self.inspect_job(pipeline, job)?;
         let mut out = Vec::new();
@@ -118,6 +128,8 @@ impl Engine {
     }
 
     /// One datum of a job.
+    ///
+    /// Blocking: store reads only.
     pub fn inspect_datum(&self, pipeline: &str, job: &str, datum: &str) -> Result<DatumInfo> {
         let key = DatumKey::new(pipeline, job, datum).encode();
         match self.store().engine_get(&key)? {
@@ -132,6 +144,8 @@ impl Engine {
 
     /// User-code log lines of a pipeline, optionally of one job and one datum, in (job,
     /// datum, time) order.
+    ///
+    /// Blocking: store reads only.
     pub fn logs(
         &self,
         pipeline: &str,
@@ -155,6 +169,8 @@ impl Engine {
 
     /// Stops a job: KILLED with `reason` (default "job stopped"); its output commit is
     /// finished with that error. A running job is cancelled (its datums' processes killed).
+    ///
+    /// Blocking: store I/O only; a running job notices the stop and ends its datums.
     pub fn stop_job(&self, pipeline: &str, job: &str, reason: Option<&str>) -> Result<JobInfo> {
         let info = self.inspect_job(pipeline, job)?;
         if info.state.is_terminal() {
@@ -232,6 +248,8 @@ impl Engine {
     /// Runs every job that can run, upstream first, until none is left; returns the jobs
     /// that reached a terminal state in this call. Jobs whose inputs are still open (a user
     /// commit not finished) stay STARTING. Jobs a dead host left RUNNING are resumed.
+    ///
+    /// Async: runs user code; returns when no job can run any more.
     pub async fn run_pending(&self) -> Result<Vec<JobInfo>> {
         let _guard = self.inner.scheduler.lock().await;
         self.tick_crons()?;
@@ -279,6 +297,8 @@ impl Engine {
     /// serving.await.unwrap();
     /// # }
     /// ```
+    ///
+    /// Async: runs until `shutdown` is cancelled.
     pub async fn serve(&self, poll: std::time::Duration, shutdown: CancellationToken) {
         let poll = poll.max(std::time::Duration::from_millis(10));
         while !shutdown.is_cancelled() {
@@ -379,12 +399,16 @@ impl Engine {
     }
 
     /// Runs pending jobs until `pipeline@job` is terminal (or cannot progress); returns it.
+    ///
+    /// Async: runs pending jobs until this one has finished.
     pub async fn wait_job(&self, pipeline: &str, job: &str) -> Result<JobInfo> {
         self.run_pending().await?;
         self.inspect_job(pipeline, job)
     }
 
     /// The output commit of a job.
+    ///
+    /// Blocking: store reads only.
     pub fn job_output(&self, pipeline: &str, job: &str) -> Result<CommitRef> {
         Ok(self.inspect_job(pipeline, job)?.output_commit)
     }

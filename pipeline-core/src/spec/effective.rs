@@ -31,7 +31,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Input, PipelineSpec, ProjectRef, Transform};
+use super::{EffectiveSpec, Input, PipelineSpec, ProjectRef, RepoType, ReprocessSpec, Transform};
 
 /// Pachyderm's default user image.
 pub const DEFAULT_IMAGE: &str = "ubuntu:20.04";
@@ -40,11 +40,11 @@ pub const DEFAULT_BRANCH: &str = "master";
 /// Default total attempts per datum.
 pub const DEFAULT_DATUM_TRIES: i64 = 3;
 /// Default `reprocess_spec`.
-pub const DEFAULT_REPROCESS_SPEC: &str = "until_success";
+pub const DEFAULT_REPROCESS_SPEC: ReprocessSpec = ReprocessSpec::UntilSuccess;
 /// Default project name.
 pub const DEFAULT_PROJECT: &str = "default";
 /// Default PFS input repo type.
-pub const DEFAULT_REPO_TYPE: &str = "user";
+pub const DEFAULT_REPO_TYPE: RepoType = RepoType::User;
 
 /// Normalises a glob the way Pachyderm's `CleanPath` does (the same function the datum planner
 /// uses, [`crate::glob::normalize`]): `""` → `/`, `abc` → `/abc`, `abc/` → `/abc`.
@@ -123,7 +123,9 @@ impl InputDefaults<'_> {
                 pfs.name.clone_from(&pfs.repo);
             }
             default_if_blank(&mut pfs.project, self.project);
-            default_if_blank(&mut pfs.repo_type, DEFAULT_REPO_TYPE);
+            if pfs.repo_type.as_ref().is_none_or(RepoType::is_blank) {
+                pfs.repo_type = Some(DEFAULT_REPO_TYPE);
+            }
             if is_blank(&pfs.branch) {
                 if let Some(trigger) = pfs.trigger.as_mut() {
                     let repo = pfs.repo.clone().unwrap_or_default();
@@ -168,15 +170,15 @@ impl InputDefaults<'_> {
 }
 
 impl PipelineSpec {
-    /// The effective spec: this spec with Pachyderm's defaults applied (see the
+    /// The [`EffectiveSpec`]: this spec with Pachyderm's defaults applied (see the
     /// [module docs](crate::spec::effective) for the full table), inputs in datum order.
     ///
     /// Infallible: defaults are applied to whatever is present, so call it on a spec that
     /// [validation](crate::validate) accepted to get a runnable spec.
     ///
     /// Call it **once, on the spec as written**: it is deliberately not idempotent, because
-    /// filling in names changes the sort keys (an effective spec run through `effective()`
-    /// again may reorder inputs, which would change datum IDs).
+    /// filling in names changes the sort keys (an effective spec's inputs defaulted
+    /// again may be reordered, which would change datum IDs).
     ///
     /// ```
     /// use pipeline_core::spec::PipelineSpec;
@@ -189,8 +191,8 @@ impl PipelineSpec {
     ///     ]}
     /// }"#).unwrap();
     /// let eff = spec.effective();
-    /// assert_eq!(eff.transform.unwrap().image.as_deref(), Some("ubuntu:20.04"));
-    /// assert_eq!(eff.datum_tries, Some(3));
+    /// assert_eq!(eff.image(), "ubuntu:20.04");
+    /// assert_eq!(eff.datum_tries, 3);
     /// let cross = eff.input.unwrap().cross.unwrap();
     /// // The unnamed input sorts first; names, branches and globs are filled in.
     /// let first = cross[0].pfs.as_ref().unwrap();
@@ -198,7 +200,12 @@ impl PipelineSpec {
     /// assert_eq!(first.branch.as_deref(), Some("master"));
     /// assert_eq!(first.glob.as_deref(), Some("/"));
     /// ```
-    pub fn effective(&self) -> PipelineSpec {
+    pub fn effective(&self) -> EffectiveSpec {
+        EffectiveSpec::from_defaulted(self.with_defaults())
+    }
+
+    /// This spec with every default written in (the effective spec in the spec's shape).
+    fn with_defaults(&self) -> PipelineSpec {
         let mut spec = self.clone();
         if let Some(pipeline) = spec.pipeline.as_mut() {
             let project = pipeline.project.get_or_insert_with(ProjectRef::default);
@@ -212,7 +219,13 @@ impl PipelineSpec {
         if spec.datum_tries.is_none_or(|t| t == 0) {
             spec.datum_tries = Some(DEFAULT_DATUM_TRIES);
         }
-        default_if_blank(&mut spec.reprocess_spec, DEFAULT_REPROCESS_SPEC);
+        if spec
+            .reprocess_spec
+            .as_ref()
+            .is_none_or(ReprocessSpec::is_blank)
+        {
+            spec.reprocess_spec = Some(DEFAULT_REPROCESS_SPEC);
+        }
         let pipeline_name = spec
             .pipeline
             .as_ref()
@@ -279,28 +292,27 @@ mod tests {
     #[test]
     fn top_level_defaults() {
         let eff = PipelineSpec::default().effective();
-        assert_eq!(
-            eff.transform.and_then(|t| t.image).as_deref(),
-            Some(DEFAULT_IMAGE)
-        );
-        assert_eq!(eff.output_branch.as_deref(), Some("master"));
-        assert_eq!(eff.datum_tries, Some(3));
-        assert_eq!(eff.reprocess_spec.as_deref(), Some("until_success"));
+        assert_eq!(eff.image(), DEFAULT_IMAGE);
+        assert_eq!(eff.output_branch, "master");
+        assert_eq!(eff.datum_tries, 3);
+        assert_eq!(eff.reprocess_spec, ReprocessSpec::UntilSuccess);
         let zero = PipelineSpec {
             datum_tries: Some(0),
             ..Default::default()
         };
-        assert_eq!(zero.effective().datum_tries, Some(3));
+        assert_eq!(zero.effective().datum_tries, 3);
         let five = PipelineSpec {
             datum_tries: Some(5),
             ..Default::default()
         };
-        assert_eq!(five.effective().datum_tries, Some(5));
+        assert_eq!(five.effective().datum_tries, 5);
+        let negative = PipelineSpec {
+            datum_tries: Some(-2),
+            ..Default::default()
+        };
+        assert_eq!(negative.effective().datum_tries, 1);
         let eff = spec_with(pfs(None, "a")).effective();
-        assert_eq!(
-            eff.pipeline.unwrap().project.unwrap().name,
-            DEFAULT_PROJECT.to_string()
-        );
+        assert_eq!(eff.project, DEFAULT_PROJECT);
     }
 
     #[test]
@@ -373,7 +385,7 @@ mod tests {
             assert_eq!(p.glob.as_deref(), Some(want), "glob {glob:?}");
             assert_eq!(p.name.as_deref(), Some("images"));
             assert_eq!(p.branch.as_deref(), Some("master"));
-            assert_eq!(p.repo_type.as_deref(), Some("user"));
+            assert_eq!(p.repo_type, Some(RepoType::User));
         }
     }
 

@@ -5,7 +5,9 @@
 //! - [`parse_str`] / [`parse_file`]: JSON or YAML, one spec, a `---` stream or a list; every
 //!   problem reported at once with its field path and `LINE:COL` (see [`parse`] for the YAML
 //!   reader choice and options).
-//! - [`PipelineSpec::effective`]: Pachyderm's defaults applied explicitly ([`effective`]).
+//! - [`PipelineSpec::effective`]: Pachyderm's defaults applied explicitly ([`effective`]),
+//!   giving an [`EffectiveSpec`] (what planning and executors read).
+//! - [`parse_one`]: the one-spec case of [`parse_str`].
 //! - [`schema`]: the shipped JSON Schema (feature `schema`).
 //!
 //! ```
@@ -20,6 +22,8 @@
 
 mod duration;
 pub mod effective;
+mod effective_spec;
+mod enums;
 mod lenient;
 pub mod parse;
 mod reader;
@@ -30,6 +34,10 @@ mod types;
 
 pub use duration::{DURATION_PATTERN, Duration, DurationError};
 pub use effective::normalize_glob;
-pub use parse::{ParseError, ParsedSpec, parse_bytes, parse_file, parse_str};
+pub use effective_spec::EffectiveSpec;
+pub use enums::{
+    FileFormatType, RepoType, ReprocessSpec, ServiceType, TolerationEffect, TolerationOperator,
+};
+pub use parse::{ParseError, ParsedSpec, parse_bytes, parse_file, parse_one, parse_str};
 pub use source::{Diagnostic, FieldPath, Location, PathSegment, Severity, SourceNode, SourceValue};
 pub use types::*;

@@ -278,6 +278,35 @@ pub fn parse_str(text: &str, source_name: &str) -> Result<Vec<ParsedSpec>, Parse
     }
 }
 
+/// Parses text that must hold exactly one spec: [`parse_str`], then an error (code
+/// `file.not_one_spec`, at the second spec) when the text holds several. Text with no spec is
+/// the same `file.empty` error as for [`parse_str`].
+///
+/// ```
+/// use pipeline_core::spec::parse_one;
+/// let one = parse_one("pipeline: {name: edges}\ntransform: {cmd: [sh]}\n", "edges.yaml").unwrap();
+/// assert_eq!(one.pipeline_name(), Some("edges"));
+///
+/// let two = "pipeline: {name: a}\n---\npipeline: {name: b}\n";
+/// let err = parse_one(two, "two.yaml").unwrap_err();
+/// assert_eq!(err.diagnostics()[0].code, "file.not_one_spec");
+/// assert!(parse_one("", "empty.yaml").is_err());
+/// ```
+pub fn parse_one(text: &str, origin: &str) -> Result<ParsedSpec, ParseError> {
+    let mut specs = parse_str(text, origin)?;
+    if specs.len() == 1 {
+        return Ok(specs.remove(0));
+    }
+    let second = &specs[1];
+    let mut diagnostic = file_error(
+        "file.not_one_spec",
+        second.node.location,
+        format!("expected exactly one pipeline spec, found {}", specs.len()),
+    );
+    diagnostic.spec_index = second.index;
+    Err(invalid(origin, diagnostic))
+}
+
 /// The structural check of one spec's tree: schema (with the `schema` feature), then the typed
 /// conversion.
 fn structural(node: &SourceNode) -> Result<PipelineSpec, Vec<Diagnostic>> {

@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::Duration;
+use super::enums::{
+    FileFormatType, RepoType, ReprocessSpec, ServiceType, TolerationEffect, TolerationOperator,
+};
+use super::{Duration, FieldPath};
 
 fn is_false(b: &bool) -> bool {
     !*b
@@ -104,7 +107,8 @@ pub struct PipelineSpec {
         skip_serializing_if = "Option::is_none",
         alias = "reprocessSpec"
     )]
-    pub reprocess_spec: Option<String>,
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
+    pub reprocess_spec: Option<ReprocessSpec>,
     /// Run as a long-lived service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<Service>,
@@ -351,17 +355,79 @@ impl Input {
         kinds.next().is_none().then_some(first)
     }
 
-    /// Calls `f` on this input and every input nested in it, parents first, in written order.
-    pub fn for_each(&self, f: &mut dyn FnMut(&Input)) {
-        f(self);
-        for list in [&self.cross, &self.union, &self.join, &self.group]
-            .into_iter()
-            .flatten()
-        {
-            for child in list {
-                child.for_each(f);
+    /// The compound children, by field name, in field order (`cross`, `union`, `join`,
+    /// `group`); only the lists that are set.
+    pub fn children(&self) -> impl Iterator<Item = (&'static str, &[Input])> {
+        [
+            ("cross", &self.cross),
+            ("union", &self.union),
+            ("join", &self.join),
+            ("group", &self.group),
+        ]
+        .into_iter()
+        .filter_map(|(kind, list)| list.as_deref().map(|l| (kind, l)))
+    }
+
+    /// The one walk over an input tree: calls `f` on this input (the spec's `input`) and every
+    /// input nested in it, parents first, in written order, each with its field path
+    /// (`input.cross[1]`) and the compound inputs enclosing it.
+    ///
+    /// ```
+    /// use pipeline_core::spec::PipelineSpec;
+    /// let spec: PipelineSpec = serde_json::from_str(r#"{"input": {"cross": [
+    ///     {"pfs": {"repo": "a", "glob": "/*"}},
+    ///     {"union": [{"pfs": {"repo": "b", "glob": "/*"}}]}]}}"#).unwrap();
+    /// let mut repos = Vec::new();
+    /// spec.input.unwrap().for_each(&mut |at| {
+    ///     if let Some(pfs) = &at.input.pfs {
+    ///         repos.push(format!("{} {:?}", at.path.field("pfs"), at.enclosing));
+    ///     }
+    /// });
+    /// assert_eq!(repos, [
+    ///     r#"input.cross[0].pfs ["cross"]"#,
+    ///     r#"input.cross[1].union[0].pfs ["cross", "union"]"#,
+    /// ]);
+    /// ```
+    pub fn for_each(&self, f: &mut dyn FnMut(InputAt<'_>)) {
+        self.walk(&FieldPath::root().field("input"), &mut Vec::new(), f);
+    }
+
+    fn walk(
+        &self,
+        path: &FieldPath,
+        enclosing: &mut Vec<&'static str>,
+        f: &mut dyn FnMut(InputAt<'_>),
+    ) {
+        f(InputAt {
+            input: self,
+            path,
+            enclosing,
+        });
+        for (kind, children) in self.children() {
+            enclosing.push(kind);
+            for (i, child) in children.iter().enumerate() {
+                child.walk(&path.field(kind).index(i), enclosing, f);
             }
+            enclosing.pop();
         }
+    }
+}
+
+/// One input met by [`Input::for_each`]: the input, where it is, and what encloses it.
+#[derive(Debug, Clone, Copy)]
+pub struct InputAt<'a> {
+    /// The input.
+    pub input: &'a Input,
+    /// Its field path in the spec, e.g. `input.cross[1]`.
+    pub path: &'a FieldPath,
+    /// The compound inputs enclosing it, outermost first (`cross`, `union`, `join`, `group`).
+    pub enclosing: &'a [&'static str],
+}
+
+impl InputAt<'_> {
+    /// Whether a compound input of `kind` (`join`, `group`...) encloses this one at any depth.
+    pub fn is_inside(&self, kind: &str) -> bool {
+        self.enclosing.contains(&kind)
     }
 }
 
@@ -381,7 +447,8 @@ pub struct PfsInput {
     pub repo: Option<String>,
     /// Repo type (`user`, `meta`, `spec`; default `user`).
     #[serde(default, skip_serializing_if = "Option::is_none", alias = "repoType")]
-    pub repo_type: Option<String>,
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
+    pub repo_type: Option<RepoType>,
     /// Branch (default `master`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
@@ -567,7 +634,8 @@ pub struct SqlDatabaseEgress {
 pub struct FileFormat {
     /// `CSV`, `JSON` or `PARQUET`.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-    pub format_type: Option<String>,
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
+    pub format_type: Option<FileFormatType>,
     /// Column names.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub columns: Vec<String>,
@@ -645,7 +713,8 @@ pub struct Service {
     pub ip: Option<String>,
     /// `ClusterIP`, `LoadBalancer` or `NodePort` (default).
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-    pub service_type: Option<String>,
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
+    pub service_type: Option<ServiceType>,
 }
 
 /// `spout`.
@@ -731,13 +800,15 @@ pub struct Toleration {
     pub key: Option<String>,
     /// `EXISTS` or `EQUAL` (required).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub operator: Option<String>,
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
+    pub operator: Option<TolerationOperator>,
     /// Taint value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
     /// `ALL_EFFECTS`, `NO_SCHEDULE`, `PREFER_NO_SCHEDULE` or `NO_EXECUTE`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub effect: Option<String>,
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
+    pub effect: Option<TolerationEffect>,
     /// Seconds the pod tolerates a `NO_EXECUTE` taint.
     #[serde(
         default,

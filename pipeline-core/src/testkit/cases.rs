@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use tokio_util::sync::CancellationToken;
+use crate::executor::CancellationToken;
 
 use super::{Check, Harness};
 use crate::executor::output::{OutputEntry, OutputError, OutputScanner, scan_output};

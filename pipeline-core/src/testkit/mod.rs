@@ -43,7 +43,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio_util::sync::CancellationToken;
+use crate::executor::CancellationToken;
 
 /// The longest one run of a check may take before the check fails instead of hanging.
 const RUN_LIMIT: Duration = Duration::from_secs(120);

@@ -63,7 +63,7 @@ mod glob_check;
 mod rules;
 pub mod syntax;
 
-use crate::spec::{Diagnostic, FieldPath, ParsedSpec, PipelineSpec, Severity};
+use crate::spec::{Diagnostic, EffectiveSpec, FieldPath, ParsedSpec, PipelineSpec, Severity};
 
 /// The outcome of validating one spec: errors (the spec is rejected) and warnings.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -93,12 +93,12 @@ impl Report {
 /// implements it and passes it to [`validate_with`]; findings are located like built-in ones.
 ///
 /// ```
-/// use pipeline_core::spec::{Diagnostic, FieldPath, PipelineSpec, parse_str};
+/// use pipeline_core::spec::{Diagnostic, EffectiveSpec, FieldPath, PipelineSpec, parse_str};
 /// use pipeline_core::validate::{StoreCheck, validate_with};
 ///
 /// struct NoRepos;
 /// impl StoreCheck for NoRepos {
-///     fn check(&self, _spec: &PipelineSpec, effective: &PipelineSpec) -> Vec<Diagnostic> {
+///     fn check(&self, _spec: &PipelineSpec, effective: &EffectiveSpec) -> Vec<Diagnostic> {
 ///         let repo = effective.input.as_ref().and_then(|i| i.pfs.as_ref())
 ///             .and_then(|p| p.repo.clone()).unwrap_or_default();
 ///         vec![Diagnostic::error(
@@ -116,7 +116,7 @@ impl Report {
 pub trait StoreCheck {
     /// Findings about `spec` (as written) given its `effective` form; paths refer to the spec
     /// as written.
-    fn check(&self, spec: &PipelineSpec, effective: &PipelineSpec) -> Vec<Diagnostic>;
+    fn check(&self, spec: &PipelineSpec, effective: &EffectiveSpec) -> Vec<Diagnostic>;
 }
 
 /// Validates a parsed spec with every store-free rule; findings carry line and column.

@@ -6,7 +6,9 @@ use std::fmt::Display;
 
 use crate::error_chain::ErrorChain;
 use crate::spec::{
-    Diagnostic, FieldPath, Input, PfsInput, PipelineSpec, SecretMount, Service, Toleration,
+    CronInput, Diagnostic, FieldPath, FileFormatType, Input, InputAt, PfsInput, PipelineSpec,
+    RepoType, ReprocessSpec, SecretMount, Service, ServiceType, Toleration, TolerationEffect,
+    Trigger,
 };
 
 use super::syntax;
@@ -30,8 +32,17 @@ fn root() -> FieldPath {
     FieldPath::root()
 }
 
-fn nonempty(s: &Option<String>) -> Option<&str> {
-    s.as_deref().filter(|s| !s.is_empty())
+/// A written value, unless absent or empty (Pachyderm reads `""` as unset).
+fn nonempty<T: AsRef<str>>(s: &Option<T>) -> Option<&str> {
+    s.as_ref().map(AsRef::as_ref).filter(|s| !s.is_empty())
+}
+
+/// A written closed-set value outside its set (absent and `""` are not).
+fn unknown<T: AsRef<str>>(value: &Option<T>, known: impl Fn(&T) -> bool) -> Option<&str> {
+    value
+        .as_ref()
+        .filter(|v| !known(v))
+        .and_then(|_| nonempty(value))
 }
 
 /// Every store-free rule on one spec.
@@ -49,7 +60,7 @@ pub(crate) fn check(spec: &PipelineSpec, out: &mut Findings) {
             .map(|p| p.name.as_str())
             .unwrap_or("");
         let path = root().field("input");
-        check_input(input, &path, Context::default(), pipeline, out);
+        input.for_each(&mut |at| check_input(at, pipeline, out));
         let mut names = BTreeSet::new();
         check_names(input, &path, &mut names, out);
     }
@@ -195,10 +206,7 @@ fn check_top_level(spec: &PipelineSpec, out: &mut Findings) {
             "embedding TFJobs in pipelines is not supported",
         );
     }
-    if let Some(r) = nonempty(&spec.reprocess_spec)
-        && r != "until_success"
-        && r != "every_job"
-    {
+    if let Some(r) = unknown(&spec.reprocess_spec, ReprocessSpec::is_known) {
         out.error(
             "reprocess_spec.value",
             root().field("reprocess_spec"),
@@ -265,9 +273,7 @@ fn check_top_level(spec: &PipelineSpec, out: &mut Findings) {
 }
 
 fn check_service(service: &Service, path: &FieldPath, out: &mut Findings) {
-    if let Some(t) = nonempty(&service.service_type)
-        && !matches!(t, "ClusterIP" | "LoadBalancer" | "NodePort")
-    {
+    if let Some(t) = unknown(&service.service_type, ServiceType::is_known) {
         out.error(
                 "service.type",
                 path.field("type"),
@@ -329,25 +335,23 @@ fn check_service_spout(spec: &PipelineSpec, out: &mut Findings) {
 
 fn check_toleration(t: &Toleration, i: usize, n: usize, out: &mut Findings) {
     let path = root().field("tolerations").index(i);
-    match nonempty(&t.operator) {
+    match t.operator.as_ref().filter(|op| !op.is_blank()) {
         None => out.error(
             "toleration.operator",
             path.field("operator"),
             format!("toleration {i}/{n}: cannot omit key/value comparison operator; specify EQUAL or EXISTS"),
         ),
-        Some("EQUAL" | "EXISTS") => {}
+        Some(op) if op.is_known() => {}
         Some(op) => out.error(
             "toleration.operator",
             path.field("operator"),
-            format!("toleration {i}/{n}: operator {op:?} is invalid; specify EQUAL or EXISTS"),
+            format!(
+                "toleration {i}/{n}: operator {:?} is invalid; specify EQUAL or EXISTS",
+                op.as_str()
+            ),
         ),
     }
-    if let Some(effect) = nonempty(&t.effect)
-        && !matches!(
-            effect,
-            "ALL_EFFECTS" | "NO_SCHEDULE" | "PREFER_NO_SCHEDULE" | "NO_EXECUTE"
-        )
-    {
+    if let Some(effect) = unknown(&t.effect, TolerationEffect::is_known) {
         out.error(
                 "toleration.effect",
                 path.field("effect"),
@@ -413,8 +417,7 @@ fn check_egress(spec: &PipelineSpec, out: &mut Findings) {
         if let Some(t) = sql
             .file_format
             .as_ref()
-            .and_then(|f| nonempty(&f.format_type))
-            && !matches!(t, "CSV" | "JSON" | "PARQUET")
+            .and_then(|f| unknown(&f.format_type, FileFormatType::is_known))
         {
             out.error(
                 "egress.sql.format",
@@ -423,17 +426,6 @@ fn check_egress(spec: &PipelineSpec, out: &mut Findings) {
             );
         }
     }
-}
-
-/// Which compound inputs enclose the current one.
-#[derive(Clone, Copy, Default)]
-struct Context {
-    /// Inside a join (at any depth: join flattens non-PFS children).
-    in_join: bool,
-    /// Inside a group.
-    in_group: bool,
-    /// Inside a union.
-    in_union: bool,
 }
 
 fn input_kinds(input: &Input) -> Vec<&'static str> {
@@ -451,7 +443,9 @@ fn input_kinds(input: &Input) -> Vec<&'static str> {
     .collect()
 }
 
-fn check_input(input: &Input, path: &FieldPath, ctx: Context, pipeline: &str, out: &mut Findings) {
+/// The rules of one input of the tree (called for every input by [`Input::for_each`]).
+fn check_input(at: InputAt<'_>, pipeline: &str, out: &mut Findings) {
+    let (input, path) = (at.input, at.path);
     let kinds = input_kinds(input);
     if kinds.is_empty() {
         out.error(
@@ -472,85 +466,68 @@ fn check_input(input: &Input, path: &FieldPath, ctx: Context, pipeline: &str, ou
         );
     }
     if let Some(pfs) = &input.pfs {
-        check_pfs(pfs, &path.field("pfs"), ctx, out);
+        check_pfs(pfs, &path.field("pfs"), &at, out);
     }
     if let Some(cron) = &input.cron {
-        let cpath = path.field("cron");
-        match nonempty(&cron.name) {
-            None => out.error(
-                "input.cron.name",
-                cpath.field("name"),
-                "input must specify a name: cron inputs have no default name",
-            ),
-            Some(name) => {
-                check_input_name(name, &cpath.field("name"), out);
-                if nonempty(&cron.repo).is_none()
-                    && !pipeline.is_empty()
-                    && let Err(e) = syntax::check_name_chars("repo", &format!("{pipeline}_{name}"))
-                {
-                    out.error(
-                        "input.cron.repo",
-                        cpath.field("name"),
-                        format!(
-                            "the cron repo defaults to <pipeline>_<name>, which is invalid: {e}"
-                        ),
-                    );
-                }
-            }
-        }
-        match nonempty(&cron.spec) {
-            None => out.error(
-                "input.cron.spec",
-                cpath.field("spec"),
-                "error parsing cron-spec: empty spec string; use e.g. \"@every 1m\" or \"0 * * * *\"",
-            ),
-            Some(s) => {
-                if let Err(e) = syntax::check_cron(s) {
-                    out.error(
-                        "input.cron.spec",
-                        cpath.field("spec"),
-                        format!("error parsing cron-spec: {}", ErrorChain(&e)),
-                    );
-                }
-            }
-        }
-        if let Some(repo) = nonempty(&cron.repo)
-            && let Err(e) = syntax::check_name_chars("repo", repo)
-        {
-            out.error("input.cron.repo", cpath.field("repo"), e);
-        }
-        if let Some(start) = nonempty(&cron.start)
-            && let Err(e) = syntax::check_rfc3339(start)
-        {
-            out.error("input.cron.start", cpath.field("start"), e);
-        }
+        check_cron(cron, &path.field("cron"), pipeline, out);
     }
-    for (kind, children) in [
-        ("cross", &input.cross),
-        ("union", &input.union),
-        ("join", &input.join),
-        ("group", &input.group),
-    ] {
-        let Some(children) = children else { continue };
-        let cpath = path.field(kind);
+    for (kind, children) in input.children() {
         if children.is_empty() {
             out.error(
                 "input.none",
-                cpath.clone(),
+                path.field(kind),
                 format!("no input set: `{kind}` needs at least one child input"),
             );
         }
-        let mut child_ctx = ctx;
-        match kind {
-            "join" => child_ctx.in_join = true,
-            "group" => child_ctx.in_group = true,
-            "union" => child_ctx.in_union = true,
-            _ => {}
+    }
+}
+
+fn check_cron(cron: &CronInput, cpath: &FieldPath, pipeline: &str, out: &mut Findings) {
+    match nonempty(&cron.name) {
+        None => out.error(
+            "input.cron.name",
+            cpath.field("name"),
+            "input must specify a name: cron inputs have no default name",
+        ),
+        Some(name) => {
+            check_input_name(name, &cpath.field("name"), out);
+            if nonempty(&cron.repo).is_none()
+                && !pipeline.is_empty()
+                && let Err(e) = syntax::check_name_chars("repo", &format!("{pipeline}_{name}"))
+            {
+                out.error(
+                    "input.cron.repo",
+                    cpath.field("name"),
+                    format!("the cron repo defaults to <pipeline>_<name>, which is invalid: {e}"),
+                );
+            }
         }
-        for (i, child) in children.iter().enumerate() {
-            let child_path = cpath.index(i);
-            check_input(child, &child_path, child_ctx, pipeline, out);
+    }
+    match nonempty(&cron.spec) {
+        None => out.error(
+            "input.cron.spec",
+            cpath.field("spec"),
+            "error parsing cron-spec: empty spec string; use e.g. \"@every 1m\" or \"0 * * * *\"",
+        ),
+        Some(s) => {
+            if let Err(e) = syntax::check_cron(s) {
+                out.error(
+                    "input.cron.spec",
+                    cpath.field("spec"),
+                    format!("error parsing cron-spec: {}", ErrorChain(&e)),
+                );
+            }
         }
+    }
+    if let Some(repo) = nonempty(&cron.repo)
+        && let Err(e) = syntax::check_name_chars("repo", repo)
+    {
+        out.error("input.cron.repo", cpath.field("repo"), e);
+    }
+    if let Some(start) = nonempty(&cron.start)
+        && let Err(e) = syntax::check_rfc3339(start)
+    {
+        out.error("input.cron.start", cpath.field("start"), e);
     }
 }
 
@@ -572,7 +549,18 @@ fn check_input_name(name: &str, path: &FieldPath, out: &mut Findings) {
     }
 }
 
-fn check_pfs(pfs: &PfsInput, path: &FieldPath, ctx: Context, out: &mut Findings) {
+fn check_pfs(pfs: &PfsInput, path: &FieldPath, at: &InputAt<'_>, out: &mut Findings) {
+    check_pfs_source(pfs, path, out);
+    let compiled = check_pfs_glob(pfs, path, out);
+    check_pfs_templates(pfs, path, compiled.as_ref(), at, out);
+    check_pfs_s3(pfs, path, at, out);
+    if let Some(trigger) = &pfs.trigger {
+        check_trigger(trigger, &path.field("trigger"), out);
+    }
+}
+
+/// `repo`, `name`, `project`, `repo_type`, `branch` and `commit` of a pfs input.
+fn check_pfs_source(pfs: &PfsInput, path: &FieldPath, out: &mut Findings) {
     let name_written = nonempty(&pfs.name).is_some();
     match (nonempty(&pfs.repo), nonempty(&pfs.name)) {
         (None, _) => out.error(
@@ -596,9 +584,7 @@ fn check_pfs(pfs: &PfsInput, path: &FieldPath, ctx: Context, out: &mut Findings)
     {
         out.error("input.project.name", path.field("project"), e);
     }
-    if let Some(t) = nonempty(&pfs.repo_type)
-        && !matches!(t, "user" | "meta" | "spec")
-    {
+    if let Some(t) = unknown(&pfs.repo_type, RepoType::is_known) {
         out.error(
             "input.repo_type",
             path.field("repo_type"),
@@ -617,6 +603,14 @@ fn check_pfs(pfs: &PfsInput, path: &FieldPath, ctx: Context, out: &mut Findings)
             "input cannot come from a commit; use a branch with head pointing to the commit",
         );
     }
+}
+
+/// The glob of a pfs input; returns it compiled when it is valid.
+fn check_pfs_glob(
+    pfs: &PfsInput,
+    path: &FieldPath,
+    out: &mut Findings,
+) -> Option<crate::glob::Glob> {
     let mut compiled = None;
     match pfs.glob.as_deref() {
         None if !pfs.s3 => out.error(
@@ -639,6 +633,17 @@ fn check_pfs(pfs: &PfsInput, path: &FieldPath, ctx: Context, out: &mut Findings)
         }
         None => {}
     }
+    compiled
+}
+
+/// `join_on` and `group_by`: their templates, and whether an enclosing join/group uses them.
+fn check_pfs_templates(
+    pfs: &PfsInput,
+    path: &FieldPath,
+    compiled: Option<&crate::glob::Glob>,
+    at: &InputAt<'_>,
+    out: &mut Findings,
+) {
     for (field, value) in [("join_on", &pfs.join_on), ("group_by", &pfs.group_by)] {
         let Some(t) = nonempty(value) else { continue };
         match super::glob_check::check_template(t) {
@@ -659,29 +664,32 @@ fn check_pfs(pfs: &PfsInput, path: &FieldPath, ctx: Context, out: &mut Findings)
                         format!("{e}; Pachyderm keeps it as literal text"),
                     );
                 }
-                if let Some(w) = compiled
-                    .as_ref()
-                    .and_then(|g| super::glob_check::template_beyond_captures(g, &template))
+                if let Some(w) =
+                    compiled.and_then(|g| super::glob_check::template_beyond_captures(g, &template))
                 {
                     out.warn("input.template.group", path.field(field), w);
                 }
             }
         }
     }
-    if nonempty(&pfs.join_on).is_some() && !ctx.in_join {
+    if nonempty(&pfs.join_on).is_some() && !at.is_inside("join") {
         out.warn(
             "input.join_on.ignored",
             path.field("join_on"),
             "join_on has no effect outside a join (it is only exported as PACH_DATUM_<name>_JOIN_ON)",
         );
     }
-    if nonempty(&pfs.group_by).is_some() && !ctx.in_group {
+    if nonempty(&pfs.group_by).is_some() && !at.is_inside("group") {
         out.warn(
             "input.group_by.ignored",
             path.field("group_by"),
             "group_by has no effect outside a group (it is only exported as PACH_DATUM_<name>_GROUP_BY)",
         );
     }
+}
+
+/// `s3` with `lazy`/`empty_files` and inside compound inputs; `lazy` with `empty_files`.
+fn check_pfs_s3(pfs: &PfsInput, path: &FieldPath, at: &InputAt<'_>, out: &mut Findings) {
     if pfs.s3 {
         if pfs.lazy {
             out.error(
@@ -697,15 +705,9 @@ fn check_pfs(pfs: &PfsInput, path: &FieldPath, ctx: Context, out: &mut Findings)
                 "input cannot specify both 's3' and 'empty_files': s3 inputs are not downloaded at all",
             );
         }
-        let nested = if ctx.in_join {
-            Some("join")
-        } else if ctx.in_group {
-            Some("group")
-        } else if ctx.in_union {
-            Some("union")
-        } else {
-            None
-        };
+        let nested = ["join", "group", "union"]
+            .into_iter()
+            .find(|kind| at.is_inside(kind));
         if let Some(kind) = nested {
             out.error(
                 "input.s3.nested",
@@ -722,43 +724,44 @@ fn check_pfs(pfs: &PfsInput, path: &FieldPath, ctx: Context, out: &mut Findings)
             "both `lazy` and `empty_files` are set; `lazy` wins and `empty_files` is ignored",
         );
     }
-    if let Some(trigger) = &pfs.trigger {
-        let tpath = path.field("trigger");
-        if let Some(b) = nonempty(&trigger.branch)
-            && let Err(e) = syntax::check_name_chars("branch", b)
+}
+
+/// `input.pfs.trigger`.
+fn check_trigger(trigger: &Trigger, tpath: &FieldPath, out: &mut Findings) {
+    if let Some(b) = nonempty(&trigger.branch)
+        && let Err(e) = syntax::check_name_chars("branch", b)
+    {
+        out.error("input.trigger.branch", tpath.field("branch"), e);
+    }
+    if let Some(size) = nonempty(&trigger.size)
+        && let Err(e) = syntax::check_human_size(size)
+    {
+        out.error("input.trigger.size", tpath.field("size"), e);
+    }
+    for (field, value) in [
+        ("rate_limit_spec", &trigger.rate_limit_spec),
+        ("cron_spec", &trigger.cron_spec),
+    ] {
+        if let Some(s) = nonempty(value)
+            && let Err(e) = syntax::check_cron(s)
         {
-            out.error("input.trigger.branch", tpath.field("branch"), e);
-        }
-        if let Some(size) = nonempty(&trigger.size)
-            && let Err(e) = syntax::check_human_size(size)
-        {
-            out.error("input.trigger.size", tpath.field("size"), e);
-        }
-        for (field, value) in [
-            ("rate_limit_spec", &trigger.rate_limit_spec),
-            ("cron_spec", &trigger.cron_spec),
-        ] {
-            if let Some(s) = nonempty(value)
-                && let Err(e) = syntax::check_cron(s)
-            {
-                out.error(
-                    "input.trigger.cron",
-                    tpath.field(field),
-                    format!(
-                        "invalid trigger {}: {}",
-                        field.replace('_', " "),
-                        ErrorChain(&e)
-                    ),
-                );
-            }
-        }
-        if trigger.commits.is_some_and(|c| c < 0) {
             out.error(
-                "input.trigger.commits",
-                tpath.field("commits"),
-                "can't trigger on a negative number of commits",
+                "input.trigger.cron",
+                tpath.field(field),
+                format!(
+                    "invalid trigger {}: {}",
+                    field.replace('_', " "),
+                    ErrorChain(&e)
+                ),
             );
         }
+    }
+    if trigger.commits.is_some_and(|c| c < 0) {
+        out.error(
+            "input.trigger.commits",
+            tpath.field("commits"),
+            "can't trigger on a negative number of commits",
+        );
     }
 }
 

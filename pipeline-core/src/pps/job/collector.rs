@@ -4,12 +4,12 @@
 
 use std::time::{Duration, Instant};
 
+use crate::executor::CancellationToken;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use crate::executor::LogStream;
 use crate::pfs::OutputBatch;
-use crate::spec::PipelineSpec;
+use crate::spec::EffectiveSpec;
 
 use super::super::error::{Result, task_failed};
 use super::super::keys::{DatumKey, JobKey, LogKey, RecordKey};
@@ -48,7 +48,7 @@ pub(super) struct RunOutcome {
 }
 
 /// The deadline of the job's `job_timeout`, counted from when it first started.
-pub(super) fn job_deadline(spec: &PipelineSpec, job: &JobInfo) -> Option<tokio::time::Instant> {
+pub(super) fn job_deadline(spec: &EffectiveSpec, job: &JobInfo) -> Option<tokio::time::Instant> {
     spec.job_timeout
         .as_ref()
         .and_then(|d| job.started_ms.map(|s| (s, d.as_std())))

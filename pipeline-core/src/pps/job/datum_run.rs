@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use tokio_util::sync::CancellationToken;
+use crate::executor::CancellationToken;
 
 use crate::datum::{DatumPlan, JobEnv};
 use crate::executor::policy::DatumPolicy;
 use crate::executor::{DatumTask, Program, ProgramKind, Secrets, Worker};
 use crate::pfs::{CommitRef, Store};
-use crate::spec::{PipelineSpec, Transform};
+use crate::spec::{EffectiveSpec, Transform};
 
 use super::super::records::{
     DatumFailure, DatumInfo, DatumInputInfo, DatumState, DatumStats, JobInfo,
@@ -45,7 +45,7 @@ pub(super) struct DatumCtx {
 pub(super) struct DatumCtxParts<'a> {
     pub store: Store,
     pub job: &'a JobInfo,
-    pub spec: &'a PipelineSpec,
+    pub spec: &'a EffectiveSpec,
     pub plan: &'a DatumPlan,
     pub input_commits: &'a HashMap<String, CommitRef>,
     pub secrets: &'a Secrets,
@@ -59,9 +59,9 @@ impl DatumCtx {
     /// environment (with secrets), the values to redact and the job's environment.
     pub(super) fn new(parts: DatumCtxParts<'_>) -> DatumCtx {
         let spec = parts.spec;
-        let transform = spec.transform.clone().unwrap_or_default();
+        let transform = spec.transform.clone();
         let policy = AttemptPolicy {
-            tries: u32::try_from(spec.datum_tries.unwrap_or(3).max(1)).unwrap_or(3),
+            tries: spec.datum_tries,
             err_cmd: (!transform.err_cmd.is_empty()).then(|| {
                 attempt::program(
                     ProgramKind::ErrCmd,

@@ -5,12 +5,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::executor::CancellationToken;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use crate::datum::DatumPlan;
 use crate::pfs::CommitRef;
-use crate::spec::PipelineSpec;
+use crate::spec::EffectiveSpec;
 
 use super::super::Engine;
 use super::super::error::{Result, task_failed};
@@ -29,7 +29,7 @@ pub(super) struct JobRun<'a> {
     /// The pipeline version of the job.
     pub pinfo: &'a PipelineInfo,
     /// Its effective spec.
-    pub spec: &'a PipelineSpec,
+    pub spec: &'a EffectiveSpec,
     /// The job's datum plan.
     pub plan: DatumPlan,
     /// Decides per datum whether it runs.

@@ -29,11 +29,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio_util::sync::CancellationToken;
+use crate::executor::CancellationToken;
 
 use crate::datum::{DatumPlan, TreeSource};
 use crate::error_chain::ErrorChain;
 use crate::pfs::{CommitRef, CommitTree};
+use crate::spec::ReprocessSpec;
 
 use super::error::{Result, task_failed};
 use super::keys::{DatumKey, JobKey, RecordKey};
@@ -50,7 +51,7 @@ impl Engine {
     pub(crate) async fn run_job(&self, mut job: JobInfo) -> Result<JobInfo> {
         let store = self.store().clone();
         let pinfo = self.pipeline_version(&job.pipeline, job.version)?;
-        let spec = pinfo.effective();
+        let spec = pinfo.effective.clone();
         if job.state == JobState::JobRunning {
             job.restarts += 1;
         } else {
@@ -96,7 +97,7 @@ impl Engine {
             job_id: job.id.clone(),
             base_job: base.as_ref().map(|b| b.id.clone()),
             salt: pinfo.salt.clone(),
-            every_job: spec.reprocess_spec.as_deref() == Some("every_job"),
+            every_job: spec.reprocess_spec == ReprocessSpec::EveryJob,
             base_salt_same,
             resumed,
             started: t_plan,

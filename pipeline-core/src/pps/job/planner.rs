@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::executor::CancellationToken;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use crate::datum::{DatumPlan, Sources, TreeSource};
 use crate::error_chain::ErrorChain;
