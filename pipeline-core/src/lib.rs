@@ -16,7 +16,7 @@
 //! let dir = tempfile::tempdir()?;
 //! let store = Store::open(dir.path())?;                     // the embedded store
 //! let engine = Engine::builder(store.clone())
-//!     .executor(Arc::new(executor_process::ProcessExecutor::new()?))
+//!     .executor(Arc::new(executor_process::ProcessExecutor::builder().build()?))
 //!     .build()?;
 //!
 //! let words = RepoRef::new("words")?;                          // versioned input data
