@@ -53,12 +53,14 @@ fn main() {
 }
 
 async fn bench(n: usize) {
-    let exec = match DockerExecutor::connect(DockerConfig {
-        owner: format!("bench-{}", std::process::id()),
-        data_mode: DataMode::Bind,
-        ..DockerConfig::default()
-    })
-    .await
+    let exec = match DockerExecutor::builder()
+        .config(DockerConfig {
+            owner: format!("bench-{}", std::process::id()),
+            data_mode: DataMode::Bind,
+            ..DockerConfig::default()
+        })
+        .build()
+        .await
     {
         Ok(e) => e,
         Err(e) => {

@@ -16,7 +16,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let store = Store::open(dir.path())?;
     let engine = Engine::builder(store.clone())
-        .executor(Arc::new(ProcessExecutor::new()?))
+        .executor(Arc::new(ProcessExecutor::builder().build()?))
         .build()?;
 
     let words = RepoRef::new("words")?;

@@ -1,55 +1,23 @@
-//! [`DockerExecutor`]: connecting, images, worker containers, cleanup.
+//! [`DockerExecutor`]: connecting, images, starting pools of worker containers, cleanup.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::Docker;
 use bollard::auth::DockerCredentials;
-use bollard::models::{ContainerCreateBody, HostConfig};
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
-    RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
-};
+use bollard::query_parameters::{CreateImageOptionsBuilder, ListContainersOptionsBuilder};
 use futures::StreamExt;
 use pipeline_core::executor::{Executor, ExecutorError, Worker, WorkerPoolSpec};
 
 use crate::config::{DataMode, DockerConfig, DockerHost, PullPolicy};
+use crate::container::{
+    BACKEND, Blueprint, Inner, backend_err, create_worker_container, is_status, labels,
+    remove_container, remove_work_dirs,
+};
 use crate::resources;
-use crate::staging::BindDirs;
 use crate::worker::DockerWorker;
-
-/// Label keys put on every worker container.
-pub mod labels {
-    /// The [`DockerConfig::owner`](crate::DockerConfig::owner) of the host that created it.
-    pub const OWNER: &str = "io.pipeline-engine.owner";
-    /// Project name.
-    pub const PROJECT: &str = "io.pipeline-engine.project";
-    /// Pipeline name.
-    pub const PIPELINE: &str = "io.pipeline-engine.pipeline";
-    /// Pipeline version.
-    pub const VERSION: &str = "io.pipeline-engine.version";
-    /// Worker index in its pool.
-    pub const WORKER: &str = "io.pipeline-engine.worker";
-}
-
-/// The worker container's main process: a shell that sleeps until the container is removed.
-/// PID 1 of a PID namespace cannot be killed from inside it, which the datum wrapper relies on.
-pub(crate) const KEEPALIVE: &str =
-    "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $! 2>/dev/null; done";
-
-pub(crate) const BACKEND: &str = "docker";
-
-/// Shared state of an executor and its workers.
-#[derive(Debug)]
-pub(crate) struct Inner {
-    pub docker: Docker,
-    pub config: DockerConfig,
-    pub address: String,
-    pub mode: DataMode,
-}
 
 /// Runs pipeline workers as warm Docker containers (see the crate docs).
 #[derive(Debug, Clone)]
@@ -57,67 +25,74 @@ pub struct DockerExecutor {
     inner: Arc<Inner>,
 }
 
-pub(crate) fn backend_err(message: String, source: bollard::errors::Error) -> ExecutorError {
-    ExecutorError::Backend {
-        backend: BACKEND,
-        message,
-        source: Some(Box::new(source)),
+/// Builds a [`DockerExecutor`]: start from [`DockerExecutor::builder`], set what differs
+/// from [`DockerConfig::default`], then `build().await?` connects.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), pipeline_core::executor::ExecutorError> {
+/// use executor_docker::{DataMode, DockerExecutor};
+///
+/// let docker = DockerExecutor::builder()
+///     .owner("my-app")
+///     .data_mode(DataMode::Archive)
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct DockerExecutorBuilder {
+    config: DockerConfig,
+}
+
+impl DockerExecutorBuilder {
+    /// Replaces every setting at once.
+    pub fn config(mut self, config: DockerConfig) -> Self {
+        self.config = config;
+        self
     }
-}
 
-/// Whether a bollard error means the daemon could not be reached (as opposed to an answer).
-fn is_transport(e: &bollard::errors::Error) -> bool {
-    use bollard::errors::Error as E;
-    matches!(
-        e,
-        E::RequestTimeoutError
-            | E::IOError { .. }
-            | E::HyperResponseError { .. }
-            | E::HyperLegacyError { .. }
-            | E::HttpClientError { .. }
-            | E::SocketNotFoundError(_)
-    )
-}
-
-impl Inner {
-    /// Turns a backend error caused by an unreachable daemon into
-    /// [`ExecutorError::Unavailable`] naming the daemon address.
-    pub(crate) fn upgrade(&self, e: ExecutorError) -> ExecutorError {
-        let transport = match &e {
-            ExecutorError::Backend {
-                source: Some(src), ..
-            } => src
-                .downcast_ref::<bollard::errors::Error>()
-                .is_some_and(is_transport),
-            _ => false,
-        };
-        match e {
-            ExecutorError::Backend {
-                message, source, ..
-            } if transport => ExecutorError::Unavailable {
-                backend: BACKEND,
-                address: self.address.clone(),
-                message: format!("daemon unreachable while {message}"),
-                source,
-            },
-            other => other,
-        }
+    /// The daemon address ([`DockerConfig::host`]).
+    pub fn host(mut self, address: impl Into<String>) -> Self {
+        self.config.host = Some(address.into());
+        self
     }
-}
 
-/// Whether a bollard error is an HTTP status `code` from the daemon.
-pub(crate) fn is_status(e: &bollard::errors::Error, code: u16) -> bool {
-    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code, .. } if *status_code == code)
-}
+    /// The owner label of this host application instance ([`DockerConfig::owner`]).
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.config.owner = owner.into();
+        self
+    }
 
-impl DockerExecutor {
-    /// Connects to the daemon named by `config` (or `DOCKER_HOST`, or the default socket),
-    /// checks that it answers, negotiates the API version and, when
+    /// How `/pfs` reaches containers ([`DockerConfig::data_mode`]).
+    pub fn data_mode(mut self, mode: DataMode) -> Self {
+        self.config.data_mode = mode;
+        self
+    }
+
+    /// The image pull policy ([`DockerConfig::pull_policy`]).
+    pub fn pull_policy(mut self, policy: PullPolicy) -> Self {
+        self.config.pull_policy = policy;
+        self
+    }
+
+    /// Connects to the daemon (the configured host, or `DOCKER_HOST`, or the default
+    /// socket), checks that it answers, negotiates the API version and, when
     /// [`DockerConfig::remove_leftovers_on_connect`] is set, removes leftovers of this owner.
     ///
     /// Fails with [`ExecutorError::Unavailable`] naming the address when the daemon is absent
     /// or does not answer within [`DockerConfig::request_timeout`].
-    pub async fn connect(config: DockerConfig) -> Result<Self, ExecutorError> {
+    pub async fn build(self) -> Result<DockerExecutor, ExecutorError> {
+        DockerExecutor::connect(self.config).await
+    }
+}
+
+impl DockerExecutor {
+    /// A builder with [`DockerConfig::default`] settings.
+    pub fn builder() -> DockerExecutorBuilder {
+        DockerExecutorBuilder::default()
+    }
+
+    async fn connect(config: DockerConfig) -> Result<Self, ExecutorError> {
         let address = config.address();
         let unavailable =
             |message: String, source: Option<bollard::errors::Error>| ExecutorError::Unavailable {
@@ -207,8 +182,8 @@ impl DockerExecutor {
 
     /// Removes every container labelled with this executor's owner, with their work
     /// directories: what a crashed host left behind. Call it only when this host has no live
-    /// workers (it runs on [`connect`](Self::connect) by default). Returns how many containers
-    /// were removed.
+    /// workers (it runs on [`build`](DockerExecutorBuilder::build) by default). Returns how
+    /// many containers were removed.
     pub async fn remove_leftovers(&self) -> Result<usize, ExecutorError> {
         let n = self
             .remove_labelled(&[])
@@ -312,175 +287,6 @@ impl DockerExecutor {
             }),
         }
     }
-
-    /// Creates and starts the container of worker `index`. Removes a stale container of the
-    /// same name first.
-    pub(crate) async fn create_worker_container(
-        inner: &Inner,
-        blueprint: &Blueprint,
-        index: usize,
-    ) -> Result<WorkerContainer, ExecutorError> {
-        let name = blueprint.container_name(index);
-        let docker = &inner.docker;
-        match docker.inspect_container(&name, None).await {
-            Ok(_) => remove_container(docker, &name).await?,
-            Err(e) if is_status(&e, 404) => {}
-            Err(e) => return Err(backend_err(format!("inspecting container {name}"), e)),
-        }
-        let mut labels = blueprint.labels.clone();
-        labels.insert(labels::WORKER.to_string(), index.to_string());
-        let work_dir = blueprint.owner_dir.join(&name);
-        let bind = if inner.mode == DataMode::Bind {
-            if work_dir.exists() {
-                remove_work_dirs(&work_dir);
-            }
-            let dirs = BindDirs::new(&work_dir);
-            dirs.create()?;
-            Some(dirs)
-        } else {
-            None
-        };
-        let binds = bind.as_ref().map(|d| {
-            vec![
-                format!("{}:/pfs:ro", d.input.display()),
-                format!("{}:/pfs/out:rw", d.output.display()),
-            ]
-        });
-        let l = &blueprint.limits;
-        let body = ContainerCreateBody {
-            image: Some(blueprint.image.clone()),
-            entrypoint: Some(vec![
-                "sh".to_string(),
-                "-c".to_string(),
-                KEEPALIVE.to_string(),
-            ]),
-            cmd: Some(vec![]),
-            working_dir: blueprint.working_dir.clone(),
-            labels: Some(labels),
-            tty: Some(false),
-            attach_stdin: Some(false),
-            open_stdin: Some(false),
-            host_config: Some(HostConfig {
-                binds,
-                network_mode: Some(inner.config.network_mode.clone()),
-                memory: l.memory,
-                memory_reservation: l.memory_reservation,
-                nano_cpus: l.nano_cpus,
-                cpu_shares: l.cpu_shares,
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let opts = CreateContainerOptionsBuilder::default().name(&name).build();
-        let created = docker
-            .create_container(Some(opts), body)
-            .await
-            .map_err(|e| {
-                if is_status(&e, 404) {
-                    ExecutorError::ImageNotFound {
-                        image: blueprint.image.clone(),
-                        message: format!("creating container {name}: {e}"),
-                    }
-                } else {
-                    backend_err(format!("creating container {name}"), e)
-                }
-            })?;
-        let container = WorkerContainer {
-            id: created.id,
-            name,
-            work_dir,
-            bind,
-        };
-        let started = async {
-            if let Some(tar) = &blueprint.secret_files {
-                let opts = UploadToContainerOptionsBuilder::default().path("/").build();
-                docker
-                    .upload_to_container(
-                        &container.id,
-                        Some(opts),
-                        bollard::body_full(tar.clone().into()),
-                    )
-                    .await
-                    .map_err(|e| {
-                        backend_err(
-                            format!("installing secret files in container {}", container.name),
-                            e,
-                        )
-                    })?;
-            }
-            docker
-                .start_container(
-                    &container.id,
-                    None::<bollard::query_parameters::StartContainerOptions>,
-                )
-                .await
-                .map_err(|e| {
-                    let text = e.to_string();
-                    if text.contains("executable file not found") || text.contains("no such file") {
-                        ExecutorError::Unsupported {
-                            backend: BACKEND,
-                            what: format!(
-                                "image {:?} without `sh` on its PATH (worker containers run a POSIX \
-                                 shell as keep-alive and datum wrapper): {text}",
-                                blueprint.image
-                            ),
-                        }
-                    } else {
-                        backend_err(format!("starting container {}", container.name), e)
-                    }
-                })
-        };
-        match started.await {
-            Ok(()) => Ok(container),
-            Err(e) => {
-                let _ = remove_container(docker, &container.id).await;
-                remove_work_dirs(&container.work_dir);
-                Err(e)
-            }
-        }
-    }
-}
-
-/// One worker container as created.
-#[derive(Debug, Clone)]
-pub(crate) struct WorkerContainer {
-    pub id: String,
-    pub name: String,
-    pub work_dir: PathBuf,
-    pub bind: Option<BindDirs>,
-}
-
-/// Everything needed to (re)create any worker container of one pool.
-#[derive(Clone)]
-pub(crate) struct Blueprint {
-    pub image: String,
-    pub name_prefix: String,
-    pub owner_dir: PathBuf,
-    pub labels: HashMap<String, String>,
-    pub working_dir: Option<String>,
-    pub limits: resources::Limits,
-    /// Tar of secret files (`mount_path/key`), uploaded before the container starts.
-    pub secret_files: Option<Vec<u8>>,
-    pub pipeline: String,
-}
-
-impl std::fmt::Debug for Blueprint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Blueprint")
-            .field("image", &self.image)
-            .field("name_prefix", &self.name_prefix)
-            .field(
-                "secret_files",
-                &self.secret_files.as_ref().map(|_| "<redacted>"),
-            )
-            .finish_non_exhaustive()
-    }
-}
-
-impl Blueprint {
-    pub fn container_name(&self, index: usize) -> String {
-        format!("{}-{index}", self.name_prefix)
-    }
 }
 
 /// Keeps `[A-Za-z0-9_.-]`, replaces anything else with `-`.
@@ -529,28 +335,6 @@ fn with_default_tag(image: &str) -> String {
         image.to_string()
     } else {
         format!("{image}:latest")
-    }
-}
-
-pub(crate) async fn remove_container(docker: &Docker, id: &str) -> Result<(), ExecutorError> {
-    let opts = RemoveContainerOptionsBuilder::default()
-        .force(true)
-        .v(true)
-        .build();
-    match docker.remove_container(id, Some(opts)).await {
-        Ok(()) => Ok(()),
-        Err(e) if is_status(&e, 404) => Ok(()),
-        // 409: removal already in progress.
-        Err(e) if is_status(&e, 409) => Ok(()),
-        Err(e) => Err(backend_err(format!("removing container {id}"), e)),
-    }
-}
-
-pub(crate) fn remove_work_dirs(dir: &std::path::Path) {
-    if let Err(e) = std::fs::remove_dir_all(dir)
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!("removing work directory {}: {e}", dir.display());
     }
 }
 
@@ -707,7 +491,7 @@ impl DockerExecutor {
         });
         let mut workers: Vec<Box<dyn Worker>> = Vec::with_capacity(spec.workers.max(1));
         for index in 0..spec.workers.max(1) {
-            match Self::create_worker_container(&self.inner, &blueprint, index).await {
+            match create_worker_container(&self.inner, &blueprint, index).await {
                 Ok(c) => workers.push(Box::new(DockerWorker::new(
                     self.inner.clone(),
                     blueprint.clone(),
@@ -725,9 +509,6 @@ impl DockerExecutor {
         Ok(workers)
     }
 }
-
-/// How long a worker waits for an exec stream to end after killing its processes.
-pub(crate) const KILL_GRACE: Duration = Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {

@@ -12,24 +12,25 @@
 //!
 //! # Model
 //!
-//! - [`DockerExecutor::connect`] reaches the daemon at [`DockerConfig::host`], `DOCKER_HOST`, or
-//!   `unix:///var/run/docker.sock`; an absent or silent daemon is
-//!   [`ExecutorError::Unavailable`](pipeline_core::executor::ExecutorError::Unavailable) naming the
-//!   address. It removes containers left by a crashed run of the same [`DockerConfig::owner`].
+//! - [`DockerExecutor::builder`] then [`DockerExecutorBuilder::build`] reaches the daemon at
+//!   [`DockerConfig::host`], `DOCKER_HOST`, or `unix:///var/run/docker.sock`; an absent or
+//!   silent daemon is
+//!   [`ExecutorError::Unavailable`](pipeline_core::executor::ExecutorError::Unavailable) naming
+//!   the address. It removes containers left by a crashed run of the same [`DockerConfig::owner`].
 //! - `start_workers` resolves `transform.image` locally, pulls it per [`PullPolicy`] within
 //!   [`DockerConfig::pull_timeout`] (credentials from [`DockerConfig::registry_auth`] by
 //!   `image_pull_secrets` name), then starts one container per worker, labelled with owner,
 //!   project, pipeline, version and worker index (see [`labels`]). Its main process is a small
-//!   `sh` keep-alive loop; resources map to container limits ([`resources`]), the network mode is
+//!   `sh` keep-alive loop; resources map to container limits (`resources.rs`), the network mode is
 //!   [`DockerConfig::network_mode`] (default `none`), secret *files* are copied into the
 //!   container before it starts.
-//! - Each datum is **one exec** in the worker's container ([`worker`] explains the wrapper, the
+//! - Each datum is **one exec** in the worker's container (`worker.rs` explains the wrapper, the
 //!   kill of the process tree on cancel, the engine's timeout included, and how a dead
 //!   container is replaced). Secret *environment variables* are part of the datum's
 //!   environment, passed at exec time, so they are never in the container's configuration,
 //!   labels or logs.
 //! - `/pfs` reaches the container by bind mounts (daemon on this machine) or by the archive API
-//!   (remote daemon): see [`DataMode`] and [`staging`]. [`DataMode::Auto`] picks bind mounts for
+//!   (remote daemon): see [`DataMode`] and `staging.rs`. [`DataMode::Auto`] picks bind mounts for
 //!   a `unix://` address and the archive API for `tcp://`/`http://`.
 //!
 //! # Guarantees and their limits
@@ -66,31 +67,33 @@
 //! is future work.) The archive mode also needs `rm` and `mkdir`.
 //!
 //! ```no_run
-//! use executor_docker::{DockerConfig, DockerExecutor};
+//! use executor_docker::{DataMode, DockerExecutor};
 //! use pipeline_core::executor::Executor;
 //!
 //! # async fn demo() -> Result<(), pipeline_core::executor::ExecutorError> {
-//! let executor = DockerExecutor::connect(DockerConfig {
-//!     owner: "my-app".into(),
-//!     ..DockerConfig::default()
-//! })
-//! .await?;
+//! let executor = DockerExecutor::builder()
+//!     .owner("my-app")
+//!     .data_mode(DataMode::Auto)
+//!     .build()
+//!     .await?;
 //! assert_eq!(executor.name(), "docker");
 //! # Ok(())
 //! # }
 //! ```
 
-pub mod config;
-pub mod executor;
+mod config;
+mod container;
+mod executor;
 mod pipe;
-pub mod resources;
-pub mod staging;
+mod resources;
+mod staging;
 #[cfg(feature = "testing")]
 pub mod testing;
-pub mod worker;
+mod worker;
 
 pub use config::{
     DEFAULT_DOCKER_HOST, DataMode, DockerConfig, DockerHost, PullPolicy, RegistryAuth,
 };
-pub use executor::{DockerExecutor, labels};
+pub use container::labels;
+pub use executor::{DockerExecutor, DockerExecutorBuilder};
 pub use worker::DockerWorker;

@@ -76,13 +76,6 @@ fn cpu_to(cpu: f64, scale: f64, field: &str) -> Result<i64, ExecutorError> {
 }
 
 /// Parses a Kubernetes-style memory quantity (`"512Mi"`, `"1G"`, `"1.5Gi"`, `"1000"`) to bytes.
-///
-/// ```
-/// use executor_docker::resources::parse_memory;
-/// assert_eq!(parse_memory("64Mi", "resource_limits.memory").unwrap(), 64 << 20);
-/// assert_eq!(parse_memory("1G", "resource_limits.memory").unwrap(), 1_000_000_000);
-/// assert!(parse_memory("lots", "resource_limits.memory").is_err());
-/// ```
 pub fn parse_memory(text: &str, field: &str) -> Result<i64, ExecutorError> {
     let bad = || ExecutorError::InvalidTask {
         field: field.to_string(),
@@ -132,10 +125,11 @@ mod tests {
             ("1.5Gi", 3 * (1 << 29)),
             ("2M", 2_000_000),
             (" 64Mi ", 64 << 20),
+            ("1G", 1_000_000_000),
         ] {
             assert_eq!(parse_memory(t, f).unwrap(), v, "{t}");
         }
-        for t in ["", "Mi", "1Xi", "-1Mi", "0", "1e3", "1..2G"] {
+        for t in ["", "Mi", "1Xi", "-1Mi", "0", "1e3", "1..2G", "lots"] {
             let e = parse_memory(t, f).unwrap_err().to_string();
             assert!(e.contains(f) && e.contains("expected"), "{t}: {e}");
         }

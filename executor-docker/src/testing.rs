@@ -38,7 +38,7 @@ pub enum TestImageError {
         path: PathBuf,
     },
     /// Reading the binary or listing its applets failed.
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         /// What was being done.
         context: String,
@@ -47,7 +47,7 @@ pub enum TestImageError {
         source: std::io::Error,
     },
     /// The daemon refused the import.
-    #[error("importing {TEST_IMAGE}: {0}")]
+    #[error("importing {TEST_IMAGE}")]
     Docker(#[from] bollard::errors::Error),
 }
 

@@ -38,13 +38,14 @@ use bollard::query_parameters::{
     DownloadFromContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use futures::{Stream, StreamExt};
+use pipeline_core::error_chain::ErrorChain;
 use pipeline_core::executor::lines::LineSplitter;
 use pipeline_core::executor::{DatumOutcome, DatumTask, ExecutorError, LogSink, LogStream, Worker};
 
 use crate::config::DataMode;
-use crate::executor::{
-    BACKEND, Blueprint, DockerExecutor, Inner, KILL_GRACE, WorkerContainer, backend_err, is_status,
-    remove_container, remove_work_dirs,
+use crate::container::{
+    BACKEND, Blueprint, Inner, KILL_GRACE, WorkerContainer, backend_err, create_worker_container,
+    is_status, remove_container, remove_work_dirs,
 };
 use crate::staging;
 
@@ -122,8 +123,7 @@ impl DockerWorker {
             remove_container(&self.inner.docker, &old.id).await?;
             remove_work_dirs(&old.work_dir);
         }
-        let c = DockerExecutor::create_worker_container(&self.inner, &self.blueprint, self.index)
-            .await?;
+        let c = create_worker_container(&self.inner, &self.blueprint, self.index).await?;
         tracing::info!(container = %c.name, "replaced worker container");
         self.container = Some(c);
         self.lost = false;
@@ -469,7 +469,10 @@ impl Drop for KillGuard {
                 // Kill until the exec has ended: a first kill can race with its start.
                 for _ in 0..50 {
                     if let Err(e) = kill_all(&docker, &container).await {
-                        tracing::warn!("killing the processes of a dropped datum: {e}");
+                        tracing::warn!(
+                            "killing the processes of a dropped datum: {}",
+                            ErrorChain(&e)
+                        );
                         return;
                     }
                     match docker.inspect_exec(&exec_id).await {
@@ -703,7 +706,10 @@ impl Drop for DockerWorker {
             let docker = self.inner.docker.clone();
             handle.spawn(async move {
                 if let Err(e) = remove_container(&docker, &c.id).await {
-                    tracing::warn!("removing the container of a dropped worker: {e}");
+                    tracing::warn!(
+                        "removing the container of a dropped worker: {}",
+                        ErrorChain(&e)
+                    );
                 }
                 remove_work_dirs(&c.work_dir);
             });

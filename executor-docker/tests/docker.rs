@@ -378,13 +378,15 @@ async fn killed_worker_is_lost_then_replaced() {
 async fn unreachable_daemon_names_the_address() {
     for host in ["unix:///nonexistent/docker.sock", "tcp://127.0.0.1:9"] {
         let start = Instant::now();
-        let err = DockerExecutor::connect(DockerConfig {
-            host: Some(host.to_string()),
-            request_timeout: Duration::from_secs(5),
-            ..DockerConfig::default()
-        })
-        .await
-        .unwrap_err();
+        let err = DockerExecutor::builder()
+            .config(DockerConfig {
+                host: Some(host.to_string()),
+                request_timeout: Duration::from_secs(5),
+                ..DockerConfig::default()
+            })
+            .build()
+            .await
+            .unwrap_err();
         assert!(matches!(err, ExecutorError::Unavailable { .. }), "{err}");
         let msg = err.to_string();
         let shown = host.replace("tcp://", "");

@@ -39,6 +39,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use pipeline_core::error_chain::ErrorChain;
 use pipeline_core::executor::{DatumOutcome, DatumTask, LogStream};
 use tokio_util::io::SyncIoBridge;
 
@@ -148,7 +149,7 @@ pub enum DatumError {
         stderr: String,
     },
     /// Host-side I/O (reading the scratch directory, writing outputs).
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         /// What was being done, naming the path.
         context: String,
@@ -230,7 +231,7 @@ impl DatumTarget {
             .exec(&self.pod, &self.container, &argv, ExecIo::default())
             .await
         {
-            tracing::warn!(pod = %self.pod, error = %e, "could not kill a datum's process group");
+            tracing::warn!(pod = %self.pod, error = %ErrorChain(&e), "could not kill a datum's process group");
         }
     }
 

@@ -225,7 +225,7 @@ impl ExecTransport for KubeExec {
                 }
                 e => ExecError::Connect {
                     pod: pod.to_string(),
-                    message: e.to_string(),
+                    message: "opening the session".to_string(),
                     source: Some(Box::new(e)),
                 },
             })?;

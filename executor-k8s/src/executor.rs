@@ -11,6 +11,7 @@ use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
+use pipeline_core::error_chain::ErrorChain;
 use pipeline_core::executor::{
     DatumOutcome, DatumTask, Executor, ExecutorError, Worker, WorkerPoolSpec,
 };
@@ -52,7 +53,7 @@ impl fmt::Debug for K8sExecutor {
 fn api_error(context: String, e: kube::Error) -> ExecutorError {
     ExecutorError::Backend {
         backend: BACKEND,
-        message: format!("{context}: {e}"),
+        message: context,
         source: Some(Box::new(e)),
     }
 }
@@ -61,11 +62,82 @@ fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.is_not_found())
 }
 
-impl K8sExecutor {
-    /// Connects to a cluster and checks that its API server answers (`GET /version`), so a
+/// Builds a [`K8sExecutor`]: start from [`K8sExecutor::builder`], choose the cluster and
+/// settings, then either `build().await?` (connects and checks the API server) or
+/// `build_on(client)` (an existing client, no check).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), pipeline_core::executor::ExecutorError> {
+/// use executor_k8s::{ClusterSource, K8sConfig, K8sExecutor};
+///
+/// let executor = K8sExecutor::builder()
+///     .cluster(ClusterSource::Infer)
+///     .config(K8sConfig { owner: "my-app".into(), ..K8sConfig::default() })
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Default)]
+pub struct K8sExecutorBuilder {
+    cluster: ClusterSource,
+    config: K8sConfig,
+    exec: Option<Arc<dyn ExecTransport>>,
+}
+
+impl fmt::Debug for K8sExecutorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("K8sExecutorBuilder")
+            .field("cluster", &self.cluster)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl K8sExecutorBuilder {
+    /// Where the API server and credentials come from (default [`ClusterSource::Infer`]).
+    pub fn cluster(mut self, source: ClusterSource) -> Self {
+        self.cluster = source;
+        self
+    }
+
+    /// The executor's settings (default [`K8sConfig::default`]).
+    pub fn config(mut self, config: K8sConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Replaces the exec transport (tests run the datum flow through a local fake).
+    pub fn exec_transport(mut self, exec: Arc<dyn ExecTransport>) -> Self {
+        self.exec = Some(exec);
+        self
+    }
+
+    /// Connects to the cluster and checks that its API server answers (`GET /version`), so a
     /// missing or unreachable cluster is reported here as [`ExecutorError::Unavailable`]
     /// rather than at the first pipeline.
-    pub async fn connect(source: ClusterSource, config: K8sConfig) -> Result<Self, ExecutorError> {
+    pub async fn build(self) -> Result<K8sExecutor, ExecutorError> {
+        let (client, config) = K8sExecutor::connect(self.cluster, self.config).await?;
+        Ok(K8sExecutor::on_client(client, config, self.exec))
+    }
+
+    /// An executor on an existing client (no connectivity check; the cluster source is not
+    /// used). Pods go to the configured namespace, or the client's default namespace.
+    pub fn build_on(self, client: Client) -> K8sExecutor {
+        K8sExecutor::on_client(client, self.config, self.exec)
+    }
+}
+
+impl K8sExecutor {
+    /// A builder with the defaults (inferred cluster, [`K8sConfig::default`]).
+    pub fn builder() -> K8sExecutorBuilder {
+        K8sExecutorBuilder::default()
+    }
+
+    /// Loads the cluster configuration and checks that its API server answers.
+    async fn connect(
+        source: ClusterSource,
+        config: K8sConfig,
+    ) -> Result<(Client, K8sConfig), ExecutorError> {
         let unavailable = |address: String, message: String, source| ExecutorError::Unavailable {
             backend: BACKEND,
             address,
@@ -77,7 +149,7 @@ impl K8sExecutor {
                 kube::Config::infer().await.map_err(|e| {
                     unavailable(
                         "KUBECONFIG / ~/.kube/config / in-cluster service account".into(),
-                        format!("no Kubernetes configuration found: {e}"),
+                        "no Kubernetes configuration found".to_string(),
                         Some(Box::new(e) as _),
                     )
                 })?,
@@ -87,7 +159,7 @@ impl K8sExecutor {
                 kube::Config::incluster().map_err(|e| {
                     unavailable(
                         "in-cluster service account".into(),
-                        format!("not running in a cluster: {e}"),
+                        "not running in a cluster".to_string(),
                         Some(Box::new(e) as _),
                     )
                 })?,
@@ -113,7 +185,7 @@ impl K8sExecutor {
                     loaded.map_err(|e| {
                         unavailable(
                             where_.clone(),
-                            format!("cannot load kubeconfig: {e}"),
+                            "cannot load kubeconfig".to_string(),
                             Some(Box::new(e) as _),
                         )
                     })?,
@@ -127,14 +199,14 @@ impl K8sExecutor {
         let client = Client::try_from(kube_config).map_err(|e| {
             unavailable(
                 format!("{url} ({address})"),
-                format!("cannot build a client: {e}"),
+                "cannot build a client".to_string(),
                 Some(Box::new(e) as _),
             )
         })?;
         client.apiserver_version().await.map_err(|e| {
             unavailable(
                 format!("{url} ({address})"),
-                format!("the Kubernetes API server does not answer: {e}"),
+                "the Kubernetes API server does not answer".to_string(),
                 Some(Box::new(e) as _),
             )
         })?;
@@ -142,19 +214,19 @@ impl K8sExecutor {
         if config.namespace.is_none() {
             config.namespace = Some(default_ns);
         }
-        Ok(Self::new(client, config))
+        Ok((client, config))
     }
 
-    /// An executor on an existing client (no connectivity check). Pods go to
-    /// `config.namespace`, or the client's default namespace.
-    pub fn new(client: Client, config: K8sConfig) -> Self {
+    /// An executor on `client`; pods go to `config.namespace`, or the client's default
+    /// namespace. `exec`: the exec transport, by default the API server's.
+    fn on_client(client: Client, config: K8sConfig, exec: Option<Arc<dyn ExecTransport>>) -> Self {
         let namespace = config
             .namespace
             .clone()
             .unwrap_or_else(|| client.default_namespace().to_string());
         let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
         let secrets: Api<Secret> = Api::namespaced(client, &namespace);
-        let exec = Arc::new(KubeExec::new(pods.clone()));
+        let exec = exec.unwrap_or_else(|| Arc::new(KubeExec::new(pods.clone())));
         K8sExecutor {
             inner: Arc::new(Inner {
                 pods,
@@ -164,27 +236,6 @@ impl K8sExecutor {
                 exec,
                 live: Mutex::new(HashSet::new()),
             }),
-        }
-    }
-
-    /// Replaces the exec transport (tests run the datum flow through a local fake).
-    pub fn with_exec_transport(self, exec: Arc<dyn ExecTransport>) -> Self {
-        let inner = match Arc::try_unwrap(self.inner) {
-            Ok(mut inner) => {
-                inner.exec = exec;
-                inner
-            }
-            Err(shared) => Inner {
-                pods: shared.pods.clone(),
-                secrets: shared.secrets.clone(),
-                namespace: shared.namespace.clone(),
-                config: shared.config.clone(),
-                exec,
-                live: Mutex::new(HashSet::new()),
-            },
-        };
-        K8sExecutor {
-            inner: Arc::new(inner),
         }
     }
 
@@ -512,7 +563,7 @@ impl K8sWorker {
             DatumError::Exec(e @ crate::exec::ExecError::Forbidden { .. }) => {
                 ExecutorError::Backend {
                     backend: BACKEND,
-                    message: e.to_string(),
+                    message: "running a datum step".to_string(),
                     source: Some(Box::new(e)),
                 }
             }
@@ -520,19 +571,25 @@ impl K8sWorker {
                 let state = match self.executor.inner.pods.get_opt(pod).await {
                     Ok(p) => classify(p.as_ref()),
                     Err(e) => {
-                        return lost(format!("{err}; and the pod's state is unknown: {e}"));
+                        return lost(format!(
+                            "{}; and the pod's state is unknown: {}",
+                            ErrorChain(&err),
+                            ErrorChain(&e)
+                        ));
                     }
                 };
                 match state {
                     PodState::Failed(f) => lost(format!("pod {pod:?}: {}", f.describe())),
-                    PodState::Missing => lost(format!("pod {pod:?} was deleted ({err})")),
+                    PodState::Missing => {
+                        lost(format!("pod {pod:?} was deleted ({})", ErrorChain(&err)))
+                    }
                     _ => match err {
                         DatumError::Step { .. } => ExecutorError::Backend {
                             backend: BACKEND,
                             message: err.to_string(),
                             source: None,
                         },
-                        _ => lost(err.to_string()),
+                        _ => lost(ErrorChain(&err).to_string()),
                     },
                 }
             }

@@ -9,7 +9,11 @@
 //! # async fn demo(pool: WorkerPoolSpec) -> Result<(), ExecutorError> {
 //! // KUBECONFIG / ~/.kube/config, else the in-cluster service account.
 //! let config = K8sConfig { namespace: Some("pipelines".into()), ..K8sConfig::default() };
-//! let executor = K8sExecutor::connect(ClusterSource::Infer, config).await?;
+//! let executor = K8sExecutor::builder()
+//!     .cluster(ClusterSource::Infer)
+//!     .config(config)
+//!     .build()
+//!     .await?;
 //! println!("{}", executor.render_manifests(&pool)?); // review what would be applied
 //! let mut workers = executor.start_workers(&pool).await?; // pods Running, or a clear error
 //! // ... the engine calls workers[i].run(task) per datum ...
@@ -70,9 +74,9 @@
 //! index and an **owner** ([`K8sConfig::owner`], the host by default); `start_workers` deletes
 //! this owner's pods of the pipeline that it is not running (leftovers of a crashed host or an
 //! older version), found by label. Naming rules (63-character limits, lowercase, `_`→`-`) are
-//! in [`names`].
+//! in `names.rs` (public as [`labels`]).
 //!
-//! The pod spec maps every Kubernetes-relevant field of the pipeline spec, see [`manifest`]
+//! The pod spec maps every Kubernetes-relevant field of the pipeline spec, see `manifest.rs`
 //! (the table there). [`render_worker_manifests`] (and
 //! [`K8sExecutor::render_manifests`]) render the pods as YAML for review; the
 //! `pipectl create pipeline --executor kubernetes --dry-run -o yaml` command that prints them
@@ -86,13 +90,13 @@
 //! instead. The program runs through exec in its own process group; cancel (the engine's
 //! `datum_timeout` arrives as one) or dropping the `run` future kill the whole group inside the
 //! pod. Details, including what an image must contain (`/bin/sh`, `sleep`, `tar`), are in
-//! [`datum`].
+//! `datum.rs`.
 //!
 //! # Failures
 //!
 //! | Kubernetes | error |
 //! |---|---|
-//! | no kubeconfig / in-cluster config, API server not answering | [`ExecutorError::Unavailable`] from [`K8sExecutor::connect`] |
+//! | no kubeconfig / in-cluster config, API server not answering | [`ExecutorError::Unavailable`] from [`K8sExecutorBuilder::build`] |
 //! | `ErrImagePull`, `ImagePullBackOff`, `InvalidImageName` | [`ExecutorError::ImageNotFound`] |
 //! | `Evicted`, `OOMKilled`, `CreateContainerConfigError`, `StartError`, pod deleted | [`ExecutorError::WorkerLost`] (at start, or during a datum: the pod is inspected when an exec fails) |
 //! | `Unschedulable`, still Pending after [`K8sConfig::startup_timeout`] | [`ExecutorError::Backend`] naming the pod and the scheduler's message |
@@ -115,7 +119,7 @@
 //! # Not supported (yet)
 //!
 //! - `transform.user` as a **name**: Kubernetes needs numeric ids before the pod exists; use
-//!   `uid[:gid]` (see [`manifest`]).
+//!   `uid[:gid]` (see `manifest.rs`).
 //! - **Read-only inputs** are enforced with file modes, which do not stop a root user.
 //! - `datum_batching`, `service`, `spout`, `s3`/`s3_out` inputs and outputs, and the sidecar
 //!   resource fields: this executor runs one datum per exec and has no storage sidecar.
@@ -129,15 +133,30 @@
 //! [`Worker`]: pipeline_core::executor::Worker
 //! [`Worker::stop`]: pipeline_core::executor::Worker::stop
 
-pub mod config;
-pub mod datum;
-pub mod exec;
-pub mod executor;
-pub mod manifest;
-pub mod names;
-pub mod status;
+mod config;
+mod datum;
+mod exec;
+mod executor;
+mod manifest;
+mod names;
+mod status;
 
 pub use config::{ClusterSource, K8sConfig, SharedVolume, WorkerPaths};
-pub use exec::{ExecError, ExecIo, ExecTransport, KubeExec};
-pub use executor::{K8sExecutor, K8sWorker};
-pub use manifest::{ManifestError, render_worker_manifests};
+pub use exec::{
+    BoxRead, BoxWrite, ExecError, ExecIo, ExecTransport, KubeExec, exit_code_from_status,
+};
+pub use executor::{K8sExecutor, K8sExecutorBuilder, K8sWorker};
+pub use manifest::{
+    ManifestError, build_worker_pod, build_worker_pods, parse_user, render_worker_manifests,
+};
+
+/// The labels, annotations and names this executor gives worker pods, to select them with
+/// `kubectl` or the API.
+pub mod labels {
+    pub use crate::names::{
+        ANNOTATION_PIPELINE, ANNOTATION_PROJECT, LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_OWNER,
+        LABEL_PIPELINE, LABEL_PREFIX, LABEL_PROJECT, LABEL_VERSION, LABEL_WORKER, MANAGED_BY,
+        MAX_GENERATE_NAME, MAX_LABEL_VALUE, generate_name, label_value, pipeline_selector_labels,
+        selector,
+    };
+}

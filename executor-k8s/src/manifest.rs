@@ -53,7 +53,9 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use pipeline_core::executor::WorkerPoolSpec;
-use pipeline_core::spec::{EffectiveSpec, ResourceSpec, TolerationEffect, TolerationOperator};
+use pipeline_core::spec::{
+    EffectiveSpec, ResourceSpec, TolerationEffect, TolerationOperator, Transform,
+};
 
 use crate::config::K8sConfig;
 use crate::names;
@@ -327,7 +329,7 @@ pub fn apply_patches(spec: PodSpec, pipeline: &EffectiveSpec) -> Result<PodSpec,
 ///
 /// ```
 /// use std::sync::Arc;
-/// use executor_k8s::{manifest::build_worker_pod, K8sConfig};
+/// use executor_k8s::{build_worker_pod, K8sConfig};
 /// use pipeline_core::executor::{Secrets, WorkerPoolSpec};
 /// use pipeline_core::spec::{PipelineSpec, Transform};
 ///
@@ -349,8 +351,49 @@ pub fn build_worker_pod(
 ) -> Result<Pod, ManifestError> {
     let spec: &EffectiveSpec = &pool.spec;
     let transform = &spec.transform;
+    let (labels, annotations) = worker_metadata(pool, config, index);
+    let mut env = worker_env(pool, transform);
+    let (mut volumes, mut mounts) = worker_volumes(config, transform);
+    add_secrets(transform, &mut env, &mut volumes, &mut mounts)?;
+    let container = Container {
+        name: USER_CONTAINER.into(),
+        image: Some(worker_image(transform).to_string()),
+        command: Some(IDLE_COMMAND.iter().map(|s| s.to_string()).collect()),
+        working_dir: transform.working_dir.clone().filter(|w| !w.is_empty()),
+        env: Some(env),
+        volume_mounts: Some(mounts),
+        resources: worker_resources(spec)?,
+        security_context: worker_security_context(transform)?,
+        ..Default::default()
+    };
+    let pod_spec = worker_pod_spec(spec, config, transform, container, volumes)?;
+    let pod_spec = apply_patches(pod_spec, spec)?;
 
-    // --- metadata: user's labels/annotations first, ours win.
+    Ok(Pod {
+        metadata: ObjectMeta {
+            generate_name: Some(names::generate_name(
+                &pool.project,
+                &pool.pipeline,
+                pool.version,
+                index,
+            )),
+            namespace: config.namespace.clone(),
+            labels: Some(labels),
+            annotations: Some(annotations),
+            ..Default::default()
+        },
+        spec: Some(pod_spec),
+        status: None,
+    })
+}
+
+/// A worker pod's labels and annotations: the user's first, ours win.
+fn worker_metadata(
+    pool: &WorkerPoolSpec,
+    config: &K8sConfig,
+    index: usize,
+) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let spec: &EffectiveSpec = &pool.spec;
     let mut labels: BTreeMap<String, String> = spec
         .metadata
         .as_ref()
@@ -371,8 +414,12 @@ pub fn build_worker_pod(
     labels.insert(names::LABEL_COMPONENT.into(), "worker".into());
     annotations.insert(names::ANNOTATION_PROJECT.into(), pool.project.clone());
     annotations.insert(names::ANNOTATION_PIPELINE.into(), pool.pipeline.clone());
+    (labels, annotations)
+}
 
-    // --- env: pod-level variables, transform.env, secret env vars.
+/// The user container's environment: pod-level variables, then `transform.env` (secret
+/// variables are added by [`add_secrets`]).
+fn worker_env(pool: &WorkerPoolSpec, transform: &Transform) -> Vec<EnvVar> {
     let mut env = vec![
         plain_env("PPS_PIPELINE_NAME", &pool.pipeline),
         plain_env("PPS_PROJECT_NAME", &pool.project),
@@ -382,7 +429,11 @@ pub fn build_worker_pod(
         plain_env("PACH_IN_WORKER", "true"),
     ];
     env.extend(transform.env.iter().map(|(k, v)| plain_env(k, v)));
+    env
+}
 
+/// The `/pfs` and control volumes (and the shared claim, when configured) with their mounts.
+fn worker_volumes(config: &K8sConfig, transform: &Transform) -> (Vec<Volume>, Vec<VolumeMount>) {
     let mut volumes = vec![
         Volume {
             name: PFS_VOLUME.into(),
@@ -425,7 +476,16 @@ pub fn build_worker_pod(
             ..Default::default()
         });
     }
+    (volumes, mounts)
+}
 
+/// `transform.secrets`: environment variables from secret keys, and secret volumes.
+fn add_secrets(
+    transform: &Transform,
+    env: &mut Vec<EnvVar>,
+    volumes: &mut Vec<Volume>,
+    mounts: &mut Vec<VolumeMount>,
+) -> Result<(), ManifestError> {
     for (i, s) in transform.secrets.iter().enumerate() {
         let field = format!("transform.secrets[{i}]");
         if s.name.trim().is_empty() {
@@ -478,8 +538,11 @@ pub fn build_worker_pod(
             });
         }
     }
+    Ok(())
+}
 
-    // --- resources.
+/// Requests and limits of the user container.
+fn worker_resources(spec: &EffectiveSpec) -> Result<Option<ResourceRequirements>, ManifestError> {
     let requests = match &spec.resource_requests {
         Some(r) => resource_list(r, "resource_requests")?,
         None => BTreeMap::new(),
@@ -496,13 +559,20 @@ pub fn build_worker_pod(
     {
         limits.insert(gpu.gpu_type.clone(), Quantity(gpu.number.to_string()));
     }
-    let resources = (!requests.is_empty() || !limits.is_empty()).then(|| ResourceRequirements {
-        requests: (!requests.is_empty()).then_some(requests),
-        limits: (!limits.is_empty()).then_some(limits),
-        ..Default::default()
-    });
+    Ok(
+        (!requests.is_empty() || !limits.is_empty()).then(|| ResourceRequirements {
+            requests: (!requests.is_empty()).then_some(requests),
+            limits: (!limits.is_empty()).then_some(limits),
+            ..Default::default()
+        }),
+    )
+}
 
-    let security_context = match transform.user.as_deref().filter(|u| !u.is_empty()) {
+/// `transform.user` as the container's user and group.
+fn worker_security_context(
+    transform: &Transform,
+) -> Result<Option<SecurityContext>, ManifestError> {
+    Ok(match transform.user.as_deref().filter(|u| !u.is_empty()) {
         Some(user) => {
             let (uid, gid) = parse_user(user)?;
             Some(SecurityContext {
@@ -512,26 +582,26 @@ pub fn build_worker_pod(
             })
         }
         None => None,
-    };
+    })
+}
 
-    let image = transform
+/// `transform.image`, or the default image when it is unset or blank.
+fn worker_image(transform: &Transform) -> &str {
+    transform
         .image
         .as_deref()
         .filter(|i| !i.trim().is_empty())
-        .unwrap_or(DEFAULT_IMAGE);
+        .unwrap_or(DEFAULT_IMAGE)
+}
 
-    let container = Container {
-        name: USER_CONTAINER.into(),
-        image: Some(image.to_string()),
-        command: Some(IDLE_COMMAND.iter().map(|s| s.to_string()).collect()),
-        working_dir: transform.working_dir.clone().filter(|w| !w.is_empty()),
-        env: Some(env),
-        volume_mounts: Some(mounts),
-        resources,
-        security_context,
-        ..Default::default()
-    };
-
+/// The pod spec around the user container, before the spec's patches are applied.
+fn worker_pod_spec(
+    spec: &EffectiveSpec,
+    config: &K8sConfig,
+    transform: &Transform,
+    container: Container,
+    volumes: Vec<Volume>,
+) -> Result<PodSpec, ManifestError> {
     let scheduling = spec.scheduling_spec.as_ref();
     let tolerations = spec
         .tolerations
@@ -540,7 +610,7 @@ pub fn build_worker_pod(
         .map(|(i, t)| toleration(t, i))
         .collect::<Result<Vec<_>, _>>()?;
 
-    let pod_spec = PodSpec {
+    Ok(PodSpec {
         containers: vec![container],
         restart_policy: Some("Never".into()),
         termination_grace_period_seconds: Some(10),
@@ -562,24 +632,6 @@ pub fn build_worker_pod(
         tolerations: (!tolerations.is_empty()).then_some(tolerations),
         volumes: Some(volumes),
         ..Default::default()
-    };
-    let pod_spec = apply_patches(pod_spec, spec)?;
-
-    Ok(Pod {
-        metadata: ObjectMeta {
-            generate_name: Some(names::generate_name(
-                &pool.project,
-                &pool.pipeline,
-                pool.version,
-                index,
-            )),
-            namespace: config.namespace.clone(),
-            labels: Some(labels),
-            annotations: Some(annotations),
-            ..Default::default()
-        },
-        spec: Some(pod_spec),
-        status: None,
     })
 }
 

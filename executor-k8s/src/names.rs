@@ -75,7 +75,7 @@ pub fn dns_base(project: &str, pipeline: &str) -> String {
 /// [`MAX_GENERATE_NAME`] characters, ending with `-`.
 ///
 /// ```
-/// use executor_k8s::names::generate_name;
+/// use executor_k8s::labels::generate_name;
 /// assert_eq!(generate_name("default", "edges_v2", 1, 0), "default-edges-v2-v1-w0-");
 /// let long = generate_name("default", &"a".repeat(51), 12, 3);
 /// assert!(long.len() <= 58 && long.ends_with("-v12-w3-"));
@@ -111,7 +111,7 @@ fn is_valid_label_value(s: &str) -> bool {
 /// its label-safe characters followed by `-<8 hex hash of s>`.
 ///
 /// ```
-/// use executor_k8s::names::label_value;
+/// use executor_k8s::labels::label_value;
 /// assert_eq!(label_value("edges"), "edges");
 /// let v = label_value("edges_");
 /// assert!(v.starts_with("edges-") && v.len() == "edges-".len() + 8);

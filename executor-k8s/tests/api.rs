@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::{FakeApi, LocalExec, local_config, mock_client};
-use executor_k8s::exec::exit_code_from_status;
 use executor_k8s::{
     ClusterSource, ExecError, ExecIo, ExecTransport, K8sConfig, K8sExecutor, KubeExec,
+    exit_code_from_status,
 };
 use k8s_openapi::api::core::v1::{
     ContainerState, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus, Pod,
@@ -39,7 +39,10 @@ fn pool(workers: usize) -> WorkerPoolSpec {
 fn executor(api: &FakeApi, config: K8sConfig) -> K8sExecutor {
     let (client, handle) = mock_client();
     api.serve(handle);
-    K8sExecutor::new(client, config).with_exec_transport(Arc::new(LocalExec::default()))
+    K8sExecutor::builder()
+        .config(config)
+        .exec_transport(Arc::new(LocalExec::default()))
+        .build_on(client)
 }
 
 fn cfg() -> (tempfile::TempDir, K8sConfig) {
@@ -286,7 +289,10 @@ async fn a_pod_that_dies_mid_datum_reports_the_kubernetes_reason() {
     let (dir, c) = cfg();
     let (client, handle) = mock_client();
     api.serve(handle);
-    let ex = K8sExecutor::new(client, c).with_exec_transport(Arc::new(BrokenExec));
+    let ex = K8sExecutor::builder()
+        .config(c)
+        .exec_transport(Arc::new(BrokenExec))
+        .build_on(client);
     let mut w = ex.start_workers(&pool(2)).await.unwrap();
     let names = api.pod_names();
     api.state
@@ -399,15 +405,15 @@ fn exit_codes_from_exec_status() {
 #[tokio::test]
 async fn unreachable_cluster_is_a_clear_error() {
     let missing = std::path::PathBuf::from("/nonexistent/kubeconfig.yaml");
-    let err = K8sExecutor::connect(
-        ClusterSource::Kubeconfig {
+    let err = K8sExecutor::builder()
+        .cluster(ClusterSource::Kubeconfig {
             path: Some(missing),
             context: None,
-        },
-        K8sConfig::default(),
-    )
-    .await
-    .unwrap_err();
+        })
+        .config(K8sConfig::default())
+        .build()
+        .await
+        .unwrap_err();
     match &err {
         ExecutorError::Unavailable {
             backend,
@@ -426,12 +432,12 @@ async fn unreachable_cluster_is_a_clear_error() {
     }
     // Nothing listens on the discard port of the loopback address.
     let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
-    let err = K8sExecutor::connect(
-        ClusterSource::Explicit(Box::new(config)),
-        K8sConfig::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = K8sExecutor::builder()
+        .cluster(ClusterSource::Explicit(Box::new(config)))
+        .config(K8sConfig::default())
+        .build()
+        .await
+        .unwrap_err();
     match &err {
         ExecutorError::Unavailable {
             address, message, ..

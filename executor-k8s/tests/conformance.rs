@@ -63,7 +63,10 @@ async fn conformance_with_namespace_pods() {
         },
         ..K8sConfig::default()
     };
-    let executor = K8sExecutor::new(client, config).with_exec_transport(exec);
+    let executor = K8sExecutor::builder()
+        .config(config)
+        .exec_transport(exec)
+        .build_on(client);
     let harness = Harness::new(Arc::new(executor), template("unused"))
         .scratch_root(dir.path())
         .host_process_checks(true)
@@ -99,7 +102,12 @@ async fn real_cluster_conformance_and_datum_flow() {
         owner: format!("e2e-{}", std::process::id()),
         ..K8sConfig::default()
     };
-    let executor = match K8sExecutor::connect(ClusterSource::Infer, config).await {
+    let executor = match K8sExecutor::builder()
+        .cluster(ClusterSource::Infer)
+        .config(config)
+        .build()
+        .await
+    {
         Ok(e) => e,
         Err(e) => panic!("KUBECONFIG={kubeconfig:?} is set but the cluster is unusable: {e}"),
     };

@@ -41,7 +41,10 @@ fn setup(api: FakeApi) -> Env {
     let (client, handle) = mock_client();
     api.serve(handle);
     let exec = Arc::new(LocalExec::default());
-    let executor = K8sExecutor::new(client, local_config(&root)).with_exec_transport(exec.clone());
+    let executor = K8sExecutor::builder()
+        .config(local_config(&root))
+        .exec_transport(exec.clone())
+        .build_on(client);
     Env {
         _dir: dir,
         root,
@@ -426,14 +429,16 @@ async fn leftovers_of_a_crashed_host_are_removed() {
     // Another executor instance with the same owner (the same host before a crash).
     let (client2, handle2) = mock_client();
     api.serve(handle2);
-    let crashed = K8sExecutor::new(client2, local_config(&env.root));
+    let crashed = K8sExecutor::builder()
+        .config(local_config(&env.root))
+        .build_on(client2);
     let old = crashed
         .start_workers(&pool(PipelineSpec::default(), 2))
         .await
         .unwrap();
     std::mem::forget(old); // a crash: no stop, no drop
     // A pod of another owner and one of another pipeline must survive.
-    let mut other_owner = executor_k8s::manifest::build_worker_pod(
+    let mut other_owner = executor_k8s::build_worker_pod(
         &pool(PipelineSpec::default(), 1),
         &executor_k8s::K8sConfig {
             owner: "host-b".into(),
@@ -505,7 +510,10 @@ async fn shared_volume_links_instead_of_copying() {
         }),
         ..local_config(&root)
     };
-    let executor = K8sExecutor::new(client, config).with_exec_transport(exec.clone());
+    let executor = K8sExecutor::builder()
+        .config(config)
+        .exec_transport(exec.clone())
+        .build_on(client);
     let mut w = executor
         .start_workers(&pool(PipelineSpec::default(), 1))
         .await
@@ -667,8 +675,10 @@ async fn cancel_during_a_slow_upload_returns_promptly() {
     let dir = tempfile::tempdir().unwrap();
     let (client, handle) = mock_client();
     FakeApi::new().serve(handle);
-    let executor = K8sExecutor::new(client, local_config(dir.path()))
-        .with_exec_transport(Arc::new(StallPrepare::default()));
+    let executor = K8sExecutor::builder()
+        .config(local_config(dir.path()))
+        .exec_transport(Arc::new(StallPrepare::default()))
+        .build_on(client);
     let mut w = executor
         .start_workers(&pool(PipelineSpec::default(), 1))
         .await

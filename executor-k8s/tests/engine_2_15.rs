@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{FakeApi, NamespacedExec, mock_client};
-use executor_k8s::names::{LABEL_VERSION, pipeline_selector_labels, selector};
+use executor_k8s::labels::{LABEL_VERSION, pipeline_selector_labels, selector};
 use executor_k8s::{ClusterSource, K8sConfig, K8sExecutor, WorkerPaths};
 use executor_process::ProcessExecutor;
 use futures::FutureExt;
@@ -45,7 +45,9 @@ fn engine_env(dir: &Path, executor: Arc<dyn Executor>) -> EngineEnv {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenario_2_15_with_process_executor() {
     let dir = tempfile::tempdir().unwrap();
-    let executor = ProcessExecutor::new().expect("process executor");
+    let executor = ProcessExecutor::builder()
+        .build()
+        .expect("process executor");
     let e = engine_env(dir.path(), Arc::new(executor));
     engine::run_all(&e).await;
     engine::delete_all(&e).await;
@@ -174,7 +176,10 @@ async fn scenario_2_15_with_namespace_pods() {
         ..K8sConfig::default()
     };
     let pods: Api<Pod> = Api::namespaced(client.clone(), "test-ns");
-    let executor = K8sExecutor::new(client, config).with_exec_transport(exec);
+    let executor = K8sExecutor::builder()
+        .config(config)
+        .exec_transport(exec)
+        .build_on(client);
     k8s_scenario(executor, pods, owner, "unused".into()).await;
 }
 
@@ -197,7 +202,12 @@ async fn real_cluster_scenario_2_15() {
         owner: owner.clone(),
         ..K8sConfig::default()
     };
-    let executor = match K8sExecutor::connect(ClusterSource::Infer, config).await {
+    let executor = match K8sExecutor::builder()
+        .cluster(ClusterSource::Infer)
+        .config(config)
+        .build()
+        .await
+    {
         Ok(e) => e,
         Err(e) => panic!("KUBECONFIG={kubeconfig:?} is set but the cluster is unusable: {e}"),
     };

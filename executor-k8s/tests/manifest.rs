@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use executor_k8s::manifest::{build_worker_pod, parse_user};
-use executor_k8s::{K8sConfig, ManifestError, SharedVolume, render_worker_manifests};
+use executor_k8s::{
+    K8sConfig, ManifestError, SharedVolume, build_worker_pod, parse_user, render_worker_manifests,
+};
 use pipeline_core::executor::{Secrets, WorkerPoolSpec};
 use pipeline_core::spec::{
     EffectiveSpec, GpuSpec, Metadata, PipelineSpec, ResourceSpec, SchedulingSpec, SecretMount,

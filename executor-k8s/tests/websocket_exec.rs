@@ -145,7 +145,7 @@ async fn session(tcp: tokio::net::TcpStream, backend: Arc<dyn ExecTransport>) {
     let fo = forward(out_r, 1, tx.clone());
     let fe = forward(err_r, 2, tx.clone());
     let io = ExecIo {
-        stdin: want_stdin.then(|| Box::pin(stdin_r) as executor_k8s::exec::BoxRead),
+        stdin: want_stdin.then(|| Box::pin(stdin_r) as executor_k8s::BoxRead),
         stdout: Some(Box::pin(out_w)),
         stderr: Some(Box::pin(err_w)),
     };
@@ -253,8 +253,10 @@ async fn conformance_through_websocket_exec() {
         },
         ..K8sConfig::default()
     };
-    let executor =
-        K8sExecutor::new(client, config).with_exec_transport(Arc::new(kube_exec(&url).await));
+    let executor = K8sExecutor::builder()
+        .config(config)
+        .exec_transport(Arc::new(kube_exec(&url).await))
+        .build_on(client);
     let pool = WorkerPoolSpec {
         project: "default".into(),
         pipeline: "ws".into(),

@@ -1,40 +1,13 @@
 //! [`ProcessExecutor`], its builder, and how the `/pfs` mode is chosen.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use pipeline_core::executor::{Executor, ExecutorError, Worker, WorkerPoolSpec};
 
+use crate::settings::{Config, PfsMode, label};
 use crate::worker::ProcessWorker;
-
-/// How `/pfs` paths resolve for user code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PfsMode {
-    /// Each datum's process gets a private mount namespace (we are root, or have
-    /// `CAP_SYS_ADMIN`) where the scratch directory is bind-mounted on `/pfs` and each input is
-    /// read-only.
-    MountNamespace,
-    /// As [`PfsMode::MountNamespace`], entered through an unprivileged user namespace mapping
-    /// our own uid/gid (needs an existing, empty `/pfs` directory on the host and a kernel
-    /// allowing unprivileged user namespaces).
-    UserNamespace,
-    /// No namespace: `/pfs` in `cmd`, `stdin`, `working_dir` and env values is replaced by the
-    /// scratch directory (see [`substitute_pfs`](crate::substitute_pfs)). Inputs are not made
-    /// read-only, and paths built at run time do not resolve.
-    Substitution,
-}
-
-impl fmt::Display for PfsMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PfsMode::MountNamespace => "mount namespace",
-            PfsMode::UserNamespace => "user + mount namespace",
-            PfsMode::Substitution => "path substitution",
-        })
-    }
-}
 
 /// Which `/pfs` mode to use: [`PfsRequest::Auto`] (the default) picks the best that works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -189,15 +162,6 @@ impl ProcessExecutorBuilder {
     }
 }
 
-#[derive(Debug)]
-pub(crate) struct Config {
-    pub(crate) mode: PfsMode,
-    pub(crate) mount_point: PathBuf,
-    /// The mount holding `mount_point` (see `child`).
-    pub(crate) parent_mount: PathBuf,
-    pub(crate) max_log_line: usize,
-}
-
 /// Runs user code as local processes. See the crate docs.
 #[derive(Debug, Clone)]
 pub struct ProcessExecutor {
@@ -208,11 +172,6 @@ impl ProcessExecutor {
     /// A builder with the defaults.
     pub fn builder() -> ProcessExecutorBuilder {
         ProcessExecutorBuilder::default()
-    }
-
-    /// An executor with the defaults (automatic `/pfs` mode).
-    pub fn new() -> Result<Self, ExecutorError> {
-        Self::builder().build()
     }
 
     /// The `/pfs` mode in use.
@@ -266,9 +225,4 @@ impl Executor for ProcessExecutor {
                 source: None,
             })
     }
-}
-
-/// The label value of a pipeline's processes.
-pub(crate) fn label(project: &str, pipeline: &str) -> String {
-    format!("{project}/{pipeline}")
 }

@@ -4,7 +4,7 @@
 //! ```no_run
 //! use executor_process::{PfsMode, ProcessExecutor};
 //!
-//! let executor = ProcessExecutor::new()?; // probes the host once, logs the mode
+//! let executor = ProcessExecutor::builder().build()?; // probes the host once, logs the mode
 //! if executor.pfs_mode() == PfsMode::Substitution {
 //!     eprintln!("no mount namespace here: /pfs is substituted in cmd, stdin and env");
 //! }
@@ -93,6 +93,7 @@ mod executor;
 mod logs;
 mod probe;
 mod reaper;
+mod settings;
 mod spawn;
 mod substitute;
 mod user;
@@ -107,5 +108,6 @@ pub const LABEL_VAR: &str = "PIPELINE_EXECUTOR_LABEL";
 /// a later [`ProcessExecutorBuilder::build`] can kill what a host that died left behind.
 pub const HOST_VAR: &str = "PIPELINE_EXECUTOR_HOST";
 
-pub use executor::{PfsMode, PfsRequest, ProcessExecutor, ProcessExecutorBuilder};
+pub use executor::{PfsRequest, ProcessExecutor, ProcessExecutorBuilder};
+pub use settings::PfsMode;
 pub use substitute::substitute_pfs;

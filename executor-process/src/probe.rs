@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::executor::PfsMode;
+use crate::settings::PfsMode;
 use crate::worker::{containing_mount, create_plan, datum_plan};
 
 /// Runs `true` in a throw-away scratch directory with `mode`'s child setup.

@@ -14,8 +14,8 @@ use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::unix::pipe;
 
 use crate::child::{ChildPlan, Layout, Namespace};
-use crate::executor::{Config, PfsMode};
 use crate::logs::forward_lines;
+use crate::settings::{Config, PfsMode};
 use crate::spawn::{self, SpawnError, WorkerNamespace};
 use crate::substitute::{substitute_bytes, substitute_pfs};
 use crate::user::{self, RunAs};
@@ -73,7 +73,7 @@ impl ProcessWorker {
     pub(crate) fn new(index: usize, project: &str, pipeline: String, config: Arc<Config>) -> Self {
         ProcessWorker {
             index,
-            label: crate::executor::label(project, &pipeline),
+            label: crate::settings::label(project, &pipeline),
             pipeline,
             config,
             stack: None,

@@ -70,7 +70,7 @@ async fn conformance_substitution_mode() {
 /// checks also pass with the probe.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leftover_detection_finds_marked_processes() {
-    let executor = ProcessExecutor::new().expect("executor");
+    let executor = ProcessExecutor::builder().build().expect("executor");
     let marker = format!("stray-{}", testkit::unique_id());
     let mut stray = std::process::Command::new("sleep")
         .arg("30")

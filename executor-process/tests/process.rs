@@ -75,7 +75,7 @@ fn task(scratch: &Scratch, argv: &[&str], stdin: &[&str]) -> DatumTask {
 
 #[tokio::test]
 async fn auto_mode_as_root_is_a_mount_namespace() {
-    let e = ProcessExecutor::new().expect("build");
+    let e = ProcessExecutor::builder().build().expect("build");
     if is_root() {
         assert_eq!(e.pfs_mode(), PfsMode::MountNamespace);
     }

@@ -15,6 +15,7 @@ use pipeline_core::pfs::{
     BranchRef, Change, CommitInfo, CommitRef, FileInfo, FileKind, FinishOptions, PfsError, RepoRef,
     Store,
 };
+use pipeline_core::spec::effective::DEFAULT_BRANCH;
 
 use crate::error::{CliError, Res, io_err};
 use crate::output::{Format, human, json_line, json_pretty, timestamp};
@@ -238,11 +239,12 @@ fn open(root: &Path) -> Res<Store> {
 }
 
 fn resolve(store: &Store, r: &FileRef) -> Res<CommitRef> {
-    Ok(store.resolve_commit(&r.repo, r.commit.as_deref().unwrap_or("master"))?)
+    Ok(store.resolve_commit(&r.repo, r.commit.as_deref().unwrap_or(DEFAULT_BRANCH))?)
 }
 
 fn branch_of(r: &FileRef) -> Res<BranchRef> {
-    Ok(r.repo.branch(r.commit.as_deref().unwrap_or("master"))?)
+    Ok(r.repo
+        .branch(r.commit.as_deref().unwrap_or(DEFAULT_BRANCH))?)
 }
 
 /// Fails when the auto commit of a write was finished with an error.

@@ -49,7 +49,8 @@ pub fn open_engine(
     if let Some(e) = extra {
         wanted.insert(e.name().to_string());
     }
-    let process: Arc<dyn Executor> = Arc::new(executor_process::ProcessExecutor::new()?);
+    let process: Arc<dyn Executor> =
+        Arc::new(executor_process::ProcessExecutor::builder().build()?);
     let mut builder = Engine::builder(store)
         .executor(process)
         .echo_logs(false)
@@ -60,7 +61,11 @@ pub fn open_engine(
             owner: owner.clone(),
             ..Default::default()
         };
-        let ex = rt.block_on(executor_docker::DockerExecutor::connect(config))?;
+        let ex = rt.block_on(
+            executor_docker::DockerExecutor::builder()
+                .config(config)
+                .build(),
+        )?;
         builder = builder.executor(Arc::new(ex));
     }
     if wanted.contains(ExecutorKind::Kubernetes.name()) {
@@ -68,10 +73,12 @@ pub fn open_engine(
             owner,
             ..Default::default()
         };
-        let ex = rt.block_on(executor_k8s::K8sExecutor::connect(
-            executor_k8s::ClusterSource::Infer,
-            config,
-        ))?;
+        let ex = rt.block_on(
+            executor_k8s::K8sExecutor::builder()
+                .cluster(executor_k8s::ClusterSource::Infer)
+                .config(config)
+                .build(),
+        )?;
         builder = builder.executor(Arc::new(ex));
     }
     let engine = builder

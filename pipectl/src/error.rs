@@ -3,6 +3,7 @@
 use std::io;
 use std::path::PathBuf;
 
+use pipeline_core::error_chain::ErrorChain;
 use pipeline_core::executor::ExecutorError;
 use pipeline_core::pfs::PfsError;
 use pipeline_core::pps::PpsError;
@@ -27,7 +28,7 @@ pub enum CliError {
     #[error("{0}")]
     Usage(String),
     /// Local I/O on a path (`-` for stdio).
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         /// The local path.
         path: PathBuf,
@@ -36,10 +37,10 @@ pub enum CliError {
         source: io::Error,
     },
     /// Writing the command's output (a closed pipe ends the command quietly).
-    #[error("writing output: {0}")]
+    #[error("writing output")]
     Output(#[source] io::Error),
     /// Other local I/O (starting the runtime, reading a stored file).
-    #[error("{0}")]
+    #[error(transparent)]
     System(#[from] io::Error),
 }
 
@@ -60,17 +61,27 @@ pub fn report(e: &CliError) -> i32 {
     {
         return 0;
     }
-    let mut msg = format!("pipectl: {e}");
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        let s_str = s.to_string();
-        // TODO(house-errors): library errors print their source in Display and as
-        // `source()`; drop this de-duplication once each source prints once.
-        if !msg.contains(&s_str) {
-            msg.push_str(&format!(": {s_str}"));
-        }
-        src = s.source();
-    }
-    eprintln!("{msg}");
+    eprintln!("pipectl: {}", ErrorChain(e));
     1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_source_prints_once() {
+        let e = CliError::Io {
+            path: "spec.yaml".into(),
+            source: io::Error::other("disk on fire"),
+        };
+        assert_eq!(ErrorChain(&e).to_string(), "spec.yaml: disk on fire");
+        let e = CliError::from(io::Error::other("no runtime"));
+        assert_eq!(ErrorChain(&e).to_string(), "no runtime");
+        let e = CliError::from(PfsError::Io {
+            path: "/x".into(),
+            source: io::Error::other("gone"),
+        });
+        assert_eq!(ErrorChain(&e).to_string(), "I/O error on /x: gone");
+    }
 }

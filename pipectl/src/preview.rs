@@ -15,6 +15,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use pipeline_core::datum::{Datum, DatumPlan, PlanError};
+use pipeline_core::error_chain::ErrorChain;
 use pipeline_core::pfs::Store;
 use pipeline_core::pps::{MissingInput, PreviewError, preview_datums};
 use pipeline_core::spec::{self, ParseError, ParsedSpec};
@@ -74,7 +75,7 @@ fn load(file: &Path, err: &mut dyn Write) -> Res<ParsedSpec> {
                 diagnostics.len()
             ));
         }
-        Err(e) => return fail(e.to_string()),
+        Err(e) => return fail(ErrorChain(&e).to_string()),
     };
     let parsed = match <[ParsedSpec; 1]>::try_from(specs) {
         Ok([one]) => one,
@@ -162,7 +163,7 @@ fn explain_preview(
             format!("--input {repo}=...: repo {repo:?} given twice")
         }
         PreviewError::LocalInput { repo, dir, source } => {
-            format!("--input {repo}={}: {source}", dir.display())
+            format!("--input {repo}={}: {}", dir.display(), ErrorChain(&source))
         }
         PreviewError::MissingInputs { inputs } => {
             if let Err(e) = print_missing(&inputs, parsed, err) {
@@ -177,11 +178,12 @@ fn explain_preview(
             )
         }
         PreviewError::Store(e) => format!(
-            "opening the store {}: {e}",
-            root.map(|r| r.display().to_string()).unwrap_or_default()
+            "opening the store {}: {}",
+            root.map(|r| r.display().to_string()).unwrap_or_default(),
+            ErrorChain(&e)
         ),
         PreviewError::Plan(e) => explain(&e),
-        other => other.to_string(),
+        other => ErrorChain(&other).to_string(),
     };
     CliError::Usage(message)
 }
@@ -220,7 +222,7 @@ fn explain(e: &PlanError) -> String {
         PlanError::CronWithoutTicks { repo, .. } => {
             format!("{e} (or pass --input {repo}=DIR holding tick files)")
         }
-        _ => e.to_string(),
+        _ => ErrorChain(e).to_string(),
     }
 }
 

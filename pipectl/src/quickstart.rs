@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 use pipeline_core::pfs::{CommitRef, FinishOptions, RepoRef};
 use pipeline_core::pps::{CreateOptions, JobInfo};
+use pipeline_core::spec::effective::DEFAULT_BRANCH;
 
 use crate::engine::{open_engine, wait_for_jobs};
 use crate::error::CliError;
@@ -83,7 +84,7 @@ pub fn run(args: QuickstartArgs) -> Result<(), CliError> {
     }
     outln!("$ pipectl create repo data\n$ pipectl put file data@master:/ -f ... (3 files)");
     let c = store
-        .start_commit(&data.branch("master")?, "three files")?
+        .start_commit(&data.branch(DEFAULT_BRANCH)?, "three files")?
         .commit;
     for (name, text) in [
         ("/a.txt", "the quick brown fox\n"),
@@ -103,7 +104,7 @@ pub fn run(args: QuickstartArgs) -> Result<(), CliError> {
 
     outln!("\n$ pipectl put file data@master:/d.txt -f d.txt   # one new file");
     let c = store
-        .start_commit(&data.branch("master")?, "one more file")?
+        .start_commit(&data.branch(DEFAULT_BRANCH)?, "one more file")?
         .commit;
     store.put_file_bytes(&c, "/d.txt", b"one more file for the count\n")?;
     store.finish_commit(&c, FinishOptions::default())?;

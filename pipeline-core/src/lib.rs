@@ -16,7 +16,7 @@
 //! let dir = tempfile::tempdir()?;
 //! let store = Store::open(dir.path())?;                     // the embedded store
 //! let engine = Engine::builder(store.clone())
-//!     .executor(Arc::new(executor_process::ProcessExecutor::new()?))
+//!     .executor(Arc::new(executor_process::ProcessExecutor::builder().build()?))
 //!     .build()?;
 //!
 //! let words = RepoRef::new("words")?;                          // versioned input data
@@ -52,9 +52,11 @@
 //! | [`hash`] | content hashes of files and directories (shared by storage and datums) |
 //! | [`datum`] | inputs → datums (pfs, cross, union, join, group, cron), datum IDs and hashes |
 //! | [`schedule`] | cron schedules (`@every`, five fields, descriptors) and when they fire next |
+//! | [`civil_time`] | UTC dates and RFC 3339 times from epoch seconds, and back |
 //! | [`pfs`] | versioned storage: repos, branches, commits, files, objects |
 //! | [`pps`] | the pipeline engine: pipelines, jobs, incremental processing, DAGs |
 //! | [`executor`] | the trait the engine calls to run user code on one datum |
+//! | [`error_chain`] | printing an error with its sources, each once |
 //!
 //! The planning modules (`spec`, `validate`, `glob`, `datum`) do no I/O of their own.
 //!
@@ -75,7 +77,9 @@
 //! (`cargo tree -p pipeline-core --no-default-features -e normal` lists none of tokio, nix,
 //! redb or blake3; `.ci/run` checks it).
 
+pub mod civil_time;
 pub mod datum;
+pub mod error_chain;
 pub mod executor;
 pub mod glob;
 pub mod hash;

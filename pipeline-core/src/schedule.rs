@@ -19,7 +19,8 @@
 //! assert!(Schedule::parse("61 * * * *").is_err());
 //! ```
 
-use crate::spec::Duration;
+use crate::civil_time::civil_from_days;
+use crate::spec::{Duration, DurationError};
 
 /// A parsed cron schedule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,21 +61,107 @@ const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 /// `0 0 30 2 *` never fire).
 const HORIZON_DAYS: i64 = 5 * 366;
 
-fn parse_num(field: &str, s: &str) -> Result<u32, String> {
-    s.parse::<u32>()
-        .map_err(|_| format!("failed to parse number {s:?} in cron field {field:?}"))
+/// Why a cron schedule could not be parsed; the messages are robfig/cron's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScheduleError {
+    /// The schedule is empty (or only white space).
+    #[error("empty spec string")]
+    Empty,
+    /// A `TZ=`/`CRON_TZ=` prefix with nothing after it.
+    #[error("missing schedule after time zone in {spec:?}")]
+    MissingSchedule {
+        /// The schedule as given.
+        spec: String,
+    },
+    /// `@every` followed by something that is not a duration.
+    #[error("failed to parse duration in {spec:?}")]
+    Duration {
+        /// The schedule as given.
+        spec: String,
+        /// What is wrong with the duration and what was expected.
+        #[source]
+        source: DurationError,
+    },
+    /// An `@` descriptor other than the known ones.
+    #[error("unrecognized descriptor: {spec}")]
+    UnknownDescriptor {
+        /// The schedule as given.
+        spec: String,
+    },
+    /// Not five fields.
+    #[error(
+        "expected exactly 5 fields (minute hour day-of-month month day-of-week), found {found}: {spec:?}"
+    )]
+    FieldCount {
+        /// How many fields there were.
+        found: usize,
+        /// The schedule as given.
+        spec: String,
+    },
+    /// A value that is neither a number nor a month or day name.
+    #[error("failed to parse number {text:?} in cron field {field:?}")]
+    Number {
+        /// The whole field.
+        field: String,
+        /// The offending value.
+        text: String,
+    },
+    /// A range that starts below the field's minimum.
+    #[error("beginning of range ({lo}) below minimum ({min}): {part}")]
+    BelowMinimum {
+        /// The range's start.
+        lo: u32,
+        /// The field's minimum.
+        min: u32,
+        /// The offending part of the field.
+        part: String,
+    },
+    /// A range that ends above the field's maximum.
+    #[error("end of range ({hi}) above maximum ({max}): {part}")]
+    AboveMaximum {
+        /// The range's end.
+        hi: u32,
+        /// The field's maximum.
+        max: u32,
+        /// The offending part of the field.
+        part: String,
+    },
+    /// A range whose start is after its end.
+    #[error("beginning of range ({lo}) beyond end of range ({hi}): {part}")]
+    Reversed {
+        /// The range's start.
+        lo: u32,
+        /// The range's end.
+        hi: u32,
+        /// The offending part of the field.
+        part: String,
+    },
+    /// A step of zero (`*/0`).
+    #[error("step of range should be a positive number: {part}")]
+    ZeroStep {
+        /// The offending part of the field.
+        part: String,
+    },
 }
 
-fn value(field: &str, s: &str, min: u32, names: &[&str]) -> Result<u32, String> {
+fn parse_num(field: &str, s: &str) -> Result<u32, ScheduleError> {
+    s.parse::<u32>().map_err(|_| ScheduleError::Number {
+        field: field.to_owned(),
+        text: s.to_owned(),
+    })
+}
+
+fn value(field: &str, s: &str, min: u32, names: &[&str]) -> Result<u32, ScheduleError> {
     let lower = s.to_ascii_lowercase();
-    if let Some(i) = names.iter().position(|n| *n == lower) {
-        return u32::try_from(i).map(|i| i + min).map_err(|e| e.to_string());
+    match names.iter().zip(min..).find(|(n, _)| **n == lower) {
+        Some((_, v)) => Ok(v),
+        None => parse_num(field, s),
     }
-    parse_num(field, s)
 }
 
 /// One field as a bit set (bit `n` = value `n`) and whether it counts as `*`.
-fn field(field: &str, min: u32, max: u32, names: &[&str]) -> Result<(u64, bool), String> {
+fn field(field: &str, min: u32, max: u32, names: &[&str]) -> Result<(u64, bool), ScheduleError> {
     let mut bits = 0u64;
     let mut star = false;
     for part in field.split(',') {
@@ -92,21 +179,23 @@ fn field(field: &str, min: u32, max: u32, names: &[&str]) -> Result<(u64, bool),
             (v, if step.is_some() { max } else { v })
         };
         if lo < min {
-            return Err(format!(
-                "beginning of range ({lo}) below minimum ({min}): {part}"
-            ));
+            let part = part.to_owned();
+            return Err(ScheduleError::BelowMinimum { lo, min, part });
         }
         if hi > max {
-            return Err(format!("end of range ({hi}) above maximum ({max}): {part}"));
+            let part = part.to_owned();
+            return Err(ScheduleError::AboveMaximum { hi, max, part });
         }
         if lo > hi {
-            return Err(format!(
-                "beginning of range ({lo}) beyond end of range ({hi}): {part}"
-            ));
+            let part = part.to_owned();
+            return Err(ScheduleError::Reversed { lo, hi, part });
         }
         let step = match step {
             Some(s) => match parse_num(field, s)? {
-                0 => return Err(format!("step of range should be a positive number: {part}")),
+                0 => {
+                    let part = part.to_owned();
+                    return Err(ScheduleError::ZeroStep { part });
+                }
                 n => n,
             },
             None => 1,
@@ -123,10 +212,10 @@ fn field(field: &str, min: u32, max: u32, names: &[&str]) -> Result<(u64, bool),
 
 impl Schedule {
     /// Parses a schedule; the error says what is wrong, in robfig/cron's words.
-    pub fn parse(spec: &str) -> Result<Schedule, String> {
+    pub fn parse(spec: &str) -> Result<Schedule, ScheduleError> {
         let mut spec = spec.trim();
         if spec.is_empty() {
-            return Err("empty spec string".into());
+            return Err(ScheduleError::Empty);
         }
         let mut time_zone = None;
         if spec.starts_with("TZ=") || spec.starts_with("CRON_TZ=") {
@@ -135,15 +224,22 @@ impl Schedule {
                     time_zone = tz.split_once('=').map(|(_, z)| z.to_owned());
                     spec = rest.trim_start();
                 }
-                None => return Err(format!("missing schedule after time zone in {spec:?}")),
+                None => {
+                    let spec = spec.to_owned();
+                    return Err(ScheduleError::MissingSchedule { spec });
+                }
             }
         }
         if let Some(descriptor) = spec.strip_prefix('@') {
             if let Some(every) = descriptor.strip_prefix("every ") {
-                let d = every
-                    .trim()
-                    .parse::<Duration>()
-                    .map_err(|e| format!("failed to parse duration in {spec:?}: {e}"))?;
+                let d =
+                    every
+                        .trim()
+                        .parse::<Duration>()
+                        .map_err(|source| ScheduleError::Duration {
+                            spec: spec.to_owned(),
+                            source,
+                        })?;
                 return Ok(Schedule::Every {
                     seconds: d.as_std().as_secs().max(1),
                 });
@@ -155,20 +251,23 @@ impl Schedule {
                 "daily" | "midnight" => "0 0 * * *",
                 "hourly" => "0 * * * *",
                 "never" => return Ok(Schedule::Never),
-                _ => return Err(format!("unrecognized descriptor: {spec}")),
+                _ => {
+                    let spec = spec.to_owned();
+                    return Err(ScheduleError::UnknownDescriptor { spec });
+                }
             };
             return Self::fields(fields, time_zone);
         }
         Self::fields(spec, time_zone)
     }
 
-    fn fields(spec: &str, time_zone: Option<String>) -> Result<Schedule, String> {
+    fn fields(spec: &str, time_zone: Option<String>) -> Result<Schedule, ScheduleError> {
         let parts: Vec<&str> = spec.split_whitespace().collect();
         let [minute, hour, dom, month, dow] = parts.as_slice() else {
-            return Err(format!(
-                "expected exactly 5 fields (minute hour day-of-month month day-of-week), found {}: {spec:?}",
-                parts.len()
-            ));
+            return Err(ScheduleError::FieldCount {
+                found: parts.len(),
+                spec: spec.to_owned(),
+            });
         };
         let (minute, _) = field(minute, 0, 59, &[])?;
         let (hour, _) = field(hour, 0, 23, &[])?;
@@ -244,27 +343,10 @@ impl Fields {
     }
 }
 
-/// (year, month 1–12, day 1–31) of a day count since 1970-01-01 (proleptic Gregorian).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        y,
-        u32::try_from(m).unwrap_or(1),
-        u32::try_from(d).unwrap_or(1),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error_chain::ErrorChain;
 
     /// Seconds since the epoch of a UTC date and time.
     fn at(y: i64, mo: i64, d: i64, h: i64, mi: i64) -> u64 {
@@ -347,7 +429,7 @@ mod tests {
             ("@every soon", "duration"),
             ("TZ=UTC", "missing schedule"),
         ] {
-            let e = Schedule::parse(spec).expect_err(spec);
+            let e = ErrorChain(&Schedule::parse(spec).expect_err(spec)).to_string();
             assert!(e.contains(says), "{spec:?}: {e}");
         }
     }

@@ -8,6 +8,7 @@ use blake2::{Blake2b, Digest};
 use pipeline_core::datum::{
     Datum, DatumPlan, JobEnv, MemTree, PlanError, PlanOptions, SyntheticTree, TreeSource,
 };
+use pipeline_core::error_chain::ErrorChain;
 use pipeline_core::spec::Input;
 
 type Repos = HashMap<String, Arc<dyn TreeSource>>;
@@ -706,9 +707,8 @@ fn group_datum_env_keeps_the_last_file() {
 fn plan_errors_name_the_field() {
     let r = images();
     let err = |json: &str| {
-        DatumPlan::new(&input(json), &r, &PlanOptions::default())
-            .unwrap_err()
-            .to_string()
+        let e = DatumPlan::new(&input(json), &r, &PlanOptions::default()).unwrap_err();
+        ErrorChain(&e).to_string()
     };
     assert!(
         err(r#"{"cross": [{"pfs": {"repo": "images", "glob": "/[a"}}]}"#)

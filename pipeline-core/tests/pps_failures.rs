@@ -109,7 +109,11 @@ fn job_timeout_kills_and_secrets_are_redacted() {
         .or_default()
         .insert("token".into(), SecretValue(b"s3cr3t-value".to_vec()));
     let engine = Engine::builder(store)
-        .executor(Arc::new(executor_process::ProcessExecutor::new().unwrap()))
+        .executor(Arc::new(
+            executor_process::ProcessExecutor::builder()
+                .build()
+                .unwrap(),
+        ))
         .secrets(secrets)
         .build()
         .unwrap();
@@ -160,7 +164,11 @@ fn a_resumed_job_keeps_the_failures_it_recorded() {
     assert_eq!(recorded[0].state, DatumState::Failed);
     // A new engine on the same store resumes the job: /b runs, /a does not, the job fails.
     let engine = Engine::builder(e.store.clone())
-        .executor(Arc::new(executor_process::ProcessExecutor::new().unwrap()))
+        .executor(Arc::new(
+            executor_process::ProcessExecutor::builder()
+                .build()
+                .unwrap(),
+        ))
         .build()
         .unwrap();
     let done = tokio::runtime::Runtime::new()

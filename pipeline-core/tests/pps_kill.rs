@@ -28,7 +28,7 @@ const ROUNDS: usize = 24;
 
 fn engine(store: Store) -> Engine {
     Engine::builder(store)
-        .executor(Arc::new(ProcessExecutor::new().unwrap()))
+        .executor(Arc::new(ProcessExecutor::builder().build().unwrap()))
         .build()
         .unwrap()
 }

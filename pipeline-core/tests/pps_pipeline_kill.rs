@@ -37,7 +37,7 @@ fn big_spec() -> String {
 
 fn engine(store: Store) -> Engine {
     Engine::builder(store)
-        .executor(Arc::new(ProcessExecutor::new().unwrap()))
+        .executor(Arc::new(ProcessExecutor::builder().build().unwrap()))
         .build()
         .unwrap()
 }

@@ -31,7 +31,7 @@ pub async fn executor_with(
         ..DockerConfig::default()
     };
     adjust(&mut config);
-    match DockerExecutor::connect(config).await {
+    match DockerExecutor::builder().config(config).build().await {
         Ok(e) => {
             if let Err(err) = ensure_test_image(e.client()).await {
                 panic!("building the busybox test image: {err}");
@@ -62,12 +62,14 @@ impl Drop for Cleanup {
                 .build()
                 .unwrap();
             rt.block_on(async {
-                let _ = DockerExecutor::connect(DockerConfig {
-                    owner,
-                    remove_leftovers_on_connect: true,
-                    ..DockerConfig::default()
-                })
-                .await;
+                let _ = DockerExecutor::builder()
+                    .config(DockerConfig {
+                        owner,
+                        remove_leftovers_on_connect: true,
+                        ..DockerConfig::default()
+                    })
+                    .build()
+                    .await;
             });
         })
         .join();

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::source::{Entry, SourceError, TreeSource};
 use super::{Datum, DatumId, DatumInput, PfsLeaf};
 use crate::glob::{self, Glob, GlobError, GlobMatchError, Template, TemplateError};
+use crate::spec::effective::DEFAULT_BRANCH;
 use crate::spec::{CronInput, EffectiveSpec, Input, InputKind, PfsInput};
 
 /// Where the trees of a plan's repos come from.
@@ -57,7 +58,7 @@ pub enum PlanError {
         field: String,
     },
     /// A glob that does not compile.
-    #[error("{field}: {source}")]
+    #[error("{field}")]
     Glob {
         /// e.g. `input.pfs.glob`
         field: String,
@@ -66,7 +67,7 @@ pub enum PlanError {
         source: GlobError,
     },
     /// A `join_on`/`group_by` template that does not parse.
-    #[error("{field}: {source}")]
+    #[error("{field}")]
     Template {
         /// e.g. `input.join[0].pfs.join_on`
         field: String,
@@ -96,7 +97,7 @@ pub enum PlanError {
         repo: String,
     },
     /// Reading a repo's tree failed.
-    #[error("{field}: reading repo {repo:?}: {source}")]
+    #[error("{field}: reading repo {repo:?}")]
     Source {
         /// The leaf's field.
         field: String,
@@ -107,7 +108,7 @@ pub enum PlanError {
         source: SourceError,
     },
     /// A glob match gave up (backtrack limit).
-    #[error("{field}: {source}")]
+    #[error("{field}")]
     Match {
         /// The leaf's field.
         field: String,
@@ -821,7 +822,7 @@ impl Builder<'_> {
                 .branch
                 .clone()
                 .filter(|b| !b.is_empty())
-                .unwrap_or_else(|| "master".into()),
+                .unwrap_or_else(|| DEFAULT_BRANCH.into()),
             repo,
             project: p.project.clone(),
             glob,
@@ -860,7 +861,7 @@ impl Builder<'_> {
         Ok(PfsLeaf {
             name,
             repo,
-            branch: "master".into(),
+            branch: DEFAULT_BRANCH.into(),
             project: c.project.clone(),
             glob: "/*".into(),
             join_on: String::new(),

@@ -35,7 +35,7 @@ pub type EntryIter<'a> = Box<dyn Iterator<Item = Result<Entry, SourceError>> + S
 #[non_exhaustive]
 pub enum SourceError {
     /// An I/O error on a path of the tree.
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}")]
     Io {
         /// The local path (or repo path) being read.
         path: String,

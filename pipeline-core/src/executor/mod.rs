@@ -387,7 +387,7 @@ pub enum ExecutorError {
         what: String,
     },
     /// Local I/O failed (scratch directory, spawning, copying).
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         /// What was being done, naming the path.
         context: String,

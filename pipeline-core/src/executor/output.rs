@@ -129,7 +129,7 @@ pub enum OutputError {
         kind: &'static str,
     },
     /// Reading the tree failed.
-    #[error("reading output {path:?}: {source}")]
+    #[error("reading output {path:?}")]
     Io {
         /// The host path being read.
         path: PathBuf,

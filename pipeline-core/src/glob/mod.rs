@@ -46,7 +46,7 @@
 //! backtracking engine has. Backtracking is bounded by [`BACKTRACK_LIMIT`]; hitting it is a
 //! [`GlobMatchError`] from [`Glob::try_is_match`] / [`Glob::try_captures`], never a hang.
 //!
-//! **Why not `globset`:** globset (a dependency of this crate, fine for simple include/exclude
+//! **Why not `globset`:** globset (fine for simple include/exclude
 //! filters built with `literal_separator(true)`) cannot serve datum globs: its parentheses are
 //! literal (no captures, so no `join_on`/`group_by`), it has no extglob, and its `**` rules differ
 //! from ohmyglob's (`/a*/**` does not match `/a`; `**` next to other characters is two `*`).
@@ -106,7 +106,7 @@ pub enum GlobSyntaxError {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum GlobError {
     /// A syntax error at a byte offset of the pattern.
-    #[error("glob {pattern:?}, position {position}: {kind}")]
+    #[error("glob {pattern:?}, position {position}")]
     Syntax {
         /// The pattern as given.
         pattern: String,

@@ -114,7 +114,7 @@ pub enum PfsError {
         reason: String,
     },
     /// An I/O error on a local file or the object store.
-    #[error("I/O error on {}: {source}", path.display())]
+    #[error("I/O error on {}", path.display())]
     Io {
         /// The file or directory involved.
         path: PathBuf,
@@ -123,7 +123,7 @@ pub enum PfsError {
         source: std::io::Error,
     },
     /// The metadata database failed.
-    #[error("metadata store: {context}: {source}")]
+    #[error("metadata store: {context}")]
     Meta {
         /// What was being done.
         context: String,

@@ -4,6 +4,7 @@
 //! `/`); `/` matches only the root.
 
 use super::error::{PfsError, Result};
+use crate::error_chain::ErrorChain;
 use crate::glob::{Glob, normalize};
 
 /// A compiled, normalised glob.
@@ -18,7 +19,7 @@ impl Matcher {
         let norm = normalize(pattern);
         let inner = Glob::new(&norm).map_err(|e| PfsError::InvalidGlob {
             pattern: pattern.to_string(),
-            reason: e.to_string(),
+            reason: ErrorChain(&e).to_string(),
         })?;
         Ok(Matcher {
             inner,

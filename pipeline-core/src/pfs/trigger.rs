@@ -14,6 +14,7 @@ use super::model::{BranchInfo, BranchRef, BranchTrigger, CommitId, CommitInfo, R
 use super::records::{BranchRecord, get_commit, put_branch};
 use super::store::{Store, all_branches, propagate};
 use super::txn::StoreTxn;
+use crate::error_chain::ErrorChain;
 use crate::schedule::Schedule;
 
 impl Store {
@@ -176,12 +177,20 @@ impl StoreTxn<'_> {
         }
         let mut trigger = trigger;
         if let Some(spec) = &trigger.rate_limit_spec {
-            Schedule::parse(spec)
-                .map_err(|e| bad(format!("invalid trigger rate limit spec {spec:?}: {e}")))?;
+            Schedule::parse(spec).map_err(|e| {
+                bad(format!(
+                    "invalid trigger rate limit spec {spec:?}: {}",
+                    ErrorChain(&e)
+                ))
+            })?;
         }
         if let Some(spec) = &trigger.cron_spec {
-            Schedule::parse(spec)
-                .map_err(|e| bad(format!("invalid trigger cron spec {spec:?}: {e}")))?;
+            Schedule::parse(spec).map_err(|e| {
+                bad(format!(
+                    "invalid trigger cron spec {spec:?}: {}",
+                    ErrorChain(&e)
+                ))
+            })?;
             trigger.last_tick_s.get_or_insert_with(|| now_ms() / 1000);
         }
         let watched = branch.repo.branch(&trigger.branch)?;

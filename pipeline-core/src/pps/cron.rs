@@ -7,44 +7,9 @@ use crate::pfs::{FinishOptions, PfsError};
 use super::Engine;
 use super::error::{PpsError, Result};
 use super::registry::input_branches;
+use crate::civil_time::{parse_rfc3339, rfc3339};
 use crate::schedule::Schedule;
-
-/// Formats seconds since the epoch as RFC 3339 UTC (`2024-05-01T10:00:00Z`).
-pub fn rfc3339(secs: u64) -> String {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
-    // Civil from days (proleptic Gregorian), after Howard Hinnant's public-domain algorithm.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(mo <= 2);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}Z")
-}
-
-/// Parses `YYYY-MM-DDTHH:MM:SSZ` (UTC only) into seconds since the epoch.
-pub fn parse_rfc3339(s: &str) -> Option<u64> {
-    let b = s.as_bytes();
-    if b.len() != 20 || b.get(10) != Some(&b'T') || b.get(19) != Some(&b'Z') {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = if mo > 2 { mo - 3 } else { mo + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    u64::try_from(days * 86_400 + h * 3600 + mi * 60 + se).ok()
-}
+use crate::spec::effective::DEFAULT_BRANCH;
 
 /// Most overdue ticks committed for one input in one catch-up.
 const MAX_CATCH_UP: usize = 1000;
@@ -82,7 +47,7 @@ impl Engine {
                     continue;
                 };
                 let store = self.store();
-                let Ok(head) = store.resolve_commit(&repo, "master") else {
+                let Ok(head) = store.resolve_commit(&repo, DEFAULT_BRANCH) else {
                     continue;
                 };
                 let floor = c
@@ -140,7 +105,7 @@ impl Engine {
             let mut next = c.schedule.next_after(c.latest);
             let mut made = 0;
             while let Some(t) = next.filter(|t| *t <= now && made < MAX_CATCH_UP) {
-                let b = c.repo.branch("master")?;
+                let b = c.repo.branch(DEFAULT_BRANCH)?;
                 let commit = store.start_commit(&b, "cron tick")?.commit;
                 if c.overwrite {
                     match store.delete_file(&commit, "/") {
@@ -226,17 +191,4 @@ fn collect_crons(input: &crate::spec::Input, out: &mut Vec<(String, bool)>) {
 
 fn collect_cron_specs(input: &crate::spec::Input, out: &mut Vec<crate::spec::CronInput>) {
     input.for_each(&mut |at| out.extend(at.input.cron.clone()));
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn formats_rfc3339() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::rfc3339(1_714_557_600), "2024-05-01T10:00:00Z");
-        for t in [0, 951_782_400, 1_714_557_600, 4_102_444_799] {
-            assert_eq!(super::parse_rfc3339(&super::rfc3339(t)), Some(t));
-        }
-        assert_eq!(super::parse_rfc3339("2024-05-01 10:00:00"), None);
-    }
 }

@@ -70,6 +70,15 @@ pub enum PpsError {
     /// A bad argument (e.g. a malformed `PIPELINE@JOB`).
     #[error("{0}")]
     Usage(String),
+    /// An internal task of the engine panicked or was cancelled before it finished.
+    #[error("the engine's {task} task did not finish")]
+    TaskFailed {
+        /// What the task was doing (`ingest`, `finish job`, ...).
+        task: &'static str,
+        /// How it ended: a panic (with its message) or a cancellation.
+        #[source]
+        source: tokio::task::JoinError,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] PfsError),
@@ -82,7 +91,7 @@ pub enum PpsError {
         message: String,
     },
     /// Local I/O (scratch directories).
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         /// What was being done, naming the path.
         context: String,
@@ -91,7 +100,7 @@ pub enum PpsError {
         source: std::io::Error,
     },
     /// Starting workers failed.
-    #[error("starting workers for pipeline {pipeline:?}: {source}")]
+    #[error("starting workers for pipeline {pipeline:?}")]
     Executor {
         /// Pipeline.
         pipeline: String,
@@ -114,4 +123,9 @@ pub type Result<T, E = PpsError> = std::result::Result<T, E>;
 pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> PpsError {
     let context = context.into();
     move |source| PpsError::Io { context, source }
+}
+
+/// Maps the join error of the internal task `task` into [`PpsError::TaskFailed`].
+pub(crate) fn task_failed(task: &'static str) -> impl FnOnce(tokio::task::JoinError) -> PpsError {
+    move |source| PpsError::TaskFailed { task, source }
 }

@@ -308,6 +308,6 @@ pub(crate) fn mono_ms() -> u64 {
 /// assert_eq!(pipeline_core::pps::format_ms(1_714_557_600_123), "2024-05-01T10:00:00.123Z");
 /// ```
 pub fn format_ms(ms: u64) -> String {
-    let s = cron::rfc3339(ms / 1000);
+    let s = crate::civil_time::rfc3339(ms / 1000);
     format!("{}.{:03}Z", s.trim_end_matches('Z'), ms % 1000)
 }

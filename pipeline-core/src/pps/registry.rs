@@ -2,6 +2,7 @@
 //! store-dependent validation (reference §5 rows 38–43) plugged into [`crate::validate`].
 
 use crate::pfs::{BranchRef, CommitId, PfsError, RepoRef, StoreTxn};
+use crate::spec::effective::DEFAULT_BRANCH;
 use crate::spec::{Diagnostic, EffectiveSpec, FieldPath, Input, ParsedSpec, PipelineSpec};
 use crate::validate::{self, StoreCheck};
 
@@ -38,14 +39,14 @@ fn branch_trigger(
 ) -> Result<crate::pfs::BranchTrigger> {
     let bad = |m: String| PpsError::Usage(format!("trigger of input branch {branch}: {m}"));
     Ok(crate::pfs::BranchTrigger {
-        branch: t.branch.clone().unwrap_or_else(|| "master".into()),
+        branch: t.branch.clone().unwrap_or_else(|| DEFAULT_BRANCH.into()),
         all: t.all,
         size_bytes: t
             .size
             .as_deref()
             .map(crate::validate::syntax::parse_human_size)
             .transpose()
-            .map_err(bad)?,
+            .map_err(|e| bad(e.to_string()))?,
         commits: t
             .commits
             .map(|n| {
@@ -70,7 +71,7 @@ pub(crate) fn input_branches(input: &Input, out: &mut Vec<InputBranch>) {
         if let Some(p) = &at.input.pfs
             && let Some(repo) = &p.repo
             && let Ok(r) = RepoRef::in_project(&project(&p.project), repo)
-            && let Ok(b) = r.branch(p.branch.as_deref().unwrap_or("master"))
+            && let Ok(b) = r.branch(p.branch.as_deref().unwrap_or(DEFAULT_BRANCH))
         {
             out.push(InputBranch {
                 branch: b,
@@ -82,7 +83,7 @@ pub(crate) fn input_branches(input: &Input, out: &mut Vec<InputBranch>) {
         if let Some(c) = &at.input.cron
             && let Some(repo) = &c.repo
             && let Ok(r) = RepoRef::in_project(&project(&c.project), repo)
-            && let Ok(b) = r.branch("master")
+            && let Ok(b) = r.branch(DEFAULT_BRANCH)
         {
             out.push(InputBranch {
                 branch: b,

@@ -3,6 +3,7 @@
 
 use tokio_util::sync::CancellationToken;
 
+use crate::error_chain::ErrorChain;
 use crate::pfs::{CommitInfo, CommitRef, FinishOptions, PfsError};
 
 use super::error::{PpsError, Result};
@@ -309,7 +310,7 @@ impl Engine {
                 }
                 Ok(None) => poll,
                 Err(e) => {
-                    tracing::error!(error = %e, "engine: running pending jobs failed; retrying");
+                    tracing::error!(error = %ErrorChain(&e), "engine: running pending jobs failed; retrying");
                     poll
                 }
             };

@@ -1,12 +1,16 @@
 //! Glob checks for `input.pfs.glob`, through the engine's own glob compiler
 //! ([`crate::glob::Glob`]), so validation accepts exactly what datum planning can run.
 
+use crate::error_chain::ErrorChain;
 use crate::glob::{Glob, Template};
 
 /// Whether `glob` compiles as a Pachyderm glob (after Pachyderm's normalisation).
 pub(crate) fn check_glob(glob: &str) -> Result<Glob, String> {
     Glob::new(&crate::glob::normalize(glob)).map_err(|e| {
-        format!("invalid glob: {e} (Pachyderm only finds this when the job runs, and then retries forever)")
+        format!(
+            "invalid glob: {} (Pachyderm only finds this when the job runs, and then retries forever)",
+            ErrorChain(&e)
+        )
     })
 }
 

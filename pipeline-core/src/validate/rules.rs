@@ -2,7 +2,9 @@
 //! [`crate::validate`]) and the path of the field it is about.
 
 use std::collections::BTreeSet;
+use std::fmt::Display;
 
+use crate::error_chain::ErrorChain;
 use crate::spec::{
     CronInput, Diagnostic, FieldPath, FileFormatType, Input, InputAt, PfsInput, PipelineSpec,
     RepoType, ReprocessSpec, SecretMount, Service, ServiceType, Toleration, TolerationEffect,
@@ -16,11 +18,13 @@ use super::syntax;
 pub(crate) struct Findings(pub Vec<Diagnostic>);
 
 impl Findings {
-    fn error(&mut self, code: &'static str, path: FieldPath, message: impl Into<String>) {
-        self.0.push(Diagnostic::error(code, path, message));
+    fn error(&mut self, code: &'static str, path: FieldPath, message: impl Display) {
+        self.0
+            .push(Diagnostic::error(code, path, message.to_string()));
     }
-    fn warn(&mut self, code: &'static str, path: FieldPath, message: impl Into<String>) {
-        self.0.push(Diagnostic::warning(code, path, message));
+    fn warn(&mut self, code: &'static str, path: FieldPath, message: impl Display) {
+        self.0
+            .push(Diagnostic::warning(code, path, message.to_string()));
     }
 }
 
@@ -510,7 +514,7 @@ fn check_cron(cron: &CronInput, cpath: &FieldPath, pipeline: &str, out: &mut Fin
                 out.error(
                     "input.cron.spec",
                     cpath.field("spec"),
-                    format!("error parsing cron-spec: {e}"),
+                    format!("error parsing cron-spec: {}", ErrorChain(&e)),
                 );
             }
         }
@@ -744,7 +748,11 @@ fn check_trigger(trigger: &Trigger, tpath: &FieldPath, out: &mut Findings) {
             out.error(
                 "input.trigger.cron",
                 tpath.field(field),
-                format!("invalid trigger {}: {e}", field.replace('_', " ")),
+                format!(
+                    "invalid trigger {}: {}",
+                    field.replace('_', " "),
+                    ErrorChain(&e)
+                ),
             );
         }
     }

@@ -1,15 +1,62 @@
 //! Small syntaxes found inside spec strings: names, cron specs, timestamps, human sizes, images,
-//! key templates. Each check returns `Err(message)` naming what is wrong and what is expected.
+//! key templates. Each check returns a typed error whose message names what is wrong and what
+//! is expected.
+
+use crate::schedule::ScheduleError;
 
 /// Longest pipeline (and project) name Pachyderm accepts.
 pub const MAX_PIPELINE_NAME: usize = 51;
 /// Kubernetes' limit for the worker controller name `<project>-<name>-v99`.
 pub const MAX_K8S_NAME: usize = 63;
 
+/// A repo, branch, pipeline or project name that breaks the naming rules. `kind` says which
+/// (`"repo"`, `"pipeline"`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NameSyntaxError {
+    /// The name is empty.
+    #[error("{kind} name is empty")]
+    Empty {
+        /// What the name names.
+        kind: String,
+    },
+    /// A character outside `[a-zA-Z0-9_-]`.
+    #[error(
+        "{kind} name {name:?} is invalid: only alphanumeric characters, underscores, and dashes are allowed"
+    )]
+    Characters {
+        /// What the name names.
+        kind: String,
+        /// The name.
+        name: String,
+    },
+    /// A pipeline or project name that does not start with a letter or digit.
+    #[error(
+        "{kind} name {name:?} is invalid: {kind} names must start with an alphanumeric character"
+    )]
+    Start {
+        /// What the name names.
+        kind: String,
+        /// The name.
+        name: String,
+    },
+    /// A pipeline or project name longer than [`MAX_PIPELINE_NAME`].
+    #[error("{kind} name {name:?} is {over} characters longer than the {MAX_PIPELINE_NAME} max")]
+    TooLong {
+        /// What the name names.
+        kind: String,
+        /// The name.
+        name: String,
+        /// How many characters too long it is.
+        over: usize,
+    },
+}
+
 /// Repo, branch, pipeline and project names: `^[a-zA-Z0-9_-]+$`.
-pub fn check_name_chars(kind: &str, name: &str) -> Result<(), String> {
+pub fn check_name_chars(kind: &str, name: &str) -> Result<(), NameSyntaxError> {
     if name.is_empty() {
-        return Err(format!("{kind} name is empty"));
+        let kind = kind.to_owned();
+        return Err(NameSyntaxError::Empty { kind });
     }
     if name
         .bytes()
@@ -17,25 +64,28 @@ pub fn check_name_chars(kind: &str, name: &str) -> Result<(), String> {
     {
         Ok(())
     } else {
-        Err(format!(
-            "{kind} name {name:?} is invalid: only alphanumeric characters, underscores, and dashes are allowed"
-        ))
+        Err(NameSyntaxError::Characters {
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+        })
     }
 }
 
 /// Pipeline and project names: the name rules plus "starts with a letter or digit" and length.
-pub fn check_pipeline_like_name(kind: &str, name: &str) -> Result<(), String> {
+pub fn check_pipeline_like_name(kind: &str, name: &str) -> Result<(), NameSyntaxError> {
     check_name_chars(kind, name)?;
     if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-        return Err(format!(
-            "{kind} name {name:?} is invalid: {kind} names must start with an alphanumeric character"
-        ));
+        return Err(NameSyntaxError::Start {
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+        });
     }
     if name.len() > MAX_PIPELINE_NAME {
-        return Err(format!(
-            "{kind} name {name:?} is {} characters longer than the {MAX_PIPELINE_NAME} max",
-            name.len() - MAX_PIPELINE_NAME
-        ));
+        return Err(NameSyntaxError::TooLong {
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+            over: name.len() - MAX_PIPELINE_NAME,
+        });
     }
     Ok(())
 }
@@ -53,7 +103,7 @@ pub fn check_pipeline_like_name(kind: &str, name: &str) -> Result<(), String> {
 /// assert!(check_cron("every 5m").is_err());
 /// assert!(check_cron("").is_err());
 /// ```
-pub fn check_cron(spec: &str) -> Result<(), String> {
+pub fn check_cron(spec: &str) -> Result<(), ScheduleError> {
     crate::schedule::Schedule::parse(spec).map(|_| ())
 }
 
@@ -63,10 +113,17 @@ fn digits(s: &str, n: usize) -> Option<u32> {
         .flatten()
 }
 
+/// A timestamp that is not RFC 3339.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid timestamp {text:?}: expected RFC 3339, like \"2024-05-01T10:00:00Z\"")]
+pub struct TimestampError {
+    /// The text given.
+    pub text: String,
+}
+
 /// An RFC 3339 timestamp (`2024-05-01T10:00:00Z`, `2024-05-01T10:00:00.5+02:00`).
-pub fn check_rfc3339(s: &str) -> Result<(), String> {
-    let err =
-        || format!("invalid timestamp {s:?}: expected RFC 3339, like \"2024-05-01T10:00:00Z\"");
+pub fn check_rfc3339(s: &str) -> Result<(), TimestampError> {
+    let err = || TimestampError { text: s.to_owned() };
     let (date, rest) = s.split_once(['T', 't']).ok_or_else(err)?;
     let mut d = date.split('-');
     let (y, m, day) = (d.next(), d.next(), d.next());
@@ -115,8 +172,16 @@ pub fn check_rfc3339(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A size that is not a human size.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid trigger size {text:?}: expected a size like \"1M\", \"500KB\" or \"2GiB\"")]
+pub struct SizeError {
+    /// The text given.
+    pub text: String,
+}
+
 /// A human size as docker/go-units reads it (`1M`, `500 KB`, `1.5GiB`).
-pub fn check_human_size(s: &str) -> Result<(), String> {
+pub fn check_human_size(s: &str) -> Result<(), SizeError> {
     parse_human_size(s).map(|_| ())
 }
 
@@ -131,16 +196,14 @@ pub fn check_human_size(s: &str) -> Result<(), String> {
 /// assert_eq!(parse_human_size("10"), Ok(10));
 /// assert!(parse_human_size("ten").is_err());
 /// ```
-pub fn parse_human_size(s: &str) -> Result<u64, String> {
+pub fn parse_human_size(s: &str) -> Result<u64, SizeError> {
     let t = s.trim();
     let num_len = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (num, unit) = t.split_at(num_len);
     let unit = unit.trim().to_ascii_lowercase();
-    let err = || {
-        format!("invalid trigger size {s:?}: expected a size like \"1M\", \"500KB\" or \"2GiB\"")
-    };
+    let err = || SizeError { text: s.to_owned() };
     let n: f64 = num.parse().map_err(|_| err())?;
     if unit.len() > 3 {
         return Err(err());
@@ -178,6 +241,50 @@ pub fn image_tag_warning(image: &str) -> Option<String> {
     }
 }
 
+/// A bad group reference in a `join_on` / `group_by` key template.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GroupRefError {
+    /// `${}` or `${a}`: braces without a group number.
+    #[error(
+        "invalid group reference at byte {at} of {template:?}: expected $N or ${{N}} with N a group number"
+    )]
+    NotANumber {
+        /// Byte offset of the `$`.
+        at: usize,
+        /// The template.
+        template: String,
+    },
+    /// `$01`: a group number with a leading zero (it crashes Pachyderm's worker).
+    #[error(
+        "invalid group reference ${digits} in {template:?}: group numbers cannot have a leading zero (write ${fixed})"
+    )]
+    LeadingZero {
+        /// The digits as written.
+        digits: String,
+        /// The template.
+        template: String,
+        /// The digits without the leading zeros.
+        fixed: String,
+    },
+    /// A group number that does not fit in 32 bits.
+    #[error("group number {digits} in {template:?} is too large")]
+    TooLarge {
+        /// The digits as written.
+        digits: String,
+        /// The template.
+        template: String,
+    },
+    /// `${` without a closing `}`.
+    #[error("unclosed `${{` at byte {at} of {template:?}")]
+    Unclosed {
+        /// Byte offset of the `$`.
+        at: usize,
+        /// The template.
+        template: String,
+    },
+}
+
 /// A `join_on` / `group_by` key template: `$n` or `${n}` insert capture group n (`$0` is the
 /// whole path), `$$` is a literal `$`, a `$` not followed by a digit or `{` is literal.
 /// Group numbers with a leading zero (`$01`, which crashes Pachyderm's worker), empty or
@@ -190,26 +297,31 @@ pub fn image_tag_warning(image: &str) -> Option<String> {
 /// assert_eq!(check_template("cost: $$5"), Ok(None));
 /// assert!(check_template("$01").is_err());
 /// ```
-pub fn check_template(t: &str) -> Result<Option<u32>, String> {
+pub fn check_template(t: &str) -> Result<Option<u32>, GroupRefError> {
     let bytes = t.as_bytes();
     let mut i = 0;
     let mut max: Option<u32> = None;
-    let group = |digits: &str, at: usize| -> Result<u32, String> {
+    let template = || t.to_owned();
+    let group = |digits: &str, at: usize| -> Result<u32, GroupRefError> {
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!(
-                "invalid group reference at byte {at} of {t:?}: expected $N or ${{N}} with N a group number"
-            ));
+            return Err(GroupRefError::NotANumber {
+                at,
+                template: template(),
+            });
         }
         if digits.len() > 1 && digits.starts_with('0') {
             let trimmed = digits.trim_start_matches('0');
             let fixed = if trimmed.is_empty() { "0" } else { trimmed };
-            return Err(format!(
-                "invalid group reference ${digits} in {t:?}: group numbers cannot have a leading zero (write ${fixed})"
-            ));
+            return Err(GroupRefError::LeadingZero {
+                digits: digits.to_owned(),
+                template: template(),
+                fixed: fixed.to_owned(),
+            });
         }
-        digits
-            .parse::<u32>()
-            .map_err(|_| format!("group number {digits} in {t:?} is too large"))
+        digits.parse::<u32>().map_err(|_| GroupRefError::TooLarge {
+            digits: digits.to_owned(),
+            template: template(),
+        })
     };
     while let Some(&b) = bytes.get(i) {
         if b != b'$' {
@@ -224,7 +336,10 @@ pub fn check_template(t: &str) -> Result<Option<u32>, String> {
                     .get(start..)
                     .and_then(|r| r.find('}'))
                     .map(|e| start + e)
-                    .ok_or_else(|| format!("unclosed `${{` at byte {i} of {t:?}"))?;
+                    .ok_or_else(|| GroupRefError::Unclosed {
+                        at: i,
+                        template: template(),
+                    })?;
                 let n = group(t.get(start..end).unwrap_or(""), i)?;
                 max = max.max(Some(n));
                 i = end + 1;

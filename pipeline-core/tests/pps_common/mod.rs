@@ -22,7 +22,7 @@ pub fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("store")).unwrap();
     let engine = Engine::builder(store)
-        .executor(Arc::new(ProcessExecutor::new().unwrap()))
+        .executor(Arc::new(ProcessExecutor::builder().build().unwrap()))
         .build()
         .unwrap();
     Env::with_engine(dir, engine)

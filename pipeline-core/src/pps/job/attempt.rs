@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::error_chain::ErrorChain;
 use crate::executor::policy::{DatumPolicy, Verdict};
 use crate::executor::{DatumTask, LogStream, Program, ProgramKind, Worker};
 
@@ -82,7 +83,7 @@ pub(crate) async fn run_with_policy(
                 };
             }
             Err(e) => DatumFailure::Executor {
-                message: e.to_string(),
+                message: ErrorChain(&e).to_string(),
             },
         };
         task.logs.line(

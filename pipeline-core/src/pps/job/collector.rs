@@ -11,7 +11,7 @@ use crate::executor::LogStream;
 use crate::pfs::OutputBatch;
 use crate::spec::EffectiveSpec;
 
-use super::super::error::{PpsError, Result};
+use super::super::error::{Result, task_failed};
 use super::super::keys::{DatumKey, JobKey, LogKey, RecordKey};
 use super::super::records::{DatumInfo, DatumState, JobInfo, LogLine, enc};
 use super::super::registry::decode;
@@ -271,7 +271,7 @@ impl<'a> Collector<'a> {
         let c = job.output_commit.clone();
         tokio::task::spawn_blocking(move || s.commit_batch(Some(&c), &b))
             .await
-            .map_err(|e| PpsError::Usage(format!("ingest task failed: {e}")))??;
+            .map_err(task_failed("ingest"))??;
         Ok(())
     }
 }
@@ -342,6 +342,6 @@ impl Engine {
             Ok(())
         })
         .await
-        .map_err(|e| PpsError::Usage(format!("deleting vanished outputs failed: {e}")))?
+        .map_err(task_failed("delete vanished outputs"))?
     }
 }

@@ -13,7 +13,7 @@ use crate::pfs::CommitRef;
 use crate::spec::EffectiveSpec;
 
 use super::super::Engine;
-use super::super::error::{PpsError, Result};
+use super::super::error::{Result, task_failed};
 use super::super::keys::{KillReasonKey, RecordKey};
 use super::super::records::{JobInfo, PipelineInfo};
 use super::collector::{Collector, REPORTS, RunOutcome, job_deadline};
@@ -80,9 +80,7 @@ impl JobRun<'_> {
                 .delete_vanished(job, base_job.as_deref(), owners)
                 .await?;
         }
-        let pool = dispatcher
-            .await
-            .map_err(|e| PpsError::Usage(format!("worker task failed: {e}")))??;
+        let pool = dispatcher.await.map_err(task_failed("dispatch datums"))??;
         let _ = std::fs::remove_dir_all(&ctx.scratch);
         if !pool.is_empty() {
             engine.return_pool(self.pinfo, pool).await;

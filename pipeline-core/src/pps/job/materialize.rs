@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use crate::datum::Datum;
+use crate::error_chain::ErrorChain;
 use crate::executor::output::{OutputEntry, OutputScanner};
 
 use super::datum_run::DatumCtx;
@@ -21,7 +22,7 @@ impl DatumCtx {
             .collect();
         super::super::scratch::reset(scratch, &keep, &self.scratch)
             .and_then(|()| std::fs::create_dir_all(scratch.join("out")))
-            .map_err(|e| format!("preparing {}: {e}", scratch.display()))?;
+            .map_err(|e| format!("preparing {}: {}", scratch.display(), ErrorChain(&e)))?;
         let mut bytes = 0;
         for input in &datum.inputs {
             let leaf = &input.leaf;
@@ -42,30 +43,30 @@ impl DatumCtx {
                     for f in self
                         .store
                         .list_file_recursive(commit, &input.path)
-                        .map_err(|e| e.to_string())?
+                        .map_err(|e| ErrorChain(&e).to_string())?
                     {
-                        let f = f.map_err(|e| e.to_string())?;
+                        let f = f.map_err(|e| ErrorChain(&e).to_string())?;
                         let target = base.join(f.path.trim_start_matches('/'));
                         if let Some(p) = target.parent() {
-                            std::fs::create_dir_all(p).map_err(|e| e.to_string())?;
+                            std::fs::create_dir_all(p).map_err(|e| ErrorChain(&e).to_string())?;
                         }
-                        std::fs::write(&target, b"").map_err(|e| e.to_string())?;
+                        std::fs::write(&target, b"").map_err(|e| ErrorChain(&e).to_string())?;
                     }
                 } else {
                     let st = self
                         .store
                         .materialize(commit, &input.path, &dest)
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| ErrorChain(&e).to_string())?;
                     bytes += st.bytes;
                 }
-                std::fs::create_dir_all(&dest).map_err(|e| e.to_string())?;
+                std::fs::create_dir_all(&dest).map_err(|e| ErrorChain(&e).to_string())?;
             } else {
                 let target = base.join(rel);
                 if let Some(p) = target.parent() {
                     std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
                 }
                 if leaf.empty_files {
-                    std::fs::write(&target, b"").map_err(|e| e.to_string())?;
+                    std::fs::write(&target, b"").map_err(|e| ErrorChain(&e).to_string())?;
                     continue;
                 }
                 let linked = self
@@ -76,7 +77,7 @@ impl DatumCtx {
                     let parent = target.parent().unwrap_or(scratch);
                     self.store
                         .materialize(commit, &input.path, parent)
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| ErrorChain(&e).to_string())?;
                 }
                 bytes += input.size;
             }
@@ -88,8 +89,8 @@ impl DatumCtx {
     /// point to); returns `(path, size, hash)` per file.
     pub(super) fn ingest(&self, out: &Path) -> std::result::Result<Vec<Put>, String> {
         let mut puts = Vec::new();
-        for e in OutputScanner::new(out).map_err(|e| e.to_string())? {
-            let e = e.map_err(|e| e.to_string())?;
+        for e in OutputScanner::new(out).map_err(|e| ErrorChain(&e).to_string())? {
+            let e = e.map_err(|e| ErrorChain(&e).to_string())?;
             let (path, local) = match &e {
                 OutputEntry::File { path, .. } => (path.clone(), out.join(path)),
                 OutputEntry::Symlink { path, target } => {
@@ -106,7 +107,7 @@ impl DatumCtx {
             let (size, hash) = self
                 .store
                 .put_object_deferred(&local)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| ErrorChain(&e).to_string())?;
             puts.push((format!("/{path}"), size, hash));
         }
         Ok(puts)

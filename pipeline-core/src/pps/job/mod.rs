@@ -32,10 +32,11 @@ use std::time::Instant;
 use crate::executor::CancellationToken;
 
 use crate::datum::{DatumPlan, TreeSource};
+use crate::error_chain::ErrorChain;
 use crate::pfs::{CommitRef, CommitTree};
 use crate::spec::ReprocessSpec;
 
-use super::error::{PpsError, Result};
+use super::error::{Result, task_failed};
 use super::keys::{DatumKey, JobKey, RecordKey};
 use super::records::{DatumInfo, DatumState, JobInfo, JobState, enc};
 use super::registry::decode;
@@ -70,7 +71,7 @@ impl Engine {
         let plan = match DatumPlan::for_spec(&spec, &sources) {
             Ok(p) => p,
             Err(e) => {
-                let reason = format!("planning datums: {e}");
+                let reason = format!("planning datums: {}", ErrorChain(&e));
                 return self.finish_job(job, JobState::JobFailure, &reason);
             }
         };
@@ -129,7 +130,7 @@ impl Engine {
         let s = self.clone();
         tokio::task::spawn_blocking(move || s.finish_job(job, state, &reason))
             .await
-            .map_err(|e| PpsError::Usage(format!("finishing task failed: {e}")))?
+            .map_err(task_failed("finish job"))?
     }
 
     /// Runs the job's datums with its cancellation token registered (so that it can be

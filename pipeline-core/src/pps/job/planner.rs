@@ -13,6 +13,7 @@ use crate::executor::CancellationToken;
 use tokio::sync::mpsc;
 
 use crate::datum::{DatumPlan, Sources, TreeSource};
+use crate::error_chain::ErrorChain;
 use crate::pfs::{EngineReader, Store};
 
 use super::super::keys::{DatumKey, RecordKey};
@@ -85,7 +86,7 @@ impl Planner {
         let reader = |store: &Store| {
             store
                 .engine_reader()
-                .map_err(|e| format!("reading datum records: {e}"))
+                .map_err(|e| format!("reading datum records: {}", ErrorChain(&e)))
         };
         let mut records = reader(&self.store)?;
         for d in plan.datums() {
@@ -95,7 +96,7 @@ impl Planner {
             if total.is_multiple_of(READER_REFRESH) && total > 0 {
                 records = reader(&self.store)?;
             }
-            let d = d.map_err(|e| format!("planning datums: {e}"))?;
+            let d = d.map_err(|e| format!("planning datums: {}", ErrorChain(&e)))?;
             total += 1;
             if total.is_multiple_of(PLANNED_EVERY)
                 && report
@@ -175,8 +176,8 @@ impl Planner {
             Ok(None) => Ok(None),
             Ok(Some(v)) => decode(&key, &v)
                 .map(Some)
-                .map_err(|e| format!("reading datum records: {e}")),
-            Err(e) => Err(format!("reading datum records: {e}")),
+                .map_err(|e| format!("reading datum records: {}", ErrorChain(&e))),
+            Err(e) => Err(format!("reading datum records: {}", ErrorChain(&e))),
         }
     }
 }
