@@ -303,6 +303,9 @@ pub enum DatumOutcome {
     },
     /// The task's cancellation token fired; the process group was killed.
     Cancelled,
+    /// The kernel killed the program because the datum's memory limit
+    /// (`resource_limits.memory`) was exceeded.
+    OutOfMemory,
 }
 
 impl DatumOutcome {

@@ -47,6 +47,8 @@ pub enum Verdict {
     TimedOut,
     /// The task's own cancellation token fired (job stopped, killed or timed out).
     Cancelled,
+    /// The memory limit was exceeded and the kernel killed the program.
+    OutOfMemory,
 }
 
 impl Verdict {
@@ -72,6 +74,7 @@ impl DatumPolicy {
             },
             DatumOutcome::Signaled { signal } => Verdict::Signaled { signal },
             DatumOutcome::Cancelled => Verdict::Cancelled,
+            DatumOutcome::OutOfMemory => Verdict::OutOfMemory,
         }
     }
 

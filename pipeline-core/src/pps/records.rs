@@ -261,6 +261,10 @@ pub enum DatumFailure {
     },
     /// `datum_timeout` expired.
     Timeout,
+    /// The memory limit (`resource_limits.memory`) was exceeded; the kernel killed the
+    /// program. Stored as kind `oom`.
+    #[serde(rename = "oom")]
+    OutOfMemory,
     /// The job was stopped or timed out.
     Cancelled,
     /// The output was invalid (bad name, symlink leaving `/pfs/out`, ...).
@@ -281,6 +285,9 @@ impl std::fmt::Display for DatumFailure {
             DatumFailure::ExitCode { code } => write!(f, "exit code {code}"),
             DatumFailure::Signal { signal } => write!(f, "killed by signal {signal}"),
             DatumFailure::Timeout => f.write_str("datum_timeout expired"),
+            DatumFailure::OutOfMemory => {
+                f.write_str("out of memory: resource_limits.memory exceeded")
+            }
             DatumFailure::Cancelled => f.write_str("cancelled"),
             DatumFailure::InvalidOutput { message } => write!(f, "invalid output: {message}"),
             DatumFailure::Executor { message } => write!(f, "executor error: {message}"),
@@ -365,6 +372,14 @@ pub(crate) fn enc<T: Serialize>(v: &T) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::pfs::RepoRef;
+
+    #[test]
+    fn out_of_memory_is_stored_as_kind_oom() {
+        let json = serde_json::to_string(&DatumFailure::OutOfMemory).unwrap();
+        assert_eq!(json, r#"{"kind":"oom"}"#);
+        let back: DatumFailure = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, DatumFailure::OutOfMemory);
+    }
 
     fn info() -> PipelineInfo {
         let spec: PipelineSpec = serde_json::from_str(

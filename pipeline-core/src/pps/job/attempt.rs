@@ -73,6 +73,7 @@ pub(crate) async fn run_with_policy(
             Ok(Verdict::Failed { exit_code }) => DatumFailure::ExitCode { code: exit_code },
             Ok(Verdict::Signaled { signal }) => DatumFailure::Signal { signal },
             Ok(Verdict::TimedOut) => DatumFailure::Timeout,
+            Ok(Verdict::OutOfMemory) => DatumFailure::OutOfMemory,
             Ok(Verdict::Cancelled) => {
                 return AttemptResult {
                     success: false,
