@@ -191,6 +191,8 @@ fn container_body(
             binds,
             network_mode: Some(inner.config.network_mode.clone()),
             memory: l.memory,
+            memory_swap: l.memory,
+            pids_limit: l.pids,
             memory_reservation: l.memory_reservation,
             nano_cpus: l.nano_cpus,
             cpu_shares: l.cpu_shares,

@@ -39,6 +39,7 @@ fn full_spec() -> PipelineSpec {
             number: 1,
         }),
         disk: Some("10Gi".into()),
+        pids: Some(256),
     };
     let service = Service {
         internal_port: 80,

@@ -875,3 +875,28 @@ fn all_errors_are_reported_at_once() {
         assert!(codes.contains(&code), "{code} missing from {codes:?}");
     }
 }
+
+#[test]
+fn resources_must_be_enforceable_amounts() {
+    valid(&with(&format!(
+        "{PFS}resource_limits: {{cpu: 0.5, memory: 100M, pids: 64}}\nresource_requests: {{memory: 64Mi}}\n"
+    )));
+    error(
+        &with(&format!("{PFS}resource_limits: {{memory: lots}}\n")),
+        "resources.value",
+        "resource_limits.memory",
+        "expected a memory quantity",
+    );
+    error(
+        &with(&format!("{PFS}resource_requests: {{cpu: -1}}\n")),
+        "resources.value",
+        "resource_requests.cpu",
+        "positive number of CPUs",
+    );
+    error(
+        &with(&format!("{PFS}resource_limits: {{pids: 0}}\n")),
+        "resources.value",
+        "resource_limits.pids",
+        "process count",
+    );
+}

@@ -8,6 +8,7 @@
 //! - [`PipelineSpec::effective`]: Pachyderm's defaults applied explicitly ([`effective`]),
 //!   giving an [`EffectiveSpec`] (what planning and executors read).
 //! - [`parse_one`]: the one-spec case of [`parse_str`].
+//! - [`Resources`]: `resource_requests` / `resource_limits` in numbers, checked, for backends.
 //! - [`schema`]: the shipped JSON Schema (feature `schema`).
 //!
 //! ```
@@ -27,6 +28,7 @@ mod enums;
 mod lenient;
 pub mod parse;
 mod reader;
+mod resources;
 #[cfg(feature = "schema")]
 pub mod schema;
 mod source;
@@ -39,5 +41,8 @@ pub use enums::{
     FileFormatType, RepoType, ReprocessSpec, ServiceType, TolerationEffect, TolerationOperator,
 };
 pub use parse::{ParseError, ParsedSpec, parse_bytes, parse_file, parse_one, parse_str};
+pub use resources::{
+    MAX_CPUS, MAX_PIDS, MIN_MEMORY_BYTES, ResourceAmounts, ResourceError, Resources, parse_memory,
+};
 pub use source::{Diagnostic, FieldPath, Location, PathSegment, Severity, SourceNode, SourceValue};
 pub use types::*;

@@ -671,6 +671,10 @@ pub struct ResourceSpec {
     /// Ephemeral disk, Kubernetes quantity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk: Option<String>,
+    /// Most processes and threads the worker may run at once (our extension, enforced by the
+    /// process executor's cgroup and Docker's `PidsLimit`; not a Pachyderm field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids: Option<u64>,
 }
 
 /// `resource_*.gpu`.

@@ -41,6 +41,7 @@
 //! | `tf_job.unsupported` | error | `tf_job` |
 //! | `reprocess_spec.value` | error | `reprocess_spec` |
 //! | `output_branch.name` | error | `output_branch` |
+//! | `resources.value` | error | `resource_requests.*`, `resource_limits.*` (cpu, memory, pids) |
 //! | `datum_set_spec.zero`, `datum_set_spec.negative` | error | `datum_set_spec` |
 //! | `maximum_expected_uptime.autoscaling` | error | `maximum_expected_uptime` |
 //! | `service.type`, `service.parallelism`, `service.spout` | error | `service`, `parallelism_spec.constant` |

@@ -7,8 +7,8 @@ use std::fmt::Display;
 use crate::error_chain::ErrorChain;
 use crate::spec::{
     CronInput, Diagnostic, FieldPath, FileFormatType, Input, InputAt, PfsInput, PipelineSpec,
-    RepoType, ReprocessSpec, SecretMount, Service, ServiceType, Toleration, TolerationEffect,
-    Trigger,
+    RepoType, ReprocessSpec, Resources, SecretMount, Service, ServiceType, Toleration,
+    TolerationEffect, Trigger,
 };
 
 use super::syntax;
@@ -53,6 +53,7 @@ pub(crate) fn check(spec: &PipelineSpec, out: &mut Findings) {
     check_service_spout(spec, out);
     check_kubernetes(spec, out);
     check_egress(spec, out);
+    check_resources(spec, out);
     if let Some(input) = &spec.input {
         let pipeline = spec
             .pipeline
@@ -194,6 +195,22 @@ fn check_secret(secret: &SecretMount, path: &FieldPath, out: &mut Findings) {
                 "secret {:?} sets neither `mount_path` nor `env_var`, so user code cannot see it",
                 secret.name
             ),
+        );
+    }
+}
+
+/// `resource_requests` / `resource_limits` must be amounts every backend can enforce.
+fn check_resources(spec: &PipelineSpec, out: &mut Findings) {
+    let problems = Resources::problems(
+        spec.resource_requests.as_ref(),
+        spec.resource_limits.as_ref(),
+    );
+    for p in problems {
+        let (side, field) = p.field.split_once('.').unwrap_or((&p.field, ""));
+        out.error(
+            "resources.value",
+            root().field(side).field(field),
+            p.message,
         );
     }
 }
