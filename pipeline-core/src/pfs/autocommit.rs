@@ -2,6 +2,10 @@
 //! into the branch's open head commit if it has one; otherwise a new commit is started for
 //! the write alone and finished right after it (or, when the write fails, finished with the
 //! error, so no half-made commit stays open). Output branches (with provenance) are refused.
+//!
+//! The commit started for the write is recorded as owned by the writing process; if the
+//! process dies before finishing it, the next [`Store::open`] discards it (see
+//! [`super::recovery`]).
 
 use std::fmt::Display;
 
@@ -42,7 +46,8 @@ impl<T> Written<T> {
 impl Store {
     /// Where a write to `repo@at` goes (`at`: a branch, a commit ID or `BRANCH^N`; default
     /// branch when `None`): the branch's open head, or a newly started commit
-    /// ([`WriteTarget::auto`]) when the head is finished or the branch does not exist yet.
+    /// ([`WriteTarget::auto`], owned by this process: see [`super::recovery`]) when the head
+    /// is finished or the branch does not exist yet.
     /// A commit that is not a branch is written into as is. Branches with provenance are
     /// refused with [`PfsError::OutputBranch`].
     pub fn write_target(&self, repo: &RepoRef, at: Option<&str>) -> Result<WriteTarget> {
@@ -73,7 +78,7 @@ impl Store {
             Err(e) => return Err(e),
         }
         Ok(WriteTarget {
-            commit: self.start_commit(&branch, "")?.commit,
+            commit: self.start_owned_commit(&branch)?,
             auto: true,
         })
     }

@@ -31,6 +31,7 @@
 //! | `gc` | [`Store::gc`]: removing objects no file entry refers to |
 //! | `autocommit` | pachctl's auto-commit rule for writes: [`Store::write_auto_commit`] |
 //! | `owner` | [`Store::owner_label`]: the label of the executor resources working for a store |
+//! | [`recovery`] | commits owned by a command; discarding those a dead command left open |
 //! | `existing` | [`Store::open_existing`]: open a store only if there is one |
 //! | `trigger` | branch triggers: [`Store::set_branch_trigger`], fired as commits finish |
 //!
@@ -101,6 +102,7 @@ pub mod names;
 pub mod object;
 mod owner;
 mod records;
+pub mod recovery;
 pub mod refs;
 mod source;
 mod store;
@@ -122,6 +124,7 @@ pub use model::{
     DEFAULT_PROJECT, DiffEntry, FileInfo, FileKind, Origin, RepoInfo, RepoRef,
 };
 pub use names::{validate_file_name, validate_file_path};
+pub use recovery::{CommitOwner, RecoveredWrite, RecoveryAction};
 pub use source::CommitTree;
 pub use store::Store;
 pub use txn::StoreTxn;
