@@ -235,7 +235,7 @@ pub enum Finish {
 }
 
 fn open(root: &Path) -> Res<Store> {
-    Ok(Store::open(root)?)
+    crate::engine::open_store(root)
 }
 
 fn resolve(store: &Store, r: &FileRef) -> Res<CommitRef> {
@@ -455,13 +455,17 @@ pub fn list(root: &Path, cmd: List) -> Res {
     out.flush().map_err(io_err("-"))
 }
 
-/// Runs `delete ...`.
-pub fn delete(root: &Path, cmd: Delete) -> Res {
+/// Runs `delete ...`; returns what it committed (for the exit code of the jobs it starts).
+pub fn delete(root: &Path, cmd: Delete) -> Res<String> {
     let store = open(root)?;
-    match cmd {
-        Delete::Repo { name, force } => store.delete_repo(&RepoRef::parse(&name)?, force)?,
+    Ok(match cmd {
+        Delete::Repo { name, force } => {
+            store.delete_repo(&RepoRef::parse(&name)?, force)?;
+            format!("deletion of repo {name}")
+        }
         Delete::Branch { branch, force } => {
-            store.delete_branch(&branch_of(&FileRef::parse(&branch)?)?, force)?
+            store.delete_branch(&branch_of(&FileRef::parse(&branch)?)?, force)?;
+            format!("deletion of branch {branch}")
         }
         Delete::File { file } => {
             let r = FileRef::parse(&file)?;
@@ -470,13 +474,14 @@ pub fn delete(root: &Path, cmd: Delete) -> Res {
                 store.delete_file(c, &path).map_err(CliError::from)
             })?;
             check_written(&w)?;
+            w.commit.to_string()
         }
-    }
-    Ok(())
+    })
 }
 
-/// Runs `put file` (pachctl's auto-commit rule: [`Store::write_auto_commit`]).
-pub fn put(root: &Path, cmd: Put) -> Res {
+/// Runs `put file` (pachctl's auto-commit rule: [`Store::write_auto_commit`]); returns the
+/// commit written (for the exit code of the jobs it starts).
+pub fn put(root: &Path, cmd: Put) -> Res<String> {
     let Put::File {
         file,
         local,
@@ -488,7 +493,8 @@ pub fn put(root: &Path, cmd: Put) -> Res {
     let w = store.write_auto_commit(&r.repo, r.commit.as_deref(), |commit| {
         upload(&store, commit, &dest, &local, recursive)
     })?;
-    check_written(&w)
+    check_written(&w)?;
+    Ok(w.commit.to_string())
 }
 
 /// Where `put file` writes: the path given, or for a path ending in `/` (or none) the local
@@ -841,8 +847,8 @@ pub fn start(root: &Path, cmd: Start) -> Res {
     Ok(())
 }
 
-/// Runs `finish commit`.
-pub fn finish(root: &Path, cmd: Finish) -> Res {
+/// Runs `finish commit`; returns the commit finished.
+pub fn finish(root: &Path, cmd: Finish) -> Res<String> {
     let Finish::Commit { commit, error } = cmd;
     let store = open(root)?;
     let c = resolve(&store, &FileRef::parse(&commit)?)?;
@@ -853,5 +859,5 @@ pub fn finish(root: &Path, cmd: Finish) -> Res {
             description: None,
         },
     )?;
-    Ok(())
+    Ok(c.to_string())
 }

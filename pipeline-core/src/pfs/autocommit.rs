@@ -1,7 +1,7 @@
 //! pachctl's auto-commit rule for writes (`put file`, `delete file`): a write to a branch goes
 //! into the branch's open head commit if it has one; otherwise a new commit is started for
-//! the write alone and finished right after it (or, when the write fails, finished with the
-//! error, so no half-made commit stays open). Output branches (with provenance) are refused.
+//! the write alone and finished right after it (or, when the write fails, discarded, so no
+//! half-made commit stays open or becomes visible). Output branches (with provenance) are refused.
 //!
 //! The commit started for the write is recorded as owned by the writing process; if the
 //! process dies before finishing it, the next [`Store::open`] discards it (see
@@ -84,8 +84,10 @@ impl Store {
     }
 
     /// Runs `write` against the [`Store::write_target`] of `repo@at` with pachctl's
-    /// auto-commit rule: an auto commit is finished after a successful write, or finished
-    /// with the error `write failed: <error>` after a failed one.
+    /// auto-commit rule: an auto commit is finished after a successful write; after a failed
+    /// one it is discarded with the commits it started downstream, so a failed write changes
+    /// nothing (when it cannot be discarded, it is finished with the error
+    /// `write failed: <error>`).
     ///
     /// ```
     /// use pipeline_core::pfs::{RepoRef, Store};
@@ -123,13 +125,9 @@ impl Store {
             }
             Err(e) => {
                 if target.auto {
-                    let _ = self.finish_commit(
-                        &target.commit,
-                        FinishOptions {
-                            error: Some(format!("write failed: {e}")),
-                            description: None,
-                        },
-                    );
+                    // Best effort: if even this fails (a full disk), the commit stays open,
+                    // owned by this process, and the next open discards it.
+                    let _ = self.abandon_owned_commit(&target.commit, &format!("write failed: {e}"));
                 }
                 Err(e)
             }
@@ -178,15 +176,25 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_write_finishes_its_auto_commit_with_the_error() {
+    fn a_failed_write_discards_its_auto_commit() {
         let (_d, store, repo) = store();
-        let err = store
-            .write_auto_commit(&repo, None, |c| store.delete_file(c, "/missing"))
+        let first = store
+            .write_auto_commit(&repo, None, |c| store.put_file_bytes(c, "/a", b"a"))
+            .unwrap()
+            .commit;
+        let mut started = None;
+        store
+            .write_auto_commit(&repo, None, |c| {
+                started = Some(c.clone());
+                store.put_file_bytes(c, "/b", b"b")?;
+                store.delete_file(c, "/missing")
+            })
             .unwrap_err();
-        let head = store.resolve_commit(&repo, "master").unwrap();
-        let info = store.inspect_commit(&head).unwrap();
-        assert!(info.is_finished());
-        assert_eq!(info.error, Some(format!("write failed: {err}")));
+        assert_eq!(store.resolve_commit(&repo, "master").unwrap(), first);
+        assert!(matches!(
+            store.inspect_commit(&started.unwrap()),
+            Err(PfsError::CommitNotFound { .. })
+        ));
     }
 
     #[test]

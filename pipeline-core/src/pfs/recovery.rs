@@ -134,6 +134,26 @@ impl Store {
             .ok_or_else(|| PfsError::Corrupt("no commit started".into()))
     }
 
+    /// Discards an owned commit its own command gave up on (a failed write), or finishes it
+    /// with `error` when it cannot be discarded.
+    pub(crate) fn abandon_owned_commit(
+        &self,
+        commit: &CommitRef,
+        error: &str,
+    ) -> Result<RecoveryAction> {
+        if self.transact(|t| discard(&mut *t.w, commit))? {
+            return Ok(RecoveryAction::Discarded);
+        }
+        self.finish_commit(
+            commit,
+            FinishOptions {
+                error: Some(error.to_string()),
+                description: None,
+            },
+        )?;
+        Ok(RecoveryAction::FinishedWithError)
+    }
+
     /// The command that owns an open commit it started for one write; `None` for commits a
     /// user or the engine started, and for finished commits.
     pub fn commit_owner(&self, commit: &CommitRef) -> Result<Option<CommitOwner>> {
@@ -152,18 +172,7 @@ impl Store {
                 continue;
             };
             let commit = rec.info.commit.clone();
-            let action = if self.transact(|t| discard(&mut *t.w, &commit))? {
-                RecoveryAction::Discarded
-            } else {
-                self.finish_commit(
-                    &commit,
-                    FinishOptions {
-                        error: Some(INTERRUPTED_ERROR.into()),
-                        description: None,
-                    },
-                )?;
-                RecoveryAction::FinishedWithError
-            };
+            let action = self.abandon_owned_commit(&commit, INTERRUPTED_ERROR)?;
             let done = RecoveredWrite {
                 commit,
                 branch: rec.info.branch.clone(),

@@ -364,25 +364,35 @@ impl Engine {
         if let Some(parent) = &out.parent {
             let pc = store.inspect_commit(&job.output_commit.repo.commit(parent))?;
             if !pc.is_finished() {
+                let reason = format!(
+                    "waiting for the previous job's output commit {} (open)",
+                    pc.commit
+                );
+                self.mark_starting(&mut job, reason)?;
                 return Ok(None);
             }
         }
         let mut failed_inputs = Vec::new();
-        for input in &job.inputs {
-            let c = store.inspect_commit(input)?;
-            if !c.is_finished() {
-                if job.state == JobState::JobCreated {
-                    job.state = JobState::JobStarting;
-                    store.engine_write(vec![(
-                        JobKey::new(&job.pipeline, &job.id).encode(),
-                        Some(enc(&job)),
-                    )])?;
+        for input in job.inputs.clone() {
+            let input = &input;
+            let c = match store.inspect_commit(input) {
+                Ok(c) => c,
+                Err(PfsError::CommitNotFound { .. }) | Err(PfsError::RepoNotFound { .. }) => {
+                    let reason = format!("input commit {input} no longer exists");
+                    return Ok(Some(self.finish_job(job, JobState::JobUnrunnable, &reason)?));
                 }
+                Err(e) => return Err(e.into()),
+            };
+            if !c.is_finished() {
+                self.mark_starting(&mut job, format!("waiting for input commit {input} (open)"))?;
                 return Ok(None);
             }
             if c.error.is_some() {
                 failed_inputs.push(input.repo.name.clone());
             }
+        }
+        if job.state == JobState::JobStarting {
+            job.reason.clear();
         }
         if !failed_inputs.is_empty() {
             let reason = format!(
@@ -396,6 +406,22 @@ impl Engine {
             )?));
         }
         Ok(Some(self.run_job(job).await?))
+    }
+
+    /// A job that must wait: STARTING, with `reason` naming the commit it waits for (stored
+    /// only when the state or the reason changed).
+    fn mark_starting(&self, job: &mut JobInfo, reason: String) -> Result<()> {
+        if job.state == JobState::JobCreated
+            || (job.state == JobState::JobStarting && job.reason != reason)
+        {
+            job.state = JobState::JobStarting;
+            job.reason = reason;
+            self.store().engine_write(vec![(
+                JobKey::new(&job.pipeline, &job.id).encode(),
+                Some(enc(job)),
+            )])?;
+        }
+        Ok(())
     }
 
     /// Runs pending jobs until `pipeline@job` is terminal (or cannot progress); returns it.
