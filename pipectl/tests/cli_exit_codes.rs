@@ -158,3 +158,17 @@ fn wait_job_names_the_open_input_commit_it_waits_for() {
     e.ok(&["finish", "commit", "data@master"]);
     e.cmd(&["wait", "job", &format!("good@{id}")]).code(0);
 }
+
+#[test]
+fn put_file_refuses_a_path_segment_over_255_bytes() {
+    let e = Env::new();
+    e.ok(&["create", "repo", "data"]);
+    let f = e.local("a.txt", "a");
+    let long = "n".repeat(256);
+    let a = e
+        .cmd(&["put", "file", &format!("data@master:/{long}"), "-f", &f])
+        .code(1);
+    let err = stderr(&a);
+    assert!(err.contains(&long) && err.contains("255 bytes"), "{err}");
+    assert!(e.json(&["list", "commit", "data", "-o", "json"]).is_empty());
+}
