@@ -338,6 +338,13 @@ pub fn list_job(root: &Path, args: ListJobArgs) -> Res {
     engine.discover_jobs()?;
     let mut jobs = engine.list_jobs(args.pipeline.as_deref())?;
     jobs.reverse();
+    for j in &mut jobs {
+        if j.reason.is_empty()
+            && let Some(waiting) = engine.waiting_for(j)?
+        {
+            j.reason = waiting;
+        }
+    }
     print_jobs(&jobs, args.output);
     Ok(())
 }

@@ -146,6 +146,9 @@ fn wait_job_names_the_open_input_commit_it_waits_for() {
     let id = e.ok(&["start", "commit", "data@master"]).trim().to_string();
     let f = e.local("a.txt", "a");
     e.ok(&["put", "file", "data@master:/a.txt", "-f", &f]);
+    // Before anything ran it: list job already says what the job waits for.
+    let jobs = e.ok(&["list", "job"]);
+    assert!(jobs.contains(&format!("waiting for input commit default/data@{id} (open)")), "{jobs}");
     let a = e.cmd(&["wait", "job", &format!("good@{id}")]).code(1);
     let err = stderr(&a);
     assert!(

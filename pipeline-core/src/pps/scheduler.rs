@@ -12,6 +12,16 @@ use super::records::{DatumInfo, JobInfo, JobState, LogLine, enc};
 use super::registry::decode;
 use super::{Engine, now_ms};
 
+/// What a job's inputs allow (see `Engine::readiness`).
+enum Readiness {
+    /// Wait: this open commit must finish first.
+    Wait(String),
+    /// Never: an input failed or is gone.
+    Unrunnable(String),
+    /// Run now.
+    Ready,
+}
+
 impl Engine {
     /// Creates a CREATED job for every open output commit of every pipeline that has none
     /// (what a new input commit, a pipeline create/update/start made). Returns the new jobs.
@@ -360,52 +370,87 @@ impl Engine {
             )])?;
             return Ok(Some(job));
         }
-        // The previous job of this pipeline first.
+        match self.readiness(&job, &out)? {
+            Readiness::Wait(reason) => {
+                self.mark_starting(&mut job, reason)?;
+                Ok(None)
+            }
+            Readiness::Unrunnable(reason) => Ok(Some(self.finish_job(
+                job,
+                JobState::JobUnrunnable,
+                &reason,
+            )?)),
+            Readiness::Ready => {
+                if job.state == JobState::JobStarting {
+                    job.reason.clear();
+                }
+                Ok(Some(self.run_job(job).await?))
+            }
+        }
+    }
+
+    /// Whether a job whose output commit `out` is open can run: the previous job of its
+    /// pipeline first, then every input commit finished without an error.
+    fn readiness(&self, job: &JobInfo, out: &CommitInfo) -> Result<Readiness> {
+        let store = self.store();
         if let Some(parent) = &out.parent {
             let pc = store.inspect_commit(&job.output_commit.repo.commit(parent))?;
             if !pc.is_finished() {
-                let reason = format!(
+                return Ok(Readiness::Wait(format!(
                     "waiting for the previous job's output commit {} (open)",
                     pc.commit
-                );
-                self.mark_starting(&mut job, reason)?;
-                return Ok(None);
+                )));
             }
         }
         let mut failed_inputs = Vec::new();
-        for input in job.inputs.clone() {
-            let input = &input;
+        for input in &job.inputs {
             let c = match store.inspect_commit(input) {
                 Ok(c) => c,
                 Err(PfsError::CommitNotFound { .. }) | Err(PfsError::RepoNotFound { .. }) => {
-                    let reason = format!("input commit {input} no longer exists");
-                    return Ok(Some(self.finish_job(job, JobState::JobUnrunnable, &reason)?));
+                    return Ok(Readiness::Unrunnable(format!(
+                        "input commit {input} no longer exists"
+                    )));
                 }
                 Err(e) => return Err(e.into()),
             };
             if !c.is_finished() {
-                self.mark_starting(&mut job, format!("waiting for input commit {input} (open)"))?;
-                return Ok(None);
+                return Ok(Readiness::Wait(format!(
+                    "waiting for input commit {input} (open)"
+                )));
             }
             if c.error.is_some() {
                 failed_inputs.push(input.repo.name.clone());
             }
         }
-        if job.state == JobState::JobStarting {
-            job.reason.clear();
+        if failed_inputs.is_empty() {
+            return Ok(Readiness::Ready);
         }
-        if !failed_inputs.is_empty() {
-            let reason = format!(
-                "unrunnable because the following upstream pipelines failed: {}",
-                failed_inputs.join(", ")
-            );
-            return Ok(Some(self.finish_job(
-                job,
-                JobState::JobUnrunnable,
-                &reason,
-            )?));
+        Ok(Readiness::Unrunnable(format!(
+            "unrunnable because the following upstream pipelines failed: {}",
+            failed_inputs.join(", ")
+        )))
+    }
+
+    /// Why a job that is not terminal cannot run yet, e.g. `waiting for input commit
+    /// data@<id> (open)` (the open commit it waits for: an input, or the previous job's
+    /// output); `None` when nothing holds it back. Computed now, nothing is written.
+    ///
+    /// Blocking: store reads only.
+    pub fn waiting_for(&self, job: &JobInfo) -> Result<Option<String>> {
+        if job.state.is_terminal() {
+            return Ok(None);
         }
-        Ok(Some(self.run_job(job).await?))
+        let out = match self.store().inspect_commit(&job.output_commit) {
+            Ok(c) if !c.is_finished() => c,
+            Ok(_) | Err(PfsError::CommitNotFound { .. }) | Err(PfsError::RepoNotFound { .. }) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(match self.readiness(job, &out)? {
+            Readiness::Wait(reason) => Some(reason),
+            _ => None,
+        })
     }
 
     /// A job that must wait: STARTING, with `reason` naming the commit it waits for (stored
