@@ -62,7 +62,9 @@
 //! transaction; finishing a commit (state, error, size, compaction) is one transaction; a
 //! put records its file entry only after its object is durable. A crash therefore leaves
 //! finished commits intact and open commits open and **resumable** (their recorded files
-//! stay; a put that was interrupted is simply absent). [`Store::transact`] gives a caller the
+//! stay; a put that was interrupted is simply absent), except a commit a command started for
+//! one write ([`Store::write_auto_commit`]): it is owned by that command, and the next
+//! [`Store::open`] discards it if the command died before finishing it ([`recovery`]). [`Store::transact`] gives a caller the
 //! same guarantee over several changes: repos, branches, commit starts, triggers and engine
 //! records made in one [`StoreTxn`] commit together or not at all.
 //!
