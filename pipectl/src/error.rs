@@ -91,9 +91,7 @@ impl CliError {
     /// The exit code (see [`exit`]).
     pub fn exit_code(&self) -> i32 {
         match self {
-            CliError::Committed { .. } | CliError::JobsFailed { .. } => {
-                exit::COMMITTED_JOB_FAILED
-            }
+            CliError::Committed { .. } | CliError::JobsFailed { .. } => exit::COMMITTED_JOB_FAILED,
             _ => exit::FAILED,
         }
     }

@@ -31,7 +31,9 @@ fn a_failed_job_after_a_committed_put_exits_3_naming_the_commit() {
     let spec = pipeline(&e, "bad", "exit 7");
     e.ok(&["create", "pipeline", "-f", &spec]);
     let f = e.local("a.txt", "a");
-    let a = e.cmd(&["put", "file", "data@master:/a.txt", "-f", &f]).code(3);
+    let a = e
+        .cmd(&["put", "file", "data@master:/a.txt", "-f", &f])
+        .code(3);
     let err = stderr(&a);
     let head = e.ok(&["list", "commit", "data@master", "-o", "json"]);
     let head: serde_json::Value = serde_json::from_str(head.lines().next().unwrap()).unwrap();
@@ -52,7 +54,13 @@ fn usage_errors_exit_2_and_failed_writes_exit_1_with_nothing_changed() {
     let before = e.ok(&["list", "commit", "data@master"]);
     let missing = e.dir.path().join("missing");
     let a = e
-        .cmd(&["put", "file", "data@master:/b.txt", "-f", missing.to_str().unwrap()])
+        .cmd(&[
+            "put",
+            "file",
+            "data@master:/b.txt",
+            "-f",
+            missing.to_str().unwrap(),
+        ])
         .code(1);
     assert!(stderr(&a).contains("missing"), "{}", stderr(&a));
     e.cmd(&["delete", "file", "data@master:/nope"]).code(1);
@@ -60,7 +68,8 @@ fn usage_errors_exit_2_and_failed_writes_exit_1_with_nothing_changed() {
     // A job that succeeds: 0.
     let spec = pipeline(&e, "good", "true");
     e.ok(&["create", "pipeline", "-f", &spec]);
-    e.cmd(&["put", "file", "data@master:/c.txt", "-f", &f]).code(0);
+    e.cmd(&["put", "file", "data@master:/c.txt", "-f", &f])
+        .code(0);
 }
 
 #[test]
@@ -70,7 +79,9 @@ fn a_store_in_use_before_the_write_exits_1() {
     let lock = File::open(e.root().join("LOCK")).unwrap();
     lock.try_lock().unwrap();
     let f = e.local("a.txt", "a");
-    let a = e.cmd(&["put", "file", "data@master:/a.txt", "-f", &f]).code(1);
+    let a = e
+        .cmd(&["put", "file", "data@master:/a.txt", "-f", &f])
+        .code(1);
     assert!(stderr(&a).contains("in use"), "{}", stderr(&a));
     drop(lock);
     e.cmd(&["list", "file", "data@master:/"]).code(1);
@@ -89,7 +100,13 @@ fn a_store_in_use_after_the_commit_exits_3() {
     for attempt in 0..40 {
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("pipectl"))
             .env("PIPECTL_ROOT", e.root())
-            .args(["put", "file", &format!("data@master:/f{attempt}"), "-f", "-"])
+            .args([
+                "put",
+                "file",
+                &format!("data@master:/f{attempt}"),
+                "-f",
+                "-",
+            ])
             .stdin(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -101,7 +118,10 @@ fn a_store_in_use_after_the_commit_exits_3() {
             .unwrap_or_default()
             .contains(&format!("pid {pid} "))
         {
-            assert!(t0.elapsed() < Duration::from_secs(30), "put never opened the store");
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "put never opened the store"
+            );
             std::thread::sleep(Duration::from_millis(2));
         }
         let mut stdin = child.stdin.take().unwrap();
@@ -129,7 +149,10 @@ fn a_store_in_use_after_the_commit_exits_3() {
             assert!(err.contains("committed"), "{err}");
             assert!(err.contains("in use"), "{err}");
             // The file is stored.
-            assert_eq!(e.ok(&["get", "file", &format!("data@master:/f{attempt}")]), "data");
+            assert_eq!(
+                e.ok(&["get", "file", &format!("data@master:/f{attempt}")]),
+                "data"
+            );
             return;
         }
         assert_eq!(out.status.code(), Some(0), "attempt {attempt}: {err}");
@@ -148,16 +171,28 @@ fn wait_job_names_the_open_input_commit_it_waits_for() {
     e.ok(&["put", "file", "data@master:/a.txt", "-f", &f]);
     // Before anything ran it: list job already says what the job waits for.
     let jobs = e.ok(&["list", "job"]);
-    assert!(jobs.contains(&format!("waiting for input commit default/data@{id} (open)")), "{jobs}");
+    assert!(
+        jobs.contains(&format!(
+            "waiting for input commit default/data@{id} (open)"
+        )),
+        "{jobs}"
+    );
     let a = e.cmd(&["wait", "job", &format!("good@{id}")]).code(1);
     let err = stderr(&a);
     assert!(
-        err.contains(&format!("waiting for input commit default/data@{id} (open)")),
+        err.contains(&format!(
+            "waiting for input commit default/data@{id} (open)"
+        )),
         "{err}"
     );
     assert!(err.contains("JOB_STARTING"), "{err}");
     let jobs = e.ok(&["list", "job"]);
-    assert!(jobs.contains(&format!("waiting for input commit default/data@{id} (open)")), "{jobs}");
+    assert!(
+        jobs.contains(&format!(
+            "waiting for input commit default/data@{id} (open)"
+        )),
+        "{jobs}"
+    );
     e.ok(&["finish", "commit", "data@master"]);
     e.cmd(&["wait", "job", &format!("good@{id}")]).code(0);
 }

@@ -58,8 +58,15 @@ fn next_put_works(e: &Env, name: &str, context: &str) {
         .cmd(&["put", "file", &format!("data@master:/{name}"), "-f", &f])
         .code(0);
     let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
-    assert_eq!(e.ok(&["get", "file", &format!("data@master:/{name}")]), name);
-    assert_eq!(e.ok(&["get", "file", &format!("copy@master:/{name}")]), name, "{err}");
+    assert_eq!(
+        e.ok(&["get", "file", &format!("data@master:/{name}")]),
+        name
+    );
+    assert_eq!(
+        e.ok(&["get", "file", &format!("copy@master:/{name}")]),
+        name,
+        "{err}"
+    );
     check_settled(e, context);
 }
 
@@ -147,7 +154,13 @@ fn a_full_disk_during_put_file_leaves_nothing_open() {
     let big = e.dir.path().join("big");
     std::fs::write(&big, vec![7u8; 40 << 20]).unwrap();
     let a = e
-        .cmd(&["put", "file", "data@master:/big", "-f", big.to_str().unwrap()])
+        .cmd(&[
+            "put",
+            "file",
+            "data@master:/big",
+            "-f",
+            big.to_str().unwrap(),
+        ])
         .code(1);
     let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
     assert!(err.contains("space"), "{err}");
@@ -159,6 +172,12 @@ fn a_full_disk_during_put_file_leaves_nothing_open() {
         .unwrap();
     assert!(grown.success());
     next_put_works(&e, "small", "after freeing space");
-    e.ok(&["put", "file", "data@master:/big", "-f", big.to_str().unwrap()]);
+    e.ok(&[
+        "put",
+        "file",
+        "data@master:/big",
+        "-f",
+        big.to_str().unwrap(),
+    ]);
     check_settled(&e, "after the big put");
 }

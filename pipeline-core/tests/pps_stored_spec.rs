@@ -68,14 +68,20 @@ fn a_stored_spec_with_huge_numbers_never_panics_the_engine() {
         "pipeline: {name: copy}\nparallelism_spec: {constant: 2}\ntransform: {cmd: [sh, -c, 'cp /pfs/data/* /pfs/out/']}\ninput: {pfs: {repo: data, glob: /*}}\n",
     );
     e.run();
-    assert!(poison_store(&e.store) > 0, "no pipeline record found to rewrite");
+    assert!(
+        poison_store(&e.store) > 0,
+        "no pipeline record found to rewrite"
+    );
     let p = e.engine.inspect_pipeline("copy").unwrap();
     assert_eq!(
         p.effective.workers_clamped(),
         Some(u64::MAX),
         "the rewrite did not land"
     );
-    assert_eq!(p.effective.workers(), pipeline_core::spec::MAX_WORKERS as usize);
+    assert_eq!(
+        p.effective.workers(),
+        pipeline_core::spec::MAX_WORKERS as usize
+    );
     e.commit("data", &[], &[("/b", "2")]);
     let jobs = e.run();
     assert_eq!(jobs.len(), 1, "{jobs:?}");

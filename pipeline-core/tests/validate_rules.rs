@@ -881,12 +881,16 @@ fn all_errors_are_reported_at_once() {
 #[test]
 fn numeric_bounds() {
     error(
-        &with("input: {pfs: {repo: r, glob: /*}}\nparallelism_spec: {constant: 18446744073709551615}\n"),
+        &with(
+            "input: {pfs: {repo: r, glob: /*}}\nparallelism_spec: {constant: 18446744073709551615}\n",
+        ),
         "limit.exceeded",
         "parallelism_spec.constant",
         "18446744073709551615 is over the limit of 1024",
     );
-    valid(&with("input: {pfs: {repo: r, glob: /*}}\nparallelism_spec: {constant: 1024}\n"));
+    valid(&with(
+        "input: {pfs: {repo: r, glob: /*}}\nparallelism_spec: {constant: 1024}\n",
+    ));
     error(
         &with("input: {pfs: {repo: r, glob: /*}}\ndatum_tries: 9223372036854775807\n"),
         "limit.exceeded",
@@ -920,13 +924,17 @@ fn numeric_bounds() {
         "cannot be negative",
     );
     error(
-        &with("input: {pfs: {repo: r, glob: /*}}\nsidecar_resource_limits: {gpu: {type: g, number: 5000}}\n"),
+        &with(
+            "input: {pfs: {repo: r, glob: /*}}\nsidecar_resource_limits: {gpu: {type: g, number: 5000}}\n",
+        ),
         "limit.exceeded",
         "sidecar_resource_limits.gpu.number",
         "over the limit of 1024",
     );
     error(
-        &with("input: {cross: [{pfs: {repo: r, glob: /*}}, {pfs: {repo: s, glob: /*, trigger: {commits: 2000000000}}}]}\n"),
+        &with(
+            "input: {cross: [{pfs: {repo: r, glob: /*}}, {pfs: {repo: s, glob: /*, trigger: {commits: 2000000000}}}]}\n",
+        ),
         "limit.exceeded",
         "input.cross[1].pfs.trigger.commits",
         "over the limit of 1000000000",

@@ -127,7 +127,8 @@ impl Store {
                 if target.auto {
                     // Best effort: if even this fails (a full disk), the commit stays open,
                     // owned by this process, and the next open discards it.
-                    let _ = self.abandon_owned_commit(&target.commit, &format!("write failed: {e}"));
+                    let _ =
+                        self.abandon_owned_commit(&target.commit, &format!("write failed: {e}"));
                 }
                 Err(e)
             }

@@ -126,9 +126,8 @@ impl Store {
     /// Starts a commit on `branch` owned by the current process (see the module docs).
     pub(crate) fn start_owned_commit(&self, branch: &BranchRef) -> Result<CommitRef> {
         let owner = CommitOwner::current();
-        let mut v = self.transact(|t| {
-            t.start_commits(std::slice::from_ref(branch), "", Some(owner))
-        })?;
+        let mut v =
+            self.transact(|t| t.start_commits(std::slice::from_ref(branch), "", Some(owner)))?;
         v.pop()
             .map(|c| c.commit)
             .ok_or_else(|| PfsError::Corrupt("no commit started".into()))
@@ -288,7 +287,9 @@ mod tests {
     fn interrupted_write(store: Store, repo: &RepoRef) -> CommitRef {
         let t = store.write_target(repo, None).unwrap();
         assert!(t.auto);
-        store.put_file_bytes(&t.commit, "/partial", b"half").unwrap();
+        store
+            .put_file_bytes(&t.commit, "/partial", b"half")
+            .unwrap();
         assert_eq!(
             store.commit_owner(&t.commit).unwrap().unwrap().pid,
             std::process::id()
@@ -329,7 +330,12 @@ mod tests {
             .collect();
         assert_eq!(paths, ["/", "/a", "/b"]);
         drop(store);
-        assert!(Store::open(dir.path()).unwrap().recovered_writes().is_empty());
+        assert!(
+            Store::open(dir.path())
+                .unwrap()
+                .recovered_writes()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -392,9 +398,15 @@ mod tests {
             .unwrap();
         let dead = interrupted_write(store.clone(), &repo);
         // Something moved the downstream head off the dead write's commit set.
-        let other = store.start_commit(&out.branch("side").unwrap(), "").unwrap();
+        let other = store
+            .start_commit(&out.branch("side").unwrap(), "")
+            .unwrap();
         store
-            .create_branch(&out_master, Some(&other.commit.id), &[repo.branch("master").unwrap()])
+            .create_branch(
+                &out_master,
+                Some(&other.commit.id),
+                &[repo.branch("master").unwrap()],
+            )
             .unwrap();
         drop(store);
         let store = Store::open(dir.path()).unwrap();
