@@ -472,7 +472,9 @@ pub fn delete(root: &Path, cmd: Delete) -> Res<String> {
             let path = r.file_path()?;
             let w = store.write_auto_commit(&r.repo, r.commit.as_deref(), |c| {
                 store.delete_file(c, &path).map_err(CliError::from)
-            })?;
+            });
+            crate::engine::report_recovered(&store);
+            let w = w?;
             check_written(&w)?;
             w.commit.to_string()
         }
@@ -492,7 +494,9 @@ pub fn put(root: &Path, cmd: Put) -> Res<String> {
     let dest = destination(&r, &local, recursive)?;
     let w = store.write_auto_commit(&r.repo, r.commit.as_deref(), |commit| {
         upload(&store, commit, &dest, &local, recursive)
-    })?;
+    });
+    crate::engine::report_recovered(&store);
+    let w = w?;
     check_written(&w)?;
     Ok(w.commit.to_string())
 }

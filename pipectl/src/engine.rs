@@ -140,13 +140,19 @@ pub fn job_line(j: &JobInfo) -> String {
 }
 
 /// Opens the store; prints a line on stderr for each interrupted write it recovered
-/// ([`Store::recovered_writes`]).
+/// ([`Store::take_recovered_writes`]).
 pub fn open_store(root: &Path) -> Res<Store> {
     let store = Store::open(root)?;
-    for r in store.recovered_writes() {
+    report_recovered(&store);
+    Ok(store)
+}
+
+/// Prints a `pipectl: warning:` line on stderr for each interrupted write the store
+/// recovered since the last call (at open, or before a write to the branch).
+pub fn report_recovered(store: &Store) {
+    for r in store.take_recovered_writes() {
         eprintln!("pipectl: warning: {r}");
     }
-    Ok(store)
 }
 
 /// After a command committed `what` (e.g. `data@<id>`): the outcome of running the jobs it

@@ -297,7 +297,8 @@ fn reference_2_15_scenario_with_docker_executor() {
              cmd: [sh, -c, 'hostname > /pfs/out/result']\ninput: {{pfs: {{repo: A, glob: /*}}}}\n"
         ),
     );
-    e.ok(&[
+    // exit 3: the update is committed, the job it started failed
+    e.cmd(&[
         "update",
         "pipeline",
         "-f",
@@ -305,7 +306,8 @@ fn reference_2_15_scenario_with_docker_executor() {
         "--executor",
         "docker",
         "--reprocess",
-    ]);
+    ])
+    .code(3);
     let j8 = e.latest_job(&p);
     assert_eq!(j8["state"], "JOB_FAILURE", "{j8}");
     let reason = j8["reason"].as_str().unwrap();

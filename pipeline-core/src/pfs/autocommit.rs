@@ -47,7 +47,8 @@ impl Store {
     /// Where a write to `repo@at` goes (`at`: a branch, a commit ID or `BRANCH^N`; default
     /// branch when `None`): the branch's open head, or a newly started commit
     /// ([`WriteTarget::auto`], owned by this process: see [`super::recovery`]) when the head
-    /// is finished or the branch does not exist yet.
+    /// is finished or the branch does not exist yet. An open head that a dead command
+    /// started for its own write is recovered first (it is never written into).
     /// A commit that is not a branch is written into as is. Branches with provenance are
     /// refused with [`PfsError::OutputBranch`].
     pub fn write_target(&self, repo: &RepoRef, at: Option<&str>) -> Result<WriteTarget> {
@@ -67,7 +68,7 @@ impl Store {
                     });
                 }
                 let head = self.inspect_commit(&repo.commit(&info.head))?;
-                if !head.is_finished() {
+                if !head.is_finished() && !self.recover_before_write(&head.commit)? {
                     return Ok(WriteTarget {
                         commit: head.commit,
                         auto: false,

@@ -16,7 +16,9 @@
 //! the write had never started. When that is not possible (something was committed on top
 //! of the commit since), the commit is finished with an error instead, which is never
 //! inherited from and makes downstream jobs UNRUNNABLE. Either way recovery says so
-//! (`tracing::warn!`, and [`Store::recovered_writes`] for the caller to print).
+//! (`tracing::warn!`, and [`Store::take_recovered_writes`] for the caller to print). If
+//! recovery cannot run at open (a full disk), the store still opens and the next write to
+//! that branch recovers the commit before writing ([`Store::write_target`]).
 //!
 //! Commits a user opened with `start commit` ([`Store::start_commit`]) have no owner and are
 //! never touched: they stay open until the user finishes them.
@@ -184,9 +186,64 @@ impl Store {
         Ok(out)
     }
 
-    /// What [`Store::open`] recovered (see [`Store::recover_interrupted_writes`]).
-    pub fn recovered_writes(&self) -> &[RecoveredWrite] {
-        self.inner.recovered.get().map(Vec::as_slice).unwrap_or(&[])
+    /// What [`Store::open`] (or a later write to the branch) recovered and nobody took yet
+    /// (see [`Store::recover_interrupted_writes`]): for the caller to report.
+    pub fn take_recovered_writes(&self) -> Vec<RecoveredWrite> {
+        std::mem::take(
+            &mut *self
+                .inner
+                .recovered
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
+    /// [`Store::recover_interrupted_writes`] as [`Store::open`] runs it: a failure (e.g. a
+    /// full disk) is logged, not fatal, so the store still opens for reading; the commit stays
+    /// open and owned, and the next open or the next write to its branch recovers it.
+    pub(crate) fn recover_at_open(&self) {
+        match self.recover_interrupted_writes() {
+            Ok(done) => self.remember(done),
+            Err(e) => tracing::warn!(
+                error = %crate::error_chain::ErrorChain(&e),
+                "recovering interrupted writes failed; trying again at the next open or write"
+            ),
+        }
+    }
+
+    fn remember(&self, done: Vec<RecoveredWrite>) {
+        self.inner
+            .recovered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(done);
+    }
+
+    /// A write found `head` open at its branch's head: recovers it first when a command
+    /// that is not this process left it (only for a store opened with its process lock, so
+    /// that owner is certainly dead). `true` when it was recovered.
+    pub(crate) fn recover_before_write(&self, head: &CommitRef) -> Result<bool> {
+        if self.root().is_none() {
+            return Ok(false);
+        }
+        let Some(owner) = self.commit_owner(head)? else {
+            return Ok(false);
+        };
+        let me = CommitOwner::current();
+        if owner.pid == me.pid && owner.started == me.started && owner.host == me.host {
+            return Ok(false);
+        }
+        let branch = self.inspect_commit(head)?.branch;
+        let action = self.abandon_owned_commit(head, INTERRUPTED_ERROR)?;
+        let done = RecoveredWrite {
+            commit: head.clone(),
+            branch,
+            owner,
+            action,
+        };
+        tracing::warn!(commit = %done.commit, owner = %done.owner, action = ?done.action, "recovered an interrupted write: {done}");
+        self.remember(vec![done]);
+        Ok(true)
     }
 
     /// Open owned commits. An owned commit is started on a branch whose head is finished
@@ -306,7 +363,7 @@ mod tests {
             .commit;
         let dead = interrupted_write(store, &repo);
         let store = Store::open(dir.path()).unwrap();
-        let rec = store.recovered_writes();
+        let rec = store.take_recovered_writes();
         assert_eq!(rec.len(), 1, "{rec:?}");
         assert_eq!(rec[0].commit, dead);
         assert_eq!(rec[0].action, RecoveryAction::Discarded);
@@ -333,7 +390,7 @@ mod tests {
         assert!(
             Store::open(dir.path())
                 .unwrap()
-                .recovered_writes()
+                .take_recovered_writes()
                 .is_empty()
         );
     }
@@ -343,7 +400,7 @@ mod tests {
         let (dir, store, repo) = store();
         interrupted_write(store, &repo);
         let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.recovered_writes().len(), 1);
+        assert_eq!(store.take_recovered_writes().len(), 1);
         assert!(store.list_branches(&repo).unwrap().is_empty());
     }
 
@@ -362,7 +419,7 @@ mod tests {
         let before = store.inspect_branch(&out_master).unwrap().head;
         let dead = interrupted_write(store, &repo);
         let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.recovered_writes().len(), 1);
+        assert_eq!(store.take_recovered_writes().len(), 1);
         assert_eq!(store.inspect_branch(&out_master).unwrap().head, before);
         assert!(store.inspect_commit(&out.commit(&dead.id)).is_err());
         assert!(store.inspect_commit_set(&dead.id).unwrap().is_empty());
@@ -379,7 +436,7 @@ mod tests {
         assert!(store.commit_owner(&open).unwrap().is_none());
         drop(store);
         let store = Store::open(dir.path()).unwrap();
-        assert!(store.recovered_writes().is_empty());
+        assert!(store.take_recovered_writes().is_empty());
         assert!(!store.inspect_commit(&open).unwrap().is_finished());
         assert_eq!(store.resolve_commit(&repo, "master").unwrap(), open);
     }
@@ -410,10 +467,47 @@ mod tests {
             .unwrap();
         drop(store);
         let store = Store::open(dir.path()).unwrap();
-        let rec = store.recovered_writes();
+        let rec = store.take_recovered_writes();
         assert_eq!(rec[0].action, RecoveryAction::FinishedWithError);
         let info = store.inspect_commit(&dead).unwrap();
         assert_eq!(info.error.as_deref(), Some(INTERRUPTED_ERROR));
+    }
+
+    #[test]
+    fn the_next_write_recovers_a_dead_commands_commit_it_finds_open() {
+        let (_d, store, repo) = store();
+        let first = store
+            .write_auto_commit(&repo, None, |c| store.put_file_bytes(c, "/a", b"a"))
+            .unwrap()
+            .commit;
+        // A commit some other (dead) process started for its write, still open in this
+        // store (as when recovery at open could not run).
+        let dead_owner = CommitOwner {
+            pid: u32::MAX,
+            started: 1,
+            host: "gone".into(),
+        };
+        let branch = repo.branch("master").unwrap();
+        let dead = store
+            .transact(|t| t.start_commits(std::slice::from_ref(&branch), "", Some(dead_owner)))
+            .unwrap()
+            .remove(0)
+            .commit;
+        store.put_file_bytes(&dead, "/partial", b"half").unwrap();
+        let w = store
+            .write_auto_commit(&repo, None, |c| store.put_file_bytes(c, "/b", b"b"))
+            .unwrap();
+        assert_ne!(w.commit, dead, "wrote into the dead command's commit");
+        assert!(w.finished.unwrap().is_finished());
+        assert_eq!(
+            store.inspect_commit(&w.commit).unwrap().parent,
+            Some(first.id)
+        );
+        let rec = store.take_recovered_writes();
+        assert_eq!(rec.len(), 1);
+        assert_eq!(rec[0].commit, dead);
+        assert!(store.take_recovered_writes().is_empty());
+        assert!(store.inspect_file(&w.commit, "/partial").is_err());
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub(crate) struct Inner {
     pub(crate) finished: (Mutex<u64>, Condvar),
     pub(crate) finished_async: tokio::sync::Notify,
     /// What [`Store::open`] recovered (`recovery`).
-    pub(crate) recovered: std::sync::OnceLock<Vec<super::recovery::RecoveredWrite>>,
+    pub(crate) recovered: Mutex<Vec<super::recovery::RecoveredWrite>>,
 }
 
 #[cfg_attr(not(feature = "store-redb"), allow(dead_code))]
@@ -96,7 +96,7 @@ impl Store {
     /// host that hold it. Within the process, clone the `Store` to share it. Opening after a
     /// crash needs no repair: temp objects are removed, open commits a user started stay open
     /// (resumable), and a commit a dead command started for one write is discarded
-    /// ([`Store::recover_interrupted_writes`], reported by [`Store::recovered_writes`]).
+    /// ([`Store::recover_interrupted_writes`], reported by [`Store::take_recovered_writes`]).
     #[cfg(feature = "store-redb")]
     pub fn open(root: impl AsRef<Path>) -> Result<Store> {
         let root = root.as_ref();
@@ -110,8 +110,7 @@ impl Store {
             Box::new(objects),
             Some(lock),
         );
-        let recovered = store.recover_interrupted_writes()?;
-        let _ = store.inner.recovered.set(recovered);
+        store.recover_at_open();
         Ok(store)
     }
 
@@ -136,7 +135,7 @@ impl Store {
                 repo_locks: Mutex::new(HashMap::new()),
                 finished: (Mutex::new(0), Condvar::new()),
                 finished_async: tokio::sync::Notify::new(),
-                recovered: std::sync::OnceLock::new(),
+                recovered: Mutex::new(Vec::new()),
             }),
         }
     }
