@@ -166,6 +166,10 @@ impl Store {
     /// open commit owned by a command (see the module docs). [`Store::open`] calls this under
     /// its process lock; call it yourself only with exclusive access to the store (e.g. after
     /// [`Store::with_backends`]), since an owner still writing would lose its commit.
+    ///
+    /// A commit that cannot be recovered now (e.g. a full disk) is logged and left for the
+    /// next attempt; the others are still recovered. Errors only when the store cannot be
+    /// read.
     pub fn recover_interrupted_writes(&self) -> Result<Vec<RecoveredWrite>> {
         let mut out = Vec::new();
         for rec in self.owned_open_heads()? {
@@ -173,7 +177,13 @@ impl Store {
                 continue;
             };
             let commit = rec.info.commit.clone();
-            let action = self.abandon_owned_commit(&commit, INTERRUPTED_ERROR)?;
+            let action = match self.abandon_owned_commit(&commit, INTERRUPTED_ERROR) {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(%commit, error = %crate::error_chain::ErrorChain(&e), "recovering an interrupted write failed; trying again at the next open or write");
+                    continue;
+                }
+            };
             let done = RecoveredWrite {
                 commit,
                 branch: rec.info.branch.clone(),
