@@ -7,9 +7,18 @@ use clap::{Parser, Subcommand};
 use crate::error::{Res, report};
 use crate::{data, engine, pipeline, quickstart, validate};
 
+/// The exit codes, shown by `pipectl --help` (see `error::exit`).
+const EXIT_CODES: &str = "Exit codes:
+  0  done (and every job the command ran succeeded)
+  1  the command failed and changed nothing (a failed write is discarded); wait job: the job
+     did not succeed, with the reason (e.g. the open input commit it waits for)
+  2  usage error (bad arguments); validate: a file could not be read
+  3  your change is committed (the message names the commit), but a job it started failed or
+     could not run (e.g. the store was in use); do not retry the write";
+
 /// Pachyderm-style pipelines, embedded: specs, datums, data, jobs.
 #[derive(Debug, Parser)]
-#[command(name = "pipectl", version, about)]
+#[command(name = "pipectl", version, about, after_help = EXIT_CODES)]
 pub struct Cli {
     /// Store directory.
     #[arg(long, global = true, env = "PIPECTL_ROOT", default_value = ".pipectl")]
@@ -208,7 +217,8 @@ pub enum Stop {
 /// Nouns of `wait`.
 #[derive(Debug, Subcommand)]
 pub enum Wait {
-    /// Run pending jobs until `PIPELINE@JOB` is done (exit 1 unless it succeeded).
+    /// Run pending jobs until `PIPELINE@JOB` is done (exit 1 with the reason unless it
+    /// succeeded, e.g. the open input commit a STARTING job waits for).
     Job(pipeline::JobArgs),
 }
 
@@ -269,9 +279,7 @@ fn dispatch(cli: Cli) -> Res<i32> {
         Command::Start {
             what: Start::Pipeline { name },
         } => pipeline::start_pipeline(&root, &name, no_wait)?,
-        Command::Wait { what: Wait::Job(a) } => {
-            return Ok(if pipeline::wait_job(&root, a)? { 0 } else { 1 });
-        }
+        Command::Wait { what: Wait::Job(a) } => pipeline::wait_job(&root, a)?,
         Command::Logs(a) => pipeline::logs(&root, a)?,
         Command::Run { what } => pipeline::run_cron(&root, what, no_wait)?,
         Command::Serve(args) => pipeline::serve(&root, args)?,
@@ -287,34 +295,35 @@ fn run_data(root: &Path, command: Command, no_wait: bool) -> Res {
         command,
         Command::Put { .. } | Command::Finish { .. } | Command::Delete { .. }
     );
-    match command {
+    let none = |r: Res| r.map(|()| String::new());
+    let committed = match command {
         Command::Create {
             what: Create::Data(c),
-        } => data::create(root, c),
+        } => none(data::create(root, c)),
         Command::List {
             what: List::Data(c),
-        } => data::list(root, c),
+        } => none(data::list(root, c)),
         Command::Delete {
             what: Delete::Data(c),
         } => data::delete(root, c),
         Command::Inspect {
             what: Inspect::Data(c),
-        } => data::inspect(root, c),
+        } => none(data::inspect(root, c)),
         Command::Put { what } => data::put(root, what),
-        Command::Get { what } => data::get(root, what),
-        Command::Glob { what } => data::glob(root, what),
-        Command::Diff { what } => data::diff(root, what),
-        Command::Gc(args) => data::gc(root, args),
+        Command::Get { what } => none(data::get(root, what)),
+        Command::Glob { what } => none(data::glob(root, what)),
+        Command::Diff { what } => none(data::diff(root, what)),
+        Command::Gc(args) => none(data::gc(root, args)),
         Command::Start {
             what: Start::Data(c),
-        } => data::start(root, c),
+        } => none(data::start(root, c)),
         Command::Finish {
             what: Finish::Data(c),
         } => data::finish(root, c),
-        _ => Ok(()),
+        _ => Ok(String::new()),
     }?;
     if writes {
-        engine::after_write(root, no_wait)?;
+        engine::after_write(root, no_wait, &committed)?;
     }
     Ok(())
 }

@@ -235,7 +235,7 @@ pub enum Finish {
 }
 
 fn open(root: &Path) -> Res<Store> {
-    Ok(Store::open(root)?)
+    crate::engine::open_store(root)
 }
 
 fn resolve(store: &Store, r: &FileRef) -> Res<CommitRef> {
@@ -455,28 +455,35 @@ pub fn list(root: &Path, cmd: List) -> Res {
     out.flush().map_err(io_err("-"))
 }
 
-/// Runs `delete ...`.
-pub fn delete(root: &Path, cmd: Delete) -> Res {
+/// Runs `delete ...`; returns what it committed (for the exit code of the jobs it starts).
+pub fn delete(root: &Path, cmd: Delete) -> Res<String> {
     let store = open(root)?;
-    match cmd {
-        Delete::Repo { name, force } => store.delete_repo(&RepoRef::parse(&name)?, force)?,
+    Ok(match cmd {
+        Delete::Repo { name, force } => {
+            store.delete_repo(&RepoRef::parse(&name)?, force)?;
+            format!("deletion of repo {name}")
+        }
         Delete::Branch { branch, force } => {
-            store.delete_branch(&branch_of(&FileRef::parse(&branch)?)?, force)?
+            store.delete_branch(&branch_of(&FileRef::parse(&branch)?)?, force)?;
+            format!("deletion of branch {branch}")
         }
         Delete::File { file } => {
             let r = FileRef::parse(&file)?;
             let path = r.file_path()?;
             let w = store.write_auto_commit(&r.repo, r.commit.as_deref(), |c| {
                 store.delete_file(c, &path).map_err(CliError::from)
-            })?;
+            });
+            crate::engine::report_recovered(&store);
+            let w = w?;
             check_written(&w)?;
+            w.commit.to_string()
         }
-    }
-    Ok(())
+    })
 }
 
-/// Runs `put file` (pachctl's auto-commit rule: [`Store::write_auto_commit`]).
-pub fn put(root: &Path, cmd: Put) -> Res {
+/// Runs `put file` (pachctl's auto-commit rule: [`Store::write_auto_commit`]); returns the
+/// commit written (for the exit code of the jobs it starts).
+pub fn put(root: &Path, cmd: Put) -> Res<String> {
     let Put::File {
         file,
         local,
@@ -487,8 +494,11 @@ pub fn put(root: &Path, cmd: Put) -> Res {
     let dest = destination(&r, &local, recursive)?;
     let w = store.write_auto_commit(&r.repo, r.commit.as_deref(), |commit| {
         upload(&store, commit, &dest, &local, recursive)
-    })?;
-    check_written(&w)
+    });
+    crate::engine::report_recovered(&store);
+    let w = w?;
+    check_written(&w)?;
+    Ok(w.commit.to_string())
 }
 
 /// Where `put file` writes: the path given, or for a path ending in `/` (or none) the local
@@ -841,8 +851,8 @@ pub fn start(root: &Path, cmd: Start) -> Res {
     Ok(())
 }
 
-/// Runs `finish commit`.
-pub fn finish(root: &Path, cmd: Finish) -> Res {
+/// Runs `finish commit`; returns the commit finished.
+pub fn finish(root: &Path, cmd: Finish) -> Res<String> {
     let Finish::Commit { commit, error } = cmd;
     let store = open(root)?;
     let c = resolve(&store, &FileRef::parse(&commit)?)?;
@@ -853,5 +863,5 @@ pub fn finish(root: &Path, cmd: Finish) -> Res {
             description: None,
         },
     )?;
-    Ok(())
+    Ok(c.to_string())
 }

@@ -9,9 +9,9 @@ use std::time::Duration;
 use clap::ValueEnum;
 use pipeline_core::executor::{Executor, Secrets};
 use pipeline_core::pfs::Store;
-use pipeline_core::pps::{Engine, JobInfo, executors_in_use};
+use pipeline_core::pps::{Engine, JobInfo, JobState, executors_in_use};
 
-use crate::error::Res;
+use crate::error::{CliError, Res};
 
 /// Which executor runs a pipeline's user code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -44,7 +44,7 @@ pub fn open_engine(
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let store = Store::open(root)?;
+    let store = open_store(root)?;
     let mut wanted = executors_in_use(&store)?;
     if let Some(e) = extra {
         wanted.insert(e.name().to_string());
@@ -139,12 +139,53 @@ pub fn job_line(j: &JobInfo) -> String {
     line
 }
 
-/// After a data command wrote commits: run the jobs they started.
-pub fn after_write(root: &Path, no_wait: bool) -> Res {
-    let (rt, engine) = open_engine(root, None)?;
-    if engine.list_pipelines()?.is_empty() {
-        return Ok(());
+/// Opens the store; prints a line on stderr for each interrupted write it recovered
+/// ([`Store::take_recovered_writes`]).
+pub fn open_store(root: &Path) -> Res<Store> {
+    let store = Store::open(root)?;
+    report_recovered(&store);
+    Ok(store)
+}
+
+/// Prints a `pipectl: warning:` line on stderr for each interrupted write the store
+/// recovered since the last call (at open, or before a write to the branch).
+pub fn report_recovered(store: &Store) {
+    for r in store.take_recovered_writes() {
+        eprintln!("pipectl: warning: {r}");
     }
-    wait_for_jobs(&rt, &engine, no_wait)?;
-    Ok(())
+}
+
+/// After a command committed `what` (e.g. `data@<id>`): the outcome of running the jobs it
+/// started. Any failure is [`CliError::Committed`] and jobs that did not succeed are
+/// [`CliError::JobsFailed`] (exit code 3): the change itself is stored either way.
+pub fn committed_then(what: &str, jobs: Res<Vec<JobInfo>>) -> Res {
+    let jobs = jobs.map_err(|e| CliError::Committed {
+        what: what.to_string(),
+        source: Box::new(e),
+    })?;
+    let failed: Vec<String> = jobs
+        .iter()
+        .filter(|j| j.state != JobState::JobSuccess)
+        .map(job_line)
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::JobsFailed {
+            what: what.to_string(),
+            jobs: failed,
+        })
+    }
+}
+
+/// After a data command committed `what`: run the jobs it started (see [`committed_then`]).
+pub fn after_write(root: &Path, no_wait: bool, what: &str) -> Res {
+    let run = || -> Res<Vec<JobInfo>> {
+        let (rt, engine) = open_engine(root, None)?;
+        if engine.list_pipelines()?.is_empty() {
+            return Ok(Vec::new());
+        }
+        wait_for_jobs(&rt, &engine, no_wait)
+    };
+    committed_then(what, run())
 }

@@ -1,4 +1,5 @@
-//! The CLI's error type, and [`report`]: the one place that prints an error with its sources.
+//! The CLI's error type, its exit codes, and [`report`]: the one place that prints an error
+//! with its sources.
 
 use std::io;
 use std::path::PathBuf;
@@ -8,6 +9,21 @@ use pipeline_core::executor::ExecutorError;
 use pipeline_core::pfs::PfsError;
 use pipeline_core::pps::PpsError;
 use pipeline_core::spec::ParseError;
+
+/// The exit codes of `pipectl` (README "Exit codes", `pipectl --help`).
+pub mod exit {
+    /// The command did what it was asked (and every job it ran succeeded).
+    pub const OK: i32 = 0;
+    /// The command failed and changed nothing (a write that failed is discarded); also
+    /// `wait job` when the job did not succeed, and `validate` on an invalid spec.
+    pub const FAILED: i32 = 1;
+    /// Bad arguments (clap's usage errors), or `validate` on an unreadable file.
+    pub const USAGE: i32 = 2;
+    /// The command's data is committed (a put, a delete, a finished commit, a created
+    /// pipeline), but a job it then started failed or could not run (including "store in
+    /// use" when reopening it to run them). Do not retry the write.
+    pub const COMMITTED_JOB_FAILED: i32 = 3;
+}
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +58,43 @@ pub enum CliError {
     /// Other local I/O (starting the runtime, reading a stored file).
     #[error(transparent)]
     System(#[from] io::Error),
+    /// The command's change is committed; running the jobs it started then failed.
+    #[error("{what} committed; running the jobs it started then failed")]
+    Committed {
+        /// What is committed (e.g. `data@<id>`).
+        what: String,
+        /// Why running the jobs failed.
+        #[source]
+        source: Box<CliError>,
+    },
+    /// The command's change is committed; jobs it started did not succeed.
+    #[error("{what} committed; {} job(s) it started did not succeed: {}", jobs.len(), jobs.join("; "))]
+    JobsFailed {
+        /// What is committed (e.g. `data@<id>`).
+        what: String,
+        /// `PIPELINE@JOB STATE (reason)` of each.
+        jobs: Vec<String>,
+    },
+    /// `wait job`: the job did not succeed (or cannot progress yet).
+    #[error("job {job} {state}{}", if reason.is_empty() { String::new() } else { format!(": {reason}") })]
+    JobNotSucceeded {
+        /// `PIPELINE@JOB`.
+        job: String,
+        /// What it is: "ended JOB_FAILURE", "is still JOB_STARTING".
+        state: String,
+        /// Its reason (e.g. which input commit it waits for).
+        reason: String,
+    },
+}
+
+impl CliError {
+    /// The exit code (see [`exit`]).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Committed { .. } | CliError::JobsFailed { .. } => exit::COMMITTED_JOB_FAILED,
+            _ => exit::FAILED,
+        }
+    }
 }
 
 /// The result of a command.
@@ -53,16 +106,16 @@ pub fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> CliError {
     move |source| CliError::Io { path, source }
 }
 
-/// Prints `pipectl: ERROR: SOURCE: ...` on stderr; returns the exit code (1, or 0 when only
-/// the reader of our output went away).
+/// Prints `pipectl: ERROR: SOURCE: ...` on stderr; returns the exit code
+/// ([`CliError::exit_code`], or 0 when only the reader of our output went away).
 pub fn report(e: &CliError) -> i32 {
     if let CliError::Output(io) = e
         && io.kind() == io::ErrorKind::BrokenPipe
     {
-        return 0;
+        return exit::OK;
     }
     eprintln!("pipectl: {}", ErrorChain(e));
-    1
+    e.exit_code()
 }
 
 #[cfg(test)]
@@ -83,5 +136,25 @@ mod tests {
             source: io::Error::other("gone"),
         });
         assert_eq!(ErrorChain(&e).to_string(), "I/O error on /x: gone");
+    }
+
+    #[test]
+    fn committed_errors_have_their_own_code_and_name_the_commit() {
+        let e = CliError::Committed {
+            what: "data@abc".into(),
+            source: Box::new(CliError::Usage("store in use".into())),
+        };
+        assert_eq!(e.exit_code(), exit::COMMITTED_JOB_FAILED);
+        assert_eq!(
+            ErrorChain(&e).to_string(),
+            "data@abc committed; running the jobs it started then failed: store in use"
+        );
+        let e = CliError::JobsFailed {
+            what: "data@abc".into(),
+            jobs: vec!["p@abc JOB_FAILURE (boom)".into()],
+        };
+        assert_eq!(e.exit_code(), 3);
+        assert!(e.to_string().contains("1 job(s)"));
+        assert_eq!(CliError::Usage("x".into()).exit_code(), exit::FAILED);
     }
 }

@@ -9,7 +9,7 @@ use pipeline_core::pps::{
     CreateOptions, DatumInfo, Engine, JobInfo, JobState, PipelineInfo, PpsError,
 };
 
-use crate::engine::{ExecutorKind, open_engine, wait_for_jobs};
+use crate::engine::{ExecutorKind, committed_then, open_engine, wait_for_jobs};
 use crate::error::{CliError, Res};
 use crate::output::{Format, outln, print_json};
 
@@ -198,8 +198,11 @@ pub fn create(root: &Path, args: CreatePipelineArgs, update: bool, no_wait: bool
             p.executor
         );
     }
-    wait_for_jobs(&rt, &engine, no_wait)?;
-    Ok(())
+    let names: Vec<&str> = created.iter().map(|p| p.name.as_str()).collect();
+    committed_then(
+        &format!("pipeline {}", names.join(", ")),
+        wait_for_jobs(&rt, &engine, no_wait),
+    )
 }
 
 fn pipeline_line(p: &PipelineInfo, engine: &Engine) -> String {
@@ -288,8 +291,10 @@ pub fn start_pipeline(root: &Path, name: &str, no_wait: bool) -> Res {
     let (rt, engine) = open_engine(root, None)?;
     engine.start_pipeline(name)?;
     eprintln!("started pipeline {name}");
-    wait_for_jobs(&rt, &engine, no_wait)?;
-    Ok(())
+    committed_then(
+        &format!("start of pipeline {name}"),
+        wait_for_jobs(&rt, &engine, no_wait),
+    )
 }
 
 /// Prints job rows.
@@ -333,6 +338,13 @@ pub fn list_job(root: &Path, args: ListJobArgs) -> Res {
     engine.discover_jobs()?;
     let mut jobs = engine.list_jobs(args.pipeline.as_deref())?;
     jobs.reverse();
+    for j in &mut jobs {
+        if j.reason.is_empty()
+            && let Some(waiting) = engine.waiting_for(j)?
+        {
+            j.reason = waiting;
+        }
+    }
     print_jobs(&jobs, args.output);
     Ok(())
 }
@@ -378,7 +390,7 @@ pub fn inspect_job(root: &Path, args: JobArgs) -> Res {
 }
 
 /// `wait job PIPELINE@JOB`: runs pending jobs until it is done; exit 1 unless SUCCESS.
-pub fn wait_job(root: &Path, args: JobArgs) -> Res<bool> {
+pub fn wait_job(root: &Path, args: JobArgs) -> Res {
     let (pipeline, job) = parse_job(&args.job)?;
     let (rt, engine) = open_engine(root, None)?;
     let j = rt.block_on(async {
@@ -390,7 +402,19 @@ pub fn wait_job(root: &Path, args: JobArgs) -> Res<bool> {
         Format::Json => print_json(&j),
         Format::Text | Format::Yaml => outln!("{}", crate::engine::job_line(&j)),
     }
-    Ok(j.state == JobState::JobSuccess)
+    if j.state == JobState::JobSuccess {
+        return Ok(());
+    }
+    let state = if j.state.is_terminal() {
+        format!("ended {}", j.state.as_str())
+    } else {
+        format!("cannot finish yet: it is {}", j.state.as_str())
+    };
+    Err(CliError::JobNotSucceeded {
+        job: format!("{}@{}", j.pipeline, j.id),
+        state,
+        reason: j.reason.clone(),
+    })
 }
 
 /// `stop job`.
@@ -537,11 +561,18 @@ pub fn logs(root: &Path, args: LogsArgs) -> Res {
 pub fn run_cron(root: &Path, cmd: Run, no_wait: bool) -> Res {
     let Run::Cron { pipeline } = cmd;
     let (rt, engine) = open_engine(root, None)?;
-    for id in engine.run_cron(&pipeline)? {
+    let ticks: Vec<String> = engine
+        .run_cron(&pipeline)?
+        .into_iter()
+        .map(|id| id.to_string())
+        .collect();
+    for id in &ticks {
         eprintln!("tick committed (commit set {id})");
     }
-    wait_for_jobs(&rt, &engine, no_wait)?;
-    Ok(())
+    committed_then(
+        &format!("cron tick (commit set {})", ticks.join(", ")),
+        wait_for_jobs(&rt, &engine, no_wait),
+    )
 }
 
 /// `serve`: [`Engine::serve`] until Ctrl-C (or SIGTERM).

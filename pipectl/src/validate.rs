@@ -45,11 +45,11 @@ pub struct ValidateArgs {
 }
 
 /// Exit status: every spec valid.
-pub const EXIT_VALID: i32 = 0;
+pub const EXIT_VALID: i32 = crate::error::exit::OK;
 /// Exit status: some spec invalid.
-pub const EXIT_INVALID: i32 = 1;
+pub const EXIT_INVALID: i32 = crate::error::exit::FAILED;
 /// Exit status: some file unreadable.
-pub const EXIT_UNREADABLE: i32 = 2;
+pub const EXIT_UNREADABLE: i32 = crate::error::exit::USAGE;
 
 /// What happened to one file.
 enum FileOutcome {

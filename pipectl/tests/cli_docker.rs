@@ -267,7 +267,8 @@ fn reference_2_15_scenario_with_docker_executor() {
 
     // a failing datum fails the job
     let x = e.local("bad", "x");
-    let put = e.cmd(&["put", "file", "A@master:/bad", "-f", &x]).success();
+    // exit 3: the file is committed, the job it started failed
+    let put = e.cmd(&["put", "file", "A@master:/bad", "-f", &x]).code(3);
     let stderr = String::from_utf8_lossy(&put.get_output().stderr).into_owned();
     assert!(stderr.contains("JOB_FAILURE"), "{stderr}");
     let j6 = e.latest_job(&p);
@@ -296,7 +297,8 @@ fn reference_2_15_scenario_with_docker_executor() {
              cmd: [sh, -c, 'hostname > /pfs/out/result']\ninput: {{pfs: {{repo: A, glob: /*}}}}\n"
         ),
     );
-    e.ok(&[
+    // exit 3: the update is committed, the job it started failed
+    e.cmd(&[
         "update",
         "pipeline",
         "-f",
@@ -304,7 +306,8 @@ fn reference_2_15_scenario_with_docker_executor() {
         "--executor",
         "docker",
         "--reprocess",
-    ]);
+    ])
+    .code(3);
     let j8 = e.latest_job(&p);
     assert_eq!(j8["state"], "JOB_FAILURE", "{j8}");
     let reason = j8["reason"].as_str().unwrap();

@@ -888,15 +888,74 @@ fn resources_must_be_enforceable_amounts() {
         "expected a memory quantity",
     );
     error(
-        &with(&format!("{PFS}resource_requests: {{cpu: -1}}\n")),
-        "resources.value",
-        "resource_requests.cpu",
-        "positive number of CPUs",
-    );
-    error(
         &with(&format!("{PFS}resource_limits: {{pids: 0}}\n")),
         "resources.value",
         "resource_limits.pids",
         "process count",
+    );
+}
+
+/// #13 item 9: every numeric field that sizes something has an upper bound, and the finding
+/// names the field and the limit.
+#[test]
+fn numeric_bounds() {
+    error(
+        &with(
+            "input: {pfs: {repo: r, glob: /*}}\nparallelism_spec: {constant: 18446744073709551615}\n",
+        ),
+        "limit.exceeded",
+        "parallelism_spec.constant",
+        "18446744073709551615 is over the limit of 1024",
+    );
+    valid(&with(
+        "input: {pfs: {repo: r, glob: /*}}\nparallelism_spec: {constant: 1024}\n",
+    ));
+    error(
+        &with("input: {pfs: {repo: r, glob: /*}}\ndatum_tries: 9223372036854775807\n"),
+        "limit.exceeded",
+        "datum_tries",
+        "over the limit of 100",
+    );
+    for (field, v, limit) in [
+        ("number", "1000000001", "1000000000"),
+        ("per_worker", "1000000001", "1000000000"),
+        ("size_bytes", "1125899906842625", "1125899906842624"),
+    ] {
+        error(
+            &with(&format!(
+                "input: {{pfs: {{repo: r, glob: /*}}}}\ndatum_set_spec: {{{field}: {v}}}\n"
+            )),
+            "limit.exceeded",
+            &format!("datum_set_spec.{field}"),
+            &format!("over the limit of {limit}"),
+        );
+    }
+    error(
+        &with("input: {pfs: {repo: r, glob: /*}}\nresource_limits: {cpu: 1e300}\n"),
+        "limit.exceeded",
+        "resource_limits.cpu",
+        "over the limit of 4096",
+    );
+    error(
+        &with("input: {pfs: {repo: r, glob: /*}}\nresource_requests: {cpu: -1}\n"),
+        "limit.negative",
+        "resource_requests.cpu",
+        "cannot be negative",
+    );
+    error(
+        &with(
+            "input: {pfs: {repo: r, glob: /*}}\nsidecar_resource_limits: {gpu: {type: g, number: 5000}}\n",
+        ),
+        "limit.exceeded",
+        "sidecar_resource_limits.gpu.number",
+        "over the limit of 1024",
+    );
+    error(
+        &with(
+            "input: {cross: [{pfs: {repo: r, glob: /*}}, {pfs: {repo: s, glob: /*, trigger: {commits: 2000000000}}}]}\n",
+        ),
+        "limit.exceeded",
+        "input.cross[1].pfs.trigger.commits",
+        "over the limit of 1000000000",
     );
 }

@@ -1,7 +1,11 @@
 //! pachctl's auto-commit rule for writes (`put file`, `delete file`): a write to a branch goes
 //! into the branch's open head commit if it has one; otherwise a new commit is started for
-//! the write alone and finished right after it (or, when the write fails, finished with the
-//! error, so no half-made commit stays open). Output branches (with provenance) are refused.
+//! the write alone and finished right after it (or, when the write fails, discarded, so no
+//! half-made commit stays open or becomes visible). Output branches (with provenance) are refused.
+//!
+//! The commit started for the write is recorded as owned by the writing process; if the
+//! process dies before finishing it, the next [`Store::open`] discards it (see
+//! [`super::recovery`]).
 
 use std::fmt::Display;
 
@@ -42,7 +46,9 @@ impl<T> Written<T> {
 impl Store {
     /// Where a write to `repo@at` goes (`at`: a branch, a commit ID or `BRANCH^N`; default
     /// branch when `None`): the branch's open head, or a newly started commit
-    /// ([`WriteTarget::auto`]) when the head is finished or the branch does not exist yet.
+    /// ([`WriteTarget::auto`], owned by this process: see [`super::recovery`]) when the head
+    /// is finished or the branch does not exist yet. An open head that a dead command
+    /// started for its own write is recovered first (it is never written into).
     /// A commit that is not a branch is written into as is. Branches with provenance are
     /// refused with [`PfsError::OutputBranch`].
     pub fn write_target(&self, repo: &RepoRef, at: Option<&str>) -> Result<WriteTarget> {
@@ -62,7 +68,7 @@ impl Store {
                     });
                 }
                 let head = self.inspect_commit(&repo.commit(&info.head))?;
-                if !head.is_finished() {
+                if !head.is_finished() && !self.recover_before_write(&head.commit)? {
                     return Ok(WriteTarget {
                         commit: head.commit,
                         auto: false,
@@ -73,14 +79,16 @@ impl Store {
             Err(e) => return Err(e),
         }
         Ok(WriteTarget {
-            commit: self.start_commit(&branch, "")?.commit,
+            commit: self.start_owned_commit(&branch)?,
             auto: true,
         })
     }
 
     /// Runs `write` against the [`Store::write_target`] of `repo@at` with pachctl's
-    /// auto-commit rule: an auto commit is finished after a successful write, or finished
-    /// with the error `write failed: <error>` after a failed one.
+    /// auto-commit rule: an auto commit is finished after a successful write; after a failed
+    /// one it is discarded with the commits it started downstream, so a failed write changes
+    /// nothing (when it cannot be discarded, it is finished with the error
+    /// `write failed: <error>`).
     ///
     /// ```
     /// use pipeline_core::pfs::{RepoRef, Store};
@@ -118,13 +126,10 @@ impl Store {
             }
             Err(e) => {
                 if target.auto {
-                    let _ = self.finish_commit(
-                        &target.commit,
-                        FinishOptions {
-                            error: Some(format!("write failed: {e}")),
-                            description: None,
-                        },
-                    );
+                    // Best effort: if even this fails (a full disk), the commit stays open,
+                    // owned by this process, and the next open discards it.
+                    let _ =
+                        self.abandon_owned_commit(&target.commit, &format!("write failed: {e}"));
                 }
                 Err(e)
             }
@@ -173,15 +178,25 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_write_finishes_its_auto_commit_with_the_error() {
+    fn a_failed_write_discards_its_auto_commit() {
         let (_d, store, repo) = store();
-        let err = store
-            .write_auto_commit(&repo, None, |c| store.delete_file(c, "/missing"))
+        let first = store
+            .write_auto_commit(&repo, None, |c| store.put_file_bytes(c, "/a", b"a"))
+            .unwrap()
+            .commit;
+        let mut started = None;
+        store
+            .write_auto_commit(&repo, None, |c| {
+                started = Some(c.clone());
+                store.put_file_bytes(c, "/b", b"b")?;
+                store.delete_file(c, "/missing")
+            })
             .unwrap_err();
-        let head = store.resolve_commit(&repo, "master").unwrap();
-        let info = store.inspect_commit(&head).unwrap();
-        assert!(info.is_finished());
-        assert_eq!(info.error, Some(format!("write failed: {err}")));
+        assert_eq!(store.resolve_commit(&repo, "master").unwrap(), first);
+        assert!(matches!(
+            store.inspect_commit(&started.unwrap()),
+            Err(PfsError::CommitNotFound { .. })
+        ));
     }
 
     #[test]

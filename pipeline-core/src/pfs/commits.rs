@@ -309,6 +309,17 @@ impl StoreTxn<'_> {
         branches: &[BranchRef],
         description: &str,
     ) -> Result<Vec<CommitInfo>> {
+        self.start_commits(branches, description, None)
+    }
+
+    /// [`StoreTxn::start_commit_set`], recording `owner` on each USER commit (a commit a
+    /// command started for one write; see `recovery`).
+    pub(crate) fn start_commits(
+        &mut self,
+        branches: &[BranchRef],
+        description: &str,
+        owner: Option<super::recovery::CommitOwner>,
+    ) -> Result<Vec<CommitInfo>> {
         let w = &mut *self.w;
         let mut all = all_branches(w)?;
         let id = CommitId::generate();
@@ -359,6 +370,7 @@ impl StoreTxn<'_> {
                 &CommitRecord {
                     info: info.clone(),
                     snapshot: false,
+                    owner: owner.clone(),
                 },
             )?;
             let rec = BranchRecord {

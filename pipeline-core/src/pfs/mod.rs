@@ -31,6 +31,7 @@
 //! | `gc` | [`Store::gc`]: removing objects no file entry refers to |
 //! | `autocommit` | pachctl's auto-commit rule for writes: [`Store::write_auto_commit`] |
 //! | `owner` | [`Store::owner_label`]: the label of the executor resources working for a store |
+//! | [`recovery`] | commits owned by a command; discarding those a dead command left open |
 //! | `existing` | [`Store::open_existing`]: open a store only if there is one |
 //! | `trigger` | branch triggers: [`Store::set_branch_trigger`], fired as commits finish |
 //!
@@ -61,7 +62,9 @@
 //! transaction; finishing a commit (state, error, size, compaction) is one transaction; a
 //! put records its file entry only after its object is durable. A crash therefore leaves
 //! finished commits intact and open commits open and **resumable** (their recorded files
-//! stay; a put that was interrupted is simply absent). [`Store::transact`] gives a caller the
+//! stay; a put that was interrupted is simply absent), except a commit a command started for
+//! one write ([`Store::write_auto_commit`]): it is owned by that command, and the next
+//! [`Store::open`] discards it if the command died before finishing it ([`recovery`]). [`Store::transact`] gives a caller the
 //! same guarantee over several changes: repos, branches, commit starts, triggers and engine
 //! records made in one [`StoreTxn`] commit together or not at all.
 //!
@@ -101,6 +104,7 @@ pub mod names;
 pub mod object;
 mod owner;
 mod records;
+pub mod recovery;
 pub mod refs;
 mod source;
 mod store;
@@ -122,6 +126,7 @@ pub use model::{
     DEFAULT_PROJECT, DiffEntry, FileInfo, FileKind, Origin, RepoInfo, RepoRef,
 };
 pub use names::{validate_file_name, validate_file_path};
+pub use recovery::{CommitOwner, RecoveredWrite, RecoveryAction};
 pub use source::CommitTree;
 pub use store::Store;
 pub use txn::StoreTxn;

@@ -7,6 +7,9 @@
 //!   anything outside printable ASCII (`[ -~]`) and the glob characters ``*?[]{}!()@+^``
 //!   (reference §2.1), so a file name can never be mistaken for a glob and no path can
 //!   climb out of the tree it belongs to.
+//! - A segment is at most [`MAX_SEGMENT_BYTES`] (255) bytes and a path at most
+//!   [`MAX_PATH_BYTES`] (4096) bytes, the Linux limits: a longer path could be stored but
+//!   never downloaded or materialised for a datum, so it is refused at the door.
 //!
 //! These validators are public so the engine can check user-code outputs before upload.
 //!
@@ -69,7 +72,24 @@ pub enum PathProblem {
     NonPrintable,
     /// One of ``*?[]{}!()@+^``.
     GlobChar(char),
+    /// A segment longer than [`MAX_SEGMENT_BYTES`] (no file system can hold it).
+    SegmentTooLong {
+        /// The segment's length in bytes.
+        len: usize,
+    },
+    /// A path longer than [`MAX_PATH_BYTES`].
+    PathTooLong {
+        /// The path's length in bytes.
+        len: usize,
+    },
 }
+
+/// Longest file or directory name, in bytes (Linux `NAME_MAX`): a longer one could never be
+/// downloaded or materialised for a datum.
+pub const MAX_SEGMENT_BYTES: usize = 255;
+
+/// Longest file path, in bytes (Linux `PATH_MAX`).
+pub const MAX_PATH_BYTES: usize = 4096;
 
 impl std::fmt::Display for PathProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -83,6 +103,14 @@ impl std::fmt::Display for PathProblem {
             PathProblem::GlobChar(c) => {
                 write!(f, "glob character {c:?} is not allowed in file names")
             }
+            PathProblem::SegmentTooLong { len } => write!(
+                f,
+                "a path segment of {len} bytes is over the limit of {MAX_SEGMENT_BYTES} bytes"
+            ),
+            PathProblem::PathTooLong { len } => write!(
+                f,
+                "the path is {len} bytes long, over the limit of {MAX_PATH_BYTES} bytes"
+            ),
         }
     }
 }
@@ -141,6 +169,11 @@ pub fn validate_file_path(raw: &str) -> Result<String, PathError> {
     if trimmed.is_empty() {
         return Ok("/".to_string());
     }
+    if trimmed.len() + 1 > MAX_PATH_BYTES {
+        return Err(err(PathProblem::PathTooLong {
+            len: trimmed.len() + 1,
+        }));
+    }
     let mut out = String::with_capacity(trimmed.len() + 1);
     for segment in trimmed.split('/') {
         validate_segment(segment).map_err(err)?;
@@ -171,6 +204,9 @@ fn validate_segment(segment: &str) -> Result<(), PathProblem> {
     if segment == "." || segment == ".." {
         return Err(PathProblem::DotSegment);
     }
+    if segment.len() > MAX_SEGMENT_BYTES {
+        return Err(PathProblem::SegmentTooLong { len: segment.len() });
+    }
     for c in segment.chars() {
         if c == '\0' {
             return Err(PathProblem::Nul);
@@ -197,6 +233,25 @@ pub(crate) fn join(dir: &str, rel: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn segments_over_255_bytes_and_paths_over_4096_bytes_are_refused() {
+        let ok = "a".repeat(MAX_SEGMENT_BYTES);
+        assert!(validate_file_path(&format!("/{ok}")).is_ok());
+        let long = "a".repeat(MAX_SEGMENT_BYTES + 1);
+        let e = validate_file_path(&format!("/d/{long}")).unwrap_err();
+        assert_eq!(e.problem, PathProblem::SegmentTooLong { len: 256 });
+        assert!(e.to_string().contains("over the limit of 255 bytes"), "{e}");
+        assert!(e.to_string().contains(&long), "names the path: {e}");
+        assert!(validate_file_name(&long).is_err());
+        let deep = format!("/{}", vec!["b".repeat(200); 21].join("/"));
+        assert!(deep.len() > MAX_PATH_BYTES);
+        let e = validate_file_path(&deep).unwrap_err();
+        assert!(matches!(e.problem, PathProblem::PathTooLong { .. }), "{e}");
+        assert!(e.to_string().contains("4096"), "{e}");
+        let fits = format!("/{}", vec!["c".repeat(200); 20].join("/"));
+        assert!(validate_file_path(&fits).is_ok());
+    }
 
     #[test]
     fn normalises() {

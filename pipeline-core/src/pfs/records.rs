@@ -24,6 +24,12 @@ pub(crate) struct CommitRecord {
     /// The layer holds the whole tree (no ancestor layers below it).
     #[serde(default)]
     pub snapshot: bool,
+    /// Set on a commit a command started for one write ([`Store::write_auto_commit`]):
+    /// the process that must finish it (see `recovery`).
+    ///
+    /// [`Store::write_auto_commit`]: super::store::Store::write_auto_commit
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<super::recovery::CommitOwner>,
 }
 
 /// Point reads shared by snapshots and write transactions.

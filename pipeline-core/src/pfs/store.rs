@@ -46,6 +46,8 @@ pub(crate) struct Inner {
     repo_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     pub(crate) finished: (Mutex<u64>, Condvar),
     pub(crate) finished_async: tokio::sync::Notify,
+    /// What [`Store::open`] recovered (`recovery`).
+    pub(crate) recovered: Mutex<Vec<super::recovery::RecoveredWrite>>,
 }
 
 #[cfg_attr(not(feature = "store-redb"), allow(dead_code))]
@@ -92,7 +94,9 @@ impl Store {
     ///
     /// One process at a time: a second process gets [`PfsError::Locked`] naming the pid and
     /// host that hold it. Within the process, clone the `Store` to share it. Opening after a
-    /// crash needs no repair: temp objects are removed and open commits stay open (resumable).
+    /// crash needs no repair: temp objects are removed, open commits a user started stay open
+    /// (resumable), and a commit a dead command started for one write is discarded
+    /// ([`Store::recover_interrupted_writes`], reported by [`Store::take_recovered_writes`]).
     #[cfg(feature = "store-redb")]
     pub fn open(root: impl AsRef<Path>) -> Result<Store> {
         let root = root.as_ref();
@@ -100,12 +104,14 @@ impl Store {
         let lock = take_lock(root)?;
         let meta = super::meta_redb::RedbMetaStore::open(&root.join("meta.redb"))?;
         let objects = super::object::LocalObjectStore::open(&root.join("objects"))?;
-        Ok(Store::build(
+        let store = Store::build(
             Some(root.to_path_buf()),
             Box::new(meta),
             Box::new(objects),
             Some(lock),
-        ))
+        );
+        store.recover_at_open();
+        Ok(store)
     }
 
     /// A store over any metadata database and object store (e.g. a server database and a
@@ -129,6 +135,7 @@ impl Store {
                 repo_locks: Mutex::new(HashMap::new()),
                 finished: (Mutex::new(0), Condvar::new()),
                 finished_async: tokio::sync::Notify::new(),
+                recovered: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -482,6 +489,7 @@ fn empty_finished_commit(w: &mut dyn MetaWrite, branch: &BranchRef) -> Result<Co
         &CommitRecord {
             info,
             snapshot: true,
+            owner: None,
         },
     )?;
     Ok(id)
@@ -669,6 +677,7 @@ pub(crate) fn propagate(
             &CommitRecord {
                 info: info.clone(),
                 snapshot: false,
+                owner: None,
             },
         )?;
         let new = BranchRecord {

@@ -10,8 +10,19 @@ use crate::spec::{EffectiveSpec, PipelineSpec};
 
 use super::records::PipelineInfo;
 
-/// The number of workers of an effective spec: `parallelism_spec.constant`, at least 1.
+/// The number of workers of an effective spec: `parallelism_spec.constant`, at least 1 and
+/// at most [`crate::spec::MAX_WORKERS`]; a stored spec over that bound (written before
+/// validation refused it) is clamped with a warning, never allocated for.
 pub fn worker_count(effective: &EffectiveSpec) -> usize {
+    if let Some(written) = effective.workers_clamped() {
+        tracing::warn!(
+            written,
+            limit = crate::spec::MAX_WORKERS,
+            "parallelism_spec.constant {written} is over the limit of {}; using {} workers",
+            crate::spec::MAX_WORKERS,
+            crate::spec::MAX_WORKERS
+        );
+    }
     effective.workers()
 }
 

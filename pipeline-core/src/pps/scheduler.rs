@@ -12,6 +12,16 @@ use super::records::{DatumInfo, JobInfo, JobState, LogLine, enc};
 use super::registry::decode;
 use super::{Engine, now_ms};
 
+/// What a job's inputs allow (see `Engine::readiness`).
+enum Readiness {
+    /// Wait: this open commit must finish first.
+    Wait(String),
+    /// Never: an input failed or is gone.
+    Unrunnable(String),
+    /// Run now.
+    Ready,
+}
+
 impl Engine {
     /// Creates a CREATED job for every open output commit of every pipeline that has none
     /// (what a new input commit, a pipeline create/update/start made). Returns the new jobs.
@@ -360,42 +370,103 @@ impl Engine {
             )])?;
             return Ok(Some(job));
         }
-        // The previous job of this pipeline first.
+        match self.readiness(&job, &out)? {
+            Readiness::Wait(reason) => {
+                self.mark_starting(&mut job, reason)?;
+                Ok(None)
+            }
+            Readiness::Unrunnable(reason) => Ok(Some(self.finish_job(
+                job,
+                JobState::JobUnrunnable,
+                &reason,
+            )?)),
+            Readiness::Ready => {
+                if job.state == JobState::JobStarting {
+                    job.reason.clear();
+                }
+                Ok(Some(self.run_job(job).await?))
+            }
+        }
+    }
+
+    /// Whether a job whose output commit `out` is open can run: the previous job of its
+    /// pipeline first, then every input commit finished without an error.
+    fn readiness(&self, job: &JobInfo, out: &CommitInfo) -> Result<Readiness> {
+        let store = self.store();
         if let Some(parent) = &out.parent {
             let pc = store.inspect_commit(&job.output_commit.repo.commit(parent))?;
             if !pc.is_finished() {
-                return Ok(None);
+                return Ok(Readiness::Wait(format!(
+                    "waiting for the previous job's output commit {} (open)",
+                    pc.commit
+                )));
             }
         }
         let mut failed_inputs = Vec::new();
         for input in &job.inputs {
-            let c = store.inspect_commit(input)?;
-            if !c.is_finished() {
-                if job.state == JobState::JobCreated {
-                    job.state = JobState::JobStarting;
-                    store.engine_write(vec![(
-                        JobKey::new(&job.pipeline, &job.id).encode(),
-                        Some(enc(&job)),
-                    )])?;
+            let c = match store.inspect_commit(input) {
+                Ok(c) => c,
+                Err(PfsError::CommitNotFound { .. }) | Err(PfsError::RepoNotFound { .. }) => {
+                    return Ok(Readiness::Unrunnable(format!(
+                        "input commit {input} no longer exists"
+                    )));
                 }
-                return Ok(None);
+                Err(e) => return Err(e.into()),
+            };
+            if !c.is_finished() {
+                return Ok(Readiness::Wait(format!(
+                    "waiting for input commit {input} (open)"
+                )));
             }
             if c.error.is_some() {
                 failed_inputs.push(input.repo.name.clone());
             }
         }
-        if !failed_inputs.is_empty() {
-            let reason = format!(
-                "unrunnable because the following upstream pipelines failed: {}",
-                failed_inputs.join(", ")
-            );
-            return Ok(Some(self.finish_job(
-                job,
-                JobState::JobUnrunnable,
-                &reason,
-            )?));
+        if failed_inputs.is_empty() {
+            return Ok(Readiness::Ready);
         }
-        Ok(Some(self.run_job(job).await?))
+        Ok(Readiness::Unrunnable(format!(
+            "unrunnable because the following upstream pipelines failed: {}",
+            failed_inputs.join(", ")
+        )))
+    }
+
+    /// Why a job that is not terminal cannot run yet, e.g. `waiting for input commit
+    /// data@<id> (open)` (the open commit it waits for: an input, or the previous job's
+    /// output); `None` when nothing holds it back. Computed now, nothing is written.
+    ///
+    /// Blocking: store reads only.
+    pub fn waiting_for(&self, job: &JobInfo) -> Result<Option<String>> {
+        if job.state.is_terminal() {
+            return Ok(None);
+        }
+        let out = match self.store().inspect_commit(&job.output_commit) {
+            Ok(c) if !c.is_finished() => c,
+            Ok(_) | Err(PfsError::CommitNotFound { .. }) | Err(PfsError::RepoNotFound { .. }) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(match self.readiness(job, &out)? {
+            Readiness::Wait(reason) => Some(reason),
+            _ => None,
+        })
+    }
+
+    /// A job that must wait: STARTING, with `reason` naming the commit it waits for (stored
+    /// only when the state or the reason changed).
+    fn mark_starting(&self, job: &mut JobInfo, reason: String) -> Result<()> {
+        if job.state == JobState::JobCreated
+            || (job.state == JobState::JobStarting && job.reason != reason)
+        {
+            job.state = JobState::JobStarting;
+            job.reason = reason;
+            self.store().engine_write(vec![(
+                JobKey::new(&job.pipeline, &job.id).encode(),
+                Some(enc(job)),
+            )])?;
+        }
+        Ok(())
     }
 
     /// Runs pending jobs until `pipeline@job` is terminal (or cannot progress); returns it.

@@ -84,10 +84,17 @@ pub struct EffectiveSpec {
     pub maximum_expected_uptime: Option<Duration>,
 }
 
+/// Most workers per pipeline (`parallelism_spec.constant`; re-exported as
+/// `validate::bounds::MAX_PARALLELISM`).
+pub const MAX_WORKERS: u64 = 1024;
+
+/// Most attempts per datum; a larger stored `datum_tries` is clamped to it.
+pub const MAX_TRIES: u32 = 100;
+
 /// Attempts per datum from the written `datum_tries` (see [`EffectiveSpec::datum_tries`]).
 fn datum_tries(written: Option<i64>) -> u32 {
     let tries = written.filter(|t| *t != 0).unwrap_or(DEFAULT_DATUM_TRIES);
-    u32::try_from(tries.max(1)).unwrap_or(DEFAULT_DATUM_TRIES as u32)
+    u32::try_from(tries.clamp(1, i64::from(MAX_TRIES))).unwrap_or(DEFAULT_DATUM_TRIES as u32)
 }
 
 impl EffectiveSpec {
@@ -190,11 +197,21 @@ impl EffectiveSpec {
         self.transform.image.as_deref().unwrap_or("")
     }
 
-    /// Number of workers: `parallelism_spec.constant`, at least 1.
+    /// Number of workers: `parallelism_spec.constant`, at least 1 and at most
+    /// [`MAX_WORKERS`] (validation refuses more; a spec stored before that bound existed is
+    /// clamped here, see [`EffectiveSpec::workers_clamped`]).
     pub fn workers(&self) -> usize {
-        self.parallelism_spec.as_ref().map_or(1, |s| {
-            usize::try_from(s.constant.max(1)).unwrap_or(usize::MAX)
-        })
+        let n = self.parallelism_spec.as_ref().map_or(1, |s| s.constant);
+        usize::try_from(n.clamp(1, MAX_WORKERS)).unwrap_or(1)
+    }
+
+    /// The written `parallelism_spec.constant` when [`EffectiveSpec::workers`] had to clamp
+    /// it to [`MAX_WORKERS`] (for the caller to warn about).
+    pub fn workers_clamped(&self) -> Option<u64> {
+        self.parallelism_spec
+            .as_ref()
+            .map(|s| s.constant)
+            .filter(|n| *n > MAX_WORKERS)
     }
 }
 

@@ -36,7 +36,7 @@ mod types;
 
 pub use duration::{DURATION_PATTERN, Duration, DurationError};
 pub use effective::normalize_glob;
-pub use effective_spec::EffectiveSpec;
+pub use effective_spec::{EffectiveSpec, MAX_TRIES, MAX_WORKERS};
 pub use enums::{
     FileFormatType, RepoType, ReprocessSpec, ServiceType, TolerationEffect, TolerationOperator,
 };

@@ -12,8 +12,8 @@
 
 use super::types::ResourceSpec;
 
-/// The largest CPU count accepted (a sanity bound, far above any machine).
-pub const MAX_CPUS: f64 = 1.0e6;
+/// The largest CPU count accepted (a sanity bound, above any one machine).
+pub const MAX_CPUS: f64 = 4096.0;
 /// The largest `pids` limit accepted (the kernel's own `pid_max` ceiling, 2²²).
 pub const MAX_PIDS: u64 = 1 << 22;
 /// The smallest memory amount accepted: below one page nothing can run.
@@ -75,8 +75,8 @@ impl Resources {
             .into_iter()
             .filter_map(|(spec, side)| spec.map(|s| (s, side)))
             .flat_map(|(spec, side)| {
+                // The cpu bounds are reported by `validate::bounds` (codes `limit.*`).
                 [
-                    spec.cpu.map(|c| parse_cpu(c, &format!("{side}.cpu")).err()),
                     spec.memory
                         .as_deref()
                         .map(|m| parse_memory(m, &format!("{side}.memory")).err()),
@@ -95,8 +95,10 @@ fn amounts(spec: Option<&ResourceSpec>, side: &str) -> Result<ResourceAmounts, R
         return Ok(ResourceAmounts::default());
     };
     Ok(ResourceAmounts {
+        // 0 CPUs means no value (Kubernetes accepts it; there is nothing to enforce).
         cpu: spec
             .cpu
+            .filter(|&c| c != 0.0)
             .map(|c| parse_cpu(c, &format!("{side}.cpu")))
             .transpose()?,
         memory_bytes: spec
@@ -226,13 +228,14 @@ mod tests {
             .into_iter()
             .map(|e| e.field)
             .collect();
+        assert_eq!(all, ["resource_requests.memory", "resource_requests.pids"]);
+        let zero = ResourceSpec {
+            cpu: Some(0.0),
+            ..Default::default()
+        };
         assert_eq!(
-            all,
-            [
-                "resource_requests.cpu",
-                "resource_requests.memory",
-                "resource_requests.pids"
-            ]
+            Resources::resolve(Some(&zero), None).unwrap().requests.cpu,
+            None
         );
     }
 }

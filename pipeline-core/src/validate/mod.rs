@@ -59,7 +59,9 @@
 //! | `transform.image.tag`, `transform.debug.inert`, `transform.dockerfile.inert`, `transform.secret.unused` | warning | `transform` |
 //! | `input.lazy_empty_files`, `input.join_on.ignored`, `input.group_by.ignored`, `input.template.group`, `input.template.literal` | warning | `….pfs` |
 //! | `input.missing`, `datum_tries.negative`, `pod_spec.deprecated` | warning | top level |
+//! | `limit.exceeded`, `limit.negative`, `limit.not_finite` | error | every numeric field that sizes something ([`bounds`]: `parallelism_spec.constant`, `datum_tries`, `datum_set_spec.*`, `resource_*.cpu`, `resource_*.gpu.number`, `….trigger.commits`, `service.*_port`) |
 
+pub mod bounds;
 mod glob_check;
 mod rules;
 pub mod syntax;

@@ -18,7 +18,7 @@ use super::syntax;
 pub(crate) struct Findings(pub Vec<Diagnostic>);
 
 impl Findings {
-    fn error(&mut self, code: &'static str, path: FieldPath, message: impl Display) {
+    pub(crate) fn error(&mut self, code: &'static str, path: FieldPath, message: impl Display) {
         self.0
             .push(Diagnostic::error(code, path, message.to_string()));
     }
@@ -54,6 +54,7 @@ pub(crate) fn check(spec: &PipelineSpec, out: &mut Findings) {
     check_kubernetes(spec, out);
     check_egress(spec, out);
     check_resources(spec, out);
+    super::bounds::check(spec, out);
     if let Some(input) = &spec.input {
         let pipeline = spec
             .pipeline
