@@ -84,6 +84,7 @@ mod records;
 mod registry;
 mod scheduler;
 mod scratch;
+pub mod secrets;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -180,7 +181,9 @@ impl EngineBuilder {
         self
     }
 
-    /// Values of the secrets pipelines name in `transform.secrets`.
+    /// Values of secrets supplied by the host application. Pipelines also read secrets
+    /// stored with [`Engine::create_secret`]; a name given here wins over the stored secret
+    /// of that name (see [`secrets`]).
     pub fn secrets(mut self, secrets: Secrets) -> Self {
         self.secrets = secrets;
         self
