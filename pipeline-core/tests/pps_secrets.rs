@@ -159,3 +159,39 @@ fn the_host_applications_secret_wins_over_the_stored_one() {
         [("/seen".to_string(), "from-host".to_string())]
     );
 }
+
+#[test]
+fn a_secret_across_the_64k_line_cut_or_in_err_cmd_output_never_leaks() {
+    let e = env();
+    e.repo("in");
+    e.commit("in", &[], &[("/a", "a")]);
+    e.engine.create_secret(CREDS).unwrap();
+    // 65,530 bytes then the 12-byte value: the 64 KiB cut falls 6 bytes into it.
+    let spec = r#"{"pipeline": {"name": "cut"},
+      "transform": {"cmd": ["sh", "-c", "head -c 65530 /dev/zero | tr '\\0' y; printf '%s\\n' \"$TOKEN\"; echo \"$TOKEN$TOKEN\" >&2; exit 3"],
+        "err_cmd": ["sh", "-c", "echo err_cmd sees $TOKEN >&2; exit 1"],
+        "secrets": [{"name": "creds", "key": "token", "env_var": "TOKEN"}]},
+      "datum_tries": 1,
+      "input": {"pfs": {"repo": "in", "glob": "/"}}}"#;
+    e.create(spec);
+    let jobs = e.run();
+    assert_eq!(jobs[0].state, JobState::JobFailure, "{:?}", jobs[0]);
+    let logs = e.engine.logs("cut", Some(&jobs[0].id), None).unwrap();
+    let all: String = logs.iter().map(|l| format!("{}\n", l.message)).collect();
+    for piece in b"s3cr3t-value".windows(4) {
+        let piece = std::str::from_utf8(piece).unwrap();
+        assert!(!all.contains(piece), "{piece:?} leaked");
+    }
+    assert!(
+        all.contains("err_cmd sees <redacted>"),
+        "{}",
+        &all[all.len().saturating_sub(400)..]
+    );
+    assert!(
+        all.contains("<redacted>\n"),
+        "the cut value is hidden whole"
+    );
+    let datums = e.datums("cut", &jobs[0].id);
+    let shown = format!("{datums:?} {:?}", jobs[0]);
+    assert!(!shown.contains("s3cr3t"));
+}
