@@ -266,8 +266,7 @@ impl Engine {
 
     /// The secrets pipeline version `p` runs with (see [`resolve`]).
     pub(crate) fn pipeline_secrets(&self, p: &PipelineInfo) -> Result<Secrets, PpsError> {
-        resolve(self.store(), &p.effective.transform, &self.inner.secrets)
-            .map_err(|e| PpsError::Secret(e))
+        resolve(self.store(), &p.effective.transform, &self.inner.secrets).map_err(PpsError::Secret)
     }
 
     /// Whether secret `name` exists for this engine (supplied by the host or stored).
