@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand};
 
 use crate::error::{Res, report};
-use crate::{data, engine, pipeline, quickstart, validate};
+use crate::{data, engine, pipeline, quickstart, secret, validate};
 
 /// Pachyderm-style pipelines, embedded: specs, datums, data, jobs.
 #[derive(Debug, Parser)]
@@ -127,6 +127,8 @@ pub enum Command {
 pub enum Create {
     /// Create pipelines from a spec file.
     Pipeline(pipeline::CreatePipelineArgs),
+    /// Store a Kubernetes `Secret` manifest (JSON or YAML) for pipelines' `transform.secrets`.
+    Secret(secret::CreateSecretArgs),
     /// Data objects.
     #[command(flatten)]
     Data(data::Create),
@@ -141,6 +143,8 @@ pub enum List {
     Pipeline(pipeline::ListPipelineArgs),
     /// Jobs.
     Job(pipeline::ListJobArgs),
+    /// Stored secrets (names, types and keys; never values).
+    Secret(secret::ListSecretArgs),
     /// Data objects.
     #[command(flatten)]
     Data(data::List),
@@ -151,6 +155,8 @@ pub enum List {
 pub enum Delete {
     /// A pipeline.
     Pipeline(pipeline::DeletePipelineArgs),
+    /// A stored secret.
+    Secret(secret::DeleteSecretArgs),
     /// Data objects.
     #[command(flatten)]
     Data(data::Delete),
@@ -165,6 +171,8 @@ pub enum Inspect {
     Job(pipeline::JobArgs),
     /// A datum of a job.
     Datum(pipeline::InspectDatumArgs),
+    /// A stored secret (never its values).
+    Secret(secret::InspectSecretArgs),
     /// Data objects.
     #[command(flatten)]
     Data(data::Inspect),
@@ -241,6 +249,18 @@ fn dispatch(cli: Cli) -> Res<i32> {
         Command::Update {
             what: Update::Pipeline(a),
         } => pipeline::create(&root, a, true, no_wait)?,
+        Command::Create {
+            what: Create::Secret(a),
+        } => secret::create(&root, a)?,
+        Command::List {
+            what: List::Secret(a),
+        } => secret::list(&root, a)?,
+        Command::Inspect {
+            what: Inspect::Secret(a),
+        } => secret::inspect(&root, a)?,
+        Command::Delete {
+            what: Delete::Secret(a),
+        } => secret::delete(&root, a)?,
         Command::List {
             what: List::Datum(a),
         } => pipeline::list_datum(&root, a)?,
