@@ -20,6 +20,21 @@
 //! as [`DatumOutcome::Signaled`] with `n` (status `128 + n`); a program that *exits* with such a
 //! status is reported the same way.
 //!
+//! # Out of memory
+//!
+//! With `resource_limits.memory` the container's memory cgroup has that limit (and no swap
+//! beyond it). A datum whose process the kernel OOM-kills ends as
+//! [`DatumOutcome::OutOfMemory`] (failure kind `oom`), told apart from a plain `kill -9`
+//! (also status 137) by the container cgroup's `oom_kill` counter: after each datum of a
+//! memory-limited worker one root exec reads it (`memory.events` on cgroup v2,
+//! `memory/memory.oom_control` on v1), and a datum that did not exit 0 while the counter grew
+//! is out of memory. The counter, not `docker inspect`'s `State.OOMKilled`, because Docker
+//! sets that only when the container's main process dies: an exec'd process that the kernel
+//! kills leaves the keep-alive (and so the worker) running, which is checked by the tests,
+//! and the next datum runs in the same container. If the OOM killer takes the keep-alive
+//! itself, the container is dead: the datum is still `OutOfMemory` and the next datum gets a
+//! replacement container.
+//!
 //! # Worker loss
 //!
 //! When the container is gone or stopped (killed, OOM-killed, removed), the running datum
@@ -28,6 +43,7 @@
 //! replaced and the datum runs on the replacement.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -53,6 +69,12 @@ use crate::staging;
 /// kills whatever it left behind.
 const WRAPPER: &str = r#"if [ -n "${__PIPELINE_STDIN+x}" ]; then unset __PIPELINE_STDIN; "$@"; else "$@" </dev/null; fi; __rc=$?; kill -9 -1 2>/dev/null; exit $__rc"#;
 
+/// Prints the container memory cgroup's OOM counters (cgroup v2, else v1).
+const OOM_COUNTER: &str = "cat /sys/fs/cgroup/memory.events 2>/dev/null || cat /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null; exit 0";
+
+/// [`DockerWorker::container_state`]'s reason for a container the kernel OOM-killed.
+const OOM_KILLED: &str = "container was OOM-killed";
+
 /// Environment variable telling the wrapper that stdin is attached (unset before user code runs).
 const STDIN_VAR: &str = "__PIPELINE_STDIN";
 
@@ -65,6 +87,10 @@ pub struct DockerWorker {
     container: Option<WorkerContainer>,
     lost: bool,
     pending_kill: PendingKill,
+    /// The container's `oom_kill` count after the last datum (memory-limited workers).
+    oom_seen: AtomicU64,
+    /// Whether the OOM counter was found unreadable (warned once).
+    oom_unreadable: AtomicBool,
 }
 
 /// Why one attempt to run a datum did not produce an outcome.
@@ -97,6 +123,8 @@ impl DockerWorker {
             container: Some(container),
             lost: false,
             pending_kill: PendingKill::default(),
+            oom_seen: AtomicU64::new(0),
+            oom_unreadable: AtomicBool::new(false),
         }
     }
 
@@ -127,6 +155,7 @@ impl DockerWorker {
         tracing::info!(container = %c.name, "replaced worker container");
         self.container = Some(c);
         self.lost = false;
+        self.oom_seen.store(0, Ordering::Relaxed);
         Ok(())
     }
 
@@ -208,6 +237,7 @@ impl DockerWorker {
             return Err(Failure::Error(e));
         }
 
+        let oom = !ended.cancelled && self.oom_killed_since_last(&container.id).await?;
         self.collect_outputs(container, task, staged).await?;
 
         if let Some(msg) = unknown_user_message(exit, &ended.first_output) {
@@ -220,10 +250,30 @@ impl DockerWorker {
                 ),
             }));
         }
-        if ended.cancelled {
-            return Ok(DatumOutcome::Cancelled);
+        Ok(match (ended.cancelled, oom && exit != Some(0)) {
+            (true, _) => DatumOutcome::Cancelled,
+            (false, true) => DatumOutcome::OutOfMemory,
+            (false, false) => shell_outcome(exit),
+        })
+    }
+
+    /// Whether the kernel OOM-killed a process of the container since the last call: its
+    /// memory cgroup's `oom_kill` counter grew. Always false without a memory limit.
+    async fn oom_killed_since_last(&self, id: &str) -> Result<bool, Failure> {
+        if self.blueprint.limits.memory.is_none() {
+            return Ok(false);
         }
-        Ok(shell_outcome(exit))
+        let text = read_root(&self.inner.docker, id, OOM_COUNTER).await?;
+        let Some(count) = oom_kill_count(&text) else {
+            if !self.oom_unreadable.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    worker = self.index,
+                    "the container's memory cgroup shows no oom_kill counter: datums killed for memory are reported as signal 9, not oom"
+                );
+            }
+            return Ok(false);
+        };
+        Ok(count > self.oom_seen.swap(count, Ordering::Relaxed))
     }
 
     /// Makes the datum's inputs appear under `/pfs` in the container: staged next to a bind
@@ -290,7 +340,7 @@ impl DockerWorker {
                 Ok(if state.running == Some(true) {
                     None
                 } else if state.oom_killed == Some(true) {
-                    Some("container was OOM-killed".to_string())
+                    Some(OOM_KILLED.to_string())
                 } else {
                     Some(format!(
                         "container exited with code {}",
@@ -504,8 +554,21 @@ async fn kill_all(docker: &Docker, container: &str) -> Result<(), ExecutorError>
         })
 }
 
+/// The `oom_kill N` line of `memory.events` (v2) or `memory.oom_control` (v1).
+fn oom_kill_count(text: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .and_then(|n| n.trim().parse().ok())
+}
+
 /// Runs a shell snippet as root in the container and waits for it.
 async fn run_root(docker: &Docker, container: &str, script: &str) -> Result<(), Failure> {
+    read_root(docker, container, script).await.map(drop)
+}
+
+/// Runs a shell snippet as root in the container, waits for it and returns its stdout
+/// (at most 64 KiB are kept).
+async fn read_root(docker: &Docker, container: &str, script: &str) -> Result<String, Failure> {
     let cfg = CreateExecOptions::<String> {
         cmd: Some(vec!["sh".into(), "-c".into(), script.into()]),
         user: Some("0".into()),
@@ -521,13 +584,19 @@ async fn run_root(docker: &Docker, container: &str, script: &str) -> Result<(), 
         .start_exec(&created.id, None)
         .await
         .map_err(|e| classify(e, container, "starting a helper exec"))?;
+    let mut stdout = Vec::new();
     if let StartExecResults::Attached { mut output, .. } = started {
         while let Some(item) = output.next().await {
-            item.map_err(|e| classify(e, container, "running a helper exec"))?;
+            let item = item.map_err(|e| classify(e, container, "running a helper exec"))?;
+            if let LogOutput::StdOut { message } = item
+                && stdout.len() < 64 * 1024
+            {
+                stdout.extend_from_slice(&message);
+            }
         }
     }
     match exec_exit_code(docker, &created.id).await {
-        Some(0) => Ok(()),
+        Some(0) => Ok(String::from_utf8_lossy(&stdout).into_owned()),
         code => Err(Failure::Error(ExecutorError::Backend {
             backend: BACKEND,
             message: format!("helper `{script}` in container {container} ended with {code:?}"),
@@ -752,6 +821,12 @@ impl DockerWorker {
         match self.run_once(&task).await {
             Ok(o) => Ok(o),
             Err(Failure::Error(e)) => Err(e),
+            // The OOM killer took the keep-alive too: the datum ran out of memory; the next
+            // datum gets a new container.
+            Err(Failure::Lost(reason)) if reason == OOM_KILLED => {
+                self.lost = true;
+                Ok(DatumOutcome::OutOfMemory)
+            }
             Err(Failure::Lost(reason)) => {
                 self.lost = true;
                 Err(self.lost_error(reason))
@@ -770,5 +845,20 @@ impl DockerWorker {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oom_counters_of_both_cgroup_versions() {
+        let v1 = "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n";
+        assert_eq!(oom_kill_count(v1), Some(3));
+        let v2 = "low 0\nhigh 0\nmax 12\noom 2\noom_kill 2\noom_group_kill 0\n";
+        assert_eq!(oom_kill_count(v2), Some(2));
+        assert_eq!(oom_kill_count(""), None);
+        assert_eq!(oom_kill_count("oom_kill x\n"), None);
     }
 }
