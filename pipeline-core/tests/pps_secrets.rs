@@ -18,6 +18,12 @@ const USES_CREDS: &str = "pipeline: {name: sec}\ntransform:\n  cmd: [sh, -c, 'ec
 fn create_list_inspect_delete_never_show_values() {
     let e = env();
     let info = e.engine.create_secret(CREDS).unwrap();
+    // Only the store's owner can read the values.
+    use std::os::unix::fs::PermissionsExt;
+    let root = e.store.root().unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&root.join("meta.redb")) & 0o077, 0);
+    assert_eq!(mode(root) & 0o077, 0);
     assert_eq!(info.name, "creds");
     assert_eq!(info.keys, ["token"]);
     assert_eq!(info.secret_type, "Opaque");
