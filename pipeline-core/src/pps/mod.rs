@@ -45,7 +45,10 @@
 //!   an error makes it UNRUNNABLE, and its own output commit errored, so it cascades.
 //! - **Beyond Pachyderm**: every datum records a machine-readable [`DatumReason`] and, when it
 //!   failed, a [`DatumFailure`]; per-datum logs with timestamps ([`Engine::logs`]); job
-//!   [`JobStats`] with bytes and time per phase; secret values are redacted from logs.
+//!   [`JobStats`] with bytes and time per phase; secret values are redacted from logs and
+//!   datum errors, also when a line is cut ([`crate::executor::redact`]).
+//! - **Secrets**: Kubernetes `Secret` manifests stored in the store ([`secrets`],
+//!   [`Engine::create_secret`]); `create pipeline` checks that the secrets a spec names exist.
 //!
 //! # Storage
 //!
