@@ -201,3 +201,88 @@ fn a_secret_across_the_64k_line_cut_or_in_err_cmd_output_never_leaks() {
     let shown = format!("{datums:?} {:?}", jobs[0]);
     assert!(!shown.contains("s3cr3t"));
 }
+
+/// A backend whose every datum fails with an error quoting the datum's `$TOKEN`.
+#[derive(Debug)]
+struct Leaky;
+
+#[derive(Debug)]
+struct LeakyWorker;
+
+#[async_trait::async_trait]
+impl pipeline_core::executor::Executor for Leaky {
+    fn name(&self) -> &'static str {
+        "leaky"
+    }
+
+    async fn start_workers(
+        &self,
+        _spec: &pipeline_core::executor::WorkerPoolSpec,
+    ) -> Result<Vec<Box<dyn pipeline_core::executor::Worker>>, pipeline_core::executor::ExecutorError>
+    {
+        Ok(vec![Box::new(LeakyWorker)])
+    }
+
+    async fn remove_pipeline(
+        &self,
+        _project: &str,
+        _pipeline: &str,
+    ) -> Result<usize, pipeline_core::executor::ExecutorError> {
+        Ok(0)
+    }
+}
+
+#[async_trait::async_trait]
+impl pipeline_core::executor::Worker for LeakyWorker {
+    fn index(&self) -> usize {
+        0
+    }
+
+    async fn run(
+        &mut self,
+        task: pipeline_core::executor::DatumTask,
+    ) -> Result<pipeline_core::executor::DatumOutcome, pipeline_core::executor::ExecutorError> {
+        let token = task
+            .env
+            .iter()
+            .find(|(k, _)| k == "TOKEN")
+            .map(|(_, v)| v.clone());
+        Err(pipeline_core::executor::ExecutorError::Backend {
+            backend: "leaky",
+            message: format!("could not run with token {}", token.unwrap_or_default()),
+            source: None,
+        })
+    }
+
+    async fn stop(&mut self) -> Result<(), pipeline_core::executor::ExecutorError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_backend_error_quoting_a_secret_is_redacted_in_the_failure_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = pipeline_core::pfs::Store::open(dir.path()).unwrap();
+    let engine = pipeline_core::pps::Engine::builder(store)
+        .executor(std::sync::Arc::new(Leaky))
+        .build()
+        .unwrap();
+    let e = pps_common::Env::with_engine(dir, engine);
+    e.repo("in");
+    e.commit("in", &[], &[("/a", "a")]);
+    e.engine.create_secret(CREDS).unwrap();
+    e.create(USES_CREDS);
+    let jobs = e.run();
+    assert_eq!(jobs[0].state, JobState::JobFailure, "{:?}", jobs[0]);
+    let datums = e.datums("sec", &jobs[0].id);
+    let shown = format!(
+        "{datums:?} {:?} {:?}",
+        jobs[0],
+        e.engine.logs("sec", Some(&jobs[0].id), None).unwrap()
+    );
+    assert!(
+        shown.contains("could not run with token <redacted>"),
+        "{shown}"
+    );
+    assert!(!shown.contains("s3cr3t"), "{shown}");
+}
