@@ -131,6 +131,19 @@ fn deleting_a_secret_in_use_fails_the_next_job_naming_it() {
         "{}",
         last.reason
     );
+    // `update pipeline` refuses the spec until the secret exists again.
+    let parsed = parse_str(USES_CREDS, "p.yaml").unwrap();
+    let update = pipeline_core::pps::CreateOptions {
+        update: true,
+        ..Default::default()
+    };
+    let err = e.engine.create_pipelines(&parsed, &update).unwrap_err();
+    assert!(
+        err.to_string().contains("missing Kubernetes secret creds"),
+        "{err}"
+    );
+    e.engine.create_secret(CREDS).unwrap();
+    e.engine.create_pipelines(&parsed, &update).unwrap();
 }
 
 #[test]
