@@ -69,10 +69,13 @@ impl Redactor {
         if self.is_empty() {
             return text.to_string();
         }
-        let mut stream = RedactStream::new(self.clone());
+        let mut hidden = vec![false; text.len()];
+        self.mark(text.as_bytes(), &mut hidden);
+        if !hidden.contains(&true) {
+            return text.to_string();
+        }
         let mut out = Vec::with_capacity(text.len());
-        stream.push(text.as_bytes(), &mut out);
-        stream.finish(&mut out);
+        emit(text.as_bytes(), &hidden, &mut false, &mut out);
         String::from_utf8_lossy(&out).into_owned()
     }
 
@@ -103,6 +106,22 @@ impl Redactor {
                 })
             })
             .unwrap_or(buf.len())
+    }
+}
+
+/// Appends `bytes` to `out`, each run of hidden bytes (newlines excepted) as one
+/// [`REDACTED`]; `in_run` carries whether the byte before was hidden.
+fn emit(bytes: &[u8], hidden: &[bool], in_run: &mut bool, out: &mut Vec<u8>) {
+    for (&b, &hide) in bytes.iter().zip(hidden) {
+        if hide && b != b'\n' {
+            if !*in_run {
+                out.extend_from_slice(REDACTED.as_bytes());
+            }
+            *in_run = true;
+        } else {
+            out.push(b);
+            *in_run = false;
+        }
     }
 }
 
@@ -152,17 +171,12 @@ impl RedactStream {
     }
 
     fn emit(&mut self, upto: usize, out: &mut Vec<u8>) {
-        for (&b, &hide) in self.pending[..upto].iter().zip(&self.hidden[..upto]) {
-            if hide && b != b'\n' {
-                if !self.in_run {
-                    out.extend_from_slice(REDACTED.as_bytes());
-                }
-                self.in_run = true;
-            } else {
-                out.push(b);
-                self.in_run = false;
-            }
-        }
+        emit(
+            &self.pending[..upto],
+            &self.hidden[..upto],
+            &mut self.in_run,
+            out,
+        );
         self.pending.drain(..upto);
         self.hidden.drain(..upto);
     }
@@ -218,6 +232,35 @@ mod tests {
         assert_eq!(out, b"hello\n", "only a possible start of the value waits");
         s.push(b"ond", &mut out);
         assert_eq!(out, b"hello\nsecond");
+    }
+
+    proptest::proptest! {
+        /// Cut anywhere, the stream gives what redacting the whole text gives, and no value
+        /// (with anything but newlines in it) survives.
+        #[test]
+        fn streaming_is_whole_text_redaction(
+            secrets in proptest::collection::vec("[xyz\n]{1,6}", 1..4),
+            text in "[xyzw\n]{0,120}",
+            cuts in proptest::collection::vec(1usize..9, 1..30),
+        ) {
+            let r = Redactor::new(&secrets);
+            let whole = r.redact_str(&text);
+            let mut stream = RedactStream::new(r.clone());
+            let mut out = Vec::new();
+            let (mut at, mut i) = (0, 0);
+            while at < text.len() {
+                let end = (at + cuts[i % cuts.len()]).min(text.len());
+                stream.push(&text.as_bytes()[at..end], &mut out);
+                at = end;
+                i += 1;
+            }
+            stream.finish(&mut out);
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), whole.clone());
+            for s in secrets.iter().filter(|s| s.trim_matches('\n').len() > 0) {
+                proptest::prop_assert!(!whole.contains(s.as_str()), "{:?} in {:?}", s, whole);
+            }
+            proptest::prop_assert_eq!(whole.matches('\n').count(), text.matches('\n').count());
+        }
     }
 
     #[test]

@@ -52,6 +52,6 @@ impl LogSink for DatumLogs {
     }
 
     fn redactor(&self) -> Option<Redactor> {
-        Some(Redactor::clone(&self.redact))
+        (!self.redact.is_empty()).then(|| Redactor::clone(&self.redact))
     }
 }
