@@ -256,7 +256,7 @@ mod tests {
             }
             stream.finish(&mut out);
             proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), whole.clone());
-            for s in secrets.iter().filter(|s| s.trim_matches('\n').len() > 0) {
+            for s in secrets.iter().filter(|s| !s.trim_matches('\n').is_empty()) {
                 proptest::prop_assert!(!whole.contains(s.as_str()), "{:?} in {:?}", s, whole);
             }
             proptest::prop_assert_eq!(whole.matches('\n').count(), text.matches('\n').count());
