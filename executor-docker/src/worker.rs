@@ -25,12 +25,12 @@
 //! With `resource_limits.memory` the container's memory cgroup has that limit (and no swap
 //! beyond it). A datum whose process the kernel OOM-kills ends as
 //! [`DatumOutcome::OutOfMemory`] (failure kind `oom`), told apart from a plain `kill -9`
-//! (also status 137) by the container cgroup's `oom_kill` counter: after each datum of a
-//! memory-limited worker that did not exit 0, one root exec reads it (`memory.events` on
-//! cgroup v2, `memory/memory.oom_control` on v1; about 50 ms here, so successful datums skip
-//! it), and the datum is out of memory when the counter grew since the last read. Limit: an
-//! OOM kill inside a datum that still exits 0 (user code that survives a killed child) is only
-//! seen at the next failed datum of that worker, which is then reported as `oom`. The counter, not `docker inspect`'s `State.OOMKilled`, because Docker
+//! (also status 137) by the container cgroup's `oom_kill` counter (`oom.rs`): a datum that
+//! did not exit 0 is out of memory when the counter grew during it. With a daemon on this
+//! machine the counter is read from the host after every datum (no cost); otherwise one root
+//! exec reads it after each failed datum (about 50 ms), and then an OOM kill inside a datum
+//! that still exits 0 (user code surviving a killed child) is only seen at the next failed
+//! datum of that worker, which is reported as `oom`. The counter, not `docker inspect`'s `State.OOMKilled`, because Docker
 //! sets that only when the container's main process dies: an exec'd process that the kernel
 //! kills leaves the keep-alive (and so the worker) running, which is checked by the tests,
 //! and the next datum runs in the same container. If the OOM killer takes the keep-alive
@@ -65,14 +65,11 @@ use crate::container::{
     BACKEND, Blueprint, Inner, KILL_GRACE, WorkerContainer, backend_err, create_worker_container,
     is_status, remove_container, remove_work_dirs,
 };
-use crate::staging;
+use crate::{oom, staging};
 
 /// Runs the user program (with the exec's stdin when the datum has one, else `/dev/null`), then
 /// kills whatever it left behind.
 const WRAPPER: &str = r#"if [ -n "${__PIPELINE_STDIN+x}" ]; then unset __PIPELINE_STDIN; "$@"; else "$@" </dev/null; fi; __rc=$?; kill -9 -1 2>/dev/null; exit $__rc"#;
-
-/// Prints the container memory cgroup's OOM counters (cgroup v2, else v1).
-const OOM_COUNTER: &str = "cat /sys/fs/cgroup/memory.events 2>/dev/null || cat /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null; exit 0";
 
 /// [`DockerWorker::container_state`]'s reason for a container the kernel OOM-killed.
 const OOM_KILLED: &str = "container was OOM-killed";
@@ -91,6 +88,8 @@ pub struct DockerWorker {
     pending_kill: PendingKill,
     /// The container's `oom_kill` count after the last datum (memory-limited workers).
     oom_seen: AtomicU64,
+    /// The host file with the current container's OOM counter, once looked for.
+    oom_file: tokio::sync::OnceCell<Option<std::path::PathBuf>>,
     /// Whether the OOM counter was found unreadable (warned once).
     oom_unreadable: AtomicBool,
 }
@@ -126,6 +125,7 @@ impl DockerWorker {
             lost: false,
             pending_kill: PendingKill::default(),
             oom_seen: AtomicU64::new(0),
+            oom_file: tokio::sync::OnceCell::new(),
             oom_unreadable: AtomicBool::new(false),
         }
     }
@@ -158,6 +158,7 @@ impl DockerWorker {
         self.container = Some(c);
         self.lost = false;
         self.oom_seen.store(0, Ordering::Relaxed);
+        self.oom_file = tokio::sync::OnceCell::new();
         Ok(())
     }
 
@@ -239,10 +240,9 @@ impl DockerWorker {
             return Err(Failure::Error(e));
         }
 
-        // Only a failed datum can be out of memory: one that exited 0 costs no extra exec.
         let oom = !ended.cancelled
-            && exit != Some(0)
-            && self.oom_killed_since_last(&container.id).await?;
+            && self.oom_killed_since_last(container, exit).await?
+            && exit != Some(0);
         self.collect_outputs(container, task, staged).await?;
 
         if let Some(msg) = unknown_user_message(exit, &ended.first_output) {
@@ -262,14 +262,27 @@ impl DockerWorker {
         })
     }
 
-    /// Whether the kernel OOM-killed a process of the container since the last call: its
-    /// memory cgroup's `oom_kill` counter grew. Always false without a memory limit.
-    async fn oom_killed_since_last(&self, id: &str) -> Result<bool, Failure> {
+    /// Whether the kernel OOM-killed a process of the container since the last read: its
+    /// memory cgroup's `oom_kill` counter grew. Always false without a memory limit; read from
+    /// the host when possible, else by an exec only after a datum that failed (`exit`).
+    async fn oom_killed_since_last(
+        &self,
+        container: &WorkerContainer,
+        exit: Option<i64>,
+    ) -> Result<bool, Failure> {
         if self.blueprint.limits.memory.is_none() {
             return Ok(false);
         }
-        let text = read_root(&self.inner.docker, id, OOM_COUNTER).await?;
-        let Some(count) = oom_kill_count(&text) else {
+        let count = match self.oom_host_file(container).await {
+            Some(file) => oom::read_host_counter(file),
+            None if exit == Some(0) => return Ok(false),
+            None => {
+                let text =
+                    read_root(&self.inner.docker, &container.id, oom::COUNTER_SCRIPT).await?;
+                oom::oom_kill_count(&text)
+            }
+        };
+        let Some(count) = count else {
             if !self.oom_unreadable.swap(true, Ordering::Relaxed) {
                 tracing::warn!(
                     worker = self.index,
@@ -279,6 +292,24 @@ impl DockerWorker {
             return Ok(false);
         };
         Ok(count > self.oom_seen.swap(count, Ordering::Relaxed))
+    }
+
+    /// The host file of the container's OOM counter (bind mode: a daemon on this machine).
+    async fn oom_host_file(&self, container: &WorkerContainer) -> Option<&std::path::Path> {
+        self.oom_file
+            .get_or_init(|| async {
+                container.bind.as_ref()?;
+                let info = self
+                    .inner
+                    .docker
+                    .inspect_container(&container.id, None)
+                    .await
+                    .ok()?;
+                let pid = info.state?.pid?;
+                oom::host_counter_file(pid, &container.id)
+            })
+            .await
+            .as_deref()
     }
 
     /// Makes the datum's inputs appear under `/pfs` in the container: staged next to a bind
@@ -557,13 +588,6 @@ async fn kill_all(docker: &Docker, container: &str) -> Result<(), ExecutorError>
                 source: None,
             },
         })
-}
-
-/// The `oom_kill N` line of `memory.events` (v2) or `memory.oom_control` (v1).
-fn oom_kill_count(text: &str) -> Option<u64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix("oom_kill "))
-        .and_then(|n| n.trim().parse().ok())
 }
 
 /// Runs a shell snippet as root in the container and waits for it.
@@ -850,20 +874,5 @@ impl DockerWorker {
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn oom_counters_of_both_cgroup_versions() {
-        let v1 = "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n";
-        assert_eq!(oom_kill_count(v1), Some(3));
-        let v2 = "low 0\nhigh 0\nmax 12\noom 2\noom_kill 2\noom_group_kill 0\n";
-        assert_eq!(oom_kill_count(v2), Some(2));
-        assert_eq!(oom_kill_count(""), None);
-        assert_eq!(oom_kill_count("oom_kill x\n"), None);
     }
 }
