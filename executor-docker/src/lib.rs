@@ -48,6 +48,11 @@
 //!   renamed back before `run` returns (copied instead when [`DockerConfig::work_root`] is on
 //!   another filesystem).
 //!
+//! - **Limits hold.** `resource_limits` become the container's `Memory` (no swap beyond it),
+//!   `NanoCpus` and `PidsLimit`; a datum over its memory limit is
+//!   [`DatumOutcome::OutOfMemory`](pipeline_core::executor::DatumOutcome::OutOfMemory)
+//!   (the cgroup's `oom_kill` counter tells it from a plain `kill -9`, see `oom.rs`), and
+//!   the worker container survives for the next datum.
 //! - **Secrets and tracing.** Secret values never go into container configuration, labels,
 //!   errors or this crate's logs. bollard itself logs raw request bodies at `TRACE` level, and
 //!   the exec request carries the datum's environment: keep `bollard=trace` off where secrets
@@ -84,6 +89,7 @@
 mod config;
 mod container;
 mod executor;
+mod oom;
 mod pipe;
 mod resources;
 mod staging;

@@ -10,6 +10,9 @@
 //! | `resource_requests.memory` | `MemoryReservation` (soft limit) |
 //!
 //! `gpu` and `disk` have no portable Docker equivalent: they are ignored with a warning.
+//!
+//! A datum the kernel kills for exceeding `Memory` is reported as
+//! `DatumOutcome::OutOfMemory` (see the worker module: the cgroup's `oom_kill` counter).
 
 use pipeline_core::executor::ExecutorError;
 use pipeline_core::spec::{EffectiveSpec, Resources};

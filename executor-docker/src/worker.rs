@@ -20,6 +20,23 @@
 //! as [`DatumOutcome::Signaled`] with `n` (status `128 + n`); a program that *exits* with such a
 //! status is reported the same way.
 //!
+//! # Out of memory
+//!
+//! With `resource_limits.memory` the container's memory cgroup has that limit (and no swap
+//! beyond it). A datum whose process the kernel OOM-kills ends as
+//! [`DatumOutcome::OutOfMemory`] (failure kind `oom`), told apart from a plain `kill -9`
+//! (also status 137) by the container cgroup's `oom_kill` counter (`oom.rs`): a datum that
+//! did not exit 0 is out of memory when the counter grew during it. With a daemon on this
+//! machine the counter is read from the host after every datum (no cost); otherwise one root
+//! exec reads it after each failed datum (about 50 ms), and then an OOM kill inside a datum
+//! that still exits 0 (user code surviving a killed child) is only seen at the next failed
+//! datum of that worker, which is reported as `oom`. The counter, not `docker inspect`'s `State.OOMKilled`, because Docker
+//! sets that only when the container's main process dies: an exec'd process that the kernel
+//! kills leaves the keep-alive (and so the worker) running, which is checked by the tests,
+//! and the next datum runs in the same container. If the OOM killer takes the keep-alive
+//! itself, the container is dead: the datum is still `OutOfMemory` and the next datum gets a
+//! replacement container.
+//!
 //! # Worker loss
 //!
 //! When the container is gone or stopped (killed, OOM-killed, removed), the running datum
@@ -28,6 +45,7 @@
 //! replaced and the datum runs on the replacement.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -47,11 +65,14 @@ use crate::container::{
     BACKEND, Blueprint, Inner, KILL_GRACE, WorkerContainer, backend_err, create_worker_container,
     is_status, remove_container, remove_work_dirs,
 };
-use crate::staging;
+use crate::{oom, staging};
 
 /// Runs the user program (with the exec's stdin when the datum has one, else `/dev/null`), then
 /// kills whatever it left behind.
 const WRAPPER: &str = r#"if [ -n "${__PIPELINE_STDIN+x}" ]; then unset __PIPELINE_STDIN; "$@"; else "$@" </dev/null; fi; __rc=$?; kill -9 -1 2>/dev/null; exit $__rc"#;
+
+/// [`DockerWorker::container_state`]'s reason for a container the kernel OOM-killed.
+const OOM_KILLED: &str = "container was OOM-killed";
 
 /// Environment variable telling the wrapper that stdin is attached (unset before user code runs).
 const STDIN_VAR: &str = "__PIPELINE_STDIN";
@@ -65,6 +86,12 @@ pub struct DockerWorker {
     container: Option<WorkerContainer>,
     lost: bool,
     pending_kill: PendingKill,
+    /// The container's `oom_kill` count after the last datum (memory-limited workers).
+    oom_seen: AtomicU64,
+    /// The host file with the current container's OOM counter, once looked for.
+    oom_file: tokio::sync::OnceCell<Option<std::path::PathBuf>>,
+    /// Whether the OOM counter was found unreadable (warned once).
+    oom_unreadable: AtomicBool,
 }
 
 /// Why one attempt to run a datum did not produce an outcome.
@@ -97,6 +124,9 @@ impl DockerWorker {
             container: Some(container),
             lost: false,
             pending_kill: PendingKill::default(),
+            oom_seen: AtomicU64::new(0),
+            oom_file: tokio::sync::OnceCell::new(),
+            oom_unreadable: AtomicBool::new(false),
         }
     }
 
@@ -127,6 +157,8 @@ impl DockerWorker {
         tracing::info!(container = %c.name, "replaced worker container");
         self.container = Some(c);
         self.lost = false;
+        self.oom_seen.store(0, Ordering::Relaxed);
+        self.oom_file = tokio::sync::OnceCell::new();
         Ok(())
     }
 
@@ -208,6 +240,9 @@ impl DockerWorker {
             return Err(Failure::Error(e));
         }
 
+        let oom = !ended.cancelled
+            && self.oom_killed_since_last(container, exit).await?
+            && exit != Some(0);
         self.collect_outputs(container, task, staged).await?;
 
         if let Some(msg) = unknown_user_message(exit, &ended.first_output) {
@@ -220,10 +255,61 @@ impl DockerWorker {
                 ),
             }));
         }
-        if ended.cancelled {
-            return Ok(DatumOutcome::Cancelled);
+        Ok(match (ended.cancelled, oom) {
+            (true, _) => DatumOutcome::Cancelled,
+            (false, true) => DatumOutcome::OutOfMemory,
+            (false, false) => shell_outcome(exit),
+        })
+    }
+
+    /// Whether the kernel OOM-killed a process of the container since the last read: its
+    /// memory cgroup's `oom_kill` counter grew. Always false without a memory limit; read from
+    /// the host when possible, else by an exec only after a datum that failed (`exit`).
+    async fn oom_killed_since_last(
+        &self,
+        container: &WorkerContainer,
+        exit: Option<i64>,
+    ) -> Result<bool, Failure> {
+        if self.blueprint.limits.memory.is_none() {
+            return Ok(false);
         }
-        Ok(shell_outcome(exit))
+        let count = match self.oom_host_file(container).await {
+            Some(file) => oom::read_host_counter(file),
+            None if exit == Some(0) => return Ok(false),
+            None => {
+                let text =
+                    read_root(&self.inner.docker, &container.id, oom::COUNTER_SCRIPT).await?;
+                oom::oom_kill_count(&text)
+            }
+        };
+        let Some(count) = count else {
+            if !self.oom_unreadable.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    worker = self.index,
+                    "the container's memory cgroup shows no oom_kill counter: datums killed for memory are reported as signal 9, not oom"
+                );
+            }
+            return Ok(false);
+        };
+        Ok(count > self.oom_seen.swap(count, Ordering::Relaxed))
+    }
+
+    /// The host file of the container's OOM counter (bind mode: a daemon on this machine).
+    async fn oom_host_file(&self, container: &WorkerContainer) -> Option<&std::path::Path> {
+        self.oom_file
+            .get_or_init(|| async {
+                container.bind.as_ref()?;
+                let info = self
+                    .inner
+                    .docker
+                    .inspect_container(&container.id, None)
+                    .await
+                    .ok()?;
+                let pid = info.state?.pid?;
+                oom::host_counter_file(pid, &container.id)
+            })
+            .await
+            .as_deref()
     }
 
     /// Makes the datum's inputs appear under `/pfs` in the container: staged next to a bind
@@ -290,7 +376,7 @@ impl DockerWorker {
                 Ok(if state.running == Some(true) {
                     None
                 } else if state.oom_killed == Some(true) {
-                    Some("container was OOM-killed".to_string())
+                    Some(OOM_KILLED.to_string())
                 } else {
                     Some(format!(
                         "container exited with code {}",
@@ -506,6 +592,12 @@ async fn kill_all(docker: &Docker, container: &str) -> Result<(), ExecutorError>
 
 /// Runs a shell snippet as root in the container and waits for it.
 async fn run_root(docker: &Docker, container: &str, script: &str) -> Result<(), Failure> {
+    read_root(docker, container, script).await.map(drop)
+}
+
+/// Runs a shell snippet as root in the container, waits for it and returns its stdout
+/// (at most 64 KiB are kept).
+async fn read_root(docker: &Docker, container: &str, script: &str) -> Result<String, Failure> {
     let cfg = CreateExecOptions::<String> {
         cmd: Some(vec!["sh".into(), "-c".into(), script.into()]),
         user: Some("0".into()),
@@ -521,13 +613,19 @@ async fn run_root(docker: &Docker, container: &str, script: &str) -> Result<(), 
         .start_exec(&created.id, None)
         .await
         .map_err(|e| classify(e, container, "starting a helper exec"))?;
+    let mut stdout = Vec::new();
     if let StartExecResults::Attached { mut output, .. } = started {
         while let Some(item) = output.next().await {
-            item.map_err(|e| classify(e, container, "running a helper exec"))?;
+            let item = item.map_err(|e| classify(e, container, "running a helper exec"))?;
+            if let LogOutput::StdOut { message } = item
+                && stdout.len() < 64 * 1024
+            {
+                stdout.extend_from_slice(&message);
+            }
         }
     }
     match exec_exit_code(docker, &created.id).await {
-        Some(0) => Ok(()),
+        Some(0) => Ok(String::from_utf8_lossy(&stdout).into_owned()),
         code => Err(Failure::Error(ExecutorError::Backend {
             backend: BACKEND,
             message: format!("helper `{script}` in container {container} ended with {code:?}"),
@@ -752,6 +850,12 @@ impl DockerWorker {
         match self.run_once(&task).await {
             Ok(o) => Ok(o),
             Err(Failure::Error(e)) => Err(e),
+            // The OOM killer took the keep-alive too: the datum ran out of memory; the next
+            // datum gets a new container.
+            Err(Failure::Lost(reason)) if reason == OOM_KILLED => {
+                self.lost = true;
+                Ok(DatumOutcome::OutOfMemory)
+            }
             Err(Failure::Lost(reason)) => {
                 self.lost = true;
                 Err(self.lost_error(reason))

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use executor_docker::DataMode;
 use executor_docker::testing::TEST_IMAGE;
 use pipeline_core::pfs::Store;
-use pipeline_core::pps::Engine;
+use pipeline_core::pps::{DatumFailure, Engine};
 use pipeline_core::testkit::engine::{self, EngineEnv};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -28,4 +28,37 @@ async fn engine_scenarios_with_containers() {
     let e = EngineEnv::new(engine).image(TEST_IMAGE);
     engine::run_all(&e).await;
     engine::delete_all(&e).await;
+}
+
+/// A datum over `resource_limits.memory` is recorded with failure kind `oom`; the next job's
+/// datums run on the same pipeline's workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_datum_over_its_memory_limit_fails_with_kind_oom() {
+    let test = "engine-oom";
+    let _cleanup = support::Cleanup(support::owner(test));
+    let Some(exec) = support::executor(test, DataMode::Bind).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("store")).unwrap();
+    let engine = Engine::builder(store)
+        .executor(Arc::new(exec))
+        .build()
+        .unwrap();
+    let e = EngineEnv::new(engine).image(TEST_IMAGE);
+    e.repo("in");
+    e.commit("in", &[], &[("/big", "100"), ("/small", "1")]);
+    e.create(
+        "pipeline: {name: mem}\ntransform: {cmd: [sh, -c, 'dd if=/dev/zero of=/dev/null bs=$(cat $in)M count=1 && touch /pfs/out/${in##*/}']}\nresource_limits: {memory: 32Mi}\ndatum_tries: 1\ninput: {pfs: {repo: in, glob: /*}}\n",
+    );
+    let jobs = e.run().await;
+    let job = jobs.iter().find(|j| j.pipeline == "mem").unwrap();
+    let datums = e.datums("mem", &job.id);
+    let failures: Vec<_> = datums.iter().map(|d| d.failure.clone()).collect();
+    assert!(
+        failures.contains(&Some(DatumFailure::OutOfMemory)),
+        "{failures:?}"
+    );
+    assert_eq!(e.head_tree("mem").len(), 1, "the small datum's output");
+    engine::delete_pipeline(&e, "mem").await;
 }

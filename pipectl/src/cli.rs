@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand};
 
 use crate::error::{Res, report};
-use crate::{data, engine, pipeline, quickstart, validate};
+use crate::{data, engine, pipeline, quickstart, secret, validate};
 
 /// The exit codes, shown by `pipectl --help` (see `error::exit`).
 const EXIT_CODES: &str = "Exit codes:
@@ -136,6 +136,8 @@ pub enum Command {
 pub enum Create {
     /// Create pipelines from a spec file.
     Pipeline(pipeline::CreatePipelineArgs),
+    /// Store a Kubernetes `Secret` manifest (JSON or YAML) for pipelines' `transform.secrets`.
+    Secret(secret::CreateSecretArgs),
     /// Data objects.
     #[command(flatten)]
     Data(data::Create),
@@ -150,6 +152,8 @@ pub enum List {
     Pipeline(pipeline::ListPipelineArgs),
     /// Jobs.
     Job(pipeline::ListJobArgs),
+    /// Stored secrets (names, types and keys; never values).
+    Secret(secret::ListSecretArgs),
     /// Data objects.
     #[command(flatten)]
     Data(data::List),
@@ -160,6 +164,8 @@ pub enum List {
 pub enum Delete {
     /// A pipeline.
     Pipeline(pipeline::DeletePipelineArgs),
+    /// A stored secret.
+    Secret(secret::DeleteSecretArgs),
     /// Data objects.
     #[command(flatten)]
     Data(data::Delete),
@@ -174,6 +180,8 @@ pub enum Inspect {
     Job(pipeline::JobArgs),
     /// A datum of a job.
     Datum(pipeline::InspectDatumArgs),
+    /// A stored secret (never its values).
+    Secret(secret::InspectSecretArgs),
     /// Data objects.
     #[command(flatten)]
     Data(data::Inspect),
@@ -251,6 +259,18 @@ fn dispatch(cli: Cli) -> Res<i32> {
         Command::Update {
             what: Update::Pipeline(a),
         } => pipeline::create(&root, a, true, no_wait)?,
+        Command::Create {
+            what: Create::Secret(a),
+        } => secret::create(&root, a)?,
+        Command::List {
+            what: List::Secret(a),
+        } => secret::list(&root, a)?,
+        Command::Inspect {
+            what: Inspect::Secret(a),
+        } => secret::inspect(&root, a)?,
+        Command::Delete {
+            what: Delete::Secret(a),
+        } => secret::delete(&root, a)?,
         Command::List {
             what: List::Datum(a),
         } => pipeline::list_datum(&root, a)?,

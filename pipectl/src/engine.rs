@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::ValueEnum;
-use pipeline_core::executor::{Executor, Secrets};
+use pipeline_core::executor::Executor;
 use pipeline_core::pfs::Store;
 use pipeline_core::pps::{Engine, JobInfo, JobState, executors_in_use};
 
@@ -51,10 +51,7 @@ pub fn open_engine(
     }
     let process: Arc<dyn Executor> =
         Arc::new(executor_process::ProcessExecutor::builder().build()?);
-    let mut builder = Engine::builder(store)
-        .executor(process)
-        .echo_logs(false)
-        .secrets(Secrets::default());
+    let mut builder = Engine::builder(store).executor(process).echo_logs(false);
     let owner = Store::owner_label("pipectl", root);
     if wanted.contains(ExecutorKind::Docker.name()) {
         let config = executor_docker::DockerConfig {

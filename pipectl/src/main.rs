@@ -10,6 +10,7 @@
 //! | `engine` | opening the store and an engine with the executors its pipelines use; waiting for jobs |
 //! | `data` | repos, branches, commits, files |
 //! | `pipeline` | pipelines, jobs, datums, logs, cron, serve |
+//! | `secret` | `create/list/inspect/delete secret`: Kubernetes `Secret` manifests in the store |
 //! | `preview` | `list datum -f SPEC`: a spec's datums before anything runs |
 //! | `validate` | `validate -f SPEC` |
 //! | `quickstart` | the README's first command |
@@ -24,6 +25,7 @@ mod output;
 mod pipeline;
 mod preview;
 mod quickstart;
+mod secret;
 mod validate;
 
 fn main() {

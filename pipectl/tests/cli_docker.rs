@@ -323,3 +323,51 @@ fn reference_2_15_scenario_with_docker_executor() {
     assert!(e.json(&["list", "pipeline", "-o", "json"]).is_empty());
     assert_eq!(containers_of(&rt, &docker, &p), Vec::<String>::new());
 }
+
+/// `create secret` then a Docker pipeline reading it as an env var and as a file (the logs show
+/// it redacted); a Docker pipeline over its memory limit records failure kind `oom`.
+#[test]
+fn secrets_and_memory_limits_with_docker_executor() {
+    let Some((rt, docker)) = docker() else {
+        return;
+    };
+    let _secret_pipeline = Cleanup(&rt, &docker, "dsecret".to_string());
+    let _mem_pipeline = Cleanup(&rt, &docker, "dmem".to_string());
+    let e = Env::new();
+    e.ok(&["create", "repo", "A"]);
+    let a = e.local("a", "100");
+    e.ok(&["put", "file", "A@master:/a", "-f", &a]);
+    let secret = e.local(
+        "s.json",
+        r#"{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "api"},
+            "stringData": {"token": "d0cker-s3cret"}}"#,
+    );
+    e.ok(&["create", "secret", "-f", &secret]);
+    let spec = e.local(
+        "dsecret.yaml",
+        &format!(
+            "pipeline: {{name: dsecret}}\ntransform:\n  image: {TEST_IMAGE}\n  cmd: [sh, -c, 'echo env $TOKEN; cat /var/secrets/api/token > /pfs/out/file; printf %s \"$TOKEN\" > /pfs/out/env']\n  secrets:\n  - {{name: api, key: token, env_var: TOKEN}}\n  - {{name: api, mount_path: /var/secrets/api}}\ninput: {{pfs: {{repo: A, glob: /*}}}}\n"
+        ),
+    );
+    e.ok(&["create", "pipeline", "--executor", "docker", "-f", &spec]);
+    assert_eq!(e.get("dsecret@master:/env"), "d0cker-s3cret");
+    assert_eq!(e.get("dsecret@master:/file"), "d0cker-s3cret");
+    let logs = e.ok(&["logs", "-p", "dsecret"]);
+    assert!(logs.contains("env <redacted>"), "{logs}");
+    assert!(!logs.contains("d0cker"), "{logs}");
+
+    let spec = e.local(
+        "dmem.yaml",
+        &format!(
+            "pipeline: {{name: dmem}}\ntransform:\n  image: {TEST_IMAGE}\n  cmd: [sh, -c, 'dd if=/dev/zero of=/dev/null bs=$(cat $A)M count=1']\nresource_limits: {{memory: 32Mi}}\ndatum_tries: 1\ninput: {{pfs: {{repo: A, glob: /*}}}}\n"
+        ),
+    );
+    e.cmd(&["create", "pipeline", "--executor", "docker", "-f", &spec]);
+    let job = e.latest_job("dmem");
+    assert_eq!(job["state"], "JOB_FAILURE", "{job}");
+    let id = job["id"].as_str().unwrap();
+    let datums = e.json(&["list", "datum", &format!("dmem@{id}"), "-o", "json"]);
+    assert_eq!(datums[0]["failure"]["kind"], "oom", "{datums:?}");
+    e.ok(&["delete", "pipeline", "dmem"]);
+    e.ok(&["delete", "pipeline", "dsecret"]);
+}

@@ -9,10 +9,16 @@
 //!   of exactly that many bytes, no byte dropped (a `\n` right after a full piece just ends it,
 //!   without an empty line);
 //! - [`LineSplitter::finish`] delivers a last line that has no `\n`;
-//! - invalid UTF-8 is replaced lossily.
+//! - invalid UTF-8 is replaced lossily;
+//! - if the sink has a [`LogSink::redactor`], its secret values are hidden in the raw byte
+//!   stream **before** lines are cut ([`super::redact::RedactStream`]), so a value that
+//!   straddles the maximum, or two reads, never shows in part; the maximum then applies to
+//!   the redacted output.
 //!
-//! Memory is bounded by the maximum line length whatever the output.
+//! Memory is bounded by the maximum line length (plus the longest secret value) whatever the
+//! output.
 
+use super::redact::RedactStream;
 use super::{LogSink, LogStream};
 
 /// The longest log line delivered in one piece (64 KiB); longer lines are split.
@@ -24,6 +30,9 @@ pub struct LineSplitter {
     stream: LogStream,
     line: Vec<u8>,
     max: usize,
+    /// The sink's redaction, asked for on the first bytes.
+    redact: Option<RedactStream>,
+    asked: bool,
 }
 
 impl LineSplitter {
@@ -38,11 +47,32 @@ impl LineSplitter {
             stream,
             line: Vec::new(),
             max: max.max(1),
+            redact: None,
+            asked: false,
         }
     }
 
     /// Takes the next bytes of the stream; delivers every line they complete to `sink`.
     pub fn push(&mut self, bytes: &[u8], sink: &dyn LogSink) {
+        if !self.asked {
+            self.asked = true;
+            self.redact = sink
+                .redactor()
+                .filter(|r| !r.is_empty())
+                .map(RedactStream::new);
+        }
+        match &mut self.redact {
+            Some(r) => {
+                let mut clean = Vec::with_capacity(bytes.len() + 16);
+                r.push(bytes, &mut clean);
+                self.split(&clean, sink);
+            }
+            None => self.split(bytes, sink),
+        }
+    }
+
+    /// Cuts (already redacted) bytes into lines.
+    fn split(&mut self, bytes: &[u8], sink: &dyn LogSink) {
         let mut consumed = 0;
         while let Some(&first) = bytes.get(consumed) {
             if self.line.len() >= self.max {
@@ -71,6 +101,12 @@ impl LineSplitter {
 
     /// The stream ended: delivers the last line if it had no `\n`.
     pub fn finish(&mut self, sink: &dyn LogSink) {
+        if let Some(mut r) = self.redact.take() {
+            let mut rest = Vec::new();
+            r.finish(&mut rest);
+            self.split(&rest, sink);
+            self.redact = Some(r);
+        }
         if !self.line.is_empty() {
             self.emit(sink, false);
         }
@@ -122,6 +158,106 @@ mod tests {
             assert_eq!(split(b"", chunk, 3), Vec::<String>::new());
             assert_eq!(split(b"\xff\n", chunk, 3), ["\u{fffd}"]);
             assert_eq!(split(b"a\r\nb\rc\r\n\r\n", chunk, 100), ["a", "b\rc", ""]);
+        }
+    }
+
+    /// A sink that hides `secrets`, as the engine's does.
+    struct Hiding(Lines, super::super::redact::Redactor);
+
+    impl LogSink for Hiding {
+        fn line(&self, stream: LogStream, line: &str) {
+            self.0.line(stream, line);
+        }
+
+        fn redactor(&self) -> Option<super::super::redact::Redactor> {
+            Some(self.1.clone())
+        }
+    }
+
+    fn split_hiding(secrets: &[&[u8]], input: &[u8], chunk: usize, max: usize) -> Vec<String> {
+        let sink = Hiding(
+            Lines::default(),
+            super::super::redact::Redactor::new(secrets.iter().copied()),
+        );
+        let mut s = LineSplitter::with_max(LogStream::Stdout, max);
+        for c in input.chunks(chunk) {
+            s.push(c, &sink);
+        }
+        s.finish(&sink);
+        sink.0.0.into_inner().unwrap()
+    }
+
+    /// No line shows `secret` or any 4-byte piece of it.
+    fn assert_hidden(lines: &[String], secret: &[u8]) {
+        let all = lines.join("\n");
+        for piece in secret.windows(4.min(secret.len())) {
+            let piece = String::from_utf8_lossy(piece);
+            assert!(!all.contains(&*piece), "{piece:?} leaked in {lines:?}");
+        }
+    }
+
+    #[test]
+    fn a_secret_straddling_the_line_limit_is_hidden_whole() {
+        let secret = b"TOPSECRETVALUE";
+        for cut in 1..secret.len() {
+            // The line limit falls `cut` bytes into the secret.
+            let mut input = vec![b'x'; 64 - cut];
+            input.extend_from_slice(secret);
+            input.extend_from_slice(b"tail\n");
+            for chunk in [1, 7, 64, 1000] {
+                let lines = split_hiding(&[secret], &input, chunk, 64);
+                assert_hidden(&lines, secret);
+                assert!(lines.concat().contains("<redacted>"), "{lines:?}");
+                assert!(lines.concat().ends_with("tail"), "{lines:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_secret_as_long_as_the_line_limit_and_at_the_default_limit() {
+        let secret: Vec<u8> = (0..64u8).map(|i| b'A' + i % 26).collect();
+        let mut input = b"ab".to_vec();
+        input.extend_from_slice(&secret);
+        input.extend_from_slice(&secret);
+        let lines = split_hiding(&[&secret], &input, 5, 64);
+        assert_eq!(lines.concat(), "ab<redacted>");
+        // The real limit: a value across byte MAX_LINE of one long line.
+        let secret = b"s3cr3t-across-the-cut";
+        let mut input = vec![b'y'; MAX_LINE - 10];
+        input.extend_from_slice(secret);
+        input.push(b'\n');
+        let sink = Hiding(
+            Lines::default(),
+            super::super::redact::Redactor::new([secret]),
+        );
+        let mut s = LineSplitter::new(LogStream::Stdout);
+        for c in input.chunks(4096) {
+            s.push(c, &sink);
+        }
+        s.finish(&sink);
+        let lines = sink.0.0.into_inner().unwrap();
+        assert_eq!(lines.len(), 1, "the redacted line fits");
+        assert!(lines[0].ends_with("y<redacted>"));
+    }
+
+    #[test]
+    fn many_secrets_each_split_anywhere() {
+        let secrets: Vec<Vec<u8>> = (0..200)
+            .map(|i| format!("key-{i:03}-value").into_bytes())
+            .collect();
+        let refs: Vec<&[u8]> = secrets.iter().map(Vec::as_slice).collect();
+        let mut input = Vec::new();
+        for s in secrets.iter().rev() {
+            input.extend_from_slice(b"[");
+            input.extend_from_slice(s);
+            input.extend_from_slice(b"]");
+        }
+        for (chunk, max) in [(3, 16), (17, 40), (1000, 13)] {
+            let lines = split_hiding(&refs, &input, chunk, max);
+            for s in &secrets {
+                assert!(!lines.concat().contains(&*String::from_utf8_lossy(s)));
+            }
+            assert_eq!(lines.concat(), "[<redacted>]".repeat(200));
         }
     }
 

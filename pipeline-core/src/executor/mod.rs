@@ -76,13 +76,17 @@
 //!   with [`lines::LineSplitter`], so a very long line arrives in pieces of at most
 //!   [`lines::MAX_LINE`] bytes, no byte dropped (invalid UTF-8 is replaced lossily).
 //! - **Secrets** ([`WorkerPoolSpec::secrets`]) never appear in logs, errors, labels or
-//!   `Debug` output.
+//!   `Debug` output. A sink that knows secret values says so through
+//!   [`LogSink::redactor`]; the [`lines::LineSplitter`] then hides them in the raw byte
+//!   stream **before** cutting lines ([`redact`]), so a value split across reads or across
+//!   the line limit is hidden whole.
 
 mod cancel;
 pub mod lines;
 pub mod output;
 #[cfg(feature = "engine")]
 pub mod policy;
+pub mod redact;
 
 pub use cancel::{CancellationToken, WaitForCancellation};
 
@@ -328,6 +332,13 @@ pub enum LogStream {
 pub trait LogSink: Send + Sync {
     /// One line of output.
     fn line(&self, stream: LogStream, line: &str);
+
+    /// The secret values to hide from this sink's output, if any: a
+    /// [`lines::LineSplitter`] feeding the sink hides them in the byte stream before it cuts
+    /// lines. The default hides nothing.
+    fn redactor(&self) -> Option<redact::Redactor> {
+        None
+    }
 }
 
 /// A log sink that drops everything.

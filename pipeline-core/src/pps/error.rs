@@ -15,6 +15,9 @@ pub enum PpsError {
         /// The problems.
         diagnostics: Vec<Diagnostic>,
     },
+    /// A secret could not be created, read or found (the message names it, never a value).
+    #[error(transparent)]
+    Secret(#[from] super::secrets::SecretError),
     /// No such pipeline.
     #[error("pipeline {0:?} not found")]
     PipelineNotFound(String),

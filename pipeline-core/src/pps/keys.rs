@@ -10,6 +10,7 @@
 //! | `L/{pipeline}/{job}/{datum}/{seq:010}` | a [`LogLine`](super::LogLine) |
 //! | `K/{pipeline}/{job}` | why a running job was stopped (plain text) |
 //! | `X/{pipeline}` | the pipeline was deleted (time, ms; removed when it is created again) |
+//! | `S/{secret}` | a stored secret (`secrets`; names are DNS subdomains, no `/`) |
 //!
 //! Pipeline names are repo names (no `/`), job IDs are hex and datum IDs are hex, so a `/`
 //! ends each part and a prefix never matches a longer name. Numbers are zero-padded so that
@@ -65,6 +66,31 @@ impl<'a> PipelineKey<'a> {
 impl RecordKey for PipelineKey<'_> {
     fn encode(&self) -> Vec<u8> {
         format!("P/{}", self.name).into_bytes()
+    }
+}
+
+/// `S/{secret}`: a stored secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SecretKey<'a> {
+    /// Secret name.
+    pub name: &'a str,
+}
+
+impl<'a> SecretKey<'a> {
+    /// The key of secret `name`.
+    pub(crate) fn new(name: &'a str) -> Self {
+        SecretKey { name }
+    }
+
+    /// Every secret.
+    pub(crate) fn all() -> KeyPrefix {
+        KeyPrefix("S/".into())
+    }
+}
+
+impl RecordKey for SecretKey<'_> {
+    fn encode(&self) -> Vec<u8> {
+        format!("S/{}", self.name).into_bytes()
     }
 }
 

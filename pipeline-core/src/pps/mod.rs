@@ -45,7 +45,10 @@
 //!   an error makes it UNRUNNABLE, and its own output commit errored, so it cascades.
 //! - **Beyond Pachyderm**: every datum records a machine-readable [`DatumReason`] and, when it
 //!   failed, a [`DatumFailure`]; per-datum logs with timestamps ([`Engine::logs`]); job
-//!   [`JobStats`] with bytes and time per phase; secret values are redacted from logs.
+//!   [`JobStats`] with bytes and time per phase; secret values are redacted from logs and
+//!   datum errors, also when a line is cut ([`crate::executor::redact`]).
+//! - **Secrets**: Kubernetes `Secret` manifests stored in the store ([`secrets`],
+//!   [`Engine::create_secret`]); `create pipeline` checks that the secrets a spec names exist.
 //!
 //! # Storage
 //!
@@ -84,6 +87,7 @@ mod records;
 mod registry;
 mod scheduler;
 mod scratch;
+pub mod secrets;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -180,7 +184,9 @@ impl EngineBuilder {
         self
     }
 
-    /// Values of the secrets pipelines name in `transform.secrets`.
+    /// Values of secrets supplied by the host application. Pipelines also read secrets
+    /// stored with [`Engine::create_secret`]; a name given here wins over the stored secret
+    /// of that name (see [`secrets`]).
     pub fn secrets(mut self, secrets: Secrets) -> Self {
         self.secrets = secrets;
         self

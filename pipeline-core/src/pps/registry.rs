@@ -96,7 +96,8 @@ pub(crate) fn input_branches(input: &Input, out: &mut Vec<InputBranch>) {
 }
 
 /// Store-dependent checks: input repos exist, no repo has the pipeline's name (unless it is
-/// this pipeline's output repo, on update), no cycle, one branch per repo per DAG.
+/// this pipeline's output repo, on update), no cycle, one branch per repo per DAG, and every
+/// secret `transform.secrets` names exists with its `key` (stored or supplied by the host).
 #[derive(Debug)]
 pub struct EngineCheck<'a> {
     engine: &'a Engine,
@@ -129,6 +130,7 @@ impl StoreCheck for EngineCheck<'_> {
                 ),
             ));
         }
+        check_secrets(self.engine, effective, &mut out);
         let mut branches = Vec::new();
         if let Some(input) = &effective.input {
             input_branches(input, &mut branches);
@@ -180,6 +182,32 @@ impl StoreCheck for EngineCheck<'_> {
             }
         }
         out
+    }
+}
+
+/// Every `transform.secrets[i]` names a secret that exists and has its `key`, with
+/// Pachyderm's messages.
+fn check_secrets(engine: &Engine, effective: &EffectiveSpec, out: &mut Vec<Diagnostic>) {
+    for (i, mount) in effective.transform.secrets.iter().enumerate() {
+        let field = FieldPath::root()
+            .field("transform")
+            .field("secrets")
+            .index(i);
+        let message = match engine.secret_keys(&mount.name) {
+            Ok(None) => format!("missing Kubernetes secret {}", mount.name),
+            Ok(Some(keys)) => match &mount.key {
+                Some(key) if !keys.contains(key) => {
+                    format!("Kubernetes secret {} missing key {key}", mount.name)
+                }
+                _ => continue,
+            },
+            Err(e) => format!("reading secret {}: {e}", mount.name),
+        };
+        out.push(Diagnostic::error(
+            "transform.secret.missing",
+            field,
+            message,
+        ));
     }
 }
 

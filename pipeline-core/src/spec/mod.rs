@@ -27,7 +27,7 @@ mod effective_spec;
 mod enums;
 mod lenient;
 pub mod parse;
-mod reader;
+pub(crate) mod reader;
 mod resources;
 #[cfg(feature = "schema")]
 pub mod schema;

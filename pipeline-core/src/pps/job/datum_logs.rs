@@ -2,12 +2,13 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::executor::redact::Redactor;
 use crate::executor::{LogSink, LogStream};
 
 /// Collects one datum's log lines in memory (bounded), with timestamps, redacting secrets.
 pub(crate) struct DatumLogs {
     lines: Mutex<Vec<(u64, LogStream, String)>>,
-    redact: Arc<Vec<String>>,
+    redact: Arc<Redactor>,
     echo: bool,
 }
 
@@ -16,7 +17,7 @@ const MAX_LINES: usize = 10_000;
 
 impl DatumLogs {
     /// An empty collection; lines are redacted of `redact` and echoed to stderr if `echo`.
-    pub(crate) fn new(redact: Arc<Vec<String>>, echo: bool) -> Self {
+    pub(crate) fn new(redact: Arc<Redactor>, echo: bool) -> Self {
         DatumLogs {
             lines: Mutex::new(Vec::new()),
             redact,
@@ -30,20 +31,11 @@ impl DatumLogs {
     }
 }
 
-/// Replaces every secret value in `text` by `<redacted>`.
-pub(crate) fn redact(secrets: &[String], text: &str) -> String {
-    let mut s = text.to_string();
-    for v in secrets {
-        if !v.is_empty() && s.contains(v.as_str()) {
-            s = s.replace(v.as_str(), "<redacted>");
-        }
-    }
-    s
-}
-
 impl LogSink for DatumLogs {
     fn line(&self, stream: LogStream, line: &str) {
-        let line = redact(&self.redact, line);
+        // Lines cut by a `LineSplitter` come redacted already (in the byte stream, see
+        // `redactor`); lines written directly (the engine's own notes) are redacted here.
+        let line = self.redact.redact_str(line);
         if self.echo {
             eprintln!("{line}");
         }
@@ -57,5 +49,9 @@ impl LogSink for DatumLogs {
                 "(further lines of this datum dropped)".into(),
             ));
         }
+    }
+
+    fn redactor(&self) -> Option<Redactor> {
+        (!self.redact.is_empty()).then(|| Redactor::clone(&self.redact))
     }
 }

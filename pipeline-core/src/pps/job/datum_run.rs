@@ -18,9 +18,10 @@ use super::super::records::{
     DatumFailure, DatumInfo, DatumInputInfo, DatumState, DatumStats, JobInfo,
 };
 use super::attempt::{self, AttemptPolicy, AttemptResult};
-use super::datum_logs::{DatumLogs, redact};
+use super::datum_logs::DatumLogs;
 use super::messages::{Done, Put, Todo};
 use super::micros;
+use crate::executor::redact::Redactor;
 
 /// Everything a worker task needs to run datums of one job.
 pub(super) struct DatumCtx {
@@ -35,7 +36,7 @@ pub(super) struct DatumCtx {
     /// The job's cancellation: set when it is stopped, killed or timed out.
     pub cancel: CancellationToken,
     /// Secret values, redacted from logs and failure messages.
-    pub redact: Arc<Vec<String>>,
+    pub redact: Arc<Redactor>,
     pub echo: bool,
     /// The job's scratch directory (one `w<index>` directory per worker below it).
     pub scratch: PathBuf,
@@ -113,7 +114,7 @@ impl DatumCtx {
             Ok(bytes) => info.stats.bytes_in = bytes,
             Err(e) => {
                 info.failure = Some(DatumFailure::Executor {
-                    message: redact(&self.redact, &e.to_string()),
+                    message: self.redact.redact_str(&e.to_string()),
                 });
                 return Done {
                     info,
@@ -229,7 +230,7 @@ impl DatumCtx {
             };
             info.failure = r.failure.map(|f| match f {
                 DatumFailure::Executor { message } => DatumFailure::Executor {
-                    message: redact(&self.redact, &message),
+                    message: self.redact.redact_str(&message),
                 },
                 other => other,
             });
@@ -243,9 +244,9 @@ impl DatumCtx {
     }
 }
 
-/// The transform's environment plus its secrets' `env_var`s, and every secret value of the
-/// engine (to redact from logs).
-fn secret_env(transform: &Transform, secrets: &Secrets) -> (Vec<(String, String)>, Vec<String>) {
+/// The transform's environment plus its secrets' `env_var`s, and every secret value the
+/// job has (to redact from logs and errors).
+fn secret_env(transform: &Transform, secrets: &Secrets) -> (Vec<(String, String)>, Redactor) {
     let mut base_env: Vec<(String, String)> = transform
         .env
         .iter()
@@ -256,15 +257,16 @@ fn secret_env(transform: &Transform, secrets: &Secrets) -> (Vec<(String, String)
         if let (Some(var), Some(key)) = (&s.env_var, &s.key)
             && let Some(v) = secrets.get(&s.name, key)
         {
+            // The environment holds text: what user code sees is the lossy form.
             let v = String::from_utf8_lossy(&v.0).into_owned();
             base_env.push((var.clone(), v.clone()));
-            redact.push(v);
+            redact.push(v.into_bytes());
         }
     }
     for keys in secrets.0.values() {
         for v in keys.values() {
-            redact.push(String::from_utf8_lossy(&v.0).into_owned());
+            redact.push(v.0.clone());
         }
     }
-    (base_env, redact)
+    (base_env, Redactor::new(redact))
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::executor::CancellationToken;
+use crate::executor::{CancellationToken, Secrets};
 use tokio::sync::mpsc;
 
 use crate::datum::DatumPlan;
@@ -36,6 +36,8 @@ pub(super) struct JobRun<'a> {
     pub planner: Planner,
     /// The job's input commits, by repo name.
     pub input_commits: &'a HashMap<String, CommitRef>,
+    /// The secrets its datums get (host-supplied and stored, see `pps::secrets`).
+    pub secrets: Secrets,
     /// Cancelled when the job is stopped, killed or timed out.
     pub cancel: CancellationToken,
 }
@@ -99,7 +101,7 @@ impl JobRun<'_> {
             spec: self.spec,
             plan: &self.plan,
             input_commits: self.input_commits,
-            secrets: &self.engine.inner.secrets,
+            secrets: &self.secrets,
             cancel: self.cancel.clone(),
             echo: self.engine.inner.echo_logs,
             scratch_root: &self.engine.inner.scratch,

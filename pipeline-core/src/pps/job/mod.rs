@@ -36,7 +36,7 @@ use crate::error_chain::ErrorChain;
 use crate::pfs::{CommitRef, CommitTree};
 use crate::spec::ReprocessSpec;
 
-use super::error::{Result, task_failed};
+use super::error::{PpsError, Result, task_failed};
 use super::keys::{DatumKey, JobKey, RecordKey};
 use super::records::{DatumInfo, DatumState, JobInfo, JobState, enc};
 use super::registry::decode;
@@ -68,6 +68,14 @@ impl Engine {
         let base = self.find_base(&job)?;
         job.base_job = base.as_ref().map(|b| b.id.clone());
         let (sources, input_commits) = job_inputs(self, &job);
+        let secrets = match self.pipeline_secrets(&pinfo) {
+            Ok(s) => s,
+            // A secret deleted after the pipeline was created fails the job, naming it.
+            Err(PpsError::Secret(e)) => {
+                return self.finish_job(job, JobState::JobFailure, &ErrorChain(&e).to_string());
+            }
+            Err(e) => return Err(e),
+        };
         let plan = match DatumPlan::for_spec(&spec, &sources) {
             Ok(p) => p,
             Err(e) => {
@@ -112,6 +120,7 @@ impl Engine {
             plan,
             planner,
             input_commits: &input_commits,
+            secrets,
             cancel: CancellationToken::new(),
         };
         let mut outcome = self.run_registered(run, &mut job, owners).await?;

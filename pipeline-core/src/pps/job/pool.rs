@@ -47,7 +47,8 @@ impl Engine {
                     executor: p.executor.clone(),
                     registered: self.executor_names().join(", "),
                 })?;
-        let pool_spec = super::super::pool_spec::pool_spec(p, &self.inner.secrets);
+        let secrets = self.pipeline_secrets(p)?;
+        let pool_spec = super::super::pool_spec::pool_spec(p, &secrets);
         let workers =
             executor
                 .start_workers(&pool_spec)
