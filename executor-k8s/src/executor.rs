@@ -21,6 +21,7 @@ use crate::datum::{DatumError, DatumTarget};
 use crate::exec::{ExecTransport, KubeExec};
 use crate::manifest::{self, USER_CONTAINER};
 use crate::names;
+use crate::oom::OomWatch;
 use crate::status::{PodFailure, PodState, classify};
 
 const BACKEND: &str = "kubernetes";
@@ -493,6 +494,13 @@ impl Executor for K8sExecutor {
             .shared_volume
             .as_ref()
             .map(|s| (s.host_path.clone(), s.mount_path.clone()));
+        // One watch (and one "counter unreadable" warning) per pool.
+        let oom = spec
+            .spec
+            .resource_limits
+            .as_ref()
+            .and_then(|l| l.memory.as_ref())
+            .map(|_| OomWatch::new(self.inner.config.paths.cgroup.clone()));
         Ok(created
             .into_iter()
             .enumerate()
@@ -510,6 +518,7 @@ impl Executor for K8sExecutor {
                         shared: shared.clone(),
                         secret_env: secret_env.clone(),
                         kill_grace: self.inner.config.kill_grace,
+                        oom: oom.clone(),
                     },
                     stopped: false,
                 }) as Box<dyn Worker>

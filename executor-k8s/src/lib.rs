@@ -139,6 +139,7 @@ mod exec;
 mod executor;
 mod manifest;
 mod names;
+mod oom;
 mod status;
 
 pub use config::{ClusterSource, K8sConfig, SharedVolume, WorkerPaths};
