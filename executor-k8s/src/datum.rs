@@ -21,6 +21,10 @@
 //!    unpacked into `scratch/out` on the host (symlinks stay symlinks; entries that would
 //!    land outside `out/` are rejected), then empties `/pfs` again.
 //!
+//! With `resource_limits.memory`, an [`OOM_KILLS`](crate::oom::OOM_KILLS) session reads the
+//! container's OOM kill counter right before **run** and again after a failed run; a failure
+//! during which it grew is [`DatumOutcome::OutOfMemory`] (see `oom.rs`).
+//!
 //! Exit codes: the wrapper exits with the program's status; a status of `128 + n` (n a signal
 //! number) is reported as [`DatumOutcome::Signaled`] with `n`, as shells report signals (a
 //! program that itself exits with, say, 137 is indistinguishable; the engine's
