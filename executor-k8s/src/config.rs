@@ -48,6 +48,9 @@ pub struct WorkerPaths {
     pub pfs: String,
     /// A private directory for the executor's control files (the running process group).
     pub control: String,
+    /// The worker container's cgroup root, where the memory cgroup's OOM kill counter is read
+    /// (`/sys/fs/cgroup`; see the crate docs, "Memory limits").
+    pub cgroup: String,
 }
 
 impl Default for WorkerPaths {
@@ -55,6 +58,7 @@ impl Default for WorkerPaths {
         WorkerPaths {
             pfs: "/pfs".to_string(),
             control: "/pach-worker".to_string(),
+            cgroup: "/sys/fs/cgroup".to_string(),
         }
     }
 }

@@ -21,6 +21,10 @@
 //!    unpacked into `scratch/out` on the host (symlinks stay symlinks; entries that would
 //!    land outside `out/` are rejected), then empties `/pfs` again.
 //!
+//! With `resource_limits.memory`, an [`OOM_KILLS`](crate::oom::OOM_KILLS) session reads the
+//! container's OOM kill counter right before **run** and again after a failed run; a failure
+//! during which it grew is [`DatumOutcome::OutOfMemory`] (see `oom.rs`).
+//!
 //! Exit codes: the wrapper exits with the program's status; a status of `128 + n` (n a signal
 //! number) is reported as [`DatumOutcome::Signaled`] with `n`, as shells report signals (a
 //! program that itself exits with, say, 137 is indistinguishable; the engine's
@@ -44,6 +48,7 @@ use pipeline_core::executor::{DatumOutcome, DatumTask, LogStream};
 use tokio_util::io::SyncIoBridge;
 
 use crate::exec::{BoxWrite, ExecError, ExecIo, ExecTransport, LogWriter, TailBuffer};
+use crate::oom::{OOM_KILLS, OomWatch, classify, parse_oom_kills};
 
 /// Empties `$1` (`/pfs`), unpacks stdin (a tar stream) into it, makes the inputs (`$2...`)
 /// read-only.
@@ -197,6 +202,8 @@ pub struct DatumTarget {
     pub secret_env: Vec<String>,
     /// How long to wait for a killed session to end.
     pub kill_grace: Duration,
+    /// The OOM check, when the pipeline has `resource_limits.memory` (see `oom.rs`).
+    pub oom: Option<OomWatch>,
 }
 
 impl DatumTarget {
@@ -277,7 +284,7 @@ impl DatumTarget {
             }
         }
 
-        let outcome = self.run_program(task, argv, &pgfile).await;
+        let outcome = self.run_watched(task, argv, &pgfile).await;
         let outcome = match outcome {
             Ok(o) => o,
             Err(e) => {
@@ -296,6 +303,44 @@ impl DatumTarget {
             None => self.download(task).await?,
         }
         Ok(outcome)
+    }
+
+    /// [`run_program`](Self::run_program), classified as out-of-memory when the pipeline has
+    /// a memory limit, the run failed and the cgroup's OOM kill counter grew meanwhile.
+    async fn run_watched(
+        &self,
+        task: &DatumTask,
+        argv: Vec<String>,
+        pgfile: &str,
+    ) -> Result<DatumOutcome, DatumError> {
+        let Some(watch) = &self.oom else {
+            return self.run_program(task, argv, pgfile).await;
+        };
+        let before = self.oom_kills(watch).await?;
+        let outcome = self.run_program(task, argv, pgfile).await?;
+        if outcome.is_success() || outcome == DatumOutcome::Cancelled {
+            return Ok(outcome);
+        }
+        let after = match before {
+            Some(_) => self.oom_kills(watch).await?,
+            None => None,
+        };
+        if after.is_none() {
+            watch.warn_unknown(&self.pod);
+        }
+        Ok(classify(outcome, before, after))
+    }
+
+    /// Reads the container's OOM kill counter (`None`: unreadable).
+    async fn oom_kills(&self, watch: &OomWatch) -> Result<Option<u64>, DatumError> {
+        let out = TailBuffer::new(256);
+        let io = ExecIo {
+            stdout: Some(Box::pin(out.clone())),
+            ..Default::default()
+        };
+        self.step("oom-count", sh(OOM_KILLS, [watch.cgroup.clone()]), io)
+            .await?;
+        Ok(parse_oom_kills(&out.text()))
     }
 
     fn shared_dir(&self, scratch: &Path) -> Option<String> {

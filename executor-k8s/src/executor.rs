@@ -21,6 +21,7 @@ use crate::datum::{DatumError, DatumTarget};
 use crate::exec::{ExecTransport, KubeExec};
 use crate::manifest::{self, USER_CONTAINER};
 use crate::names;
+use crate::oom::OomWatch;
 use crate::status::{PodFailure, PodState, classify};
 
 const BACKEND: &str = "kubernetes";
@@ -255,6 +256,37 @@ impl K8sExecutor {
         self.inner.live.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// What every worker of `spec` needs to run datums, for pod `""` (filled in per worker).
+    /// The OOM watch (and its one "counter unreadable" warning) is shared by the pool.
+    fn datum_target(&self, spec: &WorkerPoolSpec) -> DatumTarget {
+        let config = &self.inner.config;
+        DatumTarget {
+            exec: self.inner.exec.clone(),
+            pod: String::new(),
+            container: USER_CONTAINER.to_string(),
+            pfs: config.paths.pfs.clone(),
+            control: config.paths.control.clone(),
+            shared: config
+                .shared_volume
+                .as_ref()
+                .map(|s| (s.host_path.clone(), s.mount_path.clone())),
+            secret_env: spec
+                .spec
+                .transform
+                .secrets
+                .iter()
+                .filter_map(|s| s.env_var.clone())
+                .collect(),
+            kill_grace: config.kill_grace,
+            oom: spec
+                .spec
+                .resource_limits
+                .as_ref()
+                .and_then(|l| l.memory.as_ref())
+                .map(|_| OomWatch::new(config.paths.cgroup.clone())),
+        }
+    }
+
     /// Checks that every secret in `transform.secrets` exists and has the keys used.
     async fn check_secrets(&self, spec: &WorkerPoolSpec) -> Result<(), ExecutorError> {
         let transform = &spec.spec.transform;
@@ -480,19 +512,7 @@ impl Executor for K8sExecutor {
             return Err(e);
         }
 
-        let secret_env: Vec<String> = spec
-            .spec
-            .transform
-            .secrets
-            .iter()
-            .filter_map(|s| s.env_var.clone())
-            .collect();
-        let shared = self
-            .inner
-            .config
-            .shared_volume
-            .as_ref()
-            .map(|s| (s.host_path.clone(), s.mount_path.clone()));
+        let template = self.datum_target(spec);
         Ok(created
             .into_iter()
             .enumerate()
@@ -502,14 +522,8 @@ impl Executor for K8sExecutor {
                     index,
                     pipeline: spec.pipeline.clone(),
                     target: DatumTarget {
-                        exec: self.inner.exec.clone(),
                         pod,
-                        container: USER_CONTAINER.to_string(),
-                        pfs: self.inner.config.paths.pfs.clone(),
-                        control: self.inner.config.paths.control.clone(),
-                        shared: shared.clone(),
-                        secret_env: secret_env.clone(),
-                        kill_grace: self.inner.config.kill_grace,
+                        ..template.clone()
                     },
                     stopped: false,
                 }) as Box<dyn Worker>

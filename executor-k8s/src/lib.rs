@@ -102,10 +102,41 @@
 //! | `Unschedulable`, still Pending after [`K8sConfig::startup_timeout`] | [`ExecutorError::Backend`] naming the pod and the scheduler's message |
 //! | exec refused (HTTP 401/403 on `pods/exec`) | [`ExecutorError::Backend`] (not retryable) naming the permission |
 //! | secret or key named in `transform.secrets` missing | [`ExecutorError::InvalidTask`] naming `transform.secrets[i].name` / `.key` |
-//! | a spec field Kubernetes cannot express (bad patch, user name, toleration) | [`ExecutorError::InvalidTask`] naming the field |
+//! | a spec field Kubernetes cannot express (bad patch, user name, toleration, `resource_limits.pids`) | [`ExecutorError::InvalidTask`] naming the field |
 //!
-//! User-code results (exit codes, signals, timeouts, cancel) are
-//! [`DatumOutcome`](pipeline_core::executor::DatumOutcome)s, never errors.
+//! User-code results are [`DatumOutcome`]s, never errors:
+//!
+//! | the datum's program | outcome |
+//! |---|---|
+//! | exited with `n` (the in-pod wrapper's status) | [`DatumOutcome::Exited`] `{ exit_code: n }` |
+//! | status `128 + s`, `s` a signal number (1–64) | [`DatumOutcome::Signaled`] `{ signal: s }` (a program exiting 137 itself looks the same) |
+//! | cancelled, or timed out (`datum_timeout` arrives as a cancel) | [`DatumOutcome::Cancelled`]; the engine reports a timeout |
+//! | failed (any status but 0) while the container's OOM kill counter grew, with `resource_limits.memory` set | [`DatumOutcome::OutOfMemory`] (failure kind `oom`) |
+//! | the same, but the counter is unreadable | what the status says, usually `Signaled { signal: 9 }`, and one warning per pool |
+//!
+//! # Memory limits
+//!
+//! `resource_limits.memory` is the user container's memory limit. The kernel OOM-kills a datum
+//! that exceeds it, but Kubernetes does not say so (a pod's `OOMKilled` concerns only the
+//! container's main process, which is reported as [`ExecutorError::WorkerLost`]). So with a
+//! memory limit the executor reads the container memory cgroup's `oom_kill` counter
+//! (cgroup v2 `/sys/fs/cgroup/memory.events`, v1 `/sys/fs/cgroup/memory/memory.oom_control`,
+//! the root set by [`WorkerPaths::cgroup`]) in one extra exec session before the program
+//! runs and one after a failed run; a success costs one session, a failure two. The counter is
+//! read by the executor's own script, never parsed from the program's output or exit status,
+//! and only after a run that already failed: user code can at most make its **own** failed
+//! datum read as `oom` (by really getting a process OOM-killed, or, in a privileged container,
+//! by mounting over `/sys/fs/cgroup`), or hide an OOM as a plain signal 9; it can never turn a
+//! failure into a success or a success into a failure. Where the counter is unreadable (a v2
+//! node whose containers see the host's cgroup root, kernels before 4.13), `oom` cannot be told
+//! from `kill -9` and the executor says so once per worker pool (`tracing::warn!`). The check
+//! looks at the whole container, so a leftover process of an earlier datum that is OOM-killed
+//! during a later failing datum also makes that one `oom`. Details in `oom.rs`.
+//!
+//! `resource_limits.pids` is **refused** ([`ExecutorError::InvalidTask`] naming the field):
+//! a pod spec has no process limit (it is the kubelet's node-wide `podPidsLimit`), and a limit
+//! that is accepted but not enforced is worse than an error. `resource_requests.pids` is
+//! ignored, as on the Docker executor.
 //!
 //! # Secrets
 //!
@@ -132,6 +163,11 @@
 //! [`ExecutorError::InvalidTask`]: pipeline_core::executor::ExecutorError::InvalidTask
 //! [`Worker`]: pipeline_core::executor::Worker
 //! [`Worker::stop`]: pipeline_core::executor::Worker::stop
+//! [`DatumOutcome`]: pipeline_core::executor::DatumOutcome
+//! [`DatumOutcome::Exited`]: pipeline_core::executor::DatumOutcome::Exited
+//! [`DatumOutcome::Signaled`]: pipeline_core::executor::DatumOutcome::Signaled
+//! [`DatumOutcome::Cancelled`]: pipeline_core::executor::DatumOutcome::Cancelled
+//! [`DatumOutcome::OutOfMemory`]: pipeline_core::executor::DatumOutcome::OutOfMemory
 
 mod config;
 mod datum;
@@ -139,6 +175,7 @@ mod exec;
 mod executor;
 mod manifest;
 mod names;
+mod oom;
 mod status;
 
 pub use config::{ClusterSource, K8sConfig, SharedVolume, WorkerPaths};

@@ -13,6 +13,7 @@
 //! | `transform.secrets` with `env_var` | `env[].valueFrom.secretKeyRef` |
 //! | `transform.secrets` with `mount_path` | a `secret` volume mounted read-only there |
 //! | `resource_requests` / `resource_limits` | `resources.requests/limits` (`cpu`, `memory`, `ephemeral-storage`, `gpu.type`) |
+//! | `resource_limits.pids` | **rejected** (no pod field; the kubelet's `podPidsLimit` applies); `resource_requests.pids` is ignored, as on Docker |
 //! | `scheduling_spec.node_selector` | `nodeSelector` |
 //! | `scheduling_spec.priority_class_name` | `priorityClassName` |
 //! | `tolerations` | `tolerations` (`EXISTS`→`Exists`, `NO_SCHEDULE`→`NoSchedule`, ...) |
@@ -543,6 +544,17 @@ fn add_secrets(
 
 /// Requests and limits of the user container.
 fn worker_resources(spec: &EffectiveSpec) -> Result<Option<ResourceRequirements>, ManifestError> {
+    if let Some(pids) = spec.resource_limits.as_ref().and_then(|l| l.pids) {
+        // A limit that is accepted and not enforced is worse than a clear refusal.
+        return Err(ManifestError::new(
+            "resource_limits.pids",
+            format!(
+                "a limit of {pids} processes cannot be enforced on Kubernetes: a pod spec has no \
+                 pids limit (it is the kubelet's podPidsLimit, set per node by the cluster \
+                 administrator); remove the field to run this pipeline on Kubernetes"
+            ),
+        ));
+    }
     let requests = match &spec.resource_requests {
         Some(r) => resource_list(r, "resource_requests")?,
         None => BTreeMap::new(),

@@ -60,6 +60,7 @@ async fn conformance_with_namespace_pods() {
         paths: WorkerPaths {
             pfs: "/pfs".into(),
             control: exec.control.display().to_string(),
+            ..WorkerPaths::default()
         },
         ..K8sConfig::default()
     };

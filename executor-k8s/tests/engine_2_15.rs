@@ -172,6 +172,7 @@ async fn scenario_2_15_with_namespace_pods() {
         paths: WorkerPaths {
             pfs: "/pfs".into(),
             control: exec.control.display().to_string(),
+            ..WorkerPaths::default()
         },
         ..K8sConfig::default()
     };

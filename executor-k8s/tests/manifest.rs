@@ -390,6 +390,32 @@ fn bad_resources_name_the_field() {
 }
 
 #[test]
+fn pids_limit_is_refused_not_ignored() {
+    let spec = |requests: Option<u64>, limits: Option<u64>| PipelineSpec {
+        resource_requests: Some(ResourceSpec {
+            pids: requests,
+            ..Default::default()
+        }),
+        resource_limits: Some(ResourceSpec {
+            memory: Some("100Mi".into()),
+            pids: limits,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let e = err(spec(None, Some(64)));
+    assert_eq!(e.field, "resource_limits.pids");
+    assert!(e.message.contains("podPidsLimit"), "{}", e.message);
+    // The executor's error names the field too.
+    let exec: pipeline_core::executor::ExecutorError = e.into();
+    assert!(exec.to_string().contains("resource_limits.pids"), "{exec}");
+    // A request is not a limit anywhere: ignored, like on Docker.
+    let pod = build_worker_pod(&pool(spec(Some(64), None)), &config(), 0).unwrap();
+    let json = serde_json::to_string(&pod).unwrap();
+    assert!(!json.contains("pids"), "{json}");
+}
+
+#[test]
 fn bad_secrets_name_the_field() {
     let e = err(with_transform(Transform {
         secrets: vec![SecretMount {

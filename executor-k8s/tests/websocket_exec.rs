@@ -250,6 +250,7 @@ async fn conformance_through_websocket_exec() {
         paths: WorkerPaths {
             pfs: "/pfs".into(),
             control,
+            ..WorkerPaths::default()
         },
         ..K8sConfig::default()
     };

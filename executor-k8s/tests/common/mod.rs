@@ -373,6 +373,8 @@ pub fn local_config(root: &std::path::Path) -> K8sConfig {
         paths: WorkerPaths {
             pfs: pfs.display().to_string(),
             control: ctl.display().to_string(),
+            // A fake cgroup root the tests fill in (absent: the counter is unknown).
+            cgroup: root.join("cgroup").display().to_string(),
         },
         ..K8sConfig::default()
     }
