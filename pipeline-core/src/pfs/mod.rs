@@ -85,6 +85,7 @@
 
 mod autocommit;
 mod batch;
+mod check;
 mod commits;
 pub mod error;
 #[cfg(feature = "store-redb")]
@@ -100,6 +101,7 @@ pub mod model;
 pub mod names;
 pub mod object;
 mod owner;
+mod private;
 mod records;
 pub mod refs;
 mod source;
@@ -107,11 +109,13 @@ mod store;
 pub mod tree;
 mod trigger;
 mod txn;
+pub mod verify;
 
 pub use autocommit::{WriteTarget, Written};
 pub use batch::{EngineReader, EngineWrite, OutputBatch};
+pub use check::{CheckProblem, CheckReport};
 pub use commits::FinishOptions;
-pub use error::{PfsError, Result};
+pub use error::{ObjectProblem, PfsError, Result};
 pub use files::{DiffIter, FileIter, TransferStats};
 pub use gc::GcStats;
 pub use meta_mem::MemMetaStore;
