@@ -9,6 +9,7 @@
 //! | `output` | the output format (`-o text\|json\|yaml`) and printing helpers |
 //! | `engine` | opening the store and an engine with the executors its pipelines use; waiting for jobs |
 //! | `data` | repos, branches, commits, files |
+//! | `fsck` | `fsck [--fix]`: the store's objects and references verified |
 //! | `pipeline` | pipelines, jobs, datums, logs, cron, serve |
 //! | `preview` | `list datum -f SPEC`: a spec's datums before anything runs |
 //! | `validate` | `validate -f SPEC` |
@@ -20,6 +21,7 @@ mod cli;
 mod data;
 mod engine;
 mod error;
+mod fsck;
 mod output;
 mod pipeline;
 mod preview;

@@ -38,8 +38,31 @@ fn def(t: Table) -> Def {
 /// The embedded metadata database (redb).
 #[derive(Debug)]
 pub struct RedbMetaStore {
-    db: redb::Database,
+    /// Always `Some` until dropped (taken out to drop it under the guard).
+    db: Option<redb::Database>,
     path: Arc<PathBuf>,
+}
+
+impl Drop for RedbMetaStore {
+    /// redb commits its allocator state when the database closes, which can panic on a
+    /// damaged file too: closing is guarded like every other call. While the thread is
+    /// already unwinding, a second panic would abort the process, so then the database is
+    /// leaked instead of closed (redb repairs its allocator state at the next open).
+    fn drop(&mut self) {
+        let Some(db) = self.db.take() else {
+            return;
+        };
+        if std::thread::panicking() {
+            std::mem::forget(db);
+            return;
+        }
+        if let Err(e) = guard(&self.path, move || {
+            drop(db);
+            Ok(())
+        }) {
+            tracing::warn!(error = %e, "closing the metadata database failed");
+        }
+    }
 }
 
 /// Runs `f` (calls into redb), turning a panic into [`PfsError::MetaCorrupt`] for `path`.
@@ -86,9 +109,17 @@ impl RedbMetaStore {
         }
         txn.commit().map_err(|e| PfsError::meta("commit", e))?;
         Ok(RedbMetaStore {
-            db,
+            db: Some(db),
             path: Arc::new(path.to_path_buf()),
         })
+    }
+}
+
+impl RedbMetaStore {
+    fn db(&self) -> Result<&redb::Database> {
+        self.db
+            .as_ref()
+            .ok_or_else(|| PfsError::Corrupt("metadata database already closed".into()))
     }
 }
 
@@ -243,7 +274,7 @@ impl MetaWrite for RedbWrite {
 impl MetaStore for RedbMetaStore {
     fn read(&self) -> Result<Box<dyn MetaRead>> {
         let txn = guard(&self.path, || {
-            self.db
+            self.db()?
                 .begin_read()
                 .map_err(|e| PfsError::meta("begin read", e))
         })?;
@@ -255,7 +286,7 @@ impl MetaStore for RedbMetaStore {
 
     fn write(&self) -> Result<Box<dyn MetaWrite + '_>> {
         let txn = guard(&self.path, || {
-            self.db
+            self.db()?
                 .begin_write()
                 .map_err(|e| PfsError::meta("begin write", e))
         })?;

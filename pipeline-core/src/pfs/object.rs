@@ -511,12 +511,8 @@ impl LocalObjectStore {
                 new: false,
             });
         }
-        let mut perm = file
-            .metadata()
-            .map_err(|e| PfsError::io(tmp_path, e))?
-            .permissions();
-        perm.set_readonly(true);
-        file.set_permissions(perm)
+        // 0444: no write bit for anyone (the 0700 directories keep others out).
+        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o444))
             .map_err(|e| PfsError::io(tmp_path, e))?;
         if durability == Durability::Immediate {
             file.sync_all().map_err(|e| PfsError::io(tmp_path, e))?;
