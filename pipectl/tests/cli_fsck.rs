@@ -101,7 +101,7 @@ fn damaged_metadata_never_crashes_pipectl() {
     e.ok(&["put", "file", "data@master:/a.txt", "-f", &a]);
     let meta = e.root().join("meta.redb");
     let good = std::fs::read(&meta).unwrap();
-    let mut x: u64 = 0x13_5eed;
+    let mut x: u64 = 0x0013_5eed;
     let mut next = move || {
         x ^= x << 13;
         x ^= x >> 7;

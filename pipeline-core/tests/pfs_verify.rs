@@ -77,19 +77,7 @@ fn get(store: &Store, commit: &CommitRef, path: &str) -> Result<Vec<u8>, PfsErro
 
 fn clone_corrupt(e: &PfsError) -> PfsError {
     match e {
-        PfsError::ObjectCorrupt {
-            repo,
-            commit,
-            path,
-            object,
-            problem,
-        } => PfsError::ObjectCorrupt {
-            repo: repo.clone(),
-            commit: commit.clone(),
-            path: path.clone(),
-            object: object.clone(),
-            problem: *problem,
-        },
+        PfsError::ObjectCorrupt(c) => PfsError::ObjectCorrupt(c.clone()),
         other => PfsError::Corrupt(other.to_string()),
     }
 }
@@ -104,7 +92,7 @@ fn assert_names(e: &PfsError, f: &Fixture, path: &str, object: &[u8]) -> ObjectP
         assert!(msg.contains(part), "{msg:?} does not name {part}");
     }
     match e {
-        PfsError::ObjectCorrupt { problem, .. } => *problem,
+        PfsError::ObjectCorrupt(c) => c.problem,
         other => panic!("expected ObjectCorrupt, got {other:?}"),
     }
 }
@@ -411,7 +399,7 @@ fn random_damage_to_metadata_never_panics() {
     drop(f.store);
     let meta = root.join("meta.redb");
     let good = fs::read(&meta).unwrap();
-    let mut rng = Rng(0x5eed_13);
+    let mut rng = Rng(0x005e_ed13);
     let (mut opened, mut refused) = (0, 0);
     for i in 0..160 {
         let mut bytes = good.clone();
@@ -434,7 +422,7 @@ fn random_damage_to_metadata_never_panics() {
         match outcome {
             Ok(true) => opened += 1,
             Ok(false) => refused += 1,
-            Err(_) => panic!("iteration {i} (seed 0x5eed_13) panicked"),
+            Err(_) => panic!("iteration {i} (seed 0x005e_ed13) panicked"),
         }
     }
     eprintln!("{opened} damaged databases opened, {refused} refused with an error");

@@ -144,21 +144,8 @@ pub enum PfsError {
     },
     /// A file's stored content is not what its entry says (missing, wrong size or wrong
     /// hash). Found while streaming it out, materialising it or checking the store.
-    #[error(
-        "file {path} in {repo}@{commit}: object {object} {problem}; run `pipectl fsck` to list every damaged file, then put the right content again to repair it"
-    )]
-    ObjectCorrupt {
-        /// `project/name`.
-        repo: String,
-        /// Commit ID.
-        commit: String,
-        /// Normalised path.
-        path: String,
-        /// The object's hash (hex), as the file entry names it.
-        object: String,
-        /// What is wrong with it.
-        problem: ObjectProblem,
-    },
+    #[error("{0}")]
+    ObjectCorrupt(Box<CorruptFile>),
     /// The metadata database cannot be used as the store it claims to be (missing or empty
     /// beside stored objects, or damaged so that the database library failed).
     #[error("store {}: {reason}", root.display())]
@@ -176,6 +163,32 @@ pub enum PfsError {
         /// Why.
         reason: String,
     },
+}
+
+/// A file whose stored object failed verification: which file, which object, what failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorruptFile {
+    /// `project/name`.
+    pub repo: String,
+    /// Commit ID.
+    pub commit: String,
+    /// Normalised path.
+    pub path: String,
+    /// The object's hash (hex), as the file entry names it.
+    pub object: String,
+    /// What is wrong with it.
+    pub problem: ObjectProblem,
+}
+
+impl std::fmt::Display for CorruptFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "file {} in {}@{}: object {} {}; run `pipectl fsck` to list every damaged file, \
+             then put the right content again to repair it",
+            self.path, self.repo, self.commit, self.object, self.problem
+        )
+    }
 }
 
 /// What is wrong with a stored object.

@@ -14,7 +14,7 @@
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use super::error::{ObjectProblem, PfsError, Result};
+use super::error::{CorruptFile, ObjectProblem, PfsError, Result};
 use super::model::CommitRef;
 use super::object::ObjectState;
 use super::store::Store;
@@ -39,13 +39,13 @@ impl FileCtx {
 
     /// The error for `object` having `problem`.
     pub(crate) fn error(&self, object: &ContentHash, problem: ObjectProblem) -> PfsError {
-        PfsError::ObjectCorrupt {
+        PfsError::ObjectCorrupt(Box::new(CorruptFile {
             repo: self.repo.clone(),
             commit: self.commit.clone(),
             path: self.path.clone(),
             object: object.to_hex(),
             problem,
-        }
+        }))
     }
 }
 
@@ -256,34 +256,28 @@ mod tests {
         let h = ContentHash::of_bytes(b"hello");
         assert_eq!(read(b"hello", 5, h).unwrap(), b"hello");
         let e = read(b"hellO", 5, h).unwrap_err();
-        assert!(matches!(
-            e,
-            PfsError::ObjectCorrupt {
-                problem: ObjectProblem::Hash { .. },
-                ..
-            }
-        ));
+        assert!(
+            matches!(&e, PfsError::ObjectCorrupt(c) if matches!(c.problem, ObjectProblem::Hash { .. }))
+        );
         let msg = e.to_string();
         assert!(msg.contains("/a") && msg.contains("default/r@c") && msg.contains(&h.to_hex()));
-        assert!(matches!(
-            read(b"hel", 5, h).unwrap_err(),
-            PfsError::ObjectCorrupt {
-                problem: ObjectProblem::Size {
-                    expected: 5,
-                    found: 3
-                },
-                ..
+        let problem = |e: PfsError| match e {
+            PfsError::ObjectCorrupt(c) => c.problem,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            problem(read(b"hel", 5, h).unwrap_err()),
+            ObjectProblem::Size {
+                expected: 5,
+                found: 3
             }
-        ));
-        assert!(matches!(
-            read(b"hello world", 5, h).unwrap_err(),
-            PfsError::ObjectCorrupt {
-                problem: ObjectProblem::Size {
-                    expected: 5,
-                    found: 11
-                },
-                ..
+        );
+        assert_eq!(
+            problem(read(b"hello world", 5, h).unwrap_err()),
+            ObjectProblem::Size {
+                expected: 5,
+                found: 11
             }
-        ));
+        );
     }
 }
