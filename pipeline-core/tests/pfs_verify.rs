@@ -263,7 +263,6 @@ fn store_is_private_from_the_start_and_tightened_when_opened() {
     assert_nobody_cannot_read(&obj);
     assert_nobody_cannot_read(&f.root.join("meta.redb"));
     // An old, world-readable store is tightened when opened.
-    let root = f.root.clone();
     drop(f);
     let f2 = fixture();
     drop(f2.store);
@@ -284,7 +283,6 @@ fn store_is_private_from_the_start_and_tightened_when_opened() {
         assert_eq!(mode(p), 0o700, "{}", p.display());
     }
     assert_eq!(mode(&f2.root.join("meta.redb")), 0o600);
-    let _ = root;
 }
 
 /// As root, `nobody` (uid 65534) must not read `path`; skipped (with the reason) otherwise.

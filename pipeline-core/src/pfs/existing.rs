@@ -79,18 +79,15 @@ pub(crate) fn refuse_orphaned_objects(root: &Path) -> Result<()> {
     })
 }
 
-/// Tightens every directory directly in the store directory (`scratch/`, `lost+found/`,
-/// ...) to 0700; returns how many it changed.
+/// The directories the store and the engine keep directly in the store directory.
+const KNOWN_DIRS: [&str; 3] = ["objects", "scratch", "lost+found"];
+
+/// Tightens the store's own top-level directories (`objects/`, `scratch/`, `lost+found/`)
+/// to 0700; returns how many it changed. Other entries are not the store's to change.
 pub(crate) fn tighten_top_level(root: &Path) -> Result<usize> {
     let mut n = 0;
-    for e in fs::read_dir(root).map_err(|e| PfsError::io(root, e))? {
-        let e = e.map_err(|e| PfsError::io(root, e))?;
-        if e.file_type()
-            .map_err(|x| PfsError::io(e.path(), x))?
-            .is_dir()
-        {
-            n += usize::from(tighten(&e.path(), DIR_MODE)?);
-        }
+    for d in KNOWN_DIRS {
+        n += usize::from(tighten(&root.join(d), DIR_MODE)?);
     }
     Ok(n)
 }

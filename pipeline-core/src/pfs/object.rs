@@ -34,7 +34,9 @@
 //! the memo no longer matches and the next use hashes the file again. The store's own
 //! changes of metadata (hard links it makes, the modification time of a reused object) are
 //! followed by [`ObjectStore::touched`], which re-reads the stamp of an object still
-//! verified.
+//! verified. Removing a hard link elsewhere (a datum's scratch directory being cleared) also
+//! moves the `ctime`, so an object used again by a later datum is hashed again: at worst
+//! one extra read of each input per datum, never an unverified one.
 //!
 //! # Permissions
 //!
