@@ -40,7 +40,8 @@ pub(crate) fn private_file(path: &Path) -> Result<(File, bool)> {
     Ok((f, tightened))
 }
 
-/// Sets `path`'s mode to `mode` when group or others have any access to it.
+/// Sets `path`'s mode to `mode` when group or others have any access to it; logs a warning
+/// (and leaves it) when this user may not change it.
 pub(crate) fn tighten(path: &Path, mode: u32) -> Result<bool> {
     let meta = match fs::metadata(path) {
         Ok(m) => m,
@@ -50,9 +51,16 @@ pub(crate) fn tighten(path: &Path, mode: u32) -> Result<bool> {
     if meta.permissions().mode() & 0o077 == 0 {
         return Ok(false);
     }
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-        .map_err(|e| PfsError::io(path, e))?;
-    Ok(true)
+    match fs::set_permissions(path, fs::Permissions::from_mode(mode)) {
+        Ok(()) => Ok(true),
+        // Not ours to change (another user's store shared through its group): say so.
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            tracing::warn!(path = %path.display(), error = %e,
+                "cannot make this store path owner-only; others may be able to read it");
+            Ok(false)
+        }
+        Err(e) => Err(PfsError::io(path, e)),
+    }
 }
 
 #[cfg(test)]
