@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand};
 
 use crate::error::{Res, report};
-use crate::{data, engine, pipeline, quickstart, secret, validate};
+use crate::{data, engine, fsck, pipeline, quickstart, secret, validate};
 
 /// The exit codes, shown by `pipectl --help` (see `error::exit`).
 const EXIT_CODES: &str = "Exit codes:
@@ -111,6 +111,9 @@ pub enum Command {
     },
     /// Remove stored contents no commit refers to any more (deleted repos, replaced outputs).
     Gc(data::GcArgs),
+    /// Verify every stored object and every reference (exit 0 clean, 1 with the list of
+    /// problems); `--fix` moves damaged objects aside so a re-put repairs them.
+    Fsck(fsck::FsckArgs),
     /// Compare two commits.
     Diff {
         /// What to compare.
@@ -301,6 +304,7 @@ fn dispatch(cli: Cli) -> Res<i32> {
         } => pipeline::start_pipeline(&root, &name, no_wait)?,
         Command::Wait { what: Wait::Job(a) } => pipeline::wait_job(&root, a)?,
         Command::Logs(a) => pipeline::logs(&root, a)?,
+        Command::Fsck(a) => return fsck::run(&root, a),
         Command::Run { what } => pipeline::run_cron(&root, what, no_wait)?,
         Command::Serve(args) => pipeline::serve(&root, args)?,
         other => run_data(&root, other, no_wait)?,

@@ -9,6 +9,7 @@
 //! | `output` | the output format (`-o text\|json\|yaml`) and printing helpers |
 //! | `engine` | opening the store and an engine with the executors its pipelines use; waiting for jobs |
 //! | `data` | repos, branches, commits, files |
+//! | `fsck` | `fsck [--fix]`: the store's objects and references verified |
 //! | `pipeline` | pipelines, jobs, datums, logs, cron, serve |
 //! | `secret` | `create/list/inspect/delete secret`: Kubernetes `Secret` manifests in the store |
 //! | `preview` | `list datum -f SPEC`: a spec's datums before anything runs |
@@ -21,6 +22,7 @@ mod cli;
 mod data;
 mod engine;
 mod error;
+mod fsck;
 mod output;
 mod pipeline;
 mod preview;

@@ -148,9 +148,4 @@ impl Store {
             .read()?
             .scan(Table::Engine, prefix, &prefix_end(prefix))
     }
-
-    /// A local file holding an object, when the object store is on the local disk.
-    pub fn object_local_path(&self, hash: &ContentHash) -> Option<std::path::PathBuf> {
-        self.inner.objects.local_path(hash)
-    }
 }

@@ -142,6 +142,19 @@ pub enum PfsError {
         /// What the lock file says about the holder (pid, host).
         holder: String,
     },
+    /// A file's stored content is not what its entry says (missing, wrong size or wrong
+    /// hash). Found while streaming it out, materialising it or checking the store.
+    #[error("{0}")]
+    ObjectCorrupt(Box<CorruptFile>),
+    /// The metadata database cannot be used as the store it claims to be (missing or empty
+    /// beside stored objects, or damaged so that the database library failed).
+    #[error("store {}: {reason}", root.display())]
+    MetaCorrupt {
+        /// The store directory (or database file).
+        root: PathBuf,
+        /// What is wrong and how to recover.
+        reason: String,
+    },
     /// A glob pattern was rejected.
     #[error("invalid glob pattern {pattern:?}: {reason}")]
     InvalidGlob {
@@ -150,6 +163,74 @@ pub enum PfsError {
         /// Why.
         reason: String,
     },
+}
+
+/// A file whose stored object failed verification: which file, which object, what failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorruptFile {
+    /// `project/name`.
+    pub repo: String,
+    /// Commit ID.
+    pub commit: String,
+    /// Normalised path.
+    pub path: String,
+    /// The object's hash (hex), as the file entry names it.
+    pub object: String,
+    /// What is wrong with it.
+    pub problem: ObjectProblem,
+}
+
+impl std::fmt::Display for CorruptFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "file {} in {}@{}: object {} {}; run `pipectl fsck` to list every damaged file, \
+             then put the right content again to repair it",
+            self.path, self.repo, self.commit, self.object, self.problem
+        )
+    }
+}
+
+/// What is wrong with a stored object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ObjectProblem {
+    /// No object with that hash is stored.
+    Missing,
+    /// The object's size differs from the size recorded for it.
+    Size {
+        /// Bytes expected.
+        expected: u64,
+        /// Bytes found.
+        found: u64,
+    },
+    /// The object's content does not hash to its name.
+    Hash {
+        /// BLAKE3 of the bytes found.
+        #[serde(serialize_with = "hex_hash")]
+        found: crate::hash::ContentHash,
+    },
+}
+
+fn hex_hash<S: serde::Serializer>(h: &crate::hash::ContentHash, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&h.to_hex())
+}
+
+impl std::fmt::Display for ObjectProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ObjectProblem::Missing => f.write_str("is missing"),
+            ObjectProblem::Size { expected, found } => {
+                write!(
+                    f,
+                    "has {found} bytes where {expected} were recorded (size check failed)"
+                )
+            }
+            ObjectProblem::Hash { found } => {
+                write!(f, "holds content hashing to {found} (hash check failed)")
+            }
+        }
+    }
 }
 
 impl PfsError {

@@ -399,7 +399,11 @@ impl Store {
         })
     }
 
-    /// Opens a file for streaming reads.
+    /// Opens a file for streaming reads. The stream is verified as it goes (see
+    /// [`super::verify`]): when the stored object does not have the recorded size and hash,
+    /// reading ends with an error carrying [`PfsError::ObjectCorrupt`] (see
+    /// [`PfsError::from_io`]) instead of EOF, so a caller that reads to the end never
+    /// mistakes damaged content for the file. A missing object fails here already.
     pub fn get_file(
         &self,
         commit: &CommitRef,
@@ -413,8 +417,9 @@ impl Store {
                 path: info.path,
             });
         }
-        let r = self.inner.objects.open(&info.hash)?;
-        Ok((info, r))
+        let ctx = super::verify::FileCtx::new(commit, &info.path);
+        let r = self.open_verified(ctx, info.size, &info.hash)?;
+        Ok((info, Box::new(r)))
     }
 
     /// Lists one level: the file at `path`, or the files and directories directly in it
@@ -522,6 +527,11 @@ impl Store {
     /// `dest/<name>`). Files are hard-linked from the object store when it is local and on
     /// the same filesystem, else copied; either way they are read-only (mode 0444), and
     /// callers must not make them writable: a hard link shares the stored object.
+    ///
+    /// Every file is verified against its recorded size and hash first (a hard link only to
+    /// an object that passed [`super::object::ObjectStore::verify`], a copy through the
+    /// verifying reader); a damaged or missing object fails the call with
+    /// [`PfsError::ObjectCorrupt`] naming the file, and a half-copied file is removed.
     pub fn materialize(
         &self,
         commit: &CommitRef,
@@ -554,22 +564,11 @@ impl Store {
             if let Some(parent) = target.parent() {
                 fs::create_dir_all(parent).map_err(|e| PfsError::io(parent, e))?;
             }
-            let linked = match self.inner.objects.local_path(&f.hash) {
-                Some(src) => fs::hard_link(&src, &target).is_ok(),
-                None => false,
-            };
-            if linked {
+            let ctx = super::verify::FileCtx::new(commit, &f.path);
+            if self.link_verified(&ctx, &f, &target)? {
                 stats.linked += 1;
             } else {
-                let mut r = self.inner.objects.open(&f.hash)?;
-                let mut out = fs::File::create(&target).map_err(|e| PfsError::io(&target, e))?;
-                std::io::copy(&mut r, &mut out).map_err(|e| PfsError::io(&target, e))?;
-                drop(out);
-                let mut perm = fs::metadata(&target)
-                    .map_err(|e| PfsError::io(&target, e))?
-                    .permissions();
-                perm.set_readonly(true);
-                fs::set_permissions(&target, perm).map_err(|e| PfsError::io(&target, e))?;
+                self.copy_verified(ctx, &f, &target)?;
             }
             stats.files += 1;
             stats.bytes += f.size;
@@ -583,6 +582,49 @@ impl Store {
     /// The hash of the file or directory at `path` (see [`Store::inspect_file`]).
     pub fn hash_of(&self, commit: &CommitRef, path: &str) -> Result<ContentHash> {
         Ok(self.inspect_file(commit, path)?.hash)
+    }
+}
+
+impl Store {
+    /// Hard-links a verified object to `target`; `Ok(false)` when it is not local or the
+    /// link cannot be made.
+    fn link_verified(
+        &self,
+        ctx: &super::verify::FileCtx,
+        f: &FileInfo,
+        target: &Path,
+    ) -> Result<bool> {
+        let Some(src) = self.verified_path(ctx, f.size, &f.hash)? else {
+            return Ok(false);
+        };
+        if fs::hard_link(&src, target).is_err() {
+            return Ok(false);
+        }
+        self.inner.objects.touched(&f.hash);
+        Ok(true)
+    }
+
+    /// Copies a file's object to `target` through the verifying reader (read-only result);
+    /// removes the partial copy when verification fails.
+    fn copy_verified(
+        &self,
+        ctx: super::verify::FileCtx,
+        f: &FileInfo,
+        target: &Path,
+    ) -> Result<()> {
+        let mut r = self.open_verified(ctx, f.size, &f.hash)?;
+        let mut out = fs::File::create(target).map_err(|e| PfsError::io(target, e))?;
+        if let Err(e) = std::io::copy(&mut r, &mut out) {
+            drop(out);
+            let _ = fs::remove_file(target);
+            return Err(PfsError::unwrap_io(target, e));
+        }
+        drop(out);
+        let mut perm = fs::metadata(target)
+            .map_err(|e| PfsError::io(target, e))?
+            .permissions();
+        perm.set_readonly(true);
+        fs::set_permissions(target, perm).map_err(|e| PfsError::io(target, e))
     }
 }
 

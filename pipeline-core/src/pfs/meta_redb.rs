@@ -7,8 +7,18 @@
 //! and a stable file format. redb's range iterators own their snapshot, which is exactly the
 //! streaming-scan shape [`MetaRead::scan`] needs. rusqlite stays the fallback if queries turn
 //! relational; sled is not an option (beta, format change pending).
+//!
+//! **Panics are contained here.** redb trusts its file: some damaged files (random bytes
+//! flipped in `meta.redb`) make it panic (an index out of bounds, a failed assertion)
+//! instead of returning an error. Every call into redb therefore runs under
+//! [`std::panic::catch_unwind`], and a panic becomes [`PfsError::MetaCorrupt`] naming the
+//! file, so a damaged database is an error the caller can report, never a crashed process.
+//! The panic hook still prints redb's message on stderr. A transaction that panicked is
+//! dropped, which discards it.
 
-use std::path::Path;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
@@ -28,7 +38,52 @@ fn def(t: Table) -> Def {
 /// The embedded metadata database (redb).
 #[derive(Debug)]
 pub struct RedbMetaStore {
-    db: redb::Database,
+    /// Always `Some` until dropped (taken out to drop it under the guard).
+    db: Option<redb::Database>,
+    path: Arc<PathBuf>,
+}
+
+impl Drop for RedbMetaStore {
+    /// redb commits its allocator state when the database closes, which can panic on a
+    /// damaged file too: closing is guarded like every other call. While the thread is
+    /// already unwinding, a second panic would abort the process, so then the database is
+    /// leaked instead of closed (redb repairs its allocator state at the next open).
+    fn drop(&mut self) {
+        let Some(db) = self.db.take() else {
+            return;
+        };
+        if std::thread::panicking() {
+            std::mem::forget(db);
+            return;
+        }
+        if let Err(e) = guard(&self.path, move || {
+            drop(db);
+            Ok(())
+        }) {
+            tracing::warn!(error = %e, "closing the metadata database failed");
+        }
+    }
+}
+
+/// Runs `f` (calls into redb), turning a panic into [`PfsError::MetaCorrupt`] for `path`.
+fn guard<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(PfsError::MetaCorrupt {
+                root: path.to_path_buf(),
+                reason: format!(
+                    "the metadata database is corrupt (the database library failed: {msg}); \
+                     restore it from a backup"
+                ),
+            })
+        }
+    }
 }
 
 impl RedbMetaStore {
@@ -37,6 +92,10 @@ impl RedbMetaStore {
     /// redb recovers by itself after a crash (it may take a moment to repair its allocator
     /// state); no manual step is ever needed.
     pub fn open(path: &Path) -> Result<Self> {
+        guard(path, || Self::open_unguarded(path))
+    }
+
+    fn open_unguarded(path: &Path) -> Result<Self> {
         let db = redb::Database::builder()
             .set_cache_size(CACHE_BYTES)
             .create(path)
@@ -49,56 +108,106 @@ impl RedbMetaStore {
                 .map_err(|e| PfsError::meta(format!("creating table {}", t.name()), e))?;
         }
         txn.commit().map_err(|e| PfsError::meta("commit", e))?;
-        Ok(RedbMetaStore { db })
+        Ok(RedbMetaStore {
+            db: Some(db),
+            path: Arc::new(path.to_path_buf()),
+        })
+    }
+}
+
+impl RedbMetaStore {
+    fn db(&self) -> Result<&redb::Database> {
+        self.db
+            .as_ref()
+            .ok_or_else(|| PfsError::Corrupt("metadata database already closed".into()))
     }
 }
 
 struct RedbRead {
     txn: redb::ReadTransaction,
+    path: Arc<PathBuf>,
 }
 
 impl MetaRead for RedbRead {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let t = self
-            .txn
-            .open_table(def(table))
-            .map_err(|e| PfsError::meta(format!("open table {}", table.name()), e))?;
-        let v = t
-            .get(key)
-            .map_err(|e| PfsError::meta(format!("read {}", table.name()), e))?;
-        Ok(v.map(|g| g.value().to_vec()))
+        guard(&self.path, || {
+            let t = self
+                .txn
+                .open_table(def(table))
+                .map_err(|e| PfsError::meta(format!("open table {}", table.name()), e))?;
+            let v = t
+                .get(key)
+                .map_err(|e| PfsError::meta(format!("read {}", table.name()), e))?;
+            Ok(v.map(|g| g.value().to_vec()))
+        })
     }
 
     fn scan(&self, table: Table, start: &[u8], end: &[u8]) -> Result<KvIter> {
-        let t = self
-            .txn
-            .open_table(def(table))
-            .map_err(|e| PfsError::meta(format!("open table {}", table.name()), e))?;
-        let range = t
-            .range::<&[u8]>(start..end)
-            .map_err(|e| PfsError::meta(format!("scan {}", table.name()), e))?;
-        let name = table.name();
-        Ok(Box::new(range.map(move |r| {
-            r.map(|(k, v)| (k.value().to_vec(), v.value().to_vec()))
-                .map_err(|e| PfsError::meta(format!("scan {name}"), e))
-        })))
+        let range = guard(&self.path, || {
+            let t = self
+                .txn
+                .open_table(def(table))
+                .map_err(|e| PfsError::meta(format!("open table {}", table.name()), e))?;
+            t.range::<&[u8]>(start..end)
+                .map_err(|e| PfsError::meta(format!("scan {}", table.name()), e))
+        })?;
+        Ok(Box::new(GuardedScan {
+            range: Some(range),
+            name: table.name(),
+            path: self.path.clone(),
+        }))
+    }
+}
+
+/// A range scan whose every step is guarded (see the module docs); it ends after an error.
+struct GuardedScan {
+    range: Option<redb::Range<'static, &'static [u8], &'static [u8]>>,
+    name: &'static str,
+    path: Arc<PathBuf>,
+}
+
+impl Iterator for GuardedScan {
+    type Item = Result<Kv>;
+    fn next(&mut self) -> Option<Result<Kv>> {
+        let range = self.range.as_mut()?;
+        let name = self.name;
+        let item = guard(&self.path, || {
+            Ok(range.next().map(|r| {
+                r.map(|(k, v)| (k.value().to_vec(), v.value().to_vec()))
+                    .map_err(|e| PfsError::meta(format!("scan {name}"), e))
+            }))
+        });
+        match item {
+            Ok(Some(Ok(kv))) => Some(Ok(kv)),
+            Ok(None) => {
+                self.range = None;
+                None
+            }
+            Ok(Some(Err(e))) | Err(e) => {
+                self.range = None;
+                Some(Err(e))
+            }
+        }
     }
 }
 
 struct RedbWrite {
     txn: redb::WriteTransaction,
+    path: Arc<PathBuf>,
 }
 
 impl MetaWrite for RedbWrite {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let t = self
-            .txn
-            .open_table(def(table))
-            .map_err(|e| PfsError::meta(format!("open table {}", table.name()), e))?;
-        let v = t
-            .get(key)
-            .map_err(|e| PfsError::meta(format!("read {}", table.name()), e))?;
-        Ok(v.map(|g| g.value().to_vec()))
+        guard(&self.path, || {
+            let t = self
+                .txn
+                .open_table(def(table))
+                .map_err(|e| PfsError::meta(format!("open table {}", table.name()), e))?;
+            let v = t
+                .get(key)
+                .map_err(|e| PfsError::meta(format!("read {}", table.name()), e))?;
+            Ok(v.map(|g| g.value().to_vec()))
+        })
     }
 
     fn scan_collect(
@@ -108,63 +217,82 @@ impl MetaWrite for RedbWrite {
         end: &[u8],
         limit: usize,
     ) -> Result<Vec<Kv>> {
-        let t = self
-            .txn
-            .open_table(def(table))
-            .map_err(|e| PfsError::meta(format!("open table {}", table.name()), e))?;
-        let mut out = Vec::new();
-        for r in t
-            .range::<&[u8]>(start..end)
-            .map_err(|e| PfsError::meta(format!("scan {}", table.name()), e))?
-        {
-            if out.len() >= limit {
-                break;
+        guard(&self.path, || {
+            let t = self
+                .txn
+                .open_table(def(table))
+                .map_err(|e| PfsError::meta(format!("open table {}", table.name()), e))?;
+            let mut out = Vec::new();
+            for r in t
+                .range::<&[u8]>(start..end)
+                .map_err(|e| PfsError::meta(format!("scan {}", table.name()), e))?
+            {
+                if out.len() >= limit {
+                    break;
+                }
+                let (k, v) = r.map_err(|e| PfsError::meta(format!("scan {}", table.name()), e))?;
+                out.push((k.value().to_vec(), v.value().to_vec()));
             }
-            let (k, v) = r.map_err(|e| PfsError::meta(format!("scan {}", table.name()), e))?;
-            out.push((k.value().to_vec(), v.value().to_vec()));
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()> {
-        let mut t = self
-            .txn
-            .open_table(def(table))
-            .map_err(|e| PfsError::meta(format!("open table {}", table.name()), e))?;
-        t.insert(key, value)
-            .map_err(|e| PfsError::meta(format!("write {}", table.name()), e))?;
-        Ok(())
+        let path = self.path.clone();
+        guard(&path, || {
+            let mut t = self
+                .txn
+                .open_table(def(table))
+                .map_err(|e| PfsError::meta(format!("open table {}", table.name()), e))?;
+            t.insert(key, value)
+                .map_err(|e| PfsError::meta(format!("write {}", table.name()), e))?;
+            Ok(())
+        })
     }
 
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<()> {
-        let mut t = self
-            .txn
-            .open_table(def(table))
-            .map_err(|e| PfsError::meta(format!("open table {}", table.name()), e))?;
-        t.remove(key)
-            .map_err(|e| PfsError::meta(format!("delete from {}", table.name()), e))?;
-        Ok(())
+        let path = self.path.clone();
+        guard(&path, || {
+            let mut t = self
+                .txn
+                .open_table(def(table))
+                .map_err(|e| PfsError::meta(format!("open table {}", table.name()), e))?;
+            t.remove(key)
+                .map_err(|e| PfsError::meta(format!("delete from {}", table.name()), e))?;
+            Ok(())
+        })
     }
 
     fn commit(self: Box<Self>) -> Result<()> {
-        self.txn.commit().map_err(|e| PfsError::meta("commit", e))
+        let path = self.path.clone();
+        guard(&path, move || {
+            self.txn.commit().map_err(|e| PfsError::meta("commit", e))
+        })
     }
 }
 
 impl MetaStore for RedbMetaStore {
     fn read(&self) -> Result<Box<dyn MetaRead>> {
-        let txn = self
-            .db
-            .begin_read()
-            .map_err(|e| PfsError::meta("begin read", e))?;
-        Ok(Box::new(RedbRead { txn }))
+        let txn = guard(&self.path, || {
+            self.db()?
+                .begin_read()
+                .map_err(|e| PfsError::meta("begin read", e))
+        })?;
+        Ok(Box::new(RedbRead {
+            txn,
+            path: self.path.clone(),
+        }))
     }
 
     fn write(&self) -> Result<Box<dyn MetaWrite + '_>> {
-        let txn = self
-            .db
-            .begin_write()
-            .map_err(|e| PfsError::meta("begin write", e))?;
-        Ok(Box::new(RedbWrite { txn }))
+        let txn = guard(&self.path, || {
+            self.db()?
+                .begin_write()
+                .map_err(|e| PfsError::meta("begin write", e))
+        })?;
+        Ok(Box::new(RedbWrite {
+            txn,
+            path: self.path.clone(),
+        }))
     }
 }

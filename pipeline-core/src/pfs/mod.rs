@@ -29,6 +29,9 @@
 //! | `tree` | per-commit layers, their streaming merge, directory hashes |
 //! | `source` | [`CommitTree`]: a commit as a [`crate::datum::TreeSource`] |
 //! | `gc` | [`Store::gc`]: removing objects no file entry refers to |
+//! | [`verify`] | verified reads: the checking reader, verified hard links |
+//! | `check` | [`Store::check`] (`pipectl fsck`): every object and reference verified |
+//! | `private` | owner-only modes: 0700 directories, 0600 metadata files |
 //! | `autocommit` | pachctl's auto-commit rule for writes: [`Store::write_auto_commit`] |
 //! | `owner` | [`Store::owner_label`]: the label of the executor resources working for a store |
 //! | [`recovery`] | commits owned by a command; discarding those a dead command left open |
@@ -48,9 +51,19 @@
 //! **Objects: content-addressed files** (see [`object`]): `objects/ab/cdef…` = BLAKE3 of
 //! the bytes ([`crate::hash::ContentHash`]), written to a temp file, fsynced (or one
 //! `syncfs` per batch), renamed, never modified in place, mode 0444, deduplicated across
-//! repos and commits. Streams go through a 1 MiB buffer: memory does not grow with file size.
-//! Unreferenced objects (after a crash, or after deleting a repo) are not yet
-//! garbage-collected.
+//! repos and commits (after verifying the stored copy). Streams go through a 1 MiB buffer: memory does not grow with file size.
+
+//!
+//! **Trust in what is read** (issue #13). The store is private (0700 directories, 0600
+//! metadata files, 0444 objects; tightened when an old store is opened). Nothing leaves it
+//! unverified: [`Store::get_file`] streams through [`verify::VerifyingReader`] (size and
+//! BLAKE3 checked at the end of the stream, a mismatch is [`PfsError::ObjectCorrupt`] naming
+//! file, commit and object), [`Store::materialize`] copies through it or hard-links only
+//! verified objects, and a deduplicated put verifies the object it reuses (a damaged one is
+//! replaced, so a re-put repairs it). Verification is remembered per handle, keyed by the
+//! object and its file's device, inode, size and ctime. [`Store::check`] verifies everything;
+//! a missing or empty `meta.redb` beside objects refuses to open ([`PfsError::MetaCorrupt`]),
+//! and redb panics on damaged files are turned into that error at the `meta_redb` boundary.
 //!
 //! **Commit contents** (reference §4.3): a commit stores only its changes (a layer of file
 //! entries and tombstones); its tree is that layer over the tree of its nearest error-free
@@ -88,6 +101,7 @@
 
 mod autocommit;
 mod batch;
+mod check;
 mod commits;
 pub mod error;
 #[cfg(feature = "store-redb")]
@@ -103,6 +117,7 @@ pub mod model;
 pub mod names;
 pub mod object;
 mod owner;
+mod private;
 mod records;
 pub mod recovery;
 pub mod refs;
@@ -111,11 +126,13 @@ mod store;
 pub mod tree;
 mod trigger;
 mod txn;
+pub mod verify;
 
 pub use autocommit::{WriteTarget, Written};
 pub use batch::{EngineReader, EngineWrite, OutputBatch};
+pub use check::{CheckProblem, CheckReport};
 pub use commits::FinishOptions;
-pub use error::{PfsError, Result};
+pub use error::{CorruptFile, ObjectProblem, PfsError, Result};
 pub use files::{DiffIter, FileIter, TransferStats};
 pub use gc::GcStats;
 pub use meta_mem::MemMetaStore;

@@ -16,23 +16,47 @@
 //!   [`ObjectStore::barrier`] (one `syncfs(2)` for the whole batch) **before** committing
 //!   metadata that references the objects. Bulk puts (a directory of 100,000 files) use this.
 //!
-//! If the hash name already exists with the right size the temp file is dropped (dedup
-//! across repos and commits). A size mismatch (an object truncated by a power loss before
-//! its batch's barrier) is repaired by renaming the new copy over it. Temp files left by a
+//! If the hash name already exists with the right size **and its content hashes to its name**
+//! (checked once per store handle, see below) the temp file is dropped (dedup across repos
+//! and commits). An existing object that fails the size or hash check (truncated by a power
+//! loss before its batch's barrier, or damaged on disk) is repaired by renaming the new,
+//! correct copy over it (atomic: readers see the old or the new file, never a mix). Temp files left by a
 //! crash are removed when the store is opened. Metadata is only ever committed after the
 //! objects it names are durable, so a crash leaves at worst unreferenced objects, which
 //! [`Store::gc`](super::Store::gc) removes.
+//!
+//! # Verification and its memo
+//!
+//! [`ObjectStore::verify`] hashes an object and compares it with its name. The local store
+//! remembers, per handle, each object it has verified together with the file's device,
+//! inode, size and change time (`ctime`): any later change of the file through the
+//! filesystem (a write, a truncation, a `chmod`, a rename over it) moves its `ctime`, so
+//! the memo no longer matches and the next use hashes the file again. The store's own
+//! changes of metadata (hard links it makes, the modification time of a reused object) are
+//! followed by [`ObjectStore::touched`], which re-reads the stamp of an object still
+//! verified. Removing a hard link elsewhere (a datum's scratch directory being cleared) also
+//! moves the `ctime`, so an object used again by a later datum is hashed again: at worst
+//! one extra read of each input per datum, never an unverified one.
+//!
+//! # Permissions
+//!
+//! Every directory is created with mode 0700, temp files with 0600; a finished object is
+//! 0444 (no write bit for anyone). Only the store's owner can reach any of them.
 //!
 //! A deduplicated put sets the existing object's modification time to now: garbage
 //! collection keeps objects written or reused within its grace period, so an object being
 //! put for a commit that is not yet recorded is never collected under it.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::error::{PfsError, Result};
+use super::private::private_dir;
 use crate::hash::{ContentHash, FileHasher};
 
 /// When an object must be on disk.
@@ -66,6 +90,25 @@ pub struct ListedObject {
     pub modified: std::time::SystemTime,
 }
 
+/// The state of one stored object, as [`ObjectStore::verify`] found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectState {
+    /// The content hashes to the object's name.
+    Intact {
+        /// Its size in bytes.
+        size: u64,
+    },
+    /// No object with that hash is stored.
+    Missing,
+    /// The content does not hash to the object's name.
+    Corrupt {
+        /// Its size in bytes.
+        size: u64,
+        /// BLAKE3 of what is stored.
+        found: ContentHash,
+    },
+}
+
 /// A content-addressed, write-once blob store.
 pub trait ObjectStore: Send + Sync + 'static {
     /// Streams `reader` into the store; returns its hash and size. Memory use is bounded.
@@ -83,6 +126,78 @@ pub trait ObjectStore: Send + Sync + 'static {
     fn list(&self) -> Box<dyn Iterator<Item = Result<ListedObject>> + '_>;
     /// Removes an object (only garbage collection calls this).
     fn remove(&self, hash: &ContentHash) -> Result<()>;
+    /// Hashes an object and compares it with its name. The default streams it through
+    /// [`ObjectStore::open`]; a store may remember what it verified (the local one does).
+    fn verify(&self, hash: &ContentHash) -> Result<ObjectState> {
+        let mut r = match self.open(hash) {
+            Ok(r) => r,
+            Err(PfsError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                return Ok(ObjectState::Missing);
+            }
+            Err(e) => return Err(e),
+        };
+        let (size, found) = hash_stream(&mut *r).map_err(|e| PfsError::io(hash.to_hex(), e))?;
+        Ok(if found == *hash {
+            ObjectState::Intact { size }
+        } else {
+            ObjectState::Corrupt { size, found }
+        })
+    }
+    /// Tells the store that its caller changed the metadata of a verified object itself
+    /// (hard-linked it): the verification memo follows. Default: nothing.
+    fn touched(&self, _hash: &ContentHash) {}
+    /// Forgets that an object was verified, so the next [`ObjectStore::verify`] hashes it
+    /// again (a full check must also catch damage that left the file's stamp unchanged,
+    /// such as bit rot). Default: nothing.
+    fn forget(&self, _hash: &ContentHash) {}
+    /// Moves a damaged object out of the way (into the store's `lost+found`), so that a put
+    /// of the right content stores it afresh; never deletes it. Returns where it went, or
+    /// `None` when this store cannot move objects aside (then nothing changed).
+    fn quarantine(&self, _hash: &ContentHash) -> Result<Option<PathBuf>> {
+        Ok(None)
+    }
+}
+
+/// Size and BLAKE3 of everything `r` yields.
+pub(crate) fn hash_stream(r: &mut dyn Read) -> io::Result<(u64, ContentHash)> {
+    BUFFER.with_borrow_mut(|buf| {
+        buf.resize(BUF, 0);
+        let mut hasher = FileHasher::new();
+        let mut size = 0u64;
+        loop {
+            let n = match r.read(buf.as_mut_slice()) {
+                Ok(0) => return Ok((size, hasher.finish())),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            hasher.update(buf.get(..n).unwrap_or_default());
+            size += n as u64;
+        }
+    })
+}
+
+/// What identifies one version of a file on disk: any change through the filesystem moves
+/// its `ctime` (and a replacement changes its inode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    ctime: i64,
+    ctime_nsec: i64,
+}
+
+impl Stamp {
+    fn of(meta: &fs::Metadata) -> Stamp {
+        Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            ctime: meta.ctime(),
+            ctime_nsec: meta.ctime_nsec(),
+        }
+    }
 }
 
 /// The embedded object store on a local directory.
@@ -90,6 +205,9 @@ pub trait ObjectStore: Send + Sync + 'static {
 pub struct LocalObjectStore {
     root: PathBuf,
     tmp: PathBuf,
+    lost: PathBuf,
+    /// Objects verified through this handle, with the stamp of the file that was verified.
+    verified: Mutex<HashMap<ContentHash, Stamp>>,
 }
 
 const BUF: usize = 1 << 20;
@@ -101,25 +219,79 @@ thread_local! {
 
 impl LocalObjectStore {
     /// Opens (or creates) the store under `root`, removing temp files a crash left behind.
+    /// Its directories are created with mode 0700 (existing ones are tightened to it); bad
+    /// objects moved aside by [`ObjectStore::quarantine`] go to `lost+found` beside `root`.
     ///
     /// Only one process may use a store directory at a time (the data store's lock makes
     /// sure of that), so every file in `tmp/` at open time is garbage.
     pub fn open(root: &Path) -> Result<Self> {
+        Self::open_counting(root).map(|(s, _)| s)
+    }
+
+    /// [`LocalObjectStore::open`], also returning how many directories it tightened.
+    pub(crate) fn open_counting(root: &Path) -> Result<(Self, usize)> {
         let tmp = root.join("tmp");
-        fs::create_dir_all(&tmp).map_err(|e| PfsError::io(&tmp, e))?;
+        let mut tightened = usize::from(private_dir(root)?);
+        tightened += usize::from(private_dir(&tmp)?);
         for i in 0..=255u8 {
             let d = root.join(hex::encode([i]));
-            fs::create_dir_all(&d).map_err(|e| PfsError::io(&d, e))?;
+            tightened += usize::from(private_dir(&d)?);
         }
+        let lost = match root.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.join("lost+found"),
+            _ => root.join("lost+found"),
+        };
+        tightened += usize::from(super::private::tighten(&lost, super::private::DIR_MODE)?);
         for entry in fs::read_dir(&tmp).map_err(|e| PfsError::io(&tmp, e))? {
             let entry = entry.map_err(|e| PfsError::io(&tmp, e))?;
             let p = entry.path();
             fs::remove_file(&p).map_err(|e| PfsError::io(&p, e))?;
         }
-        Ok(LocalObjectStore {
+        let store = LocalObjectStore {
             root: root.to_path_buf(),
             tmp,
-        })
+            lost,
+            verified: Mutex::new(HashMap::new()),
+        };
+        Ok((store, tightened))
+    }
+
+    fn memo(&self) -> std::sync::MutexGuard<'_, HashMap<ContentHash, Stamp>> {
+        self.verified.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records that the file now at the object's path holds exactly `hash` (the store just
+    /// wrote or verified it).
+    fn remember(&self, hash: &ContentHash, stamp: Stamp) {
+        self.memo().insert(*hash, stamp);
+    }
+
+    /// Whether a file with this content is stored and intact; verifies it unless the memo
+    /// says it was verified and has not changed since.
+    fn verify_local(&self, hash: &ContentHash) -> Result<ObjectState> {
+        let p = self.path_of(hash);
+        let mut f = match File::open(&p) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.memo().remove(hash);
+                return Ok(ObjectState::Missing);
+            }
+            Err(e) => return Err(PfsError::io(&p, e)),
+        };
+        let before = Stamp::of(&f.metadata().map_err(|e| PfsError::io(&p, e))?);
+        if self.memo().get(hash) == Some(&before) {
+            return Ok(ObjectState::Intact { size: before.size });
+        }
+        let (size, found) = hash_stream(&mut f).map_err(|e| PfsError::io(&p, e))?;
+        if found != *hash {
+            self.memo().remove(hash);
+            return Ok(ObjectState::Corrupt { size, found });
+        }
+        let after = Stamp::of(&f.metadata().map_err(|e| PfsError::io(&p, e))?);
+        if after == before && size == before.size {
+            self.remember(hash, before);
+        }
+        Ok(ObjectState::Intact { size })
     }
 
     /// The path an object lives at.
@@ -138,7 +310,12 @@ impl LocalObjectStore {
                 N.fetch_add(1, Ordering::Relaxed)
             );
             let p = self.tmp.join(name);
-            match OpenOptions::new().write(true).create_new(true).open(&p) {
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&p)
+            {
                 Ok(f) => return Ok((p, f)),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(PfsError::io(&p, e)),
@@ -156,78 +333,12 @@ pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
 impl ObjectStore for LocalObjectStore {
     fn put(&self, reader: &mut dyn Read, durability: Durability) -> Result<StoredObject> {
         let (tmp_path, mut file) = self.temp_file()?;
-        let result = BUFFER.with_borrow_mut(|buf| {
-            buf.resize(BUF, 0);
-            let mut hasher = FileHasher::new();
-            let mut size = 0u64;
-            loop {
-                let n = match reader.read(buf.as_mut_slice()) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        return Err(PfsError::io("<input stream>", e));
-                    }
-                };
-                let chunk = buf.get(..n).unwrap_or_default();
-                hasher.update(chunk);
-                file.write_all(chunk)
-                    .map_err(|e| PfsError::io(&tmp_path, e))?;
-                size += n as u64;
-            }
-            let hash = hasher.finish();
-            let dest = self.path_of(&hash);
-            if let Ok(meta) = fs::metadata(&dest)
-                && meta.len() == size
-            {
-                // Reused: not garbage for another grace period (see the module docs).
-                let _ =
-                    File::open(&dest).and_then(|f| f.set_modified(std::time::SystemTime::now()));
-                return Ok((
-                    StoredObject {
-                        hash,
-                        size,
-                        new: false,
-                    },
-                    None,
-                ));
-            }
-            let mut perm = file
-                .metadata()
-                .map_err(|e| PfsError::io(&tmp_path, e))?
-                .permissions();
-            perm.set_readonly(true);
-            file.set_permissions(perm)
-                .map_err(|e| PfsError::io(&tmp_path, e))?;
-            if durability == Durability::Immediate {
-                file.sync_all().map_err(|e| PfsError::io(&tmp_path, e))?;
-            }
-            drop(file);
-            let dir = dest.parent().unwrap_or(&self.root).to_path_buf();
-            fs::rename(&tmp_path, &dest).map_err(|e| PfsError::io(&dest, e))?;
-            if durability == Durability::Immediate {
-                fsync_dir(&dir)?;
-            }
-            Ok((
-                StoredObject {
-                    hash,
-                    size,
-                    new: true,
-                },
-                Some(()),
-            ))
-        });
-        match result {
-            Ok((obj, Some(()))) => Ok(obj),
-            Ok((obj, None)) => {
-                let _ = fs::remove_file(&tmp_path);
-                Ok(obj)
-            }
-            Err(e) => {
-                let _ = fs::remove_file(&tmp_path);
-                Err(e)
-            }
+        let result = stream_into(reader, &mut file, &tmp_path)
+            .and_then(|(size, hash)| self.settle(file, &tmp_path, hash, size, durability));
+        if !matches!(result, Ok(StoredObject { new: true, .. })) {
+            let _ = fs::remove_file(&tmp_path);
         }
+        result
     }
 
     fn barrier(&self) -> Result<()> {
@@ -304,10 +415,148 @@ impl ObjectStore for LocalObjectStore {
 
     fn remove(&self, hash: &ContentHash) -> Result<()> {
         let p = self.path_of(hash);
+        self.memo().remove(hash);
         match fs::remove_file(&p) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(PfsError::io(&p, e)),
+        }
+    }
+
+    fn verify(&self, hash: &ContentHash) -> Result<ObjectState> {
+        self.verify_local(hash)
+    }
+
+    fn forget(&self, hash: &ContentHash) {
+        self.memo().remove(hash);
+    }
+
+    fn touched(&self, hash: &ContentHash) {
+        let p = self.path_of(hash);
+        let mut memo = self.memo();
+        if let Some(old) = memo.get_mut(hash)
+            && let Ok(meta) = fs::metadata(&p)
+        {
+            let new = Stamp::of(&meta);
+            if new.dev == old.dev && new.ino == old.ino && new.size == old.size {
+                *old = new;
+            } else {
+                memo.remove(hash);
+            }
+        }
+    }
+
+    fn quarantine(&self, hash: &ContentHash) -> Result<Option<PathBuf>> {
+        let p = self.path_of(hash);
+        private_dir(&self.lost)?;
+        let hex = hash.to_hex();
+        let mut dest = self.lost.join(&hex);
+        let mut n = 0u32;
+        while dest.exists() {
+            n += 1;
+            dest = self.lost.join(format!("{hex}.{n}"));
+        }
+        self.memo().remove(hash);
+        match fs::rename(&p, &dest) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(PfsError::io(&p, e)),
+        }
+        fsync_dir(&self.lost)?;
+        if let Some(dir) = p.parent() {
+            fsync_dir(dir)?;
+        }
+        Ok(Some(dest))
+    }
+}
+
+/// Copies `reader` into `file` through the thread's buffer; returns size and BLAKE3.
+fn stream_into(reader: &mut dyn Read, file: &mut File, path: &Path) -> Result<(u64, ContentHash)> {
+    BUFFER.with_borrow_mut(|buf| {
+        buf.resize(BUF, 0);
+        let mut hasher = FileHasher::new();
+        let mut size = 0u64;
+        loop {
+            let n = match reader.read(buf.as_mut_slice()) {
+                Ok(0) => return Ok((size, hasher.finish())),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(PfsError::io("<input stream>", e)),
+            };
+            let chunk = buf.get(..n).unwrap_or_default();
+            hasher.update(chunk);
+            file.write_all(chunk).map_err(|e| PfsError::io(path, e))?;
+            size += n as u64;
+        }
+    })
+}
+
+impl LocalObjectStore {
+    /// Puts a streamed temp file in place: reuses an intact existing object (dedup), or
+    /// makes the temp file read-only and renames it to its hash name (over a damaged one).
+    fn settle(
+        &self,
+        file: File,
+        tmp_path: &Path,
+        hash: ContentHash,
+        size: u64,
+        durability: Durability,
+    ) -> Result<StoredObject> {
+        let dest = self.path_of(&hash);
+        if self.reusable(&dest, &hash, size)? {
+            // Reused: not garbage for another grace period (see the module docs).
+            let _ = File::open(&dest).and_then(|f| f.set_modified(std::time::SystemTime::now()));
+            self.touched(&hash);
+            return Ok(StoredObject {
+                hash,
+                size,
+                new: false,
+            });
+        }
+        // 0444: no write bit for anyone (the 0700 directories keep others out).
+        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o444))
+            .map_err(|e| PfsError::io(tmp_path, e))?;
+        if durability == Durability::Immediate {
+            file.sync_all().map_err(|e| PfsError::io(tmp_path, e))?;
+        }
+        drop(file);
+        let dir = dest.parent().unwrap_or(&self.root).to_path_buf();
+        fs::rename(tmp_path, &dest).map_err(|e| PfsError::io(&dest, e))?;
+        if durability == Durability::Immediate {
+            fsync_dir(&dir)?;
+        }
+        // Written from the stream just hashed: verified.
+        if let Ok(meta) = fs::metadata(&dest) {
+            self.remember(&hash, Stamp::of(&meta));
+        }
+        Ok(StoredObject {
+            hash,
+            size,
+            new: true,
+        })
+    }
+
+    /// Whether an existing object at `dest` can stand for content of `size` bytes hashing
+    /// to `hash`: it exists, has that size and passes verification. A damaged one is
+    /// logged; the caller then renames its new copy over it.
+    fn reusable(&self, dest: &Path, hash: &ContentHash, size: u64) -> Result<bool> {
+        let state = match fs::metadata(dest) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(PfsError::io(dest, e)),
+            Ok(meta) if meta.len() != size => ObjectState::Corrupt {
+                size: meta.len(),
+                found: *hash,
+            },
+            Ok(_) => self.verify_local(hash)?,
+        };
+        match state {
+            ObjectState::Intact { .. } => Ok(true),
+            ObjectState::Missing => Ok(false),
+            ObjectState::Corrupt { size: found, .. } => {
+                tracing::warn!(object = %hash, expected_size = size, found_size = found,
+                    "stored object failed its size or hash check; replacing it with the content being put");
+                Ok(false)
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! [`Store`]: opening a store directory, the process lock, repos, branches and provenance.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
@@ -56,13 +56,7 @@ const LOCK_FILE: &str = "LOCK";
 #[cfg_attr(not(feature = "store-redb"), allow(dead_code))]
 fn take_lock(root: &Path) -> Result<File> {
     let path = root.join(LOCK_FILE);
-    let mut f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| PfsError::io(&path, e))?;
+    let (mut f, _) = super::private::private_file(&path)?;
     match f.try_lock() {
         Ok(()) => {}
         Err(fs::TryLockError::WouldBlock) => {
@@ -92,6 +86,14 @@ impl Store {
     /// Opens (or creates) the embedded store in `root`: `root/meta.redb` (metadata),
     /// `root/objects/` (contents) and `root/LOCK`.
     ///
+    /// Private: the directory and every directory in it are 0700, `meta.redb` and `LOCK`
+    /// 0600, created so; an existing store that is wider is tightened (logged at `info`).
+    /// Objects are 0444 inside the 0700 directories.
+    ///
+    /// Never opens as something it is not: a missing or empty `meta.redb` beside stored
+    /// objects is refused with [`PfsError::MetaCorrupt`] (saying how to recover) instead of
+    /// becoming a new empty store, and a damaged database is an error, never a panic.
+    ///
     /// One process at a time: a second process gets [`PfsError::Locked`] naming the pid and
     /// host that hold it. Within the process, clone the `Store` to share it. Opening after a
     /// crash needs no repair: temp objects are removed, open commits a user started stay open
@@ -100,10 +102,23 @@ impl Store {
     #[cfg(feature = "store-redb")]
     pub fn open(root: impl AsRef<Path>) -> Result<Store> {
         let root = root.as_ref();
-        fs::create_dir_all(root).map_err(|e| PfsError::io(root, e))?;
+        let mut tightened = usize::from(super::private::private_dir(root)?);
         let lock = take_lock(root)?;
-        let meta = super::meta_redb::RedbMetaStore::open(&root.join("meta.redb"))?;
-        let objects = super::object::LocalObjectStore::open(&root.join("objects"))?;
+        let meta_path = root.join(super::existing::META_FILE);
+        super::existing::refuse_orphaned_objects(root)?;
+        let (meta_file, t) = super::private::private_file(&meta_path)?;
+        drop(meta_file);
+        tightened += usize::from(t);
+        let meta = super::meta_redb::RedbMetaStore::open(&meta_path)?;
+        let (objects, t) = super::object::LocalObjectStore::open_counting(&root.join("objects"))?;
+        tightened += t + super::existing::tighten_top_level(root)?;
+        if tightened > 0 {
+            tracing::info!(
+                store = %root.display(),
+                tightened,
+                "store directories and metadata files were readable by others; tightened to owner-only (0700 directories, 0600 files)"
+            );
+        }
         let store = Store::build(
             Some(root.to_path_buf()),
             Box::new(meta),

@@ -69,10 +69,12 @@ impl DatumCtx {
                     std::fs::write(&target, b"").map_err(|e| ErrorChain(&e).to_string())?;
                     continue;
                 }
+                // Only a verified object is linked; a damaged one falls through to
+                // `materialize`, which fails the datum naming the file and the object.
                 let linked = self
                     .store
-                    .object_local_path(&input.hash)
-                    .is_some_and(|src| std::fs::hard_link(src, &target).is_ok());
+                    .link_object(&input.hash, &target)
+                    .unwrap_or(false);
                 if !linked {
                     let parent = target.parent().unwrap_or(scratch);
                     self.store
