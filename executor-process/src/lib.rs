@@ -88,11 +88,13 @@
 
 #![cfg(unix)]
 
+mod cgroup;
 mod child;
 mod executor;
 mod logs;
 mod probe;
 mod reaper;
+mod sandbox;
 mod settings;
 mod spawn;
 mod substitute;
@@ -108,6 +110,7 @@ pub const LABEL_VAR: &str = "PIPELINE_EXECUTOR_LABEL";
 /// a later [`ProcessExecutorBuilder::build`] can kill what a host that died left behind.
 pub const HOST_VAR: &str = "PIPELINE_EXECUTOR_HOST";
 
+pub use cgroup::KillMethod;
 pub use executor::{PfsRequest, ProcessExecutor, ProcessExecutorBuilder};
-pub use settings::PfsMode;
+pub use settings::{Isolation, PfsMode};
 pub use substitute::substitute_pfs;
