@@ -382,7 +382,7 @@ impl WorkerCgroup {
             return Ok(());
         }
         let deadline = std::time::Instant::now() + KILL_WAIT;
-        let mut pause = Duration::from_micros(200);
+        let pause = Duration::from_micros(500);
         loop {
             match self.kill {
                 KillMethod::CgroupKill => write(dir, "cgroup.kill", "1")?,
@@ -399,7 +399,6 @@ impl WorkerCgroup {
                     format!("processes left in {} after killing them", dir.display()),
                 ));
             }
-            pause = (pause * 2).min(Duration::from_millis(50));
         }
     }
 

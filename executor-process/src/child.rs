@@ -47,12 +47,15 @@ use crate::user::RunAs;
 pub(crate) enum Namespace {
     /// No namespace: paths were substituted.
     None,
-    /// Join a worker's namespaces (see [`CapturePlan`]).
+    /// Join a worker's namespaces (see [`CapturePlan`]), in this order.
     Enter {
-        /// The worker's user namespace.
-        user: RawFd,
+        /// Normal user: the user namespace owning the mount namespace, joined first to get
+        /// the right to enter it.
+        owner: Option<RawFd>,
         /// The worker's mount namespace (its root is the sandbox root).
         mount: RawFd,
+        /// The user namespace user code runs in; it does not own the mount namespace.
+        user: RawFd,
     },
 }
 
@@ -85,7 +88,7 @@ impl ChildPlan {
     /// shares the host's memory).
     #[cfg(target_os = "linux")]
     pub(crate) fn apply(&self) -> io::Result<()> {
-        use nix::sched::{CloneFlags, setns, unshare};
+        use nix::sched::{CloneFlags, setns};
         use std::os::fd::BorrowedFd;
 
         die_with(self.parent)?;
@@ -99,16 +102,18 @@ impl ChildPlan {
         }
         match &self.namespace {
             Namespace::None => {}
-            Namespace::Enter { user, mount } => {
+            Namespace::Enter { owner, mount, user } => {
                 // SAFETY (of `borrow_raw`): the worker owns these descriptors and keeps them
                 // open while any child it starts may use them.
                 #[allow(unsafe_code)]
                 let fd = |raw: RawFd| unsafe { BorrowedFd::borrow_raw(raw) };
-                setns(fd(*user), CloneFlags::CLONE_NEWUSER)?;
+                if let Some(owner) = owner {
+                    setns(fd(*owner), CloneFlags::CLONE_NEWUSER)?;
+                }
                 setns(fd(*mount), CloneFlags::CLONE_NEWNS)?;
-                // A private copy of the worker's (small) mount table: mounts user code makes
-                // end with its datum instead of reaching the worker's later datums.
-                unshare(CloneFlags::CLONE_NEWNS)?;
+                // Last: user code has no capability over the mount namespace's owner, so it
+                // can make, change or remove no mount at all.
+                setns(fd(*user), CloneFlags::CLONE_NEWUSER)?;
                 nix::unistd::chdir(c"/")?;
             }
         }
@@ -140,12 +145,13 @@ pub(crate) struct CapturePlan {
 pub(crate) const MSG_WANT_MAPS: i32 = -1;
 
 impl CapturePlan {
-    /// Runs in the capturing child: builds the root in a mount namespace owned by the
-    /// host's user namespace (root) or by a first user namespace (normal user), then makes a
-    /// user namespace and a mount namespace *from it*, so that every mount of the root is
-    /// copied into a less privileged namespace and **locked** (read-only stays read-only,
-    /// nothing can be unmounted to uncover what is below). `report` and `go` are the sync
-    /// pipes with the parent.
+    /// Runs in the capturing child: builds the root in a new mount namespace owned by the
+    /// host's user namespace (root) or by a first user namespace (normal user), then makes
+    /// the user namespace user code runs in, which does **not** own that mount namespace:
+    /// user code can change no mount (remounting an input writable fails with `EPERM`), and
+    /// a mount namespace it makes for itself copies the mounts **locked** (read-only stays
+    /// read-only, nothing can be unmounted to uncover what is below). `report` and `go` are
+    /// the sync pipes with the parent.
     #[cfg(target_os = "linux")]
     pub(crate) fn run(&self, report: RawFd, go: RawFd) -> io::Result<()> {
         use nix::sched::{CloneFlags, unshare};
@@ -167,7 +173,6 @@ impl CapturePlan {
         } else {
             self.write_own_maps()?;
         }
-        unshare(CloneFlags::CLONE_NEWNS)?;
         Ok(())
     }
 

@@ -327,10 +327,12 @@ pub(crate) fn spawn(
 /// A worker's namespaces, kept open between datums (see [`crate::child`]).
 #[derive(Debug)]
 pub(crate) struct WorkerNamespace {
-    /// The user namespace.
-    pub(crate) user: OwnedFd,
+    /// Normal user: the user namespace owning `mount`.
+    pub(crate) owner: Option<OwnedFd>,
     /// The mount namespace (its root is the sandbox root).
     pub(crate) mount: OwnedFd,
+    /// The user namespace user code runs in.
+    pub(crate) user: OwnedFd,
 }
 
 /// What the capturing child reads: the plan and its ends of the sync pipes.
@@ -422,9 +424,15 @@ fn capture_dialogue(
                 let open = |ns: &str| {
                     std::fs::File::open(format!("/proc/{pid}/ns/{ns}")).map(OwnedFd::from)
                 };
+                let user = open("user")?;
+                let owner = match plan.id_base {
+                    Some(_) => None,
+                    None => Some(parent_namespace(&user)?),
+                };
                 let ns = WorkerNamespace {
-                    user: open("user")?,
+                    owner,
                     mount: open("mnt")?,
+                    user,
                 };
                 drop(go);
                 return Ok(ns);
@@ -432,6 +440,18 @@ fn capture_dialogue(
             errno => return Err(io::Error::from_raw_os_error(errno)),
         }
     }
+}
+
+/// The parent of a user namespace (`ioctl(NS_GET_PARENT)`).
+fn parent_namespace(ns: &OwnedFd) -> io::Result<OwnedFd> {
+    const NS_GET_PARENT: libc::c_ulong = 0xb7 << 8 | 2;
+    // SAFETY: an ioctl without argument on a namespace descriptor we own; returns a new fd.
+    let fd = unsafe { libc::ioctl(ns.as_raw_fd(), NS_GET_PARENT as _) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new descriptor from the kernel.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// The capturing child. Never returns.

@@ -196,8 +196,9 @@ pub(crate) fn datum_plan(
     let namespace = match ns {
         None => Namespace::None,
         Some(ns) => Namespace::Enter {
-            user: ns.user.as_raw_fd(),
+            owner: ns.owner.as_ref().map(AsRawFd::as_raw_fd),
             mount: ns.mount.as_raw_fd(),
+            user: ns.user.as_raw_fd(),
         },
     };
     Ok(ChildPlan {

@@ -150,6 +150,8 @@ async fn root_in_the_datum_cannot_change_an_input() {
         r mount -o remount,rw,bind /pfs
         r umount /pfs
         r umount -l /pfs
+        r mount -t tmpfs none /pfs/out
+        r mount -t tmpfs none /tmp
         r sh -c 'echo X >> /pfs/data/a.txt'
         r sh -c 'mount -o remount,rw /pfs && echo X >> /pfs/data/a.txt'
         r chmod 666 $f
