@@ -122,6 +122,37 @@ impl CgroupRoot {
         Ok(root)
     }
 
+    /// Kills what hosts that are no longer running left in their cgroups (found by name,
+    /// `executor-process-<pid>`, beside ours) and removes those cgroups; returns how many
+    /// processes were killed.
+    pub(crate) fn reap_stale(&self) -> usize {
+        let mut killed = 0;
+        let bases = self.v2.iter().chain(self.v1.iter().map(|(_, b)| b));
+        for base in bases {
+            let Some(parent) = base.parent() else {
+                continue;
+            };
+            let Ok(entries) = std::fs::read_dir(parent) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(pid) = name
+                    .to_str()
+                    .and_then(|n| n.strip_prefix("executor-process-"))
+                    .and_then(|p| p.parse::<u32>().ok())
+                else {
+                    continue;
+                };
+                if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+                    continue;
+                }
+                killed += remove_tree(&entry.path());
+            }
+        }
+        killed
+    }
+
     /// How processes are killed with this root.
     pub(crate) fn kill_method(&self) -> KillMethod {
         if self.v2.is_some() {
@@ -430,6 +461,34 @@ impl Drop for WorkerCgroup {
     fn drop(&mut self) {
         self.remove();
     }
+}
+
+/// Kills every process in the cgroups below `dir` and removes them; returns how many
+/// processes were signalled.
+fn remove_tree(dir: &Path) -> usize {
+    let mut killed = 0;
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                killed += remove_tree(&entry.path());
+            }
+        }
+    }
+    // A frozen process does not die of SIGKILL until thawed (v1 freezer).
+    if dir.join("freezer.state").exists() {
+        let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+    }
+    for _ in 0..100 {
+        let members = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        if members.trim().is_empty() {
+            break;
+        }
+        killed += members.split_whitespace().count();
+        let _ = kill_members(dir);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = std::fs::remove_dir(dir);
+    killed
 }
 
 /// SIGKILL to every member of `dir`.

@@ -99,7 +99,8 @@ impl ProcessExecutorBuilder {
         tracing::info!(mode = %mode, "process executor: /pfs is provided by {mode}");
         let (cgroups, isolation) = isolation(mode);
         if self.reap_orphans {
-            let n = crate::reaper::reap_orphans();
+            let n =
+                crate::reaper::reap_orphans() + cgroups.as_ref().map_or(0, CgroupRoot::reap_stale);
             if n > 0 {
                 tracing::warn!(
                     n,

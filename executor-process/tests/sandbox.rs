@@ -512,3 +512,41 @@ fn cpu_cgroup_dir(cgroups: &str) -> Option<PathBuf> {
     }
     None
 }
+
+/// What a host that died left in its cgroups (a process, in `executor-process-<dead pid>`) is
+/// killed, and the cgroup removed, when the next executor is built.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cgroups_of_a_dead_host_are_reaped() {
+    if !can_run("cgroups_of_a_dead_host_are_reaped") {
+        return;
+    }
+    // Our own cgroup in the v2 hierarchy (hybrid: `unified`; pure v2: the root mount).
+    let own = std::fs::read_to_string("/proc/self/cgroup").expect("own cgroup");
+    let rel = own
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .expect("a v2 hierarchy")
+        .trim_start_matches('/')
+        .to_owned();
+    let mount = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+        .into_iter()
+        .map(Path::new)
+        .find(|m| m.join("cgroup.procs").exists())
+        .expect("v2 mounted");
+    let stale = mount.join(&rel).join("executor-process-99999999");
+    let worker = stale.join("p-0-0");
+    std::fs::create_dir_all(&worker).expect("stale cgroup");
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("42.42")
+        .spawn()
+        .expect("sleep");
+    std::fs::write(worker.join("cgroup.procs"), sleeper.id().to_string()).expect("join");
+    let _e = ProcessExecutor::builder().build().expect("executor");
+    let status = sleeper.wait().expect("wait");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "the stale cgroup's process was killed"
+    );
+    assert!(!stale.exists(), "stale cgroup removed");
+}

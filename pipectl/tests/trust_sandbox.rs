@@ -48,8 +48,14 @@ fn a_hostile_datum_cannot_change_a_finished_commit() {
          input: {pfs: {repo: data, glob: /*}}\n",
     );
     e.ok(&["create", "pipeline", "-f", &spec]);
-    assert_eq!(e.ok(&["get", "file", "hostile@master:/seen"]), "stored bytes\n");
-    assert_eq!(e.ok(&["get", "file", "data@master:/a.txt"]), "stored bytes\n");
+    assert_eq!(
+        e.ok(&["get", "file", "hostile@master:/seen"]),
+        "stored bytes\n"
+    );
+    assert_eq!(
+        e.ok(&["get", "file", "data@master:/a.txt"]),
+        "stored bytes\n"
+    );
     assert_eq!(e.ok(&["inspect", "file", "data@master:/a.txt"]), before);
 }
 
@@ -74,7 +80,13 @@ fn a_killed_pipectl_leaves_the_store_openable() {
         let a = e.local(&format!("a{round}.txt"), "x");
         let mut put = std::process::Command::new(assert_cmd::cargo::cargo_bin("pipectl"))
             .env("PIPECTL_ROOT", e.root())
-            .args(["put", "file", &format!("data@master:/a{round}.txt"), "-f", &a])
+            .args([
+                "put",
+                "file",
+                &format!("data@master:/a{round}.txt"),
+                "-f",
+                &a,
+            ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
