@@ -185,6 +185,9 @@ impl CgroupRoot {
             let dir = base.join(name);
             cg.add(&dir)?;
             cg.kill_dir = Some(dir.clone());
+            if !dir.join("cgroup.kill").exists() {
+                cg.kill = KillMethod::KillMembers; // Linux before 5.14
+            }
             apply_v2(&dir, resources, &v2_has)?;
             if v2_has("memory") {
                 cg.memory = Some(Memory::V2(dir));
@@ -552,8 +555,11 @@ mod tests {
             v1: Vec::new(),
         };
         assert_eq!(root.kill_method(), KillMethod::CgroupKill);
-        let cg = root.worker("p-0", &resources()).expect("worker cgroup");
         let dir = t.path().join("p-0");
+        // The kernel makes `cgroup.kill` in every new cgroup (Linux 5.14 and later).
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join("cgroup.kill"), "").expect("cgroup.kill");
+        let cg = root.worker("p-0", &resources()).expect("worker cgroup");
         assert_eq!(read(&dir, "memory.max"), (100u64 << 20).to_string());
         assert_eq!(read(&dir, "memory.low"), (50u64 << 20).to_string());
         assert_eq!(read(&dir, "pids.max"), "20");
@@ -565,7 +571,7 @@ mod tests {
         std::fs::write(dir.join("cgroup.events"), "populated 1\nfrozen 0\n").expect("events");
         let killing = cg.kill_all();
         let writer = async {
-            while !dir.join("cgroup.kill").exists() {
+            while std::fs::read_to_string(dir.join("cgroup.kill")).unwrap_or_default() != "1" {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
             std::fs::write(dir.join("cgroup.events"), "populated 0\nfrozen 0\n").expect("events");

@@ -1,35 +1,32 @@
-//! What happens in the child between `clone` and `execve` (see [`crate::spawn`]).
+//! What happens in a child between `clone` and `execve` (see [`crate::spawn`]).
 //!
-//! Everything is computed in the parent ([`ChildPlan`]); the child only makes system calls
-//! through `nix`'s safe wrappers (raw ones for credentials), on pre-built C strings.
+//! Everything is computed in the parent ([`ChildPlan`], [`CapturePlan`]); the child only
+//! makes system calls through `nix`'s safe wrappers (raw ones for credentials), on pre-built
+//! C strings.
 //!
-//! # One namespace per worker, entered per datum
+//! # One sandbox per worker, entered per datum
 //!
-//! Making a mount namespace costs a copy of the host's whole mount table, a few mounts, and
-//! its teardown when the datum exits. So a worker makes one ([`Namespace::Create`]) per
-//! scratch directory and keeps it open ([`crate::spawn::capture_namespace`]); each datum's
-//! process only joins it with `setns` ([`Namespace::Enter`]). The namespace shows:
-//! - `/pfs`: the worker's scratch directory, **read-only** (so every input is read-only, and
-//!   only what the engine put in the scratch directory for the current datum is there);
-//! - `/pfs/out`: the scratch directory's `out`, writable.
+//! Building the sandbox (namespaces, a root of about thirty mounts, `pivot_root`) costs
+//! milliseconds; so a worker builds it once per scratch directory ([`CapturePlan`], run by
+//! [`crate::spawn::capture_namespace`]) and keeps its namespaces open; each datum's process
+//! only joins them with `setns` ([`Namespace::Enter`]). The root is described in
+//! [`crate::sandbox`]; the engine empties the scratch directory in place between datums, so
+//! the binds stay valid, and a worker rebuilds its sandbox when the directory was replaced.
 //!
-//! The engine empties those directories in place between datums, so the binds stay valid; a
-//! worker re-creates its namespace when either directory was replaced.
-//!
-//! # Steps in the child
+//! # Steps in a datum's child
 //!
 //! 1. `PR_SET_PDEATHSIG(SIGKILL)`, then exit if the parent already died (the race the man page
 //!    describes), so the datum's process dies with the host process;
-//! 2. the namespace: create (a user namespace first when not root, with uid/gid maps mapping
-//!    our own ids; make the mount holding `/pfs` private so nothing propagates back to the
-//!    host; bind the scratch directory on `/pfs`, make it private, remount it read-only
-//!    keeping the flags a user namespace may not clear; bind `out` on `/pfs/out`), or enter
-//!    (`setns` into the worker's user and mount namespaces, then back to the host's working
-//!    directory, since `setns` moves to the namespace's root);
-//! 3. `chdir` to the working directory;
-//! 4. drop to `transform.user` (`setgroups`, `setresgid`, `setresuid` as raw system calls:
-//!    glibc's wrappers would change the credentials of every thread of the host, whose memory
-//!    the child shares), after the steps that needed the privileges.
+//! 2. join the worker's cgroups (write `0` to each `cgroup.procs` opened by the worker), so
+//!    that everything it starts is in them;
+//! 3. the namespaces: (normal user: the user namespace owning the mount namespace,) the mount
+//!    namespace, whose root is the sandbox root, then the user namespace user code runs in,
+//!    which does not own the mount namespace;
+//! 4. `chdir` to `/`, then to the working directory;
+//! 5. switch to the datum's identity (`setgroups`, `setresgid`, `setresuid` as raw system
+//!    calls: glibc's wrappers would change the credentials of every thread of the host, whose
+//!    memory the child shares). On a root host this always happens: user code is root (or
+//!    `transform.user`) *inside* the worker's user namespace and an unprivileged id outside.
 //!
 //! The process group (`setpgid(0, 0)`) is set by [`crate::spawn`] before this runs.
 

@@ -9,13 +9,14 @@ use std::path::PathBuf;
 /// How `/pfs` paths resolve for user code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PfsMode {
-    /// Each datum's process gets a private mount namespace (we are root, or have
-    /// `CAP_SYS_ADMIN`) where the scratch directory is bind-mounted on `/pfs` and each input is
-    /// read-only.
+    /// The sandbox of a root host: each worker's datums run in a pivoted root (the scratch
+    /// directory read-only on `/pfs`, `out` writable, read-only system directories), in a
+    /// user namespace mapping in-namespace ids `0..65536` to an unprivileged host range of
+    /// the worker's own (see the crate docs).
     MountNamespace,
-    /// As [`PfsMode::MountNamespace`], entered through an unprivileged user namespace mapping
-    /// our own uid/gid (needs an existing, empty `/pfs` directory on the host and a kernel
-    /// allowing unprivileged user namespaces).
+    /// The same sandbox for a normal user, in user namespaces that map only our own uid/gid
+    /// (needs an existing, empty `/pfs` directory on the host and a kernel allowing
+    /// unprivileged user namespaces).
     UserNamespace,
     /// No namespace: `/pfs` in `cmd`, `stdin`, `working_dir` and env values is replaced by the
     /// scratch directory (see [`substitute_pfs`](crate::substitute_pfs)). Inputs are not made
@@ -26,8 +27,8 @@ pub enum PfsMode {
 impl fmt::Display for PfsMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            PfsMode::MountNamespace => "mount namespace",
-            PfsMode::UserNamespace => "user + mount namespace",
+            PfsMode::MountNamespace => "sandbox (unprivileged ids)",
+            PfsMode::UserNamespace => "sandbox (own ids)",
             PfsMode::Substitution => "path substitution",
         })
     }
