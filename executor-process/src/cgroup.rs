@@ -219,7 +219,7 @@ impl CgroupRoot {
 }
 
 /// The path of our own cgroup in the hierarchy whose controller list matches `select`.
-fn own_path<'a>(own: &'a str, select: impl Fn(&str) -> bool) -> Option<&'a str> {
+fn own_path(own: &str, select: impl Fn(&str) -> bool) -> Option<&str> {
     own.lines().find_map(|l| {
         let mut parts = l.splitn(3, ':');
         let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);

@@ -265,8 +265,7 @@ async fn supervise(
     subst: bool,
     mut process: spawn::Process,
     (stdin, stdout, stderr): (Option<pipe::Sender>, pipe::Receiver, pipe::Receiver),
-    mut group: GroupKiller,
-    cgroup: Option<&WorkerCgroup>,
+    (mut group, cgroup): (GroupKiller, Option<&WorkerCgroup>),
     max: usize,
 ) -> Result<DatumOutcome, ExecutorError> {
     let scratch = task.scratch.as_path();
@@ -339,6 +338,26 @@ async fn supervise(
         }
     }
     Ok(outcome)
+}
+
+/// `OutOfMemory` when the cgroup's out-of-memory kill count rose during a datum that did not
+/// succeed, else `outcome`.
+fn oom_verdict(
+    task: &DatumTask,
+    outcome: DatumOutcome,
+    before: Option<u64>,
+    after: Option<u64>,
+) -> DatumOutcome {
+    match (before, after) {
+        (Some(before), Some(after)) if after > before && !outcome.is_success() => {
+            task.logs.line(
+                LogStream::Stderr,
+                "killed: the datum exceeded its memory limit (resource_limits.memory)",
+            );
+            DatumOutcome::OutOfMemory
+        }
+        _ => outcome,
+    }
 }
 
 /// How the process ended: its exit code, or the signal that killed it.
@@ -475,6 +494,22 @@ impl ProcessWorker {
         Ok((stack, namespace))
     }
 
+    /// The worker's cgroup emptied of whatever an earlier datum left (its future dropped
+    /// mid-run): the `cgroup.procs` descriptors the datum joins and the out-of-memory kill
+    /// count before it (nothing without cgroups).
+    async fn prepare_cgroup(
+        &mut self,
+    ) -> Result<(Vec<std::os::fd::RawFd>, Option<u64>), ExecutorError> {
+        let Some(cg) = self.cgroup()? else {
+            return Ok((Vec::new(), None));
+        };
+        cg.kill_all().await.map_err(|source| ExecutorError::Io {
+            context: "emptying the worker's cgroup".into(),
+            source,
+        })?;
+        Ok((cg.procs_fds(), cg.oom_kills()))
+    }
+
     /// Where `path` (as user code sees it, already substituted in substitution mode) is on
     /// the host.
     fn host_path(&self, scratch: &Path, path: &str) -> PathBuf {
@@ -511,17 +546,7 @@ impl Worker for ProcessWorker {
 
         let run_as = self.run_as(&task)?;
         let working_dir = self.working_dir(&task, &sub)?;
-        let (cgroup_procs, oom_before) = match self.cgroup()? {
-            Some(cg) => {
-                // Whatever an earlier datum left (its future dropped mid-run) goes first.
-                cg.kill_all().await.map_err(|source| ExecutorError::Io {
-                    context: "emptying the worker's cgroup".into(),
-                    source,
-                })?;
-                (cg.procs_fds(), cg.oom_kills())
-            }
-            None => (Vec::new(), None),
-        };
+        let (cgroup_procs, oom_before) = self.prepare_cgroup().await?;
         let label = self.label.clone();
         let pipeline = self.pipeline.clone();
         let max = self.config.max_log_line;
@@ -594,22 +619,12 @@ impl Worker for ProcessWorker {
             subst,
             process,
             (stdin, stdout, stderr),
-            group,
-            cgroup,
+            (group, cgroup),
             max,
         )
         .await?;
         let oom_after = cgroup.and_then(WorkerCgroup::oom_kills);
-        Ok(match (oom_before, oom_after) {
-            (Some(before), Some(after)) if after > before && !outcome.is_success() => {
-                task.logs.line(
-                    LogStream::Stderr,
-                    "killed: the datum exceeded its memory limit (resource_limits.memory)",
-                );
-                DatumOutcome::OutOfMemory
-            }
-            _ => outcome,
-        })
+        Ok(oom_verdict(&task, outcome, oom_before, oom_after))
     }
 
     async fn stop(&mut self) -> Result<(), ExecutorError> {
