@@ -154,9 +154,18 @@ impl CapturePlan {
         use nix::sched::{CloneFlags, unshare};
         die_with(self.parent)?;
         close_all_but(report, go);
+        // The host's `/proc`, kept for writing our own maps after the pivot (the new root's
+        // `/proc` is read-only).
+        let proc = nix::fcntl::open(
+            c"/proc",
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )?;
         if self.id_base.is_none() {
             unshare(CloneFlags::CLONE_NEWUSER)?;
-            self.write_own_maps()?;
+            self.write_own_maps(&proc)?;
         }
         unshare(CloneFlags::CLONE_NEWNS)?;
         self.root.build_and_enter()?;
@@ -168,16 +177,16 @@ impl CapturePlan {
                 return Err(nix::errno::Errno::EPIPE.into());
             }
         } else {
-            self.write_own_maps()?;
+            self.write_own_maps(&proc)?;
         }
         Ok(())
     }
 
     #[cfg(target_os = "linux")]
-    fn write_own_maps(&self) -> io::Result<()> {
-        write_proc(c"/proc/self/setgroups", b"deny")?;
-        write_proc(c"/proc/self/uid_map", &self.own_ids.0)?;
-        write_proc(c"/proc/self/gid_map", &self.own_ids.1)
+    fn write_own_maps(&self, proc: &std::os::fd::OwnedFd) -> io::Result<()> {
+        write_proc(proc, c"self/setgroups", b"deny")?;
+        write_proc(proc, c"self/uid_map", &self.own_ids.0)?;
+        write_proc(proc, c"self/gid_map", &self.own_ids.1)
     }
 }
 
@@ -213,10 +222,15 @@ fn close_all_but(a: RawFd, b: RawFd) {
 }
 
 #[cfg(target_os = "linux")]
-fn write_proc(path: &std::ffi::CStr, data: &[u8]) -> io::Result<()> {
-    use nix::fcntl::{OFlag, open};
+fn write_proc(proc: &std::os::fd::OwnedFd, path: &std::ffi::CStr, data: &[u8]) -> io::Result<()> {
+    use nix::fcntl::{OFlag, openat};
     use nix::sys::stat::Mode;
-    let fd = open(path, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())?;
+    let fd = openat(
+        proc,
+        path,
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
     let n = nix::unistd::write(&fd, data)?;
     if n != data.len() {
         return Err(nix::errno::Errno::EIO.into());
