@@ -72,6 +72,7 @@ fn full_spec() -> PipelineSpec {
             memory: Some("256Mi".into()),
             gpu: None,
             disk: Some("1Gi".into()),
+            pids: None,
         }),
         resource_limits: Some(ResourceSpec {
             cpu: Some(2.0),
@@ -81,6 +82,7 @@ fn full_spec() -> PipelineSpec {
                 number: 1,
             }),
             disk: None,
+            pids: None,
         }),
         scheduling_spec: Some(SchedulingSpec {
             node_selector: BTreeMap::from([("disktype".into(), "ssd".into())]),
