@@ -67,6 +67,13 @@
 //!   with locked mounts alone because a root-mapped process keeps `CAP_DAC_OVERRIDE` over
 //!   root-owned files and could reach the host's root through `/proc/<host pid>/root`. On a
 //!   normal user's host the namespaces map only our own ids.
+//! - **Limits of the sandbox.** The network is the host's (no network namespace: local
+//!   services, abstract Unix sockets included, are reachable). Mounts *below* a bound system
+//!   directory (a separate `/usr/local`, say) keep their own flags; write access there is
+//!   then up to file permissions, which an unprivileged id rarely has. On a **normal user's**
+//!   host, user code is that same host user: it cannot reach the store through the sandbox's
+//!   paths, but the kernel lets a user look into its own processes (`/proc/<pid>/root` of the
+//!   host process), so there the sandbox protects against mistakes, not against hostile code.
 //! - **Other effects.** Files user code creates in `out` belong to the worker's host ids. The
 //!   private `/tmp` lives as long as the worker's sandbox: datums of one worker share it.
 //!   User code sees the host's processes in `/proc` (no PID namespace: user code stays the
