@@ -613,6 +613,48 @@ mod tests {
         assert_eq!(cg.kill_dir, Some(base("freezer").join("w")));
     }
 
+    /// The v1 freezer path on a real v1 freezer hierarchy (this project's CI has one): a
+    /// process in the worker's cgroup is killed and the cgroup thawed and empty afterwards.
+    #[tokio::test]
+    async fn v1_freezer_kills_on_a_real_hierarchy() {
+        let base = Path::new("/sys/fs/cgroup/freezer");
+        if !nix::unistd::Uid::effective().is_root() || !base.join("cgroup.procs").exists() {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI runs as root with a v1 freezer"
+            );
+            eprintln!("skipped: needs root and a v1 freezer hierarchy");
+            return;
+        }
+        let root = CgroupRoot {
+            v2: None,
+            v2_controllers: Vec::new(),
+            v1: vec![(
+                "freezer",
+                base.join(format!("executor-process-test-{}", std::process::id())),
+            )],
+        };
+        std::fs::create_dir_all(&root.v1[0].1).expect("base");
+        let mut cg = root.worker("w", &Resources::default()).expect("worker");
+        assert_eq!(cg.kill, KillMethod::Freezer);
+        let mut child = std::process::Command::new("sleep")
+            .arg("43.21")
+            .spawn()
+            .expect("sleep");
+        let dir = root.v1[0].1.join("w");
+        std::fs::write(dir.join("cgroup.procs"), child.id().to_string()).expect("join");
+        cg.kill_all().await.expect("kill");
+        let status = child.wait().expect("wait");
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9)
+        );
+        assert_eq!(read(&dir, "freezer.state").trim(), "THAWED");
+        cg.remove();
+        assert!(!dir.exists());
+        let _ = std::fs::remove_dir(&root.v1[0].1);
+    }
+
     #[test]
     fn own_cgroup_paths_are_found_per_hierarchy() {
         let own = "4:memory:/a/b\n2:cpu,cpuacct:/c\n0::/\n";
