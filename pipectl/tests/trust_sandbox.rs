@@ -131,3 +131,50 @@ fn sleepers() -> Vec<String> {
     }
     found
 }
+
+/// Item 2, the issue's repro: a `setsid` daemon started by a datum is gone when the command
+/// that ran the job returns (before, it outlived the datum and `pipectl` itself, and kept
+/// writing its datum's file into later datums' `/pfs/out`, failing their job with a
+/// duplicate output path).
+#[test]
+fn a_setsid_daemon_does_not_outlive_its_datum() {
+    if !can_run("a_setsid_daemon_does_not_outlive_its_datum") {
+        return;
+    }
+    let e = Env::new();
+    e.ok(&["create", "repo", "data"]);
+    let spec = e.local(
+        "p.yaml",
+        "pipeline: {name: daemon}\n\
+         transform:\n  cmd: [sh, -c, 'setsid sh -c \"while :; do echo x >> /pfs/out/trust-leak-${data##*/}; sleep 0.05; done\" \
+         </dev/null >/dev/null 2>&1 & sleep 0.3; echo ok > /pfs/out/${data##*/}']\n\
+         parallelism_spec: {constant: 1}\n\
+         input: {pfs: {repo: data, glob: /*}}\n",
+    );
+    e.ok(&["create", "pipeline", "-f", &spec]);
+    let a = e.local("a.txt", "a");
+    e.ok(&["put", "file", "data@master:/a.txt", "-f", &a]);
+    let alive = daemons();
+    assert!(alive.is_empty(), "the daemon outlived its datum: {alive:?}");
+    assert_eq!(e.ok(&["get", "file", "daemon@master:/a.txt"]), "ok\n");
+    // A second datum does not get the first one's daemon output.
+    let b = e.local("b.txt", "b");
+    e.ok(&["put", "file", "data@master:/b.txt", "-f", &b]);
+    assert!(daemons().is_empty());
+    let jobs = e.json(&["list", "job", "-p", "daemon", "-o", "json"]);
+    assert_eq!(jobs[0]["state"], "JOB_SUCCESS", "{}", jobs[0]);
+    assert_eq!(e.ok(&["get", "file", "daemon@master:/b.txt"]), "ok\n");
+}
+
+/// Processes whose command line names a daemon's output file.
+fn daemons() -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        if let Ok(cmd) = std::fs::read(entry.path().join("cmdline"))
+            && String::from_utf8_lossy(&cmd).contains("/pfs/out/trust-leak-")
+        {
+            found.push(String::from_utf8_lossy(&cmd).replace('\0', " "));
+        }
+    }
+    found
+}
