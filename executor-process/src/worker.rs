@@ -500,6 +500,8 @@ impl ProcessWorker {
     async fn prepare_cgroup(
         &mut self,
     ) -> Result<(Vec<std::os::fd::RawFd>, Option<u64>), ExecutorError> {
+        // Only a memory limit makes the kernel kill for memory inside the worker's cgroup.
+        let limited = self.resources.limits.memory_bytes.is_some();
         let Some(cg) = self.cgroup()? else {
             return Ok((Vec::new(), None));
         };
@@ -507,7 +509,7 @@ impl ProcessWorker {
             context: "emptying the worker's cgroup".into(),
             source,
         })?;
-        Ok((cg.procs_fds(), cg.oom_kills()))
+        Ok((cg.procs_fds(), if limited { cg.oom_kills() } else { None }))
     }
 
     /// Where `path` (as user code sees it, already substituted in substitution mode) is on
@@ -623,7 +625,10 @@ impl Worker for ProcessWorker {
             max,
         )
         .await?;
-        let oom_after = cgroup.and_then(WorkerCgroup::oom_kills);
+        let oom_after = match oom_before {
+            Some(_) => cgroup.and_then(WorkerCgroup::oom_kills),
+            None => None,
+        };
         Ok(oom_verdict(&task, outcome, oom_before, oom_after))
     }
 
