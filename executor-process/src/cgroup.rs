@@ -193,11 +193,15 @@ impl CgroupRoot {
                 cg.memory = Some(Memory::V2(dir));
             }
         }
-        for (ctrl, base) in &self.v1 {
-            let needed = if *ctrl == "freezer" {
-                cg.kill == KillMethod::Freezer
-            } else {
-                !v2_has(ctrl)
+        for (i, (ctrl, base)) in self.v1.iter().enumerate() {
+            // A v1 controller is joined only when it is needed: to kill (freezer; or, with
+            // neither v2 nor a freezer, the first hierarchy) or for a limit the pipeline sets.
+            // Every join is a cgroup migration per datum, and a cpu cgroup changes scheduling.
+            let needed = match *ctrl {
+                "freezer" => cg.kill == KillMethod::Freezer,
+                _ if v2_has(ctrl) => false,
+                _ if cg.kill == KillMethod::KillMembers && self.v2.is_none() && i == 0 => true,
+                c => asks_for(c, resources),
             };
             if !needed {
                 continue;
@@ -215,6 +219,16 @@ impl CgroupRoot {
             }
         }
         Ok(cg)
+    }
+}
+
+/// Whether `resources` set anything controller `ctrl` enforces.
+fn asks_for(ctrl: &str, r: &Resources) -> bool {
+    match ctrl {
+        "memory" => r.limits.memory_bytes.is_some() || r.requests.memory_bytes.is_some(),
+        "pids" => r.limits.pids.is_some(),
+        "cpu" => r.limits.cpu.is_some() || r.requests.cpu.is_some(),
+        _ => false,
     }
 }
 
@@ -611,6 +625,11 @@ mod tests {
         assert_eq!(read(&base("cpu").join("w"), "cpu.shares"), "512");
         assert_eq!(cg.procs_fds().len(), 4);
         assert_eq!(cg.kill_dir, Some(base("freezer").join("w")));
+        // Without limits a datum joins only what kills it (one migration per datum).
+        let plain = root.worker("plain", &Resources::default()).expect("worker");
+        assert_eq!(plain.procs_fds().len(), 1);
+        assert_eq!(plain.kill_dir, Some(base("freezer").join("plain")));
+        assert!(!base("memory").join("plain").exists());
     }
 
     /// The v1 freezer path on a real v1 freezer hierarchy (this project's CI has one): a
