@@ -81,10 +81,11 @@
 //!
 //! # Processes end with their datum; limits ([`ProcessExecutor::isolation`])
 //!
-//! Each worker has a cgroup (per hierarchy, under the host process's own cgroup, see the
-//! `cgroup` module); every datum's process joins it before `execve`. When the datum ends
-//! (success, failure, timeout, cancellation) everything in it is killed and the executor
-//! waits until it is empty, before the datum's output is read: a `setsid` daemon cannot
+//! Each worker has a cgroup (under the host process's own cgroup, see the `cgroup` module);
+//! every datum's process joins it before `execve` (on a hybrid host: the v2 cgroup that
+//! kills, plus a v1 controller's only when the pipeline sets a limit it enforces). When the
+//! datum ends (success, failure, timeout, cancellation) everything in it is killed and the
+//! executor waits until it is empty, before the datum's output is read: a `setsid` daemon cannot
 //! outlive its datum or write into a later datum's `/pfs/out`. Killing uses v2 `cgroup.kill`
 //! where a v2 hierarchy is mounted (pure v2, or the empty `unified` hierarchy of a hybrid
 //! host), else the v1 freezer (freeze, kill, thaw). Building an executor kills what dead
