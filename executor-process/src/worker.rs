@@ -625,10 +625,7 @@ impl Worker for ProcessWorker {
             max,
         )
         .await?;
-        let oom_after = match oom_before {
-            Some(_) => cgroup.and_then(WorkerCgroup::oom_kills),
-            None => None,
-        };
+        let oom_after = oom_before.and(cgroup).and_then(WorkerCgroup::oom_kills);
         Ok(oom_verdict(&task, outcome, oom_before, oom_after))
     }
 
