@@ -6,7 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use pipeline_core::executor::{Executor, ExecutorError, Worker, WorkerPoolSpec};
 
-use crate::settings::{Config, PfsMode, label};
+use crate::cgroup::CgroupRoot;
+use crate::settings::{Config, Isolation, PfsMode, label};
 use crate::worker::ProcessWorker;
 
 /// Which `/pfs` mode to use: [`PfsRequest::Auto`] (the default) picks the best that works.
@@ -96,8 +97,10 @@ impl ProcessExecutorBuilder {
             PfsRequest::Auto => self.auto_mode(),
         };
         tracing::info!(mode = %mode, "process executor: /pfs is provided by {mode}");
+        let (cgroups, isolation) = isolation(mode);
         if self.reap_orphans {
-            let n = crate::reaper::reap_orphans();
+            let n =
+                crate::reaper::reap_orphans() + cgroups.as_ref().map_or(0, CgroupRoot::reap_stale);
             if n > 0 {
                 tracing::warn!(
                     n,
@@ -108,9 +111,10 @@ impl ProcessExecutorBuilder {
         Ok(ProcessExecutor {
             inner: Arc::new(Config {
                 mode,
-                parent_mount: crate::worker::containing_mount(&self.mount_point),
                 mount_point: self.mount_point,
                 max_log_line: self.max_log_line,
+                cgroups,
+                isolation,
             }),
         })
     }
@@ -183,6 +187,53 @@ impl ProcessExecutor {
     pub fn mount_point(&self) -> &Path {
         &self.inner.mount_point
     }
+
+    /// What this executor enforces on this host (see the crate docs); each missing guarantee
+    /// was also logged as a warning when it was built.
+    pub fn isolation(&self) -> &Isolation {
+        &self.inner.isolation
+    }
+}
+
+/// Finds the cgroups and reports (and logs) what is enforced in `mode`.
+fn isolation(mode: PfsMode) -> (Option<CgroupRoot>, Isolation) {
+    let root = nix::unistd::Uid::effective().is_root();
+    let sandbox = mode != PfsMode::Substitution;
+    let (cgroups, cgroup_error) = match CgroupRoot::detect() {
+        Ok(c) => (Some(c), None),
+        Err(e) => (None, Some(e)),
+    };
+    let isolation = Isolation {
+        pfs_mode: mode,
+        sandbox,
+        unprivileged_ids: sandbox && root && mode == PfsMode::MountNamespace,
+        kill: cgroups.as_ref().map(CgroupRoot::kill_method),
+        limits: ["memory", "pids", "cpu"]
+            .into_iter()
+            .filter(|c| cgroups.as_ref().is_some_and(|g| g.has(c)))
+            .collect(),
+        cgroup_error,
+    };
+    if !sandbox {
+        tracing::warn!(
+            "process executor: no sandbox ({mode}): user code runs on the host's file system \
+             and can change its inputs"
+        );
+    }
+    if let Some(e) = &isolation.cgroup_error {
+        tracing::warn!(
+            "process executor: no cgroups ({e}): a datum's processes are killed by process \
+             group only (one that calls setsid survives its datum until the pipeline is \
+             removed) and resource_limits are not enforced"
+        );
+    } else {
+        tracing::info!(
+            kill = ?isolation.kill,
+            limits = ?isolation.limits,
+            "process executor: a cgroup per worker"
+        );
+    }
+    (cgroups, isolation)
 }
 
 #[async_trait]
@@ -195,6 +246,27 @@ impl Executor for ProcessExecutor {
         &self,
         spec: &WorkerPoolSpec,
     ) -> Result<Vec<Box<dyn Worker>>, ExecutorError> {
+        let resources = pipeline_core::spec::Resources::resolve(
+            spec.spec.resource_requests.as_ref(),
+            spec.spec.resource_limits.as_ref(),
+        )
+        .map_err(|e| ExecutorError::InvalidTask {
+            field: e.field,
+            message: e.message,
+        })?;
+        for (what, wanted) in [
+            ("memory", resources.limits.memory_bytes.is_some()),
+            ("pids", resources.limits.pids.is_some()),
+            ("cpu", resources.limits.cpu.is_some()),
+        ] {
+            if wanted && !self.inner.isolation.limits.contains(&what) {
+                tracing::warn!(
+                    pipeline = %spec.pipeline,
+                    "process executor: resource_limits.{what} is not enforced on this host \
+                     (no {what} cgroup controller)"
+                );
+            }
+        }
         if spec.workers == 0 {
             return Err(ExecutorError::InvalidTask {
                 field: "parallelism_spec.constant".into(),
@@ -208,6 +280,7 @@ impl Executor for ProcessExecutor {
                     &spec.project,
                     spec.pipeline.clone(),
                     self.inner.clone(),
+                    resources,
                 )) as Box<dyn Worker>
             })
             .collect())

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::settings::PfsMode;
-use crate::worker::{containing_mount, create_plan, datum_plan};
+use crate::worker::{capture_plan, datum_plan};
 
 /// Runs `true` in a throw-away scratch directory with `mode`'s child setup.
 pub(crate) fn probe(mode: PfsMode, mount_point: &Path) -> Result<(), String> {
@@ -17,14 +17,22 @@ pub(crate) fn probe(mode: PfsMode, mount_point: &Path) -> Result<(), String> {
     std::fs::create_dir_all(scratch.join("in")).map_err(|e| e.to_string())?;
     let result = (|| {
         std::fs::create_dir_all(scratch.join("out")).map_err(|e| e.to_string())?;
-        let create = create_plan(mode, mount_point, &containing_mount(mount_point), &scratch)
-            .map_err(|e| e.to_string())?
-            .ok_or("substitution mode needs no probe")?;
+        let (id_base, run_as) = match mode {
+            PfsMode::Substitution => return Err("substitution mode needs no probe".into()),
+            PfsMode::MountNamespace => (
+                Some(crate::settings::next_id_base()),
+                Some(crate::user::RunAs {
+                    uid: nix::unistd::Uid::from_raw(0),
+                    gid: nix::unistd::Gid::from_raw(0),
+                }),
+            ),
+            PfsMode::UserNamespace => (None, None),
+        };
+        let create = capture_plan(mount_point, &scratch, id_base).map_err(|e| e.to_string())?;
         let mut stack = crate::spawn::Stack::new().map_err(|e| e.to_string())?;
-        let ns =
-            crate::spawn::capture_namespace(&create, mode == PfsMode::UserNamespace, &mut stack)
-                .map_err(|e| format!("making the namespace: {e}"))?;
-        let plan = datum_plan(Some(&ns), None, None).map_err(|e| e.to_string())?;
+        let ns = crate::spawn::capture_namespace(&create, &mut stack)
+            .map_err(|e| format!("making the namespace: {e}"))?;
+        let plan = datum_plan(Some(&ns), Vec::new(), None, run_as).map_err(|e| e.to_string())?;
         let program =
             crate::spawn::Program::new(std::ffi::OsStr::new("true"), [], std::env::vars_os())
                 .map_err(|(field, _)| format!("{field} contains a NUL byte"))?;

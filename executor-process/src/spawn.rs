@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use tokio::io::unix::AsyncFd;
 
-use crate::child::ChildPlan;
+use crate::child::{CapturePlan, ChildPlan};
 
 /// Stack size of the child between `clone` and `execve` (it only makes system calls; nix
 /// path conversions use up to a page or two).
@@ -327,50 +327,50 @@ pub(crate) fn spawn(
 /// A worker's namespaces, kept open between datums (see [`crate::child`]).
 #[derive(Debug)]
 pub(crate) struct WorkerNamespace {
-    /// The user namespace (user-namespace mode).
-    pub(crate) user: Option<OwnedFd>,
-    /// The mount namespace.
+    /// Normal user: the user namespace owning `mount`.
+    pub(crate) owner: Option<OwnedFd>,
+    /// The mount namespace (its root is the sandbox root).
     pub(crate) mount: OwnedFd,
+    /// The user namespace user code runs in.
+    pub(crate) user: OwnedFd,
 }
 
-/// What the capturing child reports: its error, or the descriptors it opened.
+/// What the capturing child reads: the plan and its ends of the sync pipes.
 struct CaptureCtx<'a> {
-    plan: &'a ChildPlan,
-    user: bool,
-    error: AtomicI32,
-    user_fd: AtomicI32,
-    mount_fd: AtomicI32,
+    plan: &'a CapturePlan,
+    report: RawFd,
+    go: RawFd,
 }
 
-/// Makes a namespace with `plan` (a [`crate::child::Namespace::Create`]) in a child that
-/// shares our descriptor table, opens its namespaces there (so the descriptors are ours), and
-/// exits: the namespaces live on as long as the descriptors.
+/// Makes a worker's namespaces with `plan` in a child, opens them from here while the child
+/// waits, then lets the child exit: the namespaces live on as long as the descriptors.
+///
+/// The child shares our memory (`CLONE_VM`, no page-table copy) but **not** our descriptor
+/// table: it closes its copy of every descriptor but the two sync pipes at once, so it never
+/// keeps a host file (the store's lock) open, even for the instant it lives after a `SIGKILL`
+/// of the host.
 pub(crate) fn capture_namespace(
-    plan: &ChildPlan,
-    user: bool,
+    plan: &CapturePlan,
     stack: &mut Stack,
 ) -> io::Result<WorkerNamespace> {
+    let (report_r, report_w) = pipe()?;
+    let (go_r, go_w) = pipe()?;
     let ctx = CaptureCtx {
         plan,
-        user,
-        error: AtomicI32::new(0),
-        user_fd: AtomicI32::new(-1),
-        mount_fd: AtomicI32::new(-1),
+        report: report_w.as_raw_fd(),
+        go: go_r.as_raw_fd(),
     };
     let mut pidfd: libc::c_int = -1;
     let pid = {
         let _blocked = BlockedSignals::all();
-        // SAFETY: as in `spawn`; the child also shares our descriptor table (`CLONE_FILES`),
-        // runs with every signal blocked and never returns to Rust code of ours.
+        // SAFETY: `capture_main` only makes system calls on `ctx`, which lives in this frame
+        // until the child is reaped below (on every path: `Process` kills and reaps on drop);
+        // the stack is ours and unused by anyone else until then.
         unsafe {
             libc::clone(
                 capture_main,
                 stack.top(),
-                libc::CLONE_VM
-                    | libc::CLONE_VFORK
-                    | libc::CLONE_FILES
-                    | libc::CLONE_PIDFD
-                    | libc::SIGCHLD,
+                libc::CLONE_VM | libc::CLONE_PIDFD | libc::SIGCHLD,
                 std::ptr::from_ref(&ctx).cast_mut().cast(),
                 &mut pidfd as *mut libc::c_int,
             )
@@ -381,50 +381,94 @@ pub(crate) fn capture_namespace(
     }
     // SAFETY: with `CLONE_PIDFD` the kernel stored a new descriptor here.
     let mut process = Process::new(unsafe { OwnedFd::from_raw_fd(pidfd) });
+    drop((report_w, go_r));
+    let result = capture_dialogue(plan, pid, &report_r, go_w);
+    if result.is_err() {
+        process.kill();
+    }
     let _ = process.wait_blocking();
-    // SAFETY: descriptors the child opened in our (shared) table, now ours alone.
-    let own = |fd: i32| (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) });
-    let user_fd = own(ctx.user_fd.load(Ordering::Acquire));
-    let mount_fd = own(ctx.mount_fd.load(Ordering::Acquire));
-    let error = ctx.error.load(Ordering::Acquire);
-    if error != 0 {
-        return Err(io::Error::from_raw_os_error(error));
+    result
+}
+
+/// The parent's side of the capture: writes the id maps when asked, opens the namespaces
+/// when the child is ready, then closes `go` (the child exits on end of file).
+fn capture_dialogue(
+    plan: &CapturePlan,
+    pid: i32,
+    report: &OwnedFd,
+    go: OwnedFd,
+) -> io::Result<WorkerNamespace> {
+    use std::io::Read;
+    let mut reader = std::fs::File::from(report.try_clone()?);
+    loop {
+        let mut msg = [0u8; 4];
+        if let Err(e) = reader.read_exact(&mut msg) {
+            return Err(io::Error::other(format!(
+                "the namespace child exited without reporting ({e})"
+            )));
+        }
+        match i32::from_ne_bytes(msg) {
+            crate::child::MSG_WANT_MAPS => {
+                let base = plan
+                    .id_base
+                    .ok_or_else(|| io::Error::other("maps asked for without an id base"))?;
+                let map = format!("0 {base} {}", crate::settings::ID_RANGE);
+                std::fs::write(format!("/proc/{pid}/uid_map"), &map)?;
+                std::fs::write(format!("/proc/{pid}/gid_map"), &map)?;
+                // SAFETY: one byte from a local to the pipe we own.
+                if unsafe { libc::write(go.as_raw_fd(), c"g".as_ptr().cast(), 1) } != 1 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            0 => {
+                let open = |ns: &str| {
+                    std::fs::File::open(format!("/proc/{pid}/ns/{ns}")).map(OwnedFd::from)
+                };
+                let user = open("user")?;
+                let owner = match plan.id_base {
+                    Some(_) => None,
+                    None => Some(parent_namespace(&user)?),
+                };
+                let ns = WorkerNamespace {
+                    owner,
+                    mount: open("mnt")?,
+                    user,
+                };
+                drop(go);
+                return Ok(ns);
+            }
+            errno => return Err(io::Error::from_raw_os_error(errno)),
+        }
     }
-    match (mount_fd, user_fd.is_some() == user) {
-        (Some(mount), true) => Ok(WorkerNamespace {
-            user: user_fd,
-            mount,
-        }),
-        _ => Err(io::Error::other(
-            "the namespace child exited without reporting",
-        )),
+}
+
+/// The parent of a user namespace (`ioctl(NS_GET_PARENT)`).
+fn parent_namespace(ns: &OwnedFd) -> io::Result<OwnedFd> {
+    const NS_GET_PARENT: libc::c_ulong = 0xb7 << 8 | 2;
+    // SAFETY: an ioctl without argument on a namespace descriptor we own; returns a new fd.
+    let fd = unsafe { libc::ioctl(ns.as_raw_fd(), NS_GET_PARENT as _) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
     }
+    // SAFETY: a new descriptor from the kernel.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// The capturing child. Never returns.
 extern "C" fn capture_main(arg: *mut libc::c_void) -> libc::c_int {
-    // SAFETY: `arg` is the `CaptureCtx` of the suspended parent frame.
+    // SAFETY: `arg` is the `CaptureCtx` of the waiting parent frame.
     let ctx = unsafe { &*arg.cast::<CaptureCtx<'_>>() };
-    let open = |path: &std::ffi::CStr| {
-        // SAFETY: opening a constant path; the result is checked by the parent.
-        unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) }
-    };
-    let code = match ctx.plan.apply() {
+    let code = match ctx.plan.run(ctx.report, ctx.go) {
         Err(e) => {
-            ctx.error
-                .store(e.raw_os_error().unwrap_or(libc::EIO), Ordering::Release);
+            let _ = crate::child::send(ctx.report, e.raw_os_error().unwrap_or(libc::EIO).max(1));
             1
         }
         Ok(()) => {
-            if ctx.user {
-                ctx.user_fd
-                    .store(open(c"/proc/self/ns/user"), Ordering::Release);
-            }
-            let fd = open(c"/proc/self/ns/mnt");
-            if fd < 0 {
-                ctx.error.store(errno(), Ordering::Release);
-            }
-            ctx.mount_fd.store(fd, Ordering::Release);
+            let _ = crate::child::send(ctx.report, 0);
+            // Wait for the parent to open our namespaces (it closes `go` then).
+            let mut byte = 0u8;
+            // SAFETY: reading into a local from our end of the pipe.
+            while unsafe { libc::read(ctx.go, (&raw mut byte).cast(), 1) } > 0 {}
             0
         }
     };

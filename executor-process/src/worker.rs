@@ -13,12 +13,14 @@ use pipeline_core::executor::{DatumOutcome, DatumTask, ExecutorError, LogStream,
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::unix::pipe;
 
-use crate::child::{ChildPlan, Layout, Namespace};
+use crate::cgroup::WorkerCgroup;
+use crate::child::{CapturePlan, ChildPlan, Namespace};
 use crate::logs::forward_lines;
 use crate::settings::{Config, PfsMode};
 use crate::spawn::{self, SpawnError, WorkerNamespace};
 use crate::substitute::{substitute_bytes, substitute_pfs};
 use crate::user::{self, RunAs};
+use pipeline_core::spec::Resources;
 
 /// How long log readers may keep draining after the process group was killed (a process that
 /// left the group with `setsid` may hold the pipes open).
@@ -41,6 +43,12 @@ pub(crate) struct ProcessWorker {
     stack: Option<spawn::Stack>,
     /// The namespace datums join, and the scratch directory it shows (namespace modes).
     namespace: Option<(ScratchId, WorkerNamespace)>,
+    /// The pipeline's resources, resolved.
+    resources: Resources,
+    /// On a root host in a namespace mode: the first host id of this worker's user namespace.
+    id_base: Option<u32>,
+    /// The worker's cgroups (made on first use when the host has them).
+    cgroup: Option<WorkerCgroup>,
 }
 
 /// A scratch directory by path and by the identity of it and its `out` (a namespace made
@@ -70,7 +78,14 @@ impl ScratchId {
 }
 
 impl ProcessWorker {
-    pub(crate) fn new(index: usize, project: &str, pipeline: String, config: Arc<Config>) -> Self {
+    pub(crate) fn new(
+        index: usize,
+        project: &str,
+        pipeline: String,
+        config: Arc<Config>,
+        resources: Resources,
+    ) -> Self {
+        let id_base = (config.mode == PfsMode::MountNamespace).then(crate::settings::next_id_base);
         ProcessWorker {
             index,
             label: crate::settings::label(project, &pipeline),
@@ -78,7 +93,45 @@ impl ProcessWorker {
             config,
             stack: None,
             namespace: None,
+            resources,
+            id_base,
+            cgroup: None,
         }
+    }
+
+    /// The worker's cgroup, made on first use (none when the host has no usable cgroups).
+    fn cgroup(&mut self) -> Result<Option<&WorkerCgroup>, ExecutorError> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let Some(root) = &self.config.cgroups else {
+            return Ok(None);
+        };
+        if self.cgroup.is_none() {
+            let safe: String = self
+                .label
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .take(100)
+                .collect();
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let name = format!("{safe}-{}-{n}", self.index);
+            let cg = root
+                .worker(&name, &self.resources)
+                .map_err(|source| ExecutorError::Io {
+                    context: format!(
+                        "making the cgroup of worker {} of pipeline {:?}",
+                        self.index, self.pipeline
+                    ),
+                    source,
+                })?;
+            self.cgroup = Some(cg);
+        }
+        Ok(self.cgroup.as_ref())
     }
 }
 
@@ -111,55 +164,31 @@ fn cstring(field: &str, bytes: &[u8]) -> Result<CString, ExecutorError> {
     CString::new(bytes).map_err(|_| invalid(field, "contains a NUL byte".into()))
 }
 
-/// The plan of the child that makes a worker's namespace over `scratch` (also used by the
-/// probe). `None` in substitution mode.
-pub(crate) fn create_plan(
-    mode: PfsMode,
+/// The plan of the child that makes a worker's namespaces over `scratch` (also used by the
+/// probe). `id_base`: see [`CapturePlan::id_base`].
+pub(crate) fn capture_plan(
     mount_point: &Path,
-    parent_mount: &Path,
     scratch: &Path,
-) -> Result<Option<ChildPlan>, ExecutorError> {
-    let user_maps = match mode {
-        PfsMode::Substitution => return Ok(None),
-        PfsMode::MountNamespace => None,
-        PfsMode::UserNamespace => {
-            let euid = nix::unistd::Uid::effective();
-            let egid = nix::unistd::Gid::effective();
-            Some((
-                format!("{euid} {euid} 1").into_bytes(),
-                format!("{egid} {egid} 1").into_bytes(),
-            ))
-        }
-    };
-    let keep = nix::sys::statvfs::statvfs(scratch)
-        .map(|st| keep_flags(st.flags()))
-        .map_err(|e| ExecutorError::Io {
-            context: format!("reading the mount flags of {}", scratch.display()),
-            source: e.into(),
-        })?;
-    let c = |what: &str, p: &Path| cstring(what, p.as_os_str().as_encoded_bytes());
-    Ok(Some(ChildPlan {
+    id_base: Option<u32>,
+) -> Result<CapturePlan, ExecutorError> {
+    let euid = nix::unistd::Uid::effective();
+    let egid = nix::unistd::Gid::effective();
+    Ok(CapturePlan {
         parent: nix::unistd::getpid(),
-        namespace: Namespace::Create {
-            user_maps,
-            layout: Layout {
-                scratch: c("scratch", scratch)?,
-                scratch_out: c("scratch", &scratch.join("out"))?,
-                pfs: c("mount point", mount_point)?,
-                pfs_out: c("mount point", &mount_point.join("out"))?,
-                pfs_parent_mount: c("mount point", parent_mount)?,
-                keep_flags: keep,
-            },
-        },
-        working_dir: None,
-        run_as: None,
-    }))
+        id_base,
+        own_ids: (
+            format!("{euid} {euid} 1").into_bytes(),
+            format!("{egid} {egid} 1").into_bytes(),
+        ),
+        root: crate::sandbox::RootPlan::new(mount_point, scratch)?,
+    })
 }
 
-/// The plan of a datum's child: enter `ns` (none in substitution mode), then `working_dir`
-/// and `run_as`.
+/// The plan of a datum's child: join `cgroup_procs`, enter `ns` (none in substitution mode),
+/// then `working_dir` and `run_as`.
 pub(crate) fn datum_plan(
     ns: Option<&WorkerNamespace>,
+    cgroup_procs: Vec<std::os::fd::RawFd>,
     working_dir: Option<&str>,
     run_as: Option<RunAs>,
 ) -> Result<ChildPlan, ExecutorError> {
@@ -167,15 +196,14 @@ pub(crate) fn datum_plan(
     let namespace = match ns {
         None => Namespace::None,
         Some(ns) => Namespace::Enter {
-            user: ns.user.as_ref().map(AsRawFd::as_raw_fd),
+            owner: ns.owner.as_ref().map(AsRawFd::as_raw_fd),
             mount: ns.mount.as_raw_fd(),
-            host_cwd: std::env::current_dir()
-                .ok()
-                .and_then(|d| CString::new(d.into_os_string().into_encoded_bytes()).ok()),
+            user: ns.user.as_raw_fd(),
         },
     };
     Ok(ChildPlan {
         parent: nix::unistd::getpid(),
+        cgroup_procs,
         namespace,
         working_dir: working_dir
             .map(|wd| cstring("transform.working_dir", wd.as_bytes()))
@@ -184,46 +212,9 @@ pub(crate) fn datum_plan(
     })
 }
 
-/// The mount point of the mount that holds `path` (longest mount point prefix in
-/// `/proc/self/mountinfo`; `/` when unknown).
-pub(crate) fn containing_mount(path: &Path) -> PathBuf {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return PathBuf::from("/");
-    };
-    info.lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(unescape_mountinfo)
-        .filter(|mp| path.starts_with(mp))
-        .max_by_key(|mp| mp.as_os_str().len())
-        .unwrap_or_else(|| PathBuf::from("/"))
-}
-
-/// Mount points in mountinfo escape space, tab, newline and backslash as `\ooo`.
-fn unescape_mountinfo(field: &str) -> PathBuf {
-    let b = field.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && let Some(oct) = b.get(i + 1..i + 4)
-            && let Ok(s) = std::str::from_utf8(oct)
-            && let Ok(v) = u8::from_str_radix(s, 8)
-        {
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    PathBuf::from(std::ffi::OsString::from(
-        String::from_utf8_lossy(&out).into_owned(),
-    ))
-}
-
 /// The flags of the mount holding a path that a read-only remount must keep (a user namespace
 /// may not clear them).
-fn keep_flags(st: nix::sys::statvfs::FsFlags) -> u64 {
+pub(crate) fn keep_flags(st: nix::sys::statvfs::FsFlags) -> u64 {
     use nix::mount::MsFlags;
     use nix::sys::statvfs::FsFlags;
     let mut f = MsFlags::empty();
@@ -274,7 +265,7 @@ async fn supervise(
     subst: bool,
     mut process: spawn::Process,
     (stdin, stdout, stderr): (Option<pipe::Sender>, pipe::Receiver, pipe::Receiver),
-    mut group: GroupKiller,
+    (mut group, cgroup): (GroupKiller, Option<&WorkerCgroup>),
     max: usize,
 ) -> Result<DatumOutcome, ExecutorError> {
     let scratch = task.scratch.as_path();
@@ -330,6 +321,14 @@ async fn supervise(
             }
         }
     };
+    // Everything else the datum started (a `setsid` daemon included) goes now, before its
+    // output is read: nothing may write into `/pfs/out` once the datum has ended.
+    if let Some(cg) = cgroup {
+        cg.kill_all().await.map_err(|source| ExecutorError::Io {
+            context: format!("killing what datum {} left running", task.datum_id),
+            source,
+        })?;
+    }
     if let Some(f) = feeder {
         f.abort();
     }
@@ -339,6 +338,26 @@ async fn supervise(
         }
     }
     Ok(outcome)
+}
+
+/// `OutOfMemory` when the cgroup's out-of-memory kill count rose during a datum that did not
+/// succeed, else `outcome`.
+fn oom_verdict(
+    task: &DatumTask,
+    outcome: DatumOutcome,
+    before: Option<u64>,
+    after: Option<u64>,
+) -> DatumOutcome {
+    match (before, after) {
+        (Some(before), Some(after)) if after > before && !outcome.is_success() => {
+            task.logs.line(
+                LogStream::Stderr,
+                "killed: the datum exceeded its memory limit (resource_limits.memory)",
+            );
+            DatumOutcome::OutOfMemory
+        }
+        _ => outcome,
+    }
 }
 
 /// How the process ended: its exit code, or the signal that killed it.
@@ -353,21 +372,52 @@ fn outcome_of(status: ExitStatus) -> DatumOutcome {
 }
 
 impl ProcessWorker {
-    /// `transform.user` resolved, with `scratch/out` given to that user; refused in
-    /// user-namespace mode when it is not the current user.
+    /// The identity user code runs as, with `scratch/out` given to it.
+    ///
+    /// - Root host, namespace mode: `transform.user` (default root) **inside** the worker's
+    ///   user namespace, which maps it to the unprivileged host id `id_base + uid`; `out`
+    ///   belongs to that host id (the engine, as root, still reads and cleans it).
+    /// - Root host, substitution mode: `transform.user` as a host user (none: stay root).
+    /// - Normal user: only ourselves (user-namespace mode maps just our own ids).
     fn run_as(&self, task: &DatumTask) -> Result<Option<RunAs>, ExecutorError> {
-        let run_as = task.user.as_deref().map(user::resolve).transpose()?;
-        if let Some(r) = run_as
+        let requested = task.user.as_deref().map(user::resolve).transpose()?;
+        let out = task.scratch.join("out");
+        let give_out = |uid: u32, gid: u32| {
+            nix::unistd::chown(
+                &out,
+                Some(nix::unistd::Uid::from_raw(uid)),
+                Some(nix::unistd::Gid::from_raw(gid)),
+            )
+            .map_err(|e| ExecutorError::Io {
+                context: format!("giving {} to the datum's user", out.display()),
+                source: e.into(),
+            })
+        };
+        if let Some(base) = self.id_base {
+            let r = requested.unwrap_or(RunAs {
+                uid: nix::unistd::Uid::from_raw(0),
+                gid: nix::unistd::Gid::from_raw(0),
+            });
+            let (uid, gid) = (r.uid.as_raw(), r.gid.as_raw());
+            if uid >= crate::settings::ID_RANGE || gid >= crate::settings::ID_RANGE {
+                return Err(invalid(
+                    "transform.user",
+                    format!(
+                        "uid {uid} / gid {gid}: the sandbox maps ids below {}",
+                        crate::settings::ID_RANGE
+                    ),
+                ));
+            }
+            give_out(base + uid, base + gid)?;
+            return Ok(Some(r));
+        }
+        if let Some(r) = requested
             && r.uid != nix::unistd::Uid::effective()
         {
-            let out = task.scratch.join("out");
-            nix::unistd::chown(&out, Some(r.uid), Some(r.gid)).map_err(|e| ExecutorError::Io {
-                context: format!("giving {} to transform.user", out.display()),
-                source: e.into(),
-            })?;
+            give_out(r.uid.as_raw(), r.gid.as_raw())?;
         }
         if self.config.mode == PfsMode::UserNamespace
-            && run_as.is_some_and(|r| {
+            && requested.is_some_and(|r| {
                 r.uid != nix::unistd::Uid::effective() || r.gid != nix::unistd::Gid::effective()
             })
         {
@@ -376,7 +426,7 @@ impl ProcessWorker {
                 "running as another user is not possible in user-namespace mode".into(),
             ));
         }
-        Ok(run_as)
+        Ok(requested)
     }
 
     /// `transform.working_dir` as user code sees it (Pachyderm runs `cmd` in
@@ -426,24 +476,15 @@ impl ProcessWorker {
                 let id = ScratchId::of(scratch)?;
                 if self.namespace.as_ref().is_none_or(|(have, _)| *have != id) {
                     self.namespace = None; // closes the stale one first
-                    let create = create_plan(
-                        self.config.mode,
-                        &self.config.mount_point,
-                        &self.config.parent_mount,
-                        scratch,
-                    )?
-                    .ok_or_else(|| invalid("scratch", "no namespace plan".into()))?;
-                    let ns = spawn::capture_namespace(
-                        &create,
-                        self.config.mode == PfsMode::UserNamespace,
-                        stack,
-                    )
-                    .map_err(|source| ExecutorError::Io {
-                        context: format!(
-                            "making the {} for worker {} of pipeline {:?}",
-                            self.config.mode, self.index, self.pipeline
-                        ),
-                        source,
+                    let create = capture_plan(&self.config.mount_point, scratch, self.id_base)?;
+                    let ns = spawn::capture_namespace(&create, stack).map_err(|source| {
+                        ExecutorError::Io {
+                            context: format!(
+                                "making the {} for worker {} of pipeline {:?}",
+                                self.config.mode, self.index, self.pipeline
+                            ),
+                            source,
+                        }
                     })?;
                     self.namespace = Some((id, ns));
                 }
@@ -451,6 +492,24 @@ impl ProcessWorker {
             }
         };
         Ok((stack, namespace))
+    }
+
+    /// The worker's cgroup emptied of whatever an earlier datum left (its future dropped
+    /// mid-run): the `cgroup.procs` descriptors the datum joins and the out-of-memory kill
+    /// count before it (nothing without cgroups).
+    async fn prepare_cgroup(
+        &mut self,
+    ) -> Result<(Vec<std::os::fd::RawFd>, Option<u64>), ExecutorError> {
+        // Only a memory limit makes the kernel kill for memory inside the worker's cgroup.
+        let limited = self.resources.limits.memory_bytes.is_some();
+        let Some(cg) = self.cgroup()? else {
+            return Ok((Vec::new(), None));
+        };
+        cg.kill_all().await.map_err(|source| ExecutorError::Io {
+            context: "emptying the worker's cgroup".into(),
+            source,
+        })?;
+        Ok((cg.procs_fds(), if limited { cg.oom_kills() } else { None }))
     }
 
     /// Where `path` (as user code sees it, already substituted in substitution mode) is on
@@ -489,11 +548,12 @@ impl Worker for ProcessWorker {
 
         let run_as = self.run_as(&task)?;
         let working_dir = self.working_dir(&task, &sub)?;
+        let (cgroup_procs, oom_before) = self.prepare_cgroup().await?;
         let label = self.label.clone();
         let pipeline = self.pipeline.clone();
         let max = self.config.max_log_line;
         let (stack, namespace) = self.stack_and_namespace(scratch)?;
-        let plan = datum_plan(namespace, working_dir.as_deref(), run_as)?;
+        let plan = datum_plan(namespace, cgroup_procs, working_dir.as_deref(), run_as)?;
         let host_env = std::env::vars_os();
         let task_env = task
             .env
@@ -554,16 +614,19 @@ impl Worker for ProcessWorker {
         let stdout = pipe::Receiver::from_owned_fd(child.stdout).map_err(io_err)?;
         let stderr = pipe::Receiver::from_owned_fd(child.stderr).map_err(io_err)?;
         let process = child.process;
-        supervise(
+        let cgroup = self.cgroup.as_ref();
+        let outcome = supervise(
             &task,
             program,
             subst,
             process,
             (stdin, stdout, stderr),
-            group,
+            (group, cgroup),
             max,
         )
-        .await
+        .await?;
+        let oom_after = oom_before.and(cgroup).and_then(WorkerCgroup::oom_kills);
+        Ok(oom_verdict(&task, outcome, oom_before, oom_after))
     }
 
     async fn stop(&mut self) -> Result<(), ExecutorError> {
@@ -575,25 +638,6 @@ impl Worker for ProcessWorker {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mountinfo_escapes_are_decoded() {
-        assert_eq!(unescape_mountinfo("/a\\040b"), PathBuf::from("/a b"));
-        assert_eq!(unescape_mountinfo("/t\\011\\134"), PathBuf::from("/t\t\\"));
-        assert_eq!(unescape_mountinfo("/plain"), PathBuf::from("/plain"));
-        assert_eq!(unescape_mountinfo("/bad\\9"), PathBuf::from("/bad\\9"));
-    }
-
-    #[test]
-    fn containing_mount_is_the_longest_prefix() {
-        // `/proc` is a mount point of its own on Linux; `/` holds everything else.
-        assert_eq!(
-            containing_mount(Path::new("/proc/self")),
-            PathBuf::from("/proc")
-        );
-        let root_held = containing_mount(Path::new("/definitely-not-mounted-xyz"));
-        assert_eq!(root_held, PathBuf::from("/"));
-    }
 
     #[test]
     fn outcomes_are_exit_codes_or_signals() {

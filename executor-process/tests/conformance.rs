@@ -26,7 +26,10 @@ fn harness(executor: ProcessExecutor, name: &str) -> Harness {
         .host_process_checks(true)
         .inputs_read_only(read_only)
         .pfs_substitution(!read_only);
-    if is_root() {
+    // `transform.user` as a host user only without the sandbox: in it, user code's ids are
+    // mapped to an unprivileged host range (`tests/sandbox.rs` checks that mapping, and
+    // `tests/process.rs` the ids user code sees).
+    if is_root() && !read_only {
         h.user_check("nobody", 65534)
     } else {
         h
@@ -67,10 +70,16 @@ async fn conformance_substitution_mode() {
 
 /// The suite's leftover-process detection finds a marked process, both through the host's
 /// `/proc` and through a probe datum (the path backends without host access use), and the
-/// checks also pass with the probe.
+/// checks also pass with the probe. The stray process is the host's: only a datum without
+/// the sandbox may read its environment (sandboxed user code runs as an unprivileged host
+/// user), so that part runs in substitution mode; the checks then run sandboxed, where the
+/// probe sees the datum's own processes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leftover_detection_finds_marked_processes() {
-    let executor = ProcessExecutor::builder().build().expect("executor");
+    let executor = ProcessExecutor::builder()
+        .pfs_mode(PfsRequest::Force(PfsMode::Substitution))
+        .build()
+        .expect("executor");
     let marker = format!("stray-{}", testkit::unique_id());
     let mut stray = std::process::Command::new("sleep")
         .arg("30")
@@ -89,7 +98,8 @@ async fn leftover_detection_finds_marked_processes() {
     }
     stray.kill().expect("kill stray");
     let _ = stray.wait();
-    let h = harness(executor, "conf-probe").host_process_checks(false);
+    let sandboxed = ProcessExecutor::builder().build().expect("executor");
+    let h = harness(sandboxed, "conf-probe").host_process_checks(false);
     testkit::cases::timeout_kills_tree(&h).await;
     testkit::cases::background_killed_on_exit(&h).await;
 }
