@@ -30,6 +30,7 @@ pub struct ProcessExecutorBuilder {
     create_mount_point: bool,
     max_log_line: usize,
     reap_orphans: bool,
+    exposed: Vec<PathBuf>,
 }
 
 impl Default for ProcessExecutorBuilder {
@@ -40,6 +41,7 @@ impl Default for ProcessExecutorBuilder {
             create_mount_point: true,
             max_log_line: pipeline_core::executor::lines::MAX_LINE,
             reap_orphans: true,
+            exposed: Vec::new(),
         }
     }
 }
@@ -79,8 +81,20 @@ impl ProcessExecutorBuilder {
         self
     }
 
+    /// Shows the host directory `dir` to user code at the same path, **read-only** (without
+    /// the mounts below it), e.g. the directory holding a pipeline's scripts: the sandbox
+    /// otherwise shows only `/pfs` and the system directories. [`build`](Self::build) refuses
+    /// a relative or missing path, `/`, and `/proc`, `/sys`, `/dev` or anything in them; a
+    /// worker refuses one that holds or lies inside its scratch directory or the mount point.
+    /// The host application must not expose its store.
+    pub fn expose(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.exposed.push(dir.into());
+        self
+    }
+
     /// Probes the platform, picks the mode, and logs which one is active.
     pub fn build(self) -> Result<ProcessExecutor, ExecutorError> {
+        let exposed = crate::sandbox::check_exposed(&self.exposed)?;
         let mode = match self.request {
             PfsRequest::Force(mode) => {
                 if mode != PfsMode::Substitution {
@@ -113,6 +127,7 @@ impl ProcessExecutorBuilder {
                 mode,
                 mount_point: self.mount_point,
                 max_log_line: self.max_log_line,
+                exposed,
                 cgroups,
                 isolation,
             }),

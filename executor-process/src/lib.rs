@@ -74,6 +74,10 @@
 //!   host, user code is that same host user: it cannot reach the store through the sandbox's
 //!   paths, but the kernel lets a user look into its own processes (`/proc/<pid>/root` of the
 //!   host process), so there the sandbox protects against mistakes, not against hostile code.
+//! - **Programs outside the system directories** (a project's scripts) are not visible
+//!   unless the host exposes their directory: [`ProcessExecutorBuilder::expose`] binds it
+//!   read-only at its own path (never `/`, `/proc`, `/sys`, `/dev`, nor a directory holding
+//!   or inside a scratch directory). Datums start in `/` unless `working_dir` says otherwise.
 //! - **Other effects.** Files user code creates in `out` belong to the worker's host ids. The
 //!   private `/tmp` lives as long as the worker's sandbox: datums of one worker share it.
 //!   User code sees the host's processes in `/proc` (no PID namespace: user code stays the

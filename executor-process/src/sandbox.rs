@@ -14,6 +14,7 @@
 //! | `/tmp` | a private tmpfs (per worker) |
 //! | the mount point (`/pfs`) | the worker's scratch directory, **read-only** |
 //! | `<mount point>/out` | the scratch directory's `out`, writable |
+//! | directories the host exposes ([`crate::ProcessExecutorBuilder::expose`]) | the host's, at the same path, **read-only** |
 //!
 //! The tmpfs root itself is read-only. Nothing else of the host, in particular not the store
 //! or any other scratch directory, is in the tree.
@@ -88,10 +89,72 @@ fn keep_flags(path: &Path) -> Result<u64, ExecutorError> {
         })
 }
 
+/// Checks the directories a host wants to expose (see
+/// [`crate::ProcessExecutorBuilder::expose`]); returns them canonical.
+pub(crate) fn check_exposed(dirs: &[PathBuf]) -> Result<Vec<PathBuf>, ExecutorError> {
+    let bad = |dir: &Path, message: &str| ExecutorError::InvalidTask {
+        field: "expose".into(),
+        message: format!("{}: {message}", dir.display()),
+    };
+    dirs.iter()
+        .map(|dir| {
+            if !dir.is_absolute() {
+                return Err(bad(dir, "expected an absolute path"));
+            }
+            let real = std::fs::canonicalize(dir)
+                .map_err(|e| bad(dir, &format!("cannot be resolved ({e})")))?;
+            if !real.is_dir() {
+                return Err(bad(dir, "expected a directory"));
+            }
+            let hidden = ["/proc", "/sys", "/dev"];
+            if real == Path::new("/") || hidden.iter().any(|h| real.starts_with(h)) {
+                return Err(bad(dir, "the root, /proc, /sys and /dev cannot be exposed"));
+            }
+            Ok(real)
+        })
+        .collect()
+}
+
+/// Binds for the exposed directories, refusing one that overlaps `scratch` or `pfs`.
+fn exposed_steps(
+    root: &Path,
+    exposed: &[PathBuf],
+    scratch: &Path,
+    pfs: &Path,
+) -> Result<Vec<Step>, ExecutorError> {
+    let mut steps = Vec::new();
+    for dir in exposed {
+        let overlaps = |other: &Path| dir.starts_with(other) || other.starts_with(dir);
+        if overlaps(scratch) || overlaps(pfs) {
+            return Err(ExecutorError::InvalidTask {
+                field: "expose".into(),
+                message: format!(
+                    "{} holds or lies inside the scratch directory {} or the mount point {}",
+                    dir.display(),
+                    scratch.display(),
+                    pfs.display()
+                ),
+            });
+        }
+        let target = under(root, dir);
+        for ancestor in target.ancestors().collect::<Vec<_>>().into_iter().rev() {
+            if ancestor.starts_with(root) && ancestor != root && ancestor != target {
+                steps.push(Step::Dir(c(ancestor)?));
+            }
+        }
+        steps.extend(read_only_bind(dir, &target, false)?);
+    }
+    Ok(steps)
+}
+
 impl RootPlan {
     /// The plan of a worker's root over `scratch`, staged on (and showing the scratch
-    /// directory at) `mount_point`.
-    pub(crate) fn new(mount_point: &Path, scratch: &Path) -> Result<RootPlan, ExecutorError> {
+    /// directory at) `mount_point`, with the host's `exposed` directories.
+    pub(crate) fn new(
+        mount_point: &Path,
+        scratch: &Path,
+        exposed: &[PathBuf],
+    ) -> Result<RootPlan, ExecutorError> {
         let root = mount_point;
         let mut steps = Vec::new();
         for dir in SYSTEM_DIRS.iter().map(Path::new) {
@@ -121,6 +184,7 @@ impl RootPlan {
         steps.push(Step::Dir(c(&tmp)?));
         steps.push(tmpfs(&tmp, "mode=1777", 0)?);
         steps.extend(dev(root)?);
+        steps.extend(exposed_steps(root, exposed, scratch, mount_point)?);
         // The mount point may be nested (tests use a directory under /tmp): make its parents
         // (inside the tmpfs mounted above, when under /tmp).
         let pfs = under(root, mount_point);

@@ -40,6 +40,8 @@ pub(crate) struct Config {
     pub(crate) mode: PfsMode,
     pub(crate) mount_point: PathBuf,
     pub(crate) max_log_line: usize,
+    /// Host directories shown read-only to user code (canonical).
+    pub(crate) exposed: Vec<PathBuf>,
     /// Where workers make their cgroups (`None`: not available here, see `isolation`).
     pub(crate) cgroups: Option<crate::cgroup::CgroupRoot>,
     /// What is enforced, as reported.

@@ -170,6 +170,7 @@ pub(crate) fn capture_plan(
     mount_point: &Path,
     scratch: &Path,
     id_base: Option<u32>,
+    exposed: &[std::path::PathBuf],
 ) -> Result<CapturePlan, ExecutorError> {
     let euid = nix::unistd::Uid::effective();
     let egid = nix::unistd::Gid::effective();
@@ -180,7 +181,7 @@ pub(crate) fn capture_plan(
             format!("{euid} {euid} 1").into_bytes(),
             format!("{egid} {egid} 1").into_bytes(),
         ),
-        root: crate::sandbox::RootPlan::new(mount_point, scratch)?,
+        root: crate::sandbox::RootPlan::new(mount_point, scratch, exposed)?,
     })
 }
 
@@ -476,7 +477,12 @@ impl ProcessWorker {
                 let id = ScratchId::of(scratch)?;
                 if self.namespace.as_ref().is_none_or(|(have, _)| *have != id) {
                     self.namespace = None; // closes the stale one first
-                    let create = capture_plan(&self.config.mount_point, scratch, self.id_base)?;
+                    let create = capture_plan(
+                        &self.config.mount_point,
+                        scratch,
+                        self.id_base,
+                        &self.config.exposed,
+                    )?;
                     let ns = spawn::capture_namespace(&create, stack).map_err(|source| {
                         ExecutorError::Io {
                             context: format!(

@@ -550,3 +550,86 @@ async fn cgroups_of_a_dead_host_are_reaped() {
     );
     assert!(!stale.exists(), "stale cgroup removed");
 }
+
+/// A host directory the executor exposes is visible read-only at its own path (scripts kept
+/// beside a project run); without `expose` it is not there; overlapping the scratch directory
+/// or exposing `/` is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exposed_directory_is_visible_read_only() {
+    if !can_run("an_exposed_directory_is_visible_read_only") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let code = tempfile::tempdir().expect("tmp");
+    // World-writable, so only the read-only mount can stop a write.
+    std::fs::set_permissions(code.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let script = code.path().join("step.sh");
+    std::fs::write(&script, "#!/bin/sh\necho ran > /pfs/out/ran\n").expect("script");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let store = FakeStore::new();
+    let object = store.object("a", b"mine\n");
+    let run = |e: ProcessExecutor| {
+        let s = store.scratch(&object);
+        let script = script.clone();
+        async move {
+            let mut w = worker(&e, "expose", EffectiveSpec::default()).await;
+            let logs = RecordingLogSink::new();
+            let cmd = format!(
+                "{} && if echo x >> {}; then echo writable > /pfs/out/w; fi",
+                script.display(),
+                script.display()
+            );
+            let got = w.run(task(&s, &cmd, &logs)).await.expect("run");
+            (got, s)
+        }
+    };
+    let exposed = ProcessExecutor::builder()
+        .pfs_mode(PfsRequest::Force(PfsMode::MountNamespace))
+        .reap_orphans(false)
+        .expose(code.path())
+        .build()
+        .expect("exposed");
+    let (got, s) = run(exposed).await;
+    assert_eq!(got, DatumOutcome::Exited { exit_code: 0 });
+    assert_eq!(s.read_out("ran"), "ran\n");
+    assert!(
+        !s.path().join("out/w").exists(),
+        "the exposed directory is writable"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&script).expect("script"),
+        "#!/bin/sh\necho ran > /pfs/out/ran\n"
+    );
+
+    let (got, _) = run(executor()).await;
+    assert_ne!(
+        got,
+        DatumOutcome::Exited { exit_code: 0 },
+        "visible without expose"
+    );
+
+    for bad in [
+        PathBuf::from("/"),
+        PathBuf::from("/proc/self"),
+        PathBuf::from("rel"),
+    ] {
+        let err = ProcessExecutor::builder()
+            .pfs_mode(PfsRequest::Force(PfsMode::MountNamespace))
+            .reap_orphans(false)
+            .expose(&bad)
+            .build()
+            .expect_err("refused");
+        assert!(err.to_string().contains("expose"), "{err}");
+    }
+    let holds_scratch = ProcessExecutor::builder()
+        .pfs_mode(PfsRequest::Force(PfsMode::MountNamespace))
+        .reap_orphans(false)
+        .expose(&store.root)
+        .build()
+        .expect("a directory is fine until a worker's scratch is inside it");
+    let s = store.scratch(&object);
+    let mut w = worker(&holds_scratch, "expose-store", EffectiveSpec::default()).await;
+    let logs = RecordingLogSink::new();
+    let err = w.run(task(&s, "true", &logs)).await.expect_err("refused");
+    assert!(err.to_string().contains("scratch"), "{err}");
+}

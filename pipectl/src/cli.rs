@@ -26,6 +26,10 @@ pub struct Cli {
     /// Don't wait for the jobs a command starts (they run on the next command that waits).
     #[arg(long, global = true)]
     pub no_wait: bool,
+    /// Show a host directory (e.g. your pipeline's scripts) read-only to user code on the
+    /// process executor, at the same path; repeatable, or `:`-separated in PIPECTL_EXPOSE.
+    #[arg(long, global = true, env = "PIPECTL_EXPOSE", value_delimiter = ':')]
+    pub expose: Vec<PathBuf>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -253,6 +257,7 @@ pub fn run(cli: Cli) -> i32 {
 fn dispatch(cli: Cli) -> Res<i32> {
     let root = cli.root;
     let no_wait = cli.no_wait;
+    engine::expose(&root, cli.expose)?;
     match cli.command {
         Command::Validate(args) => return Ok(validate::run(args)),
         Command::Quickstart(args) => quickstart::run(args)?,

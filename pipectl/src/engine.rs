@@ -35,6 +35,27 @@ impl ExecutorKind {
     }
 }
 
+/// The directories `--expose` shows to user code, set once per command.
+static EXPOSED: std::sync::OnceLock<Vec<std::path::PathBuf>> = std::sync::OnceLock::new();
+
+/// Records the `--expose` directories for every engine this command opens, refusing one that
+/// holds the store or lies inside it (user code must never reach the store).
+pub fn expose(root: &Path, dirs: Vec<std::path::PathBuf>) -> Res<()> {
+    let store = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    for dir in &dirs {
+        let real = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+        if store.starts_with(&real) || real.starts_with(&store) {
+            return Err(CliError::Usage(format!(
+                "--expose {}: holds or lies inside the store {}; user code must not reach the store",
+                dir.display(),
+                store.display()
+            )));
+        }
+    }
+    let _ = EXPOSED.set(dirs);
+    Ok(())
+}
+
 /// Opens the store and an engine with the executors the pipelines need (process always;
 /// docker and kubernetes only when asked for or used by a stored pipeline).
 pub fn open_engine(
@@ -49,8 +70,14 @@ pub fn open_engine(
     if let Some(e) = extra {
         wanted.insert(e.name().to_string());
     }
-    let process: Arc<dyn Executor> =
-        Arc::new(executor_process::ProcessExecutor::builder().build()?);
+    let process = EXPOSED
+        .get()
+        .into_iter()
+        .flatten()
+        .fold(executor_process::ProcessExecutor::builder(), |b, dir| {
+            b.expose(dir)
+        });
+    let process: Arc<dyn Executor> = Arc::new(process.build()?);
     let mut builder = Engine::builder(store).executor(process).echo_logs(false);
     let owner = Store::owner_label("pipectl", root);
     if wanted.contains(ExecutorKind::Docker.name()) {

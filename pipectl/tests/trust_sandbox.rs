@@ -178,3 +178,35 @@ fn daemons() -> Vec<String> {
     }
     found
 }
+
+/// `--expose DIR` shows a directory of scripts to user code (read-only); the store itself can
+/// never be exposed.
+#[test]
+fn expose_shows_a_scripts_directory_but_never_the_store() {
+    use std::os::unix::fs::PermissionsExt;
+    if !can_run("expose_shows_a_scripts_directory_but_never_the_store") {
+        return;
+    }
+    let e = Env::new();
+    let script = e.local("code/step.sh", "#!/bin/sh\ncp /pfs/data/* /pfs/out/\n");
+    let code = e.dir.path().join("code");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&code, std::fs::Permissions::from_mode(0o755)).unwrap();
+    e.ok(&["create", "repo", "data"]);
+    let a = e.local("a.txt", "x\n");
+    e.ok(&["put", "file", "data@master:/a.txt", "-f", &a]);
+    let spec = e.local(
+        "p.yaml",
+        &format!(
+            "pipeline: {{name: scripted}}\ntransform: {{cmd: ['{script}']}}\n\
+             input: {{pfs: {{repo: data, glob: /*}}}}\n"
+        ),
+    );
+    let code = code.to_string_lossy().into_owned();
+    e.ok(&["--expose", &code, "create", "pipeline", "-f", &spec]);
+    assert_eq!(e.ok(&["get", "file", "scripted@master:/a.txt"]), "x\n");
+
+    let parent = e.dir.path().to_string_lossy().into_owned();
+    let err = e.fails(&["--expose", &parent, "list", "repo"]);
+    assert!(err.contains("holds or lies inside the store"), "{err}");
+}
