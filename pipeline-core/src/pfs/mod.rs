@@ -61,7 +61,7 @@
 //! file, commit and object), [`Store::materialize`] copies through it or hard-links only
 //! verified objects, and a deduplicated put verifies the object it reuses (a damaged one is
 //! replaced, so a re-put repairs it). Verification is remembered per handle, keyed by the
-//! object and its file's device, inode, size and ctime. [`Store::check`] verifies everything;
+//! object and its file's device, inode, size and mtime. [`Store::check`] verifies everything;
 //! a missing or empty `meta.redb` beside objects refuses to open ([`PfsError::MetaCorrupt`]),
 //! and redb panics on damaged files are turned into that error at the `meta_redb` boundary.
 //!

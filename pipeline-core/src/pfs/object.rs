@@ -29,15 +29,18 @@
 //!
 //! [`ObjectStore::verify`] hashes an object and compares it with its name. The local store
 //! remembers, per handle, each object it has verified together with the file's device,
-//! inode, size and change time (`ctime`): any later change of the file through the
-//! filesystem (a write, a truncation, a `chmod`, a rename over it) moves its `ctime`, so
+//! inode, size and modification time (`mtime`, to the nanosecond): any write or truncation
+//! through the filesystem moves the `mtime` and a rename over the file changes the inode, so
 //! the memo no longer matches and the next use hashes the file again. The store's own
-//! changes of metadata (hard links it makes, the modification time of a reused object) are
-//! followed by [`ObjectStore::touched`], which re-reads the stamp of an object still
-//! verified. Removing a hard link elsewhere (a datum's scratch directory being cleared) also
-//! moves the `ctime`, so an object used again by a later datum is hashed again: at worst
-//! one extra read of each input per datum, never an unverified one.
-//!
+//! changes of the `mtime` (refreshing a reused object for gc's grace period) are followed by
+//! [`ObjectStore::touched`], which re-reads the stamp of an object still verified.
+//! Not the change time (`ctime`): every hard link made or removed moves it, so each datum's
+//! scratch directory being cleared would force a re-hash of every input it shared (a model
+//! file crossed with ten thousand images would be read ten thousand times). Writing without
+//! moving the `mtime` takes setting it back explicitly, which only the store's owner (or
+//! root) can do, and they can rewrite the metadata as well: outside what the store defends
+//! against. User code cannot write objects at all (see the process executor's sandbox).
+
 //! # Permissions
 //!
 //! Every directory is created with mode 0700, temp files with 0600; a finished object is
@@ -177,15 +180,15 @@ pub(crate) fn hash_stream(r: &mut dyn Read) -> io::Result<(u64, ContentHash)> {
     })
 }
 
-/// What identifies one version of a file on disk: any change through the filesystem moves
-/// its `ctime` (and a replacement changes its inode).
+/// What identifies one version of a file's content on disk: a write moves its `mtime`, a
+/// replacement changes its inode (see the module docs for why not `ctime`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Stamp {
     dev: u64,
     ino: u64,
     size: u64,
-    ctime: i64,
-    ctime_nsec: i64,
+    mtime: i64,
+    mtime_nsec: i64,
 }
 
 impl Stamp {
@@ -194,8 +197,8 @@ impl Stamp {
             dev: meta.dev(),
             ino: meta.ino(),
             size: meta.len(),
-            ctime: meta.ctime(),
-            ctime_nsec: meta.ctime_nsec(),
+            mtime: meta.mtime(),
+            mtime_nsec: meta.mtime_nsec(),
         }
     }
 }
@@ -564,6 +567,40 @@ impl LocalObjectStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A datum's scratch directory being cleared removes hard links (moving the object's
+    /// `ctime`): the verification memo must survive it, or a file crossed with every datum
+    /// would be hashed once per datum. A write (which moves the `mtime`) still invalidates it.
+    #[test]
+    fn memo_survives_hard_links_coming_and_going_but_not_a_write() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let s = LocalObjectStore::open(&dir.path().join("objects")).unwrap();
+        let a = s.put(&mut &b"model"[..], Durability::Immediate).unwrap();
+        let p = s.path_of(&a.hash);
+        assert!(matches!(
+            s.verify(&a.hash).unwrap(),
+            ObjectState::Intact { .. }
+        ));
+        for i in 0..3 {
+            let link = dir.path().join(format!("link{i}"));
+            fs::hard_link(&p, &link).unwrap();
+            fs::remove_file(&link).unwrap();
+        }
+        let now = Stamp::of(&fs::metadata(&p).unwrap());
+        assert_eq!(s.memo().get(&a.hash), Some(&now), "links moved the stamp");
+
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(&p, b"MODEL").unwrap();
+        assert_ne!(
+            s.memo().get(&a.hash),
+            Some(&Stamp::of(&fs::metadata(&p).unwrap()))
+        );
+        assert!(matches!(
+            s.verify(&a.hash).unwrap(),
+            ObjectState::Corrupt { .. }
+        ));
+    }
 
     #[test]
     fn put_dedups_and_reads_back() {
