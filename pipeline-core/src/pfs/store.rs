@@ -57,29 +57,67 @@ const LOCK_FILE: &str = "LOCK";
 fn take_lock(root: &Path) -> Result<File> {
     let path = root.join(LOCK_FILE);
     let (mut f, _) = super::private::private_file(&path)?;
-    match f.try_lock() {
-        Ok(()) => {}
-        Err(fs::TryLockError::WouldBlock) => {
-            let mut holder = String::new();
-            let _ = f.read_to_string(&mut holder);
-            let holder = holder.trim();
-            return Err(PfsError::Locked {
-                root: root.to_path_buf(),
-                holder: if holder.is_empty() {
-                    "unknown holder".into()
-                } else {
-                    holder.to_string()
-                },
-            });
-        }
-        Err(fs::TryLockError::Error(e)) => return Err(PfsError::io(&path, e)),
-    }
     let host = fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let started = std::time::Instant::now();
+    loop {
+        match f.try_lock() {
+            Ok(()) => break,
+            Err(fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = f.read_to_string(&mut holder);
+                let holder = holder.trim().to_string();
+                // A holder that died moments ago may still have children on their way out
+                // (killed with it) that share the lock: wait for them, briefly.
+                if holder_is_gone(&holder, host.trim()) && started.elapsed() < LOCK_GRACE {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    continue;
+                }
+                return Err(PfsError::Locked {
+                    root: root.to_path_buf(),
+                    holder: if holder.is_empty() {
+                        "unknown holder".into()
+                    } else {
+                        holder
+                    },
+                });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(PfsError::io(&path, e)),
+        }
+    }
     f.set_len(0).map_err(|e| PfsError::io(&path, e))?;
     write!(f, "pid {} on host {}", std::process::id(), host.trim())
         .and_then(|_| f.flush())
         .map_err(|e| PfsError::io(&path, e))?;
     Ok(f)
+}
+
+/// How long [`take_lock`] waits for the last processes of a holder that is gone.
+const LOCK_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Whether the lock file's `pid N on host H` names a process of this host that no longer
+/// runs (its children, killed with it, may hold the lock for a few milliseconds more).
+fn holder_is_gone(holder: &str, host: &str) -> bool {
+    let mut words = holder.split_whitespace();
+    let (Some("pid"), Some(pid), Some("on"), Some("host")) =
+        (words.next(), words.next(), words.next(), words.next())
+    else {
+        return false;
+    };
+    if words.next().unwrap_or("") != host {
+        return false;
+    }
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    // Gone: no `/proc/PID` (reaped), or a zombie (`State: Z`) or dead (`X`) process. A pid
+    // reused by a live process reads as running: the lock is then reported, never stolen.
+    match fs::read_to_string(format!("/proc/{pid}/status")) {
+        Err(_) => true,
+        Ok(status) => status
+            .lines()
+            .find_map(|l| l.strip_prefix("State:"))
+            .is_some_and(|state| state.trim_start().starts_with(['Z', 'X'])),
+    }
 }
 
 impl Store {
@@ -705,4 +743,25 @@ pub(crate) fn propagate(
         made.push(info.commit);
     }
     Ok(made)
+}
+
+#[cfg(test)]
+mod lock_tests {
+    use super::holder_is_gone;
+
+    #[test]
+    fn a_holder_is_gone_only_when_its_process_on_this_host_has_ended() {
+        let me = format!("pid {} on host h", std::process::id());
+        assert!(!holder_is_gone(&me, "h"), "we are running");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = format!("pid {} on host h", child.id());
+        child.wait().unwrap();
+        assert!(holder_is_gone(&dead, "h"));
+        assert!(
+            !holder_is_gone(&dead, "other-host"),
+            "another host's pid says nothing"
+        );
+        assert!(!holder_is_gone("unknown holder", "h"));
+        assert!(!holder_is_gone("pid x on host h", "h"));
+    }
 }
