@@ -288,6 +288,19 @@ impl Executor for ProcessExecutor {
                 message: "at least 1 worker is needed".into(),
             });
         }
+        let secret_mounts = Arc::new(crate::secret_files::secret_mounts(spec)?);
+        if let Some(m) = secret_mounts.first()
+            && self.inner.mode == PfsMode::Substitution
+        {
+            return Err(ExecutorError::Unsupported {
+                backend: "process",
+                what: format!(
+                    "{}.mount_path without a sandbox (path substitution mode): secret files \
+                     need a mount namespace",
+                    m.field
+                ),
+            });
+        }
         Ok((0..spec.workers)
             .map(|i| {
                 Box::new(ProcessWorker::new(
@@ -296,6 +309,7 @@ impl Executor for ProcessExecutor {
                     spec.pipeline.clone(),
                     self.inner.clone(),
                     resources,
+                    secret_mounts.clone(),
                 )) as Box<dyn Worker>
             })
             .collect())

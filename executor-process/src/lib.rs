@@ -74,6 +74,10 @@
 //!   host, user code is that same host user: it cannot reach the store through the sandbox's
 //!   paths, but the kernel lets a user look into its own processes (`/proc/<pid>/root` of the
 //!   host process), so there the sandbox protects against mistakes, not against hostile code.
+//! - **Secret files.** Each `transform.secrets[i].mount_path` is a small tmpfs of its own in
+//!   the sandbox, holding one 0444 file per key (or only `key`), then remounted read-only;
+//!   it exists only inside the worker's mount namespace. Without a sandbox (substitution
+//!   mode) such a pipeline is refused ([`ExecutorError::Unsupported`](pipeline_core::executor::ExecutorError::Unsupported)).
 //! - **Programs outside the system directories** (a project's scripts) are not visible
 //!   unless the host exposes their directory: [`ProcessExecutorBuilder::expose`] binds it
 //!   read-only at its own path (never `/`, `/proc`, `/sys`, `/dev`, nor a directory holding
@@ -177,6 +181,7 @@ mod logs;
 mod probe;
 mod reaper;
 mod sandbox;
+mod secret_files;
 mod settings;
 mod spawn;
 mod substitute;

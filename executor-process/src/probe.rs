@@ -29,7 +29,7 @@ pub(crate) fn probe(mode: PfsMode, mount_point: &Path) -> Result<(), String> {
             PfsMode::UserNamespace => (None, None),
         };
         let create =
-            capture_plan(mount_point, &scratch, id_base, &[]).map_err(|e| e.to_string())?;
+            capture_plan(mount_point, &scratch, id_base, &[], &[]).map_err(|e| e.to_string())?;
         let mut stack = crate::spawn::Stack::new().map_err(|e| e.to_string())?;
         let ns = crate::spawn::capture_namespace(&create, &mut stack)
             .map_err(|e| format!("making the namespace: {e}"))?;

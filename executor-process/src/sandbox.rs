@@ -14,6 +14,7 @@
 //! | `/tmp` | a private tmpfs (per worker) |
 //! | the mount point (`/pfs`) | the worker's scratch directory, **read-only** |
 //! | `<mount point>/out` | the scratch directory's `out`, writable |
+//! | each secret's `mount_path` | a small tmpfs of its own with one 0444 file per key, **read-only** ([`crate::secret_files`]) |
 //! | directories the host exposes ([`crate::ProcessExecutorBuilder::expose`]) | the host's, at the same path, **read-only** |
 //!
 //! The tmpfs root itself is read-only. Nothing else of the host, in particular not the store
@@ -24,6 +25,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use pipeline_core::executor::ExecutorError;
+
+use crate::secret_files::SecretMount;
 
 /// Host directories bound read-only into the root (those that exist).
 const SYSTEM_DIRS: &[&str] = &[
@@ -50,6 +53,11 @@ pub(crate) enum Step {
     },
     /// Remount a bind read-only, keeping `keep` (flags a user namespace may not clear).
     ReadOnly { target: CString, keep: u64 },
+    /// A new file with `contents`, mode 0444 (a secret file on its own tmpfs).
+    SecretFile {
+        path: CString,
+        contents: pipeline_core::executor::SecretValue,
+    },
     /// A new tmpfs with `options` (`mode=...`), `nosuid,nodev` and `extra` mount flags.
     Tmpfs {
         target: CString,
@@ -147,6 +155,66 @@ fn exposed_steps(
     Ok(steps)
 }
 
+/// A tmpfs per secret mount with its files, made read-only; refuses a `mount_path` that
+/// would shadow `/pfs`, `/proc`, `/dev` or `/sys`, or that lies in a read-only system
+/// directory where it does not exist.
+fn secret_steps(
+    root: &Path,
+    secrets: &[SecretMount],
+    pfs: &Path,
+) -> Result<Vec<Step>, ExecutorError> {
+    let mut steps = Vec::new();
+    for mount in secrets {
+        let dir = &mount.dir;
+        let refuse = |why: String| ExecutorError::InvalidTask {
+            field: format!("{}.mount_path", mount.field),
+            message: format!("{}: {why}", dir.display()),
+        };
+        let hidden = [
+            pfs,
+            Path::new("/proc"),
+            Path::new("/dev"),
+            Path::new("/sys"),
+        ];
+        if hidden
+            .iter()
+            .any(|h| dir.starts_with(h) || h.starts_with(dir))
+        {
+            return Err(refuse(format!(
+                "would shadow {} or /proc, /dev, /sys",
+                pfs.display()
+            )));
+        }
+        let in_system = SYSTEM_DIRS.iter().any(|s| dir.starts_with(s));
+        if in_system && !dir.is_dir() {
+            return Err(refuse(
+                "lies in a read-only system directory where it does not exist; choose a \
+                 path outside /bin, /sbin, /usr, /lib*, /etc and /opt"
+                    .into(),
+            ));
+        }
+        let target = under(root, dir);
+        for ancestor in target.ancestors().collect::<Vec<_>>().into_iter().rev() {
+            if ancestor.starts_with(root) && ancestor != root {
+                steps.push(Step::Dir(c(ancestor)?));
+            }
+        }
+        steps.push(tmpfs(&target, "mode=755,size=4m", 0)?);
+        for (key, value) in &mount.files {
+            steps.push(Step::SecretFile {
+                path: c(&target.join(key))?,
+                contents: value.clone(),
+            });
+        }
+        let keep = nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV;
+        steps.push(Step::ReadOnly {
+            target: c(&target)?,
+            keep: keep.bits(),
+        });
+    }
+    Ok(steps)
+}
+
 impl RootPlan {
     /// The plan of a worker's root over `scratch`, staged on (and showing the scratch
     /// directory at) `mount_point`, with the host's `exposed` directories.
@@ -154,6 +222,7 @@ impl RootPlan {
         mount_point: &Path,
         scratch: &Path,
         exposed: &[PathBuf],
+        secrets: &[SecretMount],
     ) -> Result<RootPlan, ExecutorError> {
         let root = mount_point;
         let mut steps = Vec::new();
@@ -185,6 +254,7 @@ impl RootPlan {
         steps.push(tmpfs(&tmp, "mode=1777", 0)?);
         steps.extend(dev(root)?);
         steps.extend(exposed_steps(root, exposed, scratch, mount_point)?);
+        steps.extend(secret_steps(root, secrets, mount_point)?);
         // The mount point may be nested (tests use a directory under /tmp): make its parents
         // (inside the tmpfs mounted above, when under /tmp).
         let pfs = under(root, mount_point);
@@ -298,6 +368,22 @@ impl Step {
                     Mode::from_bits_truncate(0o644),
                 )?;
                 drop(fd);
+                Ok(())
+            }
+            Step::SecretFile { path, contents } => {
+                let fd = nix::fcntl::open(
+                    path.as_c_str(),
+                    nix::fcntl::OFlag::O_CREAT
+                        | nix::fcntl::OFlag::O_EXCL
+                        | nix::fcntl::OFlag::O_WRONLY
+                        | nix::fcntl::OFlag::O_CLOEXEC,
+                    Mode::from_bits_truncate(0o444),
+                )?;
+                let mut rest = &contents.0[..];
+                while !rest.is_empty() {
+                    let n = nix::unistd::write(&fd, rest)?;
+                    rest = &rest[n..];
+                }
                 Ok(())
             }
             Step::Symlink { target, link } => {

@@ -49,6 +49,8 @@ pub(crate) struct ProcessWorker {
     id_base: Option<u32>,
     /// The worker's cgroups (made on first use when the host has them).
     cgroup: Option<WorkerCgroup>,
+    /// Secret files shown at their `mount_path` (namespace modes).
+    secret_mounts: Arc<Vec<crate::secret_files::SecretMount>>,
 }
 
 /// A scratch directory by path and by the identity of it and its `out` (a namespace made
@@ -84,6 +86,7 @@ impl ProcessWorker {
         pipeline: String,
         config: Arc<Config>,
         resources: Resources,
+        secret_mounts: Arc<Vec<crate::secret_files::SecretMount>>,
     ) -> Self {
         let id_base = (config.mode == PfsMode::MountNamespace).then(crate::settings::next_id_base);
         ProcessWorker {
@@ -96,6 +99,7 @@ impl ProcessWorker {
             resources,
             id_base,
             cgroup: None,
+            secret_mounts,
         }
     }
 
@@ -171,6 +175,7 @@ pub(crate) fn capture_plan(
     scratch: &Path,
     id_base: Option<u32>,
     exposed: &[std::path::PathBuf],
+    secrets: &[crate::secret_files::SecretMount],
 ) -> Result<CapturePlan, ExecutorError> {
     let euid = nix::unistd::Uid::effective();
     let egid = nix::unistd::Gid::effective();
@@ -181,7 +186,7 @@ pub(crate) fn capture_plan(
             format!("{euid} {euid} 1").into_bytes(),
             format!("{egid} {egid} 1").into_bytes(),
         ),
-        root: crate::sandbox::RootPlan::new(mount_point, scratch, exposed)?,
+        root: crate::sandbox::RootPlan::new(mount_point, scratch, exposed, secrets)?,
     })
 }
 
@@ -482,6 +487,7 @@ impl ProcessWorker {
                         scratch,
                         self.id_base,
                         &self.config.exposed,
+                        &self.secret_mounts,
                     )?;
                     let ns = spawn::capture_namespace(&create, stack).map_err(|source| {
                         ExecutorError::Io {

@@ -633,3 +633,86 @@ async fn an_exposed_directory_is_visible_read_only() {
     let err = w.run(task(&s, "true", &logs)).await.expect_err("refused");
     assert!(err.to_string().contains("scratch"), "{err}");
 }
+
+/// `transform.secrets[i].mount_path`: each key is a file user code can read and not change,
+/// on a tmpfs the host never sees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_files_appear_at_their_mount_path_read_only() {
+    use pipeline_core::executor::SecretValue;
+    use pipeline_core::spec::SecretMount;
+    if !can_run("secret_files_appear_at_their_mount_path_read_only") {
+        return;
+    }
+    let store = FakeStore::new();
+    let object = store.object("a", b"mine\n");
+    let s = store.scratch(&object);
+    let mut spec = EffectiveSpec::default();
+    spec.transform.secrets = vec![SecretMount {
+        name: "creds".into(),
+        mount_path: Some("/var/run/creds".into()),
+        ..Default::default()
+    }];
+    let mut p = pool("secret-files", spec);
+    let value = |v: &str| SecretValue(v.as_bytes().to_vec());
+    p.secrets.0.insert(
+        "creds".into(),
+        [
+            ("user".into(), value("alice")),
+            ("pass".into(), value("pw\n")),
+        ]
+        .into(),
+    );
+    let e = executor();
+    let mut w = e
+        .start_workers(&p)
+        .await
+        .expect("start")
+        .pop()
+        .expect("one");
+    let logs = RecordingLogSink::new();
+    let t = task(
+        &s,
+        "cat /var/run/creds/user /var/run/creds/pass > /pfs/out/seen; \
+         if echo x > /var/run/creds/user; then echo yes > /pfs/out/writable; fi; \
+         if touch /var/run/creds/new; then echo yes > /pfs/out/created; fi; \
+         ls -l /var/run/creds > /pfs/out/ls",
+        &logs,
+    );
+    let got = w.run(t).await.expect("run");
+    assert_eq!(
+        got,
+        DatumOutcome::Exited { exit_code: 0 },
+        "{:?}",
+        logs.lines()
+    );
+    assert_eq!(s.read_out("seen"), "alicepw\n");
+    assert!(
+        !s.path().join("out/writable").exists(),
+        "a secret file is writable"
+    );
+    assert!(
+        !s.path().join("out/created").exists(),
+        "the secret directory is writable"
+    );
+    assert!(
+        s.read_out("ls").contains("-r--r--r--"),
+        "{}",
+        s.read_out("ls")
+    );
+    assert!(
+        !Path::new("/var/run/creds/user").exists(),
+        "the host sees the secret files"
+    );
+
+    let mut missing = pool("secret-missing", EffectiveSpec::default());
+    Arc::make_mut(&mut missing.spec).transform.secrets = vec![SecretMount {
+        name: "nope".into(),
+        mount_path: Some("/var/run/nope".into()),
+        ..Default::default()
+    }];
+    let err = match e.start_workers(&missing).await {
+        Ok(_) => panic!("a secret that was not supplied started"),
+        Err(err) => err.to_string(),
+    };
+    assert!(err.contains("transform.secrets[0]"), "{err}");
+}

@@ -83,3 +83,21 @@ fn a_pipeline_reads_its_secret_and_logs_show_it_redacted() {
     );
     assert!(!shown.contains("super-secret"), "{shown}");
 }
+
+/// A `mount_path` secret on the process executor: user code reads the files at the path its
+/// spec names (as on Docker and Kubernetes).
+#[test]
+fn a_mount_path_secret_is_a_file_on_the_process_executor() {
+    let e = Env::new();
+    e.ok(&["create", "repo", "data"]);
+    let a = e.local("a.txt", "a");
+    e.ok(&["put", "file", "data@master:/a.txt", "-f", &a]);
+    let f = e.local("s.yaml", SECRET_YAML);
+    e.ok(&["create", "secret", "-f", &f]);
+    let spec = e.local(
+        "p.yaml",
+        "pipeline: {name: files}\ntransform:\n  cmd: [sh, -c, 'wc -c < /var/run/api/token > /pfs/out/len']\n  secrets: [{name: api, mount_path: /var/run/api}]\ninput: {pfs: {repo: data, glob: /*}}\n",
+    );
+    e.ok(&["create", "pipeline", "-f", &spec]);
+    assert_eq!(e.ok(&["get", "file", "files@master:/len"]).trim(), "18");
+}
