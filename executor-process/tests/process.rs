@@ -75,7 +75,11 @@ fn task(scratch: &Scratch, argv: &[&str], stdin: &[&str]) -> DatumTask {
 
 #[tokio::test]
 async fn auto_mode_as_root_is_a_mount_namespace() {
-    let e = ProcessExecutor::builder().build().expect("build");
+    // No reaping: `host_death_cleanup` runs beside this and owns its orphans.
+    let e = ProcessExecutor::builder()
+        .reap_orphans(false)
+        .build()
+        .expect("build");
     if is_root() {
         assert_eq!(e.pfs_mode(), PfsMode::MountNamespace);
     }
@@ -274,6 +278,7 @@ async fn invalid_tasks_are_typed_errors_naming_the_field() {
 async fn conformance_core_in_user_namespace_mode() {
     let e = match ProcessExecutor::builder()
         .pfs_mode(PfsRequest::Force(PfsMode::UserNamespace))
+        .reap_orphans(false)
         .build()
     {
         Ok(e) => e,
@@ -425,6 +430,7 @@ async fn namespace_mounts_do_not_reach_the_host() {
     let e = ProcessExecutor::builder()
         .pfs_mode(PfsRequest::Force(PfsMode::MountNamespace))
         .mount_point(&mount_point)
+        .reap_orphans(false)
         .build()
         .expect("executor");
     let mut w = worker(&e).await;
