@@ -123,7 +123,11 @@ impl Engine {
             secrets,
             cancel: CancellationToken::new(),
         };
-        let mut outcome = self.run_registered(run, &mut job, owners).await?;
+        let outcome = self.run_registered(run, &mut job, owners).await;
+        if let Some(reason) = outcome.as_ref().err().and_then(refused_by_executor) {
+            return self.finish_job(job, JobState::JobFailure, &reason);
+        }
+        let mut outcome = outcome?;
         if outcome.first_failed.is_none() {
             outcome.first_failed = resumed_outcome.first_failed;
         }
@@ -245,4 +249,18 @@ fn millis(t: Instant) -> u64 {
 /// Microseconds since `t`.
 fn micros(t: Instant) -> u64 {
     u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// The job's failure reason when its executor refused the pipeline for good (a spec value it
+/// cannot enforce, a feature it does not have): the job fails, naming the field, and other
+/// pipelines' jobs run on. Other errors (a daemon down) stop `run_pending` to be retried.
+fn refused_by_executor(e: &PpsError) -> Option<String> {
+    use crate::executor::ExecutorError;
+    match e {
+        PpsError::Executor {
+            source: source @ (ExecutorError::InvalidTask { .. } | ExecutorError::Unsupported { .. }),
+            ..
+        } => Some(format!("starting workers: {}", ErrorChain(source))),
+        _ => None,
+    }
 }
