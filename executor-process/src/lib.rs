@@ -116,6 +116,13 @@
 //! host process's cgroup; when its cgroup holds processes and is not the root, only killing
 //! works (reported the same way).
 //!
+//! **Cost, and a host setting that removes it.** Each datum's process joins the worker's
+//! cgroup with a write to `cgroup.procs`: a task migration, about 0.2 ms per datum on this
+//! project's test machines (the engine bench's full run is 1.19× what it was without cgroups).
+//! Mounting the cgroup v2 hierarchy with `favordynmods` (Linux 6.0+) makes migrations cheap
+//! and measured the same as without cgroups (see `benches/README.md`); it is the host's
+//! choice, so the executor does not remount anything itself.
+//!
 //! # Starting processes
 //!
 //! Datums start through `clone(CLONE_VM | CLONE_VFORK)`, as glibc's `posix_spawn` does
