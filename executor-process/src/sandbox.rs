@@ -131,6 +131,8 @@ fn exposed_steps(
     pfs: &Path,
 ) -> Result<Vec<Step>, ExecutorError> {
     let mut steps = Vec::new();
+    // Exposed directories are canonical: compare with the scratch directory's real path.
+    let scratch = &std::fs::canonicalize(scratch).unwrap_or_else(|_| scratch.to_path_buf());
     for dir in exposed {
         let overlaps = |other: &Path| dir.starts_with(other) || other.starts_with(dir);
         if overlaps(scratch) || overlaps(pfs) {

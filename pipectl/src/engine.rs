@@ -41,9 +41,15 @@ static EXPOSED: std::sync::OnceLock<Vec<std::path::PathBuf>> = std::sync::OnceLo
 /// Records the `--expose` directories for every engine this command opens, refusing one that
 /// holds the store or lies inside it (user code must never reach the store).
 pub fn expose(root: &Path, dirs: Vec<std::path::PathBuf>) -> Res<()> {
-    let store = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    // The store may not exist yet (its first command): compare absolute paths then.
+    let real_or_absolute = |p: &Path| {
+        std::fs::canonicalize(p)
+            .or_else(|_| std::path::absolute(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    };
+    let store = real_or_absolute(root);
     for dir in &dirs {
-        let real = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+        let real = real_or_absolute(dir);
         if store.starts_with(&real) || real.starts_with(&store) {
             return Err(CliError::Usage(format!(
                 "--expose {}: holds or lies inside the store {}; user code must not reach the store",

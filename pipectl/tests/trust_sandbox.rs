@@ -209,4 +209,14 @@ fn expose_shows_a_scripts_directory_but_never_the_store() {
     let parent = e.dir.path().to_string_lossy().into_owned();
     let err = e.fails(&["--expose", &parent, "list", "repo"]);
     assert!(err.contains("holds or lies inside the store"), "{err}");
+    // A relative store that does not exist yet is compared as an absolute path.
+    let out = assert_cmd::Command::cargo_bin("pipectl")
+        .unwrap()
+        .current_dir(e.dir.path())
+        .env_remove("PIPECTL_ROOT")
+        .args(["--root", "fresh-store", "--expose", &parent, "list", "repo"])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("holds or lies inside the store"), "{err}");
 }
