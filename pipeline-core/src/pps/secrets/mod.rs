@@ -149,32 +149,10 @@ fn read(store: &Store, name: &str) -> Result<Option<Record>, SecretError> {
     }
 }
 
-/// Makes the store's root 0700 and its metadata database 0600 before a secret is written
-/// there (stores opened by older versions may be wider), so only the owner can read values.
-fn restrict(store: &Store) -> Result<(), SecretError> {
-    use std::os::unix::fs::PermissionsExt;
-    let Some(root) = store.root() else {
-        return Ok(()); // in memory
-    };
-    for (path, mode) in [(root.to_path_buf(), 0o700), (root.join("meta.redb"), 0o600)] {
-        let meta = match std::fs::metadata(&path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(source) => return Err(PfsError::Io { path, source }.into()),
-        };
-        if meta.permissions().mode() & 0o077 != 0 {
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
-                .map_err(|source| PfsError::Io { path, source })?;
-        }
-    }
-    Ok(())
-}
-
-/// Stores the secret of a manifest (JSON or YAML); fails if the name exists. The store's
-/// root and metadata database are made owner-only first.
+/// Stores the secret of a manifest (JSON or YAML); fails if the name exists. Only the
+/// store's owner can read it: [`Store::open`] keeps the root 0700 and the metadata 0600.
 pub fn create_secret(store: &Store, manifest: &str) -> Result<SecretInfo, SecretError> {
     let m = parse_manifest(manifest)?;
-    restrict(store)?;
     let b64 = base64::engine::general_purpose::STANDARD;
     let record = Record {
         name: m.name.clone(),
