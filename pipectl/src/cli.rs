@@ -1,9 +1,10 @@
 //! The argument grammar of `pipectl` and the routing of each command to its module.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::conn::{Access, Global};
 use crate::error::{Res, report};
 use crate::{data, engine, fsck, pipeline, quickstart, secret, validate};
 
@@ -26,6 +27,16 @@ pub struct Cli {
     /// Don't wait for the jobs a command starts (they run on the next command that waits).
     #[arg(long, global = true)]
     pub no_wait: bool,
+    /// Use the server at this URL (`http://HOST:PORT` or `unix:PATH`) instead of the store's
+    /// own socket or the store itself.
+    #[arg(long, global = true, env = "PIPECTL_SERVER")]
+    pub server: Option<String>,
+    /// The bearer token for `--server` (`pipectl serve --print-token` shows it).
+    #[arg(long, global = true, env = "PIPECTL_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// When another process holds the store, fail at once instead of waiting for it.
+    #[arg(long, global = true)]
+    pub no_wait_lock: bool,
     /// Show a host directory (e.g. your pipeline's scripts) read-only to user code on the
     /// process executor, at the same path; repeatable, or `:`-separated in PIPECTL_EXPOSE.
     #[arg(long, global = true, env = "PIPECTL_EXPOSE", value_delimiter = ':')]
@@ -40,6 +51,8 @@ pub struct Cli {
 pub enum Command {
     /// Parse and validate pipeline spec files (exit 0 valid, 1 invalid, 2 unreadable).
     Validate(validate::ValidateArgs),
+    /// Create the store (other commands that write create it too; reads never do).
+    Init,
     /// Run the quickstart: a data repo, a map and a reduce pipeline, an incremental re-run.
     Quickstart(quickstart::QuickstartArgs),
     /// Update a pipeline.
@@ -255,71 +268,79 @@ pub fn run(cli: Cli) -> i32 {
 
 /// Runs one command; returns its exit code when it is not 0 or an error.
 fn dispatch(cli: Cli) -> Res<i32> {
-    let root = cli.root;
-    let no_wait = cli.no_wait;
-    engine::expose(&root, cli.expose)?;
+    let g = Global {
+        root: cli.root,
+        server: cli.server,
+        token: cli.token,
+        no_wait: cli.no_wait,
+        no_wait_lock: cli.no_wait_lock,
+    };
+    let root = &g;
+    let no_wait = g.no_wait;
+    engine::expose(&g.root, cli.expose)?;
     match cli.command {
+        Command::Init => init(&g)?,
         Command::Validate(args) => return Ok(validate::run(args)),
         Command::Quickstart(args) => quickstart::run(args)?,
         Command::Create {
             what: Create::Pipeline(a),
-        } => pipeline::create(&root, a, false, no_wait)?,
+        } => pipeline::create(root, a, false, no_wait)?,
         Command::Update {
             what: Update::Pipeline(a),
-        } => pipeline::create(&root, a, true, no_wait)?,
+        } => pipeline::create(root, a, true, no_wait)?,
         Command::Create {
             what: Create::Secret(a),
-        } => secret::create(&root, a)?,
+        } => secret::create(root, a)?,
         Command::List {
             what: List::Secret(a),
-        } => secret::list(&root, a)?,
+        } => secret::list(root, a)?,
         Command::Inspect {
             what: Inspect::Secret(a),
-        } => secret::inspect(&root, a)?,
+        } => secret::inspect(root, a)?,
         Command::Delete {
             what: Delete::Secret(a),
-        } => secret::delete(&root, a)?,
+        } => secret::delete(root, a)?,
         Command::List {
             what: List::Datum(a),
-        } => pipeline::list_datum(&root, a)?,
+        } => pipeline::list_datum(root, a)?,
         Command::List {
             what: List::Pipeline(a),
-        } => pipeline::list_pipeline(&root, a)?,
-        Command::List { what: List::Job(a) } => pipeline::list_job(&root, a)?,
+        } => pipeline::list_pipeline(root, a)?,
+        Command::List { what: List::Job(a) } => pipeline::list_job(root, a)?,
         Command::Inspect {
             what: Inspect::Pipeline(a),
-        } => pipeline::inspect_pipeline(&root, a)?,
+        } => pipeline::inspect_pipeline(root, a)?,
         Command::Inspect {
             what: Inspect::Job(a),
-        } => pipeline::inspect_job(&root, a)?,
+        } => pipeline::inspect_job(root, a)?,
         Command::Inspect {
             what: Inspect::Datum(a),
-        } => pipeline::inspect_datum(&root, a)?,
+        } => pipeline::inspect_datum(root, a)?,
         Command::Delete {
             what: Delete::Pipeline(a),
-        } => pipeline::delete_pipeline(&root, a)?,
+        } => pipeline::delete_pipeline(root, a)?,
         Command::Stop {
             what: Stop::Pipeline { name },
-        } => pipeline::stop_pipeline(&root, &name)?,
+        } => pipeline::stop_pipeline(root, &name)?,
         Command::Stop {
             what: Stop::Job { job },
-        } => pipeline::stop_job(&root, &job)?,
+        } => pipeline::stop_job(root, &job)?,
         Command::Start {
             what: Start::Pipeline { name },
-        } => pipeline::start_pipeline(&root, &name, no_wait)?,
-        Command::Wait { what: Wait::Job(a) } => pipeline::wait_job(&root, a)?,
-        Command::Logs(a) => pipeline::logs(&root, a)?,
-        Command::Fsck(a) => return fsck::run(&root, a),
-        Command::Run { what } => pipeline::run_cron(&root, what, no_wait)?,
-        Command::Serve(args) => pipeline::serve(&root, args)?,
-        other => run_data(&root, other, no_wait)?,
+        } => pipeline::start_pipeline(root, &name, no_wait)?,
+        Command::Wait { what: Wait::Job(a) } => pipeline::wait_job(root, a)?,
+        Command::Logs(a) => pipeline::logs(root, a)?,
+        Command::Fsck(a) => return fsck::run(root, a),
+        Command::Run { what } => pipeline::run_cron(root, what, no_wait)?,
+        Command::Serve(args) => pipeline::serve(root, args)?,
+        other => run_data(root, other, no_wait)?,
     }
     Ok(0)
 }
 
 /// The data commands (store only); commands that write commits then run the jobs they
 /// started unless `--no-wait`.
-fn run_data(root: &Path, command: Command, no_wait: bool) -> Res {
+fn run_data(root: &Global, command: Command, no_wait: bool) -> Res {
     let writes = matches!(
         command,
         Command::Put { .. } | Command::Finish { .. } | Command::Delete { .. }
@@ -354,5 +375,14 @@ fn run_data(root: &Path, command: Command, no_wait: bool) -> Res {
     if writes {
         engine::after_write(root, no_wait, &committed)?;
     }
+    Ok(())
+}
+
+/// `pipectl init`: creates the store (or opens an existing one) and says where it is.
+fn init(g: &Global) -> Res {
+    let store = crate::conn::open_store(g, Access::Write)?;
+    drop(store);
+    let shown = std::path::absolute(&g.root).unwrap_or_else(|_| g.root.clone());
+    crate::output::outln!("store at {}", shown.display());
     Ok(())
 }

@@ -17,6 +17,7 @@ use pipeline_core::pfs::{
 };
 use pipeline_core::spec::effective::DEFAULT_BRANCH;
 
+use crate::conn::{Access, Global, connect};
 use crate::error::{CliError, Res, io_err};
 use crate::output::{Format, human, json_line, json_pretty, timestamp};
 
@@ -332,17 +333,19 @@ fn print_commit_row(out: &mut impl Write, c: &CommitInfo) -> Res {
 }
 
 /// Runs `create ...`.
-pub fn create(root: &Path, cmd: Create) -> Res {
-    let store = open(root)?;
+pub fn create(g: &Global, cmd: Create) -> Res {
+    let root = g.root.as_path();
     match cmd {
         Create::Repo { name, description } => {
-            store.create_repo(&RepoRef::parse(&name)?, &description)?;
+            let conn = connect(g, Access::Write, None)?;
+            conn.call(conn.client.create_repo(&name, &description))?;
         }
         Create::Branch {
             branch,
             head,
             provenance,
         } => {
+            let store = open(root)?;
             let r = FileRef::parse(&branch)?;
             let b = branch_of(&r)?;
             let head = match head {
@@ -360,13 +363,14 @@ pub fn create(root: &Path, cmd: Create) -> Res {
 }
 
 /// Runs `list ...`.
-pub fn list(root: &Path, cmd: List) -> Res {
-    let store = open(root)?;
+pub fn list(g: &Global, cmd: List) -> Res {
+    let root = g.root.as_path();
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     match cmd {
         List::Repo { output } => {
-            let repos = store.list_repos()?;
+            let conn = connect(g, Access::Read, None)?;
+            let repos = conn.call(conn.client.list_repos())?;
             if output == Format::Text {
                 writeln!(
                     out,
@@ -391,6 +395,7 @@ pub fn list(root: &Path, cmd: List) -> Res {
             }
         }
         List::Branch { repo, output } => {
+            let store = open(root)?;
             let r = FileRef::parse(&repo)?;
             let branches = store.list_branches(&r.repo)?;
             if output == Format::Text {
@@ -419,6 +424,7 @@ pub fn list(root: &Path, cmd: List) -> Res {
             recursive,
             output,
         } => {
+            let store = open(root)?;
             let r = FileRef::parse(&file)?;
             let c = resolve(&store, &r)?;
             let path = r.file_path()?;
@@ -434,6 +440,7 @@ pub fn list(root: &Path, cmd: List) -> Res {
             number,
             output,
         } => {
+            let store = open(root)?;
             let r = FileRef::parse(&repo)?;
             let commits = store.list_commits(&r.repo, r.commit.as_deref(), number)?;
             if output == Format::Text {
@@ -456,7 +463,8 @@ pub fn list(root: &Path, cmd: List) -> Res {
 }
 
 /// Runs `delete ...`; returns what it committed (for the exit code of the jobs it starts).
-pub fn delete(root: &Path, cmd: Delete) -> Res<String> {
+pub fn delete(g: &Global, cmd: Delete) -> Res<String> {
+    let root = g.root.as_path();
     let store = open(root)?;
     Ok(match cmd {
         Delete::Repo { name, force } => {
@@ -483,7 +491,8 @@ pub fn delete(root: &Path, cmd: Delete) -> Res<String> {
 
 /// Runs `put file` (pachctl's auto-commit rule: [`Store::write_auto_commit`]); returns the
 /// commit written (for the exit code of the jobs it starts).
-pub fn put(root: &Path, cmd: Put) -> Res<String> {
+pub fn put(g: &Global, cmd: Put) -> Res<String> {
+    let root = g.root.as_path();
     let Put::File {
         file,
         local,
@@ -575,7 +584,8 @@ pub struct GcArgs {
 }
 
 /// `gc`: [`Store::gc`].
-pub fn gc(root: &Path, args: GcArgs) -> Res {
+pub fn gc(g: &Global, args: GcArgs) -> Res {
+    let root = g.root.as_path();
     let store = open(root)?;
     let st = store.gc(std::time::Duration::from_secs(args.grace_secs))?;
     let mut out = io::stdout().lock();
@@ -604,7 +614,8 @@ pub fn gc(root: &Path, args: GcArgs) -> Res {
 }
 
 /// Runs `get file`.
-pub fn get(root: &Path, cmd: Get) -> Res {
+pub fn get(g: &Global, cmd: Get) -> Res {
+    let root = g.root.as_path();
     let Get::File {
         file,
         output,
@@ -674,7 +685,8 @@ pub fn get(root: &Path, cmd: Get) -> Res {
 }
 
 /// Runs `glob file`.
-pub fn glob(root: &Path, cmd: Glob) -> Res {
+pub fn glob(g: &Global, cmd: Glob) -> Res {
+    let root = g.root.as_path();
     let Glob::File { pattern, output } = cmd;
     let store = open(root)?;
     // The pattern may contain ':' only after the first one.
@@ -688,7 +700,8 @@ pub fn glob(root: &Path, cmd: Glob) -> Res {
 }
 
 /// Runs `diff file`.
-pub fn diff(root: &Path, cmd: Diff) -> Res {
+pub fn diff(g: &Global, cmd: Diff) -> Res {
+    let root = g.root.as_path();
     let Diff::File { new, old, output } = cmd;
     let store = open(root)?;
     let nr = FileRef::parse(&new)?;
@@ -746,7 +759,8 @@ pub fn diff(root: &Path, cmd: Diff) -> Res {
 }
 
 /// Runs `inspect ...`.
-pub fn inspect(root: &Path, cmd: Inspect) -> Res {
+pub fn inspect(g: &Global, cmd: Inspect) -> Res {
+    let root = g.root.as_path();
     let store = open(root)?;
     let stdout = io::stdout();
     let mut out = stdout.lock();
@@ -840,7 +854,8 @@ pub fn inspect(root: &Path, cmd: Inspect) -> Res {
 }
 
 /// Runs `start commit`.
-pub fn start(root: &Path, cmd: Start) -> Res {
+pub fn start(g: &Global, cmd: Start) -> Res {
+    let root = g.root.as_path();
     let Start::Commit {
         branch,
         description,
@@ -852,7 +867,8 @@ pub fn start(root: &Path, cmd: Start) -> Res {
 }
 
 /// Runs `finish commit`; returns the commit finished.
-pub fn finish(root: &Path, cmd: Finish) -> Res<String> {
+pub fn finish(g: &Global, cmd: Finish) -> Res<String> {
+    let root = g.root.as_path();
     let Finish::Commit { commit, error } = cmd;
     let store = open(root)?;
     let c = resolve(&store, &FileRef::parse(&commit)?)?;

@@ -11,6 +11,7 @@ use pipeline_core::executor::Executor;
 use pipeline_core::pfs::Store;
 use pipeline_core::pps::{Engine, JobInfo, JobState, executors_in_use};
 
+use crate::conn::Global;
 use crate::error::{CliError, Res};
 
 /// Which executor runs a pipeline's user code.
@@ -51,7 +52,7 @@ pub fn expose(root: &Path, dirs: Vec<std::path::PathBuf>) -> Res<()> {
     for dir in &dirs {
         let real = real_or_absolute(dir);
         if store.starts_with(&real) || real.starts_with(&store) {
-            return Err(CliError::Usage(format!(
+            return Err(CliError::BadArgs(format!(
                 "--expose {}: holds or lies inside the store {}; user code must not reach the store",
                 dir.display(),
                 store.display()
@@ -68,10 +69,19 @@ pub fn open_engine(
     root: &Path,
     extra: Option<ExecutorKind>,
 ) -> Res<(tokio::runtime::Runtime, Engine)> {
+    open_engine_on(open_store(root)?, root, extra)
+}
+
+/// An engine over `store` (opened from `root`) with the executors its pipelines use, plus
+/// `extra`, and the runtime it runs on.
+pub fn open_engine_on(
+    store: Store,
+    root: &Path,
+    extra: Option<ExecutorKind>,
+) -> Res<(tokio::runtime::Runtime, Engine)> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let store = open_store(root)?;
     let mut wanted = executors_in_use(&store)?;
     if let Some(e) = extra {
         wanted.insert(e.name().to_string());
@@ -209,7 +219,8 @@ pub fn committed_then(what: &str, jobs: Res<Vec<JobInfo>>) -> Res {
 }
 
 /// After a data command committed `what`: run the jobs it started (see [`committed_then`]).
-pub fn after_write(root: &Path, no_wait: bool, what: &str) -> Res {
+pub fn after_write(g: &Global, no_wait: bool, what: &str) -> Res {
+    let root = g.root.as_path();
     let run = || -> Res<Vec<JobInfo>> {
         let (rt, engine) = open_engine(root, None)?;
         if engine.list_pipelines()?.is_empty() {
@@ -218,4 +229,40 @@ pub fn after_write(root: &Path, no_wait: bool, what: &str) -> Res {
         wait_for_jobs(&rt, &engine, no_wait)
     };
     committed_then(what, run())
+}
+
+/// After a command committed `what` through `conn`: wait for the jobs it started (those of
+/// commit set `commit_set`, or every pending job when the write made no commit), print a
+/// line per job, and return [`committed_then`]'s verdict. With `no_wait`, returns at once.
+pub fn after_write_on(
+    conn: &crate::conn::Conn,
+    no_wait: bool,
+    commit_set: Option<&str>,
+    what: &str,
+) -> Res {
+    if no_wait {
+        return Ok(());
+    }
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let pb = indicatif::ProgressBar::new_spinner();
+        pb.set_message("running jobs");
+        pb.enable_steady_tick(Duration::from_millis(120));
+        pb
+    });
+    let client = &conn.client;
+    let jobs = conn.call(async {
+        match commit_set {
+            Some(id) => client.wait_commit_set(id).await,
+            None => client.settle_jobs().await,
+        }
+    });
+    if let Some(pb) = bar {
+        pb.finish_and_clear();
+    }
+    if let Ok(jobs) = &jobs {
+        for j in jobs {
+            eprintln!("{}", job_line(j));
+        }
+    }
+    committed_then(what, jobs)
 }

@@ -9,6 +9,8 @@ use pipeline_core::executor::ExecutorError;
 use pipeline_core::pfs::PfsError;
 use pipeline_core::pps::PpsError;
 use pipeline_core::spec::ParseError;
+use pipeline_server::ClientError;
+use pipeline_server::error::{ErrorKind, pfs_kind, pps_kind};
 
 /// The exit codes of `pipectl` (README "Exit codes", `pipectl --help`).
 pub mod exit {
@@ -17,7 +19,8 @@ pub mod exit {
     /// The command failed and changed nothing (a write that failed is discarded); also
     /// `wait job` when the job did not succeed, and `validate` on an invalid spec.
     pub const FAILED: i32 = 1;
-    /// Bad arguments (clap's usage errors), or `validate` on an unreadable file.
+    /// Bad arguments (clap's usage errors), an invalid name, path, reference or spec (the
+    /// request was refused before anything changed), or `validate` on an unreadable file.
     pub const USAGE: i32 = 2;
     /// The command's data is committed (a put, a delete, a finished commit, a created
     /// pipeline), but a job it then started failed or could not run (including "store in
@@ -40,9 +43,12 @@ pub enum CliError {
     /// An executor could not be used.
     #[error(transparent)]
     Executor(#[from] ExecutorError),
-    /// Bad arguments, or a failure already explained on stderr.
+    /// A failure already explained, or that has nothing else to say (exit 1).
     #[error("{0}")]
     Usage(String),
+    /// Arguments that do not fit together or do not parse (exit 2).
+    #[error("{0}")]
+    BadArgs(String),
     /// Local I/O on a path (`-` for stdio).
     #[error("{}", path.display())]
     Io {
@@ -75,6 +81,12 @@ pub enum CliError {
         /// `PIPELINE@JOB STATE (reason)` of each.
         jobs: Vec<String>,
     },
+    /// A read found no store: nothing is created by reads.
+    #[error("no store at {}: create one with `pipectl init` (or any write, e.g. `pipectl create repo`), or point --root / PIPECTL_ROOT at an existing one", .0.display())]
+    NoStore(PathBuf),
+    /// The API answered with an error, or could not be reached.
+    #[error(transparent)]
+    Api(#[from] ClientError),
     /// `wait job`: the job did not succeed (or cannot progress yet).
     #[error("job {job} {state}{}", if reason.is_empty() { String::new() } else { format!(": {reason}") })]
     JobNotSucceeded {
@@ -92,8 +104,20 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Committed { .. } | CliError::JobsFailed { .. } => exit::COMMITTED_JOB_FAILED,
+            CliError::BadArgs(_) | CliError::Spec(_) => exit::USAGE,
+            CliError::Api(e) => exit_of(e.kind()),
+            CliError::Store(e) => exit_of(pfs_kind(e)),
+            CliError::Engine(e) => exit_of(pps_kind(e)),
             _ => exit::FAILED,
         }
+    }
+}
+
+/// The exit code of an API error kind: refused input is a usage error, anything else failed.
+fn exit_of(kind: ErrorKind) -> i32 {
+    match kind {
+        ErrorKind::Invalid => exit::USAGE,
+        _ => exit::FAILED,
     }
 }
 

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use pipeline_core::pfs::{CheckReport, Store};
 
+use crate::conn::Global;
 use crate::error::{CliError, Res, io_err};
 use crate::output::{Format, human, json_pretty};
 
@@ -22,7 +23,8 @@ pub struct FsckArgs {
 }
 
 /// Runs `fsck`; returns the exit code (0 clean, 1 when problems were found).
-pub fn run(root: &Path, args: FsckArgs) -> Res<i32> {
+pub fn run(g: &Global, args: FsckArgs) -> Res<i32> {
+    let root = g.root.as_path();
     let store = Store::open_existing(root)?
         .ok_or_else(|| CliError::Usage(format!("no store at {}", root.display())))?;
     let report = store.check(args.fix)?;

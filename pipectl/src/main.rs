@@ -19,6 +19,7 @@
 use clap::Parser;
 
 mod cli;
+mod conn;
 mod data;
 mod engine;
 mod error;

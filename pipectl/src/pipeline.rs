@@ -9,6 +9,7 @@ use pipeline_core::pps::{
     CreateOptions, DatumInfo, Engine, JobInfo, JobState, PipelineInfo, PpsError,
 };
 
+use crate::conn::Global;
 use crate::engine::{ExecutorKind, committed_then, open_engine, wait_for_jobs};
 use crate::error::{CliError, Res};
 use crate::output::{Format, outln, print_json};
@@ -153,7 +154,8 @@ fn parse_job(s: &str) -> Res<(String, String)> {
 }
 
 /// `create pipeline` / `update pipeline`.
-pub fn create(root: &Path, args: CreatePipelineArgs, update: bool, no_wait: bool) -> Res {
+pub fn create(g: &Global, args: CreatePipelineArgs, update: bool, no_wait: bool) -> Res {
+    let root = g.root.as_path();
     let parsed = pipeline_core::spec::parse_file(&args.file)?;
     if args.dry_run {
         for p in &parsed {
@@ -224,7 +226,8 @@ fn pipeline_line(p: &PipelineInfo, engine: &Engine) -> String {
 }
 
 /// `list pipeline`.
-pub fn list_pipeline(root: &Path, args: ListPipelineArgs) -> Res {
+pub fn list_pipeline(g: &Global, args: ListPipelineArgs) -> Res {
+    let root = g.root.as_path();
     let (_rt, engine) = open_engine(root, None)?;
     let list = engine.list_pipelines()?;
     match args.output {
@@ -247,7 +250,8 @@ pub fn list_pipeline(root: &Path, args: ListPipelineArgs) -> Res {
 }
 
 /// `inspect pipeline`.
-pub fn inspect_pipeline(root: &Path, args: PipelineArgs) -> Res {
+pub fn inspect_pipeline(g: &Global, args: PipelineArgs) -> Res {
+    let root = g.root.as_path();
     let (_rt, engine) = open_engine(root, None)?;
     let p = engine.inspect_pipeline(&args.name)?;
     match args.output {
@@ -271,7 +275,8 @@ pub fn inspect_pipeline(root: &Path, args: PipelineArgs) -> Res {
 }
 
 /// `delete pipeline`.
-pub fn delete_pipeline(root: &Path, args: DeletePipelineArgs) -> Res {
+pub fn delete_pipeline(g: &Global, args: DeletePipelineArgs) -> Res {
+    let root = g.root.as_path();
     let (rt, engine) = open_engine(root, None)?;
     rt.block_on(engine.delete_pipeline(&args.name, args.keep_repo))?;
     eprintln!("deleted pipeline {}", args.name);
@@ -279,7 +284,8 @@ pub fn delete_pipeline(root: &Path, args: DeletePipelineArgs) -> Res {
 }
 
 /// `stop pipeline`.
-pub fn stop_pipeline(root: &Path, name: &str) -> Res {
+pub fn stop_pipeline(g: &Global, name: &str) -> Res {
+    let root = g.root.as_path();
     let (_rt, engine) = open_engine(root, None)?;
     engine.stop_pipeline(name)?;
     eprintln!("stopped pipeline {name}");
@@ -287,7 +293,8 @@ pub fn stop_pipeline(root: &Path, name: &str) -> Res {
 }
 
 /// `start pipeline`.
-pub fn start_pipeline(root: &Path, name: &str, no_wait: bool) -> Res {
+pub fn start_pipeline(g: &Global, name: &str, no_wait: bool) -> Res {
+    let root = g.root.as_path();
     let (rt, engine) = open_engine(root, None)?;
     engine.start_pipeline(name)?;
     eprintln!("started pipeline {name}");
@@ -333,7 +340,8 @@ pub fn print_jobs(jobs: &[JobInfo], format: Format) {
 }
 
 /// `list job`.
-pub fn list_job(root: &Path, args: ListJobArgs) -> Res {
+pub fn list_job(g: &Global, args: ListJobArgs) -> Res {
+    let root = g.root.as_path();
     let (_rt, engine) = open_engine(root, None)?;
     engine.discover_jobs()?;
     let mut jobs = engine.list_jobs(args.pipeline.as_deref())?;
@@ -350,7 +358,8 @@ pub fn list_job(root: &Path, args: ListJobArgs) -> Res {
 }
 
 /// `inspect job`.
-pub fn inspect_job(root: &Path, args: JobArgs) -> Res {
+pub fn inspect_job(g: &Global, args: JobArgs) -> Res {
+    let root = g.root.as_path();
     let (pipeline, job) = parse_job(&args.job)?;
     let (_rt, engine) = open_engine(root, None)?;
     let j = engine.inspect_job(&pipeline, &job)?;
@@ -390,7 +399,8 @@ pub fn inspect_job(root: &Path, args: JobArgs) -> Res {
 }
 
 /// `wait job PIPELINE@JOB`: runs pending jobs until it is done; exit 1 unless SUCCESS.
-pub fn wait_job(root: &Path, args: JobArgs) -> Res {
+pub fn wait_job(g: &Global, args: JobArgs) -> Res {
+    let root = g.root.as_path();
     let (pipeline, job) = parse_job(&args.job)?;
     let (rt, engine) = open_engine(root, None)?;
     let j = rt.block_on(async {
@@ -418,7 +428,8 @@ pub fn wait_job(root: &Path, args: JobArgs) -> Res {
 }
 
 /// `stop job`.
-pub fn stop_job(root: &Path, job: &str) -> Res {
+pub fn stop_job(g: &Global, job: &str) -> Res {
+    let root = g.root.as_path();
     let (pipeline, job) = parse_job(job)?;
     let (_rt, engine) = open_engine(root, None)?;
     let j = engine.stop_job(&pipeline, &job, None)?;
@@ -444,7 +455,8 @@ fn datum_reason(d: &DatumInfo) -> String {
 }
 
 /// `list datum`.
-pub fn list_datum(root: &Path, args: ListDatumArgs) -> Res {
+pub fn list_datum(g: &Global, args: ListDatumArgs) -> Res {
+    let root = g.root.as_path();
     if let Some(file) = &args.file {
         let inputs = args
             .inputs
@@ -482,7 +494,8 @@ pub fn list_datum(root: &Path, args: ListDatumArgs) -> Res {
 }
 
 /// `inspect datum`.
-pub fn inspect_datum(root: &Path, args: InspectDatumArgs) -> Res {
+pub fn inspect_datum(g: &Global, args: InspectDatumArgs) -> Res {
+    let root = g.root.as_path();
     let (pipeline, job) = parse_job(&args.job)?;
     let (_rt, engine) = open_engine(root, None)?;
     let matches: Vec<DatumInfo> = engine
@@ -535,7 +548,8 @@ pub fn inspect_datum(root: &Path, args: InspectDatumArgs) -> Res {
 }
 
 /// `logs`.
-pub fn logs(root: &Path, args: LogsArgs) -> Res {
+pub fn logs(g: &Global, args: LogsArgs) -> Res {
+    let root = g.root.as_path();
     if args.datum.is_some() && args.job.is_none() {
         return Err(CliError::Usage("--datum needs --job".into()));
     }
@@ -558,7 +572,8 @@ pub fn logs(root: &Path, args: LogsArgs) -> Res {
 }
 
 /// `run cron`.
-pub fn run_cron(root: &Path, cmd: Run, no_wait: bool) -> Res {
+pub fn run_cron(g: &Global, cmd: Run, no_wait: bool) -> Res {
+    let root = g.root.as_path();
     let Run::Cron { pipeline } = cmd;
     let (rt, engine) = open_engine(root, None)?;
     let ticks: Vec<String> = engine
@@ -576,7 +591,8 @@ pub fn run_cron(root: &Path, cmd: Run, no_wait: bool) -> Res {
 }
 
 /// `serve`: [`Engine::serve`] until Ctrl-C (or SIGTERM).
-pub fn serve(root: &Path, args: ServeArgs) -> Res {
+pub fn serve(g: &Global, args: ServeArgs) -> Res {
+    let root = g.root.as_path();
     let (rt, engine) = open_engine(root, None)?;
     let stop = tokio_util::sync::CancellationToken::new();
     rt.block_on(async {

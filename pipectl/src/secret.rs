@@ -7,6 +7,7 @@ use std::path::Path;
 use pipeline_core::pfs::Store;
 use pipeline_core::pps::secrets::{self, SecretInfo};
 
+use crate::conn::Global;
 use crate::error::{CliError, Res, io_err};
 use crate::output::{Format, outln, print_json, timestamp};
 
@@ -60,7 +61,8 @@ fn engine_err(e: secrets::SecretError) -> CliError {
 }
 
 /// Stores the secret of a manifest; prints nothing (as pachctl).
-pub fn create(root: &Path, args: CreateSecretArgs) -> Res {
+pub fn create(g: &Global, args: CreateSecretArgs) -> Res {
+    let root = g.root.as_path();
     let manifest = read_manifest(&args.file)?;
     let store = Store::open(root)?;
     secrets::create_secret(&store, &manifest).map_err(engine_err)?;
@@ -68,7 +70,8 @@ pub fn create(root: &Path, args: CreateSecretArgs) -> Res {
 }
 
 /// Lists secrets: name, type, keys, creation time.
-pub fn list(root: &Path, args: ListSecretArgs) -> Res {
+pub fn list(g: &Global, args: ListSecretArgs) -> Res {
+    let root = g.root.as_path();
     let store = Store::open(root)?;
     let all = secrets::list_secrets(&store).map_err(engine_err)?;
     match args.output {
@@ -85,7 +88,8 @@ pub fn list(root: &Path, args: ListSecretArgs) -> Res {
 }
 
 /// Shows one secret without its values.
-pub fn inspect(root: &Path, args: InspectSecretArgs) -> Res {
+pub fn inspect(g: &Global, args: InspectSecretArgs) -> Res {
+    let root = g.root.as_path();
     let store = Store::open(root)?;
     let s = secrets::inspect_secret(&store, &args.name).map_err(engine_err)?;
     match args.output {
@@ -106,7 +110,8 @@ pub fn inspect(root: &Path, args: InspectSecretArgs) -> Res {
 }
 
 /// Deletes a secret.
-pub fn delete(root: &Path, args: DeleteSecretArgs) -> Res {
+pub fn delete(g: &Global, args: DeleteSecretArgs) -> Res {
+    let root = g.root.as_path();
     let store = Store::open(root)?;
     secrets::delete_secret(&store, &args.name).map_err(engine_err)?;
     Ok(())

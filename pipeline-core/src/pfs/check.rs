@@ -27,6 +27,7 @@ use crate::hash::ContentHash;
 
 /// One problem [`Store::check`] found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "problem", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum CheckProblem {
@@ -39,6 +40,7 @@ pub enum CheckProblem {
         /// BLAKE3 of what it holds (hex).
         found: String,
         /// Where `fix` moved it, if it did.
+        #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
         moved_to: Option<PathBuf>,
     },
     /// A file entry whose object is missing, damaged or of another size.
@@ -113,6 +115,7 @@ impl std::fmt::Display for CheckProblem {
 
 /// What [`Store::check`] looked at and found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CheckReport {
     /// Objects verified.
     pub objects: u64,

@@ -193,6 +193,7 @@ impl std::fmt::Display for CorruptFile {
 
 /// What is wrong with a stored object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ObjectProblem {
     /// No object with that hash is stored.
@@ -208,6 +209,7 @@ pub enum ObjectProblem {
     Hash {
         /// BLAKE3 of the bytes found.
         #[serde(serialize_with = "hex_hash")]
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
         found: crate::hash::ContentHash,
     },
 }

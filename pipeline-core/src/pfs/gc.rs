@@ -20,7 +20,8 @@ use super::store::Store;
 use super::tree::Entry;
 
 /// What a garbage collection found and removed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GcStats {
     /// Distinct objects some file entry refers to.
     pub live: u64,

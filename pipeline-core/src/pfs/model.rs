@@ -14,6 +14,7 @@ pub const DEFAULT_PROJECT: &str = "default";
 
 /// A repo: `(project, name)`. Displayed as `project/name`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RepoRef {
     /// Project name.
     pub project: String,
@@ -75,6 +76,7 @@ impl fmt::Display for RepoRef {
 
 /// A branch: `(repo, name)`. Displayed as `project/repo@branch`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BranchRef {
     /// The repo.
     pub repo: RepoRef,
@@ -91,6 +93,7 @@ impl fmt::Display for BranchRef {
 /// A commit (and commit-set) ID: 32 lower-case hex characters, shared by every commit of
 /// one commit set.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct CommitId(String);
 
@@ -138,6 +141,7 @@ impl fmt::Display for CommitId {
 
 /// A commit: `(repo, id)`. Displayed as `project/repo@id`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommitRef {
     /// The repo.
     pub repo: RepoRef,
@@ -153,6 +157,7 @@ impl fmt::Display for CommitRef {
 
 /// Who made a commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Origin {
     /// A client: start commit or put file.
@@ -163,6 +168,7 @@ pub enum Origin {
 
 /// Whether a commit can still be written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum CommitState {
     /// Open: files may be added or deleted.
@@ -173,6 +179,7 @@ pub enum CommitState {
 
 /// Information about a repo.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RepoInfo {
     /// The repo.
     pub repo: RepoRef,
@@ -184,6 +191,7 @@ pub struct RepoInfo {
 
 /// Information about a branch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BranchInfo {
     /// The branch.
     pub branch: BranchRef,
@@ -205,6 +213,7 @@ pub struct BranchInfo {
 /// commits. The conditions are compared between the trigger branch's head and the watched
 /// branch's new head, after each commit on the watched branch that finishes without error.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BranchTrigger {
     /// The watched branch, in the same repo.
     pub branch: String,
@@ -234,6 +243,7 @@ pub struct BranchTrigger {
 
 /// Information about a commit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommitInfo {
     /// The commit.
     pub commit: CommitRef,
@@ -268,6 +278,7 @@ impl CommitInfo {
 
 /// Whether a tree entry is a file or a directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum FileKind {
     /// A regular file.
@@ -282,6 +293,7 @@ pub enum FileKind {
 /// the files below them and their `hash` is a [`crate::hash::DirectoryHasher`] hash over
 /// their children (names included). A file's hash is BLAKE3 of its bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FileInfo {
     /// Normalised path; directories end with `/`.
     pub path: String,
@@ -291,11 +303,13 @@ pub struct FileInfo {
     pub size: u64,
     /// Content hash.
     #[serde(with = "hash_hex")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub hash: ContentHash,
 }
 
 /// How a path differs between two commits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Change {
     /// Only in the new commit.
@@ -308,6 +322,7 @@ pub enum Change {
 
 /// One line of a diff between two commits (files only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DiffEntry {
     /// Normalised file path.
     pub path: String,

@@ -8,6 +8,7 @@ use crate::spec::{EffectiveSpec, PipelineSpec};
 
 /// A pipeline as registered in the store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(from = "StoredPipelineInfo")]
 pub struct PipelineInfo {
     /// Pipeline name (also the output repo's name).
@@ -17,9 +18,11 @@ pub struct PipelineInfo {
     /// 1 on create, +1 per update.
     pub version: u64,
     /// The spec of the current version, as given (shown to users).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub spec: PipelineSpec,
     /// The effective spec of the current version (defaults applied once, at registration,
     /// with this version's `salt`): what the engine plans and runs.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub effective: EffectiveSpec,
     /// The salt mixed into every datum hash (kept across updates unless `--reprocess`).
     pub salt: String,
@@ -90,6 +93,7 @@ impl From<StoredPipelineInfo> for PipelineInfo {
 
 /// Job states (reference §3.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum JobState {
     /// Created with its output commit.
@@ -139,6 +143,7 @@ impl JobState {
 
 /// Counters and timings of a job (reference §2.13 point 7, plus bytes and phases).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobStats {
     /// Datums in the job (while the job runs: the datums planned so far; planning streams
     /// alongside the workers).
@@ -167,6 +172,7 @@ pub struct JobStats {
 
 /// A job: one run of a pipeline version over one commit set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobInfo {
     /// Pipeline name.
     pub pipeline: String,
@@ -200,6 +206,7 @@ pub struct JobInfo {
 
 /// Datum states as listed (reference §3.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DatumState {
     /// Processed by this job.
@@ -226,6 +233,7 @@ impl DatumState {
 
 /// Why a datum ran, was skipped or failed (machine-readable; beyond Pachyderm).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DatumReason {
     /// Not in the base job (or there is no base job).
@@ -247,6 +255,7 @@ pub enum DatumReason {
 
 /// How the last attempt of a failed (or recovered) datum ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DatumFailure {
     /// Non-zero exit code.
@@ -297,6 +306,7 @@ impl std::fmt::Display for DatumFailure {
 
 /// One input file or directory of a datum.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DatumInputInfo {
     /// Input name.
     pub name: String,
@@ -308,6 +318,7 @@ pub struct DatumInputInfo {
 
 /// Per-datum timings and sizes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DatumStats {
     /// Bytes materialised.
     pub bytes_in: u64,
@@ -323,6 +334,7 @@ pub struct DatumStats {
 
 /// The record of one datum in one job (skipped datums included).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DatumInfo {
     /// Datum ID (64 hex).
     pub id: String,
@@ -349,6 +361,7 @@ pub struct DatumInfo {
 
 /// One line of user-code output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogLine {
     /// Time, ms since the epoch.
     pub ts_ms: u64,

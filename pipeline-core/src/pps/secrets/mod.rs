@@ -92,6 +92,7 @@ pub enum SecretError {
 
 /// What is shown of a secret: never its values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SecretInfo {
     /// Secret name.
     pub name: String,

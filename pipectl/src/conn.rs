@@ -1,0 +1,134 @@
+//! Reaching the store: through its server when one runs (the store's Unix socket, or
+//! `--server`), otherwise by opening it in this process behind the same API for the length
+//! of one command (embedded mode). Every command then talks to a [`Client`], so output and
+//! exit codes are the same in both modes.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use pipeline_core::pfs::{PfsError, Store};
+use pipeline_server::{AppState, Client, ClientResult, JobRunner};
+
+use crate::engine::ExecutorKind;
+use crate::error::{CliError, Res};
+
+/// The global options that say where the store is and how to reach it.
+#[derive(Debug, Clone)]
+pub struct Global {
+    /// The store directory.
+    pub root: PathBuf,
+    /// A server to use instead of the store's own (`http://HOST:PORT` or `unix:PATH`).
+    pub server: Option<String>,
+    /// The bearer token for `server`.
+    pub token: Option<String>,
+    /// Don't wait for the jobs a command starts.
+    pub no_wait: bool,
+    /// Fail at once when another process holds the store, instead of waiting for it.
+    pub no_wait_lock: bool,
+}
+
+/// Whether a command may create the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Reads only: a missing store is an error naming where we looked.
+    Read,
+    /// Writes: creates the store when it does not exist yet.
+    Write,
+}
+
+/// The file name of the server's socket inside the store directory.
+pub const SOCKET_NAME: &str = "api.sock";
+
+/// The socket a server of the store at `root` listens on.
+pub fn socket_path(root: &Path) -> PathBuf {
+    root.join(SOCKET_NAME)
+}
+
+/// A client of the store's API and the runtime its calls run on.
+pub struct Conn {
+    rt: tokio::runtime::Runtime,
+    /// The client.
+    pub client: Client,
+}
+
+impl Conn {
+    /// Runs one client call to completion.
+    pub fn call<T>(&self, f: impl Future<Output = ClientResult<T>>) -> Res<T> {
+        self.rt.block_on(f).map_err(CliError::from)
+    }
+
+    /// The runtime (for streaming bodies).
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.rt
+    }
+}
+
+/// Connects to the store's server, or opens the store in this process (with the executors
+/// its pipelines use, plus `extra`).
+pub fn connect(g: &Global, access: Access, extra: Option<ExecutorKind>) -> Res<Conn> {
+    if let Some(url) = &g.server {
+        let client = Client::from_url(url, g.token.clone())?;
+        return Ok(Conn {
+            rt: runtime()?,
+            client,
+        });
+    }
+    let socket = socket_path(&g.root);
+    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+        return Ok(Conn {
+            rt: runtime()?,
+            client: Client::unix(socket),
+        });
+    }
+    let store = open_store(g, access)?;
+    let (rt, engine) = crate::engine::open_engine_on(store, &g.root, extra)?;
+    let state = AppState::new(engine, JobRunner::OnWait, true);
+    Ok(Conn {
+        rt,
+        client: Client::in_process(state),
+    })
+}
+
+fn runtime() -> Res<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// Opens the store at `g.root` in this process: a read never creates one; a store another
+/// process holds is waited for (with a message) unless `--no-wait-lock`.
+pub fn open_store(g: &Global, access: Access) -> Res<Store> {
+    let mut told = false;
+    loop {
+        let opened = match access {
+            Access::Write => Store::open(&g.root).map(Some),
+            Access::Read => Store::open_existing(&g.root),
+        };
+        match opened {
+            Ok(Some(store)) => {
+                crate::engine::report_recovered(&store);
+                return Ok(store);
+            }
+            Ok(None) => return Err(missing_store(&g.root)),
+            Err(PfsError::Locked { holder, .. }) if !g.no_wait_lock => {
+                if !told {
+                    eprintln!(
+                        "pipectl: waiting for the store {} (in use by {holder}); \
+                         --no-wait-lock fails at once instead",
+                        g.root.display()
+                    );
+                    told = true;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn missing_store(root: &Path) -> CliError {
+    let shown = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    CliError::NoStore(shown)
+}

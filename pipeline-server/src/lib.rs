@@ -1,0 +1,36 @@
+//! `pipeline-server`: the store's one owner as a server, and the client that talks to it.
+//!
+//! A [`router`] serves a versioned HTTP/JSON API (`/api/v1/...`) over one
+//! [`pipeline_core::pps::Engine`] (and through it its store): repos, branches, commits, files,
+//! pipelines, jobs, datums, logs, secrets. Its OpenAPI document is served at
+//! `/api/v1/openapi.json` and kept in the repo as `pipeline-server/openapi.json`. A host
+//! application can embed the router in its own axum server; `pipectl serve` runs it on the
+//! store's Unix socket (and optionally TCP with a bearer token), and every other `pipectl`
+//! command is a [`Client`]: of that server when one runs, otherwise of the same router in its
+//! own process for the length of one command.
+//!
+//! | module | what |
+//! |---|---|
+//! | `error` | the one error shape (`kind` + message) and the HTTP status of each kind |
+//! | `extract` | body, query and path extractors whose rejections are API errors |
+//! | `state` | what handlers share: the engine, who runs jobs, the change signal |
+//! | `routes` | one module per resource, each handler with its OpenAPI description |
+//! | `router` | the whole API and its OpenAPI document |
+//! | `client` | the client: in-process, Unix socket or TCP, one method per route |
+//!
+//! Crates, and why: `axum` (the tokio project's HTTP framework: routing, extractors, SSE) on
+//! `hyper` (the HTTP implementation under it, also our client over Unix sockets, which
+//! higher-level clients lack); `utoipa` with `utoipa-axum` derive the OpenAPI document from
+//! the handlers themselves, so the document cannot drift from the routes.
+
+pub mod client;
+pub mod error;
+pub mod extract;
+pub mod router;
+pub mod routes;
+pub mod state;
+
+pub use client::{Client, ClientError, ClientResult};
+pub use error::{ApiError, ErrorBody, ErrorKind};
+pub use router::{openapi, router};
+pub use state::{AppState, JobRunner};

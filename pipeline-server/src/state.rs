@@ -1,0 +1,119 @@
+//! What every handler shares: the engine (and through it the store), whether jobs run in the
+//! background, and the signal that something changed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pipeline_core::pps::{Engine, JobInfo};
+use tokio::sync::Notify;
+
+use crate::error::{ApiError, ApiResult};
+
+/// Who runs the jobs that writes start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobRunner {
+    /// The server runs them in the background ([`Engine::serve`]), as `pipectl serve` does;
+    /// `wait` endpoints wait for it.
+    Background,
+    /// Nobody runs them until a client waits: a `wait` endpoint runs every pending job
+    /// ([`Engine::run_pending`]) before it answers. This is `pipectl`'s embedded mode, where
+    /// the server lives for one command.
+    OnWait,
+}
+
+/// The state every handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    runner: JobRunner,
+    changed: Notify,
+    local_paths: bool,
+}
+
+impl AppState {
+    /// The state over `engine`. `local_paths` allows requests naming a path on the server's
+    /// own file system (uploading a local directory): true for in-process clients and the
+    /// owner-only Unix socket, false for TCP.
+    pub fn new(engine: Engine, runner: JobRunner, local_paths: bool) -> Self {
+        AppState {
+            inner: Arc::new(Inner {
+                engine,
+                runner,
+                changed: Notify::new(),
+                local_paths,
+            }),
+        }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// Who runs jobs.
+    pub fn runner(&self) -> JobRunner {
+        self.inner.runner
+    }
+
+    /// Whether requests may name paths on the server's file system.
+    pub fn local_paths(&self) -> bool {
+        self.inner.local_paths
+    }
+
+    /// Wakes everyone waiting in [`AppState::changed`]; call after every write.
+    pub fn notify_changed(&self) {
+        self.inner.changed.notify_waiters();
+    }
+
+    /// Waits until [`AppState::notify_changed`] is called or `max` passes.
+    pub async fn changed(&self, max: Duration) {
+        let _ = tokio::time::timeout(max, self.inner.changed.notified()).await;
+    }
+
+    /// Runs `f` (blocking store work) on the blocking pool with a clone of the engine.
+    pub async fn blocking<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Engine) -> ApiResult<T> + Send + 'static,
+    {
+        let engine = self.inner.engine.clone();
+        tokio::task::spawn_blocking(move || f(&engine))
+            .await
+            .map_err(|e| ApiError::internal(format!("request task failed: {e}")))?
+    }
+
+    /// The jobs of commit set `id` once each is done or cannot progress (waits for an open
+    /// commit). With [`JobRunner::OnWait`], runs every pending job first and returns the jobs
+    /// that finished in that run, as embedded `pipectl` always has.
+    pub async fn settle(&self, id: &str) -> ApiResult<Vec<JobInfo>> {
+        let engine = self.engine().clone();
+        if self.runner() == JobRunner::OnWait {
+            let jobs = engine.run_pending().await?;
+            engine.shutdown().await;
+            return Ok(jobs);
+        }
+        loop {
+            let id = id.to_string();
+            let (jobs, settled) = self
+                .blocking(move |e| {
+                    let jobs = e.jobs_of_commit_set(&id)?;
+                    let mut settled = true;
+                    for j in &jobs {
+                        if !j.state.is_terminal() && e.waiting_for(j)?.is_none() {
+                            settled = false;
+                        }
+                    }
+                    Ok((jobs, settled))
+                })
+                .await?;
+            if settled {
+                return Ok(jobs);
+            }
+            self.changed(Duration::from_millis(200)).await;
+        }
+    }
+}
