@@ -2,7 +2,6 @@
 //! verified; exit 0 when clean, 1 with the list of problems otherwise.
 
 use std::io::{self, Write};
-use std::path::Path;
 
 use pipeline_core::pfs::{CheckReport, Store};
 

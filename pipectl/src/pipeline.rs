@@ -1,7 +1,7 @@
 //! `pipectl` engine commands: pipelines, jobs, datums, logs, cron; and waiting for the jobs
 //! a command started.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};

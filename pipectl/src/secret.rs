@@ -2,7 +2,6 @@
 //! manifests kept in the store (`pipeline_core::pps::secrets`). Values are never printed.
 
 use std::io::Read;
-use std::path::Path;
 
 use pipeline_core::pfs::Store;
 use pipeline_core::pps::secrets::{self, SecretInfo};
