@@ -5,9 +5,8 @@
 mod common;
 
 use std::fs::File;
-use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::Env;
 
@@ -72,92 +71,41 @@ fn usage_errors_exit_2_and_failed_writes_exit_1_with_nothing_changed() {
         .code(0);
 }
 
+/// Another process holds the store (embedded mode): a command waits for it, saying so, and
+/// `--no-wait-lock` fails at once with exit 1 and nothing changed.
 #[test]
-fn a_store_in_use_before_the_write_exits_1() {
-    let e = Env::new();
+fn a_store_in_use_is_waited_for_or_refused_with_no_wait_lock() {
+    let e = Env::embedded();
     e.ok(&["create", "repo", "data"]);
     let lock = File::open(e.root().join("LOCK")).unwrap();
     lock.try_lock().unwrap();
     let f = e.local("a.txt", "a");
     let a = e
-        .cmd(&["put", "file", "data@master:/a.txt", "-f", &f])
+        .cmd(&[
+            "--no-wait-lock",
+            "put",
+            "file",
+            "data@master:/a.txt",
+            "-f",
+            &f,
+        ])
         .code(1);
     assert!(stderr(&a).contains("in use"), "{}", stderr(&a));
+    e.cmd(&["--no-wait-lock", "list", "commit", "data"]).code(1);
+    let put = Command::new(assert_cmd::cargo::cargo_bin("pipectl"))
+        .env("PIPECTL_ROOT", e.root())
+        .args(["put", "file", "data@master:/a.txt", "-f", &f])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
     drop(lock);
-    e.cmd(&["list", "file", "data@master:/"]).code(1);
-    assert!(e.json(&["list", "commit", "data", "-o", "json"]).is_empty());
-}
-
-/// The store taken by another process between the put's commit and its reopening to run
-/// jobs: the write is committed, so exit 3 (not 1) and a message that says so. The window is
-/// short, so the test grabs the lock in a tight loop and retries until it catches it.
-#[test]
-fn a_store_in_use_after_the_commit_exits_3() {
-    let e = Env::new();
-    e.ok(&["create", "repo", "data"]);
-    let spec = pipeline(&e, "good", "true");
-    e.ok(&["create", "pipeline", "-f", &spec]);
-    for attempt in 0..40 {
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("pipectl"))
-            .env("PIPECTL_ROOT", e.root())
-            .args([
-                "put",
-                "file",
-                &format!("data@master:/f{attempt}"),
-                "-f",
-                "-",
-            ])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let pid = child.id().to_string();
-        let lock_path = e.root().join("LOCK");
-        let t0 = Instant::now();
-        while !std::fs::read_to_string(&lock_path)
-            .unwrap_or_default()
-            .contains(&format!("pid {pid} "))
-        {
-            assert!(
-                t0.elapsed() < Duration::from_secs(30),
-                "put never opened the store"
-            );
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(b"data").unwrap();
-        let lock = File::open(&lock_path).unwrap();
-        drop(stdin);
-        let t0 = Instant::now();
-        let mut held = false;
-        while t0.elapsed() < Duration::from_secs(20) {
-            if lock.try_lock().is_ok() {
-                held = true;
-                break;
-            }
-            if child.try_wait().unwrap().is_some() {
-                break;
-            }
-        }
-        if held {
-            std::thread::sleep(Duration::from_millis(300));
-        }
-        let out = child.wait_with_output().unwrap();
-        drop(lock);
-        let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        if out.status.code() == Some(3) {
-            assert!(err.contains("committed"), "{err}");
-            assert!(err.contains("in use"), "{err}");
-            // The file is stored.
-            assert_eq!(
-                e.ok(&["get", "file", &format!("data@master:/f{attempt}")]),
-                "data"
-            );
-            return;
-        }
-        assert_eq!(out.status.code(), Some(0), "attempt {attempt}: {err}");
-    }
-    panic!("never caught the window between the commit and the reopen in 40 attempts");
+    let out = put.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("waiting for the store"), "{err}");
+    assert_eq!(e.ok(&["get", "file", "data@master:/a.txt"]), "a");
+    assert_eq!(e.json(&["list", "commit", "data", "-o", "json"]).len(), 1);
 }
 
 #[test]
@@ -205,7 +153,7 @@ fn put_file_refuses_a_path_segment_over_255_bytes() {
     let long = "n".repeat(256);
     let a = e
         .cmd(&["put", "file", &format!("data@master:/{long}"), "-f", &f])
-        .code(1);
+        .code(2);
     let err = stderr(&a);
     assert!(err.contains(&long) && err.contains("255 bytes"), "{err}");
     assert!(e.json(&["list", "commit", "data", "-o", "json"]).is_empty());

@@ -72,7 +72,7 @@ fn next_put_works(e: &Env, name: &str, context: &str) {
 
 #[test]
 fn sigkill_during_put_file_never_leaves_an_open_commit() {
-    let e = Env::new();
+    let e = Env::embedded();
     setup(&e);
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -131,7 +131,7 @@ fn a_full_disk_during_put_file_leaves_nothing_open() {
         eprintln!("SKIPPED: mounting a tmpfs needs root");
         return;
     }
-    let e = Env::new();
+    let e = Env::embedded();
     let root = e.root();
     std::fs::create_dir_all(&root).unwrap();
     let mount = Command::new("mount")

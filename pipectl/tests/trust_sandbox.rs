@@ -67,7 +67,7 @@ fn a_killed_pipectl_leaves_the_store_openable() {
     if !can_run("a_killed_pipectl_leaves_the_store_openable") {
         return;
     }
-    let e = Env::new();
+    let e = Env::embedded();
     e.ok(&["create", "repo", "data"]);
     let spec = e.local(
         "p.yaml",

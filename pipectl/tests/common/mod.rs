@@ -1,6 +1,16 @@
 //! What the `pipectl` end-to-end tests share: a temp directory holding the store (`root/`) and
 //! local files, and helpers that run the real binary against it.
+//!
+//! **Both modes.** With `PIPECTL_TEST_MODE=server`, [`Env::new`] starts `pipectl serve` on the
+//! store before the test and stops it after, so every command goes through the server's
+//! socket instead of opening the store itself; `.ci/run` runs the CLI tests both ways and they
+//! must pass unchanged (same output, same exit codes). Tests of what only embedded mode has
+//! (the store lock, a killed command's own recovery, reads finding no store) use
+//! [`Env::embedded`].
 #![allow(dead_code)] // each test crate uses a different subset
+
+use std::process::{Child, Command as StdCommand, Stdio};
+use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 
@@ -8,14 +18,62 @@ use assert_cmd::Command;
 pub struct Env {
     /// The temp directory.
     pub dir: tempfile::TempDir,
+    /// The `pipectl serve` of this store, in server mode.
+    server: Option<Child>,
+}
+
+/// Whether the tests run against a `pipectl serve` (`PIPECTL_TEST_MODE=server`).
+pub fn server_mode() -> bool {
+    std::env::var("PIPECTL_TEST_MODE").is_ok_and(|m| m == "server")
 }
 
 impl Env {
-    /// A fresh, empty environment.
+    /// A fresh, empty environment; in server mode with `pipectl serve` running on its store.
     pub fn new() -> Self {
+        let mut e = Self::embedded();
+        if server_mode() {
+            e.server = Some(e.start_server());
+        }
+        e
+    }
+
+    /// A fresh, empty environment whose commands always open the store themselves.
+    pub fn embedded() -> Self {
         Env {
             dir: tempfile::tempdir().unwrap(),
+            server: None,
         }
+    }
+
+    /// Whether this environment's commands go through a server.
+    pub fn served(&self) -> bool {
+        self.server.is_some()
+    }
+
+    /// Starts `pipectl serve` on the store and waits until its socket answers.
+    fn start_server(&self) -> Child {
+        let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("pipectl"))
+            .env("PIPECTL_ROOT", self.root())
+            .args(["serve"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start pipectl serve");
+        let socket = self.root().join("api.sock");
+        let t0 = Instant::now();
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("pipectl serve exited at start: {status}");
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "pipectl serve did not listen on {} within 30 s",
+                socket.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child
     }
 
     /// The store directory.
@@ -58,5 +116,26 @@ impl Env {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, content).unwrap();
         p.to_str().unwrap().to_string()
+    }
+}
+
+impl Drop for Env {
+    /// Stops the server (SIGTERM, then SIGKILL after 10 s).
+    fn drop(&mut self) {
+        let Some(mut child) = self.server.take() else {
+            return;
+        };
+        let _ = StdCommand::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
