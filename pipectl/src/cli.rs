@@ -67,7 +67,7 @@ pub enum Command {
         #[command(subcommand)]
         what: Stop,
     },
-    /// Wait for a job.
+    /// Wait for a job, or for the jobs of a commit.
     Wait {
         /// What to wait for.
         #[command(subcommand)]
@@ -248,6 +248,9 @@ pub enum Wait {
     /// Run pending jobs until `PIPELINE@JOB` is done (exit 1 with the reason unless it
     /// succeeded, e.g. the open input commit a STARTING job waits for).
     Job(pipeline::JobArgs),
+    /// Wait for every job of a commit's commit set (`REPO@COMMIT`, or `REPO@BRANCH` for its
+    /// head); exit 1 naming the jobs that did not succeed.
+    Commit(pipeline::WaitCommitArgs),
 }
 
 /// Nouns of `finish`.
@@ -329,6 +332,9 @@ fn dispatch(cli: Cli) -> Res<i32> {
             what: Start::Pipeline { name },
         } => pipeline::start_pipeline(root, &name, no_wait)?,
         Command::Wait { what: Wait::Job(a) } => pipeline::wait_job(root, a)?,
+        Command::Wait {
+            what: Wait::Commit(a),
+        } => pipeline::wait_commit(root, a)?,
         Command::Logs(a) => pipeline::logs(root, a)?,
         Command::Fsck(a) => return fsck::run(root, a),
         Command::Run { what } => pipeline::run_cron(root, what, no_wait)?,

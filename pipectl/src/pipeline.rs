@@ -1,18 +1,19 @@
-//! `pipectl` engine commands: pipelines, jobs, datums, logs, cron; and waiting for the jobs
-//! a command started.
+//! `pipectl` engine commands over the API: pipelines, jobs, datums, logs, cron; and waiting
+//! for the jobs a command started. A job ID may be a prefix of 8+ characters.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use pipeline_core::pps::{
-    CreateOptions, DatumInfo, Engine, JobInfo, JobState, PipelineInfo, PpsError,
-};
+use pipeline_core::pps::{DatumInfo, JobInfo, JobState, PipelineInfo};
+use pipeline_core::spec::ParseError;
+use pipeline_server::routes::pipelines::{CreatePipelines, DryRunPipeline};
+use pipeline_server::{ApiError, ClientError};
 
-use crate::conn::Global;
-use crate::engine::{ExecutorKind, committed_then, open_engine, wait_for_jobs};
+use crate::conn::{Access, Conn, Global, connect};
+use crate::engine::{ExecutorKind, committed_then, job_line, open_engine};
 use crate::error::{CliError, Res};
-use crate::output::{Format, outln, print_json};
+use crate::output::{Format, outln, print_json, timestamp};
 
 /// `create pipeline` / `update pipeline`.
 #[derive(Debug, Args)]
@@ -131,6 +132,10 @@ pub struct LogsArgs {
     /// Only this datum (needs `--job`).
     #[arg(long)]
     pub datum: Option<String>,
+    /// Keep printing lines as they are stored until the job (`--job`, or the pipeline's
+    /// newest) ends.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
     pub output: Format,
@@ -146,52 +151,101 @@ pub enum Run {
     },
 }
 
+/// `wait commit REPO@COMMIT`.
+#[derive(Debug, Args)]
+pub struct WaitCommitArgs {
+    /// `REPO@COMMIT` or `REPO@BRANCH` (its head): waits for the jobs of that commit set.
+    pub commit: String,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
 fn parse_job(s: &str) -> Res<(String, String)> {
     match s.split_once('@') {
         Some((p, j)) if !p.is_empty() && !j.is_empty() => Ok((p.to_string(), j.to_string())),
-        _ => Err(CliError::Usage(format!("expected PIPELINE@JOB, got {s:?}"))),
+        _ => Err(CliError::BadArgs(format!(
+            "expected PIPELINE@JOB, got {s:?}"
+        ))),
     }
+}
+
+/// An error the API code answered in this process (a store-less dry run or preview), as the
+/// client would have received it.
+pub fn api_err(e: ApiError) -> CliError {
+    CliError::Api(ClientError::Api {
+        kind: e.kind,
+        message: e.message,
+    })
+}
+
+/// The text of a spec file, with `parse_file`'s errors for an unreadable or binary file.
+fn read_spec(file: &std::path::Path) -> Res<(String, String)> {
+    let name = file.display().to_string();
+    let bytes = std::fs::read(file).map_err(|source| ParseError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok((text, name)),
+        Err(e) => {
+            pipeline_core::spec::parse_bytes(e.as_bytes(), &name)?;
+            Err(CliError::BadArgs(format!("{name}: not UTF-8 text")))
+        }
+    }
+}
+
+/// Waits for the jobs of `sets` (or, when the write made none, whatever is pending), prints
+/// a line per job, and returns [`committed_then`]'s verdict on `what`.
+fn wait_started(conn: &Conn, no_wait: bool, sets: &[String], what: &str) -> Res {
+    if sets.len() <= 1 {
+        let set = sets.first().map(String::as_str);
+        return crate::engine::after_write_on(conn, no_wait, set, what);
+    }
+    if no_wait {
+        return Ok(());
+    }
+    let client = &conn.client;
+    let jobs = conn.call(async {
+        let mut all = Vec::new();
+        for id in sets {
+            all.extend(client.wait_commit_set(id).await?);
+        }
+        Ok(all)
+    });
+    if let Ok(jobs) = &jobs {
+        for j in jobs {
+            eprintln!("{}", job_line(j));
+        }
+    }
+    committed_then(what, jobs)
 }
 
 /// `create pipeline` / `update pipeline`.
 pub fn create(g: &Global, args: CreatePipelineArgs, update: bool, no_wait: bool) -> Res {
-    let root = g.root.as_path();
-    let parsed = pipeline_core::spec::parse_file(&args.file)?;
-    if args.dry_run {
-        for p in &parsed {
-            let report = pipeline_core::validate::validate(p);
-            if !report.is_valid() {
-                return Err(CliError::Engine(PpsError::InvalidSpec {
-                    pipeline: p.pipeline_name().unwrap_or_default().to_string(),
-                    diagnostics: report.errors,
-                }));
-            }
-            if args.executor == Some(ExecutorKind::Kubernetes) {
-                let pool = pipeline_core::pps::dry_run_pool_spec(&p.spec);
-                let yaml = executor_k8s::render_worker_manifests(
-                    &pool,
-                    &executor_k8s::K8sConfig::default(),
-                )
-                .map_err(|e| CliError::Usage(e.to_string()))?;
-                print!("{yaml}");
-            } else {
-                outln!(
-                    "would {} pipeline {}",
-                    if update { "update" } else { "create" },
-                    p.pipeline_name().unwrap_or_default()
-                );
-            }
-        }
-        return Ok(());
-    }
-    let (rt, engine) = open_engine(root, args.executor)?;
-    let opts = CreateOptions {
+    let (spec, source_name) = read_spec(&args.file)?;
+    let mut req = CreatePipelines {
+        spec,
+        source_name,
         update,
         reprocess: args.reprocess,
         executor: args.executor.map(|e| e.name().to_string()),
     };
-    let created = engine.create_pipelines(&parsed, &opts)?;
-    for p in &created {
+    if args.dry_run {
+        // The executor only decides how the dry run is shown; the server need not have it.
+        req.executor = None;
+        let planned = match connect(g, Access::Read, None) {
+            Ok(conn) => conn.call(conn.client.dry_run_pipelines(&req))?,
+            Err(CliError::NoStore(_)) => {
+                pipeline_server::routes::pipelines::dry_run(&req).map_err(api_err)?
+            }
+            Err(e) => return Err(e),
+        };
+        return print_dry_run(&planned, args.executor);
+    }
+    let conn = connect(g, Access::Write, args.executor)?;
+    let written = conn.call(conn.client.create_pipelines(&req))?;
+    for p in &written.pipelines {
         eprintln!(
             "{} pipeline {} (version {}, executor {})",
             if p.version == 1 { "created" } else { "updated" },
@@ -200,19 +254,35 @@ pub fn create(g: &Global, args: CreatePipelineArgs, update: bool, no_wait: bool)
             p.executor
         );
     }
-    let names: Vec<&str> = created.iter().map(|p| p.name.as_str()).collect();
-    committed_then(
+    let names: Vec<&str> = written.pipelines.iter().map(|p| p.name.as_str()).collect();
+    wait_started(
+        &conn,
+        no_wait,
+        &written.commit_sets,
         &format!("pipeline {}", names.join(", ")),
-        wait_for_jobs(&rt, &engine, no_wait),
     )
 }
 
-fn pipeline_line(p: &PipelineInfo, engine: &Engine) -> String {
-    let last = engine
-        .list_jobs(Some(&p.name))
-        .ok()
-        .and_then(|j| j.last().map(|j| j.state.as_str()))
-        .unwrap_or("-");
+fn print_dry_run(planned: &[DryRunPipeline], executor: Option<ExecutorKind>) -> Res {
+    for p in planned {
+        if executor == Some(ExecutorKind::Kubernetes) {
+            let pool = pipeline_core::pps::dry_run_pool_spec(&p.spec);
+            let yaml =
+                executor_k8s::render_worker_manifests(&pool, &executor_k8s::K8sConfig::default())
+                    .map_err(|e| CliError::Usage(e.to_string()))?;
+            print!("{yaml}");
+        } else {
+            outln!("would {} pipeline {}", p.action, p.name);
+        }
+    }
+    Ok(())
+}
+
+fn pipeline_line(p: &PipelineInfo, jobs: &[JobInfo]) -> String {
+    let last = jobs
+        .iter()
+        .find(|j| j.pipeline == p.name)
+        .map_or("-", |j| j.state.as_str());
     let inputs: Vec<String> = p.inputs.iter().map(|b| b.to_string()).collect();
     format!(
         "{:<20} {:<8} {:<11} {:<10} {:<15} {}",
@@ -227,12 +297,12 @@ fn pipeline_line(p: &PipelineInfo, engine: &Engine) -> String {
 
 /// `list pipeline`.
 pub fn list_pipeline(g: &Global, args: ListPipelineArgs) -> Res {
-    let root = g.root.as_path();
-    let (_rt, engine) = open_engine(root, None)?;
-    let list = engine.list_pipelines()?;
+    let conn = connect(g, Access::Read, None)?;
+    let list = conn.call(conn.client.list_pipelines())?;
     match args.output {
         Format::Json => list.iter().for_each(print_json),
         Format::Text | Format::Yaml => {
+            let jobs = conn.call(conn.client.list_jobs(None))?;
             outln!(
                 "{:<20} {:<8} {:<11} {:<10} {:<15} INPUTS",
                 "NAME",
@@ -242,7 +312,7 @@ pub fn list_pipeline(g: &Global, args: ListPipelineArgs) -> Res {
                 "LAST JOB"
             );
             for p in &list {
-                outln!("{}", pipeline_line(p, &engine));
+                outln!("{}", pipeline_line(p, &jobs));
             }
         }
     }
@@ -251,9 +321,8 @@ pub fn list_pipeline(g: &Global, args: ListPipelineArgs) -> Res {
 
 /// `inspect pipeline`.
 pub fn inspect_pipeline(g: &Global, args: PipelineArgs) -> Res {
-    let root = g.root.as_path();
-    let (_rt, engine) = open_engine(root, None)?;
-    let p = engine.inspect_pipeline(&args.name)?;
+    let conn = connect(g, Access::Read, None)?;
+    let p = conn.call(conn.client.inspect_pipeline(&args.name))?;
     match args.output {
         Format::Json => print_json(&p),
         Format::Text | Format::Yaml => {
@@ -276,57 +345,83 @@ pub fn inspect_pipeline(g: &Global, args: PipelineArgs) -> Res {
 
 /// `delete pipeline`.
 pub fn delete_pipeline(g: &Global, args: DeletePipelineArgs) -> Res {
-    let root = g.root.as_path();
-    let (rt, engine) = open_engine(root, None)?;
-    rt.block_on(engine.delete_pipeline(&args.name, args.keep_repo))?;
+    let conn = connect(g, Access::Write, None)?;
+    conn.call(conn.client.delete_pipeline(&args.name, args.keep_repo))?;
     eprintln!("deleted pipeline {}", args.name);
     Ok(())
 }
 
 /// `stop pipeline`.
 pub fn stop_pipeline(g: &Global, name: &str) -> Res {
-    let root = g.root.as_path();
-    let (_rt, engine) = open_engine(root, None)?;
-    engine.stop_pipeline(name)?;
+    let conn = connect(g, Access::Write, None)?;
+    conn.call(conn.client.stop_pipeline(name))?;
     eprintln!("stopped pipeline {name}");
     Ok(())
 }
 
 /// `start pipeline`.
 pub fn start_pipeline(g: &Global, name: &str, no_wait: bool) -> Res {
-    let root = g.root.as_path();
-    let (rt, engine) = open_engine(root, None)?;
-    engine.start_pipeline(name)?;
+    let conn = connect(g, Access::Write, None)?;
+    let written = conn.call(conn.client.start_pipeline(name))?;
     eprintln!("started pipeline {name}");
-    committed_then(
+    wait_started(
+        &conn,
+        no_wait,
+        &written.commit_sets,
         &format!("start of pipeline {name}"),
-        wait_for_jobs(&rt, &engine, no_wait),
     )
 }
 
-/// Prints job rows.
+/// How long a job ran (or has been running): `850ms`, `12.3s`, `4m05s`, `2h03m`; `-` when
+/// it never started.
+pub fn job_duration(j: &JobInfo, now_ms: u64) -> String {
+    let Some(start) = j.started_ms else {
+        return "-".into();
+    };
+    let ms = j.finished_ms.unwrap_or(now_ms).saturating_sub(start);
+    let s = ms / 1000;
+    match s {
+        0 => format!("{ms}ms"),
+        1..60 => format!("{}.{}s", s, (ms % 1000) / 100),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Prints job rows (newest first, as given).
 pub fn print_jobs(jobs: &[JobInfo], format: Format) {
     match format {
         Format::Json => jobs.iter().for_each(print_json),
         Format::Text | Format::Yaml => {
             outln!(
-                "{:<34} {:<16} {:<15} {:>6} {:>9} {:>7} {:>6} {:>9}  REASON",
+                "{:<34} {:<16} {:<15} {:<20} {:>8} {:>6} {:>9} {:>7} {:>6} {:>9}  REASON",
                 "ID",
                 "PIPELINE",
                 "STATE",
+                "STARTED",
+                "DURATION",
                 "TOTAL",
                 "PROCESSED",
                 "SKIPPED",
                 "FAILED",
                 "RECOVERED"
             );
+            let now = now_ms();
             for j in jobs {
                 let s = &j.stats;
                 outln!(
-                    "{:<34} {:<16} {:<15} {:>6} {:>9} {:>7} {:>6} {:>9}  {}",
+                    "{:<34} {:<16} {:<15} {:<20} {:>8} {:>6} {:>9} {:>7} {:>6} {:>9}  {}",
                     j.id,
                     j.pipeline,
                     j.state.as_str(),
+                    j.started_ms.map_or_else(|| "-".to_string(), timestamp),
+                    job_duration(j, now),
                     s.datums_total,
                     s.datums_processed,
                     s.datums_skipped,
@@ -341,76 +436,67 @@ pub fn print_jobs(jobs: &[JobInfo], format: Format) {
 
 /// `list job`.
 pub fn list_job(g: &Global, args: ListJobArgs) -> Res {
-    let root = g.root.as_path();
-    let (_rt, engine) = open_engine(root, None)?;
-    engine.discover_jobs()?;
-    let mut jobs = engine.list_jobs(args.pipeline.as_deref())?;
-    jobs.reverse();
-    for j in &mut jobs {
-        if j.reason.is_empty()
-            && let Some(waiting) = engine.waiting_for(j)?
-        {
-            j.reason = waiting;
-        }
-    }
+    let conn = connect(g, Access::Read, None)?;
+    let jobs = conn.call(conn.client.list_jobs(args.pipeline.as_deref()))?;
     print_jobs(&jobs, args.output);
     Ok(())
 }
 
 /// `inspect job`.
 pub fn inspect_job(g: &Global, args: JobArgs) -> Res {
-    let root = g.root.as_path();
     let (pipeline, job) = parse_job(&args.job)?;
-    let (_rt, engine) = open_engine(root, None)?;
-    let j = engine.inspect_job(&pipeline, &job)?;
+    let conn = connect(g, Access::Read, None)?;
+    let j = conn.call(conn.client.inspect_job(&pipeline, &job))?;
     match args.output {
         Format::Json => print_json(&j),
-        Format::Text | Format::Yaml => {
-            outln!("ID: {}", j.id);
-            outln!("Pipeline: {} (version {})", j.pipeline, j.version);
-            outln!("State: {}", j.state.as_str());
-            if !j.reason.is_empty() {
-                outln!("Reason: {}", j.reason);
-            }
-            outln!("Output commit: {}", j.output_commit);
-            let inputs: Vec<String> = j.inputs.iter().map(|c| c.to_string()).collect();
-            outln!("Inputs: {}", inputs.join(", "));
-            outln!("Base job: {}", j.base_job.as_deref().unwrap_or("-"));
-            let s = &j.stats;
-            outln!(
-                "Datums: {} total, {} processed, {} skipped, {} failed, {} recovered",
-                s.datums_total,
-                s.datums_processed,
-                s.datums_skipped,
-                s.datums_failed,
-                s.datums_recovered
-            );
-            outln!("Bytes: {} in, {} out", s.bytes_in, s.bytes_out);
-            outln!(
-                "Time: plan {} ms, process {} ms, finish {} ms",
-                s.plan_ms,
-                s.process_ms,
-                s.finish_ms
-            );
-            outln!("Restarts: {}", j.restarts);
-        }
+        Format::Text | Format::Yaml => print_job(&j),
     }
     Ok(())
 }
 
-/// `wait job PIPELINE@JOB`: runs pending jobs until it is done; exit 1 unless SUCCESS.
+fn print_job(j: &JobInfo) {
+    outln!("ID: {}", j.id);
+    outln!("Pipeline: {} (version {})", j.pipeline, j.version);
+    outln!("State: {}", j.state.as_str());
+    if !j.reason.is_empty() {
+        outln!("Reason: {}", j.reason);
+    }
+    outln!("Output commit: {}", j.output_commit);
+    let inputs: Vec<String> = j.inputs.iter().map(|c| c.to_string()).collect();
+    outln!("Inputs: {}", inputs.join(", "));
+    outln!("Base job: {}", j.base_job.as_deref().unwrap_or("-"));
+    outln!(
+        "Started: {}",
+        j.started_ms.map_or_else(|| "-".to_string(), timestamp)
+    );
+    outln!("Duration: {}", job_duration(j, now_ms()));
+    let s = &j.stats;
+    outln!(
+        "Datums: {} total, {} processed, {} skipped, {} failed, {} recovered",
+        s.datums_total,
+        s.datums_processed,
+        s.datums_skipped,
+        s.datums_failed,
+        s.datums_recovered
+    );
+    outln!("Bytes: {} in, {} out", s.bytes_in, s.bytes_out);
+    outln!(
+        "Time: plan {} ms, process {} ms, finish {} ms",
+        s.plan_ms,
+        s.process_ms,
+        s.finish_ms
+    );
+    outln!("Restarts: {}", j.restarts);
+}
+
+/// `wait job PIPELINE@JOB`: until it is done (or cannot progress); exit 1 unless SUCCESS.
 pub fn wait_job(g: &Global, args: JobArgs) -> Res {
-    let root = g.root.as_path();
     let (pipeline, job) = parse_job(&args.job)?;
-    let (rt, engine) = open_engine(root, None)?;
-    let j = rt.block_on(async {
-        let r = engine.wait_job(&pipeline, &job).await;
-        engine.shutdown().await;
-        r
-    })?;
+    let conn = connect(g, Access::Read, None)?;
+    let j = conn.call(conn.client.wait_job(&pipeline, &job))?;
     match args.output {
         Format::Json => print_json(&j),
-        Format::Text | Format::Yaml => outln!("{}", crate::engine::job_line(&j)),
+        Format::Text | Format::Yaml => outln!("{}", job_line(&j)),
     }
     if j.state == JobState::JobSuccess {
         return Ok(());
@@ -427,12 +513,41 @@ pub fn wait_job(g: &Global, args: JobArgs) -> Res {
     })
 }
 
+/// `wait commit REPO@COMMIT`: until every job of its commit set is done (or cannot
+/// progress); exit 1 naming those that did not succeed and how to read their logs.
+pub fn wait_commit(g: &Global, args: WaitCommitArgs) -> Res {
+    let conn = connect(g, Access::Read, None)?;
+    let set = conn.call(conn.client.wait_commit(&args.commit))?;
+    match args.output {
+        Format::Json => set.jobs.iter().for_each(print_json),
+        Format::Text | Format::Yaml => set.jobs.iter().for_each(|j| outln!("{}", job_line(j))),
+    }
+    let failed: Vec<&JobInfo> = set
+        .jobs
+        .iter()
+        .filter(|j| j.state != JobState::JobSuccess)
+        .collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let named: Vec<String> = failed.iter().map(|j| job_line(j)).collect();
+    let first = failed[0];
+    Err(CliError::Usage(format!(
+        "commit set {}: {} of {} job(s) did not succeed: {}; read their logs with `pipectl logs -p {} --job {}`",
+        set.commit_set,
+        failed.len(),
+        set.jobs.len(),
+        named.join("; "),
+        first.pipeline,
+        first.id
+    )))
+}
+
 /// `stop job`.
 pub fn stop_job(g: &Global, job: &str) -> Res {
-    let root = g.root.as_path();
     let (pipeline, job) = parse_job(job)?;
-    let (_rt, engine) = open_engine(root, None)?;
-    let j = engine.stop_job(&pipeline, &job, None)?;
+    let conn = connect(g, Access::Write, None)?;
+    let j = conn.call(conn.client.stop_job(&pipeline, &job))?;
     eprintln!("stopped job {}@{}", j.pipeline, j.id);
     Ok(())
 }
@@ -456,21 +571,20 @@ fn datum_reason(d: &DatumInfo) -> String {
 
 /// `list datum`.
 pub fn list_datum(g: &Global, args: ListDatumArgs) -> Res {
-    let root = g.root.as_path();
     if let Some(file) = &args.file {
         let inputs = args
             .inputs
             .iter()
-            .map(|i| crate::preview::parse_input(i).map_err(CliError::Usage))
+            .map(|i| crate::preview::parse_input(i).map_err(CliError::BadArgs))
             .collect::<Res<Vec<_>>>()?;
-        return crate::preview::run(root, file, &inputs, args.output);
+        return crate::preview::run(g, file, &inputs, args.output);
     }
     let job = args
         .job
-        .ok_or_else(|| CliError::Usage("list datum needs PIPELINE@JOB or -f SPEC".into()))?;
+        .ok_or_else(|| CliError::BadArgs("list datum needs PIPELINE@JOB or -f SPEC".into()))?;
     let (pipeline, job) = parse_job(&job)?;
-    let (_rt, engine) = open_engine(root, None)?;
-    let datums = engine.list_datums(&pipeline, &job)?;
+    let conn = connect(g, Access::Read, None)?;
+    let datums = conn.call(conn.client.list_datums(&pipeline, &job))?;
     if args.output == Format::Json {
         datums.iter().for_each(print_json);
     } else {
@@ -495,30 +609,10 @@ pub fn list_datum(g: &Global, args: ListDatumArgs) -> Res {
 
 /// `inspect datum`.
 pub fn inspect_datum(g: &Global, args: InspectDatumArgs) -> Res {
-    let root = g.root.as_path();
     let (pipeline, job) = parse_job(&args.job)?;
-    let (_rt, engine) = open_engine(root, None)?;
-    let matches: Vec<DatumInfo> = engine
-        .list_datums(&pipeline, &job)?
-        .into_iter()
-        .filter(|d| d.id.starts_with(&args.datum))
-        .collect();
-    let d = match matches.as_slice() {
-        [one] => one.clone(),
-        [] => {
-            return Err(CliError::Engine(PpsError::DatumNotFound {
-                pipeline,
-                job,
-                datum: args.datum,
-            }));
-        }
-        _ => {
-            return Err(CliError::Usage(format!(
-                "datum prefix {:?} is ambiguous",
-                args.datum
-            )));
-        }
-    };
+    let conn = connect(g, Access::Read, None)?;
+    let job = conn.call(conn.client.inspect_job(&pipeline, &job))?.id;
+    let d = conn.call(conn.client.inspect_datum(&pipeline, &job, &args.datum))?;
     match args.output {
         Format::Json => print_json(&d),
         Format::Text | Format::Yaml => {
@@ -547,22 +641,27 @@ pub fn inspect_datum(g: &Global, args: InspectDatumArgs) -> Res {
     Ok(())
 }
 
-/// `logs`.
+/// `logs [-f]`: prints lines as they arrive; with `-f` until the job ends.
 pub fn logs(g: &Global, args: LogsArgs) -> Res {
-    let root = g.root.as_path();
     if args.datum.is_some() && args.job.is_none() {
-        return Err(CliError::Usage("--datum needs --job".into()));
+        return Err(CliError::BadArgs("--datum needs --job".into()));
     }
-    let (_rt, engine) = open_engine(root, None)?;
-    let lines = engine.logs(&args.pipeline, args.job.as_deref(), args.datum.as_deref())?;
-    for l in &lines {
+    let conn = connect(g, Access::Read, None)?;
+    let mut lines = conn.call(conn.client.logs(
+        &args.pipeline,
+        args.job.as_deref(),
+        args.datum.as_deref(),
+        args.follow,
+    ))?;
+    while let Some(l) = conn.runtime().block_on(lines.next()) {
+        let l = l?;
         match args.output {
-            Format::Json => print_json(l),
+            Format::Json => print_json(&l),
             Format::Text | Format::Yaml => outln!(
                 "{} {} {} {} {}",
                 pipeline_core::pps::format_ms(l.ts_ms),
                 &l.job,
-                &l.datum[..l.datum.len().min(12)],
+                l.datum.get(..12).unwrap_or(&l.datum),
                 l.stream,
                 l.message
             ),
@@ -573,20 +672,17 @@ pub fn logs(g: &Global, args: LogsArgs) -> Res {
 
 /// `run cron`.
 pub fn run_cron(g: &Global, cmd: Run, no_wait: bool) -> Res {
-    let root = g.root.as_path();
     let Run::Cron { pipeline } = cmd;
-    let (rt, engine) = open_engine(root, None)?;
-    let ticks: Vec<String> = engine
-        .run_cron(&pipeline)?
-        .into_iter()
-        .map(|id| id.to_string())
-        .collect();
+    let conn = connect(g, Access::Write, None)?;
+    let ticks = conn.call(conn.client.run_cron(&pipeline))?.commit_sets;
     for id in &ticks {
         eprintln!("tick committed (commit set {id})");
     }
-    committed_then(
+    wait_started(
+        &conn,
+        no_wait,
+        &ticks,
         &format!("cron tick (commit set {})", ticks.join(", ")),
-        wait_for_jobs(&rt, &engine, no_wait),
     )
 }
 

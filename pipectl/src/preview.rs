@@ -1,12 +1,15 @@
 //! `pipectl list datum -f SPEC [--input REPO=DIR ...] [-o json]`: preview a spec's datums
-//! before running anything ([`pipeline_core::pps::preview_datums`]).
+//! before running anything, through the API (`POST /api/v1/datums/preview`).
 //!
-//! - The spec is parsed and validated first; a spec with errors prints every error
-//!   (`FILE:LINE:COL: field: message`) and exits 1.
+//! - The spec is parsed and validated first; a spec with errors is refused with every error
+//!   (`FILE:LINE:COL: field: message`), exit 2.
 //! - `--input REPO=DIR` uses a local directory as the head of `REPO` (symlinks are never
-//!   followed out of `DIR`; see [`pipeline_core::datum::LocalTree`]). Repos without `--input`
-//!   are read from the store at `--root`: the head of the input's branch (`master` unless the
-//!   spec names one), so a preview shows exactly what the next job would see.
+//!   followed out of `DIR`; see [`pipeline_core::datum::LocalTree`]); the directory is sent
+//!   as an absolute path, so the server reads it (its Unix socket or in this process; not
+//!   over TCP). Repos without `--input` are read from the store: the head of the input's
+//!   branch (`master` unless the spec names one), so a preview shows exactly what the next
+//!   job would see. Without a store (and no server) the same preview runs in this process
+//!   over the local directories only; nothing is created.
 //! - Output: a table (datum ID, input paths), or `-o json`: one object per line,
 //!   `{"id", "inputs": [{"name", "repo", "branch", "path"}...], "files": [...]}` with inputs in
 //!   datum order and files as user code sees them (`/pfs/<input><path>`).
@@ -14,15 +17,15 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use pipeline_core::datum::{Datum, DatumPlan, PlanError};
-use pipeline_core::error_chain::ErrorChain;
-use pipeline_core::pfs::Store;
-use pipeline_core::pps::{MissingInput, PreviewError, preview_datums};
-use pipeline_core::spec::{self, ParseError, ParsedSpec};
-use pipeline_core::validate;
+use pipeline_server::ClientError;
+use pipeline_server::routes::datums::{
+    LocalInput, Preview, PreviewDatum, PreviewDatums, PreviewLine,
+};
 
-use crate::error::{CliError, Res};
+use crate::conn::{Access, Global, connect};
+use crate::error::{CliError, Res, io_err};
 use crate::output::Format;
+use crate::pipeline::api_err;
 
 /// Parses `REPO=DIR`.
 pub fn parse_input(s: &str) -> Result<(String, PathBuf), String> {
@@ -34,195 +37,114 @@ pub fn parse_input(s: &str) -> Result<(String, PathBuf), String> {
     }
 }
 
-/// Runs `list datum -f SPEC` against the store at `root` (if there is one), printing to the
-/// process's stdout and stderr.
-pub fn run(root: &Path, file: &Path, inputs: &[(String, PathBuf)], output: Format) -> Res {
+/// The request for `file` with `inputs` (directories made absolute).
+fn request(file: &Path, inputs: &[(String, PathBuf)], output: Format) -> Res<PreviewDatums> {
+    let name = file.display().to_string();
+    let bytes = std::fs::read(file).map_err(io_err(file))?;
+    let spec = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            pipeline_core::spec::parse_bytes(e.as_bytes(), &name)?;
+            return Err(CliError::BadArgs(format!("{name}: not UTF-8 text")));
+        }
+    };
+    let inputs = inputs
+        .iter()
+        .map(|(repo, dir)| LocalInput {
+            repo: repo.clone(),
+            dir: std::path::absolute(dir)
+                .unwrap_or_else(|_| dir.clone())
+                .display()
+                .to_string(),
+        })
+        .collect();
+    Ok(PreviewDatums {
+        spec,
+        source_name: name,
+        inputs,
+        files: output == Format::Json,
+    })
+}
+
+/// Runs `list datum -f SPEC` against the store's API (or, without a store, in this
+/// process), printing to the process's stdout and stderr.
+pub fn run(g: &Global, file: &Path, inputs: &[(String, PathBuf)], output: Format) -> Res {
+    let req = request(file, inputs, output)?;
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    list_to(
-        Some(root),
-        file,
-        inputs,
-        output,
-        &mut out,
-        &mut io::stderr(),
-    )?;
+    let mut err = io::stderr();
+    let mut printer = Printer::new(output, &mut out, &mut err);
+    match connect(g, Access::Read, None) {
+        Ok(conn) => {
+            let mut lines = conn.call(conn.client.preview_datums(&req))?;
+            printer.header()?;
+            while let Some(line) = conn.runtime().block_on(lines.next()) {
+                printer.line(line?)?;
+            }
+        }
+        Err(CliError::NoStore(_)) => local(&req, &mut printer)?,
+        Err(e) => return Err(e),
+    }
     out.flush().map_err(CliError::Output)
 }
 
-fn fail<T>(msg: impl Into<String>) -> Res<T> {
-    Err(CliError::Usage(msg.into()))
+/// The preview without a store, in this process.
+fn local(req: &PreviewDatums, printer: &mut Printer<'_>) -> Res {
+    let preview = Preview::prepare(req, None).map_err(api_err)?;
+    printer.header()?;
+    let mut result = Ok(());
+    preview.stream(&mut |line| {
+        result = printer.line(line);
+        result.is_ok()
+    });
+    result
 }
 
-fn write_err(err: &mut dyn Write, line: std::fmt::Arguments<'_>) -> Res {
-    writeln!(err, "{line}").map_err(CliError::Output)
-}
-
-/// Parses and validates the one spec of `file`, printing its diagnostics on `err`.
-fn load(file: &Path, err: &mut dyn Write) -> Res<ParsedSpec> {
-    let name = file.display().to_string();
-    let specs = match spec::parse_file(file) {
-        Ok(specs) => specs,
-        Err(ParseError::Invalid {
-            source_name,
-            diagnostics,
-        }) => {
-            for d in &diagnostics {
-                write_err(err, format_args!("{source_name}:{d}"))?;
-            }
-            return fail(format!(
-                "{name}: not a valid pipeline spec ({} problem(s))",
-                diagnostics.len()
-            ));
-        }
-        Err(e) => return fail(ErrorChain(&e).to_string()),
-    };
-    let parsed = match <[ParsedSpec; 1]>::try_from(specs) {
-        Ok([one]) => one,
-        Err(v) if v.is_empty() => return fail(format!("{name}: holds no pipeline spec")),
-        Err(many) => {
-            return fail(format!(
-                "{name}: holds {} pipeline specs; list datum takes one, split the file",
-                many.len()
-            ));
-        }
-    };
-    let report = validate::validate(&parsed);
-    for w in &report.warnings {
-        write_err(err, format_args!("{}:{w}", parsed.source_name))?;
-    }
-    if !report.is_valid() {
-        for e in &report.errors {
-            write_err(err, format_args!("{}:{e}", parsed.source_name))?;
-        }
-        return fail(format!(
-            "{name}: the spec has {} error(s)",
-            report.errors.len()
-        ));
-    }
-    Ok(parsed)
-}
-
-fn list_to(
-    root: Option<&Path>,
-    file: &Path,
-    inputs: &[(String, PathBuf)],
+/// Prints preview lines: datums on `out`, warnings on `err`.
+struct Printer<'a> {
     output: Format,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> Res {
-    let parsed = load(file, err)?;
-    let store = || root.map_or(Ok(None), Store::open_existing);
-    match preview_datums(&parsed.spec, inputs, store) {
-        Ok(plan) => print_plan(&plan, output, out),
-        Err(e) => Err(explain_preview(e, &parsed, file, root, err)),
-    }
+    out: &'a mut dyn Write,
+    err: &'a mut dyn Write,
 }
 
-fn print_plan(plan: &DatumPlan, output: Format, out: &mut dyn Write) -> Res {
-    let w = |r: io::Result<()>| r.map_err(CliError::Output);
-    if output != Format::Json {
-        w(writeln!(out, "{:<64}  INPUTS", "ID"))?;
+impl<'a> Printer<'a> {
+    fn new(output: Format, out: &'a mut dyn Write, err: &'a mut dyn Write) -> Self {
+        Printer { output, out, err }
     }
-    for datum in plan.datums() {
-        let datum = datum.or_else(|e| fail(explain(&e)))?;
-        if output != Format::Json {
-            w(writeln!(out, "{}  {}", datum.id(), inputs_cell(&datum)))?;
-            continue;
+
+    /// The table header (text output only).
+    fn header(&mut self) -> Res {
+        if self.output == Format::Json {
+            return Ok(());
         }
-        let files = plan
-            .files(&datum)
-            .map(|f| f.map(|f| format!("/pfs/{}{}", f.name, f.path)))
-            .collect::<Result<Vec<_>, _>>()
-            .or_else(|e| fail(explain(&e)))?;
-        let inputs: Vec<serde_json::Value> = datum
-            .inputs
-            .iter()
-            .map(|i| {
-                serde_json::json!({
-                    "name": i.leaf.name, "repo": i.leaf.repo, "branch": i.leaf.branch, "path": i.path,
-                })
-            })
-            .collect();
-        let line = serde_json::json!({"id": datum.id().to_hex(), "inputs": inputs, "files": files});
-        w(writeln!(out, "{line}"))?;
+        writeln!(self.out, "{:<64}  INPUTS", "ID").map_err(CliError::Output)
     }
-    Ok(())
-}
 
-/// The command-line form of a preview failure (missing inputs are listed on `err` first).
-fn explain_preview(
-    e: PreviewError,
-    parsed: &ParsedSpec,
-    file: &Path,
-    root: Option<&Path>,
-    err: &mut dyn Write,
-) -> CliError {
-    let message = match e {
-        PreviewError::DuplicateInput { repo } => {
-            format!("--input {repo}=...: repo {repo:?} given twice")
+    fn line(&mut self, line: PreviewLine) -> Res {
+        match line {
+            PreviewLine::Warning(w) => writeln!(self.err, "{w}").map_err(CliError::Output),
+            PreviewLine::Datum(d) => self.datum(&d),
+            PreviewLine::Error(e) => Err(CliError::Api(ClientError::Api {
+                kind: e.kind,
+                message: e.message,
+            })),
         }
-        PreviewError::LocalInput { repo, dir, source } => {
-            format!("--input {repo}={}: {}", dir.display(), ErrorChain(&source))
-        }
-        PreviewError::MissingInputs { inputs } => {
-            if let Err(e) = print_missing(&inputs, parsed, err) {
-                return e;
-            }
-            format!(
-                "{}: {} input repo(s) without data (neither in the store at {} nor given with --input)",
-                file.display(),
-                inputs.len(),
-                root.map(|r| r.display().to_string())
-                    .unwrap_or_else(|| "--root".into())
-            )
-        }
-        PreviewError::Store(e) => format!(
-            "opening the store {}: {}",
-            root.map(|r| r.display().to_string()).unwrap_or_default(),
-            ErrorChain(&e)
-        ),
-        PreviewError::Plan(e) => explain(&e),
-        other => ErrorChain(&other).to_string(),
-    };
-    CliError::Usage(message)
-}
+    }
 
-fn print_missing(missing: &[MissingInput], parsed: &ParsedSpec, err: &mut dyn Write) -> Res {
-    for MissingInput {
-        field, repo, cron, ..
-    } in missing
-    {
-        let msg = if *cron {
-            format!(
-                "{field}: can't list datums with a cron input, there will be no datums until the pipeline is created (or pass --input {repo}=DIR holding tick files)"
-            )
+    fn datum(&mut self, d: &PreviewDatum) -> Res {
+        let r = if self.output == Format::Json {
+            let line = serde_json::to_string(d).map_err(|e| CliError::Usage(e.to_string()))?;
+            writeln!(self.out, "{line}")
         } else {
-            format!("{field}: no data for repo {repo:?}: pass --input {repo}=DIR")
+            let cell = d
+                .inputs
+                .iter()
+                .map(|i| format!("{}:{}", i.name, i.path))
+                .collect::<Vec<_>>()
+                .join(", ");
+            writeln!(self.out, "{}  {}", d.id, cell)
         };
-        write_err(err, format_args!("{}: {msg}", parsed.source_name))?;
-    }
-    Ok(())
-}
-
-fn inputs_cell(d: &Datum) -> String {
-    d.inputs
-        .iter()
-        .map(|i| format!("{}:{}", i.leaf.name, i.path))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Adds the command-line remedy to planning errors.
-fn explain(e: &PlanError) -> String {
-    match e {
-        PlanError::MissingSource { repo, .. } => {
-            format!("{e}: put it in the store at --root or pass --input {repo}=DIR")
-        }
-        PlanError::CronWithoutTicks { repo, .. } => {
-            format!("{e} (or pass --input {repo}=DIR holding tick files)")
-        }
-        _ => ErrorChain(e).to_string(),
+        r.map_err(CliError::Output)
     }
 }
 
@@ -246,11 +168,21 @@ mod tests {
             .map(|(r, d)| (r.to_string(), d.to_path_buf()))
             .collect();
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code = match list_to(None, &file, &inputs, output, &mut out, &mut err) {
+        let run = |out: &mut Vec<u8>, err: &mut Vec<u8>| -> Res {
+            let req = request(&file, &inputs, output)?;
+            let mut printer = Printer::new(output, out, err);
+            local(&req, &mut printer)
+        };
+        let code = match run(&mut out, &mut err) {
             Ok(()) => 0,
             Err(e) => {
-                writeln!(err, "pipectl: {e}").unwrap();
-                1
+                writeln!(
+                    err,
+                    "pipectl: {}",
+                    pipeline_core::error_chain::ErrorChain(&e)
+                )
+                .unwrap();
+                e.exit_code()
             }
         };
         (
@@ -305,23 +237,23 @@ mod tests {
     }
 
     #[test]
-    fn spec_with_errors_prints_them_and_exits_1() {
+    fn spec_with_errors_prints_them_and_exits_2() {
         let bad = "pipeline: {name: edges}\ntransform: {image: 'x:1', cmd: [sh]}\ninput:\n  pfs: {repo: images, glob: '/['}\n";
         let (code, out, err) = invoke(bad, &[], Format::Text);
-        assert_eq!(code, 1);
+        assert_eq!(code, 2);
         assert!(out.is_empty());
         assert!(err.contains("input.pfs.glob"), "{err}");
         assert!(err.contains("spec.yaml:4:"), "{err}");
         let unknown = "pipeline: {name: edges}\nbogus: 1\n";
         let (code, _, err) = invoke(unknown, &[], Format::Text);
-        assert_eq!(code, 1);
+        assert_eq!(code, 2);
         assert!(err.contains("bogus"), "{err}");
     }
 
     #[test]
     fn repo_without_input_is_a_clear_error() {
         let (code, _, err) = invoke(SPEC, &[], Format::Text);
-        assert_eq!(code, 1);
+        assert_eq!(code, 2);
         assert!(
             err.contains(
                 "spec.yaml: input.pfs.repo: no data for repo \"images\": pass --input images=DIR"
@@ -335,7 +267,7 @@ mod tests {
         let images = images();
         let spec = "pipeline: {name: p}\ntransform: {image: 'x:1', cmd: [sh]}\ninput:\n  cross:\n  - pfs: {name: z, repo: masks, glob: '/*'}\n  - pfs: {repo: images, glob: '/*'}\n  - pfs: {name: y, repo: other, glob: '/*'}\n";
         let (code, _, err) = invoke(spec, &[("images", images.path())], Format::Text);
-        assert_eq!(code, 1);
+        assert_eq!(code, 2);
         assert!(
             err.contains("input.cross[0].pfs.repo: no data for repo \"masks\""),
             "{err}"
@@ -351,7 +283,7 @@ mod tests {
     fn cron_needs_the_tick_repo() {
         let spec = "pipeline: {name: p}\ntransform: {image: 'x:1', cmd: [sh]}\ninput:\n  cron: {name: tick, spec: '@every 60s'}\n";
         let (code, _, err) = invoke(spec, &[], Format::Text);
-        assert_eq!(code, 1);
+        assert_eq!(code, 2);
         assert!(
             err.contains("there will be no datums until the pipeline is created"),
             "{err}"
@@ -376,7 +308,7 @@ mod tests {
             &[("images", Path::new("/nonexistent/dir"))],
             Format::Text,
         );
-        assert_eq!(code, 1);
+        assert_eq!(code, 2);
         assert!(err.contains("--input images=/nonexistent/dir"), "{err}");
     }
 }

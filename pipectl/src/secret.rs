@@ -3,10 +3,9 @@
 
 use std::io::Read;
 
-use pipeline_core::pfs::Store;
-use pipeline_core::pps::secrets::{self, SecretInfo};
+use pipeline_core::pps::secrets::SecretInfo;
 
-use crate::conn::Global;
+use crate::conn::{Access, Global, connect};
 use crate::error::{CliError, Res, io_err};
 use crate::output::{Format, outln, print_json, timestamp};
 
@@ -55,24 +54,18 @@ fn read_manifest(file: &str) -> Res<String> {
     Ok(text)
 }
 
-fn engine_err(e: secrets::SecretError) -> CliError {
-    CliError::Engine(e.into())
-}
-
 /// Stores the secret of a manifest; prints nothing (as pachctl).
 pub fn create(g: &Global, args: CreateSecretArgs) -> Res {
-    let root = g.root.as_path();
     let manifest = read_manifest(&args.file)?;
-    let store = Store::open(root)?;
-    secrets::create_secret(&store, &manifest).map_err(engine_err)?;
+    let conn = connect(g, Access::Write, None)?;
+    conn.call(conn.client.create_secret(&manifest))?;
     Ok(())
 }
 
 /// Lists secrets: name, type, keys, creation time.
 pub fn list(g: &Global, args: ListSecretArgs) -> Res {
-    let root = g.root.as_path();
-    let store = Store::open(root)?;
-    let all = secrets::list_secrets(&store).map_err(engine_err)?;
+    let conn = connect(g, Access::Read, None)?;
+    let all = conn.call(conn.client.list_secrets())?;
     match args.output {
         Format::Json => all.iter().for_each(print_json),
         Format::Yaml => print_yaml(&all)?,
@@ -88,9 +81,8 @@ pub fn list(g: &Global, args: ListSecretArgs) -> Res {
 
 /// Shows one secret without its values.
 pub fn inspect(g: &Global, args: InspectSecretArgs) -> Res {
-    let root = g.root.as_path();
-    let store = Store::open(root)?;
-    let s = secrets::inspect_secret(&store, &args.name).map_err(engine_err)?;
+    let conn = connect(g, Access::Read, None)?;
+    let s = conn.call(conn.client.inspect_secret(&args.name))?;
     match args.output {
         Format::Json => {
             let text =
@@ -110,9 +102,8 @@ pub fn inspect(g: &Global, args: InspectSecretArgs) -> Res {
 
 /// Deletes a secret.
 pub fn delete(g: &Global, args: DeleteSecretArgs) -> Res {
-    let root = g.root.as_path();
-    let store = Store::open(root)?;
-    secrets::delete_secret(&store, &args.name).map_err(engine_err)?;
+    let conn = connect(g, Access::Write, None)?;
+    conn.call(conn.client.delete_secret(&args.name))?;
     Ok(())
 }
 

@@ -80,6 +80,7 @@ mod cron;
 pub mod error;
 mod executors_in_use;
 mod job;
+mod job_ids;
 mod keys;
 mod pool_spec;
 mod preview;
@@ -97,6 +98,7 @@ use crate::executor::CancellationToken;
 
 pub use error::{PpsError, Result};
 pub use executors_in_use::executors_in_use;
+pub use job_ids::MIN_JOB_PREFIX;
 pub use pool_spec::{dry_run_pool_spec, pool_spec, worker_count};
 pub use preview::{MissingInput, PreviewError, preview_datums};
 pub use records::{

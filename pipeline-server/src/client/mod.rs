@@ -18,6 +18,8 @@ mod pipelines;
 mod repos;
 mod secrets;
 
+pub use logs::Lines;
+
 use std::path::PathBuf;
 
 use axum::Router;
