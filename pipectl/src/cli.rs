@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 
 use crate::conn::{Access, Global};
 use crate::error::{Res, report};
-use crate::{data, engine, fsck, pipeline, quickstart, secret, validate};
+use crate::{data, engine, fsck, pipeline, quickstart, secret, serve, validate};
 
 /// The exit codes, shown by `pipectl --help` (see `error::exit`).
 const EXIT_CODES: &str = "Exit codes:
@@ -75,9 +75,9 @@ pub enum Command {
     },
     /// Show user-code logs.
     Logs(pipeline::LogsArgs),
-    /// Run the engine in the foreground until interrupted: cron ticks as they fall due and
-    /// pending jobs (other pipectl commands cannot open the store meanwhile).
-    Serve(pipeline::ServeArgs),
+    /// Serve the store until SIGTERM/Ctrl-C: the HTTP API on the store's socket (and
+    /// `--listen`), pending jobs, cron ticks and triggers; other pipectl commands go through it.
+    Serve(serve::ServeArgs),
     /// Run a cron tick now.
     Run {
         /// What to run.
@@ -338,7 +338,7 @@ fn dispatch(cli: Cli) -> Res<i32> {
         Command::Logs(a) => pipeline::logs(root, a)?,
         Command::Fsck(a) => return fsck::run(root, a),
         Command::Run { what } => pipeline::run_cron(root, what, no_wait)?,
-        Command::Serve(args) => pipeline::serve(root, args)?,
+        Command::Serve(args) => serve::serve(root, args)?,
         other => run_data(root, other, no_wait)?,
     }
     Ok(0)

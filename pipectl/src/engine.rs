@@ -63,6 +63,18 @@ pub fn expose(root: &Path, dirs: Vec<std::path::PathBuf>) -> Res<()> {
     Ok(())
 }
 
+/// The process executor, showing the `--expose` directories to user code.
+pub fn process_executor() -> Res<Arc<dyn Executor>> {
+    let process = EXPOSED
+        .get()
+        .into_iter()
+        .flatten()
+        .fold(executor_process::ProcessExecutor::builder(), |b, dir| {
+            b.expose(dir)
+        });
+    Ok(Arc::new(process.build()?))
+}
+
 /// Opens the store and an engine with the executors the pipelines need (process always;
 /// docker and kubernetes only when asked for or used by a stored pipeline).
 pub fn open_engine(
@@ -86,15 +98,9 @@ pub fn open_engine_on(
     if let Some(e) = extra {
         wanted.insert(e.name().to_string());
     }
-    let process = EXPOSED
-        .get()
-        .into_iter()
-        .flatten()
-        .fold(executor_process::ProcessExecutor::builder(), |b, dir| {
-            b.expose(dir)
-        });
-    let process: Arc<dyn Executor> = Arc::new(process.build()?);
-    let mut builder = Engine::builder(store).executor(process).echo_logs(false);
+    let mut builder = Engine::builder(store)
+        .executor(process_executor()?)
+        .echo_logs(false);
     let owner = Store::owner_label("pipectl", root);
     if wanted.contains(ExecutorKind::Docker.name()) {
         let config = executor_docker::DockerConfig {

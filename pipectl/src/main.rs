@@ -10,7 +10,8 @@
 //! | `engine` | opening the store and an engine with the executors its pipelines use; waiting for jobs |
 //! | `data` | repos, branches, commits, files |
 //! | `fsck` | `fsck [--fix]`: the store's objects and references verified |
-//! | `pipeline` | pipelines, jobs, datums, logs, cron, serve |
+//! | `pipeline` | pipelines, jobs, datums, logs, cron |
+//! | `serve` | `serve`: the store's one owner, serving the API until stopped |
 //! | `secret` | `create/list/inspect/delete secret`: Kubernetes `Secret` manifests in the store |
 //! | `preview` | `list datum -f SPEC`: a spec's datums before anything runs |
 //! | `validate` | `validate -f SPEC` |
@@ -29,6 +30,7 @@ mod pipeline;
 mod preview;
 mod quickstart;
 mod secret;
+mod serve;
 mod validate;
 
 fn main() {

@@ -2,7 +2,6 @@
 //! for the jobs a command started. A job ID may be a prefix of 8+ characters.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use pipeline_core::pps::{DatumInfo, JobInfo, JobState, PipelineInfo};
@@ -11,7 +10,7 @@ use pipeline_server::routes::pipelines::{CreatePipelines, DryRunPipeline};
 use pipeline_server::{ApiError, ClientError};
 
 use crate::conn::{Access, Conn, Global, connect};
-use crate::engine::{ExecutorKind, committed_then, job_line, open_engine};
+use crate::engine::{ExecutorKind, committed_then, job_line};
 use crate::error::{CliError, Res};
 use crate::output::{Format, outln, print_json, timestamp};
 
@@ -110,14 +109,6 @@ pub struct ListDatumArgs {
     /// Output format (`text`, alias `table`, or `json`).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
     pub output: Format,
-}
-
-/// `serve`.
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// How often to look for pending jobs, in milliseconds (cron ticks fire on time).
-    #[arg(long, default_value_t = 1000)]
-    pub poll_ms: u64,
 }
 
 /// `logs`.
@@ -684,41 +675,4 @@ pub fn run_cron(g: &Global, cmd: Run, no_wait: bool) -> Res {
         &ticks,
         &format!("cron tick (commit set {})", ticks.join(", ")),
     )
-}
-
-/// `serve`: [`Engine::serve`] until Ctrl-C (or SIGTERM).
-pub fn serve(g: &Global, args: ServeArgs) -> Res {
-    let root = g.root.as_path();
-    let (rt, engine) = open_engine(root, None)?;
-    let stop = tokio_util::sync::CancellationToken::new();
-    rt.block_on(async {
-        let on_signal = {
-            let stop = stop.clone();
-            async move {
-                let mut term =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-                let terminated = async {
-                    match term.as_mut() {
-                        Some(t) => {
-                            t.recv().await;
-                        }
-                        None => std::future::pending().await,
-                    }
-                };
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = terminated => {}
-                }
-                stop.cancel();
-            }
-        };
-        eprintln!("serving {}: Ctrl-C stops", root.display());
-        tokio::select! {
-            _ = engine.serve(Duration::from_millis(args.poll_ms), stop.clone()) => {}
-            _ = on_signal => {}
-        }
-        stop.cancel();
-        engine.shutdown().await;
-    });
-    Ok(())
 }

@@ -17,20 +17,31 @@
 //! | `routes` | one module per resource, each handler with its OpenAPI description |
 //! | `router` | the whole API and its OpenAPI document |
 //! | `client` | the client: in-process, Unix socket or TCP, one method per route |
+//! | `server` | [`Server`]: the store's one owner (`pipectl serve`): listeners, runner, clean stop |
+//! | `listen` | the owner-only Unix socket, TCP, per-connection limits (header size and time) |
+//! | `auth` | the bearer token of TCP listeners: its file, the middleware |
+//! | `runner` | the background runner: pending jobs, crons and triggers, woken by writes |
+//! | `shutdown` | 503 `unavailable` once a stop began |
 //!
 //! Crates, and why: `axum` (the tokio project's HTTP framework: routing, extractors, SSE) on
 //! `hyper` (the HTTP implementation under it, also our client over Unix sockets, which
 //! higher-level clients lack); `utoipa` with `utoipa-axum` derive the OpenAPI document from
 //! the handlers themselves, so the document cannot drift from the routes.
 
+pub mod auth;
 pub mod client;
 pub mod error;
 pub mod extract;
+pub mod listen;
 pub mod router;
 pub mod routes;
+pub mod runner;
+pub mod server;
+pub mod shutdown;
 pub mod state;
 
 pub use client::{Client, ClientError, ClientResult};
 pub use error::{ApiError, ErrorBody, ErrorKind};
 pub use router::{openapi, router};
+pub use server::{ServeError, ServeOptions, Server};
 pub use state::{AppState, JobRunner};

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pipeline_core::pps::{Engine, JobInfo};
-use tokio::sync::Notify;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorKind};
 
 /// Who runs the jobs that writes start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,13 +26,16 @@ pub enum JobRunner {
 #[derive(Clone)]
 pub struct AppState {
     inner: Arc<Inner>,
+    local_paths: bool,
 }
 
 struct Inner {
     engine: Engine,
     runner: JobRunner,
-    changed: Notify,
-    local_paths: bool,
+    /// Bumped by every write ([`AppState::notify_changed`]); a watcher never misses one.
+    changed: watch::Sender<u64>,
+    /// Cancelled when the server starts stopping.
+    stopping: CancellationToken,
 }
 
 impl AppState {
@@ -43,9 +47,19 @@ impl AppState {
             inner: Arc::new(Inner {
                 engine,
                 runner,
-                changed: Notify::new(),
-                local_paths,
+                changed: watch::channel(0).0,
+                stopping: CancellationToken::new(),
             }),
+            local_paths,
+        }
+    }
+
+    /// The same state (engine, change signal, stop) for another listener, with its own
+    /// `local_paths` (the Unix socket allows them, TCP does not).
+    pub fn with_local_paths(&self, local_paths: bool) -> Self {
+        AppState {
+            inner: self.inner.clone(),
+            local_paths,
         }
     }
 
@@ -61,17 +75,40 @@ impl AppState {
 
     /// Whether requests may name paths on the server's file system.
     pub fn local_paths(&self) -> bool {
-        self.inner.local_paths
+        self.local_paths
     }
 
-    /// Wakes everyone waiting in [`AppState::changed`]; call after every write.
+    /// Wakes everyone waiting in [`AppState::changed`] and the background runner; call after
+    /// every write.
     pub fn notify_changed(&self) {
-        self.inner.changed.notify_waiters();
+        self.inner.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Waits until [`AppState::notify_changed`] is called or `max` passes.
     pub async fn changed(&self, max: Duration) {
-        let _ = tokio::time::timeout(max, self.inner.changed.notified()).await;
+        let mut rx = self.inner.changed.subscribe();
+        let _ = tokio::time::timeout(max, rx.changed()).await;
+    }
+
+    /// A watcher of writes: `changed()` returns once a write happened after the last
+    /// `mark_unchanged()` (none is missed in between).
+    pub fn watch_changes(&self) -> watch::Receiver<u64> {
+        self.inner.changed.subscribe()
+    }
+
+    /// Starts stopping: new requests get 503 `unavailable`, event streams and waits end.
+    pub fn begin_stop(&self) {
+        self.inner.stopping.cancel();
+    }
+
+    /// Whether the server is stopping.
+    pub fn is_stopping(&self) -> bool {
+        self.inner.stopping.is_cancelled()
+    }
+
+    /// Cancelled when the server starts stopping.
+    pub fn stopping(&self) -> &CancellationToken {
+        &self.inner.stopping
     }
 
     /// Runs `f` (blocking store work) on the blocking pool with a clone of the engine.
@@ -97,6 +134,8 @@ impl AppState {
             return Ok(jobs);
         }
         loop {
+            // Subscribed before looking, so a job that ends meanwhile still wakes us.
+            let mut events = engine.subscribe();
             let id = id.to_string();
             let (jobs, settled) = self
                 .blocking(move |e| {
@@ -113,7 +152,16 @@ impl AppState {
             if settled {
                 return Ok(jobs);
             }
-            self.changed(Duration::from_millis(200)).await;
+            tokio::select! {
+                _ = events.recv() => {}
+                _ = self.changed(Duration::from_secs(1)) => {}
+                _ = self.stopping().cancelled() => {
+                    return Err(ApiError::new(
+                        ErrorKind::Unavailable,
+                        "the server is stopping; the jobs resume when it starts again",
+                    ));
+                }
+            }
         }
     }
 }

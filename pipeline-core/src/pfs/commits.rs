@@ -129,6 +129,7 @@ impl Store {
             cv.notify_all();
         }
         self.inner.finished_async.notify_waiters();
+        self.publish(|| super::feed::StoreEvent::CommitFinished(rec.info.clone()));
         drop(_g);
         if rec.info.error.is_none()
             && let Some(branch) = &rec.info.branch

@@ -28,6 +28,7 @@
 //! | `txn` | [`Store::transact`] and [`StoreTxn`]: several changes in one transaction |
 //! | `tree` | per-commit layers, their streaming merge, directory hashes |
 //! | `source` | [`CommitTree`]: a commit as a [`crate::datum::TreeSource`] |
+//! | `feed` | [`Store::subscribe`]: the change feed ([`StoreEvent`]: commits finished) |
 //! | `gc` | [`Store::gc`]: removing objects no file entry refers to |
 //! | [`verify`] | verified reads: the checking reader, verified hard links |
 //! | `check` | [`Store::check`] (`pipectl fsck`): every object and reference verified |
@@ -106,6 +107,7 @@ mod commits;
 pub mod error;
 #[cfg(feature = "store-redb")]
 mod existing;
+mod feed;
 mod files;
 mod gc;
 mod globmatch;
@@ -133,6 +135,7 @@ pub use batch::{EngineReader, EngineWrite, OutputBatch};
 pub use check::{CheckProblem, CheckReport};
 pub use commits::FinishOptions;
 pub use error::{CorruptFile, ObjectProblem, PfsError, Result};
+pub use feed::{FEED_CAPACITY, StoreEvent};
 pub use files::{DiffIter, FileIter, TransferStats};
 pub use gc::GcStats;
 pub use meta_mem::MemMetaStore;

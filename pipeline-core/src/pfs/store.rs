@@ -46,6 +46,8 @@ pub(crate) struct Inner {
     repo_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     pub(crate) finished: (Mutex<u64>, Condvar),
     pub(crate) finished_async: tokio::sync::Notify,
+    /// The change feed ([`Store::subscribe`]).
+    pub(crate) feed: tokio::sync::broadcast::Sender<super::feed::StoreEvent>,
     /// What [`Store::open`] recovered (`recovery`).
     pub(crate) recovered: Mutex<Vec<super::recovery::RecoveredWrite>>,
 }
@@ -188,6 +190,7 @@ impl Store {
                 repo_locks: Mutex::new(HashMap::new()),
                 finished: (Mutex::new(0), Condvar::new()),
                 finished_async: tokio::sync::Notify::new(),
+                feed: super::feed::channel(),
                 recovered: Mutex::new(Vec::new()),
             }),
         }

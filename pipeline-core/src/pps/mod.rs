@@ -78,6 +78,7 @@
 
 mod cron;
 pub mod error;
+mod events;
 mod executors_in_use;
 mod job;
 mod job_ids;
@@ -97,6 +98,7 @@ use std::sync::{Arc, Mutex};
 use crate::executor::CancellationToken;
 
 pub use error::{PpsError, Result};
+pub use events::{DatumEvent, Event, Events};
 pub use executors_in_use::executors_in_use;
 pub use job_ids::MIN_JOB_PREFIX;
 pub use pool_spec::{dry_run_pool_spec, pool_spec, worker_count};
@@ -150,6 +152,10 @@ struct Inner {
     /// Newest tick per cron repo, by the repo's head commit when it was read (listing a cron
     /// repo that keeps every tick costs one entry per tick).
     cron_latest: Mutex<HashMap<String, (String, u64)>>,
+    /// The engine's change feed ([`Engine::subscribe`]).
+    events: tokio::sync::broadcast::Sender<Event>,
+    /// Set by [`Engine::park`]: no job starts any more, running ones are left resumable.
+    parked: std::sync::atomic::AtomicBool,
 }
 
 /// Builds an [`Engine`].
@@ -237,6 +243,8 @@ impl EngineBuilder {
                 running: Mutex::new(HashMap::new()),
                 scheduler: tokio::sync::Mutex::new(()),
                 cron_latest: Mutex::new(HashMap::new()),
+                events: events::channel(),
+                parked: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -272,6 +280,28 @@ impl Engine {
     /// Does not block.
     pub fn executor_names(&self) -> Vec<String> {
         self.inner.executors.keys().cloned().collect()
+    }
+
+    /// Parks the engine for a clean stop: no job starts any more, and running jobs have their
+    /// datums cancelled and stay RUNNING (nothing of theirs is finished or marked killed), so
+    /// the next engine on the store resumes them exactly as after a host crash: recorded
+    /// datums are kept, the others run again. [`Engine::run_pending`] returns once the running
+    /// job has wound down; call [`Engine::shutdown`] after it. A park cannot be undone.
+    ///
+    /// Does not block: the running job notices the cancellation.
+    pub fn park(&self) {
+        self.inner
+            .parked
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let running = self.inner.running.lock().unwrap_or_else(|e| e.into_inner());
+        for token in running.values() {
+            token.cancel();
+        }
+    }
+
+    /// Whether [`Engine::park`] was called.
+    pub fn is_parked(&self) -> bool {
+        self.inner.parked.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Stops every warm worker (call before dropping the engine for a clean shutdown; workers

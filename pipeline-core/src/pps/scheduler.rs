@@ -72,6 +72,7 @@ impl Engine {
         }
         if !writes.is_empty() {
             store.engine_write(writes)?;
+            self.publish(created.iter().cloned().map(super::events::Event::Job));
         }
         Ok(created)
     }
@@ -248,10 +249,7 @@ impl Engine {
         job.state = state;
         job.reason = reason;
         job.finished_ms = Some(now_ms());
-        store.engine_write(vec![(
-            JobKey::new(&job.pipeline, &job.id).encode(),
-            Some(enc(&job)),
-        )])?;
+        self.put_job(&job)?;
         Ok(job)
     }
 
@@ -262,10 +260,13 @@ impl Engine {
     /// Async: runs user code; returns when no job can run any more.
     pub async fn run_pending(&self) -> Result<Vec<JobInfo>> {
         let _guard = self.inner.scheduler.lock().await;
+        if self.is_parked() {
+            return Ok(Vec::new());
+        }
         self.tick_crons()?;
         self.store().tick_trigger_crons(now_ms() / 1000)?;
         let mut done = Vec::new();
-        loop {
+        while !self.is_parked() {
             self.discover_jobs()?;
             let mut progressed = false;
             for job in self.list_jobs(None)? {
@@ -347,10 +348,7 @@ impl Engine {
                 job.state = JobState::JobKilled;
                 job.reason = "output commit missing".into();
                 job.finished_ms = Some(now_ms());
-                store.engine_write(vec![(
-                    JobKey::new(&job.pipeline, &job.id).encode(),
-                    Some(enc(&job)),
-                )])?;
+                self.put_job(&job)?;
                 return Ok(Some(job));
             }
             Err(e) => return Err(e.into()),
@@ -364,10 +362,7 @@ impl Engine {
             job.state = state;
             job.reason = reason;
             job.finished_ms = Some(now_ms());
-            store.engine_write(vec![(
-                JobKey::new(&job.pipeline, &job.id).encode(),
-                Some(enc(&job)),
-            )])?;
+            self.put_job(&job)?;
             return Ok(Some(job));
         }
         match self.readiness(&job, &out)? {
@@ -461,10 +456,7 @@ impl Engine {
         {
             job.state = JobState::JobStarting;
             job.reason = reason;
-            self.store().engine_write(vec![(
-                JobKey::new(&job.pipeline, &job.id).encode(),
-                Some(enc(job)),
-            )])?;
+            self.put_job(job)?;
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ use crate::pfs::OutputBatch;
 use crate::spec::EffectiveSpec;
 
 use super::super::error::{Result, task_failed};
+use super::super::events::{DatumEvent, Event};
 use super::super::keys::{DatumKey, JobKey, LogKey, RecordKey};
 use super::super::records::{DatumInfo, DatumState, JobInfo, LogLine, enc};
 use super::super::registry::decode;
@@ -45,6 +46,8 @@ pub(super) struct RunOutcome {
     pub conflict: Option<String>,
     /// The job was stopped, killed or timed out, with this reason.
     pub killed: Option<String>,
+    /// The job was cancelled by [`Engine::park`]: it stays RUNNING, to be resumed.
+    pub parked: bool,
 }
 
 /// The deadline of the job's `job_timeout`, counted from when it first started.
@@ -76,6 +79,9 @@ pub(super) struct Collector<'a> {
     pub plan_done: bool,
     /// The job's `job_timeout` expired (and the job was cancelled).
     pub timed_out: bool,
+    /// Events of the pending batch, published once it is committed (only gathered while
+    /// someone subscribes).
+    events: Vec<Event>,
 }
 
 impl<'a> Collector<'a> {
@@ -99,6 +105,7 @@ impl<'a> Collector<'a> {
             planner_started,
             plan_done: false,
             timed_out: false,
+            events: Vec::new(),
         }
     }
 
@@ -191,12 +198,16 @@ impl<'a> Collector<'a> {
             DatumKey::new(&job.pipeline, &job.id, &info.id).encode(),
             Some(enc(&info)),
         ));
+        if self.engine.has_subscribers() {
+            self.events.push(datum_event(job, info));
+        }
         self.skipped_in_batch += 1;
     }
 
     /// Adds a finished datum to the batch: stats, output files (unless they conflict), log
     /// lines and its record.
     fn absorb(&mut self, done: Done) {
+        let publish = self.engine.has_subscribers();
         let job = &mut *self.job;
         let owners = &mut self.owners;
         let outcome = &mut self.outcome;
@@ -245,12 +256,18 @@ impl<'a> Collector<'a> {
                 LogKey::new(&job.pipeline, &job.id, &info.id, *log_seq).encode(),
                 Some(enc(&l)),
             ));
+            if publish {
+                self.events.push(Event::Log(l));
+            }
         }
         info.job = job.id.clone();
         batch.records.push((
             DatumKey::new(&job.pipeline, &job.id, &info.id).encode(),
             Some(enc(&info)),
         ));
+        if publish {
+            self.events.push(datum_event(job, info));
+        }
     }
 
     /// Commits what is still pending.
@@ -272,8 +289,18 @@ impl<'a> Collector<'a> {
         tokio::task::spawn_blocking(move || s.commit_batch(Some(&c), &b))
             .await
             .map_err(task_failed("ingest"))??;
+        self.engine.publish(std::mem::take(&mut self.events));
         Ok(())
     }
+}
+
+/// The event of a datum recorded in `job`.
+fn datum_event(job: &JobInfo, datum: DatumInfo) -> Event {
+    Event::Datum(DatumEvent {
+        pipeline: job.pipeline.clone(),
+        job: job.id.clone(),
+        datum,
+    })
 }
 
 impl Engine {

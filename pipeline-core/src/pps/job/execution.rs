@@ -88,7 +88,11 @@ impl JobRun<'_> {
             engine.return_pool(self.pinfo, pool).await;
         }
         if cancel.is_cancelled() {
-            outcome.killed = Some(engine.stop_reason(job, timed_out)?);
+            if engine.parks(job, &outcome, timed_out)? {
+                outcome.parked = true;
+            } else {
+                outcome.killed = Some(engine.stop_reason(job, timed_out)?);
+            }
         }
         Ok(outcome)
     }
@@ -110,6 +114,16 @@ impl JobRun<'_> {
 }
 
 impl Engine {
+    /// Whether a cancelled job was cancelled by [`Engine::park`] alone (not stopped, timed
+    /// out or failed meanwhile): it is then left RUNNING, to be resumed.
+    fn parks(&self, job: &JobInfo, outcome: &RunOutcome, timed_out: bool) -> Result<bool> {
+        if !self.is_parked() || timed_out || outcome.plan_failed.is_some() {
+            return Ok(false);
+        }
+        let kill = KillReasonKey::new(&job.pipeline, &job.id).encode();
+        Ok(self.store().engine_get(&kill)?.is_none())
+    }
+
     /// Why a cancelled job stopped: the reason a kill stored (taken), else a timeout or a stop.
     fn stop_reason(&self, job: &JobInfo, timed_out: bool) -> Result<String> {
         let stored = self

@@ -37,8 +37,8 @@ use crate::pfs::{CommitRef, CommitTree};
 use crate::spec::ReprocessSpec;
 
 use super::error::{PpsError, Result, task_failed};
-use super::keys::{DatumKey, JobKey, RecordKey};
-use super::records::{DatumInfo, DatumState, JobInfo, JobState, enc};
+use super::keys::DatumKey;
+use super::records::{DatumInfo, DatumState, JobInfo, JobState};
 use super::registry::decode;
 use super::{Engine, now_ms};
 use collector::RunOutcome;
@@ -58,10 +58,7 @@ impl Engine {
             job.state = JobState::JobRunning;
             job.started_ms = Some(now_ms());
         }
-        store.engine_write(vec![(
-            JobKey::new(&job.pipeline, &job.id).encode(),
-            Some(enc(&job)),
-        )])?;
+        self.put_job(&job)?;
         let t_plan = Instant::now();
 
         // ---- plan
@@ -128,6 +125,10 @@ impl Engine {
             return self.finish_job(job, JobState::JobFailure, &reason);
         }
         let mut outcome = outcome?;
+        if outcome.parked {
+            // A clean stop: the job stays RUNNING with what it recorded, to be resumed.
+            return Ok(job);
+        }
         if outcome.first_failed.is_none() {
             outcome.first_failed = resumed_outcome.first_failed;
         }
@@ -160,6 +161,10 @@ impl Engine {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(key.clone(), run.cancel.clone());
+        if self.is_parked() {
+            // Parked between the scheduler's check and the registration above.
+            run.cancel.cancel();
+        }
         let result = run.run(job, owners).await;
         self.inner
             .running

@@ -1,0 +1,164 @@
+//! `pipectl serve`: the store's one owner. Holds the store lock, serves the API on the
+//! store's socket (and `--listen` over TCP behind a token), runs jobs, cron ticks and
+//! triggers in the background, and stops cleanly on SIGTERM or Ctrl-C.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use pipeline_core::error_chain::ErrorChain;
+use pipeline_core::executor::Executor;
+use pipeline_core::pfs::Store;
+use pipeline_core::pps::Engine;
+use pipeline_server::{ServeOptions, Server};
+
+use crate::conn::Global;
+use crate::engine::{ExecutorKind, process_executor, report_recovered};
+use crate::error::{CliError, Res};
+
+/// `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Also serve the API over TCP at ADDR:PORT (port 0: any free port); every request then
+    /// needs `Authorization: Bearer <token>` (see `--print-token`) unless `--no-auth`.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+    /// Serve `--listen` without a token (refused unless the address is loopback).
+    #[arg(long, requires = "listen")]
+    pub no_auth: bool,
+    /// Print the store's API token (creating it on first use) and exit.
+    #[arg(long)]
+    pub print_token: bool,
+    /// The longest time between looks for pending jobs, in milliseconds (writes through the
+    /// server and cron ticks wake it earlier).
+    #[arg(long, default_value_t = 1000)]
+    pub poll_ms: u64,
+}
+
+/// `serve`: serves the store until SIGTERM or Ctrl-C, then stops cleanly (exit 0).
+pub fn serve(g: &Global, args: ServeArgs) -> Res {
+    let root = g.root.as_path();
+    if args.print_token {
+        if !root.is_dir() {
+            return Err(CliError::NoStore(
+                std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf()),
+            ));
+        }
+        let token = pipeline_server::auth::load_or_create_token(root).map_err(failed)?;
+        println!("{token}");
+        return Ok(());
+    }
+    if let Some(addr) = args.listen
+        && args.no_auth
+        && !addr.ip().is_loopback()
+    {
+        return Err(CliError::BadArgs(format!(
+            "--no-auth on {addr}: refused on a non-loopback address (anyone who reaches it \
+             could use the store); listen on 127.0.0.1 or ::1, or drop --no-auth"
+        )));
+    }
+    let socket = crate::conn::socket_path(root);
+    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+        return Err(CliError::Usage(format!(
+            "another `pipectl serve` already serves {} (it answers on {})",
+            root.display(),
+            socket.display()
+        )));
+    }
+    let store = Store::open(root)?;
+    report_recovered(&store);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let engine = rt.block_on(build_engine(store, root))?;
+    let opts = ServeOptions {
+        listen: args.listen,
+        no_auth: args.no_auth,
+        poll: Duration::from_millis(args.poll_ms),
+        ..ServeOptions::new(root)
+    };
+    rt.block_on(async {
+        let server = Server::start(engine, opts).await.map_err(failed)?;
+        println!("listening on unix:{}", server.socket_path().display());
+        if let Some(addr) = server.tcp_addr() {
+            let auth = if args.no_auth {
+                "no token"
+            } else {
+                "bearer token: `pipectl serve --print-token`"
+            };
+            println!("listening on http://{addr} ({auth})");
+        }
+        eprintln!("serving {}: SIGTERM or Ctrl-C stops", root.display());
+        stopped().await;
+        eprintln!("stopping: running datums are cancelled; their jobs resume at the next start");
+        server.stop().await;
+        Ok(())
+    })
+}
+
+/// A server error as a failure (exit 1), its causes on one line.
+fn failed(e: impl std::error::Error) -> CliError {
+    CliError::Usage(ErrorChain(&e).to_string())
+}
+
+/// Waits for SIGTERM or Ctrl-C (SIGINT).
+async fn stopped() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let terminated = async {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminated => {}
+    }
+}
+
+/// An engine with every executor this host can run: processes always; Docker when its daemon
+/// answers; Kubernetes when a cluster configuration is found. One that cannot be built is
+/// skipped with a warning (pipelines that use it fail their jobs, naming it).
+async fn build_engine(store: Store, root: &std::path::Path) -> Res<Engine> {
+    let owner = Store::owner_label("pipectl", root);
+    let mut builder = Engine::builder(store)
+        .executor(process_executor()?)
+        .echo_logs(false);
+    let docker = executor_docker::DockerExecutor::builder()
+        .config(executor_docker::DockerConfig {
+            owner: owner.clone(),
+            ..Default::default()
+        })
+        .build()
+        .await;
+    match docker {
+        Ok(ex) => builder = builder.executor(Arc::new(ex) as Arc<dyn Executor>),
+        Err(e) => skipped(ExecutorKind::Docker, &e),
+    }
+    let k8s = executor_k8s::K8sExecutor::builder()
+        .cluster(executor_k8s::ClusterSource::Infer)
+        .config(executor_k8s::K8sConfig {
+            owner,
+            ..Default::default()
+        })
+        .build()
+        .await;
+    match k8s {
+        Ok(ex) => builder = builder.executor(Arc::new(ex) as Arc<dyn Executor>),
+        Err(e) => skipped(ExecutorKind::Kubernetes, &e),
+    }
+    Ok(builder
+        .default_executor(ExecutorKind::Process.name())
+        .build()?)
+}
+
+fn skipped(kind: ExecutorKind, e: &dyn std::error::Error) {
+    eprintln!(
+        "pipectl: warning: executor {} unavailable, skipped: {}",
+        kind.name(),
+        ErrorChain(e)
+    );
+}

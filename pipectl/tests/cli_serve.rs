@@ -1,0 +1,151 @@
+//! `pipectl serve` end to end: the real binary owns the store while other `pipectl`s go
+//! through its socket; SIGTERM stops it cleanly (exit 0) leaving a running job resumable, and
+//! so does SIGKILL; the next start resumes the job.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Env;
+use futures::StreamExt;
+use pipeline_core::pps::{Event, JobState};
+use pipeline_server::Client;
+
+/// Starts `pipectl serve` on the store and waits until its socket answers.
+fn start_serve(e: &Env) -> Child {
+    let child = Command::new(assert_cmd::cargo::cargo_bin("pipectl"))
+        .env("PIPECTL_ROOT", e.root())
+        .args(["serve", "--poll-ms", "200"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let socket = e.root().join("api.sock");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(Instant::now() < deadline, "pipectl serve did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+/// Sends SIGTERM and waits for the exit code (at most 10 s).
+fn terminate(mut child: Child) -> i32 {
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("pipectl serve did not stop within 10 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Waits (at most 60 s) for the first event of pipeline `slow` that `stop` accepts.
+fn wait_event(e: &Env, stop: impl Fn(&Event) -> bool) -> Event {
+    rt().block_on(async {
+        let client = Client::unix(e.root().join("api.sock"));
+        let mut events = client.events(Some("slow"), None).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                let ev = events.next().await.expect("stream ended").unwrap();
+                if stop(&ev) {
+                    return ev;
+                }
+            }
+        })
+        .await
+        .expect("event in time")
+    })
+}
+
+#[test]
+fn commands_go_through_the_socket_while_serve_holds_the_store_and_sigterm_stops_it() {
+    let e = Env::new();
+    e.ok(&["init"]);
+    let serve = start_serve(&e);
+    // The store lock is held by serve: these only work through its socket.
+    e.ok(&["--no-wait-lock", "create", "repo", "data"]);
+    assert!(e.ok(&["--no-wait-lock", "list", "repo"]).contains("data"));
+    // A second server is refused, clearly.
+    let err = e.fails(&["serve"]);
+    assert!(err.contains("already serves"), "{err}");
+    let started = Instant::now();
+    assert_eq!(terminate(serve), 0);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(!e.root().join("api.sock").exists());
+    // Embedded again: the repo is there.
+    assert!(e.ok(&["list", "repo"]).contains("data"));
+}
+
+#[test]
+fn a_job_interrupted_by_sigterm_or_sigkill_resumes_at_the_next_start() {
+    for signal in ["TERM", "KILL"] {
+        let e = Env::new();
+        e.ok(&["create", "repo", "data"]);
+        for name in ["a", "b", "c"] {
+            let f = e.local(name, name);
+            e.ok(&["put", "file", &format!("data@master:/{name}"), "-f", &f]);
+        }
+        let spec = e.local(
+            "slow.yaml",
+            "pipeline: {name: slow}\ntransform:\n  cmd: [sh, -c, 'sleep 2; cp $data /pfs/out/']\ninput: {pfs: {repo: data, glob: /*}}\n",
+        );
+        e.ok(&["--no-wait", "create", "pipeline", "-f", &spec]);
+        let mut serve = start_serve(&e);
+        // One datum recorded, the next one running: stop now.
+        wait_event(&e, |ev| matches!(ev, Event::Datum(_)));
+        if signal == "TERM" {
+            assert_eq!(terminate(serve), 0, "SIGTERM exits 0");
+        } else {
+            serve.kill().unwrap();
+            serve.wait().unwrap();
+        }
+        // Parked, not killed: still RUNNING, its output commit not finished.
+        let jobs = e.json(&["list", "job", "-p", "slow", "-o", "json"]);
+        assert_eq!(
+            jobs[0]["state"], "JOB_RUNNING",
+            "after SIG{signal}: {jobs:?}"
+        );
+        let serve = start_serve(&e);
+        let done = wait_event(
+            &e,
+            |ev| matches!(ev, Event::Job(j) if j.state.is_terminal()),
+        );
+        let Event::Job(job) = done else {
+            unreachable!()
+        };
+        assert_eq!(
+            job.state,
+            JobState::JobSuccess,
+            "after SIG{signal}: {job:?}"
+        );
+        assert_eq!(job.restarts, 1, "after SIG{signal}");
+        assert_eq!(terminate(serve), 0);
+        for name in ["a", "b", "c"] {
+            assert_eq!(
+                e.ok(&["get", "file", &format!("slow@master:/{name}")]),
+                name
+            );
+        }
+    }
+}
