@@ -18,6 +18,8 @@ mod pipelines;
 mod repos;
 mod secrets;
 
+pub use files::{BodyOutcome, Download, NdjsonStream, body_from_reader, tar_body_of_dir};
+
 use std::path::PathBuf;
 
 use axum::Router;
