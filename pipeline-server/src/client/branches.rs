@@ -37,11 +37,7 @@ impl Client {
         } else {
             String::new()
         };
-        let path = format!(
-            "/api/v1/repos/{}/branches/{}{q}",
-            seg(repo),
-            seg(branch)
-        );
+        let path = format!("/api/v1/repos/{}/branches/{}{q}", seg(repo), seg(branch));
         self.request(Method::DELETE, &path, NO_BODY).await?;
         Ok(())
     }

@@ -55,7 +55,10 @@ impl Client {
         commit: &str,
         error: Option<&str>,
     ) -> ClientResult<CommitInfo> {
-        let q: Vec<(&str, String)> = error.map(|e| ("error", e.to_string())).into_iter().collect();
+        let q: Vec<(&str, String)> = error
+            .map(|e| ("error", e.to_string()))
+            .into_iter()
+            .collect();
         let path = format!(
             "/api/v1/repos/{}/commits/{}/finish{}",
             seg(repo),

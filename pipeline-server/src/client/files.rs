@@ -363,7 +363,12 @@ impl Client {
     }
 
     /// `GET .../commits/{commit}/file/info?path=`.
-    pub async fn inspect_file(&self, repo: &str, commit: &str, path: &str) -> ClientResult<FileInfo> {
+    pub async fn inspect_file(
+        &self,
+        repo: &str,
+        commit: &str,
+        path: &str,
+    ) -> ClientResult<FileInfo> {
         let uri = Self::file_path(repo, commit, "file/info", &[("path", path.into())]);
         self.json(Method::GET, &uri, NO_BODY).await
     }
@@ -376,7 +381,10 @@ impl Client {
         path: &str,
         recursive: bool,
     ) -> ClientResult<NdjsonStream<FileInfo>> {
-        let q = [("path", path.to_string()), ("recursive", recursive.to_string())];
+        let q = [
+            ("path", path.to_string()),
+            ("recursive", recursive.to_string()),
+        ];
         let uri = Self::file_path(repo, commit, "files", &q);
         let resp = self.request(Method::GET, &uri, NO_BODY).await?;
         Ok(NdjsonStream::new(self, resp))

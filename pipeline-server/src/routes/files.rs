@@ -579,7 +579,9 @@ fn tar_target<R: Read>(entry: &tar::Entry<'_, R>, dest: &str) -> ApiResult<Optio
         }
     }
     if parts.is_empty() {
-        return Err(ApiError::invalid(format!("tar entry {name:?}: no file name")));
+        return Err(ApiError::invalid(format!(
+            "tar entry {name:?}: no file name"
+        )));
     }
     Ok(Some(format!(
         "{}/{}",
