@@ -79,8 +79,16 @@ fn a_store_in_use_before_the_write_exits_1() {
     let lock = File::open(e.root().join("LOCK")).unwrap();
     lock.try_lock().unwrap();
     let f = e.local("a.txt", "a");
+    // Commands wait for a busy store unless told not to.
     let a = e
-        .cmd(&["put", "file", "data@master:/a.txt", "-f", &f])
+        .cmd(&[
+            "put",
+            "file",
+            "data@master:/a.txt",
+            "-f",
+            &f,
+            "--no-wait-lock",
+        ])
         .code(1);
     assert!(stderr(&a).contains("in use"), "{}", stderr(&a));
     drop(lock);

@@ -202,7 +202,11 @@ fn body_from_producer(
         let err_tx = tx.clone();
         let mut w = io::BufWriter::with_capacity(CHUNK, ChannelWriter { tx });
         let r = produce(&mut w, &theirs).and_then(|()| w.flush());
-        if let Err(e) = r {
+        // Once the body is dropped (the server answered early, e.g. a full disk), what
+        // failed here is only that: the server's answer is the outcome.
+        if let Err(e) = r
+            && !err_tx.is_closed()
+        {
             let _ = err_tx.blocking_send(Err(theirs.fail(e)));
         }
     });
