@@ -1,7 +1,7 @@
 //! The data API through the client: streamed uploads and downloads in flat memory, uploads
 //! that break off (nothing becomes visible), tar refusals, error kinds, streamed listings.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
@@ -12,8 +12,9 @@ use pipeline_server::client::tar_body_of_dir;
 use pipeline_server::{AppState, Client, ClientError, ErrorKind, JobRunner};
 use tokio::io::AsyncWriteExt;
 
-/// Tests that measure the process's peak memory run one at a time.
-static MEMORY: Mutex<()> = Mutex::new(());
+/// The test that measures the process's peak memory and the one that uses the most run one
+/// at a time.
+static MEMORY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -108,7 +109,7 @@ fn kind<T>(r: Result<T, ClientError>) -> ErrorKind {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_50_mb_file_round_trips_streamed_in_flat_memory() {
-    let _one = MEMORY.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = MEMORY.lock().await;
     let f = fixture(true);
     const LEN: usize = 50 << 20;
     let before = peak_rss_kib();
@@ -450,6 +451,7 @@ async fn a_damaged_download_ends_with_the_error_never_quietly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listing_of_100k_files_streams() {
     const N: usize = 100_000;
+    let _one = MEMORY.lock().await;
     let f = fixture(true);
     let head = f
         .store
