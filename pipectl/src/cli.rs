@@ -339,49 +339,40 @@ fn dispatch(cli: Cli) -> Res<i32> {
         Command::Fsck(a) => return fsck::run(root, a),
         Command::Run { what } => pipeline::run_cron(root, what, no_wait)?,
         Command::Serve(args) => serve::serve(root, args)?,
-        other => run_data(root, other, no_wait)?,
+        other => run_data(root, other)?,
     }
     Ok(0)
 }
 
-/// The data commands (store only); commands that write commits then run the jobs they
-/// started unless `--no-wait`.
-fn run_data(root: &Global, command: Command, no_wait: bool) -> Res {
-    let writes = matches!(
-        command,
-        Command::Put { .. } | Command::Finish { .. } | Command::Delete { .. }
-    );
-    let none = |r: Res| r.map(|()| String::new());
-    let committed = match command {
+/// The data commands; commands that write commits then wait for the jobs they started
+/// unless `--no-wait`.
+fn run_data(root: &Global, command: Command) -> Res {
+    match command {
         Command::Create {
             what: Create::Data(c),
-        } => none(data::create(root, c)),
+        } => data::create(root, c),
         Command::List {
             what: List::Data(c),
-        } => none(data::list(root, c)),
+        } => data::list(root, c),
         Command::Delete {
             what: Delete::Data(c),
         } => data::delete(root, c),
         Command::Inspect {
             what: Inspect::Data(c),
-        } => none(data::inspect(root, c)),
+        } => data::inspect(root, c),
         Command::Put { what } => data::put(root, what),
-        Command::Get { what } => none(data::get(root, what)),
-        Command::Glob { what } => none(data::glob(root, what)),
-        Command::Diff { what } => none(data::diff(root, what)),
-        Command::Gc(args) => none(data::gc(root, args)),
+        Command::Get { what } => data::get(root, what),
+        Command::Glob { what } => data::glob(root, what),
+        Command::Diff { what } => data::diff(root, what),
+        Command::Gc(args) => data::gc(root, args),
         Command::Start {
             what: Start::Data(c),
-        } => none(data::start(root, c)),
+        } => data::start(root, c),
         Command::Finish {
             what: Finish::Data(c),
         } => data::finish(root, c),
-        _ => Ok(String::new()),
-    }?;
-    if writes {
-        engine::after_write(root, no_wait, &committed)?;
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// `pipectl init`: creates the store (or opens an existing one) and says where it is.

@@ -11,13 +11,17 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use pipeline_core::pfs::refs::FileRef;
-use pipeline_core::pfs::{
-    BranchRef, Change, CommitInfo, CommitRef, FileInfo, FileKind, FinishOptions, PfsError, RepoRef,
-    Store,
-};
+use pipeline_core::pfs::{BranchRef, Change, CommitInfo, FileInfo, FileKind, PfsError};
 use pipeline_core::spec::effective::DEFAULT_BRANCH;
+use pipeline_server::client::{
+    BodyOutcome, Download, NdjsonStream, body_from_reader, tar_body_of_dir,
+};
+use pipeline_server::error::ErrorKind;
+use pipeline_server::routes::branches::PutBranch;
+use pipeline_server::routes::files::WriteResult;
 
-use crate::conn::{Access, Global, connect};
+use crate::conn::{Access, Conn, Global, connect};
+use crate::engine::after_write_on;
 use crate::error::{CliError, Res, io_err};
 use crate::output::{Format, human, json_line, json_pretty, timestamp};
 
@@ -235,28 +239,18 @@ pub enum Finish {
     },
 }
 
-fn open(root: &Path) -> Res<Store> {
-    crate::engine::open_store(root)
+/// The repo of a reference, as the API names it (`project/name`).
+fn repo_of(r: &FileRef) -> String {
+    r.repo.to_string()
 }
 
-fn resolve(store: &Store, r: &FileRef) -> Res<CommitRef> {
-    Ok(store.resolve_commit(&r.repo, r.commit.as_deref().unwrap_or(DEFAULT_BRANCH))?)
+/// The commit-ish of a reference (`master` when absent).
+fn at_of(r: &FileRef) -> &str {
+    r.commit.as_deref().unwrap_or(DEFAULT_BRANCH)
 }
 
 fn branch_of(r: &FileRef) -> Res<BranchRef> {
-    Ok(r.repo
-        .branch(r.commit.as_deref().unwrap_or(DEFAULT_BRANCH))?)
-}
-
-/// Fails when the auto commit of a write was finished with an error.
-fn check_written<T>(w: &pipeline_core::pfs::Written<T>) -> Res {
-    match w.error() {
-        Some(e) => Err(CliError::Usage(format!(
-            "commit {} finished with error: {e}",
-            w.commit
-        ))),
-        None => Ok(()),
-    }
+    Ok(r.repo.branch(at_of(r))?)
 }
 
 const BIG: u64 = 8 << 20;
@@ -280,16 +274,17 @@ fn bar(len: Option<u64>) -> indicatif::ProgressBar {
     }
 }
 
+/// Prints a listing as it arrives.
 fn print_files(
     out: &mut impl Write,
-    files: impl Iterator<Item = Result<FileInfo, PfsError>>,
+    conn: &Conn,
+    mut files: NdjsonStream<FileInfo>,
     format: Format,
 ) -> Res {
     if format == Format::Text {
         writeln!(out, "{:<60} {:<5} {:>12} HASH", "NAME", "TYPE", "SIZE").map_err(io_err("-"))?;
     }
-    for f in files {
-        let f = f?;
+    while let Some(f) = conn.call(files.next())? {
         match format {
             Format::Json => json_line(out, &f)?,
             Format::Text | Format::Yaml => writeln!(
@@ -334,10 +329,9 @@ fn print_commit_row(out: &mut impl Write, c: &CommitInfo) -> Res {
 
 /// Runs `create ...`.
 pub fn create(g: &Global, cmd: Create) -> Res {
-    let root = g.root.as_path();
+    let conn = connect(g, Access::Write, None)?;
     match cmd {
         Create::Repo { name, description } => {
-            let conn = connect(g, Access::Write, None)?;
             conn.call(conn.client.create_repo(&name, &description))?;
         }
         Create::Branch {
@@ -345,18 +339,12 @@ pub fn create(g: &Global, cmd: Create) -> Res {
             head,
             provenance,
         } => {
-            let store = open(root)?;
-            let r = FileRef::parse(&branch)?;
-            let b = branch_of(&r)?;
-            let head = match head {
-                Some(h) => Some(store.resolve_commit(&r.repo, &h)?.id),
-                None => None,
-            };
-            let mut prov = Vec::new();
+            let b = branch_of(&FileRef::parse(&branch)?)?;
             for p in &provenance {
-                prov.push(branch_of(&FileRef::parse(p)?)?);
+                branch_of(&FileRef::parse(p)?)?;
             }
-            store.create_branch(&b, head.as_ref(), &prov)?;
+            let body = PutBranch { head, provenance };
+            conn.call(conn.client.put_branch(&b.repo.to_string(), &b.name, &body))?;
         }
     }
     Ok(())
@@ -364,40 +352,14 @@ pub fn create(g: &Global, cmd: Create) -> Res {
 
 /// Runs `list ...`.
 pub fn list(g: &Global, cmd: List) -> Res {
-    let root = g.root.as_path();
+    let conn = connect(g, Access::Read, None)?;
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     match cmd {
-        List::Repo { output } => {
-            let conn = connect(g, Access::Read, None)?;
-            let repos = conn.call(conn.client.list_repos())?;
-            if output == Format::Text {
-                writeln!(
-                    out,
-                    "{:<20} {:<20} {:<20} DESCRIPTION",
-                    "PROJECT", "NAME", "CREATED"
-                )
-                .map_err(io_err("-"))?;
-            }
-            for r in repos {
-                match output {
-                    Format::Json => json_line(&mut out, &r)?,
-                    Format::Text | Format::Yaml => writeln!(
-                        out,
-                        "{:<20} {:<20} {:<20} {}",
-                        r.repo.project,
-                        r.repo.name,
-                        timestamp(r.created_ms),
-                        r.description
-                    )
-                    .map_err(io_err("-"))?,
-                }
-            }
-        }
+        List::Repo { output } => list_repos(&mut out, &conn, output)?,
         List::Branch { repo, output } => {
-            let store = open(root)?;
             let r = FileRef::parse(&repo)?;
-            let branches = store.list_branches(&r.repo)?;
+            let branches = conn.call(conn.client.list_branches(&repo_of(&r)))?;
             if output == Format::Text {
                 writeln!(out, "{:<20} {:<32} PROVENANCE", "BRANCH", "HEAD").map_err(io_err("-"))?;
             }
@@ -424,25 +386,26 @@ pub fn list(g: &Global, cmd: List) -> Res {
             recursive,
             output,
         } => {
-            let store = open(root)?;
             let r = FileRef::parse(&file)?;
-            let c = resolve(&store, &r)?;
             let path = r.file_path()?;
-            let it = if recursive {
-                store.list_file_recursive(&c, &path)?
-            } else {
-                store.list_file(&c, &path)?
-            };
-            print_files(&mut out, it, output)?;
+            let files =
+                conn.call(
+                    conn.client
+                        .list_files(&repo_of(&r), at_of(&r), &path, recursive),
+                )?;
+            print_files(&mut out, &conn, files, output)?;
         }
         List::Commit {
             repo,
             number,
             output,
         } => {
-            let store = open(root)?;
             let r = FileRef::parse(&repo)?;
-            let commits = store.list_commits(&r.repo, r.commit.as_deref(), number)?;
+            let commits = conn.call(conn.client.list_commits(
+                &repo_of(&r),
+                r.commit.as_deref(),
+                number,
+            ))?;
             if output == Format::Text {
                 writeln!(
                     out,
@@ -462,52 +425,97 @@ pub fn list(g: &Global, cmd: List) -> Res {
     out.flush().map_err(io_err("-"))
 }
 
-/// Runs `delete ...`; returns what it committed (for the exit code of the jobs it starts).
-pub fn delete(g: &Global, cmd: Delete) -> Res<String> {
-    let root = g.root.as_path();
-    let store = open(root)?;
-    Ok(match cmd {
+fn list_repos(out: &mut impl Write, conn: &Conn, output: Format) -> Res {
+    let repos = conn.call(conn.client.list_repos())?;
+    if output == Format::Text {
+        writeln!(
+            out,
+            "{:<20} {:<20} {:<20} DESCRIPTION",
+            "PROJECT", "NAME", "CREATED"
+        )
+        .map_err(io_err("-"))?;
+    }
+    for r in repos {
+        match output {
+            Format::Json => json_line(out, &r)?,
+            Format::Text | Format::Yaml => writeln!(
+                out,
+                "{:<20} {:<20} {:<20} {}",
+                r.repo.project,
+                r.repo.name,
+                timestamp(r.created_ms),
+                r.description
+            )
+            .map_err(io_err("-"))?,
+        }
+    }
+    Ok(())
+}
+
+/// Runs `delete ...`, then waits for the jobs it started (unless `--no-wait`).
+pub fn delete(g: &Global, cmd: Delete) -> Res {
+    let conn = connect(g, Access::Write, None)?;
+    match cmd {
         Delete::Repo { name, force } => {
-            store.delete_repo(&RepoRef::parse(&name)?, force)?;
-            format!("deletion of repo {name}")
+            conn.call(conn.client.delete_repo(&name, force))?;
+            after_write_on(&conn, g.no_wait, None, &format!("deletion of repo {name}"))
         }
         Delete::Branch { branch, force } => {
-            store.delete_branch(&branch_of(&FileRef::parse(&branch)?)?, force)?;
-            format!("deletion of branch {branch}")
+            let b = branch_of(&FileRef::parse(&branch)?)?;
+            conn.call(
+                conn.client
+                    .delete_branch(&b.repo.to_string(), &b.name, force),
+            )?;
+            after_write_on(
+                &conn,
+                g.no_wait,
+                None,
+                &format!("deletion of branch {branch}"),
+            )
         }
         Delete::File { file } => {
             let r = FileRef::parse(&file)?;
             let path = r.file_path()?;
-            let w = store.write_auto_commit(&r.repo, r.commit.as_deref(), |c| {
-                store.delete_file(c, &path).map_err(CliError::from)
-            });
-            crate::engine::report_recovered(&store);
-            let w = w?;
-            check_written(&w)?;
-            w.commit.to_string()
+            let w = conn.call(conn.client.delete_file(&repo_of(&r), at_of(&r), &path));
+            written(g, &conn, w)
         }
-    })
+    }
 }
 
-/// Runs `put file` (pachctl's auto-commit rule: [`Store::write_auto_commit`]); returns the
-/// commit written (for the exit code of the jobs it starts).
-pub fn put(g: &Global, cmd: Put) -> Res<String> {
-    let root = g.root.as_path();
+/// After a write with the auto-commit rule: its warnings, the error its commit was finished
+/// with, then the jobs it started.
+fn written(g: &Global, conn: &Conn, w: Res<WriteResult>) -> Res {
+    let w = w?;
+    for r in &w.recovered {
+        eprintln!("pipectl: warning: {r}");
+    }
+    if let Some(e) = &w.error {
+        return Err(CliError::Usage(format!(
+            "commit {} finished with error: {e}",
+            w.commit
+        )));
+    }
+    after_write_on(
+        conn,
+        g.no_wait,
+        Some(w.commit.id.as_str()),
+        &w.commit.to_string(),
+    )
+}
+
+/// Runs `put file` (pachctl's auto-commit rule, applied by the server), then waits for the
+/// jobs it started (unless `--no-wait`).
+pub fn put(g: &Global, cmd: Put) -> Res {
     let Put::File {
         file,
         local,
         recursive,
     } = cmd;
-    let store = open(root)?;
     let r = FileRef::parse(&file)?;
     let dest = destination(&r, &local, recursive)?;
-    let w = store.write_auto_commit(&r.repo, r.commit.as_deref(), |commit| {
-        upload(&store, commit, &dest, &local, recursive)
-    });
-    crate::engine::report_recovered(&store);
-    let w = w?;
-    check_written(&w)?;
-    Ok(w.commit.to_string())
+    let conn = connect(g, Access::Write, None)?;
+    let w = upload(&conn, &r, &dest, &local, recursive);
+    written(g, &conn, w)
 }
 
 /// Where `put file` writes: the path given, or for a path ending in `/` (or none) the local
@@ -536,26 +544,17 @@ fn destination(r: &FileRef, local: &str, recursive: bool) -> Res<String> {
     Ok(pipeline_core::pfs::validate_file_path(&dest).map_err(PfsError::from)?)
 }
 
-/// Uploads stdin (`-`), a directory (`recursive`) or a file into `commit` at `dest`.
-fn upload(store: &Store, commit: &CommitRef, dest: &str, local: &str, recursive: bool) -> Res {
-    let local_path = PathBuf::from(local);
-    if local == "-" {
+/// Uploads stdin (`-`), a directory (`recursive`) or a file to `dest`.
+fn upload(conn: &Conn, r: &FileRef, dest: &str, local: &str, recursive: bool) -> Res<WriteResult> {
+    let (repo, at) = (repo_of(r), at_of(r));
+    if recursive {
+        return upload_dir(conn, &repo, at, dest, Path::new(local));
+    }
+    let (pb, (body, outcome)) = if local == "-" {
         let pb = bar(None);
-        let stdin = io::stdin();
-        let mut reader = pb.wrap_read(stdin.lock());
-        store.put_file(commit, dest, &mut reader)?;
-        pb.finish_and_clear();
-    } else if recursive {
-        let pb = bar(None);
-        let stats = store.put_dir_local(commit, dest, &local_path, &mut |b| pb.set_position(b))?;
-        pb.finish_and_clear();
-        if stats.skipped_symlinks > 0 {
-            eprintln!(
-                "skipped {} symlink(s) (never followed)",
-                stats.skipped_symlinks
-            );
-        }
+        (pb.clone(), body_from_reader(pb.wrap_read(io::stdin())))
     } else {
+        let local_path = PathBuf::from(local);
         let meta = fs::metadata(&local_path).map_err(io_err(&local_path))?;
         if meta.is_dir() {
             return Err(CliError::Usage(format!(
@@ -564,18 +563,64 @@ fn upload(store: &Store, commit: &CommitRef, dest: &str, local: &str, recursive:
         }
         let f = fs::File::open(&local_path).map_err(io_err(&local_path))?;
         let pb = bar(Some(meta.len()));
-        let mut reader = pb.wrap_read(f);
-        store.put_file(commit, dest, &mut reader)?;
-        pb.finish_and_clear();
+        (pb.clone(), body_from_reader(pb.wrap_read(f)))
+    };
+    let w = conn.call(conn.client.put_file(&repo, at, dest, body));
+    pb.finish_and_clear();
+    local_error_first(w, &outcome, local)
+}
+
+/// A failed upload whose local side broke first is that local error (the server only saw
+/// the body end early).
+fn local_error_first(w: Res<WriteResult>, outcome: &BodyOutcome, local: &str) -> Res<WriteResult> {
+    match (w, outcome.take_error()) {
+        (Err(_), Some(e)) => Err(CliError::Io {
+            path: PathBuf::from(local),
+            source: e,
+        }),
+        (w, _) => w,
     }
-    Ok(())
+}
+
+/// Uploads a local directory: by its path when the server may read it (in-process, the
+/// Unix socket: as fast as a local put), otherwise as a tar stream.
+fn upload_dir(conn: &Conn, repo: &str, at: &str, dest: &str, local: &Path) -> Res<WriteResult> {
+    let meta = fs::metadata(local).map_err(io_err(local))?;
+    if !meta.is_dir() {
+        return Err(PfsError::LocalPath {
+            path: local.to_path_buf(),
+            reason: "not a directory".into(),
+        }
+        .into());
+    }
+    let abs = std::path::absolute(local).map_err(io_err(local))?;
+    let pb = bar(None);
+    let by_path = conn.call(
+        conn.client
+            .put_local_dir(repo, at, dest, &abs.to_string_lossy()),
+    );
+    let w = match by_path {
+        Err(CliError::Api(e)) if e.kind() == ErrorKind::Forbidden => {
+            let (body, outcome) = tar_body_of_dir(abs);
+            let w = conn.call(conn.client.put_tar(repo, at, dest, body));
+            let mut w = local_error_first(w, &outcome, &local.to_string_lossy())?;
+            w.skipped_symlinks = outcome.skipped_symlinks();
+            w
+        }
+        other => other?,
+    };
+    pb.finish_and_clear();
+    if w.skipped_symlinks > 0 {
+        eprintln!("skipped {} symlink(s) (never followed)", w.skipped_symlinks);
+    }
+    Ok(w)
 }
 
 /// `gc`.
 #[derive(Debug, clap::Args)]
 pub struct GcArgs {
-    /// Keep unreferenced contents written less than this many seconds ago (0 is safe here:
-    /// pipectl holds the store while it runs).
+    /// Keep unreferenced contents written less than this many seconds ago (0 is safe when
+    /// no upload runs at the same time; a server's other clients may be uploading).
     #[arg(long, default_value_t = 0)]
     pub grace_secs: u64,
     /// Output format.
@@ -583,11 +628,10 @@ pub struct GcArgs {
     pub output: Format,
 }
 
-/// `gc`: [`Store::gc`].
+/// `gc`: removes stored contents no file refers to.
 pub fn gc(g: &Global, args: GcArgs) -> Res {
-    let root = g.root.as_path();
-    let store = open(root)?;
-    let st = store.gc(std::time::Duration::from_secs(args.grace_secs))?;
+    let conn = connect(g, Access::Write, None)?;
+    let st = conn.call(conn.client.gc(args.grace_secs))?;
     let mut out = io::stdout().lock();
     match args.output {
         Format::Json => json_line(
@@ -615,70 +659,83 @@ pub fn gc(g: &Global, args: GcArgs) -> Res {
 
 /// Runs `get file`.
 pub fn get(g: &Global, cmd: Get) -> Res {
-    let root = g.root.as_path();
     let Get::File {
         file,
         output,
         recursive,
     } = cmd;
-    let store = open(root)?;
     let r = FileRef::parse(&file)?;
-    let c = resolve(&store, &r)?;
     let path = r.file_path()?;
+    let conn = connect(g, Access::Read, None)?;
     if recursive {
         let Some(dir) = output else {
             return Err(CliError::Usage("get file -r needs -o DIR".into()));
         };
-        let info = store.inspect_file(&c, &path)?;
-        let base = if info.kind == FileKind::Dir {
-            info.path.clone()
-        } else {
-            path.clone()
-        };
-        let pb = bar(Some(info.size));
-        for f in store.list_file_recursive(&c, &path)? {
-            let f = f?;
-            let rel = f
-                .path
-                .strip_prefix(&base)
-                .unwrap_or(&f.path)
-                .trim_start_matches('/');
-            let rel = if rel.is_empty() {
-                f.path.rsplit('/').next().unwrap_or("file")
-            } else {
-                rel
-            };
-            let target = dir.join(rel);
-            if let Some(p) = target.parent() {
-                fs::create_dir_all(p).map_err(io_err(p))?;
-            }
-            let (_, mut reader) = store.get_file(&c, &f.path)?;
-            let mut w = pb.wrap_write(fs::File::create(&target).map_err(io_err(&target))?);
-            io::copy(&mut reader, &mut w).map_err(io_err(&target))?;
-        }
-        pb.finish_and_clear();
-        return Ok(());
+        return get_dir(&conn, &r, &path, &dir);
     }
-    let (info, mut reader) = store.get_file(&c, &path)?;
-    let pb = if output.is_some() {
-        bar(Some(info.size))
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let mut dl = conn.call(conn.client.get_file(&repo_of(&r), at_of(&r), &path))?;
     match output {
         Some(p) => {
             let tmp = p.with_extension("pipectl-partial");
-            let mut w = pb.wrap_write(fs::File::create(&tmp).map_err(io_err(&tmp))?);
-            io::copy(&mut reader, &mut w).map_err(io_err(&tmp))?;
-            drop(w);
+            let pb = bar(Some(dl.info.size));
+            let done = download_to(&conn, &mut dl, &tmp, &pb);
+            pb.finish_and_clear();
+            if let Err(e) = done {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
             fs::rename(&tmp, &p).map_err(io_err(&p))?;
         }
         None => {
             let stdout = io::stdout();
             let mut out = stdout.lock();
-            io::copy(&mut reader, &mut out).map_err(io_err("-"))?;
+            while let Some(chunk) = conn.call(dl.chunk())? {
+                out.write_all(&chunk).map_err(io_err("-"))?;
+            }
             out.flush().map_err(io_err("-"))?;
         }
+    }
+    Ok(())
+}
+
+/// Writes a download into local file `target`, counting on `pb`.
+fn download_to(conn: &Conn, dl: &mut Download, target: &Path, pb: &indicatif::ProgressBar) -> Res {
+    let mut w = pb.wrap_write(fs::File::create(target).map_err(io_err(target))?);
+    while let Some(chunk) = conn.call(dl.chunk())? {
+        w.write_all(&chunk).map_err(io_err(target))?;
+    }
+    w.flush().map_err(io_err(target))
+}
+
+/// `get file -r -o DIR`: the recursive listing, streamed, and one download per file (each
+/// verified on its own, so a damaged file is named by its own error).
+fn get_dir(conn: &Conn, r: &FileRef, path: &str, dir: &Path) -> Res {
+    let (repo, at) = (repo_of(r), at_of(r));
+    let info = conn.call(conn.client.inspect_file(&repo, at, path))?;
+    let base = if info.kind == FileKind::Dir {
+        info.path.clone()
+    } else {
+        path.to_string()
+    };
+    let pb = bar(Some(info.size));
+    let mut files = conn.call(conn.client.list_files(&repo, at, path, true))?;
+    while let Some(f) = conn.call(files.next())? {
+        let rel = f
+            .path
+            .strip_prefix(&base)
+            .unwrap_or(&f.path)
+            .trim_start_matches('/');
+        let rel = if rel.is_empty() {
+            f.path.rsplit('/').next().unwrap_or("file")
+        } else {
+            rel
+        };
+        let target = dir.join(rel);
+        if let Some(p) = target.parent() {
+            fs::create_dir_all(p).map_err(io_err(p))?;
+        }
+        let mut dl = conn.call(conn.client.get_file(&repo, at, &f.path))?;
+        download_to(conn, &mut dl, &target, &pb)?;
     }
     pb.finish_and_clear();
     Ok(())
@@ -686,40 +743,35 @@ pub fn get(g: &Global, cmd: Get) -> Res {
 
 /// Runs `glob file`.
 pub fn glob(g: &Global, cmd: Glob) -> Res {
-    let root = g.root.as_path();
     let Glob::File { pattern, output } = cmd;
-    let store = open(root)?;
     // The pattern may contain ':' only after the first one.
     let (head, pat) = pattern.split_once(':').unwrap_or((&pattern, "/"));
     let r = FileRef::parse(head)?;
-    let c = resolve(&store, &r)?;
+    let conn = connect(g, Access::Read, None)?;
+    let files = conn.call(conn.client.glob_files(&repo_of(&r), at_of(&r), pat))?;
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    print_files(&mut out, store.glob_file(&c, pat)?, output)?;
+    print_files(&mut out, &conn, files, output)?;
     out.flush().map_err(io_err("-"))
 }
 
 /// Runs `diff file`.
 pub fn diff(g: &Global, cmd: Diff) -> Res {
-    let root = g.root.as_path();
     let Diff::File { new, old, output } = cmd;
-    let store = open(root)?;
     let nr = FileRef::parse(&new)?;
-    let nc = resolve(&store, &nr)?;
-    let oc = match old {
-        Some(o) => resolve(&store, &FileRef::parse(&o)?)?,
-        None => {
-            let info = store.inspect_commit(&nc)?;
-            match info.parent {
-                Some(p) => nc.repo.commit(&p),
-                None => {
-                    return Err(CliError::Usage(format!(
-                        "{nc} has no parent; name the old commit"
-                    )));
-                }
-            }
+    let old = match old {
+        Some(o) => {
+            let or = FileRef::parse(&o)?;
+            Some(format!("{}@{}", or.repo, at_of(&or)))
         }
+        None => None,
     };
+    let conn = connect(g, Access::Read, None)?;
+    let mut diffs = conn.call(conn.client.diff_commit(
+        &repo_of(&nr),
+        at_of(&nr),
+        old.as_deref(),
+    ))?;
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     if output == Format::Text {
@@ -730,8 +782,7 @@ pub fn diff(g: &Global, cmd: Diff) -> Res {
         )
         .map_err(io_err("-"))?;
     }
-    for d in store.diff_file(&nc, &oc)? {
-        let d = d?;
+    while let Some(d) = conn.call(diffs.next())? {
         match output {
             Format::Json => json_line(&mut out, &d)?,
             Format::Text | Format::Yaml => writeln!(
@@ -760,47 +811,20 @@ pub fn diff(g: &Global, cmd: Diff) -> Res {
 
 /// Runs `inspect ...`.
 pub fn inspect(g: &Global, cmd: Inspect) -> Res {
-    let root = g.root.as_path();
-    let store = open(root)?;
+    let conn = connect(g, Access::Read, None)?;
     let stdout = io::stdout();
     let mut out = stdout.lock();
     match cmd {
         Inspect::Commit { commit, output } => {
             let r = FileRef::parse(&commit)?;
-            let info = store.inspect_commit(&resolve(&store, &r)?)?;
+            let info = conn.call(conn.client.inspect_commit(&repo_of(&r), at_of(&r)))?;
             match output {
                 Format::Json => json_pretty(&mut out, &info)?,
-                Format::Text | Format::Yaml => {
-                    let prov: Vec<String> = info
-                        .direct_provenance
-                        .iter()
-                        .map(|c| c.to_string())
-                        .collect();
-                    let text = format!(
-                        "Commit: {}\nBranch: {}\nParent: {}\nOrigin: {:?}\nState: {:?}\nError: {}\nStarted: {}\nFinished: {}\nSize: {}\nDescription: {}\nProvenance: {}\n",
-                        info.commit,
-                        info.branch.as_deref().unwrap_or("-"),
-                        info.parent
-                            .as_ref()
-                            .map(|p| p.to_string())
-                            .unwrap_or_else(|| "-".into()),
-                        info.origin,
-                        info.state,
-                        info.error.as_deref().unwrap_or("-"),
-                        timestamp(info.started_ms),
-                        info.finished_ms
-                            .map(timestamp)
-                            .unwrap_or_else(|| "-".into()),
-                        info.size_bytes.map(human).unwrap_or_else(|| "-".into()),
-                        info.description,
-                        prov.join(", ")
-                    );
-                    out.write_all(text.as_bytes()).map_err(io_err("-"))?;
-                }
+                Format::Text | Format::Yaml => commit_text(&mut out, &info)?,
             }
         }
         Inspect::Repo { name, output } => {
-            let info = store.inspect_repo(&RepoRef::parse(&name)?)?;
+            let info = conn.call(conn.client.inspect_repo(&name))?;
             match output {
                 Format::Json => json_pretty(&mut out, &info)?,
                 Format::Text | Format::Yaml => writeln!(
@@ -814,7 +838,8 @@ pub fn inspect(g: &Global, cmd: Inspect) -> Res {
             }
         }
         Inspect::Branch { branch, output } => {
-            let info = store.inspect_branch(&branch_of(&FileRef::parse(&branch)?)?)?;
+            let b = branch_of(&FileRef::parse(&branch)?)?;
+            let info = conn.call(conn.client.inspect_branch(&b.repo.to_string(), &b.name))?;
             match output {
                 Format::Json => json_pretty(&mut out, &info)?,
                 Format::Text | Format::Yaml => {
@@ -838,7 +863,8 @@ pub fn inspect(g: &Global, cmd: Inspect) -> Res {
         }
         Inspect::File { file, output } => {
             let r = FileRef::parse(&file)?;
-            let info = store.inspect_file(&resolve(&store, &r)?, &r.file_path()?)?;
+            let path = r.file_path()?;
+            let info = conn.call(conn.client.inspect_file(&repo_of(&r), at_of(&r), &path))?;
             match output {
                 Format::Json => json_pretty(&mut out, &info)?,
                 Format::Text | Format::Yaml => writeln!(
@@ -853,31 +879,63 @@ pub fn inspect(g: &Global, cmd: Inspect) -> Res {
     Ok(())
 }
 
+fn commit_text(out: &mut impl Write, info: &CommitInfo) -> Res {
+    let prov: Vec<String> = info
+        .direct_provenance
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    let text = format!(
+        "Commit: {}\nBranch: {}\nParent: {}\nOrigin: {:?}\nState: {:?}\nError: {}\nStarted: {}\nFinished: {}\nSize: {}\nDescription: {}\nProvenance: {}\n",
+        info.commit,
+        info.branch.as_deref().unwrap_or("-"),
+        info.parent
+            .as_ref()
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "-".into()),
+        info.origin,
+        info.state,
+        info.error.as_deref().unwrap_or("-"),
+        timestamp(info.started_ms),
+        info.finished_ms
+            .map(timestamp)
+            .unwrap_or_else(|| "-".into()),
+        info.size_bytes.map(human).unwrap_or_else(|| "-".into()),
+        info.description,
+        prov.join(", ")
+    );
+    out.write_all(text.as_bytes()).map_err(io_err("-"))
+}
+
 /// Runs `start commit`.
 pub fn start(g: &Global, cmd: Start) -> Res {
-    let root = g.root.as_path();
     let Start::Commit {
         branch,
         description,
     } = cmd;
-    let store = open(root)?;
-    let info = store.start_commit(&branch_of(&FileRef::parse(&branch)?)?, &description)?;
+    let b = branch_of(&FileRef::parse(&branch)?)?;
+    let conn = connect(g, Access::Write, None)?;
+    let info = conn.call(
+        conn.client
+            .start_commit(&b.repo.to_string(), &b.name, &description),
+    )?;
     println!("{}", info.commit.id);
     Ok(())
 }
 
-/// Runs `finish commit`; returns the commit finished.
-pub fn finish(g: &Global, cmd: Finish) -> Res<String> {
-    let root = g.root.as_path();
+/// Runs `finish commit`, then waits for the jobs it lets run (unless `--no-wait`).
+pub fn finish(g: &Global, cmd: Finish) -> Res {
     let Finish::Commit { commit, error } = cmd;
-    let store = open(root)?;
-    let c = resolve(&store, &FileRef::parse(&commit)?)?;
-    store.finish_commit(
-        &c,
-        FinishOptions {
-            error,
-            description: None,
-        },
+    let r = FileRef::parse(&commit)?;
+    let conn = connect(g, Access::Write, None)?;
+    let info = conn.call(
+        conn.client
+            .finish_commit(&repo_of(&r), at_of(&r), error.as_deref()),
     )?;
-    Ok(c.to_string())
+    after_write_on(
+        &conn,
+        g.no_wait,
+        Some(info.commit.id.as_str()),
+        &info.commit.to_string(),
+    )
 }

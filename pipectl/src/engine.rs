@@ -11,7 +11,6 @@ use pipeline_core::executor::Executor;
 use pipeline_core::pfs::Store;
 use pipeline_core::pps::{Engine, JobInfo, JobState, executors_in_use};
 
-use crate::conn::Global;
 use crate::error::{CliError, Res};
 
 /// Which executor runs a pipeline's user code.
@@ -222,19 +221,6 @@ pub fn committed_then(what: &str, jobs: Res<Vec<JobInfo>>) -> Res {
             jobs: failed,
         })
     }
-}
-
-/// After a data command committed `what`: run the jobs it started (see [`committed_then`]).
-pub fn after_write(g: &Global, no_wait: bool, what: &str) -> Res {
-    let root = g.root.as_path();
-    let run = || -> Res<Vec<JobInfo>> {
-        let (rt, engine) = open_engine(root, None)?;
-        if engine.list_pipelines()?.is_empty() {
-            return Ok(Vec::new());
-        }
-        wait_for_jobs(&rt, &engine, no_wait)
-    };
-    committed_then(what, run())
 }
 
 /// After a command committed `what` through `conn`: wait for the jobs it started (those of

@@ -1,11 +1,12 @@
-//! `pipectl fsck [--fix]`: [`Store::check`] — every object and every reference of the store
-//! verified; exit 0 when clean, 1 with the list of problems otherwise.
+//! `pipectl fsck [--fix]`: the store's check (`Store::check`, through the API) — every object
+//! and every reference of the store verified; exit 0 when clean, 1 with the list of problems
+//! otherwise.
 
 use std::io::{self, Write};
 
-use pipeline_core::pfs::{CheckReport, Store};
+use pipeline_core::pfs::CheckReport;
 
-use crate::conn::Global;
+use crate::conn::{Access, Global, connect};
 use crate::error::{CliError, Res, io_err};
 use crate::output::{Format, human, json_pretty};
 
@@ -23,10 +24,8 @@ pub struct FsckArgs {
 
 /// Runs `fsck`; returns the exit code (0 clean, 1 when problems were found).
 pub fn run(g: &Global, args: FsckArgs) -> Res<i32> {
-    let root = g.root.as_path();
-    let store = Store::open_existing(root)?
-        .ok_or_else(|| CliError::Usage(format!("no store at {}", root.display())))?;
-    let report = store.check(args.fix)?;
+    let conn = connect(g, Access::Read, None)?;
+    let report = conn.call(conn.client.fsck(args.fix))?;
     let mut out = io::stdout().lock();
     match args.output {
         Format::Json => json_pretty(&mut out, &report)?,

@@ -6,7 +6,8 @@ mod common;
 
 use std::fs::File;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::io::Write;
+use std::time::{Duration, Instant};
 
 use common::Env;
 
@@ -80,6 +81,7 @@ fn a_store_in_use_is_waited_for_or_refused_with_no_wait_lock() {
     let lock = File::open(e.root().join("LOCK")).unwrap();
     lock.try_lock().unwrap();
     let f = e.local("a.txt", "a");
+    // Commands wait for a busy store unless told not to.
     let a = e
         .cmd(&[
             "--no-wait-lock",
@@ -106,6 +108,73 @@ fn a_store_in_use_is_waited_for_or_refused_with_no_wait_lock() {
     assert!(err.contains("waiting for the store"), "{err}");
     assert_eq!(e.ok(&["get", "file", "data@master:/a.txt"]), "a");
     assert_eq!(e.json(&["list", "commit", "data", "-o", "json"]).len(), 1);
+}
+
+/// A put holds the store from its open through the jobs it waits for (one connection per
+/// command; nothing reopens the store after the commit), so no other process can take it
+/// in between: a process grabbing the lock the moment it is free gets it only when the put
+/// is done, and the put never waits for the store nor fails with it in use.
+#[test]
+fn a_put_holds_the_store_from_its_commit_through_its_jobs() {
+    let e = Env::embedded();
+    e.ok(&["create", "repo", "data"]);
+    let spec = pipeline(&e, "good", "true");
+    e.ok(&["create", "pipeline", "-f", &spec]);
+    for attempt in 0..5 {
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("pipectl"))
+            .env("PIPECTL_ROOT", e.root())
+            .args([
+                "put",
+                "file",
+                &format!("data@master:/f{attempt}"),
+                "-f",
+                "-",
+            ])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id().to_string();
+        let lock_path = e.root().join("LOCK");
+        let t0 = Instant::now();
+        while !std::fs::read_to_string(&lock_path)
+            .unwrap_or_default()
+            .contains(&format!("pid {pid} "))
+        {
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "put never opened the store"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"data").unwrap();
+        let lock = File::open(&lock_path).unwrap();
+        drop(stdin);
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(20) {
+            if lock.try_lock().is_ok() {
+                // Held: a put that still needed the store would now wait for it.
+                std::thread::sleep(Duration::from_millis(300));
+                break;
+            }
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+        }
+        let out = child.wait_with_output().unwrap();
+        drop(lock);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "attempt {attempt}: {err}");
+        assert!(
+            !err.contains("waiting for the store") && !err.contains("in use"),
+            "attempt {attempt}: {err}"
+        );
+        assert_eq!(
+            e.ok(&["get", "file", &format!("data@master:/f{attempt}")]),
+            "data"
+        );
+    }
 }
 
 #[test]

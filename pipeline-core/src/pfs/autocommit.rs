@@ -11,7 +11,7 @@ use std::fmt::Display;
 
 use super::commits::FinishOptions;
 use super::error::{PfsError, Result};
-use super::model::{CommitInfo, CommitRef, RepoRef};
+use super::model::{CommitId, CommitInfo, CommitRef, RepoRef};
 use super::store::Store;
 use crate::spec::effective::DEFAULT_BRANCH;
 
@@ -75,7 +75,18 @@ impl Store {
                     });
                 }
             }
-            Err(PfsError::BranchNotFound { .. }) => {}
+            Err(PfsError::BranchNotFound { .. }) => {
+                // A commit ID is also a valid branch name: no such branch, but such a
+                // commit, means the commit (written into as is).
+                if CommitId::parse(at).is_ok()
+                    && let Ok(commit) = self.resolve_commit(repo, at)
+                {
+                    return Ok(WriteTarget {
+                        commit,
+                        auto: false,
+                    });
+                }
+            }
             Err(e) => return Err(e),
         }
         Ok(WriteTarget {
@@ -216,6 +227,24 @@ mod tests {
             "{:?}",
             w.error()
         );
+    }
+
+    #[test]
+    fn a_commit_id_is_written_into_as_is() {
+        let (_d, store, repo) = store();
+        let open = store
+            .start_commit(&repo.branch("master").unwrap(), "")
+            .unwrap()
+            .commit;
+        let t = store.write_target(&repo, Some(open.id.as_str())).unwrap();
+        assert_eq!((t.commit, t.auto), (open.clone(), false));
+        store
+            .finish_commit(&open, FinishOptions::default())
+            .unwrap();
+        let w = store.write_auto_commit(&repo, Some(open.id.as_str()), |c| {
+            store.put_file_bytes(c, "/a", b"a")
+        });
+        assert!(matches!(w, Err(PfsError::CommitFinished { .. })), "{w:?}");
     }
 
     #[test]

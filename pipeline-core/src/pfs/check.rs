@@ -15,7 +15,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::{ObjectProblem, Result};
 use super::meta::{MetaRead, Table};
@@ -26,7 +26,7 @@ use super::tree::Entry;
 use crate::hash::ContentHash;
 
 /// One problem [`Store::check`] found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "problem", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -62,14 +62,14 @@ pub enum CheckProblem {
         from: String,
         /// What kind of reference (`parent`, `provenance`, `head`, `branch provenance`,
         /// `commit`).
-        kind: &'static str,
+        kind: String,
         /// What it names.
         to: String,
     },
     /// A metadata record that cannot be decoded.
     Record {
         /// The table.
-        table: &'static str,
+        table: String,
         /// Its key (lossy text).
         key: String,
         /// Why it cannot be used.
@@ -114,7 +114,7 @@ impl std::fmt::Display for CheckProblem {
 }
 
 /// What [`Store::check`] looked at and found.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CheckReport {
     /// Objects verified.
@@ -206,7 +206,7 @@ fn check_commits(read: &dyn MetaRead, report: &mut CheckReport) -> Result<HashSe
         match decode::<CommitRecord>("commit record", &v) {
             Ok(rec) => records.push(rec.info),
             Err(e) => report.problems.push(CheckProblem::Record {
-                table: Table::Commits.name(),
+                table: Table::Commits.name().to_string(),
                 key: lossy(&k),
                 reason: e.to_string(),
             }),
@@ -227,7 +227,7 @@ fn check_commits(read: &dyn MetaRead, report: &mut CheckReport) -> Result<HashSe
         {
             report.problems.push(CheckProblem::Ref {
                 from: from.clone(),
-                kind: "parent",
+                kind: "parent".to_string(),
                 to: info.commit.repo.commit(p).to_string(),
             });
         }
@@ -237,7 +237,7 @@ fn check_commits(read: &dyn MetaRead, report: &mut CheckReport) -> Result<HashSe
             if repo_exists && !keys.contains(&key(&p.repo, p.id.as_str())) {
                 report.problems.push(CheckProblem::Ref {
                     from: from.clone(),
-                    kind: "provenance",
+                    kind: "provenance".to_string(),
                     to: p.to_string(),
                 });
             }
@@ -259,7 +259,7 @@ fn check_files(
         let mut parts = k.splitn(3, |b| *b == 0);
         let (Some(repo), Some(id), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
             report.problems.push(CheckProblem::Record {
-                table: Table::Files.name(),
+                table: Table::Files.name().to_string(),
                 key: lossy(&k),
                 reason: "not repo\\0commit\\0path".into(),
             });
@@ -270,7 +270,7 @@ fn check_files(
             if !commits.contains(commit_key) {
                 report.problems.push(CheckProblem::Ref {
                     from: format!("files of {}", lossy(commit_key)),
-                    kind: "commit",
+                    kind: "commit".to_string(),
                     to: lossy(commit_key),
                 });
             }
@@ -281,7 +281,7 @@ fn check_files(
             Ok(Entry::File { size, hash }) => (size, hash),
             Err(e) => {
                 report.problems.push(CheckProblem::Record {
-                    table: Table::Files.name(),
+                    table: Table::Files.name().to_string(),
                     key: lossy(&k),
                     reason: e.to_string(),
                 });
@@ -319,7 +319,7 @@ fn check_branches(
         Ok(all) => all,
         Err(e) => {
             report.problems.push(CheckProblem::Record {
-                table: Table::Branches.name(),
+                table: Table::Branches.name().to_string(),
                 key: String::new(),
                 reason: e.to_string(),
             });
@@ -331,7 +331,7 @@ fn check_branches(
         if !rec.head.is_empty() && !commits.contains(&super::records::sub_key(&b.repo, &rec.head)) {
             report.problems.push(CheckProblem::Ref {
                 from: from.clone(),
-                kind: "head",
+                kind: "head".to_string(),
                 to: format!("{}@{}", b.repo, rec.head),
             });
         }
@@ -339,7 +339,7 @@ fn check_branches(
             if !all.contains_key(p) {
                 report.problems.push(CheckProblem::Ref {
                     from: from.clone(),
-                    kind: "branch provenance",
+                    kind: "branch provenance".to_string(),
                     to: p.to_string(),
                 });
             }
@@ -369,7 +369,7 @@ fn check_commit_sets(
         if !commits.contains(&commit_key) {
             report.problems.push(CheckProblem::Ref {
                 from: format!("commit set {}", String::from_utf8_lossy(id)),
-                kind: "commit",
+                kind: "commit".to_string(),
                 to: lossy(&commit_key),
             });
         }

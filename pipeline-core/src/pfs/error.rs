@@ -192,7 +192,7 @@ impl std::fmt::Display for CorruptFile {
 }
 
 /// What is wrong with a stored object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ObjectProblem {
@@ -208,14 +208,10 @@ pub enum ObjectProblem {
     /// The object's content does not hash to its name.
     Hash {
         /// BLAKE3 of the bytes found.
-        #[serde(serialize_with = "hex_hash")]
+        #[serde(with = "super::model::hash_hex")]
         #[cfg_attr(feature = "openapi", schema(value_type = String))]
         found: crate::hash::ContentHash,
     },
-}
-
-fn hex_hash<S: serde::Serializer>(h: &crate::hash::ContentHash, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&h.to_hex())
 }
 
 impl std::fmt::Display for ObjectProblem {

@@ -1,1 +1,89 @@
-//! Calls of the commits routes.
+//! Commit calls.
+
+use axum::http::Method;
+use pipeline_core::pfs::{CommitInfo, DiffEntry};
+
+use super::files::NdjsonStream;
+use super::{Client, ClientResult, NO_BODY, query, seg};
+use crate::routes::commits::StartCommit;
+
+impl Client {
+    /// `GET /api/v1/repos/{repo}/commits`: a branch's history (or every commit), newest
+    /// first, at most `number` (0: all).
+    pub async fn list_commits(
+        &self,
+        repo: &str,
+        branch: Option<&str>,
+        number: usize,
+    ) -> ClientResult<Vec<CommitInfo>> {
+        let mut q = Vec::new();
+        if let Some(b) = branch {
+            q.push(("branch", b.to_string()));
+        }
+        if number > 0 {
+            q.push(("number", number.to_string()));
+        }
+        let path = format!("/api/v1/repos/{}/commits{}", seg(repo), query(&q));
+        self.json(Method::GET, &path, NO_BODY).await
+    }
+
+    /// `POST /api/v1/repos/{repo}/commits`: starts a commit on `branch`.
+    pub async fn start_commit(
+        &self,
+        repo: &str,
+        branch: &str,
+        description: &str,
+    ) -> ClientResult<CommitInfo> {
+        let body = StartCommit {
+            branch: branch.into(),
+            description: description.into(),
+        };
+        let path = format!("/api/v1/repos/{}/commits", seg(repo));
+        self.json(Method::POST, &path, Some(&body)).await
+    }
+
+    /// `GET /api/v1/repos/{repo}/commits/{commit}` (`commit`: ID, branch, `BRANCH^N`).
+    pub async fn inspect_commit(&self, repo: &str, commit: &str) -> ClientResult<CommitInfo> {
+        let path = format!("/api/v1/repos/{}/commits/{}", seg(repo), seg(commit));
+        self.json(Method::GET, &path, NO_BODY).await
+    }
+
+    /// `POST /api/v1/repos/{repo}/commits/{commit}/finish`, with an error when given.
+    pub async fn finish_commit(
+        &self,
+        repo: &str,
+        commit: &str,
+        error: Option<&str>,
+    ) -> ClientResult<CommitInfo> {
+        let q: Vec<(&str, String)> = error
+            .map(|e| ("error", e.to_string()))
+            .into_iter()
+            .collect();
+        let path = format!(
+            "/api/v1/repos/{}/commits/{}/finish{}",
+            seg(repo),
+            seg(commit),
+            query(&q)
+        );
+        self.json(Method::POST, &path, NO_BODY).await
+    }
+
+    /// `GET /api/v1/repos/{repo}/commits/{commit}/diff`: what changed since `old` (a
+    /// commit-ish of the repo or `REPO@COMMIT`; default the parent), streamed.
+    pub async fn diff_commit(
+        &self,
+        repo: &str,
+        commit: &str,
+        old: Option<&str>,
+    ) -> ClientResult<NdjsonStream<DiffEntry>> {
+        let q: Vec<(&str, String)> = old.map(|o| ("old", o.to_string())).into_iter().collect();
+        let path = format!(
+            "/api/v1/repos/{}/commits/{}/diff{}",
+            seg(repo),
+            seg(commit),
+            query(&q)
+        );
+        let resp = self.request(Method::GET, &path, NO_BODY).await?;
+        Ok(NdjsonStream::new(self, resp))
+    }
+}

@@ -19,6 +19,7 @@ mod repos;
 mod secrets;
 
 pub use logs::Lines;
+pub use files::{BodyOutcome, Download, NdjsonStream, body_from_reader, tar_body_of_dir};
 
 use std::path::PathBuf;
 
