@@ -57,28 +57,23 @@ impl Conn {
     pub fn call<T>(&self, f: impl Future<Output = ClientResult<T>>) -> Res<T> {
         self.rt.block_on(f).map_err(CliError::from)
     }
-
-    /// The runtime (for streaming bodies).
-    pub fn runtime(&self) -> &tokio::runtime::Runtime {
-        &self.rt
-    }
 }
 
 /// Connects to the store's server, or opens the store in this process (with the executors
 /// its pipelines use, plus `extra`).
 pub fn connect(g: &Global, access: Access, extra: Option<ExecutorKind>) -> Res<Conn> {
-    if let Some(url) = &g.server {
-        let client = Client::from_url(url, g.token.clone())?;
+    let server = server_client(g)?;
+    if let Some(client) = server {
+        if crate::engine::exposes_any() {
+            return Err(CliError::BadArgs(format!(
+                "--expose (or PIPECTL_EXPOSE) has no effect through a server ({}): user code \
+                 runs in the server, so pass it to `pipectl serve`",
+                client.target()
+            )));
+        }
         return Ok(Conn {
             rt: runtime()?,
             client,
-        });
-    }
-    let socket = socket_path(&g.root);
-    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
-        return Ok(Conn {
-            rt: runtime()?,
-            client: Client::unix(socket),
         });
     }
     let store = open_store(g, access)?;
@@ -88,6 +83,19 @@ pub fn connect(g: &Global, access: Access, extra: Option<ExecutorKind>) -> Res<C
         rt,
         client: Client::in_process(state),
     })
+}
+
+/// A client of the server `--server` names, or of the store's own server when its socket
+/// answers; `None` when there is none (embedded mode).
+fn server_client(g: &Global) -> Res<Option<Client>> {
+    if let Some(url) = &g.server {
+        return Ok(Some(Client::from_url(url, g.token.clone())?));
+    }
+    let socket = socket_path(&g.root);
+    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+        return Ok(Some(Client::unix(socket)));
+    }
+    Ok(None)
 }
 
 fn runtime() -> Res<tokio::runtime::Runtime> {

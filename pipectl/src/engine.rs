@@ -74,6 +74,11 @@ pub fn process_executor() -> Res<Arc<dyn Executor>> {
     Ok(Arc::new(process.build()?))
 }
 
+/// Whether `--expose` named any directory.
+pub fn exposes_any() -> bool {
+    EXPOSED.get().is_some_and(|d| !d.is_empty())
+}
+
 /// Opens the store and an engine with the executors the pipelines need (process always;
 /// docker and kubernetes only when asked for or used by a stored pipeline).
 pub fn open_engine(

@@ -644,8 +644,7 @@ pub fn logs(g: &Global, args: LogsArgs) -> Res {
         args.datum.as_deref(),
         args.follow,
     ))?;
-    while let Some(l) = conn.runtime().block_on(lines.next()) {
-        let l = l?;
+    while let Some(l) = conn.call(lines.next())? {
         match args.output {
             Format::Json => print_json(&l),
             Format::Text | Format::Yaml => outln!(

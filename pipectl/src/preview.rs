@@ -78,8 +78,8 @@ pub fn run(g: &Global, file: &Path, inputs: &[(String, PathBuf)], output: Format
         Ok(conn) => {
             let mut lines = conn.call(conn.client.preview_datums(&req))?;
             printer.header()?;
-            while let Some(line) = conn.runtime().block_on(lines.next()) {
-                printer.line(line?)?;
+            while let Some(line) = conn.call(lines.next())? {
+                printer.line(line)?;
             }
         }
         Err(CliError::NoStore(_)) => local(&req, &mut printer)?,

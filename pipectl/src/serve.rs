@@ -155,10 +155,11 @@ async fn build_engine(store: Store, root: &std::path::Path) -> Res<Engine> {
         .build()?)
 }
 
+/// One line: the error itself, not its chain (a missing cluster configuration explains
+/// itself several times over).
 fn skipped(kind: ExecutorKind, e: &dyn std::error::Error) {
     eprintln!(
-        "pipectl: warning: executor {} unavailable, skipped: {}",
-        kind.name(),
-        ErrorChain(e)
+        "pipectl: warning: executor {} unavailable, skipped: {e}",
+        kind.name()
     );
 }

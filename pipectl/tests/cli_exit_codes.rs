@@ -5,8 +5,8 @@
 mod common;
 
 use std::fs::File;
-use std::process::{Command, Stdio};
 use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::Env;

@@ -80,7 +80,7 @@ fn damaged_file_fails_get_is_listed_by_fsck_and_repaired_by_a_reput() {
 
 #[test]
 fn missing_metadata_beside_objects_is_refused() {
-    let e = Env::new();
+    let e = Env::embedded();
     e.ok(&["create", "repo", "data"]);
     let a = e.local("a.txt", "hello");
     e.ok(&["put", "file", "data@master:/a.txt", "-f", &a]);
@@ -95,7 +95,7 @@ fn missing_metadata_beside_objects_is_refused() {
 
 #[test]
 fn damaged_metadata_never_crashes_pipectl() {
-    let e = Env::new();
+    let e = Env::embedded();
     e.ok(&["create", "repo", "data"]);
     let a = e.local("a.txt", "hello");
     e.ok(&["put", "file", "data@master:/a.txt", "-f", &a]);

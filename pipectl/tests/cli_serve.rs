@@ -80,12 +80,21 @@ fn wait_event(e: &Env, stop: impl Fn(&Event) -> bool) -> Event {
 
 #[test]
 fn commands_go_through_the_socket_while_serve_holds_the_store_and_sigterm_stops_it() {
-    let e = Env::new();
+    let e = Env::embedded();
     e.ok(&["init"]);
     let serve = start_serve(&e);
     // The store lock is held by serve: these only work through its socket.
     e.ok(&["--no-wait-lock", "create", "repo", "data"]);
     assert!(e.ok(&["--no-wait-lock", "list", "repo"]).contains("data"));
+    // `--expose` belongs to the server (user code runs there): a client's is refused.
+    let err = String::from_utf8_lossy(
+        &e.cmd(&["--expose", "/usr/share", "list", "repo"])
+            .code(2)
+            .get_output()
+            .stderr,
+    )
+    .into_owned();
+    assert!(err.contains("pipectl serve"), "{err}");
     // A second server is refused, clearly.
     let err = e.fails(&["serve"]);
     assert!(err.contains("already serves"), "{err}");
@@ -100,7 +109,7 @@ fn commands_go_through_the_socket_while_serve_holds_the_store_and_sigterm_stops_
 #[test]
 fn a_job_interrupted_by_sigterm_or_sigkill_resumes_at_the_next_start() {
     for signal in ["TERM", "KILL"] {
-        let e = Env::new();
+        let e = Env::embedded();
         e.ok(&["create", "repo", "data"]);
         for name in ["a", "b", "c"] {
             let f = e.local(name, name);

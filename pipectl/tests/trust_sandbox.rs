@@ -187,7 +187,7 @@ fn expose_shows_a_scripts_directory_but_never_the_store() {
     if !can_run("expose_shows_a_scripts_directory_but_never_the_store") {
         return;
     }
-    let e = Env::new();
+    let e = Env::embedded();
     let script = e.local("code/step.sh", "#!/bin/sh\ncp /pfs/data/* /pfs/out/\n");
     let code = e.dir.path().join("code");
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pipeline_core::pps::{Engine, JobInfo};
+use pipeline_core::pps::{Engine, JobInfo, JobState};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -123,9 +123,9 @@ impl AppState {
             .map_err(|e| ApiError::internal(format!("request task failed: {e}")))?
     }
 
-    /// The jobs of commit set `id` once each is done or cannot progress (waits for an open
-    /// commit). With [`JobRunner::OnWait`], runs every pending job first and returns the jobs
-    /// that finished in that run, as embedded `pipectl` always has.
+    /// Waits until every job of commit set `id` is done or waits for an open commit; returns
+    /// the ones that are done. With [`JobRunner::OnWait`], runs every pending job first and
+    /// returns the jobs that finished in that run, as embedded `pipectl` always has.
     pub async fn settle(&self, id: &str) -> ApiResult<Vec<JobInfo>> {
         let engine = self.engine().clone();
         if self.runner() == JobRunner::OnWait {
@@ -139,7 +139,9 @@ impl AppState {
             let id = id.to_string();
             let (jobs, settled) = self
                 .blocking(move |e| {
-                    let jobs = e.jobs_of_commit_set(&id)?;
+                    // The runner may not have recorded the commit set's jobs yet.
+                    e.discover_jobs()?;
+                    let jobs = without_superseded(e, e.jobs_of_commit_set(&id)?)?;
                     let mut settled = true;
                     for j in &jobs {
                         if !j.state.is_terminal() && e.waiting_for(j)?.is_none() {
@@ -150,7 +152,9 @@ impl AppState {
                 })
                 .await?;
             if settled {
-                return Ok(jobs);
+                // As in embedded mode, a job that waits for an open commit is not reported:
+                // it has not run yet, and the write itself succeeded.
+                return Ok(jobs.into_iter().filter(|j| j.state.is_terminal()).collect());
             }
             tokio::select! {
                 _ = events.recv() => {}
@@ -164,4 +168,22 @@ impl AppState {
             }
         }
     }
+}
+
+/// `jobs` without those an update of their pipeline killed (a newer version's job replaced
+/// them): they are not failures of the write being waited for, and embedded mode never
+/// reports them either.
+fn without_superseded(engine: &Engine, jobs: Vec<JobInfo>) -> ApiResult<Vec<JobInfo>> {
+    let mut kept = Vec::with_capacity(jobs.len());
+    for j in jobs {
+        if j.state == JobState::JobKilled
+            && engine
+                .inspect_pipeline(&j.pipeline)
+                .is_ok_and(|p| p.version > j.version)
+        {
+            continue;
+        }
+        kept.push(j);
+    }
+    Ok(kept)
 }

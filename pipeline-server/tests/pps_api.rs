@@ -98,8 +98,8 @@ async fn create_run_list_inspect_datums_logs() {
     assert_eq!(d.id, datums[0].id);
     let mut lines = c.logs("up", None, None, false).await.unwrap();
     let mut messages = Vec::new();
-    while let Some(l) = lines.next().await {
-        messages.push(l.unwrap().message);
+    while let Some(l) = lines.next().await.unwrap() {
+        messages.push(l.message);
     }
     messages.sort();
     assert_eq!(
@@ -189,8 +189,8 @@ async fn following_logs_streams_lines_stored_later_and_ends_with_the_job() {
     let mut lines = c.logs("talk", Some(&job.id), None, true).await.unwrap();
     let read = async {
         let mut got = Vec::new();
-        while let Some(l) = lines.next().await {
-            got.push(l.unwrap().message);
+        while let Some(l) = lines.next().await.unwrap() {
+            got.push(l.message);
         }
         got
     };
@@ -286,8 +286,8 @@ async fn secrets_and_previews() {
     };
     let mut lines = c.preview_datums(&req).await.unwrap();
     let mut datums = Vec::new();
-    while let Some(l) = lines.next().await {
-        if let PreviewLine::Datum(d) = l.unwrap() {
+    while let Some(l) = lines.next().await.unwrap() {
+        if let PreviewLine::Datum(d) = l {
             datums.push(d);
         }
     }

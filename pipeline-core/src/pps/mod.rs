@@ -149,6 +149,9 @@ struct Inner {
     running: Mutex<HashMap<(String, String), CancellationToken>>,
     /// Serialises [`Engine::run_pending`].
     scheduler: tokio::sync::Mutex<()>,
+    /// Serialises [`Engine::discover_jobs`] (it reads then writes job records; two callers,
+    /// e.g. a server's runner and a `list job`, must not both create the same job).
+    discovering: Mutex<()>,
     /// Newest tick per cron repo, by the repo's head commit when it was read (listing a cron
     /// repo that keeps every tick costs one entry per tick).
     cron_latest: Mutex<HashMap<String, (String, u64)>>,
@@ -242,6 +245,7 @@ impl EngineBuilder {
                 pools: tokio::sync::Mutex::new(HashMap::new()),
                 running: Mutex::new(HashMap::new()),
                 scheduler: tokio::sync::Mutex::new(()),
+                discovering: Mutex::new(()),
                 cron_latest: Mutex::new(HashMap::new()),
                 events: events::channel(),
                 parked: std::sync::atomic::AtomicBool::new(false),

@@ -28,6 +28,11 @@ impl Engine {
     ///
     /// Blocking: store I/O only.
     pub fn discover_jobs(&self) -> Result<Vec<JobInfo>> {
+        let _one_at_a_time = self
+            .inner
+            .discovering
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let store = self.store();
         let mut created = Vec::new();
         let mut writes = Vec::new();

@@ -3,7 +3,7 @@
 use axum::http::Method;
 use pipeline_core::pfs::{CommitInfo, DiffEntry};
 
-use super::files::NdjsonStream;
+use super::NdjsonStream;
 use super::{Client, ClientResult, NO_BODY, query, seg};
 use crate::routes::commits::StartCommit;
 

@@ -3,7 +3,7 @@
 use axum::http::Method;
 use pipeline_core::pps::DatumInfo;
 
-use super::logs::Lines;
+use super::NdjsonStream;
 use super::{Client, ClientResult, NO_BODY, seg};
 use crate::routes::datums::{PreviewDatums, PreviewLine};
 
@@ -32,10 +32,13 @@ impl Client {
     }
 
     /// `POST /api/v1/datums/preview`: the preview's lines as they stream.
-    pub async fn preview_datums(&self, req: &PreviewDatums) -> ClientResult<Lines<PreviewLine>> {
+    pub async fn preview_datums(
+        &self,
+        req: &PreviewDatums,
+    ) -> ClientResult<NdjsonStream<PreviewLine>> {
         let resp = self
             .request(Method::POST, "/api/v1/datums/preview", Some(req))
             .await?;
-        Ok(Lines::new(self.clone(), resp))
+        Ok(NdjsonStream::new(self, resp))
     }
 }

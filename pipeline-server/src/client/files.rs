@@ -2,18 +2,17 @@
 
 use std::fs;
 use std::io::{self, Read, Write};
-use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderValue, Method, Request, Response, header};
+use axum::http::{HeaderValue, Method, Request, header};
 use http_body_util::BodyExt;
 use pipeline_core::pfs::{FileInfo, FileKind};
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
-use super::{Client, ClientError, ClientResult, NO_BODY, query, seg};
+use super::{Client, ClientError, ClientResult, NO_BODY, NdjsonStream, query, seg};
 use crate::error::ErrorBody;
 use crate::routes::files::{
     ERROR_TRAILER, HASH_HEADER, PATH_HEADER, PutLocalDir, SIZE_HEADER, WriteResult,
@@ -22,77 +21,6 @@ use crate::routes::files::{
 
 /// Bytes per chunk of an upload body.
 const CHUNK: usize = 64 << 10;
-
-/// A streamed NDJSON answer, read one item at a time (memory: one chunk and one line).
-pub struct NdjsonStream<T> {
-    client: Client,
-    body: Body,
-    buf: Vec<u8>,
-    start: usize,
-    done: bool,
-    _item: PhantomData<fn() -> T>,
-}
-
-impl<T: DeserializeOwned> NdjsonStream<T> {
-    /// The stream over `resp`'s body.
-    pub(crate) fn new(client: &Client, resp: Response<Body>) -> Self {
-        NdjsonStream {
-            client: client.clone(),
-            body: resp.into_body(),
-            buf: Vec::new(),
-            start: 0,
-            done: false,
-            _item: PhantomData,
-        }
-    }
-
-    /// The next item; `None` at the end. A line `{"error": ...}` (the server failed
-    /// mid-way) is returned as that error.
-    pub async fn next(&mut self) -> ClientResult<Option<T>> {
-        loop {
-            if let Some(i) = self.buf[self.start..].iter().position(|&b| b == b'\n') {
-                let line = self.start..self.start + i;
-                self.start += i + 1;
-                if self.buf[line.clone()].iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
-                return self.parse(line).map(Some);
-            }
-            if self.done {
-                if self.buf[self.start..].iter().all(u8::is_ascii_whitespace) {
-                    return Ok(None);
-                }
-                let rest = self.start..self.buf.len();
-                self.start = self.buf.len();
-                return self.parse(rest).map(Some);
-            }
-            self.buf.drain(..self.start);
-            self.start = 0;
-            match self.body.frame().await {
-                None => self.done = true,
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        self.buf.extend_from_slice(&data);
-                    }
-                }
-                Some(Err(e)) => return Err(self.client.protocol(e)),
-            }
-        }
-    }
-
-    fn parse(&self, range: std::ops::Range<usize>) -> ClientResult<T> {
-        let line = &self.buf[range];
-        if line.starts_with(b"{\"error\"")
-            && let Ok(b) = serde_json::from_slice::<ErrorBody>(line)
-        {
-            return Err(ClientError::Api {
-                kind: b.error.kind,
-                message: b.error.message,
-            });
-        }
-        serde_json::from_slice(line).map_err(|e| self.client.protocol(format!("bad answer: {e}")))
-    }
-}
 
 /// A file being downloaded: its description and its content, chunk by chunk.
 pub struct Download {

@@ -14,12 +14,13 @@ mod events;
 mod files;
 mod jobs;
 mod logs;
+mod ndjson;
 mod pipelines;
 mod repos;
 mod secrets;
 
-pub use logs::Lines;
-pub use files::{BodyOutcome, Download, NdjsonStream, body_from_reader, tar_body_of_dir};
+pub use files::{BodyOutcome, Download, body_from_reader, tar_body_of_dir};
+pub use ndjson::NdjsonStream;
 
 use std::path::PathBuf;
 
