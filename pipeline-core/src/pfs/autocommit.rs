@@ -112,6 +112,10 @@ impl Store {
     ///     .unwrap();
     /// assert!(w.finished.unwrap().is_finished());
     /// ```
+    ///
+    /// Concurrent writers to one branch in this process take turns while they hold an auto
+    /// commit: each successful write is its own commit, and none writes into another's (a
+    /// write into a commit the user opened does not wait).
     pub fn write_auto_commit<T, E>(
         &self,
         repo: &RepoRef,
@@ -121,7 +125,16 @@ impl Store {
     where
         E: From<PfsError> + Display,
     {
+        let key = format!("{}@{}", repo.key(), at.unwrap_or(DEFAULT_BRANCH));
+        let turn = self.branch_writer_lock(key);
+        let held = turn.lock().unwrap_or_else(|e| e.into_inner());
         let target = self.write_target(repo, at)?;
+        let _held = if target.auto {
+            Some(held)
+        } else {
+            drop(held);
+            None
+        };
         match write(&target.commit) {
             Ok(value) => {
                 let finished = if target.auto {
@@ -158,6 +171,35 @@ mod tests {
         let repo = RepoRef::new("data").unwrap();
         store.create_repo(&repo, "").unwrap();
         (dir, store, repo)
+    }
+
+    #[test]
+    fn concurrent_writers_to_one_branch_each_get_their_own_commit() {
+        let (_d, store, repo) = store();
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let (store, repo) = (store.clone(), repo.clone());
+                std::thread::spawn(move || {
+                    for i in 0..25 {
+                        let path = format!("/t{t}/f{i}");
+                        let w = store
+                            .write_auto_commit(&repo, None, |c| {
+                                store.put_file_bytes(c, &path, path.as_bytes())
+                            })
+                            .unwrap_or_else(|e| panic!("{path}: {e}"));
+                        assert!(w.finished.is_some() && w.error().is_none(), "{path}");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let head = store.resolve_commit(&repo, "master").unwrap();
+        let files = store.list_file_recursive(&head, "/").unwrap();
+        let files = files.filter(|f| f.as_ref().is_ok_and(|f| !f.path.ends_with('/')));
+        assert_eq!(files.count(), 200);
+        assert_eq!(store.list_commits(&repo, None, 0).unwrap().len(), 200);
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub(crate) struct Inner {
     pub(crate) objects: Box<dyn ObjectStore>,
     _lock: Option<File>,
     repo_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// One auto-committing writer per branch at a time (`autocommit`).
+    branch_writers: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     pub(crate) finished: (Mutex<u64>, Condvar),
     pub(crate) finished_async: tokio::sync::Notify,
     /// The change feed ([`Store::subscribe`]).
@@ -188,6 +190,7 @@ impl Store {
                 objects,
                 _lock: lock,
                 repo_locks: Mutex::new(HashMap::new()),
+                branch_writers: Mutex::new(HashMap::new()),
                 finished: (Mutex::new(0), Condvar::new()),
                 finished_async: tokio::sync::Notify::new(),
                 feed: super::feed::channel(),
@@ -209,6 +212,17 @@ impl Store {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         map.entry(repo.key()).or_default().clone()
+    }
+
+    /// Serialises auto-committing writes to one branch (`repo@branch` key): a second writer
+    /// waits until the first one's commit is finished, then gets its own.
+    pub(crate) fn branch_writer_lock(&self, key: String) -> Arc<Mutex<()>> {
+        let mut map = self
+            .inner
+            .branch_writers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        map.entry(key).or_default().clone()
     }
 
     pub(crate) fn write_txn(&self) -> Result<Box<dyn MetaWrite + '_>> {
