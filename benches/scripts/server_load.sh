@@ -38,15 +38,25 @@ transform: {cmd: [sh, -c, 'tr a-z A-Z < "$data" > /pfs/out/$(basename "$data")']
 input: {pfs: {repo: data, glob: "/*"}}
 parallelism_spec: {constant: 2}
 Y
-"$PIPECTL" --no-wait create pipeline -f "$W/upper.yaml"
-sleep 1
-echo "== $CLIENTS clients for $SECS s while upper's $N-datum job runs"
+job_secs() {
+  "$PIPECTL" list job -p upper -o json | python3 -c "$JOB_SECS_PY"
+}
+JOB_SECS_PY='
+import sys, json
+j = json.loads(sys.stdin.readline()); s = j["stats"]
+secs = (j["finished_ms"] - j["started_ms"]) / 1000 if j.get("finished_ms") else float("nan")
+print(j["state"], s["datums_processed"], "of", s["datums_total"], "datums in %.2f s" % secs)'
+echo "== baseline: upper's $N-datum job through the server, no other clients"
+"$PIPECTL" create pipeline -f "$W/upper.yaml" 2>/dev/null
+job_secs
+echo "== $CLIENTS clients for $SECS s while upper reprocesses its $N datums"
+"$PIPECTL" --no-wait update pipeline --reprocess -f "$W/upper.yaml"
+sleep 0.5
+set +e
 "$LOAD" "$PIPECTL_ROOT/api.sock" "$CLIENTS" "$SECS"
 rc=$?
-echo "== the job after the window"
-"$PIPECTL" list job -p upper -o json | python3 -c '
-import sys, json
-for l in sys.stdin:
-    j = json.loads(l); s = j["stats"]
-    print(j["state"], "datums processed:", s["datums_processed"], "of", s["datums_total"])'
+set -e
+echo "== the job under load"
+"$PIPECTL" wait job "upper@$("$PIPECTL" list job -p upper -o json | python3 -c 'import sys,json; print(json.loads(sys.stdin.readline())["id"])')" >/dev/null
+job_secs
 exit $rc

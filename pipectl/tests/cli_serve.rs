@@ -158,3 +158,108 @@ fn a_job_interrupted_by_sigterm_or_sigkill_resumes_at_the_next_start() {
         }
     }
 }
+
+/// The issue's "done when": while a long job runs under `pipectl serve`, one terminal follows
+/// its logs (`logs -f`: a datum's lines as soon as it is recorded), another lists jobs (start
+/// time, duration) and stops the job with an 8-character ID prefix; `logs -f` then ends, and
+/// `wait job` exits 1 naming the state.
+#[test]
+fn two_terminals_follow_list_and_stop_a_running_job() {
+    let e = Env::embedded();
+    e.ok(&["create", "repo", "data"]);
+    e.ok(&["start", "commit", "data@master"]);
+    for name in ["a", "b"] {
+        let f = e.local(name, name);
+        e.ok(&["put", "file", &format!("data@master:/{name}"), "-f", &f]);
+    }
+    e.ok(&["finish", "commit", "data@master"]);
+    // Datum a is done at once; datum b runs until stopped.
+    let spec = e.local(
+        "slow.yaml",
+        "pipeline: {name: slow}\ntransform:\n  cmd: [sh, -c, 'echo started $data; case $data in */b) sleep 600;; esac']\nparallelism_spec: {constant: 2}\ninput: {pfs: {repo: data, glob: /*}}\n",
+    );
+    let serve = start_serve(&e);
+    e.ok(&["--no-wait", "create", "pipeline", "-f", &spec]);
+    wait_event(&e, |ev| matches!(ev, Event::Log(_)));
+    // Terminal 1: follows the logs.
+    let follow = Command::new(assert_cmd::cargo::cargo_bin("pipectl"))
+        .env("PIPECTL_ROOT", e.root())
+        .args(["logs", "-f", "-p", "slow"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Terminal 2: lists jobs while it runs, then stops it by prefix.
+    let listed = e.ok(&["list", "job", "-p", "slow"]);
+    assert!(
+        listed.contains("STARTED") && listed.contains("DURATION"),
+        "{listed}"
+    );
+    assert!(listed.contains("JOB_RUNNING"), "{listed}");
+    let jobs = e.json(&["list", "job", "-p", "slow", "-o", "json"]);
+    let id = jobs[0]["id"].as_str().unwrap().to_string();
+    let prefix = format!("slow@{}", &id[..8]);
+    e.ok(&["stop", "job", &prefix]);
+    let out = follow.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let lines = String::from_utf8_lossy(&out.stdout);
+    assert!(lines.contains("started /pfs/data/a"), "{lines}");
+    let a = e.cmd(&["wait", "job", &prefix]).code(1);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(err.contains("JOB_KILLED"), "{err}");
+    // A prefix under 8 characters is a usage error.
+    e.cmd(&["inspect", "job", &format!("slow@{}", &id[..7])])
+        .code(2);
+    assert_eq!(terminate(serve), 0);
+}
+
+/// `--listen` over TCP: a client with `--server` and the token from `serve --print-token`
+/// works; without the token nothing is answered but 401 (exit 1, nothing changed).
+#[test]
+fn a_tcp_server_needs_its_token() {
+    let e = Env::embedded();
+    e.ok(&["init"]);
+    let token = e.ok(&["serve", "--print-token"]).trim().to_string();
+    assert_eq!(token.len(), 64, "{token}");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let serve = Command::new(assert_cmd::cargo::cargo_bin("pipectl"))
+        .env("PIPECTL_ROOT", e.root())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "no TCP listener");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let elsewhere = Env::embedded();
+    let run = |args: &[&str], token: Option<&str>| {
+        let mut c = assert_cmd::Command::cargo_bin("pipectl").unwrap();
+        c.env("PIPECTL_ROOT", elsewhere.root())
+            .env("PIPECTL_SERVER", &url)
+            .env_remove("PIPECTL_TOKEN");
+        if let Some(t) = token {
+            c.env("PIPECTL_TOKEN", t);
+        }
+        c.args(args).assert()
+    };
+    let denied = run(&["create", "repo", "nope"], None).code(1);
+    let err = String::from_utf8_lossy(&denied.get_output().stderr).into_owned();
+    assert!(err.to_lowercase().contains("token"), "{err}");
+    run(&["create", "repo", "data"], Some("wrong")).code(1);
+    run(&["create", "repo", "data"], Some(&token)).success();
+    let listed = run(&["list", "repo"], Some(&token)).success();
+    let out = String::from_utf8_lossy(&listed.get_output().stdout).into_owned();
+    assert!(out.contains("data") && !out.contains("nope"), "{out}");
+    assert!(
+        !elsewhere.root().exists(),
+        "the client made a store of its own"
+    );
+    assert_eq!(terminate(serve), 0);
+}
