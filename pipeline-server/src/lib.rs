@@ -1,6 +1,6 @@
 //! `pipeline-server`: the store's one owner as a server, and the client that talks to it.
 //!
-//! A [`router`] serves a versioned HTTP/JSON API (`/api/v1/...`) over one
+//! A [`router()`] serves a versioned HTTP/JSON API (`/api/v1/...`) over one
 //! [`pipeline_core::pps::Engine`] (and through it its store): repos, branches, commits, files,
 //! pipelines, jobs, datums, logs, secrets. Its OpenAPI document is served at
 //! `/api/v1/openapi.json` and kept in the repo as `pipeline-server/openapi.json`. A host
