@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{Json, Query};
-use crate::state::AppState;
+use crate::state::{AppState, JobRunner};
 
 /// The admin routes.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -24,7 +24,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Default, Serialize, Deserialize, IntoParams)]
 pub struct GcQuery {
     /// Keep unreferenced contents written less than this many seconds ago (uploads in
-    /// progress write contents before they reference them; default 3600).
+    /// progress write contents before they reference them; default 3600). A server that
+    /// runs jobs in the background (`pipectl serve`) keeps at least [`SERVED_MIN_GRACE_SECS`]:
+    /// other clients' uploads and running jobs' outputs may be in flight.
     #[serde(default = "default_grace")]
     pub grace_secs: u64,
 }
@@ -32,6 +34,9 @@ pub struct GcQuery {
 fn default_grace() -> u64 {
     3600
 }
+
+/// The least grace period a server that others may be writing through applies (one hour).
+pub const SERVED_MIN_GRACE_SECS: u64 = 3600;
 
 /// `?fix=` of a check.
 #[derive(Debug, Default, Serialize, Deserialize, IntoParams)]
@@ -46,7 +51,12 @@ pub struct FsckQuery {
     responses((status = 200, body = GcStats), (status = 400, body = ErrorBody),
         (status = 500, body = ErrorBody)))]
 async fn gc(State(s): State<AppState>, Query(q): Query<GcQuery>) -> ApiResult<Json<GcStats>> {
-    let grace = Duration::from_secs(q.grace_secs);
+    let secs = match s.runner() {
+        // Only this command uses the store (pipectl's embedded mode): nothing is in flight.
+        JobRunner::OnWait => q.grace_secs,
+        JobRunner::Background => q.grace_secs.max(SERVED_MIN_GRACE_SECS),
+    };
+    let grace = Duration::from_secs(secs);
     let stats = s.blocking(move |e| Ok(e.store().gc(grace)?)).await?;
     s.notify_changed();
     Ok(Json(stats))
