@@ -147,6 +147,8 @@ struct Inner {
     pools: tokio::sync::Mutex<HashMap<(String, u64), Pool>>,
     /// Cancellation tokens of running jobs.
     running: Mutex<HashMap<(String, String), CancellationToken>>,
+    /// The log lines of the datums running now ([`Engine::logs`] shows them).
+    live_logs: job::LiveLogs,
     /// Serialises [`Engine::run_pending`].
     scheduler: tokio::sync::Mutex<()>,
     /// Serialises [`Engine::discover_jobs`] (it reads then writes job records; two callers,
@@ -244,6 +246,7 @@ impl EngineBuilder {
                 echo_logs: self.echo_logs,
                 pools: tokio::sync::Mutex::new(HashMap::new()),
                 running: Mutex::new(HashMap::new()),
+                live_logs: job::LiveLogs::default(),
                 scheduler: tokio::sync::Mutex::new(()),
                 discovering: Mutex::new(()),
                 cron_latest: Mutex::new(HashMap::new()),

@@ -158,8 +158,10 @@ impl Engine {
         }
     }
 
-    /// User-code log lines of a pipeline, optionally of one job and one datum, in (job,
-    /// datum, time) order.
+    /// User-code log lines of a pipeline, optionally of one job and one datum: the stored
+    /// lines in (job, datum, time) order, then the lines so far of the datums running now in
+    /// this engine (a running datum's lines are stored with its record when it ends; until
+    /// then they are only here).
     ///
     /// Blocking: store reads only.
     pub fn logs(
@@ -180,6 +182,7 @@ impl Engine {
                 out.push(line);
             }
         }
+        out.extend(self.inner.live_logs.lines(pipeline, job, datum));
         Ok(out)
     }
 

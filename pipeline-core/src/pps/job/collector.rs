@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use crate::executor::CancellationToken;
 use tokio::sync::mpsc;
 
-use crate::executor::LogStream;
 use crate::pfs::OutputBatch;
 use crate::spec::EffectiveSpec;
 
@@ -246,10 +245,7 @@ impl<'a> Collector<'a> {
                 pipeline: job.pipeline.clone(),
                 job: job.id.clone(),
                 datum: info.id.clone(),
-                stream: match stream {
-                    LogStream::Stdout => "stdout".into(),
-                    LogStream::Stderr => "stderr".into(),
-                },
+                stream: super::datum_logs::stream_name(stream).into(),
                 message: line,
             };
             batch.records.push((

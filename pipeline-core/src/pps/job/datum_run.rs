@@ -18,7 +18,7 @@ use super::super::records::{
     DatumFailure, DatumInfo, DatumInputInfo, DatumState, DatumStats, JobInfo,
 };
 use super::attempt::{self, AttemptPolicy, AttemptResult};
-use super::datum_logs::DatumLogs;
+use super::datum_logs::{DatumLogs, LiveLogs};
 use super::messages::{Done, Put, Todo};
 use super::micros;
 use crate::executor::redact::Redactor;
@@ -40,6 +40,10 @@ pub(super) struct DatumCtx {
     pub echo: bool,
     /// The job's scratch directory (one `w<index>` directory per worker below it).
     pub scratch: PathBuf,
+    /// The pipeline.
+    pub pipeline: String,
+    /// Where running datums show their lines so far.
+    pub live: LiveLogs,
 }
 
 /// What [`DatumCtx::new`] needs to know about the job and the engine.
@@ -53,6 +57,7 @@ pub(super) struct DatumCtxParts<'a> {
     pub cancel: CancellationToken,
     pub echo: bool,
     pub scratch_root: &'a Path,
+    pub live: LiveLogs,
 }
 
 impl DatumCtx {
@@ -99,6 +104,8 @@ impl DatumCtx {
             redact: Arc::new(redact),
             echo: parts.echo,
             scratch: parts.scratch_root.join(&parts.job.id),
+            pipeline: parts.job.pipeline.clone(),
+            live: parts.live,
         }
     }
 
@@ -107,6 +114,9 @@ impl DatumCtx {
         let scratch = self.scratch.join(format!("w{}", worker.index()));
         let mut info = self.initial_info(&t);
         let logs = Arc::new(DatumLogs::new(self.redact.clone(), self.echo));
+        let _shown = self
+            .live
+            .register(&self.pipeline, &self.job_id, &t.id, logs.clone());
         let t_dl = Instant::now();
         let prepared = self.materialize(&scratch, &t.datum);
         info.stats.download_us = micros(t_dl);

@@ -109,6 +109,7 @@ impl JobRun<'_> {
             cancel: self.cancel.clone(),
             echo: self.engine.inner.echo_logs,
             scratch_root: &self.engine.inner.scratch,
+            live: self.engine.inner.live_logs.clone(),
         })
     }
 }

@@ -25,6 +25,8 @@ mod owners;
 mod planner;
 mod pool;
 
+pub(crate) use datum_logs::LiveLogs;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
