@@ -132,19 +132,25 @@ pub fn dry_run(req: &CreatePipelines) -> ApiResult<Vec<DryRunPipeline>> {
     Ok(out)
 }
 
-/// The open output commits of `pipelines` (their first jobs), as commit-set IDs.
-fn started_commit_sets(engine: &Engine, pipelines: &[PipelineInfo]) -> ApiResult<Vec<String>> {
-    let store = engine.store();
-    let mut sets = BTreeSet::new();
-    let mut ordered = Vec::new();
-    for p in pipelines.iter().filter(|p| !p.stopped) {
-        let head = store.inspect_branch(&p.output_branch)?.head;
-        let commit = store.inspect_commit(&p.output_branch.repo.commit(&head))?;
-        if !commit.is_finished() && sets.insert(head.to_string()) {
-            ordered.push(head.to_string());
+impl PipelinesWritten {
+    /// `pipelines` with the commit sets of the jobs they started: their open output commits
+    /// (first jobs), as commit-set IDs.
+    fn of(engine: &Engine, pipelines: Vec<PipelineInfo>) -> ApiResult<Self> {
+        let store = engine.store();
+        let mut sets = BTreeSet::new();
+        let mut commit_sets = Vec::new();
+        for p in pipelines.iter().filter(|p| !p.stopped) {
+            let head = store.inspect_branch(&p.output_branch)?.head;
+            let commit = store.inspect_commit(&p.output_branch.repo.commit(&head))?;
+            if !commit.is_finished() && sets.insert(head.to_string()) {
+                commit_sets.push(head.to_string());
+            }
         }
+        Ok(PipelinesWritten {
+            pipelines,
+            commit_sets,
+        })
     }
-    Ok(ordered)
 }
 
 fn check_executor(engine: &Engine, executor: Option<&str>) -> ApiResult<()> {
@@ -187,12 +193,7 @@ async fn create_pipelines(
                 reprocess: req.reprocess,
                 executor: req.executor.clone(),
             };
-            let pipelines = e.create_pipelines(&parsed, &opts)?;
-            let commit_sets = started_commit_sets(e, &pipelines)?;
-            Ok(PipelinesWritten {
-                pipelines,
-                commit_sets,
-            })
+            PipelinesWritten::of(e, e.create_pipelines(&parsed, &opts)?)
         })
         .await?;
     s.notify_changed();
@@ -273,15 +274,7 @@ async fn start_pipeline(
     Path(name): Path<String>,
 ) -> ApiResult<Json<PipelinesWritten>> {
     let written = s
-        .blocking(move |e| {
-            let info = e.start_pipeline(&name)?;
-            let pipelines = vec![info];
-            let commit_sets = started_commit_sets(e, &pipelines)?;
-            Ok(PipelinesWritten {
-                pipelines,
-                commit_sets,
-            })
-        })
+        .blocking(move |e| PipelinesWritten::of(e, vec![e.start_pipeline(&name)?]))
         .await?;
     s.notify_changed();
     Ok(Json(written))
