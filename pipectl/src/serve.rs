@@ -88,6 +88,7 @@ pub fn serve(g: &Global, args: ServeArgs) -> Res {
                 "bearer token: `pipectl serve --print-token`"
             };
             println!("listening on http://{addr} ({auth})");
+            println!("console: http://{addr}/");
         }
         eprintln!("serving {}: SIGTERM or Ctrl-C stops", root.display());
         stopped().await;

@@ -6,7 +6,7 @@ mod pps_common;
 use std::sync::Arc;
 
 use pipeline_core::executor::{SecretValue, Secrets};
-use pipeline_core::pps::{DatumFailure, DatumReason, DatumState, Engine, JobState};
+use pipeline_core::pps::{DatumFailure, DatumReason, DatumState, Engine, JobState, RerunMode};
 use pps_common::env;
 
 fn one(name: &str, script: &str, extra: &str) -> String {
@@ -230,4 +230,46 @@ fn accepted_exit_codes_succeed_and_others_fail() {
     assert_eq!(refusing.state, JobState::JobFailure);
     let d = &e.engine.list_datums("refusing", &refusing.id).unwrap()[0];
     assert_eq!(d.failure, Some(DatumFailure::ExitCode { code: 4 }));
+}
+
+#[test]
+fn rerun_runs_failed_datums_again_and_reprocess_runs_every_datum() {
+    // /b fails while the marker file is missing; the first job fails on it. The marker's
+    // directory is exposed to user code read-only.
+    let dir = tempfile::tempdir().unwrap();
+    let flags = dir.path().join("flags");
+    std::fs::create_dir(&flags).unwrap();
+    let store = pipeline_core::pfs::Store::open(dir.path().join("store")).unwrap();
+    let executor = executor_process::ProcessExecutor::builder()
+        .expose(&flags)
+        .build()
+        .unwrap();
+    let engine = Engine::builder(store)
+        .executor(Arc::new(executor))
+        .build()
+        .unwrap();
+    let e = pps_common::Env::with_engine(dir, engine);
+    e.repo("in");
+    e.commit("in", &[], &[("/a", "a"), ("/b", "b")]);
+    let marker = flags.join("fixed");
+    let script = format!(
+        "if [ ${{in##*/}} = b ] && [ ! -e {} ]; then exit 3; fi; cp $in /pfs/out/",
+        marker.display()
+    );
+    e.create(&one("flaky", &script, "datum_tries: 1\n"));
+    let first = e.run();
+    assert_eq!(first[0].state, JobState::JobFailure);
+    std::fs::write(&marker, "").unwrap();
+
+    e.engine
+        .rerun_pipeline("flaky", RerunMode::FailedOnly)
+        .unwrap();
+    let second = e.run();
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_eq!(second[0].state, JobState::JobSuccess);
+    e.engine.rerun_pipeline("flaky", RerunMode::All).unwrap();
+    let third = e.run();
+    assert_eq!(third[0].state, JobState::JobSuccess);
+    assert_eq!(third[0].stats.datums_processed, 2, "{third:?}");
+    assert_eq!(e.engine.inspect_pipeline("flaky").unwrap().version, 3);
 }

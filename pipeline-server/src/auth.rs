@@ -79,7 +79,7 @@ pub fn load_or_create_token(root: &Path) -> Result<String, TokenError> {
 }
 
 /// `n` bytes from the kernel's random source, as lowercase hex.
-fn random_hex(n: usize) -> std::io::Result<String> {
+pub(crate) fn random_hex(n: usize) -> std::io::Result<String> {
     let mut bytes = vec![0u8; n];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
@@ -94,21 +94,47 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Middleware: answers 401 `unauthorized` (and never runs the handler) unless the request
-/// carries `Authorization: Bearer <token>`.
-pub async fn require_token(State(token): State<Arc<str>>, req: Request, next: Next) -> Response {
+/// carries `Authorization: Bearer <token>` or the console's session cookie holding the same
+/// token. The console's sign-in page and assets are open; other console pages redirect a
+/// browser without the cookie to the sign-in page.
+pub async fn require_token(
+    State(token): State<Arc<str>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path();
+    let open = path == "/login" || path.starts_with("/assets/");
     let given = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .map(str::trim)
+        .or_else(|| crate::console::session::cookie_token(req.headers()));
+    let console_page = !path.starts_with("/api/") && req.method() == axum::http::Method::GET;
+    let login = || {
+        let next = req
+            .uri()
+            .path_and_query()
+            .map(|pq| pq.as_str())
+            .unwrap_or("/");
+        let to = format!("/login?next={}", crate::console::view::enc(next));
+        axum::response::Redirect::to(&to).into_response()
+    };
     match given {
-        Some(t) if constant_time_eq(t.as_bytes(), token.as_bytes()) => next.run(req).await,
-        Some(_) => unauthorized("wrong bearer token"),
-        None => unauthorized(
-            "this listener requires `Authorization: Bearer <token>` (`pipectl serve --print-token` shows it)",
-        ),
+        Some(t) if constant_time_eq(t.as_bytes(), token.as_bytes()) => {}
+        _ if open => {}
+        _ if console_page => return login(),
+        Some(_) => return unauthorized("wrong bearer token"),
+        None => {
+            return unauthorized(
+                "this listener requires `Authorization: Bearer <token>` (`pipectl serve --print-token` shows it)",
+            );
+        }
     }
+    req.extensions_mut()
+        .insert(crate::console::session::RequiredToken(token));
+    next.run(req).await
 }
 
 fn unauthorized(message: &str) -> Response {

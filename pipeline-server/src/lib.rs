@@ -16,6 +16,7 @@
 //! | `state` | what handlers share: the engine, who runs jobs, the change signal |
 //! | `routes` | one module per resource, each handler with its OpenAPI description |
 //! | `router` | the whole API and its OpenAPI document |
+//! | `console` | the web console: HTML pages over the same engine, served by the same router |
 //! | `client` | the client: in-process, Unix socket or TCP, one method per route |
 //! | `server` | [`Server`]: the store's one owner (`pipectl serve`): listeners, runner, clean stop |
 //! | `listen` | the owner-only Unix socket, TCP, per-connection limits (header size and time) |
@@ -30,6 +31,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod listen;

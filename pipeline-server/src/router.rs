@@ -58,6 +58,7 @@ pub fn router(state: AppState) -> Router {
     let (router, doc) = api().split_for_parts();
     let doc = Arc::new(doc);
     router
+        .merge(crate::console::routes())
         .route(
             "/api/v1/openapi.json",
             get(move || {

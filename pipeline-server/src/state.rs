@@ -36,6 +36,8 @@ struct Inner {
     changed: watch::Sender<u64>,
     /// Cancelled when the server starts stopping.
     stopping: CancellationToken,
+    /// The console's CSRF token (random per process): every console form carries it.
+    csrf: String,
 }
 
 impl AppState {
@@ -49,6 +51,7 @@ impl AppState {
                 runner,
                 changed: watch::channel(0).0,
                 stopping: CancellationToken::new(),
+                csrf: crate::console::session::new_csrf_token(),
             }),
             local_paths,
         }
@@ -66,6 +69,11 @@ impl AppState {
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// The console's CSRF token: console forms carry it, console actions require it.
+    pub fn csrf(&self) -> &str {
+        &self.inner.csrf
     }
 
     /// Who runs jobs.

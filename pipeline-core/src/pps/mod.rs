@@ -77,6 +77,7 @@
 //! are never touched.
 
 mod cron;
+mod datum_pages;
 pub mod error;
 mod events;
 mod executors_in_use;
@@ -97,6 +98,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::executor::CancellationToken;
 
+pub use datum_pages::{DatumPage, DatumQuery, MAX_DATUM_PAGE, datum_time_us, state_rank};
 pub use error::{PpsError, Result};
 pub use events::{DatumEvent, Event, Events};
 pub use executors_in_use::executors_in_use;
@@ -107,7 +109,7 @@ pub use records::{
     DatumFailure, DatumInfo, DatumInputInfo, DatumReason, DatumState, DatumStats, JobInfo,
     JobState, JobStats, LogLine, PipelineInfo,
 };
-pub use registry::{CreateOptions, EngineCheck};
+pub use registry::{CreateOptions, EngineCheck, RerunMode};
 
 use crate::executor::{Executor, Secrets, Worker};
 use crate::pfs::Store;

@@ -22,6 +22,18 @@ pub struct CreateOptions {
     pub executor: Option<String>,
 }
 
+/// Which datums [`Engine::rerun_pipeline`] runs again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RerunMode {
+    /// Only what did not succeed: datums that succeeded before with the same inputs are
+    /// skipped, as after an update.
+    FailedOnly,
+    /// Every datum (a new salt, as `update --reprocess`).
+    All,
+}
+
 /// An input branch of a pipeline, with the field it comes from.
 #[derive(Debug, Clone)]
 pub(crate) struct InputBranch {
@@ -507,6 +519,21 @@ impl Engine {
         self.store()
             .transact(|txn| record_pipeline(txn, &info, existing.as_ref(), &branches))?;
         Ok(info)
+    }
+
+    /// Reruns a pipeline (Pachyderm's `RerunPipeline`): its current spec registered again as an
+    /// update, so unfinished jobs are killed and a new job runs over the current input heads.
+    /// See [`RerunMode`] for which datums run.
+    ///
+    /// Blocking: store I/O only; the new job runs on the next [`Engine::run_pending`].
+    pub fn rerun_pipeline(&self, name: &str, mode: RerunMode) -> Result<PipelineInfo> {
+        let current = self.inspect_pipeline(name)?;
+        let opts = CreateOptions {
+            update: true,
+            reprocess: mode == RerunMode::All,
+            executor: Some(current.executor.clone()),
+        };
+        self.register(&current.spec, &opts)
     }
 
     /// The current version of a pipeline.
