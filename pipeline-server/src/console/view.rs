@@ -243,15 +243,30 @@ pub mod url {
     }
 }
 
-/// A job state as a badge; `data-job-state` lets the script update it live.
+/// A job state as a badge.
 pub fn job_state(s: JobState) -> Markup {
-    let class = match s {
+    html! { span class={ "badge " (job_state_class(s)) } { (s.as_str()) } }
+}
+
+/// A job state as a badge that the script keeps current: it carries
+/// `data-live-job-state="{pipeline}/{job}"`, and every `job` event of that job rewrites the
+/// badge's text and class.
+pub fn live_job_state(pipeline: &str, job: &str, s: JobState) -> Markup {
+    html! {
+        span class={ "badge " (job_state_class(s)) }
+            data-live-job-state={ (pipeline) "/" (job) } { (s.as_str()) }
+    }
+}
+
+/// The badge class of a job state (`ok`, `bad`, `killed`, `running`); console.js maps states
+/// to the same classes.
+pub fn job_state_class(s: JobState) -> &'static str {
+    match s {
         JobState::JobSuccess => "ok",
         JobState::JobFailure | JobState::JobUnrunnable => "bad",
         JobState::JobKilled => "killed",
         _ => "running",
-    };
-    html! { span class={ "badge " (class) } data-job-state=(s.as_str()) { (s.as_str()) } }
+    }
 }
 
 /// A datum state as a badge.
