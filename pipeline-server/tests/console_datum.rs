@@ -103,3 +103,31 @@ async fn prefixes_redirect_to_full_ids_and_unknown_datums_are_404_pages() {
         assert_escaped(&body);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_log_shows_its_last_200_lines() {
+    let c = console().await;
+    let spec = "pipeline: {name: chatty}\ntransform: {cmd: [sh, -c, 'seq 1 250; touch /pfs/out/done']}\ninput: {pfs: {repo: raw, glob: /}}\n";
+    let parsed = pipeline_core::spec::parse_str(spec, "chatty.yaml").unwrap();
+    c.engine
+        .create_pipelines(&parsed, &pipeline_core::pps::CreateOptions::default())
+        .unwrap();
+    c.engine.run_pending().await.unwrap();
+    let (job, d) = datum_of(&c, "chatty", "/");
+    for path in [
+        format!("/pipelines/chatty/jobs/{job}/datums/{}", d.id),
+        format!("/pipelines/chatty/jobs/{job}"),
+    ] {
+        let (status, body) = c.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let logs = body.split("id=\"logs\"").nth(1).unwrap();
+        let shown: Vec<&str> = logs
+            .split("<span class=\"msg\">")
+            .skip(1)
+            .map(|s| s.split('<').next().unwrap())
+            .collect();
+        assert_eq!(shown.len(), 200, "{path}");
+        assert_eq!((shown[0], shown[199]), ("51", "250"), "{path}");
+        assert!(body.contains("The last 200 lines."), "{path}");
+    }
+}
