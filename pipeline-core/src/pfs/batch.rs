@@ -148,4 +148,12 @@ impl Store {
             .read()?
             .scan(Table::Engine, prefix, &prefix_end(prefix))
     }
+
+    /// Every engine record whose key starts with `prefix`, last key first, streamed.
+    pub fn engine_scan_rev(&self, prefix: &[u8]) -> Result<KvIter> {
+        self.inner
+            .meta
+            .read()?
+            .scan_rev(Table::Engine, prefix, &prefix_end(prefix))
+    }
 }

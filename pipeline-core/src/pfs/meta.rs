@@ -66,6 +66,8 @@ pub trait MetaRead: Send {
     /// Every pair with `start <= key < end` in key order, streamed; the iterator owns what
     /// it needs and sees this snapshot even while writers commit.
     fn scan(&self, table: Table, start: &[u8], end: &[u8]) -> Result<KvIter>;
+    /// The same pairs as [`MetaRead::scan`], last key first (for tails of long ranges).
+    fn scan_rev(&self, table: Table, start: &[u8], end: &[u8]) -> Result<KvIter>;
 }
 
 /// A write transaction. Nothing is visible to readers until [`MetaWrite::commit`] returns,

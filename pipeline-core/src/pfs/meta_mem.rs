@@ -55,6 +55,12 @@ impl MetaRead for MemRead {
             range(&self.0, table, start, end).into_iter().map(Ok),
         ))
     }
+
+    fn scan_rev(&self, table: Table, start: &[u8], end: &[u8]) -> Result<KvIter> {
+        Ok(Box::new(
+            range(&self.0, table, start, end).into_iter().rev().map(Ok),
+        ))
+    }
 }
 
 struct MemWrite<'a> {

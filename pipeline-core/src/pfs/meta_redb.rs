@@ -143,6 +143,17 @@ impl MetaRead for RedbRead {
     }
 
     fn scan(&self, table: Table, start: &[u8], end: &[u8]) -> Result<KvIter> {
+        self.range(table, start, end, false)
+    }
+
+    fn scan_rev(&self, table: Table, start: &[u8], end: &[u8]) -> Result<KvIter> {
+        self.range(table, start, end, true)
+    }
+}
+
+impl RedbRead {
+    /// A guarded range scan, forwards or last key first.
+    fn range(&self, table: Table, start: &[u8], end: &[u8], reverse: bool) -> Result<KvIter> {
         let range = guard(&self.path, || {
             let t = self
                 .txn
@@ -153,6 +164,7 @@ impl MetaRead for RedbRead {
         })?;
         Ok(Box::new(GuardedScan {
             range: Some(range),
+            reverse,
             name: table.name(),
             path: self.path.clone(),
         }))
@@ -162,6 +174,8 @@ impl MetaRead for RedbRead {
 /// A range scan whose every step is guarded (see the module docs); it ends after an error.
 struct GuardedScan {
     range: Option<redb::Range<'static, &'static [u8], &'static [u8]>>,
+    /// Last key first.
+    reverse: bool,
     name: &'static str,
     path: Arc<PathBuf>,
 }
@@ -171,8 +185,14 @@ impl Iterator for GuardedScan {
     fn next(&mut self) -> Option<Result<Kv>> {
         let range = self.range.as_mut()?;
         let name = self.name;
+        let reverse = self.reverse;
         let item = guard(&self.path, || {
-            Ok(range.next().map(|r| {
+            let step = if reverse {
+                range.next_back()
+            } else {
+                range.next()
+            };
+            Ok(step.map(|r| {
                 r.map(|(k, v)| (k.value().to_vec(), v.value().to_vec()))
                     .map_err(|e| PfsError::meta(format!("scan {name}"), e))
             }))

@@ -1,5 +1,6 @@
-//! The engine's change feed: commits finished, jobs changing state, datums recorded, log lines,
-//! each published after the metadata transaction that stored it committed.
+//! The engine's change feed: commits finished, jobs changing state, datums recorded, each
+//! published after the metadata transaction that stored it committed; and log lines, each
+//! published once, as user code prints it (before the datum's record and lines are stored).
 //!
 //! [`Engine::subscribe`] merges the store's feed ([`crate::pfs::StoreEvent`]) with the
 //! engine's own. Nothing is polled: the writers publish. A subscriber that falls more than
@@ -28,7 +29,8 @@ pub enum Event {
     Job(JobInfo),
     /// A datum's record was stored in a job (processed, skipped, failed or recovered).
     Datum(DatumEvent),
-    /// A line of user-code output was stored.
+    /// A line of user-code output was printed (published as it is produced, once; it is
+    /// stored with its datum's record later).
     Log(LogLine),
     /// This subscriber fell behind and missed `missed` events; re-read what it follows.
     Lagged {

@@ -3,7 +3,7 @@
 
 use super::Engine;
 use super::error::{PpsError, Result};
-use super::keys::{JobKey, RecordKey};
+use super::keys::{DatumKey, JobKey, RecordKey};
 
 /// The shortest job ID prefix accepted ([`Engine::resolve_job_id`]).
 pub const MIN_JOB_PREFIX: usize = 8;
@@ -71,6 +71,45 @@ impl Engine {
                     shown.join(", ")
                 )))
             }
+        }
+    }
+}
+
+impl Engine {
+    /// The full ID of the datum of `pipeline@job` (a full job ID) that `id` names: `id`
+    /// itself when that datum exists, otherwise the one datum whose ID starts with `id`.
+    /// Reads at most a few keys, however many datums the job has.
+    ///
+    /// Errors: no match is [`PpsError::DatumNotFound`]; several are [`PpsError::Usage`].
+    ///
+    /// Blocking: store reads only.
+    pub fn resolve_datum_id(&self, pipeline: &str, job: &str, id: &str) -> Result<String> {
+        let not_found = || PpsError::DatumNotFound {
+            pipeline: pipeline.to_string(),
+            job: job.to_string(),
+            datum: id.to_string(),
+        };
+        if id.is_empty() || id.contains('/') {
+            return Err(not_found());
+        }
+        let key = DatumKey::new(pipeline, job, id).encode();
+        if self.store().engine_get(&key)?.is_some() {
+            return Ok(id.to_string());
+        }
+        let prefix = DatumKey::of_job(pipeline, job);
+        let mut found = Vec::new();
+        for kv in self.store().engine_scan(&key)?.take(2) {
+            let (k, _) = kv?;
+            if let Some(rest) = prefix.rest(&k) {
+                found.push(String::from_utf8_lossy(rest).into_owned());
+            }
+        }
+        match found.len() {
+            0 => Err(not_found()),
+            1 => Ok(found.remove(0)),
+            _ => Err(PpsError::Usage(format!(
+                "datum ID prefix {id:?} is ambiguous: it matches several datums of {pipeline}@{job}; give more characters"
+            ))),
         }
     }
 }

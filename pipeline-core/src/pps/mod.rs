@@ -238,6 +238,7 @@ impl EngineBuilder {
             .default_executor
             .or(first)
             .unwrap_or_else(|| "process".to_string());
+        let events = events::channel();
         Ok(Engine {
             inner: Arc::new(Inner {
                 store: self.store,
@@ -248,11 +249,11 @@ impl EngineBuilder {
                 echo_logs: self.echo_logs,
                 pools: tokio::sync::Mutex::new(HashMap::new()),
                 running: Mutex::new(HashMap::new()),
-                live_logs: job::LiveLogs::default(),
+                live_logs: job::LiveLogs::new(events.clone()),
                 scheduler: tokio::sync::Mutex::new(()),
                 discovering: Mutex::new(()),
                 cron_latest: Mutex::new(HashMap::new()),
-                events: events::channel(),
+                events,
                 parked: std::sync::atomic::AtomicBool::new(false),
             }),
         })

@@ -20,10 +20,14 @@
 //! ([`session`]); over TCP they need the same token as the API (as the session cookie).
 
 pub mod datum;
+pub mod datum_fields;
 pub mod job;
+pub mod job_datums;
+pub mod log_lines;
 pub mod overview;
 pub mod pipeline;
 pub mod repo;
+pub mod reproduce;
 pub mod session;
 pub mod view;
 

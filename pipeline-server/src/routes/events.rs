@@ -1,5 +1,6 @@
 //! `/api/v1/events`: a server-sent-events stream of what changes (commits finished, jobs
-//! changing state, datums recorded, log lines), from the engine's change feed.
+//! changing state, datums recorded, log lines as user code prints them), from the engine's
+//! change feed.
 
 use std::convert::Infallible;
 
@@ -46,8 +47,9 @@ impl EventsQuery {
 
 /// Server-sent events from now on: each has the event's `type` as its SSE event name and the
 /// event as JSON data (`commit_finished`: a CommitInfo; `job`: a JobInfo; `datum`: a
-/// DatumEvent; `log`: a LogLine; `lagged`: this client fell behind and missed `missed`
-/// events, re-read what it follows). The stream ends when the server stops.
+/// DatumEvent; `log`: a LogLine, sent once, as user code prints it; `lagged`: this client
+/// fell behind and missed `missed` events, re-read what it follows). The stream ends when
+/// the server stops.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventsQuery),
     responses(
         (status = 200, description = "An endless `text/event-stream`; each event's data is one `Event`",

@@ -248,13 +248,11 @@ impl<'a> Collector<'a> {
                 stream: super::datum_logs::stream_name(stream).into(),
                 message: line,
             };
+            // Not published: each line was published when it was produced (`LiveLogs`).
             batch.records.push((
                 LogKey::new(&job.pipeline, &job.id, &info.id, *log_seq).encode(),
                 Some(enc(&l)),
             ));
-            if publish {
-                self.events.push(Event::Log(l));
-            }
         }
         info.job = job.id.clone();
         batch.records.push((
