@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -97,6 +97,11 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// carries `Authorization: Bearer <token>` or the console's session cookie holding the same
 /// token. The console's sign-in page and assets are open; other console pages redirect a
 /// browser without the cookie to the sign-in page.
+///
+/// API requests that change something (`/api/` with a method other than GET or HEAD) take the
+/// bearer token only: a browser sends the cookie with any request another site makes it send,
+/// so the cookie alone may change data only through the console's forms, which also check
+/// the CSRF token.
 pub async fn require_token(
     State(token): State<Arc<str>>,
     mut req: Request,
@@ -104,14 +109,17 @@ pub async fn require_token(
 ) -> Response {
     let path = req.uri().path();
     let open = path == "/login" || path.starts_with("/assets/");
-    let given = req
+    let safe_method = matches!(*req.method(), Method::GET | Method::HEAD);
+    let api_write = path.starts_with("/api/") && !safe_method;
+    let bearer = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .or_else(|| crate::console::session::cookie_token(req.headers()));
-    let console_page = !path.starts_with("/api/") && req.method() == axum::http::Method::GET;
+        .map(str::trim);
+    let cookie = crate::console::session::cookie_token(req.headers());
+    let given = if api_write { bearer } else { bearer.or(cookie) };
+    let console_page = !path.starts_with("/api/") && req.method() == Method::GET;
     let login = || {
         let next = req
             .uri()
@@ -126,6 +134,12 @@ pub async fn require_token(
         _ if open => {}
         _ if console_page => return login(),
         Some(_) => return unauthorized("wrong bearer token"),
+        None if api_write && cookie.is_some() => {
+            return unauthorized(
+                "API requests that change something need `Authorization: Bearer <token>`; \
+                 the console's sign-in cookie is accepted only for reads and the console's forms",
+            );
+        }
         None => {
             return unauthorized(
                 "this listener requires `Authorization: Bearer <token>` (`pipectl serve --print-token` shows it)",
