@@ -19,7 +19,10 @@
 //! `POST /pipelines/{pipeline}/jobs/{job}/stop`) are forms carrying the console's CSRF token
 //! ([`session`]); over TCP they need the same token as the API (as the session cookie).
 
+pub mod commit;
+pub mod commit_diff;
 pub mod datum;
+pub mod file_browser;
 pub mod job;
 pub mod overview;
 pub mod pipeline;
