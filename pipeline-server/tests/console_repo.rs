@@ -319,3 +319,43 @@ async fn unknown_names_are_404_pages_and_bad_input_400_pages() {
         assert_escaped(&body);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_of_sub_directories_pages_past_each_one() {
+    let c = console().await;
+    let store = c.engine.store();
+    let repo = RepoRef::new("tree").unwrap();
+    store.create_repo(&repo, "").unwrap();
+    let commit = store
+        .start_commit(&repo.branch("master").unwrap(), "")
+        .unwrap()
+        .commit;
+    let mut files: Vec<(String, &[u8])> = (0..1_200)
+        .flat_map(|i| [format!("/t/d{i:04}/x"), format!("/t/d{i:04}/y/z")])
+        .map(|p| (p, &b"x"[..]))
+        .collect();
+    files.push(("/t/zz.txt".to_string(), b"last"));
+    store.put_files(&commit, files).unwrap();
+    store
+        .finish_commit(&commit, FinishOptions::default())
+        .unwrap();
+    let id = commit.id.to_string();
+    let first = page(&c, &format!("/repos/tree/commits/{id}?path=/t")).await;
+    let dirs = hrefs(table(&first, "files"), "dir-link");
+    assert_eq!(dirs.len(), 1_000);
+    assert!(dirs[999].ends_with("%2Ft%2Fd0999"), "{}", dirs[999]);
+    let next = hrefs(&first, "next");
+    assert_eq!(
+        next,
+        [format!(
+            "/repos/tree/commits/{id}?path=%2Ft&after=%2Ft%2Fd0999%2F"
+        )]
+    );
+    let second = page(&c, &next[0]).await;
+    let rest = table(&second, "files");
+    let dirs = hrefs(rest, "dir-link");
+    assert_eq!(dirs.len(), 200);
+    assert!(dirs[0].ends_with("%2Ft%2Fd1000"), "{}", dirs[0]);
+    assert_eq!(hrefs(rest, "file-link").len(), 1, "and /t/zz.txt");
+    assert!(hrefs(&second, "next").is_empty());
+}

@@ -1,11 +1,13 @@
-//! The commit page's file browser: one directory level at a time (`<table id="files">`),
-//! [`FILES_PER_PAGE`] entries per page with an `?after=` cursor, or one file's facts, its
-//! download link and, for small UTF-8 text, a preview.
+//! The commit page's file browser: one directory level at a time (`<table id="files">`,
+//! from [`super::dir_page`]), [`FILES_PER_PAGE`] entries per page with an `?after=` cursor,
+//! or one file's facts, its download link and, for small UTF-8 text, a preview.
 
 use std::io::Read;
 
 use maud::{Markup, html};
-use pipeline_core::pfs::{CommitRef, FileInfo, FileKind, Store};
+use pipeline_core::pfs::{CommitRef, FileInfo, PfsError, Store};
+
+use super::dir_page::{Entry, dir_page};
 
 use super::repo::repo_label;
 use super::view::{bytes, enc, short, url};
@@ -25,40 +27,31 @@ pub fn render(
     path: &str,
     after: Option<&str>,
 ) -> ApiResult<Markup> {
-    let mut entries = store.list_file(commit, path)?.peekable();
-    let is_file =
-        matches!(entries.peek(), Some(Ok(f)) if f.kind == FileKind::File && f.path == path);
-    if is_file && let Some(Ok(file)) = entries.next() {
-        return file_view(store, commit, &file);
-    }
-    let prefix = if path == "/" {
-        "/".to_string()
-    } else {
-        format!("{path}/")
-    };
-    let mut rows = Vec::new();
-    let mut more = false;
-    for entry in entries {
-        let f = entry?;
-        if after.is_some_and(|a| f.path.as_str() <= a) {
-            continue;
+    if path != "/" {
+        // The file itself, or the first file below the directory; nothing: no such path.
+        let first = store.list_file_recursive_from(commit, path, path)?.next();
+        match first.transpose()? {
+            Some(f) if f.path == path => return file_view(store, commit, &f),
+            Some(_) => {}
+            None => {
+                return Err(PfsError::FileNotFound {
+                    repo: commit.repo.to_string(),
+                    commit: commit.id.to_string(),
+                    path: path.to_string(),
+                }
+                .into());
+            }
         }
-        if rows.len() == FILES_PER_PAGE {
-            more = true;
-            break;
-        }
-        rows.push(f);
     }
-    let next = if more {
-        rows.last().map(|f| f.path.clone())
-    } else {
-        None
+    let page = dir_page(store, commit, path, after, FILES_PER_PAGE)?;
+    let next = match page.more {
+        true => page.entries.last().map(|e| e.path().to_string()),
+        false => None,
     };
     Ok(dir_view(
         commit,
         path,
-        &prefix,
-        &rows,
+        &page.entries,
         after.is_some(),
         next.as_deref(),
     ))
@@ -101,13 +94,10 @@ fn path_crumbs(commit: &CommitRef, path: &str) -> Markup {
 fn dir_view(
     commit: &CommitRef,
     path: &str,
-    prefix: &str,
-    rows: &[FileInfo],
+    rows: &[Entry],
     later_page: bool,
     next: Option<&str>,
 ) -> Markup {
-    let repo = repo_label(&commit.repo);
-    let id = commit.id.as_str();
     html! {
         h2 { "Files" }
         (path_crumbs(commit, path))
@@ -117,22 +107,7 @@ fn dir_view(
             table #files {
                 thead { tr { th { "Name" } th.num { "Size" } th { "Hash" } } }
                 tbody {
-                    @for f in rows {
-                        @let name = f.path.strip_prefix(prefix).unwrap_or(&f.path);
-                        tr {
-                            td {
-                                @if f.kind == FileKind::Dir {
-                                    a.dir-link href=(browse_url(commit, f.path.trim_end_matches('/'), None)) { (name) }
-                                } @else {
-                                    a.file-link href=(url::download(&repo, id, &f.path)) { (name) }
-                                    " "
-                                    a.file-facts href=(browse_url(commit, &f.path, None)) { "view" }
-                                }
-                            }
-                            td.num { (bytes(f.size)) }
-                            td.mono title=(f.hash.to_hex()) { (short(&f.hash.to_hex())) }
-                        }
-                    }
+                    @for entry in rows { (entry_row(commit, path, entry)) }
                 }
             }
         }
@@ -141,6 +116,32 @@ fn dir_view(
             @if let Some(n) = next {
                 a.next href=(browse_url(commit, path, Some(n))) {
                     "Next " (FILES_PER_PAGE) " entries"
+                }
+            }
+        }
+    }
+}
+
+/// One row of the listing of `dir`: a directory links to its listing, a file to its
+/// download (and to its own view).
+fn entry_row(commit: &CommitRef, dir: &str, entry: &Entry) -> Markup {
+    let prefix_len = if dir == "/" { 1 } else { dir.len() + 1 };
+    let name = entry.path().get(prefix_len..).unwrap_or(entry.path());
+    html! {
+        tr {
+            @match entry {
+                Entry::Dir(d) => {
+                    td { a.dir-link href=(browse_url(commit, d.trim_end_matches('/'), None)) { (name) } }
+                    td.num.muted { "dir" }
+                    td {}
+                }
+                Entry::File(f) => {
+                    td {
+                        a.file-link href=(url::download(&repo_label(&commit.repo), commit.id.as_str(), &f.path)) { (name) }
+                        a.file-facts href=(browse_url(commit, &f.path, None)) { "view" }
+                    }
+                    td.num { (bytes(f.size)) }
+                    td.mono title=(f.hash.to_hex()) { (short(&f.hash.to_hex())) }
                 }
             }
         }

@@ -22,6 +22,7 @@
 pub mod commit;
 pub mod commit_diff;
 pub mod datum;
+pub mod dir_page;
 pub mod file_browser;
 pub mod job;
 pub mod overview;
