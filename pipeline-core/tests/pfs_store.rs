@@ -845,3 +845,35 @@ fn cron_triggers_move_on_their_schedule() {
         "nothing new to move"
     );
 }
+
+#[test]
+fn list_file_recursive_from_seeks_across_layers() {
+    let (_d, s) = store();
+    let r = repo(&s, "data");
+    let b = master(&r);
+    commit_with(
+        &s,
+        &b,
+        &[("/d/a", "1"), ("/d/c", "1"), ("/d/e/f", "1"), ("/z", "1")],
+    );
+    let c = s.start_commit(&b, "").unwrap().commit;
+    s.put_file_bytes(&c, "/d/b", b"2").unwrap();
+    s.delete_file(&c, "/d/c").unwrap();
+    s.finish_commit(&c, FinishOptions::default()).unwrap();
+    let from = |dir: &str, from: &str| paths(s.list_file_recursive_from(&c, dir, from).unwrap());
+    assert_eq!(from("/d", "/d/b"), ["/d/b", "/d/e/f"]);
+    assert_eq!(from("/d", "/d/b\0"), ["/d/e/f"], "strictly after /d/b");
+    assert_eq!(
+        from("/d", "/a"),
+        ["/d/a", "/d/b", "/d/e/f"],
+        "before the prefix: all"
+    );
+    assert_eq!(
+        from("/d", "/d/e0"),
+        Vec::<String>::new(),
+        "past the directory"
+    );
+    assert_eq!(from("/", "/d/e0"), ["/z"]);
+    assert_eq!(from("/z", "/z"), ["/z"], "a file at or after from");
+    assert_eq!(from("/z", "/z\0"), Vec::<String>::new());
+}

@@ -472,6 +472,39 @@ impl Store {
         })))
     }
 
+    /// [`Store::list_file_recursive`] from the first file whose path is `>= from`, seeking
+    /// straight to it: a page of a huge listing costs the page, not what comes before it.
+    pub fn list_file_recursive_from(
+        &self,
+        commit: &CommitRef,
+        path: &str,
+        from: &str,
+    ) -> Result<FileIter> {
+        let path = validate_file_path(path)?;
+        let (read, layers) = self.merged(commit)?;
+        let rk = commit.repo.key();
+        if path != "/"
+            && let Some((size, hash)) = tree::lookup(&*read, &rk, &layers, &path)?
+        {
+            let file = (path.as_str() >= from).then_some(Ok(FileInfo {
+                path,
+                kind: FileKind::File,
+                size,
+                hash,
+            }));
+            return Ok(Box::new(file.into_iter()));
+        }
+        let files = MergedFiles::starting_at(&*read, &rk, &layers, &dir_prefix(&path), from)?;
+        Ok(Box::new(files.map(|f| {
+            f.map(|(path, size, hash)| FileInfo {
+                path,
+                kind: FileKind::File,
+                size,
+                hash,
+            })
+        })))
+    }
+
     /// The whole tree of a commit (open or finished), streamed in lexicographic path order:
     /// the root `/`, every directory (path ending in `/`, size of everything below, hash by
     /// [`crate::hash::DirectoryHasher`]) and every file (size, BLAKE3). An empty commit yields

@@ -114,12 +114,27 @@ impl MergedFiles {
         layers: &[String],
         path_prefix: &str,
     ) -> Result<Self> {
+        Self::starting_at(read, repo_key, layers, path_prefix, path_prefix)
+    }
+
+    /// Like [`MergedFiles::new`], from the first path `>= from` (seeking straight to it).
+    pub(crate) fn starting_at(
+        read: &dyn MetaRead,
+        repo_key: &str,
+        layers: &[String],
+        path_prefix: &str,
+        from: &str,
+    ) -> Result<Self> {
         let mut cursors = Vec::with_capacity(layers.len());
         for id in layers {
             let mut start = layer_prefix(repo_key, id);
             let prefix_len = start.len();
             start.extend_from_slice(path_prefix.as_bytes());
             let end = prefix_end(&start);
+            if from > path_prefix {
+                start.truncate(prefix_len);
+                start.extend_from_slice(from.as_bytes());
+            }
             let iter = read.scan(Table::Files, &start, &end)?;
             let mut c = LayerCursor {
                 iter,

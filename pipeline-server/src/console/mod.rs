@@ -19,8 +19,12 @@
 //! `POST /pipelines/{pipeline}/jobs/{job}/stop`) are forms carrying the console's CSRF token
 //! ([`session`]); over TCP they need the same token as the API (as the session cookie).
 
+pub mod commit;
+pub mod commit_diff;
 pub mod datum;
 pub mod datum_fields;
+pub mod dir_page;
+pub mod file_browser;
 pub mod job;
 pub mod job_datums;
 pub mod log_lines;
