@@ -46,7 +46,7 @@ use super::{Engine, now_ms};
 use collector::RunOutcome;
 use execution::JobRun;
 use owners::Owners;
-use planner::{JobSources, Planner, processed};
+use planner::{JobSources, Planner, Salvage, processed};
 
 impl Engine {
     /// Runs one job whose inputs are finished, to a terminal state.
@@ -108,6 +108,14 @@ impl Engine {
             base_salt_same,
             resumed,
             started: t_plan,
+            salvage: job
+                .salvage_from
+                .as_deref()
+                .and_then(|s| self.inspect_job(&job.pipeline, s).ok())
+                .map(|s| Salvage {
+                    job: s.id,
+                    commit: s.output_commit,
+                }),
         };
 
         // ---- run
