@@ -267,7 +267,10 @@ fn rerun_runs_failed_datums_again_and_reprocess_runs_every_datum() {
     let second = e.run();
     assert_eq!(second.len(), 1, "{second:?}");
     assert_eq!(second[0].state, JobState::JobSuccess);
-    assert_eq!(second[0].salvage_from.as_deref(), Some(first[0].id.as_str()));
+    assert_eq!(
+        second[0].salvage_from.as_deref(),
+        Some(first[0].id.as_str())
+    );
     // /a succeeded in the failed first job: reused from it, not run again.
     let by_path = |job: &str, path: &str| {
         e.datums("flaky", job)
@@ -288,7 +291,10 @@ fn rerun_runs_failed_datums_again_and_reprocess_runs_every_datum() {
     assert_eq!(b.state, DatumState::Success, "{b:?}");
     assert_eq!(b.reason, DatumReason::PreviousFailure);
     assert_eq!(
-        (second[0].stats.datums_processed, second[0].stats.datums_skipped),
+        (
+            second[0].stats.datums_processed,
+            second[0].stats.datums_skipped
+        ),
         (1, 1)
     );
     assert_eq!(

@@ -86,3 +86,150 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pfs::{CommitId, RepoRef, Store};
+    use crate::pps::keys::JobKey;
+    use crate::pps::records::{DatumReason, DatumState, DatumStats, JobInfo, JobState};
+    use crate::pps::{DatumQuery, MAX_DATUM_PAGE};
+
+    fn engine() -> (tempfile::TempDir, Engine) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path().join("store")).expect("store");
+        let engine = Engine::builder(store).build().expect("engine");
+        (dir, engine)
+    }
+
+    /// A job record `p@j`, with the index marker of a job created since the index exists
+    /// when `indexed`.
+    fn job(engine: &Engine, indexed: bool) {
+        let commit = RepoRef::new("p")
+            .expect("repo")
+            .commit(&CommitId::generate());
+        let job = JobInfo {
+            pipeline: "p".into(),
+            id: "j".into(),
+            version: 1,
+            state: JobState::JobRunning,
+            reason: String::new(),
+            output_commit: commit,
+            inputs: Vec::new(),
+            base_job: None,
+            salvage_from: None,
+            stats: Default::default(),
+            planned: false,
+            restarts: 0,
+            created_ms: 1,
+            started_ms: None,
+            finished_ms: None,
+        };
+        let mut writes = vec![(JobKey::new("p", "j").encode(), Some(enc(&job)))];
+        if indexed {
+            writes.push(indexed_from_start("p", "j"));
+        }
+        engine.store().engine_write(writes).expect("job");
+    }
+
+    fn datum(n: u64, state: DatumState, process_us: u64) -> DatumInfo {
+        DatumInfo {
+            id: format!("{n:064x}"),
+            hash: String::new(),
+            state,
+            reason: DatumReason::New,
+            failure: None,
+            job: "j".into(),
+            attempts: 1,
+            attempt_history: Vec::new(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            stats: DatumStats {
+                process_us,
+                ..Default::default()
+            },
+        }
+    }
+
+    fn all_pages(engine: &Engine, limit: usize) -> Vec<DatumInfo> {
+        let mut out = Vec::new();
+        let mut q = DatumQuery {
+            limit,
+            ..Default::default()
+        };
+        loop {
+            let page = engine.datum_page("p", "j", &q).expect("page");
+            assert!(page.datums.len() <= limit);
+            out.extend(page.datums);
+            match page.next {
+                Some(next) => q.after = Some(next),
+                None => return out,
+            }
+        }
+    }
+
+    #[test]
+    fn a_datum_recorded_again_leaves_no_stale_entry() {
+        let (_dir, engine) = engine();
+        job(&engine, true);
+        let store = engine.store();
+        // Recorded failed, then again (a resumed run) as a success: in one batch, and in a
+        // later one.
+        let mut batch = OutputBatch::default();
+        record_datum(&mut batch, "p", "j", &datum(1, DatumState::Failed, 5));
+        record_datum(&mut batch, "p", "j", &datum(1, DatumState::Recovered, 6));
+        store.commit_batch(None, &batch).expect("first batch");
+        let mut batch = OutputBatch::default();
+        record_datum(&mut batch, "p", "j", &datum(1, DatumState::Success, 7));
+        record_datum(&mut batch, "p", "j", &datum(2, DatumState::Skipped, 0));
+        store.commit_batch(None, &batch).expect("second batch");
+
+        let entries: Vec<_> = store
+            .engine_scan(DatumOrderKey::of_job("p", "j").as_bytes())
+            .expect("scan")
+            .collect::<crate::pfs::Result<_>>()
+            .expect("entries");
+        assert_eq!(entries.len(), 2, "one entry per datum");
+        let page = all_pages(&engine, 10);
+        let states: Vec<_> = page.iter().map(|d| d.state).collect();
+        assert_eq!(states, [DatumState::Success, DatumState::Skipped]);
+    }
+
+    #[test]
+    fn an_old_job_gets_its_index_in_batches_on_first_use() {
+        let (_dir, engine) = engine();
+        job(&engine, false);
+        // Records written without index entries (as before the index existed), more than
+        // one backfill batch of them.
+        let n = BACKFILL_BATCH as u64 * 2 + 17;
+        let states = [DatumState::Skipped, DatumState::Success, DatumState::Failed];
+        let writes = (0..n)
+            .map(|i| {
+                let d = datum(i, states[(i % 3) as usize], i % 1000);
+                (DatumKey::new("p", "j", &d.id).encode(), Some(enc(&d)))
+            })
+            .collect();
+        engine.store().engine_write(writes).expect("records");
+
+        let q = DatumQuery {
+            state: Some(DatumState::Failed),
+            limit: MAX_DATUM_PAGE + 5,
+            ..Default::default()
+        };
+        let page = engine.datum_page("p", "j", &q).expect("page");
+        assert_eq!(page.datums.len(), MAX_DATUM_PAGE);
+        assert!(page.datums.iter().all(|d| d.state == DatumState::Failed));
+        let marker = OrderIndexedKey::new("p", "j").encode();
+        assert!(engine.store().engine_get(&marker).expect("get").is_some());
+
+        let all = all_pages(&engine, 997);
+        assert_eq!(all.len() as u64, n);
+        let keys: Vec<_> = all.iter().map(DatumOrderKey::position).collect();
+        assert!(
+            keys.windows(2).all(|w| w[0] < w[1]),
+            "reading order, no repeats"
+        );
+        assert_eq!(all[0].state, DatumState::Failed);
+        assert_eq!(all[0].stats.process_us, 999, "slowest failed datum first");
+    }
+}

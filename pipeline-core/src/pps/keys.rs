@@ -208,8 +208,8 @@ impl<'a> DatumKey<'a> {
         let rest = std::str::from_utf8(key).ok()?.strip_prefix("D/")?;
         let mut parts = rest.split('/');
         let (pipeline, job, datum) = (parts.next()?, parts.next()?, parts.next()?);
-        let well_formed = parts.next().is_none()
-            && [pipeline, job, datum].iter().all(|p| !p.is_empty());
+        let well_formed =
+            parts.next().is_none() && [pipeline, job, datum].iter().all(|p| !p.is_empty());
         well_formed.then_some(DatumKey {
             pipeline,
             job,
@@ -478,11 +478,20 @@ mod tests {
         assert_eq!(DatumKey::decode(b"D/e/ab"), None);
         assert_eq!(DatumKey::decode(b"D/e/ab/cd/x"), None);
         assert!(DatumOrderKey::is_position("2/18446744073709551614/0a9f"));
-        for bad in ["", "4/18446744073709551614/0a", "2/1844/0a", "2/18446744073709551614/zz",
-            "2/18446744073709551614/0a/x", "2/1844674407370955161x/0a"] {
+        for bad in [
+            "",
+            "4/18446744073709551614/0a",
+            "2/1844/0a",
+            "2/18446744073709551614/zz",
+            "2/18446744073709551614/0a/x",
+            "2/1844674407370955161x/0a",
+        ] {
             assert!(!DatumOrderKey::is_position(bad), "{bad}");
         }
-        assert_eq!(DatumOrderKey::datum_of("2/18446744073709551614/0a9f"), "0a9f");
+        assert_eq!(
+            DatumOrderKey::datum_of("2/18446744073709551614/0a9f"),
+            "0a9f"
+        );
     }
 
     #[test]

@@ -7,9 +7,7 @@ use crate::spec::{Diagnostic, EffectiveSpec, FieldPath, Input, ParsedSpec, Pipel
 use crate::validate::{self, StoreCheck};
 
 use super::error::{PpsError, Result};
-use super::keys::{
-    self, DeletedPipelineKey, PipelineKey, PipelineVersionKey, RecordKey, RerunKey,
-};
+use super::keys::{self, DeletedPipelineKey, PipelineKey, PipelineVersionKey, RecordKey, RerunKey};
 use super::records::{JobState, PipelineInfo, enc};
 use super::{Engine, now_ms};
 
@@ -553,10 +551,9 @@ impl Engine {
         if existing.is_some() {
             self.kill_unfinished(&name, "all jobs killed because pipeline was updated")?;
         }
-        self.store()
-            .transact(|txn| {
-                record_pipeline(txn, &info, existing.as_ref(), &branches, salvage_from)
-            })?;
+        self.store().transact(|txn| {
+            record_pipeline(txn, &info, existing.as_ref(), &branches, salvage_from)
+        })?;
         Ok(info)
     }
 

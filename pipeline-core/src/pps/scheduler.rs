@@ -6,8 +6,8 @@ use tokio_util::sync::CancellationToken;
 use crate::error_chain::ErrorChain;
 use crate::pfs::{CommitInfo, CommitRef, FinishOptions, PfsError};
 
-use super::error::{PpsError, Result};
 use super::datum_index::indexed_from_start;
+use super::error::{PpsError, Result};
 use super::keys::{DatumKey, JobKey, KillReasonKey, LogKey, RecordKey, RerunKey};
 use super::records::{DatumInfo, JobInfo, JobState, LogLine, PipelineInfo, enc};
 use super::registry::{RerunRequest, decode};

@@ -89,8 +89,11 @@ pub(crate) async fn run_with_policy(
         let t_attempt = Instant::now();
         let outcome = policy.datum.run(worker, task.clone()).await;
         let process_us = micros(t_attempt);
-        let attempt_failure = failure_of(outcome)
-            .or_else(|| check_output(&out).err().map(|message| DatumFailure::InvalidOutput { message }));
+        let attempt_failure = failure_of(outcome).or_else(|| {
+            check_output(&out)
+                .err()
+                .map(|message| DatumFailure::InvalidOutput { message })
+        });
         let mut attempt = DatumAttempt {
             number,
             ended: run_end(attempt_failure.clone()),
