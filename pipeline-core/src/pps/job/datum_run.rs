@@ -253,16 +253,20 @@ impl DatumCtx {
         }
     }
 
-    /// An attempt with secret values removed from its failures' messages.
-    fn redacted(&self, mut attempt: DatumAttempt) -> DatumAttempt {
-        let redact = |end: RunEnd| match end {
+    /// A run's end with secret values removed from its failure's message.
+    fn redacted_end(&self, end: RunEnd) -> RunEnd {
+        match end {
             RunEnd::Failed { failure } => RunEnd::Failed {
                 failure: self.redacted_failure(failure),
             },
             RunEnd::Success => RunEnd::Success,
-        };
-        attempt.ended = redact(attempt.ended);
-        attempt.err_cmd = attempt.err_cmd.map(redact);
+        }
+    }
+
+    /// An attempt with secret values removed from its failures' messages.
+    fn redacted(&self, mut attempt: DatumAttempt) -> DatumAttempt {
+        attempt.ended = self.redacted_end(attempt.ended);
+        attempt.err_cmd = attempt.err_cmd.map(|e| self.redacted_end(e));
         attempt
     }
 }

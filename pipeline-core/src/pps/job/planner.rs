@@ -117,9 +117,9 @@ impl Planner {
                 return Ok(());
             }
             let sent = match planned {
-                Planned::Skip { info, puts } => {
-                    report.blocking_send(Msg::Skipped { info, puts }).is_ok()
-                }
+                Planned::Skip { info, puts } => report
+                    .blocking_send(Msg::Skipped { info: *info, puts })
+                    .is_ok(),
                 Planned::Run(reason) => {
                     let todo = Todo {
                         datum: d,
@@ -157,7 +157,7 @@ impl Planner {
                 return Ok(Decision {
                     deletes,
                     planned: Planned::Skip {
-                        info: skipped_record(b, d),
+                        info: Box::new(skipped_record(b, d)),
                         puts: Vec::new(),
                     },
                 });
@@ -184,7 +184,7 @@ impl Planner {
         {
             if s.hash == hash && processed(s.state) {
                 if let Some(puts) = salvage.outputs_of(&self.store, &s) {
-                    let info = skipped_record(s, d);
+                    let info = Box::new(skipped_record(s, d));
                     let planned = Planned::Skip { info, puts };
                     return Ok(Decision { deletes, planned });
                 }
@@ -227,7 +227,10 @@ struct Decision {
 /// Skip a datum (with the file entries to carry over) or run it (and why).
 enum Planned {
     /// Recorded as skipped; `puts` carries outputs from the salvage job (empty for the base).
-    Skip { info: DatumInfo, puts: Vec<Put> },
+    Skip {
+        info: Box<DatumInfo>,
+        puts: Vec<Put>,
+    },
     /// Runs, for this reason.
     Run(DatumReason),
 }
