@@ -311,7 +311,7 @@ async fn measure(state: &Router, engine: &Engine, requests: usize) -> Result<(),
         }
         let (p50, p95, max) = percentiles(&mut times);
         let base = *baseline.get_or_insert(p50);
-        let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
+        let ms = |d: Duration| format!("{:.3} ms", d.as_secs_f64() * 1000.0);
         println!(
             "| `{name}` | {} | {} | {} | {} | {:.1} |",
             status.as_u16(),
