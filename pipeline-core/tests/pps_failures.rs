@@ -267,9 +267,67 @@ fn rerun_runs_failed_datums_again_and_reprocess_runs_every_datum() {
     let second = e.run();
     assert_eq!(second.len(), 1, "{second:?}");
     assert_eq!(second[0].state, JobState::JobSuccess);
+    assert_eq!(
+        second[0].salvage_from.as_deref(),
+        Some(first[0].id.as_str())
+    );
+    // /a succeeded in the failed first job: reused from it, not run again.
+    let by_path = |job: &str, path: &str| {
+        e.datums("flaky", job)
+            .into_iter()
+            .find(|d| d.inputs[0].path == path)
+            .unwrap()
+    };
+    let a = by_path(&second[0].id, "/a");
+    assert_eq!(a.state, DatumState::Skipped, "{a:?}");
+    assert_eq!(
+        a.reason,
+        DatumReason::Unchanged {
+            from_job: first[0].id.clone()
+        }
+    );
+    assert_eq!(a.outputs, ["/a"]);
+    let b = by_path(&second[0].id, "/b");
+    assert_eq!(b.state, DatumState::Success, "{b:?}");
+    assert_eq!(b.reason, DatumReason::PreviousFailure);
+    assert_eq!(
+        (
+            second[0].stats.datums_processed,
+            second[0].stats.datums_skipped
+        ),
+        (1, 1)
+    );
+    assert_eq!(
+        e.tree(&second[0].output_commit),
+        pipeline_core::testkit::engine::files(&[("/a", "a"), ("/b", "b")])
+    );
+    // The next ordinary job builds on the rerun's output; it reuses nothing from elsewhere.
+    e.commit("in", &[], &[("/c", "c")]);
+    let fourth = e.run();
+    assert_eq!(fourth[0].salvage_from, None);
+    assert_eq!(fourth[0].stats.datums_skipped, 2, "{fourth:?}");
+
     e.engine.rerun_pipeline("flaky", RerunMode::All).unwrap();
     let third = e.run();
     assert_eq!(third[0].state, JobState::JobSuccess);
-    assert_eq!(third[0].stats.datums_processed, 2, "{third:?}");
+    assert_eq!(third[0].salvage_from, None);
+    assert_eq!(third[0].stats.datums_processed, 3, "{third:?}");
     assert_eq!(e.engine.inspect_pipeline("flaky").unwrap().version, 3);
+}
+
+#[test]
+fn failed_only_rerun_reuses_nothing_that_changed_or_failed() {
+    // Every datum fails in the first job: the rerun reuses nothing and runs both.
+    let e = env();
+    e.repo("in");
+    e.commit("in", &[], &[("/a", "a"), ("/b", "b")]);
+    e.create(&one("broken", "exit 3", "datum_tries: 1\n"));
+    let first = e.run();
+    assert_eq!(first[0].state, JobState::JobFailure);
+    e.engine
+        .rerun_pipeline("broken", RerunMode::FailedOnly)
+        .unwrap();
+    let second = e.run();
+    assert_eq!(second[0].stats.datums_skipped, 0, "{second:?}");
+    assert_eq!(second[0].stats.datums_failed, 2, "{second:?}");
 }

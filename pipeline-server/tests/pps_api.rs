@@ -309,3 +309,98 @@ async fn secrets_and_previews() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datum_pages_and_failed_only_reruns() {
+    use pipeline_core::pps::{DatumQuery, DatumReason, DatumState, RerunMode};
+    let e = env();
+    let c = &e.client;
+    let written = c
+        .create_pipelines(&spec(
+            "half",
+            "case $data in */b.txt) exit 3;; esac; cp $data /pfs/out/",
+        ))
+        .await
+        .unwrap();
+    let first = c.wait_commit_set(&written.commit_sets[0]).await.unwrap();
+    assert_eq!(first[0].state, JobState::JobFailure, "{first:?}");
+    let first = &first[0].id;
+
+    // Pages: the failed datum first; a cursor; one state; a prefix of the job ID.
+    let page = c
+        .datum_page(
+            "half",
+            first,
+            &DatumQuery {
+                limit: 1,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.datums.len(), 1);
+    assert_eq!(page.datums[0].state, DatumState::Failed);
+    assert_eq!(page.datums[0].inputs[0].path, "/b.txt");
+    let rest = DatumQuery {
+        after: page.next.clone(),
+        ..Default::default()
+    };
+    let rest = c.datum_page("half", &first[..10], &rest).await.unwrap();
+    assert_eq!(rest.datums.len(), 1);
+    assert_eq!(rest.datums[0].state, DatumState::Success);
+    assert_eq!(rest.next, None);
+    let only = DatumQuery {
+        state: Some(DatumState::Success),
+        ..Default::default()
+    };
+    let only = c.datum_page("half", first, &only).await.unwrap();
+    assert_eq!(only.datums, rest.datums);
+    let bad = DatumQuery {
+        after: Some("not a cursor".into()),
+        ..Default::default()
+    };
+    let err = c.datum_page("half", first, &bad).await.unwrap_err();
+    assert_eq!(api_kind(&err), ErrorKind::Invalid);
+    let err = c
+        .datum_page("nope", first, &DatumQuery::default())
+        .await
+        .unwrap_err();
+    assert_eq!(api_kind(&err), ErrorKind::NotFound);
+
+    // A failed-only rerun reuses /a from the failed job; /b runs (and fails) again.
+    let info = c
+        .rerun_pipeline("half", RerunMode::FailedOnly)
+        .await
+        .unwrap();
+    assert_eq!(info.version, 2);
+    let set = c.wait_commit("half@master").await.unwrap();
+    let second = &set.jobs[0];
+    assert_eq!(second.salvage_from.as_deref(), Some(first.as_str()));
+    let skipped = DatumQuery {
+        state: Some(DatumState::Skipped),
+        ..Default::default()
+    };
+    let skipped = c.datum_page("half", &second.id, &skipped).await.unwrap();
+    assert_eq!(skipped.datums.len(), 1, "{skipped:?}");
+    assert_eq!(skipped.datums[0].inputs[0].path, "/a.txt");
+    assert_eq!(
+        skipped.datums[0].reason,
+        DatumReason::Unchanged {
+            from_job: first.clone()
+        }
+    );
+
+    // `all` runs both again.
+    assert_eq!(
+        c.rerun_pipeline("half", RerunMode::All)
+            .await
+            .unwrap()
+            .version,
+        3
+    );
+    let set = c.wait_commit("half@master").await.unwrap();
+    assert_eq!(set.jobs[0].stats.datums_skipped, 0, "{:?}", set.jobs);
+    assert_eq!(set.jobs[0].stats.datums_processed, 1);
+    let err = c.rerun_pipeline("nope", RerunMode::All).await.unwrap_err();
+    assert_eq!(api_kind(&err), ErrorKind::NotFound);
+}

@@ -3,6 +3,7 @@
 //! one object-store barrier. This is what keeps the per-datum cost of the engine low: a job
 //! of 10,000 datums commits its outputs in a handful of transactions, not 10,000.
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 
@@ -27,7 +28,15 @@ pub struct OutputBatch {
     pub puts: Vec<(String, u64, ContentHash)>,
     /// Engine-table writes: key → `Some(value)` to set, `None` to delete.
     pub records: EngineWrite,
+    /// Engine records that have a secondary-index entry derived from their value: when one
+    /// of `records` writes such a key, the index key of its **previous** value (as `IndexOf`
+    /// computes it) is deleted first, so that writing a record again leaves no stale index
+    /// entry. Write the new index entry after the record, as an ordinary write in `records`.
+    pub reindex: Vec<(Vec<u8>, IndexOf)>,
 }
+
+/// The secondary-index key of an engine record, from its key and value (`None`: none).
+pub type IndexOf = fn(&[u8], &[u8]) -> Option<Vec<u8>>;
 
 /// A read view of the engine records, from [`Store::engine_reader`].
 pub struct EngineReader(Box<dyn MetaRead>);
@@ -36,6 +45,12 @@ impl EngineReader {
     /// One engine record, as of when the view was made.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.0.get(Table::Engine, key)
+    }
+
+    /// Every engine record with `start <= key < end`, in key order, streamed from this view:
+    /// a page that starts after a cursor costs the page, not what precedes it.
+    pub fn scan_range(&self, start: &[u8], end: &[u8]) -> Result<KvIter> {
+        self.0.scan(Table::Engine, start, end)
     }
 }
 
@@ -51,7 +66,10 @@ pub type EngineWrite = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 impl OutputBatch {
     /// Whether the batch changes nothing.
     pub fn is_empty(&self) -> bool {
-        self.deletes.is_empty() && self.puts.is_empty() && self.records.is_empty()
+        self.deletes.is_empty()
+            && self.puts.is_empty()
+            && self.records.is_empty()
+            && self.reindex.is_empty()
     }
 }
 
@@ -110,7 +128,19 @@ impl Store {
                 w.put(Table::Files, &key(&p), &e.encode())?;
             }
         }
+        let reindexed: HashMap<&[u8], IndexOf> = batch
+            .reindex
+            .iter()
+            .map(|(k, f)| (k.as_slice(), *f))
+            .collect();
         for (k, v) in &batch.records {
+            // Read in the transaction, so a record written twice in one batch is handled.
+            if let Some(index_of) = reindexed.get(k.as_slice())
+                && let Some(old) = w.get(Table::Engine, k)?
+                && let Some(stale) = index_of(k, &old)
+            {
+                w.delete(Table::Engine, &stale)?;
+            }
             match v {
                 Some(v) => w.put(Table::Engine, k, v)?,
                 None => w.delete(Table::Engine, k)?,

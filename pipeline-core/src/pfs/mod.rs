@@ -131,7 +131,7 @@ mod txn;
 pub mod verify;
 
 pub use autocommit::{WriteTarget, Written};
-pub use batch::{EngineReader, EngineWrite, OutputBatch};
+pub use batch::{EngineReader, EngineWrite, IndexOf, OutputBatch};
 pub use check::{CheckProblem, CheckReport};
 pub use commits::FinishOptions;
 pub use error::{CorruptFile, ObjectProblem, PfsError, Result};

@@ -91,6 +91,12 @@ impl StoreTxn<'_> {
             .scan_collect(Table::Engine, prefix, &prefix_end(prefix), limit)
     }
 
+    /// Up to `limit` engine records with `start <= key < end`, in key order (to walk a long
+    /// range in bounded batches, one transaction each).
+    pub fn engine_scan_range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Kv>> {
+        self.w.scan_collect(Table::Engine, start, end, limit)
+    }
+
     /// Sets an engine record.
     pub fn engine_put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         self.w.put(Table::Engine, key, value)

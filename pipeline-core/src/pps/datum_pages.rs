@@ -5,9 +5,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::pfs::EngineReader;
+use crate::pfs::meta::prefix_end;
+
 use super::Engine;
-use super::error::Result;
+use super::error::{PpsError, Result};
+use super::keys::{DatumKey, DatumOrderKey, RecordKey};
 use super::records::{DatumInfo, DatumState};
+use super::registry::decode;
 
 /// The largest page [`Engine::datum_page`] returns.
 pub const MAX_DATUM_PAGE: usize = 1000;
@@ -19,7 +24,7 @@ pub struct DatumQuery {
     /// Only datums in this state.
     #[serde(default)]
     pub state: Option<DatumState>,
-    /// Start after this position (a page's `next`); `None` starts at the first datum.
+    /// Start after this cursor (a page's `next`, opaque); `None` starts at the first datum.
     #[serde(default)]
     pub after: Option<String>,
     /// Datums per page (1..=[`MAX_DATUM_PAGE`]; 0 means 100).
@@ -33,7 +38,7 @@ pub struct DatumQuery {
 pub struct DatumPage {
     /// The datums, in reading order (failed, recovered, success slowest first, skipped).
     pub datums: Vec<DatumInfo>,
-    /// The position after the last datum, when more follow (pass it as `after`).
+    /// An opaque cursor, when more datums follow: pass it as `after` for the next page.
     pub next: Option<String>,
 }
 
@@ -55,40 +60,81 @@ pub fn datum_time_us(d: &DatumInfo) -> u64 {
         .saturating_add(d.stats.upload_us)
 }
 
-/// The position of a datum in reading order, as a string that sorts the same way.
-fn position(d: &DatumInfo) -> String {
-    format!(
-        "{}/{:020}/{}",
-        state_rank(d.state),
-        u64::MAX - datum_time_us(d),
-        d.id
-    )
-}
-
 impl Engine {
-    /// One page of a job's datums in reading order (see the module docs).
+    /// One page of a job's datums in reading order (see the module docs). The cursor
+    /// (`after`, a page's `next`) is opaque: pass it back as it came. A page costs its own
+    /// length, however many datums the job has (a range scan of the job's order index; a
+    /// job recorded before that index existed gets it on its first page).
     ///
-    /// Blocking: store reads only.
+    /// Blocking: store reads (and, once for an old job, index writes).
     pub fn datum_page(&self, pipeline: &str, job: &str, q: &DatumQuery) -> Result<DatumPage> {
-        // A first version that reads the whole job; an index replaces it.
+        self.inspect_job(pipeline, job)?;
         let limit = match q.limit {
             0 => 100,
             n => n.min(MAX_DATUM_PAGE),
         };
-        let mut all: Vec<(String, DatumInfo)> = self
-            .list_datums(pipeline, job)?
-            .into_iter()
-            .filter(|d| q.state.is_none_or(|s| d.state == s))
-            .map(|d| (position(&d), d))
-            .filter(|(p, _)| q.after.as_ref().is_none_or(|a| p > a))
-            .collect();
-        all.sort_by(|a, b| a.0.cmp(&b.0));
-        let more = all.len() > limit;
-        all.truncate(limit);
-        let next = more.then(|| all.last().map(|(p, _)| p.clone())).flatten();
-        Ok(DatumPage {
-            datums: all.into_iter().map(|(_, d)| d).collect(),
-            next,
-        })
+        if let Some(after) = &q.after
+            && !DatumOrderKey::is_position(after)
+        {
+            return Err(PpsError::Usage(format!(
+                "datum page cursor {after:?} is not one this server made: pass a page's `next` as it came"
+            )));
+        }
+        self.ensure_datum_order(pipeline, job)?;
+        let all = DatumOrderKey::of_job(pipeline, job);
+        let range = match q.state {
+            Some(state) => DatumOrderKey::of_state(pipeline, job, state),
+            None => all.clone(),
+        };
+        let mut start = range.as_bytes().to_vec();
+        if let Some(after) = &q.after {
+            let mut past = all.as_bytes().to_vec();
+            past.extend_from_slice(after.as_bytes());
+            past.push(0);
+            start = start.max(past);
+        }
+        let end = prefix_end(range.as_bytes());
+        let mut page = DatumPage {
+            datums: Vec::new(),
+            next: None,
+        };
+        if start >= end {
+            return Ok(page);
+        }
+        let reader = self.store().engine_reader()?;
+        let mut last = None;
+        for kv in reader.scan_range(&start, &end)? {
+            let (k, _) = kv?;
+            let Some(position) = all.rest(&k).and_then(|p| std::str::from_utf8(p).ok()) else {
+                continue;
+            };
+            let Some(datum) = indexed_datum(&reader, pipeline, job, position)? else {
+                continue;
+            };
+            if page.datums.len() == limit {
+                page.next = last;
+                break;
+            }
+            last = Some(position.to_string());
+            page.datums.push(datum);
+        }
+        Ok(page)
     }
+}
+
+/// The record an order entry at `position` points to; `None` when the entry is not the
+/// record's current position (which a transaction never leaves behind, but a page skips
+/// rather than show a datum twice).
+fn indexed_datum(
+    reader: &EngineReader,
+    pipeline: &str,
+    job: &str,
+    position: &str,
+) -> Result<Option<DatumInfo>> {
+    let key = DatumKey::new(pipeline, job, DatumOrderKey::datum_of(position)).encode();
+    let Some(value) = reader.get(&key)? else {
+        return Ok(None);
+    };
+    let info: DatumInfo = decode(&key, &value)?;
+    Ok((DatumOrderKey::position(&info) == position).then_some(info))
 }

@@ -7,14 +7,25 @@
 //! | `V/{pipeline}/{version:012}` | every version of it |
 //! | `J/{pipeline}/{job}` | a [`JobInfo`](super::JobInfo) |
 //! | `D/{pipeline}/{job}/{datum}` | a [`DatumInfo`](super::DatumInfo) |
+//! | `O/{pipeline}/{job}/{rank}/{u64::MAX - time_us:020}/{datum}` | empty: the job's datums in reading order (see below) |
+//! | `I/{pipeline}/{job}` | the job's `O/` entries are complete (absent for jobs recorded before the index existed) |
+//! | `R/{pipeline}` | a [`RerunMode::FailedOnly`](super::RerunMode) rerun waiting for its job: `{"version", "job"}` |
 //! | `L/{pipeline}/{job}/{datum}/{seq:010}` | a [`LogLine`](super::LogLine) |
 //! | `K/{pipeline}/{job}` | why a running job was stopped (plain text) |
 //! | `X/{pipeline}` | the pipeline was deleted (time, ms; removed when it is created again) |
 //! | `S/{secret}` | a stored secret (`secrets`; names are DNS subdomains, no `/`) |
 //!
+//! The `O/` entries are a secondary index of the `D/` records, written in the same
+//! transaction as each record (and the entry of a record's previous value removed): `rank` is
+//! 0 failed, 1 recovered, 2 success, 3 skipped; `time_us` is the datum's download + process +
+//! upload time, so within a state the slowest comes first. A page of datums is a range scan.
+//!
 //! Pipeline names are repo names (no `/`), job IDs are hex and datum IDs are hex, so a `/`
 //! ends each part and a prefix never matches a longer name. Numbers are zero-padded so that
 //! key order is numeric order.
+
+use super::datum_pages::{datum_time_us, state_rank};
+use super::records::{DatumInfo, DatumState};
 
 /// A key of an engine record.
 pub(crate) trait RecordKey {
@@ -191,6 +202,144 @@ impl RecordKey for DatumKey<'_> {
     }
 }
 
+impl<'a> DatumKey<'a> {
+    /// Reads a key back (`None` when it is not a datum key).
+    pub(crate) fn decode(key: &'a [u8]) -> Option<Self> {
+        let rest = std::str::from_utf8(key).ok()?.strip_prefix("D/")?;
+        let mut parts = rest.split('/');
+        let (pipeline, job, datum) = (parts.next()?, parts.next()?, parts.next()?);
+        let well_formed =
+            parts.next().is_none() && [pipeline, job, datum].iter().all(|p| !p.is_empty());
+        well_formed.then_some(DatumKey {
+            pipeline,
+            job,
+            datum,
+        })
+    }
+}
+
+/// `O/{pipeline}/{job}/{position}`: a datum's place in its job's reading order, where the
+/// position is `{rank}/{u64::MAX - time_us:020}/{datum}` (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DatumOrderKey<'a> {
+    /// Pipeline name.
+    pub pipeline: &'a str,
+    /// Job ID.
+    pub job: &'a str,
+    /// The datum's position (see [`DatumOrderKey::position`]).
+    pub position: String,
+}
+
+impl<'a> DatumOrderKey<'a> {
+    /// The order entry of `datum`, recorded in `pipeline@job`.
+    pub(crate) fn new(pipeline: &'a str, job: &'a str, datum: &DatumInfo) -> Self {
+        DatumOrderKey {
+            pipeline,
+            job,
+            position: Self::position(datum),
+        }
+    }
+
+    /// Where a datum sorts in reading order, as text that sorts the same way.
+    pub(crate) fn position(datum: &DatumInfo) -> String {
+        format!(
+            "{}/{:020}/{}",
+            state_rank(datum.state),
+            u64::MAX - datum_time_us(datum),
+            datum.id
+        )
+    }
+
+    /// Whether `position` has the form [`DatumOrderKey::position`] makes.
+    pub(crate) fn is_position(position: &str) -> bool {
+        let mut parts = position.split('/');
+        let (Some(rank), Some(time), Some(id), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return false;
+        };
+        matches!(rank, "0" | "1" | "2" | "3")
+            && time.len() == 20
+            && time.bytes().all(|b| b.is_ascii_digit())
+            && !id.is_empty()
+            && id.len() <= 64
+            && id.bytes().all(|b| b.is_ascii_hexdigit())
+    }
+
+    /// The datum ID at the end of a position.
+    pub(crate) fn datum_of(position: &str) -> &str {
+        position.rsplit('/').next().unwrap_or_default()
+    }
+
+    /// Every entry of `pipeline@job` ([`KeyPrefix::rest`] is the position).
+    pub(crate) fn of_job(pipeline: &str, job: &str) -> KeyPrefix {
+        KeyPrefix(format!("O/{pipeline}/{job}/"))
+    }
+
+    /// The entries of the datums of `pipeline@job` in `state`.
+    pub(crate) fn of_state(pipeline: &str, job: &str, state: DatumState) -> KeyPrefix {
+        KeyPrefix(format!("O/{pipeline}/{job}/{}/", state_rank(state)))
+    }
+
+    /// Every entry of every job of `pipeline`.
+    pub(crate) fn of_pipeline(pipeline: &str) -> KeyPrefix {
+        KeyPrefix(format!("O/{pipeline}/"))
+    }
+}
+
+impl RecordKey for DatumOrderKey<'_> {
+    fn encode(&self) -> Vec<u8> {
+        format!("O/{}/{}/{}", self.pipeline, self.job, self.position).into_bytes()
+    }
+}
+
+/// `I/{pipeline}/{job}`: the job's [`DatumOrderKey`] entries are complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OrderIndexedKey<'a> {
+    /// Pipeline name.
+    pub pipeline: &'a str,
+    /// Job ID.
+    pub job: &'a str,
+}
+
+impl<'a> OrderIndexedKey<'a> {
+    /// The marker of `pipeline@job`.
+    pub(crate) fn new(pipeline: &'a str, job: &'a str) -> Self {
+        OrderIndexedKey { pipeline, job }
+    }
+
+    /// Every marker of `pipeline`.
+    pub(crate) fn of(pipeline: &str) -> KeyPrefix {
+        KeyPrefix(format!("I/{pipeline}/"))
+    }
+}
+
+impl RecordKey for OrderIndexedKey<'_> {
+    fn encode(&self) -> Vec<u8> {
+        format!("I/{}/{}", self.pipeline, self.job).into_bytes()
+    }
+}
+
+/// `R/{pipeline}`: a failed-only rerun whose job has not been created yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RerunKey<'a> {
+    /// Pipeline name.
+    pub pipeline: &'a str,
+}
+
+impl<'a> RerunKey<'a> {
+    /// The pending rerun of `pipeline`.
+    pub(crate) fn new(pipeline: &'a str) -> Self {
+        RerunKey { pipeline }
+    }
+}
+
+impl RecordKey for RerunKey<'_> {
+    fn encode(&self) -> Vec<u8> {
+        format!("R/{}", self.pipeline).into_bytes()
+    }
+}
+
 /// `L/{pipeline}/{job}/{datum}/{seq:010}`: one log line of a datum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LogKey<'a> {
@@ -284,13 +433,16 @@ impl RecordKey for DeletedPipelineKey<'_> {
     }
 }
 
-/// Every record a pipeline owns besides its current version ([`PipelineKey`]): versions,
-/// jobs, datums, logs and kill reasons. Deleting a pipeline deletes these.
-pub(crate) fn owned_by(pipeline: &str) -> [KeyPrefix; 5] {
+/// Every record group a pipeline owns besides its current version ([`PipelineKey`]) and its
+/// pending rerun ([`RerunKey`]): versions, jobs, datums and their order index, logs and kill
+/// reasons. Deleting a pipeline deletes these.
+pub(crate) fn owned_by(pipeline: &str) -> [KeyPrefix; 7] {
     [
         PipelineVersionKey::of(pipeline),
         JobKey::of(pipeline),
         DatumKey::of_pipeline(pipeline),
+        DatumOrderKey::of_pipeline(pipeline),
+        OrderIndexedKey::of(pipeline),
         LogKey::of(pipeline, None, None),
         KillReasonKey::of(pipeline),
     ]
@@ -315,6 +467,31 @@ mod tests {
         );
         assert_eq!(KillReasonKey::new("e", "ab").encode(), b"K/e/ab");
         assert_eq!(DeletedPipelineKey::new("e").encode(), b"X/e");
+        assert_eq!(OrderIndexedKey::new("e", "ab").encode(), b"I/e/ab");
+        assert_eq!(RerunKey::new("e").encode(), b"R/e");
+    }
+
+    #[test]
+    fn datum_keys_decode_and_order_positions_check_their_form() {
+        let key = DatumKey::new("e", "ab", "cd").encode();
+        assert_eq!(DatumKey::decode(&key), Some(DatumKey::new("e", "ab", "cd")));
+        assert_eq!(DatumKey::decode(b"D/e/ab"), None);
+        assert_eq!(DatumKey::decode(b"D/e/ab/cd/x"), None);
+        assert!(DatumOrderKey::is_position("2/18446744073709551614/0a9f"));
+        for bad in [
+            "",
+            "4/18446744073709551614/0a",
+            "2/1844/0a",
+            "2/18446744073709551614/zz",
+            "2/18446744073709551614/0a/x",
+            "2/1844674407370955161x/0a",
+        ] {
+            assert!(!DatumOrderKey::is_position(bad), "{bad}");
+        }
+        assert_eq!(
+            DatumOrderKey::datum_of("2/18446744073709551614/0a9f"),
+            "0a9f"
+        );
     }
 
     #[test]

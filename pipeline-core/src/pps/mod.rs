@@ -41,6 +41,14 @@
 //!   directory clash, fail the job naming both datums and the path. A failed job's output
 //!   commit is finished **with an error**: its tree (the successful datums' outputs) stays
 //!   browsable at `<pipeline>@<job>` but is never inherited.
+//! - **Rerun** ([`Engine::rerun_pipeline`]): the current spec registered again as an update.
+//!   [`RerunMode::All`] takes a new salt, so every datum runs. [`RerunMode::FailedOnly`] makes
+//!   the new job (and only that job: it carries [`JobInfo::salvage_from`]) reuse the
+//!   pipeline's **last** job, even a failed or killed one: every datum that succeeded there
+//!   with the same datum hash is SKIPPED with reason `unchanged` from that job, and the file
+//!   entries of the outputs that job recorded for it (in its errored output commit) are copied
+//!   into the new output commit (content-addressed: entries, not bytes). Everything else runs
+//!   as usual. Ordinary jobs keep Pachyderm's rule: a failed job is never a base.
 //! - **DAG**: a job waits until its input commits are finished; an input commit finished with
 //!   an error makes it UNRUNNABLE, and its own output commit errored, so it cascades.
 //! - **Beyond Pachyderm**: every datum records a machine-readable [`DatumReason`] and, when it
@@ -55,7 +63,9 @@
 //! Records live in the store's metadata database (engine table) next to the commits: a
 //! pipeline per name and per version, a job per commit set, a datum record per datum per job
 //! (with the output paths it wrote, which is what lets later jobs delete exactly those), and
-//! log lines; their keys are laid out in one module (`keys`). Datum results are committed in
+//! log lines; their keys are laid out in one module (`keys`). Each datum record has an entry
+//! in its job's order index, written in the same transaction, so [`Engine::datum_page`] reads
+//! a page of a million-datum job with one short range scan. Datum results are committed in
 //! **batches**: one transaction (one fsync) holds the output file entries, datum records and
 //! log lines of many datums.
 //!
@@ -77,6 +87,7 @@
 //! are never touched.
 
 mod cron;
+mod datum_index;
 mod datum_pages;
 pub mod error;
 mod events;
@@ -106,8 +117,8 @@ pub use job_ids::MIN_JOB_PREFIX;
 pub use pool_spec::{dry_run_pool_spec, pool_spec, worker_count};
 pub use preview::{MissingInput, PreviewError, preview_datums};
 pub use records::{
-    DatumFailure, DatumInfo, DatumInputInfo, DatumReason, DatumState, DatumStats, JobInfo,
-    JobState, JobStats, LogLine, PipelineInfo,
+    DatumAttempt, DatumFailure, DatumInfo, DatumInputInfo, DatumReason, DatumState, DatumStats,
+    JobInfo, JobState, JobStats, LogLine, PipelineInfo, RunEnd,
 };
 pub use registry::{CreateOptions, EngineCheck, RerunMode};
 

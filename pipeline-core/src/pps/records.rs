@@ -190,6 +190,11 @@ pub struct JobInfo {
     pub inputs: Vec<CommitRef>,
     /// The job whose output this one started from (last successful job), if any.
     pub base_job: Option<String>,
+    /// Set on the job a [`RerunMode::FailedOnly`](super::RerunMode::FailedOnly) rerun made:
+    /// the pipeline's last job before the rerun (even a failed or killed one), whose
+    /// successful datums this job skips, carrying their outputs over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salvage_from: Option<String>,
     /// Counters and timings.
     pub stats: JobStats,
     /// Set once deletions and skipped-datum records are written (resume does not redo them).
@@ -304,6 +309,35 @@ impl std::fmt::Display for DatumFailure {
     }
 }
 
+/// How one run of a program ended: an attempt of the user code, or the `err_cmd` after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RunEnd {
+    /// It succeeded (for an attempt: its output was valid too).
+    Success,
+    /// It failed.
+    Failed {
+        /// How.
+        failure: DatumFailure,
+    },
+}
+
+/// One attempt at a datum, in the order they were made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DatumAttempt {
+    /// 1 for the first attempt.
+    pub number: u32,
+    /// How the user code ended.
+    pub ended: RunEnd,
+    /// Time in user code during this attempt (and its output check), µs.
+    pub process_us: u64,
+    /// How `err_cmd` ended, when it ran after this attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub err_cmd: Option<RunEnd>,
+}
+
 /// One input file or directory of a datum.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -314,6 +348,37 @@ pub struct DatumInputInfo {
     pub repo: String,
     /// Path in the repo (directories end in `/`).
     pub path: String,
+    /// The input branch (empty in records written before it was kept).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub branch: String,
+    /// Content hash of the matched path, hex (empty in older records).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hash: String,
+    /// Bytes of the matched path (a directory: everything below it).
+    #[serde(default)]
+    pub size: u64,
+    /// The `join_on` key, when the input has `join_on`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub join_key: String,
+    /// The `group_by` key, when the input has `group_by`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub group_key: String,
+}
+
+impl DatumInputInfo {
+    /// The record of one input of a planned datum.
+    pub(crate) fn of(input: &crate::datum::DatumInput) -> Self {
+        DatumInputInfo {
+            name: input.leaf.name.clone(),
+            repo: input.leaf.repo.clone(),
+            path: input.path.clone(),
+            branch: input.leaf.branch.clone(),
+            hash: input.hash.to_hex(),
+            size: input.size,
+            join_key: input.join_key.clone(),
+            group_key: input.group_key.clone(),
+        }
+    }
 }
 
 /// Per-datum timings and sizes.
@@ -350,6 +415,10 @@ pub struct DatumInfo {
     pub job: String,
     /// Attempts made by this job.
     pub attempts: u32,
+    /// Every attempt this job made, in order (empty for skipped datums and in records
+    /// written before attempts were kept).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempt_history: Vec<DatumAttempt>,
     /// The inputs.
     pub inputs: Vec<DatumInputInfo>,
     /// Output file paths this datum wrote (committed ones, or, for a failed job's

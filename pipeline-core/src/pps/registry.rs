@@ -7,7 +7,7 @@ use crate::spec::{Diagnostic, EffectiveSpec, FieldPath, Input, ParsedSpec, Pipel
 use crate::validate::{self, StoreCheck};
 
 use super::error::{PpsError, Result};
-use super::keys::{self, DeletedPipelineKey, PipelineKey, PipelineVersionKey, RecordKey};
+use super::keys::{self, DeletedPipelineKey, PipelineKey, PipelineVersionKey, RecordKey, RerunKey};
 use super::records::{JobState, PipelineInfo, enc};
 use super::{Engine, now_ms};
 
@@ -27,11 +27,23 @@ pub struct CreateOptions {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RerunMode {
-    /// Only what did not succeed: datums that succeeded before with the same inputs are
-    /// skipped, as after an update.
+    /// Only what did not succeed: the new job skips every datum that succeeded with the
+    /// same datum hash in the pipeline's **last** job (even a failed or killed one), with
+    /// reason `unchanged` from that job, and carries their outputs (file entries, not bytes)
+    /// from that job's output commit into its own; everything else runs as usual.
     FailedOnly,
     /// Every datum (a new salt, as `update --reprocess`).
     All,
+}
+
+/// A failed-only rerun waiting for its job (stored at `R/{pipeline}`): the first job
+/// discovered for pipeline `version` reuses the successful datums of `job`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct RerunRequest {
+    /// The pipeline version the rerun registered.
+    pub version: u64,
+    /// The pipeline's last job before the rerun.
+    pub job: String,
 }
 
 /// An input branch of a pipeline, with the field it comes from.
@@ -254,11 +266,15 @@ fn reject_unsupported(effective: &EffectiveSpec, name: &str) -> Result<()> {
 /// triggers, the output repo (new pipeline) or the old output branch's demotion (output
 /// branch renamed), the records, then the output branch's provenance (which opens the
 /// first job's commits).
+///
+/// `salvage_from` (a failed-only rerun) is kept for the version's first job; any other
+/// registration drops a rerun request still waiting.
 fn record_pipeline(
     txn: &mut StoreTxn<'_>,
     info: &PipelineInfo,
     existing: Option<&PipelineInfo>,
     branches: &[InputBranch],
+    salvage_from: Option<&str>,
 ) -> Result<()> {
     let key = PipelineKey::new(&info.name).encode();
     if existing.is_none() && txn.engine_get(&key)?.is_some() {
@@ -307,6 +323,17 @@ fn record_pipeline(
         &PipelineVersionKey::new(&info.name, info.version).encode(),
         &enc(info),
     )?;
+    let rerun = RerunKey::new(&info.name).encode();
+    match salvage_from {
+        Some(job) => {
+            let request = RerunRequest {
+                version: info.version,
+                job: job.to_string(),
+            };
+            txn.engine_put(&rerun, &enc(&request))?;
+        }
+        None => txn.engine_delete(&rerun)?,
+    }
     if !info.stopped {
         let provenance_changed = match txn.inspect_branch(out_branch) {
             Ok(b) => b.direct_provenance != info.inputs,
@@ -367,6 +394,7 @@ fn remove_pipeline(txn: &mut StoreTxn<'_>, info: &PipelineInfo, keep_repo: bool)
         txn.engine_delete_prefix(prefix.as_bytes())?;
     }
     txn.engine_delete(&PipelineKey::new(name).encode())?;
+    txn.engine_delete(&RerunKey::new(name).encode())?;
     txn.engine_put(
         &DeletedPipelineKey::new(name).encode(),
         now_ms().to_string().as_bytes(),
@@ -416,7 +444,7 @@ impl Engine {
             if !report.is_valid() {
                 return Err(invalid(&p.spec, report.errors));
             }
-            out.push(self.register(&p.spec, opts)?);
+            out.push(self.register(&p.spec, opts, None)?);
         }
         Ok(out)
     }
@@ -440,7 +468,7 @@ impl Engine {
         if !report.is_valid() {
             return Err(invalid(spec, report.errors));
         }
-        self.register(spec, opts)
+        self.register(spec, opts, None)
     }
 
     /// Registers one validated pipeline: a new one, or a new version of an existing one. The
@@ -450,7 +478,14 @@ impl Engine {
     ///
     /// Creating a pipeline that exists with exactly this spec (and executor) is a no-op that
     /// returns it, so a `create pipeline` re-run after an interruption succeeds.
-    fn register(&self, spec: &PipelineSpec, opts: &CreateOptions) -> Result<PipelineInfo> {
+    ///
+    /// `salvage_from`: see [`RerunMode::FailedOnly`].
+    fn register(
+        &self,
+        spec: &PipelineSpec,
+        opts: &CreateOptions,
+        salvage_from: Option<&str>,
+    ) -> Result<PipelineInfo> {
         let mut effective = spec.effective();
         let name = spec
             .pipeline
@@ -516,8 +551,9 @@ impl Engine {
         if existing.is_some() {
             self.kill_unfinished(&name, "all jobs killed because pipeline was updated")?;
         }
-        self.store()
-            .transact(|txn| record_pipeline(txn, &info, existing.as_ref(), &branches))?;
+        self.store().transact(|txn| {
+            record_pipeline(txn, &info, existing.as_ref(), &branches, salvage_from)
+        })?;
         Ok(info)
     }
 
@@ -533,7 +569,14 @@ impl Engine {
             reprocess: mode == RerunMode::All,
             executor: Some(current.executor.clone()),
         };
-        self.register(&current.spec, &opts)
+        let salvage_from = match mode {
+            RerunMode::FailedOnly => {
+                self.discover_jobs()?;
+                self.list_jobs(Some(name))?.pop().map(|j| j.id)
+            }
+            RerunMode::All => None,
+        };
+        self.register(&current.spec, &opts, salvage_from.as_deref())
     }
 
     /// The current version of a pipeline.

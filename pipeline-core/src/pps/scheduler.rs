@@ -6,10 +6,11 @@ use tokio_util::sync::CancellationToken;
 use crate::error_chain::ErrorChain;
 use crate::pfs::{CommitInfo, CommitRef, FinishOptions, PfsError};
 
+use super::datum_index::indexed_from_start;
 use super::error::{PpsError, Result};
-use super::keys::{DatumKey, JobKey, KillReasonKey, LogKey, RecordKey};
-use super::records::{DatumInfo, JobInfo, JobState, LogLine, enc};
-use super::registry::decode;
+use super::keys::{DatumKey, JobKey, KillReasonKey, LogKey, RecordKey, RerunKey};
+use super::records::{DatumInfo, JobInfo, JobState, LogLine, PipelineInfo, enc};
+use super::registry::{RerunRequest, decode};
 use super::{Engine, now_ms};
 
 /// What a job's inputs allow (see `Engine::readiness`).
@@ -20,6 +21,27 @@ enum Readiness {
     Unrunnable(String),
     /// Run now.
     Ready,
+}
+
+/// A CREATED job for the open output commit `c` of pipeline `p`.
+fn new_job(p: &PipelineInfo, c: CommitInfo, salvage_from: Option<String>) -> JobInfo {
+    JobInfo {
+        pipeline: p.name.clone(),
+        id: c.commit.id.to_string(),
+        version: p.version,
+        state: JobState::JobCreated,
+        reason: String::new(),
+        output_commit: c.commit,
+        inputs: c.direct_provenance,
+        base_job: None,
+        salvage_from,
+        stats: Default::default(),
+        planned: false,
+        restarts: 0,
+        created_ms: super::mono_ms(),
+        started_ms: None,
+        finished_ms: None,
+    }
 }
 
 impl Engine {
@@ -54,24 +76,14 @@ impl Engine {
                 cur = c.parent.clone();
                 chain.push(c);
             }
+            if chain.is_empty() {
+                continue;
+            }
+            let mut salvage = self.pending_rerun(&p, &mut writes)?;
             for c in chain.into_iter().rev() {
-                let job = JobInfo {
-                    pipeline: p.name.clone(),
-                    id: c.commit.id.to_string(),
-                    version: p.version,
-                    state: JobState::JobCreated,
-                    reason: String::new(),
-                    output_commit: c.commit.clone(),
-                    inputs: c.direct_provenance.clone(),
-                    base_job: None,
-                    stats: Default::default(),
-                    planned: false,
-                    restarts: 0,
-                    created_ms: super::mono_ms(),
-                    started_ms: None,
-                    finished_ms: None,
-                };
+                let job = new_job(&p, c, salvage.take());
                 writes.push((JobKey::new(&p.name, &job.id).encode(), Some(enc(&job))));
+                writes.push(indexed_from_start(&p.name, &job.id));
                 created.push(job);
             }
         }
@@ -80,6 +92,22 @@ impl Engine {
             self.publish(created.iter().cloned().map(super::events::Event::Job));
         }
         Ok(created)
+    }
+
+    /// The salvage job of a failed-only rerun of `p` waiting for its job, taken (its record's
+    /// removal added to `writes`); a request left by an earlier version is dropped.
+    fn pending_rerun(
+        &self,
+        p: &PipelineInfo,
+        writes: &mut crate::pfs::EngineWrite,
+    ) -> Result<Option<String>> {
+        let key = RerunKey::new(&p.name).encode();
+        let Some(v) = self.store().engine_get(&key)? else {
+            return Ok(None);
+        };
+        let rerun: RerunRequest = decode(&key, &v)?;
+        writes.push((key, None));
+        Ok((rerun.version == p.version).then_some(rerun.job))
     }
 
     /// Jobs of one pipeline (or all), oldest first.

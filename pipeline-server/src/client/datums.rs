@@ -1,10 +1,10 @@
 //! Datum calls.
 
 use axum::http::Method;
-use pipeline_core::pps::DatumInfo;
+use pipeline_core::pps::{DatumInfo, DatumPage, DatumQuery};
 
 use super::NdjsonStream;
-use super::{Client, ClientResult, NO_BODY, seg};
+use super::{Client, ClientResult, NO_BODY, query, seg};
 use crate::routes::datums::{PreviewDatums, PreviewLine};
 
 impl Client {
@@ -27,6 +27,33 @@ impl Client {
             seg(pipeline),
             seg(job),
             seg(datum)
+        );
+        self.json(Method::GET, &path, NO_BODY).await
+    }
+
+    /// `GET /api/v1/jobs/{pipeline}/{job}/datum_page`: one page of a job's datums in
+    /// reading order (pass the page's `next` as `q.after` for the next one).
+    pub async fn datum_page(
+        &self,
+        pipeline: &str,
+        job: &str,
+        q: &DatumQuery,
+    ) -> ClientResult<DatumPage> {
+        let mut pairs = Vec::new();
+        if let Some(state) = q.state {
+            pairs.push(("state", state.as_str().to_string()));
+        }
+        if let Some(after) = &q.after {
+            pairs.push(("after", after.clone()));
+        }
+        if q.limit > 0 {
+            pairs.push(("limit", q.limit.to_string()));
+        }
+        let path = format!(
+            "/api/v1/jobs/{}/{}/datum_page{}",
+            seg(pipeline),
+            seg(job),
+            query(&pairs)
         );
         self.json(Method::GET, &path, NO_BODY).await
     }

@@ -1,10 +1,12 @@
 //! Pipeline calls.
 
 use axum::http::Method;
-use pipeline_core::pps::PipelineInfo;
+use pipeline_core::pps::{PipelineInfo, RerunMode};
 
 use super::{Client, ClientResult, NO_BODY, query, seg};
-use crate::routes::pipelines::{CreatePipelines, CronRun, DryRunPipeline, PipelinesWritten};
+use crate::routes::pipelines::{
+    CreatePipelines, CronRun, DryRunPipeline, PipelinesWritten, RerunPipeline,
+};
 
 impl Client {
     /// `GET /api/v1/pipelines`.
@@ -55,6 +57,14 @@ impl Client {
     pub async fn start_pipeline(&self, name: &str) -> ClientResult<PipelinesWritten> {
         let path = format!("/api/v1/pipelines/{}/start", seg(name));
         self.json(Method::POST, &path, NO_BODY).await
+    }
+
+    /// `POST /api/v1/pipelines/{pipeline}/rerun`: a new version whose job runs only what did
+    /// not succeed in the last job ([`RerunMode::FailedOnly`]) or every datum.
+    pub async fn rerun_pipeline(&self, name: &str, mode: RerunMode) -> ClientResult<PipelineInfo> {
+        let path = format!("/api/v1/pipelines/{}/rerun", seg(name));
+        self.json(Method::POST, &path, Some(&RerunPipeline { mode }))
+            .await
     }
 
     /// `POST /api/v1/pipelines/{pipeline}/run_cron`.

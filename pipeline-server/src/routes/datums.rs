@@ -12,18 +12,21 @@ use bytes::Bytes;
 use pipeline_core::datum::{Datum, DatumPlan, PlanError};
 use pipeline_core::error_chain::ErrorChain;
 use pipeline_core::pfs::Store;
-use pipeline_core::pps::{DatumInfo, MissingInput, PpsError, PreviewError, preview_datums};
+use pipeline_core::pps::{
+    DatumInfo, DatumPage, DatumQuery, DatumState, MissingInput, PpsError, PreviewError,
+    preview_datums,
+};
 use pipeline_core::spec::ParsedSpec;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::jobs::resolve;
 use super::pipelines::parse_spec_text;
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorDetail, ErrorKind};
-use crate::extract::{Json, Path};
+use crate::extract::{Json, Path, Query};
 use crate::state::AppState;
 
 /// The datum routes.
@@ -31,6 +34,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_datums))
         .routes(routes!(inspect_datum))
+        .routes(routes!(datum_page))
         .routes(routes!(preview))
 }
 
@@ -113,6 +117,48 @@ async fn list_datums(
     s.blocking(move |e| {
         let id = resolve(e, &pipeline, &job)?;
         Ok(e.list_datums(&pipeline, &id)?)
+    })
+    .await
+    .map(Json)
+}
+
+/// `?state=&after=&limit=` of a datum page.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+pub struct DatumPageQuery {
+    /// Only datums in this state (`FAILED`, `RECOVERED`, `SUCCESS`, `SKIPPED`).
+    #[serde(default)]
+    #[param(value_type = Option<String>)]
+    pub state: Option<DatumState>,
+    /// The previous page's `next` (opaque); absent for the first page.
+    #[serde(default)]
+    pub after: Option<String>,
+    /// Datums per page: 1 to 1000, default 100.
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// One page of a job's datums in reading order: failed, recovered, succeeded (slowest
+/// first), skipped. A page costs its own length, however many datums the job has; follow
+/// `next` with `after` for the next page.
+#[utoipa::path(get, path = "/api/v1/jobs/{pipeline}/{job}/datum_page", tag = "datums",
+    params(("pipeline" = String, Path, description = "Pipeline name"),
+        ("job" = String, Path, description = "Job ID, or a prefix of at least 8 characters"),
+        DatumPageQuery),
+    responses((status = 200, body = DatumPage), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn datum_page(
+    State(s): State<AppState>,
+    Path((pipeline, job)): Path<(String, String)>,
+    Query(q): Query<DatumPageQuery>,
+) -> ApiResult<Json<DatumPage>> {
+    s.blocking(move |e| {
+        let id = resolve(e, &pipeline, &job)?;
+        let query = DatumQuery {
+            state: q.state,
+            after: q.after,
+            limit: q.limit.unwrap_or(0),
+        };
+        Ok(e.datum_page(&pipeline, &id, &query)?)
     })
     .await
     .map(Json)

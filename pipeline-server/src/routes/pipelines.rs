@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use axum::extract::State;
 use axum::http::StatusCode;
 use pipeline_core::error_chain::ErrorChain;
-use pipeline_core::pps::{CreateOptions, Engine, PipelineInfo, PpsError};
+use pipeline_core::pps::{CreateOptions, Engine, PipelineInfo, PpsError, RerunMode};
 use pipeline_core::spec::{ParsedSpec, PipelineSpec};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -28,6 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(inspect_pipeline, delete_pipeline))
         .routes(routes!(stop_pipeline))
         .routes(routes!(start_pipeline))
+        .routes(routes!(rerun_pipeline))
         .routes(routes!(run_cron))
 }
 
@@ -278,6 +279,33 @@ async fn start_pipeline(
         .await?;
     s.notify_changed();
     Ok(Json(written))
+}
+
+/// Body of `POST /api/v1/pipelines/{pipeline}/rerun`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RerunPipeline {
+    /// `failed_only`: reuse what succeeded in the last job; `all`: run every datum again.
+    pub mode: RerunMode,
+}
+
+/// Reruns a pipeline over its current input heads: a new version with the same spec, whose
+/// job runs either only what did not succeed in the last job (`failed_only`) or every datum
+/// (`all`). Answers with the new version; its job runs in the background.
+#[utoipa::path(post, path = "/api/v1/pipelines/{pipeline}/rerun", tag = "pipelines",
+    params(("pipeline" = String, Path, description = "Pipeline name")),
+    request_body = RerunPipeline,
+    responses((status = 200, body = PipelineInfo), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn rerun_pipeline(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Json(req): Json<RerunPipeline>,
+) -> ApiResult<Json<PipelineInfo>> {
+    let info = s
+        .blocking(move |e| Ok(e.rerun_pipeline(&name, req.mode)?))
+        .await?;
+    s.notify_changed();
+    Ok(Json(info))
 }
 
 /// Commits a tick (now) to every cron input of a pipeline, as `pachctl run cron` does.

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use crate::error_chain::ErrorChain;
 use crate::executor::policy::{DatumPolicy, Verdict};
-use crate::executor::{DatumTask, LogStream, Program, ProgramKind, Worker};
+use crate::executor::{DatumTask, ExecutorError, LogStream, Program, ProgramKind, Worker};
 
-use super::super::records::DatumFailure;
+use super::super::records::{DatumAttempt, DatumFailure, RunEnd};
 
 /// The retry policy of one pipeline version.
 #[derive(Debug, Clone)]
@@ -36,6 +36,31 @@ pub(crate) struct AttemptResult {
     pub attempts: u32,
     /// Time in user code, µs.
     pub process_us: u64,
+    /// Every attempt, in order.
+    pub history: Vec<DatumAttempt>,
+}
+
+/// How one run of a program ended, as a failure (`None`: it succeeded).
+fn failure_of(outcome: Result<Verdict, ExecutorError>) -> Option<DatumFailure> {
+    match outcome {
+        Ok(Verdict::Success { .. }) => None,
+        Ok(Verdict::Failed { exit_code }) => Some(DatumFailure::ExitCode { code: exit_code }),
+        Ok(Verdict::Signaled { signal }) => Some(DatumFailure::Signal { signal }),
+        Ok(Verdict::TimedOut) => Some(DatumFailure::Timeout),
+        Ok(Verdict::OutOfMemory) => Some(DatumFailure::OutOfMemory),
+        Ok(Verdict::Cancelled) => Some(DatumFailure::Cancelled),
+        Err(e) => Some(DatumFailure::Executor {
+            message: ErrorChain(&e).to_string(),
+        }),
+    }
+}
+
+/// A run's end from its failure (`None`: success).
+fn run_end(failure: Option<DatumFailure>) -> RunEnd {
+    match failure {
+        None => RunEnd::Success,
+        Some(failure) => RunEnd::Failed { failure },
+    }
 }
 
 /// Runs `task` with the policy. `check_output` validates `scratch/out` after a successful run
@@ -48,72 +73,64 @@ pub(crate) async fn run_with_policy(
 ) -> AttemptResult {
     let started = Instant::now();
     let out = task.scratch.join("out");
-    let mut recovered = false;
-    let mut failure = None;
-    let mut attempts = 0;
-    for _ in 0..policy.tries.max(1) {
-        attempts += 1;
-        if attempts > 1 {
+    let mut result = AttemptResult {
+        success: false,
+        recovered: false,
+        failure: None,
+        attempts: 0,
+        process_us: 0,
+        history: Vec::new(),
+    };
+    for number in 1..=policy.tries.max(1) {
+        result.attempts = number;
+        if number > 1 {
             reset_dir(&out);
         }
+        let t_attempt = Instant::now();
         let outcome = policy.datum.run(worker, task.clone()).await;
-        let attempt_failure = match outcome {
-            Ok(Verdict::Success { .. }) => match check_output(&out) {
-                Ok(()) => {
-                    return AttemptResult {
-                        success: true,
-                        recovered,
-                        failure,
-                        attempts,
-                        process_us: micros(started),
-                    };
-                }
-                Err(message) => DatumFailure::InvalidOutput { message },
-            },
-            Ok(Verdict::Failed { exit_code }) => DatumFailure::ExitCode { code: exit_code },
-            Ok(Verdict::Signaled { signal }) => DatumFailure::Signal { signal },
-            Ok(Verdict::TimedOut) => DatumFailure::Timeout,
-            Ok(Verdict::OutOfMemory) => DatumFailure::OutOfMemory,
-            Ok(Verdict::Cancelled) => {
-                return AttemptResult {
-                    success: false,
-                    recovered,
-                    failure: Some(DatumFailure::Cancelled),
-                    attempts,
-                    process_us: micros(started),
-                };
-            }
-            Err(e) => DatumFailure::Executor {
-                message: ErrorChain(&e).to_string(),
-            },
+        let process_us = micros(t_attempt);
+        let attempt_failure = failure_of(outcome).or_else(|| {
+            check_output(&out)
+                .err()
+                .map(|message| DatumFailure::InvalidOutput { message })
+        });
+        let mut attempt = DatumAttempt {
+            number,
+            ended: run_end(attempt_failure.clone()),
+            process_us,
+            err_cmd: None,
         };
-        task.logs.line(
-            LogStream::Stderr,
-            &format!("errored running user code (attempt {attempts}): {attempt_failure}"),
-        );
-        failure = Some(attempt_failure);
-        if let Some(err_cmd) = &policy.err_cmd {
-            if task.cancel.is_cancelled() {
-                break;
-            }
+        let Some(attempt_failure) = attempt_failure else {
+            result.success = true;
+            result.history.push(attempt);
+            break;
+        };
+        let cancelled = attempt_failure == DatumFailure::Cancelled;
+        if !cancelled {
+            task.logs.line(
+                LogStream::Stderr,
+                &format!("errored running user code (attempt {number}): {attempt_failure}"),
+            );
+        }
+        result.failure = Some(attempt_failure);
+        if !cancelled
+            && let Some(err_cmd) = &policy.err_cmd
+            && !task.cancel.is_cancelled()
+        {
             reset_dir(&out);
             let mut t = task.clone();
             t.program = err_cmd.clone();
-            if let Ok(Verdict::Success { .. }) = policy.datum.run(worker, t).await {
-                recovered = true;
-            }
+            let err_failure = failure_of(policy.datum.run(worker, t).await);
+            result.recovered |= err_failure.is_none();
+            attempt.err_cmd = Some(run_end(err_failure));
         }
-        if task.cancel.is_cancelled() {
+        result.history.push(attempt);
+        if cancelled || task.cancel.is_cancelled() {
             break;
         }
     }
-    AttemptResult {
-        success: false,
-        recovered,
-        failure,
-        attempts,
-        process_us: micros(started),
-    }
+    result.process_us = micros(started);
+    result
 }
 
 fn micros(t: Instant) -> u64 {

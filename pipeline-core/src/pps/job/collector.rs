@@ -10,13 +10,14 @@ use tokio::sync::mpsc;
 use crate::pfs::OutputBatch;
 use crate::spec::EffectiveSpec;
 
+use super::super::datum_index::record_datum;
 use super::super::error::{Result, task_failed};
 use super::super::events::{DatumEvent, Event};
 use super::super::keys::{DatumKey, JobKey, LogKey, RecordKey};
 use super::super::records::{DatumInfo, DatumState, JobInfo, LogLine, enc};
 use super::super::registry::decode;
 use super::super::{Engine, now_ms};
-use super::messages::{Done, Msg};
+use super::messages::{Done, Msg, Put};
 use super::millis;
 use super::owners::Owners;
 use super::planner::processed;
@@ -156,7 +157,7 @@ impl<'a> Collector<'a> {
                     self.in_batch += 1;
                 }
             }
-            Msg::Skipped(info) => self.skipped(info),
+            Msg::Skipped { info, puts } => self.skipped(info, puts),
             Msg::Deletes(paths) => {
                 // A path this job already wrote stays (deletes come first in a batch,
                 // but an earlier batch may hold the new file).
@@ -186,17 +187,25 @@ impl<'a> Collector<'a> {
         }
     }
 
-    /// Records an unchanged datum as skipped; its outputs stay this job's.
-    fn skipped(&mut self, info: DatumInfo) {
+    /// Records an unchanged datum as skipped; its outputs stay this job's. `puts` are the
+    /// file entries of outputs carried over from a job that is not the base (a failed-only
+    /// rerun), recorded unless they conflict with another datum's.
+    fn skipped(&mut self, info: DatumInfo, puts: Vec<Put>) {
+        let mut conflict = None;
         for o in &info.outputs {
-            self.owners.claim(o, &info.id);
+            if let Some(c) = self.owners.claim(o, &info.id) {
+                conflict.get_or_insert(c);
+            }
+        }
+        match conflict {
+            Some(c) if !puts.is_empty() => {
+                self.outcome.conflict.get_or_insert(c);
+            }
+            _ => self.batch.puts.extend(puts),
         }
         let job = &mut *self.job;
         job.stats.datums_skipped += 1;
-        self.batch.records.push((
-            DatumKey::new(&job.pipeline, &job.id, &info.id).encode(),
-            Some(enc(&info)),
-        ));
+        record_datum(&mut self.batch, &job.pipeline, &job.id, &info);
         if self.engine.has_subscribers() {
             self.events.push(datum_event(job, info));
         }
@@ -255,10 +264,7 @@ impl<'a> Collector<'a> {
             ));
         }
         info.job = job.id.clone();
-        batch.records.push((
-            DatumKey::new(&job.pipeline, &job.id, &info.id).encode(),
-            Some(enc(&info)),
-        ));
+        record_datum(batch, &job.pipeline, &job.id, &info);
         if publish {
             self.events.push(datum_event(job, info));
         }

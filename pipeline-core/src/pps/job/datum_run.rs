@@ -15,7 +15,7 @@ use crate::pfs::{CommitRef, Store};
 use crate::spec::{EffectiveSpec, Transform};
 
 use super::super::records::{
-    DatumFailure, DatumInfo, DatumInputInfo, DatumState, DatumStats, JobInfo,
+    DatumAttempt, DatumFailure, DatumInfo, DatumInputInfo, DatumState, DatumStats, JobInfo, RunEnd,
 };
 use super::attempt::{self, AttemptPolicy, AttemptResult};
 use super::datum_logs::{DatumLogs, LiveLogs};
@@ -154,16 +154,7 @@ impl DatumCtx {
 
     /// The record of datum `t` before it ran (failed until an attempt succeeds).
     fn initial_info(&self, t: &Todo) -> DatumInfo {
-        let inputs: Vec<DatumInputInfo> = t
-            .datum
-            .inputs
-            .iter()
-            .map(|i| DatumInputInfo {
-                name: i.leaf.name.clone(),
-                repo: i.leaf.repo.clone(),
-                path: i.path.clone(),
-            })
-            .collect();
+        let inputs: Vec<DatumInputInfo> = t.datum.inputs.iter().map(DatumInputInfo::of).collect();
         DatumInfo {
             id: t.id.clone(),
             hash: t.hash.clone(),
@@ -172,6 +163,7 @@ impl DatumCtx {
             failure: None,
             job: self.job_id.clone(),
             attempts: 0,
+            attempt_history: Vec::new(),
             inputs,
             outputs: Vec::new(),
             stats: DatumStats::default(),
@@ -212,6 +204,7 @@ impl DatumCtx {
         logs: Vec<(u64, crate::executor::LogStream, String)>,
     ) -> Done {
         info.attempts = r.attempts;
+        info.attempt_history = r.history.into_iter().map(|a| self.redacted(a)).collect();
         info.stats.process_us = r.process_us;
         let cancelled = matches!(r.failure, Some(DatumFailure::Cancelled)) && !r.success;
         let mut puts = Vec::new();
@@ -238,12 +231,7 @@ impl DatumCtx {
             } else {
                 DatumState::Failed
             };
-            info.failure = r.failure.map(|f| match f {
-                DatumFailure::Executor { message } => DatumFailure::Executor {
-                    message: self.redact.redact_str(&message),
-                },
-                other => other,
-            });
+            info.failure = r.failure.map(|f| self.redacted_failure(f));
         }
         Done {
             info,
@@ -251,6 +239,35 @@ impl DatumCtx {
             logs,
             cancelled,
         }
+    }
+}
+
+impl DatumCtx {
+    /// A failure with secret values removed from its executor message.
+    fn redacted_failure(&self, failure: DatumFailure) -> DatumFailure {
+        match failure {
+            DatumFailure::Executor { message } => DatumFailure::Executor {
+                message: self.redact.redact_str(&message),
+            },
+            other => other,
+        }
+    }
+
+    /// A run's end with secret values removed from its failure's message.
+    fn redacted_end(&self, end: RunEnd) -> RunEnd {
+        match end {
+            RunEnd::Failed { failure } => RunEnd::Failed {
+                failure: self.redacted_failure(failure),
+            },
+            RunEnd::Success => RunEnd::Success,
+        }
+    }
+
+    /// An attempt with secret values removed from its failures' messages.
+    fn redacted(&self, mut attempt: DatumAttempt) -> DatumAttempt {
+        attempt.ended = self.redacted_end(attempt.ended);
+        attempt.err_cmd = attempt.err_cmd.map(|e| self.redacted_end(e));
+        attempt
     }
 }
 

@@ -41,7 +41,13 @@ pub(super) enum Msg {
     /// A worker finished a datum.
     Done(Done),
     /// An unchanged datum: recorded as skipped, its outputs kept (and claimed).
-    Skipped(DatumInfo),
+    Skipped {
+        /// Its record.
+        info: DatumInfo,
+        /// Its outputs' file entries when they come from a job whose tree this job does not
+        /// start from (a failed-only rerun's salvage job); empty otherwise.
+        puts: Vec<Put>,
+    },
     /// Outputs of the base job's version of a datum that runs again: deleted unless this job
     /// already wrote the path.
     Deletes(Vec<String>),

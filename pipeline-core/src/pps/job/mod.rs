@@ -46,7 +46,7 @@ use super::{Engine, now_ms};
 use collector::RunOutcome;
 use execution::JobRun;
 use owners::Owners;
-use planner::{JobSources, Planner, processed};
+use planner::{JobSources, Planner, Salvage, processed};
 
 impl Engine {
     /// Runs one job whose inputs are finished, to a terminal state.
@@ -108,6 +108,7 @@ impl Engine {
             base_salt_same,
             resumed,
             started: t_plan,
+            salvage: self.salvage_of(&job),
         };
 
         // ---- run
@@ -174,6 +175,18 @@ impl Engine {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&key);
         result
+    }
+
+    /// The job whose successful datums a failed-only rerun's job reuses (`None` for other
+    /// jobs, or when that job is gone).
+    fn salvage_of(&self, job: &JobInfo) -> Option<Salvage> {
+        let from = self
+            .inspect_job(&job.pipeline, job.salvage_from.as_deref()?)
+            .ok()?;
+        Some(Salvage {
+            job: from.id,
+            commit: from.output_commit,
+        })
     }
 
     /// The base job: the job of the nearest error-free ancestor of the output commit.

@@ -12,14 +12,14 @@ use std::time::Instant;
 use crate::executor::CancellationToken;
 use tokio::sync::mpsc;
 
-use crate::datum::{DatumPlan, Sources, TreeSource};
+use crate::datum::{Datum, DatumPlan, Sources, TreeSource};
 use crate::error_chain::ErrorChain;
-use crate::pfs::{EngineReader, Store};
+use crate::pfs::{CommitRef, EngineReader, FileKind, Store};
 
 use super::super::keys::{DatumKey, RecordKey};
-use super::super::records::{DatumInfo, DatumReason, DatumState, DatumStats};
+use super::super::records::{DatumInfo, DatumInputInfo, DatumReason, DatumState, DatumStats};
 use super::super::registry::decode;
-use super::messages::{Msg, Todo};
+use super::messages::{Msg, Put, Todo};
 
 /// Trees of a job's input commits, by repo name.
 pub(super) struct JobSources(pub HashMap<String, Arc<dyn TreeSource>>);
@@ -51,6 +51,8 @@ pub(super) struct Planner {
     pub resumed: bool,
     /// When planning started.
     pub started: Instant,
+    /// A failed-only rerun: the job whose successful datums are skipped rather than run.
+    pub salvage: Option<Salvage>,
 }
 
 /// Datums planned per read view of the records (a long-lived view keeps the store from
@@ -110,58 +112,90 @@ impl Planner {
                 continue;
             }
             let hash = d.hash(&self.salt).to_hex();
-            let base = match &self.base_job {
-                Some(b) => self.record(&records, b, &id)?,
-                None => None,
-            };
-            let reason = match base {
-                Some(b) => {
-                    if !self.every_job && b.hash == hash && processed(b.state) {
-                        let skipped = DatumInfo {
-                            state: DatumState::Skipped,
-                            reason: DatumReason::Unchanged {
-                                from_job: b.job.clone(),
-                            },
-                            failure: None,
-                            attempts: 0,
-                            stats: DatumStats::default(),
-                            ..b
-                        };
-                        if report.blocking_send(Msg::Skipped(skipped)).is_err() {
-                            return Ok(());
-                        }
-                        continue;
-                    }
-                    if processed(b.state)
-                        && !b.outputs.is_empty()
-                        && report.blocking_send(Msg::Deletes(b.outputs)).is_err()
-                    {
-                        return Ok(());
-                    }
-                    if self.every_job {
-                        DatumReason::ReprocessEveryJob
-                    } else if !processed(b.state) {
-                        DatumReason::PreviousFailure
-                    } else if !self.base_salt_same {
-                        DatumReason::SaltChanged
-                    } else {
-                        DatumReason::Changed
-                    }
+            let Decision { deletes, planned } = self.decide(&records, &d, &id, &hash)?;
+            if !deletes.is_empty() && report.blocking_send(Msg::Deletes(deletes)).is_err() {
+                return Ok(());
+            }
+            let sent = match planned {
+                Planned::Skip { info, puts } => report
+                    .blocking_send(Msg::Skipped { info: *info, puts })
+                    .is_ok(),
+                Planned::Run(reason) => {
+                    let todo = Todo {
+                        datum: d,
+                        id,
+                        hash,
+                        reason,
+                    };
+                    work.blocking_send(todo).is_ok()
                 }
-                None => DatumReason::New,
             };
-            let todo = Todo {
-                datum: d,
-                id,
-                hash,
-                reason,
-            };
-            if work.blocking_send(todo).is_err() {
+            if !sent {
                 return Ok(());
             }
         }
         let _ = report.blocking_send(Msg::Planned { total, done: true });
         Ok(())
+    }
+
+    /// Whether datum `d` (`id`, `hash`) is skipped or runs, against the base job's record of
+    /// it and then the salvage job's, and which outputs of the base's version go.
+    fn decide(
+        &self,
+        records: &EngineReader,
+        d: &Datum,
+        id: &str,
+        hash: &str,
+    ) -> std::result::Result<Decision, String> {
+        let base = match &self.base_job {
+            Some(b) => self.record(records, b, id)?,
+            None => None,
+        };
+        let mut deletes = Vec::new();
+        let mut reason = match base {
+            Some(b) if !self.every_job && b.hash == hash && processed(b.state) => {
+                return Ok(Decision {
+                    deletes,
+                    planned: Planned::Skip {
+                        info: Box::new(skipped_record(b, d)),
+                        puts: Vec::new(),
+                    },
+                });
+            }
+            Some(b) => {
+                let reason = if self.every_job {
+                    DatumReason::ReprocessEveryJob
+                } else if !processed(b.state) {
+                    DatumReason::PreviousFailure
+                } else if !self.base_salt_same {
+                    DatumReason::SaltChanged
+                } else {
+                    DatumReason::Changed
+                };
+                if processed(b.state) {
+                    deletes = b.outputs;
+                }
+                reason
+            }
+            None => DatumReason::New,
+        };
+        if let Some(salvage) = self.salvage.as_ref().filter(|_| !self.every_job)
+            && let Some(s) = self.record(records, &salvage.job, id)?
+        {
+            if s.hash == hash && processed(s.state) {
+                if let Some(puts) = salvage.outputs_of(&self.store, &s) {
+                    let info = Box::new(skipped_record(s, d));
+                    let planned = Planned::Skip { info, puts };
+                    return Ok(Decision { deletes, planned });
+                }
+            } else if reason == DatumReason::New && !processed(s.state) {
+                reason = DatumReason::PreviousFailure;
+            }
+        }
+        Ok(Decision {
+            deletes,
+            planned: Planned::Run(reason),
+        })
     }
 
     /// The record `job` kept of datum `id`.
@@ -179,6 +213,66 @@ impl Planner {
                 .map_err(|e| format!("reading datum records: {}", ErrorChain(&e))),
             Err(e) => Err(format!("reading datum records: {}", ErrorChain(&e))),
         }
+    }
+}
+
+/// What the planner decided for one datum.
+struct Decision {
+    /// Outputs of the base job's version of the datum to delete first.
+    deletes: Vec<String>,
+    /// Skip or run.
+    planned: Planned,
+}
+
+/// Skip a datum (with the file entries to carry over) or run it (and why).
+enum Planned {
+    /// Recorded as skipped; `puts` carries outputs from the salvage job (empty for the base).
+    Skip {
+        info: Box<DatumInfo>,
+        puts: Vec<Put>,
+    },
+    /// Runs, for this reason.
+    Run(DatumReason),
+}
+
+/// A failed-only rerun's source: the job whose successful datums are reused.
+pub(super) struct Salvage {
+    /// Its ID.
+    pub job: String,
+    /// Its output commit (finished with an error when it failed), holding those datums'
+    /// outputs.
+    pub commit: CommitRef,
+}
+
+impl Salvage {
+    /// The file entries of the outputs `record` lists, read from the salvage job's output
+    /// commit; `None` when one cannot be read (the datum then runs again).
+    fn outputs_of(&self, store: &Store, record: &DatumInfo) -> Option<Vec<Put>> {
+        record
+            .outputs
+            .iter()
+            .map(|p| {
+                let f = store.inspect_file(&self.commit, p).ok()?;
+                (f.kind == FileKind::File).then(|| (p.clone(), f.size, f.hash))
+            })
+            .collect()
+    }
+}
+
+/// The record of datum `d` skipped because `from`, an earlier record of it with the same
+/// hash, produced its outputs.
+fn skipped_record(from: DatumInfo, d: &Datum) -> DatumInfo {
+    DatumInfo {
+        state: DatumState::Skipped,
+        reason: DatumReason::Unchanged {
+            from_job: from.job.clone(),
+        },
+        failure: None,
+        attempts: 0,
+        attempt_history: Vec::new(),
+        inputs: d.inputs.iter().map(DatumInputInfo::of).collect(),
+        stats: DatumStats::default(),
+        ..from
     }
 }
 
@@ -224,6 +318,7 @@ mod tests {
             base_salt_same: true,
             resumed: false,
             started: Instant::now(),
+            salvage: None,
         };
         let (work_tx, mut work_rx) = mpsc::channel(QUEUE);
         let (report_tx, mut report_rx) = mpsc::channel(4 * N / PLANNED_EVERY as usize);
