@@ -19,12 +19,16 @@
 //! `POST /pipelines/{pipeline}/jobs/{job}/stop`) are forms carrying the console's CSRF token
 //! ([`session`]); over TCP they need the same token as the API (as the session cookie).
 
+pub mod dag_layout;
+pub mod dag_svg;
 pub mod datum;
 pub mod job;
 pub mod overview;
 pub mod pipeline;
+pub mod pipeline_status;
 pub mod repo;
 pub mod session;
+pub mod staleness;
 pub mod view;
 
 mod assets;
