@@ -22,6 +22,19 @@ pub struct RecentJobs {
     pub more: bool,
 }
 
+/// A pipeline's newest job and its newest finished one, from [`Engine::last_jobs`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LastJobs {
+    /// The newest job, whatever its state.
+    pub newest: Option<JobInfo>,
+    /// The newest job in a terminal state (the same as `newest` when that one is finished);
+    /// `None` when none of the newest [`MAX_UNFINISHED_JOBS`] jobs is finished.
+    pub finished: Option<JobInfo>,
+}
+
+/// How many unfinished jobs [`Engine::last_jobs`] steps over looking for a finished one.
+pub const MAX_UNFINISHED_JOBS: usize = 64;
+
 impl Engine {
     /// The `limit` newest jobs of `pipeline`, newest first, found by walking its output branch
     /// back from the head: the cost is about `limit` commit and job reads (plus at most
@@ -32,7 +45,12 @@ impl Engine {
     /// Blocking: store reads only.
     pub fn recent_jobs(&self, pipeline: &str, limit: usize) -> Result<RecentJobs> {
         // One job more than asked tells whether older jobs exist.
-        let (mut jobs, cut_short) = self.newest_jobs(pipeline, limit.saturating_add(1))?;
+        let want = limit.saturating_add(1);
+        let mut jobs = Vec::new();
+        let cut_short = self.walk_jobs(pipeline, |job| {
+            jobs.push(job);
+            jobs.len() < want
+        })?;
         let more = jobs.len() > limit || cut_short;
         jobs.truncate(limit);
         Ok(RecentJobs { jobs, more })
@@ -43,34 +61,61 @@ impl Engine {
     ///
     /// Blocking: store reads only.
     pub fn last_job(&self, pipeline: &str) -> Result<Option<JobInfo>> {
-        Ok(self.newest_jobs(pipeline, 1)?.0.into_iter().next())
+        let mut newest = None;
+        self.walk_jobs(pipeline, |job| {
+            newest = Some(job);
+            false
+        })?;
+        Ok(newest)
     }
 
-    /// Up to `want` jobs from the output branch's head back, and whether the walk stopped at
-    /// [`MAX_JOBLESS_COMMITS`] rather than at the first commit.
-    fn newest_jobs(&self, pipeline: &str, want: usize) -> Result<(Vec<JobInfo>, bool)> {
+    /// The newest job of `pipeline` and its newest finished job: what the pipeline is doing,
+    /// and what its output last came from. Usually one or two reads of each kind (see
+    /// [`Engine::recent_jobs`]).
+    ///
+    /// Blocking: store reads only.
+    pub fn last_jobs(&self, pipeline: &str) -> Result<LastJobs> {
+        let mut last = LastJobs::default();
+        let mut seen = 0;
+        self.walk_jobs(pipeline, |job| {
+            seen += 1;
+            let finished = job.state.is_terminal();
+            if last.newest.is_none() {
+                last.newest = Some(job.clone());
+            }
+            if finished {
+                last.finished = Some(job);
+            }
+            !finished && seen < MAX_UNFINISHED_JOBS
+        })?;
+        Ok(last)
+    }
+
+    /// Calls `visit` with each job of `pipeline` from its output branch's head back, while it
+    /// returns `true`. Returns whether the walk stopped at [`MAX_JOBLESS_COMMITS`] output
+    /// commits without a job.
+    fn walk_jobs(&self, pipeline: &str, mut visit: impl FnMut(JobInfo) -> bool) -> Result<bool> {
         let info = self.inspect_pipeline(pipeline)?;
         let store = self.store();
         let repo = &info.output_branch.repo;
-        let mut next = match store.inspect_branch(&info.output_branch) {
-            Ok(b) => Some(b.head),
-            Err(PfsError::BranchNotFound { .. } | PfsError::RepoNotFound { .. }) => None,
+        // `resolve_commit` reads the branch record alone (`inspect_branch` would also work
+        // out the branch's provenance from every branch of the store).
+        let mut next = match store.resolve_commit(repo, &info.output_branch.name) {
+            Ok(c) => Some(c.id),
+            Err(PfsError::CommitNotFound { .. } | PfsError::RepoNotFound { .. }) => None,
             Err(e) => return Err(e.into()),
         };
-        let mut jobs = Vec::new();
         let mut jobless = 0;
         while let Some(id) = next {
-            if jobs.len() >= want {
-                break;
-            }
             let key = JobKey::new(pipeline, id.as_str()).encode();
             match store.engine_get(&key)? {
-                Some(v) => jobs.push(decode::<JobInfo>(&key, &v)?),
-                None if jobless >= MAX_JOBLESS_COMMITS => return Ok((jobs, true)),
+                Some(v) => {
+                    if !visit(decode::<JobInfo>(&key, &v)?) {
+                        return Ok(false);
+                    }
+                }
+                None if jobless >= MAX_JOBLESS_COMMITS => return Ok(true),
                 None => jobless += 1,
-            }
-            if jobs.len() >= want {
-                break;
             }
             next = match store.inspect_commit(&repo.commit(&id)) {
                 Ok(c) => c.parent,
@@ -78,6 +123,6 @@ impl Engine {
                 Err(e) => return Err(e.into()),
             };
         }
-        Ok((jobs, false))
+        Ok(false)
     }
 }

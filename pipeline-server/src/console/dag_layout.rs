@@ -8,8 +8,8 @@
 //! 3. **Crossings**: a few barycenter sweeps (down by predecessors, up by successors) order each
 //!    layer; the order with the fewest crossings wins. Ties keep the previous order, so the
 //!    result depends only on the input (deterministic).
-//! 4. **Coordinates**: each layer is a column, its slots stacked top to bottom and centred
-//!    against the tallest column.
+//! 4. **Coordinates**: each layer is a column; each slot is level with the mean of its
+//!    predecessors (sources: of their successors) unless that would overlap the slot above.
 //!
 //! Edges with an endpoint out of range and self-loops are ignored. A cycle (which the store
 //! never allows) does not panic: its nodes are placed after their other predecessors and its
@@ -37,7 +37,7 @@ pub struct LayoutConfig {
 impl Default for LayoutConfig {
     fn default() -> Self {
         LayoutConfig {
-            node_width: 220,
+            node_width: 240,
             node_height: 84,
             layer_gap: 80,
             node_gap: 20,
@@ -285,34 +285,81 @@ impl Layered {
             .sum()
     }
 
-    /// Top-left corner of every vertex's slot, and the drawing's width and height.
-    fn coordinates(&self, cfg: &LayoutConfig) -> (Vec<Point>, u32, u32) {
-        let slot = |v: usize| match self.real[v] {
+    /// Height of a vertex's slot.
+    fn slot(&self, v: usize, cfg: &LayoutConfig) -> u32 {
+        match self.real[v] {
             true => cfg.node_height,
             false => cfg.edge_slot,
-        };
-        let column_height = |layer: &Vec<usize>| -> u32 {
-            let slots: u32 = layer.iter().map(|&v| slot(v)).sum();
-            let gaps = u32::try_from(layer.len().saturating_sub(1)).unwrap_or(u32::MAX);
-            slots.saturating_add(gaps.saturating_mul(cfg.node_gap))
-        };
-        let tallest = self.order.iter().map(column_height).max().unwrap_or(0);
-        let mut at = vec![Point { x: 0, y: 0 }; self.layer.len()];
+        }
+    }
+
+    /// Top-left corner of every vertex's slot, and the drawing's width and height.
+    ///
+    /// Columns are placed left to right, each vertex level with the mean of its predecessors
+    /// (so chains are straight) unless that would overlap the vertex above it; the sources are
+    /// then placed level with their successors the same way.
+    fn coordinates(&self, cfg: &LayoutConfig) -> (Vec<Point>, u32, u32) {
+        let n = self.layer.len();
+        let mut preds = vec![Vec::new(); n];
+        let mut succs = vec![Vec::new(); n];
+        for &(a, b) in &self.segments {
+            succs[a].push(b);
+            preds[b].push(a);
+        }
+        let mut top = vec![cfg.margin; n];
+        for layer in self.order.iter().skip(1) {
+            self.place_column(layer, &preds, &mut top, cfg);
+        }
+        if let Some(sources) = self.order.first() {
+            self.place_column(sources, &succs, &mut top, cfg);
+        }
+        let mut at = vec![Point { x: 0, y: 0 }; n];
         for (l, layer) in self.order.iter().enumerate() {
             let column = u32::try_from(l).unwrap_or(u32::MAX);
             let x = cfg.margin + column.saturating_mul(cfg.node_width + cfg.layer_gap);
-            let mut y = cfg.margin + (tallest - column_height(layer)) / 2;
             for &v in layer {
-                at[v] = Point { x, y };
-                y = y.saturating_add(slot(v) + cfg.node_gap);
+                at[v] = Point { x, y: top[v] };
             }
         }
+        let bottom = (0..n)
+            .map(|v| top[v] + self.slot(v, cfg))
+            .max()
+            .unwrap_or(0);
         let columns = u32::try_from(self.order.len()).unwrap_or(u32::MAX);
         let width = match columns {
             0 => 2 * cfg.margin,
             c => 2 * cfg.margin + c * cfg.node_width + (c - 1) * cfg.layer_gap,
         };
-        (at, width, tallest + 2 * cfg.margin)
+        (at, width, bottom.max(cfg.margin) + cfg.margin)
+    }
+
+    /// Sets the top of each vertex of `layer`, in order: level with the mean centre of its
+    /// `neighbours` (already placed), but never above the slot before it.
+    fn place_column(
+        &self,
+        layer: &[usize],
+        neighbours: &[Vec<usize>],
+        top: &mut [u32],
+        cfg: &LayoutConfig,
+    ) {
+        let mut free = cfg.margin;
+        for &v in layer {
+            let slot = self.slot(v, cfg);
+            let around = &neighbours[v];
+            let wanted = match around.len() as u64 {
+                0 => free,
+                count => {
+                    let centres: u64 = around
+                        .iter()
+                        .map(|&u| u64::from(top[u]) + u64::from(self.slot(u, cfg) / 2))
+                        .sum();
+                    let mean = u32::try_from(centres / count).unwrap_or(u32::MAX);
+                    mean.saturating_sub(slot / 2)
+                }
+            };
+            top[v] = wanted.max(free);
+            free = top[v].saturating_add(slot + cfg.node_gap);
+        }
     }
 }
 
@@ -425,6 +472,49 @@ mod tests {
         let none = LayoutConfig { sweeps: 0, ..cfg };
         let l = layout(4, &[(0, 3), (1, 2)], &none);
         assert!(l.nodes[2].at.y < l.nodes[3].at.y);
+    }
+
+    #[test]
+    fn a_chain_is_drawn_straight() {
+        let cfg = LayoutConfig::default();
+        let l = layout(4, &[(0, 1), (1, 2), (2, 3)], &cfg);
+        let ys: Vec<u32> = l.nodes.iter().map(|b| b.at.y).collect();
+        assert_eq!(ys, vec![ys[0]; 4], "{:?}", l.nodes);
+        assert!(l.edges[0].windows(2).all(|w| w[0].y == w[1].y));
+        // A source feeding two nodes sits level with their middle.
+        let l = layout(3, &[(0, 1), (0, 2)], &cfg);
+        let centre = |i: usize| l.nodes[i].at.y + cfg.node_height / 2;
+        assert_eq!(centre(0), (centre(1) + centre(2)) / 2);
+    }
+
+    #[test]
+    fn a_hundred_node_dag_keeps_every_promise() {
+        // A deterministic pseudo-random DAG: each node reads one to three earlier ones.
+        let mut seed = 7u64;
+        let mut next = |m: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize % m
+        };
+        let mut edges = Vec::new();
+        for t in 5..100 {
+            for _ in 0..1 + next(3) {
+                edges.push((next(t), t));
+            }
+        }
+        let cfg = LayoutConfig::default();
+        let l = layout(100, &edges, &cfg);
+        assert_eq!(l, layout(100, &edges, &cfg));
+        for (i, a) in l.nodes.iter().enumerate() {
+            for b in &l.nodes[i + 1..] {
+                assert!(!boxes_overlap(a.at, b.at, &cfg), "{a:?} overlaps {b:?}");
+            }
+        }
+        for (&(s, t), points) in edges.iter().zip(&l.edges) {
+            assert!(l.nodes[t].layer > l.nodes[s].layer);
+            assert!(points.windows(2).all(|w| w[0].x <= w[1].x));
+        }
     }
 
     #[test]

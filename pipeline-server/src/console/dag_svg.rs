@@ -1,6 +1,6 @@
-//! The overview's picture: repos and pipelines as boxes placed by [`dag_layout`], edges as
-//! curves with arrowheads, drawn as inline SVG. Every box is a link; colours come from CSS
-//! classes (the CSP forbids `style=`).
+//! The overview's picture: repos and pipelines as boxes placed by [`super::dag_layout`],
+//! edges as curves with arrowheads, drawn as inline SVG. Every box is a link; colours come
+//! from CSS classes (the CSP forbids `style=`).
 
 use maud::{Markup, html};
 use pipeline_core::pps::JobState;
@@ -22,10 +22,20 @@ pub enum DagNode<'a> {
     Pipeline(&'a PipelineStatus),
 }
 
+impl DagNode<'_> {
+    /// The repo's or pipeline's name.
+    pub fn name(&self) -> &str {
+        match self {
+            DagNode::Repo { name, .. } => name,
+            DagNode::Pipeline(status) => &status.info.name,
+        }
+    }
+}
+
 /// Longest name shown whole in a box; longer ones are cut (the tooltip has the whole name).
-const NAME_CHARS: usize = 24;
+const NAME_CHARS: usize = 26;
 /// Longest staleness line shown whole in a box.
-const STALE_CHARS: usize = 34;
+const STALE_CHARS: usize = 33;
 
 /// The SVG of `nodes` joined by `edges` (`(from, to)` indices into `nodes`).
 pub fn dag_svg(nodes: &[DagNode], edges: &[(usize, usize)], now_ms: u64) -> Markup {
@@ -42,9 +52,11 @@ pub fn dag_svg(nodes: &[DagNode], edges: &[(usize, usize)], now_ms: u64) -> Mark
                     path.arrowhead d="M0,0 L10,5 L0,10 z" {}
                 }
             }
-            @for points in &placed.edges {
+            @for (&(from, to), points) in edges.iter().zip(&placed.edges) {
                 @if points.len() >= 2 {
-                    path.edge d=(edge_path(points)) marker-end="url(#dag-arrow)" {}
+                    path.edge d=(edge_path(points)) marker-end="url(#dag-arrow)"
+                        data-from=[nodes.get(from).map(DagNode::name)]
+                        data-to=[nodes.get(to).map(DagNode::name)] {}
                 }
             }
             @for (node, b) in nodes.iter().zip(&placed.nodes) {

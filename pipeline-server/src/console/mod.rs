@@ -25,6 +25,7 @@ pub mod datum;
 pub mod job;
 pub mod overview;
 pub mod pipeline;
+pub mod pipeline_spec;
 pub mod pipeline_status;
 pub mod repo;
 pub mod session;

@@ -19,7 +19,7 @@ use pipeline_core::pps::Engine;
 
 use super::dag_svg::{DagNode, dag_svg};
 use super::pipeline_status::{
-    PipelineStatus, datum_counts, job_duration, now_ms, repo_name, stale_badges,
+    PipelineStatus, branch_head, datum_counts, job_duration, now_ms, repo_name, stale_badges,
 };
 use super::view::{Html, PageError, PageResult, bytes, live_job_state, shell, short, url};
 use crate::state::AppState;
@@ -91,16 +91,17 @@ fn head_of(
     repo: &RepoRef,
     branch: Option<&BranchRef>,
 ) -> Result<Option<(String, CommitInfo)>, PfsError> {
-    let found = match branch.map(|b| store.inspect_branch(b)) {
-        Some(Ok(b)) => Some(b),
-        None | Some(Err(PfsError::BranchNotFound { .. })) => {
-            store.list_branches(repo)?.into_iter().next()
-        }
-        Some(Err(e)) => return Err(e),
+    if let Some(b) = branch
+        && let Some(head) = branch_head(store, b)?
+    {
+        return Ok(Some((b.name.clone(), head)));
+    }
+    // Rare (a repo without the branch asked for): listing branches reads them all.
+    let Some(first) = store.list_branches(repo)?.into_iter().next() else {
+        return Ok(None);
     };
-    let Some(b) = found else { return Ok(None) };
-    let commit = store.inspect_commit(&repo.commit(&b.head))?;
-    Ok(Some((b.branch.name, commit)))
+    let commit = store.inspect_commit(&repo.commit(&first.head))?;
+    Ok(Some((first.branch.name, commit)))
 }
 
 /// The page body.

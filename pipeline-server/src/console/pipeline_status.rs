@@ -3,7 +3,7 @@
 //! small pieces of markup both pages draw from it.
 
 use maud::{Markup, html};
-use pipeline_core::pfs::{PfsError, RepoRef};
+use pipeline_core::pfs::{BranchRef, CommitInfo, PfsError, RepoRef, Store};
 use pipeline_core::pps::{Engine, JobInfo, JobStats, PipelineInfo, PpsError};
 
 use super::staleness::{Stale, staleness};
@@ -14,33 +14,45 @@ use super::view::duration_ms;
 pub struct PipelineStatus {
     /// The pipeline's current version.
     pub info: PipelineInfo,
-    /// Its newest job, if any ([`Engine::last_job`]).
+    /// Its newest job, if any ([`Engine::last_jobs`]).
     pub last_job: Option<JobInfo>,
+    /// Its newest finished job (what its output came from), if any.
+    pub last_finished: Option<JobInfo>,
     /// Why it would run again (empty: up to date).
     pub stale: Vec<Stale>,
 }
 
 impl PipelineStatus {
-    /// Reads the last job and the input branch heads of `info`.
+    /// Reads the last jobs and the input branch heads of `info`.
     ///
     /// Blocking: store reads only.
     pub fn read(engine: &Engine, info: PipelineInfo) -> Result<Self, PpsError> {
-        let last_job = engine.last_job(&info.name)?;
+        let last = engine.last_jobs(&info.name)?;
         let mut heads = Vec::with_capacity(info.inputs.len());
         for branch in &info.inputs {
-            let head = match engine.store().inspect_branch(branch) {
-                Ok(b) => Some(b.head),
-                Err(PfsError::BranchNotFound { .. } | PfsError::RepoNotFound { .. }) => None,
-                Err(e) => return Err(e.into()),
-            };
+            let head = branch_head(engine.store(), branch)?.map(|c| c.commit.id);
             heads.push((branch.clone(), head));
         }
-        let stale = staleness(&info, last_job.as_ref(), &heads);
+        let stale = staleness(&info, &last, &heads);
         Ok(PipelineStatus {
             info,
-            last_job,
+            last_job: last.newest,
+            last_finished: last.finished,
             stale,
         })
+    }
+}
+
+/// The head commit of `branch` (`None` when the branch or its repo does not exist). Reads
+/// the branch and the commit only: `Store::inspect_branch` would also work out the branch's
+/// provenance from every branch of the store, too slow for a page that asks per pipeline.
+///
+/// Blocking: store reads only.
+pub fn branch_head(store: &Store, branch: &BranchRef) -> Result<Option<CommitInfo>, PfsError> {
+    match store.list_commits(&branch.repo, Some(&branch.name), 1) {
+        Ok(mut commits) => Ok(commits.pop()),
+        Err(PfsError::BranchNotFound { .. } | PfsError::RepoNotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

@@ -1,8 +1,12 @@
 //! Why a pipeline would run again: the reasons the overview and the pipeline page show as
-//! badges. A pure function of the pipeline, its last job and the heads of its input branches.
+//! badges. A pure function of the pipeline, its last jobs and the heads of its input branches.
+//!
+//! The reasons compare the pipeline with its newest **finished** job, the one its output came
+//! from: while a new job is queued or running, they say why that job was made (and a failure
+//! stays shown until a job succeeds).
 
 use pipeline_core::pfs::{BranchRef, CommitId};
-use pipeline_core::pps::{JobInfo, JobState, PipelineInfo};
+use pipeline_core::pps::{JobState, LastJobs, PipelineInfo};
 
 use super::pipeline_status::repo_name;
 
@@ -26,7 +30,7 @@ pub enum Stale {
         /// The input branch, as `repo@branch`.
         input: String,
     },
-    /// The last job did not succeed (failed, killed or unrunnable).
+    /// The last finished job did not succeed (failed, killed or unrunnable).
     LastJobFailed(JobState),
 }
 
@@ -60,32 +64,35 @@ impl Stale {
             }
             Stale::NeverRan => "No job has run yet.".into(),
             Stale::SpecChanged { pipeline, job } => {
-                format!("The spec is at version {pipeline}; the last job ran version {job}.")
+                format!(
+                    "The spec is at version {pipeline}; the last finished job ran version {job}."
+                )
             }
             Stale::InputChanged { input } => {
-                format!("Input {input} has a commit the last job did not read.")
+                format!("Input {input} has a commit the last finished job did not read.")
             }
             Stale::LastJobFailed(state) => format!(
-                "The last job ended {}: rerun it, or fix the input or the code.",
+                "The last finished job ended {}: rerun it, or fix the input or the code.",
                 state.as_str()
             ),
         }
     }
 }
 
-/// The reasons `pipeline` would run again, given its last job and the head commit of each of
+/// The reasons `pipeline` would run again, given its last jobs and the head commit of each of
 /// its input branches (`None` for a branch that could not be read, which is not counted as
-/// a change). Empty when its output is up to date.
+/// a change). Compared with the newest finished job, or with the newest job when none of the
+/// recent ones finished. Empty when its output is up to date.
 pub fn staleness(
     pipeline: &PipelineInfo,
-    last_job: Option<&JobInfo>,
+    last: &LastJobs,
     input_heads: &[(BranchRef, Option<CommitId>)],
 ) -> Vec<Stale> {
     let mut reasons = Vec::new();
     if pipeline.stopped {
         reasons.push(Stale::Stopped);
     }
-    let Some(job) = last_job else {
+    let Some(job) = last.finished.as_ref().or(last.newest.as_ref()) else {
         reasons.push(Stale::NeverRan);
         return reasons;
     };
@@ -120,6 +127,7 @@ pub fn staleness(
 mod tests {
     use super::*;
     use pipeline_core::pfs::RepoRef;
+    use pipeline_core::pps::JobInfo;
 
     fn id(s: &str) -> CommitId {
         CommitId::parse(&format!("{s:0>32}")).expect("a valid commit ID")
@@ -160,6 +168,14 @@ mod tests {
             .expect("branch")
     }
 
+    /// The last jobs when the newest is `job` (finished or not).
+    fn last(job: JobInfo) -> LastJobs {
+        LastJobs {
+            finished: job.state.is_terminal().then(|| job.clone()),
+            newest: Some(job),
+        }
+    }
+
     fn job(version: u64, state: JobState, input: &str) -> JobInfo {
         let raw = RepoRef::new("raw").expect("repo");
         JobInfo {
@@ -184,14 +200,14 @@ mod tests {
     fn up_to_date_is_not_stale() {
         let heads = [(raw_master(), Some(id("a")))];
         let j = job(1, JobState::JobSuccess, "a");
-        assert_eq!(staleness(&pipeline(1, false), Some(&j), &heads), vec![]);
+        assert_eq!(staleness(&pipeline(1, false), &last(j), &heads), vec![]);
     }
 
     #[test]
     fn each_reason_is_found() {
         let heads = [(raw_master(), Some(id("b")))];
         let j = job(1, JobState::JobFailure, "a");
-        let reasons = staleness(&pipeline(2, true), Some(&j), &heads);
+        let reasons = staleness(&pipeline(2, true), &last(j), &heads);
         assert_eq!(
             reasons,
             vec![
@@ -213,20 +229,40 @@ mod tests {
     #[test]
     fn no_job_and_unreadable_heads() {
         assert_eq!(
-            staleness(&pipeline(1, false), None, &[]),
+            staleness(&pipeline(1, false), &LastJobs::default(), &[]),
             vec![Stale::NeverRan]
         );
         let heads = [(raw_master(), None)];
         let j = job(1, JobState::JobKilled, "a");
-        let reasons = staleness(&pipeline(1, false), Some(&j), &heads);
+        let reasons = staleness(&pipeline(1, false), &last(j), &heads);
         assert_eq!(reasons, vec![Stale::LastJobFailed(JobState::JobKilled)]);
         assert_eq!(reasons[0].label(), "killed last time");
+    }
+
+    #[test]
+    fn a_queued_job_is_compared_through_the_finished_one() {
+        // A rerun after a failure: the new job is queued; the failure and the change of
+        // input that made the job still show until it finishes.
+        let heads = [(raw_master(), Some(id("b")))];
+        let jobs = LastJobs {
+            newest: Some(job(2, JobState::JobCreated, "b")),
+            finished: Some(job(1, JobState::JobFailure, "a")),
+        };
+        let reasons = staleness(&pipeline(2, false), &jobs, &heads);
+        assert_eq!(reasons.len(), 3, "{reasons:?}");
+        assert_eq!(
+            reasons[0],
+            Stale::SpecChanged {
+                pipeline: 2,
+                job: 1
+            }
+        );
     }
 
     #[test]
     fn a_running_job_is_not_a_failure() {
         let heads = [(raw_master(), Some(id("a")))];
         let j = job(1, JobState::JobRunning, "a");
-        assert!(staleness(&pipeline(1, false), Some(&j), &heads).is_empty());
+        assert!(staleness(&pipeline(1, false), &last(j), &heads).is_empty());
     }
 }
