@@ -95,6 +95,7 @@ mod executors_in_use;
 mod job;
 mod job_ids;
 mod keys;
+mod last_job;
 mod pool_spec;
 mod preview;
 mod records;
@@ -114,6 +115,7 @@ pub use error::{PpsError, Result};
 pub use events::{DatumEvent, Event, Events};
 pub use executors_in_use::executors_in_use;
 pub use job_ids::MIN_JOB_PREFIX;
+pub use last_job::{LastJobs, MAX_JOBLESS_COMMITS, MAX_UNFINISHED_JOBS, RecentJobs};
 pub use pool_spec::{dry_run_pool_spec, pool_spec, worker_count};
 pub use preview::{MissingInput, PreviewError, preview_datums};
 pub use records::{

@@ -21,6 +21,8 @@
 
 pub mod commit;
 pub mod commit_diff;
+pub mod dag_layout;
+pub mod dag_svg;
 pub mod datum;
 pub mod datum_fields;
 pub mod dir_page;
@@ -30,9 +32,12 @@ pub mod job_datums;
 pub mod log_lines;
 pub mod overview;
 pub mod pipeline;
+pub mod pipeline_spec;
+pub mod pipeline_status;
 pub mod repo;
 pub mod reproduce;
 pub mod session;
+pub mod staleness;
 pub mod view;
 
 mod assets;
