@@ -131,3 +131,25 @@ async fn a_long_log_shows_its_last_200_lines() {
         assert!(body.contains("The last 200 lines."), "{path}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_attempt_and_the_inputs_hash_and_branch_are_shown() {
+    let c = console().await;
+    let (job, d) = datum_of(&c, "check", "/bad.txt");
+    let (status, body) = c
+        .get(&format!("/pipelines/check/jobs/{job}/datums/{}", d.id))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let attempts = body.split("id=\"attempts\"").nth(1).expect("attempt table");
+    let attempts = attempts.split("</table>").next().unwrap();
+    assert_eq!(
+        attempts.matches("<tr>").count(),
+        1 + 1,
+        "header + one attempt: {attempts}"
+    );
+    assert!(attempts.contains("exit code 3"), "{attempts}");
+    let hash = &d.inputs[0].hash;
+    assert_eq!(hash.len(), 64, "{d:?}");
+    assert!(body.contains(&format!("title=\"{hash}\"")), "input hash");
+    assert!(body.contains("<dd>master</dd>"), "input branch");
+}

@@ -62,6 +62,8 @@ fn render(e: &Engine, p: &str, j: &str, id: &str) -> ApiResult<Markup> {
     let body = html! {
         h1 { "Datum " span.mono title=(id) { (short(id)) } " " (datum_state(d.state)) }
         (facts(&job, &d))
+        h2 { "Attempts" }
+        (fields::attempt_table(&d))
         h2 { "Inputs" }
         (inputs(&job, &d))
         h2 { "Outputs" }

@@ -3,7 +3,7 @@
 
 use maud::{Markup, html};
 use pipeline_core::pfs::CommitRef;
-use pipeline_core::pps::{DatumInfo, DatumInputInfo, DatumReason, JobInfo};
+use pipeline_core::pps::{DatumInfo, DatumInputInfo, DatumReason, JobInfo, RunEnd};
 
 use super::view::{bytes, duration_us, short, url};
 
@@ -43,15 +43,52 @@ pub fn failure(d: &DatumInfo) -> Markup {
     }
 }
 
-/// The attempts this job made, from the record's count and last failure.
-// TODO(attempt_history): when `DatumInfo::attempt_history` lands, list every attempt here
-// (outcome: exit code / signal / timeout, start time, duration, err_cmd outcome).
+/// How many attempts this job made (the job page's column).
 pub fn attempts(d: &DatumInfo) -> Markup {
     html! {
         span.attempts { (d.attempts) }
         @if d.attempts > 1 {
             span.muted { " (retried)" }
         }
+    }
+}
+
+/// Every attempt: how the user code ended, its time, and how `err_cmd` ended after it.
+/// Records written before attempts were kept show only their count.
+pub fn attempt_table(d: &DatumInfo) -> Markup {
+    html! {
+        @if d.attempt_history.is_empty() {
+            p.muted { (d.attempts) " attempt(s); this record predates per-attempt history." }
+        } @else {
+            table #attempts {
+                thead { tr { th.num { "#" } th { "Ended" } th.num { "User code" } th { "err_cmd" } } }
+                tbody {
+                    @for a in &d.attempt_history {
+                        tr {
+                            td.num { (a.number) }
+                            td { (run_end(&a.ended)) }
+                            td.num { (duration_us(a.process_us)) }
+                            td {
+                                @match &a.err_cmd {
+                                    Some(e) => (run_end(e)),
+                                    None => span.muted { "did not run" },
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How one run ended, as a badge-like word and the failure.
+fn run_end(e: &RunEnd) -> Markup {
+    match e {
+        RunEnd::Success => html! { span class="badge ok" { "success" } },
+        RunEnd::Failed { failure } => html! {
+            span class="badge bad" { "failed" } " " span.failure { (failure.to_string()) }
+        },
     }
 }
 
@@ -102,11 +139,20 @@ pub fn dir_of(path: &str) -> &str {
     }
 }
 
-/// The details of an input that the record may not carry yet.
-// TODO(DatumInputInfo): when `branch`, `hash`, `size`, `join_key` and `group_key` land,
-// show them here (hash shortened with the full value as title, size via `bytes`).
-pub fn input_details(_i: &DatumInputInfo) -> Markup {
-    html! {}
+/// An input's branch, content hash (shortened; the full value as its title), size and
+/// join/group keys; older records carry none of them and show nothing.
+pub fn input_details(i: &DatumInputInfo) -> Markup {
+    html! {
+        dl.input-details {
+            @if !i.branch.is_empty() { dt { "branch" } dd { (i.branch) } }
+            @if !i.hash.is_empty() {
+                dt { "hash" } dd.mono title=(i.hash) { (short(&i.hash)) }
+                dt { "size" } dd { (bytes(i.size)) }
+            }
+            @if !i.join_key.is_empty() { dt { "join key" } dd.mono { (i.join_key) } }
+            @if !i.group_key.is_empty() { dt { "group key" } dd.mono { (i.group_key) } }
+        }
+    }
 }
 
 #[cfg(test)]
