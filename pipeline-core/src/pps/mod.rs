@@ -169,6 +169,9 @@ struct Inner {
     /// Serialises [`Engine::discover_jobs`] (it reads then writes job records; two callers,
     /// e.g. a server's runner and a `list job`, must not both create the same job).
     discovering: Mutex<()>,
+    /// Serialises [`Engine::finish_job`]: the runner finishing a job and a stop, update or
+    /// delete killing it at the same moment must not both finish its output commit.
+    finishing: Mutex<()>,
     /// Newest tick per cron repo, by the repo's head commit when it was read (listing a cron
     /// repo that keeps every tick costs one entry per tick).
     cron_latest: Mutex<HashMap<String, (String, u64)>>,
@@ -265,6 +268,7 @@ impl EngineBuilder {
                 live_logs: job::LiveLogs::new(events.clone()),
                 scheduler: tokio::sync::Mutex::new(()),
                 discovering: Mutex::new(()),
+                finishing: Mutex::new(()),
                 cron_latest: Mutex::new(HashMap::new()),
                 events,
                 parked: std::sync::atomic::AtomicBool::new(false),

@@ -248,18 +248,31 @@ impl Engine {
     }
 
     /// Moves a job to a terminal state: finishes its output commit (with `reason` as error
-    /// unless SUCCESS), then records the state. Refused for finished jobs.
+    /// unless SUCCESS), then records the state. Refused for a `job` given as finished; when
+    /// another finisher ended it meanwhile, returns the job as that one recorded it.
     pub(crate) fn finish_job(
         &self,
         mut job: JobInfo,
         state: JobState,
         reason: &str,
     ) -> Result<JobInfo> {
+        let _one_at_a_time = self
+            .inner
+            .finishing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if job.state.is_terminal() {
             return Err(PpsError::JobFinished {
                 pipeline: job.pipeline,
                 job: job.id,
             });
+        }
+        // Read again under the lock: another finisher (the runner, or a stop, update or
+        // delete) may have ended the job meanwhile; its ending stands.
+        if let Ok(stored) = self.inspect_job(&job.pipeline, &job.id)
+            && stored.state.is_terminal()
+        {
+            return Ok(stored);
         }
         let store = self.store();
         let commit = store.inspect_commit(&job.output_commit)?;
