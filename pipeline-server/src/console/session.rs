@@ -2,7 +2,8 @@
 //!
 //! - **Signing in** (TCP listeners with a token): `/login` takes the API token and sets it as
 //!   an `HttpOnly`, `SameSite=Strict` cookie; [`crate::auth::require_token`] accepts that
-//!   cookie like a bearer token. Pages requested without it redirect to `/login`. The Unix
+//!   cookie for console pages, console actions and API reads, never for API writes (those
+//!   take the bearer token only). Pages requested without it redirect to `/login`. The Unix
 //!   socket and `--no-auth` listeners need no sign-in.
 //! - **CSRF**: every console form carries the server's random CSRF token
 //!   ([`crate::AppState::csrf`]); an action without it is refused with 403, whatever the

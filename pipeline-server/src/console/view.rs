@@ -129,6 +129,8 @@ pub fn shell(title: &str, crumbs: &[Crumb], body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · pipectl console" }
+                // No favicon to fetch (a browser would ask for /favicon.ico otherwise).
+                link rel="icon" href="data:,";
                 link rel="stylesheet" href="/assets/console.css";
                 script src="/assets/console.js" defer {}
             }

@@ -4,8 +4,10 @@
 Runs against a live `pipectl serve --listen` with a token, over the store `.ci/console-browser`
 builds: repo `raw` (a.txt, b.txt, bad.txt and a file named like an HTML tag) and pipelines
 `upper` (raw, /*), `count` (upper, /) and `check` (raw, /*, fails on bad.txt after printing
-`cannot parse bad.txt ...`). It signs in, follows links from the overview to the failed datum
-and its log line, presses "Rerun failed datums" and waits for the new job, visits the repo, a
+`cannot parse bad.txt ...`), plus `slow` (one datum printing `tick 1`, then `tick 2` three
+seconds later). It signs in, follows links from the overview to the failed datum and its log
+line, presses "Rerun failed datums" and waits for the new job, reruns `slow` and watches its job
+page receive `tick 2` and turn JOB_SUCCESS without a reload, visits the repo, a
 commit and its file browser, and fails if any page logs a console error, throws, opens an alert,
 loads a resource that fails, or shows an element that came from data (escaping broke).
 
@@ -55,9 +57,6 @@ class Console:
         if msg.type != "error":
             return
         source = msg.location.get("url", "") if msg.location else ""
-        # The browser asks for /favicon.ico on its own; the console has none to give.
-        if source.endswith("/favicon.ico"):
-            return
         self.problems.append(f"{self.page.url}: console error: {msg.text} (from {source or 'the page'})")
 
     def _on_request_failed(self, request):
@@ -195,6 +194,44 @@ def rerun_failed(c):
         c.loaded()
 
 
+def live_updates(c):
+    """A running job's page shows its log lines and its final state without a reload."""
+    c.goto("/pipelines/slow")
+    button = c.page.get_by_role("button", name="Rerun all datums")
+    if button.count() == 0:
+        c.fail("the pipeline page has no \"Rerun all datums\" button")
+    with c.page.expect_navigation():
+        button.first.click()  # the confirmation dialog is accepted
+    c.loaded()
+    deadline = time.monotonic() + RERUN_WAIT_S
+    while c.page.locator("table#jobs tr[data-job]").count() < 2:
+        if time.monotonic() > deadline:
+            c.fail(f"no new job of slow {RERUN_WAIT_S} s after the rerun")
+        time.sleep(0.2)
+        c.page.reload()
+        c.loaded()
+    c.click("table#jobs tr[data-job] a", "the newest job is listed first")
+    badge = c.page.locator("h1 [data-live-job-state]")
+    if badge.count() == 0:
+        c.fail("the job page has no live state badge")
+    if badge.first.inner_text() == "JOB_SUCCESS":
+        c.fail("the rerun's job ended before its page opened: the live check proves nothing")
+    navigations = []
+    c.page.on("framenavigated", lambda f: navigations.append(f.url))
+    try:
+        c.page.locator("#logs").filter(has_text="tick 2").wait_for(state="attached", timeout=RERUN_WAIT_S * 1000)
+    except PlaywrightError:
+        c.fail("the running datum's second line never arrived in #logs")
+    try:
+        c.page.locator("h1 [data-live-job-state]", has_text="JOB_SUCCESS").wait_for(
+            state="attached", timeout=RERUN_WAIT_S * 1000
+        )
+    except PlaywrightError:
+        c.fail("the job's badge never changed to JOB_SUCCESS")
+    if navigations:
+        c.fail(f"the page reloaded instead of updating live: {navigations}")
+
+
 def repo_and_commit(c):
     """The repo page links its commits; a commit shows its files, a download and a directory."""
     c.goto("/repos/raw")
@@ -216,6 +253,7 @@ STEPS = [
     ("overview", overview),
     ("failed datum", failed_datum),
     ("rerun failed datums", rerun_failed),
+    ("live logs and states", live_updates),
     ("repo and commit", repo_and_commit),
 ]
 
