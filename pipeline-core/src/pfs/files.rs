@@ -3,12 +3,12 @@
 
 use std::fs;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::error::{PfsError, Result};
 use super::meta::{MetaRead, MetaWrite, Table};
 use super::model::{Change, CommitRef, DiffEntry, FileInfo, FileKind};
-use super::names::{join, validate_file_name, validate_file_path};
+use super::names::{join, validate_file_path};
 use super::object::Durability;
 use super::records::get_commit;
 use super::store::Store;
@@ -32,6 +32,9 @@ pub struct TransferStats {
     pub skipped_symlinks: u64,
     /// Files hard-linked from the object store (materialise only).
     pub linked: u64,
+    /// Files not read because the stat cache showed them unchanged and the commit already
+    /// held them ([`Store::put_dir_local`] only; counted in `files` and `bytes` too).
+    pub unchanged: u64,
 }
 
 /// Files recorded per metadata transaction in a recursive put.
@@ -72,7 +75,7 @@ fn dir_prefix(path: &str) -> String {
 }
 
 impl Store {
-    fn check_open(&self, commit: &CommitRef) -> Result<()> {
+    pub(super) fn check_open(&self, commit: &CommitRef) -> Result<()> {
         let r = self.inner.meta.read()?;
         let rec = get_commit(&*r, &commit.repo, commit.id.as_str())?;
         if rec.info.is_finished() {
@@ -142,73 +145,6 @@ impl Store {
         self.put_file(commit, path, &mut f)
     }
 
-    /// Puts every regular file below local directory `local` under `path` in the commit.
-    ///
-    /// Symlinks are **never followed** (not even ones pointing inside the directory): they
-    /// are skipped and counted in [`TransferStats::skipped_symlinks`], so nothing outside
-    /// `local` can be read through them. Names that are not valid file names are an error
-    /// naming the local path. Objects are written with deferred durability and made durable
-    /// by one barrier per batch of 10,000 files, before that batch's metadata commits.
-    /// `progress` is called with the bytes written so far.
-    pub fn put_dir_local(
-        &self,
-        commit: &CommitRef,
-        path: &str,
-        local: &Path,
-        progress: &mut dyn FnMut(u64),
-    ) -> Result<TransferStats> {
-        let base = validate_file_path(path)?;
-        self.check_open(commit)?;
-        let meta = fs::symlink_metadata(local).map_err(|e| PfsError::io(local, e))?;
-        if !meta.is_dir() {
-            return Err(PfsError::LocalPath {
-                path: local.to_path_buf(),
-                reason: "not a directory".into(),
-            });
-        }
-        let mut stats = TransferStats::default();
-        let mut batch: Vec<(String, Entry)> = Vec::new();
-        // Depth-first, names sorted, no symlinks followed.
-        let mut stack: Vec<(PathBuf, String)> = vec![(local.to_path_buf(), String::new())];
-        while let Some((dir, rel)) = stack.pop() {
-            let mut entries: Vec<_> = fs::read_dir(&dir)
-                .map_err(|e| PfsError::io(&dir, e))?
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|e| PfsError::io(&dir, e))?;
-            entries.sort_by_key(|e| std::cmp::Reverse(e.file_name()));
-            for e in entries {
-                let lp = e.path();
-                let name = e.file_name();
-                let name = name.to_str().ok_or_else(|| PfsError::LocalPath {
-                    path: lp.clone(),
-                    reason: "file name is not valid UTF-8".into(),
-                })?;
-                validate_file_name(name).map_err(|err| PfsError::LocalPath {
-                    path: lp.clone(),
-                    reason: err.to_string(),
-                })?;
-                let rel_child = if rel.is_empty() {
-                    name.to_string()
-                } else {
-                    format!("{rel}/{name}")
-                };
-                let ft = e.file_type().map_err(|err| PfsError::io(&lp, err))?;
-                if ft.is_symlink() {
-                    stats.skipped_symlinks += 1;
-                } else if ft.is_dir() {
-                    stack.push((lp, rel_child));
-                } else if ft.is_file() {
-                    let mut f = fs::File::open(&lp).map_err(|err| PfsError::io(&lp, err))?;
-                    let path = join(&base, &rel_child);
-                    self.stage_file(commit, &mut batch, &mut stats, path, &mut f)?;
-                    progress(stats.bytes);
-                }
-            }
-        }
-        self.flush_batch(commit, &mut batch)?;
-        Ok(stats)
-    }
-
     /// Puts many files into an open commit: each `(path, reader)` is streamed into the
     /// object store with deferred durability, and every 10,000 files one barrier makes the
     /// objects durable before one metadata transaction records them. Much faster than
@@ -239,15 +175,15 @@ impl Store {
     }
 
     /// Streams one file into the object store (deferred durability), counts it, and adds its
-    /// entry to `batch`, flushing the batch when it is full.
-    fn stage_file(
+    /// entry to `batch`, flushing the batch when it is full. Returns its size and hash.
+    pub(super) fn stage_file(
         &self,
         commit: &CommitRef,
         batch: &mut Vec<(String, Entry)>,
         stats: &mut TransferStats,
         path: String,
         reader: &mut dyn Read,
-    ) -> Result<()> {
+    ) -> Result<(u64, ContentHash)> {
         let obj = self.inner.objects.put(reader, Durability::Deferred)?;
         stats.files += 1;
         stats.bytes += obj.size;
@@ -261,10 +197,15 @@ impl Store {
         if batch.len() >= PUT_BATCH {
             self.flush_batch(commit, batch)?;
         }
-        Ok(())
+        Ok((obj.size, obj.hash))
     }
 
-    fn flush_batch(&self, commit: &CommitRef, batch: &mut Vec<(String, Entry)>) -> Result<()> {
+    /// Makes the batch's objects durable, then records its entries in one transaction.
+    pub(super) fn flush_batch(
+        &self,
+        commit: &CommitRef,
+        batch: &mut Vec<(String, Entry)>,
+    ) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }

@@ -25,6 +25,8 @@
 //! | `meta_redb` | the embedded metadata database ([`RedbMetaStore`]) |
 //! | `meta_mem` | an in-memory metadata store ([`MemMetaStore`]) for tests; proves the trait |
 //! | `store`, `commits`, `files` | [`Store`]: repos/branches/provenance, commits, files |
+//! | `dir_put`, `local_tree` | [`Store::put_dir_local`]: a local directory put in path order, reading only what changed |
+//! | [`stat_cache`] | what a directory put remembers of local files (git's index idea) and what it trusts |
 //! | `txn` | [`Store::transact`] and [`StoreTxn`]: several changes in one transaction |
 //! | `tree` | per-commit layers, their streaming merge, directory hashes |
 //! | `source` | [`CommitTree`]: a commit as a [`crate::datum::TreeSource`] |
@@ -104,6 +106,7 @@ mod autocommit;
 mod batch;
 mod check;
 mod commits;
+mod dir_put;
 pub mod error;
 #[cfg(feature = "store-redb")]
 mod existing;
@@ -111,6 +114,7 @@ mod feed;
 mod files;
 mod gc;
 mod globmatch;
+mod local_tree;
 pub mod meta;
 mod meta_mem;
 #[cfg(feature = "store-redb")]
@@ -124,6 +128,7 @@ mod records;
 pub mod recovery;
 pub mod refs;
 mod source;
+pub mod stat_cache;
 mod store;
 pub mod tree;
 mod trigger;
