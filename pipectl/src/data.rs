@@ -719,6 +719,8 @@ fn get_dir(conn: &Conn, r: &FileRef, path: &str, dir: &Path) -> Res {
     };
     let pb = bar(Some(info.size));
     let mut files = conn.call(conn.client.list_files(&repo, at, path, true))?;
+    // Files come in path order: most share the directory made for the one before.
+    let mut made: Option<PathBuf> = None;
     while let Some(f) = conn.call(files.next())? {
         let rel = f
             .path
@@ -731,8 +733,11 @@ fn get_dir(conn: &Conn, r: &FileRef, path: &str, dir: &Path) -> Res {
             rel
         };
         let target = dir.join(rel);
-        if let Some(p) = target.parent() {
+        if let Some(p) = target.parent()
+            && made.as_deref() != Some(p)
+        {
             fs::create_dir_all(p).map_err(io_err(p))?;
+            made = Some(p.to_path_buf());
         }
         let mut dl = conn.call(conn.client.get_file(&repo, at, &f.path))?;
         download_to(conn, &mut dl, &target, &pb)?;

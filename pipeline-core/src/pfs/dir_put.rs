@@ -95,8 +95,9 @@ impl Store {
         path: String,
         file: &LocalFile,
     ) -> Result<Option<(LocalStat, ContentHash)>> {
-        let mut f = open_no_follow(&file.path)?;
-        let meta = f.metadata().map_err(|e| PfsError::io(&file.path, e))?;
+        let local = file.path();
+        let mut f = open_no_follow(&local)?;
+        let meta = f.metadata().map_err(|e| PfsError::io(&local, e))?;
         if !meta.is_file() {
             return Ok(None);
         }

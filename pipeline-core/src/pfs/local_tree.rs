@@ -22,10 +22,16 @@ use super::names::validate_file_name;
 pub(crate) struct LocalFile {
     /// Its path relative to the walked directory, `/`-separated (`dir/name`).
     pub(crate) rel: String,
-    /// Its local path.
-    pub(crate) path: PathBuf,
     /// Its `lstat` (taken by the walk, so an unchanged file is never opened).
     pub(crate) meta: Metadata,
+    entry: DirEntry,
+}
+
+impl LocalFile {
+    /// Its local path (made on demand: an unchanged file never needs it).
+    pub(crate) fn path(&self) -> PathBuf {
+        self.entry.path()
+    }
 }
 
 /// One directory entry waiting to be visited.
@@ -104,12 +110,14 @@ impl LocalTree {
             } else {
                 format!("{}/{name}", frame.rel)
             };
-            let path = p.entry.path();
             if p.is_dir {
-                self.enter(&path, rel)?;
+                self.enter(&p.entry.path(), rel)?;
                 continue;
             }
-            let meta = p.entry.metadata().map_err(|e| PfsError::io(&path, e))?;
+            let meta = p
+                .entry
+                .metadata()
+                .map_err(|e| PfsError::io(p.entry.path(), e))?;
             // Replaced by something else since the directory was read: skipped like it.
             if !meta.is_file() {
                 if meta.file_type().is_symlink() {
@@ -117,7 +125,11 @@ impl LocalTree {
                 }
                 continue;
             }
-            return Ok(Some(LocalFile { rel, path, meta }));
+            return Ok(Some(LocalFile {
+                rel,
+                meta,
+                entry: p.entry,
+            }));
         }
     }
 }
