@@ -4,7 +4,8 @@
 //! - The spec is parsed and validated first; a spec with errors is refused with every error
 //!   (`FILE:LINE:COL: field: message`), exit 2.
 //! - `--input REPO=DIR` uses a local directory as the head of `REPO` (symlinks are never
-//!   followed out of `DIR`; see [`pipeline_core::datum::LocalTree`]); the directory is sent
+//!   followed out of `DIR`; see [`pipeline_core::datum::LocalTree`]) and only its paths are
+//!   read, never a file's content (IDs and paths depend on paths alone); the directory is sent
 //!   as an absolute path, so the server reads it (its Unix socket or in this process; not
 //!   over TCP). Repos without `--input` are read from the store: the head of the input's
 //!   branch (`master` unless the spec names one), so a preview shows exactly what the next
@@ -293,6 +294,17 @@ mod tests {
         let (code, out, err) = invoke(spec, &[("p_tick", ticks.path())], Format::Text);
         assert_eq!(code, 0, "{err}");
         assert!(out.contains("tick:/2024-05-01T10:00:00Z"), "{out}");
+    }
+
+    #[test]
+    fn a_name_pfs_cannot_store_is_named_when_the_walk_reaches_it() {
+        let images = images();
+        write(images.path(), "dir/bad*name", "x");
+        let (code, out, err) = invoke(SPEC, &[("images", images.path())], Format::Text);
+        assert_eq!(code, 2, "{out}{err}");
+        assert!(err.contains("input.pfs: reading repo \"images\""), "{err}");
+        assert!(err.contains("bad*name"), "{err}");
+        assert!(err.contains("glob characters"), "{err}");
     }
 
     #[test]

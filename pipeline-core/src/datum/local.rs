@@ -1,6 +1,6 @@
 //! A local directory as a [`TreeSource`] (`pipectl list datum --input REPO=DIR`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -17,17 +17,25 @@ use crate::hash::{ContentHash, DirectoryHasher, FileHasher};
 ///   content. Any other symlink (to a directory, outside the directory, dangling) is an error
 ///   naming it, as is a socket, FIFO or device, or a name PFS cannot store (non-UTF-8,
 ///   non-printable, glob characters ``*?[]{}!()@+^``).
-/// - Opening hashes the whole tree once (directory hashes must be known before their children
-///   are listed) and keeps only the directory hashes; listing hashes each file again as it is
-///   streamed. Memory is O(directories + the widest directory's names), not O(files).
+/// - Two ways to open it:
+///   - [`LocalTree::open`] hashes contents: opening hashes the whole tree once (directory
+///     hashes must be known before their children are listed) and keeps only the directory
+///     hashes; listing hashes each file again as it is streamed. Every problem in the tree
+///     is found at opening.
+///   - [`LocalTree::open_listing`] reads paths only, never a file's content (as
+///     [`super::MemTree::from_listing`]: every hash is zero, every size 0). Datum IDs and
+///     datum files are the same as with contents, which is all a preview shows. Opening reads
+///     nothing; a problem in the tree is an error item of the listing that reaches it.
+/// - Memory is O(directories + the widest directory's names) when hashing, O(depth × the
+///   widest directory's names) for a listing; never O(files).
 /// - The tree is read as it is at each call: don't change it while planning.
 #[derive(Debug)]
 pub struct LocalTree {
     root: PathBuf,
     canonical_root: PathBuf,
-    /// Directory (repo path with trailing `/`, `/` for the root) → (hash, size), only for
-    /// directories that hold at least one file.
-    dirs: HashMap<String, (ContentHash, u64)>,
+    /// With contents hashed: directory (repo path with trailing `/`, `/` for the root) →
+    /// (hash, size), only for directories that hold at least one file. `None` for a listing.
+    dirs: Option<HashMap<String, (ContentHash, u64)>>,
 }
 
 /// What a directory child is, after resolving permitted symlinks.
@@ -38,8 +46,18 @@ enum Kind {
 }
 
 impl LocalTree {
-    /// Opens `dir` and hashes its tree.
+    /// Opens `dir` and hashes its tree (every file is read).
     pub fn open(dir: impl AsRef<Path>) -> Result<LocalTree, SourceError> {
+        let mut tree = Self::open_listing(dir)?;
+        let mut dirs = HashMap::new();
+        tree.hash_dir("/", &mut dirs)?;
+        tree.dirs = Some(dirs);
+        Ok(tree)
+    }
+
+    /// Opens `dir` for its paths only: no file is opened, now or when listing; hashes are
+    /// zero and sizes 0 (see the type's docs).
+    pub fn open_listing(dir: impl AsRef<Path>) -> Result<LocalTree, SourceError> {
         let root = dir.as_ref().to_path_buf();
         let canonical_root = fs::canonicalize(&root).map_err(|source| io(&root, source))?;
         if !canonical_root.is_dir() {
@@ -51,13 +69,16 @@ impl LocalTree {
                 ),
             ));
         }
-        let mut tree = LocalTree {
+        Ok(LocalTree {
             root,
             canonical_root,
-            dirs: HashMap::new(),
-        };
-        tree.hash_dir("/")?;
-        Ok(tree)
+            dirs: None,
+        })
+    }
+
+    /// True when contents are hashed ([`LocalTree::open`]), false for a listing.
+    pub fn hashes_contents(&self) -> bool {
+        self.dirs.is_some()
     }
 
     fn local(&self, repo_path: &str) -> PathBuf {
@@ -81,13 +102,14 @@ impl LocalTree {
                 path: path.to_string_lossy().into_owned(),
                 reason,
             })?;
-            let meta = fs::symlink_metadata(&path).map_err(|e| io(&path, e))?;
-            let kind = if meta.file_type().is_symlink() {
+            // The directory entry's own type: no stat where the file system reports it.
+            let file_type = item.file_type().map_err(|e| io(&path, e))?;
+            let kind = if file_type.is_symlink() {
                 Kind::File(self.resolve_symlink(&path)?)
-            } else if meta.is_dir() {
+            } else if file_type.is_dir() {
                 Kind::Dir
-            } else if meta.is_file() {
-                Kind::File(path.clone())
+            } else if file_type.is_file() {
+                Kind::File(path)
             } else {
                 return Err(SourceError::NotAFile {
                     path: path.to_string_lossy().into_owned(),
@@ -121,13 +143,17 @@ impl LocalTree {
     }
 
     /// Post-order hash of `dir` (repo path ending in `/`); records non-empty directories.
-    fn hash_dir(&mut self, dir: &str) -> Result<Option<(ContentHash, u64)>, SourceError> {
+    fn hash_dir(
+        &self,
+        dir: &str,
+        dirs: &mut HashMap<String, (ContentHash, u64)>,
+    ) -> Result<Option<(ContentHash, u64)>, SourceError> {
         let mut hasher = DirectoryHasher::new();
         let mut size = 0;
         let mut any = false;
         for (key, kind) in self.children(dir)? {
             let child = match kind {
-                Kind::Dir => self.hash_dir(&format!("{dir}{key}"))?,
+                Kind::Dir => self.hash_dir(&format!("{dir}{key}"), dirs)?,
                 Kind::File(local) => Some(hash_file(&local)?),
             };
             if let Some((h, s)) = child {
@@ -138,9 +164,70 @@ impl LocalTree {
         }
         let info = any.then(|| (hasher.finish(), size));
         if let Some(info) = info {
-            self.dirs.insert(dir.to_string(), info);
+            dirs.insert(dir.to_string(), info);
         }
         Ok(info)
+    }
+
+    /// True when hashing found no file below `dir` (a listing never knows it in advance).
+    fn known_empty(&self, dir: &str) -> bool {
+        self.dirs.as_ref().is_some_and(|d| !d.contains_key(dir))
+    }
+
+    /// The entry of a directory that holds a file.
+    fn dir_entry(&self, path: &str) -> Entry {
+        let (hash, size) = self
+            .dirs
+            .as_ref()
+            .and_then(|d| d.get(path).copied())
+            .unwrap_or_default();
+        Entry {
+            path: path.to_string(),
+            hash,
+            size,
+        }
+    }
+
+    /// The entry of a file; its content is read only when hashing.
+    fn file_entry(&self, path: String, local: &Path) -> Result<Entry, SourceError> {
+        let (hash, size) = if self.hashes_contents() {
+            hash_file(local)?
+        } else {
+            (ContentHash::default(), 0)
+        };
+        Ok(Entry { path, hash, size })
+    }
+
+    /// True when every component of `dir` (a repo path ending in `/`) is a directory, not a
+    /// symlink, with a PFS-valid name: a directory a walk would enter.
+    fn is_walked_dir(&self, dir: &str) -> bool {
+        let mut local = self.root.clone();
+        dir.trim_matches('/').split('/').all(|name| {
+            local.push(name);
+            check_name(name).is_ok()
+                && fs::symlink_metadata(&local).is_ok_and(|m| m.file_type().is_dir())
+        })
+    }
+
+    /// Streams the entries below `dir` (`/` or a directory path), `dir` itself first unless
+    /// it is the root; directories appear once a file below them is found.
+    fn walk_from(&self, dir: &str) -> EntryIter<'_> {
+        match self.children(dir) {
+            Ok(mut children) => {
+                children.reverse();
+                Box::new(Walk {
+                    tree: self,
+                    stack: vec![Frame {
+                        path: dir.to_string(),
+                        rest: children,
+                        listed: dir == "/",
+                    }],
+                    ready: VecDeque::new(),
+                    failed: false,
+                })
+            }
+            Err(e) => Box::new(std::iter::once(Err(e))),
+        }
     }
 }
 
@@ -167,54 +254,88 @@ fn hash_file(path: &Path) -> Result<(ContentHash, u64), SourceError> {
     Ok((hasher.finish(), size))
 }
 
-/// Depth-first walk with sorted siblings; one frame per open directory.
+/// One open directory of a [`Walk`].
+struct Frame {
+    /// Its repo path (`/` or ending in `/`).
+    path: String,
+    /// Its children not yet visited, in reverse order.
+    rest: Vec<(String, Kind)>,
+    /// True once its own entry was emitted (or, for the root, never to be).
+    listed: bool,
+}
+
+/// Depth-first walk with sorted siblings; one frame per open directory. A directory is
+/// emitted just before the first file found below it, so directories without files never
+/// appear, whether or not hashing found them empty in advance.
 struct Walk<'a> {
     tree: &'a LocalTree,
-    /// (directory repo path, its remaining children in reverse order).
-    stack: Vec<(String, Vec<(String, Kind)>)>,
+    stack: Vec<Frame>,
+    /// Entries found and not yet returned: unlisted directories, then the file below them.
+    ready: VecDeque<Entry>,
     failed: bool,
+}
+
+impl Walk<'_> {
+    /// Queues the entries of the open directories not yet listed, outermost first.
+    fn list_open_dirs(&mut self) {
+        let first = self
+            .stack
+            .iter()
+            .rposition(|f| f.listed)
+            .map_or(0, |i| i + 1);
+        for frame in &mut self.stack[first..] {
+            self.ready.push_back(self.tree.dir_entry(&frame.path));
+            frame.listed = true;
+        }
+    }
+
+    /// The next file (with its directories queued before it), or the error that ends the walk.
+    fn next_file(&mut self) -> Option<Result<Entry, SourceError>> {
+        loop {
+            let frame = self.stack.last_mut()?;
+            let Some((key, kind)) = frame.rest.pop() else {
+                self.stack.pop();
+                continue;
+            };
+            let path = format!("{}{key}", frame.path);
+            match kind {
+                Kind::Dir if self.tree.known_empty(&path) => {}
+                Kind::Dir => match self.tree.children(&path) {
+                    Ok(mut children) => {
+                        children.reverse();
+                        self.stack.push(Frame {
+                            path,
+                            rest: children,
+                            listed: false,
+                        });
+                    }
+                    Err(e) => return Some(Err(e)),
+                },
+                Kind::File(local) => return Some(self.tree.file_entry(path, &local)),
+            }
+        }
+    }
 }
 
 impl Iterator for Walk<'_> {
     type Item = Result<Entry, SourceError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(entry) = self.ready.pop_front() {
+            return Some(Ok(entry));
+        }
         if self.failed {
             return None;
         }
-        loop {
-            let (dir, rest) = self.stack.last_mut()?;
-            let Some((key, kind)) = rest.pop() else {
-                self.stack.pop();
-                continue;
-            };
-            let path = format!("{dir}{key}");
-            match kind {
-                Kind::Dir => {
-                    let Some(&(hash, size)) = self.tree.dirs.get(&path) else {
-                        continue; // holds no file: does not exist in PFS
-                    };
-                    match self.tree.children(&path) {
-                        Ok(mut children) => {
-                            children.reverse();
-                            self.stack.push((path.clone(), children));
-                        }
-                        Err(e) => {
-                            self.failed = true;
-                            return Some(Err(e));
-                        }
-                    }
-                    return Some(Ok(Entry { path, hash, size }));
-                }
-                Kind::File(local) => {
-                    return Some(match hash_file(&local) {
-                        Ok((hash, size)) => Ok(Entry { path, hash, size }),
-                        Err(e) => {
-                            self.failed = true;
-                            Err(e)
-                        }
-                    });
-                }
+        match self.next_file()? {
+            Ok(file) => {
+                self.list_open_dirs();
+                self.ready.push_back(file);
+                self.ready.pop_front().map(Ok)
+            }
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
             }
         }
     }
@@ -222,28 +343,22 @@ impl Iterator for Walk<'_> {
 
 impl TreeSource for LocalTree {
     fn walk(&self) -> EntryIter<'_> {
-        if !self.dirs.contains_key("/") {
+        if self.known_empty("/") {
             return Box::new(std::iter::empty());
         }
-        match self.children("/") {
-            Ok(mut children) => {
-                children.reverse();
-                Box::new(Walk {
-                    tree: self,
-                    stack: vec![("/".to_string(), children)],
-                    failed: false,
-                })
-            }
-            Err(e) => Box::new(std::iter::once(Err(e))),
-        }
+        self.walk_from("/")
     }
 
     fn root(&self) -> Result<Option<Entry>, SourceError> {
-        Ok(self.dirs.get("/").map(|&(hash, size)| Entry {
-            path: "/".into(),
-            hash,
-            size,
-        }))
+        if self.hashes_contents() {
+            return Ok((!self.known_empty("/")).then(|| self.dir_entry("/")));
+        }
+        // A listing: the root exists when the tree holds a file, i.e. lists anything.
+        match self.walk().next() {
+            None => Ok(None),
+            Some(Ok(_)) => Ok(Some(self.dir_entry("/"))),
+            Some(Err(e)) => Err(e),
+        }
     }
 
     fn walk_prefix<'a>(&'a self, prefix: &'a str) -> EntryIter<'a> {
@@ -256,26 +371,15 @@ impl TreeSource for LocalTree {
         if dir == "/" {
             return Box::new(self.walk().filter(keep));
         }
-        let Some(&(hash, size)) = self.dirs.get(dir) else {
-            return Box::new(std::iter::empty());
+        let walked = if self.hashes_contents() {
+            !self.known_empty(dir)
+        } else {
+            self.is_walked_dir(dir)
         };
-        match self.children(dir) {
-            Ok(mut children) => {
-                children.reverse();
-                let head = std::iter::once(Ok(Entry {
-                    path: dir.to_string(),
-                    hash,
-                    size,
-                }));
-                let walk = Walk {
-                    tree: self,
-                    stack: vec![(dir.to_string(), children)],
-                    failed: false,
-                };
-                Box::new(head.chain(walk).filter(keep))
-            }
-            Err(e) => Box::new(std::iter::once(Err(e))),
+        if !walked {
+            return Box::new(std::iter::empty());
         }
+        Box::new(self.walk_from(dir).filter(keep))
     }
 }
 
@@ -357,6 +461,77 @@ mod tests {
             LocalTree::open(tmp.path()),
             Err(SourceError::Symlink { .. })
         ));
+    }
+
+    #[test]
+    fn listing_equals_mem_listing_and_skips_empty_directories() {
+        let tmp = tempfile::tempdir().unwrap();
+        let files = ["a.png", "b.png", "dir/c.png", "dir/sub/d.png", "a-b", "e/only/f"];
+        for p in files {
+            write(tmp.path(), p, p);
+        }
+        fs::create_dir_all(tmp.path().join("empty/nested")).unwrap();
+        fs::create_dir_all(tmp.path().join("dir/sub/hollow")).unwrap();
+        let local = LocalTree::open_listing(tmp.path()).unwrap();
+        assert!(!local.hashes_contents());
+        let mem = MemTree::from_listing(files.iter().map(|p| format!("/{p}"))).unwrap();
+        let entries = |it: EntryIter<'_>| it.map(Result::unwrap).collect::<Vec<Entry>>();
+        assert_eq!(entries(local.walk()), entries(mem.walk()));
+        assert_eq!(local.root().unwrap(), mem.root().unwrap());
+        for prefix in ["/dir/", "/dir/s", "/dir/sub/", "/e/", "/e/only/", "/a", "/empty/", "/nope/"] {
+            assert_eq!(
+                entries(local.walk_prefix(prefix)),
+                entries(mem.walk_prefix(prefix)),
+                "{prefix}"
+            );
+        }
+        // Hashing lists the same paths, with real hashes.
+        let hashed = LocalTree::open(tmp.path()).unwrap();
+        let paths = |t: &LocalTree| t.walk().map(|e| e.unwrap().path).collect::<Vec<_>>();
+        assert_eq!(paths(&local), paths(&hashed));
+    }
+
+    #[test]
+    fn listing_of_a_tree_without_files_is_empty() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir_all(tmp.path().join("x/y")).unwrap();
+        let local = LocalTree::open_listing(tmp.path()).unwrap();
+        assert_eq!(local.walk().count(), 0);
+        assert!(local.root().unwrap().is_none());
+        assert_eq!(local.walk_prefix("/x/").count(), 0);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn listing_refuses_what_hashing_refuses_when_it_reaches_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        write(tmp.path(), "real", "R");
+        write(outside.path(), "secret", "S");
+        std::os::unix::fs::symlink(tmp.path().join("real"), tmp.path().join("link")).unwrap();
+        let local = LocalTree::open_listing(tmp.path()).unwrap();
+        let paths: Vec<String> = local.walk().map(|e| e.unwrap().path).collect();
+        assert_eq!(paths, ["/link", "/real"]);
+
+        fs::create_dir(tmp.path().join("sub")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), tmp.path().join("sub/escape"))
+            .unwrap();
+        let items: Vec<Result<Entry, SourceError>> = local.walk().collect();
+        let err = items.last().unwrap().as_ref().unwrap_err();
+        assert!(matches!(err, SourceError::Symlink { .. }), "{err}");
+        assert!(err.to_string().contains("escape"), "{err}");
+        assert!(local.walk_prefix("/sub/").any(|e| e.is_err()));
+        fs::remove_file(tmp.path().join("sub/escape")).unwrap();
+
+        write(tmp.path(), "sub/bad*name", "x");
+        let err = local.walk().find_map(Result::err).unwrap();
+        assert!(matches!(err, SourceError::InvalidPath { .. }), "{err}");
+        // A directory reached through a symlink is not walked into.
+        fs::remove_file(tmp.path().join("sub/bad*name")).unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("sub"), tmp.path().join("dlink")).unwrap();
+        write(tmp.path(), "sub/ok", "x");
+        assert_eq!(local.walk_prefix("/dlink/").count(), 0);
+        assert!(local.walk().any(|e| e.is_err()));
     }
 
     #[test]

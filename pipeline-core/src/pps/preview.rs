@@ -5,6 +5,12 @@
 //! every other input repo is read from the store: the head of the input's branch (the
 //! default branch unless the spec names one). Inputs with data in neither are reported
 //! together, named by their field path **as written** in the spec file.
+//!
+//! A preview shows datum IDs and paths, which depend on paths alone, so local directories
+//! are opened with [`LocalTree::open_listing`]: no file is ever opened or read, and the
+//! plan's content hashes (and so datum hashes) of local inputs are zero. A problem in a
+//! local tree (a name PFS cannot store, a refused symlink) ends the datum stream with an
+//! error when the walk reaches it.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -69,7 +75,8 @@ pub enum PreviewError {
 /// other input repos, the heads of their branches in the store that `store` opens (called
 /// only when some input repo is not local; `Ok(None)`: no store, e.g. from
 /// [`Store::open_existing`]). Iterate the plan's [`DatumPlan::datums`] to stream them;
-/// nothing is run or written.
+/// nothing is run or written, and no local file's content is read (datum IDs and files are
+/// exact; content hashes of local inputs are zero, see the module docs).
 ///
 /// ```
 /// # let dir = tempfile::tempdir().unwrap();
@@ -93,7 +100,7 @@ pub fn preview_datums(
         if sources.contains_key(repo) {
             return Err(PreviewError::DuplicateInput { repo: repo.clone() });
         }
-        let tree = LocalTree::open(dir).map_err(|source| PreviewError::LocalInput {
+        let tree = LocalTree::open_listing(dir).map_err(|source| PreviewError::LocalInput {
             repo: repo.clone(),
             dir: dir.clone(),
             source,
