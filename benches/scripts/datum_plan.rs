@@ -170,7 +170,10 @@ fn store_run(mode: &str, n: usize, dir: &str) {
         )),
     };
     let mut sources: HashMap<String, Arc<dyn TreeSource>> = HashMap::new();
-    sources.insert("big".into(), Arc::new(CommitTree::new(store.clone(), commit)));
+    sources.insert(
+        "big".into(),
+        Arc::new(CommitTree::new(store.clone(), commit)),
+    );
     let plan = DatumPlan::new(&pfs("big", glob, None), &sources, &PlanOptions::default())
         .unwrap_or_else(|e| fail(e));
     print_plan(&format!("store-{mode}"), n, &plan, started);

@@ -137,13 +137,14 @@ impl<'a> Printer<'a> {
             let line = serde_json::to_string(d).map_err(|e| CliError::Usage(e.to_string()))?;
             writeln!(self.out, "{line}")
         } else {
-            let cell = d
-                .inputs
-                .iter()
-                .map(|i| format!("{}:{}", i.name, i.path))
-                .collect::<Vec<_>>()
-                .join(", ");
-            writeln!(self.out, "{}  {}", d.id, cell)
+            // Written piece by piece: no string per datum beyond what the line holds.
+            write!(self.out, "{} ", d.id).and_then(|()| {
+                for (i, input) in d.inputs.iter().enumerate() {
+                    let sep = if i == 0 { " " } else { ", " };
+                    write!(self.out, "{sep}{}:{}", input.name, input.path)?;
+                }
+                writeln!(self.out)
+            })
         };
         r.map_err(CliError::Output)
     }
@@ -213,6 +214,19 @@ mod tests {
         assert!(lines[0].starts_with("ID "));
         assert!(lines[3].ends_with("  images:/dir/"), "{out}");
         assert_eq!(lines[1].split_whitespace().next().unwrap().len(), 64);
+    }
+
+    #[test]
+    fn table_lists_every_input_of_a_datum() {
+        let images = images();
+        let spec = "pipeline: {name: p}\ntransform: {image: 'x:1', cmd: [sh]}\ninput:\n  cross:\n  - pfs: {repo: images, glob: '/a.png'}\n  - pfs: {name: m, repo: images, glob: '/dir/*'}\n";
+        let (code, out, err) = invoke(spec, &[("images", images.path())], Format::Text);
+        assert_eq!(code, 0, "{err}");
+        let rows: Vec<&str> = out.lines().skip(1).collect();
+        assert_eq!(rows.len(), 2, "{out}");
+        let (id, cell) = rows[1].split_once("  ").unwrap();
+        assert_eq!(id.len(), 64, "{out}");
+        assert_eq!(cell, "images:/a.png, m:/dir/sub/");
     }
 
     #[test]

@@ -18,10 +18,7 @@ fn shown(plan: &DatumPlan) -> Vec<String> {
         .map(|d| {
             let d = d.expect("datum");
             let paths: Vec<String> = d.inputs.iter().map(|i| i.path.clone()).collect();
-            let files: Vec<String> = plan
-                .files(&d)
-                .map(|f| f.expect("file").path)
-                .collect();
+            let files: Vec<String> = plan.files(&d).map(|f| f.expect("file").path).collect();
             format!("{} {paths:?} {files:?}", d.id())
         })
         .collect()
@@ -75,7 +72,11 @@ fn listing_and_hashing_show_the_same_datums() {
     for input in INPUTS {
         let by_paths = shown(&plan_over(input, listing.clone()));
         assert!(!by_paths.is_empty(), "{input}");
-        assert_eq!(by_paths, shown(&plan_over(input, hashed.clone())), "{input}");
+        assert_eq!(
+            by_paths,
+            shown(&plan_over(input, hashed.clone())),
+            "{input}"
+        );
     }
 }
 
@@ -97,8 +98,8 @@ fn preview_of_terabyte_files_lists_the_right_datums_without_reading_them() {
     let local = [("images".to_string(), tmp.path().to_path_buf())];
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let shown = pipeline_core::pps::preview_datums(&spec, &local, || Ok(None))
-            .map(|plan| shown(&plan));
+        let shown =
+            pipeline_core::pps::preview_datums(&spec, &local, || Ok(None)).map(|plan| shown(&plan));
         let _ = tx.send(shown.map_err(|e| e.to_string()));
     });
     let previewed = rx
@@ -111,6 +112,9 @@ fn preview_of_terabyte_files_lists_the_right_datums_without_reading_them() {
     let datum_paths = ["/a-b", "/a.png", "/c.png", "/dir/", "/zz/"];
     assert_eq!(previewed.len(), datum_paths.len(), "{previewed:#?}");
     for (line, path) in previewed.iter().zip(datum_paths) {
-        assert!(line.contains(&format!(" [{path:?}] ")), "{line} is not {path}");
+        assert!(
+            line.contains(&format!(" [{path:?}] ")),
+            "{line} is not {path}"
+        );
     }
 }

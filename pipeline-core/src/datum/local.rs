@@ -41,7 +41,8 @@ pub struct LocalTree {
 /// What a directory child is, after resolving permitted symlinks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Kind {
-    File(PathBuf),
+    /// A regular file, or a permitted symlink: `Some` of the file it resolves to.
+    File(Option<PathBuf>),
     Dir,
 }
 
@@ -91,38 +92,34 @@ impl LocalTree {
         let mut out = Vec::new();
         for item in fs::read_dir(&local).map_err(|e| io(&local, e))? {
             let item = item.map_err(|e| io(&local, e))?;
-            let path = item.path();
-            let Some(name) = item.file_name().to_str().map(str::to_string) else {
+            let os_name = item.file_name();
+            let shown = || local.join(&os_name).to_string_lossy().into_owned();
+            let Some(name) = os_name.to_str() else {
                 return Err(SourceError::InvalidPath {
-                    path: path.to_string_lossy().into_owned(),
+                    path: shown(),
                     reason: "names must be UTF-8",
                 });
             };
-            check_name(&name).map_err(|reason| SourceError::InvalidPath {
-                path: path.to_string_lossy().into_owned(),
+            check_name(name).map_err(|reason| SourceError::InvalidPath {
+                path: shown(),
                 reason,
             })?;
             // The directory entry's own type: no stat where the file system reports it.
-            let file_type = item.file_type().map_err(|e| io(&path, e))?;
-            let kind = if file_type.is_symlink() {
-                Kind::File(self.resolve_symlink(&path)?)
+            let file_type = item.file_type().map_err(|e| io(&item.path(), e))?;
+            let key = if file_type.is_symlink() {
+                let target = self.resolve_symlink(&item.path())?;
+                (name.to_string(), Kind::File(Some(target)))
             } else if file_type.is_dir() {
-                Kind::Dir
+                (format!("{name}/"), Kind::Dir)
             } else if file_type.is_file() {
-                Kind::File(path)
+                (name.to_string(), Kind::File(None))
             } else {
-                return Err(SourceError::NotAFile {
-                    path: path.to_string_lossy().into_owned(),
-                });
+                return Err(SourceError::NotAFile { path: shown() });
             };
-            let key = if kind == Kind::Dir {
-                format!("{name}/")
-            } else {
-                name
-            };
-            out.push((key, kind));
+            out.push(key);
         }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+        // Names are unique, so an unstable sort gives the one order.
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
 
@@ -152,9 +149,10 @@ impl LocalTree {
         let mut size = 0;
         let mut any = false;
         for (key, kind) in self.children(dir)? {
+            let path = format!("{dir}{key}");
             let child = match kind {
-                Kind::Dir => self.hash_dir(&format!("{dir}{key}"), dirs)?,
-                Kind::File(local) => Some(hash_file(&local)?),
+                Kind::Dir => self.hash_dir(&path, dirs)?,
+                Kind::File(target) => Some(self.hash_content(&path, target.as_deref())?),
             };
             if let Some((h, s)) = child {
                 hasher.child(&key, &h);
@@ -188,10 +186,22 @@ impl LocalTree {
         }
     }
 
+    /// The `(hash, size)` of the file at repo path `path`, read from `target` for a symlink.
+    fn hash_content(
+        &self,
+        path: &str,
+        target: Option<&Path>,
+    ) -> Result<(ContentHash, u64), SourceError> {
+        match target {
+            Some(target) => hash_file(target),
+            None => hash_file(&self.local(path)),
+        }
+    }
+
     /// The entry of a file; its content is read only when hashing.
-    fn file_entry(&self, path: String, local: &Path) -> Result<Entry, SourceError> {
+    fn file_entry(&self, path: String, target: Option<&Path>) -> Result<Entry, SourceError> {
         let (hash, size) = if self.hashes_contents() {
-            hash_file(local)?
+            self.hash_content(&path, target)?
         } else {
             (ContentHash::default(), 0)
         };
@@ -311,7 +321,7 @@ impl Walk<'_> {
                     }
                     Err(e) => return Some(Err(e)),
                 },
-                Kind::File(local) => return Some(self.tree.file_entry(path, &local)),
+                Kind::File(target) => return Some(self.tree.file_entry(path, target.as_deref())),
             }
         }
     }
@@ -466,7 +476,14 @@ mod tests {
     #[test]
     fn listing_equals_mem_listing_and_skips_empty_directories() {
         let tmp = tempfile::tempdir().unwrap();
-        let files = ["a.png", "b.png", "dir/c.png", "dir/sub/d.png", "a-b", "e/only/f"];
+        let files = [
+            "a.png",
+            "b.png",
+            "dir/c.png",
+            "dir/sub/d.png",
+            "a-b",
+            "e/only/f",
+        ];
         for p in files {
             write(tmp.path(), p, p);
         }
@@ -478,7 +495,16 @@ mod tests {
         let entries = |it: EntryIter<'_>| it.map(Result::unwrap).collect::<Vec<Entry>>();
         assert_eq!(entries(local.walk()), entries(mem.walk()));
         assert_eq!(local.root().unwrap(), mem.root().unwrap());
-        for prefix in ["/dir/", "/dir/s", "/dir/sub/", "/e/", "/e/only/", "/a", "/empty/", "/nope/"] {
+        for prefix in [
+            "/dir/",
+            "/dir/s",
+            "/dir/sub/",
+            "/e/",
+            "/e/only/",
+            "/a",
+            "/empty/",
+            "/nope/",
+        ] {
             assert_eq!(
                 entries(local.walk_prefix(prefix)),
                 entries(mem.walk_prefix(prefix)),

@@ -148,13 +148,26 @@ pub fn check_name(name: &str) -> Result<(), &'static str> {
     if name == "." || name == ".." {
         return Err("'.' and '..' are not allowed as path components");
     }
-    if !name.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+    // One pass over the bytes (every listed name goes through here); the first rule broken,
+    // in the order written above, is the one reported.
+    let (mut unprintable, mut glob, mut slash) = (false, false, false);
+    for b in name.bytes() {
+        match b {
+            b'*' | b'?' | b'[' | b']' | b'{' | b'}' | b'!' | b'(' | b')' | b'@' | b'+' | b'^' => {
+                glob = true
+            }
+            b'/' => slash = true,
+            b' '..=b'~' => {}
+            _ => unprintable = true,
+        }
+    }
+    if unprintable {
         return Err("names must be printable ASCII");
     }
-    if name.bytes().any(|b| b"*?[]{}!()@+^".contains(&b)) {
+    if glob {
         return Err("names must not contain any of *?[]{}!()@+^ (glob characters)");
     }
-    if name.contains('/') {
+    if slash {
         return Err("'/' inside a name");
     }
     Ok(())
@@ -510,6 +523,28 @@ impl TreeSource for SyntheticTree {
 #[cfg(test)]
 mod listing_tests {
     use super::*;
+
+    #[test]
+    fn check_name_reports_the_first_rule_broken() {
+        for ok in ["a", "a b.png", "~x.-_=,;%#$&'", "..."] {
+            assert_eq!(check_name(ok), Ok(()), "{ok}");
+        }
+        for glob in "*?[]{}!()@+^".chars() {
+            let err = check_name(&format!("a{glob}b")).unwrap_err();
+            assert!(err.contains("glob characters"), "{glob}: {err}");
+        }
+        assert_eq!(check_name("a*\u{1}"), Err("names must be printable ASCII"));
+        assert_eq!(
+            check_name("caf\u{e9}"),
+            Err("names must be printable ASCII")
+        );
+        assert_eq!(
+            check_name("a/*"),
+            Err("names must not contain any of *?[]{}!()@+^ (glob characters)")
+        );
+        assert_eq!(check_name("a/b"), Err("'/' inside a name"));
+        assert!(check_name("").is_err() && check_name("..").is_err());
+    }
 
     #[test]
     fn a_listing_derives_directories_with_zero_hashes() {
