@@ -3,10 +3,11 @@
 
 use std::fs;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::error::{PfsError, Result};
-use super::meta::{MetaRead, MetaWrite, Table};
+use super::meta::{ChunkedRead, MetaRead, MetaWrite, Reopen, Table};
 use super::model::{Change, CommitRef, DiffEntry, FileInfo, FileKind};
 use super::names::{join, validate_file_path};
 use super::object::Durability;
@@ -305,6 +306,30 @@ impl Store {
         Ok((read, layers))
     }
 
+    /// [`Store::merged`] for a listing streamed to the caller. A finished commit's entries do
+    /// not change, so its scans re-open their snapshot as they go ([`ChunkedRead`]): a
+    /// listing read for a long time (a job's plan) does not keep the database from reusing
+    /// the space later writes free. Such a scan fails if the commit is deleted meanwhile.
+    fn merged_for_stream(&self, commit: &CommitRef) -> Result<(Box<dyn MetaRead>, Vec<String>)> {
+        let (read, layers) = self.merged(commit)?;
+        let rec = get_commit(&*read, &commit.repo, commit.id.as_str())?;
+        if !rec.info.is_finished() || !self.inner.meta.snapshots_hold_space() {
+            return Ok((read, layers));
+        }
+        let (store, commit, expected) = (self.clone(), commit.clone(), layers.clone());
+        let reopen: Reopen = Arc::new(move || {
+            let read = store.inner.meta.read()?;
+            let now = super::commits::layers(&*read, &commit.repo, commit.id.as_str())?;
+            if now != expected {
+                return Err(PfsError::Corrupt(format!(
+                    "the layers of finished commit {commit} changed while it was read"
+                )));
+            }
+            Ok(read)
+        });
+        Ok((Box::new(ChunkedRead::new(read, reopen)), layers))
+    }
+
     /// A file's size and hash (or a directory's, with a trailing `/` in the path).
     pub fn inspect_file(&self, commit: &CommitRef, path: &str) -> Result<FileInfo> {
         let path = validate_file_path(path)?;
@@ -367,7 +392,7 @@ impl Store {
     /// (directories with size and hash), in path order, streamed.
     pub fn list_file(&self, commit: &CommitRef, path: &str) -> Result<FileIter> {
         let path = validate_file_path(path)?;
-        let (read, layers) = self.merged(commit)?;
+        let (read, layers) = self.merged_for_stream(commit)?;
         let rk = commit.repo.key();
         if path != "/"
             && let Some((size, hash)) = tree::lookup(&*read, &rk, &layers, &path)?
@@ -390,7 +415,7 @@ impl Store {
     /// Every file (not directory) at or below `path`, in path order, streamed.
     pub fn list_file_recursive(&self, commit: &CommitRef, path: &str) -> Result<FileIter> {
         let path = validate_file_path(path)?;
-        let (read, layers) = self.merged(commit)?;
+        let (read, layers) = self.merged_for_stream(commit)?;
         let rk = commit.repo.key();
         if path != "/"
             && let Some((size, hash)) = tree::lookup(&*read, &rk, &layers, &path)?
@@ -422,7 +447,7 @@ impl Store {
         from: &str,
     ) -> Result<FileIter> {
         let path = validate_file_path(path)?;
-        let (read, layers) = self.merged(commit)?;
+        let (read, layers) = self.merged_for_stream(commit)?;
         let rk = commit.repo.key();
         if path != "/"
             && let Some((size, hash)) = tree::lookup(&*read, &rk, &layers, &path)?
@@ -451,7 +476,7 @@ impl Store {
     /// [`crate::hash::DirectoryHasher`]) and every file (size, BLAKE3). An empty commit yields
     /// nothing. Memory: O(directories), never O(files).
     pub fn walk(&self, commit: &CommitRef) -> Result<FileIter> {
-        let (read, layers) = self.merged(commit)?;
+        let (read, layers) = self.merged_for_stream(commit)?;
         let rk = commit.repo.key();
         let p1 = MergedFiles::new(&*read, &rk, &layers, "/")?;
         let p2 = MergedFiles::new(&*read, &rk, &layers, "/")?;
@@ -463,7 +488,7 @@ impl Store {
     pub fn walk_dir(&self, commit: &CommitRef, dir: &str) -> Result<FileIter> {
         let norm = validate_file_path(dir)?;
         let dp = dir_prefix(&norm);
-        let (read, layers) = self.merged(commit)?;
+        let (read, layers) = self.merged_for_stream(commit)?;
         let rk = commit.repo.key();
         let p1 = MergedFiles::new(&*read, &rk, &layers, &dp)?;
         let p2 = MergedFiles::new(&*read, &rk, &layers, &dp)?;

@@ -9,6 +9,8 @@
 //!
 //! The embedded default is [`RedbMetaStore`](super::RedbMetaStore) (feature `store-redb`).
 
+use std::sync::Arc;
+
 use super::error::Result;
 
 /// The tables of the metadata store.
@@ -92,6 +94,132 @@ pub trait MetaStore: Send + Sync + 'static {
     fn read(&self) -> Result<Box<dyn MetaRead>>;
     /// A write transaction (one at a time; a second caller waits).
     fn write(&self) -> Result<Box<dyn MetaWrite + '_>>;
+    /// Whether a read snapshot kept open keeps the database from reusing the space that
+    /// writes free meanwhile (copy-on-write B-trees: redb). Long scans of data that does not
+    /// change then go through a [`ChunkedRead`], which re-opens its snapshot as it goes.
+    fn snapshots_hold_space(&self) -> bool {
+        false
+    }
+}
+
+/// Opens a fresh read snapshot for a [`ChunkedRead`], first checking in it that what is
+/// being read is still what the first snapshot held (else an error, which ends the scan).
+pub(crate) type Reopen = Arc<dyn Fn() -> Result<Box<dyn MetaRead>> + Send + Sync>;
+
+/// Pairs a [`ChunkedRead`] scan reads from one snapshot.
+const CHUNK: usize = 512;
+
+/// A read view for long scans of keys that do not change while they exist (the file entries
+/// of a finished commit): each scan reads [`CHUNK`] pairs at a time, each chunk from a fresh
+/// snapshot (going on after the last key read), and holds no snapshot between chunks.
+///
+/// Why: redb reuses a page freed by a write only once no snapshot older than that write is
+/// alive. A scan that holds one snapshot for a whole job (the planner's walk of an input
+/// commit; or one layer's cursor of that walk, waiting idle while the other layers are
+/// merged) would keep every page the job's transactions copy allocated: the database would
+/// grow by all of them instead of by what the job records. `reopen` checks at each chunk
+/// that the data is unchanged; point reads use the first snapshot.
+pub(crate) struct ChunkedRead {
+    first: Box<dyn MetaRead>,
+    reopen: Reopen,
+}
+
+impl ChunkedRead {
+    /// A view starting at snapshot `first`.
+    pub(crate) fn new(first: Box<dyn MetaRead>, reopen: Reopen) -> Self {
+        ChunkedRead { first, reopen }
+    }
+
+    fn chunked(&self, table: Table, start: &[u8], end: &[u8], reverse: bool) -> Result<KvIter> {
+        let mut scan = ChunkedScan {
+            chunk: Vec::new().into_iter(),
+            reopen: self.reopen.clone(),
+            table,
+            start: start.to_vec(),
+            end: end.to_vec(),
+            reverse,
+            last: None,
+            exhausted: false,
+        };
+        // The first chunk comes from the view's own snapshot (and fails here, as a plain
+        // scan would).
+        scan.read_chunk(&*self.first)?;
+        Ok(Box::new(scan))
+    }
+}
+
+impl MetaRead for ChunkedRead {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.first.get(table, key)
+    }
+
+    fn scan(&self, table: Table, start: &[u8], end: &[u8]) -> Result<KvIter> {
+        self.chunked(table, start, end, false)
+    }
+
+    fn scan_rev(&self, table: Table, start: &[u8], end: &[u8]) -> Result<KvIter> {
+        self.chunked(table, start, end, true)
+    }
+}
+
+/// A scan of a [`ChunkedRead`]; it ends after an error.
+struct ChunkedScan {
+    /// What is left of the chunk read last.
+    chunk: std::vec::IntoIter<Kv>,
+    reopen: Reopen,
+    table: Table,
+    start: Vec<u8>,
+    end: Vec<u8>,
+    /// Last key first.
+    reverse: bool,
+    /// The last key read (the end of the chunk).
+    last: Option<Vec<u8>>,
+    /// The range has no more pairs beyond the chunk (or the scan failed).
+    exhausted: bool,
+}
+
+impl ChunkedScan {
+    /// Reads the next chunk (after [`ChunkedScan::last`]) from `read`.
+    fn read_chunk(&mut self, read: &dyn MetaRead) -> Result<()> {
+        let pairs = match (&self.last, self.reverse) {
+            (None, false) => read.scan(self.table, &self.start, &self.end)?,
+            (None, true) => read.scan_rev(self.table, &self.start, &self.end)?,
+            (Some(last), false) => {
+                let mut after = last.clone();
+                after.push(0);
+                read.scan(self.table, &after, &self.end)?
+            }
+            (Some(last), true) => read.scan_rev(self.table, &self.start, last)?,
+        };
+        let chunk = pairs.take(CHUNK).collect::<Result<Vec<Kv>>>()?;
+        self.exhausted = chunk.len() < CHUNK;
+        if let Some((k, _)) = chunk.last() {
+            self.last = Some(k.clone());
+        }
+        self.chunk = chunk.into_iter();
+        Ok(())
+    }
+}
+
+impl Iterator for ChunkedScan {
+    type Item = Result<Kv>;
+
+    fn next(&mut self) -> Option<Result<Kv>> {
+        if let Some(kv) = self.chunk.next() {
+            return Some(Ok(kv));
+        }
+        if self.exhausted {
+            return None;
+        }
+        let read = (self.reopen)().and_then(|read| self.read_chunk(&*read));
+        match read {
+            Ok(()) => self.chunk.next().map(Ok),
+            Err(e) => {
+                self.exhausted = true;
+                Some(Err(e))
+            }
+        }
+    }
 }
 
 /// Removes every key in `[start, end)` of `table`, in batches.
