@@ -96,7 +96,7 @@ pub trait MetaStore: Send + Sync + 'static {
     fn write(&self) -> Result<Box<dyn MetaWrite + '_>>;
     /// Whether a read snapshot kept open keeps the database from reusing the space that
     /// writes free meanwhile (copy-on-write B-trees: redb). Long scans of data that does not
-    /// change then go through a [`ChunkedRead`], which re-opens its snapshot as it goes.
+    /// change are then read in chunks, each from a fresh snapshot.
     fn snapshots_hold_space(&self) -> bool {
         false
     }
