@@ -6,15 +6,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bollard::Docker;
-use bollard::auth::DockerCredentials;
-use bollard::query_parameters::{CreateImageOptionsBuilder, ListContainersOptionsBuilder};
-use futures::StreamExt;
-use pipeline_core::executor::{Executor, ExecutorError, Worker, WorkerPoolSpec};
+use bollard::query_parameters::ListContainersOptionsBuilder;
+use pipeline_core::executor::{Executor, ExecutorError, PinnedImage, Worker, WorkerPoolSpec};
+use pipeline_core::spec::EffectiveSpec;
 
 use crate::config::{DataMode, DockerConfig, DockerHost, PullPolicy};
 use crate::container::{
-    BACKEND, Blueprint, Inner, backend_err, create_worker_container, is_status, labels,
-    remove_container, remove_work_dirs,
+    BACKEND, Blueprint, Inner, backend_err, create_worker_container, labels, remove_container,
+    remove_work_dirs,
 };
 use crate::resources;
 use crate::worker::DockerWorker;
@@ -231,62 +230,6 @@ impl DockerExecutor {
         }
         Ok(removed)
     }
-
-    /// Makes sure `image` is present, pulling per the pull policy within
-    /// [`DockerConfig::pull_timeout`].
-    async fn ensure_image(&self, spec: &WorkerPoolSpec, image: &str) -> Result<(), ExecutorError> {
-        let docker = &self.inner.docker;
-        let config = &self.inner.config;
-        let present = match docker.inspect_image(image).await {
-            Ok(_) => true,
-            Err(e) if is_status(&e, 404) => false,
-            Err(e) => return Err(backend_err(format!("inspecting image {image:?}"), e)),
-        };
-        let pull = match config.pull_policy {
-            PullPolicy::Always => true,
-            PullPolicy::IfNotPresent => !present,
-            PullPolicy::Never => {
-                if present {
-                    false
-                } else {
-                    return Err(ExecutorError::ImageNotFound {
-                        image: image.to_string(),
-                        message: "absent from the daemon and the pull policy is Never".to_string(),
-                    });
-                }
-            }
-        };
-        if !pull {
-            return Ok(());
-        }
-        let credentials = pull_credentials(spec, config);
-        let reference = with_default_tag(image);
-        tracing::info!(image = %reference, "pulling image");
-        let opts = CreateImageOptionsBuilder::default()
-            .from_image(&reference)
-            .build();
-        let pull = async {
-            let mut stream = docker.create_image(Some(opts), None, credentials);
-            while let Some(item) = stream.next().await {
-                item?;
-            }
-            Ok::<(), bollard::errors::Error>(())
-        };
-        match tokio::time::timeout(config.pull_timeout, pull).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(ExecutorError::ImageNotFound {
-                image: image.to_string(),
-                message: format!("absent locally and the pull failed: {e}"),
-            }),
-            Err(_) => Err(ExecutorError::ImageNotFound {
-                image: image.to_string(),
-                message: format!(
-                    "absent locally and the pull did not finish within {:?}",
-                    config.pull_timeout
-                ),
-            }),
-        }
-    }
 }
 
 /// Keeps `[A-Za-z0-9_.-]`, replaces anything else with `-`.
@@ -302,40 +245,6 @@ pub(crate) fn sanitize(s: &str) -> String {
         })
         .collect();
     if out.is_empty() { "x".to_string() } else { out }
-}
-
-/// Credentials for pulling: the first `transform.image_pull_secrets` name the host supplied in
-/// [`DockerConfig::registry_auth`]. Names without credentials are skipped with a warning (names
-/// only, never values).
-fn pull_credentials(spec: &WorkerPoolSpec, config: &DockerConfig) -> Option<DockerCredentials> {
-    let names = &spec.spec.transform.image_pull_secrets;
-    for name in names {
-        match config.registry_auth.get(name) {
-            Some(a) => {
-                return Some(DockerCredentials {
-                    username: Some(a.username.clone()),
-                    password: Some(String::from_utf8_lossy(&a.password.0).into_owned()),
-                    serveraddress: a.server_address.clone(),
-                    ..Default::default()
-                });
-            }
-            None => tracing::warn!(
-                secret = %name,
-                "image_pull_secrets entry has no credentials in DockerConfig::registry_auth"
-            ),
-        }
-    }
-    None
-}
-
-/// `busybox` → `busybox:latest`; tagged and digested references are kept.
-fn with_default_tag(image: &str) -> String {
-    let last = image.rsplit('/').next().unwrap_or(image);
-    if last.contains(':') || last.contains('@') {
-        image.to_string()
-    } else {
-        format!("{image}:latest")
-    }
 }
 
 /// Builds the tar of secret files: for each `transform.secrets[i]` with a `mount_path`, the
@@ -450,6 +359,13 @@ impl Executor for DockerExecutor {
             .await
             .map_err(|e| self.inner.upgrade(e))
     }
+
+    async fn pin_image(&self, spec: &EffectiveSpec) -> Result<Option<PinnedImage>, ExecutorError> {
+        crate::images::pin(&self.inner, spec)
+            .await
+            .map(Some)
+            .map_err(|e| self.inner.upgrade(e))
+    }
 }
 
 impl DockerExecutor {
@@ -465,7 +381,7 @@ impl DockerExecutor {
             })?;
         let limits = resources::limits(&spec.spec)?;
         let secret_files = secret_files_tar(spec)?;
-        self.ensure_image(spec, &image).await?;
+        crate::images::ensure_image(&self.inner, &spec.spec, &image).await?;
         let owner = &self.inner.config.owner;
         let labels = HashMap::from([
             (labels::OWNER.to_string(), owner.clone()),
@@ -515,46 +431,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pull_credentials_follow_image_pull_secrets() {
-        use pipeline_core::executor::{SecretValue, Secrets};
-        use pipeline_core::spec::{EffectiveSpec, PipelineSpec, Transform};
-        let spec = WorkerPoolSpec {
-            project: "p".into(),
-            pipeline: "x".into(),
-            version: 1,
-            workers: 1,
-            spec: Arc::new(EffectiveSpec::from_defaulted(PipelineSpec {
-                transform: Some(Transform {
-                    image_pull_secrets: vec!["absent".into(), "reg".into()],
-                    ..Default::default()
-                }),
-                ..Default::default()
-            })),
-            secrets: Secrets::default(),
-        };
-        let mut config = DockerConfig::default();
-        assert!(pull_credentials(&spec, &config).is_none());
-        config.registry_auth.insert(
-            "reg".into(),
-            crate::RegistryAuth {
-                username: "u".into(),
-                password: SecretValue(b"pw".to_vec()),
-                server_address: Some("registry.example".into()),
-            },
-        );
-        let c = pull_credentials(&spec, &config).unwrap();
-        assert_eq!(c.username.as_deref(), Some("u"));
-        assert_eq!(c.password.as_deref(), Some("pw"));
-        assert_eq!(c.serveraddress.as_deref(), Some("registry.example"));
-    }
-
-    #[test]
     fn names_and_tags() {
         assert_eq!(sanitize("a b/c"), "a-b-c");
-        assert_eq!(with_default_tag("busybox"), "busybox:latest");
-        assert_eq!(with_default_tag("reg:5000/x/y"), "reg:5000/x/y:latest");
-        assert_eq!(with_default_tag("x/y:1"), "x/y:1");
-        assert_eq!(with_default_tag("x@sha256:ab"), "x@sha256:ab");
         assert_eq!(safe_abs_path("/a/./b"), Some(PathBuf::from("a/b")));
         assert_eq!(safe_abs_path("/a/../b"), None);
         assert_eq!(safe_abs_path("a"), None);

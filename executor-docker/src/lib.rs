@@ -89,10 +89,14 @@
 mod config;
 mod container;
 mod executor;
+mod images;
 mod oom;
 mod pipe;
+mod push;
 mod resources;
 mod staging;
+#[cfg(feature = "testing")]
+pub mod test_registry;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod worker;
@@ -102,4 +106,5 @@ pub use config::{
 };
 pub use container::labels;
 pub use executor::{DockerExecutor, DockerExecutorBuilder};
+pub use push::{PushError, PushedImage};
 pub use worker::DockerWorker;

@@ -112,6 +112,12 @@ fn is_static_elf(path: &Path) -> Result<bool, TestImageError> {
 
 /// Builds the rootfs tarball of the test image.
 pub fn busybox_rootfs_tar() -> Result<Vec<u8>, TestImageError> {
+    busybox_rootfs_tar_with(&[])
+}
+
+/// The test image's rootfs plus regular files `extra` (`(path, contents)`, paths relative to
+/// `/`, in existing directories): a way to build images that differ in content only.
+pub fn busybox_rootfs_tar_with(extra: &[(&str, &[u8])]) -> Result<Vec<u8>, TestImageError> {
     let busybox = find_static_busybox()?;
     let io = |context: String| move |source| TestImageError::Io { context, source };
     let list = std::process::Command::new(&busybox)
@@ -178,6 +184,9 @@ pub fn busybox_rootfs_tar() -> Result<Vec<u8>, TestImageError> {
             b"root:x:0:\nnogroup:x:65534:\n",
             None,
         )?;
+        for (path, data) in extra {
+            add(&mut b, path, Regular, 0o644, data, None)?;
+        }
         b.into_inner()
     })();
     build.map_err(tar_io)
@@ -194,15 +203,47 @@ pub async fn ensure_test_image(docker: &Docker) -> Result<String, TestImageError
             context: "building the test rootfs".to_string(),
             source: std::io::Error::other(e),
         })??;
+    import_rootfs(docker, TEST_IMAGE_REPO, TEST_IMAGE_TAG, tar).await?;
+    Ok(TEST_IMAGE.to_string())
+}
+
+/// Imports rootfs tarball `tar` as image `repo:tag` with `PATH=/bin` (replacing the tag if
+/// it exists). Returns the image ID.
+pub async fn import_rootfs(
+    docker: &Docker,
+    repo: &str,
+    tag: &str,
+    tar: Vec<u8>,
+) -> Result<String, TestImageError> {
     let opts = CreateImageOptionsBuilder::default()
         .from_src("-")
-        .repo(TEST_IMAGE_REPO)
-        .tag(TEST_IMAGE_TAG)
+        .repo(repo)
+        .tag(tag)
         .changes(vec!["ENV PATH=/bin".to_string()])
         .build();
     let mut stream = docker.create_image(Some(opts), Some(bollard::body_full(tar.into())), None);
     while let Some(item) = stream.next().await {
         item?;
     }
-    Ok(TEST_IMAGE.to_string())
+    Ok(docker
+        .inspect_image(&format!("{repo}:{tag}"))
+        .await?
+        .id
+        .unwrap_or_default())
+}
+
+/// A rootfs tarball with one regular file and no shell: an image workers cannot run.
+pub fn shell_less_rootfs_tar() -> Result<Vec<u8>, TestImageError> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(0o644);
+    h.set_size(6);
+    let io = |source| TestImageError::Io {
+        context: "building the shell-less rootfs".to_string(),
+        source,
+    };
+    b.append_data(&mut h, "hello", &b"hello\n"[..])
+        .map_err(io)?;
+    b.into_inner().map_err(io)
 }

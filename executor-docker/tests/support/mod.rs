@@ -39,8 +39,7 @@ pub async fn executor_with(
             Some(e)
         }
         Err(err) => {
-            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-            if ci {
+            if in_ci() {
                 panic!("{test}: the Docker daemon is required in CI: {err}");
             }
             eprintln!("skipping {test}: Docker daemon not reachable: {err}");
@@ -74,6 +73,11 @@ impl Drop for Cleanup {
         })
         .join();
     }
+}
+
+/// Whether this is a CI run (`CI=true` or `1`), where a missing server fails a test.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
 /// An owner label unique to this test and process, so parallel tests never clean up each other.

@@ -119,6 +119,35 @@ pub trait Executor: Send + Sync + fmt::Debug {
     /// Removes everything this backend left for a pipeline (all versions), including leftovers
     /// of a crashed host (found by label). Idempotent. Returns how many objects were removed.
     async fn remove_pipeline(&self, project: &str, pipeline: &str) -> Result<usize, ExecutorError>;
+
+    /// Resolves the image a pipeline version names (`spec.transform.image`) to the immutable
+    /// reference its workers will run, checking that it can run them; called when a pipeline
+    /// is created or updated, so a missing or unusable image is refused then, naming it,
+    /// instead of a job that never starts.
+    ///
+    /// `Ok(None)` for backends that run no images (local processes, the default). A backend
+    /// that pins returns [`ExecutorError::ImageNotFound`] for an image it cannot obtain and
+    /// [`ExecutorError::Unsupported`] for one its workers cannot run (e.g. without `sh`).
+    async fn pin_image(&self, spec: &EffectiveSpec) -> Result<Option<PinnedImage>, ExecutorError> {
+        let _ = spec;
+        Ok(None)
+    }
+}
+
+/// An image resolved at create/update time: the tag a spec names and the content digest the
+/// pipeline version runs, so rebuilding a floating tag (`latest`) never changes the code of
+/// running pipelines; `update pipeline` resolves it again.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PinnedImage {
+    /// The image as the spec names it (`transform.image`), e.g. `edges:latest`.
+    pub image: String,
+    /// Its content digest (`sha256:…`): the registry manifest digest when the image came from
+    /// or went to a registry, otherwise the local image ID.
+    pub digest: String,
+    /// What the workers run: `repo@sha256:…` when a registry digest is known (portable to
+    /// any host that can pull), else the local image ID.
+    pub reference: String,
 }
 
 /// One warm worker: runs datums one at a time until stopped.

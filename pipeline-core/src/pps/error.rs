@@ -102,6 +102,18 @@ pub enum PpsError {
         #[source]
         source: std::io::Error,
     },
+    /// The pipeline's image cannot be used by its executor (absent and not pullable, or
+    /// unable to run the workers): refused at create/update, nothing changed.
+    #[error("pipeline {pipeline:?} cannot use image {image:?}")]
+    Image {
+        /// Pipeline.
+        pipeline: String,
+        /// The image as the spec names it.
+        image: String,
+        /// What the executor said.
+        #[source]
+        source: crate::executor::ExecutorError,
+    },
     /// Starting workers failed.
     #[error("starting workers for pipeline {pipeline:?}")]
     Executor {

@@ -92,6 +92,7 @@ mod datum_pages;
 pub mod error;
 mod events;
 mod executors_in_use;
+mod images;
 mod job;
 mod job_ids;
 mod keys;
@@ -114,6 +115,7 @@ pub use datum_pages::{DatumPage, DatumQuery, MAX_DATUM_PAGE, datum_time_us, stat
 pub use error::{PpsError, Result};
 pub use events::{DatumEvent, Event, Events};
 pub use executors_in_use::executors_in_use;
+pub use images::ImagePins;
 pub use job_ids::MIN_JOB_PREFIX;
 pub use last_job::{LastJobs, MAX_JOBLESS_COMMITS, MAX_UNFINISHED_JOBS, RecentJobs};
 pub use pool_spec::{dry_run_pool_spec, pool_spec, worker_count};

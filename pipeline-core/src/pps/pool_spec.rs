@@ -27,13 +27,19 @@ pub fn worker_count(effective: &EffectiveSpec) -> usize {
 }
 
 /// The pool of a registered pipeline version: its effective spec (with its salt), its
-/// project, name and version, and the host's secret values.
+/// project, name and version, and the host's secret values. When the version's image was
+/// pinned ([`PipelineInfo::image`]), the spec's `transform.image` is the pinned reference, so
+/// workers run exactly that content whatever the tag points at now.
 pub fn pool_spec(info: &PipelineInfo, secrets: &Secrets) -> WorkerPoolSpec {
+    let mut effective = info.effective.clone();
+    if let Some(pinned) = &info.image {
+        effective.transform.image = Some(pinned.reference.clone());
+    }
     build(
         info.project.clone(),
         info.name.clone(),
         info.version,
-        info.effective.clone(),
+        effective,
         secrets,
     )
 }
@@ -142,6 +148,7 @@ mod tests {
             inputs: Vec::new(),
             created_ms: 0,
             updated_ms: 0,
+            image: None,
         };
         let pool = pool_spec(&info, &Secrets::default());
         assert_eq!(

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::executor::PinnedImage;
 use crate::pfs::{BranchRef, CommitRef};
 use crate::spec::{EffectiveSpec, PipelineSpec};
 
@@ -38,6 +39,11 @@ pub struct PipelineInfo {
     pub created_ms: u64,
     /// Last update time, ms since the epoch.
     pub updated_ms: u64,
+    /// The image this version runs, resolved to its digest at create/update (absent for
+    /// executors without images, and for pipelines created through the blocking API without
+    /// [`Engine::pin_images`](super::Engine::pin_images)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<PinnedImage>,
 }
 
 impl PipelineInfo {
@@ -66,6 +72,8 @@ struct StoredPipelineInfo {
     inputs: Vec<BranchRef>,
     created_ms: u64,
     updated_ms: u64,
+    #[serde(default)]
+    image: Option<PinnedImage>,
 }
 
 impl From<StoredPipelineInfo> for PipelineInfo {
@@ -87,6 +95,7 @@ impl From<StoredPipelineInfo> for PipelineInfo {
             inputs: s.inputs,
             created_ms: s.created_ms,
             updated_ms: s.updated_ms,
+            image: s.image,
         }
     }
 }
@@ -484,6 +493,7 @@ mod tests {
             inputs: Vec::new(),
             created_ms: 1,
             updated_ms: 1,
+            image: None,
         }
     }
 

@@ -7,6 +7,7 @@ use crate::spec::{Diagnostic, EffectiveSpec, FieldPath, Input, ParsedSpec, Pipel
 use crate::validate::{self, StoreCheck};
 
 use super::error::{PpsError, Result};
+use super::images::{ImagePins, pinned_image};
 use super::keys::{self, DeletedPipelineKey, PipelineKey, PipelineVersionKey, RecordKey, RerunKey};
 use super::records::{JobState, PipelineInfo, enc};
 use super::{Engine, now_ms};
@@ -20,6 +21,10 @@ pub struct CreateOptions {
     pub reprocess: bool,
     /// Executor name (default: the engine's default). Stored with the pipeline.
     pub executor: Option<String>,
+    /// Images pinned by [`Engine::pin_images`], recorded with each pipeline version. A
+    /// pipeline absent here keeps its current pin if its image is unchanged, else runs its
+    /// image by name (as given).
+    pub images: ImagePins,
 }
 
 /// Which datums [`Engine::rerun_pipeline`] runs again.
@@ -534,6 +539,7 @@ impl Engine {
         inputs.sort();
         inputs.dedup();
         let now = now_ms();
+        let image = pinned_image(opts, &name, existing.as_ref(), &effective, &executor);
         let info = PipelineInfo {
             name: name.clone(),
             project: out_repo.project.clone(),
@@ -547,6 +553,7 @@ impl Engine {
             inputs,
             created_ms: existing.as_ref().map_or(now, |p| p.created_ms),
             updated_ms: now,
+            image,
         };
         if existing.is_some() {
             self.kill_unfinished(&name, "all jobs killed because pipeline was updated")?;
@@ -568,6 +575,7 @@ impl Engine {
             update: true,
             reprocess: mode == RerunMode::All,
             executor: Some(current.executor.clone()),
+            ..CreateOptions::default()
         };
         let salvage_from = match mode {
             RerunMode::FailedOnly => {

@@ -158,6 +158,7 @@ mod tests {
             inputs: vec![raw_master()],
             created_ms: 0,
             updated_ms: 0,
+            image: None,
         }
     }
 

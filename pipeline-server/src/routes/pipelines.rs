@@ -185,17 +185,24 @@ async fn create_pipelines(
     State(s): State<AppState>,
     Json(req): Json<CreatePipelines>,
 ) -> ApiResult<(StatusCode, Json<PipelinesWritten>)> {
-    let written = s
+    let (parsed, mut opts) = s
         .blocking(move |e| {
             check_executor(e, req.executor.as_deref())?;
             let parsed = parse_spec_text(&req.spec, &req.source_name)?;
+            // Spec errors are reported before any image is pulled.
+            dry_run(&req)?;
             let opts = CreateOptions {
                 update: req.update,
                 reprocess: req.reprocess,
                 executor: req.executor.clone(),
+                ..CreateOptions::default()
             };
-            PipelinesWritten::of(e, e.create_pipelines(&parsed, &opts)?)
+            Ok((parsed, opts))
         })
+        .await?;
+    opts.images = s.engine().pin_images(&parsed, &opts).await?;
+    let written = s
+        .blocking(move |e| PipelinesWritten::of(e, e.create_pipelines(&parsed, &opts)?))
         .await?;
     s.notify_changed();
     Ok((StatusCode::CREATED, Json(written)))
