@@ -117,7 +117,10 @@ async fn a_rebuilt_tag_changes_running_code_only_at_update() {
     let info = create(&e, &tag, true).await;
     assert_eq!(info.image.unwrap().digest, id2);
     e.run().await;
-    assert_eq!(e.head_tree("which"), [("/v".to_string(), "one".to_string())]);
+    assert_eq!(
+        e.head_tree("which"),
+        [("/v".to_string(), "one".to_string())]
+    );
     e.commit("in", &[], &[("/c", "z")]);
     e.run().await;
     assert_eq!(

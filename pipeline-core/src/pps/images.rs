@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use crate::executor::{ExecutorError, PinnedImage};
 use crate::spec::{EffectiveSpec, ParsedSpec};
 
+use super::Engine;
 use super::error::{PpsError, Result};
 use super::records::PipelineInfo;
 use super::registry::CreateOptions;
-use super::Engine;
 
 /// Pinned images by pipeline name: what [`Engine::pin_images`] returns and
 /// [`CreateOptions::images`] carries into registration.
@@ -26,7 +26,11 @@ impl Engine {
     ///
     /// Reads one pipeline record per spec from the store (point reads) and waits for the
     /// executor (which may pull the image within its pull timeout).
-    pub async fn pin_images(&self, specs: &[ParsedSpec], opts: &CreateOptions) -> Result<ImagePins> {
+    pub async fn pin_images(
+        &self,
+        specs: &[ParsedSpec],
+        opts: &CreateOptions,
+    ) -> Result<ImagePins> {
         let mut pins = ImagePins::new();
         for parsed in specs {
             let effective = parsed.spec.effective();

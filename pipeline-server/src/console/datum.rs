@@ -48,7 +48,9 @@ fn render(e: &Engine, p: &str, j: &str, id: &str) -> ApiResult<Markup> {
     let d = e.inspect_datum(p, j, id)?;
     let (lines, earlier) = e.log_tail(p, j, Some(id), SHOWN_LINES)?;
     let pipeline = e.pipeline_version(p, job.version)?;
-    let repro = reproduce::commands(&pipeline.effective, &pipeline.executor, &job, &d);
+    // The spec the workers ran: the version's pinned image reference, if it has one.
+    let ran = pipeline_core::pps::pool_spec(&pipeline, &Default::default()).spec;
+    let repro = reproduce::commands(&ran, &pipeline.executor, &job, &d);
     let src = LogSource {
         pipeline: p,
         job: j,
