@@ -158,7 +158,7 @@ pub fn pps_kind(e: &PpsError) -> ErrorKind {
             ErrorKind::NotFound
         }
         E::PipelineExists(_) | E::JobFinished { .. } => ErrorKind::Conflict,
-        E::Image { source, .. } => match source {
+        E::Image { source, .. } => match **source {
             pipeline_core::executor::ExecutorError::Unavailable { .. } => ErrorKind::Internal,
             _ => ErrorKind::Invalid,
         },

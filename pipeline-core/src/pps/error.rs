@@ -112,7 +112,7 @@ pub enum PpsError {
         image: String,
         /// What the executor said.
         #[source]
-        source: crate::executor::ExecutorError,
+        source: Box<crate::executor::ExecutorError>,
     },
     /// Starting workers failed.
     #[error("starting workers for pipeline {pipeline:?}")]

@@ -67,7 +67,7 @@ fn image_error(pipeline: &str, image: &str, source: ExecutorError) -> PpsError {
     PpsError::Image {
         pipeline: pipeline.to_string(),
         image: image.to_string(),
-        source,
+        source: Box::new(source),
     }
 }
 
