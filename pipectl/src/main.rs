@@ -28,6 +28,7 @@ mod fsck;
 mod output;
 mod pipeline;
 mod preview;
+mod push_images;
 mod quickstart;
 mod secret;
 mod serve;

@@ -32,6 +32,9 @@ pub struct CreatePipelineArgs {
     /// Output format of `--dry-run` (the worker pods are YAML whatever it says).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
     pub output: Format,
+    /// `--push-images` and its registry options.
+    #[command(flatten)]
+    pub push: crate::push_images::PushArgs,
 }
 
 /// A pipeline name argument with an output format.
@@ -234,6 +237,15 @@ pub fn create(g: &Global, args: CreatePipelineArgs, update: bool, no_wait: bool)
         };
         return print_dry_run(&planned, args.executor);
     }
+    if args.push.push_images {
+        let pushed =
+            crate::push_images::push_spec_images(&req.spec, &req.source_name, &args.push, false)?;
+        for line in &pushed.report {
+            eprintln!("{line}");
+        }
+        req.spec = pushed.spec;
+        req.source_name = format!("{} (images pushed)", req.source_name);
+    }
     let conn = connect(g, Access::Write, args.executor)?;
     let written = conn.call(conn.client.create_pipelines(&req))?;
     for p in &written.pipelines {
@@ -320,6 +332,9 @@ pub fn inspect_pipeline(g: &Global, args: PipelineArgs) -> Res {
             outln!("Name: {}", p.name);
             outln!("Version: {}", p.version);
             outln!("Executor: {}", p.executor);
+            if let Some(pin) = &p.image {
+                outln!("Image: {} (digest {})", pin.image, pin.digest);
+            }
             outln!("State: {}", if p.stopped { "paused" } else { "running" });
             outln!("Output branch: {}", p.output_branch);
             let inputs: Vec<String> = p.inputs.iter().map(|b| b.to_string()).collect();
