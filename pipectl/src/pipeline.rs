@@ -341,10 +341,23 @@ pub fn rerun_pipeline(g: &Global, args: RerunPipelineArgs, no_wait: bool) -> Res
             "datums that did not succeed"
         }
     );
+    let sets = if p.stopped {
+        Vec::new()
+    } else {
+        // The rerun's job writes the open head of the output branch: its commit set.
+        let repo = p.output_branch.repo.to_string();
+        let branch = conn.call(conn.client.inspect_branch(&repo, &p.output_branch.name))?;
+        let head = conn.call(conn.client.inspect_commit(&repo, branch.head.as_str()))?;
+        if head.is_finished() {
+            Vec::new()
+        } else {
+            vec![branch.head.to_string()]
+        }
+    };
     wait_started(
         &conn,
         no_wait,
-        &[],
+        &sets,
         &format!("rerun of pipeline {}", p.name),
     )
 }
