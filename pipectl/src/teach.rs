@@ -62,7 +62,12 @@ fn repo_of(repo: &str) -> Option<Missing> {
 /// The existing name nearest to `m`, as the user would type it (`name`, or `project/name`
 /// outside the default project).
 fn nearest_existing(g: &Global, m: &Missing) -> Option<String> {
-    let conn = connect(g, Access::Read, None).ok()?;
+    // A hint is not worth waiting for a store another process holds.
+    let g = Global {
+        no_wait_lock: true,
+        ..g.clone()
+    };
+    let conn = connect(&g, Access::Read, None).ok()?;
     match m {
         Missing::Repo(project, name) => {
             let repos = conn.call(conn.client.list_repos()).ok()?;
