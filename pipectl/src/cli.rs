@@ -6,7 +6,9 @@ use clap::{Parser, Subcommand};
 
 use crate::conn::{Access, Global};
 use crate::error::{Res, report};
-use crate::{data, engine, fsck, pipeline, quickstart, secret, serve, validate};
+use crate::{
+    completion, data, engine, fsck, pipeline, quickstart, secret, serve, validate, version,
+};
 
 /// The exit codes, shown by `pipectl --help` (see `error::exit`).
 const EXIT_CODES: &str = "Exit codes:
@@ -78,6 +80,12 @@ pub enum Command {
     /// Serve the store until SIGTERM/Ctrl-C: the HTTP API on the store's socket (and
     /// `--listen`), pending jobs, cron ticks and triggers; other pipectl commands go through it.
     Serve(serve::ServeArgs),
+    /// Run a pipeline again: what did not succeed in its last job, or every datum.
+    Rerun {
+        /// What to rerun.
+        #[command(subcommand)]
+        what: Rerun,
+    },
     /// Run a cron tick now.
     Run {
         /// What to run.
@@ -137,6 +145,10 @@ pub enum Command {
         #[command(subcommand)]
         what: data::Diff,
     },
+    /// Print pipectl's version (and the git commit it was built from, when known).
+    Version(version::VersionArgs),
+    /// Print a shell completion script (bash, zsh or fish) on stdout.
+    Completion(completion::CompletionArgs),
     /// Start a commit, ...
     Start {
         /// What to start.
@@ -227,6 +239,14 @@ pub enum Update {
     Pipeline(pipeline::CreatePipelineArgs),
 }
 
+/// Nouns of `rerun`.
+#[derive(Debug, Subcommand)]
+pub enum Rerun {
+    /// A new version of a pipeline whose job reruns the datums that did not succeed in its
+    /// last job (`--reprocess`: every datum).
+    Pipeline(pipeline::RerunPipelineArgs),
+}
+
 /// Nouns of `stop`.
 #[derive(Debug, Subcommand)]
 pub enum Stop {
@@ -263,14 +283,6 @@ pub enum Finish {
 
 /// Runs `pipectl` with the given arguments; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
-    match dispatch(cli) {
-        Ok(code) => code,
-        Err(e) => report(&e),
-    }
-}
-
-/// Runs one command; returns its exit code when it is not 0 or an error.
-fn dispatch(cli: Cli) -> Res<i32> {
     let g = Global {
         root: cli.root,
         server: cli.server,
@@ -278,12 +290,22 @@ fn dispatch(cli: Cli) -> Res<i32> {
         no_wait: cli.no_wait,
         no_wait_lock: cli.no_wait_lock,
     };
-    let root = &g;
+    let result = engine::expose(&g.root, cli.expose).and_then(|()| dispatch(&g, cli.command));
+    match result {
+        Ok(code) => code,
+        Err(e) => report(&crate::teach::teach(&g, e)),
+    }
+}
+
+/// Runs one command; returns its exit code when it is not 0 or an error.
+fn dispatch(g: &Global, command: Command) -> Res<i32> {
+    let root = g;
     let no_wait = g.no_wait;
-    engine::expose(&g.root, cli.expose)?;
-    match cli.command {
-        Command::Init => init(&g)?,
+    match command {
+        Command::Init => init(g)?,
         Command::Validate(args) => return Ok(validate::run(args)),
+        Command::Version(args) => version::run(args)?,
+        Command::Completion(args) => completion::run(args)?,
         Command::Quickstart(args) => quickstart::run(args)?,
         Command::Create {
             what: Create::Pipeline(a),
@@ -338,6 +360,9 @@ fn dispatch(cli: Cli) -> Res<i32> {
         Command::Logs(a) => pipeline::logs(root, a)?,
         Command::Fsck(a) => return fsck::run(root, a),
         Command::Run { what } => pipeline::run_cron(root, what, no_wait)?,
+        Command::Rerun {
+            what: Rerun::Pipeline(a),
+        } => pipeline::rerun_pipeline(root, a, no_wait)?,
         Command::Serve(args) => serve::serve(root, args)?,
         other => run_data(root, other)?,
     }

@@ -87,6 +87,15 @@ pub enum CliError {
     /// The API answered with an error, or could not be reached.
     #[error(transparent)]
     Api(#[from] ClientError),
+    /// An error with a hint that teaches what to do next (`did you mean ...?`, `use update
+    /// pipeline`). The error's own chain is printed first.
+    #[error("{}; {hint}", ErrorChain(&**error))]
+    Hinted {
+        /// The error.
+        error: Box<CliError>,
+        /// What to do.
+        hint: String,
+    },
     /// `wait job`: the job did not succeed (or cannot progress yet).
     #[error("job {job} {state}{}", if reason.is_empty() { String::new() } else { format!(": {reason}") })]
     JobNotSucceeded {
@@ -108,6 +117,7 @@ impl CliError {
             CliError::Api(e) => exit_of(e.kind()),
             CliError::Store(e) => exit_of(pfs_kind(e)),
             CliError::Engine(e) => exit_of(pps_kind(e)),
+            CliError::Hinted { error, .. } => error.exit_code(),
             _ => exit::FAILED,
         }
     }
@@ -180,5 +190,26 @@ mod tests {
         assert_eq!(e.exit_code(), 3);
         assert!(e.to_string().contains("1 job(s)"));
         assert_eq!(CliError::Usage("x".into()).exit_code(), exit::FAILED);
+    }
+
+    #[test]
+    fn a_hint_follows_the_whole_chain_once_and_keeps_the_exit_code() {
+        let e = CliError::Hinted {
+            error: Box::new(CliError::Io {
+                path: "spec.yaml".into(),
+                source: io::Error::other("gone"),
+            }),
+            hint: "did you mean `spec.yml`?".into(),
+        };
+        assert_eq!(
+            ErrorChain(&e).to_string(),
+            "spec.yaml: gone; did you mean `spec.yml`?"
+        );
+        assert_eq!(e.exit_code(), exit::FAILED);
+        let e = CliError::Hinted {
+            error: Box::new(CliError::BadArgs("bad".into())),
+            hint: "h".into(),
+        };
+        assert_eq!(e.exit_code(), exit::USAGE);
     }
 }

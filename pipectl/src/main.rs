@@ -15,11 +15,15 @@
 //! | `secret` | `create/list/inspect/delete secret`: Kubernetes `Secret` manifests in the store |
 //! | `preview` | `list datum -f SPEC`: a spec's datums before anything runs |
 //! | `validate` | `validate -f SPEC` |
+//! | `spec_source` | where a `-f` spec comes from: a file, `-` (stdin) or an `http(s)://` URL |
 //! | `quickstart` | the README's first command |
+//! | `version`, `completion` | `pipectl version`, shell completion scripts |
+//! | `teach` | "did you mean ...?" for a repo or pipeline that is not found |
 
 use clap::Parser;
 
 mod cli;
+mod completion;
 mod conn;
 mod data;
 mod engine;
@@ -32,7 +36,10 @@ mod push_images;
 mod quickstart;
 mod secret;
 mod serve;
+mod spec_source;
+mod teach;
 mod validate;
+mod version;
 
 fn main() {
     let args = cli::Cli::parse();

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use pipeline_core::pps::{DatumInfo, JobInfo, JobState, PipelineInfo};
-use pipeline_core::spec::ParseError;
+use pipeline_core::pps::{DatumInfo, JobInfo, JobState, PipelineInfo, RerunMode};
+use pipeline_server::error::ErrorKind;
 use pipeline_server::routes::pipelines::{CreatePipelines, DryRunPipeline};
 use pipeline_server::{ApiError, ClientError};
 
@@ -17,8 +17,9 @@ use crate::output::{Format, outln, print_json, timestamp};
 /// `create pipeline` / `update pipeline`.
 #[derive(Debug, Args)]
 pub struct CreatePipelineArgs {
-    /// Spec file (JSON or YAML; several pipelines allowed).
-    #[arg(short = 'f', long = "file")]
+    /// Spec file (JSON or YAML; several pipelines allowed), `-` for standard input, or an
+    /// `http://` / `https://` URL.
+    #[arg(short = 'f', long = "file", value_name = "FILE|-|URL")]
     pub file: PathBuf,
     /// Where user code runs (stored with the pipeline).
     #[arg(long, value_enum)]
@@ -35,6 +36,16 @@ pub struct CreatePipelineArgs {
     /// `--push-images` and its registry options.
     #[command(flatten)]
     pub push: crate::push_images::PushArgs,
+}
+
+/// `rerun pipeline`.
+#[derive(Debug, Args)]
+pub struct RerunPipelineArgs {
+    /// Pipeline name.
+    pub name: String,
+    /// Every datum, not only those that did not succeed in the last job (a new salt).
+    #[arg(long)]
+    pub reprocess: bool,
 }
 
 /// A pipeline name argument with an output format.
@@ -173,13 +184,10 @@ pub fn api_err(e: ApiError) -> CliError {
     })
 }
 
-/// The text of a spec file, with `parse_file`'s errors for an unreadable or binary file.
+/// The text of a spec (file, `-` or URL), with the parser's errors for an unreadable or
+/// binary one.
 fn read_spec(file: &std::path::Path) -> Res<(String, String)> {
-    let name = file.display().to_string();
-    let bytes = std::fs::read(file).map_err(|source| ParseError::Io {
-        path: name.clone(),
-        source,
-    })?;
+    let (bytes, name) = crate::spec_source::read(file)?;
     match String::from_utf8(bytes) {
         Ok(text) => Ok((text, name)),
         Err(e) => {
@@ -238,8 +246,13 @@ pub fn create(g: &Global, args: CreatePipelineArgs, update: bool, no_wait: bool)
         return print_dry_run(&planned, args.executor);
     }
     if args.push.push_images {
-        let pushed =
-            crate::push_images::push_spec_images(&req.spec, &req.source_name, &args.push, false)?;
+        let from_stdin = args.file.as_os_str() == "-";
+        let pushed = crate::push_images::push_spec_images(
+            &req.spec,
+            &req.source_name,
+            &args.push,
+            from_stdin,
+        )?;
         for line in &pushed.report {
             eprintln!("{line}");
         }
@@ -247,7 +260,14 @@ pub fn create(g: &Global, args: CreatePipelineArgs, update: bool, no_wait: bool)
         req.source_name = format!("{} (images pushed)", req.source_name);
     }
     let conn = connect(g, Access::Write, args.executor)?;
-    let written = conn.call(conn.client.create_pipelines(&req))?;
+    let kept = if update && !args.reprocess {
+        transform_changed(&conn, &req)
+    } else {
+        Vec::new()
+    };
+    let written = conn
+        .call(conn.client.create_pipelines(&req))
+        .map_err(|e| use_update(e, update, &args.file))?;
     for p in &written.pipelines {
         eprintln!(
             "{} pipeline {} (version {}, executor {})",
@@ -257,12 +277,105 @@ pub fn create(g: &Global, args: CreatePipelineArgs, update: bool, no_wait: bool)
             p.executor
         );
     }
+    for name in &kept {
+        eprintln!(
+            "note: the transform of pipeline {name} changed, but the outputs of datums it \
+             already processed are kept (their inputs did not change, so they are skipped); \
+             to recompute them: `pipectl rerun pipeline {name} --reprocess` (or `update \
+             pipeline --reprocess`)"
+        );
+    }
     let names: Vec<&str> = written.pipelines.iter().map(|p| p.name.as_str()).collect();
     wait_started(
         &conn,
         no_wait,
         &written.commit_sets,
         &format!("pipeline {}", names.join(", ")),
+    )
+}
+
+/// The pipelines of `req` that exist and whose transform the spec changes: an update without
+/// `--reprocess` keeps their old outputs.
+fn transform_changed(conn: &Conn, req: &CreatePipelines) -> Vec<String> {
+    let Ok(specs) = pipeline_core::spec::parse_str(&req.spec, &req.source_name) else {
+        return Vec::new();
+    };
+    let mut changed = Vec::new();
+    for s in specs {
+        let Some(name) = s.pipeline_name() else {
+            continue;
+        };
+        let Ok(old) = conn.call(conn.client.inspect_pipeline(name)) else {
+            continue;
+        };
+        let json = |t| serde_json::to_value(t).unwrap_or_default();
+        if json(&old.spec.transform) != json(&s.spec.transform) {
+            changed.push(name.to_string());
+        }
+    }
+    changed
+}
+
+/// A `create pipeline` refused because the pipeline exists, with how to change it instead.
+fn use_update(e: CliError, update: bool, file: &std::path::Path) -> CliError {
+    let exists = match &e {
+        CliError::Api(ClientError::Api {
+            kind: ErrorKind::Conflict,
+            message,
+        }) => message.starts_with("pipeline \"") && message.ends_with("\" already exists"),
+        _ => false,
+    };
+    if update || !exists {
+        return e;
+    }
+    CliError::Hinted {
+        error: Box::new(e),
+        hint: format!(
+            "to change it, use `pipectl update pipeline -f {}` (add --reprocess to recompute \
+             every datum)",
+            crate::spec_source::display_name(file)
+        ),
+    }
+}
+
+/// `rerun pipeline NAME [--reprocess]`: a new version of the pipeline whose job runs what did
+/// not succeed in its last job, or with `--reprocess` every datum.
+pub fn rerun_pipeline(g: &Global, args: RerunPipelineArgs, no_wait: bool) -> Res {
+    let mode = if args.reprocess {
+        RerunMode::All
+    } else {
+        RerunMode::FailedOnly
+    };
+    let conn = connect(g, Access::Write, None)?;
+    let p = conn.call(conn.client.rerun_pipeline(&args.name, mode))?;
+    eprintln!(
+        "rerunning pipeline {} (version {}, {})",
+        p.name,
+        p.version,
+        if args.reprocess {
+            "every datum"
+        } else {
+            "datums that did not succeed"
+        }
+    );
+    let sets = if p.stopped {
+        Vec::new()
+    } else {
+        // The rerun's job writes the open head of the output branch: its commit set.
+        let repo = p.output_branch.repo.to_string();
+        let branch = conn.call(conn.client.inspect_branch(&repo, &p.output_branch.name))?;
+        let head = conn.call(conn.client.inspect_commit(&repo, branch.head.as_str()))?;
+        if head.is_finished() {
+            Vec::new()
+        } else {
+            vec![branch.head.to_string()]
+        }
+    };
+    wait_started(
+        &conn,
+        no_wait,
+        &sets,
+        &format!("rerun of pipeline {}", p.name),
     )
 }
 

@@ -6,7 +6,7 @@
 //! `-o json` prints a machine-readable report on stdout; `--effective` prints the effective
 //! spec(s) (Pachyderm's defaults applied) on stdout, as a stream of JSON documents.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use pipeline_core::spec::{self, Diagnostic, ParseError, ParsedSpec};
@@ -33,8 +33,8 @@ macro_rules! err {
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
     /// Spec file to validate (JSON or YAML; one spec, a `---` stream or a list). Repeatable;
-    /// `-` reads standard input.
-    #[arg(short = 'f', long = "file", required = true, value_name = "FILE")]
+    /// `-` reads standard input, `http://` / `https://` fetches a URL.
+    #[arg(short = 'f', long = "file", required = true, value_name = "FILE|-|URL")]
     pub files: Vec<PathBuf>,
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
@@ -59,16 +59,9 @@ enum FileOutcome {
 }
 
 fn load(path: &Path) -> Result<Vec<ParsedSpec>, ParseError> {
-    if path.as_os_str() == "-" {
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .take(spec::parse::MAX_FILE_BYTES as u64 + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|source| ParseError::Io {
-                path: "<stdin>".into(),
-                source,
-            })?;
-        spec::parse_bytes(&bytes, "<stdin>")
+    if path.as_os_str() == "-" || crate::spec_source::is_url(path) {
+        let (bytes, name) = crate::spec_source::read(path)?;
+        spec::parse_bytes(&bytes, &name)
     } else {
         spec::parse_file(path)
     }
@@ -87,14 +80,6 @@ fn check_file(path: &Path) -> FileOutcome {
                 })
                 .collect(),
         ),
-    }
-}
-
-fn display_name(path: &Path) -> String {
-    if path.as_os_str() == "-" {
-        "<stdin>".to_string()
-    } else {
-        path.display().to_string()
     }
 }
 
@@ -126,7 +111,7 @@ pub fn run(args: ValidateArgs) -> i32 {
     let mut status = EXIT_VALID;
     let mut files_json = Vec::new();
     for path in &args.files {
-        let name = display_name(path);
+        let name = crate::spec_source::display_name(path);
         let outcome = check_file(path);
         let file_status = match &outcome {
             FileOutcome::Unreadable(_) => EXIT_UNREADABLE,

@@ -50,8 +50,7 @@ fn build(ctx: &Path, tag: &str, suffix: &str) {
     )
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(ctx.join("upper.sh"), std::fs::Permissions::from_mode(0o755))
-        .unwrap();
+    std::fs::set_permissions(ctx.join("upper.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::write(
         ctx.join("Dockerfile"),
         "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nCOPY upper.sh /upper.sh\nENV PATH=/bin\n",

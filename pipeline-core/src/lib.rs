@@ -57,6 +57,7 @@
 //! | [`pps`] | the pipeline engine: pipelines, jobs, incremental processing, DAGs |
 //! | [`executor`] | the trait the engine calls to run user code on one datum |
 //! | [`error_chain`] | printing an error with its sources, each once |
+//! | [`suggest`] | the existing name nearest to a mistyped one ("did you mean ...?") |
 //!
 //! The planning modules (`spec`, `validate`, `glob`, `datum`) do no I/O of their own.
 //!
@@ -89,6 +90,7 @@ pub mod pfs;
 pub mod pps;
 pub mod schedule;
 pub mod spec;
+pub mod suggest;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod validate;

@@ -6,7 +6,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use super::error::{PfsError, Result};
-use super::names::{validate_branch_name, validate_project_name, validate_repo_name};
+use super::names::{
+    is_commit_id_shaped, validate_branch_name, validate_project_name, validate_repo_name,
+};
 use crate::hash::ContentHash;
 
 /// The project every repo belongs to unless another is named.
@@ -117,7 +119,7 @@ impl CommitId {
 
     /// Parses an ID (32 hex characters).
     pub fn parse(s: &str) -> Result<Self> {
-        if s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if is_commit_id_shaped(s) {
             Ok(CommitId(s.to_ascii_lowercase()))
         } else {
             Err(PfsError::InvalidRef {

@@ -1,6 +1,9 @@
 //! Names and paths: the rules every repo, branch, project and file name must follow.
 //!
 //! - Project, repo and branch names match `^[a-zA-Z0-9_-]+$` (reference §4.1).
+//! - A branch name may not have the shape of one of our commit IDs (32 hexadecimal
+//!   characters, [`COMMIT_ID_LEN`]): `REPO@<that>` would be ambiguous, and a branch so named
+//!   would hide the commit. Pachyderm refuses UUIDv4-shaped names for the same reason.
 //! - File paths are normalised to `/a/b/c`: a leading `/` is added and one trailing `/` is
 //!   dropped. **Empty segments are rejected**, not squashed, so `a//b` is an error rather than
 //!   silently meaning `a/b`. Segments `.` and `..` are rejected, as are NUL,
@@ -47,16 +50,43 @@ impl std::fmt::Display for NameKind {
     }
 }
 
+/// The length of a commit ID (lower- or upper-case hexadecimal characters); a branch name of
+/// that shape is refused.
+pub const COMMIT_ID_LEN: usize = 32;
+
+/// Why a name was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameProblem {
+    /// Empty, or a character outside `[a-zA-Z0-9_-]`.
+    Characters,
+    /// A branch name shaped like a commit ID (32 hexadecimal characters).
+    LooksLikeCommitId,
+}
+
+impl std::fmt::Display for NameProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NameProblem::Characters => {
+                "only alphanumeric characters, underscores, and dashes are allowed"
+            }
+            NameProblem::LooksLikeCommitId => {
+                "it has the shape of a commit ID (32 hexadecimal characters), so `REPO@NAME` \
+                 would mean that commit; pick a name that is not 32 hex digits"
+            }
+        })
+    }
+}
+
 /// A rejected project, repo or branch name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "{kind} name ({name:?}) invalid: only alphanumeric characters, underscores, and dashes are allowed"
-)]
+#[error("{kind} name ({name:?}) invalid: {problem}")]
 pub struct NameError {
     /// Which kind of name.
     pub kind: NameKind,
     /// The rejected name (escaped by `Debug` when printed).
     pub name: String,
+    /// What is wrong with it.
+    pub problem: NameProblem,
 }
 
 /// Why a file path was rejected.
@@ -136,8 +166,15 @@ fn validate_name(kind: NameKind, name: &str) -> Result<(), NameError> {
         Err(NameError {
             kind,
             name: name.to_string(),
+            problem: NameProblem::Characters,
         })
     }
+}
+
+/// Whether `s` has the shape of a commit ID: [`COMMIT_ID_LEN`] hexadecimal characters, in
+/// either case (the shape `CommitId::parse` accepts).
+pub fn is_commit_id_shaped(s: &str) -> bool {
+    s.len() == COMMIT_ID_LEN && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Checks a repo name against `^[a-zA-Z0-9_-]+$`.
@@ -145,9 +182,18 @@ pub fn validate_repo_name(name: &str) -> Result<(), NameError> {
     validate_name(NameKind::Repo, name)
 }
 
-/// Checks a branch name against `^[a-zA-Z0-9_-]+$`.
+/// Checks a branch name against `^[a-zA-Z0-9_-]+$`, and refuses one shaped like a commit
+/// ID ([`is_commit_id_shaped`]).
 pub fn validate_branch_name(name: &str) -> Result<(), NameError> {
-    validate_name(NameKind::Branch, name)
+    validate_name(NameKind::Branch, name)?;
+    if is_commit_id_shaped(name) {
+        return Err(NameError {
+            kind: NameKind::Branch,
+            name: name.to_string(),
+            problem: NameProblem::LooksLikeCommitId,
+        });
+    }
+    Ok(())
 }
 
 /// Checks a project name against `^[a-zA-Z0-9_-]+$`.
@@ -291,6 +337,44 @@ mod tests {
         for bad in ["", "a b", "a/b", "a.b", "ä"] {
             let e = validate_branch_name(bad).unwrap_err();
             assert!(e.to_string().contains("branch name"));
+            assert_eq!(e.problem, NameProblem::Characters);
+        }
+    }
+
+    #[test]
+    fn branch_names_shaped_like_commit_ids_are_refused_and_nothing_else() {
+        for id in [
+            "0123456789abcdef0123456789abcdef",
+            "0123456789ABCDEF0123456789abcdef",
+            super::super::model::CommitId::generate().as_str(),
+        ] {
+            assert!(is_commit_id_shaped(id));
+            let e = validate_branch_name(id).unwrap_err();
+            assert_eq!(e.kind, NameKind::Branch);
+            assert_eq!(e.problem, NameProblem::LooksLikeCommitId);
+            assert!(e.to_string().contains(id), "{e}");
+            assert!(e.to_string().contains("commit ID"), "{e}");
+            // Repos and projects are not addressed by commit ID: the shape is fine there.
+            assert!(validate_repo_name(id).is_ok());
+            assert!(validate_project_name(id).is_ok());
+            // Through the model: no branch reference of that shape can be made.
+            let repo = super::super::model::RepoRef::new("test").unwrap();
+            let e = repo.branch(id).unwrap_err();
+            assert!(
+                matches!(&e, super::super::PfsError::InvalidName(n)
+                    if n.problem == NameProblem::LooksLikeCommitId),
+                "{e}"
+            );
+        }
+        for fine in [
+            "0123456789abcdef0123456789abcde",
+            "0123456789abcdef0123456789abcdef0",
+            "0123456789abcdef0123456789abcdeg",
+            "0123456789abcdef-0123456789abcde",
+            "deadbeef",
+            "master",
+        ] {
+            assert!(validate_branch_name(fine).is_ok(), "{fine}");
         }
     }
 }

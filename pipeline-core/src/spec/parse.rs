@@ -25,6 +25,10 @@
 //! Limits: files over [`MAX_FILE_BYTES`] are refused, nesting deeper than [`MAX_DEPTH`] is an
 //! error (a 10,000-level nested `cross` never reaches the stack), at most [`MAX_SPECS`] specs.
 //!
+//! **`$schema`.** A `$schema` key, at any mapping level, is dropped before anything else looks
+//! at the spec, as Pachyderm drops it: editors that validate against the published JSON Schema
+//! insert it. Every other key keeps its line and column.
+//!
 //! `null` means "unset" (protojson); an explicit `"transform": null` is still visible to the
 //! validator, which rejects it as Pachyderm does.
 //!
@@ -250,7 +254,8 @@ pub fn parse_str(text: &str, source_name: &str) -> Result<Vec<ParsedSpec>, Parse
     }
 
     let mut specs = Vec::with_capacity(nodes.len());
-    for (index, node) in nodes.into_iter().enumerate() {
+    for (index, mut node) in nodes.into_iter().enumerate() {
+        drop_schema_keys(&mut node);
         match structural(&node) {
             Ok(spec) => specs.push(ParsedSpec {
                 source_name: source_name.to_string(),
@@ -307,6 +312,25 @@ pub fn parse_one(text: &str, origin: &str) -> Result<ParsedSpec, ParseError> {
     Err(invalid(origin, diagnostic))
 }
 
+/// The key editors insert to name the JSON Schema a document follows.
+pub const SCHEMA_KEY: &str = "$schema";
+
+/// Removes every [`SCHEMA_KEY`] entry from the mappings of `node`, at any depth (an explicit
+/// stack: the tree is at most [`MAX_DEPTH`] deep, but no recursion is needed).
+fn drop_schema_keys(node: &mut SourceNode) {
+    let mut stack = vec![node];
+    while let Some(n) = stack.pop() {
+        match &mut n.value {
+            SourceValue::Map(entries) => {
+                entries.retain(|(k, _, _)| k != SCHEMA_KEY);
+                stack.extend(entries.iter_mut().map(|(_, _, child)| child));
+            }
+            SourceValue::Seq(items) => stack.extend(items.iter_mut()),
+            _ => {}
+        }
+    }
+}
+
 /// The structural check of one spec's tree: schema (with the `schema` feature), then the typed
 /// conversion.
 fn structural(node: &SourceNode) -> Result<PipelineSpec, Vec<Diagnostic>> {
@@ -342,5 +366,55 @@ fn serde_message(text: &str) -> String {
     match text.rfind(" at line ") {
         Some(i) => text[..i].to_string(),
         None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const URL: &str = "https://example.invalid/pipeline-spec.schema.json";
+
+    #[test]
+    fn schema_keys_are_dropped_at_every_level_in_json_and_yaml() {
+        let json = format!(
+            r#"{{"$schema": "{URL}", "pipeline": {{"name": "edges", "$schema": 1}},
+                "transform": {{"cmd": ["sh"], "$schema": {{"nested": [1]}}}},
+                "input": {{"cross": [{{"pfs": {{"repo": "a", "glob": "/*", "$schema": "x"}}}},
+                                    {{"pfs": {{"repo": "b", "glob": "/"}}}}]}}}}"#
+        );
+        let yaml = format!(
+            "$schema: {URL}\npipeline:\n  name: edges\n  $schema: x\ntransform:\n  cmd: [sh]\n\
+             input:\n  cross:\n  - pfs: {{repo: a, glob: /*, $schema: x}}\n  - pfs: {{repo: b, glob: /}}\n"
+        );
+        for (text, name) in [(json, "s.json"), (yaml, "s.yaml")] {
+            let specs = parse_str(&text, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(specs[0].pipeline_name(), Some("edges"));
+            let tree = serde_json::to_string(&specs[0].node.to_json()).unwrap();
+            assert!(!tree.contains("$schema"), "{name}: {tree}");
+        }
+    }
+
+    #[test]
+    fn errors_next_to_a_schema_key_keep_their_line_and_column() {
+        let yaml = format!("$schema: {URL}\npipeline:\n  name: x\n  $schema: y\n  nmae: z\n");
+        let err = parse_str(&yaml, "x.yaml").unwrap_err();
+        let d = &err.diagnostics()[0];
+        assert_eq!(d.path.to_string(), "pipeline.nmae");
+        assert_eq!((d.location.line, d.location.column), (5, 3));
+    }
+
+    #[test]
+    fn only_the_exact_schema_key_is_dropped() {
+        for key in ["$Schema", "schema", "$schemas", "$id"] {
+            let text = format!("{{\"{key}\": \"u\", \"pipeline\": {{\"name\": \"x\"}}}}");
+            let err = parse_str(&text, "x.json").unwrap_err();
+            let d = &err.diagnostics()[0];
+            assert!(
+                d.message.contains(&format!("unknown field `{key}`")),
+                "{key}: {err}"
+            );
+            assert_eq!((d.location.line, d.location.column), (1, 2), "{key}");
+        }
     }
 }

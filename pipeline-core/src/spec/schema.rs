@@ -175,29 +175,13 @@ const REMOVED: &[(&str, &str)] = &[
     ("build", "build the image yourself"),
 ];
 
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev.get(j).copied().unwrap_or(0) + usize::from(ca != *cb);
-            let del = prev.get(j + 1).copied().unwrap_or(0) + 1;
-            let ins = cur.last().copied().unwrap_or(0) + 1;
-            cur.push(sub.min(del).min(ins));
-        }
-        prev = cur;
-    }
-    prev.last().copied().unwrap_or(0)
-}
-
 /// The known field closest to `unknown`, if it is close enough to be a typo.
 pub(crate) fn suggest(unknown: &str, known: &[String]) -> Option<String> {
     let norm = |s: &str| to_snake_case(s).replace('_', "").to_ascii_lowercase();
     let u = norm(unknown);
     known
         .iter()
-        .map(|k| (levenshtein(&u, &norm(k)), k))
+        .map(|k| (crate::suggest::edit_distance(&u, &norm(k)), k))
         .filter(|(d, k)| *d <= k.len().div_ceil(3).max(1))
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k.clone())
