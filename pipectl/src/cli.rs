@@ -80,6 +80,12 @@ pub enum Command {
     /// Serve the store until SIGTERM/Ctrl-C: the HTTP API on the store's socket (and
     /// `--listen`), pending jobs, cron ticks and triggers; other pipectl commands go through it.
     Serve(serve::ServeArgs),
+    /// Run one datum of a job again on this machine and compare it with the job's record.
+    Debug {
+        /// What to debug.
+        #[command(subcommand)]
+        what: crate::debug_datum::Debug,
+    },
     /// Run a pipeline again: what did not succeed in its last job, or every datum.
     Rerun {
         /// What to rerun.
@@ -364,6 +370,7 @@ fn dispatch(g: &Global, command: Command) -> Res<i32> {
             what: Rerun::Pipeline(a),
         } => pipeline::rerun_pipeline(root, a, no_wait)?,
         Command::Serve(args) => serve::serve(root, args)?,
+        Command::Debug { what } => crate::debug_datum::run(root, what)?,
         other => run_data(root, other)?,
     }
     Ok(0)

@@ -57,6 +57,11 @@ impl Conn {
     pub fn call<T>(&self, f: impl Future<Output = ClientResult<T>>) -> Res<T> {
         self.rt.block_on(f).map_err(CliError::from)
     }
+
+    /// Runs any future on the connection's runtime (e.g. a local executor's).
+    pub fn block_on<T>(&self, f: impl Future<Output = T>) -> T {
+        self.rt.block_on(f)
+    }
 }
 
 /// Connects to the store's server, or opens the store in this process (with the executors

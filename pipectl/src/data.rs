@@ -699,7 +699,12 @@ pub fn get(g: &Global, cmd: Get) -> Res {
 }
 
 /// Writes a download into local file `target`, counting on `pb`.
-fn download_to(conn: &Conn, dl: &mut Download, target: &Path, pb: &indicatif::ProgressBar) -> Res {
+pub(crate) fn download_to(
+    conn: &Conn,
+    dl: &mut Download,
+    target: &Path,
+    pb: &indicatif::ProgressBar,
+) -> Res {
     let mut w = pb.wrap_write(fs::File::create(target).map_err(io_err(target))?);
     while let Some(chunk) = conn.call(dl.chunk())? {
         w.write_all(&chunk).map_err(io_err(target))?;
@@ -709,7 +714,7 @@ fn download_to(conn: &Conn, dl: &mut Download, target: &Path, pb: &indicatif::Pr
 
 /// `get file -r -o DIR`: the recursive listing, streamed, and one download per file (each
 /// verified on its own, so a damaged file is named by its own error).
-fn get_dir(conn: &Conn, r: &FileRef, path: &str, dir: &Path) -> Res {
+pub(crate) fn get_dir(conn: &Conn, r: &FileRef, path: &str, dir: &Path) -> Res {
     let (repo, at) = (repo_of(r), at_of(r));
     let info = conn.call(conn.client.inspect_file(&repo, at, path))?;
     let base = if info.kind == FileKind::Dir {

@@ -26,6 +26,7 @@ mod cli;
 mod completion;
 mod conn;
 mod data;
+mod debug_datum;
 mod engine;
 mod error;
 mod fsck;

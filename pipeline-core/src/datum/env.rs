@@ -48,38 +48,65 @@ impl Datum {
     /// assert_eq!(env[1], ("images_COMMIT".to_string(), "job1".to_string()));
     /// ```
     pub fn env(&self, job: &JobEnv) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = Vec::new();
-        let mut set = |k: String, v: String| match out.iter_mut().find(|(key, _)| *key == k) {
-            Some(slot) => slot.1 = v,
-            None => out.push((k, v)),
-        };
-        for input in &self.inputs {
-            let name = &input.leaf.name;
-            let rel = input.path.trim_end_matches('/');
-            set(name.clone(), format!("/pfs/{name}{rel}"));
-            let commit = job.input_commits.get(name).unwrap_or(&job.job_id);
-            set(format!("{name}_COMMIT"), commit.clone());
-            if !input.join_key.is_empty() {
-                set(format!("PACH_DATUM_{name}_JOIN_ON"), input.join_key.clone());
-            }
-            if !input.group_key.is_empty() {
-                set(
-                    format!("PACH_DATUM_{name}_GROUP_BY"),
-                    input.group_key.clone(),
-                );
-            }
-        }
-        set("PACH_DATUM_ID".into(), self.id().to_hex());
-        set("PACH_JOB_ID".into(), job.job_id.clone());
-        set(
-            "PACH_OUTPUT_COMMIT_ID".into(),
-            job.output_commit_id
-                .clone()
-                .unwrap_or_else(|| job.job_id.clone()),
-        );
-        if let Some(p) = &job.pipeline_name {
-            set("PPS_PIPELINE_NAME".into(), p.clone());
-        }
-        out
+        let inputs = self.inputs.iter().map(|i| EnvInput {
+            name: &i.leaf.name,
+            path: &i.path,
+            join_key: &i.join_key,
+            group_key: &i.group_key,
+        });
+        env_of(inputs, &self.id().to_hex(), job)
     }
+}
+
+/// One input file of a datum as its environment needs it: what [`Datum::env`] reads of each
+/// input, and what a datum's stored record keeps (so a recorded datum's environment can be
+/// made again without planning).
+#[derive(Debug, Clone, Copy)]
+pub struct EnvInput<'a> {
+    /// Input name.
+    pub name: &'a str,
+    /// Path in the repo (directories end in `/`).
+    pub path: &'a str,
+    /// Join key (empty when none).
+    pub join_key: &'a str,
+    /// Group key (empty when none).
+    pub group_key: &'a str,
+}
+
+/// The environment of the datum with ID `datum_id` (hex) and `inputs`; see [`Datum::env`].
+pub fn env_of<'a>(
+    inputs: impl IntoIterator<Item = EnvInput<'a>>,
+    datum_id: &str,
+    job: &JobEnv,
+) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut set = |k: String, v: String| match out.iter_mut().find(|(key, _)| *key == k) {
+        Some(slot) => slot.1 = v,
+        None => out.push((k, v)),
+    };
+    for input in inputs {
+        let name = input.name;
+        let rel = input.path.trim_end_matches('/');
+        set(name.to_string(), format!("/pfs/{name}{rel}"));
+        let commit = job.input_commits.get(name).unwrap_or(&job.job_id);
+        set(format!("{name}_COMMIT"), commit.clone());
+        if !input.join_key.is_empty() {
+            set(format!("PACH_DATUM_{name}_JOIN_ON"), input.join_key.to_string());
+        }
+        if !input.group_key.is_empty() {
+            set(format!("PACH_DATUM_{name}_GROUP_BY"), input.group_key.to_string());
+        }
+    }
+    set("PACH_DATUM_ID".into(), datum_id.to_string());
+    set("PACH_JOB_ID".into(), job.job_id.clone());
+    set(
+        "PACH_OUTPUT_COMMIT_ID".into(),
+        job.output_commit_id
+            .clone()
+            .unwrap_or_else(|| job.job_id.clone()),
+    );
+    if let Some(p) = &job.pipeline_name {
+        set("PPS_PIPELINE_NAME".into(), p.clone());
+    }
+    out
 }

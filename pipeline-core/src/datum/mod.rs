@@ -79,7 +79,7 @@ mod local;
 mod plan;
 mod source;
 
-pub use env::JobEnv;
+pub use env::{EnvInput, JobEnv, env_of};
 #[cfg(feature = "hashing")]
 pub use local::LocalTree;
 pub use plan::{DatumFile, DatumPlan, Datums, PlanError, PlanOptions, Sources};

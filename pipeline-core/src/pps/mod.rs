@@ -101,6 +101,7 @@ mod pool_spec;
 mod preview;
 mod records;
 mod registry;
+pub mod reproduce;
 mod scheduler;
 mod scratch;
 pub mod secrets;

@@ -35,6 +35,12 @@ impl Client {
         self.json(Method::GET, &path, NO_BODY).await
     }
 
+    /// `GET /api/v1/pipelines/{pipeline}/versions/{version}`.
+    pub async fn pipeline_version(&self, name: &str, version: u64) -> ClientResult<PipelineInfo> {
+        let path = format!("/api/v1/pipelines/{}/versions/{version}", seg(name));
+        self.json(Method::GET, &path, NO_BODY).await
+    }
+
     /// `DELETE /api/v1/pipelines/{pipeline}`.
     pub async fn delete_pipeline(&self, name: &str, keep_repo: bool) -> ClientResult<()> {
         let q = if keep_repo {

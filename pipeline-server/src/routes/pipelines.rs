@@ -26,6 +26,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_pipelines, create_pipelines))
         .routes(routes!(dry_run_pipelines))
         .routes(routes!(inspect_pipeline, delete_pipeline))
+        .routes(routes!(pipeline_version))
         .routes(routes!(stop_pipeline))
         .routes(routes!(start_pipeline))
         .routes(routes!(rerun_pipeline))
@@ -234,6 +235,21 @@ async fn inspect_pipeline(
     Path(name): Path<String>,
 ) -> ApiResult<Json<PipelineInfo>> {
     s.blocking(move |e| Ok(e.inspect_pipeline(&name)?))
+        .await
+        .map(Json)
+}
+
+/// One version of a pipeline (what its jobs of that version ran: spec, salt, pinned image).
+#[utoipa::path(get, path = "/api/v1/pipelines/{pipeline}/versions/{version}", tag = "pipelines",
+    params(("pipeline" = String, Path, description = "Pipeline name"),
+        ("version" = u64, Path, description = "Version (1 on create, +1 per update)")),
+    responses((status = 200, body = PipelineInfo), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn pipeline_version(
+    State(s): State<AppState>,
+    Path((name, version)): Path<(String, u64)>,
+) -> ApiResult<Json<PipelineInfo>> {
+    s.blocking(move |e| Ok(e.pipeline_version(&name, version)?))
         .await
         .map(Json)
 }
