@@ -6,7 +6,10 @@ use clap::{Parser, Subcommand};
 
 use crate::conn::{Access, Global};
 use crate::error::{Res, report};
-use crate::{data, engine, fsck, pipeline, quickstart, secret, serve, validate};
+use crate::{
+    commit_verbs, data, draw, engine, file_verbs, fsck, pipeline, quickstart, secret, serve,
+    validate,
+};
 
 /// The exit codes, shown by `pipectl --help` (see `error::exit`).
 const EXIT_CODES: &str = "Exit codes:
@@ -137,6 +140,30 @@ pub enum Command {
         #[command(subcommand)]
         what: data::Diff,
     },
+    /// Copy a file or directory between commits (contents are shared, not copied).
+    Copy {
+        /// What to copy.
+        #[command(subcommand)]
+        what: Copy,
+    },
+    /// Find the commits that changed a path.
+    Find {
+        /// What to find.
+        #[command(subcommand)]
+        what: Find,
+    },
+    /// Follow the commits of a branch as they finish.
+    Subscribe {
+        /// What to follow.
+        #[command(subcommand)]
+        what: Subscribe,
+    },
+    /// Draw the DAG of repos and pipelines as text.
+    Draw {
+        /// What to draw.
+        #[command(subcommand)]
+        what: Draw,
+    },
     /// Start a commit, ...
     Start {
         /// What to start.
@@ -248,9 +275,44 @@ pub enum Wait {
     /// Run pending jobs until `PIPELINE@JOB` is done (exit 1 with the reason unless it
     /// succeeded, e.g. the open input commit a STARTING job waits for).
     Job(pipeline::JobArgs),
+    /// Wait until a commit (`REPO@COMMIT`, or `REPO@BRANCH` for its head) is finished and
+    /// print it; exit 1 when it finished with an error or is still open (`--timeout`).
+    Commit(commit_verbs::WaitCommitArgs),
     /// Wait for every job of a commit's commit set (`REPO@COMMIT`, or `REPO@BRANCH` for its
     /// head); exit 1 naming the jobs that did not succeed.
-    Commit(pipeline::WaitCommitArgs),
+    Commitset(pipeline::WaitCommitArgs),
+}
+
+/// Nouns of `copy`.
+#[derive(Debug, Subcommand)]
+pub enum Copy {
+    /// `copy file SRC_REPO@REF:PATH DST_REPO@BRANCH:PATH` (auto-commit rule on the
+    /// destination; only entries are written).
+    File(file_verbs::CopyFileArgs),
+}
+
+/// Nouns of `find`.
+#[derive(Debug, Subcommand)]
+pub enum Find {
+    /// `find commit REPO@BRANCH:PATH`: the commits that added, modified or deleted the path,
+    /// newest first, printed as they are found.
+    Commit(commit_verbs::FindCommitArgs),
+}
+
+/// Nouns of `subscribe`.
+#[derive(Debug, Subcommand)]
+pub enum Subscribe {
+    /// `subscribe commit REPO@BRANCH`: the branch's finished commits, then each new one as
+    /// it finishes (one JSON object per line with `-o json`) until Ctrl-C; in embedded mode
+    /// (no server) only those there now.
+    Commit(commit_verbs::SubscribeCommitArgs),
+}
+
+/// Nouns of `draw`.
+#[derive(Debug, Subcommand)]
+pub enum Draw {
+    /// The DAG of repos and pipelines, as a tree per input repo (deterministic).
+    Pipeline(draw::DrawArgs),
 }
 
 /// Nouns of `finish`.
@@ -334,7 +396,22 @@ fn dispatch(cli: Cli) -> Res<i32> {
         Command::Wait { what: Wait::Job(a) } => pipeline::wait_job(root, a)?,
         Command::Wait {
             what: Wait::Commit(a),
+        } => commit_verbs::wait(root, a)?,
+        Command::Wait {
+            what: Wait::Commitset(a),
         } => pipeline::wait_commit(root, a)?,
+        Command::Copy {
+            what: Copy::File(a),
+        } => file_verbs::copy(root, a)?,
+        Command::Find {
+            what: Find::Commit(a),
+        } => commit_verbs::find(root, a)?,
+        Command::Subscribe {
+            what: Subscribe::Commit(a),
+        } => commit_verbs::subscribe(root, a)?,
+        Command::Draw {
+            what: Draw::Pipeline(a),
+        } => draw::run(root, a)?,
         Command::Logs(a) => pipeline::logs(root, a)?,
         Command::Fsck(a) => return fsck::run(root, a),
         Command::Run { what } => pipeline::run_cron(root, what, no_wait)?,

@@ -20,10 +20,14 @@
 use clap::Parser;
 
 mod cli;
+mod commit_verbs;
 mod conn;
 mod data;
+mod datum_verbs;
+mod draw;
 mod engine;
 mod error;
+mod file_verbs;
 mod fsck;
 mod output;
 mod pipeline;
