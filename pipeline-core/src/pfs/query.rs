@@ -125,7 +125,7 @@ impl FindCommits {
                 let pc = info.commit.repo.commit(p);
                 let pinfo = self.store.inspect_commit(&pc)?;
                 let h = self.store.hash_or_none(&pc, &self.path)?;
-                self.next = Some((pinfo, h.clone()));
+                self.next = Some((pinfo, h));
                 h
             }
             None => None,
