@@ -70,7 +70,7 @@ pub enum Command {
         #[command(subcommand)]
         what: Stop,
     },
-    /// Wait for a job, or for the jobs of a commit.
+    /// Wait for a job, a commit, or the jobs of a commit set.
     Wait {
         /// What to wait for.
         #[command(subcommand)]
@@ -134,7 +134,7 @@ pub enum Command {
     /// Verify every stored object and every reference (exit 0 clean, 1 with the list of
     /// problems); `--fix` moves damaged objects aside so a re-put repairs them.
     Fsck(fsck::FsckArgs),
-    /// Compare two commits.
+    /// Compare the files of two commits.
     Diff {
         /// What to compare.
         #[command(subcommand)]

@@ -228,6 +228,7 @@ pub fn subscribe(g: &Global, args: SubscribeCommitArgs) -> Res {
             _ => {}
         }
     }
+    eprintln!("pipectl: the server stopped; no more commits to follow");
     Ok(())
 }
 

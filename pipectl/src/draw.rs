@@ -5,13 +5,14 @@
 //! that read it, sorted by name. A pipeline with several inputs is drawn in full under the
 //! first of them in drawing order and named again, marked `(↑ above)`, under the others, so
 //! every edge shows and nothing is drawn twice. Nodes are sorted by name, so the same DAG
-//! always gives the same text. Each level indents by 4 columns: a DAG 8 levels deep with
+//! always gives the same text; repos of the default project are drawn without it. Each level indents by 4 columns: a DAG 8 levels deep with
 //! 40-character names still fits in 80 columns. `-o json` prints one object per node
 //! instead (`name`, `kind`, `inputs`, `outputs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use clap::Args;
+use pipeline_core::pfs::DEFAULT_PROJECT;
 use pipeline_core::pps::PipelineInfo;
 use serde::Serialize;
 
@@ -110,7 +111,7 @@ fn draw<'a>(
         Some(false) => "├── ",
     };
     let first = drawn.insert(node.name.as_str());
-    let mut label = node.name.clone();
+    let mut label = short_name(&node.name).to_string();
     if node.stopped {
         label.push_str(" [stopped]");
     }
@@ -135,6 +136,13 @@ fn draw<'a>(
         let last = i + 1 == children.len();
         draw(c, by_name, &child_prefix, Some(last), drawn, lines);
     }
+}
+
+/// A repo's name as drawn: without the project when it is the default one.
+fn short_name(full: &str) -> &str {
+    full.strip_prefix(DEFAULT_PROJECT)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .unwrap_or(full)
 }
 
 /// Runs `draw pipeline`.
@@ -187,6 +195,13 @@ mod tests {
                 "solo",
             ]
         );
+    }
+
+    #[test]
+    fn only_the_default_project_is_left_out() {
+        assert_eq!(short_name("default/a"), "a");
+        assert_eq!(short_name("other/a"), "other/a");
+        assert_eq!(short_name("defaults/a"), "defaults/a");
     }
 
     #[test]

@@ -430,7 +430,7 @@ fn draw_pipeline_draws_the_dag_deterministically() {
     let text = e.ok(&["draw", "pipeline"]);
     assert_eq!(
         text,
-        "default/data\n├── default/left\n│   └── default/join\n└── default/right\n    └── default/join (↑ above)\ndefault/ref\n└── default/right (↑ above)\n"
+        "data\n├── left\n│   └── join\n└── right\n    └── join (↑ above)\nref\n└── right (↑ above)\n"
     );
     assert!(text.lines().all(|l| l.chars().count() <= 80));
     assert_eq!(e.ok(&["draw", "pipeline"]), text, "deterministic");
