@@ -516,7 +516,7 @@ pub fn wait_job(g: &Global, args: JobArgs) -> Res {
     })
 }
 
-/// `wait commitset REPO@COMMIT`. until every job of its commit set is done (or cannot
+/// `wait commitset REPO@COMMIT`: until every job of its commit set is done (or cannot
 /// progress); exit 1 naming those that did not succeed and how to read their logs.
 pub fn wait_commit(g: &Global, args: WaitCommitArgs) -> Res {
     let conn = connect(g, Access::Read, None)?;
