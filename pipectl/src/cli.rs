@@ -7,7 +7,8 @@ use clap::{Parser, Subcommand};
 use crate::conn::{Access, Global};
 use crate::error::{Res, report};
 use crate::{
-    completion, data, engine, fsck, pipeline, quickstart, secret, serve, validate, version,
+    commit_verbs, completion, data, draw, engine, file_verbs, fsck, pipeline, quickstart, secret,
+    serve, validate, version,
 };
 
 /// The exit codes, shown by `pipectl --help` (see `error::exit`).
@@ -69,7 +70,7 @@ pub enum Command {
         #[command(subcommand)]
         what: Stop,
     },
-    /// Wait for a job, or for the jobs of a commit.
+    /// Wait for a job, a commit, or the jobs of a commit set.
     Wait {
         /// What to wait for.
         #[command(subcommand)]
@@ -145,7 +146,7 @@ pub enum Command {
     /// Verify every stored object and every reference (exit 0 clean, 1 with the list of
     /// problems); `--fix` moves damaged objects aside so a re-put repairs them.
     Fsck(fsck::FsckArgs),
-    /// Compare two commits.
+    /// Compare the files of two commits.
     Diff {
         /// What to compare.
         #[command(subcommand)]
@@ -155,6 +156,30 @@ pub enum Command {
     Version(version::VersionArgs),
     /// Print a shell completion script (bash, zsh or fish) on stdout.
     Completion(completion::CompletionArgs),
+    /// Copy a file or directory between commits (contents are shared, not copied).
+    Copy {
+        /// What to copy.
+        #[command(subcommand)]
+        what: Copy,
+    },
+    /// Find the commits that changed a path.
+    Find {
+        /// What to find.
+        #[command(subcommand)]
+        what: Find,
+    },
+    /// Follow the commits of a branch as they finish.
+    Subscribe {
+        /// What to follow.
+        #[command(subcommand)]
+        what: Subscribe,
+    },
+    /// Draw the DAG of repos and pipelines as text.
+    Draw {
+        /// What to draw.
+        #[command(subcommand)]
+        what: Draw,
+    },
     /// Start a commit, ...
     Start {
         /// What to start.
@@ -274,9 +299,44 @@ pub enum Wait {
     /// Run pending jobs until `PIPELINE@JOB` is done (exit 1 with the reason unless it
     /// succeeded, e.g. the open input commit a STARTING job waits for).
     Job(pipeline::JobArgs),
+    /// Wait until a commit (`REPO@COMMIT`, or `REPO@BRANCH` for its head) is finished and
+    /// print it; exit 1 when it finished with an error or is still open (`--timeout`).
+    Commit(commit_verbs::WaitCommitArgs),
     /// Wait for every job of a commit's commit set (`REPO@COMMIT`, or `REPO@BRANCH` for its
     /// head); exit 1 naming the jobs that did not succeed.
-    Commit(pipeline::WaitCommitArgs),
+    Commitset(pipeline::WaitCommitArgs),
+}
+
+/// Nouns of `copy`.
+#[derive(Debug, Subcommand)]
+pub enum Copy {
+    /// `copy file SRC_REPO@REF:PATH DST_REPO@BRANCH:PATH` (auto-commit rule on the
+    /// destination; only entries are written).
+    File(file_verbs::CopyFileArgs),
+}
+
+/// Nouns of `find`.
+#[derive(Debug, Subcommand)]
+pub enum Find {
+    /// `find commit REPO@BRANCH:PATH`: the commits that added, modified or deleted the path,
+    /// newest first, printed as they are found.
+    Commit(commit_verbs::FindCommitArgs),
+}
+
+/// Nouns of `subscribe`.
+#[derive(Debug, Subcommand)]
+pub enum Subscribe {
+    /// `subscribe commit REPO@BRANCH`: the branch's finished commits, then each new one as
+    /// it finishes (one JSON object per line with `-o json`) until Ctrl-C; in embedded mode
+    /// (no server) only those there now.
+    Commit(commit_verbs::SubscribeCommitArgs),
+}
+
+/// Nouns of `draw`.
+#[derive(Debug, Subcommand)]
+pub enum Draw {
+    /// The DAG of repos and pipelines, as a tree per input repo (deterministic).
+    Pipeline(draw::DrawArgs),
 }
 
 /// Nouns of `finish`.
@@ -362,7 +422,22 @@ fn dispatch(g: &Global, command: Command) -> Res<i32> {
         Command::Wait { what: Wait::Job(a) } => pipeline::wait_job(root, a)?,
         Command::Wait {
             what: Wait::Commit(a),
+        } => commit_verbs::wait(root, a)?,
+        Command::Wait {
+            what: Wait::Commitset(a),
         } => pipeline::wait_commit(root, a)?,
+        Command::Copy {
+            what: Copy::File(a),
+        } => file_verbs::copy(root, a)?,
+        Command::Find {
+            what: Find::Commit(a),
+        } => commit_verbs::find(root, a)?,
+        Command::Subscribe {
+            what: Subscribe::Commit(a),
+        } => commit_verbs::subscribe(root, a)?,
+        Command::Draw {
+            what: Draw::Pipeline(a),
+        } => draw::run(root, a)?,
         Command::Logs(a) => pipeline::logs(root, a)?,
         Command::Fsck(a) => return fsck::run(root, a),
         Command::Run { what } => pipeline::run_cron(root, what, no_wait)?,

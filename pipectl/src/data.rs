@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use pipeline_core::pfs::refs::FileRef;
-use pipeline_core::pfs::{BranchRef, Change, CommitInfo, FileInfo, FileKind, PfsError};
+use pipeline_core::pfs::{BranchRef, CommitInfo, FileInfo, FileKind, PfsError};
 use pipeline_core::spec::effective::DEFAULT_BRANCH;
 use pipeline_server::client::{
     BodyOutcome, Download, NdjsonStream, body_from_reader, tar_body_of_dir,
@@ -164,16 +164,8 @@ pub enum Glob {
 /// `diff file`.
 #[derive(Debug, Subcommand)]
 pub enum Diff {
-    /// Files added, deleted or modified between two commits.
-    File {
-        /// `REPO@NEW`.
-        new: String,
-        /// `REPO@OLD` (default: NEW's parent).
-        old: Option<String>,
-        /// Output format.
-        #[arg(short, long, value_enum, default_value_t)]
-        output: Format,
-    },
+    /// Files added, deleted or modified between two commits (below a path of each).
+    File(crate::file_verbs::DiffFileArgs),
 }
 
 /// `inspect commit|repo|branch|file`.
@@ -304,7 +296,18 @@ fn print_files(
     Ok(())
 }
 
-fn print_commit_row(out: &mut impl Write, c: &CommitInfo) -> Res {
+/// The header of [`print_commit_row`]'s table.
+pub(crate) fn print_commit_header(out: &mut impl Write) -> Res {
+    writeln!(
+        out,
+        "{:<20} {:<12} {:<32} {:<20} {:<8} {:<6} {:>10} DESCRIPTION",
+        "REPO", "BRANCH", "COMMIT", "STARTED", "STATE", "ORIGIN", "SIZE"
+    )
+    .map_err(io_err("-"))
+}
+
+/// One commit as a table row.
+pub(crate) fn print_commit_row(out: &mut impl Write, c: &CommitInfo) -> Res {
     writeln!(
         out,
         "{:<20} {:<12} {:<32} {:<20} {:<8} {:<6} {:>10} {}",
@@ -407,12 +410,7 @@ pub fn list(g: &Global, cmd: List) -> Res {
                 number,
             ))?;
             if output == Format::Text {
-                writeln!(
-                    out,
-                    "{:<20} {:<12} {:<32} {:<20} {:<8} {:<6} {:>10} DESCRIPTION",
-                    "REPO", "BRANCH", "COMMIT", "STARTED", "STATE", "ORIGIN", "SIZE"
-                )
-                .map_err(io_err("-"))?;
+                print_commit_header(&mut out)?;
             }
             for c in commits {
                 match output {
@@ -484,7 +482,7 @@ pub fn delete(g: &Global, cmd: Delete) -> Res {
 
 /// After a write with the auto-commit rule: its warnings, the error its commit was finished
 /// with, then the jobs it started.
-fn written(g: &Global, conn: &Conn, w: Res<WriteResult>) -> Res {
+pub(crate) fn written(g: &Global, conn: &Conn, w: Res<WriteResult>) -> Res {
     let w = w?;
     for r in &w.recovered {
         eprintln!("pipectl: warning: {r}");
@@ -767,56 +765,8 @@ pub fn glob(g: &Global, cmd: Glob) -> Res {
 
 /// Runs `diff file`.
 pub fn diff(g: &Global, cmd: Diff) -> Res {
-    let Diff::File { new, old, output } = cmd;
-    let nr = FileRef::parse(&new)?;
-    let old = match old {
-        Some(o) => {
-            let or = FileRef::parse(&o)?;
-            Some(format!("{}@{}", or.repo, at_of(&or)))
-        }
-        None => None,
-    };
-    let conn = connect(g, Access::Read, None)?;
-    let mut diffs = conn.call(conn.client.diff_commit(
-        &repo_of(&nr),
-        at_of(&nr),
-        old.as_deref(),
-    ))?;
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    if output == Format::Text {
-        writeln!(
-            out,
-            "{:<9} {:<60} {:>12} {:>12}",
-            "CHANGE", "PATH", "OLD SIZE", "NEW SIZE"
-        )
-        .map_err(io_err("-"))?;
-    }
-    while let Some(d) = conn.call(diffs.next())? {
-        match output {
-            Format::Json => json_line(&mut out, &d)?,
-            Format::Text | Format::Yaml => writeln!(
-                out,
-                "{:<9} {:<60} {:>12} {:>12}",
-                match d.change {
-                    Change::Added => "added",
-                    Change::Deleted => "deleted",
-                    Change::Modified => "modified",
-                },
-                d.path,
-                d.old
-                    .as_ref()
-                    .map(|f| human(f.size))
-                    .unwrap_or_else(|| "-".into()),
-                d.new
-                    .as_ref()
-                    .map(|f| human(f.size))
-                    .unwrap_or_else(|| "-".into()),
-            )
-            .map_err(io_err("-"))?,
-        }
-    }
-    out.flush().map_err(io_err("-"))
+    let Diff::File(args) = cmd;
+    crate::file_verbs::diff(g, args)
 }
 
 /// Runs `inspect ...`.
@@ -889,7 +839,8 @@ pub fn inspect(g: &Global, cmd: Inspect) -> Res {
     Ok(())
 }
 
-fn commit_text(out: &mut impl Write, info: &CommitInfo) -> Res {
+/// A commit, one field per line.
+pub(crate) fn commit_text(out: &mut impl Write, info: &CommitInfo) -> Res {
     let prov: Vec<String> = info
         .direct_provenance
         .iter()

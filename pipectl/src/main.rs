@@ -19,16 +19,23 @@
 //! | `quickstart` | the README's first command |
 //! | `version`, `completion` | `pipectl version`, shell completion scripts |
 //! | `teach` | "did you mean ...?" for a repo or pipeline that is not found |
+//! | `push_images` | `create\|update pipeline --push-images`: local images pushed, the spec sent with the pushed references |
+//! | `debug_datum` | `debug datum`: one recorded datum run again here and compared with its record |
+//! | `file_verbs`, `commit_verbs`, `datum_verbs`, `draw` | `copy/diff/glob file`, `find/wait/subscribe commit`, `list datum` paging, `draw pipeline` |
 
 use clap::Parser;
 
 mod cli;
+mod commit_verbs;
 mod completion;
 mod conn;
 mod data;
+mod datum_verbs;
 mod debug_datum;
+mod draw;
 mod engine;
 mod error;
+mod file_verbs;
 mod fsck;
 mod output;
 mod pipeline;

@@ -120,6 +120,18 @@ pub struct ListDatumArgs {
     /// With `-f`: a local directory as the head of a repo (repeatable).
     #[arg(long = "input", value_name = "REPO=DIR")]
     pub inputs: Vec<String>,
+    /// Only datums in this state (repeatable).
+    #[arg(long = "state", value_enum)]
+    pub states: Vec<crate::datum_verbs::StateArg>,
+    /// Datums per page (with `--page`: print that page only).
+    #[arg(long)]
+    pub page_size: Option<usize>,
+    /// The page to print, 0 first (needs `--page-size`).
+    #[arg(long)]
+    pub page: Option<usize>,
+    /// The reading order backwards (skipped first, failed last).
+    #[arg(long)]
+    pub reverse: bool,
     /// Output format (`text`, alias `table`, or `json`).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
     pub output: Format,
@@ -156,7 +168,7 @@ pub enum Run {
     },
 }
 
-/// `wait commit REPO@COMMIT`.
+/// `wait commitset REPO@COMMIT`.
 #[derive(Debug, Args)]
 pub struct WaitCommitArgs {
     /// `REPO@COMMIT` or `REPO@BRANCH` (its head): waits for the jobs of that commit set.
@@ -632,7 +644,7 @@ pub fn wait_job(g: &Global, args: JobArgs) -> Res {
     })
 }
 
-/// `wait commit REPO@COMMIT`: until every job of its commit set is done (or cannot
+/// `wait commitset REPO@COMMIT`: until every job of its commit set is done (or cannot
 /// progress); exit 1 naming those that did not succeed and how to read their logs.
 pub fn wait_commit(g: &Global, args: WaitCommitArgs) -> Res {
     let conn = connect(g, Access::Read, None)?;
@@ -671,7 +683,8 @@ pub fn stop_job(g: &Global, job: &str) -> Res {
     Ok(())
 }
 
-fn datum_reason(d: &DatumInfo) -> String {
+/// A datum's reason in words (and the job whose output a skipped one kept).
+pub(crate) fn datum_reason(d: &DatumInfo) -> String {
     let mut r = match &d.reason {
         pipeline_core::pps::DatumReason::Unchanged { from_job } => {
             format!("unchanged (output of job {from_job})")
@@ -691,6 +704,15 @@ fn datum_reason(d: &DatumInfo) -> String {
 /// `list datum`.
 pub fn list_datum(g: &Global, args: ListDatumArgs) -> Res {
     if let Some(file) = &args.file {
+        if !args.states.is_empty()
+            || args.page_size.is_some()
+            || args.page.is_some()
+            || args.reverse
+        {
+            return Err(CliError::BadArgs(
+                "--state, --page-size, --page and --reverse list a job's datums (PIPELINE@JOB), not a preview (-f)".into(),
+            ));
+        }
         let inputs = args
             .inputs
             .iter()
@@ -702,28 +724,13 @@ pub fn list_datum(g: &Global, args: ListDatumArgs) -> Res {
         .job
         .ok_or_else(|| CliError::BadArgs("list datum needs PIPELINE@JOB or -f SPEC".into()))?;
     let (pipeline, job) = parse_job(&job)?;
-    let conn = connect(g, Access::Read, None)?;
-    let datums = conn.call(conn.client.list_datums(&pipeline, &job))?;
-    if args.output == Format::Json {
-        datums.iter().for_each(print_json);
-    } else {
-        outln!("{:<64} {:<9} {:<30} REASON", "ID", "STATE", "INPUTS");
-        for d in &datums {
-            let inputs: Vec<String> = d
-                .inputs
-                .iter()
-                .map(|i| format!("{}:{}", i.repo, i.path))
-                .collect();
-            outln!(
-                "{:<64} {:<9} {:<30} {}",
-                d.id,
-                d.state.as_str(),
-                inputs.join(","),
-                datum_reason(d)
-            );
-        }
-    }
-    Ok(())
+    let listing = crate::datum_verbs::Listing {
+        states: args.states,
+        page_size: args.page_size,
+        page: args.page,
+        reverse: args.reverse,
+    };
+    crate::datum_verbs::list(g, &pipeline, &job, &listing, args.output)
 }
 
 /// `inspect datum`.

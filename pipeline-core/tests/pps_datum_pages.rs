@@ -56,10 +56,22 @@ fn mixed_job(e: &Env) -> String {
 
 /// Every datum of `job` (in `state`), `limit` per page, following `next`.
 fn paged(e: &Env, job: &str, state: Option<DatumState>, limit: usize) -> Vec<DatumInfo> {
+    paged_in(e, job, state, limit, false)
+}
+
+/// [`paged`], in either direction.
+fn paged_in(
+    e: &Env,
+    job: &str,
+    state: Option<DatumState>,
+    limit: usize,
+    reverse: bool,
+) -> Vec<DatumInfo> {
     let mut q = DatumQuery {
         state,
         after: None,
         limit,
+        reverse,
     };
     let mut out = Vec::new();
     for _ in 0..100 {
@@ -150,11 +162,26 @@ fn pages_follow_reading_order_filter_by_state_and_page_by_cursor() {
                 state: Some(DatumState::Recovered),
                 after: first_page.next,
                 limit: 10,
+                reverse: false,
             },
         )
         .unwrap();
     assert_eq!(after_it.datums, all[4..5]);
     assert_eq!(after_it.next, None);
+}
+
+#[test]
+fn reverse_pages_give_the_reading_order_backwards() {
+    let e = env();
+    let job = mixed_job(&e);
+    for state in [None, Some(DatumState::Success), Some(DatumState::Skipped)] {
+        let mut forward = names(&paged(&e, &job, state, 1000));
+        forward.reverse();
+        for limit in [1, 3, 1000] {
+            let backward = names(&paged_in(&e, &job, state, limit, true));
+            assert_eq!(backward, forward, "state {state:?}, {limit} per page");
+        }
+    }
 }
 
 #[test]

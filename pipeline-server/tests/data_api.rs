@@ -402,7 +402,7 @@ async fn missing_bad_and_finished_are_404_400_409() {
         ErrorKind::Conflict
     );
     assert_eq!(
-        kind(c.diff_commit("data", "master", None).await),
+        kind(c.diff_commit("data", "master", &Default::default()).await),
         ErrorKind::NotFound,
         "the first commit has no parent to diff with"
     );
@@ -412,7 +412,10 @@ async fn missing_bad_and_finished_are_404_400_409() {
         .unwrap();
     let prev = c.inspect_commit("data", "master^1").await.unwrap();
     assert_eq!(prev.commit.id.to_string(), id);
-    let mut d = c.diff_commit("data", "master", None).await.unwrap();
+    let mut d = c
+        .diff_commit("data", "master", &Default::default())
+        .await
+        .unwrap();
     let first = d.next().await.unwrap().unwrap();
     assert_eq!(first.path, "/c");
     assert!(d.next().await.unwrap().is_none());

@@ -91,10 +91,16 @@ pub fn env_of<'a>(
         let commit = job.input_commits.get(name).unwrap_or(&job.job_id);
         set(format!("{name}_COMMIT"), commit.clone());
         if !input.join_key.is_empty() {
-            set(format!("PACH_DATUM_{name}_JOIN_ON"), input.join_key.to_string());
+            set(
+                format!("PACH_DATUM_{name}_JOIN_ON"),
+                input.join_key.to_string(),
+            );
         }
         if !input.group_key.is_empty() {
-            set(format!("PACH_DATUM_{name}_GROUP_BY"), input.group_key.to_string());
+            set(
+                format!("PACH_DATUM_{name}_GROUP_BY"),
+                input.group_key.to_string(),
+            );
         }
     }
     set("PACH_DATUM_ID".into(), datum_id.to_string());

@@ -52,6 +52,11 @@ impl EngineReader {
     pub fn scan_range(&self, start: &[u8], end: &[u8]) -> Result<KvIter> {
         self.0.scan(Table::Engine, start, end)
     }
+
+    /// [`EngineReader::scan_range`], last key first.
+    pub fn scan_range_rev(&self, start: &[u8], end: &[u8]) -> Result<KvIter> {
+        self.0.scan_rev(Table::Engine, start, end)
+    }
 }
 
 impl std::fmt::Debug for EngineReader {

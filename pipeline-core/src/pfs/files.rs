@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::error::{PfsError, Result};
 use super::meta::{ChunkedRead, MetaRead, MetaWrite, Reopen, Table};
-use super::model::{Change, CommitRef, DiffEntry, FileInfo, FileKind};
+use super::model::{CommitRef, DiffEntry, FileInfo, FileKind};
 use super::names::{join, validate_file_path};
 use super::object::Durability;
 use super::records::get_commit;
@@ -516,9 +516,7 @@ impl Store {
     /// Files that differ between `new` and `old` (added, deleted, modified), in path order,
     /// streamed.
     pub fn diff_file(&self, new: &CommitRef, old: &CommitRef) -> Result<DiffIter> {
-        let a = self.list_file_recursive(new, "/")?.peekable();
-        let b = self.list_file_recursive(old, "/")?.peekable();
-        Ok(Box::new(DiffMerge { a, b }))
+        self.diff_path(new, "/", old, "/", false)
     }
 
     /// Writes the file or directory tree at `path` of a commit into local directory `dest`
@@ -624,68 +622,5 @@ impl Store {
             .permissions();
         perm.set_readonly(true);
         fs::set_permissions(target, perm).map_err(|e| PfsError::io(target, e))
-    }
-}
-
-struct DiffMerge {
-    a: std::iter::Peekable<FileIter>,
-    b: std::iter::Peekable<FileIter>,
-}
-
-impl Iterator for DiffMerge {
-    type Item = Result<DiffEntry>;
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            let order = match (self.a.peek(), self.b.peek()) {
-                (None, None) => return None,
-                (Some(Err(_)), _) => return self.a.next().map(|r| r.map(|_| unreachable_diff())),
-                (_, Some(Err(_))) => return self.b.next().map(|r| r.map(|_| unreachable_diff())),
-                (Some(Ok(_)), None) => std::cmp::Ordering::Less,
-                (None, Some(Ok(_))) => std::cmp::Ordering::Greater,
-                (Some(Ok(x)), Some(Ok(y))) => x.path.cmp(&y.path),
-            };
-            match order {
-                std::cmp::Ordering::Less => {
-                    let x = self.a.next()?.ok()?;
-                    return Some(Ok(DiffEntry {
-                        path: x.path.clone(),
-                        change: Change::Added,
-                        new: Some(x),
-                        old: None,
-                    }));
-                }
-                std::cmp::Ordering::Greater => {
-                    let y = self.b.next()?.ok()?;
-                    return Some(Ok(DiffEntry {
-                        path: y.path.clone(),
-                        change: Change::Deleted,
-                        new: None,
-                        old: Some(y),
-                    }));
-                }
-                std::cmp::Ordering::Equal => {
-                    let x = self.a.next()?.ok()?;
-                    let y = self.b.next()?.ok()?;
-                    if x.hash != y.hash {
-                        return Some(Ok(DiffEntry {
-                            path: x.path.clone(),
-                            change: Change::Modified,
-                            new: Some(x),
-                            old: Some(y),
-                        }));
-                    }
-                }
-            }
-        }
-    }
-}
-
-// The error arm of `DiffMerge` maps an `Err` through `map`, so this is never called.
-fn unreachable_diff() -> DiffEntry {
-    DiffEntry {
-        path: String::new(),
-        change: Change::Modified,
-        new: None,
-        old: None,
     }
 }

@@ -30,6 +30,7 @@
 //! | `txn` | [`Store::transact`] and [`StoreTxn`]: several changes in one transaction |
 //! | `tree` | per-commit layers, their streaming merge, directory hashes |
 //! | `source` | [`CommitTree`]: a commit as a [`crate::datum::TreeSource`] |
+//! | `query` | [`Store::diff_path`] (one path on each side, `shallow`) and [`Store::find_commits`] (a branch's commits that changed a path) |
 //! | `feed` | [`Store::subscribe`]: the change feed ([`StoreEvent`]: commits finished) |
 //! | `gc` | [`Store::gc`]: removing objects no file entry refers to |
 //! | [`verify`] | verified reads: the checking reader, verified hard links |
@@ -124,6 +125,7 @@ pub mod names;
 pub mod object;
 mod owner;
 mod private;
+mod query;
 mod records;
 pub mod recovery;
 pub mod refs;
@@ -151,6 +153,7 @@ pub use model::{
     DEFAULT_PROJECT, DiffEntry, FileInfo, FileKind, Origin, RepoInfo, RepoRef,
 };
 pub use names::{validate_file_name, validate_file_path};
+pub use query::{FoundCommit, FoundIter};
 pub use recovery::{CommitOwner, RecoveredWrite, RecoveryAction};
 pub use source::CommitTree;
 pub use store::Store;

@@ -30,6 +30,10 @@ pub struct DatumQuery {
     /// Datums per page (1..=[`MAX_DATUM_PAGE`]; 0 means 100).
     #[serde(default)]
     pub limit: usize,
+    /// The reading order backwards (skipped first, failed last); `after` then continues
+    /// towards the failed ones.
+    #[serde(default)]
+    pub reverse: bool,
 }
 
 /// One page of a job's datums.
@@ -87,13 +91,17 @@ impl Engine {
             None => all.clone(),
         };
         let mut start = range.as_bytes().to_vec();
+        let mut end = prefix_end(range.as_bytes());
         if let Some(after) = &q.after {
-            let mut past = all.as_bytes().to_vec();
-            past.extend_from_slice(after.as_bytes());
-            past.push(0);
-            start = start.max(past);
+            let mut at = all.as_bytes().to_vec();
+            at.extend_from_slice(after.as_bytes());
+            if q.reverse {
+                end = end.min(at);
+            } else {
+                at.push(0);
+                start = start.max(at);
+            }
         }
-        let end = prefix_end(range.as_bytes());
         let mut page = DatumPage {
             datums: Vec::new(),
             next: None,
@@ -102,8 +110,13 @@ impl Engine {
             return Ok(page);
         }
         let reader = self.store().engine_reader()?;
+        let scan = if q.reverse {
+            reader.scan_range_rev(&start, &end)?
+        } else {
+            reader.scan_range(&start, &end)?
+        };
         let mut last = None;
-        for kv in reader.scan_range(&start, &end)? {
+        for kv in scan {
             let (k, _) = kv?;
             let Some(position) = all.rest(&k).and_then(|p| std::str::from_utf8(p).ok()) else {
                 continue;

@@ -100,7 +100,9 @@ fn datum_env(job: &JobInfo, d: &DatumInfo, inputs: &[RecipeInput]) -> Vec<(Strin
     let mut job_env = JobEnv::new(job.id.clone());
     job_env.pipeline_name = Some(job.pipeline.clone());
     for i in inputs {
-        job_env.input_commits.insert(i.name.clone(), i.commit.clone());
+        job_env
+            .input_commits
+            .insert(i.name.clone(), i.commit.clone());
     }
     let parts = d.inputs.iter().map(|i| crate::datum::EnvInput {
         name: &i.name,
@@ -221,14 +223,11 @@ mod tests {
         std::fs::write(dir.path().join("same"), "a").unwrap();
         std::fs::write(dir.path().join("d/changed"), "new").unwrap();
         std::fs::write(dir.path().join("extra"), "x").unwrap();
-        let committed: BTreeMap<String, ContentHash> = [
-            ("/same", "a"),
-            ("/d/changed", "old"),
-            ("/gone", "g"),
-        ]
-        .into_iter()
-        .map(|(p, c)| (p.to_string(), ContentHash::of_bytes(c.as_bytes())))
-        .collect();
+        let committed: BTreeMap<String, ContentHash> =
+            [("/same", "a"), ("/d/changed", "old"), ("/gone", "g")]
+                .into_iter()
+                .map(|(p, c)| (p.to_string(), ContentHash::of_bytes(c.as_bytes())))
+                .collect();
         let c = compare_outputs(dir.path(), &committed).unwrap();
         assert_eq!(c.same, ["/same"]);
         assert_eq!(c.differ, ["/d/changed"]);

@@ -5,7 +5,7 @@ use pipeline_core::pfs::{CommitInfo, DiffEntry};
 
 use super::NdjsonStream;
 use super::{Client, ClientResult, NO_BODY, query, seg};
-use crate::routes::commits::StartCommit;
+use crate::routes::commits::{DiffQuery, StartCommit};
 
 impl Client {
     /// `GET /api/v1/repos/{repo}/commits`: a branch's history (or every commit), newest
@@ -68,20 +68,33 @@ impl Client {
         self.json(Method::POST, &path, NO_BODY).await
     }
 
-    /// `GET /api/v1/repos/{repo}/commits/{commit}/diff`: what changed since `old` (a
-    /// commit-ish of the repo or `REPO@COMMIT`; default the parent), streamed.
+    /// `GET /api/v1/repos/{repo}/commits/{commit}/diff`: what changed since `q.old` (a
+    /// commit-ish of the repo or `REPO@COMMIT`; default the parent), below `q.path` (and
+    /// `q.old_path`), one level deep with `q.shallow`; streamed.
     pub async fn diff_commit(
         &self,
         repo: &str,
         commit: &str,
-        old: Option<&str>,
+        q: &DiffQuery,
     ) -> ClientResult<NdjsonStream<DiffEntry>> {
-        let q: Vec<(&str, String)> = old.map(|o| ("old", o.to_string())).into_iter().collect();
+        let mut pairs = Vec::new();
+        if let Some(o) = &q.old {
+            pairs.push(("old", o.clone()));
+        }
+        if let Some(p) = &q.path {
+            pairs.push(("path", p.clone()));
+        }
+        if let Some(p) = &q.old_path {
+            pairs.push(("old_path", p.clone()));
+        }
+        if q.shallow {
+            pairs.push(("shallow", "true".to_string()));
+        }
         let path = format!(
             "/api/v1/repos/{}/commits/{}/diff{}",
             seg(repo),
             seg(commit),
-            query(&q)
+            query(&pairs)
         );
         let resp = self.request(Method::GET, &path, NO_BODY).await?;
         Ok(NdjsonStream::new(self, resp))

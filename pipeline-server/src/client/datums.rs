@@ -49,6 +49,9 @@ impl Client {
         if q.limit > 0 {
             pairs.push(("limit", q.limit.to_string()));
         }
+        if q.reverse {
+            pairs.push(("reverse", "true".to_string()));
+        }
         let path = format!(
             "/api/v1/jobs/{}/{}/datum_page{}",
             seg(pipeline),

@@ -8,6 +8,7 @@
 mod admin;
 mod branches;
 mod commit_sets;
+mod commit_verbs;
 mod commits;
 mod datums;
 mod events;

@@ -88,6 +88,7 @@ fn render(
         state,
         after: after.map(str::to_string),
         limit: PAGE_SIZE,
+        reverse: false,
     };
     let datums = e.datum_page(p, id, &query)?;
     let (lines, earlier) = e.log_tail(p, id, None, SHOWN_LINES)?;

@@ -54,13 +54,24 @@ pub struct FinishQuery {
     pub error: Option<String>,
 }
 
-/// `?old=` of a diff.
+/// `?old=&path=&old_path=&shallow=` of a diff.
 #[derive(Debug, Default, Serialize, Deserialize, IntoParams)]
 pub struct DiffQuery {
     /// The commit to compare with: a commit-ish of the same repo, or `[PROJECT/]REPO@COMMIT`
     /// (default: the new commit's parent).
     #[serde(default)]
     pub old: Option<String>,
+    /// Only what is at or below this path of the new commit (default `/`).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// The path of the old commit it is compared with (default: `path`); files are matched
+    /// by their path below each.
+    #[serde(default)]
+    pub old_path: Option<String>,
+    /// Compare one level only: the entries directly in the directories, a sub-directory as
+    /// one entry (by its hash).
+    #[serde(default)]
+    pub shallow: bool,
 }
 
 const REPO_DOC: &str = "`[PROJECT/]NAME` (`/` percent-encoded)";
@@ -147,8 +158,8 @@ async fn finish_commit(
     Ok(Json(info))
 }
 
-/// Files added, deleted or modified between two commits, streamed as NDJSON (one
-/// `DiffEntry` per line, in path order; a last line `{"error": ...}` when the store failed
+/// Files added, deleted or modified between two commits (or below a path of each, or one
+/// level deep with `shallow`), streamed as NDJSON (one `DiffEntry` per line, in path order; a last line `{"error": ...}` when the store failed
 /// mid-way).
 #[utoipa::path(get, path = "/api/v1/repos/{repo}/commits/{commit}/diff", tag = "commits",
     params(("repo" = String, Path, description = REPO_DOC),
@@ -179,7 +190,9 @@ async fn diff_commit(
                 }
             },
         };
-        Ok(store.diff_file(&new, &old)?)
+        let path = q.path.as_deref().unwrap_or("/");
+        let old_path = q.old_path.as_deref().unwrap_or(path);
+        Ok(store.diff_path(&new, path, &old, old_path, q.shallow)?)
     })
     .await
 }

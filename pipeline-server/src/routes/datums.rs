@@ -135,6 +135,9 @@ pub struct DatumPageQuery {
     /// Datums per page: 1 to 1000, default 100.
     #[serde(default)]
     pub limit: Option<usize>,
+    /// The reading order backwards (skipped first, failed last).
+    #[serde(default)]
+    pub reverse: bool,
 }
 
 /// One page of a job's datums in reading order: failed, recovered, succeeded (slowest
@@ -157,6 +160,7 @@ async fn datum_page(
             state: q.state,
             after: q.after,
             limit: q.limit.unwrap_or(0),
+            reverse: q.reverse,
         };
         Ok(e.datum_page(&pipeline, &id, &query)?)
     })

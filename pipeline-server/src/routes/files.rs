@@ -155,7 +155,7 @@ const AT_DOC: &str = "Where the write goes: a branch (its open head, or a new co
     this write alone) or the ID of an open commit";
 
 /// Runs `write` with pachctl's auto-commit rule on `repo@at`.
-fn auto_write(
+pub(crate) fn auto_write(
     e: &Engine,
     repo: &str,
     at: &str,

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod branches;
 pub mod commit_sets;
+pub mod commit_verbs;
 pub mod commits;
 pub mod datums;
 pub mod events;
