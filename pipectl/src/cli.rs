@@ -58,6 +58,12 @@ pub enum Command {
     Init,
     /// Run the quickstart: a data repo, a map and a reduce pipeline, an incremental re-run.
     Quickstart(quickstart::QuickstartArgs),
+    /// Edit a pipeline's spec in an editor, then validate and apply it as an update.
+    Edit {
+        /// What to edit.
+        #[command(subcommand)]
+        what: Edit,
+    },
     /// Update a pipeline.
     Update {
         /// What to update.
@@ -263,6 +269,13 @@ pub enum Start {
     Data(data::Start),
 }
 
+/// Nouns of `edit`.
+#[derive(Debug, Subcommand)]
+pub enum Edit {
+    /// Edit a pipeline's spec (JSON unless `-o yaml`); applied only when it changed and is valid.
+    Pipeline(crate::edit_pipeline::EditPipelineArgs),
+}
+
 /// Nouns of `update`.
 #[derive(Debug, Subcommand)]
 pub enum Update {
@@ -379,6 +392,9 @@ fn dispatch(g: &Global, command: Command) -> Res<i32> {
         Command::Update {
             what: Update::Pipeline(a),
         } => pipeline::create(root, a, true, no_wait)?,
+        Command::Edit {
+            what: Edit::Pipeline(a),
+        } => crate::edit_pipeline::edit_pipeline(root, a, no_wait)?,
         Command::Create {
             what: Create::Secret(a),
         } => secret::create(root, a)?,

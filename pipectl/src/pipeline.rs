@@ -271,15 +271,33 @@ pub fn create(g: &Global, args: CreatePipelineArgs, update: bool, no_wait: bool)
         req.spec = pushed.spec;
         req.source_name = format!("{} (images pushed)", req.source_name);
     }
-    let conn = connect(g, Access::Write, args.executor)?;
-    let kept = if update && !args.reprocess {
-        transform_changed(&conn, &req)
+    apply(g, &req, args.executor, no_wait, &args.file)
+}
+
+/// `edit pipeline`'s update of a validated edit.
+pub(crate) fn apply_edit(g: &Global, req: CreatePipelines, no_wait: bool) -> Res {
+    apply(g, &req, None, no_wait, std::path::Path::new("FILE"))
+}
+
+/// Sends a create or update of the specs in `req`, reports what it did, and waits for the
+/// jobs it started (`file` names the spec in hints).
+fn apply(
+    g: &Global,
+    req: &CreatePipelines,
+    executor: Option<ExecutorKind>,
+    no_wait: bool,
+    file: &std::path::Path,
+) -> Res {
+    let update = req.update;
+    let conn = connect(g, Access::Write, executor)?;
+    let kept = if update && !req.reprocess {
+        transform_changed(&conn, req)
     } else {
         Vec::new()
     };
     let written = conn
-        .call(conn.client.create_pipelines(&req))
-        .map_err(|e| use_update(e, update, &args.file))?;
+        .call(conn.client.create_pipelines(req))
+        .map_err(|e| use_update(e, update, file))?;
     for p in &written.pipelines {
         eprintln!(
             "{} pipeline {} (version {}, executor {})",
