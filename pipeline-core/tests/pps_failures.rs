@@ -179,7 +179,14 @@ fn a_resumed_job_keeps_the_failures_it_recorded() {
     let j = &done[0];
     assert_eq!(j.restarts, 1);
     assert_eq!(j.state, JobState::JobFailure, "{j:?}");
-    assert_eq!(j.reason, format!("datum {} failed", recorded[0].id));
+    let id = &recorded[0].id;
+    assert_eq!(
+        j.reason,
+        format!(
+            "datum {id} failed (exit code 1); its logs: `pipectl logs -p res --job {} --datum {id}`",
+            j.id
+        )
+    );
     assert_eq!((j.stats.datums_failed, j.stats.datums_processed), (1, 1));
 }
 
@@ -330,4 +337,50 @@ fn failed_only_rerun_reuses_nothing_that_changed_or_failed() {
     let second = e.run();
     assert_eq!(second[0].stats.datums_skipped, 0, "{second:?}");
     assert_eq!(second[0].stats.datums_failed, 2, "{second:?}");
+}
+
+/// A job whose datums failed says how many, names the first three (failed datums in the
+/// order the job page shows them) with how each ended, and gives the command for their logs.
+#[test]
+fn a_failed_job_s_reason_counts_and_names_its_failed_datums() {
+    let e = env();
+    e.repo("in");
+    e.commit(
+        "in",
+        &[],
+        &[
+            ("/a", "3"),
+            ("/b", "4"),
+            ("/c", "5"),
+            ("/d", "6"),
+            ("/ok", "0"),
+        ],
+    );
+    e.create(&one("many", "exit $(cat $in)", "datum_tries: 1\n"));
+    let j = e.run().remove(0);
+    assert_eq!(j.state, JobState::JobFailure);
+    assert_eq!(j.stats.datums_failed, 4);
+    assert!(
+        j.reason.starts_with("4 datums failed, first 3: "),
+        "{}",
+        j.reason
+    );
+    assert!(
+        j.reason.ends_with(&format!(
+            "; their logs: `pipectl logs -p many --job {} --datum ID`",
+            j.id
+        )),
+        "{}",
+        j.reason
+    );
+    let failed: Vec<_> = e
+        .engine
+        .list_datums("many", &j.id)
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.state == DatumState::Failed)
+        .collect();
+    let named = failed.iter().filter(|d| j.reason.contains(&d.id)).count();
+    assert_eq!(named, 3, "{}", j.reason);
+    assert_eq!(j.reason.matches("(exit code ").count(), 3, "{}", j.reason);
 }

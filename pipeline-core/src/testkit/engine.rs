@@ -415,7 +415,11 @@ async fn failing_datum_keeps_last_good_base(e: &EngineEnv, v2: &str) {
     let j7 = e.run_one().await;
     assert_eq!(j7.state, JobState::JobFailure);
     assert!(
-        j7.reason.starts_with("datum ") && j7.reason.ends_with(" failed"),
+        j7.reason.starts_with("datum ")
+            && j7.reason.contains(" failed (exit code ")
+            && j7
+                .reason
+                .contains(&format!("pipectl logs -p p --job {}", j7.id)),
         "{}",
         j7.reason
     );

@@ -19,6 +19,7 @@ mod collector;
 mod datum_logs;
 mod datum_run;
 mod execution;
+mod failure_reason;
 mod materialize;
 mod messages;
 mod owners;
@@ -142,12 +143,22 @@ impl Engine {
 
         // ---- finish
         let t_finish = Instant::now();
+        let datums_failed = outcome.killed.is_none()
+            && outcome.plan_failed.is_none()
+            && outcome.first_failed.is_some();
         let (state, reason) = final_state(outcome);
         job.stats.finish_ms = millis(t_finish);
         let s = self.clone();
-        tokio::task::spawn_blocking(move || s.finish_job(job, state, &reason))
-            .await
-            .map_err(task_failed("finish job"))?
+        tokio::task::spawn_blocking(move || {
+            let reason = if datums_failed {
+                s.failed_datums_reason(&job, &reason)
+            } else {
+                reason
+            };
+            s.finish_job(job, state, &reason)
+        })
+        .await
+        .map_err(task_failed("finish job"))?
     }
 
     /// Runs the job's datums with its cancellation token registered (so that it can be
