@@ -192,7 +192,7 @@ async fn a_damaged_object_fails_the_export_and_never_reaches_its_name() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_tree_exports_in_one_request() {
-    const N: usize = 20_000;
+    const N: usize = 10_000;
     let f = fixture(true);
     let head = f
         .store

@@ -202,9 +202,10 @@ fn temp_in(dir: &OwnedFd, target: &Path) -> Result<(String, OwnedFd)> {
     let flags =
         OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     loop {
+        static PID: OnceLock<u32> = OnceLock::new();
+        let pid = *PID.get_or_init(std::process::id);
         let name = format!(
-            ".pipectl-export.{}.{}",
-            std::process::id(),
+            ".pipectl-export.{pid}.{}",
             N.fetch_add(1, Ordering::Relaxed)
         );
         match openat(dir, name.as_str(), flags, Mode::from_bits_truncate(0o600)) {
