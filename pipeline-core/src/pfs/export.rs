@@ -41,8 +41,13 @@ impl Store {
     /// Writes the file or directory tree at `path` of a commit into local directory `dest`
     /// (created if absent): the contents of a directory land directly in `dest`, a file
     /// lands as `dest/<name>`. Files are copies (never hard links to stored objects), with
-    /// mode 0666 less the umask. See the [module docs](self) for what is verified and
-    /// which local paths are refused. Returns the files and bytes written.
+    /// mode 0666 less the umask. Returns the files and bytes written.
+    ///
+    /// Each file is verified while it is copied into a temp file (mode 0600) beside its
+    /// name and renamed over the name only once complete: a damaged object fails with
+    /// [`PfsError::ObjectCorrupt`] naming the file. Below `dest` no symlink is followed: a
+    /// symlink or a file where the tree needs a directory is a [`PfsError::LocalPath`]
+    /// naming it; a symlink where a file goes is replaced.
     ///
     /// A failure stops the export: files already written stay (each complete and
     /// verified), the file being written is removed.
