@@ -731,6 +731,33 @@ mod tests {
         );
     }
 
+    /// A crash while a small object was written under its own name leaves a short file
+    /// there: the next put of that content must replace it, never reuse it.
+    #[test]
+    fn a_half_written_small_object_is_replaced_by_the_next_put() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = LocalObjectStore::open(dir.path()).unwrap();
+        let hash = ContentHash::of_bytes(b"hello world");
+        fs::write(s.path_of(&hash), b"hello").unwrap();
+        let b = s
+            .put(&mut &b"hello world"[..], Durability::Deferred)
+            .unwrap();
+        assert!(b.new && b.hash == hash);
+        assert_eq!(fs::read(s.path_of(&hash)).unwrap(), b"hello world");
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        // Large contents take the temp-file path and land intact too.
+        let big: Vec<u8> = (0..(3 << 20)).map(|i| (i % 251) as u8).collect();
+        let o = s.put(&mut &big[..], Durability::Immediate).unwrap();
+        assert_eq!(o.size, big.len() as u64);
+        assert_eq!(fs::read(s.path_of(&o.hash)).unwrap(), big);
+        assert!(
+            fs::metadata(s.path_of(&o.hash))
+                .unwrap()
+                .permissions()
+                .readonly()
+        );
+    }
+
     #[test]
     fn truncated_object_is_repaired() {
         let dir = tempfile::tempdir().unwrap();
