@@ -8,7 +8,8 @@
 #           same files (a pattern rule per file), and `find` listing the directory.
 #   ingest: `put file -r` of M small files (0.5-4 KiB in 100 directories) against `cp -r`
 #           and `cp -r` + `sync`; `put file` of one big file against `cp` and `cp` + `sync`.
-#   export: `get file -r` of N files against `cp -r` of the same local files.
+#   export: `get file -r` of N files (in-process: one export request, the store writes the
+#           files) against `cp -r` of the same local files.
 #
 # Usage: benches/scripts/sync_bench.sh [sync|ingest|export|all]
 #   SYNC_N (10000), INGEST_N (100000), BIG_MIB (1024), EXPORT_N (10000), ROUNDS (3)

@@ -710,10 +710,21 @@ pub(crate) fn download_to(
     w.flush().map_err(io_err(target))
 }
 
-/// `get file -r -o DIR`: the recursive listing, streamed, and one download per file (each
-/// verified on its own, so a damaged file is named by its own error).
+/// `get file -r -o DIR`: one export request when the server may write local paths
+/// (in-process, the Unix socket: it copies the tree itself, verifying as it goes), else the
+/// recursive listing, streamed, and one download per file (each verified on its own, so a
+/// damaged file is named by its own error).
 pub(crate) fn get_dir(conn: &Conn, r: &FileRef, path: &str, dir: &Path) -> Res {
     let (repo, at) = (repo_of(r), at_of(r));
+    let abs = std::path::absolute(dir).map_err(io_err(dir))?;
+    let exported = conn.call(
+        conn.client
+            .export_local_dir(&repo, at, path, &abs.to_string_lossy()),
+    );
+    match exported {
+        Err(CliError::Api(e)) if e.kind() == ErrorKind::Forbidden => {}
+        other => return other.map(|_| ()),
+    }
     let info = conn.call(conn.client.inspect_file(&repo, at, path))?;
     let base = if info.kind == FileKind::Dir {
         info.path.clone()

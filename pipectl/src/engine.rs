@@ -3,11 +3,11 @@
 
 use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::ValueEnum;
-use pipeline_core::executor::Executor;
+use pipeline_core::executor::{Executor, ExecutorError, Worker, WorkerPoolSpec};
 use pipeline_core::pfs::Store;
 use pipeline_core::pps::{Engine, JobInfo, JobState, executors_in_use};
 
@@ -62,16 +62,65 @@ pub fn expose(root: &Path, dirs: Vec<std::path::PathBuf>) -> Res<()> {
     Ok(())
 }
 
-/// The process executor, showing the `--expose` directories to user code.
+/// The process executor, showing the `--expose` directories to user code. It probes the
+/// host's sandbox support (a child process per mode tried) only when a job first starts
+/// workers or a pipeline is deleted, so commands that run no user code never pay for it;
+/// with `--expose` it is built at once, so a bad directory is an error before anything runs.
 pub fn process_executor() -> Res<Arc<dyn Executor>> {
-    let process = EXPOSED
+    let builder = EXPOSED
         .get()
         .into_iter()
         .flatten()
         .fold(executor_process::ProcessExecutor::builder(), |b, dir| {
             b.expose(dir)
         });
-    Ok(Arc::new(process.build()?))
+    if exposes_any() {
+        return Ok(Arc::new(builder.build()?));
+    }
+    Ok(Arc::new(LazyProcess {
+        builder,
+        built: Mutex::new(None),
+    }))
+}
+
+/// A [`executor_process::ProcessExecutor`] built on first use.
+#[derive(Debug)]
+struct LazyProcess {
+    builder: executor_process::ProcessExecutorBuilder,
+    built: Mutex<Option<Arc<executor_process::ProcessExecutor>>>,
+}
+
+impl LazyProcess {
+    /// The executor, built (the host probed) by the first call.
+    fn get(&self) -> Result<Arc<executor_process::ProcessExecutor>, ExecutorError> {
+        let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(ex) = built.as_ref() {
+            return Ok(ex.clone());
+        }
+        let ex = Arc::new(self.builder.clone().build()?);
+        *built = Some(ex.clone());
+        Ok(ex)
+    }
+}
+
+#[async_trait::async_trait]
+impl Executor for LazyProcess {
+    fn name(&self) -> &'static str {
+        ExecutorKind::Process.name()
+    }
+
+    async fn start_workers(
+        &self,
+        spec: &WorkerPoolSpec,
+    ) -> Result<Vec<Box<dyn Worker>>, ExecutorError> {
+        let ex = self.get()?;
+        ex.start_workers(spec).await
+    }
+
+    async fn remove_pipeline(&self, project: &str, pipeline: &str) -> Result<usize, ExecutorError> {
+        let ex = self.get()?;
+        ex.remove_pipeline(project, pipeline).await
+    }
 }
 
 /// Whether `--expose` named any directory.

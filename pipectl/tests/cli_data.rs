@@ -122,6 +122,60 @@ fn recursive_put_glob_diff_delete() {
     assert!(err.contains("use -r"), "{err}");
 }
 
+/// `get file -r -o DIR` writes the tree (in-process and over the socket: one export
+/// request), replaces a file already there, and refuses to write through a symlink in DIR.
+#[test]
+fn recursive_get_writes_the_tree_and_never_through_a_symlink() {
+    let e = Env::new();
+    e.ok(&["create", "repo", "data"]);
+    e.local("src/a.txt", "alpha");
+    e.local("src/sub/b.txt", "beta");
+    let src = e.dir.path().join("src");
+    e.ok(&[
+        "put",
+        "file",
+        "-r",
+        "data@master:/d",
+        "-f",
+        src.to_str().unwrap(),
+    ]);
+    let out = e.dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("a.txt"), "old").unwrap();
+    e.ok(&[
+        "get",
+        "file",
+        "-r",
+        "data@master:/d",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read_to_string(out.join("a.txt")).unwrap(), "alpha");
+    assert_eq!(
+        std::fs::read_to_string(out.join("sub/b.txt")).unwrap(),
+        "beta"
+    );
+
+    let elsewhere = e.dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let trap = e.dir.path().join("trap");
+    std::fs::create_dir_all(&trap).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, trap.join("sub")).unwrap();
+    let err = e.fails(&[
+        "get",
+        "file",
+        "-r",
+        "data@master:/d",
+        "-o",
+        trap.to_str().unwrap(),
+    ]);
+    assert!(err.contains("sub") && err.contains("symlink"), "{err}");
+    assert!(
+        !elsewhere.join("b.txt").exists(),
+        "wrote through the symlink"
+    );
+}
+
 #[test]
 fn branches_and_errors() {
     let e = Env::new();

@@ -271,6 +271,38 @@ fn a_tcp_server_needs_its_token() {
     let listed = run(&["list", "repo"], Some(&token)).success();
     let out = String::from_utf8_lossy(&listed.get_output().stdout).into_owned();
     assert!(out.contains("data") && !out.contains("nope"), "{out}");
+    // Over TCP the server may not write local paths: `get file -r` downloads file by file.
+    let local = tempfile::tempdir().unwrap();
+    let x = local.path().join("x.txt");
+    std::fs::write(&x, "over tcp").unwrap();
+    run(
+        &[
+            "put",
+            "file",
+            "data@master:/d/x.txt",
+            "-f",
+            x.to_str().unwrap(),
+        ],
+        Some(&token),
+    )
+    .success();
+    let got = local.path().join("got");
+    run(
+        &[
+            "get",
+            "file",
+            "-r",
+            "data@master:/d",
+            "-o",
+            got.to_str().unwrap(),
+        ],
+        Some(&token),
+    )
+    .success();
+    assert_eq!(
+        std::fs::read_to_string(got.join("x.txt")).unwrap(),
+        "over tcp"
+    );
     assert!(
         !elsewhere.root().exists(),
         "the client made a store of its own"

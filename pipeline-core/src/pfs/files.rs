@@ -41,7 +41,7 @@ pub struct TransferStats {
 /// Files recorded per metadata transaction in a recursive put.
 const PUT_BATCH: usize = 10_000;
 
-fn not_found(commit: &CommitRef, path: &str) -> PfsError {
+pub(super) fn not_found(commit: &CommitRef, path: &str) -> PfsError {
     PfsError::FileNotFound {
         repo: commit.repo.to_string(),
         commit: commit.id.to_string(),
@@ -611,10 +611,10 @@ impl Store {
     ) -> Result<()> {
         let mut r = self.open_verified(ctx, f.size, &f.hash)?;
         let mut out = fs::File::create(target).map_err(|e| PfsError::io(target, e))?;
-        if let Err(e) = std::io::copy(&mut r, &mut out) {
+        if let Err(e) = super::export::copy_buffered(&mut r, &mut out, target) {
             drop(out);
             let _ = fs::remove_file(target);
-            return Err(PfsError::unwrap_io(target, e));
+            return Err(e);
         }
         drop(out);
         let mut perm = fs::metadata(target)

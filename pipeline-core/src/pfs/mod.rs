@@ -39,6 +39,7 @@
 //! | `autocommit` | pachctl's auto-commit rule for writes: [`Store::write_auto_commit`] |
 //! | `owner` | [`Store::owner_label`]: the label of the executor resources working for a store |
 //! | [`recovery`] | commits owned by a command; discarding those a dead command left open |
+//! | `export` | [`Store::export_local`]: a commit's tree into a local directory, verified while it streams, no symlink followed |
 //! | `existing` | [`Store::open_existing`]: open a store only if there is one |
 //! | `trigger` | branch triggers: [`Store::set_branch_trigger`], fired as commits finish |
 //!
@@ -111,6 +112,7 @@ mod dir_put;
 pub mod error;
 #[cfg(feature = "store-redb")]
 mod existing;
+mod export;
 mod feed;
 mod files;
 mod gc;

@@ -7,18 +7,23 @@
 //! # Local layout and durability
 //!
 //! `objects/<first 2 hex>/<remaining 62 hex>`, mode `0444`, never modified in place. A put
-//! streams the reader into `objects/tmp/<unique>` through a 1 MiB buffer while hashing it
-//! (bounded memory for any file size), then:
+//! reads the first 1 MiB of the reader. Content that ends within it (most files) is hashed
+//! first and written straight under its hash name, created exclusively (`O_EXCL`): no temp
+//! file, no rename. Longer content streams into `objects/tmp/<unique>` through that buffer
+//! while it is hashed (bounded memory for any file size) and is renamed to its hash name.
+//! Either way:
 //!
-//! - [`Durability::Immediate`]: fsync the temp file, rename it to its hash name, fsync the
-//!   fan-out directory. The object is durable when `put` returns.
-//! - [`Durability::Deferred`]: rename without fsync; the caller must call
+//! - [`Durability::Immediate`]: fsync the file (before the rename), fsync the fan-out
+//!   directory. The object is durable when `put` returns.
+//! - [`Durability::Deferred`]: no fsync; the caller must call
 //!   [`ObjectStore::barrier`] (one `syncfs(2)` for the whole batch) **before** committing
 //!   metadata that references the objects. Bulk puts (a directory of 100,000 files) use this.
 //!
 //! If the hash name already exists with the right size **and its content hashes to its name**
-//! (checked once per store handle, see below) the temp file is dropped (dedup across repos
-//! and commits). An existing object that fails the size or hash check (truncated by a power
+//! (checked once per store handle, see below) the new copy is dropped (dedup across repos
+//! and commits). A crash while an object is written under its hash name leaves at worst a
+//! short or damaged file there that nothing refers to (metadata is committed only after
+//! the barrier): it fails the next put's check and is replaced as below. An existing object that fails the size or hash check (truncated by a power
 //! loss before its batch's barrier, or damaged on disk) is repaired by renaming the new,
 //! correct copy over it (atomic: readers see the old or the new file, never a mix). Temp files left by a
 //! crash are removed when the store is opened. Metadata is only ever committed after the
@@ -43,8 +48,9 @@
 
 //! # Permissions
 //!
-//! Every directory is created with mode 0700, temp files with 0600; a finished object is
-//! 0444 (no write bit for anyone). Only the store's owner can reach any of them.
+//! Every directory is created with mode 0700; temp files and objects are created 0444 (the
+//! writing handle stays writable; nobody can open them for writing later). Only the store's
+//! owner can reach any of them.
 //!
 //! A deduplicated put sets the existing object's modification time to now: garbage
 //! collection keeps objects written or reused within its grace period, so an object being
@@ -161,9 +167,18 @@ pub trait ObjectStore: Send + Sync + 'static {
     }
 }
 
+/// Runs `f` with the thread's 1 MiB streaming buffer (reused: no allocation per file).
+pub(crate) fn with_buffer<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
+    BUFFER.with_borrow_mut(|buf| {
+        buf.resize(BUF, 0);
+        f(buf.as_mut_slice())
+    })
+}
+
 /// Size and BLAKE3 of everything `r` yields.
 pub(crate) fn hash_stream(r: &mut dyn Read) -> io::Result<(u64, ContentHash)> {
-    BUFFER.with_borrow_mut(|buf| {
+    // Its own buffer: a put verifies an existing object while it holds `BUFFER`.
+    HASH_BUFFER.with_borrow_mut(|buf| {
         buf.resize(BUF, 0);
         let mut hasher = FileHasher::new();
         let mut size = 0u64;
@@ -218,6 +233,8 @@ const BUF: usize = 1 << 20;
 thread_local! {
     /// One streaming buffer per thread, reused across puts (no 1 MiB allocation per file).
     static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The buffer [`hash_stream`] verifies objects through.
+    static HASH_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl LocalObjectStore {
@@ -313,10 +330,11 @@ impl LocalObjectStore {
                 N.fetch_add(1, Ordering::Relaxed)
             );
             let p = self.tmp.join(name);
+            // Created 0444 (the handle is still writable): no chmod before the rename.
             match OpenOptions::new()
                 .write(true)
                 .create_new(true)
-                .mode(0o600)
+                .mode(0o444)
                 .open(&p)
             {
                 Ok(f) => return Ok((p, f)),
@@ -335,13 +353,26 @@ pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
 
 impl ObjectStore for LocalObjectStore {
     fn put(&self, reader: &mut dyn Read, durability: Durability) -> Result<StoredObject> {
-        let (tmp_path, mut file) = self.temp_file()?;
-        let result = stream_into(reader, &mut file, &tmp_path)
-            .and_then(|(size, hash)| self.settle(file, &tmp_path, hash, size, durability));
-        if !matches!(result, Ok(StoredObject { new: true, .. })) {
-            let _ = fs::remove_file(&tmp_path);
-        }
-        result
+        BUFFER.with_borrow_mut(|buf| {
+            buf.resize(BUF, 0);
+            let n = fill(reader, buf)?;
+            let head = buf.get(..n).unwrap_or_default();
+            if n < BUF {
+                return self.put_whole(head, durability);
+            }
+            let (tmp_path, mut file) = self.temp_file()?;
+            let mut hasher = FileHasher::new();
+            hasher.update(head);
+            let result = file
+                .write_all(head)
+                .map_err(|e| PfsError::io(&tmp_path, e))
+                .and_then(|()| stream_into(reader, &mut file, &tmp_path, buf, hasher, n as u64))
+                .and_then(|(size, hash)| self.settle(file, &tmp_path, hash, size, durability));
+            if !matches!(result, Ok(StoredObject { new: true, .. })) {
+                let _ = fs::remove_file(&tmp_path);
+            }
+            result
+        })
     }
 
     fn barrier(&self) -> Result<()> {
@@ -362,8 +393,10 @@ impl ObjectStore for LocalObjectStore {
 
     fn open(&self, hash: &ContentHash) -> Result<Box<dyn Read + Send>> {
         let p = self.path_of(hash);
+        // Unbuffered: callers read in large chunks (a 1 MiB buffer per open cost an
+        // allocation and its page faults per file of an export).
         let f = File::open(&p).map_err(|e| PfsError::io(&p, e))?;
-        Ok(Box::new(io::BufReader::with_capacity(BUF, f)))
+        Ok(Box::new(f))
     }
 
     fn contains(&self, hash: &ContentHash) -> Result<bool> {
@@ -473,28 +506,104 @@ impl ObjectStore for LocalObjectStore {
     }
 }
 
-/// Copies `reader` into `file` through the thread's buffer; returns size and BLAKE3.
-fn stream_into(reader: &mut dyn Read, file: &mut File, path: &Path) -> Result<(u64, ContentHash)> {
-    BUFFER.with_borrow_mut(|buf| {
-        buf.resize(BUF, 0);
-        let mut hasher = FileHasher::new();
-        let mut size = 0u64;
-        loop {
-            let n = match reader.read(buf.as_mut_slice()) {
-                Ok(0) => return Ok((size, hasher.finish())),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(PfsError::io("<input stream>", e)),
-            };
-            let chunk = buf.get(..n).unwrap_or_default();
-            hasher.update(chunk);
-            file.write_all(chunk).map_err(|e| PfsError::io(path, e))?;
-            size += n as u64;
+/// Reads `reader` into `buf` until it is full or the input ends; returns the bytes read.
+fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> Result<usize> {
+    let mut n = 0;
+    while let Some(rest) = buf.get_mut(n..).filter(|r| !r.is_empty()) {
+        match reader.read(rest) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(PfsError::io("<input stream>", e)),
         }
-    })
+    }
+    Ok(n)
+}
+
+/// Copies the rest of `reader` into `file` through `buf`, hashing it after what `hasher`
+/// and `size` already hold; returns the total size and the BLAKE3.
+fn stream_into(
+    reader: &mut dyn Read,
+    file: &mut File,
+    path: &Path,
+    buf: &mut [u8],
+    mut hasher: FileHasher,
+    mut size: u64,
+) -> Result<(u64, ContentHash)> {
+    loop {
+        let n = match reader.read(buf) {
+            Ok(0) => return Ok((size, hasher.finish())),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(PfsError::io("<input stream>", e)),
+        };
+        let chunk = buf.get(..n).unwrap_or_default();
+        hasher.update(chunk);
+        file.write_all(chunk).map_err(|e| PfsError::io(path, e))?;
+        size += n as u64;
+    }
 }
 
 impl LocalObjectStore {
+    /// Stores content that is whole in memory (anything under 1 MiB): its name is known
+    /// before a byte is written, so a new object is written straight under it (created
+    /// exclusively, mode 0444), without a temp file and a rename. Crash-safe like the
+    /// rename: nothing refers to the object before it is durable (see the module docs), and
+    /// a half-written one left by a crash fails the size or hash check of the next put of
+    /// that content, which then replaces it through a temp file.
+    fn put_whole(&self, data: &[u8], durability: Durability) -> Result<StoredObject> {
+        let hash = ContentHash::of_bytes(data);
+        let size = data.len() as u64;
+        let dest = self.path_of(&hash);
+        let created = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o444)
+            .open(&dest);
+        let mut file = match created {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let (tmp_path, mut file) = self.temp_file()?;
+                let result = file
+                    .write_all(data)
+                    .map_err(|e| PfsError::io(&tmp_path, e))
+                    .and_then(|()| self.settle(file, &tmp_path, hash, size, durability));
+                if !matches!(result, Ok(StoredObject { new: true, .. })) {
+                    let _ = fs::remove_file(&tmp_path);
+                }
+                return result;
+            }
+            Err(e) => return Err(PfsError::io(&dest, e)),
+        };
+        let written = file.write_all(data).map_err(|e| PfsError::io(&dest, e));
+        let synced = written.and_then(|()| match durability {
+            Durability::Immediate => file
+                .sync_all()
+                .map_err(|e| PfsError::io(&dest, e))
+                .and_then(|()| fsync_dir(dest.parent().unwrap_or(&self.root))),
+            Durability::Deferred => Ok(()),
+        });
+        let stamp = file.metadata().map(|m| Stamp::of(&m));
+        if let Err(e) = synced {
+            // Only our own file: another put may have replaced it meanwhile.
+            if let (Ok(ours), Ok(there)) = (&stamp, fs::metadata(&dest))
+                && (ours.dev, ours.ino) == (there.dev(), there.ino())
+            {
+                let _ = fs::remove_file(&dest);
+            }
+            return Err(e);
+        }
+        // Written from the bytes just hashed: verified.
+        if let Ok(stamp) = stamp {
+            self.remember(&hash, stamp);
+        }
+        Ok(StoredObject {
+            hash,
+            size,
+            new: true,
+        })
+    }
+
     /// Puts a streamed temp file in place: reuses an intact existing object (dedup), or
     /// makes the temp file read-only and renames it to its hash name (over a damaged one).
     fn settle(
@@ -516,20 +625,18 @@ impl LocalObjectStore {
                 new: false,
             });
         }
-        // 0444: no write bit for anyone (the 0700 directories keep others out).
-        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o444))
-            .map_err(|e| PfsError::io(tmp_path, e))?;
+        // The temp file was created 0444: no write bit for anyone (the 0700 directories
+        // keep others out).
         if durability == Durability::Immediate {
             file.sync_all().map_err(|e| PfsError::io(tmp_path, e))?;
         }
-        drop(file);
         let dir = dest.parent().unwrap_or(&self.root).to_path_buf();
         fs::rename(tmp_path, &dest).map_err(|e| PfsError::io(&dest, e))?;
         if durability == Durability::Immediate {
             fsync_dir(&dir)?;
         }
-        // Written from the stream just hashed: verified.
-        if let Ok(meta) = fs::metadata(&dest) {
+        // Written from the stream just hashed: verified (the handle is the renamed file).
+        if let Ok(meta) = file.metadata() {
             self.remember(&hash, Stamp::of(&meta));
         }
         Ok(StoredObject {
@@ -618,6 +725,33 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
         assert!(
             fs::metadata(s.path_of(&a.hash))
+                .unwrap()
+                .permissions()
+                .readonly()
+        );
+    }
+
+    /// A crash while a small object was written under its own name leaves a short file
+    /// there: the next put of that content must replace it, never reuse it.
+    #[test]
+    fn a_half_written_small_object_is_replaced_by_the_next_put() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = LocalObjectStore::open(dir.path()).unwrap();
+        let hash = ContentHash::of_bytes(b"hello world");
+        fs::write(s.path_of(&hash), b"hello").unwrap();
+        let b = s
+            .put(&mut &b"hello world"[..], Durability::Deferred)
+            .unwrap();
+        assert!(b.new && b.hash == hash);
+        assert_eq!(fs::read(s.path_of(&hash)).unwrap(), b"hello world");
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        // Large contents take the temp-file path and land intact too.
+        let big: Vec<u8> = (0..(3 << 20)).map(|i| (i % 251) as u8).collect();
+        let o = s.put(&mut &big[..], Durability::Immediate).unwrap();
+        assert_eq!(o.size, big.len() as u64);
+        assert_eq!(fs::read(s.path_of(&o.hash)).unwrap(), big);
+        assert!(
+            fs::metadata(s.path_of(&o.hash))
                 .unwrap()
                 .permissions()
                 .readonly()

@@ -15,8 +15,8 @@ use tokio::sync::mpsc;
 use super::{Client, ClientError, ClientResult, NO_BODY, NdjsonStream, query, seg};
 use crate::error::ErrorBody;
 use crate::routes::files::{
-    ERROR_TRAILER, HASH_HEADER, PATH_HEADER, PutLocalDir, SIZE_HEADER, WriteResult,
-    decode_header_text,
+    ERROR_TRAILER, ExportLocalDir, ExportResult, HASH_HEADER, PATH_HEADER, PutLocalDir,
+    SIZE_HEADER, WriteResult, decode_header_text,
 };
 
 /// Bytes per chunk of an upload body.
@@ -282,6 +282,23 @@ impl Client {
     ) -> ClientResult<WriteResult> {
         let uri = Self::file_path(repo, at, "local_dir", &[]);
         let body = PutLocalDir {
+            path: path.into(),
+            local_path: local_path.into(),
+        };
+        self.json(Method::POST, &uri, Some(&body)).await
+    }
+
+    /// `POST .../commits/{commit}/export`: writes the tree at `path` into a directory on the
+    /// server's file system (only in-process or over the Unix socket; `Forbidden` elsewhere).
+    pub async fn export_local_dir(
+        &self,
+        repo: &str,
+        commit: &str,
+        path: &str,
+        local_path: &str,
+    ) -> ClientResult<ExportResult> {
+        let uri = Self::file_path(repo, commit, "export", &[]);
+        let body = ExportLocalDir {
             path: path.into(),
             local_path: local_path.into(),
         };

@@ -71,6 +71,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(glob_files))
         .routes(routes!(put_tar))
         .routes(routes!(put_local_dir))
+        .routes(routes!(export_local_dir))
 }
 
 /// `?path=`: one file path.
@@ -117,6 +118,26 @@ pub struct PutLocalDir {
     pub path: String,
     /// An absolute path on the server's file system (symlinks below it are skipped).
     pub local_path: String,
+}
+
+/// Body of `POST .../export`: a commit's file or directory tree, written into a directory
+/// on the server's own file system.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ExportLocalDir {
+    /// The file or directory in the commit.
+    pub path: String,
+    /// An absolute directory on the server's file system (created if absent; no symlink
+    /// below it is followed).
+    pub local_path: String,
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ExportResult {
+    /// Files written.
+    pub files: u64,
+    /// Bytes written.
+    pub bytes: u64,
 }
 
 /// File contents, streamed.
@@ -478,6 +499,52 @@ async fn put_local_dir(
         .await?;
     s.notify_changed();
     Ok(Json(res))
+}
+
+/// Writes a commit's file or directory tree into a directory on the server's own file system
+/// ([`Store::export_local`]): one request for the whole tree, only in-process and over the
+/// Unix socket (403 over TCP: download file by file there). Every file is verified while
+/// it is copied and reaches its name only complete; a symlink below `local_path` where the
+/// tree needs a directory is refused (400 naming it); a damaged object fails the export
+/// (500 naming the file).
+#[utoipa::path(post, path = "/api/v1/repos/{repo}/commits/{commit}/export", tag = "files",
+    request_body = ExportLocalDir,
+    params(("repo" = String, Path, description = REPO_DOC),
+        ("commit" = String, Path, description = COMMIT_DOC)),
+    responses((status = 200, body = ExportResult), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 500, body = ErrorBody)))]
+async fn export_local_dir(
+    State(s): State<AppState>,
+    Path((repo, commit)): Path<(String, String)>,
+    Json(req): Json<ExportLocalDir>,
+) -> ApiResult<Json<ExportResult>> {
+    if !s.local_paths() {
+        return Err(ApiError::new(
+            ErrorKind::Forbidden,
+            "server-side paths are accepted only in-process and over the Unix socket; \
+             download the files instead",
+        ));
+    }
+    let local = PathBuf::from(&req.local_path);
+    if !local.is_absolute() {
+        return Err(ApiError::invalid(format!(
+            "local_path {:?} must be absolute",
+            req.local_path
+        )));
+    }
+    let path = validate_file_path(&req.path).map_err(PfsError::from)?;
+    s.blocking(move |e| {
+        let store = e.store();
+        let c = store.resolve_commit(&RepoRef::parse(&repo)?, &commit)?;
+        let st = store.export_local(&c, &path, &local)?;
+        Ok(ExportResult {
+            files: st.files,
+            bytes: st.bytes,
+        })
+    })
+    .await
+    .map(Json)
 }
 
 /// One entry of a tar upload as [`Store::put_files`] reads it: the entry, or a refusal that
