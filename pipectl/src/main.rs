@@ -20,6 +20,7 @@
 //! | `version`, `completion` | `pipectl version`, shell completion scripts |
 //! | `teach` | "did you mean ...?" for a repo or pipeline that is not found |
 //! | `push_images` | `create\|update pipeline --push-images`: local images pushed, the spec sent with the pushed references |
+//! | `jsonnet` | `--jsonnet TEMPLATE --arg K=V`: Jsonnet spec templates evaluated to specs |
 //! | `edit_pipeline` | `edit pipeline`: the spec in `$EDITOR`, validated, applied as an update |
 //! | `debug_datum` | `debug datum`: one recorded datum run again here and compared with its record |
 //! | `file_verbs`, `commit_verbs`, `datum_verbs`, `draw` | `copy/diff/glob file`, `find/wait/subscribe commit`, `list datum` paging, `draw pipeline` |
@@ -39,6 +40,7 @@ mod engine;
 mod error;
 mod file_verbs;
 mod fsck;
+mod jsonnet;
 mod output;
 mod pipeline;
 mod preview;

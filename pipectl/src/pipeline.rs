@@ -19,8 +19,20 @@ use crate::output::{Format, outln, print_json, timestamp};
 pub struct CreatePipelineArgs {
     /// Spec file (JSON or YAML; several pipelines allowed), `-` for standard input, or an
     /// `http://` / `https://` URL.
-    #[arg(short = 'f', long = "file", value_name = "FILE|-|URL")]
-    pub file: PathBuf,
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "FILE|-|URL",
+        required_unless_present = "jsonnet",
+        conflicts_with = "jsonnet"
+    )]
+    pub file: Option<PathBuf>,
+    /// A Jsonnet template (file, `-` or URL) evaluated to the specs instead of `-f`.
+    #[arg(long, value_name = "TEMPLATE|-|URL")]
+    pub jsonnet: Option<PathBuf>,
+    /// A string top-level argument of the `--jsonnet` template, `KEY=VALUE` (repeatable).
+    #[arg(long = "arg", value_name = "KEY=VALUE")]
+    pub args: Vec<String>,
     /// Where user code runs (stored with the pipeline).
     #[arg(long, value_enum)]
     pub executor: Option<ExecutorKind>,
@@ -237,7 +249,21 @@ fn wait_started(conn: &Conn, no_wait: bool, sets: &[String], what: &str) -> Res 
 
 /// `create pipeline` / `update pipeline`.
 pub fn create(g: &Global, args: CreatePipelineArgs, update: bool, no_wait: bool) -> Res {
-    let (spec, source_name) = read_spec(&args.file)?;
+    if args.jsonnet.is_none() && !args.args.is_empty() {
+        return Err(CliError::BadArgs(
+            "--arg gives a top-level argument to a --jsonnet template; there is none".into(),
+        ));
+    }
+    let source = args
+        .jsonnet
+        .as_ref()
+        .or(args.file.as_ref())
+        .cloned()
+        .unwrap_or_default();
+    let (spec, source_name) = match &args.jsonnet {
+        Some(template) => crate::jsonnet::evaluate(template, &args.args)?,
+        None => read_spec(&source)?,
+    };
     let mut req = CreatePipelines {
         spec,
         source_name,
@@ -258,7 +284,7 @@ pub fn create(g: &Global, args: CreatePipelineArgs, update: bool, no_wait: bool)
         return print_dry_run(&planned, args.executor);
     }
     if args.push.push_images {
-        let from_stdin = args.file.as_os_str() == "-";
+        let from_stdin = source.as_os_str() == "-";
         let pushed = crate::push_images::push_spec_images(
             &req.spec,
             &req.source_name,
@@ -271,7 +297,7 @@ pub fn create(g: &Global, args: CreatePipelineArgs, update: bool, no_wait: bool)
         req.spec = pushed.spec;
         req.source_name = format!("{} (images pushed)", req.source_name);
     }
-    apply(g, &req, args.executor, no_wait, &args.file)
+    apply(g, &req, args.executor, no_wait, &source)
 }
 
 /// `edit pipeline`'s update of a validated edit.
