@@ -141,7 +141,12 @@ impl Engine {
         }
         job.stats.process_ms = millis(t_run);
 
-        // ---- finish
+        self.finish_run(job, outcome).await
+    }
+
+    /// Finishes a job that ran to its end: its terminal state and reason from `outcome` (a
+    /// job whose datums failed names them, see `failure_reason.rs`), on the blocking pool.
+    async fn finish_run(&self, mut job: JobInfo, outcome: RunOutcome) -> Result<JobInfo> {
         let t_finish = Instant::now();
         let datums_failed = outcome.killed.is_none()
             && outcome.plan_failed.is_none()
