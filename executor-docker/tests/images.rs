@@ -34,6 +34,12 @@ fn spec_with_image(image: &str) -> EffectiveSpec {
     })
 }
 
+/// Removes a test's image (best effort).
+async fn remove_image(exec: &DockerExecutor, image: &str) {
+    let opts = None::<bollard::query_parameters::RemoveImageOptions>;
+    let _ = exec.client().remove_image(image, opts, None).await;
+}
+
 /// Starts a test registry, or skips (outside CI) / fails (in CI) when it cannot run here.
 fn registry(dir: &std::path::Path, creds: Option<(&str, &str)>) -> Option<TestRegistry> {
     match TestRegistry::start(dir, creds) {
@@ -128,14 +134,7 @@ async fn a_rebuilt_tag_changes_running_code_only_at_update() {
         [("/v".to_string(), "two".to_string())]
     );
     e.engine.delete_pipeline("which", false).await.unwrap();
-    let _ = exec
-        .client()
-        .remove_image(
-            &tag,
-            None::<bollard::query_parameters::RemoveImageOptions>,
-            None,
-        )
-        .await;
+    remove_image(&exec, &tag).await;
 }
 
 /// An absent image (not pullable) and an image without `sh` are refused when the pipeline is
@@ -191,14 +190,7 @@ async fn unusable_images_are_refused_at_create() {
         other => panic!("{other:?}"),
     }
     assert!(e.engine.inspect_pipeline("which").is_err());
-    let _ = exec
-        .client()
-        .remove_image(
-            &shell_less,
-            None::<bollard::query_parameters::RemoveImageOptions>,
-            None,
-        )
-        .await;
+    remove_image(&exec, &shell_less).await;
 }
 
 /// `--push-images`: a local image pushed to a registry that wants credentials, under a
@@ -286,13 +278,6 @@ async fn images_are_pushed_with_credentials_and_pinned_to_the_registry_digest() 
         .unwrap_err();
     assert!(matches!(err, PushError::ImageNotFound { .. }), "{err}");
     for image in [local, pushed.reference] {
-        let _ = exec
-            .client()
-            .remove_image(
-                &image,
-                None::<bollard::query_parameters::RemoveImageOptions>,
-                None,
-            )
-            .await;
+        remove_image(&exec, &image).await;
     }
 }

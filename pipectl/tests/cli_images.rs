@@ -224,9 +224,8 @@ fn the_seed_s_five_steps_with_a_local_registry() {
     // A registry that wants credentials refuses wrong ones; the password is never printed.
     let locked =
         TestRegistry::start(&e.dir.path().join("locked"), Some(("alice", "right-pw"))).unwrap();
-    let out = with_stdin(
-        &e,
-        &[
+    let push_as_alice = |password: &str| {
+        let args = [
             "update",
             "pipeline",
             "-f",
@@ -237,33 +236,17 @@ fn the_seed_s_five_steps_with_a_local_registry() {
             "-u",
             "alice",
             "--password-stdin",
-        ],
-        "wrong-pw\n",
-    )
-    .failure();
+        ];
+        with_stdin(&e, &args, password)
+    };
+    let out = push_as_alice("wrong-pw\n").failure();
     let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert!(
         err.contains(&locked.address) && err.contains("refused"),
         "{err}"
     );
     assert!(!err.contains("wrong-pw"), "{err}");
-    let out = with_stdin(
-        &e,
-        &[
-            "update",
-            "pipeline",
-            "-f",
-            &local,
-            "--push-images",
-            "--registry",
-            &locked.address,
-            "-u",
-            "alice",
-            "--password-stdin",
-        ],
-        "right-pw\n",
-    )
-    .success();
+    let out = push_as_alice("right-pw\n").success();
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert!(
         stderr.contains(&format!("{}/{name}:", locked.address)),
