@@ -225,7 +225,51 @@ pub struct LocalObjectStore {
     tmp: PathBuf,
     lost: PathBuf,
     /// Objects verified through this handle, with the stamp of the file that was verified.
-    verified: Mutex<HashMap<ContentHash, Stamp>>,
+    verified: Mutex<Memo>,
+}
+
+/// Most objects the verification memo remembers. A job that reads a million inputs once
+/// each would otherwise keep a million entries (over 100 MB); objects read again and
+/// again (a model crossed with every image) stay remembered.
+const MEMO_ENTRIES: usize = 1 << 14;
+
+/// The verification memo, bounded: two generations of at most [`MEMO_ENTRIES`] / 2 entries.
+/// When the young one is full it becomes the old one (the previous old one is forgotten);
+/// an entry found in the old generation moves back to the young one. Forgetting only costs
+/// a re-hash at the next use.
+#[derive(Debug, Default)]
+struct Memo {
+    young: HashMap<ContentHash, Stamp>,
+    old: HashMap<ContentHash, Stamp>,
+}
+
+impl Memo {
+    /// The stamp remembered for `hash`, moved to the young generation.
+    fn get_mut(&mut self, hash: &ContentHash) -> Option<&mut Stamp> {
+        if !self.young.contains_key(hash) {
+            let s = self.old.remove(hash)?;
+            self.insert(*hash, s);
+        }
+        self.young.get_mut(hash)
+    }
+
+    fn insert(&mut self, hash: ContentHash, stamp: Stamp) {
+        if self.young.len() >= MEMO_ENTRIES / 2 && !self.young.contains_key(&hash) {
+            self.old = std::mem::take(&mut self.young);
+        }
+        self.old.remove(&hash);
+        self.young.insert(hash, stamp);
+    }
+
+    fn remove(&mut self, hash: &ContentHash) {
+        self.young.remove(hash);
+        self.old.remove(hash);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.young.len() + self.old.len()
+    }
 }
 
 const BUF: usize = 1 << 20;
@@ -271,12 +315,12 @@ impl LocalObjectStore {
             root: root.to_path_buf(),
             tmp,
             lost,
-            verified: Mutex::new(HashMap::new()),
+            verified: Mutex::new(Memo::default()),
         };
         Ok((store, tightened))
     }
 
-    fn memo(&self) -> std::sync::MutexGuard<'_, HashMap<ContentHash, Stamp>> {
+    fn memo(&self) -> std::sync::MutexGuard<'_, Memo> {
         self.verified.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -299,7 +343,7 @@ impl LocalObjectStore {
             Err(e) => return Err(PfsError::io(&p, e)),
         };
         let before = Stamp::of(&f.metadata().map_err(|e| PfsError::io(&p, e))?);
-        if self.memo().get(hash) == Some(&before) {
+        if self.memo().get_mut(hash).copied() == Some(before) {
             return Ok(ObjectState::Intact { size: before.size });
         }
         let (size, found) = hash_stream(&mut f).map_err(|e| PfsError::io(&p, e))?;
@@ -695,18 +739,51 @@ mod tests {
             fs::remove_file(&link).unwrap();
         }
         let now = Stamp::of(&fs::metadata(&p).unwrap());
-        assert_eq!(s.memo().get(&a.hash), Some(&now), "links moved the stamp");
+        assert_eq!(
+            s.memo().get_mut(&a.hash).copied(),
+            Some(now),
+            "links moved the stamp"
+        );
 
         fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
         fs::write(&p, b"MODEL").unwrap();
         assert_ne!(
-            s.memo().get(&a.hash),
-            Some(&Stamp::of(&fs::metadata(&p).unwrap()))
+            s.memo().get_mut(&a.hash).copied(),
+            Some(Stamp::of(&fs::metadata(&p).unwrap()))
         );
         assert!(matches!(
             s.verify(&a.hash).unwrap(),
             ObjectState::Corrupt { .. }
         ));
+    }
+
+    /// The memo stays bounded however many objects are verified once, and an object used
+    /// again and again stays remembered meanwhile.
+    #[test]
+    fn memo_is_bounded_and_keeps_what_is_used_again() {
+        let stamp = |i: u64| Stamp {
+            dev: 1,
+            ino: i,
+            size: 1,
+            mtime: 0,
+            mtime_nsec: 0,
+        };
+        let hash = |i: u64| ContentHash::of_bytes(&i.to_le_bytes());
+        let mut m = Memo::default();
+        let hot = ContentHash::of_bytes(b"model");
+        m.insert(hot, stamp(0));
+        for i in 1..=(4 * MEMO_ENTRIES as u64) {
+            m.insert(hash(i), stamp(i));
+            assert!(m.len() <= MEMO_ENTRIES, "memo grew to {}", m.len());
+            if i % 1000 == 0 {
+                assert_eq!(m.get_mut(&hot).copied(), Some(stamp(0)), "at {i}");
+            }
+        }
+        assert_eq!(m.get_mut(&hash(1)), None, "an entry used once is forgotten");
+        let last = hash(4 * MEMO_ENTRIES as u64);
+        assert!(m.get_mut(&last).is_some());
+        m.remove(&last);
+        assert!(m.get_mut(&last).is_none());
     }
 
     #[test]

@@ -11,29 +11,56 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Removes everything inside `dir` without following symlinks, keeping `dir` (made when
-/// missing, or replacing a non-directory) and, emptied, its subdirectories named in `keep`.
-pub(crate) fn empty_dir(dir: &Path, keep: &[&str]) -> io::Result<()> {
+/// missing, or replacing a non-directory) and, emptied, its subdirectories named in `keep`
+/// (made when missing). Those also named in `clean` are known to be empty already (the
+/// datum that used them left them so) and are not read again.
+pub(crate) fn empty_dir(dir: &Path, keep: &[&str], clean: &[&str]) -> io::Result<()> {
     match std::fs::symlink_metadata(dir) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => {
             std::fs::remove_file(dir)?;
-            return std::fs::create_dir(dir);
+            std::fs::create_dir(dir)?;
+            return make_kept(dir, keep, &vec![false; keep.len()]);
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return std::fs::create_dir_all(dir),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir)?;
+            return make_kept(dir, keep, &vec![false; keep.len()]);
+        }
         Err(e) => return Err(e),
     }
+    let found = empty_entries(dir, keep, clean)?;
+    make_kept(dir, keep, &found)
+}
+
+/// Removes the entries of directory `dir` but the `keep` subdirectories, which are emptied
+/// (unless also in `clean`); which of `keep` were there.
+fn empty_entries(dir: &Path, keep: &[&str], clean: &[&str]) -> io::Result<Vec<bool>> {
+    let mut found = vec![false; keep.len()];
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
         if entry.file_type()?.is_dir() {
-            if keep.iter().any(|k| entry.file_name() == *k) {
-                empty_dir(&path, &[])?;
-            } else {
-                std::fs::remove_dir_all(&path)?;
+            let name = entry.file_name();
+            match keep.iter().position(|k| name == *k) {
+                Some(i) => {
+                    found[i] = true;
+                    if !clean.iter().any(|c| name == *c) {
+                        empty_entries(&path, &[], &[])?;
+                    }
+                }
+                None => std::fs::remove_dir_all(&path)?,
             }
         } else {
             std::fs::remove_file(&path)?;
         }
+    }
+    Ok(found)
+}
+
+/// Makes the directories of `keep` not `found` in `dir`.
+fn make_kept(dir: &Path, keep: &[&str], found: &[bool]) -> io::Result<()> {
+    for (k, _) in keep.iter().zip(found).filter(|(_, f)| !**f) {
+        std::fs::create_dir_all(dir.join(k))?;
     }
     Ok(())
 }
@@ -41,15 +68,16 @@ pub(crate) fn empty_dir(dir: &Path, keep: &[&str]) -> io::Result<()> {
 /// [`empty_dir`], or, when something in `dir` cannot be removed (user code may leave
 /// unwritable directories behind), `dir` moved aside into `trash` (as `.trash-N`; the job's
 /// scratch directory, removed with it, outside what user code sees) and made afresh. Either
-/// way `dir` is empty afterwards apart from the emptied `keep` subdirectories.
-pub(crate) fn reset(dir: &Path, keep: &[&str], trash: &Path) -> io::Result<()> {
-    if empty_dir(dir, keep).is_ok() {
+/// way `dir` is empty afterwards apart from the empty `keep` subdirectories.
+pub(crate) fn reset(dir: &Path, keep: &[&str], clean: &[&str], trash: &Path) -> io::Result<()> {
+    if empty_dir(dir, keep, clean).is_ok() {
         return Ok(());
     }
     static N: AtomicU64 = AtomicU64::new(0);
     let aside = trash.join(format!(".trash-{}", N.fetch_add(1, Ordering::Relaxed)));
     std::fs::rename(dir, &aside)?;
-    std::fs::create_dir_all(dir)
+    std::fs::create_dir_all(dir)?;
+    make_kept(dir, keep, &vec![false; keep.len()])
 }
 
 #[cfg(test)]
@@ -73,14 +101,14 @@ mod tests {
         let out_inode =
             std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(s.join("out")).unwrap());
 
-        reset(&s, &["out", "in"], t.path()).unwrap();
+        reset(&s, &["out", "in", "new"], &[], t.path()).unwrap();
 
         let mut names: Vec<_> = std::fs::read_dir(&s)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         names.sort();
-        assert_eq!(names, ["in", "out"]);
+        assert_eq!(names, ["in", "new", "out"], "missing kept dirs are made");
         assert_eq!(std::fs::read_dir(s.join("out")).unwrap().count(), 0);
         assert_eq!(std::fs::read_dir(s.join("in")).unwrap().count(), 0);
         let again = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(s.join("out")).unwrap());
@@ -88,15 +116,30 @@ mod tests {
         assert!(outside.join("keep-me").exists(), "a symlink was followed");
     }
 
+    /// A kept directory named clean is left as it is (not read); the others are emptied.
+    #[test]
+    fn clean_dirs_are_not_read() {
+        let t = tempfile::tempdir().unwrap();
+        let s = t.path().join("w0");
+        std::fs::create_dir_all(s.join("out")).unwrap();
+        std::fs::create_dir_all(s.join("in")).unwrap();
+        std::fs::write(s.join("out/f"), b"1").unwrap();
+        std::fs::write(s.join("in/g"), b"2").unwrap();
+        reset(&s, &["out", "in"], &["out"], t.path()).unwrap();
+        assert!(s.join("out/f").exists(), "a clean dir was read");
+        assert!(!s.join("in/g").exists());
+    }
+
     #[test]
     fn a_file_where_the_dir_should_be_is_replaced_and_missing_dirs_are_made() {
         let t = tempfile::tempdir().unwrap();
         let f = t.path().join("out");
         std::fs::write(&f, b"x").unwrap();
-        reset(&f, &[], t.path()).unwrap();
+        reset(&f, &["out"], &[], t.path()).unwrap();
+        assert!(f.join("out").is_dir());
         assert!(f.is_dir());
         let missing = t.path().join("a/b");
-        reset(&missing, &[], t.path()).unwrap();
+        reset(&missing, &[], &[], t.path()).unwrap();
         assert!(missing.is_dir());
     }
 
@@ -108,7 +151,7 @@ mod tests {
         std::fs::create_dir_all(s.join("locked")).unwrap();
         std::fs::write(s.join("locked/f"), b"x").unwrap();
         std::fs::set_permissions(s.join("locked"), std::fs::Permissions::from_mode(0o500)).unwrap();
-        reset(&s, &[], t.path()).unwrap();
+        reset(&s, &[], &[], t.path()).unwrap();
         assert_eq!(std::fs::read_dir(&s).unwrap().count(), 0);
         // (as root the locked directory is removable and nothing is moved aside)
         for e in std::fs::read_dir(t.path()).unwrap() {

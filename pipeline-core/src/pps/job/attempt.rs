@@ -141,7 +141,7 @@ fn micros(t: Instant) -> u64 {
 /// be removed goes to the job's scratch directory, two levels up.
 pub(crate) fn reset_dir(out: &Path) {
     let job_scratch = out.parent().and_then(Path::parent).unwrap_or(out);
-    let _ = super::super::scratch::reset(out, &[], job_scratch);
+    let _ = super::super::scratch::reset(out, &[], &[], job_scratch);
 }
 
 /// Builds the main program of a transform.

@@ -32,6 +32,9 @@ const SKIPPED_BATCH: usize = 16384;
 /// Paths per transaction when deleting the outputs of vanished datums.
 const DELETE_CHUNK: usize = 4096;
 
+/// Reports taken from the channel at once.
+const RECEIVE_MANY: usize = 64;
+
 /// The capacity of a job's report channel.
 pub(super) const REPORTS: usize = BATCH * 2;
 
@@ -110,38 +113,50 @@ impl<'a> Collector<'a> {
     }
 
     /// Receives and commits reports until every sender is gone; at `deadline` the job is
-    /// cancelled (and the reports of what was running still arrive).
+    /// cancelled (and the reports of what was running still arrive). Reports are taken as
+    /// many at a time as have arrived (one wakeup for many datums).
     pub(super) async fn collect(
         &mut self,
         rx: &mut mpsc::Receiver<Msg>,
         deadline: Option<tokio::time::Instant>,
         cancel: &CancellationToken,
     ) -> Result<()> {
+        let mut msgs = Vec::with_capacity(RECEIVE_MANY);
         loop {
-            let next = match deadline {
+            let received = match deadline {
                 Some(dl) if !self.timed_out => tokio::select! {
-                    d = rx.recv() => d,
+                    n = rx.recv_many(&mut msgs, RECEIVE_MANY) => n,
                     _ = tokio::time::sleep_until(dl) => {
                         self.timed_out = true;
                         cancel.cancel();
                         continue;
                     }
                 },
-                _ => tokio::time::timeout(FLUSH_EVERY, rx.recv())
+                _ => match tokio::time::timeout(FLUSH_EVERY, rx.recv_many(&mut msgs, RECEIVE_MANY))
                     .await
-                    .unwrap_or(Some(Msg::Tick)),
+                {
+                    Ok(n) => n,
+                    Err(_) => {
+                        msgs.push(Msg::Tick);
+                        1
+                    }
+                },
             };
-            let Some(msg) = next else { break };
-            self.take(msg, cancel);
-            let pending = self.in_batch + self.skipped_in_batch > 0;
-            if self.in_batch >= BATCH
-                || self.skipped_in_batch >= SKIPPED_BATCH
-                || (pending && self.last_flush.elapsed() >= FLUSH_EVERY)
-            {
-                self.flush().await?;
-                self.in_batch = 0;
-                self.skipped_in_batch = 0;
-                self.last_flush = Instant::now();
+            if received == 0 {
+                break;
+            }
+            for msg in msgs.drain(..) {
+                self.take(msg, cancel);
+                let pending = self.in_batch + self.skipped_in_batch > 0;
+                if self.in_batch >= BATCH
+                    || self.skipped_in_batch >= SKIPPED_BATCH
+                    || (pending && self.last_flush.elapsed() >= FLUSH_EVERY)
+                {
+                    self.flush().await?;
+                    self.in_batch = 0;
+                    self.skipped_in_batch = 0;
+                    self.last_flush = Instant::now();
+                }
             }
         }
         Ok(())

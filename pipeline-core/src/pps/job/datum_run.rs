@@ -110,7 +110,14 @@ impl DatumCtx {
     }
 
     /// Runs datum `t` on `worker`: materialise, attempts, ingest; the report for the collector.
-    pub(super) async fn run_one(&self, worker: &mut dyn Worker, t: Todo) -> Done {
+    /// `out_clean` says whether the worker's `out` directory is known to be empty (its last
+    /// datum succeeded writing nothing), and is updated for the next datum.
+    pub(super) async fn run_one(
+        &self,
+        worker: &mut dyn Worker,
+        t: Todo,
+        out_clean: &mut bool,
+    ) -> Done {
         let scratch = self.scratch.join(format!("w{}", worker.index()));
         let mut info = self.initial_info(&t);
         let logs = Arc::new(DatumLogs::new(self.redact.clone(), self.echo));
@@ -118,7 +125,7 @@ impl DatumCtx {
             .live
             .register(&self.pipeline, &self.job_id, &t.id, logs.clone());
         let t_dl = Instant::now();
-        let prepared = self.materialize(&scratch, &t.datum);
+        let prepared = self.materialize(&scratch, &t.datum, std::mem::take(out_clean));
         info.stats.download_us = micros(t_dl);
         match prepared {
             Ok(bytes) => info.stats.bytes_in = bytes,
@@ -136,20 +143,23 @@ impl DatumCtx {
         }
         let task = self.task(&t, scratch, logs.clone());
         // The output check of a successful attempt also stores the files (one scan).
-        let ingested: Mutex<Option<(Vec<Put>, u64)>> = Mutex::new(None);
+        let ingested: Mutex<Option<(Vec<Put>, u64, bool)>> = Mutex::new(None);
         let check = |out: &Path| {
             let t_up = Instant::now();
-            let puts = self.ingest(out)?;
-            *ingested.lock().unwrap_or_else(|e| e.into_inner()) = Some((puts, micros(t_up)));
+            let (puts, empty) = self.ingest(out)?;
+            *ingested.lock().unwrap_or_else(|e| e.into_inner()) = Some((puts, micros(t_up), empty));
             Ok(())
         };
         let r = attempt::run_with_policy(worker, &task, &self.policy, &check).await;
-        let ingested = ingested
+        let (puts, upload_us, empty) = ingested
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()
             .unwrap_or_default();
-        self.finish(info, r, ingested, logs.take())
+        // The successful attempt's output scan found `out` empty, and nothing writes there
+        // until the next datum.
+        *out_clean = r.success && empty;
+        self.finish(info, r, (puts, upload_us), logs.take())
     }
 
     /// The record of datum `t` before it ran (failed until an attempt succeeds).

@@ -20,7 +20,8 @@ use super::collector::{Collector, REPORTS, RunOutcome, job_deadline};
 use super::datum_run::{DatumCtx, DatumCtxParts};
 use super::messages::{Msg, Todo};
 use super::owners::Owners;
-use super::planner::{Planner, QUEUE};
+use super::planner::{Planner, QUEUE, TODO_BATCH};
+use super::pool::Work;
 
 /// One job's run: what its planner, workers and collector share.
 pub(super) struct JobRun<'a> {
@@ -50,7 +51,7 @@ impl JobRun<'_> {
         let cancel = self.cancel.clone();
         let ctx = Arc::new(self.datum_ctx(job));
         let (tx, mut rx) = mpsc::channel::<Msg>(REPORTS);
-        let (work_tx, work_rx) = mpsc::channel::<Todo>(QUEUE);
+        let (work_tx, work_rx) = mpsc::channel::<Vec<Todo>>(QUEUE / TODO_BATCH);
         let planner_started = self.planner.started;
         let base_job = self.planner.base_job.clone();
         let planning = {
@@ -61,7 +62,7 @@ impl JobRun<'_> {
         };
         // Workers start on the first datum to run, while the collector below already takes
         // the planner's reports.
-        let work = Arc::new(tokio::sync::Mutex::new(work_rx));
+        let work = Arc::new(tokio::sync::Mutex::new(Work::new(work_rx)));
         let dispatcher = engine.dispatch(self.pinfo, work, tx, ctx.clone());
 
         let deadline = job_deadline(self.spec, job);

@@ -11,17 +11,19 @@ use super::datum_run::DatumCtx;
 use super::messages::Put;
 
 impl DatumCtx {
-    /// Lays out `/pfs/<input>/<path>` and an empty `/pfs/out`; returns bytes materialised.
+    /// Lays out `/pfs/<input>/<path>` and an empty `/pfs/out` (left as it is when
+    /// `out_clean`: the worker's previous datum left it empty); returns bytes materialised.
     pub(super) fn materialize(
         &self,
         scratch: &Path,
         datum: &Datum,
+        out_clean: bool,
     ) -> std::result::Result<u64, String> {
         let keep: Vec<&str> = std::iter::once("out")
             .chain(datum.inputs.iter().map(|i| i.leaf.name.as_str()))
             .collect();
-        super::super::scratch::reset(scratch, &keep, &self.scratch)
-            .and_then(|()| std::fs::create_dir_all(scratch.join("out")))
+        let clean: &[&str] = if out_clean { &["out"] } else { &[] };
+        super::super::scratch::reset(scratch, &keep, clean, &self.scratch)
             .map_err(|e| format!("preparing {}: {}", scratch.display(), ErrorChain(&e)))?;
         let mut bytes = 0;
         for input in &datum.inputs {
@@ -62,7 +64,8 @@ impl DatumCtx {
                 std::fs::create_dir_all(&dest).map_err(|e| ErrorChain(&e).to_string())?;
             } else {
                 let target = base.join(rel);
-                if let Some(p) = target.parent() {
+                // `base` itself was made by the reset above.
+                if let Some(p) = target.parent().filter(|p| *p != base) {
                     std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
                 }
                 if leaf.empty_files {
@@ -88,11 +91,13 @@ impl DatumCtx {
     }
 
     /// Stores every file under `out` (symlinks inside `out` are stored as the file they
-    /// point to); returns `(path, size, hash)` per file.
-    pub(super) fn ingest(&self, out: &Path) -> std::result::Result<Vec<Put>, String> {
+    /// point to); returns `(path, size, hash)` per file, and whether `out` was empty.
+    pub(super) fn ingest(&self, out: &Path) -> std::result::Result<(Vec<Put>, bool), String> {
         let mut puts = Vec::new();
+        let mut empty = true;
         for e in OutputScanner::new(out).map_err(|e| ErrorChain(&e).to_string())? {
             let e = e.map_err(|e| ErrorChain(&e).to_string())?;
+            empty = false;
             let (path, local) = match &e {
                 OutputEntry::File { path, .. } => (path.clone(), out.join(path)),
                 OutputEntry::Symlink { path, target } => {
@@ -112,6 +117,6 @@ impl DatumCtx {
                 .map_err(|e| ErrorChain(&e).to_string())?;
             puts.push((format!("/{path}"), size, hash));
         }
-        Ok(puts)
+        Ok((puts, empty))
     }
 }

@@ -33,6 +33,22 @@ impl Sources for JobSources {
 /// Datums planned ahead of the workers (the queue between planner and workers).
 pub(super) const QUEUE: usize = 256;
 
+/// Datums to run handed on at once: the planner, which runs ahead of the workers, is woken
+/// once per batch rather than once per datum. A partial batch goes at once whenever the
+/// queue is empty, so workers never wait for a batch to fill.
+pub(super) const TODO_BATCH: usize = 16;
+
+/// Sends the `pending` datums on when there are [`TODO_BATCH`] of them, when `now`, or when
+/// the queue is empty (the workers may be waiting); `false` once the queue is closed.
+fn hand_on(pending: &mut Vec<Todo>, work: &mpsc::Sender<Vec<Todo>>, now: bool) -> bool {
+    let due = now || pending.len() >= TODO_BATCH || work.capacity() == work.max_capacity();
+    if pending.is_empty() || !due {
+        return true;
+    }
+    work.blocking_send(std::mem::replace(pending, Vec::with_capacity(TODO_BATCH)))
+        .is_ok()
+}
+
 /// Walks a job's datum plan on a blocking thread and decides, per datum, against the base
 /// job's record of it (reference §2.13): skip (unchanged), or run (new, changed, failed
 /// before, new salt, `every_job`) after deleting its old outputs.
@@ -67,7 +83,7 @@ impl Planner {
     pub(super) fn run(
         self,
         plan: &DatumPlan,
-        work: &mpsc::Sender<Todo>,
+        work: &mpsc::Sender<Vec<Todo>>,
         report: &mpsc::Sender<Msg>,
         cancel: &CancellationToken,
     ) {
@@ -80,7 +96,7 @@ impl Planner {
     fn walk(
         &self,
         plan: &DatumPlan,
-        work: &mpsc::Sender<Todo>,
+        work: &mpsc::Sender<Vec<Todo>>,
         report: &mpsc::Sender<Msg>,
         cancel: &CancellationToken,
     ) -> std::result::Result<(), String> {
@@ -91,8 +107,9 @@ impl Planner {
                 .map_err(|e| format!("reading datum records: {}", ErrorChain(&e)))
         };
         let mut records = reader(&self.store)?;
+        let mut pending = Vec::with_capacity(TODO_BATCH);
         for d in plan.datums() {
-            if cancel.is_cancelled() {
+            if cancel.is_cancelled() || !hand_on(&mut pending, work, false) {
                 return Ok(());
             }
             if total.is_multiple_of(READER_REFRESH) && total > 0 {
@@ -121,18 +138,21 @@ impl Planner {
                     .blocking_send(Msg::Skipped { info: *info, puts })
                     .is_ok(),
                 Planned::Run(reason) => {
-                    let todo = Todo {
+                    pending.push(Todo {
                         datum: d,
                         id,
                         hash,
                         reason,
-                    };
-                    work.blocking_send(todo).is_ok()
+                    });
+                    hand_on(&mut pending, work, false)
                 }
             };
             if !sent {
                 return Ok(());
             }
+        }
+        if !hand_on(&mut pending, work, true) {
+            return Ok(());
         }
         let _ = report.blocking_send(Msg::Planned { total, done: true });
         Ok(())
@@ -287,7 +307,8 @@ mod tests {
     use crate::datum::SyntheticTree;
     use std::time::Duration;
 
-    /// The planner streams: with nobody taking datums it stops [`QUEUE`] datums ahead, and a
+    /// The planner streams: with nobody taking datums it stops about [`QUEUE`] datums ahead (in
+    /// batches of at most [`TODO_BATCH`]), and a
     /// million-path input goes through it one datum at a time, the count reported at the end.
     #[test]
     fn planner_streams_a_million_paths_through_a_bounded_queue() {
@@ -320,27 +341,34 @@ mod tests {
             started: Instant::now(),
             salvage: None,
         };
-        let (work_tx, mut work_rx) = mpsc::channel(QUEUE);
+        let (work_tx, mut work_rx) = mpsc::channel(QUEUE / TODO_BATCH);
         let (report_tx, mut report_rx) = mpsc::channel(4 * N / PLANNED_EVERY as usize);
         let cancel = CancellationToken::new();
         let walker = std::thread::spawn(move || planner.run(&plan, &work_tx, &report_tx, &cancel));
 
         let deadline = Instant::now() + Duration::from_secs(60);
-        while work_rx.len() < QUEUE {
+        while work_rx.len() < QUEUE / TODO_BATCH {
             assert!(Instant::now() < deadline, "the queue never filled");
             std::thread::sleep(Duration::from_millis(5));
         }
         std::thread::sleep(Duration::from_millis(200));
-        assert_eq!(work_rx.len(), QUEUE, "the planner ran ahead of the workers");
+        assert_eq!(
+            work_rx.len(),
+            QUEUE / TODO_BATCH,
+            "the planner ran ahead of the workers"
+        );
         assert!(
             report_rx.try_recv().is_err(),
             "the planner reported datums beyond the queue"
         );
 
         let mut taken = 0usize;
-        while let Some(t) = work_rx.blocking_recv() {
-            assert_eq!(t.reason, DatumReason::New);
-            taken += 1;
+        while let Some(batch) = work_rx.blocking_recv() {
+            assert!(!batch.is_empty() && batch.len() <= TODO_BATCH);
+            for t in batch {
+                assert_eq!(t.reason, DatumReason::New);
+                taken += 1;
+            }
         }
         walker.join().expect("planner thread");
         assert_eq!(taken, N);

@@ -1,6 +1,7 @@
 //! Worker pools: warm workers per pipeline version, taken for a job and returned after it,
 //! and the tasks that run a job's datums on them.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use tokio::sync::{Mutex as AsyncMutex, mpsc};
@@ -16,7 +17,34 @@ use super::datum_run::DatumCtx;
 use super::messages::{Msg, Todo};
 
 /// The queue of datums to run, shared by a job's workers.
-pub(super) type WorkQueue = Arc<AsyncMutex<mpsc::Receiver<Todo>>>;
+pub(super) type WorkQueue = Arc<AsyncMutex<Work>>;
+
+/// Datums to run: the planner's batches, handed out one datum at a time (so a slow datum
+/// never holds others back while another worker is free).
+pub(super) struct Work {
+    batches: mpsc::Receiver<Vec<Todo>>,
+    ready: VecDeque<Todo>,
+}
+
+impl Work {
+    /// The datums that arrive on `batches`.
+    pub(super) fn new(batches: mpsc::Receiver<Vec<Todo>>) -> Self {
+        Work {
+            batches,
+            ready: VecDeque::new(),
+        }
+    }
+
+    /// The next datum; `None` once the planner is done and every datum was taken.
+    async fn next(&mut self) -> Option<Todo> {
+        loop {
+            if let Some(t) = self.ready.pop_front() {
+                return Some(t);
+            }
+            self.ready.extend(self.batches.recv().await?);
+        }
+    }
+}
 
 impl Engine {
     /// The warm workers of pipeline version `p`: its pool if one is kept, else a new one
@@ -85,7 +113,7 @@ impl Engine {
         let engine = self.clone();
         let pinfo = pinfo.clone();
         tokio::spawn(async move {
-            let first = work.lock().await.recv().await;
+            let first = work.lock().await.next().await;
             let Some(first) = first else {
                 return Ok(Vec::new());
             };
@@ -131,16 +159,17 @@ async fn work_datums(
     ctx: Arc<DatumCtx>,
 ) -> Box<dyn Worker> {
     let mut next_todo = first;
+    let mut out_clean = false;
     loop {
         let next = match next_todo.take() {
             Some(t) => Some(t),
-            None => work.lock().await.recv().await,
+            None => work.lock().await.next().await,
         };
         let Some(t) = next else { break };
         if ctx.cancel.is_cancelled() {
             break;
         }
-        let done = ctx.run_one(&mut *worker, t).await;
+        let done = ctx.run_one(&mut *worker, t, &mut out_clean).await;
         if report.send(Msg::Done(done)).await.is_err() {
             break;
         }
