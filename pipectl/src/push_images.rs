@@ -20,7 +20,7 @@ pub struct PushArgs {
     /// and create the pipeline with the pushed reference.
     #[arg(long)]
     pub push_images: bool,
-    /// Registry to push to, HOST[:PORT] (default: docker.io).
+    /// Registry to push to, as HOST or HOST:PORT (default: docker.io).
     #[arg(long, requires = "push_images")]
     pub registry: Option<String>,
     /// Registry user name.
