@@ -93,6 +93,12 @@ pub enum Command {
         #[command(subcommand)]
         what: crate::debug_datum::Debug,
     },
+    /// Restart running datums of a running job.
+    Restart {
+        /// What to restart.
+        #[command(subcommand)]
+        what: Restart,
+    },
     /// Run a pipeline again: what did not succeed in its last job, or every datum.
     Rerun {
         /// What to rerun.
@@ -283,6 +289,19 @@ pub enum Update {
     Pipeline(pipeline::CreatePipelineArgs),
 }
 
+/// Nouns of `restart`.
+#[derive(Debug, Subcommand)]
+pub enum Restart {
+    /// Cancel the current attempt of running datums (IDs or input paths, comma-separated);
+    /// each starts again at once without using up one of its `datum_tries`.
+    Datum {
+        /// PIPELINE@JOB (a job ID prefix of 8+ characters works).
+        job: String,
+        /// DATUM[,DATUM...]: datum IDs or paths of their input files.
+        datums: String,
+    },
+}
+
 /// Nouns of `rerun`.
 #[derive(Debug, Subcommand)]
 pub enum Rerun {
@@ -461,6 +480,9 @@ fn dispatch(g: &Global, command: Command) -> Res<i32> {
             what: Rerun::Pipeline(a),
         } => pipeline::rerun_pipeline(root, a, no_wait)?,
         Command::Serve(args) => serve::serve(root, args)?,
+        Command::Restart {
+            what: Restart::Datum { job, datums },
+        } => pipeline::restart_datum(root, &job, &datums)?,
         Command::Debug { what } => crate::debug_datum::run(root, what)?,
         other => run_data(root, other)?,
     }

@@ -727,6 +727,30 @@ pub fn stop_job(g: &Global, job: &str) -> Res {
     Ok(())
 }
 
+/// `restart datum P@JOB DATUM[,DATUM...]`: the running datums named (IDs or input paths)
+/// start their attempt again. Jobs run where the store is owned, so this reaches them through
+/// a `pipectl serve`.
+pub fn restart_datum(g: &Global, job: &str, datums: &str) -> Res {
+    let (pipeline, job) = parse_job(job)?;
+    let wanted: Vec<String> = datums
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(str::to_string)
+        .collect();
+    if wanted.is_empty() {
+        return Err(CliError::BadArgs(
+            "restart datum needs datum IDs or input paths, separated by commas".into(),
+        ));
+    }
+    let conn = connect(g, Access::Write, None)?;
+    let r = conn.call(conn.client.restart_datum(&pipeline, &job, &wanted))?;
+    for id in &r.restarted {
+        eprintln!("restarted datum {id} of {pipeline}@{job}");
+    }
+    Ok(())
+}
+
 /// A datum's reason in words (and the job whose output a skipped one kept).
 pub(crate) fn datum_reason(d: &DatumInfo) -> String {
     let mut r = match &d.reason {

@@ -167,6 +167,8 @@ struct Inner {
     running: Mutex<HashMap<(String, String), CancellationToken>>,
     /// The log lines of the datums running now ([`Engine::logs`] shows them).
     live_logs: job::LiveLogs,
+    /// The datums running now, for `restart datum`.
+    running_datums: job::RunningDatums,
     /// Serialises [`Engine::run_pending`].
     scheduler: tokio::sync::Mutex<()>,
     /// Serialises [`Engine::discover_jobs`] (it reads then writes job records; two callers,
@@ -269,6 +271,7 @@ impl EngineBuilder {
                 pools: tokio::sync::Mutex::new(HashMap::new()),
                 running: Mutex::new(HashMap::new()),
                 live_logs: job::LiveLogs::new(events.clone()),
+                running_datums: job::RunningDatums::default(),
                 scheduler: tokio::sync::Mutex::new(()),
                 discovering: Mutex::new(()),
                 finishing: Mutex::new(()),

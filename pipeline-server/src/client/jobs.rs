@@ -4,7 +4,7 @@ use axum::http::Method;
 use pipeline_core::pps::JobInfo;
 
 use super::{Client, ClientResult, NO_BODY, query, seg};
-use crate::routes::jobs::CommitSetJobs;
+use crate::routes::jobs::{CommitSetJobs, RestartDatums, RestartedDatums};
 
 impl Client {
     /// `GET /api/v1/jobs[?pipeline=]`: newest first.
@@ -27,6 +27,20 @@ impl Client {
     pub async fn stop_job(&self, pipeline: &str, job: &str) -> ClientResult<JobInfo> {
         let path = format!("/api/v1/jobs/{}/{}/stop", seg(pipeline), seg(job));
         self.json(Method::POST, &path, NO_BODY).await
+    }
+
+    /// `POST /api/v1/jobs/{pipeline}/{job}/restart_datum`: the IDs of the datums restarted.
+    pub async fn restart_datum(
+        &self,
+        pipeline: &str,
+        job: &str,
+        datums: &[String],
+    ) -> ClientResult<RestartedDatums> {
+        let path = format!("/api/v1/jobs/{}/{}/restart_datum", seg(pipeline), seg(job));
+        let body = RestartDatums {
+            datums: datums.to_vec(),
+        };
+        self.json(Method::POST, &path, Some(&body)).await
     }
 
     /// `POST /api/v1/jobs/{pipeline}/{job}/wait`: the job once finished or waiting for an

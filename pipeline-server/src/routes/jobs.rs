@@ -30,6 +30,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(wait_commit))
         .routes(routes!(inspect_job))
         .routes(routes!(stop_job))
+        .routes(routes!(restart_datum))
         .routes(routes!(wait_job))
 }
 
@@ -142,6 +143,43 @@ async fn stop_job(
         .await?;
     s.notify_changed();
     Ok(Json(j))
+}
+
+/// Body of `POST /api/v1/jobs/{pipeline}/{job}/restart_datum`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct RestartDatums {
+    /// Datums to restart: datum IDs, or paths of their input files (`/dir/a.txt`).
+    pub datums: Vec<String>,
+}
+
+/// The answer of `POST /api/v1/jobs/{pipeline}/{job}/restart_datum`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct RestartedDatums {
+    /// IDs of the datums whose attempt was cancelled and started again.
+    pub restarted: Vec<String>,
+}
+
+/// Restarts running datums of a running job (pachctl's `restart datum`): each one's current
+/// attempt is cancelled and it starts again at once, without using up one of its
+/// `datum_tries`. 400 when no running datum matches; 409 when the job is finished.
+#[utoipa::path(post, path = "/api/v1/jobs/{pipeline}/{job}/restart_datum", tag = "jobs",
+    params(("pipeline" = String, Path, description = "Pipeline name"),
+        ("job" = String, Path, description = "Job ID, or a prefix of at least 8 characters")),
+    request_body = RestartDatums,
+    responses((status = 200, body = RestartedDatums), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn restart_datum(
+    State(s): State<AppState>,
+    Path((pipeline, job)): Path<(String, String)>,
+    Json(req): Json<RestartDatums>,
+) -> ApiResult<Json<RestartedDatums>> {
+    s.blocking(move |e| {
+        let id = resolve(e, &pipeline, &job)?;
+        let restarted = e.restart_datum(&pipeline, &id, &req.datums)?;
+        Ok(RestartedDatums { restarted })
+    })
+    .await
+    .map(Json)
 }
 
 /// Waits until a job is finished, or cannot progress until an open commit finishes (its

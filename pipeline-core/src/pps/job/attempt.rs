@@ -11,6 +11,7 @@ use crate::executor::policy::{DatumPolicy, Verdict};
 use crate::executor::{DatumTask, ExecutorError, LogStream, Program, ProgramKind, Worker};
 
 use super::super::records::{DatumAttempt, DatumFailure, RunEnd};
+use super::restart::RunningDatum;
 
 /// The retry policy of one pipeline version.
 #[derive(Debug, Clone)]
@@ -69,6 +70,7 @@ pub(crate) async fn run_with_policy(
     worker: &mut dyn Worker,
     task: &DatumTask,
     policy: &AttemptPolicy,
+    running: &RunningDatum,
     check_output: &(dyn Fn(&Path) -> Result<(), String> + Sync),
 ) -> AttemptResult {
     let started = Instant::now();
@@ -81,14 +83,31 @@ pub(crate) async fn run_with_policy(
         process_us: 0,
         history: Vec::new(),
     };
-    for number in 1..=policy.tries.max(1) {
+    let mut tries_left = policy.tries.max(1);
+    let mut number = 0;
+    while tries_left > 0 {
+        number += 1;
         result.attempts = number;
         if number > 1 {
             reset_dir(&out);
         }
         let t_attempt = Instant::now();
-        let outcome = policy.datum.run(worker, task.clone()).await;
+        let (outcome, restarted) = run_attempt(worker, task, &policy.datum, running).await;
         let process_us = micros(t_attempt);
+        if restarted {
+            task.logs.line(
+                LogStream::Stderr,
+                &format!("attempt {number} restarted (restart datum); starting it again"),
+            );
+            result.history.push(DatumAttempt {
+                number,
+                ended: run_end(Some(DatumFailure::Cancelled)),
+                process_us,
+                err_cmd: None,
+            });
+            continue;
+        }
+        tries_left -= 1;
         let attempt_failure = failure_of(outcome).or_else(|| {
             check_output(&out)
                 .err()
@@ -131,6 +150,32 @@ pub(crate) async fn run_with_policy(
     }
     result.process_us = micros(started);
     result
+}
+
+/// One attempt of `task` under `policy`, cancellable by the job (`task.cancel`) and by a
+/// restart of the datum; the second value says the restart ended it (the job goes on).
+async fn run_attempt(
+    worker: &mut dyn Worker,
+    task: &DatumTask,
+    policy: &DatumPolicy,
+    running: &RunningDatum,
+) -> (Result<Verdict, ExecutorError>, bool) {
+    let attempt = running.new_attempt();
+    let mut t = task.clone();
+    t.cancel = attempt.clone();
+    let run = policy.run(worker, t);
+    tokio::pin!(run);
+    let outcome = tokio::select! {
+        outcome = &mut run => outcome,
+        () = task.cancel.cancelled() => {
+            attempt.cancel();
+            run.await
+        }
+    };
+    let restarted = attempt.is_cancelled()
+        && !task.cancel.is_cancelled()
+        && matches!(outcome, Ok(Verdict::Cancelled));
+    (outcome, restarted)
 }
 
 fn micros(t: Instant) -> u64 {

@@ -21,6 +21,7 @@ use super::attempt::{self, AttemptPolicy, AttemptResult};
 use super::datum_logs::{DatumLogs, LiveLogs};
 use super::messages::{Done, Put, Todo};
 use super::micros;
+use super::restart::RunningDatums;
 use crate::executor::redact::Redactor;
 
 /// Everything a worker task needs to run datums of one job.
@@ -44,6 +45,8 @@ pub(super) struct DatumCtx {
     pub pipeline: String,
     /// Where running datums show their lines so far.
     pub live: LiveLogs,
+    /// Where running datums can be restarted.
+    pub running: RunningDatums,
 }
 
 /// What [`DatumCtx::new`] needs to know about the job and the engine.
@@ -58,6 +61,7 @@ pub(super) struct DatumCtxParts<'a> {
     pub echo: bool,
     pub scratch_root: &'a Path,
     pub live: LiveLogs,
+    pub running: RunningDatums,
 }
 
 impl DatumCtx {
@@ -106,6 +110,7 @@ impl DatumCtx {
             scratch: parts.scratch_root.join(&parts.job.id),
             pipeline: parts.job.pipeline.clone(),
             live: parts.live,
+            running: parts.running,
         }
     }
 
@@ -150,7 +155,11 @@ impl DatumCtx {
             *ingested.lock().unwrap_or_else(|e| e.into_inner()) = Some((puts, micros(t_up), empty));
             Ok(())
         };
-        let r = attempt::run_with_policy(worker, &task, &self.policy, &check).await;
+        let inputs = t.datum.inputs.iter().map(|i| i.path.clone()).collect();
+        let running = self
+            .running
+            .register(&self.pipeline, &self.job_id, &t.id, inputs);
+        let r = attempt::run_with_policy(worker, &task, &self.policy, &running, &check).await;
         let (puts, upload_us, empty) = ingested
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -111,6 +111,7 @@ impl JobRun<'_> {
             echo: self.engine.inner.echo_logs,
             scratch_root: &self.engine.inner.scratch,
             live: self.engine.inner.live_logs.clone(),
+            running: self.engine.inner.running_datums.clone(),
         })
     }
 }

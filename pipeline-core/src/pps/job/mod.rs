@@ -25,8 +25,10 @@ mod messages;
 mod owners;
 mod planner;
 mod pool;
+mod restart;
 
 pub(crate) use datum_logs::LiveLogs;
+pub(crate) use restart::RunningDatums;
 
 use std::collections::HashMap;
 use std::sync::Arc;
