@@ -107,13 +107,9 @@ pub fn parse_spec_text(text: &str, source_name: &str) -> ApiResult<Vec<ParsedSpe
         .map_err(|e| ApiError::invalid(ErrorChain(&e).to_string()))
 }
 
-/// A dry run of `req` without a store: parses and validates (store-free rules, every error
-/// with its field path) and says what would be created. `POST /api/v1/dry_run/pipelines`
-/// answers this; a client without a store can call it directly.
-pub fn dry_run(req: &CreatePipelines) -> ApiResult<Vec<DryRunPipeline>> {
-    let parsed = parse_spec_text(&req.spec, &req.source_name)?;
-    let mut out = Vec::new();
-    for p in &parsed {
+/// Every store-free rule on every spec: the first invalid spec's errors, all of them.
+fn validate_all(parsed: &[pipeline_core::spec::ParsedSpec]) -> ApiResult<()> {
+    for p in parsed {
         let report = pipeline_core::validate::validate(p);
         if !report.is_valid() {
             return Err(PpsError::InvalidSpec {
@@ -122,6 +118,18 @@ pub fn dry_run(req: &CreatePipelines) -> ApiResult<Vec<DryRunPipeline>> {
             }
             .into());
         }
+    }
+    Ok(())
+}
+
+/// A dry run of `req` without a store: parses and validates (store-free rules, every error
+/// with its field path) and says what would be created. `POST /api/v1/dry_run/pipelines`
+/// answers this; a client without a store can call it directly.
+pub fn dry_run(req: &CreatePipelines) -> ApiResult<Vec<DryRunPipeline>> {
+    let parsed = parse_spec_text(&req.spec, &req.source_name)?;
+    validate_all(&parsed)?;
+    let mut out = Vec::new();
+    for p in &parsed {
         let pool = pipeline_core::pps::dry_run_pool_spec(&p.spec);
         out.push(DryRunPipeline {
             action: if req.update { "update" } else { "create" }.into(),
@@ -191,7 +199,7 @@ async fn create_pipelines(
             check_executor(e, req.executor.as_deref())?;
             let parsed = parse_spec_text(&req.spec, &req.source_name)?;
             // Spec errors are reported before any image is pulled.
-            dry_run(&req)?;
+            validate_all(&parsed)?;
             let opts = CreateOptions {
                 update: req.update,
                 reprocess: req.reprocess,
