@@ -9,8 +9,8 @@ use super::model::{
     BranchRef, CommitId, CommitInfo, CommitRef, CommitState, Origin, RepoRef, now_ms,
 };
 use super::records::{
-    BranchRecord, CommitRecord, decode, get_commit, get_repo, put_branch, put_commit, repo_range,
-    try_branch,
+    BranchRecord, CommitRecord, Getter, decode, get_commit, get_repo, put_branch, put_commit,
+    repo_range, try_branch,
 };
 use super::store::{Store, all_branches, propagate};
 use super::tree::{self, DirAggregator, Entry, MAX_LAYERS, MergedFiles, layer_prefix};
@@ -64,23 +64,7 @@ impl Store {
         }
         let layers = layers(&*read, &commit.repo, commit.id.as_str())?;
         let repo_key = commit.repo.key();
-        // One pass: size and path validation.
-        let mut collision: Option<String> = None;
-        let mut agg = DirAggregator::new("/");
-        for f in MergedFiles::new(&*read, &repo_key, &layers, "/")? {
-            let (p, s, h) = f?;
-            let mut on_open = |dir: &str| {
-                if collision.is_none() {
-                    let as_file = dir.strip_suffix('/').unwrap_or(dir);
-                    if tree::lookup(&*read, &repo_key, &layers, as_file)?.is_some() {
-                        collision = Some(as_file.to_string());
-                    }
-                }
-                Ok(())
-            };
-            agg.push(&p, s, &h, &mut on_open, &mut |_, _, _| Ok(()))?;
-        }
-        let (size, _) = agg.finish(&mut |_, _, _| Ok(()))?;
+        let (size, collision) = size_and_collision(&*read, &repo_key, &layers)?;
         let error = opts
             .error
             .or_else(|| collision.map(|p| format!("file / directory path collision ({p})")));
@@ -122,6 +106,52 @@ impl Store {
         put_commit(&mut *w, &rec)?;
         w.commit()?;
         drop(read);
+        drop(_g);
+        self.announce_finished(std::slice::from_ref(&rec.info))?;
+        Ok(rec.info)
+    }
+
+    /// Finishes an open commit inside `txn` (a commit this transaction started, or one
+    /// started before it): state, error (a file / directory path collision as in
+    /// [`Store::finish_commit`]), size and finish time. Its tree is read from the committed
+    /// store (a transaction writes no files) and never compacted here.
+    ///
+    /// After `txn` is committed, pass the returned commits to [`Store::announce_finished`],
+    /// which wakes waiters and fires triggers as [`Store::finish_commit`] does.
+    pub fn finish_commit_in(
+        &self,
+        txn: &mut StoreTxn<'_>,
+        commit: &CommitRef,
+        opts: FinishOptions,
+    ) -> Result<CommitInfo> {
+        let w = &mut *txn.w;
+        let mut rec = get_commit(w, &commit.repo, commit.id.as_str())?;
+        if rec.info.is_finished() {
+            return Err(PfsError::CommitFinished {
+                repo: commit.repo.to_string(),
+                commit: commit.id.to_string(),
+            });
+        }
+        let layers = layers(w, &commit.repo, commit.id.as_str())?;
+        let read = self.inner.meta.read()?;
+        let (size, collision) = size_and_collision(&*read, &commit.repo.key(), &layers)?;
+        rec.info.state = CommitState::Finished;
+        rec.info.error = opts
+            .error
+            .or_else(|| collision.map(|p| format!("file / directory path collision ({p})")));
+        rec.info.size_bytes = Some(size);
+        rec.info.finished_ms = Some(now_ms());
+        if let Some(d) = opts.description {
+            rec.info.description = d;
+        }
+        put_commit(w, &rec)?;
+        Ok(rec.info)
+    }
+
+    /// What follows committed finishes (from [`Store::finish_commit_in`]): every waiter of
+    /// [`Store::wait_commit`] wakes, subscribers see each commit, and the triggers watching
+    /// each error-free commit's branch fire.
+    pub fn announce_finished(&self, finished: &[CommitInfo]) -> Result<()> {
         {
             let (m, cv) = &self.inner.finished;
             let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
@@ -129,14 +159,17 @@ impl Store {
             cv.notify_all();
         }
         self.inner.finished_async.notify_waiters();
-        self.publish(|| super::feed::StoreEvent::CommitFinished(rec.info.clone()));
-        drop(_g);
-        if rec.info.error.is_none()
-            && let Some(branch) = &rec.info.branch
-        {
-            self.fire_triggers(&commit.repo, branch)?;
+        for info in finished {
+            self.publish(|| super::feed::StoreEvent::CommitFinished(info.clone()));
         }
-        Ok(rec.info)
+        for info in finished {
+            if info.error.is_none()
+                && let Some(branch) = &info.branch
+            {
+                self.fire_triggers(&info.commit.repo, branch)?;
+            }
+        }
+        Ok(())
     }
 
     /// A commit's information.
@@ -148,55 +181,7 @@ impl Store {
     /// repeatable) or `~N`, as pachctl does.
     pub fn resolve_commit(&self, repo: &RepoRef, spec: &str) -> Result<CommitRef> {
         let read = self.inner.meta.read()?;
-        get_repo(&*read, repo)?;
-        let cut = spec.find(['^', '~']).unwrap_or(spec.len());
-        let (base, mut suffix) = spec.split_at(cut);
-        let bad = |reason: &str| PfsError::InvalidRef {
-            input: spec.to_string(),
-            reason: reason.to_string(),
-        };
-        let mut back = 0usize;
-        while let Some(rest) = suffix.strip_prefix(['^', '~']) {
-            let digits = rest
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(rest.len());
-            let (n, r) = rest.split_at(digits);
-            back += if n.is_empty() {
-                1
-            } else {
-                n.parse::<usize>()
-                    .map_err(|_| bad("ancestor count too large"))?
-            };
-            suffix = r;
-        }
-        if !suffix.is_empty() {
-            return Err(bad("expected BRANCH or COMMIT, optionally followed by ^N"));
-        }
-        let mut id = if let Ok(b) = repo.branch(base)
-            && let Some(r) = try_branch(&*read, &b)?
-        {
-            r.head
-        } else {
-            let id = CommitId::parse(base).map_err(|_| PfsError::CommitNotFound {
-                repo: repo.to_string(),
-                commit: spec.to_string(),
-            })?;
-            get_commit(&*read, repo, id.as_str())?;
-            id.as_str().to_string()
-        };
-        for _ in 0..back {
-            let rec = get_commit(&*read, repo, &id)?;
-            id = match rec.info.parent {
-                Some(p) => p.as_str().to_string(),
-                None => {
-                    return Err(PfsError::CommitNotFound {
-                        repo: repo.to_string(),
-                        commit: spec.to_string(),
-                    });
-                }
-            };
-        }
-        Ok(repo.commit(&CommitId::parse(&id)?))
+        resolve_in(&*read, repo, spec)
     }
 
     /// Commits, newest first: the history of `branch` (following parents from its head), or
@@ -295,6 +280,12 @@ impl Store {
 /// Starting commits inside a [`StoreTxn`] (the [`Store`] methods of the same names run these
 /// in a transaction of their own).
 impl StoreTxn<'_> {
+    /// Resolves a commit-ish as this transaction sees the store. See
+    /// [`Store::resolve_commit`].
+    pub fn resolve_commit(&self, repo: &RepoRef, spec: &str) -> Result<CommitRef> {
+        resolve_in(&*self.w, repo, spec)
+    }
+
     /// Starts a USER commit on a branch (creating the branch if needed), plus an open AUTO
     /// commit with the same ID on every branch downstream of it. See [`Store::start_commit`].
     pub fn start_commit(&mut self, branch: &BranchRef, description: &str) -> Result<CommitInfo> {
@@ -321,15 +312,18 @@ impl StoreTxn<'_> {
         description: &str,
         owner: Option<super::recovery::CommitOwner>,
     ) -> Result<Vec<CommitInfo>> {
+        let id = self.next_commit_set();
         let w = &mut *self.w;
         let mut all = all_branches(w)?;
-        let id = CommitId::generate();
         let now = now_ms();
         let mut repos = BTreeSet::new();
         let mut out = Vec::new();
         for b in branches {
             get_repo(w, &b.repo)?;
-            if !repos.insert(b.repo.clone()) {
+            let in_set = w
+                .get(Table::Commits, &super::records::sub_key(&b.repo, id.as_str()))?
+                .is_some();
+            if !repos.insert(b.repo.clone()) || in_set {
                 return Err(PfsError::Provenance(format!(
                     "inconsistent dependencies: repo ({}) already has a commit in this transaction",
                     b.repo
@@ -388,9 +382,67 @@ impl StoreTxn<'_> {
     }
 }
 
+/// Resolves `BRANCH`, `COMMIT` and either followed by `^N`/`~N` as `g` sees the store (see
+/// [`Store::resolve_commit`]).
+fn resolve_in<G: Getter + ?Sized>(read: &G, repo: &RepoRef, spec: &str) -> Result<CommitRef> {
+    get_repo(read, repo)?;
+    let cut = spec.find(['^', '~']).unwrap_or(spec.len());
+    let (base, mut suffix) = spec.split_at(cut);
+    let bad = |reason: &str| PfsError::InvalidRef {
+        input: spec.to_string(),
+        reason: reason.to_string(),
+    };
+    let mut back = 0usize;
+    while let Some(rest) = suffix.strip_prefix(['^', '~']) {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let (n, r) = rest.split_at(digits);
+        back += if n.is_empty() {
+            1
+        } else {
+            n.parse::<usize>()
+                .map_err(|_| bad("ancestor count too large"))?
+        };
+        suffix = r;
+    }
+    if !suffix.is_empty() {
+        return Err(bad("expected BRANCH or COMMIT, optionally followed by ^N"));
+    }
+    let mut id = if let Ok(b) = repo.branch(base)
+        && let Some(r) = try_branch(read, &b)?
+    {
+        r.head
+    } else {
+        let id = CommitId::parse(base).map_err(|_| PfsError::CommitNotFound {
+            repo: repo.to_string(),
+            commit: spec.to_string(),
+        })?;
+        get_commit(read, repo, id.as_str())?;
+        id.as_str().to_string()
+    };
+    for _ in 0..back {
+        let rec = get_commit(read, repo, &id)?;
+        id = match rec.info.parent {
+            Some(p) => p.as_str().to_string(),
+            None => {
+                return Err(PfsError::CommitNotFound {
+                    repo: repo.to_string(),
+                    commit: spec.to_string(),
+                });
+            }
+        };
+    }
+    Ok(repo.commit(&CommitId::parse(&id)?))
+}
+
 /// The layer stack of a commit, newest first: itself, then its nearest error-free
 /// ancestors, down to a snapshot or the root.
-pub(crate) fn layers(read: &dyn MetaRead, repo: &RepoRef, id: &str) -> Result<Vec<String>> {
+pub(crate) fn layers<G: Getter + ?Sized>(
+    read: &G,
+    repo: &RepoRef,
+    id: &str,
+) -> Result<Vec<String>> {
     let mut out = vec![id.to_string()];
     let mut rec = get_commit(read, repo, id)?;
     let mut guard = 0usize;
@@ -408,4 +460,30 @@ pub(crate) fn layers(read: &dyn MetaRead, repo: &RepoRef, id: &str) -> Result<Ve
         }
     }
     Ok(out)
+}
+
+/// One pass over a commit's merged tree: its size, and the first path that is both a file
+/// and a directory (reference §2.14), if any.
+fn size_and_collision(
+    read: &dyn MetaRead,
+    repo_key: &str,
+    layers: &[String],
+) -> Result<(u64, Option<String>)> {
+    let mut collision: Option<String> = None;
+    let mut agg = DirAggregator::new("/");
+    for f in MergedFiles::new(read, repo_key, layers, "/")? {
+        let (p, s, h) = f?;
+        let mut on_open = |dir: &str| {
+            if collision.is_none() {
+                let as_file = dir.strip_suffix('/').unwrap_or(dir);
+                if tree::lookup(read, repo_key, layers, as_file)?.is_some() {
+                    collision = Some(as_file.to_string());
+                }
+            }
+            Ok(())
+        };
+        agg.push(&p, s, &h, &mut on_open, &mut |_, _, _| Ok(()))?;
+    }
+    let (size, _) = agg.finish(&mut |_, _, _| Ok(()))?;
+    Ok((size, collision))
 }

@@ -415,6 +415,7 @@ impl StoreTxn<'_> {
         head: Option<&CommitId>,
         provenance: &[BranchRef],
     ) -> Result<BranchInfo> {
+        let set = self.next_commit_set();
         let w = &mut *self.w;
         get_repo(w, &branch.repo)?;
         let mut all = all_branches(w)?;
@@ -463,8 +464,7 @@ impl StoreTxn<'_> {
                 put_branch(w, branch, &rec(id.as_str().to_string()))?;
             }
             (_, true) => {
-                let id = CommitId::generate();
-                propagate(w, &mut all, std::slice::from_ref(branch), &id, true)?;
+                propagate(w, &mut all, std::slice::from_ref(branch), &set, true)?;
             }
         }
         self.inspect_branch(branch)
@@ -496,6 +496,7 @@ impl StoreTxn<'_> {
 
     /// Starts a new commit set downstream of `branches`. See [`Store::propagate_branches`].
     pub fn propagate_branches(&mut self, branches: &[BranchRef]) -> Result<CommitId> {
+        let id = self.next_commit_set();
         let w = &mut *self.w;
         let mut all = all_branches(w)?;
         for b in branches {
@@ -503,7 +504,6 @@ impl StoreTxn<'_> {
                 get_branch(w, b)?;
             }
         }
-        let id = CommitId::generate();
         propagate(w, &mut all, branches, &id, true)?;
         Ok(id)
     }
@@ -709,15 +709,10 @@ pub(crate) fn propagate(
     let now = now_ms();
     let mut made = Vec::new();
     for (_, b) in ordered {
-        if w.get(Table::Commits, &sub_key(&b.repo, id.as_str()))?
-            .is_some()
-        {
-            continue;
-        }
         let Some(rec) = all.get(&b).cloned() else {
             continue;
         };
-        let direct_provenance = rec
+        let direct_provenance: Vec<CommitRef> = rec
             .direct_provenance
             .iter()
             .filter_map(|p| {
@@ -726,6 +721,16 @@ pub(crate) fn propagate(
                     .map(|h| p.repo.commit(&h))
             })
             .collect();
+        if let Some(v) = w.get(Table::Commits, &sub_key(&b.repo, id.as_str()))? {
+            // Already in this commit set (an earlier operation of one transaction): an open
+            // AUTO commit now derives from the new heads of its provenance too.
+            let mut existing: CommitRecord = decode("commit record", &v)?;
+            if existing.info.origin == Origin::Auto && !existing.info.is_finished() {
+                existing.info.direct_provenance = direct_provenance;
+                put_commit(w, &existing)?;
+            }
+            continue;
+        }
         let parent = (!rec.head.is_empty())
             .then(|| CommitId::parse(&rec.head).ok())
             .flatten();

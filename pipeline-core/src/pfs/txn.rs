@@ -13,6 +13,7 @@
 
 use super::error::{PfsError, Result};
 use super::meta::{Kv, MetaWrite, Table, delete_range, prefix_end};
+use super::model::CommitId;
 use super::store::Store;
 
 /// A write transaction over the store's metadata, from [`Store::transact`].
@@ -23,6 +24,9 @@ use super::store::Store;
 /// transaction that records them).
 pub struct StoreTxn<'s> {
     pub(crate) w: Box<dyn MetaWrite + 's>,
+    /// The commit-set ID every commit this transaction starts gets (set by
+    /// [`StoreTxn::use_commit_set`]); `None`: a new ID per operation.
+    pub(crate) commit_set: Option<CommitId>,
 }
 
 impl std::fmt::Debug for StoreTxn<'_> {
@@ -72,6 +76,7 @@ impl Store {
     {
         let mut txn = StoreTxn {
             w: self.write_txn()?,
+            commit_set: None,
         };
         let out = f(&mut txn)?;
         txn.w.commit()?;
@@ -80,6 +85,21 @@ impl Store {
 }
 
 impl StoreTxn<'_> {
+    /// From now on, every commit this transaction starts (`start_commit`, a branch's new
+    /// provenance, `propagate_branches`) belongs to commit set `id`, so several operations
+    /// make **one** commit set: a branch downstream of several changed branches gets one
+    /// commit whose provenance names each of their new heads (what a Pachyderm transaction
+    /// does). A repo can still have only one commit in the set.
+    pub fn use_commit_set(&mut self, id: CommitId) {
+        self.commit_set = Some(id);
+    }
+
+    /// The ID for a commit set this transaction starts: the one of
+    /// [`StoreTxn::use_commit_set`], else a new one.
+    pub(crate) fn next_commit_set(&self) -> CommitId {
+        self.commit_set.clone().unwrap_or_else(CommitId::generate)
+    }
+
     /// One engine record, as this transaction sees it.
     pub fn engine_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.w.get(Table::Engine, key)

@@ -82,6 +82,25 @@ pub enum PpsError {
         #[source]
         source: tokio::task::JoinError,
     },
+    /// No such transaction (finished, deleted or never started).
+    #[error("transaction {0} not found")]
+    TransactionNotFound(String),
+    /// A request of a transaction failed while the transaction was finishing: nothing of the
+    /// transaction was applied (it is still there, to fix or delete).
+    #[error(
+        "transaction {transaction}: request {index} ({request}) failed, so nothing of the transaction was applied"
+    )]
+    TransactionRequest {
+        /// The transaction.
+        transaction: String,
+        /// The request's position (1 = the first queued).
+        index: usize,
+        /// The request, as the command that queued it.
+        request: String,
+        /// Why it failed.
+        #[source]
+        source: Box<PpsError>,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] PfsError),

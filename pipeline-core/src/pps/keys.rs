@@ -14,6 +14,7 @@
 //! | `K/{pipeline}/{job}` | why a running job was stopped (plain text) |
 //! | `X/{pipeline}` | the pipeline was deleted (time, ms; removed when it is created again) |
 //! | `S/{secret}` | a stored secret (`secrets`; names are DNS subdomains, no `/`) |
+//! | `T/{transaction}` | a [`TransactionInfo`](super::TransactionInfo): a transaction's queued requests (removed when it is finished or deleted) |
 //!
 //! The `O/` entries are a secondary index of the `D/` records, written in the same
 //! transaction as each record (and the entry of a record's previous value removed): `rank` is
@@ -102,6 +103,31 @@ impl<'a> SecretKey<'a> {
 impl RecordKey for SecretKey<'_> {
     fn encode(&self) -> Vec<u8> {
         format!("S/{}", self.name).into_bytes()
+    }
+}
+
+/// `T/{transaction}`: a transaction and its queued requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TransactionKey<'a> {
+    /// Transaction ID (hex, no `/`).
+    pub id: &'a str,
+}
+
+impl<'a> TransactionKey<'a> {
+    /// The key of transaction `id`.
+    pub(crate) fn new(id: &'a str) -> Self {
+        TransactionKey { id }
+    }
+
+    /// Every transaction.
+    pub(crate) fn all() -> KeyPrefix {
+        KeyPrefix("T/".into())
+    }
+}
+
+impl RecordKey for TransactionKey<'_> {
+    fn encode(&self) -> Vec<u8> {
+        format!("T/{}", self.id).into_bytes()
     }
 }
 

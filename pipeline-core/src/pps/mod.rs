@@ -57,6 +57,9 @@
 //!   datum errors, also when a line is cut ([`crate::executor::redact`]).
 //! - **Secrets**: Kubernetes `Secret` manifests stored in the store ([`secrets`],
 //!   [`Engine::create_secret`]); `create pipeline` checks that the secrets a spec names exist.
+//! - **Transactions** ([`Engine::start_transaction`], [`Engine::finish_transaction`]):
+//!   queued [`TransactionRequest`]s applied together in one store transaction with one
+//!   commit set, so changing several input repos gives each downstream pipeline one job.
 //!
 //! # Storage
 //!
@@ -105,6 +108,8 @@ pub mod reproduce;
 mod scheduler;
 mod scratch;
 pub mod secrets;
+mod transaction_finish;
+mod transactions;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -126,6 +131,9 @@ pub use records::{
     JobInfo, JobState, JobStats, LogLine, PipelineInfo, RunEnd,
 };
 pub use registry::{CreateOptions, EngineCheck, RerunMode};
+pub use transactions::{
+    TransactionFinished, TransactionInfo, TransactionRequest, TransactionResponse,
+};
 
 use crate::executor::{Executor, Secrets, Worker};
 use crate::pfs::Store;

@@ -51,6 +51,24 @@ pub(crate) struct RerunRequest {
     pub job: String,
 }
 
+/// What registering a spec does (`Engine::plan_registration`).
+enum Plan {
+    /// Nothing: the pipeline exists with exactly this spec.
+    Unchanged(PipelineInfo),
+    /// Record this version.
+    Record(Registration),
+}
+
+/// A pipeline version ready to be recorded by `record_pipeline`.
+struct Registration {
+    /// The new version.
+    info: PipelineInfo,
+    /// The version it replaces.
+    existing: Option<PipelineInfo>,
+    /// Its input branches.
+    branches: Vec<InputBranch>,
+}
+
 /// An input branch of a pipeline, with the field it comes from.
 #[derive(Debug, Clone)]
 pub(crate) struct InputBranch {
@@ -141,77 +159,125 @@ impl<'a> EngineCheck<'a> {
 
 impl StoreCheck for EngineCheck<'_> {
     fn check(&self, spec: &PipelineSpec, effective: &EffectiveSpec) -> Vec<Diagnostic> {
-        let mut out = Vec::new();
-        let Some(name) = spec.pipeline.as_ref().map(|_| effective.name.clone()) else {
-            return out;
-        };
-        let store = self.engine.store();
-        let registered = self.engine.inspect_pipeline(&name).is_ok();
-        if !registered
-            && let Ok(r) = RepoRef::new(&name)
-            && store.inspect_repo(&r).is_ok()
+        store_findings(self.engine, self.engine, spec, effective)
+    }
+}
+
+/// What the store-dependent checks read: the committed store, or what one transaction
+/// sees (its own earlier changes included).
+pub(crate) trait RegistryView {
+    /// Whether pipeline `name` is registered.
+    fn pipeline_registered(&self, name: &str) -> bool;
+    /// Whether the repo exists.
+    fn repo_exists(&self, repo: &RepoRef) -> bool;
+    /// The full provenance of a branch (`None` when it does not exist).
+    fn branch_provenance(&self, branch: &BranchRef) -> Option<Vec<BranchRef>>;
+}
+
+impl RegistryView for Engine {
+    fn pipeline_registered(&self, name: &str) -> bool {
+        self.inspect_pipeline(name).is_ok()
+    }
+
+    fn repo_exists(&self, repo: &RepoRef) -> bool {
+        self.store().inspect_repo(repo).is_ok()
+    }
+
+    fn branch_provenance(&self, branch: &BranchRef) -> Option<Vec<BranchRef>> {
+        self.store().inspect_branch(branch).ok().map(|b| b.provenance)
+    }
+}
+
+impl RegistryView for StoreTxn<'_> {
+    fn pipeline_registered(&self, name: &str) -> bool {
+        matches!(self.engine_get(&PipelineKey::new(name).encode()), Ok(Some(_)))
+    }
+
+    fn repo_exists(&self, repo: &RepoRef) -> bool {
+        StoreTxn::repo_exists(self, repo).unwrap_or(false)
+    }
+
+    fn branch_provenance(&self, branch: &BranchRef) -> Option<Vec<BranchRef>> {
+        self.inspect_branch(branch).ok().map(|b| b.provenance)
+    }
+}
+
+/// The store-dependent findings of [`EngineCheck`], read through `view`.
+pub(crate) fn store_findings(
+    engine: &Engine,
+    view: &dyn RegistryView,
+    spec: &PipelineSpec,
+    effective: &EffectiveSpec,
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let Some(name) = spec.pipeline.as_ref().map(|_| effective.name.clone()) else {
+        return out;
+    };
+    let registered = view.pipeline_registered(&name);
+    if !registered
+        && let Ok(r) = RepoRef::new(&name)
+        && view.repo_exists(&r)
+    {
+        out.push(Diagnostic::error(
+            "pipeline.name.repo_exists",
+            FieldPath::root().field("pipeline").field("name"),
+            format!(
+                "pipeline \"{name}\" cannot be created because a repo with the same name already exists"
+            ),
+        ));
+    }
+    check_secrets(engine, effective, &mut out);
+    let mut branches = Vec::new();
+    if let Some(input) = &effective.input {
+        input_branches(input, &mut branches);
+    }
+    let mut seen: std::collections::BTreeMap<RepoRef, String> = Default::default();
+    for b in &branches {
+        if let Some(other) = seen.insert(b.branch.repo.clone(), b.branch.name.clone())
+            && other != b.branch.name
         {
             out.push(Diagnostic::error(
-                "pipeline.name.repo_exists",
-                FieldPath::root().field("pipeline").field("name"),
+                "input.repo.branches",
+                b.field.clone(),
                 format!(
-                    "pipeline \"{name}\" cannot be created because a repo with the same name already exists"
+                    "multiple branches from the same repo, \"{}\", cannot participate in a DAG",
+                    b.branch.repo
                 ),
             ));
         }
-        check_secrets(self.engine, effective, &mut out);
-        let mut branches = Vec::new();
-        if let Some(input) = &effective.input {
-            input_branches(input, &mut branches);
+        if b.cron {
+            continue;
         }
-        let mut seen: std::collections::BTreeMap<RepoRef, String> = Default::default();
-        for b in &branches {
-            if let Some(other) = seen.insert(b.branch.repo.clone(), b.branch.name.clone())
-                && other != b.branch.name
-            {
-                out.push(Diagnostic::error(
-                    "input.repo.branches",
-                    b.field.clone(),
-                    format!(
-                        "multiple branches from the same repo, \"{}\", cannot participate in a DAG",
-                        b.branch.repo
-                    ),
-                ));
-            }
-            if b.cron {
-                continue;
-            }
-            if b.branch.repo.name == name {
-                out.push(Diagnostic::error(
-                    "input.repo.self",
-                    b.field.clone(),
-                    format!("pipeline \"{name}\" cannot read its own output repo"),
-                ));
-                continue;
-            }
-            if store.inspect_repo(&b.branch.repo).is_err() {
-                out.push(Diagnostic::error(
-                    "input.repo.not_found",
-                    b.field.clone(),
-                    format!("repo {} not found", b.branch.repo),
-                ));
-            } else if registered
-                && let Ok(info) = store.inspect_branch(&b.branch)
-                && let Ok(me) = RepoRef::new(&name)
-                && info.provenance.iter().any(|p| p.repo == me)
-            {
-                out.push(Diagnostic::error(
-                    "input.cycle",
-                    b.field.clone(),
-                    format!(
-                        "cycle detected because {} is already in the subvenance of {name}",
-                        b.branch
-                    ),
-                ));
-            }
+        if b.branch.repo.name == name {
+            out.push(Diagnostic::error(
+                "input.repo.self",
+                b.field.clone(),
+                format!("pipeline \"{name}\" cannot read its own output repo"),
+            ));
+            continue;
         }
-        out
+        if !view.repo_exists(&b.branch.repo) {
+            out.push(Diagnostic::error(
+                "input.repo.not_found",
+                b.field.clone(),
+                format!("repo {} not found", b.branch.repo),
+            ));
+        } else if registered
+            && let Some(provenance) = view.branch_provenance(&b.branch)
+            && let Ok(me) = RepoRef::new(&name)
+            && provenance.iter().any(|p| p.repo == me)
+        {
+            out.push(Diagnostic::error(
+                "input.cycle",
+                b.field.clone(),
+                format!(
+                    "cycle detected because {} is already in the subvenance of {name}",
+                    b.branch
+                ),
+            ));
+        }
     }
+    out
 }
 
 /// Every `transform.secrets[i]` names a secret that exists and has its `key`, with
@@ -491,6 +557,80 @@ impl Engine {
         opts: &CreateOptions,
         salvage_from: Option<&str>,
     ) -> Result<PipelineInfo> {
+        let plan = self.plan_registration(spec, opts, |name| {
+            Ok(self.inspect_pipeline(name).ok())
+        })?;
+        let reg = match plan {
+            Plan::Unchanged(info) => return Ok(info),
+            Plan::Record(reg) => reg,
+        };
+        if reg.existing.is_some() {
+            let reason = "all jobs killed because pipeline was updated";
+            self.kill_unfinished(&reg.info.name, reason)?;
+        }
+        self.store().transact(|txn| {
+            record_pipeline(
+                txn,
+                &reg.info,
+                reg.existing.as_ref(),
+                &reg.branches,
+                salvage_from,
+            )
+        })?;
+        Ok(reg.info)
+    }
+
+    /// Creates a **new** pipeline inside `txn` (a transaction's `create pipeline`): the spec
+    /// is checked against what `txn` sees, then recorded as [`Engine::create_pipeline`]
+    /// records it. Creating a pipeline that exists with exactly this spec is a no-op; an
+    /// update is refused, because it kills the pipeline's running jobs first, which a
+    /// transaction could not undo.
+    pub(crate) fn register_in(
+        &self,
+        txn: &mut StoreTxn<'_>,
+        spec: &PipelineSpec,
+        opts: &CreateOptions,
+    ) -> Result<PipelineInfo> {
+        let effective = spec.effective();
+        let mut report = validate::validate_spec(spec);
+        report.errors.extend(
+            store_findings(self, &*txn, spec, &effective)
+                .into_iter()
+                .filter(|d| d.severity == crate::spec::Severity::Error),
+        );
+        if !report.is_valid() {
+            return Err(invalid(spec, report.errors));
+        }
+        let plan = self.plan_registration(spec, opts, |name| {
+            match txn.engine_get(&PipelineKey::new(name).encode())? {
+                Some(v) => Ok(Some(decode(&PipelineKey::new(name).encode(), &v)?)),
+                None => Ok(None),
+            }
+        })?;
+        let reg = match plan {
+            Plan::Unchanged(info) => return Ok(info),
+            Plan::Record(reg) => reg,
+        };
+        if reg.existing.is_some() {
+            return Err(PpsError::Unsupported {
+                pipeline: reg.info.name,
+                what: "update pipeline inside a transaction (it kills the running jobs first, which the transaction could not undo; run it outside the transaction)".into(),
+            });
+        }
+        record_pipeline(txn, &reg.info, None, &reg.branches, None)?;
+        Ok(reg.info)
+    }
+
+    /// What registering `spec` would record: the new version (with its executor, salt and
+    /// image pin), the current one it replaces and its input branches; or the current
+    /// version itself when it is a create of exactly the registered spec. `existing` reads
+    /// the current version of a pipeline by name.
+    fn plan_registration(
+        &self,
+        spec: &PipelineSpec,
+        opts: &CreateOptions,
+        existing: impl FnOnce(&str) -> Result<Option<PipelineInfo>>,
+    ) -> Result<Plan> {
         let mut effective = spec.effective();
         let name = spec
             .pipeline
@@ -498,12 +638,12 @@ impl Engine {
             .map(|_| effective.name.clone())
             .ok_or_else(|| PpsError::Usage("the spec has no pipeline name".into()))?;
         reject_unsupported(&effective, &name)?;
-        let existing = self.inspect_pipeline(&name).ok();
+        let existing = existing(&name)?;
         if let Some(old) = &existing
             && !(opts.update || spec.update)
         {
             if old.spec == *spec && opts.executor.as_ref().is_none_or(|e| *e == old.executor) {
-                return Ok(old.clone());
+                return Ok(Plan::Unchanged(old.clone()));
             }
             return Err(PpsError::PipelineExists(name));
         }
@@ -555,13 +695,11 @@ impl Engine {
             updated_ms: now,
             image,
         };
-        if existing.is_some() {
-            self.kill_unfinished(&name, "all jobs killed because pipeline was updated")?;
-        }
-        self.store().transact(|txn| {
-            record_pipeline(txn, &info, existing.as_ref(), &branches, salvage_from)
-        })?;
-        Ok(info)
+        Ok(Plan::Record(Registration {
+            info,
+            existing,
+            branches,
+        }))
     }
 
     /// Reruns a pipeline (Pachyderm's `RerunPipeline`): its current spec registered again as an
