@@ -8,7 +8,7 @@ use crate::conn::{Access, Global};
 use crate::error::{Res, report};
 use crate::{
     commit_verbs, completion, data, draw, engine, file_verbs, fsck, pipeline, quickstart, secret,
-    serve, validate, version,
+    serve, transaction, validate, version,
 };
 
 /// The exit codes, shown by `pipectl --help` (see `error::exit`).
@@ -204,6 +204,12 @@ pub enum Command {
         #[command(subcommand)]
         what: Finish,
     },
+    /// Resume a stopped transaction.
+    Resume {
+        /// What to resume.
+        #[command(subcommand)]
+        what: crate::transaction::Resume,
+    },
 }
 
 /// Nouns of `create`.
@@ -229,6 +235,8 @@ pub enum List {
     Job(pipeline::ListJobArgs),
     /// Stored secrets (names, types and keys; never values).
     Secret(secret::ListSecretArgs),
+    /// Open transactions and their queued requests (`*`: the active one).
+    Transaction(transaction::ListTransactionArgs),
     /// Data objects.
     #[command(flatten)]
     Data(data::List),
@@ -241,6 +249,8 @@ pub enum Delete {
     Pipeline(pipeline::DeletePipelineArgs),
     /// A stored secret.
     Secret(secret::DeleteSecretArgs),
+    /// A transaction and its queued requests (default: the active one).
+    Transaction(transaction::TransactionIdArgs),
     /// Data objects.
     #[command(flatten)]
     Data(data::Delete),
@@ -257,6 +267,8 @@ pub enum Inspect {
     Datum(pipeline::InspectDatumArgs),
     /// A stored secret (never its values).
     Secret(secret::InspectSecretArgs),
+    /// A transaction's queued requests (default: the active one).
+    Transaction(transaction::InspectTransactionArgs),
     /// Data objects.
     #[command(flatten)]
     Data(data::Inspect),
@@ -270,6 +282,9 @@ pub enum Start {
         /// Pipeline name.
         name: String,
     },
+    /// A transaction, made the active one: the commands it takes are queued in it until
+    /// `finish transaction`.
+    Transaction(transaction::StartTransactionArgs),
     /// Data objects.
     #[command(flatten)]
     Data(data::Start),
@@ -323,6 +338,8 @@ pub enum Stop {
         /// `PIPELINE@JOB`.
         job: String,
     },
+    /// Stop adding commands to the active transaction (it stays, to resume or finish).
+    Transaction,
 }
 
 /// Nouns of `wait`.
@@ -374,6 +391,8 @@ pub enum Draw {
 /// Nouns of `finish`.
 #[derive(Debug, Subcommand)]
 pub enum Finish {
+    /// Run every request of a transaction (default: the active one) at once.
+    Transaction(transaction::FinishTransactionArgs),
     /// Data objects.
     #[command(flatten)]
     Data(data::Finish),
@@ -399,6 +418,9 @@ pub fn run(cli: Cli) -> i32 {
 fn dispatch(g: &Global, command: Command) -> Res<i32> {
     let root = g;
     let no_wait = g.no_wait;
+    if transaction::divert(g, &command)? {
+        return Ok(0);
+    }
     match command {
         Command::Init => init(g)?,
         Command::Validate(args) => return Ok(validate::run(args)),
@@ -484,6 +506,25 @@ fn dispatch(g: &Global, command: Command) -> Res<i32> {
             what: Restart::Datum { job, datums },
         } => pipeline::restart_datum(root, &job, &datums)?,
         Command::Debug { what } => crate::debug_datum::run(root, what)?,
+        Command::Start {
+            what: Start::Transaction(a),
+        } => transaction::start(root, a)?,
+        Command::Stop {
+            what: Stop::Transaction,
+        } => transaction::stop(root)?,
+        Command::Resume { what } => transaction::resume(root, what)?,
+        Command::Finish {
+            what: Finish::Transaction(a),
+        } => transaction::finish(root, a)?,
+        Command::List {
+            what: List::Transaction(a),
+        } => transaction::list(root, a)?,
+        Command::Inspect {
+            what: Inspect::Transaction(a),
+        } => transaction::inspect(root, a)?,
+        Command::Delete {
+            what: Delete::Transaction(a),
+        } => transaction::delete(root, a)?,
         other => run_data(root, other)?,
     }
     Ok(0)

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 use pipeline_core::pfs::refs::FileRef;
 use pipeline_core::pfs::{BranchRef, CommitInfo, FileInfo, FileKind, PfsError};
+use pipeline_core::pps::TransactionRequest;
 use pipeline_core::spec::effective::DEFAULT_BRANCH;
 use pipeline_server::client::{
     BodyOutcome, Download, NdjsonStream, body_from_reader, tar_body_of_dir,
@@ -910,4 +911,60 @@ pub fn finish(g: &Global, cmd: Finish) -> Res {
         Some(info.commit.id.as_str()),
         &info.commit.to_string(),
     )
+}
+
+/// The transaction request `create repo|branch` makes while a transaction is active.
+pub(crate) fn create_request(cmd: &Create) -> TransactionRequest {
+    match cmd {
+        Create::Repo { name, description } => TransactionRequest::CreateRepo {
+            repo: name.clone(),
+            description: description.clone(),
+        },
+        Create::Branch {
+            branch,
+            head,
+            provenance,
+        } => TransactionRequest::CreateBranch {
+            branch: branch.clone(),
+            head: head.clone(),
+            provenance: provenance.clone(),
+        },
+    }
+}
+
+/// The transaction request `delete repo|branch` makes while a transaction is active
+/// (`delete file` has none: it runs at once).
+pub(crate) fn delete_request(cmd: &Delete) -> Option<TransactionRequest> {
+    match cmd {
+        Delete::Repo { name, force } => Some(TransactionRequest::DeleteRepo {
+            repo: name.clone(),
+            force: *force,
+        }),
+        Delete::Branch { branch, force } => Some(TransactionRequest::DeleteBranch {
+            branch: branch.clone(),
+            force: *force,
+        }),
+        Delete::File { .. } => None,
+    }
+}
+
+/// The transaction request `start commit` makes while a transaction is active.
+pub(crate) fn start_request(cmd: &Start) -> TransactionRequest {
+    let Start::Commit {
+        branch,
+        description,
+    } = cmd;
+    TransactionRequest::StartCommit {
+        branch: branch.clone(),
+        description: description.clone(),
+    }
+}
+
+/// The transaction request `finish commit` makes while a transaction is active.
+pub(crate) fn finish_request(cmd: &Finish) -> TransactionRequest {
+    let Finish::Commit { commit, error } = cmd;
+    TransactionRequest::FinishCommit {
+        commit: commit.clone(),
+        error: error.clone(),
+    }
 }

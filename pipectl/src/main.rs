@@ -23,6 +23,7 @@
 //! | `jsonnet` | `--jsonnet TEMPLATE --arg K=V`: Jsonnet spec templates evaluated to specs |
 //! | `edit_pipeline` | `edit pipeline`: the spec in `$EDITOR`, validated, applied as an update |
 //! | `debug_datum` | `debug datum`: one recorded datum run again here and compared with its record |
+//! | `transaction` | `start\|stop\|resume\|finish\|delete\|list\|inspect transaction`, where the active one is remembered, and the queuing of the commands a transaction takes |
 //! | `file_verbs`, `commit_verbs`, `datum_verbs`, `draw` | `copy/diff/glob file`, `find/wait/subscribe commit`, `list datum` paging, `draw pipeline` |
 
 use clap::Parser;
@@ -50,6 +51,7 @@ mod secret;
 mod serve;
 mod spec_source;
 mod teach;
+mod transaction;
 mod validate;
 mod version;
 

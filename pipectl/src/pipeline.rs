@@ -249,29 +249,8 @@ fn wait_started(conn: &Conn, no_wait: bool, sets: &[String], what: &str) -> Res 
 
 /// `create pipeline` / `update pipeline`.
 pub fn create(g: &Global, args: CreatePipelineArgs, update: bool, no_wait: bool) -> Res {
-    if args.jsonnet.is_none() && !args.args.is_empty() {
-        return Err(CliError::BadArgs(
-            "--arg gives a top-level argument to a --jsonnet template; there is none".into(),
-        ));
-    }
-    let source = args
-        .jsonnet
-        .as_ref()
-        .or(args.file.as_ref())
-        .cloned()
-        .unwrap_or_default();
-    let (spec, source_name) = match &args.jsonnet {
-        Some(template) => crate::jsonnet::evaluate(template, &args.args)?,
-        None => read_spec(&source)?,
-    };
-    let mut req = CreatePipelines {
-        spec,
-        source_name,
-        update,
-        reprocess: args.reprocess,
-        executor: args.executor.map(|e| e.name().to_string()),
-    };
     if args.dry_run {
+        let mut req = spec_request(&args, update)?;
         // The executor only decides how the dry run is shown; the server need not have it.
         req.executor = None;
         let planned = match connect(g, Access::Read, None) {
@@ -283,7 +262,40 @@ pub fn create(g: &Global, args: CreatePipelineArgs, update: bool, no_wait: bool)
         };
         return print_dry_run(&planned, args.executor);
     }
-    if args.push.push_images {
+    let req = spec_request(&args, update)?;
+    apply(g, &req, args.executor, no_wait, &spec_source(&args))
+}
+
+/// Where `create|update pipeline` reads its specs (`--jsonnet` or `-f`), for hints.
+fn spec_source(args: &CreatePipelineArgs) -> PathBuf {
+    args.jsonnet
+        .as_ref()
+        .or(args.file.as_ref())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The request `create|update pipeline` sends: the specs read from `-f` or evaluated from
+/// `--jsonnet`, with their images pushed first under `--push-images` (not for a dry run).
+pub(crate) fn spec_request(args: &CreatePipelineArgs, update: bool) -> Res<CreatePipelines> {
+    if args.jsonnet.is_none() && !args.args.is_empty() {
+        return Err(CliError::BadArgs(
+            "--arg gives a top-level argument to a --jsonnet template; there is none".into(),
+        ));
+    }
+    let source = spec_source(args);
+    let (spec, source_name) = match &args.jsonnet {
+        Some(template) => crate::jsonnet::evaluate(template, &args.args)?,
+        None => read_spec(&source)?,
+    };
+    let mut req = CreatePipelines {
+        spec,
+        source_name,
+        update,
+        reprocess: args.reprocess,
+        executor: args.executor.map(|e| e.name().to_string()),
+    };
+    if args.push.push_images && !args.dry_run {
         let from_stdin = source.as_os_str() == "-";
         let pushed = crate::push_images::push_spec_images(
             &req.spec,
@@ -297,7 +309,7 @@ pub fn create(g: &Global, args: CreatePipelineArgs, update: bool, no_wait: bool)
         req.spec = pushed.spec;
         req.source_name = format!("{} (images pushed)", req.source_name);
     }
-    apply(g, &req, args.executor, no_wait, &source)
+    Ok(req)
 }
 
 /// `edit pipeline`'s update of a validated edit.

@@ -122,14 +122,19 @@ fn a_pipeline_created_before_the_commits_in_one_transaction_gets_one_job_over_th
     let (_, done) = transact(&e.engine, requests);
     let done = done.unwrap();
     let set = done.commit_set.clone().unwrap();
-    assert!(matches!(&done.responses[0], TransactionResponse::Pipelines(p) if p[0].name == "pairs"));
+    assert!(
+        matches!(&done.responses[0], TransactionResponse::Pipelines(p) if p[0].name == "pairs")
+    );
     assert_eq!(done.jobs.len(), 1);
     let jobs = e.run();
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     assert_eq!(jobs[0].id, set);
     assert_eq!(jobs[0].state, JobState::JobSuccess, "{}", jobs[0].reason);
     let inputs: Vec<String> = jobs[0].inputs.iter().map(|c| c.to_string()).collect();
-    assert_eq!(inputs, [format!("default/A@{set}"), format!("default/B@{set}")]);
+    assert_eq!(
+        inputs,
+        [format!("default/A@{set}"), format!("default/B@{set}")]
+    );
     assert_eq!(e.jobs("pairs").len(), 1, "the pipeline's only job");
     assert_eq!(e.head_tree("pairs").len(), 1);
 }
@@ -159,9 +164,15 @@ fn a_failing_request_applies_nothing_and_the_error_names_it() {
     let PpsError::TransactionRequest { index, request, .. } = &err else {
         panic!("{err:?}");
     };
-    assert_eq!((*index, request.as_str()), (3, "start commit missing@master"));
+    assert_eq!(
+        (*index, request.as_str()),
+        (3, "start commit missing@master")
+    );
     let message = ErrorChain(&err).to_string();
-    assert!(message.contains("nothing of the transaction was applied"), "{message}");
+    assert!(
+        message.contains("nothing of the transaction was applied"),
+        "{message}"
+    );
     assert!(message.contains("missing"), "{message}");
     // Nothing applied: no repo C, no commit on A beyond its first.
     assert!(e.store.inspect_repo(&RepoRef::new("C").unwrap()).is_err());
@@ -183,14 +194,23 @@ fn a_repo_gets_one_commit_per_transaction() {
     let (_, done) = transact(&e.engine, vec![start("A"), finish("A"), start("A")]);
     let err = done.unwrap_err();
     let message = ErrorChain(&err).to_string();
-    assert!(message.contains("request 3 (start commit A@master)"), "{message}");
-    assert!(message.contains("already has a commit in this transaction"), "{message}");
+    assert!(
+        message.contains("request 3 (start commit A@master)"),
+        "{message}"
+    );
+    assert!(
+        message.contains("already has a commit in this transaction"),
+        "{message}"
+    );
 }
 
 #[test]
 fn an_update_inside_a_transaction_is_refused() {
     let e = cross_env();
-    let update = CROSS.replace("pipeline: {name: pairs}", "pipeline: {name: pairs}\nupdate: true\nreprocess_spec: every_job");
+    let update = CROSS.replace(
+        "pipeline: {name: pairs}",
+        "pipeline: {name: pairs}\nupdate: true\nreprocess_spec: every_job",
+    );
     let (_, done) = transact(&e.engine, vec![create_pipeline(&update)]);
     let message = ErrorChain(&done.unwrap_err()).to_string();
     assert!(message.contains("inside a transaction"), "{message}");
@@ -212,10 +232,21 @@ fn requests_are_checked_when_queued() {
         branch: "no spaces@master".into(),
         description: String::new(),
     };
-    let err = e.engine.append_transaction_request(&id, bad_branch).unwrap_err();
-    assert!(ErrorChain(&err).to_string().contains("start_commit.branch"), "{err}");
-    let bad_spec = create_pipeline("pipeline: {name: p}\ntransform: {cmd: [sh]}\ninput: {pfs: {repo: A, glob: '['}}\n");
-    let err = e.engine.append_transaction_request(&id, bad_spec).unwrap_err();
+    let err = e
+        .engine
+        .append_transaction_request(&id, bad_branch)
+        .unwrap_err();
+    assert!(
+        ErrorChain(&err).to_string().contains("start_commit.branch"),
+        "{err}"
+    );
+    let bad_spec = create_pipeline(
+        "pipeline: {name: p}\ntransform: {cmd: [sh]}\ninput: {pfs: {repo: A, glob: '['}}\n",
+    );
+    let err = e
+        .engine
+        .append_transaction_request(&id, bad_spec)
+        .unwrap_err();
     assert!(matches!(err, PpsError::InvalidSpec { .. }), "{err:?}");
     let err = e
         .engine
@@ -224,7 +255,13 @@ fn requests_are_checked_when_queued() {
     assert!(matches!(err, PpsError::TransactionNotFound(_)), "{err:?}");
     let err = e.engine.inspect_transaction("not-an-id").unwrap_err();
     assert!(matches!(err, PpsError::Usage(_)), "{err:?}");
-    assert!(e.engine.inspect_transaction(&id).unwrap().requests.is_empty());
+    assert!(
+        e.engine
+            .inspect_transaction(&id)
+            .unwrap()
+            .requests
+            .is_empty()
+    );
 }
 
 #[test]
@@ -240,14 +277,20 @@ fn transactions_survive_a_reopen_and_finish_after_it() {
         );
         e.repo("A");
         let id = e.engine.start_transaction().unwrap().id;
-        e.engine.append_transaction_request(&id, start("A")).unwrap();
+        e.engine
+            .append_transaction_request(&id, start("A"))
+            .unwrap();
         id
     };
     let store = pipeline_core::pfs::Store::open(&root).unwrap();
-    let engine = pipeline_core::pps::Engine::builder(store.clone()).build().unwrap();
+    let engine = pipeline_core::pps::Engine::builder(store.clone())
+        .build()
+        .unwrap();
     assert_eq!(engine.list_transactions().unwrap()[0].id, id);
     let done = block_on(engine.finish_transaction(&id)).unwrap();
     let set = CommitId::parse(done.commit_set.as_deref().unwrap()).unwrap();
-    let c = store.inspect_commit(&RepoRef::new("A").unwrap().commit(&set)).unwrap();
+    let c = store
+        .inspect_commit(&RepoRef::new("A").unwrap().commit(&set))
+        .unwrap();
     assert!(!c.is_finished());
 }

@@ -154,9 +154,11 @@ pub fn pps_kind(e: &PpsError) -> ErrorKind {
             ErrorKind::Invalid
         }
         E::Secret(s) => secret_kind(s),
-        E::PipelineNotFound(_) | E::JobNotFound { .. } | E::DatumNotFound { .. } => {
-            ErrorKind::NotFound
-        }
+        E::PipelineNotFound(_)
+        | E::JobNotFound { .. }
+        | E::DatumNotFound { .. }
+        | E::TransactionNotFound(_) => ErrorKind::NotFound,
+        E::TransactionRequest { source, .. } => pps_kind(source),
         E::PipelineExists(_) | E::JobFinished { .. } => ErrorKind::Conflict,
         E::Image { source, .. } => match **source {
             pipeline_core::executor::ExecutorError::Unavailable { .. } => ErrorKind::Internal,

@@ -321,7 +321,10 @@ impl StoreTxn<'_> {
         for b in branches {
             get_repo(w, &b.repo)?;
             let in_set = w
-                .get(Table::Commits, &super::records::sub_key(&b.repo, id.as_str()))?
+                .get(
+                    Table::Commits,
+                    &super::records::sub_key(&b.repo, id.as_str()),
+                )?
                 .is_some();
             if !repos.insert(b.repo.clone()) || in_set {
                 return Err(PfsError::Provenance(format!(

@@ -184,13 +184,19 @@ impl RegistryView for Engine {
     }
 
     fn branch_provenance(&self, branch: &BranchRef) -> Option<Vec<BranchRef>> {
-        self.store().inspect_branch(branch).ok().map(|b| b.provenance)
+        self.store()
+            .inspect_branch(branch)
+            .ok()
+            .map(|b| b.provenance)
     }
 }
 
 impl RegistryView for StoreTxn<'_> {
     fn pipeline_registered(&self, name: &str) -> bool {
-        matches!(self.engine_get(&PipelineKey::new(name).encode()), Ok(Some(_)))
+        matches!(
+            self.engine_get(&PipelineKey::new(name).encode()),
+            Ok(Some(_))
+        )
     }
 
     fn repo_exists(&self, repo: &RepoRef) -> bool {
@@ -557,9 +563,8 @@ impl Engine {
         opts: &CreateOptions,
         salvage_from: Option<&str>,
     ) -> Result<PipelineInfo> {
-        let plan = self.plan_registration(spec, opts, |name| {
-            Ok(self.inspect_pipeline(name).ok())
-        })?;
+        let plan =
+            self.plan_registration(spec, opts, |name| Ok(self.inspect_pipeline(name).ok()))?;
         let reg = match plan {
             Plan::Unchanged(info) => return Ok(info),
             Plan::Record(reg) => reg,

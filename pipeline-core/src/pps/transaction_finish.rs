@@ -37,9 +37,10 @@ impl Engine {
         let queued = self.inspect_transaction(id)?;
         let pins = self.pin_transaction_images(&queued).await?;
         let engine = self.clone();
-        let finished = tokio::task::spawn_blocking(move || engine.apply_transaction(&queued, &pins))
-            .await
-            .map_err(task_failed("finish transaction"))??;
+        let finished =
+            tokio::task::spawn_blocking(move || engine.apply_transaction(&queued, &pins))
+                .await
+                .map_err(task_failed("finish transaction"))??;
         Ok(finished)
     }
 

@@ -15,9 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error_chain::ErrorChain;
 use crate::pfs::refs::FileRef;
-use crate::pfs::{
-    BranchInfo, BranchRef, CommitId, CommitInfo, RepoInfo, RepoRef, StoreTxn,
-};
+use crate::pfs::{BranchInfo, BranchRef, CommitId, CommitInfo, RepoInfo, RepoRef, StoreTxn};
 use crate::spec::ParsedSpec;
 use crate::spec::effective::DEFAULT_BRANCH;
 
@@ -195,9 +193,8 @@ pub(super) fn parse_specs(spec: &str, source_name: &str) -> Result<Vec<ParsedSpe
     } else {
         source_name
     };
-    let parsed = crate::spec::parse_str(spec, name).map_err(|e| {
-        PpsError::Usage(format!("create_pipeline.spec: {}", ErrorChain(&e)))
-    })?;
+    let parsed = crate::spec::parse_str(spec, name)
+        .map_err(|e| PpsError::Usage(format!("create_pipeline.spec: {}", ErrorChain(&e))))?;
     if parsed.is_empty() {
         return Err(PpsError::Usage(
             "create_pipeline.spec: the file holds no pipeline spec".into(),
@@ -310,9 +307,8 @@ impl Engine {
             started_ms: now_ms(),
             requests: Vec::new(),
         };
-        self.store().transact(|txn| {
-            txn.engine_put(&TransactionKey::new(&info.id).encode(), &enc(&info))
-        })?;
+        self.store()
+            .transact(|txn| txn.engine_put(&TransactionKey::new(&info.id).encode(), &enc(&info)))?;
         Ok(info)
     }
 
@@ -321,10 +317,7 @@ impl Engine {
     /// Blocking: store reads only.
     pub fn list_transactions(&self) -> Result<Vec<TransactionInfo>> {
         let mut out: Vec<TransactionInfo> = Vec::new();
-        for kv in self
-            .store()
-            .engine_scan(TransactionKey::all().as_bytes())?
-        {
+        for kv in self.store().engine_scan(TransactionKey::all().as_bytes())? {
             let (k, v) = kv?;
             out.push(decode(&k, &v)?);
         }

@@ -19,6 +19,7 @@ mod ndjson;
 mod pipelines;
 mod repos;
 mod secrets;
+mod transactions;
 
 pub use files::{BodyOutcome, Download, body_from_reader, tar_body_of_dir};
 pub use ndjson::NdjsonStream;

@@ -15,6 +15,7 @@ pub mod logs;
 pub mod pipelines;
 pub mod repos;
 pub mod secrets;
+pub mod transactions;
 
 use serde::Deserialize;
 use utoipa::IntoParams;
