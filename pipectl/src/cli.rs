@@ -421,6 +421,9 @@ fn dispatch(g: &Global, command: Command) -> Res<i32> {
     if transaction::divert(g, &command)? {
         return Ok(0);
     }
+    let Some(command) = run_transaction(g, command)? else {
+        return Ok(0);
+    };
     match command {
         Command::Init => init(g)?,
         Command::Validate(args) => return Ok(validate::run(args)),
@@ -506,28 +509,37 @@ fn dispatch(g: &Global, command: Command) -> Res<i32> {
             what: Restart::Datum { job, datums },
         } => pipeline::restart_datum(root, &job, &datums)?,
         Command::Debug { what } => crate::debug_datum::run(root, what)?,
-        Command::Start {
-            what: Start::Transaction(a),
-        } => transaction::start(root, a)?,
-        Command::Stop {
-            what: Stop::Transaction,
-        } => transaction::stop(root)?,
-        Command::Resume { what } => transaction::resume(root, what)?,
-        Command::Finish {
-            what: Finish::Transaction(a),
-        } => transaction::finish(root, a)?,
-        Command::List {
-            what: List::Transaction(a),
-        } => transaction::list(root, a)?,
-        Command::Inspect {
-            what: Inspect::Transaction(a),
-        } => transaction::inspect(root, a)?,
-        Command::Delete {
-            what: Delete::Transaction(a),
-        } => transaction::delete(root, a)?,
         other => run_data(root, other)?,
     }
     Ok(0)
+}
+
+/// Runs the transaction commands (`start|stop|resume|finish|delete|list|inspect
+/// transaction`); hands any other command back.
+fn run_transaction(g: &Global, command: Command) -> Res<Option<Command>> {
+    match command {
+        Command::Start {
+            what: Start::Transaction(a),
+        } => transaction::start(g, a),
+        Command::Stop {
+            what: Stop::Transaction,
+        } => transaction::stop(g),
+        Command::Resume { what } => transaction::resume(g, what),
+        Command::Finish {
+            what: Finish::Transaction(a),
+        } => transaction::finish(g, a),
+        Command::List {
+            what: List::Transaction(a),
+        } => transaction::list(g, a),
+        Command::Inspect {
+            what: Inspect::Transaction(a),
+        } => transaction::inspect(g, a),
+        Command::Delete {
+            what: Delete::Transaction(a),
+        } => transaction::delete(g, a),
+        other => return Ok(Some(other)),
+    }?;
+    Ok(None)
 }
 
 /// The data commands; commands that write commits then wait for the jobs they started

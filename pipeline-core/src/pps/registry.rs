@@ -54,9 +54,9 @@ pub(crate) struct RerunRequest {
 /// What registering a spec does (`Engine::plan_registration`).
 enum Plan {
     /// Nothing: the pipeline exists with exactly this spec.
-    Unchanged(PipelineInfo),
+    Unchanged(Box<PipelineInfo>),
     /// Record this version.
-    Record(Registration),
+    Record(Box<Registration>),
 }
 
 /// A pipeline version ready to be recorded by `record_pipeline`.
@@ -566,7 +566,7 @@ impl Engine {
         let plan =
             self.plan_registration(spec, opts, |name| Ok(self.inspect_pipeline(name).ok()))?;
         let reg = match plan {
-            Plan::Unchanged(info) => return Ok(info),
+            Plan::Unchanged(info) => return Ok(*info),
             Plan::Record(reg) => reg,
         };
         if reg.existing.is_some() {
@@ -613,7 +613,7 @@ impl Engine {
             }
         })?;
         let reg = match plan {
-            Plan::Unchanged(info) => return Ok(info),
+            Plan::Unchanged(info) => return Ok(*info),
             Plan::Record(reg) => reg,
         };
         if reg.existing.is_some() {
@@ -648,7 +648,7 @@ impl Engine {
             && !(opts.update || spec.update)
         {
             if old.spec == *spec && opts.executor.as_ref().is_none_or(|e| *e == old.executor) {
-                return Ok(Plan::Unchanged(old.clone()));
+                return Ok(Plan::Unchanged(Box::new(old.clone())));
             }
             return Err(PpsError::PipelineExists(name));
         }
@@ -700,11 +700,11 @@ impl Engine {
             updated_ms: now,
             image,
         };
-        Ok(Plan::Record(Registration {
+        Ok(Plan::Record(Box::new(Registration {
             info,
             existing,
             branches,
-        }))
+        })))
     }
 
     /// Reruns a pipeline (Pachyderm's `RerunPipeline`): its current spec registered again as an
