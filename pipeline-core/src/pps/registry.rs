@@ -27,6 +27,25 @@ pub struct CreateOptions {
     pub images: ImagePins,
 }
 
+/// A spec to register: as written (typed, and as JSON with its explicit `null`s) and its
+/// effective form (defaults merged and applied).
+pub(crate) struct Registration<'a> {
+    /// The spec as written.
+    pub spec: &'a PipelineSpec,
+    /// The spec as written, as JSON (`None` for a record from before defaults existed).
+    pub user_json: Option<serde_json::Value>,
+    /// What the pipeline runs (its salt is set by registration).
+    pub effective: EffectiveSpec,
+}
+
+/// A pipeline version ready to be written ([`record_pipeline`]).
+pub(crate) struct NewVersion {
+    /// The record.
+    pub info: PipelineInfo,
+    /// Its input branches.
+    pub branches: Vec<InputBranch>,
+}
+
 /// Which datums [`Engine::rerun_pipeline`] runs again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -274,7 +293,7 @@ fn reject_unsupported(effective: &EffectiveSpec, name: &str) -> Result<()> {
 ///
 /// `salvage_from` (a failed-only rerun) is kept for the version's first job; any other
 /// registration drops a rerun request still waiting.
-fn record_pipeline(
+pub(crate) fn record_pipeline(
     txn: &mut StoreTxn<'_>,
     info: &PipelineInfo,
     existing: Option<&PipelineInfo>,
@@ -419,16 +438,38 @@ fn invalid(spec: &PipelineSpec, diagnostics: Vec<Diagnostic>) -> PpsError {
 }
 
 impl Engine {
-    /// Validates a parsed spec with every store-free rule plus [`EngineCheck`] (findings
-    /// carry line and column).
+    /// Validates a parsed spec, merged over the cluster and project defaults, with every
+    /// store-free rule plus [`EngineCheck`] (findings carry line and column; a spec that
+    /// cannot be merged is one finding, `defaults.merge`).
     ///
     /// Blocking: store reads only.
     pub fn validate(&self, parsed: &ParsedSpec) -> validate::Report {
-        validate::validate_with(parsed, &[&EngineCheck::new(self)])
+        match self.apply_defaults(parsed) {
+            Ok(merged) => self.validate_merged(&merged),
+            Err(PpsError::InvalidSpec { diagnostics, .. }) => validate::Report {
+                errors: diagnostics,
+                warnings: Vec::new(),
+            },
+            Err(e) => validate::Report {
+                errors: vec![Diagnostic::error(
+                    "defaults.read",
+                    FieldPath::root(),
+                    format!("could not read the pipeline defaults: {e}"),
+                )],
+                warnings: Vec::new(),
+            },
+        }
+    }
+
+    /// [`Engine::validate`] of a spec whose defaults are already merged.
+    fn validate_merged(&self, merged: &ParsedSpec) -> validate::Report {
+        validate::validate_with(merged, &[&EngineCheck::new(self)])
     }
 
     /// Creates (or, with `update`, updates) every pipeline of a parsed spec file, in order.
-    /// All specs are validated first; nothing is created if one is invalid.
+    /// Each spec is first merged over the cluster and project defaults
+    /// ([`Engine::apply_defaults`]); the merged specs are validated, and nothing is created if
+    /// one is invalid.
     ///
     /// Blocking: store I/O only (one transaction per pipeline); the jobs it starts run on the next [`Engine::run_pending`].
     pub fn create_pipelines(
@@ -436,25 +477,35 @@ impl Engine {
         parsed: &[ParsedSpec],
         opts: &CreateOptions,
     ) -> Result<Vec<PipelineInfo>> {
-        for p in parsed {
+        let merged = parsed
+            .iter()
+            .map(|p| self.apply_defaults(p))
+            .collect::<Result<Vec<_>>>()?;
+        for p in &merged {
             let report = validate::validate(p);
             if !report.is_valid() {
                 return Err(invalid(&p.spec, report.errors));
             }
         }
         let mut out = Vec::new();
-        for p in parsed {
+        for (user, p) in parsed.iter().zip(&merged) {
             // Store checks run per spec, so a later spec may read an earlier one's output.
-            let report = self.validate(p);
+            let report = self.validate_merged(p);
             if !report.is_valid() {
                 return Err(invalid(&p.spec, report.errors));
             }
-            out.push(self.register(&p.spec, opts, None)?);
+            let registration = Registration {
+                spec: &user.spec,
+                user_json: Some(crate::spec::spec_patch(&user.spec, Some(&user.node))),
+                effective: p.spec.effective(),
+            };
+            out.push(self.register(registration, opts, None)?);
         }
         Ok(out)
     }
 
-    /// Creates (or updates) one pipeline built in code. See [`Engine::create_pipelines`].
+    /// Creates (or updates) one pipeline built in code, merged over the cluster and project
+    /// defaults like a parsed one. See [`Engine::create_pipelines`].
     ///
     /// Blocking: store I/O only (one transaction); the job it starts runs on the next [`Engine::run_pending`].
     pub fn create_pipeline(
@@ -462,18 +513,25 @@ impl Engine {
         spec: &PipelineSpec,
         opts: &CreateOptions,
     ) -> Result<PipelineInfo> {
-        let mut report = validate::validate_spec(spec);
-        let effective = spec.effective();
+        let user_json = crate::spec::spec_patch(spec, None);
+        let merged = self.merge_defaults(spec, &user_json)?;
+        let mut report = validate::validate_spec(&merged);
+        let effective = merged.effective();
         report.errors.extend(
             EngineCheck::new(self)
-                .check(spec, &effective)
+                .check(&merged, &effective)
                 .into_iter()
                 .filter(|d| d.severity == crate::spec::Severity::Error),
         );
         if !report.is_valid() {
             return Err(invalid(spec, report.errors));
         }
-        self.register(spec, opts, None)
+        let registration = Registration {
+            spec,
+            user_json: Some(user_json),
+            effective,
+        };
+        self.register(registration, opts, None)
     }
 
     /// Registers one validated pipeline: a new one, or a new version of an existing one. The
@@ -487,17 +545,16 @@ impl Engine {
     /// `salvage_from`: see [`RerunMode::FailedOnly`].
     fn register(
         &self,
-        spec: &PipelineSpec,
+        registration: Registration<'_>,
         opts: &CreateOptions,
         salvage_from: Option<&str>,
     ) -> Result<PipelineInfo> {
-        let mut effective = spec.effective();
+        let spec = registration.spec;
         let name = spec
             .pipeline
             .as_ref()
-            .map(|_| effective.name.clone())
+            .map(|_| registration.effective.name.clone())
             .ok_or_else(|| PpsError::Usage("the spec has no pipeline name".into()))?;
-        reject_unsupported(&effective, &name)?;
         let existing = self.inspect_pipeline(&name).ok();
         if let Some(old) = &existing
             && !(opts.update || spec.update)
@@ -507,10 +564,41 @@ impl Engine {
             }
             return Err(PpsError::PipelineExists(name));
         }
+        let version = self.new_version(registration, existing.as_ref(), opts)?;
+        if existing.is_some() {
+            self.kill_unfinished(&name, "all jobs killed because pipeline was updated")?;
+        }
+        self.store().transact(|txn| {
+            record_pipeline(
+                txn,
+                &version.info,
+                existing.as_ref(),
+                &version.branches,
+                salvage_from,
+            )
+        })?;
+        Ok(version.info)
+    }
+
+    /// The record of the next version of pipeline `registration` (version 1 when `existing`
+    /// is `None`) and its input branches; nothing is written.
+    pub(crate) fn new_version(
+        &self,
+        registration: Registration<'_>,
+        existing: Option<&PipelineInfo>,
+        opts: &CreateOptions,
+    ) -> Result<NewVersion> {
+        let Registration {
+            spec,
+            user_json,
+            mut effective,
+        } = registration;
+        let name = effective.name.clone();
+        reject_unsupported(&effective, &name)?;
         let executor = opts
             .executor
             .clone()
-            .or_else(|| existing.as_ref().map(|p| p.executor.clone()))
+            .or_else(|| existing.map(|p| p.executor.clone()))
             .unwrap_or_else(|| self.inner.default_executor.clone());
         if !self.inner.executors.contains_key(&executor) {
             return Err(PpsError::UnknownExecutor {
@@ -519,10 +607,10 @@ impl Engine {
                 registered: self.executor_names().join(", "),
             });
         }
-        let salt = match (&existing, opts.reprocess || spec.reprocess) {
+        let salt = match (existing, opts.reprocess || spec.reprocess) {
             (Some(_), true) => CommitId::generate().to_string(),
             (Some(old), false) => old.salt.clone(),
-            (None, _) => spec
+            (None, _) => effective
                 .salt
                 .clone()
                 .filter(|s| !s.is_empty())
@@ -539,29 +627,24 @@ impl Engine {
         inputs.sort();
         inputs.dedup();
         let now = now_ms();
-        let image = pinned_image(opts, &name, existing.as_ref(), &effective, &executor);
+        let image = pinned_image(opts, &name, existing, &effective, &executor);
         let info = PipelineInfo {
             name: name.clone(),
             project: out_repo.project.clone(),
-            version: existing.as_ref().map_or(1, |p| p.version + 1),
+            version: existing.map_or(1, |p| p.version + 1),
             spec: spec.clone(),
+            user_spec_json: user_json,
             effective,
             salt,
             executor,
-            stopped: existing.as_ref().is_some_and(|p| p.stopped),
+            stopped: existing.is_some_and(|p| p.stopped),
             output_branch: out_branch,
             inputs,
-            created_ms: existing.as_ref().map_or(now, |p| p.created_ms),
+            created_ms: existing.map_or(now, |p| p.created_ms),
             updated_ms: now,
             image,
         };
-        if existing.is_some() {
-            self.kill_unfinished(&name, "all jobs killed because pipeline was updated")?;
-        }
-        self.store().transact(|txn| {
-            record_pipeline(txn, &info, existing.as_ref(), &branches, salvage_from)
-        })?;
-        Ok(info)
+        Ok(NewVersion { info, branches })
     }
 
     /// Reruns a pipeline (Pachyderm's `RerunPipeline`): its current spec registered again as an
@@ -584,7 +667,13 @@ impl Engine {
             }
             RerunMode::All => None,
         };
-        self.register(&current.spec, &opts, salvage_from.as_deref())
+        // The version's own effective spec: a rerun picks up no new defaults.
+        let registration = Registration {
+            spec: &current.spec,
+            user_json: current.user_spec_json.clone(),
+            effective: current.effective.clone(),
+        };
+        self.register(registration, &opts, salvage_from.as_deref())
     }
 
     /// The current version of a pipeline.
