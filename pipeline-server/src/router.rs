@@ -43,6 +43,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(routes::datums::routes())
         .merge(routes::logs::routes())
         .merge(routes::secrets::routes())
+        .merge(routes::defaults::routes())
         .merge(routes::events::routes())
         .merge(routes::admin::routes())
 }
