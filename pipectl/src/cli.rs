@@ -430,18 +430,6 @@ fn dispatch(g: &Global, command: Command) -> Res<i32> {
         Command::Create {
             what: Create::Secret(a),
         } => secret::create(root, a)?,
-        Command::Create {
-            what: Create::Defaults(a),
-        }
-        | Command::Update {
-            what: Update::Defaults(a),
-        } => defaults::set(root, a)?,
-        Command::Inspect {
-            what: Inspect::Defaults(a),
-        } => defaults::inspect(root, a)?,
-        Command::Delete {
-            what: Delete::Defaults(a),
-        } => defaults::delete(root, a)?,
         Command::List {
             what: List::Secret(a),
         } => secret::list(root, a)?,
@@ -541,6 +529,25 @@ fn run_data(root: &Global, command: Command) -> Res {
         Command::Finish {
             what: Finish::Data(c),
         } => data::finish(root, c),
+        other => run_defaults(root, other),
+    }
+}
+
+/// The cluster and project defaults commands.
+fn run_defaults(root: &Global, command: Command) -> Res {
+    match command {
+        Command::Create {
+            what: Create::Defaults(a),
+        }
+        | Command::Update {
+            what: Update::Defaults(a),
+        } => defaults::set(root, a),
+        Command::Inspect {
+            what: Inspect::Defaults(a),
+        } => defaults::inspect(root, a),
+        Command::Delete {
+            what: Delete::Defaults(a),
+        } => defaults::delete(root, a),
         _ => Ok(()),
     }
 }
