@@ -7,8 +7,8 @@ use clap::{Parser, Subcommand};
 use crate::conn::{Access, Global};
 use crate::error::{Res, report};
 use crate::{
-    commit_verbs, completion, data, draw, engine, file_verbs, fsck, pipeline, quickstart, secret,
-    serve, transaction, validate, version,
+    commit_verbs, completion, data, defaults, draw, engine, file_verbs, fsck, pipeline, quickstart,
+    secret, serve, transaction, validate, version,
 };
 
 /// The exit codes, shown by `pipectl --help` (see `error::exit`).
@@ -44,6 +44,10 @@ pub struct Cli {
     /// process executor, at the same path; repeatable, or `:`-separated in PIPECTL_EXPOSE.
     #[arg(long, global = true, env = "PIPECTL_EXPOSE", value_delimiter = ':')]
     pub expose: Vec<PathBuf>,
+    /// The project to act in: repos and pipelines named without `PROJECT/` are in it
+    /// (default: `default`, or PIPECTL_PROJECT).
+    #[arg(long, global = true, env = "PIPECTL_PROJECT")]
+    pub project: Option<String>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -219,6 +223,8 @@ pub enum Create {
     Pipeline(pipeline::CreatePipelineArgs),
     /// Store a Kubernetes `Secret` manifest (JSON or YAML) for pipelines' `transform.secrets`.
     Secret(secret::CreateSecretArgs),
+    /// Set the cluster's (`--cluster`) or a project's (`--project P`) pipeline defaults.
+    Defaults(defaults::SetDefaultsArgs),
     /// Data objects.
     #[command(flatten)]
     Data(data::Create),
@@ -251,6 +257,8 @@ pub enum Delete {
     Secret(secret::DeleteSecretArgs),
     /// A transaction and its queued requests (default: the active one).
     Transaction(transaction::TransactionIdArgs),
+    /// The cluster's (`--cluster`) or a project's (`--project P`) pipeline defaults.
+    Defaults(defaults::DeleteDefaultsArgs),
     /// Data objects.
     #[command(flatten)]
     Data(data::Delete),
@@ -269,6 +277,8 @@ pub enum Inspect {
     Secret(secret::InspectSecretArgs),
     /// A transaction's queued requests (default: the active one).
     Transaction(transaction::InspectTransactionArgs),
+    /// The cluster's (`--cluster`) or a project's (`--project P`) pipeline defaults.
+    Defaults(defaults::InspectDefaultsArgs),
     /// Data objects.
     #[command(flatten)]
     Data(data::Inspect),
@@ -302,6 +312,8 @@ pub enum Edit {
 pub enum Update {
     /// Update pipelines from a spec file.
     Pipeline(pipeline::CreatePipelineArgs),
+    /// Replace the cluster's (`--cluster`) or a project's (`--project P`) pipeline defaults.
+    Defaults(defaults::SetDefaultsArgs),
 }
 
 /// Nouns of `restart`.
@@ -406,6 +418,7 @@ pub fn run(cli: Cli) -> i32 {
         token: cli.token,
         no_wait: cli.no_wait,
         no_wait_lock: cli.no_wait_lock,
+        project: cli.project,
     };
     let result = engine::expose(&g.root, cli.expose).and_then(|()| dispatch(&g, cli.command));
     match result {
@@ -569,6 +582,25 @@ fn run_data(root: &Global, command: Command) -> Res {
         Command::Finish {
             what: Finish::Data(c),
         } => data::finish(root, c),
+        other => run_defaults(root, other),
+    }
+}
+
+/// The cluster and project defaults commands.
+fn run_defaults(root: &Global, command: Command) -> Res {
+    match command {
+        Command::Create {
+            what: Create::Defaults(a),
+        }
+        | Command::Update {
+            what: Update::Defaults(a),
+        } => defaults::set(root, a),
+        Command::Inspect {
+            what: Inspect::Defaults(a),
+        } => defaults::inspect(root, a),
+        Command::Delete {
+            what: Delete::Defaults(a),
+        } => defaults::delete(root, a),
         _ => Ok(()),
     }
 }

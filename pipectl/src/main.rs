@@ -13,6 +13,7 @@
 //! | `pipeline` | pipelines, jobs, datums, logs, cron |
 //! | `serve` | `serve`: the store's one owner, serving the API until stopped |
 //! | `secret` | `create/list/inspect/delete secret`: Kubernetes `Secret` manifests in the store |
+//! | `defaults` | `create/update/inspect/delete defaults --cluster\|--project P`: pipeline defaults |
 //! | `preview` | `list datum -f SPEC`: a spec's datums before anything runs |
 //! | `validate` | `validate -f SPEC` |
 //! | `spec_source` | where a `-f` spec comes from: a file, `-` (stdin) or an `http(s)://` URL |
@@ -35,6 +36,7 @@ mod conn;
 mod data;
 mod datum_verbs;
 mod debug_datum;
+mod defaults;
 mod draw;
 mod edit_pipeline;
 mod engine;

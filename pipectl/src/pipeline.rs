@@ -525,6 +525,11 @@ pub fn inspect_pipeline(g: &Global, args: PipelineArgs) -> Res {
                 "Spec:\n{}",
                 serde_json::to_string_pretty(&p.spec).unwrap_or_default()
             );
+            // Cluster and project defaults merged under the spec, then the built-in ones.
+            outln!(
+                "Effective spec:\n{}",
+                serde_json::to_string_pretty(&p.effective).unwrap_or_default()
+            );
         }
     }
     Ok(())

@@ -44,6 +44,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(routes::logs::routes())
         .merge(routes::secrets::routes())
         .merge(routes::transactions::routes())
+        .merge(routes::defaults::routes())
         .merge(routes::events::routes())
         .merge(routes::admin::routes())
 }

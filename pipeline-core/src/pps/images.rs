@@ -33,7 +33,8 @@ impl Engine {
     ) -> Result<ImagePins> {
         let mut pins = ImagePins::new();
         for parsed in specs {
-            let effective = parsed.spec.effective();
+            // The image may come from the cluster or project defaults.
+            let effective = self.apply_defaults(parsed)?.spec.effective();
             if parsed.spec.pipeline.is_none() || effective.name.is_empty() {
                 continue;
             }

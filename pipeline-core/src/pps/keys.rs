@@ -15,6 +15,8 @@
 //! | `X/{pipeline}` | the pipeline was deleted (time, ms; removed when it is created again) |
 //! | `S/{secret}` | a stored secret (`secrets`; names are DNS subdomains, no `/`) |
 //! | `T/{transaction}` | a [`TransactionInfo`](super::TransactionInfo): a transaction's queued requests (removed when it is finished or deleted) |
+//! | `E/cluster` | the cluster's pipeline defaults (`defaults`) |
+//! | `E/project/{project}` | a project's pipeline defaults (project names have no `/`) |
 //!
 //! The `O/` entries are a secondary index of the `D/` records, written in the same
 //! transaction as each record (and the entry of a record's previous value removed): `rank` is
@@ -459,6 +461,24 @@ impl RecordKey for DeletedPipelineKey<'_> {
     }
 }
 
+/// `E/cluster` or `E/project/{project}`: pipeline defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DefaultsKey<'a> {
+    /// The cluster defaults.
+    Cluster,
+    /// The defaults of one project.
+    Project(&'a str),
+}
+
+impl RecordKey for DefaultsKey<'_> {
+    fn encode(&self) -> Vec<u8> {
+        match self {
+            DefaultsKey::Cluster => b"E/cluster".to_vec(),
+            DefaultsKey::Project(p) => format!("E/project/{p}").into_bytes(),
+        }
+    }
+}
+
 /// Every record group a pipeline owns besides its current version ([`PipelineKey`]) and its
 /// pending rerun ([`RerunKey`]): versions, jobs, datums and their order index, logs and kill
 /// reasons. Deleting a pipeline deletes these.
@@ -495,6 +515,8 @@ mod tests {
         assert_eq!(DeletedPipelineKey::new("e").encode(), b"X/e");
         assert_eq!(OrderIndexedKey::new("e", "ab").encode(), b"I/e/ab");
         assert_eq!(RerunKey::new("e").encode(), b"R/e");
+        assert_eq!(DefaultsKey::Cluster.encode(), b"E/cluster");
+        assert_eq!(DefaultsKey::Project("ml").encode(), b"E/project/ml");
     }
 
     #[test]

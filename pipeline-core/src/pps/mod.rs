@@ -55,6 +55,9 @@
 //!   failed, a [`DatumFailure`]; per-datum logs with timestamps ([`Engine::logs`]); job
 //!   [`JobStats`] with bytes and time per phase; secret values are redacted from logs and
 //!   datum errors, also when a line is cut ([`crate::executor::redact`]).
+//! - **Defaults**: cluster and project defaults ([`Engine::set_defaults`]) are merged under
+//!   every spec at create and update (RFC 7386: spec beats project beats cluster), and the
+//!   effective spec is stored with the version ([`PipelineInfo::effective`]).
 //! - **Secrets**: Kubernetes `Secret` manifests stored in the store ([`secrets`],
 //!   [`Engine::create_secret`]); `create pipeline` checks that the secrets a spec names exist.
 //! - **Transactions** ([`Engine::start_transaction`], [`Engine::finish_transaction`]):
@@ -92,6 +95,7 @@
 mod cron;
 mod datum_index;
 mod datum_pages;
+mod defaults;
 pub mod error;
 mod events;
 mod executors_in_use;
@@ -118,6 +122,7 @@ use std::sync::{Arc, Mutex};
 use crate::executor::CancellationToken;
 
 pub use datum_pages::{DatumPage, DatumQuery, MAX_DATUM_PAGE, datum_time_us, state_rank};
+pub use defaults::{DefaultsChange, DefaultsRecord, DefaultsScope, SetDefaultsOptions};
 pub use error::{PpsError, Result};
 pub use events::{DatumEvent, Event, Events};
 pub use executors_in_use::executors_in_use;

@@ -133,6 +133,7 @@ mod tests {
             project: "proj".into(),
             version: 7,
             spec: spec(""),
+            user_spec_json: None,
             effective: {
                 let mut e = spec("").effective();
                 e.salt = Some("abc".into());

@@ -21,8 +21,16 @@ pub struct PipelineInfo {
     /// The spec of the current version, as given (shown to users).
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub spec: PipelineSpec,
-    /// The effective spec of the current version (defaults applied once, at registration,
-    /// with this version's `salt`): what the engine plans and runs.
+    /// The spec of the current version as JSON exactly as given, explicit `null`s included
+    /// (they remove defaults): what a change of defaults merges again
+    /// ([`Engine::set_defaults`](super::Engine::set_defaults) with `regenerate`). Absent for
+    /// records written before defaults existed (then [`PipelineInfo::spec`] stands for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub user_spec_json: Option<serde_json::Value>,
+    /// The effective spec of the current version (cluster and project defaults merged under
+    /// the spec, then the built-in defaults, once, at registration, with this version's
+    /// `salt`): what the engine plans and runs.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub effective: EffectiveSpec,
     /// The salt mixed into every datum hash (kept across updates unless `--reprocess`).
@@ -47,8 +55,8 @@ pub struct PipelineInfo {
 }
 
 impl PipelineInfo {
-    /// The effective spec of a spec as written, with the pipeline's `salt`: how registration
-    /// makes [`PipelineInfo::effective`], and how a record stored without one gets it.
+    /// The effective spec of a spec as written without defaults, with the pipeline's `salt`:
+    /// how a record stored without an effective spec gets it.
     pub fn effective_of(spec: &PipelineSpec, salt: &str) -> EffectiveSpec {
         let mut effective = spec.effective();
         effective.salt = Some(salt.to_string());
@@ -63,6 +71,8 @@ struct StoredPipelineInfo {
     project: String,
     version: u64,
     spec: PipelineSpec,
+    #[serde(default)]
+    user_spec_json: Option<serde_json::Value>,
     #[serde(default)]
     effective: Option<EffectiveSpec>,
     salt: String,
@@ -87,6 +97,7 @@ impl From<StoredPipelineInfo> for PipelineInfo {
             project: s.project,
             version: s.version,
             spec: s.spec,
+            user_spec_json: s.user_spec_json,
             effective,
             salt: s.salt,
             executor: s.executor,
@@ -485,6 +496,7 @@ mod tests {
             project: "default".into(),
             version: 1,
             spec,
+            user_spec_json: None,
             effective,
             salt: "salt".into(),
             executor: "process".into(),

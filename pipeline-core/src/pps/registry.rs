@@ -27,6 +27,25 @@ pub struct CreateOptions {
     pub images: ImagePins,
 }
 
+/// A spec to register: as written (typed, and as JSON with its explicit `null`s) and its
+/// effective form (defaults merged and applied).
+pub(crate) struct Registration<'a> {
+    /// The spec as written.
+    pub spec: &'a PipelineSpec,
+    /// The spec as written, as JSON (`None` for a record from before defaults existed).
+    pub user_json: Option<serde_json::Value>,
+    /// What the pipeline runs (its salt is set by registration).
+    pub effective: EffectiveSpec,
+}
+
+/// A pipeline version ready to be written ([`record_pipeline`]).
+pub(crate) struct NewVersion {
+    /// The record.
+    pub info: PipelineInfo,
+    /// Its input branches.
+    pub branches: Vec<InputBranch>,
+}
+
 /// Which datums [`Engine::rerun_pipeline`] runs again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -56,11 +75,11 @@ enum Plan {
     /// Nothing: the pipeline exists with exactly this spec.
     Unchanged(Box<PipelineInfo>),
     /// Record this version.
-    Record(Box<Registration>),
+    Record(Box<PlannedVersion>),
 }
 
 /// A pipeline version ready to be recorded by `record_pipeline`.
-struct Registration {
+struct PlannedVersion {
     /// The new version.
     info: PipelineInfo,
     /// The version it replaces.
@@ -346,7 +365,7 @@ fn reject_unsupported(effective: &EffectiveSpec, name: &str) -> Result<()> {
 ///
 /// `salvage_from` (a failed-only rerun) is kept for the version's first job; any other
 /// registration drops a rerun request still waiting.
-fn record_pipeline(
+pub(crate) fn record_pipeline(
     txn: &mut StoreTxn<'_>,
     info: &PipelineInfo,
     existing: Option<&PipelineInfo>,
@@ -491,16 +510,38 @@ fn invalid(spec: &PipelineSpec, diagnostics: Vec<Diagnostic>) -> PpsError {
 }
 
 impl Engine {
-    /// Validates a parsed spec with every store-free rule plus [`EngineCheck`] (findings
-    /// carry line and column).
+    /// Validates a parsed spec, merged over the cluster and project defaults, with every
+    /// store-free rule plus [`EngineCheck`] (findings carry line and column; a spec that
+    /// cannot be merged is one finding, `defaults.merge`).
     ///
     /// Blocking: store reads only.
     pub fn validate(&self, parsed: &ParsedSpec) -> validate::Report {
-        validate::validate_with(parsed, &[&EngineCheck::new(self)])
+        match self.apply_defaults(parsed) {
+            Ok(merged) => self.validate_merged(&merged),
+            Err(PpsError::InvalidSpec { diagnostics, .. }) => validate::Report {
+                errors: diagnostics,
+                warnings: Vec::new(),
+            },
+            Err(e) => validate::Report {
+                errors: vec![Diagnostic::error(
+                    "defaults.read",
+                    FieldPath::root(),
+                    format!("could not read the pipeline defaults: {e}"),
+                )],
+                warnings: Vec::new(),
+            },
+        }
+    }
+
+    /// [`Engine::validate`] of a spec whose defaults are already merged.
+    fn validate_merged(&self, merged: &ParsedSpec) -> validate::Report {
+        validate::validate_with(merged, &[&EngineCheck::new(self)])
     }
 
     /// Creates (or, with `update`, updates) every pipeline of a parsed spec file, in order.
-    /// All specs are validated first; nothing is created if one is invalid.
+    /// Each spec is first merged over the cluster and project defaults
+    /// ([`Engine::apply_defaults`]); the merged specs are validated, and nothing is created if
+    /// one is invalid.
     ///
     /// Blocking: store I/O only (one transaction per pipeline); the jobs it starts run on the next [`Engine::run_pending`].
     pub fn create_pipelines(
@@ -508,25 +549,35 @@ impl Engine {
         parsed: &[ParsedSpec],
         opts: &CreateOptions,
     ) -> Result<Vec<PipelineInfo>> {
-        for p in parsed {
+        let merged = parsed
+            .iter()
+            .map(|p| self.apply_defaults(p))
+            .collect::<Result<Vec<_>>>()?;
+        for p in &merged {
             let report = validate::validate(p);
             if !report.is_valid() {
                 return Err(invalid(&p.spec, report.errors));
             }
         }
         let mut out = Vec::new();
-        for p in parsed {
+        for (user, p) in parsed.iter().zip(&merged) {
             // Store checks run per spec, so a later spec may read an earlier one's output.
-            let report = self.validate(p);
+            let report = self.validate_merged(p);
             if !report.is_valid() {
                 return Err(invalid(&p.spec, report.errors));
             }
-            out.push(self.register(&p.spec, opts, None)?);
+            let registration = Registration {
+                spec: &user.spec,
+                user_json: Some(crate::spec::spec_patch(&user.spec, Some(&user.node))),
+                effective: p.spec.effective(),
+            };
+            out.push(self.register(registration, opts, None)?);
         }
         Ok(out)
     }
 
-    /// Creates (or updates) one pipeline built in code. See [`Engine::create_pipelines`].
+    /// Creates (or updates) one pipeline built in code, merged over the cluster and project
+    /// defaults like a parsed one. See [`Engine::create_pipelines`].
     ///
     /// Blocking: store I/O only (one transaction); the job it starts runs on the next [`Engine::run_pending`].
     pub fn create_pipeline(
@@ -534,18 +585,25 @@ impl Engine {
         spec: &PipelineSpec,
         opts: &CreateOptions,
     ) -> Result<PipelineInfo> {
-        let mut report = validate::validate_spec(spec);
-        let effective = spec.effective();
+        let user_json = crate::spec::spec_patch(spec, None);
+        let merged = self.merge_defaults(spec, &user_json)?;
+        let mut report = validate::validate_spec(&merged);
+        let effective = merged.effective();
         report.errors.extend(
             EngineCheck::new(self)
-                .check(spec, &effective)
+                .check(&merged, &effective)
                 .into_iter()
                 .filter(|d| d.severity == crate::spec::Severity::Error),
         );
         if !report.is_valid() {
             return Err(invalid(spec, report.errors));
         }
-        self.register(spec, opts, None)
+        let registration = Registration {
+            spec,
+            user_json: Some(user_json),
+            effective,
+        };
+        self.register(registration, opts, None)
     }
 
     /// Registers one validated pipeline: a new one, or a new version of an existing one. The
@@ -559,12 +617,13 @@ impl Engine {
     /// `salvage_from`: see [`RerunMode::FailedOnly`].
     fn register(
         &self,
-        spec: &PipelineSpec,
+        registration: Registration<'_>,
         opts: &CreateOptions,
         salvage_from: Option<&str>,
     ) -> Result<PipelineInfo> {
-        let plan =
-            self.plan_registration(spec, opts, |name| Ok(self.inspect_pipeline(name).ok()))?;
+        let plan = self.plan_registration(registration, opts, |name| {
+            Ok(self.inspect_pipeline(name).ok())
+        })?;
         let reg = match plan {
             Plan::Unchanged(info) => return Ok(*info),
             Plan::Record(reg) => reg,
@@ -586,27 +645,34 @@ impl Engine {
     }
 
     /// Creates a **new** pipeline inside `txn` (a transaction's `create pipeline`): the spec
-    /// is checked against what `txn` sees, then recorded as [`Engine::create_pipeline`]
-    /// records it. Creating a pipeline that exists with exactly this spec is a no-op; an
-    /// update is refused, because it kills the pipeline's running jobs first, which a
-    /// transaction could not undo.
+    /// is merged over the defaults and checked against what `txn` sees, then recorded as
+    /// [`Engine::create_pipeline`] records it. Creating a pipeline that exists with exactly
+    /// this spec is a no-op; an update is refused, because it kills the pipeline's running
+    /// jobs first, which a transaction could not undo.
     pub(crate) fn register_in(
         &self,
         txn: &mut StoreTxn<'_>,
         spec: &PipelineSpec,
         opts: &CreateOptions,
     ) -> Result<PipelineInfo> {
-        let effective = spec.effective();
-        let mut report = validate::validate_spec(spec);
+        let user_json = crate::spec::spec_patch(spec, None);
+        let merged = self.merge_defaults(spec, &user_json)?;
+        let effective = merged.effective();
+        let mut report = validate::validate_spec(&merged);
         report.errors.extend(
-            store_findings(self, &*txn, spec, &effective)
+            store_findings(self, &*txn, &merged, &effective)
                 .into_iter()
                 .filter(|d| d.severity == crate::spec::Severity::Error),
         );
         if !report.is_valid() {
             return Err(invalid(spec, report.errors));
         }
-        let plan = self.plan_registration(spec, opts, |name| {
+        let registration = Registration {
+            spec,
+            user_json: Some(user_json),
+            effective,
+        };
+        let plan = self.plan_registration(registration, opts, |name| {
             match txn.engine_get(&PipelineKey::new(name).encode())? {
                 Some(v) => Ok(Some(decode(&PipelineKey::new(name).encode(), &v)?)),
                 None => Ok(None),
@@ -626,23 +692,22 @@ impl Engine {
         Ok(reg.info)
     }
 
-    /// What registering `spec` would record: the new version (with its executor, salt and
-    /// image pin), the current one it replaces and its input branches; or the current
-    /// version itself when it is a create of exactly the registered spec. `existing` reads
-    /// the current version of a pipeline by name.
+    /// What registering `registration` would record: the new version (with its executor,
+    /// salt and image pin), the current one it replaces and its input branches; or the
+    /// current version itself when it is a create of exactly the registered spec.
+    /// `existing` reads the current version of a pipeline by name.
     fn plan_registration(
         &self,
-        spec: &PipelineSpec,
+        registration: Registration<'_>,
         opts: &CreateOptions,
         existing: impl FnOnce(&str) -> Result<Option<PipelineInfo>>,
     ) -> Result<Plan> {
-        let mut effective = spec.effective();
+        let spec = registration.spec;
         let name = spec
             .pipeline
             .as_ref()
-            .map(|_| effective.name.clone())
+            .map(|_| registration.effective.name.clone())
             .ok_or_else(|| PpsError::Usage("the spec has no pipeline name".into()))?;
-        reject_unsupported(&effective, &name)?;
         let existing = existing(&name)?;
         if let Some(old) = &existing
             && !(opts.update || spec.update)
@@ -652,10 +717,33 @@ impl Engine {
             }
             return Err(PpsError::PipelineExists(name));
         }
+        let version = self.new_version(registration, existing.as_ref(), opts)?;
+        Ok(Plan::Record(Box::new(PlannedVersion {
+            info: version.info,
+            existing,
+            branches: version.branches,
+        })))
+    }
+
+    /// The record of the next version of pipeline `registration` (version 1 when `existing`
+    /// is `None`) and its input branches; nothing is written.
+    pub(crate) fn new_version(
+        &self,
+        registration: Registration<'_>,
+        existing: Option<&PipelineInfo>,
+        opts: &CreateOptions,
+    ) -> Result<NewVersion> {
+        let Registration {
+            spec,
+            user_json,
+            mut effective,
+        } = registration;
+        let name = effective.name.clone();
+        reject_unsupported(&effective, &name)?;
         let executor = opts
             .executor
             .clone()
-            .or_else(|| existing.as_ref().map(|p| p.executor.clone()))
+            .or_else(|| existing.map(|p| p.executor.clone()))
             .unwrap_or_else(|| self.inner.default_executor.clone());
         if !self.inner.executors.contains_key(&executor) {
             return Err(PpsError::UnknownExecutor {
@@ -664,10 +752,10 @@ impl Engine {
                 registered: self.executor_names().join(", "),
             });
         }
-        let salt = match (&existing, opts.reprocess || spec.reprocess) {
+        let salt = match (existing, opts.reprocess || spec.reprocess) {
             (Some(_), true) => CommitId::generate().to_string(),
             (Some(old), false) => old.salt.clone(),
-            (None, _) => spec
+            (None, _) => effective
                 .salt
                 .clone()
                 .filter(|s| !s.is_empty())
@@ -684,27 +772,24 @@ impl Engine {
         inputs.sort();
         inputs.dedup();
         let now = now_ms();
-        let image = pinned_image(opts, &name, existing.as_ref(), &effective, &executor);
+        let image = pinned_image(opts, &name, existing, &effective, &executor);
         let info = PipelineInfo {
             name: name.clone(),
             project: out_repo.project.clone(),
-            version: existing.as_ref().map_or(1, |p| p.version + 1),
+            version: existing.map_or(1, |p| p.version + 1),
             spec: spec.clone(),
+            user_spec_json: user_json,
             effective,
             salt,
             executor,
-            stopped: existing.as_ref().is_some_and(|p| p.stopped),
+            stopped: existing.is_some_and(|p| p.stopped),
             output_branch: out_branch,
             inputs,
-            created_ms: existing.as_ref().map_or(now, |p| p.created_ms),
+            created_ms: existing.map_or(now, |p| p.created_ms),
             updated_ms: now,
             image,
         };
-        Ok(Plan::Record(Box::new(Registration {
-            info,
-            existing,
-            branches,
-        })))
+        Ok(NewVersion { info, branches })
     }
 
     /// Reruns a pipeline (Pachyderm's `RerunPipeline`): its current spec registered again as an
@@ -727,7 +812,13 @@ impl Engine {
             }
             RerunMode::All => None,
         };
-        self.register(&current.spec, &opts, salvage_from.as_deref())
+        // The version's own effective spec: a rerun picks up no new defaults.
+        let registration = Registration {
+            spec: &current.spec,
+            user_json: current.user_spec_json.clone(),
+            effective: current.effective.clone(),
+        };
+        self.register(registration, &opts, salvage_from.as_deref())
     }
 
     /// The current version of a pipeline.

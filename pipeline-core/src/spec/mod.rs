@@ -8,6 +8,8 @@
 //! - [`PipelineSpec::effective`]: Pachyderm's defaults applied explicitly ([`effective`]),
 //!   giving an [`EffectiveSpec`] (what planning and executors read).
 //! - [`parse_one`]: the one-spec case of [`parse_str`].
+//! - [`defaults`]: cluster and project defaults ([`parse_defaults`]) merged under a spec as
+//!   RFC 7386 merge patches ([`apply_defaults`], [`merge_patch`]).
 //! - [`Resources`]: `resource_requests` / `resource_limits` in numbers, checked, for backends.
 //! - [`schema`]: the shipped JSON Schema (feature `schema`).
 //!
@@ -21,11 +23,13 @@
 //! assert_eq!(spec.pipeline.unwrap().name, "edges");
 //! ```
 
+pub mod defaults;
 mod duration;
 pub mod effective;
 mod effective_spec;
 mod enums;
 mod lenient;
+mod merge_patch;
 pub mod parse;
 pub(crate) mod reader;
 mod resources;
@@ -34,12 +38,16 @@ pub mod schema;
 mod source;
 mod types;
 
+pub use defaults::{
+    DEFAULTS_KEY, MergeError, PipelineDefaults, apply_defaults, parse_defaults, spec_patch,
+};
 pub use duration::{DURATION_PATTERN, Duration, DurationError};
 pub use effective::normalize_glob;
 pub use effective_spec::{EffectiveSpec, MAX_TRIES, MAX_WORKERS};
 pub use enums::{
     FileFormatType, RepoType, ReprocessSpec, ServiceType, TolerationEffect, TolerationOperator,
 };
+pub use merge_patch::merge_patch;
 pub use parse::{ParseError, ParsedSpec, parse_bytes, parse_file, parse_one, parse_str};
 pub use resources::{
     MAX_CPUS, MAX_PIDS, MIN_MEMORY_BYTES, ResourceAmounts, ResourceError, Resources, parse_memory,

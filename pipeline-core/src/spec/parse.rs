@@ -190,6 +190,21 @@ fn invalid(source_name: &str, d: Diagnostic) -> ParseError {
     }
 }
 
+/// The error of a file with one problem `d` (for other readers of spec-shaped files).
+pub(crate) fn parse_error(source_name: &str, d: Diagnostic) -> ParseError {
+    invalid(source_name, d)
+}
+
+/// The error of a file with one problem of the whole file, at `location`.
+pub(crate) fn invalid_file(
+    source_name: &str,
+    code: &'static str,
+    location: Location,
+    message: impl Into<String>,
+) -> ParseError {
+    invalid(source_name, file_error(code, location, message))
+}
+
 /// Parses specs from text: JSON or YAML, one spec, a `---` stream of specs, or a top-level
 /// list of specs. Returns every spec with its located tree, or **all** problems found in the
 /// file (syntax, unknown fields, wrong types, bad durations) with line and column.
@@ -317,7 +332,7 @@ pub const SCHEMA_KEY: &str = "$schema";
 
 /// Removes every [`SCHEMA_KEY`] entry from the mappings of `node`, at any depth (an explicit
 /// stack: the tree is at most [`MAX_DEPTH`] deep, but no recursion is needed).
-fn drop_schema_keys(node: &mut SourceNode) {
+pub(crate) fn drop_schema_keys(node: &mut SourceNode) {
     let mut stack = vec![node];
     while let Some(n) = stack.pop() {
         match &mut n.value {
@@ -333,7 +348,7 @@ fn drop_schema_keys(node: &mut SourceNode) {
 
 /// The structural check of one spec's tree: schema (with the `schema` feature), then the typed
 /// conversion.
-fn structural(node: &SourceNode) -> Result<PipelineSpec, Vec<Diagnostic>> {
+pub(crate) fn structural(node: &SourceNode) -> Result<PipelineSpec, Vec<Diagnostic>> {
     if !matches!(node.value, SourceValue::Map(_)) {
         return Err(vec![Diagnostic::error(
             "type",

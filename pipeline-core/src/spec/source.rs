@@ -321,6 +321,24 @@ impl SourceNode {
         }
     }
 
+    /// The node as a JSON value with explicit `null`s kept (a merge patch: `null` removes
+    /// what a lower layer set, see [`merge_patch`](super::merge_patch)).
+    pub fn to_json_with_nulls(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match &self.value {
+            SourceValue::Seq(items) => {
+                Value::Array(items.iter().map(SourceNode::to_json_with_nulls).collect())
+            }
+            SourceValue::Map(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, _, v)| (k.clone(), v.to_json_with_nulls()))
+                    .collect(),
+            ),
+            _ => self.to_json(),
+        }
+    }
+
     /// A short name of the value's type, for messages.
     pub fn type_name(&self) -> &'static str {
         match self.value {

@@ -11,6 +11,7 @@ mod commit_sets;
 mod commit_verbs;
 mod commits;
 mod datums;
+mod defaults;
 mod events;
 mod files;
 mod jobs;

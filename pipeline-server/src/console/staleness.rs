@@ -149,6 +149,7 @@ mod tests {
             name: "p".into(),
             project: "default".into(),
             version,
+            user_spec_json: None,
             effective: PipelineInfo::effective_of(&spec, "salt"),
             spec,
             salt: "salt".into(),

@@ -8,6 +8,7 @@ pub mod commit_sets;
 pub mod commit_verbs;
 pub mod commits;
 pub mod datums;
+pub mod defaults;
 pub mod events;
 pub mod files;
 pub mod jobs;

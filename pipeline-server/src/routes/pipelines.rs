@@ -75,8 +75,8 @@ pub struct DryRunPipeline {
     pub project: String,
     /// Workers its pool would start (`parallelism_spec`).
     pub workers: usize,
-    /// The spec as given (the worker pool spec is `pipeline_core::pps::dry_run_pool_spec`
-    /// of it).
+    /// The spec as given, merged over the server's cluster and project defaults when a
+    /// server answers (the worker pool spec is `pipeline_core::pps::dry_run_pool_spec` of it).
     #[schema(value_type = Object)]
     pub spec: PipelineSpec,
 }
@@ -127,9 +127,23 @@ fn validate_all(parsed: &[pipeline_core::spec::ParsedSpec]) -> ApiResult<()> {
 /// answers this; a client without a store can call it directly.
 pub fn dry_run(req: &CreatePipelines) -> ApiResult<Vec<DryRunPipeline>> {
     let parsed = parse_spec_text(&req.spec, &req.source_name)?;
-    validate_all(&parsed)?;
+    dry_run_parsed(req, &parsed)
+}
+
+/// Every spec of `parsed`, merged over the engine's cluster and project defaults.
+fn with_defaults(engine: &Engine, parsed: &[ParsedSpec]) -> ApiResult<Vec<ParsedSpec>> {
+    let mut merged = Vec::with_capacity(parsed.len());
+    for p in parsed {
+        merged.push(engine.apply_defaults(p)?);
+    }
+    Ok(merged)
+}
+
+/// [`dry_run`] of specs already parsed (and, on a server, merged over its defaults).
+fn dry_run_parsed(req: &CreatePipelines, parsed: &[ParsedSpec]) -> ApiResult<Vec<DryRunPipeline>> {
+    validate_all(parsed)?;
     let mut out = Vec::new();
-    for p in &parsed {
+    for p in parsed {
         let pool = pipeline_core::pps::dry_run_pool_spec(&p.spec);
         out.push(DryRunPipeline {
             action: if req.update { "update" } else { "create" }.into(),
@@ -198,8 +212,9 @@ async fn create_pipelines(
         .blocking(move |e| {
             check_executor(e, req.executor.as_deref())?;
             let parsed = parse_spec_text(&req.spec, &req.source_name)?;
-            // Spec errors are reported before any image is pulled.
-            validate_all(&parsed)?;
+            // Spec errors (of the specs merged over the defaults) are reported before any
+            // image is pulled.
+            validate_all(&with_defaults(e, &parsed)?)?;
             let opts = CreateOptions {
                 update: req.update,
                 reprocess: req.reprocess,
@@ -228,7 +243,8 @@ async fn dry_run_pipelines(
 ) -> ApiResult<Json<Vec<DryRunPipeline>>> {
     s.blocking(move |e| {
         check_executor(e, req.executor.as_deref())?;
-        dry_run(&req)
+        let parsed = parse_spec_text(&req.spec, &req.source_name)?;
+        dry_run_parsed(&req, &with_defaults(e, &parsed)?)
     })
     .await
     .map(Json)
