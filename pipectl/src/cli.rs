@@ -7,8 +7,8 @@ use clap::{Parser, Subcommand};
 use crate::conn::{Access, Global};
 use crate::error::{Res, report};
 use crate::{
-    commit_verbs, completion, data, draw, engine, file_verbs, fsck, pipeline, quickstart, secret,
-    serve, validate, version,
+    commit_verbs, completion, data, draw, engine, file_verbs, fsck, pipeline, project, quickstart,
+    secret, serve, validate, version,
 };
 
 /// The exit codes, shown by `pipectl --help` (see `error::exit`).
@@ -44,6 +44,10 @@ pub struct Cli {
     /// process executor, at the same path; repeatable, or `:`-separated in PIPECTL_EXPOSE.
     #[arg(long, global = true, env = "PIPECTL_EXPOSE", value_delimiter = ':')]
     pub expose: Vec<PathBuf>,
+    /// The project to act in: repos and pipelines named without `PROJECT/` are in it
+    /// (default: `default`, or PIPECTL_PROJECT).
+    #[arg(long, global = true, env = "PIPECTL_PROJECT")]
+    pub project: Option<String>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -213,6 +217,8 @@ pub enum Create {
     Pipeline(pipeline::CreatePipelineArgs),
     /// Store a Kubernetes `Secret` manifest (JSON or YAML) for pipelines' `transform.secrets`.
     Secret(secret::CreateSecretArgs),
+    /// A project (a namespace of repos and pipelines).
+    Project(project::CreateProjectArgs),
     /// Data objects.
     #[command(flatten)]
     Data(data::Create),
@@ -229,6 +235,8 @@ pub enum List {
     Job(pipeline::ListJobArgs),
     /// Stored secrets (names, types and keys; never values).
     Secret(secret::ListSecretArgs),
+    /// Projects (the current one marked `*`).
+    Project(project::ListProjectArgs),
     /// Data objects.
     #[command(flatten)]
     Data(data::List),
@@ -241,6 +249,8 @@ pub enum Delete {
     Pipeline(pipeline::DeletePipelineArgs),
     /// A stored secret.
     Secret(secret::DeleteSecretArgs),
+    /// A project (refused while it has pipelines or repos, unless `--force`).
+    Project(project::DeleteProjectArgs),
     /// Data objects.
     #[command(flatten)]
     Data(data::Delete),
@@ -257,6 +267,8 @@ pub enum Inspect {
     Datum(pipeline::InspectDatumArgs),
     /// A stored secret (never its values).
     Secret(secret::InspectSecretArgs),
+    /// A project.
+    Project(project::InspectProjectArgs),
     /// Data objects.
     #[command(flatten)]
     Data(data::Inspect),
@@ -287,6 +299,8 @@ pub enum Edit {
 pub enum Update {
     /// Update pipelines from a spec file.
     Pipeline(pipeline::CreatePipelineArgs),
+    /// A project's description.
+    Project(project::UpdateProjectArgs),
 }
 
 /// Nouns of `restart`.
@@ -387,8 +401,11 @@ pub fn run(cli: Cli) -> i32 {
         token: cli.token,
         no_wait: cli.no_wait,
         no_wait_lock: cli.no_wait_lock,
+        project: cli.project,
     };
-    let result = engine::expose(&g.root, cli.expose).and_then(|()| dispatch(&g, cli.command));
+    let result = project::init(&g)
+        .and_then(|()| engine::expose(&g.root, cli.expose))
+        .and_then(|()| dispatch(&g, cli.command));
     match result {
         Ok(code) => code,
         Err(e) => report(&crate::teach::teach(&g, e)),
@@ -484,9 +501,31 @@ fn dispatch(g: &Global, command: Command) -> Res<i32> {
             what: Restart::Datum { job, datums },
         } => pipeline::restart_datum(root, &job, &datums)?,
         Command::Debug { what } => crate::debug_datum::run(root, what)?,
-        other => run_data(root, other)?,
+        other => run_project(root, other)?,
     }
     Ok(0)
+}
+
+/// The project commands; anything else goes to [`run_data`].
+fn run_project(root: &Global, command: Command) -> Res {
+    match command {
+        Command::Create {
+            what: Create::Project(a),
+        } => project::create(root, a),
+        Command::Update {
+            what: Update::Project(a),
+        } => project::update(root, a),
+        Command::Inspect {
+            what: Inspect::Project(a),
+        } => project::inspect(root, a),
+        Command::List {
+            what: List::Project(a),
+        } => project::list(root, a),
+        Command::Delete {
+            what: Delete::Project(a),
+        } => project::delete(root, a),
+        other => run_data(root, other),
+    }
 }
 
 /// The data commands; commands that write commits then wait for the jobs they started

@@ -26,6 +26,8 @@ pub struct Global {
     pub no_wait: bool,
     /// Fail at once when another process holds the store, instead of waiting for it.
     pub no_wait_lock: bool,
+    /// The project named by `--project` (or PIPECTL_PROJECT).
+    pub project: Option<String>,
 }
 
 /// Whether a command may create the store.

@@ -44,6 +44,7 @@ mod jsonnet;
 mod output;
 mod pipeline;
 mod preview;
+mod project;
 mod push_images;
 mod quickstart;
 mod secret;

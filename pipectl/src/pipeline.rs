@@ -192,7 +192,9 @@ pub struct WaitCommitArgs {
 
 fn parse_job(s: &str) -> Res<(String, String)> {
     match s.split_once('@') {
-        Some((p, j)) if !p.is_empty() && !j.is_empty() => Ok((p.to_string(), j.to_string())),
+        Some((p, j)) if !p.is_empty() && !j.is_empty() => {
+            Ok((crate::project::pipeline(p), j.to_string()))
+        }
         _ => Err(CliError::BadArgs(format!(
             "expected PIPELINE@JOB, got {s:?}"
         ))),
@@ -270,6 +272,7 @@ pub fn create(g: &Global, args: CreatePipelineArgs, update: bool, no_wait: bool)
         update,
         reprocess: args.reprocess,
         executor: args.executor.map(|e| e.name().to_string()),
+        project: crate::project::flag(),
     };
     if args.dry_run {
         // The executor only decides how the dry run is shown; the server need not have it.
@@ -403,7 +406,7 @@ pub fn rerun_pipeline(g: &Global, args: RerunPipelineArgs, no_wait: bool) -> Res
         RerunMode::FailedOnly
     };
     let conn = connect(g, Access::Write, None)?;
-    let p = conn.call(conn.client.rerun_pipeline(&args.name, mode))?;
+    let p = conn.call(conn.client.rerun_pipeline(&crate::project::pipeline(&args.name), mode))?;
     eprintln!(
         "rerunning pipeline {} (version {}, {})",
         p.name,
@@ -494,7 +497,10 @@ pub fn list_pipeline(g: &Global, args: ListPipelineArgs) -> Res {
 /// `inspect pipeline`.
 pub fn inspect_pipeline(g: &Global, args: PipelineArgs) -> Res {
     let conn = connect(g, Access::Read, None)?;
-    let p = conn.call(conn.client.inspect_pipeline(&args.name))?;
+    let p = conn.call(
+        conn.client
+            .inspect_pipeline(&crate::project::pipeline(&args.name)),
+    )?;
     match args.output {
         Format::Json => print_json(&p),
         Format::Text | Format::Yaml => {
@@ -521,13 +527,15 @@ pub fn inspect_pipeline(g: &Global, args: PipelineArgs) -> Res {
 /// `delete pipeline`.
 pub fn delete_pipeline(g: &Global, args: DeletePipelineArgs) -> Res {
     let conn = connect(g, Access::Write, None)?;
-    conn.call(conn.client.delete_pipeline(&args.name, args.keep_repo))?;
+    let name = crate::project::pipeline(&args.name);
+    conn.call(conn.client.delete_pipeline(&name, args.keep_repo))?;
     eprintln!("deleted pipeline {}", args.name);
     Ok(())
 }
 
 /// `stop pipeline`.
 pub fn stop_pipeline(g: &Global, name: &str) -> Res {
+    let name = &crate::project::pipeline(name);
     let conn = connect(g, Access::Write, None)?;
     conn.call(conn.client.stop_pipeline(name))?;
     eprintln!("stopped pipeline {name}");
@@ -536,6 +544,7 @@ pub fn stop_pipeline(g: &Global, name: &str) -> Res {
 
 /// `start pipeline`.
 pub fn start_pipeline(g: &Global, name: &str, no_wait: bool) -> Res {
+    let name = &crate::project::pipeline(name);
     let conn = connect(g, Access::Write, None)?;
     let written = conn.call(conn.client.start_pipeline(name))?;
     eprintln!("started pipeline {name}");
@@ -612,7 +621,8 @@ pub fn print_jobs(jobs: &[JobInfo], format: Format) {
 /// `list job`.
 pub fn list_job(g: &Global, args: ListJobArgs) -> Res {
     let conn = connect(g, Access::Read, None)?;
-    let jobs = conn.call(conn.client.list_jobs(args.pipeline.as_deref()))?;
+    let pipeline = args.pipeline.as_deref().map(crate::project::pipeline);
+    let jobs = conn.call(conn.client.list_jobs(pipeline.as_deref()))?;
     print_jobs(&jobs, args.output);
     Ok(())
 }
@@ -842,7 +852,7 @@ pub fn logs(g: &Global, args: LogsArgs) -> Res {
     }
     let conn = connect(g, Access::Read, None)?;
     let mut lines = conn.call(conn.client.logs(
-        &args.pipeline,
+        &crate::project::pipeline(&args.pipeline),
         args.job.as_deref(),
         args.datum.as_deref(),
         args.follow,
@@ -866,6 +876,7 @@ pub fn logs(g: &Global, args: LogsArgs) -> Res {
 /// `run cron`.
 pub fn run_cron(g: &Global, cmd: Run, no_wait: bool) -> Res {
     let Run::Cron { pipeline } = cmd;
+    let pipeline = crate::project::pipeline(&pipeline);
     let conn = connect(g, Access::Write, None)?;
     let ticks = conn.call(conn.client.run_cron(&pipeline))?.commit_sets;
     for id in &ticks {

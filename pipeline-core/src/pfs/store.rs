@@ -337,6 +337,7 @@ fn inspect_branch_in<G: super::records::Getter + ?Sized + ScanAll>(
 impl StoreTxn<'_> {
     /// Creates a repo.
     pub fn create_repo(&mut self, repo: &RepoRef, description: &str) -> Result<RepoInfo> {
+        self.require_project(&repo.project)?;
         if self.w.get(Table::Repos, &repo_key(repo))?.is_some() {
             return Err(PfsError::RepoExists {
                 repo: repo.to_string(),

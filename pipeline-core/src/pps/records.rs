@@ -47,6 +47,12 @@ pub struct PipelineInfo {
 }
 
 impl PipelineInfo {
+    /// The pipeline's ID: its name in the default project, `project/name` in any other
+    /// (see [`pipeline_id`](super::pipeline_id)).
+    pub fn id(&self) -> String {
+        super::pipeline_id(&self.project, &self.name)
+    }
+
     /// The effective spec of a spec as written, with the pipeline's `salt`: how registration
     /// makes [`PipelineInfo::effective`], and how a record stored without one gets it.
     pub fn effective_of(spec: &PipelineSpec, salt: &str) -> EffectiveSpec {
@@ -183,7 +189,7 @@ pub struct JobStats {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobInfo {
-    /// Pipeline name.
+    /// Pipeline ID: its name in the default project, `project/name` in any other.
     pub pipeline: String,
     /// Job ID = commit-set ID.
     pub id: String,

@@ -17,6 +17,7 @@ mod jobs;
 mod logs;
 mod ndjson;
 mod pipelines;
+mod projects;
 mod repos;
 mod secrets;
 
