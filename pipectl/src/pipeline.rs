@@ -406,7 +406,10 @@ pub fn rerun_pipeline(g: &Global, args: RerunPipelineArgs, no_wait: bool) -> Res
         RerunMode::FailedOnly
     };
     let conn = connect(g, Access::Write, None)?;
-    let p = conn.call(conn.client.rerun_pipeline(&crate::project::pipeline(&args.name), mode))?;
+    let p = conn.call(
+        conn.client
+            .rerun_pipeline(&crate::project::pipeline(&args.name), mode),
+    )?;
     eprintln!(
         "rerunning pipeline {} (version {}, {})",
         p.name,
@@ -454,14 +457,15 @@ fn print_dry_run(planned: &[DryRunPipeline], executor: Option<ExecutorKind>) -> 
 }
 
 fn pipeline_line(p: &PipelineInfo, jobs: &[JobInfo]) -> String {
+    let id = p.id();
     let last = jobs
         .iter()
-        .find(|j| j.pipeline == p.name)
+        .find(|j| j.pipeline == id)
         .map_or("-", |j| j.state.as_str());
     let inputs: Vec<String> = p.inputs.iter().map(|b| b.to_string()).collect();
     format!(
         "{:<20} {:<8} {:<11} {:<10} {:<15} {}",
-        p.name,
+        id,
         p.version,
         p.executor,
         if p.stopped { "paused" } else { "running" },
@@ -505,6 +509,9 @@ pub fn inspect_pipeline(g: &Global, args: PipelineArgs) -> Res {
         Format::Json => print_json(&p),
         Format::Text | Format::Yaml => {
             outln!("Name: {}", p.name);
+            if p.project != pipeline_core::pfs::DEFAULT_PROJECT {
+                outln!("Project: {}", p.project);
+            }
             outln!("Version: {}", p.version);
             outln!("Executor: {}", p.executor);
             if let Some(pin) = &p.image {
@@ -702,7 +709,10 @@ pub fn wait_job(g: &Global, args: JobArgs) -> Res {
 /// progress); exit 1 naming those that did not succeed and how to read their logs.
 pub fn wait_commit(g: &Global, args: WaitCommitArgs) -> Res {
     let conn = connect(g, Access::Read, None)?;
-    let set = conn.call(conn.client.wait_commit(&args.commit))?;
+    let set = conn.call(
+        conn.client
+            .wait_commit(&crate::project::reference(&args.commit)),
+    )?;
     match args.output {
         Format::Json => set.jobs.iter().for_each(print_json),
         Format::Text | Format::Yaml => set.jobs.iter().for_each(|j| outln!("{}", job_line(j))),

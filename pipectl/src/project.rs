@@ -18,9 +18,8 @@ static CURRENT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new()
 /// Records the current project from the global flag; an invalid name is a usage error.
 pub fn init(g: &Global) -> Res {
     if let Some(p) = &g.project {
-        pipeline_core::pfs::names::validate_project_name(p).map_err(|e| {
-            CliError::BadArgs(format!("--project (or PIPECTL_PROJECT) {p:?}: {e}"))
-        })?;
+        pipeline_core::pfs::names::validate_project_name(p)
+            .map_err(|e| CliError::BadArgs(format!("--project (or PIPECTL_PROJECT) {p:?}: {e}")))?;
     }
     let _ = CURRENT.set(g.project.clone());
     Ok(())
@@ -39,11 +38,17 @@ pub fn current() -> String {
 /// `name` with the current project when it names none (`repo`, `pipeline`, `pipeline@job`:
 /// whatever precedes the first `/` before any `@` or `:` is a project).
 fn qualify(name: &str) -> String {
+    qualify_in(flag().as_deref(), name)
+}
+
+/// `name` in `project` unless it names one (the default project adds nothing, so the short
+/// forms stay short).
+fn qualify_in(project: Option<&str>, name: &str) -> String {
     let head_end = name.find(['@', ':']).unwrap_or(name.len());
     if name[..head_end].contains('/') {
         return name.to_string();
     }
-    match flag() {
+    match project {
         Some(p) if p != DEFAULT_PROJECT => format!("{p}/{name}"),
         _ => name.to_string(),
     }
@@ -58,6 +63,12 @@ pub fn file_ref(s: &str) -> Res<FileRef> {
 /// A repo name (`[PROJECT/]REPO`) in the current project unless it names one.
 pub fn repo(s: &str) -> Res<RepoRef> {
     Ok(RepoRef::parse(&qualify(s))?)
+}
+
+/// A repo reference as text (`[PROJECT/]REPO@COMMIT`), for requests that take it whole,
+/// in the current project unless it names one.
+pub fn reference(s: &str) -> String {
+    qualify(s)
 }
 
 /// A pipeline ID (`[PROJECT/]PIPELINE`) in the current project unless it names one.
@@ -190,4 +201,31 @@ pub fn delete(g: &Global, a: DeleteProjectArgs) -> Res {
     conn.call(conn.client.delete_project(&a.name, a.force))?;
     eprintln!("deleted project {}", a.name);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::qualify_in;
+
+    #[test]
+    fn names_without_a_project_get_the_current_one() {
+        let lab = Some("lab");
+        assert_eq!(qualify_in(lab, "images"), "lab/images");
+        assert_eq!(
+            qualify_in(lab, "images@master:/a/b"),
+            "lab/images@master:/a/b"
+        );
+        assert_eq!(qualify_in(lab, "edges@0123abcd"), "lab/edges@0123abcd");
+        // An explicit project wins; a `/` in the path or after `@` is not a project.
+        assert_eq!(
+            qualify_in(lab, "other/images@master"),
+            "other/images@master"
+        );
+        assert_eq!(
+            qualify_in(lab, "images@master:/dir/x"),
+            "lab/images@master:/dir/x"
+        );
+        assert_eq!(qualify_in(Some("default"), "images"), "images");
+        assert_eq!(qualify_in(None, "images@master"), "images@master");
+    }
 }

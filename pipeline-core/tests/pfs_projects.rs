@@ -27,7 +27,10 @@ fn projects_are_created_listed_inspected_updated_and_deleted() {
     assert_eq!(store.inspect_project("default").unwrap().name, "default");
 
     let p = store.create_project("staging", "pre-production").unwrap();
-    assert_eq!((p.name.as_str(), p.description.as_str()), ("staging", "pre-production"));
+    assert_eq!(
+        (p.name.as_str(), p.description.as_str()),
+        ("staging", "pre-production")
+    );
     assert!(p.created_ms > 0);
     assert_eq!(names(&store), ["default", "staging"]);
     let e = store.create_project("staging", "").unwrap_err();
@@ -41,10 +44,16 @@ fn projects_are_created_listed_inspected_updated_and_deleted() {
     let u = store.update_project("staging", "renamed").unwrap();
     assert_eq!(u.description, "renamed");
     assert_eq!(u.created_ms, p.created_ms);
-    assert_eq!(store.inspect_project("staging").unwrap().description, "renamed");
+    assert_eq!(
+        store.inspect_project("staging").unwrap().description,
+        "renamed"
+    );
     // The default project's description can be set too.
     store.update_project("default", "the usual").unwrap();
-    assert_eq!(store.inspect_project("default").unwrap().description, "the usual");
+    assert_eq!(
+        store.inspect_project("default").unwrap().description,
+        "the usual"
+    );
     let e = store.update_project("nope", "x").unwrap_err();
     assert_eq!(e.to_string(), "project nope not found");
 
@@ -52,7 +61,10 @@ fn projects_are_created_listed_inspected_updated_and_deleted() {
     let e = store
         .create_repo(&RepoRef::in_project("nope", "images").unwrap(), "")
         .unwrap_err();
-    assert!(matches!(&e, PfsError::ProjectNotFound { project } if project == "nope"), "{e}");
+    assert!(
+        matches!(&e, PfsError::ProjectNotFound { project } if project == "nope"),
+        "{e}"
+    );
     let images = RepoRef::in_project("staging", "images").unwrap();
     store.create_repo(&images, "").unwrap();
     let e = store.delete_project("staging").unwrap_err();
@@ -75,7 +87,10 @@ fn projects_are_created_listed_inspected_updated_and_deleted() {
     // Survives a reopen.
     drop(store);
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.inspect_project("default").unwrap().description, "the usual");
+    assert_eq!(
+        store.inspect_project("default").unwrap().description,
+        "the usual"
+    );
 }
 
 #[test]
@@ -85,7 +100,8 @@ fn a_store_whose_repos_name_unrecorded_projects_lists_them() {
     let meta = MemMetaStore::new();
     {
         let mut w = meta.write().unwrap();
-        let record = br#"{"repo":{"project":"legacy","name":"images"},"description":"","created_ms":42}"#;
+        let record =
+            br#"{"repo":{"project":"legacy","name":"images"},"description":"","created_ms":42}"#;
         w.put(Table::Repos, b"legacy/images", record).unwrap();
         w.commit().unwrap();
     }
@@ -123,8 +139,16 @@ fn one_pipeline_name_in_two_projects_runs_twice_apart() {
     e.repo("images");
     e.repo("lab/images");
     let a = e.create(&stage("edges", "images", "cp $images /pfs/out/"));
-    let b = e.create(&in_project("lab", "edges", "images", "tr a-z A-Z < $images > /pfs/out/$(basename $images)"));
-    assert_eq!((a.id(), b.id()), ("edges".to_string(), "lab/edges".to_string()));
+    let b = e.create(&in_project(
+        "lab",
+        "edges",
+        "images",
+        "tr a-z A-Z < $images > /pfs/out/$(basename $images)",
+    ));
+    assert_eq!(
+        (a.id(), b.id()),
+        ("edges".to_string(), "lab/edges".to_string())
+    );
     assert_eq!(b.output_branch.repo.to_string(), "lab/edges");
     // The input named without a project is in the pipeline's project.
     assert_eq!(b.inputs[0].to_string(), "lab/images@master");
@@ -132,7 +156,8 @@ fn one_pipeline_name_in_two_projects_runs_twice_apart() {
     e.commit("images", &[], &[("/x", "hello")]);
     e.commit("lab/images", &[], &[("/y", "world")]);
     let jobs = e.run();
-    let mut ran: Vec<(String, JobState)> = jobs.iter().map(|j| (j.pipeline.clone(), j.state)).collect();
+    let mut ran: Vec<(String, JobState)> =
+        jobs.iter().map(|j| (j.pipeline.clone(), j.state)).collect();
     ran.sort_by(|x, y| x.0.cmp(&y.0));
     assert_eq!(
         ran,
@@ -146,25 +171,40 @@ fn one_pipeline_name_in_two_projects_runs_twice_apart() {
     // Each has its own jobs, found by either spelling of its ID.
     let own = e.engine.list_jobs(Some("lab/edges")).unwrap();
     assert!(own.iter().all(|j| j.pipeline == "lab/edges"), "{own:?}");
-    assert_eq!(own.len(), e.engine.list_jobs(Some("lab/edges")).unwrap().len());
+    assert_eq!(
+        own.len(),
+        e.engine.list_jobs(Some("lab/edges")).unwrap().len()
+    );
     let default_jobs = e.engine.list_jobs(Some("default/edges")).unwrap();
     assert!(default_jobs.iter().all(|j| j.pipeline == "edges"));
-    assert_eq!(default_jobs.len(), e.engine.list_jobs(Some("edges")).unwrap().len());
+    assert_eq!(
+        default_jobs.len(),
+        e.engine.list_jobs(Some("edges")).unwrap().len()
+    );
     let last = own.last().unwrap();
     let datums = e.engine.list_datums("lab/edges", &last.id).unwrap();
     assert_eq!(datums.len(), 1);
-    assert!(!e.engine.logs("lab/edges", Some(&last.id), None).unwrap().is_empty()
-        || datums[0].state == pipeline_core::pps::DatumState::Success);
+    assert!(
+        !e.engine
+            .logs("lab/edges", Some(&last.id), None)
+            .unwrap()
+            .is_empty()
+            || datums[0].state == pipeline_core::pps::DatumState::Success
+    );
     assert_eq!(e.engine.list_pipelines().unwrap().len(), 2);
 
     // Deleting one leaves the other.
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(e.engine.delete_pipeline("lab/edges", false)).unwrap();
+    rt.block_on(e.engine.delete_pipeline("lab/edges", false))
+        .unwrap();
     assert!(matches!(
         e.engine.inspect_pipeline("lab/edges").unwrap_err(),
         PpsError::PipelineNotFound(_)
     ));
-    assert_eq!(e.engine.inspect_pipeline("edges").unwrap().project, "default");
+    assert_eq!(
+        e.engine.inspect_pipeline("edges").unwrap().project,
+        "default"
+    );
     assert_eq!(e.head_tree("edges"), files(&[("/x", "hello")]));
 }
 
@@ -192,12 +232,31 @@ fn deleting_a_project_refuses_while_it_has_pipelines_and_force_removes_them() {
     e.commit("lab/images", &[], &[("/a", "1")]);
     e.run();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let err = rt.block_on(e.engine.delete_project("lab", false)).unwrap_err();
+    // `default` is refused before anything is deleted, even with force.
+    e.repo("keep");
+    let err = rt
+        .block_on(e.engine.delete_project("default", true))
+        .unwrap_err();
+    assert!(err.to_string().contains("always exists"), "{err}");
+    assert_eq!(e.store.list_repos().unwrap().len(), 4);
+    let err = rt
+        .block_on(e.engine.delete_project("lab", false))
+        .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("lab/p1") && text.contains("lab/p2") && text.contains("--force"), "{text}");
+    assert!(
+        text.contains("lab/p1") && text.contains("lab/p2") && text.contains("--force"),
+        "{text}"
+    );
     rt.block_on(e.engine.delete_project("lab", true)).unwrap();
     assert!(e.engine.list_pipelines().unwrap().is_empty());
-    assert!(e.store.list_repos().unwrap().is_empty());
+    let left: Vec<String> = e
+        .store
+        .list_repos()
+        .unwrap()
+        .iter()
+        .map(|r| r.repo.to_string())
+        .collect();
+    assert_eq!(left, ["default/keep"]);
     assert_eq!(names(&e.store), ["default"]);
 }
 
@@ -219,7 +278,10 @@ fn a_store_written_before_projects_keeps_its_pipelines() {
         .map(|kv| String::from_utf8(kv.unwrap().0).unwrap())
         .filter(|k| k.starts_with("P/") || k.starts_with("J/"))
         .collect();
-    assert!(keys.contains(&format!("J/edges/{}", first[0].id)), "{keys:?}");
+    assert!(
+        keys.contains(&format!("J/edges/{}", first[0].id)),
+        "{keys:?}"
+    );
     assert!(keys.contains(&"P/edges".to_string()), "{keys:?}");
     let root = e.dir.path().join("store");
     let dir = e.dir;
@@ -227,7 +289,9 @@ fn a_store_written_before_projects_keeps_its_pipelines() {
     let store = Store::open(&root).unwrap();
     let engine = pipeline_core::pps::Engine::builder(store)
         .executor(std::sync::Arc::new(
-            executor_process::ProcessExecutor::builder().build().unwrap(),
+            executor_process::ProcessExecutor::builder()
+                .build()
+                .unwrap(),
         ))
         .build()
         .unwrap();

@@ -246,11 +246,20 @@ async fn a_pipeline_of_another_project_is_shown_and_linked_with_its_project() {
         .unwrap();
     c.engine.run_pending().await.unwrap();
     let overview = page(&c, "/", StatusCode::OK).await;
-    assert!(overview.contains(r#"href="/pipelines/lab%2Fupper""#), "{overview}");
-    assert!(overview.contains(r#"href="/pipelines/upper""#), "{overview}");
+    assert!(
+        overview.contains(r#"href="/pipelines/lab%2Fupper""#),
+        "{overview}"
+    );
+    assert!(
+        overview.contains(r#"href="/pipelines/upper""#),
+        "{overview}"
+    );
     let body = page(&c, "/pipelines/lab%2Fupper", StatusCode::OK).await;
     let facts = element(&body, "dl", "facts");
-    assert!(facts.contains(r#"href="/repos/lab%2Fupper">lab/upper@master"#), "{facts}");
+    assert!(
+        facts.contains(r#"href="/repos/lab%2Fupper">lab/upper@master"#),
+        "{facts}"
+    );
     let job = &c.jobs("lab/upper")[0];
     assert_eq!(job.pipeline, "lab/upper");
     let link = format!("/pipelines/lab%2Fupper/jobs/{}", job.id);

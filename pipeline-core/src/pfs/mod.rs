@@ -128,7 +128,7 @@ pub mod names;
 pub mod object;
 mod owner;
 mod private;
-mod projects;
+pub(crate) mod projects;
 mod query;
 mod records;
 pub mod recovery;

@@ -149,6 +149,19 @@ fn implicit(name: &str, created_ms: u64) -> ProjectInfo {
     }
 }
 
+/// An error for deleting the `default` project (it always exists); `Ok` for any other name
+/// (validated).
+pub(crate) fn refuse_default(name: &str) -> Result<()> {
+    validate_project_name(name)?;
+    if name == DEFAULT_PROJECT {
+        return Err(PfsError::InUse {
+            what: format!("project {name}"),
+            reason: "the default project always exists".into(),
+        });
+    }
+    Ok(())
+}
+
 fn not_found(name: &str) -> PfsError {
     PfsError::ProjectNotFound {
         project: name.to_string(),
@@ -212,7 +225,8 @@ impl StoreTxn<'_> {
             description: description.to_string(),
             created_ms: now_ms(),
         };
-        self.w.put(Table::Projects, name.as_bytes(), &encode(&info))?;
+        self.w
+            .put(Table::Projects, name.as_bytes(), &encode(&info))?;
         Ok(info)
     }
 
@@ -239,7 +253,8 @@ impl StoreTxn<'_> {
         validate_project_name(name)?;
         let mut info = find(&*self.w, name)?.ok_or_else(|| not_found(name))?;
         info.description = description.to_string();
-        self.w.put(Table::Projects, name.as_bytes(), &encode(&info))?;
+        self.w
+            .put(Table::Projects, name.as_bytes(), &encode(&info))?;
         Ok(info)
     }
 
@@ -255,17 +270,12 @@ impl StoreTxn<'_> {
 
     /// Deletes an empty project; see [`Store::delete_project`].
     pub fn delete_project(&mut self, name: &str) -> Result<()> {
-        validate_project_name(name)?;
-        if name == DEFAULT_PROJECT {
-            return Err(PfsError::InUse {
-                what: format!("project {name}"),
-                reason: "the default project always exists".into(),
-            });
-        }
+        refuse_default(name)?;
         find(&*self.w, name)?.ok_or_else(|| not_found(name))?;
         let repos = self.w.repos_of(name, 11)?;
         if !repos.is_empty() {
-            let mut names: Vec<String> = repos.iter().take(10).map(|r| r.repo.to_string()).collect();
+            let mut names: Vec<String> =
+                repos.iter().take(10).map(|r| r.repo.to_string()).collect();
             if repos.len() > 10 {
                 names.push("…".into());
             }

@@ -69,9 +69,9 @@ impl Event {
     pub fn pipeline(&self) -> Option<std::borrow::Cow<'_, str>> {
         use std::borrow::Cow;
         match self {
-            Event::CommitFinished(c) => Some(Cow::Owned(super::pipeline_id_of_repo(
-                &c.commit.repo,
-            ))),
+            Event::CommitFinished(c) => {
+                Some(Cow::Owned(super::pipeline_id_of_repo(&c.commit.repo)))
+            }
             Event::Job(j) => Some(Cow::Borrowed(&j.pipeline)),
             Event::Datum(d) => Some(Cow::Borrowed(&d.pipeline)),
             Event::Log(l) => Some(Cow::Borrowed(&l.pipeline)),

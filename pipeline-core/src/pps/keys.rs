@@ -316,7 +316,13 @@ impl<'a> DatumOrderKey<'a> {
 
 impl RecordKey for DatumOrderKey<'_> {
     fn encode(&self) -> Vec<u8> {
-        format!("O/{}/{}/{}", segment(self.pipeline), self.job, self.position).into_bytes()
+        format!(
+            "O/{}/{}/{}",
+            segment(self.pipeline),
+            self.job,
+            self.position
+        )
+        .into_bytes()
     }
 }
 
@@ -407,7 +413,10 @@ impl RecordKey for LogKey<'_> {
     fn encode(&self) -> Vec<u8> {
         format!(
             "L/{}/{}/{}/{:010}",
-            segment(self.pipeline), self.job, self.datum, self.seq
+            segment(self.pipeline),
+            self.job,
+            self.datum,
+            self.seq
         )
         .into_bytes()
     }

@@ -5,9 +5,9 @@
 
 use crate::pfs::{PfsError, ProjectInfo};
 
+use super::Engine;
 use super::error::{PpsError, Result};
 use super::records::PipelineInfo;
-use super::Engine;
 
 /// At most this many names in a refusal.
 const NAMES_SHOWN: usize = 10;
@@ -40,6 +40,8 @@ impl Engine {
     ///
     /// Async: deleting pipelines waits for their workers to stop.
     pub async fn delete_project(&self, name: &str, force: bool) -> Result<()> {
+        // Checked first: `--force` on `default` must not delete its pipelines.
+        crate::pfs::projects::refuse_default(name)?;
         let info: ProjectInfo = self.store().inspect_project(name)?;
         let pipelines: Vec<String> = self
             .pipelines_in_project(&info.name)?

@@ -18,7 +18,8 @@ impl Client {
             name: name.into(),
             description: description.into(),
         };
-        self.json(Method::POST, "/api/v1/projects", Some(&body)).await
+        self.json(Method::POST, "/api/v1/projects", Some(&body))
+            .await
     }
 
     /// `GET /api/v1/projects/{project}`.

@@ -43,8 +43,7 @@ impl EventsQuery {
             let wanted = pipeline_core::pps::canonical_pipeline_id(p);
             let wanted = wanted.as_deref().unwrap_or(p);
             e.pipeline().as_deref() == Some(wanted)
-        })
-            && self.job.as_deref().is_none_or(|j| e.job() == Some(j))
+        }) && self.job.as_deref().is_none_or(|j| e.job() == Some(j))
     }
 }
 

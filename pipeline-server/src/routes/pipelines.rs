@@ -66,7 +66,10 @@ pub fn apply_project(parsed: &mut [ParsedSpec], project: Option<&str>) {
     };
     for p in parsed {
         if let Some(pipeline) = p.spec.pipeline.as_mut() {
-            let named = pipeline.project.as_ref().is_some_and(|r| !r.name.is_empty());
+            let named = pipeline
+                .project
+                .as_ref()
+                .is_some_and(|r| !r.name.is_empty());
             if !named {
                 pipeline.project = Some(pipeline_core::spec::ProjectRef {
                     name: project.to_string(),
