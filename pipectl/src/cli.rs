@@ -7,8 +7,8 @@ use clap::{Parser, Subcommand};
 use crate::conn::{Access, Global};
 use crate::error::{Res, report};
 use crate::{
-    commit_verbs, completion, data, defaults, draw, engine, file_verbs, fsck, pipeline, quickstart,
-    secret, serve, transaction, validate, version,
+    commit_verbs, completion, data, defaults, draw, engine, file_verbs, fsck, pipeline, project,
+    quickstart, secret, serve, transaction, validate, version,
 };
 
 /// The exit codes, shown by `pipectl --help` (see `error::exit`).
@@ -225,6 +225,8 @@ pub enum Create {
     Secret(secret::CreateSecretArgs),
     /// Set the cluster's (`--cluster`) or a project's (`--project P`) pipeline defaults.
     Defaults(defaults::SetDefaultsArgs),
+    /// A project (a namespace of repos and pipelines).
+    Project(project::CreateProjectArgs),
     /// Data objects.
     #[command(flatten)]
     Data(data::Create),
@@ -243,6 +245,8 @@ pub enum List {
     Secret(secret::ListSecretArgs),
     /// Open transactions and their queued requests (`*`: the active one).
     Transaction(transaction::ListTransactionArgs),
+    /// Projects (the current one marked `*`).
+    Project(project::ListProjectArgs),
     /// Data objects.
     #[command(flatten)]
     Data(data::List),
@@ -259,6 +263,8 @@ pub enum Delete {
     Transaction(transaction::TransactionIdArgs),
     /// The cluster's (`--cluster`) or a project's (`--project P`) pipeline defaults.
     Defaults(defaults::DeleteDefaultsArgs),
+    /// A project (refused while it has pipelines or repos, unless `--force`).
+    Project(project::DeleteProjectArgs),
     /// Data objects.
     #[command(flatten)]
     Data(data::Delete),
@@ -279,6 +285,8 @@ pub enum Inspect {
     Transaction(transaction::InspectTransactionArgs),
     /// The cluster's (`--cluster`) or a project's (`--project P`) pipeline defaults.
     Defaults(defaults::InspectDefaultsArgs),
+    /// A project.
+    Project(project::InspectProjectArgs),
     /// Data objects.
     #[command(flatten)]
     Data(data::Inspect),
@@ -314,6 +322,8 @@ pub enum Update {
     Pipeline(pipeline::CreatePipelineArgs),
     /// Replace the cluster's (`--cluster`) or a project's (`--project P`) pipeline defaults.
     Defaults(defaults::SetDefaultsArgs),
+    /// A project's description.
+    Project(project::UpdateProjectArgs),
 }
 
 /// Nouns of `restart`.
@@ -420,7 +430,9 @@ pub fn run(cli: Cli) -> i32 {
         no_wait_lock: cli.no_wait_lock,
         project: cli.project,
     };
-    let result = engine::expose(&g.root, cli.expose).and_then(|()| dispatch(&g, cli.command));
+    let result = project::init(&g)
+        .and_then(|()| engine::expose(&g.root, cli.expose))
+        .and_then(|()| dispatch(&g, cli.command));
     match result {
         Ok(code) => code,
         Err(e) => report(&crate::teach::teach(&g, e)),
@@ -522,7 +534,7 @@ fn dispatch(g: &Global, command: Command) -> Res<i32> {
             what: Restart::Datum { job, datums },
         } => pipeline::restart_datum(root, &job, &datums)?,
         Command::Debug { what } => crate::debug_datum::run(root, what)?,
-        other => run_data(root, other)?,
+        other => run_project(root, other)?,
     }
     Ok(0)
 }
@@ -553,6 +565,28 @@ fn run_transaction(g: &Global, command: Command) -> Res<Option<Command>> {
         other => return Ok(Some(other)),
     }?;
     Ok(None)
+}
+
+/// The project commands; anything else goes to [`run_data`].
+fn run_project(root: &Global, command: Command) -> Res {
+    match command {
+        Command::Create {
+            what: Create::Project(a),
+        } => project::create(root, a),
+        Command::Update {
+            what: Update::Project(a),
+        } => project::update(root, a),
+        Command::Inspect {
+            what: Inspect::Project(a),
+        } => project::inspect(root, a),
+        Command::List {
+            what: List::Project(a),
+        } => project::list(root, a),
+        Command::Delete {
+            what: Delete::Project(a),
+        } => project::delete(root, a),
+        other => run_data(root, other),
+    }
 }
 
 /// The data commands; commands that write commits then wait for the jobs they started

@@ -93,7 +93,7 @@ fn at_of(r: &FileRef) -> &str {
 
 /// Runs `find commit`: the commits that changed the path, newest first, as they are found.
 pub fn find(g: &Global, args: FindCommitArgs) -> Res {
-    let r = FileRef::parse(&args.target)?;
+    let r = crate::project::file_ref(&args.target)?;
     if r.path.as_deref().is_none_or(str::is_empty) {
         return Err(CliError::BadArgs(format!(
             "{:?}: expected REPO@BRANCH:PATH (the path is missing)",
@@ -132,7 +132,7 @@ fn print_found(out: &mut impl Write, f: &FoundCommit, format: Format) -> Res {
 /// Runs `wait commit`: prints the commit once it is finished; exit 1 when it finished with
 /// an error or is still open (timeout, or embedded mode with nothing to finish it).
 pub fn wait(g: &Global, args: WaitCommitArgs) -> Res {
-    let r = FileRef::parse(&args.commit)?;
+    let r = crate::project::file_ref(&args.commit)?;
     if r.path.is_some() {
         return Err(CliError::BadArgs(format!(
             "{:?}: expected REPO@COMMIT (no path)",
@@ -179,7 +179,7 @@ pub fn wait(g: &Global, args: WaitCommitArgs) -> Res {
 /// with `--new`), oldest first, then each one as it finishes, until the server stops or
 /// Ctrl-C.
 pub fn subscribe(g: &Global, args: SubscribeCommitArgs) -> Res {
-    let r = FileRef::parse(&args.branch)?;
+    let r = crate::project::file_ref(&args.branch)?;
     if r.path.is_some() {
         return Err(CliError::BadArgs(format!(
             "{:?}: expected REPO@BRANCH (no path)",

@@ -336,17 +336,19 @@ pub fn create(g: &Global, cmd: Create) -> Res {
     let conn = connect(g, Access::Write, None)?;
     match cmd {
         Create::Repo { name, description } => {
-            conn.call(conn.client.create_repo(&name, &description))?;
+            let repo = crate::project::repo(&name)?;
+            conn.call(conn.client.create_repo(&repo.to_string(), &description))?;
         }
         Create::Branch {
             branch,
             head,
             provenance,
         } => {
-            let b = branch_of(&FileRef::parse(&branch)?)?;
-            for p in &provenance {
-                branch_of(&FileRef::parse(p)?)?;
-            }
+            let b = branch_of(&crate::project::file_ref(&branch)?)?;
+            let provenance = provenance
+                .iter()
+                .map(|p| Ok(branch_of(&crate::project::file_ref(p)?)?.to_string()))
+                .collect::<Res<Vec<String>>>()?;
             let body = PutBranch { head, provenance };
             conn.call(conn.client.put_branch(&b.repo.to_string(), &b.name, &body))?;
         }
@@ -362,7 +364,7 @@ pub fn list(g: &Global, cmd: List) -> Res {
     match cmd {
         List::Repo { output } => list_repos(&mut out, &conn, output)?,
         List::Branch { repo, output } => {
-            let r = FileRef::parse(&repo)?;
+            let r = crate::project::file_ref(&repo)?;
             let branches = conn.call(conn.client.list_branches(&repo_of(&r)))?;
             if output == Format::Text {
                 writeln!(out, "{:<20} {:<32} PROVENANCE", "BRANCH", "HEAD").map_err(io_err("-"))?;
@@ -390,7 +392,7 @@ pub fn list(g: &Global, cmd: List) -> Res {
             recursive,
             output,
         } => {
-            let r = FileRef::parse(&file)?;
+            let r = crate::project::file_ref(&file)?;
             let path = r.file_path()?;
             let files =
                 conn.call(
@@ -404,7 +406,7 @@ pub fn list(g: &Global, cmd: List) -> Res {
             number,
             output,
         } => {
-            let r = FileRef::parse(&repo)?;
+            let r = crate::project::file_ref(&repo)?;
             let commits = conn.call(conn.client.list_commits(
                 &repo_of(&r),
                 r.commit.as_deref(),
@@ -460,7 +462,7 @@ pub fn delete(g: &Global, cmd: Delete) -> Res {
             after_write_on(&conn, g.no_wait, None, &format!("deletion of repo {name}"))
         }
         Delete::Branch { branch, force } => {
-            let b = branch_of(&FileRef::parse(&branch)?)?;
+            let b = branch_of(&crate::project::file_ref(&branch)?)?;
             conn.call(
                 conn.client
                     .delete_branch(&b.repo.to_string(), &b.name, force),
@@ -473,7 +475,7 @@ pub fn delete(g: &Global, cmd: Delete) -> Res {
             )
         }
         Delete::File { file } => {
-            let r = FileRef::parse(&file)?;
+            let r = crate::project::file_ref(&file)?;
             let path = r.file_path()?;
             let w = conn.call(conn.client.delete_file(&repo_of(&r), at_of(&r), &path));
             written(g, &conn, w)
@@ -510,7 +512,7 @@ pub fn put(g: &Global, cmd: Put) -> Res {
         local,
         recursive,
     } = cmd;
-    let r = FileRef::parse(&file)?;
+    let r = crate::project::file_ref(&file)?;
     let dest = destination(&r, &local, recursive)?;
     let conn = connect(g, Access::Write, None)?;
     let w = upload(&conn, &r, &dest, &local, recursive);
@@ -663,7 +665,7 @@ pub fn get(g: &Global, cmd: Get) -> Res {
         output,
         recursive,
     } = cmd;
-    let r = FileRef::parse(&file)?;
+    let r = crate::project::file_ref(&file)?;
     let path = r.file_path()?;
     let conn = connect(g, Access::Read, None)?;
     if recursive {
@@ -766,7 +768,7 @@ pub fn glob(g: &Global, cmd: Glob) -> Res {
     let Glob::File { pattern, output } = cmd;
     // The pattern may contain ':' only after the first one.
     let (head, pat) = pattern.split_once(':').unwrap_or((&pattern, "/"));
-    let r = FileRef::parse(head)?;
+    let r = crate::project::file_ref(head)?;
     let conn = connect(g, Access::Read, None)?;
     let files = conn.call(conn.client.glob_files(&repo_of(&r), at_of(&r), pat))?;
     let stdout = io::stdout();
@@ -788,7 +790,7 @@ pub fn inspect(g: &Global, cmd: Inspect) -> Res {
     let mut out = stdout.lock();
     match cmd {
         Inspect::Commit { commit, output } => {
-            let r = FileRef::parse(&commit)?;
+            let r = crate::project::file_ref(&commit)?;
             let info = conn.call(conn.client.inspect_commit(&repo_of(&r), at_of(&r)))?;
             match output {
                 Format::Json => json_pretty(&mut out, &info)?,
@@ -810,7 +812,7 @@ pub fn inspect(g: &Global, cmd: Inspect) -> Res {
             }
         }
         Inspect::Branch { branch, output } => {
-            let b = branch_of(&FileRef::parse(&branch)?)?;
+            let b = branch_of(&crate::project::file_ref(&branch)?)?;
             let info = conn.call(conn.client.inspect_branch(&b.repo.to_string(), &b.name))?;
             match output {
                 Format::Json => json_pretty(&mut out, &info)?,
@@ -834,7 +836,7 @@ pub fn inspect(g: &Global, cmd: Inspect) -> Res {
             }
         }
         Inspect::File { file, output } => {
-            let r = FileRef::parse(&file)?;
+            let r = crate::project::file_ref(&file)?;
             let path = r.file_path()?;
             let info = conn.call(conn.client.inspect_file(&repo_of(&r), at_of(&r), &path))?;
             match output {
@@ -886,7 +888,7 @@ pub fn start(g: &Global, cmd: Start) -> Res {
         branch,
         description,
     } = cmd;
-    let b = branch_of(&FileRef::parse(&branch)?)?;
+    let b = branch_of(&crate::project::file_ref(&branch)?)?;
     let conn = connect(g, Access::Write, None)?;
     let info = conn.call(
         conn.client
@@ -899,7 +901,7 @@ pub fn start(g: &Global, cmd: Start) -> Res {
 /// Runs `finish commit`, then waits for the jobs it lets run (unless `--no-wait`).
 pub fn finish(g: &Global, cmd: Finish) -> Res {
     let Finish::Commit { commit, error } = cmd;
-    let r = FileRef::parse(&commit)?;
+    let r = crate::project::file_ref(&commit)?;
     let conn = connect(g, Access::Write, None)?;
     let info = conn.call(
         conn.client

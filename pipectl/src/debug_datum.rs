@@ -12,7 +12,6 @@ use std::sync::Arc;
 use clap::{Args, Subcommand};
 use pipeline_core::executor::policy::DatumPolicy;
 use pipeline_core::executor::{CancellationToken, DatumTask, Executor, LogSink, LogStream};
-use pipeline_core::pfs::refs::FileRef;
 use pipeline_core::pps::reproduce::{
     DatumRecipe, OutputComparison, compare_outputs, datum_recipe, verdict_failure,
 };
@@ -58,6 +57,8 @@ pub fn run(g: &Global, cmd: Debug) -> Res {
         .split_once('@')
         .filter(|(p, j)| !p.is_empty() && !j.is_empty())
         .ok_or_else(|| CliError::BadArgs(format!("expected PIPELINE@JOB, got {:?}", args.job)))?;
+    let pipeline = crate::project::pipeline(pipeline);
+    let pipeline = pipeline.as_str();
     let conn = connect(g, Access::Read, None)?;
     let job = conn.call(conn.client.inspect_job(pipeline, job))?;
     let d = conn.call(conn.client.inspect_datum(pipeline, &job.id, &args.datum))?;
@@ -126,7 +127,7 @@ fn datum_dir(keep: Option<&Path>) -> Res<(Option<tempfile::TempDir>, PathBuf)> {
 fn fetch_inputs(conn: &Conn, recipe: &DatumRecipe, dir: &Path) -> Res {
     for i in &recipe.inputs {
         let target = dir.join(&i.name).join(i.path.trim_start_matches('/'));
-        let r = FileRef::parse(&format!("{}@{}:{}", i.repo, i.commit, i.path))?;
+        let r = crate::project::file_ref(&format!("{}@{}:{}", i.repo, i.commit, i.path))?;
         if i.path.ends_with('/') {
             std::fs::create_dir_all(&target).map_err(io_err(&target))?;
             crate::data::get_dir(conn, &r, &i.path, &target)?;

@@ -32,7 +32,10 @@ pub struct EditPipelineArgs {
 /// Runs `edit pipeline`.
 pub fn edit_pipeline(g: &Global, args: EditPipelineArgs, no_wait: bool) -> Res {
     let conn = connect(g, Access::Read, None)?;
-    let current = conn.call(conn.client.inspect_pipeline(&args.name))?;
+    let current = conn.call(
+        conn.client
+            .inspect_pipeline(&crate::project::pipeline(&args.name)),
+    )?;
     let (text, ext) = match args.output {
         Format::Yaml => (
             serde_saphyr::to_string(&current.spec).map_err(|e| CliError::Usage(e.to_string()))?,
@@ -46,7 +49,7 @@ pub fn edit_pipeline(g: &Global, args: EditPipelineArgs, no_wait: bool) -> Res {
         ),
     };
     let file = tempfile::Builder::new()
-        .prefix(&format!("{}-", args.name))
+        .prefix(&format!("{}-", args.name.replace('/', "-")))
         .suffix(&format!(".{ext}"))
         .tempfile()
         .map_err(io_err(std::env::temp_dir()))?;
@@ -63,6 +66,8 @@ pub fn edit_pipeline(g: &Global, args: EditPipelineArgs, no_wait: bool) -> Res {
         update: true,
         reprocess: args.reprocess,
         executor: None,
+        // The stored spec names its project.
+        project: None,
     };
     if let Err(e) = check(&conn, &req, &args.name) {
         let (_, kept) = file.keep().map_err(|e| io_err("edit")(e.error))?;

@@ -55,7 +55,7 @@ fn at_of(r: &FileRef) -> &str {
 
 /// A reference that must name a path (`what` names the argument in the error).
 fn with_path(arg: &str, what: &str) -> Res<(FileRef, String)> {
-    let r = FileRef::parse(arg)?;
+    let r = crate::project::file_ref(arg)?;
     if r.path.as_deref().is_none_or(str::is_empty) {
         return Err(CliError::BadArgs(format!(
             "{what} {arg:?}: expected REPO@BRANCH:PATH (the path is missing)"
@@ -67,7 +67,7 @@ fn with_path(arg: &str, what: &str) -> Res<(FileRef, String)> {
 
 /// Runs `diff file`.
 pub fn diff(g: &Global, args: DiffFileArgs) -> Res {
-    let new = FileRef::parse(&args.new)?;
+    let new = crate::project::file_ref(&args.new)?;
     let path = new.file_path()?;
     let mut q = DiffQuery {
         path: Some(path.clone()),
@@ -75,7 +75,7 @@ pub fn diff(g: &Global, args: DiffFileArgs) -> Res {
         ..DiffQuery::default()
     };
     if let Some(o) = &args.old {
-        let old = FileRef::parse(o)?;
+        let old = crate::project::file_ref(o)?;
         q.old = Some(format!("{}@{}", old.repo, at_of(&old)));
         q.old_path = Some(match old.path {
             Some(_) => old.file_path()?,

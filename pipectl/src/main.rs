@@ -47,6 +47,7 @@ mod jsonnet;
 mod output;
 mod pipeline;
 mod preview;
+mod project;
 mod push_images;
 mod quickstart;
 mod secret;

@@ -192,7 +192,9 @@ pub struct WaitCommitArgs {
 
 fn parse_job(s: &str) -> Res<(String, String)> {
     match s.split_once('@') {
-        Some((p, j)) if !p.is_empty() && !j.is_empty() => Ok((p.to_string(), j.to_string())),
+        Some((p, j)) if !p.is_empty() && !j.is_empty() => {
+            Ok((crate::project::pipeline(p), j.to_string()))
+        }
         _ => Err(CliError::BadArgs(format!(
             "expected PIPELINE@JOB, got {s:?}"
         ))),
@@ -294,6 +296,7 @@ pub(crate) fn spec_request(args: &CreatePipelineArgs, update: bool) -> Res<Creat
         update,
         reprocess: args.reprocess,
         executor: args.executor.map(|e| e.name().to_string()),
+        project: crate::project::flag(),
     };
     if args.push.push_images && !args.dry_run {
         let from_stdin = source.as_os_str() == "-";
@@ -415,7 +418,10 @@ pub fn rerun_pipeline(g: &Global, args: RerunPipelineArgs, no_wait: bool) -> Res
         RerunMode::FailedOnly
     };
     let conn = connect(g, Access::Write, None)?;
-    let p = conn.call(conn.client.rerun_pipeline(&args.name, mode))?;
+    let p = conn.call(
+        conn.client
+            .rerun_pipeline(&crate::project::pipeline(&args.name), mode),
+    )?;
     eprintln!(
         "rerunning pipeline {} (version {}, {})",
         p.name,
@@ -463,14 +469,15 @@ fn print_dry_run(planned: &[DryRunPipeline], executor: Option<ExecutorKind>) -> 
 }
 
 fn pipeline_line(p: &PipelineInfo, jobs: &[JobInfo]) -> String {
+    let id = p.id();
     let last = jobs
         .iter()
-        .find(|j| j.pipeline == p.name)
+        .find(|j| j.pipeline == id)
         .map_or("-", |j| j.state.as_str());
     let inputs: Vec<String> = p.inputs.iter().map(|b| b.to_string()).collect();
     format!(
         "{:<20} {:<8} {:<11} {:<10} {:<15} {}",
-        p.name,
+        id,
         p.version,
         p.executor,
         if p.stopped { "paused" } else { "running" },
@@ -506,11 +513,17 @@ pub fn list_pipeline(g: &Global, args: ListPipelineArgs) -> Res {
 /// `inspect pipeline`.
 pub fn inspect_pipeline(g: &Global, args: PipelineArgs) -> Res {
     let conn = connect(g, Access::Read, None)?;
-    let p = conn.call(conn.client.inspect_pipeline(&args.name))?;
+    let p = conn.call(
+        conn.client
+            .inspect_pipeline(&crate::project::pipeline(&args.name)),
+    )?;
     match args.output {
         Format::Json => print_json(&p),
         Format::Text | Format::Yaml => {
             outln!("Name: {}", p.name);
+            if p.project != pipeline_core::pfs::DEFAULT_PROJECT {
+                outln!("Project: {}", p.project);
+            }
             outln!("Version: {}", p.version);
             outln!("Executor: {}", p.executor);
             if let Some(pin) = &p.image {
@@ -538,13 +551,15 @@ pub fn inspect_pipeline(g: &Global, args: PipelineArgs) -> Res {
 /// `delete pipeline`.
 pub fn delete_pipeline(g: &Global, args: DeletePipelineArgs) -> Res {
     let conn = connect(g, Access::Write, None)?;
-    conn.call(conn.client.delete_pipeline(&args.name, args.keep_repo))?;
+    let name = crate::project::pipeline(&args.name);
+    conn.call(conn.client.delete_pipeline(&name, args.keep_repo))?;
     eprintln!("deleted pipeline {}", args.name);
     Ok(())
 }
 
 /// `stop pipeline`.
 pub fn stop_pipeline(g: &Global, name: &str) -> Res {
+    let name = &crate::project::pipeline(name);
     let conn = connect(g, Access::Write, None)?;
     conn.call(conn.client.stop_pipeline(name))?;
     eprintln!("stopped pipeline {name}");
@@ -553,6 +568,7 @@ pub fn stop_pipeline(g: &Global, name: &str) -> Res {
 
 /// `start pipeline`.
 pub fn start_pipeline(g: &Global, name: &str, no_wait: bool) -> Res {
+    let name = &crate::project::pipeline(name);
     let conn = connect(g, Access::Write, None)?;
     let written = conn.call(conn.client.start_pipeline(name))?;
     eprintln!("started pipeline {name}");
@@ -629,7 +645,8 @@ pub fn print_jobs(jobs: &[JobInfo], format: Format) {
 /// `list job`.
 pub fn list_job(g: &Global, args: ListJobArgs) -> Res {
     let conn = connect(g, Access::Read, None)?;
-    let jobs = conn.call(conn.client.list_jobs(args.pipeline.as_deref()))?;
+    let pipeline = args.pipeline.as_deref().map(crate::project::pipeline);
+    let jobs = conn.call(conn.client.list_jobs(pipeline.as_deref()))?;
     print_jobs(&jobs, args.output);
     Ok(())
 }
@@ -709,7 +726,10 @@ pub fn wait_job(g: &Global, args: JobArgs) -> Res {
 /// progress); exit 1 naming those that did not succeed and how to read their logs.
 pub fn wait_commit(g: &Global, args: WaitCommitArgs) -> Res {
     let conn = connect(g, Access::Read, None)?;
-    let set = conn.call(conn.client.wait_commit(&args.commit))?;
+    let set = conn.call(
+        conn.client
+            .wait_commit(&crate::project::reference(&args.commit)),
+    )?;
     match args.output {
         Format::Json => set.jobs.iter().for_each(print_json),
         Format::Text | Format::Yaml => set.jobs.iter().for_each(|j| outln!("{}", job_line(j))),
@@ -859,7 +879,7 @@ pub fn logs(g: &Global, args: LogsArgs) -> Res {
     }
     let conn = connect(g, Access::Read, None)?;
     let mut lines = conn.call(conn.client.logs(
-        &args.pipeline,
+        &crate::project::pipeline(&args.pipeline),
         args.job.as_deref(),
         args.datum.as_deref(),
         args.follow,
@@ -883,6 +903,7 @@ pub fn logs(g: &Global, args: LogsArgs) -> Res {
 /// `run cron`.
 pub fn run_cron(g: &Global, cmd: Run, no_wait: bool) -> Res {
     let Run::Cron { pipeline } = cmd;
+    let pipeline = crate::project::pipeline(&pipeline);
     let conn = connect(g, Access::Write, None)?;
     let ticks = conn.call(conn.client.run_cron(&pipeline))?.commit_sets;
     for id in &ticks {

@@ -84,7 +84,8 @@ fn nearest_existing(g: &Global, m: &Missing) -> Option<String> {
         }
         Missing::Pipeline(name) => {
             let pipelines = conn.call(conn.client.list_pipelines()).ok()?;
-            nearest(name, pipelines.iter().map(|p| p.name.as_str())).map(str::to_string)
+            let ids: Vec<String> = pipelines.iter().map(|p| p.id()).collect();
+            nearest(name, ids.iter().map(String::as_str)).map(str::to_string)
         }
     }
 }

@@ -133,10 +133,12 @@ pub fn pfs_kind(e: &PfsError) -> ErrorKind {
         }
         E::LocalPath { .. } | E::Provenance(_) | E::OutputBranch { .. } => ErrorKind::Invalid,
         E::RepoNotFound { .. }
+        | E::ProjectNotFound { .. }
         | E::BranchNotFound { .. }
         | E::CommitNotFound { .. }
         | E::FileNotFound { .. } => ErrorKind::NotFound,
         E::RepoExists { .. }
+        | E::ProjectExists { .. }
         | E::CommitFinished { .. }
         | E::ParentNotFinished { .. }
         | E::InUse { .. }

@@ -32,6 +32,7 @@ struct ApiDoc;
 /// Every route with its description.
 fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(routes::projects::routes())
         .merge(routes::repos::routes())
         .merge(routes::branches::routes())
         .merge(routes::commits::routes())

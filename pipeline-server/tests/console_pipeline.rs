@@ -232,3 +232,41 @@ async fn jobs_are_newest_first_capped_and_unfinished_ones_can_be_stopped() {
     assert!(jobs.contains(&stop), "an unfinished job can be stopped");
     assert!(jobs.contains("JOB_CREATED"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_of_another_project_is_shown_and_linked_with_its_project() {
+    let c = console().await;
+    let store = c.engine.store();
+    store.create_project("lab", "").unwrap();
+    // `upper` again, in `lab`, reading `default/raw`.
+    let spec = "pipeline: {name: upper, project: {name: lab}}\ntransform: {cmd: [sh, -c, 'cp $raw /pfs/out/']}\ninput: {pfs: {repo: raw, project: default, glob: /*}}\n";
+    let parsed = parse_str(spec, "lab.yaml").unwrap();
+    c.engine
+        .create_pipelines(&parsed, &CreateOptions::default())
+        .unwrap();
+    c.engine.run_pending().await.unwrap();
+    let overview = page(&c, "/", StatusCode::OK).await;
+    assert!(
+        overview.contains(r#"href="/pipelines/lab%2Fupper""#),
+        "{overview}"
+    );
+    assert!(
+        overview.contains(r#"href="/pipelines/upper""#),
+        "{overview}"
+    );
+    let body = page(&c, "/pipelines/lab%2Fupper", StatusCode::OK).await;
+    let facts = element(&body, "dl", "facts");
+    assert!(
+        facts.contains(r#"href="/repos/lab%2Fupper">lab/upper@master"#),
+        "{facts}"
+    );
+    let job = &c.jobs("lab/upper")[0];
+    assert_eq!(job.pipeline, "lab/upper");
+    let link = format!("/pipelines/lab%2Fupper/jobs/{}", job.id);
+    assert!(body.contains(&format!("href=\"{link}\"")), "{body}");
+    let job_page = page(&c, &link, StatusCode::OK).await;
+    assert!(job_page.contains("lab/upper"), "{job_page}");
+    // The default project's `upper` is another pipeline.
+    let default = page(&c, "/pipelines/upper", StatusCode::OK).await;
+    assert!(!default.contains("lab/upper"), "{default}");
+}

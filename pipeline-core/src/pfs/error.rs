@@ -22,6 +22,18 @@ pub enum PfsError {
         /// What was expected.
         reason: String,
     },
+    /// The project does not exist.
+    #[error("project {project} not found")]
+    ProjectNotFound {
+        /// Project name.
+        project: String,
+    },
+    /// The project already exists.
+    #[error("project {project} already exists")]
+    ProjectExists {
+        /// Project name.
+        project: String,
+    },
     /// The repo does not exist.
     #[error("repo {repo} not found")]
     RepoNotFound {

@@ -26,6 +26,9 @@ pub enum Table {
     CommitSets,
     /// `project/repo \0 commit-id \0 /path` → file entry or tombstone.
     Files,
+    /// `project` → project record (`default` and projects older repos name exist without
+    /// one; see `pfs/projects.rs`).
+    Projects,
     /// Records of the pipeline engine (`crate::pps`): pipelines, jobs, datums, logs. Kept in
     /// the same database so that engine records and output files commit atomically.
     Engine,
@@ -33,13 +36,14 @@ pub enum Table {
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 7] = [
         Table::Repos,
         Table::Branches,
         Table::Commits,
         Table::CommitSets,
         Table::Files,
         Table::Engine,
+        Table::Projects,
     ];
 
     /// A stable name for the table.
@@ -51,6 +55,7 @@ impl Table {
             Table::CommitSets => "commit_sets",
             Table::Files => "files",
             Table::Engine => "engine",
+            Table::Projects => "projects",
         }
     }
 }

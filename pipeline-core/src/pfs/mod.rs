@@ -24,6 +24,7 @@
 //! | [`object`] | the object-store trait and the local content-addressed store |
 //! | `meta_redb` | the embedded metadata database ([`RedbMetaStore`]) |
 //! | `meta_mem` | an in-memory metadata store ([`MemMetaStore`]) for tests; proves the trait |
+//! | `projects` | [`Store::create_project`] and friends: project records, the implicit `default` project |
 //! | `store`, `commits`, `files` | [`Store`]: repos/branches/provenance, commits, files |
 //! | `dir_put`, `local_tree` | [`Store::put_dir_local`]: a local directory put in path order, reading only what changed |
 //! | [`stat_cache`] | what a directory put remembers of local files (git's index idea) and what it trusts |
@@ -127,6 +128,7 @@ pub mod names;
 pub mod object;
 mod owner;
 mod private;
+pub(crate) mod projects;
 mod query;
 mod records;
 pub mod recovery;
@@ -155,6 +157,7 @@ pub use model::{
     DEFAULT_PROJECT, DiffEntry, FileInfo, FileKind, Origin, RepoInfo, RepoRef,
 };
 pub use names::{validate_file_name, validate_file_path};
+pub use projects::ProjectInfo;
 pub use query::{FoundCommit, FoundIter};
 pub use recovery::{CommitOwner, RecoveredWrite, RecoveryAction};
 pub use source::CommitTree;

@@ -71,8 +71,12 @@ fn take_lock(root: &Path) -> Result<File> {
                 let _ = f.read_to_string(&mut holder);
                 let holder = holder.trim().to_string();
                 // A holder that died moments ago may still have children on their way out
-                // (killed with it) that share the lock: wait for them, briefly.
-                if holder_is_gone(&holder, host.trim()) && started.elapsed() < LOCK_GRACE {
+                // (killed with it) that share the lock: wait for them, briefly. So does a
+                // store this process closed while a child it forked meanwhile (an executor
+                // starting a worker) still has the lock's descriptor, until it closes it.
+                let passing = holder_is_gone(&holder, host.trim())
+                    || holder == format!("pid {} on host {}", std::process::id(), host.trim());
+                if passing && started.elapsed() < LOCK_GRACE {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                     continue;
                 }
@@ -95,7 +99,8 @@ fn take_lock(root: &Path) -> Result<File> {
     Ok(f)
 }
 
-/// How long [`take_lock`] waits for the last processes of a holder that is gone.
+/// How long [`take_lock`] waits for the last processes of a holder that is gone (or for
+/// this process's children to close a lock this process released).
 const LOCK_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Whether the lock file's `pid N on host H` names a process of this host that no longer
@@ -337,6 +342,7 @@ fn inspect_branch_in<G: super::records::Getter + ?Sized + ScanAll>(
 impl StoreTxn<'_> {
     /// Creates a repo.
     pub fn create_repo(&mut self, repo: &RepoRef, description: &str) -> Result<RepoInfo> {
+        self.require_project(&repo.project)?;
         if self.w.get(Table::Repos, &repo_key(repo))?.is_some() {
             return Err(PfsError::RepoExists {
                 repo: repo.to_string(),

@@ -39,10 +39,11 @@ impl Engine {
                 let Some(schedule) = c.spec.as_deref().and_then(|s| Schedule::parse(s).ok()) else {
                     continue;
                 };
+                let project = c.project.as_deref().unwrap_or(&p.project);
                 let Some(repo) = c
                     .repo
                     .as_deref()
-                    .and_then(|r| crate::pfs::RepoRef::new(r).ok())
+                    .and_then(|r| crate::pfs::RepoRef::in_project(project, r).ok())
                 else {
                     continue;
                 };

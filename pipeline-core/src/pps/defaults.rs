@@ -48,12 +48,11 @@ impl DefaultsScope {
         }
     }
 
-    /// Refuses a malformed project name.
-    fn check(&self) -> Result<()> {
+    /// Refuses a malformed project name, and a project that does not exist in `store`.
+    fn check(&self, store: &crate::pfs::Store) -> Result<()> {
         if let DefaultsScope::Project(p) = self {
             validate_project_name(p).map_err(|e| PpsError::Store(e.into()))?;
-            // LEAD: once projects are records (the projects branch), refuse the defaults of a
-            // project that does not exist here, with the projects' not-found error.
+            store.inspect_project(p)?;
         }
         Ok(())
     }
@@ -107,7 +106,7 @@ impl Engine {
     ///
     /// Blocking: one store read.
     pub fn defaults(&self, scope: &DefaultsScope) -> Result<DefaultsRecord> {
-        scope.check()?;
+        scope.check(self.store())?;
         let key = scope.key().encode();
         match self.store().engine_get(&key)? {
             Some(v) => decode(&key, &v),
@@ -131,7 +130,7 @@ impl Engine {
         defaults: &PipelineDefaults,
         opts: SetDefaultsOptions,
     ) -> Result<DefaultsChange> {
-        scope.check()?;
+        scope.check(self.store())?;
         let regenerated = if opts.regenerate || opts.reprocess {
             self.regenerated(scope, defaults, opts.reprocess)?
         } else {

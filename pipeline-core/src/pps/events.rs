@@ -64,13 +64,17 @@ impl Event {
         }
     }
 
-    /// The pipeline the event is about, when it is about one (commits: their repo's name).
-    pub fn pipeline(&self) -> Option<&str> {
+    /// The ID of the pipeline the event is about, when it is about one (commits: the
+    /// pipeline their repo would be the output of, see [`super::pipeline_id_of_repo`]).
+    pub fn pipeline(&self) -> Option<std::borrow::Cow<'_, str>> {
+        use std::borrow::Cow;
         match self {
-            Event::CommitFinished(c) => Some(&c.commit.repo.name),
-            Event::Job(j) => Some(&j.pipeline),
-            Event::Datum(d) => Some(&d.pipeline),
-            Event::Log(l) => Some(&l.pipeline),
+            Event::CommitFinished(c) => {
+                Some(Cow::Owned(super::pipeline_id_of_repo(&c.commit.repo)))
+            }
+            Event::Job(j) => Some(Cow::Borrowed(&j.pipeline)),
+            Event::Datum(d) => Some(Cow::Borrowed(&d.pipeline)),
+            Event::Log(l) => Some(Cow::Borrowed(&l.pipeline)),
             Event::Lagged { .. } => None,
         }
     }

@@ -38,7 +38,7 @@ impl Engine {
             if parsed.spec.pipeline.is_none() || effective.name.is_empty() {
                 continue;
             }
-            let name = effective.name.clone();
+            let name = super::pipeline_id(&effective.project, &effective.name);
             let executor = match &opts.executor {
                 Some(e) => e.clone(),
                 None => match self.inspect_pipeline(&name) {

@@ -23,12 +23,35 @@
 //! 0 failed, 1 recovered, 2 success, 3 skipped; `time_us` is the datum's download + process +
 //! upload time, so within a state the slowest comes first. A page of datums is a range scan.
 //!
-//! Pipeline names are repo names (no `/`), job IDs are hex and datum IDs are hex, so a `/`
-//! ends each part and a prefix never matches a longer name. Numbers are zero-padded so that
-//! key order is numeric order.
+//! **Pipelines in keys.** `{pipeline}` is the pipeline's ID as the key spells it
+//! ([`segment`]): a pipeline of the `default` project is its bare name (the layout stores had
+//! before projects, so they open unchanged), a pipeline of another project is
+//! `{project}:{name}`. Every constructor takes the pipeline ID in either of its accepted forms
+//! (`NAME` or `PROJECT/NAME`, see [`super::pipeline_id`]) and spells it this way, so
+//! `default/edges` and `edges` are one pipeline.
+//!
+//! Project and pipeline names are `[a-zA-Z0-9_-]+` (no `/`, no `:`), job IDs are hex and
+//! datum IDs are hex, so a `/` ends each part and a prefix never matches a longer name or a
+//! pipeline of another project. Numbers are zero-padded so that key order is numeric order.
+
+use std::borrow::Cow;
 
 use super::datum_pages::{datum_time_us, state_rank};
 use super::records::{DatumInfo, DatumState};
+
+/// How a key spells pipeline ID `id` (see the module docs): `NAME` for the default
+/// project, `PROJECT:NAME` otherwise. Idempotent, so a segment read back from a key spells
+/// the same key again.
+pub(crate) fn segment(id: &str) -> Cow<'_, str> {
+    let id = id
+        .strip_prefix(crate::pfs::DEFAULT_PROJECT)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .unwrap_or(id);
+    match id.contains('/') {
+        true => Cow::Owned(id.replacen('/', ":", 1)),
+        false => Cow::Borrowed(id),
+    }
+}
 
 /// A key of an engine record.
 pub(crate) trait RecordKey {
@@ -79,7 +102,7 @@ impl<'a> PipelineKey<'a> {
 
 impl RecordKey for PipelineKey<'_> {
     fn encode(&self) -> Vec<u8> {
-        format!("P/{}", self.name).into_bytes()
+        format!("P/{}", segment(self.name)).into_bytes()
     }
 }
 
@@ -150,13 +173,13 @@ impl<'a> PipelineVersionKey<'a> {
 
     /// Every version of pipeline `name`.
     pub(crate) fn of(name: &str) -> KeyPrefix {
-        KeyPrefix(format!("V/{name}/"))
+        KeyPrefix(format!("V/{}/", segment(name)))
     }
 }
 
 impl RecordKey for PipelineVersionKey<'_> {
     fn encode(&self) -> Vec<u8> {
-        format!("V/{}/{:012}", self.name, self.version).into_bytes()
+        format!("V/{}/{:012}", segment(self.name), self.version).into_bytes()
     }
 }
 
@@ -182,13 +205,13 @@ impl<'a> JobKey<'a> {
 
     /// Every job of `pipeline`.
     pub(crate) fn of(pipeline: &str) -> KeyPrefix {
-        KeyPrefix(format!("J/{pipeline}/"))
+        KeyPrefix(format!("J/{}/", segment(pipeline)))
     }
 }
 
 impl RecordKey for JobKey<'_> {
     fn encode(&self) -> Vec<u8> {
-        format!("J/{}/{}", self.pipeline, self.job).into_bytes()
+        format!("J/{}/{}", segment(self.pipeline), self.job).into_bytes()
     }
 }
 
@@ -215,18 +238,18 @@ impl<'a> DatumKey<'a> {
 
     /// Every datum of `pipeline@job`, in datum ID order ([`KeyPrefix::rest`] is the ID).
     pub(crate) fn of_job(pipeline: &str, job: &str) -> KeyPrefix {
-        KeyPrefix(format!("D/{pipeline}/{job}/"))
+        KeyPrefix(format!("D/{}/{job}/", segment(pipeline)))
     }
 
     /// Every datum of every job of `pipeline`.
     pub(crate) fn of_pipeline(pipeline: &str) -> KeyPrefix {
-        KeyPrefix(format!("D/{pipeline}/"))
+        KeyPrefix(format!("D/{}/", segment(pipeline)))
     }
 }
 
 impl RecordKey for DatumKey<'_> {
     fn encode(&self) -> Vec<u8> {
-        format!("D/{}/{}/{}", self.pipeline, self.job, self.datum).into_bytes()
+        format!("D/{}/{}/{}", segment(self.pipeline), self.job, self.datum).into_bytes()
     }
 }
 
@@ -301,23 +324,33 @@ impl<'a> DatumOrderKey<'a> {
 
     /// Every entry of `pipeline@job` ([`KeyPrefix::rest`] is the position).
     pub(crate) fn of_job(pipeline: &str, job: &str) -> KeyPrefix {
-        KeyPrefix(format!("O/{pipeline}/{job}/"))
+        KeyPrefix(format!("O/{}/{job}/", segment(pipeline)))
     }
 
     /// The entries of the datums of `pipeline@job` in `state`.
     pub(crate) fn of_state(pipeline: &str, job: &str, state: DatumState) -> KeyPrefix {
-        KeyPrefix(format!("O/{pipeline}/{job}/{}/", state_rank(state)))
+        KeyPrefix(format!(
+            "O/{}/{job}/{}/",
+            segment(pipeline),
+            state_rank(state)
+        ))
     }
 
     /// Every entry of every job of `pipeline`.
     pub(crate) fn of_pipeline(pipeline: &str) -> KeyPrefix {
-        KeyPrefix(format!("O/{pipeline}/"))
+        KeyPrefix(format!("O/{}/", segment(pipeline)))
     }
 }
 
 impl RecordKey for DatumOrderKey<'_> {
     fn encode(&self) -> Vec<u8> {
-        format!("O/{}/{}/{}", self.pipeline, self.job, self.position).into_bytes()
+        format!(
+            "O/{}/{}/{}",
+            segment(self.pipeline),
+            self.job,
+            self.position
+        )
+        .into_bytes()
     }
 }
 
@@ -338,13 +371,13 @@ impl<'a> OrderIndexedKey<'a> {
 
     /// Every marker of `pipeline`.
     pub(crate) fn of(pipeline: &str) -> KeyPrefix {
-        KeyPrefix(format!("I/{pipeline}/"))
+        KeyPrefix(format!("I/{}/", segment(pipeline)))
     }
 }
 
 impl RecordKey for OrderIndexedKey<'_> {
     fn encode(&self) -> Vec<u8> {
-        format!("I/{}/{}", self.pipeline, self.job).into_bytes()
+        format!("I/{}/{}", segment(self.pipeline), self.job).into_bytes()
     }
 }
 
@@ -364,7 +397,7 @@ impl<'a> RerunKey<'a> {
 
 impl RecordKey for RerunKey<'_> {
     fn encode(&self) -> Vec<u8> {
-        format!("R/{}", self.pipeline).into_bytes()
+        format!("R/{}", segment(self.pipeline)).into_bytes()
     }
 }
 
@@ -395,6 +428,7 @@ impl<'a> LogKey<'a> {
     /// The log lines of `pipeline`, of one of its jobs, or of one datum of that job (a
     /// datum without a job is ignored).
     pub(crate) fn of(pipeline: &str, job: Option<&str>, datum: Option<&str>) -> KeyPrefix {
+        let pipeline = segment(pipeline);
         KeyPrefix(match (job, datum) {
             (Some(j), Some(d)) => format!("L/{pipeline}/{j}/{d}/"),
             (Some(j), None) => format!("L/{pipeline}/{j}/"),
@@ -407,7 +441,10 @@ impl RecordKey for LogKey<'_> {
     fn encode(&self) -> Vec<u8> {
         format!(
             "L/{}/{}/{}/{:010}",
-            self.pipeline, self.job, self.datum, self.seq
+            segment(self.pipeline),
+            self.job,
+            self.datum,
+            self.seq
         )
         .into_bytes()
     }
@@ -430,13 +467,13 @@ impl<'a> KillReasonKey<'a> {
 
     /// Every kill reason of `pipeline`.
     pub(crate) fn of(pipeline: &str) -> KeyPrefix {
-        KeyPrefix(format!("K/{pipeline}/"))
+        KeyPrefix(format!("K/{}/", segment(pipeline)))
     }
 }
 
 impl RecordKey for KillReasonKey<'_> {
     fn encode(&self) -> Vec<u8> {
-        format!("K/{}/{}", self.pipeline, self.job).into_bytes()
+        format!("K/{}/{}", segment(self.pipeline), self.job).into_bytes()
     }
 }
 
@@ -457,7 +494,7 @@ impl<'a> DeletedPipelineKey<'a> {
 
 impl RecordKey for DeletedPipelineKey<'_> {
     fn encode(&self) -> Vec<u8> {
-        format!("X/{}", self.name).into_bytes()
+        format!("X/{}", segment(self.name)).into_bytes()
     }
 }
 
@@ -569,5 +606,26 @@ mod tests {
         let key = PipelineKey::new("edges").encode();
         assert_eq!(PipelineKey::decode(&key), Some(PipelineKey::new("edges")));
         assert_eq!(PipelineKey::decode(b"J/edges/ab"), None);
+    }
+
+    #[test]
+    fn project_pipelines_have_keys_of_their_own() {
+        assert_eq!(PipelineKey::new("default/edges").encode(), b"P/edges");
+        assert_eq!(PipelineKey::new("proj/edges").encode(), b"P/proj:edges");
+        assert_eq!(JobKey::new("proj/e", "ab").encode(), b"J/proj:e/ab");
+        assert_eq!(
+            LogKey::new("proj/e", "ab", "cd", 1).encode(),
+            b"L/proj:e/ab/cd/0000000001"
+        );
+        // A default-project pipeline named like a project covers none of its pipelines.
+        let job = JobKey::new("proj/e", "ab").encode();
+        assert!(!job.starts_with(JobKey::of("proj").as_bytes()));
+        assert!(job.starts_with(JobKey::of("proj/e").as_bytes()));
+        assert!(owned_by("proj").iter().all(|p| p.rest(&job).is_none()));
+        // Read back, a key spells itself again.
+        let key = DatumKey::new("proj/e", "ab", "cd").encode();
+        let d = DatumKey::decode(&key).expect("datum key");
+        assert_eq!(DatumKey::new(d.pipeline, d.job, d.datum).encode(), key);
+        assert!(PipelineKey::decode(b"P/proj:edges").is_some());
     }
 }

@@ -104,8 +104,10 @@ mod job;
 mod job_ids;
 mod keys;
 mod last_job;
+mod pipeline_id;
 mod pool_spec;
 mod preview;
+mod projects;
 mod records;
 mod registry;
 pub mod reproduce;
@@ -129,6 +131,7 @@ pub use executors_in_use::executors_in_use;
 pub use images::ImagePins;
 pub use job_ids::MIN_JOB_PREFIX;
 pub use last_job::{LastJobs, MAX_JOBLESS_COMMITS, MAX_UNFINISHED_JOBS, RecentJobs};
+pub use pipeline_id::{canonical_pipeline_id, pipeline_id, pipeline_id_of_repo, split_pipeline_id};
 pub use pool_spec::{dry_run_pool_spec, pool_spec, worker_count};
 pub use preview::{MissingInput, PreviewError, preview_datums};
 pub use records::{

@@ -55,6 +55,12 @@ pub struct PipelineInfo {
 }
 
 impl PipelineInfo {
+    /// The pipeline's ID: its name in the default project, `project/name` in any other
+    /// (see [`pipeline_id`](super::pipeline_id)).
+    pub fn id(&self) -> String {
+        super::pipeline_id(&self.project, &self.name)
+    }
+
     /// The effective spec of a spec as written without defaults, with the pipeline's `salt`:
     /// how a record stored without an effective spec gets it.
     pub fn effective_of(spec: &PipelineSpec, salt: &str) -> EffectiveSpec {
@@ -194,7 +200,7 @@ pub struct JobStats {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobInfo {
-    /// Pipeline name.
+    /// Pipeline ID: its name in the default project, `project/name` in any other.
     pub pipeline: String,
     /// Job ID = commit-set ID.
     pub id: String,

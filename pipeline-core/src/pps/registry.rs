@@ -9,6 +9,7 @@ use crate::validate::{self, StoreCheck};
 use super::error::{PpsError, Result};
 use super::images::{ImagePins, pinned_image};
 use super::keys::{self, DeletedPipelineKey, PipelineKey, PipelineVersionKey, RecordKey, RerunKey};
+use super::pipeline_id::{pipeline_id, pipeline_id_of_repo};
 use super::records::{JobState, PipelineInfo, enc};
 use super::{Engine, now_ms};
 
@@ -238,16 +239,30 @@ pub(crate) fn store_findings(
     let Some(name) = spec.pipeline.as_ref().map(|_| effective.name.clone()) else {
         return out;
     };
-    let registered = view.pipeline_registered(&name);
+    let id = pipeline_id(&effective.project, &name);
+    let registered = view.pipeline_registered(&id);
+    let out_repo = RepoRef::in_project(&effective.project, &name).ok();
+    if let Err(PfsError::ProjectNotFound { .. }) =
+        engine.store().inspect_project(&effective.project)
+    {
+        out.push(Diagnostic::error(
+            "pipeline.project.not_found",
+            FieldPath::root().field("pipeline").field("project"),
+            format!(
+                "project {} not found; create it with `pipectl create project {}`",
+                effective.project, effective.project
+            ),
+        ));
+    }
     if !registered
-        && let Ok(r) = RepoRef::new(&name)
-        && view.repo_exists(&r)
+        && let Some(r) = &out_repo
+        && view.repo_exists(r)
     {
         out.push(Diagnostic::error(
             "pipeline.name.repo_exists",
             FieldPath::root().field("pipeline").field("name"),
             format!(
-                "pipeline \"{name}\" cannot be created because a repo with the same name already exists"
+                "pipeline \"{id}\" cannot be created because a repo with the same name already exists"
             ),
         ));
     }
@@ -273,11 +288,11 @@ pub(crate) fn store_findings(
         if b.cron {
             continue;
         }
-        if b.branch.repo.name == name {
+        if out_repo.as_ref() == Some(&b.branch.repo) {
             out.push(Diagnostic::error(
                 "input.repo.self",
                 b.field.clone(),
-                format!("pipeline \"{name}\" cannot read its own output repo"),
+                format!("pipeline \"{id}\" cannot read its own output repo"),
             ));
             continue;
         }
@@ -289,14 +304,14 @@ pub(crate) fn store_findings(
             ));
         } else if registered
             && let Some(provenance) = view.branch_provenance(&b.branch)
-            && let Ok(me) = RepoRef::new(&name)
-            && provenance.iter().any(|p| p.repo == me)
+            && let Some(me) = &out_repo
+            && provenance.iter().any(|p| p.repo == *me)
         {
             out.push(Diagnostic::error(
                 "input.cycle",
                 b.field.clone(),
                 format!(
-                    "cycle detected because {} is already in the subvenance of {name}",
+                    "cycle detected because {} is already in the subvenance of {id}",
                     b.branch
                 ),
             ));
@@ -372,14 +387,15 @@ pub(crate) fn record_pipeline(
     branches: &[InputBranch],
     salvage_from: Option<&str>,
 ) -> Result<()> {
-    let key = PipelineKey::new(&info.name).encode();
+    let id = info.id();
+    let key = PipelineKey::new(&id).encode();
     if existing.is_none() && txn.engine_get(&key)?.is_some() {
-        return Err(PpsError::PipelineExists(info.name.clone()));
+        return Err(PpsError::PipelineExists(id));
     }
     for b in branches.iter().filter(|b| b.cron) {
         // Cron repos are created with the pipeline, with an empty first commit.
         if !txn.repo_exists(&b.branch.repo)? {
-            let what = format!("cron ticks of pipeline {}", info.name);
+            let what = format!("cron ticks of pipeline {id}");
             txn.create_repo(&b.branch.repo, &what)?;
             txn.create_branch(&b.branch, None, &[])?;
         }
@@ -407,19 +423,19 @@ pub(crate) fn record_pipeline(
         }
         Some(_) => {}
         None if !txn.repo_exists(&out_branch.repo)? => {
-            let what = format!("output of pipeline {}", info.name);
+            let what = format!("output of pipeline {id}");
             txn.create_repo(&out_branch.repo, &what)?;
         }
         None => {}
     }
     // The record goes in before the first commit's job is discovered (same transaction).
-    txn.engine_delete(&DeletedPipelineKey::new(&info.name).encode())?;
+    txn.engine_delete(&DeletedPipelineKey::new(&id).encode())?;
     txn.engine_put(&key, &enc(info))?;
     txn.engine_put(
-        &PipelineVersionKey::new(&info.name, info.version).encode(),
+        &PipelineVersionKey::new(&id, info.version).encode(),
         &enc(info),
     )?;
-    let rerun = RerunKey::new(&info.name).encode();
+    let rerun = RerunKey::new(&id).encode();
     match salvage_from {
         Some(job) => {
             let request = RerunRequest {
@@ -452,7 +468,11 @@ fn check_unread(
     if let Ok(b) = output
         && !b.subvenance.is_empty()
     {
-        let users: Vec<String> = b.subvenance.iter().map(|s| s.repo.name.clone()).collect();
+        let users: Vec<String> = b
+            .subvenance
+            .iter()
+            .map(|s| pipeline_id_of_repo(&s.repo))
+            .collect();
         return Err(PpsError::Store(PfsError::InUse {
             what: format!("pipeline {name}"),
             reason: format!("pipelines {} read its output", users.join(", ")),
@@ -465,9 +485,10 @@ fn check_unread(
 /// output branch's provenance), its cron repos and every record it owns. A repo that is
 /// already gone is not an error, so a pipeline whose repo was removed can still be deleted.
 fn remove_pipeline(txn: &mut StoreTxn<'_>, info: &PipelineInfo, keep_repo: bool) -> Result<()> {
-    let name = info.name.as_str();
+    let id = info.id();
+    let name = id.as_str();
     check_unread(&txn.inspect_branch(&info.output_branch), name)?;
-    let repo = RepoRef::new(name)?;
+    let repo = info.output_branch.repo.clone();
     if keep_repo {
         if txn.branch_exists(&info.output_branch)? {
             let head = txn.inspect_branch(&info.output_branch)?.head;
@@ -708,6 +729,7 @@ impl Engine {
             .as_ref()
             .map(|_| registration.effective.name.clone())
             .ok_or_else(|| PpsError::Usage("the spec has no pipeline name".into()))?;
+        let name = pipeline_id(&registration.effective.project, &name);
         let existing = existing(&name)?;
         if let Some(old) = &existing
             && !(opts.update || spec.update)
@@ -738,7 +760,7 @@ impl Engine {
             user_json,
             mut effective,
         } = registration;
-        let name = effective.name.clone();
+        let name = pipeline_id(&effective.project, &effective.name);
         reject_unsupported(&effective, &name)?;
         let executor = opts
             .executor
@@ -762,7 +784,7 @@ impl Engine {
                 .unwrap_or_else(|| CommitId::generate().to_string()),
         };
         effective.salt = Some(salt.clone());
-        let out_repo = RepoRef::new(&name)?;
+        let out_repo = RepoRef::in_project(&effective.project, &effective.name)?;
         let out_branch = out_repo.branch(&effective.output_branch)?;
         let mut branches = Vec::new();
         if let Some(input) = &effective.input {
@@ -774,7 +796,7 @@ impl Engine {
         let now = now_ms();
         let image = pinned_image(opts, &name, existing, &effective, &executor);
         let info = PipelineInfo {
-            name: name.clone(),
+            name: effective.name.clone(),
             project: out_repo.project.clone(),
             version: existing.map_or(1, |p| p.version + 1),
             spec: spec.clone(),
@@ -930,7 +952,8 @@ impl Engine {
         self.kill_unfinished(name, "job killed because pipeline was deleted")?;
         {
             let mut pools = self.inner.pools.lock().await;
-            let keys: Vec<_> = pools.keys().filter(|(p, _)| p == name).cloned().collect();
+            let id = info.id();
+            let keys: Vec<_> = pools.keys().filter(|(p, _)| *p == id).cloned().collect();
             for k in keys {
                 if let Some(mut pool) = pools.remove(&k) {
                     for w in pool.iter_mut() {
@@ -940,7 +963,7 @@ impl Engine {
             }
         }
         if let Some(ex) = self.inner.executors.get(&info.executor) {
-            let _ = ex.remove_pipeline(&info.project, name).await;
+            let _ = ex.remove_pipeline(&info.project, &info.name).await;
         }
         store.transact(|txn| remove_pipeline(txn, &info, keep_repo))
     }

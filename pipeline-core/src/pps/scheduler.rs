@@ -26,7 +26,7 @@ enum Readiness {
 /// A CREATED job for the open output commit `c` of pipeline `p`.
 fn new_job(p: &PipelineInfo, c: CommitInfo, salvage_from: Option<String>) -> JobInfo {
     JobInfo {
-        pipeline: p.name.clone(),
+        pipeline: p.id(),
         id: c.commit.id.to_string(),
         version: p.version,
         state: JobState::JobCreated,
@@ -68,7 +68,7 @@ impl Engine {
                 let c = store.inspect_commit(&p.output_branch.repo.commit(&id))?;
                 if c.is_finished()
                     || store
-                        .engine_get(&JobKey::new(&p.name, id.as_str()).encode())?
+                        .engine_get(&JobKey::new(&p.id(), id.as_str()).encode())?
                         .is_some()
                 {
                     break;
@@ -82,8 +82,8 @@ impl Engine {
             let mut salvage = self.pending_rerun(&p, &mut writes)?;
             for c in chain.into_iter().rev() {
                 let job = new_job(&p, c, salvage.take());
-                writes.push((JobKey::new(&p.name, &job.id).encode(), Some(enc(&job))));
-                writes.push(indexed_from_start(&p.name, &job.id));
+                writes.push((JobKey::new(&p.id(), &job.id).encode(), Some(enc(&job))));
+                writes.push(indexed_from_start(&p.id(), &job.id));
                 created.push(job);
             }
         }
@@ -101,7 +101,7 @@ impl Engine {
         p: &PipelineInfo,
         writes: &mut crate::pfs::EngineWrite,
     ) -> Result<Option<String>> {
-        let key = RerunKey::new(&p.name).encode();
+        let key = RerunKey::new(&p.id()).encode();
         let Some(v) = self.store().engine_get(&key)? else {
             return Ok(None);
         };
@@ -198,7 +198,8 @@ impl Engine {
         job: Option<&str>,
         datum: Option<&str>,
     ) -> Result<Vec<LogLine>> {
-        self.inspect_pipeline(pipeline)?;
+        let pipeline = self.inspect_pipeline(pipeline)?.id();
+        let pipeline = pipeline.as_str();
         let mut out = Vec::new();
         for kv in self
             .store()
@@ -231,7 +232,7 @@ impl Engine {
             .running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&(pipeline.to_string(), job.to_string()))
+            .get(&(info.pipeline.clone(), job.to_string()))
             .cloned();
         match token {
             Some(t) => {
@@ -463,7 +464,7 @@ impl Engine {
                 )));
             }
             if c.error.is_some() {
-                failed_inputs.push(input.repo.name.clone());
+                failed_inputs.push(super::pipeline_id_of_repo(&input.repo));
             }
         }
         if failed_inputs.is_empty() {

@@ -238,7 +238,7 @@ impl EngineEnv {
 }
 
 fn repo_ref(name: &str) -> RepoRef {
-    RepoRef::new(name).unwrap_or_else(|err| panic!("repo name {name}: {err}"))
+    RepoRef::parse(name).unwrap_or_else(|err| panic!("repo name {name}: {err}"))
 }
 
 /// A tree as [`EngineEnv::tree`] returns it, from `(path, content)` pairs.

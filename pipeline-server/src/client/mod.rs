@@ -18,6 +18,7 @@ mod jobs;
 mod logs;
 mod ndjson;
 mod pipelines;
+mod projects;
 mod repos;
 mod secrets;
 mod transactions;

@@ -27,7 +27,7 @@ impl DagNode<'_> {
     pub fn name(&self) -> &str {
         match self {
             DagNode::Repo { name, .. } => name,
-            DagNode::Pipeline(status) => &status.info.name,
+            DagNode::Pipeline(status) => &status.id,
         }
     }
 }
@@ -111,7 +111,7 @@ fn node_box(node: &DagNode, at: Point, cfg: &LayoutConfig, now_ms: u64) -> Marku
 /// A pipeline's box: name, last job's state and duration, datum counts, staleness.
 fn pipeline_box(status: &PipelineStatus, at: Point, cfg: &LayoutConfig, now_ms: u64) -> Markup {
     let (x, y, w, h) = (at.x, at.y, cfg.node_width, cfg.node_height);
-    let name = &status.info.name;
+    let name = &status.id;
     let stale: Vec<&str> = status.stale.iter().map(|s| s.label()).collect();
     let stale_line = stale.join(" · ");
     html! {

@@ -138,7 +138,7 @@ fn inputs(job: &JobInfo, d: &DatumInfo) -> Markup {
 
 /// The output files (the first [`SHOWN_OUTPUTS`]), linked to the output commit's browser.
 fn outputs(job: &JobInfo, d: &DatumInfo) -> Markup {
-    let repo = &job.output_commit.repo.name;
+    let repo = &super::repo::repo_label(&job.output_commit.repo);
     let commit = job.output_commit.id.as_str();
     let more = d.outputs.len().saturating_sub(SHOWN_OUTPUTS);
     html! {

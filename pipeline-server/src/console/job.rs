@@ -122,7 +122,7 @@ fn render(
 fn commit_link(c: &CommitRef) -> Markup {
     let id = c.id.as_str();
     html! {
-        a.mono href=(url::commit(&c.repo.name, id)) title=(id) { (c.repo.name) "@" (short(id)) }
+        a.mono href=(url::commit(&super::repo::repo_label(&c.repo), id)) title=(id) { (super::repo::repo_label(&c.repo)) "@" (short(id)) }
     }
 }
 

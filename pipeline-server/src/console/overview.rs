@@ -65,7 +65,7 @@ fn read_overview(e: &Engine) -> Result<Overview, PageError> {
     }
     for p in &pipelines {
         let out = &p.info.output_branch;
-        shown_branch.insert(out.repo.clone(), (out.clone(), Some(p.info.name.clone())));
+        shown_branch.insert(out.repo.clone(), (out.clone(), Some(p.info.id())));
     }
     let mut repos = Vec::new();
     for r in e.store().list_repos()? {
@@ -174,7 +174,7 @@ fn pipeline_table(pipelines: &[PipelineStatus], now: u64) -> Markup {
 
 /// One row of the pipeline table.
 fn pipeline_row(p: &PipelineStatus, now: u64) -> Markup {
-    let name = &p.info.name;
+    let name = &p.info.id();
     html! {
         tr data-pipeline=(name) {
             td { a href=(url::pipeline(name)) { (name) } }

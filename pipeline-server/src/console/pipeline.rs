@@ -84,7 +84,7 @@ fn read_page(e: &Engine, name: &str, version: Option<&str>) -> Result<PipelinePa
 /// The page body.
 fn render(d: &PipelinePage, csrf: &str) -> Result<Markup, PageError> {
     let info = &d.status.info;
-    let name = &info.name;
+    let name = &info.id();
     Ok(html! {
         h1 {
             (name) " "
@@ -108,12 +108,12 @@ fn render(d: &PipelinePage, csrf: &str) -> Result<Markup, PageError> {
 
 /// Rerun (failed datums only, or all), and stop or start.
 fn actions(info: &PipelineInfo, csrf: &str) -> Markup {
-    let base = url::pipeline(&info.name);
+    let base = url::pipeline(&info.id());
     let all_question = format!(
         "Rerun every datum of {}? Nothing is skipped: every datum runs again.",
-        info.name
+        info.id()
     );
-    let stop_question = format!("Stop {}? Its unfinished jobs are killed.", info.name);
+    let stop_question = format!("Stop {}? Its unfinished jobs are killed.", info.id());
     html! {
         (action_form(&format!("{base}/rerun"), "Rerun failed datums", csrf, None, &[("mode", "failed")]))
         (action_form(&format!("{base}/rerun"), "Rerun all datums", csrf, Some(&all_question), &[("mode", "all")]))
@@ -156,8 +156,8 @@ fn facts(status: &PipelineStatus) -> Markup {
             dd {
                 @match &status.last_job {
                     Some(j) => {
-                        a.mono href=(url::job(&info.name, &j.id)) { (short(&j.id)) } " "
-                        (live_job_state(&info.name, &j.id, j.state))
+                        a.mono href=(url::job(&info.id(), &j.id)) { (short(&j.id)) } " "
+                        (live_job_state(&info.id(), &j.id, j.state))
                     }
                     None => span.muted { "none yet" },
                 }
@@ -167,8 +167,8 @@ fn facts(status: &PipelineStatus) -> Markup {
             }) {
                 dt { "Last finished job" }
                 dd {
-                    a.mono href=(url::job(&info.name, &f.id)) { (short(&f.id)) } " "
-                    (live_job_state(&info.name, &f.id, f.state))
+                    a.mono href=(url::job(&info.id(), &f.id)) { (short(&f.id)) } " "
+                    (live_job_state(&info.id(), &f.id, f.state))
                 }
             }
         }

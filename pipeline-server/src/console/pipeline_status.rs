@@ -12,6 +12,9 @@ use super::view::duration_ms;
 /// A pipeline, its newest job and its staleness reasons.
 #[derive(Debug, Clone)]
 pub struct PipelineStatus {
+    /// The pipeline's ID (`name`, or `project/name` outside the default project): what
+    /// the console shows and links.
+    pub id: String,
     /// The pipeline's current version.
     pub info: PipelineInfo,
     /// Its newest job, if any ([`Engine::last_jobs`]).
@@ -27,7 +30,7 @@ impl PipelineStatus {
     ///
     /// Blocking: store reads only.
     pub fn read(engine: &Engine, info: PipelineInfo) -> Result<Self, PpsError> {
-        let last = engine.last_jobs(&info.name)?;
+        let last = engine.last_jobs(&info.id())?;
         let mut heads = Vec::with_capacity(info.inputs.len());
         for branch in &info.inputs {
             let head = branch_head(engine.store(), branch)?.map(|c| c.commit.id);
@@ -35,6 +38,7 @@ impl PipelineStatus {
         }
         let stale = staleness(&info, &last, &heads);
         Ok(PipelineStatus {
+            id: info.id(),
             info,
             last_job: last.newest,
             last_finished: last.finished,

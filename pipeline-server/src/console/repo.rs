@@ -79,8 +79,8 @@ pub fn repo_label(repo: &RepoRef) -> String {
 
 /// The pipeline whose output `repo` is, if any.
 pub fn producing_pipeline(engine: &Engine, repo: &RepoRef) -> ApiResult<Option<String>> {
-    match engine.inspect_pipeline(&repo.name) {
-        Ok(p) if p.output_branch.repo == *repo => Ok(Some(p.name)),
+    match engine.inspect_pipeline(&pipeline_core::pps::pipeline_id_of_repo(repo)) {
+        Ok(p) if p.output_branch.repo == *repo => Ok(Some(p.id())),
         Ok(_) | Err(PpsError::PipelineNotFound(_)) => Ok(None),
         Err(e) => Err(e.into()),
     }

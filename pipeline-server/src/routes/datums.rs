@@ -106,7 +106,7 @@ pub struct PreviewInput {
 
 /// The datums of a job (skipped ones included), by datum ID.
 #[utoipa::path(get, path = "/api/v1/jobs/{pipeline}/{job}/datums", tag = "datums",
-    params(("pipeline" = String, Path, description = "Pipeline name"),
+    params(("pipeline" = String, Path, description = "Pipeline: `[PROJECT/]NAME` (`/` percent-encoded)"),
         ("job" = String, Path, description = "Job ID, or a prefix of at least 8 characters")),
     responses((status = 200, body = Vec<DatumInfo>), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
@@ -144,7 +144,7 @@ pub struct DatumPageQuery {
 /// first), skipped. A page costs its own length, however many datums the job has; follow
 /// `next` with `after` for the next page.
 #[utoipa::path(get, path = "/api/v1/jobs/{pipeline}/{job}/datum_page", tag = "datums",
-    params(("pipeline" = String, Path, description = "Pipeline name"),
+    params(("pipeline" = String, Path, description = "Pipeline: `[PROJECT/]NAME` (`/` percent-encoded)"),
         ("job" = String, Path, description = "Job ID, or a prefix of at least 8 characters"),
         DatumPageQuery),
     responses((status = 200, body = DatumPage), (status = 400, body = ErrorBody),
@@ -170,7 +170,7 @@ async fn datum_page(
 
 /// One datum of a job; a unique prefix of its ID is enough.
 #[utoipa::path(get, path = "/api/v1/jobs/{pipeline}/{job}/datums/{datum}", tag = "datums",
-    params(("pipeline" = String, Path, description = "Pipeline name"),
+    params(("pipeline" = String, Path, description = "Pipeline: `[PROJECT/]NAME` (`/` percent-encoded)"),
         ("job" = String, Path, description = "Job ID, or a prefix of at least 8 characters"),
         ("datum" = String, Path, description = "Datum ID, or a unique prefix")),
     responses((status = 200, body = DatumInfo), (status = 400, body = ErrorBody),

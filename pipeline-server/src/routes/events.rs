@@ -26,7 +26,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// Which events a stream carries (all when empty).
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 pub struct EventsQuery {
-    /// Only events about this pipeline (commits: of the repo of this name).
+    /// Only events about this pipeline, `[PROJECT/]NAME` (commits: of the repo of this
+    /// name).
     pub pipeline: Option<String>,
     /// Only events about this job (commits: of this commit set).
     pub job: Option<String>,
@@ -38,10 +39,11 @@ impl EventsQuery {
         if matches!(e, Event::Lagged { .. }) {
             return true;
         }
-        self.pipeline
-            .as_deref()
-            .is_none_or(|p| e.pipeline() == Some(p))
-            && self.job.as_deref().is_none_or(|j| e.job() == Some(j))
+        self.pipeline.as_deref().is_none_or(|p| {
+            let wanted = pipeline_core::pps::canonical_pipeline_id(p);
+            let wanted = wanted.as_deref().unwrap_or(p);
+            e.pipeline().as_deref() == Some(wanted)
+        }) && self.job.as_deref().is_none_or(|j| e.job() == Some(j))
     }
 }
 

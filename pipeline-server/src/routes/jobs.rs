@@ -108,7 +108,7 @@ async fn list_jobs(
 
 /// One job.
 #[utoipa::path(get, path = "/api/v1/jobs/{pipeline}/{job}", tag = "jobs",
-    params(("pipeline" = String, Path, description = "Pipeline name"),
+    params(("pipeline" = String, Path, description = "Pipeline: `[PROJECT/]NAME` (`/` percent-encoded)"),
         ("job" = String, Path, description = "Job ID, or a prefix of at least 8 characters")),
     responses((status = 200, body = JobInfo), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
@@ -127,7 +127,7 @@ async fn inspect_job(
 /// Stops a job: KILLED, its output commit finished with that error. A job the server is
 /// running right now is cancelled (its datums' processes killed) and ends KILLED.
 #[utoipa::path(post, path = "/api/v1/jobs/{pipeline}/{job}/stop", tag = "jobs",
-    params(("pipeline" = String, Path, description = "Pipeline name"),
+    params(("pipeline" = String, Path, description = "Pipeline: `[PROJECT/]NAME` (`/` percent-encoded)"),
         ("job" = String, Path, description = "Job ID, or a prefix of at least 8 characters")),
     responses((status = 200, body = JobInfo), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -163,7 +163,7 @@ pub struct RestartedDatums {
 /// attempt is cancelled and it starts again at once, without using up one of its
 /// `datum_tries`. 400 when no running datum matches; 409 when the job is finished.
 #[utoipa::path(post, path = "/api/v1/jobs/{pipeline}/{job}/restart_datum", tag = "jobs",
-    params(("pipeline" = String, Path, description = "Pipeline name"),
+    params(("pipeline" = String, Path, description = "Pipeline: `[PROJECT/]NAME` (`/` percent-encoded)"),
         ("job" = String, Path, description = "Job ID, or a prefix of at least 8 characters")),
     request_body = RestartDatums,
     responses((status = 200, body = RestartedDatums), (status = 400, body = ErrorBody),
@@ -186,7 +186,7 @@ async fn restart_datum(
 /// reason names the commit); returns it. On a server that runs jobs only when asked
 /// (`pipectl`'s embedded mode) runs every pending job first.
 #[utoipa::path(post, path = "/api/v1/jobs/{pipeline}/{job}/wait", tag = "jobs",
-    params(("pipeline" = String, Path, description = "Pipeline name"),
+    params(("pipeline" = String, Path, description = "Pipeline: `[PROJECT/]NAME` (`/` percent-encoded)"),
         ("job" = String, Path, description = "Job ID, or a prefix of at least 8 characters")),
     responses((status = 200, body = JobInfo), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody)))]

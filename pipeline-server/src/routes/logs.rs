@@ -82,7 +82,7 @@ impl Filter {
 /// stored, and ends when the job is finished (on a server that runs jobs only when asked,
 /// it runs the pending jobs meanwhile).
 #[utoipa::path(get, path = "/api/v1/pipelines/{pipeline}/logs", tag = "logs",
-    params(("pipeline" = String, Path, description = "Pipeline name"), LogsQuery),
+    params(("pipeline" = String, Path, description = "Pipeline: `[PROJECT/]NAME` (`/` percent-encoded)"), LogsQuery),
     responses((status = 200, description = "NDJSON, one `LogLine` per line", body = LogLine,
             content_type = "application/x-ndjson"),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]

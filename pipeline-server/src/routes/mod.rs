@@ -14,6 +14,7 @@ pub mod files;
 pub mod jobs;
 pub mod logs;
 pub mod pipelines;
+pub mod projects;
 pub mod repos;
 pub mod secrets;
 pub mod transactions;

@@ -52,6 +52,31 @@ pub struct CreatePipelines {
     /// default: the pipeline's current one, or the server's default.
     #[serde(default)]
     pub executor: Option<String>,
+    /// The project of the specs that name none in `pipeline.project` (`pipectl --project`;
+    /// default: `default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+}
+
+/// Puts the specs that name no project into `project` (when given), as pachctl's
+/// `--project` does.
+pub fn apply_project(parsed: &mut [ParsedSpec], project: Option<&str>) {
+    let Some(project) = project.filter(|p| !p.is_empty()) else {
+        return;
+    };
+    for p in parsed {
+        if let Some(pipeline) = p.spec.pipeline.as_mut() {
+            let named = pipeline
+                .project
+                .as_ref()
+                .is_some_and(|r| !r.name.is_empty());
+            if !named {
+                pipeline.project = Some(pipeline_core::spec::ProjectRef {
+                    name: project.to_string(),
+                });
+            }
+        }
+    }
 }
 
 /// What a pipeline write did: the pipelines as stored and the commit sets (job IDs) it
@@ -126,7 +151,8 @@ fn validate_all(parsed: &[pipeline_core::spec::ParsedSpec]) -> ApiResult<()> {
 /// with its field path) and says what would be created. `POST /api/v1/dry_run/pipelines`
 /// answers this; a client without a store can call it directly.
 pub fn dry_run(req: &CreatePipelines) -> ApiResult<Vec<DryRunPipeline>> {
-    let parsed = parse_spec_text(&req.spec, &req.source_name)?;
+    let mut parsed = parse_spec_text(&req.spec, &req.source_name)?;
+    apply_project(&mut parsed, req.project.as_deref());
     dry_run_parsed(req, &parsed)
 }
 
@@ -211,7 +237,8 @@ async fn create_pipelines(
     let (parsed, mut opts) = s
         .blocking(move |e| {
             check_executor(e, req.executor.as_deref())?;
-            let parsed = parse_spec_text(&req.spec, &req.source_name)?;
+            let mut parsed = parse_spec_text(&req.spec, &req.source_name)?;
+            apply_project(&mut parsed, req.project.as_deref());
             // Spec errors (of the specs merged over the defaults) are reported before any
             // image is pulled.
             validate_all(&with_defaults(e, &parsed)?)?;
@@ -252,7 +279,7 @@ async fn dry_run_pipelines(
 
 /// One pipeline (its current version).
 #[utoipa::path(get, path = "/api/v1/pipelines/{pipeline}", tag = "pipelines",
-    params(("pipeline" = String, Path, description = "Pipeline name")),
+    params(("pipeline" = String, Path, description = "Pipeline: `[PROJECT/]NAME` (`/` percent-encoded)")),
     responses((status = 200, body = PipelineInfo), (status = 404, body = ErrorBody)))]
 async fn inspect_pipeline(
     State(s): State<AppState>,
@@ -265,7 +292,7 @@ async fn inspect_pipeline(
 
 /// One version of a pipeline (what its jobs of that version ran: spec, salt, pinned image).
 #[utoipa::path(get, path = "/api/v1/pipelines/{pipeline}/versions/{version}", tag = "pipelines",
-    params(("pipeline" = String, Path, description = "Pipeline name"),
+    params(("pipeline" = String, Path, description = "Pipeline: `[PROJECT/]NAME` (`/` percent-encoded)"),
         ("version" = u64, Path, description = "Version (1 on create, +1 per update)")),
     responses((status = 200, body = PipelineInfo), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
@@ -281,7 +308,7 @@ async fn pipeline_version(
 /// Deletes a pipeline, its jobs, datums and logs, and its output repo unless `keep_repo`.
 /// Refused (409) while another pipeline reads it.
 #[utoipa::path(delete, path = "/api/v1/pipelines/{pipeline}", tag = "pipelines",
-    params(("pipeline" = String, Path, description = "Pipeline name"), DeleteQuery),
+    params(("pipeline" = String, Path, description = "Pipeline: `[PROJECT/]NAME` (`/` percent-encoded)"), DeleteQuery),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)))]
 async fn delete_pipeline(
@@ -301,7 +328,7 @@ async fn delete_pipeline(
 
 /// Stops a pipeline: its unfinished jobs are killed and it gets no new jobs until started.
 #[utoipa::path(post, path = "/api/v1/pipelines/{pipeline}/stop", tag = "pipelines",
-    params(("pipeline" = String, Path, description = "Pipeline name")),
+    params(("pipeline" = String, Path, description = "Pipeline: `[PROJECT/]NAME` (`/` percent-encoded)")),
     responses((status = 200, body = PipelineInfo), (status = 404, body = ErrorBody)))]
 async fn stop_pipeline(
     State(s): State<AppState>,
@@ -315,7 +342,7 @@ async fn stop_pipeline(
 /// Starts a stopped pipeline: a job over the current input heads (its commit set is in the
 /// answer).
 #[utoipa::path(post, path = "/api/v1/pipelines/{pipeline}/start", tag = "pipelines",
-    params(("pipeline" = String, Path, description = "Pipeline name")),
+    params(("pipeline" = String, Path, description = "Pipeline: `[PROJECT/]NAME` (`/` percent-encoded)")),
     responses((status = 200, body = PipelinesWritten), (status = 404, body = ErrorBody)))]
 async fn start_pipeline(
     State(s): State<AppState>,
@@ -339,7 +366,7 @@ pub struct RerunPipeline {
 /// job runs either only what did not succeed in the last job (`failed_only`) or every datum
 /// (`all`). Answers with the new version; its job runs in the background.
 #[utoipa::path(post, path = "/api/v1/pipelines/{pipeline}/rerun", tag = "pipelines",
-    params(("pipeline" = String, Path, description = "Pipeline name")),
+    params(("pipeline" = String, Path, description = "Pipeline: `[PROJECT/]NAME` (`/` percent-encoded)")),
     request_body = RerunPipeline,
     responses((status = 200, body = PipelineInfo), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
@@ -357,7 +384,7 @@ async fn rerun_pipeline(
 
 /// Commits a tick (now) to every cron input of a pipeline, as `pachctl run cron` does.
 #[utoipa::path(post, path = "/api/v1/pipelines/{pipeline}/run_cron", tag = "pipelines",
-    params(("pipeline" = String, Path, description = "Pipeline name")),
+    params(("pipeline" = String, Path, description = "Pipeline: `[PROJECT/]NAME` (`/` percent-encoded)")),
     responses((status = 200, body = CronRun), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 async fn run_cron(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<CronRun>> {

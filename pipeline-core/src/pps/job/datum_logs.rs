@@ -220,7 +220,8 @@ impl super::super::Engine {
         datum: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<LogLine>, bool)> {
-        self.inspect_job(pipeline, job)?;
+        let pipeline = self.inspect_job(pipeline, job)?.pipeline;
+        let pipeline = pipeline.as_str();
         let prefix = LogKey::of(pipeline, Some(job), datum);
         let mut stored = Vec::new();
         for kv in self

@@ -51,12 +51,12 @@ impl Engine {
     /// (stopping the pools of its older versions).
     pub(super) async fn take_pool(&self, p: &PipelineInfo) -> Result<Pool> {
         let mut pools = self.inner.pools.lock().await;
-        if let Some(pool) = pools.remove(&(p.name.clone(), p.version)) {
+        if let Some(pool) = pools.remove(&(p.id(), p.version)) {
             return Ok(pool);
         }
         let old: Vec<_> = pools
             .keys()
-            .filter(|(n, _)| *n == p.name)
+            .filter(|(n, _)| *n == p.id())
             .cloned()
             .collect();
         for k in old {
@@ -71,7 +71,7 @@ impl Engine {
                 .executors
                 .get(&p.executor)
                 .ok_or_else(|| PpsError::UnknownExecutor {
-                    pipeline: p.name.clone(),
+                    pipeline: p.id(),
                     executor: p.executor.clone(),
                     registered: self.executor_names().join(", "),
                 })?;
@@ -82,12 +82,12 @@ impl Engine {
                 .start_workers(&pool_spec)
                 .await
                 .map_err(|source| PpsError::Executor {
-                    pipeline: p.name.clone(),
+                    pipeline: p.id(),
                     source,
                 })?;
         Ok(workers
             .into_iter()
-            .map(|w| Box::new(StopGuard::new(p.name.clone(), w)) as Box<dyn Worker>)
+            .map(|w| Box::new(StopGuard::new(p.id(), w)) as Box<dyn Worker>)
             .collect())
     }
 
@@ -97,7 +97,7 @@ impl Engine {
             .pools
             .lock()
             .await
-            .insert((p.name.clone(), p.version), pool);
+            .insert((p.id(), p.version), pool);
     }
 
     /// Starts the job's workers on the first datum to run (a no-op re-run starts none): each

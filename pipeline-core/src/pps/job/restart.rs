@@ -119,7 +119,7 @@ impl Engine {
         let restarted = self
             .inner
             .running_datums
-            .restart(pipeline, &info.id, datums);
+            .restart(&info.pipeline, &info.id, datums);
         if restarted.is_empty() {
             return Err(PpsError::Usage(format!(
                 "no datum of job {pipeline}@{} running now matches {} (restart datum restarts running datums, by ID or input path)",
