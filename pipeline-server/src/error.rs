@@ -135,13 +135,18 @@ pub fn pfs_kind(e: &PfsError) -> ErrorKind {
         E::RepoNotFound { .. }
         | E::BranchNotFound { .. }
         | E::CommitNotFound { .. }
-        | E::FileNotFound { .. } => ErrorKind::NotFound,
+        | E::FileNotFound { .. }
+        | E::CommitSetNotFound { .. } => ErrorKind::NotFound,
         E::RepoExists { .. }
         | E::CommitFinished { .. }
         | E::ParentNotFinished { .. }
         | E::InUse { .. }
         | E::IsADirectory { .. }
-        | E::Locked { .. } => ErrorKind::Conflict,
+        | E::Locked { .. }
+        | E::SquashWithoutChildren { .. }
+        | E::DropWithChildren { .. }
+        | E::ChildNotFinished { .. }
+        | E::SubvenantCommitSets { .. } => ErrorKind::Conflict,
         _ => ErrorKind::Internal,
     }
 }

@@ -86,6 +86,7 @@
 //! datums are recorded, so partial output is never committed as success, and finished commits
 //! are never touched.
 
+mod commit_history;
 mod cron;
 mod datum_index;
 mod datum_pages;
@@ -112,6 +113,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::executor::CancellationToken;
 
+pub use commit_history::RemovedCommitSet;
 pub use datum_pages::{DatumPage, DatumQuery, MAX_DATUM_PAGE, datum_time_us, state_rank};
 pub use error::{PpsError, Result};
 pub use events::{DatumEvent, Event, Events};
