@@ -7,8 +7,8 @@ use clap::{Parser, Subcommand};
 use crate::conn::{Access, Global};
 use crate::error::{Res, report};
 use crate::{
-    commit_history, commit_verbs, completion, data, draw, engine, file_verbs, fsck, pipeline, quickstart, secret,
-    serve, validate, version,
+    commit_history, commit_verbs, completion, data, draw, engine, file_verbs, fsck, pipeline,
+    quickstart, secret, serve, validate, version,
 };
 
 /// The exit codes, shown by `pipectl --help` (see `error::exit`).

@@ -6,8 +6,8 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use clap::Args;
-use pipeline_core::pfs::refs::FileRef;
 use pipeline_core::pfs::names::is_commit_id_shaped;
+use pipeline_core::pfs::refs::FileRef;
 use pipeline_core::pps::RemovedCommitSet;
 use pipeline_core::spec::effective::DEFAULT_BRANCH;
 
@@ -86,10 +86,14 @@ pub fn delete(g: &Global, args: CommitSetArgs) -> Res {
 
 /// A squash refused for a commit without children: say which command drops it.
 fn teach_squash(e: CliError, id: &str) -> CliError {
-    if e.to_string().contains("cannot squash a commit that has no children") {
+    if e.to_string()
+        .contains("cannot squash a commit that has no children")
+    {
         return CliError::Hinted {
             error: Box::new(e),
-            hint: format!("to remove the commit set with its data, use `pipectl delete commit {id}`"),
+            hint: format!(
+                "to remove the commit set with its data, use `pipectl delete commit {id}`"
+            ),
         };
     }
     e
@@ -97,7 +101,9 @@ fn teach_squash(e: CliError, id: &str) -> CliError {
 
 /// A drop refused for a commit with children: say which command keeps their data.
 fn teach_delete(e: CliError, id: &str) -> CliError {
-    if e.to_string().contains("cannot drop a commit that has children") {
+    if e.to_string()
+        .contains("cannot drop a commit that has children")
+    {
         return CliError::Hinted {
             error: Box::new(e),
             hint: format!(
@@ -117,9 +123,8 @@ fn print_removed(done: &RemovedCommitSet, format: Format) -> Res {
         return json_pretty(&mut out, done);
     }
     let c = &done.commits;
-    let w = |out: &mut io::StdoutLock<'_>, line: String| {
-        writeln!(out, "{line}").map_err(io_err("-"))
-    };
+    let w =
+        |out: &mut io::StdoutLock<'_>, line: String| writeln!(out, "{line}").map_err(io_err("-"));
     let removed: Vec<String> = c.removed.iter().map(|i| i.commit.to_string()).collect();
     w(
         &mut out,
@@ -135,10 +140,16 @@ fn print_removed(done: &RemovedCommitSet, format: Format) -> Res {
         w(&mut out, format!("changes kept in {m}"))?;
     }
     for r in &c.rebuilt {
-        w(&mut out, format!("{r} starts again from its new parent when its job runs"))?;
+        w(
+            &mut out,
+            format!("{r} starts again from its new parent when its job runs"),
+        )?;
     }
     for m in &c.moved_heads {
-        w(&mut out, format!("branch {} moved from {} to {}", m.branch, m.from, m.to))?;
+        w(
+            &mut out,
+            format!("branch {} moved from {} to {}", m.branch, m.from, m.to),
+        )?;
     }
     for j in &done.jobs {
         let reason = if j.reason.is_empty() {

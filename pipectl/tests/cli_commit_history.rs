@@ -73,7 +73,10 @@ fn squash_commit_keeps_the_data_in_the_children_and_stops_the_sets_jobs() {
         err.contains("cannot squash a commit that has no children as that would cause data loss"),
         "{err}"
     );
-    assert!(err.contains(&format!("pipectl delete commit {c3}")), "{err}");
+    assert!(
+        err.contains(&format!("pipectl delete commit {c3}")),
+        "{err}"
+    );
     e.ok(&["fsck"]);
 }
 
@@ -84,14 +87,28 @@ fn delete_commit_drops_the_head_set_and_refuses_a_set_with_children() {
 
     // REPO@COMMIT names the commit's set; the text output says what happened.
     let text = e.ok(&["delete", "commit", &format!("data@{c3}")]);
-    assert!(text.contains(&format!("dropped commit set {c3}: 2 commit(s) removed")), "{text}");
-    assert!(text.contains(&format!("branch default/data@master moved from {c3} to {c2}")), "{text}");
+    assert!(
+        text.contains(&format!("dropped commit set {c3}: 2 commit(s) removed")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "branch default/data@master moved from {c3} to {c2}"
+        )),
+        "{text}"
+    );
     assert_eq!(history(&e, "data"), [c2.clone(), c1.clone()]);
     assert_eq!(e.ok(&["get", "file", "up@master:/a"]), "ONE");
 
     let err = e.fails(&["delete", "commit", &c1]);
-    assert!(err.contains("cannot drop a commit that has children"), "{err}");
-    assert!(err.contains(&format!("pipectl squash commit {c1}")), "{err}");
+    assert!(
+        err.contains("cannot drop a commit that has children"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("pipectl squash commit {c1}")),
+        "{err}"
+    );
     assert_eq!(history(&e, "data"), [c2.clone(), c1.clone()]);
 
     // A new commit builds on the new head, and its job on the remaining job.
@@ -114,7 +131,10 @@ fn squash_and_delete_commit_bad_input() {
     e.cmd(&["delete", "commit", "data@master:/a"]).code(2);
     let unknown = "0123456789abcdef0123456789abcdef";
     let err = e.fails(&["delete", "commit", unknown]);
-    assert!(err.contains(&format!("no commits found for commit set {unknown}")), "{err}");
+    assert!(
+        err.contains(&format!("no commits found for commit set {unknown}")),
+        "{err}"
+    );
     e.cmd(&["squash", "commit", "nope@master"]).code(1);
     e.cmd(&["squash", "commit"]).code(2);
 }

@@ -116,7 +116,10 @@ fn squash_without_children_and_drop_with_children_are_refused_with_pachyderms_wo
         )
     );
     let e = s.drop_commit_set(&c1.id).unwrap_err();
-    assert_eq!(e.to_string(), format!("cannot drop a commit that has children: {c1}"));
+    assert_eq!(
+        e.to_string(),
+        format!("cannot drop a commit that has children: {c1}")
+    );
     // Nothing changed.
     assert_eq!(history(&s, &b), [c2.id.to_string(), c1.id.to_string()]);
     let missing = CommitId::parse("0123456789abcdef0123456789abcdef").unwrap();
@@ -157,7 +160,10 @@ fn drop_moves_heads_to_the_parent_and_gc_reclaims_what_only_it_held() {
     assert_eq!(tree(&s, &c1), before);
     assert_clean(&s);
     let gc = s.gc(Duration::ZERO).unwrap();
-    assert_eq!(gc.removed, 1, "the dropped commit's only object is reclaimed: {gc:?}");
+    assert_eq!(
+        gc.removed, 1,
+        "the dropped commit's only object is reclaimed: {gc:?}"
+    );
     assert_clean(&s);
     // The next commit's parent is the new head.
     let c3 = commit(&s, &b, &[("/b", "3")], &[]);
@@ -179,7 +185,10 @@ fn dropping_a_branchs_only_commit_gives_it_a_new_empty_head() {
     assert_eq!(done.moved_heads.len(), 1);
     assert_eq!(done.moved_heads[0].to, head);
     let info = s.inspect_commit(&r.commit(&head)).unwrap();
-    assert!(info.is_finished(), "a branch without provenance gets a finished head");
+    assert!(
+        info.is_finished(),
+        "a branch without provenance gets a finished head"
+    );
     assert!(tree(&s, &info.commit).is_empty());
     assert_clean(&s);
 }
@@ -256,7 +265,10 @@ fn a_set_with_subvenant_commit_sets_is_refused() {
         }
         other => panic!("expected subvenant commit sets, got {other}"),
     }
-    assert!(e.to_string().contains("cannot be squashed because it has subvenant commit sets"));
+    assert!(
+        e.to_string()
+            .contains("cannot be squashed because it has subvenant commit sets")
+    );
     let e = s.drop_commit_set(&x.id).unwrap_err();
     assert!(e.to_string().contains("cannot be dropped"), "{e}");
     assert_clean(&s);

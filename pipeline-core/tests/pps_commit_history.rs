@@ -73,7 +73,11 @@ fn a_later_job_whose_base_was_squashed_plans_from_the_nearest_remaining_job() {
     expected.sort();
     assert_eq!(merged, expected);
     let j2_after = e.engine.inspect_job("p", c2.id.as_str()).unwrap();
-    assert_eq!(j2_after.state, JobState::JobSuccess, "an ended job keeps its ending");
+    assert_eq!(
+        j2_after.state,
+        JobState::JobSuccess,
+        "an ended job keeps its ending"
+    );
     assert!(e.datums("p", c2.id.as_str()).is_empty());
     assert_eq!(done.jobs, vec![j2_after]);
     // The failed job's output is what it was.
@@ -114,7 +118,12 @@ fn deleting_a_set_kills_its_pending_job_and_the_next_job_builds_on_the_parent() 
     e.engine.discover_jobs().unwrap();
 
     let done = block_on(e.engine.delete_commit_set(&c2.id)).unwrap();
-    let removed: Vec<_> = done.commits.removed.iter().map(|c| c.commit.clone()).collect();
+    let removed: Vec<_> = done
+        .commits
+        .removed
+        .iter()
+        .map(|c| c.commit.clone())
+        .collect();
     assert_eq!(removed, vec![c2.clone(), output(&c2.id)]);
     let j2 = e.engine.inspect_job("p", c2.id.as_str()).unwrap();
     assert_eq!(j2.state, JobState::JobKilled);
@@ -142,7 +151,12 @@ fn deleting_a_set_kills_its_pending_job_and_the_next_job_builds_on_the_parent() 
         JobState::JobSuccess
     );
     assert!(e.datums("p", c3.id.as_str()).is_empty());
-    assert!(e.engine.logs("p", Some(c3.id.as_str()), None).unwrap().is_empty());
+    assert!(
+        e.engine
+            .logs("p", Some(c3.id.as_str()), None)
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(e.head_tree("p"), files(&[("/a-1", "1\n")]));
     assert_clean(&e);
 }
@@ -170,7 +184,10 @@ fn squashing_a_finished_job_keeps_the_later_output_and_its_plan() {
     let c4 = e.commit("in", &[], &[("/c", "1")]);
     let j4 = e.run();
     assert_eq!(j4[0].base_job.as_deref(), Some(c3.id.as_str()));
-    assert_eq!((j4[0].stats.datums_processed, j4[0].stats.datums_skipped), (1, 2));
+    assert_eq!(
+        (j4[0].stats.datums_processed, j4[0].stats.datums_skipped),
+        (1, 2)
+    );
     assert_eq!(
         e.tree(&output(&c4.id)),
         files(&[("/a-2", "2\n"), ("/b-2", "2\n"), ("/c-1", "1\n")])
@@ -208,9 +225,7 @@ input: {pfs: {repo: in, glob: /*}}
         std::thread::sleep(Duration::from_millis(20));
     }
     let started = Instant::now();
-    let done = rt
-        .block_on(e.engine.delete_commit_set(&c1.id))
-        .unwrap();
+    let done = rt.block_on(e.engine.delete_commit_set(&c1.id)).unwrap();
     assert!(started.elapsed() < Duration::from_secs(30));
     let job = e.engine.inspect_job("p", c1.id.as_str()).unwrap();
     assert_eq!(job.state, JobState::JobKilled);

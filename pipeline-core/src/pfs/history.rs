@@ -32,8 +32,8 @@ use super::model::{
     BranchRef, CommitId, CommitInfo, CommitRef, CommitState, Origin, RepoRef, now_ms,
 };
 use super::records::{
-    BranchRecord, CommitRecord, commit_set_key, decode, get_commit, put_branch,
-    put_commit, repo_range, sub_key,
+    BranchRecord, CommitRecord, commit_set_key, decode, get_commit, put_branch, put_commit,
+    repo_range, sub_key,
 };
 use super::store::{Store, all_branches};
 use super::tree::layer_prefix;
@@ -496,8 +496,7 @@ fn give_heads(
                     .map(|h| p.repo.commit(&h))
             })
             .collect();
-        if w
-            .get(Table::Commits, &sub_key(&b.repo, new_id.as_str()))?
+        if w.get(Table::Commits, &sub_key(&b.repo, new_id.as_str()))?
             .is_none()
         {
             let info = CommitInfo {

@@ -98,8 +98,7 @@ impl Engine {
         let _no_job_runs = self.inner.scheduler.lock().await;
         let (s, set) = (self.clone(), id.clone());
         let done = tokio::task::spawn_blocking(move || {
-            s.store()
-                .transact(|txn| remove_in(txn, &set, op, &reason))
+            s.store().transact(|txn| remove_in(txn, &set, op, &reason))
         })
         .await
         .map_err(task_failed("remove commit set"))??;
@@ -112,10 +111,12 @@ impl Engine {
     /// would be refused.
     fn probe_removal(&self, id: &CommitId, op: HistoryOp) -> Result<()> {
         let reason = kill_reason(id, op);
-        let probed = self.store().transact(|txn| -> std::result::Result<(), Probe> {
-            remove_in(txn, id, op, &reason)?;
-            Err(Probe::Passes)
-        });
+        let probed = self
+            .store()
+            .transact(|txn| -> std::result::Result<(), Probe> {
+                remove_in(txn, id, op, &reason)?;
+                Err(Probe::Passes)
+            });
         match probed {
             Ok(()) | Err(Probe::Passes) => Ok(()),
             Err(Probe::Refused(e)) => Err(e),
@@ -176,8 +177,7 @@ fn refuse_started_job(txn: &StoreTxn<'_>, c: &CommitRef) -> Result<()> {
         return Ok(());
     };
     let job: JobInfo = decode(&key, &v)?;
-    if job.output_commit == *c
-        && matches!(job.state, JobState::JobRunning | JobState::JobFinishing)
+    if job.output_commit == *c && matches!(job.state, JobState::JobRunning | JobState::JobFinishing)
     {
         return Err(PfsError::ChildNotFinished {
             commit: c.to_string(),
