@@ -239,3 +239,37 @@ input: {pfs: {repo: in, glob: /*}}
     assert!(e.datums("p", c1.id.as_str()).is_empty());
     assert_clean(&e);
 }
+
+#[test]
+fn a_set_made_by_creating_or_updating_a_pipeline_is_refused() {
+    let e = pps_common::env();
+    e.repo("in");
+    e.commit("in", &[], &[("/a", "1")]);
+    let created = e.create(NAMED_BY_CONTENT);
+    let first = e.run();
+    assert_eq!(first[0].version, created.version);
+    let mut opts = pipeline_core::pps::CreateOptions::default();
+    opts.update = true;
+    opts.reprocess = true;
+    e.create_with(NAMED_BY_CONTENT, opts);
+    let updated = e.run();
+    assert_eq!(updated[0].version, 2);
+    for job in [&first[0], &updated[0]] {
+        let id = CommitId::parse(&job.id).unwrap();
+        let err = block_on(e.engine.delete_commit_set(&id)).unwrap_err();
+        assert!(matches!(err, PpsError::UpdatedPipeline { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cannot squash commit {} because it updated a pipeline",
+                output(&id)
+            )
+        );
+    }
+    // A data commit after it is a set of its own, and can go.
+    let c = e.commit("in", &[], &[("/b", "1")]);
+    e.run();
+    block_on(e.engine.delete_commit_set(&c.id)).unwrap();
+    assert_eq!(e.head_tree("p"), files(&[("/a-1", "1\n")]));
+    assert_clean(&e);
+}

@@ -162,7 +162,9 @@ pub fn pps_kind(e: &PpsError) -> ErrorKind {
         E::PipelineNotFound(_) | E::JobNotFound { .. } | E::DatumNotFound { .. } => {
             ErrorKind::NotFound
         }
-        E::PipelineExists(_) | E::JobFinished { .. } => ErrorKind::Conflict,
+        E::PipelineExists(_) | E::JobFinished { .. } | E::UpdatedPipeline { .. } => {
+            ErrorKind::Conflict
+        }
         E::Image { source, .. } => match **source {
             pipeline_core::executor::ExecutorError::Unavailable { .. } => ErrorKind::Internal,
             _ => ErrorKind::Invalid,

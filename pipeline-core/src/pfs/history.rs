@@ -137,6 +137,15 @@ impl StoreTxn<'_> {
     pub fn drop_commit_set(&mut self, id: &CommitId) -> Result<CommitSetRemoval> {
         remove_commit_set(&mut *self.w, id, HistoryOp::Drop)
     }
+
+    /// Every commit with ID `id` (one per repo), sorted by repo, as this transaction sees
+    /// them ([`Store::inspect_commit_set`] inside it).
+    pub fn inspect_commit_set(&self, id: &CommitId) -> Result<Vec<CommitInfo>> {
+        Ok(commits_of_set(&*self.w, id)?
+            .into_iter()
+            .map(|r| r.info)
+            .collect())
+    }
 }
 
 /// One repo's commits as the operation sees them: records by ID and children by parent.

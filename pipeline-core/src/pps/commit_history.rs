@@ -10,6 +10,10 @@
 //! KILLED with that reason, and the transaction runs while no job runs (the scheduler's
 //! lock), so no runner writes to a commit as it disappears.
 //!
+//! A set that creating, updating or rerunning a pipeline made (no user commit in it, and its
+//! job is the first of a pipeline version) is refused, as Pachyderm refuses a set holding a
+//! pipeline's spec commit: "cannot squash commit ... because it updated a pipeline".
+//!
 //! Later jobs plan against the right base afterwards: a job's base is the job of the nearest
 //! error-free ancestor of its output commit. A squash merges a removed output commit into
 //! the finished commits built on it (whose jobs are done, their records complete), and
@@ -19,7 +23,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::pfs::{CommitId, CommitRef, CommitSetRemoval, HistoryOp, PfsError, StoreTxn};
+use crate::pfs::{
+    CommitId, CommitInfo, CommitRef, CommitSetRemoval, HistoryOp, Origin, PfsError, StoreTxn,
+};
 
 use super::error::{PpsError, Result, task_failed};
 use super::keys::{DatumKey, DatumOrderKey, JobKey, KillReasonKey, LogKey, RecordKey};
@@ -91,9 +97,13 @@ impl Engine {
         let reason = kill_reason(id, op);
         // Refusals come before anything is stopped.
         let (s, set) = (self.clone(), id.clone());
-        tokio::task::spawn_blocking(move || s.probe_removal(&set, op))
-            .await
-            .map_err(task_failed("check commit set removal"))??;
+        tokio::task::spawn_blocking(move || {
+            // The set's jobs are recorded before they are judged.
+            s.discover_jobs()?;
+            s.probe_removal(&set, op)
+        })
+        .await
+        .map_err(task_failed("check commit set removal"))??;
         self.cancel_running_of_set(id, &reason)?;
         let _no_job_runs = self.inner.scheduler.lock().await;
         let (s, set) = (self.clone(), id.clone());
@@ -153,6 +163,7 @@ fn remove_in(
     op: HistoryOp,
     reason: &str,
 ) -> Result<RemovedCommitSet> {
+    refuse_pipeline_update(txn, &txn.inspect_commit_set(id)?)?;
     let commits = match op {
         HistoryOp::Squash => txn.squash_commit_set(id)?,
         HistoryOp::Drop => txn.drop_commit_set(id)?,
@@ -169,16 +180,46 @@ fn remove_in(
     Ok(RemovedCommitSet { commits, jobs })
 }
 
+/// The job whose output commit is `c`, if recorded.
+fn job_of(txn: &StoreTxn<'_>, c: &CommitRef) -> Result<Option<JobInfo>> {
+    let key = JobKey::new(&c.repo.name, c.id.as_str()).encode();
+    let Some(v) = txn.engine_get(&key)? else {
+        return Ok(None);
+    };
+    let job: JobInfo = decode(&key, &v)?;
+    Ok((job.output_commit == *c).then_some(job))
+}
+
+/// A set that no user commit made, whose job is the first of its pipeline's version (the
+/// output commit's parent has no job of that version), was made by creating, updating or
+/// rerunning the pipeline: refused, as Pachyderm refuses a set holding a spec commit.
+fn refuse_pipeline_update(txn: &StoreTxn<'_>, set: &[CommitInfo]) -> Result<()> {
+    if set.iter().any(|c| c.origin == Origin::User) {
+        return Ok(());
+    }
+    for c in set {
+        let Some(job) = job_of(txn, &c.commit)? else {
+            continue;
+        };
+        let previous = match &c.parent {
+            Some(p) => job_of(txn, &c.commit.repo.commit(p))?,
+            None => None,
+        };
+        if previous.is_none_or(|p| p.version != job.version) {
+            return Err(PpsError::UpdatedPipeline {
+                commit: c.commit.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// An open output commit left to be rebuilt must belong to a job that has not started: a
 /// started one planned against the removed job.
 fn refuse_started_job(txn: &StoreTxn<'_>, c: &CommitRef) -> Result<()> {
-    let key = JobKey::new(&c.repo.name, c.id.as_str()).encode();
-    let Some(v) = txn.engine_get(&key)? else {
-        return Ok(());
-    };
-    let job: JobInfo = decode(&key, &v)?;
-    if job.output_commit == *c && matches!(job.state, JobState::JobRunning | JobState::JobFinishing)
-    {
+    let started = job_of(txn, c)?
+        .is_some_and(|j| matches!(j.state, JobState::JobRunning | JobState::JobFinishing));
+    if started {
         return Err(PfsError::ChildNotFinished {
             commit: c.to_string(),
         }

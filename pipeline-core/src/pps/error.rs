@@ -71,6 +71,13 @@ pub enum PpsError {
         what: String,
     },
     /// A bad argument (e.g. a malformed `PIPELINE@JOB`).
+    /// A commit set made by creating, updating or rerunning a pipeline cannot be squashed
+    /// or deleted (Pachyderm's wording).
+    #[error("cannot squash commit {commit} because it updated a pipeline")]
+    UpdatedPipeline {
+        /// `project/pipeline@id`: the output commit of the version's first job.
+        commit: String,
+    },
     #[error("{0}")]
     Usage(String),
     /// An internal task of the engine panicked or was cancelled before it finished.
