@@ -248,9 +248,11 @@ fn a_set_made_by_creating_or_updating_a_pipeline_is_refused() {
     let created = e.create(NAMED_BY_CONTENT);
     let first = e.run();
     assert_eq!(first[0].version, created.version);
-    let mut opts = pipeline_core::pps::CreateOptions::default();
-    opts.update = true;
-    opts.reprocess = true;
+    let opts = pipeline_core::pps::CreateOptions {
+        update: true,
+        reprocess: true,
+        ..Default::default()
+    };
     e.create_with(NAMED_BY_CONTENT, opts);
     let updated = e.run();
     assert_eq!(updated[0].version, 2);

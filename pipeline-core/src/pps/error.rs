@@ -70,7 +70,6 @@ pub enum PpsError {
         /// The feature.
         what: String,
     },
-    /// A bad argument (e.g. a malformed `PIPELINE@JOB`).
     /// A commit set made by creating, updating or rerunning a pipeline cannot be squashed
     /// or deleted (Pachyderm's wording).
     #[error("cannot squash commit {commit} because it updated a pipeline")]
@@ -78,6 +77,7 @@ pub enum PpsError {
         /// `project/pipeline@id`: the output commit of the version's first job.
         commit: String,
     },
+    /// A bad argument (e.g. a malformed `PIPELINE@JOB`).
     #[error("{0}")]
     Usage(String),
     /// An internal task of the engine panicked or was cancelled before it finished.
