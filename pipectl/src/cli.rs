@@ -7,8 +7,8 @@ use clap::{Parser, Subcommand};
 use crate::conn::{Access, Global};
 use crate::error::{Res, report};
 use crate::{
-    commit_verbs, completion, data, defaults, draw, engine, file_verbs, fsck, pipeline, project,
-    quickstart, secret, serve, transaction, validate, version,
+    commit_history, commit_verbs, completion, data, defaults, draw, engine, file_verbs, fsck,
+    pipeline, project, quickstart, secret, serve, transaction, validate, version,
 };
 
 /// The exit codes, shown by `pipectl --help` (see `error::exit`).
@@ -126,6 +126,12 @@ pub enum Command {
         /// What to list.
         #[command(subcommand)]
         what: List,
+    },
+    /// Squash a commit set: its commits deleted, their changes kept in their children.
+    Squash {
+        /// What to squash.
+        #[command(subcommand)]
+        what: Squash,
     },
     /// Delete a repo, branch, file, ...
     Delete {
@@ -257,6 +263,9 @@ pub enum List {
 pub enum Delete {
     /// A pipeline.
     Pipeline(pipeline::DeletePipelineArgs),
+    /// A commit set (`ID`, or `REPO@COMMIT` for its set), dropped: every commit of the set
+    /// (none may have children) and its jobs' datum records; heads move to the parents.
+    Commit(commit_history::CommitSetArgs),
     /// A stored secret.
     Secret(secret::DeleteSecretArgs),
     /// A transaction and its queued requests (default: the active one).
@@ -268,6 +277,15 @@ pub enum Delete {
     /// Data objects.
     #[command(flatten)]
     Data(data::Delete),
+}
+
+/// Nouns of `squash`.
+#[derive(Debug, Subcommand)]
+pub enum Squash {
+    /// A commit set (`ID`, or `REPO@COMMIT` for its set): every commit of the set is deleted
+    /// and its changes kept in its children (refused for a commit without children: use
+    /// `delete commit`); its jobs are stopped and lose their datum records.
+    Commit(commit_history::CommitSetArgs),
 }
 
 /// Nouns of `inspect`.
@@ -373,9 +391,10 @@ pub enum Wait {
     /// Wait until a commit (`REPO@COMMIT`, or `REPO@BRANCH` for its head) is finished and
     /// print it; exit 1 when it finished with an error or is still open (`--timeout`).
     Commit(commit_verbs::WaitCommitArgs),
-    /// Wait for every job of a commit's commit set (`REPO@COMMIT`, or `REPO@BRANCH` for its
-    /// head); exit 1 naming the jobs that did not succeed.
-    Commitset(pipeline::WaitCommitArgs),
+    /// Wait until every commit of a commit set (`ID`, or `REPO@COMMIT` for its set) is
+    /// finished, the output commits of its jobs included, and print them; exit 1 naming those
+    /// that finished with an error or are still open (`--timeout`).
+    Commitset(commit_history::WaitCommitSetArgs),
 }
 
 /// Nouns of `copy`.
@@ -510,7 +529,13 @@ fn dispatch(g: &Global, command: Command) -> Res<i32> {
         } => commit_verbs::wait(root, a)?,
         Command::Wait {
             what: Wait::Commitset(a),
-        } => pipeline::wait_commit(root, a)?,
+        } => commit_history::wait(root, a)?,
+        Command::Squash {
+            what: Squash::Commit(a),
+        } => commit_history::squash(root, a)?,
+        Command::Delete {
+            what: Delete::Commit(a),
+        } => commit_history::delete(root, a)?,
         Command::Copy {
             what: Copy::File(a),
         } => file_verbs::copy(root, a)?,

@@ -30,6 +30,7 @@
 use clap::Parser;
 
 mod cli;
+mod commit_history;
 mod commit_verbs;
 mod completion;
 mod conn;

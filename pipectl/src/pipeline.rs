@@ -180,16 +180,6 @@ pub enum Run {
     },
 }
 
-/// `wait commitset REPO@COMMIT`.
-#[derive(Debug, Args)]
-pub struct WaitCommitArgs {
-    /// `REPO@COMMIT` or `REPO@BRANCH` (its head): waits for the jobs of that commit set.
-    pub commit: String,
-    /// Output format.
-    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
-    pub output: Format,
-}
-
 fn parse_job(s: &str) -> Res<(String, String)> {
     match s.split_once('@') {
         Some((p, j)) if !p.is_empty() && !j.is_empty() => {
@@ -720,39 +710,6 @@ pub fn wait_job(g: &Global, args: JobArgs) -> Res {
         state,
         reason: j.reason.clone(),
     })
-}
-
-/// `wait commitset REPO@COMMIT`: until every job of its commit set is done (or cannot
-/// progress); exit 1 naming those that did not succeed and how to read their logs.
-pub fn wait_commit(g: &Global, args: WaitCommitArgs) -> Res {
-    let conn = connect(g, Access::Read, None)?;
-    let set = conn.call(
-        conn.client
-            .wait_commit(&crate::project::reference(&args.commit)),
-    )?;
-    match args.output {
-        Format::Json => set.jobs.iter().for_each(print_json),
-        Format::Text | Format::Yaml => set.jobs.iter().for_each(|j| outln!("{}", job_line(j))),
-    }
-    let failed: Vec<&JobInfo> = set
-        .jobs
-        .iter()
-        .filter(|j| j.state != JobState::JobSuccess)
-        .collect();
-    if failed.is_empty() {
-        return Ok(());
-    }
-    let named: Vec<String> = failed.iter().map(|j| job_line(j)).collect();
-    let first = failed[0];
-    Err(CliError::Usage(format!(
-        "commit set {}: {} of {} job(s) did not succeed: {}; read their logs with `pipectl logs -p {} --job {}`",
-        set.commit_set,
-        failed.len(),
-        set.jobs.len(),
-        named.join("; "),
-        first.pipeline,
-        first.id
-    )))
 }
 
 /// `stop job`.

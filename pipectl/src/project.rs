@@ -65,12 +65,6 @@ pub fn repo(s: &str) -> Res<RepoRef> {
     Ok(RepoRef::parse(&qualify(s))?)
 }
 
-/// A repo reference as text (`[PROJECT/]REPO@COMMIT`), for requests that take it whole,
-/// in the current project unless it names one.
-pub fn reference(s: &str) -> String {
-    qualify(s)
-}
-
 /// A pipeline ID (`[PROJECT/]PIPELINE`) in the current project unless it names one.
 pub fn pipeline(s: &str) -> String {
     qualify(s)

@@ -48,6 +48,10 @@ fn defaults_are_set_inspected_replaced_and_deleted() {
     e.ok(&["create", "defaults", "--project", "default", "-f", &p]);
     let shown = e.ok(&["inspect", "defaults", "--project", "default"]);
     assert!(shown.contains("\"datum_tries\": 7"), "{shown}");
+    // Another project's defaults: none until set; a project that does not exist has none
+    // to show.
+    e.fails(&["inspect", "defaults", "--project", "other"]);
+    e.ok(&["create", "project", "other"]);
     assert_eq!(
         e.ok(&["inspect", "defaults", "--project", "other"]).trim(),
         "{}"

@@ -136,14 +136,19 @@ pub fn pfs_kind(e: &PfsError) -> ErrorKind {
         | E::ProjectNotFound { .. }
         | E::BranchNotFound { .. }
         | E::CommitNotFound { .. }
-        | E::FileNotFound { .. } => ErrorKind::NotFound,
+        | E::FileNotFound { .. }
+        | E::CommitSetNotFound { .. } => ErrorKind::NotFound,
         E::RepoExists { .. }
         | E::ProjectExists { .. }
         | E::CommitFinished { .. }
         | E::ParentNotFinished { .. }
         | E::InUse { .. }
         | E::IsADirectory { .. }
-        | E::Locked { .. } => ErrorKind::Conflict,
+        | E::Locked { .. }
+        | E::SquashWithoutChildren { .. }
+        | E::DropWithChildren { .. }
+        | E::ChildNotFinished { .. }
+        | E::SubvenantCommitSets { .. } => ErrorKind::Conflict,
         _ => ErrorKind::Internal,
     }
 }
@@ -161,7 +166,9 @@ pub fn pps_kind(e: &PpsError) -> ErrorKind {
         | E::DatumNotFound { .. }
         | E::TransactionNotFound(_) => ErrorKind::NotFound,
         E::TransactionRequest { source, .. } => pps_kind(source),
-        E::PipelineExists(_) | E::JobFinished { .. } => ErrorKind::Conflict,
+        E::PipelineExists(_) | E::JobFinished { .. } | E::UpdatedPipeline { .. } => {
+            ErrorKind::Conflict
+        }
         E::Image { source, .. } => match **source {
             pipeline_core::executor::ExecutorError::Unavailable { .. } => ErrorKind::Internal,
             _ => ErrorKind::Invalid,

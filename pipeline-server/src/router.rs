@@ -38,6 +38,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(routes::commits::routes())
         .merge(routes::commit_sets::routes())
         .merge(routes::commit_verbs::routes())
+        .merge(routes::commit_history::routes())
         .merge(routes::files::routes())
         .merge(routes::pipelines::routes())
         .merge(routes::jobs::routes())

@@ -167,6 +167,45 @@ pub enum PfsError {
         /// What is wrong and how to recover.
         reason: String,
     },
+    /// No commit has this commit-set ID.
+    #[error("no commits found for commit set {id}")]
+    CommitSetNotFound {
+        /// The commit-set ID.
+        id: String,
+    },
+    /// Squashing a commit without children would lose its data (Pachyderm's wording).
+    #[error(
+        "cannot squash a commit that has no children as that would cause data loss, use the drop operation instead: {commit}"
+    )]
+    SquashWithoutChildren {
+        /// `project/repo@id`.
+        commit: String,
+    },
+    /// Only commits without children can be dropped (Pachyderm's wording).
+    #[error("cannot drop a commit that has children: {commit}")]
+    DropWithChildren {
+        /// `project/repo@id`.
+        commit: String,
+    },
+    /// A commit built on one being squashed is still open.
+    #[error("cannot squash until child commit {commit} is finished")]
+    ChildNotFinished {
+        /// `project/repo@id` of the open commit.
+        commit: String,
+    },
+    /// Commits of other sets were derived from this set's commits.
+    #[error(
+        "commit set {commit_set} cannot be {op} because it has subvenant commit sets: {}; remove those first",
+        subvenant.join(", ")
+    )]
+    SubvenantCommitSets {
+        /// The commit set.
+        commit_set: String,
+        /// `squashed` or `dropped`.
+        op: &'static str,
+        /// The IDs of the sets derived from it.
+        subvenant: Vec<String>,
+    },
     /// A glob pattern was rejected.
     #[error("invalid glob pattern {pattern:?}: {reason}")]
     InvalidGlob {

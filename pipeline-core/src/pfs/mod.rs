@@ -34,6 +34,7 @@
 //! | `query` | [`Store::diff_path`] (one path on each side, `shallow`) and [`Store::find_commits`] (a branch's commits that changed a path) |
 //! | `feed` | [`Store::subscribe`]: the change feed ([`StoreEvent`]: commits finished) |
 //! | `gc` | [`Store::gc`]: removing objects no file entry refers to |
+//! | `history` | [`Store::squash_commit_set`] and [`Store::drop_commit_set`]: removing a commit set, its changes kept in its children or dropped |
 //! | [`verify`] | verified reads: the checking reader, verified hard links |
 //! | `check` | [`Store::check`] (`pipectl fsck`): every object and reference verified |
 //! | `private` | owner-only modes: 0700 directories, 0600 metadata files |
@@ -118,6 +119,7 @@ mod feed;
 mod files;
 mod gc;
 mod globmatch;
+mod history;
 mod local_tree;
 pub mod meta;
 mod meta_mem;
@@ -149,6 +151,7 @@ pub use error::{CorruptFile, ObjectProblem, PfsError, Result};
 pub use feed::{FEED_CAPACITY, StoreEvent};
 pub use files::{DiffIter, FileIter, TransferStats};
 pub use gc::GcStats;
+pub use history::{CommitSetRemoval, HistoryOp, MovedHead};
 pub use meta_mem::MemMetaStore;
 #[cfg(feature = "store-redb")]
 pub use meta_redb::RedbMetaStore;

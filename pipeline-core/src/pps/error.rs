@@ -70,6 +70,13 @@ pub enum PpsError {
         /// The feature.
         what: String,
     },
+    /// A commit set made by creating, updating or rerunning a pipeline cannot be squashed
+    /// or deleted (Pachyderm's wording).
+    #[error("cannot squash commit {commit} because it updated a pipeline")]
+    UpdatedPipeline {
+        /// `project/pipeline@id`: the output commit of the version's first job.
+        commit: String,
+    },
     /// A bad argument (e.g. a malformed `PIPELINE@JOB`).
     #[error("{0}")]
     Usage(String),

@@ -92,6 +92,7 @@
 //! datums are recorded, so partial output is never committed as success, and finished commits
 //! are never touched.
 
+mod commit_history;
 mod cron;
 mod datum_index;
 mod datum_pages;
@@ -123,6 +124,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::executor::CancellationToken;
 
+pub use commit_history::RemovedCommitSet;
 pub use datum_pages::{DatumPage, DatumQuery, MAX_DATUM_PAGE, datum_time_us, state_rank};
 pub use defaults::{DefaultsChange, DefaultsRecord, DefaultsScope, SetDefaultsOptions};
 pub use error::{PpsError, Result};

@@ -7,6 +7,7 @@
 
 mod admin;
 mod branches;
+mod commit_history;
 mod commit_sets;
 mod commit_verbs;
 mod commits;

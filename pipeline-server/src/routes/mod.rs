@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod branches;
+pub mod commit_history;
 pub mod commit_sets;
 pub mod commit_verbs;
 pub mod commits;
