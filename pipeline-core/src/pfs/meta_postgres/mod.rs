@@ -221,6 +221,7 @@ impl PostgresMetaStore {
     }
 
     /// Sets the stored schema version (tests of a database made by a newer build).
+#[cfg(feature = "testkit")]
     pub(crate) fn force_schema_version(&self, version: u32) -> Result<()> {
         let shared = self.shared.clone();
         self.shared.call("setting the schema version", async move {

@@ -115,6 +115,7 @@ pub(super) async fn migrate(
 
 /// Sets the stored schema version to `version`, for tests of what a newer build's database
 /// does to this one.
+#[cfg(feature = "testkit")]
 pub(super) async fn force_version(client: &Client, server: &str, version: u32) -> Result<()> {
     let v = i32::try_from(version).unwrap_or(i32::MAX);
     client
