@@ -59,7 +59,12 @@ impl PgEnv {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.cmd_at("host1", args).success().get_output().stdout.clone();
+        let out = self
+            .cmd_at("host1", args)
+            .success()
+            .get_output()
+            .stdout
+            .clone();
         String::from_utf8(out).unwrap()
     }
 
@@ -87,7 +92,10 @@ impl PgEnv {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("pipectl serve --store exited at start: {status}");
             }
-            assert!(t0.elapsed() < Duration::from_secs(30), "serve did not listen");
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "serve did not listen"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         self.server = Some(child);
@@ -188,7 +196,9 @@ fn a_store_on_postgres_runs_pipelines_and_is_shared_between_processes() {
         .clone();
     let out = String::from_utf8(out).unwrap();
     assert!(out.contains("data") && out.contains("up"), "{out}");
-    let a = e.cmd_at("host2", &["get", "file", "up@master:/a.txt"]).success();
+    let a = e
+        .cmd_at("host2", &["get", "file", "up@master:/a.txt"])
+        .success();
     assert_eq!(a.get_output().stdout, b"HELLO");
 }
 
@@ -259,8 +269,22 @@ fn bad_store_arguments_are_clear_errors() {
     )
     .code(2);
     let err = stderr(&a);
-    assert!(err.contains("objects URL scheme s3 is not supported by this build"), "{err}");
-    let a = run(&[], &["--store", "postgres://me@127.0.0.1:1/db", "list", "repo"]).code(2);
-    assert!(stderr(&a).contains("needs an objects location"), "{}", stderr(&a));
-    assert!(!dir.path().join("root/meta.redb").exists(), "no fall-back to a local store");
+    assert!(
+        err.contains("objects URL scheme s3 is not supported by this build"),
+        "{err}"
+    );
+    let a = run(
+        &[],
+        &["--store", "postgres://me@127.0.0.1:1/db", "list", "repo"],
+    )
+    .code(2);
+    assert!(
+        stderr(&a).contains("needs an objects location"),
+        "{}",
+        stderr(&a)
+    );
+    assert!(
+        !dir.path().join("root/meta.redb").exists(),
+        "no fall-back to a local store"
+    );
 }

@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 
 use pipeline_core::pfs::meta::{MetaStore, Table};
 use pipeline_core::pfs::{
-    MemMetaStore, PfsError, PostgresMetaStore, PostgresOptions, RedbMetaStore, Store,
-    StoreLocation,
+    MemMetaStore, PfsError, PostgresMetaStore, PostgresOptions, RedbMetaStore, Store, StoreLocation,
 };
 use pipeline_core::testkit::meta::{self, MetaCase};
 use pipeline_core::testkit::store::{postgres_url, with_schema};
@@ -56,7 +55,11 @@ fn fresh_schema(base: &str, tag: &str) -> String {
         N.fetch_add(1, Ordering::SeqCst)
     );
     let url = with_schema(base, &schema);
-    assert_eq!(PostgresMetaStore::init(&url).unwrap(), None, "a fresh schema");
+    assert_eq!(
+        PostgresMetaStore::init(&url).unwrap(),
+        None,
+        "a fresh schema"
+    );
     url
 }
 
@@ -131,13 +134,23 @@ fn postgres_schema_versions_are_checked() {
     drop(s);
     let e = PostgresMetaStore::open(&url, &PostgresOptions::default()).unwrap_err();
     assert!(
-        matches!(e, PfsError::MetaSchemaTooNew { found: 99, supported: 1, .. }),
+        matches!(
+            e,
+            PfsError::MetaSchemaTooNew {
+                found: 99,
+                supported: 1,
+                ..
+            }
+        ),
         "{e}"
     );
     let text = e.to_string();
     assert!(text.contains("99") && text.contains("version 1"), "{text}");
     let e = PostgresMetaStore::init(&url).unwrap_err();
-    assert!(matches!(e, PfsError::MetaSchemaTooNew { .. }), "init leaves it: {e}");
+    assert!(
+        matches!(e, PfsError::MetaSchemaTooNew { .. }),
+        "init leaves it: {e}"
+    );
 }
 
 fn password(url: &str) -> String {
@@ -157,7 +170,10 @@ fn an_unreachable_server_is_a_clear_error() {
     let e = PostgresMetaStore::open(url, &PostgresOptions::default()).unwrap_err();
     let text = pipeline_core::error_chain::ErrorChain(&e).to_string();
     assert!(matches!(e, PfsError::MetaServer { .. }), "{text}");
-    assert!(text.contains("postgres://someone@127.0.0.1:1/nowhere"), "{text}");
+    assert!(
+        text.contains("postgres://someone@127.0.0.1:1/nowhere"),
+        "{text}"
+    );
     assert!(text.contains("connecting"), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
     assert!(start.elapsed() < Duration::from_secs(10));
@@ -166,7 +182,11 @@ fn an_unreachable_server_is_a_clear_error() {
     let url = "postgres://someone@10.255.255.1:5432/x?connect_timeout=2";
     let e = PostgresMetaStore::open(url, &PostgresOptions::default()).unwrap_err();
     assert!(matches!(e, PfsError::MetaServer { .. }), "{e}");
-    assert!(start.elapsed() < Duration::from_secs(8), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 /// A store opened with `Store::connect` is exclusive: a second open is refused naming this
@@ -186,7 +206,8 @@ fn a_connected_store_is_held_by_one_process() {
     let e = Store::connect(&location).unwrap_err();
     assert!(matches!(e, PfsError::StoreInUse { .. }), "{e}");
     assert!(
-        e.to_string().contains(&format!("pid {}", std::process::id())),
+        e.to_string()
+            .contains(&format!("pid {}", std::process::id())),
         "{e}"
     );
     drop(first);

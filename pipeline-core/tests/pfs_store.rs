@@ -3,11 +3,11 @@
 use std::io::Read;
 
 use pipeline_core::hash::{ContentHash, DirectoryHasher};
-use pipeline_core::testkit::store::{open_test_store, try_open_test_store};
 use pipeline_core::pfs::{
     BranchRef, Change, CommitRef, CommitState, FileKind, FinishOptions, Origin, PfsError, RepoRef,
     Store,
 };
+use pipeline_core::testkit::store::{open_test_store, try_open_test_store};
 
 /// A store in a temp dir: a store directory, or with `PIPELINE_TEST_STORE=postgres` a store
 /// on the test PostgreSQL server with its objects in the same place.

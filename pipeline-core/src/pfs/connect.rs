@@ -258,11 +258,17 @@ mod tests {
         let d = tempfile::tempdir().expect("tempdir");
         let dir = d.path().join("s").display().to_string();
         for (loc, says) in [
-            (at("mysql://u:pw@h/db", None), "store URL scheme mysql is not supported"),
+            (
+                at("mysql://u:pw@h/db", None),
+                "store URL scheme mysql is not supported",
+            ),
             (at("file://relative", None), "file:///ABSOLUTE/PATH"),
             (at("", None), "empty"),
             (at(&dir, Some("/tmp/o")), "keeps its objects inside it"),
-            (at("postgres://u:pw@127.0.0.1:1/db", None), "needs an objects location"),
+            (
+                at("postgres://u:pw@127.0.0.1:1/db", None),
+                "needs an objects location",
+            ),
             (
                 at("postgres://u:pw@127.0.0.1:1/db", Some("s3://bucket/p")),
                 "objects URL scheme s3 is not supported by this build",
@@ -294,7 +300,10 @@ mod tests {
     fn passwords_are_hidden_in_shown_locations() {
         assert_eq!(shown_location("/a/b"), "/a/b");
         assert_eq!(redact("s3://key:secret@host/b"), "s3://key:***@host/b");
-        assert_eq!(redact("postgres://u:p@h:1/d?x=1"), "postgres://u:***@h:1/d?x=1");
+        assert_eq!(
+            redact("postgres://u:p@h:1/d?x=1"),
+            "postgres://u:***@h:1/d?x=1"
+        );
         assert_eq!(redact("postgres://u@h/d"), "postgres://u@h/d");
         assert!(!shown_location("postgres://u:secret@h/db").contains("secret"));
     }

@@ -168,7 +168,9 @@ pub enum PfsError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The metadata database has no schema yet, or an older one than this build needs.
-    #[error("metadata database {server} {state}; run `pipectl init --store {server}` (or `Store::init`) to create or upgrade its schema")]
+    #[error(
+        "metadata database {server} {state}; run `pipectl init --store {server}` (or `Store::init`) to create or upgrade its schema"
+    )]
     MetaNotInitialised {
         /// The server, password removed.
         server: String,
@@ -176,7 +178,9 @@ pub enum PfsError {
         state: String,
     },
     /// The metadata database was made by a newer build: this one cannot use it.
-    #[error("metadata database {server} has schema version {found}, newer than version {supported} this build understands; use a newer pipectl / pipeline-core")]
+    #[error(
+        "metadata database {server} has schema version {found}, newer than version {supported} this build understands; use a newer pipectl / pipeline-core"
+    )]
     MetaSchemaTooNew {
         /// The server, password removed.
         server: String,
@@ -187,7 +191,9 @@ pub enum PfsError {
     },
     /// Another process holds a store kept on a server (see [`PfsError::Locked`] for a store
     /// directory).
-    #[error("store {store} is in use by another process ({holder}); only one process may open it at a time")]
+    #[error(
+        "store {store} is in use by another process ({holder}); only one process may open it at a time"
+    )]
     StoreInUse {
         /// The store, password removed.
         store: String,

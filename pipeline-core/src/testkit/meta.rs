@@ -46,7 +46,9 @@ fn scan(store: &dyn MetaStore, table: Table, start: &[u8], end: &[u8], rev: bool
     } else {
         r.scan(table, start, end)
     };
-    it.expect("scan").collect::<Result<_, _>>().expect("scan items")
+    it.expect("scan")
+        .collect::<Result<_, _>>()
+        .expect("scan items")
 }
 
 /// Puts, overwrites, deletes (also of an absent key), and reads them back.
@@ -75,7 +77,10 @@ pub fn get_put_delete(fresh: Fresh<'_>) {
     w.delete(Table::Repos, b"a").expect("delete");
     w.commit().expect("commit");
     assert_eq!(
-        s.read().expect("read").get(Table::Repos, b"a").expect("get"),
+        s.read()
+            .expect("read")
+            .get(Table::Repos, b"a")
+            .expect("get"),
         None,
         "deleted"
     );
@@ -104,24 +109,52 @@ fn key(i: usize) -> Vec<u8> {
 /// (a backend reading in pages must neither lose nor repeat a pair), and empty ranges.
 pub fn scans_at_page_boundaries(fresh: Fresh<'_>) {
     let s = fresh().store;
-    let all: Vec<Kv> = (0..1300).map(|i| (key(i), format!("v{i}").into_bytes())).collect();
+    let all: Vec<Kv> = (0..1300)
+        .map(|i| (key(i), format!("v{i}").into_bytes()))
+        .collect();
     put_all(&*s, Table::Files, &all);
     put_all(&*s, Table::Files, &[(b"j".to_vec(), b"x".to_vec())]);
     put_all(&*s, Table::Files, &[(b"l".to_vec(), b"x".to_vec())]);
-    for n in [0, 1, 2, 63, 64, 65, 127, 128, 511, 512, 513, 575, 576, 577, 1024, 1089, 1300] {
+    for n in [
+        0, 1, 2, 63, 64, 65, 127, 128, 511, 512, 513, 575, 576, 577, 1024, 1089, 1300,
+    ] {
         let want: Vec<Kv> = all[..n].to_vec();
         let end = key(n);
-        assert_eq!(scan(&*s, Table::Files, b"k", &end, false), want, "first {n}");
+        assert_eq!(
+            scan(&*s, Table::Files, b"k", &end, false),
+            want,
+            "first {n}"
+        );
         let mut rev = want.clone();
         rev.reverse();
-        assert_eq!(scan(&*s, Table::Files, b"k", &end, true), rev, "first {n}, reversed");
+        assert_eq!(
+            scan(&*s, Table::Files, b"k", &end, true),
+            rev,
+            "first {n}, reversed"
+        );
         let from = key(1300 - n);
         let tail: Vec<Kv> = all[1300 - n..].to_vec();
-        assert_eq!(scan(&*s, Table::Files, &from, b"l", false), tail, "last {n}");
+        assert_eq!(
+            scan(&*s, Table::Files, &from, b"l", false),
+            tail,
+            "last {n}"
+        );
     }
-    assert_eq!(scan(&*s, Table::Files, b"k00010", b"k00010", false), vec![], "start == end");
-    assert_eq!(scan(&*s, Table::Files, b"k00020", b"k00010", false), vec![], "start > end");
-    assert_eq!(scan(&*s, Table::Files, b"k00020", b"k00010", true), vec![], "start > end, reversed");
+    assert_eq!(
+        scan(&*s, Table::Files, b"k00010", b"k00010", false),
+        vec![],
+        "start == end"
+    );
+    assert_eq!(
+        scan(&*s, Table::Files, b"k00020", b"k00010", false),
+        vec![],
+        "start > end"
+    );
+    assert_eq!(
+        scan(&*s, Table::Files, b"k00020", b"k00010", true),
+        vec![],
+        "start > end, reversed"
+    );
     // A scan stopped early and one read in small steps agree with the whole.
     let r = s.read().expect("read");
     let first: Vec<Kv> = r
@@ -164,13 +197,26 @@ pub fn byte_order_is_memcmp(fresh: Fresh<'_>) {
     assert_eq!(scan(&*s, Table::Engine, &[], &end, true), rev, "reverse");
     let inner: Vec<Kv> = want
         .iter()
-        .filter(|(k, _)| k.as_slice() >= [0x00, 0x00].as_slice() && k.as_slice() < [0xff].as_slice())
+        .filter(|(k, _)| {
+            k.as_slice() >= [0x00, 0x00].as_slice() && k.as_slice() < [0xff].as_slice()
+        })
         .cloned()
         .collect();
-    assert_eq!(scan(&*s, Table::Engine, &[0x00, 0x00], &[0xff], false), inner, "inner");
+    assert_eq!(
+        scan(&*s, Table::Engine, &[0x00, 0x00], &[0xff], false),
+        inner,
+        "inner"
+    );
     let r = s.read().expect("read");
-    assert_eq!(r.get(Table::Engine, &[]).expect("get"), Some(vec![]), "empty key");
-    assert_eq!(r.get(Table::Engine, &[0x00, 0x00]).expect("get"), Some(vec![0, 0]));
+    assert_eq!(
+        r.get(Table::Engine, &[]).expect("get"),
+        Some(vec![]),
+        "empty key"
+    );
+    assert_eq!(
+        r.get(Table::Engine, &[0x00, 0x00]).expect("get"),
+        Some(vec![0, 0])
+    );
 }
 
 /// A snapshot (and a scan begun on it, read on after the commit) does not see a later
@@ -192,12 +238,25 @@ pub fn snapshots_do_not_see_later_commits(fresh: Fresh<'_>) {
     w.delete(Table::Commits, &key(1)).expect("delete");
     w.commit().expect("commit");
     let rest: Vec<Kv> = scan_before.collect::<Result<_, _>>().expect("items");
-    assert_eq!(rest, all[1..].to_vec(), "a scan of the old snapshot, read after the commit");
+    assert_eq!(
+        rest,
+        all[1..].to_vec(),
+        "a scan of the old snapshot, read after the commit"
+    );
     assert_eq!(before.get(Table::Commits, b"k99999").expect("get"), None);
-    assert_eq!(before.get(Table::Commits, &key(1)).expect("get"), Some(b"old".to_vec()));
+    assert_eq!(
+        before.get(Table::Commits, &key(1)).expect("get"),
+        Some(b"old".to_vec())
+    );
     let after = s.read().expect("read");
-    assert_eq!(after.get(Table::Commits, b"k99999").expect("get"), Some(b"added".to_vec()));
-    assert_eq!(after.get(Table::Commits, &key(0)).expect("get"), Some(b"new".to_vec()));
+    assert_eq!(
+        after.get(Table::Commits, b"k99999").expect("get"),
+        Some(b"added".to_vec())
+    );
+    assert_eq!(
+        after.get(Table::Commits, &key(0)).expect("get"),
+        Some(b"new".to_vec())
+    );
     assert_eq!(after.get(Table::Commits, &key(1)).expect("get"), None);
 }
 
@@ -211,11 +270,16 @@ pub fn a_dropped_write_leaves_nothing(fresh: Fresh<'_>) {
             w.put(Table::Branches, &key(i), b"x").expect("put");
         }
         // Sent to the database before the drop, for backends that buffer.
-        let seen = w.scan_collect(Table::Branches, b"k", b"l", 10).expect("scan");
+        let seen = w
+            .scan_collect(Table::Branches, b"k", b"l", 10)
+            .expect("scan");
         assert_eq!(seen.len(), 10);
         w.delete(Table::Branches, b"keep").expect("delete");
     }
-    assert_eq!(scan(&*s, Table::Branches, b"", b"\xff", false), vec![(b"keep".to_vec(), b"1".to_vec())]);
+    assert_eq!(
+        scan(&*s, Table::Branches, b"", b"\xff", false),
+        vec![(b"keep".to_vec(), b"1".to_vec())]
+    );
     put_all(&*s, Table::Branches, &[(b"next".to_vec(), b"2".to_vec())]);
     assert_eq!(scan(&*s, Table::Branches, b"", b"\xff", false).len(), 2);
 }
@@ -223,16 +287,36 @@ pub fn a_dropped_write_leaves_nothing(fresh: Fresh<'_>) {
 /// Inside a write: gets and scans see its own puts and deletes; the limit holds.
 pub fn a_write_sees_its_own_changes(fresh: Fresh<'_>) {
     let s = fresh().store;
-    put_all(&*s, Table::Files, &[(b"a".to_vec(), b"0".to_vec()), (b"c".to_vec(), b"0".to_vec())]);
+    put_all(
+        &*s,
+        Table::Files,
+        &[
+            (b"a".to_vec(), b"0".to_vec()),
+            (b"c".to_vec(), b"0".to_vec()),
+        ],
+    );
     let mut w = s.write().expect("write");
     w.put(Table::Files, b"b", b"1").expect("put");
     w.delete(Table::Files, b"a").expect("delete");
     w.put(Table::Files, b"c", b"2").expect("put");
     assert_eq!(w.get(Table::Files, b"a").expect("get"), None);
     assert_eq!(w.get(Table::Files, b"b").expect("get"), Some(b"1".to_vec()));
-    let all = w.scan_collect(Table::Files, b"", b"\xff", usize::MAX).expect("scan");
-    assert_eq!(all, vec![(b"b".to_vec(), b"1".to_vec()), (b"c".to_vec(), b"2".to_vec())]);
-    assert_eq!(w.scan_collect(Table::Files, b"", b"\xff", 1).expect("scan").len(), 1);
+    let all = w
+        .scan_collect(Table::Files, b"", b"\xff", usize::MAX)
+        .expect("scan");
+    assert_eq!(
+        all,
+        vec![
+            (b"b".to_vec(), b"1".to_vec()),
+            (b"c".to_vec(), b"2".to_vec())
+        ]
+    );
+    assert_eq!(
+        w.scan_collect(Table::Files, b"", b"\xff", 1)
+            .expect("scan")
+            .len(),
+        1
+    );
     w.put(Table::Files, b"a", b"3").expect("put again");
     assert_eq!(w.get(Table::Files, b"a").expect("get"), Some(b"3".to_vec()));
     w.commit().expect("commit");
@@ -243,7 +327,11 @@ pub fn a_write_sees_its_own_changes(fresh: Fresh<'_>) {
 /// a time no increment is lost, and a writer that waits sees the commit it waited for.
 pub fn writers_are_serialised_across_handles(fresh: Fresh<'_>) {
     let case = fresh();
-    put_all(&*case.store, Table::Engine, &[(b"n".to_vec(), 0u64.to_be_bytes().to_vec())]);
+    put_all(
+        &*case.store,
+        Table::Engine,
+        &[(b"n".to_vec(), 0u64.to_be_bytes().to_vec())],
+    );
     let rounds = 8;
     let bump = |store: Arc<dyn MetaStore>| {
         std::thread::spawn(move || {
@@ -252,7 +340,8 @@ pub fn writers_are_serialised_across_handles(fresh: Fresh<'_>) {
                 let v = w.get(Table::Engine, b"n").expect("get").expect("counter");
                 let n = u64::from_be_bytes(v.try_into().expect("8 bytes"));
                 std::thread::sleep(Duration::from_millis(15));
-                w.put(Table::Engine, b"n", &(n + 1).to_be_bytes()).expect("put");
+                w.put(Table::Engine, b"n", &(n + 1).to_be_bytes())
+                    .expect("put");
                 w.commit().expect("commit");
             }
         })
@@ -261,7 +350,12 @@ pub fn writers_are_serialised_across_handles(fresh: Fresh<'_>) {
     let b = bump(case.other.clone());
     a.join().expect("writer a");
     b.join().expect("writer b");
-    let v = case.store.read().expect("read").get(Table::Engine, b"n").expect("get");
+    let v = case
+        .store
+        .read()
+        .expect("read")
+        .get(Table::Engine, b"n")
+        .expect("get");
     let n = u64::from_be_bytes(v.expect("counter").try_into().expect("8 bytes"));
     assert_eq!(n, 2 * rounds, "increments lost: writers overlapped");
 }

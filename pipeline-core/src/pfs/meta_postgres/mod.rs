@@ -133,7 +133,10 @@ impl std::fmt::Debug for PostgresMetaStore {
 
 /// A 64-bit advisory lock key for `purpose` in PostgreSQL schema `namespace`.
 fn lock_key(purpose: &str, namespace: Option<&str>) -> i64 {
-    let text = format!("pipeline-core store\0{purpose}\0{}", namespace.unwrap_or(""));
+    let text = format!(
+        "pipeline-core store\0{purpose}\0{}",
+        namespace.unwrap_or("")
+    );
     let hash = crate::hash::ContentHash::of_bytes(text.as_bytes());
     let mut bytes = [0u8; 8];
     bytes.copy_from_slice(&hash.as_bytes()[..8]);
@@ -221,7 +224,7 @@ impl PostgresMetaStore {
     }
 
     /// Sets the stored schema version (tests of a database made by a newer build).
-#[cfg(feature = "testkit")]
+    #[cfg(feature = "testkit")]
     pub(crate) fn force_schema_version(&self, version: u32) -> Result<()> {
         let shared = self.shared.clone();
         self.shared.call("setting the schema version", async move {

@@ -26,12 +26,13 @@ impl PgRead {
     pub(super) fn begin(shared: &Arc<Shared>) -> Result<PgRead> {
         let owner = shared.clone();
         let conn = shared.call("starting a read snapshot", async move {
-            let client = owner.clone().connection().await?;
-            client
+            // Wrapped first: if BEGIN fails half-way, dropping it rolls back.
+            let conn = TxnConn::new(owner.clone().connection().await?, owner.clone());
+            conn.client()?
                 .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1")
                 .await
                 .map_err(|e| owner.error("starting a read snapshot", e))?;
-            Ok(TxnConn::new(client, owner))
+            Ok(conn)
         })?;
         Ok(PgRead {
             conn: Arc::new(conn),
@@ -91,11 +92,23 @@ impl MetaRead for PgRead {
     }
 
     fn scan(&self, table: Table, start: &[u8], end: &[u8]) -> Result<KvIter> {
-        Ok(Box::new(PgScan::new(self.conn.clone(), table, start, end, false)))
+        Ok(Box::new(PgScan::new(
+            self.conn.clone(),
+            table,
+            start,
+            end,
+            false,
+        )))
     }
 
     fn scan_rev(&self, table: Table, start: &[u8], end: &[u8]) -> Result<KvIter> {
-        Ok(Box::new(PgScan::new(self.conn.clone(), table, start, end, true)))
+        Ok(Box::new(PgScan::new(
+            self.conn.clone(),
+            table,
+            start,
+            end,
+            true,
+        )))
     }
 }
 

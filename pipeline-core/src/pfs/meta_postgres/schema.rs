@@ -42,7 +42,9 @@ pub(super) async fn check(client: &Client, server: &str) -> Result<()> {
         }),
         Some(found) => Err(PfsError::MetaNotInitialised {
             server: server.to_string(),
-            state: format!("has schema version {found}, older than version {SCHEMA_VERSION} this build needs"),
+            state: format!(
+                "has schema version {found}, older than version {SCHEMA_VERSION} this build needs"
+            ),
         }),
         None => Err(PfsError::MetaNotInitialised {
             server: server.to_string(),

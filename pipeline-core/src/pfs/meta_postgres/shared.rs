@@ -97,7 +97,9 @@ pub(super) struct Stopped;
 
 /// A write transaction is committed after one of its statements failed.
 #[derive(Debug, thiserror::Error)]
-#[error("an earlier statement of the transaction failed, so the server aborted it; nothing was committed")]
+#[error(
+    "an earlier statement of the transaction failed, so the server aborted it; nothing was committed"
+)]
 pub(super) struct Aborted;
 
 /// A pooled connection inside a transaction. Dropped before [`TxnConn::finished`], it rolls

@@ -164,7 +164,10 @@ mod tests {
     fn a_url_is_shown_without_its_password() {
         let u = parse("postgres://alice:s3cret@db.example:6543/meta?schema=run_1&pool_size=4")
             .expect("parses");
-        assert_eq!(u.shown, "postgres://alice@db.example:6543/meta?schema=run_1");
+        assert_eq!(
+            u.shown,
+            "postgres://alice@db.example:6543/meta?schema=run_1"
+        );
         assert_eq!(u.schema.as_deref(), Some("run_1"));
         assert_eq!(u.pool_size, 4);
         let u = parse("postgresql://bob@localhost/x").expect("parses");

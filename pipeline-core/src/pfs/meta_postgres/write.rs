@@ -21,7 +21,10 @@ const BATCH_KEYS: usize = 2_000;
 
 /// Changes not sent yet: per table, key → new value (`None`: delete). The last change of a
 /// key wins, so no statement names a key twice.
-type Pending = HashMap<Table, BTreeMap<Vec<u8>, Option<Vec<u8>>>>;
+type Pending = HashMap<Table, Changes>;
+
+/// The buffered changes of one table: key → new value (`None`: delete).
+type Changes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
 /// A write transaction.
 pub(super) struct PgWrite<'a> {
@@ -42,13 +45,14 @@ impl<'a> PgWrite<'a> {
         let turn = shared.writer.lock().unwrap_or_else(|e| e.into_inner());
         let owner = shared.clone();
         let conn = shared.call("starting a write", async move {
-            let client = owner.clone().connection().await?;
+            // Wrapped first: if BEGIN fails half-way, dropping it rolls back.
+            let conn = TxnConn::new(owner.clone().connection().await?, owner.clone());
             let begin = begin_sql(owner.writer_key, owner.fence);
-            let replies = client
+            let replies = conn
+                .client()?
                 .simple_query(&begin)
                 .await
                 .map_err(|e| owner.error("starting a write", e))?;
-            let conn = TxnConn::new(client, owner.clone());
             if owner.fence.is_some() && !fence_held(&replies) {
                 return Err(PfsError::StoreInUse {
                     store: owner.server.clone(),
@@ -70,7 +74,7 @@ impl<'a> PgWrite<'a> {
 
     /// Sends the buffered changes of `table` (all tables when `None`).
     fn flush(&self, table: Option<Table>) -> Result<()> {
-        let taken: Vec<(Table, BTreeMap<Vec<u8>, Option<Vec<u8>>>)> = {
+        let taken: Vec<(Table, Changes)> = {
             let mut pending = self.pending.borrow_mut();
             let tables: Vec<Table> = match table {
                 Some(t) => vec![t],
