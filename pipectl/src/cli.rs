@@ -27,6 +27,14 @@ pub struct Cli {
     /// Store directory.
     #[arg(long, global = true, env = "PIPECTL_ROOT", default_value = ".pipectl")]
     pub root: PathBuf,
+    /// Keep the store's metadata on a server: `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`
+    /// (create its schema once with `pipectl init --store URL --objects DIR`). `--root` then
+    /// holds only this host's own state (the server's socket, scratch space).
+    #[arg(long, global = true, env = "PIPECTL_STORE", hide_env_values = true)]
+    pub store: Option<String>,
+    /// Where a `--store` server store keeps file contents: a directory or `file:///DIR`.
+    #[arg(long, global = true, env = "PIPECTL_OBJECTS")]
+    pub objects: Option<String>,
     /// Don't wait for the jobs a command starts (they run on the next command that waits).
     #[arg(long, global = true)]
     pub no_wait: bool,
@@ -58,7 +66,8 @@ pub struct Cli {
 pub enum Command {
     /// Parse and validate pipeline spec files (exit 0 valid, 1 invalid, 2 unreadable).
     Validate(validate::ValidateArgs),
-    /// Create the store (other commands that write create it too; reads never do).
+    /// Create the store (other commands that write create it too; reads never do); with
+    /// `--store URL --objects DIR`, create (or upgrade) the server store's schema.
     Init,
     /// Run the quickstart: a data repo, a map and a reduce pipeline, an incremental re-run.
     Quickstart(quickstart::QuickstartArgs),
@@ -443,6 +452,8 @@ pub enum Finish {
 pub fn run(cli: Cli) -> i32 {
     let g = Global {
         root: cli.root,
+        store: cli.store,
+        objects: cli.objects,
         server: cli.server,
         token: cli.token,
         no_wait: cli.no_wait,
@@ -664,8 +675,12 @@ fn run_defaults(root: &Global, command: Command) -> Res {
     }
 }
 
-/// `pipectl init`: creates the store (or opens an existing one) and says where it is.
+/// `pipectl init`: creates the store (or opens an existing one) and says where it is; with
+/// `--store`, creates or upgrades the server's schema.
 fn init(g: &Global) -> Res {
+    if g.store.is_some() {
+        return crate::conn::init_server_store(g);
+    }
     let store = crate::conn::open_store(g, Access::Write)?;
     drop(store);
     let shown = std::path::absolute(&g.root).unwrap_or_else(|_| g.root.clone());

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use pipeline_core::pfs::{PfsError, Store};
+use pipeline_core::pfs::{PfsError, Store, StoreLocation, shown_location};
 use pipeline_server::{AppState, Client, ClientResult, JobRunner};
 
 use crate::engine::ExecutorKind;
@@ -16,8 +16,12 @@ use crate::error::{CliError, Res};
 /// The global options that say where the store is and how to reach it.
 #[derive(Debug, Clone)]
 pub struct Global {
-    /// The store directory.
+    /// The store directory; with `store`, this host's own state (socket, scratch).
     pub root: PathBuf,
+    /// A server store (`postgres://...`) instead of the `root` directory (`--store`).
+    pub store: Option<String>,
+    /// Where a server store keeps contents (`--objects`).
+    pub objects: Option<String>,
     /// A server to use instead of the store's own (`http://HOST:PORT` or `unix:PATH`).
     pub server: Option<String>,
     /// The bearer token for `server`.
@@ -112,9 +116,83 @@ fn runtime() -> Res<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// Opens the store at `g.root` in this process: a read never creates one; a store another
-/// process holds is waited for (with a message) unless `--no-wait-lock`.
+/// The server store `--store` names, with `--objects` and `--root` as this host's state.
+pub fn location(g: &Global) -> Res<Option<StoreLocation>> {
+    match (&g.store, &g.objects) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(CliError::BadArgs(
+            "--objects (PIPECTL_OBJECTS) goes with --store (PIPECTL_STORE): a store directory \
+             (--root) keeps its objects inside it"
+                .into(),
+        )),
+        (Some(store), objects) => Ok(Some(StoreLocation {
+            store: store.clone(),
+            objects: objects.clone(),
+            local: g.root.clone(),
+        })),
+    }
+}
+
+/// `pipectl init --store URL --objects DIR`: creates (or upgrades) the server store's schema
+/// and says where the store is.
+pub fn init_server_store(g: &Global) -> Res {
+    let Some(location) = location(g)? else {
+        return Ok(());
+    };
+    let store = Store::init(&location)?;
+    drop(store);
+    crate::output::outln!(
+        "store at {} (schema version {}), objects at {}",
+        shown_location(&location.store),
+        pipeline_core::pfs::POSTGRES_SCHEMA_VERSION,
+        location.objects.as_deref().unwrap_or("")
+    );
+    Ok(())
+}
+
+/// The store `pipectl serve` owns: the `--store` server store, or the `--root` directory
+/// (created). A store another process holds is an error, not waited for.
+pub fn open_served_store(g: &Global) -> Res<Store> {
+    let store = match location(g)? {
+        Some(location) => Store::connect(&location)?,
+        None => Store::open(&g.root)?,
+    };
+    crate::engine::report_recovered(&store);
+    Ok(store)
+}
+
+/// Opens the server store at `location`, waiting (with a message) while another process
+/// holds it unless `--no-wait-lock`. Never creates its schema (`pipectl init` does).
+fn open_server_store(g: &Global, location: &StoreLocation) -> Res<Store> {
+    let mut told = false;
+    loop {
+        match Store::connect(location) {
+            Ok(store) => {
+                crate::engine::report_recovered(&store);
+                return Ok(store);
+            }
+            Err(PfsError::StoreInUse { holder, store }) if !g.no_wait_lock => {
+                if !told {
+                    eprintln!(
+                        "pipectl: waiting for the store {store} (in use by {holder}); \
+                         --no-wait-lock fails at once instead"
+                    );
+                    told = true;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Opens the store in this process: the `--store` server store, or the store at `g.root`.
+/// A read never creates a store directory; a store another process holds is waited for
+/// (with a message) unless `--no-wait-lock`.
 pub fn open_store(g: &Global, access: Access) -> Res<Store> {
+    if let Some(location) = location(g)? {
+        return open_server_store(g, &location);
+    }
     let mut told = false;
     loop {
         let opened = match access {

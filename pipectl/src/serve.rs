@@ -14,7 +14,7 @@ use pipeline_core::pps::Engine;
 use pipeline_server::{ServeOptions, Server};
 
 use crate::conn::Global;
-use crate::engine::{ExecutorKind, process_executor, report_recovered};
+use crate::engine::{ExecutorKind, process_executor};
 use crate::error::{CliError, Res};
 
 /// `serve`.
@@ -66,8 +66,7 @@ pub fn serve(g: &Global, args: ServeArgs) -> Res {
             socket.display()
         )));
     }
-    let store = Store::open(root)?;
-    report_recovered(&store);
+    let store = crate::conn::open_served_store(g)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -132,6 +132,8 @@ pub fn pfs_kind(e: &PfsError) -> ErrorKind {
             ErrorKind::Invalid
         }
         E::LocalPath { .. } | E::Provenance(_) | E::OutputBranch { .. } => ErrorKind::Invalid,
+        E::InvalidLocation { .. } => ErrorKind::Invalid,
+        E::StoreInUse { .. } => ErrorKind::Conflict,
         E::RepoNotFound { .. }
         | E::ProjectNotFound { .. }
         | E::BranchNotFound { .. }

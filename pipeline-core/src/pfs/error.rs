@@ -206,6 +206,62 @@ pub enum PfsError {
         /// The IDs of the sets derived from it.
         subvenant: Vec<String>,
     },
+    /// A metadata server (PostgreSQL) could not be reached or failed an operation.
+    /// `server` names it without its password (`postgres://USER@HOST:PORT/DB`).
+    #[error("metadata server {server}: {operation} failed")]
+    MetaServer {
+        /// The server, password removed.
+        server: String,
+        /// What was being done (connecting, a read, a write, a commit...).
+        operation: String,
+        /// The driver's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The metadata database has no schema yet, or an older one than this build needs.
+    #[error(
+        "metadata database {server} {state}; run `pipectl init --store {server}` (or `Store::init`) to create or upgrade its schema"
+    )]
+    MetaNotInitialised {
+        /// The server, password removed.
+        server: String,
+        /// What was found ("has no store schema", "has schema version 1, older than 2").
+        state: String,
+    },
+    /// The metadata database was made by a newer build: this one cannot use it.
+    #[error(
+        "metadata database {server} has schema version {found}, newer than version {supported} this build understands; use a newer pipectl / pipeline-core"
+    )]
+    MetaSchemaTooNew {
+        /// The server, password removed.
+        server: String,
+        /// The schema version stored in the database.
+        found: u32,
+        /// The newest schema version this build knows.
+        supported: u32,
+    },
+    /// Another process holds a store kept on a server (see [`PfsError::Locked`] for a store
+    /// directory).
+    #[error(
+        "store {store} is in use by another process ({holder}); only one process may open it at a time"
+    )]
+    StoreInUse {
+        /// The store, password removed.
+        store: String,
+        /// Who holds it (pid and host), as far as the server says.
+        holder: String,
+    },
+    /// A store or objects location given to [`Store::connect`](super::Store::connect) cannot
+    /// be used.
+    #[error("{field} {location:?}: {reason}")]
+    InvalidLocation {
+        /// Which location (`store`, `objects`).
+        field: &'static str,
+        /// What was given, password removed.
+        location: String,
+        /// What was expected.
+        reason: String,
+    },
     /// A glob pattern was rejected.
     #[error("invalid glob pattern {pattern:?}: {reason}")]
     InvalidGlob {

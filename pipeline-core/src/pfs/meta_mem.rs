@@ -33,6 +33,10 @@ impl MemMetaStore {
 }
 
 fn range(tables: &Tables, table: Table, start: &[u8], end: &[u8]) -> Vec<Kv> {
+    if start >= end {
+        // Empty (`BTreeMap::range` would panic on start > end).
+        return Vec::new();
+    }
     tables
         .get(&table)
         .map(|t| {

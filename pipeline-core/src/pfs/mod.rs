@@ -23,6 +23,8 @@
 //! | [`meta`] | the metadata-store trait (ordered transactional key-value) |
 //! | [`object`] | the object-store trait and the local content-addressed store |
 //! | `meta_redb` | the embedded metadata database ([`RedbMetaStore`]) |
+//! | `meta_postgres` | the metadata store on a PostgreSQL server ([`PostgresMetaStore`], feature `store-postgres`) |
+//! | `connect` | [`Store::connect`] and [`Store::init`]: a store from a metadata URL and an objects location |
 //! | `meta_mem` | an in-memory metadata store ([`MemMetaStore`]) for tests; proves the trait |
 //! | `projects` | [`Store::create_project`] and friends: project records, the implicit `default` project |
 //! | `store`, `commits`, `files` | [`Store`]: repos/branches/provenance, commits, files |
@@ -110,6 +112,7 @@ mod autocommit;
 mod batch;
 mod check;
 mod commits;
+mod connect;
 mod dir_put;
 pub mod error;
 #[cfg(feature = "store-redb")]
@@ -123,6 +126,8 @@ mod history;
 mod local_tree;
 pub mod meta;
 mod meta_mem;
+#[cfg(feature = "store-postgres")]
+mod meta_postgres;
 #[cfg(feature = "store-redb")]
 mod meta_redb;
 pub mod model;
@@ -147,12 +152,17 @@ pub use autocommit::{WriteTarget, Written};
 pub use batch::{EngineReader, EngineWrite, IndexOf, OutputBatch};
 pub use check::{CheckProblem, CheckReport};
 pub use commits::FinishOptions;
+pub use connect::{StoreLocation, shown_location};
 pub use error::{CorruptFile, ObjectProblem, PfsError, Result};
 pub use feed::{FEED_CAPACITY, StoreEvent};
 pub use files::{DiffIter, FileIter, TransferStats};
 pub use gc::GcStats;
 pub use history::{CommitSetRemoval, HistoryOp, MovedHead};
 pub use meta_mem::MemMetaStore;
+#[cfg(feature = "store-postgres")]
+pub use meta_postgres::{
+    POSTGRES_SCHEMA_VERSION, PostgresMetaStore, PostgresOptions, is_postgres_url,
+};
 #[cfg(feature = "store-redb")]
 pub use meta_redb::RedbMetaStore;
 pub use model::{

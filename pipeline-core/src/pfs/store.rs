@@ -182,6 +182,17 @@ impl Store {
         Store::build(None, meta, objects, None)
     }
 
+    /// A store over server backends opened exclusively by [`Store::connect`], with `local`
+    /// as this host's own directory ([`Store::root`]).
+    #[cfg_attr(not(feature = "store-postgres"), allow(dead_code))]
+    pub(crate) fn build_connected(
+        local: PathBuf,
+        meta: Box<dyn MetaStore>,
+        objects: Box<dyn ObjectStore>,
+    ) -> Store {
+        Store::build(Some(local), meta, objects, None)
+    }
+
     fn build(
         root: Option<PathBuf>,
         meta: Box<dyn MetaStore>,
@@ -204,7 +215,8 @@ impl Store {
         }
     }
 
-    /// The store directory, for a store opened with [`Store::open`].
+    /// The store directory, for a store opened with [`Store::open`]; for a server store
+    /// opened with [`Store::connect`], this host's own directory (scratch, caches).
     pub fn root(&self) -> Option<&Path> {
         self.inner.root.as_deref()
     }

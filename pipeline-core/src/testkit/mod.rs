@@ -37,6 +37,9 @@
 
 pub mod cases;
 pub mod engine;
+pub mod meta;
+#[cfg(all(feature = "store-redb", feature = "store-postgres"))]
+pub mod store;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
