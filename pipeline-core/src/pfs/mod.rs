@@ -22,6 +22,7 @@
 //! | [`model`] | repos, branches, commits, file entries |
 //! | [`meta`] | the metadata-store trait (ordered transactional key-value) |
 //! | [`object`] | the object-store trait and the local content-addressed store |
+//! | `object_remote` | `RemoteObjectStore`: contents on S3, GCS, Azure or a directory through the `object_store` crate (feature `store-object`) |
 //! | `meta_redb` | the embedded metadata database ([`RedbMetaStore`]) |
 //! | `meta_mem` | an in-memory metadata store ([`MemMetaStore`]) for tests; proves the trait |
 //! | `store`, `commits`, `files` | [`Store`]: repos/branches/provenance, commits, files |
@@ -125,6 +126,8 @@ mod meta_redb;
 pub mod model;
 pub mod names;
 pub mod object;
+#[cfg(feature = "store-object")]
+pub mod object_remote;
 mod owner;
 mod private;
 mod query;
@@ -155,6 +158,8 @@ pub use model::{
     DEFAULT_PROJECT, DiffEntry, FileInfo, FileKind, Origin, RepoInfo, RepoRef,
 };
 pub use names::{validate_file_name, validate_file_path};
+#[cfg(feature = "store-object")]
+pub use object_remote::{RemoteObjectStore, RemoteStoreError};
 pub use query::{FoundCommit, FoundIter};
 pub use recovery::{CommitOwner, RecoveredWrite, RecoveryAction};
 pub use source::CommitTree;

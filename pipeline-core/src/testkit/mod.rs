@@ -37,6 +37,8 @@
 
 pub mod cases;
 pub mod engine;
+#[cfg(feature = "store-object")]
+pub mod objects;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
