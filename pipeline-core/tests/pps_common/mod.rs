@@ -7,7 +7,6 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use executor_process::ProcessExecutor;
-use pipeline_core::pfs::Store;
 use pipeline_core::pps::{Engine, JobInfo};
 use pipeline_core::testkit::engine::EngineEnv;
 
@@ -17,10 +16,12 @@ pub struct Env {
     pub kit: EngineEnv,
 }
 
-/// A store in a temp dir and an engine over it with the process executor.
+/// A store in a temp dir (its contents on the test S3 server with
+/// `PIPELINE_TEST_OBJECTS=s3`, see `pipeline_core::testkit::objects`) and an engine over it
+/// with the process executor.
 pub fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("store")).unwrap();
+    let store = pipeline_core::testkit::objects::store_at(&dir.path().join("store"));
     let engine = Engine::builder(store)
         .executor(Arc::new(ProcessExecutor::builder().build().unwrap()))
         .build()
