@@ -178,7 +178,7 @@ impl RemoteObjectStore {
         let started = self.call(key, |b, k| async move { b.put_multipart(&k).await })?;
         let mut upload = started.map_err(|e| request_failed(self.loc.url_of(key), e))?;
         let sent = self.send_parts(key, &mut *upload, spool, part_size(size));
-        let finished = match sent {
+        match sent {
             Ok(()) => self
                 .bridge
                 .run(async move {
@@ -195,8 +195,7 @@ impl RemoteObjectStore {
                 let _ = self.bridge.run(async move { upload.abort().await });
                 Err(e)
             }
-        };
-        finished
+        }
     }
 
     /// Reads the spool part by part and sends each, at most [`PARTS_IN_FLIGHT`] at a time
