@@ -16,8 +16,8 @@
 //!
 //! `PREFIX/objects/<first 2 hex>/<remaining 62 hex>` of the BLAKE3 hash, like the local
 //! store: ordinary objects, readable by any S3 client. See the `upload` module for how a
-//! put streams (memory stays flat: at most [`upload::WHOLE_MAX`] for content under it,
-//! [`upload::PARTS_IN_FLIGHT`] parts of at least 8 MiB above it, spooled through a local
+//! put streams (memory stays flat: at most 8 MiB for content under it,
+//! two parts of at least 8 MiB above it, spooled through a local
 //! temp file while the hash is computed).
 //!
 //! - **Written once.** Content under 8 MiB goes up with `PutMode::Create`: the server
