@@ -499,3 +499,43 @@ fn store_scenario(objects: RemoteObjectStore, corrupt: &Corrupt, scratch: &std::
     assert!(gc.removed >= 2, "{gc:?}");
     assert_eq!(s.gc(std::time::Duration::ZERO).unwrap().objects, 0);
 }
+
+/// `from_url` alone is configured from the standard environment (`AWS_ENDPOINT_URL`,
+/// `AWS_ALLOW_HTTP`, the key pair, `AWS_REGION`): the test runs its child below in a
+/// process of its own with only those set (a test cannot change its own environment).
+#[test]
+fn configured_from_the_standard_environment() {
+    let Some(endpoint) = kit::s3_endpoint("from_env") else {
+        return;
+    };
+    let opts = kit::s3_options(&endpoint);
+    let get = |k: &str| opts.iter().find(|(n, _)| n == k).unwrap().1.clone();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "from_env_child", "--ignored", "--nocapture"])
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_ACCESS_KEY_ID", get("aws_access_key_id"))
+        .env("AWS_SECRET_ACCESS_KEY", get("aws_secret_access_key"))
+        .env("AWS_REGION", "us-east-1")
+        .env("FROM_ENV_URL", kit::fresh_s3_url("from_env"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Run by `configured_from_the_standard_environment` only.
+#[test]
+#[ignore = "a child of configured_from_the_standard_environment"]
+fn from_env_child() {
+    let url = std::env::var("FROM_ENV_URL").unwrap();
+    let s = RemoteObjectStore::from_url(&url).unwrap();
+    let o = s
+        .put(&mut &b"from the environment"[..], Durability::Immediate)
+        .unwrap();
+    assert_eq!(read_all(&s, &o.hash).unwrap(), b"from the environment");
+}

@@ -118,8 +118,24 @@ pub fn store_at(dir: &Path) -> Store {
     {
         return Store::with_backends(meta_at(dir), Box::new(objects));
     }
+    local_store(dir)
+}
+
+#[cfg(feature = "store-redb")]
+fn local_store(dir: &Path) -> Store {
     match Store::open(dir) {
         Ok(s) => s,
+        Err(e) => panic!(
+            "opening the test store: {}",
+            crate::error_chain::ErrorChain(&e)
+        ),
+    }
+}
+
+#[cfg(not(feature = "store-redb"))]
+fn local_store(dir: &Path) -> Store {
+    match crate::pfs::object::LocalObjectStore::open(&dir.join("objects")) {
+        Ok(o) => Store::with_backends(meta_at(dir), Box::new(o)),
         Err(e) => panic!(
             "opening the test store: {}",
             crate::error_chain::ErrorChain(&e)
