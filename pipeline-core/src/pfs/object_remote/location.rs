@@ -45,10 +45,12 @@ impl Location {
             url: display.clone(),
             reason,
         };
-        let (scheme, path) = ObjectStoreScheme::parse(&parsed).map_err(|e| {
-            invalid(format!(
-                "{e}; expected s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, az://CONTAINER/PREFIX or file:///DIR"
-            ))
+        let (scheme, path) = ObjectStoreScheme::parse(&parsed).map_err(|_| {
+            // Not object_store's message: it repeats the URL with its password.
+            invalid(
+                "unsupported scheme or missing bucket; expected s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, az://CONTAINER/PREFIX or file:///DIR"
+                    .to_string(),
+            )
         })?;
         let config = |source| RemoteStoreError::Config {
             url: display.clone(),
