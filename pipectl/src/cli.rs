@@ -32,7 +32,9 @@ pub struct Cli {
     /// holds only this host's own state (the server's socket, scratch space).
     #[arg(long, global = true, env = "PIPECTL_STORE", hide_env_values = true)]
     pub store: Option<String>,
-    /// Where a `--store` server store keeps file contents: a directory or `file:///DIR`.
+    /// Where a `--store` server store keeps file contents: a directory, `file:///DIR`, or an
+    /// object store (`s3://BUCKET/PREFIX`, `gs://`, `az://`; endpoint and credentials from the
+    /// standard `AWS_*` / `GOOGLE_*` / `AZURE_*` environment variables).
     #[arg(long, global = true, env = "PIPECTL_OBJECTS")]
     pub objects: Option<String>,
     /// Don't wait for the jobs a command starts (they run on the next command that waits).

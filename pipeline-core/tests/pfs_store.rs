@@ -7,13 +7,20 @@ use pipeline_core::pfs::{
     BranchRef, Change, CommitRef, CommitState, FileKind, FinishOptions, Origin, PfsError, RepoRef,
     Store,
 };
-use pipeline_core::testkit::store::{open_test_store, try_open_test_store};
+use pipeline_core::testkit::store::open_test_store;
 
 /// A store in a temp dir: a store directory, or with `PIPELINE_TEST_STORE=postgres` a store
 /// on the test PostgreSQL server with its objects in the same place.
 fn store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let s = open_test_store(&dir.path().join("store"));
+    (dir, s)
+}
+
+/// A local store, for the tests that look at its files or its lock.
+fn local_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path().join("store")).unwrap();
     (dir, s)
 }
 
@@ -312,7 +319,7 @@ fn glob_file_matches_files_and_directories() {
 
 #[test]
 fn diff_copy_and_dedup() {
-    let (d, s) = store();
+    let (d, s) = local_store();
     let r = repo(&s, "data");
     let b = master(&r);
     let c1 = commit_with(&s, &b, &[("/same", "s"), ("/mod", "1"), ("/gone", "g")]);
@@ -488,7 +495,13 @@ fn materialize_links_read_only() {
     let dest = d.path().join("scratch");
     let st = s.materialize(&c, "/dir", &dest).unwrap();
     assert_eq!(st.files, 2);
-    assert_eq!(st.linked, 2);
+    // Hard links only from a local object store; otherwise copies, verified as they stream.
+    let linked = if pipeline_core::testkit::objects::objects_on_s3() {
+        0
+    } else {
+        2
+    };
+    assert_eq!(st.linked, linked);
     assert_eq!(std::fs::read_to_string(dest.join("a")).unwrap(), "A");
     assert_eq!(std::fs::read_to_string(dest.join("sub/b")).unwrap(), "B");
     assert!(
@@ -539,12 +552,9 @@ fn put_dir_skips_symlinks_and_streams_large_files() {
 fn second_process_gets_a_clear_lock_error() {
     // flock locks are per open file description, so a second open in this process
     // behaves like another process.
-    let (d, _s) = store();
-    let e = try_open_test_store(&d.path().join("store")).unwrap_err();
-    assert!(
-        matches!(e, PfsError::Locked { .. } | PfsError::StoreInUse { .. }),
-        "{e}"
-    );
+    let (d, _s) = local_store();
+    let e = Store::open(d.path().join("store")).unwrap_err();
+    assert!(matches!(e, PfsError::Locked { .. }));
     assert!(
         e.to_string()
             .contains(&format!("pid {}", std::process::id())),
@@ -648,7 +658,7 @@ fn store_runs_over_other_backends() {
 /// repo that no other repo shares, and leaves every remaining file readable.
 #[test]
 fn gc_removes_only_unreferenced_objects() {
-    let (dir, s) = store();
+    let (dir, s) = local_store();
     let a = repo(&s, "a");
     let b = repo(&s, "b");
     let ca = commit_with(
@@ -688,7 +698,7 @@ fn gc_removes_only_unreferenced_objects() {
 /// old object young again (an object being put for a commit not yet recorded survives).
 #[test]
 fn gc_keeps_objects_within_the_grace_period() {
-    let (dir, s) = store();
+    let (dir, s) = local_store();
     let r = repo(&s, "r");
     commit_with(&s, &master(&r), &[("/f", "reused later")]);
     s.delete_repo(&r, false).unwrap();

@@ -119,7 +119,11 @@ fn open_objects(objects: &str) -> Result<Box<dyn ObjectStore>> {
                 "expected file:///ABSOLUTE/PATH".into(),
             ));
         }
-        // Object-store services (s3://, gs://, az://...) are added in this arm.
+        // Object-store services, through the `object_store` crate.
+        #[cfg(feature = "store-object")]
+        Some(("s3" | "s3a" | "gs" | "az" | "azure" | "abfs" | "abfss", _)) => {
+            return Ok(Box::new(super::RemoteObjectStore::from_url(objects)?));
+        }
         Some((scheme, _)) => {
             return Err(invalid_objects(
                 objects,
@@ -270,8 +274,8 @@ mod tests {
                 "needs an objects location",
             ),
             (
-                at("postgres://u:pw@127.0.0.1:1/db", Some("s3://bucket/p")),
-                "objects URL scheme s3 is not supported by this build",
+                at("postgres://u:pw@127.0.0.1:1/db", Some("ftp://bucket/p")),
+                "objects URL scheme ftp is not supported by this build",
             ),
             (
                 at("postgres://u:pw@127.0.0.1:1/db", Some("file://x")),

@@ -22,6 +22,7 @@
 //! | [`model`] | repos, branches, commits, file entries |
 //! | [`meta`] | the metadata-store trait (ordered transactional key-value) |
 //! | [`object`] | the object-store trait and the local content-addressed store |
+//! | `object_remote` | `RemoteObjectStore`: contents on S3, GCS, Azure or a directory through the `object_store` crate (feature `store-object`) |
 //! | `meta_redb` | the embedded metadata database ([`RedbMetaStore`]) |
 //! | `meta_postgres` | the metadata store on a PostgreSQL server ([`PostgresMetaStore`], feature `store-postgres`) |
 //! | `connect` | [`Store::connect`] and [`Store::init`]: a store from a metadata URL and an objects location |
@@ -133,6 +134,8 @@ mod meta_redb;
 pub mod model;
 pub mod names;
 pub mod object;
+#[cfg(feature = "store-object")]
+pub mod object_remote;
 mod owner;
 mod private;
 pub(crate) mod projects;
@@ -170,6 +173,8 @@ pub use model::{
     DEFAULT_PROJECT, DiffEntry, FileInfo, FileKind, Origin, RepoInfo, RepoRef,
 };
 pub use names::{validate_file_name, validate_file_path};
+#[cfg(feature = "store-object")]
+pub use object_remote::{RemoteObjectStore, RemoteStoreError};
 pub use projects::ProjectInfo;
 pub use query::{FoundCommit, FoundIter};
 pub use recovery::{CommitOwner, RecoveredWrite, RecoveryAction};

@@ -38,6 +38,8 @@
 pub mod cases;
 pub mod engine;
 pub mod meta;
+#[cfg(feature = "store-object")]
+pub mod objects;
 #[cfg(all(feature = "store-redb", feature = "store-postgres"))]
 pub mod store;
 

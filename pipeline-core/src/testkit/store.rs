@@ -1,5 +1,6 @@
 //! Test stores on either metadata backend: [`open_test_store`] opens the store a test keeps
-//! in a directory on redb, or on PostgreSQL when `PIPELINE_TEST_STORE=postgres` (a fresh
+//! in a directory on redb (its contents on the test S3 server with
+//! `PIPELINE_TEST_OBJECTS=s3`), or on PostgreSQL when `PIPELINE_TEST_STORE=postgres` (a fresh
 //! PostgreSQL schema per directory, on the server `PIPELINE_TEST_POSTGRES` names), so a test
 //! file runs on both by running it twice. [`postgres_url`] is how PostgreSQL tests find their
 //! server: unset or unreachable, they fail under `CI=true` and skip (saying why) elsewhere.
@@ -92,12 +93,17 @@ pub fn open_test_store(root: &Path) -> Store {
 }
 
 /// [`open_test_store`] returning the error (e.g. to check that a second open is refused).
+/// With `PIPELINE_TEST_OBJECTS=s3` (and no PostgreSQL) the contents go to the test S3 server
+/// ([`super::objects::store_at`]).
 pub fn try_open_test_store(root: &Path) -> Result<Store, PfsError> {
     if wants_postgres() {
-        Store::init(&postgres_location(root))
-    } else {
-        Store::open(root)
+        return Store::init(&postgres_location(root));
     }
+    #[cfg(feature = "store-object")]
+    if super::objects::objects_on_s3() {
+        return Ok(super::objects::store_at(root));
+    }
+    Store::open(root)
 }
 
 /// Sets the schema version stored by `store` (to test what a database made by a newer build
