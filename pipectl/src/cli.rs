@@ -496,18 +496,6 @@ fn dispatch(g: &Global, command: Command) -> Res<i32> {
         Command::Edit {
             what: Edit::Pipeline(a),
         } => crate::edit_pipeline::edit_pipeline(root, a, no_wait)?,
-        Command::Create {
-            what: Create::Secret(a),
-        } => secret::create(root, a)?,
-        Command::List {
-            what: List::Secret(a),
-        } => secret::list(root, a)?,
-        Command::Inspect {
-            what: Inspect::Secret(a),
-        } => secret::inspect(root, a)?,
-        Command::Delete {
-            what: Delete::Secret(a),
-        } => secret::delete(root, a)?,
         Command::List {
             what: List::Datum(a),
         } => pipeline::list_datum(root, a)?,
@@ -572,9 +560,28 @@ fn dispatch(g: &Global, command: Command) -> Res<i32> {
             what: Restart::Datum { job, datums },
         } => pipeline::restart_datum(root, &job, &datums)?,
         Command::Debug { what } => crate::debug_datum::run(root, what)?,
-        other => run_project(root, other)?,
+        other => run_secret(root, other)?,
     }
     Ok(0)
+}
+
+/// The secret commands; anything else goes to [`run_project`].
+fn run_secret(root: &Global, command: Command) -> Res {
+    match command {
+        Command::Create {
+            what: Create::Secret(a),
+        } => secret::create(root, a),
+        Command::List {
+            what: List::Secret(a),
+        } => secret::list(root, a),
+        Command::Inspect {
+            what: Inspect::Secret(a),
+        } => secret::inspect(root, a),
+        Command::Delete {
+            what: Delete::Secret(a),
+        } => secret::delete(root, a),
+        other => run_project(root, other),
+    }
 }
 
 /// Runs the transaction commands (`start|stop|resume|finish|delete|list|inspect

@@ -262,7 +262,7 @@ fn bad_store_arguments_are_clear_errors() {
             "--store",
             "postgres://me:hunter2@127.0.0.1:1/db",
             "--objects",
-            "s3://bucket/prefix",
+            "ftp://bucket/prefix",
             "list",
             "repo",
         ],
@@ -270,7 +270,7 @@ fn bad_store_arguments_are_clear_errors() {
     .code(2);
     let err = stderr(&a);
     assert!(
-        err.contains("objects URL scheme s3 is not supported by this build"),
+        err.contains("objects URL scheme ftp is not supported by this build"),
         "{err}"
     );
     let a = run(

@@ -102,6 +102,19 @@ fn a_spec_field_beats_a_project_default_beats_a_cluster_default() {
     e.engine
         .delete_defaults(&project("default"), Default::default())
         .unwrap();
+    let missing = e
+        .engine
+        .set_defaults(
+            &project("other"),
+            &defaults(CLUSTER),
+            SetDefaultsOptions::default(),
+        )
+        .unwrap_err();
+    assert!(
+        missing.to_string().contains("project other not found"),
+        "{missing}"
+    );
+    e.engine.store().create_project("other", "").unwrap();
     set(
         &e,
         &project("other"),
