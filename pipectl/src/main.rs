@@ -29,6 +29,7 @@
 
 use clap::Parser;
 
+mod allocator;
 mod cli;
 mod commit_history;
 mod commit_verbs;
@@ -60,6 +61,7 @@ mod validate;
 mod version;
 
 fn main() {
+    allocator::limit_arenas();
     let args = cli::Cli::parse();
     std::process::exit(cli::run(args));
 }
