@@ -53,8 +53,11 @@ pub enum Create {
 /// `list repo|branch|file|commit`.
 #[derive(Debug, Subcommand)]
 pub enum List {
-    /// List repos.
+    /// List the repos of the current project (`--project`; all projects with `-A`).
     Repo {
+        /// Repos of every project, not only the current one.
+        #[arg(short = 'A', long)]
+        all_projects: bool,
         /// Output format.
         #[arg(short, long, value_enum, default_value_t)]
         output: Format,
@@ -362,7 +365,10 @@ pub fn list(g: &Global, cmd: List) -> Res {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     match cmd {
-        List::Repo { output } => list_repos(&mut out, &conn, output)?,
+        List::Repo {
+            all_projects,
+            output,
+        } => list_repos(&mut out, &conn, output, all_projects)?,
         List::Branch { repo, output } => {
             let r = crate::project::file_ref(&repo)?;
             let branches = conn.call(conn.client.list_branches(&repo_of(&r)))?;
@@ -426,8 +432,12 @@ pub fn list(g: &Global, cmd: List) -> Res {
     out.flush().map_err(io_err("-"))
 }
 
-fn list_repos(out: &mut impl Write, conn: &Conn, output: Format) -> Res {
-    let repos = conn.call(conn.client.list_repos())?;
+fn list_repos(out: &mut impl Write, conn: &Conn, output: Format, all_projects: bool) -> Res {
+    let project = crate::project::current();
+    let repos = conn
+        .call(conn.client.list_repos())?
+        .into_iter()
+        .filter(|r| all_projects || r.repo.project == project);
     if output == Format::Text {
         writeln!(
             out,

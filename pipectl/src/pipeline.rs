@@ -83,6 +83,9 @@ pub struct DeletePipelineArgs {
 /// `list pipeline`.
 #[derive(Debug, Args)]
 pub struct ListPipelineArgs {
+    /// Pipelines of every project, not only the current one (`--project`).
+    #[arg(short = 'A', long)]
+    pub all_projects: bool,
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
     pub output: Format,
@@ -479,7 +482,12 @@ fn pipeline_line(p: &PipelineInfo, jobs: &[JobInfo]) -> String {
 /// `list pipeline`.
 pub fn list_pipeline(g: &Global, args: ListPipelineArgs) -> Res {
     let conn = connect(g, Access::Read, None)?;
-    let list = conn.call(conn.client.list_pipelines())?;
+    let project = crate::project::current();
+    let list: Vec<_> = conn
+        .call(conn.client.list_pipelines())?
+        .into_iter()
+        .filter(|p| args.all_projects || p.project == project)
+        .collect();
     match args.output {
         Format::Json => list.iter().for_each(print_json),
         Format::Text | Format::Yaml => {

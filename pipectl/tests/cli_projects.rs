@@ -127,6 +127,36 @@ fn the_project_flag_scopes_repos_files_pipelines_and_jobs() {
     ]);
     assert_eq!(same[0]["id"], job[0]["id"]);
 
+    // Listings show the current project; -A shows all of them.
+    let repo_ids = |args: &[&str]| -> Vec<String> {
+        e.json(args)
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}/{}",
+                    r["repo"]["project"].as_str().unwrap(),
+                    r["repo"]["name"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        repo_ids(&["list", "repo", "--project", "lab", "-o", "json"]),
+        ["lab/edges", "lab/images"]
+    );
+    assert_eq!(
+        repo_ids(&["list", "repo", "-A", "-o", "json"]),
+        ["default/edges", "default/images", "lab/edges", "lab/images"]
+    );
+    let pipelines = e.json(&["list", "pipeline", "--project", "lab", "-o", "json"]);
+    assert_eq!(pipelines.len(), 1, "{pipelines:?}");
+    assert_eq!(pipelines[0]["project"], "lab");
+    assert_eq!(
+        e.json(&["list", "pipeline", "--all-projects", "-o", "json"])
+            .len(),
+        2
+    );
+
     // A project with pipelines and repos is refused, naming them, unless --force.
     let refused = e.fails(&["delete", "project", "lab"]);
     assert!(
