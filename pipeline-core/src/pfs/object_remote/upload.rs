@@ -101,8 +101,23 @@ impl RemoteObjectStore {
             Err(object_store::Error::AlreadyExists { .. }) => {
                 self.reuse_or_replace(&key, hash, size, Content::Whole(data))
             }
+            // A server may refuse the conditional write as soon as it reads the headers and
+            // close the connection while the body is still going out (s3s-fs does): the
+            // client then sees a broken pipe, not the refusal. An object now under the key
+            // means it was that refusal.
+            Err(e) if self.exists(&key)? => {
+                tracing::debug!(url = %self.loc.url_of(&key).display(), error = %e,
+                    "conditional put failed but the object is stored: a deduplicated put");
+                self.reuse_or_replace(&key, hash, size, Content::Whole(data))
+            }
             Err(e) => Err(request_failed(self.loc.url_of(&key), e)),
         }
+    }
+
+    /// Whether an object is stored under `key` (`false` when the lookup itself fails).
+    fn exists(&self, key: &Key) -> Result<bool> {
+        let head = self.call(key, |b, k| async move { b.head(&k).await })?;
+        Ok(head.is_ok())
     }
 
     /// A spooled object: reused when one of its size is stored, else uploaded in parts.
