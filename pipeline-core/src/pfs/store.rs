@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -67,8 +67,9 @@ fn take_lock(root: &Path) -> Result<File> {
         match f.try_lock() {
             Ok(()) => break,
             Err(fs::TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = f.read_to_string(&mut holder);
+                // Read afresh each time round (a read through `f` would go on from where the
+                // last one ended, and find nothing).
+                let holder = fs::read_to_string(&path).unwrap_or_default();
                 let holder = holder.trim().to_string();
                 // A holder that died moments ago may still have children on their way out
                 // (killed with it) that share the lock: wait for them, briefly. So does a
