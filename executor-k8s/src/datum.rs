@@ -13,8 +13,8 @@
 //!    or `set -m` job control where `setsid` is absent) with the datum's variables added by
 //!    `env NAME=VALUE ...`, writes the group id to the control directory, waits, then kills
 //!    whatever is left of the group, so background children never outlive the datum (even
-//!    on success). stdin, stdout and stderr flow through the exec session; output lines go
-//!    to the task's log sink.
+//!    on success). stdin, stdout and stderr flow through the exec session (stdin is read to its
+//!    end into a file before the program starts); output lines go to the task's log sink.
 //!    On cancel (which is how the engine enforces `datum_timeout`) or when the `run` future
 //!    is dropped, a fourth session, [`KILL_GROUP`], sends `SIGKILL` to the recorded group.
 //! 3. **collect** ([`COLLECT_TAR`]): streams `/pfs/out` back as a tar stream, which is
@@ -70,14 +70,23 @@ rm -rf "$pfs"/..?* "$pfs"/.[!.]* "$pfs"/*
 for i in "$@" out; do ln -s "$src/$i" "$pfs/$i"; done
 "#;
 
-/// Runs `$3...` in its own process group with working directory `$2` (empty: unchanged),
+/// Runs `$4...` in its own process group with working directory `$2` (empty: unchanged),
 /// records the group in file `$1` (unique per run), waits, kills the rest of the group,
-/// exits with the program's status.
-pub const RUN_WRAPPER: &str = r#"pgfile=$1; wd=$2; shift 2
+/// exits with the program's status. With `$3` = `1` the session's stdin is read to its end
+/// into `$1.stdin` before the program starts and the program reads that file: the session
+/// then never ends while the client is still sending, which would lose the exit status
+/// (kube's exec client stops reading while a stdin frame is blocked).
+pub const RUN_WRAPPER: &str = r#"pgfile=$1; wd=$2; buffered=$3; shift 3
 if [ -n "$wd" ]; then
   cd "$wd" || { echo "cannot change to working_dir $wd" >&2; exit 127; }
 fi
-exec 3<&0
+if [ "$buffered" = 1 ]; then
+  cat > "$pgfile.stdin" || { echo "cannot buffer stdin in $pgfile.stdin" >&2; rm -f "$pgfile.stdin"; exit 127; }
+  exec 3<"$pgfile.stdin"
+  rm -f "$pgfile.stdin"
+else
+  exec 3<&0
+fi
 if command -v setsid >/dev/null 2>&1; then
   setsid "$@" <&3 3<&- &
 else
@@ -370,6 +379,12 @@ impl DatumTarget {
         let mut args = vec![
             pgfile.to_string(),
             task.working_dir.clone().unwrap_or_default(),
+            if task.program.stdin.is_some() {
+                "1"
+            } else {
+                "0"
+            }
+            .to_string(),
             "env".to_string(),
         ];
         for (k, v) in &task.env {

@@ -33,6 +33,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// Buffer (and WebSocket frame) size for exec streams.
 const STREAM_BUF: usize = 64 * 1024;
 
+/// How long output already received is drained after a session ended without a status.
+const OUTPUT_DRAIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A boxed byte source.
 pub type BoxRead = Pin<Box<dyn AsyncRead + Send>>;
 /// A boxed byte sink.
@@ -260,7 +263,28 @@ impl ExecTransport for KubeExec {
         // abandoned: a command that did not read it all may leave the copy waiting on a peer
         // that no longer reads.
         let finished = async {
-            let ((), (), status) = tokio::join!(out_task, err_task, status);
+            let mut outputs = std::pin::pin!(async {
+                tokio::join!(out_task, err_task);
+            });
+            let mut status = std::pin::pin!(status);
+            let mut outputs_done = false;
+            let status = tokio::select! {
+                status = &mut status => status,
+                () = &mut outputs => {
+                    outputs_done = true;
+                    (&mut status).await
+                }
+            };
+            if !outputs_done {
+                if status.is_some() {
+                    // The message loop ended normally; it closes both streams.
+                    outputs.await;
+                } else {
+                    // It may have stopped on an error, which leaves the streams open (no
+                    // end-of-file ever comes): what they hold now is all there will be.
+                    let _ = tokio::time::timeout(OUTPUT_DRAIN, outputs).await;
+                }
+            }
             status
         };
         let status = {

@@ -205,6 +205,30 @@ async fn kube_exec_streams_stdin_stdout_stderr_and_exit_codes() {
     assert_eq!(echoed.len(), data.len());
     assert!(echoed == data, "stdout differs from stdin");
 
+    // A command that exits without reading its stdin: the server closes the session while
+    // the client may still be sending. kube's exec client then stops without closing the
+    // output streams; the call must still end (with the status, or a Broken error).
+    for _ in 0..5 {
+        let big = vec![b'x'; 8 << 20];
+        let ended = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            exec.exec(
+                "p",
+                "user",
+                &["sh".into(), "-c".into(), "exit 0".into()],
+                ExecIo {
+                    stdin: Some(Box::pin(std::io::Cursor::new(big))),
+                    ..Default::default()
+                },
+            ),
+        )
+        .await;
+        match ended {
+            Ok(Ok(0) | Err(executor_k8s::ExecError::Broken { .. })) => {}
+            other => panic!("unread stdin: {other:?}"),
+        }
+    }
+
     // No stdin attached: the command reads EOF; exit 0 is Success.
     let code = exec
         .exec(
