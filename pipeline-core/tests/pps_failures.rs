@@ -147,15 +147,35 @@ fn a_resumed_job_keeps_the_failures_it_recorded() {
         "[ ${in##*/} = a ] && exit 1; sleep 2; cp $in /pfs/out/",
         "datum_tries: 1\n",
     ));
-    // The host "dies" while /b runs: the runtime is dropped, its datum killed.
+    // The host "dies" while /b runs: the runtime is dropped, its datum killed. It dies as
+    // soon as /a's failure is recorded (not after a fixed time, which a loaded machine or a
+    // remote store can overrun), while /b is still in its sleep.
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let _ = tokio::time::timeout(
-            std::time::Duration::from_millis(1200),
-            e.engine.run_pending(),
-        )
-        .await;
-    });
+    let engine = e.engine.clone();
+    rt.spawn(async move { engine.run_pending().await });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let failed = e
+            .engine
+            .list_jobs(Some("res"))
+            .unwrap()
+            .first()
+            .is_some_and(|job| {
+                e.engine
+                    .list_datums("res", &job.id)
+                    .unwrap()
+                    .iter()
+                    .any(|d| d.state == DatumState::Failed)
+            });
+        if failed {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/a's failure was not recorded in 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     drop(rt);
     let job = e.engine.list_jobs(Some("res")).unwrap().remove(0);
     assert_eq!(job.state, JobState::JobRunning);
