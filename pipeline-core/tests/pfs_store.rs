@@ -550,16 +550,20 @@ fn put_dir_skips_symlinks_and_streams_large_files() {
 
 #[test]
 fn second_process_gets_a_clear_lock_error() {
-    // flock locks are per open file description, so a second open in this process
-    // behaves like another process.
-    let (d, _s) = local_store();
+    // A second open in this process is refused at once (no wait for a holder on its way
+    // out), naming this process and how to share the store.
+    let (d, s) = local_store();
     let e = Store::open(d.path().join("store")).unwrap_err();
     assert!(matches!(e, PfsError::Locked { .. }));
+    let message = e.to_string();
     assert!(
-        e.to_string()
-            .contains(&format!("pid {}", std::process::id())),
+        message.contains(&format!("pid {}", std::process::id()))
+            && message.contains("this process has it open"),
         "{e}"
     );
+    // Closed, it opens again.
+    drop(s);
+    Store::open(d.path().join("store")).unwrap();
 }
 
 #[test]

@@ -146,6 +146,7 @@ pub mod refs;
 mod source;
 pub mod stat_cache;
 mod store;
+mod store_lock;
 pub mod tree;
 mod trigger;
 mod txn;

@@ -1,8 +1,7 @@
 //! [`Store`]: opening a store directory, the process lock, repos, branches and provenance.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::fs::{self, File};
-use std::io::Write;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -42,7 +41,7 @@ pub(crate) struct Inner {
     pub(crate) root: Option<PathBuf>,
     pub(crate) meta: Box<dyn MetaStore>,
     pub(crate) objects: Box<dyn ObjectStore>,
-    _lock: Option<File>,
+    _lock: Option<super::store_lock::StoreLock>,
     repo_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// One auto-committing writer per branch at a time (`autocommit`).
     branch_writers: Mutex<HashMap<String, Arc<Mutex<()>>>>,
@@ -52,82 +51,6 @@ pub(crate) struct Inner {
     pub(crate) feed: tokio::sync::broadcast::Sender<super::feed::StoreEvent>,
     /// What [`Store::open`] recovered (`recovery`).
     pub(crate) recovered: Mutex<Vec<super::recovery::RecoveredWrite>>,
-}
-
-#[cfg_attr(not(feature = "store-redb"), allow(dead_code))]
-const LOCK_FILE: &str = "LOCK";
-
-#[cfg_attr(not(feature = "store-redb"), allow(dead_code))]
-fn take_lock(root: &Path) -> Result<File> {
-    let path = root.join(LOCK_FILE);
-    let (mut f, _) = super::private::private_file(&path)?;
-    let host = fs::read_to_string("/etc/hostname").unwrap_or_default();
-    let started = std::time::Instant::now();
-    loop {
-        match f.try_lock() {
-            Ok(()) => break,
-            Err(fs::TryLockError::WouldBlock) => {
-                // Read afresh each time round (a read through `f` would go on from where the
-                // last one ended, and find nothing).
-                let holder = fs::read_to_string(&path).unwrap_or_default();
-                let holder = holder.trim().to_string();
-                // A holder that died moments ago may still have children on their way out
-                // (killed with it) that share the lock: wait for them, briefly. So does a
-                // store this process closed while a child it forked meanwhile (an executor
-                // starting a worker) still has the lock's descriptor, until it closes it.
-                let passing = holder_is_gone(&holder, host.trim())
-                    || holder == format!("pid {} on host {}", std::process::id(), host.trim());
-                if passing && started.elapsed() < LOCK_GRACE {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                    continue;
-                }
-                return Err(PfsError::Locked {
-                    root: root.to_path_buf(),
-                    holder: if holder.is_empty() {
-                        "unknown holder".into()
-                    } else {
-                        holder
-                    },
-                });
-            }
-            Err(fs::TryLockError::Error(e)) => return Err(PfsError::io(&path, e)),
-        }
-    }
-    f.set_len(0).map_err(|e| PfsError::io(&path, e))?;
-    write!(f, "pid {} on host {}", std::process::id(), host.trim())
-        .and_then(|_| f.flush())
-        .map_err(|e| PfsError::io(&path, e))?;
-    Ok(f)
-}
-
-/// How long [`take_lock`] waits for the last processes of a holder that is gone (or for
-/// this process's children to close a lock this process released).
-const LOCK_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
-
-/// Whether the lock file's `pid N on host H` names a process of this host that no longer
-/// runs (its children, killed with it, may hold the lock for a few milliseconds more).
-fn holder_is_gone(holder: &str, host: &str) -> bool {
-    let mut words = holder.split_whitespace();
-    let (Some("pid"), Some(pid), Some("on"), Some("host")) =
-        (words.next(), words.next(), words.next(), words.next())
-    else {
-        return false;
-    };
-    if words.next().unwrap_or("") != host {
-        return false;
-    }
-    let Ok(pid) = pid.parse::<u32>() else {
-        return false;
-    };
-    // Gone: no `/proc/PID` (reaped), or a zombie (`State: Z`) or dead (`X`) process. A pid
-    // reused by a live process reads as running: the lock is then reported, never stolen.
-    match fs::read_to_string(format!("/proc/{pid}/status")) {
-        Err(_) => true,
-        Ok(status) => status
-            .lines()
-            .find_map(|l| l.strip_prefix("State:"))
-            .is_some_and(|state| state.trim_start().starts_with(['Z', 'X'])),
-    }
 }
 
 impl Store {
@@ -151,7 +74,7 @@ impl Store {
     pub fn open(root: impl AsRef<Path>) -> Result<Store> {
         let root = root.as_ref();
         let mut tightened = usize::from(super::private::private_dir(root)?);
-        let lock = take_lock(root)?;
+        let lock = super::store_lock::StoreLock::take(root)?;
         let meta_path = root.join(super::existing::META_FILE);
         super::existing::refuse_orphaned_objects(root)?;
         let (meta_file, t) = super::private::private_file(&meta_path)?;
@@ -198,7 +121,7 @@ impl Store {
         root: Option<PathBuf>,
         meta: Box<dyn MetaStore>,
         objects: Box<dyn ObjectStore>,
-        lock: Option<File>,
+        lock: Option<super::store_lock::StoreLock>,
     ) -> Store {
         Store {
             inner: Arc::new(Inner {
