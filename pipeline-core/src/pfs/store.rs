@@ -708,24 +708,3 @@ pub(crate) fn propagate(
     }
     Ok(made)
 }
-
-#[cfg(test)]
-mod lock_tests {
-    use super::holder_is_gone;
-
-    #[test]
-    fn a_holder_is_gone_only_when_its_process_on_this_host_has_ended() {
-        let me = format!("pid {} on host h", std::process::id());
-        assert!(!holder_is_gone(&me, "h"), "we are running");
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let dead = format!("pid {} on host h", child.id());
-        child.wait().unwrap();
-        assert!(holder_is_gone(&dead, "h"));
-        assert!(
-            !holder_is_gone(&dead, "other-host"),
-            "another host's pid says nothing"
-        );
-        assert!(!holder_is_gone("unknown holder", "h"));
-        assert!(!holder_is_gone("pid x on host h", "h"));
-    }
-}
