@@ -345,6 +345,11 @@ impl Executor for DockerExecutor {
         BACKEND
     }
 
+    /// In bind mode the container opens the scratch directory's pipes through its mount.
+    fn serves_named_pipes(&self) -> bool {
+        self.inner.mode == DataMode::Bind
+    }
+
     async fn start_workers(
         &self,
         spec: &WorkerPoolSpec,

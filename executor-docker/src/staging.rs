@@ -146,7 +146,7 @@ pub fn stage_bind(
         match fs::rename(&from, &to) {
             Ok(()) => staged.placed.push(Placed::Renamed { from, to }),
             Err(e) if e.raw_os_error() == Some(libc_exdev()) => {
-                copy_tree(&from, &to)?;
+                copy_entry(&from, &to, true)?;
                 staged.placed.push(Placed::Copied { to });
             }
             Err(source) => {
@@ -230,6 +230,13 @@ impl Drop for StagedBind {
 
 /// Copies a tree, recreating symlinks as symlinks (never following them).
 pub fn copy_tree(from: &Path, to: &Path) -> Result<(), ExecutorError> {
+    copy_entry(from, to, false)
+}
+
+/// Copies one entry as [`copy_tree`] does; with `read_pipes`, a named pipe (a `lazy` input
+/// the engine feeds when it is opened) is copied as the file read from it. Only inputs are
+/// copied so: a pipe user code made under `out/` may have no writer, and is skipped.
+fn copy_entry(from: &Path, to: &Path, read_pipes: bool) -> Result<(), ExecutorError> {
     let meta =
         fs::symlink_metadata(from).map_err(io_err(format!("inspecting {}", from.display())))?;
     let ft = meta.file_type();
@@ -242,7 +249,7 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<(), ExecutorError> {
         let entries = fs::read_dir(from).map_err(io_err(format!("listing {}", from.display())))?;
         for entry in entries {
             let entry = entry.map_err(io_err(format!("listing {}", from.display())))?;
-            copy_tree(&entry.path(), &to.join(entry.file_name()))?;
+            copy_entry(&entry.path(), &to.join(entry.file_name()), read_pipes)?;
         }
         fs::set_permissions(to, meta.permissions())
             .map_err(io_err(format!("setting the mode of {}", to.display())))?;
@@ -252,8 +259,13 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<(), ExecutorError> {
             from.display(),
             to.display()
         )))?;
+    } else if read_pipes && std::os::unix::fs::FileTypeExt::is_fifo(&ft) {
+        let ctx = format!("copying lazy input {} to {}", from.display(), to.display());
+        let mut src = fs::File::open(from).map_err(io_err(ctx.clone()))?;
+        let mut dst = fs::File::create(to).map_err(io_err(ctx.clone()))?;
+        io::copy(&mut src, &mut dst).map_err(io_err(ctx))?;
     }
-    // Sockets, fifos and devices are skipped: they cannot be datum contents.
+    // Sockets, other fifos and devices are skipped: they cannot be datum contents.
     Ok(())
 }
 

@@ -257,6 +257,11 @@ impl Executor for ProcessExecutor {
         "process"
     }
 
+    /// User code runs on this host, in the scratch directory itself.
+    fn serves_named_pipes(&self) -> bool {
+        true
+    }
+
     async fn start_workers(
         &self,
         spec: &WorkerPoolSpec,

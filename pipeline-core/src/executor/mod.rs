@@ -132,6 +132,14 @@ pub trait Executor: Send + Sync + fmt::Debug {
         let _ = spec;
         Ok(None)
     }
+
+    /// Whether user code opens the datum's scratch directory on this host's kernel (used in
+    /// place or bind-mounted), so a named pipe the engine makes there is one it can read.
+    /// Then `lazy` inputs are pipes fed from the store when opened; otherwise (the default)
+    /// they are materialised like any other input.
+    fn serves_named_pipes(&self) -> bool {
+        false
+    }
 }
 
 /// An image resolved at create/update time: the tag a spec names and the content digest the

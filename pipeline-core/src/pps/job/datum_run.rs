@@ -19,6 +19,7 @@ use super::super::records::{
 };
 use super::attempt::{self, AttemptPolicy, AttemptResult};
 use super::datum_logs::{DatumLogs, LiveLogs};
+use super::lazy_inputs::LazyFeeds;
 use super::messages::{Done, Put, Todo};
 use super::micros;
 use super::restart::RunningDatums;
@@ -47,6 +48,9 @@ pub(super) struct DatumCtx {
     pub live: LiveLogs,
     /// Where running datums can be restarted.
     pub running: RunningDatums,
+    /// Whether the executor's user code opens named pipes in the scratch directory on this
+    /// host, so `lazy` inputs can be pipes ([`super::lazy_inputs`]).
+    pub named_pipes: bool,
 }
 
 /// What [`DatumCtx::new`] needs to know about the job and the engine.
@@ -62,6 +66,7 @@ pub(super) struct DatumCtxParts<'a> {
     pub scratch_root: &'a Path,
     pub live: LiveLogs,
     pub running: RunningDatums,
+    pub named_pipes: bool,
 }
 
 impl DatumCtx {
@@ -111,6 +116,7 @@ impl DatumCtx {
             pipeline: parts.job.pipeline.clone(),
             live: parts.live,
             running: parts.running,
+            named_pipes: parts.named_pipes,
         }
     }
 
@@ -130,7 +136,8 @@ impl DatumCtx {
             .live
             .register(&self.pipeline, &self.job_id, &t.id, logs.clone());
         let t_dl = Instant::now();
-        let prepared = self.materialize(&scratch, &t.datum, std::mem::take(out_clean));
+        let mut lazy = LazyFeeds::default();
+        let prepared = self.materialize(&scratch, &t.datum, std::mem::take(out_clean), &mut lazy);
         info.stats.download_us = micros(t_dl);
         match prepared {
             Ok(bytes) => info.stats.bytes_in = bytes,
@@ -150,6 +157,10 @@ impl DatumCtx {
         // The output check of a successful attempt also stores the files (one scan).
         let ingested: Mutex<Option<(Vec<Put>, u64, bool)>> = Mutex::new(None);
         let check = |out: &Path| {
+            // A lazy input that could not be fed (a damaged object) fails the attempt.
+            if let Some(e) = lazy.error() {
+                return Err(e);
+            }
             let t_up = Instant::now();
             let (puts, empty) = self.ingest(out)?;
             *ingested.lock().unwrap_or_else(|e| e.into_inner()) = Some((puts, micros(t_up), empty));
@@ -160,6 +171,7 @@ impl DatumCtx {
             .running
             .register(&self.pipeline, &self.job_id, &t.id, inputs);
         let r = attempt::run_with_policy(worker, &task, &self.policy, &running, &check).await;
+        lazy.stop();
         let (puts, upload_us, empty) = ingested
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -112,6 +112,12 @@ impl JobRun<'_> {
             scratch_root: &self.engine.inner.scratch,
             live: self.engine.inner.live_logs.clone(),
             running: self.engine.inner.running_datums.clone(),
+            named_pipes: self
+                .engine
+                .inner
+                .executors
+                .get(&self.pinfo.executor)
+                .is_some_and(|e| e.serves_named_pipes()),
         })
     }
 }

@@ -8,16 +8,21 @@ use crate::error_chain::ErrorChain;
 use crate::executor::output::{OutputEntry, OutputScanner};
 
 use super::datum_run::DatumCtx;
+use super::lazy_inputs::LazyFeeds;
 use super::messages::Put;
 
 impl DatumCtx {
     /// Lays out `/pfs/<input>/<path>` and an empty `/pfs/out` (left as it is when
     /// `out_clean`: the worker's previous datum left it empty); returns bytes materialised.
+    ///
+    /// Files of `lazy` inputs become named pipes fed by `lazy` while the datum runs (when the
+    /// executor's user code can open them; see [`super::lazy_inputs`]).
     pub(super) fn materialize(
         &self,
         scratch: &Path,
         datum: &Datum,
         out_clean: bool,
+        lazy: &mut LazyFeeds,
     ) -> std::result::Result<u64, String> {
         let keep: Vec<&str> = std::iter::once("out")
             .chain(datum.inputs.iter().map(|i| i.leaf.name.as_str()))
@@ -35,6 +40,10 @@ impl DatumCtx {
             let base = scratch.join(&leaf.name);
             let rel = input.path.trim_start_matches('/').trim_end_matches('/');
             let is_dir = input.path.ends_with('/') || input.path == "/";
+            if leaf.lazy && self.named_pipes {
+                self.lay_pipes(commit, &input.path, &base, is_dir, lazy)?;
+                continue;
+            }
             if is_dir {
                 let dest = if rel.is_empty() {
                     base.clone()
@@ -88,6 +97,40 @@ impl DatumCtx {
             }
         }
         Ok(bytes)
+    }
+
+    /// Lays out the files of one lazy input (`path` of `commit`, a directory when `is_dir`)
+    /// under `base` as named pipes.
+    fn lay_pipes(
+        &self,
+        commit: &crate::pfs::CommitRef,
+        path: &str,
+        base: &Path,
+        is_dir: bool,
+        lazy: &mut LazyFeeds,
+    ) -> std::result::Result<(), String> {
+        let at = |f: &crate::pfs::FileInfo| base.join(f.path.trim_start_matches('/'));
+        if !is_dir {
+            let f = self
+                .store
+                .inspect_file(commit, path)
+                .map_err(|e| ErrorChain(&e).to_string())?;
+            return lazy.add(&self.store, commit, &f.path, &at(&f));
+        }
+        let files = self
+            .store
+            .list_file_recursive(commit, path)
+            .map_err(|e| ErrorChain(&e).to_string())?;
+        for f in files {
+            let f = f.map_err(|e| ErrorChain(&e).to_string())?;
+            let target = at(&f);
+            if let Some(p) = target.parent() {
+                std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            }
+            lazy.add(&self.store, commit, &f.path, &target)?;
+        }
+        let dir = base.join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))
     }
 
     /// Stores every file under `out` (symlinks inside `out` are stored as the file they

@@ -20,6 +20,7 @@ mod datum_logs;
 mod datum_run;
 mod execution;
 mod failure_reason;
+mod lazy_inputs;
 mod materialize;
 mod messages;
 mod owners;

@@ -1,0 +1,264 @@
+//! `lazy: true` inputs (reference §2.10): each file of the input is a **named pipe** in the
+//! datum's scratch directory, and its content streams from the store only when user code
+//! opens it. Nothing is copied before the datum starts and nothing beyond what is read is
+//! materialised (at most one pipe buffer, 64 KiB, ahead of the reader).
+//!
+//! One feeder thread per pipe waits for a reader, streams the file (verified as it goes),
+//! and before closing puts a fresh pipe in its place: the reader sees the end of the file
+//! (a pipe ends only once no writer has it open, which a quick reopen of the same pipe would
+//! prevent), and whoever opens the name next gets the whole file again, so a retried attempt,
+//! or user code reading a file twice, reads it afresh. Seeking does not work (it never does
+//! on a pipe; Pachyderm's lazy inputs are the same).
+//!
+//! Pipes are reached through an `O_PATH` descriptor of their directory, not by the scratch
+//! path, so an executor may move the scratch directory's entries (the Docker executor's bind
+//! mode renames inputs into the mounted directory) and the pipes still get fed.
+//!
+//! Only executors whose user code opens the pipes on this host's kernel can use them
+//! ([`Executor::serves_named_pipes`](crate::executor::Executor::serves_named_pipes)); for the
+//! others a lazy input is materialised as any other.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::error_chain::ErrorChain;
+use crate::pfs::{CommitRef, Store};
+
+/// Most lazy files one datum may have (each takes a thread while the datum runs); the limit
+/// Pachyderm documents for lazy datums.
+pub(super) const MAX_LAZY_FILES: usize = 10_000;
+
+/// Stack of a feeder thread: it only copies between a store reader and a pipe.
+const FEEDER_STACK: usize = 256 * 1024;
+
+/// How long [`LazyFeeds::stop`] keeps releasing a feeder that is about to wait for a reader.
+const STOP_PATIENCE: Duration = Duration::from_secs(2);
+
+/// The pipes of one datum's lazy inputs and the threads feeding them; stopped on drop.
+#[derive(Default)]
+pub(super) struct LazyFeeds {
+    stopping: Arc<AtomicBool>,
+    feeders: Vec<Feeder>,
+    /// The directory of the last pipe made (files come in path order, so one descriptor
+    /// serves a directory's files).
+    last_dir: Option<(PathBuf, Arc<File>)>,
+    /// The first thing that went wrong feeding a pipe (a damaged object, say).
+    error: Arc<Mutex<Option<String>>>,
+}
+
+struct Feeder {
+    pipe: PipeName,
+    thread: JoinHandle<()>,
+}
+
+/// A pipe's name in a directory held by an `O_PATH` descriptor.
+#[derive(Clone)]
+struct PipeName {
+    dir: Arc<File>,
+    name: OsString,
+}
+
+impl PipeName {
+    /// The pipe's path now, wherever its directory was moved.
+    fn path(&self) -> PathBuf {
+        Path::new(&format!("/proc/self/fd/{}", self.dir.as_raw_fd())).join(&self.name)
+    }
+
+    /// Makes a fresh pipe under this name (replacing one that is there, whose readers keep
+    /// it).
+    fn make(&self) -> Result<(), String> {
+        let mut temp = OsString::from(".");
+        temp.push(&self.name);
+        // `*` is never part of a stored path's name: no collision with an input file.
+        temp.push("*lazy");
+        let temp = self.path().with_file_name(temp);
+        let mode = nix::sys::stat::Mode::from_bits_truncate(0o644);
+        nix::unistd::mkfifo(&temp, mode).map_err(|e| format!("making a named pipe: {e}"))?;
+        std::fs::rename(&temp, self.path()).map_err(|e| format!("placing a named pipe: {e}"))
+    }
+}
+
+impl LazyFeeds {
+    /// Makes `target` a named pipe that streams `path` of `commit` to whoever opens it.
+    pub(super) fn add(
+        &mut self,
+        store: &Store,
+        commit: &CommitRef,
+        path: &str,
+        target: &Path,
+    ) -> Result<(), String> {
+        if self.feeders.len() >= MAX_LAZY_FILES {
+            return Err(format!(
+                "a datum can have at most {MAX_LAZY_FILES} files in `lazy` inputs (each is a \
+                 named pipe fed while the datum runs); use a finer glob or drop `lazy`"
+            ));
+        }
+        let (Some(parent), Some(name)) = (target.parent(), target.file_name()) else {
+            return Err(format!("{} is not a file path", target.display()));
+        };
+        let pipe = PipeName {
+            dir: self.dir(parent)?,
+            name: name.to_os_string(),
+        };
+        pipe.make()
+            .map_err(|e| format!("{}: {e}", target.display()))?;
+        let feed = Feed {
+            store: store.clone(),
+            commit: commit.clone(),
+            path: path.to_string(),
+            pipe: pipe.clone(),
+            stopping: self.stopping.clone(),
+            error: self.error.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("lazy-input".into())
+            .stack_size(FEEDER_STACK)
+            .spawn(move || feed.run())
+            .map_err(|e| format!("starting the feeder of {}: {e}", target.display()))?;
+        self.feeders.push(Feeder { pipe, thread });
+        Ok(())
+    }
+
+    /// An `O_PATH` descriptor of directory `dir` (the last one is reused).
+    fn dir(&mut self, dir: &Path) -> Result<Arc<File>, String> {
+        if let Some((path, file)) = &self.last_dir
+            && path == dir
+        {
+            return Ok(file.clone());
+        }
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_PATH | nix::libc::O_DIRECTORY)
+            .open(dir)
+            .map_err(|e| format!("opening {}: {e}", dir.display()))?;
+        let file = Arc::new(file);
+        self.last_dir = Some((dir.to_path_buf(), file.clone()));
+        Ok(file)
+    }
+
+    /// The first error feeding a pipe, if any (the datum then fails with it).
+    pub(super) fn error(&self) -> Option<String> {
+        self.error.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Ends every feeder: one waiting for a reader is released by a reader of our own that
+    /// closes at once; one writing ends when its reader is gone (the datum's processes are).
+    pub(super) fn stop(&mut self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let started = Instant::now();
+        for feeder in std::mem::take(&mut self.feeders) {
+            let path = feeder.pipe.path();
+            while !feeder.thread.is_finished() && started.elapsed() < STOP_PATIENCE {
+                // Opening for reading without blocking lets a feeder's open return; it then
+                // sees `stopping` and ends without writing.
+                drop(
+                    std::fs::OpenOptions::new()
+                        .read(true)
+                        .custom_flags(nix::libc::O_NONBLOCK)
+                        .open(&path),
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if feeder.thread.is_finished() {
+                let _ = feeder.thread.join();
+            }
+            // Otherwise a reader outlived the datum and holds the pipe: the thread ends
+            // when that reader is gone, and is not waited for.
+        }
+        self.last_dir = None;
+    }
+}
+
+impl Drop for LazyFeeds {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// What one feeder thread needs.
+struct Feed {
+    store: Store,
+    commit: CommitRef,
+    path: String,
+    pipe: PipeName,
+    stopping: Arc<AtomicBool>,
+    error: Arc<Mutex<Option<String>>>,
+}
+
+impl Feed {
+    fn run(self) {
+        loop {
+            // Blocks until user code (or `stop`) opens the pipe for reading.
+            let opened = std::fs::OpenOptions::new()
+                .write(true)
+                .open(self.pipe.path());
+            if self.stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            let mut pipe = match opened {
+                Ok(p) => p,
+                Err(e) => return self.fail(format!("opening the pipe: {e}")),
+            };
+            let copied = self.copy_into(&mut pipe);
+            // The next reader gets a pipe of its own; this one ends for its reader once
+            // closed.
+            if let Err(e) = self.pipe.make() {
+                return self.fail(e);
+            }
+            drop(pipe);
+            match copied {
+                Ok(()) => {}
+                // The reader closed early (read a part, or nothing): fine, as with a file.
+                Err(Stop::ReaderGone) => {}
+                Err(Stop::Failed(e)) => return self.fail(e),
+            }
+        }
+    }
+
+    fn copy_into(&self, pipe: &mut File) -> Result<(), Stop> {
+        let (_, mut reader) = self
+            .store
+            .get_file(&self.commit, &self.path)
+            .map_err(|e| Stop::Failed(ErrorChain(&e).to_string()))?;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = reader
+                .read(&mut buf)
+                .map_err(|e| Stop::Failed(ErrorChain(&e).to_string()))?;
+            if n == 0 {
+                return Ok(());
+            }
+            if let Err(e) = pipe.write_all(&buf[..n]) {
+                return Err(if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    Stop::ReaderGone
+                } else {
+                    Stop::Failed(format!("writing the pipe: {e}"))
+                });
+            }
+        }
+    }
+
+    fn fail(&self, message: String) {
+        let mut error = self.error.lock().unwrap_or_else(|e| e.into_inner());
+        error.get_or_insert_with(|| {
+            format!(
+                "lazy input file {} of {}: {message}",
+                self.path, self.commit
+            )
+        });
+    }
+}
+
+/// Why copying into a pipe stopped early.
+enum Stop {
+    ReaderGone,
+    Failed(String),
+}
