@@ -62,3 +62,52 @@ async fn a_datum_over_its_memory_limit_fails_with_kind_oom() {
     assert_eq!(e.head_tree("mem").len(), 1, "the small datum's output");
     engine::delete_pipeline(&e, "mem").await;
 }
+
+/// `lazy` inputs in both data modes: in bind mode the container reads the named pipes the
+/// engine feeds (through the mount, after the inputs were moved into it); in archive mode
+/// they are materialised as files. Either way the user code reads the whole file, twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lazy_inputs_in_bind_and_archive_mode() {
+    for (mode, kind) in [(DataMode::Bind, "pipe"), (DataMode::Archive, "file")] {
+        let test = format!("engine-lazy-{kind}");
+        let _cleanup = support::Cleanup(support::owner(&test));
+        let Some(exec) = support::executor(&test, mode).await else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("store")).unwrap();
+        let engine = Engine::builder(store)
+            .executor(Arc::new(exec))
+            .build()
+            .unwrap();
+        let e = EngineEnv::new(engine).image(TEST_IMAGE);
+        e.repo("in");
+        e.commit("in", &[], &[("/a", "alpha\n"), ("/d/b", "beta\n")]);
+        e.create(
+            "pipeline: {name: lazy}\n\
+             transform: {cmd: [sh, -c, 'for f in $(find /pfs/in ! -type d); do \
+             n=${f##*/}; cat $f $f > /pfs/out/$n; \
+             if [ -p $f ]; then echo pipe; else echo file; fi > /pfs/out/$n.kind; done']}\n\
+             input: {pfs: {repo: in, glob: /*, lazy: true}}\n",
+        );
+        let jobs = e.run().await;
+        let job = jobs.iter().find(|j| j.pipeline == "lazy").unwrap();
+        assert_eq!(
+            job.state,
+            pipeline_core::pps::JobState::JobSuccess,
+            "{mode:?}: {job:?}"
+        );
+        let kind = format!("{kind}\n");
+        assert_eq!(
+            e.head_tree("lazy"),
+            engine::files(&[
+                ("/a", "alpha\nalpha\n"),
+                ("/a.kind", &kind),
+                ("/b", "beta\nbeta\n"),
+                ("/b.kind", &kind),
+            ]),
+            "{mode:?}"
+        );
+        engine::delete_pipeline(&e, "lazy").await;
+    }
+}
