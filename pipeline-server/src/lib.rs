@@ -38,6 +38,7 @@ pub mod listen;
 pub mod router;
 pub mod routes;
 pub mod runner;
+pub mod s3;
 pub mod server;
 pub mod shutdown;
 pub mod state;
