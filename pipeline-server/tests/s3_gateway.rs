@@ -92,7 +92,11 @@ async fn object_store_puts_gets_ranges_lists_and_deletes() {
     let dir = tempfile::tempdir().unwrap();
     let (e, server, token) = start(dir.path(), false).await;
     let store = e.store().clone();
-    seed(&store, "images", &[("/from-store.txt", b"written by the store")]);
+    seed(
+        &store,
+        "images",
+        &[("/from-store.txt", b"written by the store")],
+    );
     let s3 = client(server.s3_addr().unwrap(), "master.images", &token, &token);
 
     // Written through the store, read through S3.
@@ -101,11 +105,16 @@ async fn object_store_puts_gets_ranges_lists_and_deletes() {
 
     // Written through S3, read through the store (each put is a commit).
     for (k, v) in [("a/b.txt", "bee"), ("a/c/d.txt", "dee"), ("z.txt", "zed")] {
-        s3.put(&ObjPath::from(k), PutPayload::from(v)).await.unwrap();
+        s3.put(&ObjPath::from(k), PutPayload::from(v))
+            .await
+            .unwrap();
     }
     assert_eq!(read_master(&store, "images", "/a/b.txt"), b"bee");
 
-    let r = s3.get_range(&ObjPath::from("from-store.txt"), 8..10).await.unwrap();
+    let r = s3
+        .get_range(&ObjPath::from("from-store.txt"), 8..10)
+        .await
+        .unwrap();
     assert_eq!(r, Bytes::from_static(b"by"));
 
     let l = s3
@@ -126,7 +135,10 @@ async fn object_store_puts_gets_ranges_lists_and_deletes() {
 
     s3.delete(&ObjPath::from("z.txt")).await.unwrap();
     let gone = s3.get(&ObjPath::from("z.txt")).await.unwrap_err();
-    assert!(matches!(gone, object_store::Error::NotFound { .. }), "{gone}");
+    assert!(
+        matches!(gone, object_store::Error::NotFound { .. }),
+        "{gone}"
+    );
     let repo = RepoRef::new("images").unwrap();
     let c = store.resolve_commit(&repo, "master").unwrap();
     assert!(store.inspect_file(&c, "/z.txt").is_err());
@@ -142,15 +154,21 @@ async fn object_store_multipart_upload_of_more_than_5_mib() {
     let s3 = client(server.s3_addr().unwrap(), "master.big", &token, &token);
     let data: Vec<u8> = (0..(6 << 20) + 12345u32).map(|i| (i % 251) as u8).collect();
     let mut up = s3.put_multipart(&ObjPath::from("blob.bin")).await.unwrap();
-    up.put_part(PutPayload::from(data[..5 << 20].to_vec())).await.unwrap();
-    up.put_part(PutPayload::from(data[5 << 20..].to_vec())).await.unwrap();
+    up.put_part(PutPayload::from(data[..5 << 20].to_vec()))
+        .await
+        .unwrap();
+    up.put_part(PutPayload::from(data[5 << 20..].to_vec()))
+        .await
+        .unwrap();
     up.complete().await.unwrap();
     assert_eq!(read_master(&store, "big", "/blob.bin"), data);
     let back = s3.get(&ObjPath::from("blob.bin")).await.unwrap();
     assert_eq!(back.bytes().await.unwrap().len(), data.len());
     // An aborted upload leaves nothing.
     let mut up = s3.put_multipart(&ObjPath::from("never.bin")).await.unwrap();
-    up.put_part(PutPayload::from(vec![1u8; 1024])).await.unwrap();
+    up.put_part(PutPayload::from(vec![1u8; 1024]))
+        .await
+        .unwrap();
     up.abort().await.unwrap();
     assert!(s3.head(&ObjPath::from("never.bin")).await.is_err());
     server.stop().await;
@@ -163,10 +181,18 @@ async fn bad_credentials_are_refused_with_s3_error_codes() {
     seed(e.store(), "images", &[("/a", b"x")]);
     let addr = server.s3_addr().unwrap();
     let wrong_key = client(addr, "master.images", "not-the-token", &token);
-    let err = wrong_key.get(&ObjPath::from("a")).await.unwrap_err().to_string();
+    let err = wrong_key
+        .get(&ObjPath::from("a"))
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("InvalidAccessKeyId"), "{err}");
     let wrong_secret = client(addr, "master.images", &token, "not-the-token");
-    let err = wrong_secret.get(&ObjPath::from("a")).await.unwrap_err().to_string();
+    let err = wrong_secret
+        .get(&ObjPath::from("a"))
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("SignatureDoesNotMatch"), "{err}");
     // Unsigned requests are anonymous: refused when the server has a token.
     let (status, body) = raw(addr, "GET", "/master.images/a");
@@ -179,7 +205,9 @@ async fn bad_credentials_are_refused_with_s3_error_codes() {
 fn raw(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let req = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
+    );
     s.write_all(req.as_bytes()).unwrap();
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
@@ -200,11 +228,17 @@ async fn unknown_and_malformed_buckets_get_s3_xml_errors() {
     let (status, body) = raw(addr, "GET", "/master.nosuch/");
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("<Code>NoSuchBucket</Code>"), "{body}");
-    assert!(body.contains("nosuch"), "the message names the repo: {body}");
+    assert!(
+        body.contains("nosuch"),
+        "the message names the repo: {body}"
+    );
     let (status, body) = raw(addr, "GET", "/a.b.c.d.e/");
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("<Code>InvalidBucketName</Code>"), "{body}");
-    assert!(body.contains("BRANCH.REPO"), "says what is expected: {body}");
+    assert!(
+        body.contains("BRANCH.REPO"),
+        "says what is expected: {body}"
+    );
     let (status, body) = raw(addr, "GET", "/master.images/missing");
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("<Code>NoSuchKey</Code>"), "{body}");
@@ -225,8 +259,15 @@ async fn commit_buckets_are_read_only_and_output_branches_refuse_writes() {
     let first = store.resolve_commit(&repo, "master").unwrap();
     let addr = server.s3_addr().unwrap();
     let s3 = client(addr, "master.data", &token, &token);
-    s3.put(&ObjPath::from("a"), PutPayload::from("second")).await.unwrap();
-    let old = client(addr, &format!("{}.master.data", first.id.as_str()), &token, &token);
+    s3.put(&ObjPath::from("a"), PutPayload::from("second"))
+        .await
+        .unwrap();
+    let old = client(
+        addr,
+        &format!("{}.master.data", first.id.as_str()),
+        &token,
+        &token,
+    );
     let got = old.get(&ObjPath::from("a")).await.unwrap();
     assert_eq!(got.bytes().await.unwrap(), &b"first"[..]);
     let err = old
@@ -293,9 +334,15 @@ async fn boto3_interop() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "{text}");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("boto3 interop: ok"), "{text}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("boto3 interop: ok"),
+        "{text}"
+    );
     // What boto3 wrote is in the store.
-    assert_eq!(read_master(&store, "images", "/boto/hello.txt"), b"hello from boto3");
+    assert_eq!(
+        read_master(&store, "images", "/boto/hello.txt"),
+        b"hello from boto3"
+    );
     let big = read_master(&store, "images", "/boto/big.bin");
     assert_eq!(big.len(), 6 * 1024 * 1024 + 7);
     server.stop().await;

@@ -95,7 +95,10 @@ mod tests {
         let b = Bucket::parse("images").unwrap();
         assert_eq!(b.branch.name, "master");
         let b = Bucket::parse("dev.images.proj").unwrap();
-        assert_eq!((b.branch.name.as_str(), b.repo().project.as_str()), ("dev", "proj"));
+        assert_eq!(
+            (b.branch.name.as_str(), b.repo().project.as_str()),
+            ("dev", "proj")
+        );
         let id = "0123456789abcdef0123456789abcdef";
         let b = Bucket::parse(&format!("{id}.master.images")).unwrap();
         assert_eq!(b.commit.as_ref().map(CommitId::as_str), Some(id));

@@ -40,7 +40,9 @@ pub fn create(store: &Store, name: &str) -> S3Result<()> {
     if b.read_only() {
         return Err(S3Error::with_message(
             S3ErrorCode::InvalidBucketName,
-            format!("bucket {name:?} names a commit; only BRANCH.REPO[.PROJECT] buckets can be created"),
+            format!(
+                "bucket {name:?} names a commit; only BRANCH.REPO[.PROJECT] buckets can be created"
+            ),
         ));
     }
     match store.inspect_repo(b.repo()) {

@@ -188,21 +188,27 @@ impl S3 for Gateway {
         &self,
         req: S3Request<dto::ListObjectsInput>,
     ) -> S3Result<S3Response<dto::ListObjectsOutput>> {
-        super::listing::v1(self, req.input).await.map(S3Response::new)
+        super::listing::v1(self, req.input)
+            .await
+            .map(S3Response::new)
     }
 
     async fn list_objects_v2(
         &self,
         req: S3Request<dto::ListObjectsV2Input>,
     ) -> S3Result<S3Response<dto::ListObjectsV2Output>> {
-        super::listing::v2(self, req.input).await.map(S3Response::new)
+        super::listing::v2(self, req.input)
+            .await
+            .map(S3Response::new)
     }
 
     async fn get_object(
         &self,
         req: S3Request<dto::GetObjectInput>,
     ) -> S3Result<S3Response<dto::GetObjectOutput>> {
-        super::objects::get(self, req.input).await.map(S3Response::new)
+        super::objects::get(self, req.input)
+            .await
+            .map(S3Response::new)
     }
 
     async fn head_object(
@@ -252,6 +258,15 @@ impl S3 for Gateway {
         .await?;
         self.state.notify_changed();
         ok(dto::DeleteObjectOutput::default())
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<dto::DeleteObjectsInput>,
+    ) -> S3Result<S3Response<dto::DeleteObjectsOutput>> {
+        let out = super::objects::delete_many(self, req.input).await?;
+        self.state.notify_changed();
+        ok(out)
     }
 
     async fn create_multipart_upload(

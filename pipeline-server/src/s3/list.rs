@@ -132,7 +132,11 @@ mod tests {
         page(
             |dir, from| {
                 opens.set(opens.get() + 1);
-                let dir = if dir == "/" { "/".to_string() } else { format!("{dir}/") };
+                let dir = if dir == "/" {
+                    "/".to_string()
+                } else {
+                    format!("{dir}/")
+                };
                 let files: Vec<_> = KEYS
                     .iter()
                     .map(|k| format!("/{k}"))

@@ -8,7 +8,11 @@ use super::gateway::{Gateway, etag_of, modified, open_bucket};
 use super::list::{ListPage, ListParams, MAX_KEYS, page};
 
 /// A page of bucket `name` and the time its commit was written.
-async fn run_page(g: &Gateway, name: String, p: ListParams) -> S3Result<(ListPage, dto::Timestamp)> {
+async fn run_page(
+    g: &Gateway,
+    name: String,
+    p: ListParams,
+) -> S3Result<(ListPage, dto::Timestamp)> {
     g.run(move |e| {
         let store = e.store();
         let (_, c) = open_bucket(store, &name)?;

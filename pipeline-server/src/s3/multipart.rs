@@ -40,7 +40,9 @@ pub struct Uploads {
 fn no_upload(id: &str) -> S3Error {
     S3Error::with_message(
         S3ErrorCode::NoSuchUpload,
-        format!("no multipart upload {id:?} is in progress (completed, aborted, or from a server that restarted)"),
+        format!(
+            "no multipart upload {id:?} is in progress (completed, aborted, or from a server that restarted)"
+        ),
     )
 }
 
@@ -51,11 +53,18 @@ impl Uploads {
 
     /// Starts an upload of `key` in `bucket`, its parts spooled below `spool` (the system's
     /// temporary directory when `None`); returns its ID.
-    pub fn create(&self, bucket: &str, key: &str, spool: Option<&std::path::Path>) -> io::Result<String> {
+    pub fn create(
+        &self,
+        bucket: &str,
+        key: &str,
+        spool: Option<&std::path::Path>,
+    ) -> io::Result<String> {
         let dir = match spool {
             Some(p) => {
                 std::fs::create_dir_all(p)?;
-                tempfile::Builder::new().prefix("s3-upload-").tempdir_in(p)?
+                tempfile::Builder::new()
+                    .prefix("s3-upload-")
+                    .tempdir_in(p)?
             }
             None => tempfile::Builder::new().prefix("s3-upload-").tempdir()?,
         };
@@ -73,7 +82,13 @@ impl Uploads {
     }
 
     /// Where part `number` of upload `id` (for `bucket`/`key`) is to be spooled.
-    pub fn part_path(&self, id: &str, bucket: &str, key: &str, number: i32) -> Result<PathBuf, S3Error> {
+    pub fn part_path(
+        &self,
+        id: &str,
+        bucket: &str,
+        key: &str,
+        number: i32,
+    ) -> Result<PathBuf, S3Error> {
         let map = self.lock();
         let up = map.get(id).filter(|u| u.bucket == bucket && u.key == key);
         let up = up.ok_or_else(|| no_upload(id))?;
@@ -83,7 +98,10 @@ impl Uploads {
                 format!("part number {number}: expected 1 to 10000"),
             ));
         }
-        Ok(up.dir.path().join(format!("part-{number:05}-{}", crate::auth::random_hex(4).unwrap_or_default())))
+        Ok(up.dir.path().join(format!(
+            "part-{number:05}-{}",
+            crate::auth::random_hex(4).unwrap_or_default()
+        )))
     }
 
     /// Records a spooled part (replacing an earlier one of the same number).
@@ -120,19 +138,27 @@ pub fn chosen_parts(up: &Upload, listed: &[(i32, Option<String>)]) -> Result<Vec
         if *n <= last {
             return Err(S3Error::with_message(
                 S3ErrorCode::InvalidPartOrder,
-                format!("part {n} listed after part {last}: parts must be listed in ascending order"),
+                format!(
+                    "part {n} listed after part {last}: parts must be listed in ascending order"
+                ),
             ));
         }
         last = *n;
         let part = up.parts.get(n).ok_or_else(|| {
-            S3Error::with_message(S3ErrorCode::InvalidPart, format!("part {n} was not uploaded"))
+            S3Error::with_message(
+                S3ErrorCode::InvalidPart,
+                format!("part {n} was not uploaded"),
+            )
         })?;
         if let Some(e) = etag
             && e.trim_matches('"') != part.etag
         {
             return Err(S3Error::with_message(
                 S3ErrorCode::InvalidPart,
-                format!("part {n}: ETag {e} does not match the uploaded part's \"{}\"", part.etag),
+                format!(
+                    "part {n}: ETag {e} does not match the uploaded part's \"{}\"",
+                    part.etag
+                ),
             ));
         }
         out.push(part.clone());

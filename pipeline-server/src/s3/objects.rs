@@ -36,7 +36,11 @@ pub async fn get(g: &Gateway, i: dto::GetObjectInput) -> S3Result<dto::GetObject
                 Some(r) => r.check(f.size).map_err(|_| {
                     S3Error::with_message(
                         S3ErrorCode::InvalidRange,
-                        format!("{}: not within the object's {} bytes", r.to_header_string(), f.size),
+                        format!(
+                            "{}: not within the object's {} bytes",
+                            r.to_header_string(),
+                            f.size
+                        ),
                     )
                 })?,
                 None => 0..f.size,
@@ -187,7 +191,12 @@ pub async fn complete_upload(
         .and_then(|m| m.parts)
         .unwrap_or_default()
         .into_iter()
-        .map(|p| (p.part_number.unwrap_or(0), p.e_tag.map(|e| e.value().to_string())))
+        .map(|p| {
+            (
+                p.part_number.unwrap_or(0),
+                p.e_tag.map(|e| e.value().to_string()),
+            )
+        })
         .collect();
     let up = g.uploads.take(&i.upload_id, &i.bucket, &i.key)?;
     let parts = match chosen_parts(&up, &listed) {
@@ -214,6 +223,51 @@ pub async fn complete_upload(
         bucket: Some(i.bucket),
         key: Some(i.key),
         e_tag: Some(ETag::Strong(format!("{}-{}", etag_of(&f), listed.len()))),
+        ..Default::default()
+    })
+}
+
+/// DeleteObjects: every listed key removed in one commit; absent keys count as deleted (as
+/// S3's deletes are idempotent), keys that are no file path are reported one by one.
+pub async fn delete_many(
+    g: &Gateway,
+    i: dto::DeleteObjectsInput,
+) -> S3Result<dto::DeleteObjectsOutput> {
+    let bucket = i.bucket;
+    let quiet = i.delete.quiet.unwrap_or(false);
+    let keys: Vec<String> = i.delete.objects.into_iter().map(|o| o.key).collect();
+    let (deleted, errors) = g
+        .run(move |e| {
+            let b = writable_bucket(e.store(), &bucket)?;
+            let (mut deleted, mut errors) = (Vec::new(), Vec::new());
+            write(e.store(), &b, &bucket, |c| {
+                for key in keys {
+                    let Ok(path) = key_path(&key) else {
+                        errors.push(dto::Error {
+                            code: Some("InvalidArgument".into()),
+                            message: Some(format!("object key {key:?}: expected a file path")),
+                            key: Some(key),
+                            ..Default::default()
+                        });
+                        continue;
+                    };
+                    match e.store().delete_file(c, &path) {
+                        Ok(_) | Err(pipeline_core::pfs::PfsError::FileNotFound { .. }) => {}
+                        Err(err) => return Err(err),
+                    }
+                    deleted.push(dto::DeletedObject {
+                        key: Some(key),
+                        ..Default::default()
+                    });
+                }
+                Ok(())
+            })?;
+            Ok((deleted, errors))
+        })
+        .await?;
+    Ok(dto::DeleteObjectsOutput {
+        deleted: (!quiet).then_some(deleted),
+        errors: Some(errors),
         ..Default::default()
     })
 }
