@@ -297,6 +297,16 @@ async fn commit_buckets_are_read_only_and_output_branches_refuse_writes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_interop() {
+    boto3(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_interop_without_auth() {
+    boto3(true).await;
+}
+
+/// Runs `tests/s3/boto3_interop.py` against a server with (or without) auth.
+async fn boto3(no_auth: bool) {
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     let has_boto3 = std::process::Command::new(&python)
         .args(["-c", "import boto3"])
@@ -311,7 +321,7 @@ async fn boto3_interop() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (e, server, token) = start(dir.path(), false).await;
+    let (e, server, token) = start(dir.path(), no_auth).await;
     let store = e.store().clone();
     seed(&store, "images", &[("/seed.txt", b"seeded")]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/s3/boto3_interop.py");
@@ -320,6 +330,7 @@ async fn boto3_interop() {
         .arg(script)
         .env("S3_ENDPOINT", format!("http://{addr}"))
         .env("S3_TOKEN", &token)
+        .env("S3_NO_AUTH", if no_auth { "1" } else { "0" })
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
         .env_remove("AWS_PROFILE")

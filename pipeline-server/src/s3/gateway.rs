@@ -97,7 +97,12 @@ pub(super) fn modified(store: &Store, c: &CommitRef) -> Timestamp {
 
 /// A file of the bucket's commit (a directory is no object).
 pub(super) fn stat(store: &Store, bucket: &str, key: &str) -> S3Result<(CommitRef, FileInfo)> {
-    let path = key_path(key)?;
+    let path = key_path(key).map_err(|_| {
+        S3Error::with_message(
+            S3ErrorCode::NoSuchKey,
+            format!("bucket {bucket:?}: {key:?} is no object (keys are file paths)"),
+        )
+    })?;
     let (_, c) = open_bucket(store, bucket)?;
     let f = store
         .inspect_file(&c, &path)
