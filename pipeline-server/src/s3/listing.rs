@@ -1,5 +1,6 @@
 //! ListObjects (v1: marker) and ListObjectsV2 (continuation token, start-after) over
-//! [`super::list::page`].
+//! [`super::list::page`], with `encoding-type=url` when asked.
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use s3s::S3Result;
 use s3s::dto::{self, ETag};
 
@@ -31,12 +32,47 @@ fn max_keys(m: Option<i32>) -> usize {
     m.map_or(MAX_KEYS, |m| usize::try_from(m).unwrap_or(0).min(MAX_KEYS))
 }
 
-fn contents(pg: &ListPage, at: &dto::Timestamp) -> (Vec<dto::Object>, Vec<dto::CommonPrefix>) {
+/// What S3's `encoding-type=url` leaves as it is: unreserved characters and `/`.
+const KEEP: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+/// How keys, prefixes and markers go out: as they are, or percent-encoded when the client
+/// asked for `encoding-type=url` (boto3 always does, and decodes them back).
+#[derive(Clone, Copy)]
+struct Enc(bool);
+
+impl Enc {
+    fn of(e: Option<&dto::EncodingType>) -> Enc {
+        Enc(e.is_some_and(|e| e.as_str() == dto::EncodingType::URL))
+    }
+
+    fn s(self, s: &str) -> String {
+        if self.0 {
+            utf8_percent_encode(s, KEEP).to_string()
+        } else {
+            s.to_string()
+        }
+    }
+
+    fn opt(self, s: Option<String>) -> Option<String> {
+        s.map(|s| self.s(&s))
+    }
+}
+
+fn contents(
+    pg: &ListPage,
+    at: &dto::Timestamp,
+    enc: Enc,
+) -> (Vec<dto::Object>, Vec<dto::CommonPrefix>) {
     let objects = pg
         .objects
         .iter()
         .map(|f| dto::Object {
-            key: Some(f.path[1..].to_string()),
+            key: Some(enc.s(&f.path[1..])),
             size: Some(i64::try_from(f.size).unwrap_or(i64::MAX)),
             e_tag: Some(ETag::Strong(etag_of(f))),
             last_modified: Some(at.clone()),
@@ -50,7 +86,7 @@ fn contents(pg: &ListPage, at: &dto::Timestamp) -> (Vec<dto::Object>, Vec<dto::C
         .prefixes
         .iter()
         .map(|p| dto::CommonPrefix {
-            prefix: Some(p.clone()),
+            prefix: Some(enc.s(p)),
         })
         .collect();
     (objects, prefixes)
@@ -65,18 +101,20 @@ pub async fn v1(g: &Gateway, i: dto::ListObjectsInput) -> S3Result<dto::ListObje
         max_keys: max_keys(i.max_keys),
     };
     let max = p.max_keys;
+    let enc = Enc::of(i.encoding_type.as_ref());
     let (pg, at) = run_page(g, i.bucket.clone(), p).await?;
-    let (objects, prefixes) = contents(&pg, &at);
+    let (objects, prefixes) = contents(&pg, &at, enc);
     Ok(dto::ListObjectsOutput {
         name: Some(i.bucket),
-        prefix: i.prefix,
-        marker: i.marker,
+        prefix: enc.opt(i.prefix),
+        marker: enc.opt(i.marker),
         max_keys: Some(i32::try_from(max).unwrap_or(i32::MAX)),
         is_truncated: Some(pg.truncated),
-        next_marker: pg.last.filter(|_| pg.truncated),
+        next_marker: enc.opt(pg.last.filter(|_| pg.truncated)),
         contents: Some(objects),
         common_prefixes: Some(prefixes),
-        delimiter: i.delimiter,
+        delimiter: enc.opt(i.delimiter),
+        encoding_type: i.encoding_type,
         ..Default::default()
     })
 }
@@ -95,21 +133,23 @@ pub async fn v2(g: &Gateway, i: dto::ListObjectsV2Input) -> S3Result<dto::ListOb
         max_keys: max_keys(i.max_keys),
     };
     let max = p.max_keys;
+    let enc = Enc::of(i.encoding_type.as_ref());
     let (pg, at) = run_page(g, i.bucket.clone(), p).await?;
-    let (objects, prefixes) = contents(&pg, &at);
+    let (objects, prefixes) = contents(&pg, &at, enc);
     let count = objects.len() + prefixes.len();
     Ok(dto::ListObjectsV2Output {
         name: Some(i.bucket),
-        prefix: i.prefix,
+        prefix: enc.opt(i.prefix),
         max_keys: Some(i32::try_from(max).unwrap_or(i32::MAX)),
         key_count: Some(i32::try_from(count).unwrap_or(i32::MAX)),
         continuation_token: i.continuation_token,
-        start_after: i.start_after,
+        start_after: enc.opt(i.start_after),
         is_truncated: Some(pg.truncated),
         next_continuation_token: pg.last.filter(|_| pg.truncated),
         contents: Some(objects),
         common_prefixes: Some(prefixes),
-        delimiter: i.delimiter,
+        delimiter: enc.opt(i.delimiter),
+        encoding_type: i.encoding_type,
         ..Default::default()
     })
 }

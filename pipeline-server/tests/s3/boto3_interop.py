@@ -62,6 +62,16 @@ assert part["ContentRange"] == "bytes 6-9/16", part["ContentRange"]
 head = s3.head_object(Bucket=B, Key="boto/hello.txt")
 assert head["ContentLength"] == 16
 
+# Keys that need encoding in a listing (boto3 asks for encoding-type=url and decodes).
+odd = "boto/odd/a b&c%d=e <x>.txt"
+s3.put_object(Bucket=B, Key=odd, Body=b"odd")
+listed = [o["Key"] for o in s3.list_objects_v2(Bucket=B, Prefix="boto/odd/")["Contents"]]
+assert listed == [odd], listed
+listed = [o["Key"] for o in s3.list_objects(Bucket=B, Prefix="boto/odd/")["Contents"]]
+assert listed == [odd], listed
+assert s3.get_object(Bucket=B, Key=odd)["Body"].read() == b"odd"
+s3.delete_object(Bucket=B, Key=odd)
+
 for i in range(5):
     s3.put_object(Bucket=B, Key=f"boto/many/{i}.txt", Body=str(i).encode())
 
