@@ -358,3 +358,54 @@ async fn boto3(no_auth: bool) {
     assert_eq!(big.len(), 6 * 1024 * 1024 + 7);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_page_past_1000_keys_and_projects_name_buckets() {
+    let dir = tempfile::tempdir().unwrap();
+    let (e, server, token) = start(dir.path(), false).await;
+    let store = e.store().clone();
+    store.create_project("proj", "").unwrap();
+    let repo = RepoRef::in_project("proj", "many").unwrap();
+    store.create_repo(&repo, "").unwrap();
+    let c = store
+        .start_commit(&repo.branch("dev").unwrap(), "")
+        .unwrap()
+        .commit;
+    for i in 0..1500 {
+        store
+            .put_file_bytes(&c, &format!("/d{}/f{i:04}", i % 3), b"x")
+            .unwrap();
+    }
+    store.finish_commit(&c, FinishOptions::default()).unwrap();
+    let s3 = client(server.s3_addr().unwrap(), "dev.many.proj", &token, &token);
+    let all: Vec<String> = s3
+        .list(None)
+        .map_ok(|o| o.location.to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1500);
+    assert!(
+        all.windows(2).all(|w| w[0] < w[1]),
+        "in key order, once each"
+    );
+    let d1: Vec<String> = s3
+        .list(Some(&ObjPath::from("d1")))
+        .map_ok(|o| o.location.to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(d1.len(), 500);
+    let top = s3.list_with_delimiter(None).await.unwrap();
+    let dirs: Vec<String> = top.common_prefixes.iter().map(|p| p.to_string()).collect();
+    assert_eq!(dirs, ["d0", "d1", "d2"]);
+    // The default project's spelling of the same repo names another bucket, which is absent.
+    let other = client(server.s3_addr().unwrap(), "dev.many", &token, &token);
+    let err = other
+        .list_with_delimiter(None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("NoSuchBucket"), "{err}");
+    server.stop().await;
+}
