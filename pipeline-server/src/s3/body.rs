@@ -1,9 +1,11 @@
 //! Bodies between S3 and the store, streamed both ways: a request body as a blocking reader
 //! for the store's streaming put, and a store reader as a response body fed by a blocking
 //! task through a small channel (memory stays at a few chunks whatever the object's size).
+use std::future::Future;
 use std::io::{self, Read};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, TryStreamExt};
@@ -16,17 +18,64 @@ const IN_FLIGHT: usize = 8;
 /// Bytes per chunk.
 const CHUNK: usize = 256 << 10;
 
+/// How long a request body may send nothing before the request fails: a write holds its
+/// branch's turn while its body arrives, so a stalled client must not hold it for ever.
+const BODY_IDLE: Duration = Duration::from_secs(60);
+
 /// A request body as a blocking reader (use it on the blocking pool); a body that breaks off
-/// is a read error, never an early end. Call from within the runtime.
+/// or sends nothing for [`BODY_IDLE`] is a read error, never an early end. Call from within
+/// the runtime.
 pub fn reader(body: Option<StreamingBlob>) -> Box<dyn Read + Send> {
     match body {
         None => Box::new(io::empty()),
         Some(b) => {
-            let stream = b.map_err(io::Error::other);
+            let stream = Idle::new(b.map_err(io::Error::other), BODY_IDLE);
             Box::new(SyncIoBridge::new_with_handle(
                 StreamReader::new(stream),
                 tokio::runtime::Handle::current(),
             ))
+        }
+    }
+}
+
+/// A stream that fails with `TimedOut` when its inner stream yields nothing for `limit`.
+struct Idle<S> {
+    inner: S,
+    limit: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<S> Idle<S> {
+    fn new(inner: S, limit: Duration) -> Self {
+        Idle {
+            inner,
+            limit,
+            timer: Box::pin(tokio::time::sleep(limit)),
+        }
+    }
+}
+
+impl<S: Stream<Item = io::Result<Bytes>> + Unpin> Stream for Idle<S> {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_next(cx) {
+            Poll::Ready(item) => {
+                let next = tokio::time::Instant::now() + this.limit;
+                this.timer.as_mut().reset(next);
+                Poll::Ready(item)
+            }
+            Poll::Pending => match this.timer.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "the request body sent nothing for {} s",
+                        this.limit.as_secs()
+                    ),
+                )))),
+                Poll::Pending => Poll::Pending,
+            },
         }
     }
 }
@@ -99,4 +148,20 @@ pub fn skip(reader: &mut dyn Read, n: u64) -> io::Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    #[tokio::test]
+    async fn a_body_that_stalls_fails_instead_of_hanging() {
+        let stalled = futures::stream::pending::<io::Result<Bytes>>();
+        let chunks = futures::stream::iter([Ok(Bytes::from_static(b"ab"))]).chain(stalled);
+        let mut idle = Idle::new(Box::pin(chunks), Duration::from_millis(100));
+        assert_eq!(idle.next().await.unwrap().unwrap(), &b"ab"[..]);
+        let err = idle.next().await.unwrap().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    }
 }
