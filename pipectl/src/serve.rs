@@ -24,8 +24,13 @@ pub struct ServeArgs {
     /// needs `Authorization: Bearer <token>` (see `--print-token`) unless `--no-auth`.
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<SocketAddr>,
-    /// Serve `--listen` without a token (refused unless the address is loopback).
-    #[arg(long, requires = "listen")]
+    /// Also serve the S3 gateway at ADDR:PORT: every branch as a bucket `BRANCH.REPO`
+    /// (`COMMIT.BRANCH.REPO` read-only), for any S3 client; the access key ID and secret are
+    /// the token (`--print-token`) unless `--no-auth`, which accepts any.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub s3: Option<SocketAddr>,
+    /// Serve `--listen` and `--s3` without a token (refused unless the address is loopback).
+    #[arg(long)]
     pub no_auth: bool,
     /// Print the store's API token (creating it on first use) and exit.
     #[arg(long)]
@@ -49,15 +54,7 @@ pub fn serve(g: &Global, args: ServeArgs) -> Res {
         println!("{token}");
         return Ok(());
     }
-    if let Some(addr) = args.listen
-        && args.no_auth
-        && !addr.ip().is_loopback()
-    {
-        return Err(CliError::BadArgs(format!(
-            "--no-auth on {addr}: refused on a non-loopback address (anyone who reaches it \
-             could use the store); listen on 127.0.0.1 or ::1, or drop --no-auth"
-        )));
-    }
+    check_no_auth(&args)?;
     let socket = crate::conn::socket_path(root);
     if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
         return Err(CliError::Usage(format!(
@@ -73,6 +70,7 @@ pub fn serve(g: &Global, args: ServeArgs) -> Res {
     let engine = rt.block_on(build_engine(store, root))?;
     let opts = ServeOptions {
         listen: args.listen,
+        s3: args.s3,
         no_auth: args.no_auth,
         poll: Duration::from_millis(args.poll_ms),
         ..ServeOptions::new(root)
@@ -89,12 +87,41 @@ pub fn serve(g: &Global, args: ServeArgs) -> Res {
             println!("listening on http://{addr} ({auth})");
             println!("console: http://{addr}/");
         }
+        if let Some(addr) = server.s3_addr() {
+            let auth = if args.no_auth {
+                "any credentials"
+            } else {
+                "access key and secret: `pipectl serve --print-token`"
+            };
+            println!("S3 gateway: http://{addr} ({auth})");
+        }
         eprintln!("serving {}: SIGTERM or Ctrl-C stops", root.display());
         stopped().await;
         eprintln!("stopping: running datums are cancelled; their jobs resume at the next start");
         server.stop().await;
         Ok(())
     })
+}
+
+/// `--no-auth` needs a TCP listener, and only on loopback addresses.
+fn check_no_auth(args: &ServeArgs) -> Res {
+    if !args.no_auth {
+        return Ok(());
+    }
+    if args.listen.is_none() && args.s3.is_none() {
+        return Err(CliError::BadArgs(
+            "--no-auth applies to --listen or --s3; give one of them".into(),
+        ));
+    }
+    for addr in [args.listen, args.s3].into_iter().flatten() {
+        if !addr.ip().is_loopback() {
+            return Err(CliError::BadArgs(format!(
+                "--no-auth on {addr}: refused on a non-loopback address (anyone who reaches it \
+                 could use the store); listen on 127.0.0.1 or ::1, or drop --no-auth"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A server error as a failure (exit 1), its causes on one line.

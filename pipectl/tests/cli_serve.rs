@@ -309,3 +309,59 @@ fn a_tcp_server_needs_its_token() {
     );
     assert_eq!(terminate(serve), 0);
 }
+
+/// `--s3 --no-auth`: the S3 gateway answers beside the socket, on the same store: a file put
+/// with `pipectl` is an object of bucket `master.data`, a bucket that does not exist is S3's
+/// `NoSuchBucket` XML. `--no-auth` on a non-loopback `--s3` address is refused.
+#[test]
+fn serve_s3_serves_branches_as_buckets() {
+    let e = Env::embedded();
+    e.ok(&["init"]);
+    let err = e.fails(&["serve", "--s3", "0.0.0.0:0", "--no-auth"]);
+    assert!(err.contains("non-loopback"), "{err}");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let serve = Command::new(assert_cmd::cargo::cargo_bin("pipectl"))
+        .env("PIPECTL_ROOT", e.root())
+        .args(["serve", "--no-auth", "--s3", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "no S3 listener");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    e.ok(&["create", "repo", "data"]);
+    let local = tempfile::tempdir().unwrap();
+    let x = local.path().join("x.txt");
+    std::fs::write(&x, "through s3").unwrap();
+    e.ok(&[
+        "put",
+        "file",
+        "data@master:/d/x.txt",
+        "-f",
+        x.to_str().unwrap(),
+    ]);
+    let get = |path: &str| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let req = format!("GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    };
+    let obj = get("/master.data/d/x.txt");
+    assert!(obj.starts_with("HTTP/1.1 200"), "{obj}");
+    assert!(obj.ends_with("through s3"), "{obj}");
+    let missing = get("/master.nosuch/");
+    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+    assert!(missing.contains("<Code>NoSuchBucket</Code>"), "{missing}");
+    assert_eq!(terminate(serve), 0);
+}

@@ -21,13 +21,16 @@
 //! | `server` | [`Server`]: the store's one owner (`pipectl serve`): listeners, runner, clean stop |
 //! | `listen` | the owner-only Unix socket, TCP, per-connection limits (header size and time) |
 //! | `auth` | the bearer token of TCP listeners: its file, the middleware |
+//! | `s3` | the S3 gateway (`pipectl serve --s3`): repos as `BRANCH.REPO` buckets for any S3 client |
 //! | `runner` | the background runner: pending jobs, crons and triggers, woken by writes |
 //! | `shutdown` | 503 `unavailable` once a stop began |
 //!
 //! Crates, and why: `axum` (the tokio project's HTTP framework: routing, extractors, SSE) on
 //! `hyper` (the HTTP implementation under it, also our client over Unix sockets, which
 //! higher-level clients lack); `utoipa` with `utoipa-axum` derive the OpenAPI document from
-//! the handlers themselves, so the document cannot drift from the routes.
+//! the handlers themselves, so the document cannot drift from the routes; `s3s` for the S3
+//! gateway (the S3 protocol, SigV4 and S3's XML errors as a hyper service, generated from AWS's
+//! API models: we write only the operations over the store).
 
 pub mod auth;
 pub mod client;
@@ -38,6 +41,7 @@ pub mod listen;
 pub mod router;
 pub mod routes;
 pub mod runner;
+pub mod s3;
 pub mod server;
 pub mod shutdown;
 pub mod state;

@@ -28,7 +28,10 @@ pub struct ServeOptions {
     pub root: PathBuf,
     /// Also listen on this TCP address.
     pub listen: Option<SocketAddr>,
-    /// Serve TCP without a token (refused unless the address is loopback).
+    /// Also serve the S3 gateway ([`crate::s3`]) on this TCP address.
+    pub s3: Option<SocketAddr>,
+    /// Serve TCP (API and S3 gateway) without a token (refused unless the address is
+    /// loopback).
     pub no_auth: bool,
     /// The longest the runner waits before looking for pending jobs again.
     pub poll: Duration,
@@ -42,6 +45,7 @@ impl ServeOptions {
         ServeOptions {
             root: root.into(),
             listen: None,
+            s3: None,
             no_auth: false,
             poll: Duration::from_secs(1),
             limits: Limits::default(),
@@ -65,6 +69,7 @@ pub struct Server {
     state: AppState,
     socket: SocketFile,
     tcp: Option<SocketAddr>,
+    s3: Option<SocketAddr>,
     accepting: CancellationToken,
     runner_stop: CancellationToken,
     runner: tokio::task::JoinHandle<()>,
@@ -81,8 +86,12 @@ impl Server {
             Some(addr) => Some(bind_tcp(addr, !opts.no_auth).await?),
             None => None,
         };
-        let token = match (&tcp, opts.no_auth) {
-            (Some(_), false) => Some(load_or_create_token(&opts.root)?),
+        let s3 = match opts.s3 {
+            Some(addr) => Some(bind_tcp(addr, !opts.no_auth).await?),
+            None => None,
+        };
+        let token = match (tcp.is_some() || s3.is_some(), opts.no_auth) {
+            (true, false) => Some(load_or_create_token(&opts.root)?),
             _ => None,
         };
         let state = AppState::new(engine, JobRunner::Background, true);
@@ -95,6 +104,22 @@ impl Server {
             accepting.clone(),
             tasks.clone(),
         ));
+        let s3_addr = s3.as_ref().and_then(|l| l.local_addr().ok());
+        if let Some(l) = s3 {
+            let auth = match &token {
+                Some(t) => crate::s3::S3Auth::Token(t.as_str().into()),
+                None => crate::s3::S3Auth::Open,
+            };
+            // Parts go to owner-only directories in the system's temporary directory.
+            let spool = None;
+            tasks.spawn(accept(
+                Listener::Tcp(l),
+                crate::s3::router(state.clone(), auth, spool),
+                opts.limits,
+                accepting.clone(),
+                tasks.clone(),
+            ));
+        }
         let mut tcp_addr = None;
         if let Some(l) = tcp {
             tcp_addr = l.local_addr().ok();
@@ -121,6 +146,7 @@ impl Server {
             state,
             socket,
             tcp: tcp_addr,
+            s3: s3_addr,
             accepting,
             runner_stop,
             runner,
@@ -139,6 +165,11 @@ impl Server {
     /// The TCP address actually bound (with the port the system chose for port 0).
     pub fn tcp_addr(&self) -> Option<SocketAddr> {
         self.tcp
+    }
+
+    /// The S3 gateway's address actually bound, when it runs.
+    pub fn s3_addr(&self) -> Option<SocketAddr> {
+        self.s3
     }
 
     /// The state the handlers share.
