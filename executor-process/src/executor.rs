@@ -130,6 +130,7 @@ impl ProcessExecutorBuilder {
                 exposed,
                 cgroups,
                 isolation,
+                host: crate::reaper::new_instance(),
             }),
         })
     }
@@ -324,7 +325,8 @@ impl Executor for ProcessExecutor {
         // Workers hold no state between datums; what a crashed host can leave behind are
         // processes (grandchildren that survived the host's death), found by their label.
         let label = label(project, pipeline);
-        tokio::task::spawn_blocking(move || crate::reaper::kill_pipeline(&label))
+        let host = self.inner.host.clone();
+        tokio::task::spawn_blocking(move || crate::reaper::kill_pipeline(&label, &host))
             .await
             .map_err(|e| ExecutorError::Backend {
                 backend: "process",

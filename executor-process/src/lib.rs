@@ -145,9 +145,11 @@
 //! the group leader gets the death signal), and a grandchild that leaves the group with
 //! `setsid` is not killed either. So every user process carries two labels in its environment,
 //! inherited by all its descendants: [`LABEL_VAR`] (`<project>/<pipeline>`) and [`HOST_VAR`]
-//! (the host process's pid and start time).
+//! (the host process's pid and start time, and which of its executors).
 //! [`Executor::remove_pipeline`](pipeline_core::executor::Executor::remove_pipeline) kills
-//! every process carrying the pipeline's label, and building an executor kills every labelled
+//! every process carrying the pipeline's label that this executor or a dead host started
+//! (another engine's pipeline of the same name, in this process or another, is left alone),
+//! and building an executor kills every labelled
 //! process whose host is no longer running ([`ProcessExecutorBuilder::reap_orphans`]), so
 //! the next start of the engine cleans up after a crash.
 //!
@@ -200,8 +202,11 @@ mod worker;
 /// processes a crashed host left behind.
 pub const LABEL_VAR: &str = "PIPELINE_EXECUTOR_LABEL";
 
-/// Environment variable set on every user process to `<host pid>:<host start time>`, so that
-/// a later [`ProcessExecutorBuilder::build`] can kill what a host that died left behind.
+/// Environment variable set on every user process to `<host pid>:<host start time>:<n>` (`n`
+/// numbers the executors a host built), so that a later [`ProcessExecutorBuilder::build`] can
+/// kill what a host that died left behind, and a pipeline's removal kills only its own
+/// executor's processes (or a dead host's), never those of another engine that runs a
+/// pipeline of the same name.
 pub const HOST_VAR: &str = "PIPELINE_EXECUTOR_HOST";
 
 pub use cgroup::KillMethod;

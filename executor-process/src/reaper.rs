@@ -20,6 +20,14 @@ pub(crate) fn host_id() -> &'static str {
     })
 }
 
+/// A fresh value of [`HOST_VAR`](crate::HOST_VAR) for one executor: [`host_id`] and a number
+/// of its own.
+pub(crate) fn new_instance() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("{}:{}", host_id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
 /// Field 22 of `/proc/<pid>/stat` (start time), parsed after the command name, which may
 /// contain spaces and parentheses.
 fn start_time(pid: u32) -> Option<u64> {
@@ -28,9 +36,11 @@ fn start_time(pid: u32) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
-/// Whether the host named by a `HOST_VAR` value is still running.
+/// Whether the host named by a `HOST_VAR` value (`pid:start`, and an executor number that
+/// does not matter here) is still running.
 fn host_alive(id: &str) -> bool {
-    let Some((pid, start)) = id.split_once(':') else {
+    let mut parts = id.split(':');
+    let (Some(pid), Some(start)) = (parts.next(), parts.next()) else {
         return false;
     };
     match (pid.parse::<u32>(), start.parse::<u64>()) {
@@ -81,22 +91,25 @@ fn value<'a>(vars: &[&'a [u8]], name: &str) -> Option<&'a [u8]> {
     })
 }
 
-/// Kills every process labelled `<project>/<pipeline>`.
-pub(crate) fn kill_pipeline(label: &str) -> usize {
+/// Kills every process labelled `<project>/<pipeline>` that executor `host` started, or
+/// that a host no longer running left behind.
+pub(crate) fn kill_pipeline(label: &str, host: &str) -> usize {
     kill_where(label, |vars| {
         value(vars, crate::LABEL_VAR) == Some(label.as_bytes())
+            && value(vars, crate::HOST_VAR).is_some_and(|h| h == host.as_bytes() || host_gone(h))
     })
 }
 
 /// Kills every labelled process whose host is no longer running.
 pub(crate) fn reap_orphans() -> usize {
-    let me = host_id().as_bytes();
     kill_where("orphan of a dead host", |vars| {
-        match value(vars, crate::HOST_VAR) {
-            Some(host) if host != me => !std::str::from_utf8(host).is_ok_and(host_alive),
-            _ => false,
-        }
+        value(vars, crate::HOST_VAR).is_some_and(host_gone)
     })
+}
+
+/// Whether a `HOST_VAR` value names a host that is no longer running.
+fn host_gone(host: &[u8]) -> bool {
+    !std::str::from_utf8(host).is_ok_and(host_alive)
 }
 
 #[cfg(test)]

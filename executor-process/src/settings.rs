@@ -46,6 +46,8 @@ pub(crate) struct Config {
     pub(crate) cgroups: Option<crate::cgroup::CgroupRoot>,
     /// What is enforced, as reported.
     pub(crate) isolation: Isolation,
+    /// This executor's value of [`HOST_VAR`](crate::HOST_VAR) (`<pid>:<start>:<instance>`).
+    pub(crate) host: String,
 }
 
 /// The label value of a pipeline's processes.

@@ -562,6 +562,7 @@ impl Worker for ProcessWorker {
         let working_dir = self.working_dir(&task, &sub)?;
         let (cgroup_procs, oom_before) = self.prepare_cgroup().await?;
         let label = self.label.clone();
+        let host = self.config.host.clone();
         let pipeline = self.pipeline.clone();
         let max = self.config.max_log_line;
         let (stack, namespace) = self.stack_and_namespace(scratch)?;
@@ -573,7 +574,7 @@ impl Worker for ProcessWorker {
             .map(|(k, v)| (OsString::from(k), OsString::from(sub(v))));
         let labels = [
             (crate::LABEL_VAR, label.as_str()),
-            (crate::HOST_VAR, crate::reaper::host_id()),
+            (crate::HOST_VAR, host.as_str()),
         ]
         .map(|(k, v)| (OsString::from(k), OsString::from(v)));
         let mut prepared = spawn::Program::new(

@@ -398,6 +398,42 @@ async fn host_death_cleanup() {
     .await;
 }
 
+/// Another executor (another engine, here in the same process) removing a pipeline of the
+/// same name leaves this executor's running datum alone; this executor's removal kills it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_a_pipeline_kills_only_this_executors_processes() {
+    let marker = format!("same-name-{}", testkit::unique_id());
+    let ours = executor(PfsMode::Substitution);
+    let other = executor(PfsMode::Substitution);
+    let mut w = ours
+        .start_workers(&pool(&marker))
+        .await
+        .expect("start")
+        .pop()
+        .expect("worker");
+    let dir = tempfile::tempdir().expect("scratch dir");
+    let s = Scratch::new(dir.path());
+    let mut t = task(&s, &["sh", "-c", "sleep 100"], &[]);
+    t.env.push((MARKER_VAR.into(), marker.clone()));
+    let run = tokio::spawn(async move { w.run(t).await });
+    wait_for_marked(&marker, "the datum never started", &|n| n >= 1).await;
+    let killed = other
+        .remove_pipeline("default", &marker)
+        .await
+        .expect("remove");
+    assert_eq!(killed, 0, "another executor's removal killed our datum");
+    assert!(!run.is_finished(), "the datum ended");
+    let killed = ours
+        .remove_pipeline("default", &marker)
+        .await
+        .expect("remove");
+    assert!(killed >= 1, "our removal killed {killed}");
+    let ended = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("the datum ended once killed");
+    assert!(ended.is_ok());
+}
+
 /// Unmounts a test mount when dropped.
 struct Unmount(std::path::PathBuf);
 

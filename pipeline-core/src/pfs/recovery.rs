@@ -211,6 +211,7 @@ impl Store {
     /// [`Store::recover_interrupted_writes`] as [`Store::open`] runs it: a failure (e.g. a
     /// full disk) is logged, not fatal, so the store still opens for reading; the commit stays
     /// open and owned, and the next open or the next write to its branch recovers it.
+    #[cfg_attr(not(feature = "store-redb"), allow(dead_code))]
     pub(crate) fn recover_at_open(&self) {
         match self.recover_interrupted_writes() {
             Ok(done) => self.remember(done),
