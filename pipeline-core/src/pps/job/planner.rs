@@ -19,6 +19,7 @@ use crate::pfs::{CommitRef, EngineReader, FileKind, Store};
 use super::super::keys::{DatumKey, RecordKey};
 use super::super::records::{DatumInfo, DatumInputInfo, DatumReason, DatumState, DatumStats};
 use super::super::registry::decode;
+use super::datum_sets::{SetCutter, SetLimits, SetRule};
 use super::messages::{Msg, Put, Todo};
 
 /// Trees of a job's input commits, by repo name.
@@ -69,6 +70,15 @@ pub(super) struct Planner {
     pub started: Instant,
     /// A failed-only rerun: the job whose successful datums are skipped rather than run.
     pub salvage: Option<Salvage>,
+    /// How the datums to run are cut into datum sets.
+    pub sets: SetRule,
+}
+
+/// A fresh read view of the datum records.
+fn reader(store: &Store) -> std::result::Result<EngineReader, String> {
+    store
+        .engine_reader()
+        .map_err(|e| format!("reading datum records: {}", ErrorChain(&e)))
 }
 
 /// Datums planned per read view of the records (a long-lived view keeps the store from
@@ -87,25 +97,61 @@ impl Planner {
         report: &mpsc::Sender<Msg>,
         cancel: &CancellationToken,
     ) {
-        if let Err(reason) = self.walk(plan, work, report, cancel) {
+        let limits = match self.sets.count_up_to() {
+            None => Ok(self.sets.limits(0)),
+            Some(up_to) => self
+                .count_to_run(plan, up_to, cancel)
+                .map(|n| self.sets.limits(n)),
+        };
+        let walked = limits.and_then(|l| self.walk(plan, l, work, report, cancel));
+        if let Err(reason) = walked {
             let _ = report.blocking_send(Msg::PlanFailed(reason));
         }
+    }
+
+    /// The pre-pass of a job whose set size depends on how many datums it runs
+    /// (`per_worker`, see `datum_sets`): the datums of `plan` that would run, counted up to
+    /// `up_to` (past it the set size no longer changes).
+    fn count_to_run(
+        &self,
+        plan: &DatumPlan,
+        up_to: u64,
+        cancel: &CancellationToken,
+    ) -> std::result::Result<u64, String> {
+        let mut records = reader(&self.store)?;
+        let (mut seen, mut to_run) = (0u64, 0u64);
+        for d in plan.datums() {
+            if cancel.is_cancelled() || to_run >= up_to {
+                break;
+            }
+            seen += 1;
+            if seen.is_multiple_of(READER_REFRESH) {
+                records = reader(&self.store)?;
+            }
+            let d = d.map_err(|e| format!("planning datums: {}", ErrorChain(&e)))?;
+            let id = d.id().to_hex();
+            if self.resumed && self.record(&records, &self.job_id, &id)?.is_some() {
+                continue;
+            }
+            let hash = d.hash(&self.salt).to_hex();
+            if let Planned::Run(_) = self.decide(&records, &d, &id, &hash)?.planned {
+                to_run += 1;
+            }
+        }
+        Ok(to_run)
     }
 
     /// `Err` is a reason for the job to fail; a closed channel (the job is ending) is `Ok`.
     fn walk(
         &self,
         plan: &DatumPlan,
+        limits: SetLimits,
         work: &mpsc::Sender<Vec<Todo>>,
         report: &mpsc::Sender<Msg>,
         cancel: &CancellationToken,
     ) -> std::result::Result<(), String> {
         let mut total = 0u64;
-        let reader = |store: &Store| {
-            store
-                .engine_reader()
-                .map_err(|e| format!("reading datum records: {}", ErrorChain(&e)))
-        };
+        let mut sets = SetCutter::new(limits);
         let mut records = reader(&self.store)?;
         let mut pending = Vec::with_capacity(TODO_BATCH);
         for d in plan.datums() {
@@ -138,11 +184,13 @@ impl Planner {
                     .blocking_send(Msg::Skipped { info: *info, puts })
                     .is_ok(),
                 Planned::Run(reason) => {
+                    let set_end = sets.add(d.inputs.iter().map(|i| i.size).sum());
                     pending.push(Todo {
                         datum: d,
                         id,
                         hash,
                         reason,
+                        set_end,
                     });
                     hand_on(&mut pending, work, false)
                 }
@@ -340,6 +388,7 @@ mod tests {
             resumed: false,
             started: Instant::now(),
             salvage: None,
+            sets: SetRule::Limits(SetLimits::new(1, 0)),
         };
         let (work_tx, mut work_rx) = mpsc::channel(QUEUE / TODO_BATCH);
         let (report_tx, mut report_rx) = mpsc::channel(4 * N / PLANNED_EVERY as usize);
