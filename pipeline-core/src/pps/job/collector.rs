@@ -176,7 +176,7 @@ impl<'a> Collector<'a> {
                     }
                 }
             }
-            Msg::Skipped { info, puts } => self.skipped(info, puts),
+            Msg::Skipped { info, puts } => self.skipped(*info, puts),
             Msg::Deletes(paths) => {
                 // A path this job already wrote stays (deletes come first in a batch,
                 // but an earlier batch may hold the new file).

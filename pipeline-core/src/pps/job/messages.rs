@@ -46,7 +46,7 @@ pub(super) enum Msg {
     /// An unchanged datum: recorded as skipped, its outputs kept (and claimed).
     Skipped {
         /// Its record.
-        info: DatumInfo,
+        info: Box<DatumInfo>,
         /// Its outputs' file entries when they come from a job whose tree this job does not
         /// start from (a failed-only rerun's salvage job); empty otherwise.
         puts: Vec<Put>,

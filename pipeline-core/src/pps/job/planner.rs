@@ -180,9 +180,9 @@ impl Planner {
                 return Ok(());
             }
             let sent = match planned {
-                Planned::Skip { info, puts } => report
-                    .blocking_send(Msg::Skipped { info: *info, puts })
-                    .is_ok(),
+                Planned::Skip { info, puts } => {
+                    report.blocking_send(Msg::Skipped { info, puts }).is_ok()
+                }
                 Planned::Run(reason) => {
                     let set_end = sets.add(d.inputs.iter().map(|i| i.size).sum());
                     pending.push(Todo {
