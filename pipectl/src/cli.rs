@@ -108,6 +108,12 @@ pub enum Command {
         #[command(subcommand)]
         what: crate::debug_datum::Debug,
     },
+    /// Datum-batching user code: report the previous datum, wait for the next one.
+    Next {
+        /// What to wait for.
+        #[command(subcommand)]
+        what: Next,
+    },
     /// Restart running datums of a running job.
     Restart {
         /// What to restart.
@@ -355,6 +361,14 @@ pub enum Update {
     Project(project::UpdateProjectArgs),
 }
 
+/// Nouns of `next`.
+#[derive(Debug, Subcommand)]
+pub enum Next {
+    /// Report the previous datum's result and block until the next datum is mounted (for
+    /// `transform.datum_batching` user code; talks to the worker, never to the store).
+    Datum(crate::next_datum::NextDatumArgs),
+}
+
 /// Nouns of `restart`.
 #[derive(Debug, Subcommand)]
 pub enum Restart {
@@ -475,6 +489,13 @@ pub fn run(cli: Cli) -> i32 {
 fn dispatch(g: &Global, command: Command) -> Res<i32> {
     let root = g;
     let no_wait = g.no_wait;
+    let command = match command {
+        // Runs inside a worker's sandbox: no store, no transaction.
+        Command::Next {
+            what: Next::Datum(args),
+        } => return crate::next_datum::run(args).map(|()| 0),
+        other => other,
+    };
     if transaction::divert(g, &command)? {
         return Ok(0);
     }
