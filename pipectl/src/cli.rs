@@ -485,15 +485,19 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
+/// `next datum`: runs inside a worker's sandbox (no store, no transaction).
+fn next(what: Next) -> Res<i32> {
+    match what {
+        Next::Datum(args) => crate::next_datum::run(args).map(|()| 0),
+    }
+}
+
 /// Runs one command; returns its exit code when it is not 0 or an error.
 fn dispatch(g: &Global, command: Command) -> Res<i32> {
     let root = g;
     let no_wait = g.no_wait;
     let command = match command {
-        // Runs inside a worker's sandbox: no store, no transaction.
-        Command::Next {
-            what: Next::Datum(args),
-        } => return crate::next_datum::run(args).map(|()| 0),
+        Command::Next { what } => return next(what),
         other => other,
     };
     if transaction::divert(g, &command)? {
