@@ -431,4 +431,60 @@ mod tests {
         }
         assert_eq!(planned, Some(N as u64));
     }
+
+    /// The `per_worker` pre-pass counts the datums to run only until the set size no longer
+    /// changes: on a million-datum plan with the default 4 sets per worker it reads
+    /// `MAX_SET_DATUMS × 4` datums, and the sets come out at the cap.
+    #[test]
+    fn the_per_worker_pre_pass_stops_once_the_set_size_is_settled() {
+        use super::super::datum_sets::MAX_SET_DATUMS;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let spec = crate::spec::parse_str(
+            r#"{"pipeline": {"name": "p"}, "transform": {"cmd": ["true"]},
+                "input": {"pfs": {"repo": "big", "glob": "/*"}}}"#,
+            "p.json",
+        )
+        .expect("spec")
+        .remove(0)
+        .spec;
+        let sources: HashMap<String, Arc<dyn TreeSource>> = [(
+            "big".to_string(),
+            Arc::new(SyntheticTree::flat(1_000_000)) as Arc<dyn TreeSource>,
+        )]
+        .into();
+        let plan = DatumPlan::for_spec(&spec.effective(), &sources).expect("plan");
+        let rule = SetRule::of(None, 1);
+        let planner = Planner {
+            store,
+            pipeline: "p".into(),
+            job_id: "j".into(),
+            base_job: None,
+            salt: "salt".into(),
+            every_job: false,
+            base_salt_same: true,
+            resumed: false,
+            started: Instant::now(),
+            salvage: None,
+            sets: rule,
+        };
+        let up_to = rule.count_up_to().expect("per_worker needs a count");
+        assert_eq!(up_to, MAX_SET_DATUMS * 4);
+        let n = planner
+            .count_to_run(&plan, up_to, &CancellationToken::new())
+            .expect("count");
+        assert_eq!(n, up_to);
+        assert_eq!(rule.limits(n), SetLimits::new(MAX_SET_DATUMS, 0));
+        // A small plan is counted whole: 6 datums on one worker are sets of one.
+        let small: HashMap<String, Arc<dyn TreeSource>> = [(
+            "big".to_string(),
+            Arc::new(SyntheticTree::flat(6)) as Arc<dyn TreeSource>,
+        )]
+        .into();
+        let plan = DatumPlan::for_spec(&spec.effective(), &small).expect("plan");
+        let n = planner
+            .count_to_run(&plan, up_to, &CancellationToken::new())
+            .expect("count");
+        assert_eq!((n, rule.limits(n).number), (6, 1));
+    }
 }
