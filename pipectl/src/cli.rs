@@ -108,6 +108,12 @@ pub enum Command {
         #[command(subcommand)]
         what: crate::debug_datum::Debug,
     },
+    /// Datum-batching user code: report the previous datum, wait for the next one.
+    Next {
+        /// What to wait for.
+        #[command(subcommand)]
+        what: Next,
+    },
     /// Restart running datums of a running job.
     Restart {
         /// What to restart.
@@ -355,6 +361,14 @@ pub enum Update {
     Project(project::UpdateProjectArgs),
 }
 
+/// Nouns of `next`.
+#[derive(Debug, Subcommand)]
+pub enum Next {
+    /// Report the previous datum's result and block until the next datum is mounted (for
+    /// `transform.datum_batching` user code; talks to the worker, never to the store).
+    Datum(crate::next_datum::NextDatumArgs),
+}
+
 /// Nouns of `restart`.
 #[derive(Debug, Subcommand)]
 pub enum Restart {
@@ -471,10 +485,21 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
+/// `next datum`: runs inside a worker's sandbox (no store, no transaction).
+fn next(what: Next) -> Res<i32> {
+    match what {
+        Next::Datum(args) => crate::next_datum::run(args).map(|()| 0),
+    }
+}
+
 /// Runs one command; returns its exit code when it is not 0 or an error.
 fn dispatch(g: &Global, command: Command) -> Res<i32> {
     let root = g;
     let no_wait = g.no_wait;
+    let command = match command {
+        Command::Next { what } => return next(what),
+        other => other,
+    };
     if transaction::divert(g, &command)? {
         return Ok(0);
     }

@@ -46,6 +46,7 @@ mod error;
 mod file_verbs;
 mod fsck;
 mod jsonnet;
+mod next_datum;
 mod output;
 mod pipeline;
 mod preview;

@@ -686,6 +686,7 @@ fn print_job(j: &JobInfo) {
         s.datums_failed,
         s.datums_recovered
     );
+    outln!("Datum sets: {} committed", s.datum_sets);
     outln!("Bytes: {} in, {} out", s.bytes_in, s.bytes_out);
     outln!(
         "Time: plan {} ms, process {} ms, finish {} ms",

@@ -35,6 +35,10 @@ fn pipelines_jobs_datums_logs() {
     let job_ref = format!("up@{id}");
     let j = e.json(&["inspect", "job", &job_ref, "-o", "json"]);
     assert_eq!(j[0]["id"], id.as_str());
+    // The one datum to run made one datum set (the skipped one is in none).
+    assert_eq!(j[0]["stats"]["datum_sets"], 1);
+    let text = e.ok(&["inspect", "job", &job_ref]);
+    assert!(text.contains("Datum sets: 1 committed"), "{text}");
     let datums = e.json(&["list", "datum", &job_ref, "-o", "json"]);
     let mut states: Vec<String> = datums
         .iter()

@@ -81,6 +81,8 @@
 //!   stream **before** cutting lines ([`redact`]), so a value split across reads or across
 //!   the line limit is hidden whole.
 
+#[cfg(feature = "engine")]
+pub mod batch;
 mod cancel;
 pub mod lines;
 pub mod output;

@@ -182,6 +182,10 @@ pub struct JobStats {
     pub datums_failed: u64,
     /// Datums recovered by `err_cmd`.
     pub datums_recovered: u64,
+    /// Datum sets whose results this job committed (reference §1.4; a set is the unit a
+    /// worker claims and commits).
+    #[serde(default)]
+    pub datum_sets: u64,
     /// Bytes of input materialised for user code.
     pub bytes_in: u64,
     /// Bytes of output ingested.

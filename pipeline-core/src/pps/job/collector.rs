@@ -166,13 +166,17 @@ impl<'a> Collector<'a> {
     fn take(&mut self, msg: Msg, cancel: &CancellationToken) {
         match msg {
             Msg::Tick => {}
-            Msg::Done(done) => {
-                if !done.cancelled {
-                    self.absorb(done);
-                    self.in_batch += 1;
+            Msg::Set(dones) => {
+                // A set is committed whole or not at all (workers report no cut-short set).
+                if !dones.is_empty() && dones.iter().all(|d| !d.cancelled) {
+                    self.in_batch += dones.len();
+                    self.job.stats.datum_sets += 1;
+                    for done in dones {
+                        self.absorb(done);
+                    }
                 }
             }
-            Msg::Skipped { info, puts } => self.skipped(info, puts),
+            Msg::Skipped { info, puts } => self.skipped(*info, puts),
             Msg::Deletes(paths) => {
                 // A path this job already wrote stays (deletes come first in a batch,
                 // but an earlier batch may hold the new file).

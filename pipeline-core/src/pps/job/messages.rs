@@ -20,6 +20,8 @@ pub(super) struct Todo {
     pub hash: String,
     /// Why it runs.
     pub reason: DatumReason,
+    /// It is the last datum of its datum set (the channel closing also ends a set).
+    pub set_end: bool,
 }
 
 /// What a worker reports for one datum.
@@ -38,12 +40,13 @@ pub(super) struct Done {
 pub(super) enum Msg {
     /// Nothing arrived for [`super::collector::FLUSH_EVERY`]: time to flush what is pending.
     Tick,
-    /// A worker finished a datum.
-    Done(Done),
+    /// A worker finished a datum set: its datums' reports, committed together (none of
+    /// them when one was cancelled).
+    Set(Vec<Done>),
     /// An unchanged datum: recorded as skipped, its outputs kept (and claimed).
     Skipped {
         /// Its record.
-        info: DatumInfo,
+        info: Box<DatumInfo>,
         /// Its outputs' file entries when they come from a job whose tree this job does not
         /// start from (a failed-only rerun's salvage job); empty otherwise.
         puts: Vec<Put>,

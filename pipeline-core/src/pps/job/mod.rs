@@ -9,6 +9,10 @@
 //! ordered stream and commits them in batches. What stays in memory per datum is the output
 //! ownership map ([`owners`]), needed to detect two datums writing one path.
 //!
+//! The datums to run are cut into datum sets ([`datum_sets`]): a worker claims a whole set,
+//! and the collector commits a set's results together (a set cut short by a stop or a
+//! dying host is not recorded, so it runs again when the job resumes).
+//!
 //! Per datum ([`datum_run`]): inputs are materialised ([`materialize`]), the attempt loop
 //! ([`attempt`]) runs user code on a worker, outputs are ingested, log lines collected
 //! ([`datum_logs`]). [`execution`] wires one job's pieces together; this module starts and
@@ -18,6 +22,7 @@ mod attempt;
 mod collector;
 mod datum_logs;
 mod datum_run;
+mod datum_sets;
 mod execution;
 mod failure_reason;
 mod lazy_inputs;
@@ -48,6 +53,7 @@ use super::records::{DatumInfo, DatumState, JobInfo, JobState};
 use super::registry::decode;
 use super::{Engine, now_ms};
 use collector::RunOutcome;
+use datum_sets::SetRule;
 use execution::JobRun;
 use owners::Owners;
 use planner::{JobSources, Planner, Salvage, processed};
@@ -113,6 +119,10 @@ impl Engine {
             resumed,
             started: t_plan,
             salvage: self.salvage_of(&job),
+            sets: SetRule::of(
+                spec.datum_set_spec.as_ref(),
+                u64::try_from(spec.workers()).unwrap_or(1),
+            ),
         };
 
         // ---- run

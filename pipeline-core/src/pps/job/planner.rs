@@ -19,6 +19,7 @@ use crate::pfs::{CommitRef, EngineReader, FileKind, Store};
 use super::super::keys::{DatumKey, RecordKey};
 use super::super::records::{DatumInfo, DatumInputInfo, DatumReason, DatumState, DatumStats};
 use super::super::registry::decode;
+use super::datum_sets::{SetCutter, SetLimits, SetRule};
 use super::messages::{Msg, Put, Todo};
 
 /// Trees of a job's input commits, by repo name.
@@ -69,6 +70,15 @@ pub(super) struct Planner {
     pub started: Instant,
     /// A failed-only rerun: the job whose successful datums are skipped rather than run.
     pub salvage: Option<Salvage>,
+    /// How the datums to run are cut into datum sets.
+    pub sets: SetRule,
+}
+
+/// A fresh read view of the datum records.
+fn reader(store: &Store) -> std::result::Result<EngineReader, String> {
+    store
+        .engine_reader()
+        .map_err(|e| format!("reading datum records: {}", ErrorChain(&e)))
 }
 
 /// Datums planned per read view of the records (a long-lived view keeps the store from
@@ -87,25 +97,61 @@ impl Planner {
         report: &mpsc::Sender<Msg>,
         cancel: &CancellationToken,
     ) {
-        if let Err(reason) = self.walk(plan, work, report, cancel) {
+        let limits = match self.sets.count_up_to() {
+            None => Ok(self.sets.limits(0)),
+            Some(up_to) => self
+                .count_to_run(plan, up_to, cancel)
+                .map(|n| self.sets.limits(n)),
+        };
+        let walked = limits.and_then(|l| self.walk(plan, l, work, report, cancel));
+        if let Err(reason) = walked {
             let _ = report.blocking_send(Msg::PlanFailed(reason));
         }
+    }
+
+    /// The pre-pass of a job whose set size depends on how many datums it runs
+    /// (`per_worker`, see `datum_sets`): the datums of `plan` that would run, counted up to
+    /// `up_to` (past it the set size no longer changes).
+    fn count_to_run(
+        &self,
+        plan: &DatumPlan,
+        up_to: u64,
+        cancel: &CancellationToken,
+    ) -> std::result::Result<u64, String> {
+        let mut records = reader(&self.store)?;
+        let (mut seen, mut to_run) = (0u64, 0u64);
+        for d in plan.datums() {
+            if cancel.is_cancelled() || to_run >= up_to {
+                break;
+            }
+            seen += 1;
+            if seen.is_multiple_of(READER_REFRESH) {
+                records = reader(&self.store)?;
+            }
+            let d = d.map_err(|e| format!("planning datums: {}", ErrorChain(&e)))?;
+            let id = d.id().to_hex();
+            if self.resumed && self.record(&records, &self.job_id, &id)?.is_some() {
+                continue;
+            }
+            let hash = d.hash(&self.salt).to_hex();
+            if let Planned::Run(_) = self.decide(&records, &d, &id, &hash)?.planned {
+                to_run += 1;
+            }
+        }
+        Ok(to_run)
     }
 
     /// `Err` is a reason for the job to fail; a closed channel (the job is ending) is `Ok`.
     fn walk(
         &self,
         plan: &DatumPlan,
+        limits: SetLimits,
         work: &mpsc::Sender<Vec<Todo>>,
         report: &mpsc::Sender<Msg>,
         cancel: &CancellationToken,
     ) -> std::result::Result<(), String> {
         let mut total = 0u64;
-        let reader = |store: &Store| {
-            store
-                .engine_reader()
-                .map_err(|e| format!("reading datum records: {}", ErrorChain(&e)))
-        };
+        let mut sets = SetCutter::new(limits);
         let mut records = reader(&self.store)?;
         let mut pending = Vec::with_capacity(TODO_BATCH);
         for d in plan.datums() {
@@ -134,15 +180,17 @@ impl Planner {
                 return Ok(());
             }
             let sent = match planned {
-                Planned::Skip { info, puts } => report
-                    .blocking_send(Msg::Skipped { info: *info, puts })
-                    .is_ok(),
+                Planned::Skip { info, puts } => {
+                    report.blocking_send(Msg::Skipped { info, puts }).is_ok()
+                }
                 Planned::Run(reason) => {
+                    let set_end = sets.add(d.inputs.iter().map(|i| i.size).sum());
                     pending.push(Todo {
                         datum: d,
                         id,
                         hash,
                         reason,
+                        set_end,
                     });
                     hand_on(&mut pending, work, false)
                 }
@@ -340,6 +388,7 @@ mod tests {
             resumed: false,
             started: Instant::now(),
             salvage: None,
+            sets: SetRule::Limits(SetLimits::new(1, 0)),
         };
         let (work_tx, mut work_rx) = mpsc::channel(QUEUE / TODO_BATCH);
         let (report_tx, mut report_rx) = mpsc::channel(4 * N / PLANNED_EVERY as usize);
@@ -381,5 +430,61 @@ mod tests {
             }
         }
         assert_eq!(planned, Some(N as u64));
+    }
+
+    /// The `per_worker` pre-pass counts the datums to run only until the set size no longer
+    /// changes: on a million-datum plan with the default 4 sets per worker it reads
+    /// `MAX_SET_DATUMS × 4` datums, and the sets come out at the cap.
+    #[test]
+    fn the_per_worker_pre_pass_stops_once_the_set_size_is_settled() {
+        use super::super::datum_sets::MAX_SET_DATUMS;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let spec = crate::spec::parse_str(
+            r#"{"pipeline": {"name": "p"}, "transform": {"cmd": ["true"]},
+                "input": {"pfs": {"repo": "big", "glob": "/*"}}}"#,
+            "p.json",
+        )
+        .expect("spec")
+        .remove(0)
+        .spec;
+        let sources: HashMap<String, Arc<dyn TreeSource>> = [(
+            "big".to_string(),
+            Arc::new(SyntheticTree::flat(1_000_000)) as Arc<dyn TreeSource>,
+        )]
+        .into();
+        let plan = DatumPlan::for_spec(&spec.effective(), &sources).expect("plan");
+        let rule = SetRule::of(None, 1);
+        let planner = Planner {
+            store,
+            pipeline: "p".into(),
+            job_id: "j".into(),
+            base_job: None,
+            salt: "salt".into(),
+            every_job: false,
+            base_salt_same: true,
+            resumed: false,
+            started: Instant::now(),
+            salvage: None,
+            sets: rule,
+        };
+        let up_to = rule.count_up_to().expect("per_worker needs a count");
+        assert_eq!(up_to, MAX_SET_DATUMS * 4);
+        let n = planner
+            .count_to_run(&plan, up_to, &CancellationToken::new())
+            .expect("count");
+        assert_eq!(n, up_to);
+        assert_eq!(rule.limits(n), SetLimits::new(MAX_SET_DATUMS, 0));
+        // A small plan is counted whole: 6 datums on one worker are sets of one.
+        let small: HashMap<String, Arc<dyn TreeSource>> = [(
+            "big".to_string(),
+            Arc::new(SyntheticTree::flat(6)) as Arc<dyn TreeSource>,
+        )]
+        .into();
+        let plan = DatumPlan::for_spec(&spec.effective(), &small).expect("plan");
+        let n = planner
+            .count_to_run(&plan, up_to, &CancellationToken::new())
+            .expect("count");
+        assert_eq!((n, rule.limits(n).number), (6, 1));
     }
 }

@@ -19,8 +19,8 @@ use super::messages::{Msg, Todo};
 /// The queue of datums to run, shared by a job's workers.
 pub(super) type WorkQueue = Arc<AsyncMutex<Work>>;
 
-/// Datums to run: the planner's batches, handed out one datum at a time (so a slow datum
-/// never holds others back while another worker is free).
+/// Datums to run: the planner's batches, handed out one datum set at a time (a worker
+/// claims a whole set; see `datum_sets`).
 pub(super) struct Work {
     batches: mpsc::Receiver<Vec<Todo>>,
     ready: VecDeque<Todo>,
@@ -35,13 +35,22 @@ impl Work {
         }
     }
 
-    /// The next datum; `None` once the planner is done and every datum was taken.
-    async fn next(&mut self) -> Option<Todo> {
+    /// The next datum set: datums up to one marked as its set's last, or up to the end of
+    /// the plan; `None` once the planner is done and every datum was taken.
+    async fn next_set(&mut self) -> Option<Vec<Todo>> {
+        let mut set = Vec::new();
         loop {
-            if let Some(t) = self.ready.pop_front() {
-                return Some(t);
+            while let Some(t) = self.ready.pop_front() {
+                let end = t.set_end;
+                set.push(t);
+                if end {
+                    return Some(set);
+                }
             }
-            self.ready.extend(self.batches.recv().await?);
+            match self.batches.recv().await {
+                Some(batch) => self.ready.extend(batch),
+                None => return (!set.is_empty()).then_some(set),
+            }
         }
     }
 }
@@ -100,8 +109,8 @@ impl Engine {
             .insert((p.id(), p.version), pool);
     }
 
-    /// Starts the job's workers on the first datum to run (a no-op re-run starts none): each
-    /// takes datums from `work` and reports to `report` until the queue closes or the job is
+    /// Starts the job's workers on the first datum set to run (a no-op re-run starts none): each
+    /// takes datum sets from `work` and reports to `report` until the queue closes or the job is
     /// cancelled. The task yields the pool back, to be returned.
     pub(super) fn dispatch(
         &self,
@@ -113,7 +122,7 @@ impl Engine {
         let engine = self.clone();
         let pinfo = pinfo.clone();
         tokio::spawn(async move {
-            let first = work.lock().await.next().await;
+            let first = work.lock().await.next_set().await;
             let Some(first) = first else {
                 return Ok(Vec::new());
             };
@@ -149,28 +158,36 @@ impl Engine {
     }
 }
 
-/// One worker's loop: `first`, then datums from `work`, each reported to `report`; returns
-/// the worker once the queue is closed or the job cancelled.
+/// One worker's loop: the set `first`, then sets from `work`, each set's datums run in
+/// order and reported together to `report`; returns the worker once the queue is closed or
+/// the job cancelled (a set cut short by a cancellation is not reported).
 async fn work_datums(
     mut worker: Box<dyn Worker>,
-    first: Option<Todo>,
+    first: Option<Vec<Todo>>,
     work: WorkQueue,
     report: mpsc::Sender<Msg>,
     ctx: Arc<DatumCtx>,
 ) -> Box<dyn Worker> {
-    let mut next_todo = first;
+    let mut next_set = first;
     let mut out_clean = false;
-    loop {
-        let next = match next_todo.take() {
-            Some(t) => Some(t),
-            None => work.lock().await.next().await,
+    'sets: loop {
+        let next = match next_set.take() {
+            Some(s) => Some(s),
+            None => work.lock().await.next_set().await,
         };
-        let Some(t) = next else { break };
-        if ctx.cancel.is_cancelled() {
-            break;
+        let Some(set) = next else { break };
+        let mut dones = Vec::with_capacity(set.len());
+        for t in set {
+            if ctx.cancel.is_cancelled() {
+                break 'sets;
+            }
+            let done = ctx.run_one(&mut *worker, t, &mut out_clean).await;
+            if done.cancelled {
+                break 'sets;
+            }
+            dones.push(done);
         }
-        let done = ctx.run_one(&mut *worker, t, &mut out_clean).await;
-        if report.send(Msg::Done(done)).await.is_err() {
+        if report.send(Msg::Set(dones)).await.is_err() {
             break;
         }
     }
