@@ -80,6 +80,12 @@ fn a_store_in_use_is_waited_for_or_refused_with_no_wait_lock() {
     e.ok(&["create", "repo", "data"]);
     let lock = File::open(e.root().join("LOCK")).unwrap();
     lock.try_lock().unwrap();
+    // As a real holder does, name ourselves in the lock file (a holder named there that is
+    // gone would be waited for briefly and silently: its children may still be on their way
+    // out).
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let me = format!("pid {} on host {}", std::process::id(), host.trim());
+    std::fs::write(e.root().join("LOCK"), me).unwrap();
     let f = e.local("a.txt", "a");
     // Commands wait for a busy store unless told not to.
     let a = e
