@@ -41,6 +41,7 @@ fn new_job(p: &PipelineInfo, c: CommitInfo, salvage_from: Option<String>) -> Job
         created_ms: super::mono_ms(),
         started_ms: None,
         finished_ms: None,
+        egress: None,
     }
 }
 
@@ -385,7 +386,13 @@ impl Engine {
     /// One round of [`Engine::serve`]: pending jobs, then when the next cron tick is due.
     async fn serve_once(&self) -> Result<Option<u64>> {
         self.run_pending().await?;
-        self.next_cron_due()
+        let cron = self.next_cron_due()?;
+        // Egress retries are due in ms; rounded up to the second the loop counts in.
+        let egress = self.next_egress_due()?.map(|ms| ms.div_ceil(1000));
+        Ok(match (cron, egress) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
     }
 
     /// Advances one job if it can: UNRUNNABLE, or runs it. `None` when it must wait.
@@ -414,6 +421,9 @@ impl Engine {
             job.finished_ms = Some(now_ms());
             self.put_job(&job)?;
             return Ok(Some(job));
+        }
+        if job.state == JobState::JobEgressing {
+            return self.step_egressing(job).await;
         }
         match self.readiness(&job, &out)? {
             Readiness::Wait(reason) => {
