@@ -96,6 +96,8 @@ pub(crate) fn backend_for(
     url: &str,
     options: &[(String, String)],
 ) -> Result<(Arc<dyn object_store::ObjectStore>, Key, String), RemoteStoreError> {
+    // reqwest's TLS needs a process-wide crypto provider; one installed already stays.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let parsed = Url::parse(url).map_err(|e| RemoteStoreError::InvalidUrl {
         url: redact_text(url),
         reason: format!(

@@ -108,8 +108,6 @@ impl RemoteObjectStore {
         url: &str,
         options: &[(String, String)],
     ) -> std::result::Result<RemoteObjectStore, RemoteStoreError> {
-        // reqwest's TLS needs a process-wide crypto provider; one installed already stays.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let loc = Location::parse(url, options)?;
         let bridge = Bridge::new().map_err(|source| RemoteStoreError::Runtime {
             url: loc.display.clone(),
