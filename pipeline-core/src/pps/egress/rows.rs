@@ -263,7 +263,7 @@ mod tests {
             rows[1].as_ref().unwrap_err().starts_with("line 2:"),
             "{rows:?}"
         );
-        let rows = all("a\"b\n");
+        let rows = all("a\"b\"c\n");
         assert!(
             rows[0].as_ref().unwrap_err().contains("quote inside"),
             "{rows:?}"
