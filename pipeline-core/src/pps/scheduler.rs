@@ -488,12 +488,25 @@ impl Engine {
 
     /// Why a job that is not terminal cannot run yet, e.g. `waiting for input commit
     /// data@<id> (open)` (the open commit it waits for: an input, or the previous job's
-    /// output); `None` when nothing holds it back. Computed now, nothing is written.
+    /// output; for an EGRESSING job whose last attempt failed, that error and the next
+    /// try); `None` when nothing holds it back. Computed now, nothing is written.
     ///
     /// Blocking: store reads only.
     pub fn waiting_for(&self, job: &JobInfo) -> Result<Option<String>> {
         if job.state.is_terminal() {
             return Ok(None);
+        }
+        // A failing egress waits for its next try (its reason says when and why).
+        if job.state == JobState::JobEgressing
+            && let Some(e) = &job.egress
+            && let (Some(error), Some(next)) = (&e.last_error, e.next_try_ms)
+        {
+            return Ok(Some(format!(
+                "egress to {} failed (attempt {}): {error}; next try at {}",
+                e.target,
+                e.attempts,
+                super::format_ms(next)
+            )));
         }
         let out = match self.store().inspect_commit(&job.output_commit) {
             Ok(c) if !c.is_finished() => c,
