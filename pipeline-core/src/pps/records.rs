@@ -239,9 +239,9 @@ pub struct JobInfo {
     /// When it reached a terminal state.
     pub finished_ms: Option<u64>,
     /// How pushing the output to the pipeline's `egress` target goes (absent for pipelines
-    /// without egress, and until the job reaches EGRESSING).
+    /// without egress, and until the job reaches EGRESSING). Boxed: most jobs have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub egress: Option<EgressStatus>,
+    pub egress: Option<Box<EgressStatus>>,
 }
 
 /// The egress of one job: attempts so far, the last error and when the next try is due

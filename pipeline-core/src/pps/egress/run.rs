@@ -29,10 +29,10 @@ impl Engine {
             .map(|t| t.display())
             .unwrap_or_default();
         job.state = JobState::JobEgressing;
-        job.egress = Some(EgressStatus {
+        job.egress = Some(Box::new(EgressStatus {
             target,
             ..Default::default()
-        });
+        }));
         self.put_job(&job)?;
         Ok(Some(self.egress_attempt(job).await?))
     }
@@ -155,7 +155,7 @@ impl Engine {
             return Ok(stored);
         }
         let now = now_ms();
-        let status = job.egress.get_or_insert_with(EgressStatus::default);
+        let status = job.egress.get_or_insert_with(Default::default);
         status.attempts += 1;
         let wait = self.inner.egress_retry.wait_after(status.attempts);
         let next = now.saturating_add(millis(wait));
