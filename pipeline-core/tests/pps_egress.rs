@@ -406,3 +406,23 @@ impl Db {
             .collect()
     }
 }
+
+#[test]
+fn an_unreachable_object_store_keeps_the_job_egressing_with_the_error() {
+    use pipeline_core::testkit::objects::s3_options;
+    // Nothing listens on port 1.
+    let e = env_with(Duration::from_secs(60), s3_options("http://127.0.0.1:1"));
+    e.repo("in");
+    e.commit("in", &[], &[("/a.txt", "alpha")]);
+    e.create(&copy_spec("p", "d", "{URL: \"s3://nowhere/prefix\"}"));
+    let t0 = std::time::Instant::now();
+    e.run();
+    let job = &e.jobs("p")[0];
+    assert_eq!(job.state, JobState::JobEgressing, "{}", job.reason);
+    let error = job.egress.as_ref().unwrap().last_error.clone().unwrap();
+    assert!(error.contains("s3://nowhere/prefix/d/a.txt"), "{error}");
+    eprintln!(
+        "one attempt against a dead endpoint took {:?}",
+        t0.elapsed()
+    );
+}
