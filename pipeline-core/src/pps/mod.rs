@@ -58,6 +58,10 @@
 //! - **Defaults**: cluster and project defaults ([`Engine::set_defaults`]) are merged under
 //!   every spec at create and update (RFC 7386: spec beats project beats cluster), and the
 //!   effective spec is stored with the version ([`PipelineInfo::effective`]).
+//! - **Egress** ([`egress`]): a job whose datums all succeeded is EGRESSING while its open
+//!   output commit is pushed to the spec's `egress` target (a directory, an object store, a
+//!   PostgreSQL database); failures are retried with backoff and shown on the job
+//!   ([`JobInfo::egress`]).
 //! - **Secrets**: Kubernetes `Secret` manifests stored in the store ([`secrets`],
 //!   [`Engine::create_secret`]); `create pipeline` checks that the secrets a spec names exist.
 //! - **Transactions** ([`Engine::start_transaction`], [`Engine::finish_transaction`]):
