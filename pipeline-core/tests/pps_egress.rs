@@ -183,6 +183,24 @@ fn a_restarted_engine_resumes_egress_and_stop_ends_it() {
     let job = &e.jobs("r")[0];
     assert_eq!(job.state, JobState::JobKilled);
     assert_eq!(job.egress.as_ref().unwrap().attempts, attempts);
+
+    // So does stopping its pipeline.
+    e.create(&copy_spec(
+        "s",
+        "sub",
+        &format!("{{URL: \"file://{}\"}}", blocked2.display()),
+    ));
+    e.run();
+    assert_eq!(e.jobs("s")[0].state, JobState::JobEgressing);
+    e.engine.stop_pipeline("s").unwrap();
+    e.run();
+    let job = &e.jobs("s")[0];
+    assert_eq!(job.state, JobState::JobKilled);
+    assert!(
+        job.reason.contains("pipeline was stopped"),
+        "{}",
+        job.reason
+    );
 }
 
 #[test]
