@@ -31,7 +31,7 @@ use crate::executor::CancellationToken;
 use crate::pfs::{CommitRef, PfsError, Store};
 
 pub(crate) use target::check_spec;
-pub use target::{EgressTarget, SqlFormat};
+pub use target::{EgressTarget, SqlFormat, SqlTarget};
 
 /// How often a failing egress is tried again: the first retry after `first`, each later one
 /// after twice the previous wait, never more than `max` (default: 1 s doubling up to 5 min).
