@@ -12,7 +12,8 @@ use crate::pfs::PfsError;
 /// Writes every file of the output commit under `dir`; returns how many.
 pub(super) fn push(dir: &Path, src: &Source<'_>) -> Result<u64, EgressError> {
     let mut written = 0;
-    for (path, _) in src.files()? {
+    for path in src.files()? {
+        let path = path?;
         src.check_cancel()?;
         let rel = path.trim_start_matches('/');
         let dest = dir.join(rel);

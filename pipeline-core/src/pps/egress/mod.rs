@@ -168,22 +168,20 @@ pub(crate) struct Source<'a> {
 }
 
 impl Source<'_> {
-    /// Every file of the commit in path order (`path`, `size`), with reads errors named.
-    fn files(&self) -> Result<Vec<(String, u64)>, EgressError> {
+    /// The path of every file of the commit, in path order, streamed (memory does not grow
+    /// with the number of files); read errors are named.
+    fn files(
+        &self,
+    ) -> Result<impl Iterator<Item = Result<String, EgressError>> + Send, EgressError> {
         let read = |source| EgressError::Read {
             path: "/".into(),
             source,
         };
-        let mut out = Vec::new();
-        for f in self
+        let iter = self
             .store
             .list_file_recursive(self.commit, "/")
-            .map_err(read)?
-        {
-            let f = f.map_err(read)?;
-            out.push((f.path, f.size));
-        }
-        Ok(out)
+            .map_err(read)?;
+        Ok(iter.map(move |f| f.map(|f| f.path).map_err(read)))
     }
 
     /// Opens one file for a streaming read.

@@ -29,10 +29,10 @@ pub(super) fn push(
             url: super::target::hide_password(url),
             message: crate::error_chain::ErrorChain(&e).to_string(),
         })?;
-    let files = src.files()?;
     let rt = super::runtime(&display)?;
     let mut written = 0;
-    for (path, _) in files {
+    for path in src.files()? {
+        let path = path?;
         src.check_cancel()?;
         let mut key = prefix.clone();
         for part in path.trim_start_matches('/').split('/') {

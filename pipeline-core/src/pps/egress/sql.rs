@@ -67,7 +67,6 @@ pub(super) fn push(
         .map_err(|e| db(format!("not a PostgreSQL URL: {e}")))?;
     config.password(password);
     config.connect_timeout(CONNECT_TIMEOUT);
-    let files = src.files()?;
     let rt = super::runtime(&url)?;
     rt.block_on(async {
         let (mut client, connection) = config.connect(NoTls).await.map_err(|e| {
@@ -79,7 +78,7 @@ pub(super) fn push(
         let driver = tokio::spawn(connection);
         let result = async {
             let tx = client.transaction().await.map_err(|e| db(sql_error(&e)))?;
-            let rows = load_all(&tx, target, &files, src, &url).await?;
+            let rows = load_all(&tx, target, src, &url).await?;
             tx.commit().await.map_err(|e| db(sql_error(&e)))?;
             Ok(rows)
         }
@@ -102,19 +101,19 @@ fn sql_error(e: &tokio_postgres::Error) -> String {
 async fn load_all(
     tx: &Transaction<'_>,
     target: &SqlTarget,
-    files: &[(String, u64)],
     src: &Source<'_>,
     url: &str,
 ) -> Result<u64, EgressError> {
     let mut tables: HashMap<String, Table> = HashMap::new();
     let mut rows = 0;
-    for (path, _) in files {
+    for path in src.files()? {
+        let path = path?;
         src.check_cancel()?;
         let mut parts = path.trim_start_matches('/').splitn(2, '/');
         let first = parts.next().unwrap_or_default();
         if parts.next().is_none() {
             return Err(EgressError::Rows {
-                path: path.clone(),
+                path,
                 message: "a file directly under / names no table; SQL egress reads /TABLE/*.csv (or .json) files".into(),
             });
         }
@@ -129,7 +128,7 @@ async fn load_all(
             tables.insert(first.to_string(), table);
         }
         let table = &tables[first];
-        rows += load_file(tx, table, target, path, src, url).await?;
+        rows += load_file(tx, table, target, &path, src, url).await?;
     }
     Ok(rows)
 }
