@@ -695,6 +695,18 @@ fn print_job(j: &JobInfo) {
         s.finish_ms
     );
     outln!("Restarts: {}", j.restarts);
+    if let Some(e) = &j.egress {
+        outln!("Egress: {} ({} attempts)", e.target, e.attempts);
+        if let Some(err) = &e.last_error {
+            outln!("Egress last error: {err}");
+        }
+        if let Some(next) = e.next_try_ms {
+            outln!("Egress next try: {}", timestamp(next));
+        }
+        if e.last_error.is_none() && e.attempts > 0 {
+            outln!("Egress written: {}", e.written);
+        }
+    }
 }
 
 /// `wait job PIPELINE@JOB`: until it is done (or cannot progress); exit 1 unless SUCCESS.

@@ -217,8 +217,12 @@ fn refuse_pipeline_update(txn: &StoreTxn<'_>, set: &[CommitInfo]) -> Result<()> 
 /// An open output commit left to be rebuilt must belong to a job that has not started: a
 /// started one planned against the removed job.
 fn refuse_started_job(txn: &StoreTxn<'_>, c: &CommitRef) -> Result<()> {
-    let started = job_of(txn, c)?
-        .is_some_and(|j| matches!(j.state, JobState::JobRunning | JobState::JobFinishing));
+    let started = job_of(txn, c)?.is_some_and(|j| {
+        matches!(
+            j.state,
+            JobState::JobRunning | JobState::JobEgressing | JobState::JobFinishing
+        )
+    });
     if started {
         return Err(PfsError::ChildNotFinished {
             commit: c.to_string(),

@@ -124,6 +124,7 @@ mod tests {
             created_ms: 1,
             started_ms: None,
             finished_ms: None,
+            egress: None,
         };
         let mut writes = vec![(JobKey::new("p", "j").encode(), Some(enc(&job)))];
         if indexed {

@@ -58,6 +58,10 @@
 //! - **Defaults**: cluster and project defaults ([`Engine::set_defaults`]) are merged under
 //!   every spec at create and update (RFC 7386: spec beats project beats cluster), and the
 //!   effective spec is stored with the version ([`PipelineInfo::effective`]).
+//! - **Egress** ([`egress`]): a job whose datums all succeeded is EGRESSING while its open
+//!   output commit is pushed to the spec's `egress` target (a directory, an object store, a
+//!   PostgreSQL database); failures are retried with backoff and shown on the job
+//!   ([`JobInfo::egress`]).
 //! - **Secrets**: Kubernetes `Secret` manifests stored in the store ([`secrets`],
 //!   [`Engine::create_secret`]); `create pipeline` checks that the secrets a spec names exist.
 //! - **Transactions** ([`Engine::start_transaction`], [`Engine::finish_transaction`]):
@@ -97,6 +101,7 @@ mod cron;
 mod datum_index;
 mod datum_pages;
 mod defaults;
+pub mod egress;
 pub mod error;
 mod events;
 mod executors_in_use;
@@ -138,7 +143,7 @@ pub use pool_spec::{dry_run_pool_spec, pool_spec, worker_count};
 pub use preview::{MissingInput, PreviewError, preview_datums};
 pub use records::{
     DatumAttempt, DatumFailure, DatumInfo, DatumInputInfo, DatumReason, DatumState, DatumStats,
-    JobInfo, JobState, JobStats, LogLine, PipelineInfo, RunEnd,
+    EgressStatus, JobInfo, JobState, JobStats, LogLine, PipelineInfo, RunEnd,
 };
 pub use registry::{CreateOptions, EngineCheck, RerunMode};
 pub use transactions::{
@@ -202,6 +207,10 @@ struct Inner {
     events: tokio::sync::broadcast::Sender<Event>,
     /// Set by [`Engine::park`]: no job starts any more, running ones are left resumable.
     parked: std::sync::atomic::AtomicBool,
+    /// `object_store` configuration keys for object-storage egress, over the environment.
+    egress_options: Vec<(String, String)>,
+    /// The backoff of failing egress attempts.
+    egress_retry: egress::EgressRetry,
 }
 
 /// Builds an [`Engine`].
@@ -213,6 +222,8 @@ pub struct EngineBuilder {
     scratch: Option<PathBuf>,
     secrets: Secrets,
     echo_logs: bool,
+    egress_options: Vec<(String, String)>,
+    egress_retry: egress::EgressRetry,
 }
 
 impl EngineBuilder {
@@ -249,6 +260,20 @@ impl EngineBuilder {
     /// Also print user-code output on the host's stderr as it comes.
     pub fn echo_logs(mut self, on: bool) -> Self {
         self.echo_logs = on;
+        self
+    }
+
+    /// `object_store` configuration keys (such as `aws_endpoint`, `aws_allow_http`) for
+    /// pipelines' object-storage egress (`s3://`, `gs://`, `az://`), applied over the
+    /// environment (`AWS_*`, `GOOGLE_*`, `AZURE_*`), which alone configures it otherwise.
+    pub fn egress_options(mut self, options: Vec<(String, String)>) -> Self {
+        self.egress_options = options;
+        self
+    }
+
+    /// The backoff of failing egress attempts (default: 1 s, doubling up to 5 min).
+    pub fn egress_retry(mut self, retry: egress::EgressRetry) -> Self {
+        self.egress_retry = retry;
         self
     }
 
@@ -296,6 +321,8 @@ impl EngineBuilder {
                 cron_latest: Mutex::new(HashMap::new()),
                 events,
                 parked: std::sync::atomic::AtomicBool::new(false),
+                egress_options: self.egress_options,
+                egress_retry: self.egress_retry,
             }),
         })
     }
@@ -311,6 +338,8 @@ impl Engine {
             scratch: None,
             secrets: Secrets::default(),
             echo_logs: false,
+            egress_options: Vec::new(),
+            egress_retry: egress::EgressRetry::default(),
         }
     }
 

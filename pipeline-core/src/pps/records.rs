@@ -128,6 +128,10 @@ pub enum JobState {
     JobStarting,
     /// Datums are being processed.
     JobRunning,
+    /// Every datum succeeded and the output commit holds the whole output; it is being
+    /// pushed to the pipeline's `egress` target (retried with backoff until it succeeds, see
+    /// [`JobInfo::egress`]). The output commit stays open meanwhile.
+    JobEgressing,
     /// Outputs are being validated and the output commit finished.
     JobFinishing,
     /// Finished without error.
@@ -158,6 +162,7 @@ impl JobState {
             JobState::JobCreated => "JOB_CREATED",
             JobState::JobStarting => "JOB_STARTING",
             JobState::JobRunning => "JOB_RUNNING",
+            JobState::JobEgressing => "JOB_EGRESSING",
             JobState::JobFinishing => "JOB_FINISHING",
             JobState::JobSuccess => "JOB_SUCCESS",
             JobState::JobFailure => "JOB_FAILURE",
@@ -237,6 +242,33 @@ pub struct JobInfo {
     pub started_ms: Option<u64>,
     /// When it reached a terminal state.
     pub finished_ms: Option<u64>,
+    /// How pushing the output to the pipeline's `egress` target goes (absent for pipelines
+    /// without egress, and until the job reaches EGRESSING). Boxed: most jobs have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<Box<EgressStatus>>,
+}
+
+/// The egress of one job: attempts so far, the last error and when the next try is due
+/// (Pachyderm retries forever and shows nothing; this is what `inspect job` shows).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EgressStatus {
+    /// Where the output goes (the URL, password hidden).
+    pub target: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// The last attempt's error; `None` once an attempt succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// When the last attempt ended, ms since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_try_ms: Option<u64>,
+    /// When the next attempt is due, ms since the epoch (`None`: now, or done).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_try_ms: Option<u64>,
+    /// What the successful attempt wrote: files (object storage) or rows (SQL).
+    #[serde(default)]
+    pub written: u64,
 }
 
 /// Datum states as listed (reference §3.3).

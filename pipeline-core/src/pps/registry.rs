@@ -267,6 +267,7 @@ pub(crate) fn store_findings(
         ));
     }
     check_secrets(engine, effective, &mut out);
+    super::egress::check_spec(engine, effective, &mut out);
     let mut branches = Vec::new();
     if let Some(input) = &effective.input {
         input_branches(input, &mut branches);
@@ -357,7 +358,6 @@ fn reject_unsupported(effective: &EffectiveSpec, name: &str) -> Result<()> {
         ("s3_out (output written over S3)", effective.s3_out),
         ("service", effective.service.is_some()),
         ("spout", effective.spout.is_some()),
-        ("egress", effective.egress.is_some()),
         (
             "transform.datum_batching",
             effective.transform.datum_batching,

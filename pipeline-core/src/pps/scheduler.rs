@@ -41,6 +41,7 @@ fn new_job(p: &PipelineInfo, c: CommitInfo, salvage_from: Option<String>) -> Job
         created_ms: super::mono_ms(),
         started_ms: None,
         finished_ms: None,
+        egress: None,
     }
 }
 
@@ -385,7 +386,13 @@ impl Engine {
     /// One round of [`Engine::serve`]: pending jobs, then when the next cron tick is due.
     async fn serve_once(&self) -> Result<Option<u64>> {
         self.run_pending().await?;
-        self.next_cron_due()
+        let cron = self.next_cron_due()?;
+        // Egress retries are due in ms; rounded up to the second the loop counts in.
+        let egress = self.next_egress_due()?.map(|ms| ms.div_ceil(1000));
+        Ok(match (cron, egress) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
     }
 
     /// Advances one job if it can: UNRUNNABLE, or runs it. `None` when it must wait.
@@ -414,6 +421,9 @@ impl Engine {
             job.finished_ms = Some(now_ms());
             self.put_job(&job)?;
             return Ok(Some(job));
+        }
+        if job.state == JobState::JobEgressing {
+            return self.step_egressing(job).await;
         }
         match self.readiness(&job, &out)? {
             Readiness::Wait(reason) => {
@@ -478,12 +488,25 @@ impl Engine {
 
     /// Why a job that is not terminal cannot run yet, e.g. `waiting for input commit
     /// data@<id> (open)` (the open commit it waits for: an input, or the previous job's
-    /// output); `None` when nothing holds it back. Computed now, nothing is written.
+    /// output; for an EGRESSING job whose last attempt failed, that error and the next
+    /// try); `None` when nothing holds it back. Computed now, nothing is written.
     ///
     /// Blocking: store reads only.
     pub fn waiting_for(&self, job: &JobInfo) -> Result<Option<String>> {
         if job.state.is_terminal() {
             return Ok(None);
+        }
+        // A failing egress waits for its next try (its reason says when and why).
+        if job.state == JobState::JobEgressing
+            && let Some(e) = &job.egress
+            && let (Some(error), Some(next)) = (&e.last_error, e.next_try_ms)
+        {
+            return Ok(Some(format!(
+                "egress to {} failed (attempt {}): {error}; next try at {}",
+                e.target,
+                e.attempts,
+                super::format_ms(next)
+            )));
         }
         let out = match self.store().inspect_commit(&job.output_commit) {
             Ok(c) if !c.is_finished() => c,

@@ -155,6 +155,15 @@ fn facts(job: &JobInfo) -> Markup {
             dd { @for c in &job.inputs { (commit_link(c)) " " } }
             dt { "Output commit" } dd { (commit_link(&job.output_commit)) }
             dt { "Restarts" } dd { (job.restarts) }
+            @if let Some(e) = &job.egress {
+                dt { "Egress" }
+                dd {
+                    span.mono { (e.target) } ", " (e.attempts) " attempt(s)"
+                    @if let Some(err) = &e.last_error { br; "last error: " span.reason { (err) } }
+                    @if let Some(next) = e.next_try_ms { br; "next try: " (time(next)) }
+                    @if e.last_error.is_none() && e.attempts > 0 { ", " (e.written) " written" }
+                }
+            }
         }
     }
 }

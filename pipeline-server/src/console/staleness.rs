@@ -196,6 +196,7 @@ mod tests {
             created_ms: 0,
             started_ms: None,
             finished_ms: None,
+            egress: None,
         }
     }
 

@@ -34,75 +34,7 @@ impl Location {
         url: &str,
         options: &[(String, String)],
     ) -> Result<Location, RemoteStoreError> {
-        let parsed = Url::parse(url).map_err(|e| RemoteStoreError::InvalidUrl {
-            url: redact_text(url),
-            reason: format!(
-                "not a URL ({e}); expected s3://BUCKET/PREFIX, gs://, az:// or file:///DIR"
-            ),
-        })?;
-        let display = redact(&parsed);
-        let invalid = |reason: String| RemoteStoreError::InvalidUrl {
-            url: display.clone(),
-            reason,
-        };
-        let (scheme, path) = ObjectStoreScheme::parse(&parsed).map_err(|_| {
-            // Not object_store's message: it repeats the URL with its password.
-            invalid(
-                "unsupported scheme or missing bucket; expected s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, az://CONTAINER/PREFIX or file:///DIR"
-                    .to_string(),
-            )
-        })?;
-        let config = |source| RemoteStoreError::Config {
-            url: display.clone(),
-            source,
-        };
-        let unknown = |key: &str| {
-            invalid(format!(
-                "unknown option {key:?} for this kind of store (expected an object_store configuration key such as aws_endpoint)"
-            ))
-        };
-        let (backend, prefix): (Arc<dyn object_store::ObjectStore>, Key) = match scheme {
-            ObjectStoreScheme::AmazonS3 => {
-                let mut b = object_store::aws::AmazonS3Builder::from_env().with_url(url);
-                for (k, v) in options {
-                    let key: object_store::aws::AmazonS3ConfigKey =
-                        k.parse().map_err(|_| unknown(k))?;
-                    b = b.with_config(key, v);
-                }
-                let b = b.build().map_err(config)?;
-                (Arc::new(b), Key::from(path.as_ref()))
-            }
-            ObjectStoreScheme::GoogleCloudStorage => {
-                let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(url);
-                for (k, v) in options {
-                    let key: object_store::gcp::GoogleConfigKey =
-                        k.parse().map_err(|_| unknown(k))?;
-                    b = b.with_config(key, v);
-                }
-                let b = b.build().map_err(config)?;
-                (Arc::new(b), Key::from(path.as_ref()))
-            }
-            ObjectStoreScheme::MicrosoftAzure => {
-                let mut b = object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url);
-                for (k, v) in options {
-                    let key: object_store::azure::AzureConfigKey =
-                        k.parse().map_err(|_| unknown(k))?;
-                    b = b.with_config(key, v);
-                }
-                let b = b.build().map_err(config)?;
-                (Arc::new(b), Key::from(path.as_ref()))
-            }
-            ObjectStoreScheme::Local => match options.first() {
-                Some((k, _)) => return Err(unknown(k)),
-                None => (local_backend(&parsed, &display)?, Key::ROOT),
-            },
-            other => {
-                return Err(invalid(format!(
-                    "{other:?} is not supported; expected s3://, gs://, az:// or file://"
-                )));
-            }
-        };
-        let display = display.trim_end_matches('/').to_string();
+        let (backend, prefix, display) = backend_for(url, options)?;
         Ok(Location {
             display,
             objects: prefix.clone().join("objects"),
@@ -153,6 +85,87 @@ impl Location {
             .collect::<Vec<_>>()
             .join("/")
     }
+}
+
+/// The backend a URL names and the key prefix under it, and the URL to show (password
+/// redacted, no trailing `/`): `s3://BUCKET/PREFIX` (also `s3a://`), `gs://`, `az://` /
+/// `abfs://` (configured by `from_env` of the `object_store` builder for the scheme) or
+/// `file:///ABSOLUTE/DIR` (created if missing); `options` (`object_store` configuration
+/// keys) apply over the environment. No request is made. Also used by pipeline egress.
+pub(crate) fn backend_for(
+    url: &str,
+    options: &[(String, String)],
+) -> Result<(Arc<dyn object_store::ObjectStore>, Key, String), RemoteStoreError> {
+    // reqwest's TLS needs a process-wide crypto provider; one installed already stays.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let parsed = Url::parse(url).map_err(|e| RemoteStoreError::InvalidUrl {
+        url: redact_text(url),
+        reason: format!(
+            "not a URL ({e}); expected s3://BUCKET/PREFIX, gs://, az:// or file:///DIR"
+        ),
+    })?;
+    let display = redact(&parsed);
+    let invalid = |reason: String| RemoteStoreError::InvalidUrl {
+        url: display.clone(),
+        reason,
+    };
+    let (scheme, path) = ObjectStoreScheme::parse(&parsed).map_err(|_| {
+        // Not object_store's message: it repeats the URL with its password.
+        invalid(
+            "unsupported scheme or missing bucket; expected s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, az://CONTAINER/PREFIX or file:///DIR"
+                .to_string(),
+        )
+    })?;
+    let config = |source| RemoteStoreError::Config {
+        url: display.clone(),
+        source,
+    };
+    let unknown = |key: &str| {
+        invalid(format!(
+            "unknown option {key:?} for this kind of store (expected an object_store configuration key such as aws_endpoint)"
+        ))
+    };
+    let (backend, prefix): (Arc<dyn object_store::ObjectStore>, Key) = match scheme {
+        ObjectStoreScheme::AmazonS3 => {
+            let mut b = object_store::aws::AmazonS3Builder::from_env().with_url(url);
+            for (k, v) in options {
+                let key: object_store::aws::AmazonS3ConfigKey =
+                    k.parse().map_err(|_| unknown(k))?;
+                b = b.with_config(key, v);
+            }
+            let b = b.build().map_err(config)?;
+            (Arc::new(b), Key::from(path.as_ref()))
+        }
+        ObjectStoreScheme::GoogleCloudStorage => {
+            let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(url);
+            for (k, v) in options {
+                let key: object_store::gcp::GoogleConfigKey = k.parse().map_err(|_| unknown(k))?;
+                b = b.with_config(key, v);
+            }
+            let b = b.build().map_err(config)?;
+            (Arc::new(b), Key::from(path.as_ref()))
+        }
+        ObjectStoreScheme::MicrosoftAzure => {
+            let mut b = object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url);
+            for (k, v) in options {
+                let key: object_store::azure::AzureConfigKey = k.parse().map_err(|_| unknown(k))?;
+                b = b.with_config(key, v);
+            }
+            let b = b.build().map_err(config)?;
+            (Arc::new(b), Key::from(path.as_ref()))
+        }
+        ObjectStoreScheme::Local => match options.first() {
+            Some((k, _)) => return Err(unknown(k)),
+            None => (local_backend(&parsed, &display)?, Key::ROOT),
+        },
+        other => {
+            return Err(invalid(format!(
+                "{other:?} is not supported; expected s3://, gs://, az:// or file://"
+            )));
+        }
+    };
+    let display = display.trim_end_matches('/').to_string();
+    Ok((backend, prefix, display))
 }
 
 /// A local directory as a backend (`file:///DIR`, made if missing).

@@ -63,6 +63,7 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path as Key;
 
 pub use error::RemoteStoreError;
+pub(crate) use location::backend_for;
 
 use self::bridge::Bridge;
 use self::error::{request_failed, task_lost};
@@ -107,8 +108,6 @@ impl RemoteObjectStore {
         url: &str,
         options: &[(String, String)],
     ) -> std::result::Result<RemoteObjectStore, RemoteStoreError> {
-        // reqwest's TLS needs a process-wide crypto provider; one installed already stays.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let loc = Location::parse(url, options)?;
         let bridge = Bridge::new().map_err(|source| RemoteStoreError::Runtime {
             url: loc.display.clone(),

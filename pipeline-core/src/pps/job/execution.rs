@@ -134,7 +134,7 @@ impl Engine {
     }
 
     /// Why a cancelled job stopped: the reason a kill stored (taken), else a timeout or a stop.
-    fn stop_reason(&self, job: &JobInfo, timed_out: bool) -> Result<String> {
+    pub(crate) fn stop_reason(&self, job: &JobInfo, timed_out: bool) -> Result<String> {
         let stored = self
             .store()
             .engine_get(&KillReasonKey::new(&job.pipeline, &job.id).encode())?;

@@ -165,6 +165,11 @@ impl Engine {
             && outcome.plan_failed.is_none()
             && outcome.first_failed.is_some();
         let (state, reason) = final_state(outcome);
+        if state == JobState::JobSuccess
+            && let Some(egressing) = self.start_egress(&job).await?
+        {
+            return Ok(egressing);
+        }
         job.stats.finish_ms = millis(t_finish);
         let s = self.clone();
         tokio::task::spawn_blocking(move || {

@@ -271,6 +271,24 @@ impl Engine {
         resolve(self.store(), &p.effective.transform, &self.inner.secrets).map_err(PpsError::Secret)
     }
 
+    /// The value of `key` of secret `name` (supplied by the host, else stored) as text: an
+    /// SQL egress's password.
+    pub(crate) fn secret_value(&self, name: &str, key: &str) -> Result<String, SecretError> {
+        let missing_key = || SecretError::MissingKey {
+            name: name.to_string(),
+            key: key.to_string(),
+        };
+        let value = match self.inner.secrets.0.get(name) {
+            Some(values) => values.get(key).cloned().ok_or_else(missing_key)?,
+            None => read(self.store(), name)?
+                .ok_or_else(|| SecretError::NotFound(name.to_string()))?
+                .values()?
+                .remove(key)
+                .ok_or_else(missing_key)?,
+        };
+        String::from_utf8(value.0).map_err(|_| SecretError::Corrupt(name.to_string()))
+    }
+
     /// Whether secret `name` exists for this engine (supplied by the host or stored).
     pub(crate) fn secret_keys(&self, name: &str) -> Result<Option<Vec<String>>, SecretError> {
         if let Some(values) = self.inner.secrets.0.get(name) {
