@@ -209,29 +209,7 @@ impl ExecTransport for KubeExec {
             .api
             .exec(pod, argv.to_vec(), &params)
             .await
-            .map_err(|e| match e {
-                kube::Error::Api(status) if status.code == 401 || status.code == 403 => {
-                    ExecError::Forbidden {
-                        pod: pod.to_string(),
-                        status: status.code,
-                    }
-                }
-                kube::Error::UpgradeConnection(
-                    kube::client::UpgradeConnectionError::ProtocolSwitch(code),
-                ) if code == http::StatusCode::FORBIDDEN
-                    || code == http::StatusCode::UNAUTHORIZED =>
-                {
-                    ExecError::Forbidden {
-                        pod: pod.to_string(),
-                        status: code.as_u16(),
-                    }
-                }
-                e => ExecError::Connect {
-                    pod: pod.to_string(),
-                    message: "opening the session".to_string(),
-                    source: Some(Box::new(e)),
-                },
-            })?;
+            .map_err(|e| session_error(pod, e))?;
         let status = proc.take_status();
         let remote_stdin = proc.stdin();
         let stdin_task = async {
@@ -262,31 +240,12 @@ impl ExecTransport for KubeExec {
         // Once the command has exited (status and both output streams are in), stdin is
         // abandoned: a command that did not read it all may leave the copy waiting on a peer
         // that no longer reads.
-        let finished = async {
-            let mut outputs = std::pin::pin!(async {
+        let finished = outputs_then_status(
+            async {
                 tokio::join!(out_task, err_task);
-            });
-            let mut status = std::pin::pin!(status);
-            let mut outputs_done = false;
-            let status = tokio::select! {
-                status = &mut status => status,
-                () = &mut outputs => {
-                    outputs_done = true;
-                    (&mut status).await
-                }
-            };
-            if !outputs_done {
-                if status.is_some() {
-                    // The message loop ended normally; it closes both streams.
-                    outputs.await;
-                } else {
-                    // It may have stopped on an error, which leaves the streams open (no
-                    // end-of-file ever comes): what they hold now is all there will be.
-                    let _ = tokio::time::timeout(OUTPUT_DRAIN, outputs).await;
-                }
-            }
-            status
-        };
+            },
+            status,
+        );
         let status = {
             let mut stdin_task = std::pin::pin!(stdin_task);
             let mut finished = std::pin::pin!(finished);
@@ -308,6 +267,59 @@ impl ExecTransport for KubeExec {
             }),
         }
     }
+}
+
+/// Why a session could not be opened: refused (401/403) or not reached.
+fn session_error(pod: &str, e: kube::Error) -> ExecError {
+    match e {
+        kube::Error::Api(status) if status.code == 401 || status.code == 403 => {
+            ExecError::Forbidden {
+                pod: pod.to_string(),
+                status: status.code,
+            }
+        }
+        kube::Error::UpgradeConnection(kube::client::UpgradeConnectionError::ProtocolSwitch(
+            code,
+        )) if code == http::StatusCode::FORBIDDEN || code == http::StatusCode::UNAUTHORIZED => {
+            ExecError::Forbidden {
+                pod: pod.to_string(),
+                status: code.as_u16(),
+            }
+        }
+        e => ExecError::Connect {
+            pod: pod.to_string(),
+            message: "opening the session".to_string(),
+            source: Some(Box::new(e)),
+        },
+    }
+}
+
+/// Waits for the exit status and the end of both output streams. kube's message loop closes
+/// the streams when it ends normally (with a status, or the connection closed); when it
+/// stops on an error (no status) it leaves them open, no end-of-file ever comes, and what
+/// they hold after [`OUTPUT_DRAIN`] is all there will be.
+async fn outputs_then_status(
+    outputs: impl std::future::Future<Output = ()>,
+    status: impl std::future::Future<Output = Option<Status>>,
+) -> Option<Status> {
+    let mut outputs = std::pin::pin!(outputs);
+    let mut status = std::pin::pin!(status);
+    let mut outputs_done = false;
+    let status = tokio::select! {
+        status = &mut status => status,
+        () = &mut outputs => {
+            outputs_done = true;
+            (&mut status).await
+        }
+    };
+    if !outputs_done {
+        if status.is_some() {
+            outputs.await;
+        } else {
+            let _ = tokio::time::timeout(OUTPUT_DRAIN, outputs).await;
+        }
+    }
+    status
 }
 
 /// An [`AsyncWrite`] that splits bytes into lines for a [`LogSink`] with the core's
