@@ -283,7 +283,7 @@ impl EngineBuilder {
             Some(s) => s,
             None => match self.store.root() {
                 Some(r) => r.join("scratch"),
-                None => std::env::temp_dir().join(format!("pps-scratch-{}", std::process::id())),
+                None => scratch::temp_scratch(),
             },
         };
         // Leftovers of a host that died mid-datum.

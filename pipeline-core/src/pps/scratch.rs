@@ -10,6 +10,29 @@ use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// A scratch root in the system temp dir for an engine whose store has no directory:
+/// `pps-scratch-<pid>-<n>`, one per engine (two engines in one process must not share one:
+/// each empties its root when built). Roots left by processes that are gone are removed.
+pub(crate) fn temp_scratch() -> std::path::PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let temp = std::env::temp_dir();
+    if let Ok(entries) = std::fs::read_dir(&temp) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let pid = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("pps-scratch-"))
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|pid| pid.parse::<u32>().ok());
+            if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    temp.join(format!("pps-scratch-{}-{n}", std::process::id()))
+}
+
 /// Removes everything inside `dir` without following symlinks, keeping `dir` (made when
 /// missing, or replacing a non-directory) and, emptied, its subdirectories named in `keep`
 /// (made when missing). Those also named in `clean` are known to be empty already (the
@@ -82,6 +105,21 @@ pub(crate) fn reset(dir: &Path, keep: &[&str], clean: &[&str], trash: &Path) -> 
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn engines_without_a_store_directory_get_scratch_roots_of_their_own() {
+        let stale = std::env::temp_dir().join("pps-scratch-999999999-0");
+        std::fs::create_dir_all(&stale).unwrap();
+        let (a, b) = (temp_scratch(), temp_scratch());
+        assert_ne!(a, b);
+        let mine = format!("pps-scratch-{}-", std::process::id());
+        assert!(a.to_string_lossy().contains(&mine), "{}", a.display());
+        assert!(
+            !stale.exists(),
+            "a root of a process that is gone is removed"
+        );
+    }
+
     use super::*;
 
     #[test]
