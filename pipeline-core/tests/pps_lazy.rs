@@ -51,10 +51,10 @@ fn lazy_files_are_pipes_that_stream_their_content_on_every_open() {
 fn unread_lazy_files_cost_nothing_and_do_not_hold_the_datum() {
     let e = env();
     e.repo("in");
-    let names: Vec<String> = (0..50).map(|i| format!("/f{i}")).collect();
+    let names: Vec<String> = (0..1000).map(|i| format!("/f{i}")).collect();
     let puts: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "data")).collect();
     e.commit("in", &[], &puts);
-    // One datum of 50 pipes; the code reads one of them, and only its first byte.
+    // One datum of 1,000 pipes; the code reads one of them, and only its first byte.
     e.create(&lazy(
         "peek",
         "/",
@@ -65,7 +65,7 @@ fn unread_lazy_files_cost_nothing_and_do_not_hold_the_datum() {
     assert_eq!(jobs[0].state, JobState::JobSuccess, "{jobs:?}");
     assert_eq!(
         e.head_tree("peek"),
-        files(&[("/first", "d"), ("/n", "50\n")])
+        files(&[("/first", "d"), ("/n", "1000\n")])
     );
     let d = &e.datums("peek", &jobs[0].id)[0];
     assert_eq!(d.stats.bytes_in, 0, "nothing is materialised up front");

@@ -151,28 +151,27 @@ impl LazyFeeds {
 
     /// Ends every feeder: one waiting for a reader is released by a reader of our own that
     /// closes at once; one writing ends when its reader is gone (the datum's processes are).
+    /// All are released in one pass, then the few that were not yet waiting again.
     pub(super) fn stop(&mut self) {
         self.stopping.store(true, Ordering::SeqCst);
         let started = Instant::now();
-        for feeder in std::mem::take(&mut self.feeders) {
-            let path = feeder.pipe.path();
-            while !feeder.thread.is_finished() && started.elapsed() < STOP_PATIENCE {
+        let mut pending = std::mem::take(&mut self.feeders);
+        while !pending.is_empty() && started.elapsed() < STOP_PATIENCE {
+            for feeder in &pending {
                 // Opening for reading without blocking lets a feeder's open return; it then
                 // sees `stopping` and ends without writing.
                 drop(
                     std::fs::OpenOptions::new()
                         .read(true)
                         .custom_flags(nix::libc::O_NONBLOCK)
-                        .open(&path),
+                        .open(feeder.pipe.path()),
                 );
-                std::thread::sleep(Duration::from_millis(1));
             }
-            if feeder.thread.is_finished() {
-                let _ = feeder.thread.join();
-            }
-            // Otherwise a reader outlived the datum and holds the pipe: the thread ends
-            // when that reader is gone, and is not waited for.
+            std::thread::sleep(Duration::from_millis(1));
+            pending.retain(|feeder| !feeder.thread.is_finished());
         }
+        // A feeder still running has a reader that outlived the datum: it ends when that
+        // reader is gone, and is not waited for.
         self.last_dir = None;
     }
 }
