@@ -12,20 +12,26 @@ use pipeline_core::pfs::Store;
 use pipeline_core::pps::{DatumFailure, Engine};
 use pipeline_core::testkit::engine::{self, EngineEnv};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn engine_scenarios_with_containers() {
-    let test = "engine-scenarios";
-    let _cleanup = support::Cleanup(support::owner(test));
-    let Some(exec) = support::executor(test, DataMode::Bind).await else {
-        return;
-    };
+/// An engine over a fresh store (in the returned temp dir) with warm worker containers in
+/// `mode`; `None` when the daemon is absent outside CI.
+async fn engine_env(test: &str, mode: DataMode) -> Option<(tempfile::TempDir, EngineEnv)> {
+    let exec = support::executor(test, mode).await?;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("store")).unwrap();
     let engine = Engine::builder(store)
         .executor(Arc::new(exec))
         .build()
         .unwrap();
-    let e = EngineEnv::new(engine).image(TEST_IMAGE);
+    Some((dir, EngineEnv::new(engine).image(TEST_IMAGE)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_scenarios_with_containers() {
+    let test = "engine-scenarios";
+    let _cleanup = support::Cleanup(support::owner(test));
+    let Some((_dir, e)) = engine_env(test, DataMode::Bind).await else {
+        return;
+    };
     engine::run_all(&e).await;
     engine::delete_all(&e).await;
 }
@@ -36,16 +42,9 @@ async fn engine_scenarios_with_containers() {
 async fn a_datum_over_its_memory_limit_fails_with_kind_oom() {
     let test = "engine-oom";
     let _cleanup = support::Cleanup(support::owner(test));
-    let Some(exec) = support::executor(test, DataMode::Bind).await else {
+    let Some((_dir, e)) = engine_env(test, DataMode::Bind).await else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("store")).unwrap();
-    let engine = Engine::builder(store)
-        .executor(Arc::new(exec))
-        .build()
-        .unwrap();
-    let e = EngineEnv::new(engine).image(TEST_IMAGE);
     e.repo("in");
     e.commit("in", &[], &[("/big", "100"), ("/small", "1")]);
     e.create(
@@ -71,16 +70,9 @@ async fn lazy_inputs_in_bind_and_archive_mode() {
     for (mode, kind) in [(DataMode::Bind, "pipe"), (DataMode::Archive, "file")] {
         let test = format!("engine-lazy-{kind}");
         let _cleanup = support::Cleanup(support::owner(&test));
-        let Some(exec) = support::executor(&test, mode).await else {
+        let Some((_dir, e)) = engine_env(&test, mode).await else {
             return;
         };
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path().join("store")).unwrap();
-        let engine = Engine::builder(store)
-            .executor(Arc::new(exec))
-            .build()
-            .unwrap();
-        let e = EngineEnv::new(engine).image(TEST_IMAGE);
         e.repo("in");
         e.commit("in", &[], &[("/a", "alpha\n"), ("/d/b", "beta\n")]);
         e.create(

@@ -355,14 +355,9 @@ mod tests {
     use crate::datum::SyntheticTree;
     use std::time::Duration;
 
-    /// The planner streams: with nobody taking datums it stops about [`QUEUE`] datums ahead (in
-    /// batches of at most [`TODO_BATCH`]), and a
-    /// million-path input goes through it one datum at a time, the count reported at the end.
-    #[test]
-    fn planner_streams_a_million_paths_through_a_bounded_queue() {
-        const N: usize = 1_000_000;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path()).expect("store");
+    /// A planner over a store in `dir` for the plan of `n` flat paths (`glob: /*`), no base job.
+    fn flat_plan(dir: &std::path::Path, n: usize, sets: SetRule) -> (DatumPlan, Planner) {
+        let store = Store::open(dir).expect("store");
         let spec = crate::spec::parse_str(
             r#"{"pipeline": {"name": "p"}, "transform": {"cmd": ["true"]},
                 "input": {"pfs": {"repo": "big", "glob": "/*"}}}"#,
@@ -373,7 +368,7 @@ mod tests {
         .spec;
         let sources: HashMap<String, Arc<dyn TreeSource>> = [(
             "big".to_string(),
-            Arc::new(SyntheticTree::flat(N)) as Arc<dyn TreeSource>,
+            Arc::new(SyntheticTree::flat(n)) as Arc<dyn TreeSource>,
         )]
         .into();
         let plan = DatumPlan::for_spec(&spec.effective(), &sources).expect("plan");
@@ -388,8 +383,19 @@ mod tests {
             resumed: false,
             started: Instant::now(),
             salvage: None,
-            sets: SetRule::Limits(SetLimits::new(1, 0)),
+            sets,
         };
+        (plan, planner)
+    }
+
+    /// The planner streams: with nobody taking datums it stops about [`QUEUE`] datums ahead (in
+    /// batches of at most [`TODO_BATCH`]), and a
+    /// million-path input goes through it one datum at a time, the count reported at the end.
+    #[test]
+    fn planner_streams_a_million_paths_through_a_bounded_queue() {
+        const N: usize = 1_000_000;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (plan, planner) = flat_plan(dir.path(), N, SetRule::Limits(SetLimits::new(1, 0)));
         let (work_tx, mut work_rx) = mpsc::channel(QUEUE / TODO_BATCH);
         let (report_tx, mut report_rx) = mpsc::channel(4 * N / PLANNED_EVERY as usize);
         let cancel = CancellationToken::new();
@@ -439,35 +445,8 @@ mod tests {
     fn the_per_worker_pre_pass_stops_once_the_set_size_is_settled() {
         use super::super::datum_sets::MAX_SET_DATUMS;
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path()).expect("store");
-        let spec = crate::spec::parse_str(
-            r#"{"pipeline": {"name": "p"}, "transform": {"cmd": ["true"]},
-                "input": {"pfs": {"repo": "big", "glob": "/*"}}}"#,
-            "p.json",
-        )
-        .expect("spec")
-        .remove(0)
-        .spec;
-        let sources: HashMap<String, Arc<dyn TreeSource>> = [(
-            "big".to_string(),
-            Arc::new(SyntheticTree::flat(1_000_000)) as Arc<dyn TreeSource>,
-        )]
-        .into();
-        let plan = DatumPlan::for_spec(&spec.effective(), &sources).expect("plan");
         let rule = SetRule::of(None, 1);
-        let planner = Planner {
-            store,
-            pipeline: "p".into(),
-            job_id: "j".into(),
-            base_job: None,
-            salt: "salt".into(),
-            every_job: false,
-            base_salt_same: true,
-            resumed: false,
-            started: Instant::now(),
-            salvage: None,
-            sets: rule,
-        };
+        let (plan, planner) = flat_plan(dir.path(), 1_000_000, rule);
         let up_to = rule.count_up_to().expect("per_worker needs a count");
         assert_eq!(up_to, MAX_SET_DATUMS * 4);
         let n = planner
@@ -476,12 +455,8 @@ mod tests {
         assert_eq!(n, up_to);
         assert_eq!(rule.limits(n), SetLimits::new(MAX_SET_DATUMS, 0));
         // A small plan is counted whole: 6 datums on one worker are sets of one.
-        let small: HashMap<String, Arc<dyn TreeSource>> = [(
-            "big".to_string(),
-            Arc::new(SyntheticTree::flat(6)) as Arc<dyn TreeSource>,
-        )]
-        .into();
-        let plan = DatumPlan::for_spec(&spec.effective(), &small).expect("plan");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (plan, planner) = flat_plan(dir.path(), 6, rule);
         let n = planner
             .count_to_run(&plan, up_to, &CancellationToken::new())
             .expect("count");
