@@ -202,6 +202,18 @@ async fn bad_credentials_are_refused_with_s3_error_codes() {
 }
 
 /// One unsigned HTTP/1.1 request; the status and the body.
+/// A GET of `path` answers `status` with S3's XML error `code`, its body mentioning
+/// `mentions`.
+fn expect_s3_error(addr: SocketAddr, path: &str, status: u16, code: &str, mentions: &str) {
+    let (got, body) = raw(addr, "GET", path);
+    assert_eq!(got, status, "{path}: {body}");
+    assert!(
+        body.contains(&format!("<Code>{code}</Code>")),
+        "{path}: {body}"
+    );
+    assert!(body.contains(mentions), "{path}: {body}");
+}
+
 fn raw(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -225,23 +237,10 @@ async fn unknown_and_malformed_buckets_get_s3_xml_errors() {
     let (e, server, _) = start(dir.path(), true).await;
     seed(e.store(), "images", &[("/a", b"x")]);
     let addr = server.s3_addr().unwrap();
-    let (status, body) = raw(addr, "GET", "/master.nosuch/");
-    assert_eq!(status, 404, "{body}");
-    assert!(body.contains("<Code>NoSuchBucket</Code>"), "{body}");
-    assert!(
-        body.contains("nosuch"),
-        "the message names the repo: {body}"
-    );
-    let (status, body) = raw(addr, "GET", "/a.b.c.d.e/");
-    assert_eq!(status, 400, "{body}");
-    assert!(body.contains("<Code>InvalidBucketName</Code>"), "{body}");
-    assert!(
-        body.contains("BRANCH.REPO"),
-        "says what is expected: {body}"
-    );
-    let (status, body) = raw(addr, "GET", "/master.images/missing");
-    assert_eq!(status, 404, "{body}");
-    assert!(body.contains("<Code>NoSuchKey</Code>"), "{body}");
+    // The message names the repo; a malformed name is told what is expected.
+    expect_s3_error(addr, "/master.nosuch/", 404, "NoSuchBucket", "nosuch");
+    expect_s3_error(addr, "/a.b.c.d.e/", 400, "InvalidBucketName", "BRANCH.REPO");
+    expect_s3_error(addr, "/master.images/missing", 404, "NoSuchKey", "");
     // Without auth any credentials do.
     let s3 = client(addr, "master.images", "who", "ever");
     let got = s3.get(&ObjPath::from("a")).await.unwrap();
