@@ -4,6 +4,7 @@
 //! after a crash; neither imports the other.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -148,9 +149,20 @@ pub(crate) async fn create_worker_container(
         name,
         work_dir,
         bind,
+        address: None,
     };
-    match start_worker_container(docker, blueprint, &container).await {
-        Ok(()) => Ok(container),
+    let started = match start_worker_container(docker, blueprint, &container).await {
+        Ok(()) if blueprint.network.is_some() => {
+            crate::network::container_address(docker, &container.id).await
+        }
+        Ok(()) => Ok(None),
+        Err(e) => Err(e),
+    };
+    match started {
+        Ok(address) => Ok(WorkerContainer {
+            address,
+            ..container
+        }),
         Err(e) => {
             let _ = remove_container(docker, &container.id).await;
             remove_work_dirs(&container.work_dir);
@@ -189,7 +201,12 @@ fn container_body(
         open_stdin: Some(false),
         host_config: Some(HostConfig {
             binds,
-            network_mode: Some(inner.config.network_mode.clone()),
+            network_mode: Some(
+                blueprint
+                    .network
+                    .clone()
+                    .unwrap_or_else(|| inner.config.network_mode.clone()),
+            ),
             memory: l.memory,
             memory_swap: l.memory,
             pids_limit: l.pids,
@@ -254,6 +271,8 @@ pub(crate) struct WorkerContainer {
     pub name: String,
     pub work_dir: PathBuf,
     pub bind: Option<BindDirs>,
+    /// The container's address on [`Blueprint::network`], where the host reaches its ports.
+    pub address: Option<IpAddr>,
 }
 
 /// Everything needed to (re)create any worker container of one pool.
@@ -268,6 +287,9 @@ pub(crate) struct Blueprint {
     /// Tar of secret files (`mount_path/key`), uploaded before the container starts.
     pub secret_files: Option<Vec<u8>>,
     pub pipeline: String,
+    /// The network the containers join instead of the configured `network_mode`
+    /// ([`crate::network::WORKER_NETWORK`] for workers that talk to the host).
+    pub network: Option<String>,
 }
 
 impl std::fmt::Debug for Blueprint {

@@ -1,6 +1,7 @@
 //! [`DockerExecutor`]: connecting, images, starting pools of worker containers, cleanup.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -365,6 +366,29 @@ impl Executor for DockerExecutor {
             .map_err(|e| self.inner.upgrade(e))
     }
 
+    async fn host_address(&self, spec: &WorkerPoolSpec) -> Result<IpAddr, ExecutorError> {
+        if self.shares_host_network() {
+            return Ok(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        }
+        if !matches!(
+            DockerHost::parse(&self.inner.address),
+            Some(DockerHost::Unix(_))
+        ) {
+            return Err(ExecutorError::Unsupported {
+                backend: BACKEND,
+                what: format!(
+                    "pipeline {}/{}: its user code talks to the engine's host (spout, service \
+                     or S3 input/output), which needs the Docker daemon on this machine (it is \
+                     at {})",
+                    spec.project, spec.pipeline, self.inner.address
+                ),
+            });
+        }
+        crate::network::ensure_worker_network(&self.inner.docker)
+            .await
+            .map_err(|e| self.inner.upgrade(e))
+    }
+
     async fn pin_image(&self, spec: &EffectiveSpec) -> Result<Option<PinnedImage>, ExecutorError> {
         crate::images::pin(&self.inner, spec)
             .await
@@ -374,6 +398,22 @@ impl Executor for DockerExecutor {
 }
 
 impl DockerExecutor {
+    /// The network the pool's containers join instead of the configured one: the worker
+    /// network for user code that talks to the host, unless every container shares the
+    /// host's network anyway.
+    async fn worker_network(&self, spec: &WorkerPoolSpec) -> Result<Option<String>, ExecutorError> {
+        if !spec.spec.talks_to_host() || self.shares_host_network() {
+            return Ok(None);
+        }
+        self.host_address(spec).await?;
+        Ok(Some(crate::network::WORKER_NETWORK.to_string()))
+    }
+
+    /// Whether worker containers use the host's network (`network_mode: host`).
+    fn shares_host_network(&self) -> bool {
+        self.inner.config.network_mode == "host"
+    }
+
     async fn start_pool(
         &self,
         spec: &WorkerPoolSpec,
@@ -387,6 +427,7 @@ impl DockerExecutor {
         let limits = resources::limits(&spec.spec)?;
         let secret_files = secret_files_tar(spec)?;
         crate::images::ensure_image(&self.inner, &spec.spec, &image).await?;
+        let network = self.worker_network(spec).await?;
         let owner = &self.inner.config.owner;
         let labels = HashMap::from([
             (labels::OWNER.to_string(), owner.clone()),
@@ -409,6 +450,7 @@ impl DockerExecutor {
             limits,
             secret_files,
             pipeline: spec.pipeline.clone(),
+            network,
         });
         let mut workers: Vec<Box<dyn Worker>> = Vec::with_capacity(spec.workers.max(1));
         for index in 0..spec.workers.max(1) {

@@ -90,6 +90,7 @@ mod config;
 mod container;
 mod executor;
 mod images;
+mod network;
 mod oom;
 mod pipe;
 mod push;
@@ -106,5 +107,6 @@ pub use config::{
 };
 pub use container::labels;
 pub use executor::{DockerExecutor, DockerExecutorBuilder};
+pub use network::WORKER_NETWORK;
 pub use push::{PushError, PushedImage};
 pub use worker::DockerWorker;

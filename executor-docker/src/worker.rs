@@ -821,6 +821,13 @@ impl Worker for DockerWorker {
         self.index
     }
 
+    fn address(&self) -> std::net::IpAddr {
+        self.container
+            .as_ref()
+            .and_then(|c| c.address)
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+    }
+
     async fn run(&mut self, task: DatumTask) -> Result<DatumOutcome, ExecutorError> {
         let inner = self.inner.clone();
         self.run_datum(task).await.map_err(|e| inner.upgrade(e))

@@ -676,3 +676,76 @@ async fn daemon_lost_mid_datum_is_unavailable_not_a_hang() {
     assert!(matches!(err, ExecutorError::Unavailable { .. }), "{err}");
     std::mem::forget(ws); // its container is removed by the cleanup guard
 }
+
+/// Workers of a pipeline whose user code talks to the engine's host (here `s3_out`) join the
+/// internal worker network: they reach a server listening on `host_address`, and the host
+/// reaches a port they listen on at the worker's address. Other workers keep no network.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_that_talk_to_the_host_reach_it_on_the_worker_network() {
+    let test = "worker-network";
+    let _cleanup = support::Cleanup(support::owner(test));
+    let Some(exec) = executor(test, DataMode::Bind).await else {
+        return;
+    };
+    let spec = pool(test, 1, |s| s.s3_out = true);
+    let host = exec.host_address(&spec).await.unwrap();
+    assert!(
+        !host.is_loopback(),
+        "the worker network's gateway, not loopback: {host}"
+    );
+    let listener = tokio::net::TcpListener::bind((host, 0)).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accept = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let (mut conn, _) = listener.accept().await.unwrap();
+        conn.write_all(b"hello from the host\n").await.unwrap();
+    });
+    let mut workers = exec.start_workers(&spec).await.unwrap();
+    let w = &mut workers[0];
+    assert!(
+        !w.address().is_loopback(),
+        "a worker on the network has its own address"
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let s = scratch(tmp.path(), &[]);
+    let logs = Arc::new(Lines::default());
+    let script = format!("nc {host} {port} < /dev/null > /pfs/out/got");
+    let out = w.run(shell_task(&s, &[], &script, logs)).await.unwrap();
+    assert_eq!(out, DatumOutcome::Exited { exit_code: 0 });
+    accept.await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(s.join("out/got")).unwrap(),
+        "hello from the host\n"
+    );
+
+    // The host reaches a port the worker's user code listens on, at the worker's address.
+    let address = w.address();
+    let s2 = scratch(tmp.path(), &[]);
+    let serve = "echo served | nc -l -p 18080";
+    let run = w.run(shell_task(&s2, &[], serve, Arc::new(Lines::default())));
+    let dial = async {
+        for _ in 0..100 {
+            if let Ok(mut c) = tokio::net::TcpStream::connect((address, 18080)).await {
+                use tokio::io::AsyncReadExt;
+                let mut got = String::new();
+                c.read_to_string(&mut got).await.unwrap();
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the worker's port never answered at {address}:18080");
+    };
+    let (out, got) = tokio::join!(run, dial);
+    assert_eq!(out.unwrap(), DatumOutcome::Exited { exit_code: 0 });
+    assert_eq!(got, "served\n");
+    for w in &mut workers {
+        w.stop().await.unwrap();
+    }
+
+    // A pipeline that does not talk to the host stays without a network.
+    let plain = pool("worker-network-plain", 1, |_| {});
+    let mut workers = exec.start_workers(&plain).await.unwrap();
+    assert!(workers[0].address().is_loopback());
+    workers[0].stop().await.unwrap();
+}

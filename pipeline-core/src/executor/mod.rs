@@ -94,6 +94,7 @@ pub use cancel::{CancellationToken, WaitForCancellation};
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -133,6 +134,19 @@ pub trait Executor: Send + Sync + fmt::Debug {
     async fn pin_image(&self, spec: &EffectiveSpec) -> Result<Option<PinnedImage>, ExecutorError> {
         let _ = spec;
         Ok(None)
+    }
+
+    /// The address at which user code on this backend's workers of `spec` reaches a server
+    /// the engine starts on its own host for them (a spout's API endpoint, a job's S3
+    /// gateway); such a server listens on this address. Called only for specs that
+    /// [talk to the host](EffectiveSpec::talks_to_host).
+    ///
+    /// The default, loopback, is right for backends whose user code shares the host's
+    /// network (local processes). A backend that cannot connect its workers to the host
+    /// returns [`ExecutorError::Unsupported`] naming why.
+    async fn host_address(&self, spec: &WorkerPoolSpec) -> Result<IpAddr, ExecutorError> {
+        let _ = spec;
+        Ok(IpAddr::V4(Ipv4Addr::LOCALHOST))
     }
 
     /// Whether user code opens the datum's scratch directory on this host's kernel (used in
@@ -175,6 +189,13 @@ pub trait Worker: Send + fmt::Debug {
     /// naming the field, e.g. an unknown `transform.user`). Dropping the returned future kills
     /// the datum's processes. See the module docs for the full contract.
     async fn run(&mut self, task: DatumTask) -> Result<DatumOutcome, ExecutorError>;
+
+    /// The address at which the engine's host reaches a port that this worker's user code
+    /// listens on (a service's `internal_port`). Default: loopback (user code on the host's
+    /// network).
+    fn address(&self) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    }
 
     /// Stops the worker and releases its resources (container, pod, namespace). Idempotent;
     /// the engine never calls `run` after `stop` (it holds every worker in a

@@ -205,6 +205,19 @@ impl EffectiveSpec {
         usize::try_from(n.clamp(1, MAX_WORKERS)).unwrap_or(1)
     }
 
+    /// Whether this pipeline's user code talks over the network with the engine's host:
+    /// spouts write through the server, services are reached on a port, and S3 inputs and
+    /// `s3_out` read and write through the job's S3 gateway. Executors that isolate workers
+    /// from the network (Docker's default `none`) put such workers on a network where the
+    /// host is reachable (see [`crate::executor::Executor::host_address`]).
+    pub fn talks_to_host(&self) -> bool {
+        let mut s3_input = false;
+        if let Some(input) = &self.input {
+            input.for_each(&mut |at| s3_input |= at.input.pfs.as_ref().is_some_and(|p| p.s3));
+        }
+        s3_input || self.s3_out || self.service.is_some() || self.spout.is_some()
+    }
+
     /// The written `parallelism_spec.constant` when [`EffectiveSpec::workers`] had to clamp
     /// it to [`MAX_WORKERS`] (for the caller to warn about).
     pub fn workers_clamped(&self) -> Option<u64> {
