@@ -118,6 +118,15 @@ pub fn busybox_rootfs_tar() -> Result<Vec<u8>, TestImageError> {
 /// The test image's rootfs plus regular files `extra` (`(path, contents)`, paths relative to
 /// `/`, in existing directories): a way to build images that differ in content only.
 pub fn busybox_rootfs_tar_with(extra: &[(&str, &[u8])]) -> Result<Vec<u8>, TestImageError> {
+    let extra: Vec<(String, Vec<u8>, u32)> = extra
+        .iter()
+        .map(|(p, d)| (p.to_string(), d.to_vec(), 0o644))
+        .collect();
+    rootfs_tar(&extra)
+}
+
+/// The test image's rootfs plus regular files `(path, contents, mode)`.
+fn rootfs_tar(extra: &[(String, Vec<u8>, u32)]) -> Result<Vec<u8>, TestImageError> {
     let busybox = find_static_busybox()?;
     let io = |context: String| move |source| TestImageError::Io { context, source };
     let list = std::process::Command::new(&busybox)
@@ -184,12 +193,69 @@ pub fn busybox_rootfs_tar_with(extra: &[(&str, &[u8])]) -> Result<Vec<u8>, TestI
             b"root:x:0:\nnogroup:x:65534:\n",
             None,
         )?;
-        for (path, data) in extra {
-            add(&mut b, path, Regular, 0o644, data, None)?;
+        for (path, data, mode) in extra {
+            add(&mut b, path, Regular, *mode, data, None)?;
         }
         b.into_inner()
     })();
     build.map_err(tar_io)
+}
+
+/// The test image with the host's `curl` (its binary as `/bin/curl` and the shared
+/// libraries `ldd` names, at their paths): an S3 client (`curl --aws-sigv4`) for tests of
+/// user code that reads and writes over S3.
+pub const CURL_TEST_IMAGE: &str = "pipeline-test-curl:1";
+
+/// Imports [`CURL_TEST_IMAGE`] unless it is already present. Returns its reference.
+pub async fn ensure_curl_test_image(docker: &Docker) -> Result<String, TestImageError> {
+    if docker.inspect_image(CURL_TEST_IMAGE).await.is_ok() {
+        return Ok(CURL_TEST_IMAGE.to_string());
+    }
+    let tar = tokio::task::spawn_blocking(|| rootfs_tar(&host_program_files("curl")?))
+        .await
+        .map_err(|e| TestImageError::Io {
+            context: "building the curl test rootfs".to_string(),
+            source: std::io::Error::other(e),
+        })??;
+    let (repo, tag) = CURL_TEST_IMAGE
+        .split_once(':')
+        .unwrap_or((CURL_TEST_IMAGE, "1"));
+    import_rootfs(docker, repo, tag, tar).await?;
+    Ok(CURL_TEST_IMAGE.to_string())
+}
+
+/// A program of the host's `PATH` as `bin/<name>`, with the libraries `ldd` lists for it.
+fn host_program_files(name: &str) -> Result<Vec<(String, Vec<u8>, u32)>, TestImageError> {
+    let io = |context: String| move |source| TestImageError::Io { context, source };
+    let program = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| TestImageError::Io {
+            context: format!("finding {name} on PATH"),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        })?;
+    let ldd = std::process::Command::new("ldd")
+        .arg(&program)
+        .output()
+        .map_err(io(format!("running ldd {}", program.display())))?;
+    let mut files = vec![(
+        format!("bin/{name}"),
+        std::fs::read(&program).map_err(io(format!("reading {}", program.display())))?,
+        0o755,
+    )];
+    // Lines are `libx.so => /lib/.../libx.so (0x...)` or `/lib64/ld-linux... (0x...)`.
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        let path = line
+            .split("=>")
+            .last()
+            .and_then(|rest| rest.split_whitespace().next())
+            .filter(|p| p.starts_with('/'));
+        if let Some(path) = path {
+            let data = std::fs::read(path).map_err(io(format!("reading {path}")))?;
+            files.push((path.trim_start_matches('/').to_string(), data, 0o755));
+        }
+    }
+    Ok(files)
 }
 
 /// Imports [`TEST_IMAGE`] unless it is already present. Returns its reference.

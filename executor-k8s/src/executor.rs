@@ -456,6 +456,20 @@ impl Executor for K8sExecutor {
         BACKEND
     }
 
+    /// Pods cannot reach servers the engine starts on its own host (a spout's endpoint, a
+    /// job's S3 gateway): such pipelines are refused with a clear reason.
+    async fn host_address(&self, spec: &WorkerPoolSpec) -> Result<std::net::IpAddr, ExecutorError> {
+        Err(ExecutorError::Unsupported {
+            backend: BACKEND,
+            what: format!(
+                "pipeline {}/{}: its user code talks to the engine's host (spout, service or S3 \
+                 input/output), which pods cannot reach; run it on the process or docker \
+                 executor",
+                spec.project, spec.pipeline
+            ),
+        })
+    }
+
     async fn start_workers(
         &self,
         spec: &WorkerPoolSpec,

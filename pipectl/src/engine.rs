@@ -153,6 +153,7 @@ pub fn open_engine_on(
     }
     let mut builder = Engine::builder(store)
         .executor(process_executor()?)
+        .job_gateways(Arc::new(pipeline_server::s3::S3JobGateways::default()))
         .echo_logs(false);
     let owner = Store::owner_label("pipectl", root);
     if wanted.contains(ExecutorKind::Docker.name()) {

@@ -369,6 +369,13 @@ fn transform_changed(conn: &Conn, req: &CreatePipelines) -> Vec<String> {
         let Some(name) = s.pipeline_name() else {
             continue;
         };
+        let effective = s.spec.effective();
+        if effective.s3_out
+            || effective.reprocess_spec == pipeline_core::spec::ReprocessSpec::EveryJob
+        {
+            // Every job recomputes every datum: nothing is kept.
+            continue;
+        }
         let Ok(old) = conn.call(conn.client.inspect_pipeline(name)) else {
             continue;
         };

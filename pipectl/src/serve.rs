@@ -153,6 +153,7 @@ async fn build_engine(store: Store, root: &std::path::Path) -> Res<Engine> {
     let owner = Store::owner_label("pipectl", root);
     let mut builder = Engine::builder(store)
         .executor(process_executor()?)
+        .job_gateways(Arc::new(pipeline_server::s3::S3JobGateways::default()))
         .echo_logs(false);
     let docker = executor_docker::DockerExecutor::builder()
         .config(executor_docker::DockerConfig {

@@ -210,33 +210,6 @@ fn a_resumed_job_keeps_the_failures_it_recorded() {
     assert_eq!((j.stats.datums_failed, j.stats.datums_processed), (1, 1));
 }
 
-/// Features this engine does not run are refused at create time with an error naming them,
-/// never accepted and silently ignored.
-#[test]
-fn unsupported_features_are_refused_by_name() {
-    let e = env();
-    e.repo("in");
-    for (extra_input, extra, names) in [
-        (", s3: true", "", "input.pfs.s3"),
-        ("", "s3_out: true\n", "s3_out"),
-    ] {
-        let yaml = format!(
-            "pipeline: {{name: u}}\ntransform: {{cmd: [sh, -c, 'true']}}\ninput: {{pfs: {{repo: in, glob: /{extra_input}}}}}\n{extra}"
-        );
-        let parsed = pipeline_core::spec::parse_str(&yaml, "u.yaml").unwrap();
-        let err = e
-            .engine
-            .create_pipelines(&parsed, &Default::default())
-            .expect_err(names)
-            .to_string();
-        assert!(
-            err.contains(names) && err.contains("not supported"),
-            "{names}: {err}"
-        );
-    }
-    assert!(e.engine.list_pipelines().unwrap().is_empty());
-}
-
 /// `accept_return_code` is the engine's: an accepted exit code is a success on any backend,
 /// any other non-zero code a failure with that code.
 #[test]

@@ -159,9 +159,11 @@ pub fn pfs_kind(e: &PfsError) -> ErrorKind {
 pub fn pps_kind(e: &PpsError) -> ErrorKind {
     use PpsError as E;
     match e {
-        E::InvalidSpec { .. } | E::Usage(_) | E::UnknownExecutor { .. } | E::Unsupported { .. } => {
-            ErrorKind::Invalid
-        }
+        E::InvalidSpec { .. }
+        | E::Usage(_)
+        | E::UnknownExecutor { .. }
+        | E::Unsupported { .. }
+        | E::NoJobGateway { .. } => ErrorKind::Invalid,
         E::Secret(s) => secret_kind(s),
         E::PipelineNotFound(_)
         | E::JobNotFound { .. }

@@ -70,6 +70,17 @@ pub enum PpsError {
         /// The feature.
         what: String,
     },
+    /// The pipeline has S3 inputs or `s3_out`, and the engine has no job gateways
+    /// ([`super::EngineBuilder::job_gateways`]).
+    #[error(
+        "pipeline {pipeline:?}: S3 inputs and s3_out are served by an S3 gateway per job, and \
+         this engine has none: run it through pipectl (or, in a host application, install one \
+         with EngineBuilder::job_gateways)"
+    )]
+    NoJobGateway {
+        /// Pipeline.
+        pipeline: String,
+    },
     /// A commit set made by creating, updating or rerunning a pipeline cannot be squashed
     /// or deleted (Pachyderm's wording).
     #[error("cannot squash commit {commit} because it updated a pipeline")]

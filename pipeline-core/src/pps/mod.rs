@@ -107,6 +107,7 @@ mod events;
 mod executors_in_use;
 mod images;
 mod job;
+pub mod job_gateway;
 mod job_ids;
 mod keys;
 mod last_job;
@@ -211,6 +212,8 @@ struct Inner {
     egress_options: Vec<(String, String)>,
     /// The backoff of failing egress attempts.
     egress_retry: egress::EgressRetry,
+    /// Starts the S3 gateways of jobs with S3 inputs or `s3_out`, when the host has one.
+    job_gateways: Option<Arc<dyn job_gateway::JobGateways>>,
 }
 
 /// Builds an [`Engine`].
@@ -224,6 +227,7 @@ pub struct EngineBuilder {
     echo_logs: bool,
     egress_options: Vec<(String, String)>,
     egress_retry: egress::EgressRetry,
+    job_gateways: Option<Arc<dyn job_gateway::JobGateways>>,
 }
 
 impl EngineBuilder {
@@ -277,6 +281,13 @@ impl EngineBuilder {
         self
     }
 
+    /// What starts the S3 gateway of each job whose pipeline has `s3: true` inputs or
+    /// `s3_out` (see [`job_gateway`]); without it such pipelines are refused at create.
+    pub fn job_gateways(mut self, gateways: Arc<dyn job_gateway::JobGateways>) -> Self {
+        self.job_gateways = Some(gateways);
+        self
+    }
+
     /// Builds the engine.
     pub fn build(self) -> Result<Engine> {
         let scratch = match self.scratch {
@@ -323,6 +334,7 @@ impl EngineBuilder {
                 parked: std::sync::atomic::AtomicBool::new(false),
                 egress_options: self.egress_options,
                 egress_retry: self.egress_retry,
+                job_gateways: self.job_gateways,
             }),
         })
     }
@@ -340,6 +352,7 @@ impl Engine {
             echo_logs: false,
             egress_options: Vec::new(),
             egress_retry: egress::EgressRetry::default(),
+            job_gateways: None,
         }
     }
 

@@ -349,13 +349,7 @@ fn check_secrets(engine: &Engine, effective: &EffectiveSpec, out: &mut Vec<Diagn
 
 /// Refuses what the engine cannot run yet.
 fn reject_unsupported(effective: &EffectiveSpec, name: &str) -> Result<()> {
-    let mut s3_input = false;
-    if let Some(input) = &effective.input {
-        input.for_each(&mut |at| s3_input |= at.input.pfs.as_ref().is_some_and(|p| p.s3));
-    }
     for (what, set) in [
-        ("input.pfs.s3 (inputs served over S3)", s3_input),
-        ("s3_out (output written over S3)", effective.s3_out),
         ("service", effective.service.is_some()),
         ("spout", effective.spout.is_some()),
         (
@@ -762,6 +756,9 @@ impl Engine {
         } = registration;
         let name = pipeline_id(&effective.project, &effective.name);
         reject_unsupported(&effective, &name)?;
+        if super::job_gateway::needs_gateway(&effective) && !self.has_job_gateways() {
+            return Err(PpsError::NoJobGateway { pipeline: name });
+        }
         let executor = opts
             .executor
             .clone()

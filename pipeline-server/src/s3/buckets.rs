@@ -2,15 +2,27 @@
 //! branch, and the repo with its last branch), as Pachyderm's gateway does.
 use std::time::{Duration, UNIX_EPOCH};
 
-use pipeline_core::pfs::{PfsError, Store};
+use pipeline_core::pfs::PfsError;
 use s3s::dto::{self, Timestamp};
 use s3s::{S3Error, S3ErrorCode, S3Result};
 
 use super::bucket::Bucket;
 use super::errors::{bad_name, from_pfs};
+use super::gateway::{Ctx, Scope};
 
-/// Every branch of every repo of every project, named as [`Bucket::name_of`] spells it.
-pub fn list(e: &pipeline_core::pps::Engine) -> S3Result<Vec<dto::Bucket>> {
+/// Every bucket served: for the server's gateway every branch of every repo of every
+/// project, named as [`Bucket::name_of`] spells it; for a job's, its buckets.
+pub fn list(e: &Ctx) -> S3Result<Vec<dto::Bucket>> {
+    if let Scope::Job(j) = e.scope() {
+        return Ok(j
+            .names()
+            .into_iter()
+            .map(|n| dto::Bucket {
+                name: Some(n.to_string()),
+                ..Default::default()
+            })
+            .collect());
+    }
     let store = e.store();
     let repos = store.list_repos().map_err(|e| from_pfs(&e, ""))?;
     let mut out = Vec::new();
@@ -35,7 +47,9 @@ pub fn list(e: &pipeline_core::pps::Engine) -> S3Result<Vec<dto::Bucket>> {
 }
 
 /// Creates the bucket's repo (when absent) and branch.
-pub fn create(store: &Store, name: &str) -> S3Result<()> {
+pub fn create(e: &Ctx, name: &str) -> S3Result<()> {
+    server_only(e, name)?;
+    let store = e.store();
     let b = Bucket::parse(name).map_err(|e| bad_name(&e))?;
     if b.read_only() {
         return Err(S3Error::with_message(
@@ -68,7 +82,9 @@ pub fn create(store: &Store, name: &str) -> S3Result<()> {
 
 /// Deletes the bucket's branch, and its repo when that was the repo's last branch. Unlike
 /// S3 (and like Pachyderm) a bucket with objects can be deleted.
-pub fn delete(store: &Store, name: &str) -> S3Result<()> {
+pub fn delete(e: &Ctx, name: &str) -> S3Result<()> {
+    server_only(e, name)?;
+    let store = e.store();
     let b = Bucket::parse(name).map_err(|e| bad_name(&e))?;
     if b.read_only() {
         return Err(super::errors::read_only(name));
@@ -85,4 +101,20 @@ pub fn delete(store: &Store, name: &str) -> S3Result<()> {
             .map_err(|e| from_pfs(&e, name))?;
     }
     Ok(())
+}
+
+/// Refuses bucket creation and deletion on a job's gateway, whose buckets are fixed.
+fn server_only(e: &Ctx, name: &str) -> S3Result<()> {
+    match e.scope() {
+        Scope::Server => Ok(()),
+        Scope::Job(j) => Err(S3Error::with_message(
+            S3ErrorCode::AccessDenied,
+            format!(
+                "bucket {name:?}: the gateway of job {} serves its own buckets ({}); none can be \
+                 created or deleted",
+                j.job,
+                j.names().join(", ")
+            ),
+        )),
+    }
 }

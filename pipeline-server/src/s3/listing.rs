@@ -5,7 +5,7 @@ use s3s::S3Result;
 use s3s::dto::{self, ETag};
 
 use super::errors::from_pfs;
-use super::gateway::{Gateway, etag_of, modified, open_bucket};
+use super::gateway::{Gateway, etag_of, modified};
 use super::list::{ListPage, ListParams, MAX_KEYS, page};
 
 /// A page of bucket `name` and the time its commit was written.
@@ -16,7 +16,7 @@ async fn run_page(
 ) -> S3Result<(ListPage, dto::Timestamp)> {
     g.run(move |e| {
         let store = e.store();
-        let (_, c) = open_bucket(store, &name)?;
+        let c = e.read_commit(&name)?;
         let at = modified(store, &c);
         let pg = page(
             |dir, from| store.list_file_recursive_from(&c, dir, from),

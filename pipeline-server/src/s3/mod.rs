@@ -15,7 +15,8 @@
 //! |---|---|
 //! | `bucket` | bucket names ↔ branches and commits |
 //! | `auth` | the server's token as the S3 credential (SigV4); no auth: any credentials |
-//! | `gateway` | the `s3s::S3` implementation and what its operations share |
+//! | `gateway` | the `s3s::S3` implementation and what its operations share; its scope: every branch, or one job's buckets |
+//! | `job` | job gateways: one per job of a pipeline with S3 inputs or `s3_out` |
 //! | `buckets` | ListBuckets, CreateBucket, DeleteBucket |
 //! | `list` / `listing` | one page of a listing over the store's streaming listing; v1 and v2 |
 //! | `objects` | GetObject (Range), PutObject, multipart uploads |
@@ -42,6 +43,7 @@ pub mod bucket;
 mod buckets;
 mod errors;
 mod gateway;
+mod job;
 mod list;
 mod listing;
 mod multipart;
@@ -49,6 +51,7 @@ mod objects;
 
 pub use bucket::{Bucket, BucketNameError};
 pub use gateway::Gateway;
+pub use job::S3JobGateways;
 
 /// How the gateway checks requests.
 #[derive(Debug, Clone)]
@@ -63,7 +66,12 @@ pub enum S3Auth {
 /// given; multipart parts are spooled below `spool` (the system's temporary directory when
 /// `None`).
 pub fn router(state: AppState, auth: S3Auth, spool: Option<PathBuf>) -> axum::Router {
-    let mut b = S3ServiceBuilder::new(Gateway::new(state, spool));
+    service_router(Gateway::new(state, spool), auth)
+}
+
+/// `gateway` as an axum router, with auth as given.
+fn service_router(gateway: Gateway, auth: S3Auth) -> axum::Router {
+    let mut b = S3ServiceBuilder::new(gateway);
     b.set_validation(auth::AnyBucketName);
     let open = match auth {
         S3Auth::Token(t) => {

@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 
 use super::body;
 use super::errors::{from_pfs, internal};
-use super::gateway::{Gateway, etag_of, key_path, modified, stat, writable_bucket, write};
+use super::gateway::{Gateway, etag_of, key_path, modified};
 use super::multipart::{Concat, Part, chosen_parts};
 
 /// What a GetObject learnt before its body streams.
@@ -26,12 +26,12 @@ struct Opened {
 pub async fn get(g: &Gateway, i: dto::GetObjectInput) -> S3Result<dto::GetObjectOutput> {
     let (first_tx, first_rx) = oneshot::channel::<S3Result<Opened>>();
     let (tx, blob) = body::channel();
-    let engine = g.state.engine().clone();
+    let ctx = g.ctx();
     let (bucket, key, range) = (i.bucket, i.key, i.range);
     tokio::task::spawn_blocking(move || {
-        let store = engine.store();
+        let store = ctx.store();
         let opened = (|| {
-            let (c, f) = stat(store, &bucket, &key)?;
+            let (c, f) = ctx.stat(&bucket, &key)?;
             let r = match &range {
                 Some(r) => r.check(f.size).map_err(|_| {
                     S3Error::with_message(
@@ -100,10 +100,8 @@ pub async fn put(g: &Gateway, i: dto::PutObjectInput) -> S3Result<dto::PutObject
     let f = g
         .run(move |e| {
             let path = key_path(&key)?;
-            let b = writable_bucket(e.store(), &bucket)?;
-            write(e.store(), &b, &bucket, |c| {
-                e.store().put_file(c, &path, &mut reader)
-            })
+            let b = e.writable(&bucket)?;
+            e.write(&b, &bucket, |c| e.store().put_file(c, &path, &mut reader))
         })
         .await?;
     Ok(dto::PutObjectOutput {
@@ -122,7 +120,7 @@ pub async fn create_upload(
     let (b2, k2) = (bucket.clone(), key.clone());
     g.run(move |e| {
         key_path(&k2)?;
-        writable_bucket(e.store(), &b2).map(|_| ())
+        e.writable(&b2).map(|_| ())
     })
     .await?;
     let uploads = g.uploads.clone();
@@ -210,11 +208,9 @@ pub async fn complete_upload(
     let f = g
         .run(move |e| {
             let path = key_path(&key)?;
-            let b = writable_bucket(e.store(), &bucket)?;
+            let b = e.writable(&bucket)?;
             let mut reader = Concat::new(&parts);
-            let f = write(e.store(), &b, &bucket, |c| {
-                e.store().put_file(c, &path, &mut reader)
-            });
+            let f = e.write(&b, &bucket, |c| e.store().put_file(c, &path, &mut reader));
             drop(up);
             f
         })
@@ -238,9 +234,9 @@ pub async fn delete_many(
     let keys: Vec<String> = i.delete.objects.into_iter().map(|o| o.key).collect();
     let (deleted, errors) = g
         .run(move |e| {
-            let b = writable_bucket(e.store(), &bucket)?;
+            let b = e.writable(&bucket)?;
             let (mut deleted, mut errors) = (Vec::new(), Vec::new());
-            write(e.store(), &b, &bucket, |c| {
+            e.write(&b, &bucket, |c| {
                 for key in keys {
                     let Ok(path) = key_path(&key) else {
                         errors.push(dto::Error {

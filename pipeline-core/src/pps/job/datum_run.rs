@@ -51,6 +51,9 @@ pub(super) struct DatumCtx {
     /// Whether the executor's user code opens named pipes in the scratch directory on this
     /// host, so `lazy` inputs can be pipes ([`super::lazy_inputs`]).
     pub named_pipes: bool,
+    /// Whether what user code leaves in `/pfs/out` is the datum's output (not with `s3_out`,
+    /// whose output is written over S3).
+    pub upload_out: bool,
 }
 
 /// What [`DatumCtx::new`] needs to know about the job and the engine.
@@ -61,6 +64,8 @@ pub(super) struct DatumCtxParts<'a> {
     pub plan: &'a DatumPlan,
     pub input_commits: &'a HashMap<String, CommitRef>,
     pub secrets: &'a Secrets,
+    /// The job's S3 gateway variables; the secret among them is redacted like a secret.
+    pub gateway_env: &'a [(String, String)],
     pub cancel: CancellationToken,
     pub echo: bool,
     pub scratch_root: &'a Path,
@@ -90,7 +95,7 @@ impl DatumCtx {
             },
         };
         let program = attempt::program(ProgramKind::Cmd, &transform.cmd, &transform.stdin);
-        let (base_env, redact) = secret_env(&transform, parts.secrets);
+        let (base_env, redact) = secret_env(&transform, parts.secrets, parts.gateway_env);
         let mut job_env = JobEnv::new(parts.job.id.clone());
         job_env.pipeline_name = Some(parts.job.pipeline.clone());
         for leaf in parts.plan.leaves() {
@@ -117,6 +122,7 @@ impl DatumCtx {
             live: parts.live,
             running: parts.running,
             named_pipes: parts.named_pipes,
+            upload_out: !spec.s3_out,
         }
     }
 
@@ -304,13 +310,23 @@ impl DatumCtx {
 
 /// The transform's environment plus its secrets' `env_var`s, and every secret value the
 /// job has (to redact from logs and errors).
-fn secret_env(transform: &Transform, secrets: &Secrets) -> (Vec<(String, String)>, Redactor) {
+fn secret_env(
+    transform: &Transform,
+    secrets: &Secrets,
+    gateway_env: &[(String, String)],
+) -> (Vec<(String, String)>, Redactor) {
     let mut base_env: Vec<(String, String)> = transform
         .env
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let mut redact = Vec::new();
+    for (k, v) in gateway_env {
+        base_env.push((k.clone(), v.clone()));
+        if k == "AWS_SECRET_ACCESS_KEY" {
+            redact.push(v.clone().into_bytes());
+        }
+    }
     for s in &transform.secrets {
         if let (Some(var), Some(key)) = (&s.env_var, &s.key)
             && let Some(v) = secrets.get(&s.name, key)

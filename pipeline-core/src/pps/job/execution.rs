@@ -39,6 +39,8 @@ pub(super) struct JobRun<'a> {
     pub input_commits: &'a HashMap<String, CommitRef>,
     /// The secrets its datums get (host-supplied and stored, see `pps::secrets`).
     pub secrets: Secrets,
+    /// The job's S3 gateway variables (`S3_ENDPOINT`, ...), when it has one.
+    pub gateway_env: Vec<(String, String)>,
     /// Cancelled when the job is stopped, killed or timed out.
     pub cancel: CancellationToken,
 }
@@ -107,6 +109,7 @@ impl JobRun<'_> {
             plan: &self.plan,
             input_commits: self.input_commits,
             secrets: &self.secrets,
+            gateway_env: &self.gateway_env,
             cancel: self.cancel.clone(),
             echo: self.engine.inner.echo_logs,
             scratch_root: &self.engine.inner.scratch,

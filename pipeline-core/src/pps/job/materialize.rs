@@ -40,6 +40,10 @@ impl DatumCtx {
             let base = scratch.join(&leaf.name);
             let rel = input.path.trim_start_matches('/').trim_end_matches('/');
             let is_dir = input.path.ends_with('/') || input.path == "/";
+            if leaf.s3 {
+                // Read over the job's S3 gateway: `/pfs/<name>` stays an empty directory.
+                continue;
+            }
             if leaf.lazy && self.named_pipes {
                 self.lay_pipes(commit, &input.path, &base, is_dir, lazy)?;
                 continue;
@@ -137,6 +141,10 @@ impl DatumCtx {
     /// point to); returns `(path, size, hash)` per file, and whether `out` was empty.
     pub(super) fn ingest(&self, out: &Path) -> std::result::Result<(Vec<Put>, bool), String> {
         let mut puts = Vec::new();
+        if !self.upload_out {
+            // Not known to be empty: the next datum's reset empties it.
+            return Ok((puts, false));
+        }
         let mut empty = true;
         for e in OutputScanner::new(out).map_err(|e| ErrorChain(&e).to_string())? {
             let e = e.map_err(|e| ErrorChain(&e).to_string())?;

@@ -49,7 +49,7 @@ use crate::spec::ReprocessSpec;
 
 use super::error::{PpsError, Result, task_failed};
 use super::keys::DatumKey;
-use super::records::{DatumInfo, DatumState, JobInfo, JobState};
+use super::records::{DatumInfo, DatumState, JobInfo, JobState, PipelineInfo};
 use super::registry::decode;
 use super::{Engine, now_ms};
 use collector::RunOutcome;
@@ -92,16 +92,17 @@ impl Engine {
                 return self.finish_job(job, JobState::JobFailure, &reason);
             }
         };
-        let base_salt_same = match &base {
-            Some(b) => self
-                .pipeline_version(&job.pipeline, b.version)
-                .map(|v| v.salt == pinfo.salt)
-                .unwrap_or(false),
-            None => true,
-        };
+        let base_salt_same = self.salt_unchanged(base.as_ref(), &pinfo);
         // A job that was running when its host died resumes: what it recorded stays, and is
         // not run again.
         let resumed = job.restarts > 0;
+        let gateway = match self
+            .start_job_gateway(&pinfo, &secrets, &plan, &job, resumed)
+            .await
+        {
+            Ok(g) => g,
+            Err(reason) => return self.finish_job(job, JobState::JobFailure, &reason),
+        };
         let (owners, resumed_outcome) = if resumed {
             self.recorded_so_far(&job)?
         } else {
@@ -114,7 +115,8 @@ impl Engine {
             job_id: job.id.clone(),
             base_job: base.as_ref().map(|b| b.id.clone()),
             salt: pinfo.salt.clone(),
-            every_job: spec.reprocess_spec == ReprocessSpec::EveryJob,
+            // With `s3_out` no datum is skipped: the output is rewritten by every job.
+            every_job: spec.reprocess_spec == ReprocessSpec::EveryJob || spec.s3_out,
             base_salt_same,
             resumed,
             started: t_plan,
@@ -135,9 +137,11 @@ impl Engine {
             planner,
             input_commits: &input_commits,
             secrets,
+            gateway_env: gateway.as_ref().map(|g| g.env()).unwrap_or_default(),
             cancel: CancellationToken::new(),
         };
         let outcome = self.run_registered(run, &mut job, owners).await;
+        drop(gateway);
         if let Some(reason) = outcome.as_ref().err().and_then(refused_by_executor) {
             return self.finish_job(job, JobState::JobFailure, &reason);
         }
@@ -209,6 +213,14 @@ impl Engine {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&key);
         result
+    }
+
+    /// Whether the base job's pipeline version has the salt of `pinfo` (true without a base).
+    fn salt_unchanged(&self, base: Option<&JobInfo>, pinfo: &PipelineInfo) -> bool {
+        base.is_none_or(|b| {
+            self.pipeline_version(&b.pipeline, b.version)
+                .is_ok_and(|v| v.salt == pinfo.salt)
+        })
     }
 
     /// The job whose successful datums a failed-only rerun's job reuses (`None` for other

@@ -1,0 +1,178 @@
+//! Pipelines with `s3: true` inputs and `s3_out: true` (Pachyderm's kubeflow mnist shape)
+//! through `pipectl`, on the process and Docker executors: the job's own S3 gateway serves
+//! the input as bucket `input` (read-only; `/pfs/input` stays empty) and the output commit
+//! as bucket `out`; what user code leaves in `/pfs/out` is not uploaded; every job
+//! recomputes every datum and starts from an empty output. The user code's S3 client is
+//! `curl --aws-sigv4`, with the variables the job gets (`S3_ENDPOINT`, `AWS_*`).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Env;
+use serde_json::json;
+
+/// The user code: lists bucket `input`, writes each object upper-cased to `out`, plus a
+/// file named after the job; checks that `/pfs/input` is empty, that the input bucket
+/// refuses writes (403) and that a bucket the job was not given is not there (404).
+const SCRIPT: &str = r#"set -e
+s3() { curl -sS --aws-sigv4 aws:amz:us-east-1:s3 --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "$@"; }
+test -d /pfs/input && test -z "$(ls -A /pfs/input)"
+echo "secret: $AWS_SECRET_ACCESS_KEY"
+s3 -f "$S3_ENDPOINT/input?list-type=2" > /pfs/out/list.xml
+for k in $(grep -o '<Key>[^<]*</Key>' /pfs/out/list.xml | sed 's/<[^>]*>//g'); do
+  s3 -f "$S3_ENDPOINT/input/$k" | tr a-z A-Z > /pfs/out/up
+  s3 -f -T /pfs/out/up "$S3_ENDPOINT/out/$k"
+done
+echo "$S3_ENDPOINT" > /pfs/out/endpoint
+s3 -f -T /pfs/out/endpoint "$S3_ENDPOINT/out/job-$PACH_JOB_ID"
+code=$(s3 -o /dev/null -w '%{http_code}' -T /pfs/out/up "$S3_ENDPOINT/input/x")
+test "$code" = 403 || { echo "input bucket took a write: $code"; exit 7; }
+code=$(s3 -o /dev/null -w '%{http_code}' "$S3_ENDPOINT/master.input-repo/a.txt")
+test "$code" = 404 || { echo "a bucket outside the job answered: $code"; exit 8; }
+"#;
+
+fn spec(image: Option<&str>) -> String {
+    let mut transform = json!({"cmd": ["sh", "-c", SCRIPT]});
+    if let Some(i) = image {
+        transform["image"] = json!(i);
+    }
+    json!({
+        "pipeline": {"name": "mnist"},
+        "input": {"pfs": {"name": "input", "repo": "input-repo", "glob": "/", "s3": true}},
+        "transform": transform,
+        "s3_out": true,
+    })
+    .to_string()
+}
+
+/// The jobs of `mnist`, newest first, once there are `n` and all have ended (30 s at most).
+fn jobs_done(e: &Env, n: usize) -> Vec<serde_json::Value> {
+    let t0 = Instant::now();
+    loop {
+        let jobs = e.json(&["list", "job", "-p", "mnist", "-o", "json"]);
+        let ended = |j: &serde_json::Value| {
+            ["JOB_SUCCESS", "JOB_FAILURE", "JOB_KILLED"].contains(&j["state"].as_str().unwrap())
+        };
+        if jobs.len() >= n && jobs.iter().all(ended) {
+            return jobs;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "mnist has no {n} ended jobs: {jobs:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn files(e: &Env) -> Vec<String> {
+    let mut paths: Vec<String> = e
+        .json(&["list", "file", "mnist@master:/", "-o", "json"])
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect();
+    paths.sort();
+    paths
+}
+
+/// Runs the mnist-shaped pipeline twice (a second input commit) with `extra` create flags.
+fn s3_pipeline_round_trip(image: Option<&str>, extra: &[&str]) {
+    let e = Env::new();
+    e.ok(&["create", "repo", "input-repo"]);
+    let a = e.local("a.txt", "alpha");
+    let b = e.local("b.txt", "beta");
+    e.ok(&["put", "file", "input-repo@master:/a.txt", "-f", &a]);
+    e.ok(&["put", "file", "input-repo@master:/dir/b.txt", "-f", &b]);
+    let p = e.local("mnist.json", &spec(image));
+    let mut args = vec!["create", "pipeline", "-f", &p];
+    args.extend_from_slice(extra);
+    let _ = e.cmd(&args);
+    let jobs = jobs_done(&e, 1);
+    let logs = e.ok(&["logs", "-p", "mnist"]);
+    assert_eq!(jobs[0]["state"], "JOB_SUCCESS", "{jobs:?}\n{logs}");
+    let first = jobs[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        files(&e),
+        ["/a.txt", "/dir/", &format!("/job-{first}")],
+        "only what was written over S3; /pfs/out is not uploaded"
+    );
+    assert_eq!(e.ok(&["get", "file", "mnist@master:/a.txt"]), "ALPHA");
+    assert_eq!(e.ok(&["get", "file", "mnist@master:/dir/b.txt"]), "BETA");
+    let endpoint = e.ok(&["get", "file", &format!("mnist@master:/job-{first}")]);
+    assert!(endpoint.starts_with("http://"), "{endpoint}");
+    assert!(
+        logs.contains("secret: <redacted>"),
+        "the job's S3 secret is redacted: {logs}"
+    );
+
+    // A new input commit: every datum runs again and the output starts empty.
+    let c = e.local("c.txt", "gamma");
+    e.ok(&["put", "file", "input-repo@master:/c.txt", "-f", &c]);
+    let jobs = jobs_done(&e, 2);
+    assert_eq!(jobs[0]["state"], "JOB_SUCCESS", "{jobs:?}");
+    let second = jobs[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(jobs[0]["stats"]["datums_skipped"], 0, "{jobs:?}");
+    assert_eq!(jobs[0]["stats"]["datums_processed"], 1, "{jobs:?}");
+    assert_eq!(
+        files(&e),
+        ["/a.txt", "/c.txt", "/dir/", &format!("/job-{second}")],
+        "the first job's file is gone: s3_out wipes the output per job"
+    );
+    assert_eq!(e.ok(&["get", "file", "mnist@master:/c.txt"]), "GAMMA");
+}
+
+#[test]
+fn s3_input_and_s3_out_through_the_jobs_gateway() {
+    s3_pipeline_round_trip(None, &[]);
+}
+
+#[test]
+fn s3_input_and_s3_out_in_docker_containers() {
+    let Some(image) = curl_image() else {
+        return;
+    };
+    s3_pipeline_round_trip(Some(&image), &["--executor", "docker"]);
+}
+
+#[test]
+fn s3_input_specs_are_checked_at_create() {
+    let e = Env::new();
+    let glob = e.local(
+        "glob.yaml",
+        "pipeline: {name: g}\ntransform: {cmd: ['true']}\ninput: {pfs: {repo: r, glob: '/*', s3: true}}\n",
+    );
+    let err = e.fails(&["create", "pipeline", "-f", &glob]);
+    assert!(err.contains("input.pfs"), "{err}");
+    assert!(err.contains("glob"), "{err}");
+    let lazy = e.local(
+        "lazy.yaml",
+        "pipeline: {name: l}\ntransform: {cmd: ['true']}\ninput: {pfs: {repo: r, glob: /, s3: true, lazy: true}}\n",
+    );
+    let err = e.fails(&["create", "pipeline", "-f", &lazy]);
+    assert!(err.contains("lazy"), "{err}");
+}
+
+/// The test image with curl, imported into the local daemon; `None` (saying why) when the
+/// daemon is absent outside CI; a panic in CI.
+fn curl_image() -> Option<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let docker = bollard::Docker::connect_with_defaults()
+        .map_err(|e| e.to_string())
+        .and_then(|d| rt.block_on(d.ping()).map(|_| d).map_err(|e| e.to_string()));
+    match docker {
+        Ok(d) => Some(
+            rt.block_on(executor_docker::testing::ensure_curl_test_image(&d))
+                .expect("building the curl test image"),
+        ),
+        Err(err) if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
+            panic!("the Docker daemon is required in CI: {err}")
+        }
+        Err(err) => {
+            eprintln!("skipping: Docker daemon not reachable: {err}");
+            None
+        }
+    }
+}
