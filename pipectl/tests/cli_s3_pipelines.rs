@@ -176,3 +176,78 @@ fn curl_image() -> Option<String> {
         }
     }
 }
+
+/// The same shape with boto3 (the client kubeflow's mnist code uses) as the user code, on
+/// the process executor: the Python that has boto3 is exposed to the sandbox read-only.
+#[test]
+fn boto3_user_code_reads_inputs_and_writes_out_over_s3() {
+    let Some(prefix) = python_with_boto3() else {
+        return;
+    };
+    let code = tempfile::tempdir().unwrap();
+    let script = code.path().join("to_upper.py");
+    std::fs::write(
+        &script,
+        "import os, boto3\n\
+         s3 = boto3.client('s3', endpoint_url=os.environ['S3_ENDPOINT'], region_name='us-east-1')\n\
+         pages = s3.get_paginator('list_objects_v2').paginate(Bucket='input')\n\
+         keys = [o['Key'] for p in pages for o in p.get('Contents', [])]\n\
+         for k in keys:\n\
+         \x20   body = s3.get_object(Bucket='input', Key=k)['Body'].read()\n\
+         \x20   s3.put_object(Bucket='out', Key='upper/' + k, Body=body.upper())\n\
+         try:\n\
+         \x20   s3.put_object(Bucket='input', Key='x', Body=b'no')\n\
+         \x20   raise SystemExit('the input bucket took a write')\n\
+         except s3.exceptions.ClientError as e:\n\
+         \x20   assert e.response['Error']['Code'] == 'AccessDenied', e.response\n\
+         print('copied', len(keys))\n",
+    )
+    .unwrap();
+    // `--expose` is the store owner's setting (a server's is given to `pipectl serve`).
+    let e = Env::embedded();
+    e.ok(&["create", "repo", "input-repo"]);
+    for (name, body) in [("a.txt", "alpha"), ("b.txt", "beta")] {
+        let f = e.local(name, body);
+        e.ok(&[
+            "put",
+            "file",
+            &format!("input-repo@master:/{name}"),
+            "-f",
+            &f,
+        ]);
+    }
+    let spec = json!({
+        "pipeline": {"name": "mnist"},
+        "input": {"pfs": {"name": "input", "repo": "input-repo", "glob": "/", "s3": true}},
+        "transform": {"cmd": [format!("{prefix}/bin/python3"), script.to_str().unwrap()]},
+        "s3_out": true,
+    });
+    let p = e.local("mnist.json", &spec.to_string());
+    let code_dir = code.path().to_str().unwrap();
+    let _ = e.cmd(&[
+        "--expose", &prefix, "--expose", code_dir, "create", "pipeline", "-f", &p,
+    ]);
+    let jobs = jobs_done(&e, 1);
+    let logs = e.ok(&["logs", "-p", "mnist"]);
+    assert_eq!(jobs[0]["state"], "JOB_SUCCESS", "{jobs:?}\n{logs}");
+    assert!(logs.contains("copied 2"), "{logs}");
+    assert_eq!(e.ok(&["get", "file", "mnist@master:/upper/b.txt"]), "BETA");
+}
+
+/// The prefix of a Python 3 that imports boto3; `None` (saying why) when there is none
+/// outside CI (`.ci/s3` installs it); a panic in CI.
+fn python_with_boto3() -> Option<String> {
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import sys, boto3; print(sys.prefix)"])
+        .output();
+    match out {
+        Ok(o) if o.status.success() => Some(String::from_utf8_lossy(&o.stdout).trim().to_string()),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
+            panic!("python3 with boto3 is required in CI (.ci/s3 installs it)")
+        }
+        _ => {
+            eprintln!("skipping: no python3 with boto3");
+            None
+        }
+    }
+}
