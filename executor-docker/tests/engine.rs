@@ -103,3 +103,37 @@ async fn lazy_inputs_in_bind_and_archive_mode() {
         engine::delete_pipeline(&e, "lazy").await;
     }
 }
+
+/// Pachyderm's shuffle pattern in containers, in both data modes: user code links files of
+/// an `empty_files` input into `/pfs/out`, and the output holds their real content.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shuffle_links_into_inputs_in_bind_and_archive_mode() {
+    for mode in [DataMode::Bind, DataMode::Archive] {
+        let test = format!("engine-shuffle-{mode:?}").to_lowercase();
+        let _cleanup = support::Cleanup(support::owner(&test));
+        let Some((_dir, e)) = engine_env(&test, mode).await else {
+            return;
+        };
+        e.repo("in");
+        e.commit("in", &[], &[("/x/a", "alpha\n"), ("/y/b", "beta\n")]);
+        e.create(
+            "pipeline: {name: shuffle}\n\
+             transform: {cmd: [sh, -c, 'for f in $(find /pfs/in -type f); do \
+             ln -s $f /pfs/out/${f##*/}; done']}\n\
+             input: {pfs: {repo: in, glob: /*/*, empty_files: true}}\n",
+        );
+        let jobs = e.run().await;
+        let job = jobs.iter().find(|j| j.pipeline == "shuffle").unwrap();
+        assert_eq!(
+            job.state,
+            pipeline_core::pps::JobState::JobSuccess,
+            "{mode:?}: {job:?}"
+        );
+        assert_eq!(
+            e.head_tree("shuffle"),
+            engine::files(&[("/a", "alpha\n"), ("/b", "beta\n")]),
+            "{mode:?}"
+        );
+        engine::delete_pipeline(&e, "shuffle").await;
+    }
+}

@@ -87,6 +87,17 @@ pub enum OutputEntry {
         /// The target, resolved lexically, relative to `out`.
         target: String,
     },
+    /// A symlink into an input, `/pfs/<input>/<path>` (not followed): Pachyderm's shuffle
+    /// pattern (reference §2.10); the engine stores the input's file (or the files below
+    /// the input's directory) by content, without reading the link.
+    InputLink {
+        /// Path of the link relative to `out`.
+        path: String,
+        /// The input's name (`/pfs/<input>`).
+        input: String,
+        /// The target below `/pfs/<input>`, resolved lexically, with a leading `/`.
+        target: String,
+    },
 }
 
 impl OutputEntry {
@@ -95,7 +106,8 @@ impl OutputEntry {
         match self {
             OutputEntry::File { path, .. }
             | OutputEntry::Dir { path }
-            | OutputEntry::Symlink { path, .. } => path,
+            | OutputEntry::Symlink { path, .. }
+            | OutputEntry::InputLink { path, .. } => path,
         }
     }
 }
@@ -112,8 +124,9 @@ pub enum OutputError {
         /// What is wrong.
         reason: &'static str,
     },
-    /// A symlink points outside `out` (absolute, or escaping with `..`).
-    #[error("output symlink {path:?} points outside /pfs/out (to {target:?})")]
+    /// A symlink points outside `out` and the datum's inputs (absolute, or escaping with
+    /// `..`).
+    #[error("output symlink {path:?} points outside /pfs/out and /pfs/<input> (to {target:?})")]
     SymlinkOutside {
         /// Path of the link relative to `out`.
         path: String,
@@ -146,7 +159,7 @@ pub struct OutputSummary {
     pub files: u64,
     /// Directories (not counting `out` itself).
     pub dirs: u64,
-    /// Symlinks (all pointing inside `out`).
+    /// Symlinks (pointing inside `out` or into an input).
     pub symlinks: u64,
     /// Total size of regular files.
     pub bytes: u64,
@@ -162,7 +175,7 @@ pub fn scan_output(out_dir: &Path) -> Result<OutputSummary, OutputError> {
                 summary.bytes += len;
             }
             OutputEntry::Dir { .. } => summary.dirs += 1,
-            OutputEntry::Symlink { .. } => summary.symlinks += 1,
+            OutputEntry::Symlink { .. } | OutputEntry::InputLink { .. } => summary.symlinks += 1,
         }
     }
     Ok(summary)
@@ -229,7 +242,12 @@ impl OutputScanner {
                 source,
             })?;
             return match resolve_link(dir, &target) {
-                Some(target) => Ok(OutputEntry::Symlink { path, target }),
+                Some(Resolved::Out(target)) => Ok(OutputEntry::Symlink { path, target }),
+                Some(Resolved::Input(input, target)) => Ok(OutputEntry::InputLink {
+                    path,
+                    input,
+                    target,
+                }),
                 None => Err(OutputError::SymlinkOutside {
                     path,
                     target: target.to_string_lossy().into_owned(),
@@ -287,32 +305,49 @@ fn list_sorted(dir: &Path) -> Result<Vec<OsString>, OutputError> {
     Ok(names)
 }
 
-/// Resolves a link target found in directory `dir` (relative to `out`) lexically. Returns the
-/// target relative to `out`, or `None` when it leaves `out`. An absolute target under
-/// `/pfs/out` is what user code saw as inside, so it counts as inside.
-fn resolve_link(dir: &str, target: &Path) -> Option<String> {
+/// Where a link leads, resolved lexically.
+#[derive(Debug, PartialEq, Eq)]
+enum Resolved {
+    /// Inside `out`: the target relative to `out`.
+    Out(String),
+    /// Into `/pfs/<input>`: the input and the path below it (leading `/`).
+    Input(String, String),
+}
+
+/// Resolves a link target found in directory `dir` (relative to `out`) lexically, as user
+/// code sees it: from `/pfs/out/<dir>`. `None` when it leaves `/pfs`, or names `/pfs` or an
+/// input itself rather than something below it.
+fn resolve_link(dir: &str, target: &Path) -> Option<Resolved> {
     let (mut parts, rest): (Vec<String>, &Path) = if target.is_absolute() {
-        let rest = target.strip_prefix("/pfs/out").ok()?;
-        (Vec::new(), rest)
+        (Vec::new(), target)
     } else {
-        let base = dir
-            .split('/')
-            .filter(|p| !p.is_empty())
+        let base = ["pfs", "out"]
+            .into_iter()
             .map(str::to_owned)
+            .chain(dir.split('/').filter(|p| !p.is_empty()).map(str::to_owned))
             .collect();
         (base, target)
     };
     for c in rest.components() {
         match c {
             Component::Normal(p) => parts.push(p.to_str()?.to_owned()),
-            Component::CurDir => {}
+            Component::CurDir | Component::RootDir => {}
             Component::ParentDir => {
                 parts.pop()?;
             }
-            Component::RootDir | Component::Prefix(_) => return None,
+            Component::Prefix(_) => return None,
         }
     }
-    Some(parts.join("/"))
+    match parts.as_slice() {
+        [pfs, out, rest @ ..] if pfs == "pfs" && out == "out" => {
+            Some(Resolved::Out(rest.join("/")))
+        }
+        [pfs, input, rest @ ..] if pfs == "pfs" && !rest.is_empty() => Some(Resolved::Input(
+            input.clone(),
+            format!("/{}", rest.join("/")),
+        )),
+        _ => None,
+    }
 }
 
 #[cfg(unix)]
@@ -357,14 +392,24 @@ mod tests {
 
     #[test]
     fn links_resolve_lexically() {
-        assert_eq!(resolve_link("", Path::new("a")), Some("a".into()));
-        assert_eq!(resolve_link("d/e", Path::new("../f")), Some("d/f".into()));
+        let out = |t: &str| Some(Resolved::Out(t.into()));
+        let input = |i: &str, t: &str| Some(Resolved::Input(i.into(), t.into()));
+        assert_eq!(resolve_link("", Path::new("a")), out("a"));
+        assert_eq!(resolve_link("d/e", Path::new("../f")), out("d/f"));
         assert_eq!(resolve_link("d", Path::new("../../x")), None);
-        assert_eq!(resolve_link("", Path::new("../in/x")), None);
+        assert_eq!(resolve_link("", Path::new("../in/x")), input("in", "/x"));
+        assert_eq!(
+            resolve_link("d", Path::new("../../in/d/./x")),
+            input("in", "/d/x")
+        );
+        assert_eq!(resolve_link("", Path::new("/pfs/in/a")), input("in", "/a"));
+        assert_eq!(resolve_link("", Path::new("../../../pfs/in/a")), None);
         assert_eq!(resolve_link("", Path::new("/etc/passwd")), None);
-        assert_eq!(resolve_link("", Path::new("/pfs/out/a")), Some("a".into()));
+        assert_eq!(resolve_link("", Path::new("/pfs/out/a")), out("a"));
         assert_eq!(resolve_link("", Path::new("/pfs/outside")), None);
-        assert_eq!(resolve_link("", Path::new("/pfs/in/a")), None);
+        assert_eq!(resolve_link("", Path::new("/pfs/in")), None);
+        assert_eq!(resolve_link("", Path::new("../..")), None);
+        assert_eq!(resolve_link("", Path::new("/pfs/in/../../etc/x")), None);
     }
 
     #[cfg(unix)]

@@ -168,7 +168,7 @@ impl DatumCtx {
                 return Err(e);
             }
             let t_up = Instant::now();
-            let (puts, empty) = self.ingest(out)?;
+            let (puts, empty) = self.ingest(out, &t.datum)?;
             *ingested.lock().unwrap_or_else(|e| e.into_inner()) = Some((puts, micros(t_up), empty));
             Ok(())
         };

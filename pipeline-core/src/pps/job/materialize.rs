@@ -6,6 +6,7 @@ use std::path::Path;
 use crate::datum::Datum;
 use crate::error_chain::ErrorChain;
 use crate::executor::output::{OutputEntry, OutputScanner};
+use crate::pfs::FileKind;
 
 use super::datum_run::DatumCtx;
 use super::lazy_inputs::LazyFeeds;
@@ -119,7 +120,12 @@ impl DatumCtx {
                 .store
                 .inspect_file(commit, path)
                 .map_err(|e| ErrorChain(&e).to_string())?;
-            return lazy.add(&self.store, commit, &f.path, &at(&f));
+            let target = at(&f);
+            // A file below a directory of the input (glob `/*/*`): its directories first.
+            if let Some(p) = target.parent() {
+                std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            }
+            return lazy.add(&self.store, commit, &f.path, &target);
         }
         let files = self
             .store
@@ -138,8 +144,13 @@ impl DatumCtx {
     }
 
     /// Stores every file under `out` (symlinks inside `out` are stored as the file they
-    /// point to); returns `(path, size, hash)` per file, and whether `out` was empty.
-    pub(super) fn ingest(&self, out: &Path) -> std::result::Result<(Vec<Put>, bool), String> {
+    /// point to, symlinks into `datum`'s inputs as the input's files, by content: the
+    /// shuffle pattern); returns `(path, size, hash)` per file, and whether `out` was empty.
+    pub(super) fn ingest(
+        &self,
+        out: &Path,
+        datum: &Datum,
+    ) -> std::result::Result<(Vec<Put>, bool), String> {
         let mut puts = Vec::new();
         if !self.upload_out {
             // Not known to be empty: the next datum's reset empties it.
@@ -160,6 +171,14 @@ impl DatumCtx {
                     }
                     (path.clone(), t)
                 }
+                OutputEntry::InputLink {
+                    path,
+                    input,
+                    target,
+                } => {
+                    self.link_into_input(datum, path, input, target, &mut puts)?;
+                    continue;
+                }
                 OutputEntry::Dir { .. } => continue,
             };
             let (size, hash) = self
@@ -169,5 +188,55 @@ impl DatumCtx {
             puts.push((format!("/{path}"), size, hash));
         }
         Ok((puts, empty))
+    }
+
+    /// The output `link` to `/pfs/<input><target>`: the input's file, or every file below
+    /// its directory, stored at the link's path by content (nothing is read). The target
+    /// must lie within what the datum has of that input; the link itself is never followed.
+    fn link_into_input(
+        &self,
+        datum: &Datum,
+        link: &str,
+        input: &str,
+        target: &str,
+        puts: &mut Vec<Put>,
+    ) -> std::result::Result<(), String> {
+        let what = || format!("output symlink {link:?} (to /pfs/{input}{target})");
+        let found = datum
+            .inputs
+            .iter()
+            .find(|i| i.leaf.name == input && covers(&i.path, target))
+            .ok_or_else(|| format!("{}: not within this datum's inputs", what()))?;
+        let commit = self
+            .input_commits
+            .get(&found.leaf.repo)
+            .ok_or_else(|| format!("{}: no input commit for repo {}", what(), found.leaf.repo))?;
+        let fail = |e: crate::pfs::PfsError| format!("{}: {}", what(), ErrorChain(&e));
+        let info = self.store.inspect_file(commit, target).map_err(fail)?;
+        if info.kind != FileKind::Dir {
+            puts.push((format!("/{link}"), info.size, info.hash));
+            return Ok(());
+        }
+        for f in self
+            .store
+            .list_file_recursive(commit, target)
+            .map_err(fail)?
+        {
+            let f = f.map_err(fail)?;
+            let below = f.path.strip_prefix(target).unwrap_or(&f.path);
+            let below = below.trim_start_matches('/');
+            puts.push((format!("/{link}/{below}"), f.size, f.hash));
+        }
+        Ok(())
+    }
+}
+
+/// Whether a datum input matched at `matched` (`/a.png`, `/dir/`, `/`) holds `target` (a
+/// path below the input's root, no trailing `/`).
+fn covers(matched: &str, target: &str) -> bool {
+    match matched.strip_suffix('/') {
+        // A directory (or the root): itself or anything below it.
+        Some(dir) => target == dir || target.starts_with(matched),
+        None => target == matched,
     }
 }
