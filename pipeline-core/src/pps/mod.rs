@@ -136,6 +136,7 @@ pub use error::{PpsError, Result};
 pub use events::{DatumEvent, Event, Events};
 pub use executors_in_use::executors_in_use;
 pub use images::ImagePins;
+pub use job::service_address;
 pub use job_ids::MIN_JOB_PREFIX;
 pub use last_job::{LastJobs, MAX_JOBLESS_COMMITS, MAX_UNFINISHED_JOBS, RecentJobs};
 pub use pipeline_id::{canonical_pipeline_id, pipeline_id, pipeline_id_of_repo, split_pipeline_id};
@@ -192,6 +193,8 @@ struct Inner {
     live_logs: job::LiveLogs,
     /// The datums running now, for `restart datum`.
     running_datums: job::RunningDatums,
+    /// The service jobs running in this engine (`job::Services`).
+    services: job::Services,
     /// Serialises [`Engine::run_pending`].
     scheduler: tokio::sync::Mutex<()>,
     /// Serialises [`Engine::discover_jobs`] (it reads then writes job records; two callers,
@@ -315,6 +318,7 @@ impl EngineBuilder {
                 running: Mutex::new(HashMap::new()),
                 live_logs: job::LiveLogs::new(events.clone()),
                 running_datums: job::RunningDatums::default(),
+                services: job::Services::default(),
                 scheduler: tokio::sync::Mutex::new(()),
                 discovering: Mutex::new(()),
                 finishing: Mutex::new(()),

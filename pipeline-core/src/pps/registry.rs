@@ -356,7 +356,6 @@ fn reject_unsupported(effective: &EffectiveSpec, name: &str) -> Result<()> {
     for (what, set) in [
         ("input.pfs.s3 (inputs served over S3)", s3_input),
         ("s3_out (output written over S3)", effective.s3_out),
-        ("service", effective.service.is_some()),
         ("spout", effective.spout.is_some()),
         (
             "transform.datum_batching",

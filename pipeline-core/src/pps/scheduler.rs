@@ -397,6 +397,10 @@ impl Engine {
 
     /// Advances one job if it can: UNRUNNABLE, or runs it. `None` when it must wait.
     async fn step(&self, mut job: JobInfo) -> Result<Option<JobInfo>> {
+        if self.inner.services.is_running(&job.pipeline, &job.id) {
+            // A service serves until a newer job replaces it (`job::service`).
+            return Ok(None);
+        }
         let store = self.store();
         let out = store.inspect_commit(&job.output_commit);
         let out = match out {
@@ -439,6 +443,10 @@ impl Engine {
                 if job.state == JobState::JobStarting {
                     job.reason.clear();
                 }
+                if self.is_service(&job)? {
+                    self.replace_service(&job.pipeline).await;
+                    return Ok(Some(self.start_service(job)?));
+                }
                 Ok(Some(self.run_job(job).await?))
             }
         }
@@ -450,7 +458,13 @@ impl Engine {
         let store = self.store();
         if let Some(parent) = &out.parent {
             let pc = store.inspect_commit(&job.output_commit.repo.commit(parent))?;
-            if !pc.is_finished() {
+            // A running service's commit is finished when this job replaces it.
+            if !pc.is_finished()
+                && !self
+                    .inner
+                    .services
+                    .is_running(&job.pipeline, &parent.to_string())
+            {
                 return Ok(Readiness::Wait(format!(
                     "waiting for the previous job's output commit {} (open)",
                     pc.commit
@@ -484,6 +498,15 @@ impl Engine {
             "unrunnable because the following upstream pipelines failed: {}",
             failed_inputs.join(", ")
         )))
+    }
+
+    /// Whether `job` belongs to a pipeline version with `service` set.
+    fn is_service(&self, job: &JobInfo) -> Result<bool> {
+        Ok(self
+            .pipeline_version(&job.pipeline, job.version)?
+            .effective
+            .service
+            .is_some())
     }
 
     /// Why a job that is not terminal cannot run yet, e.g. `waiting for input commit

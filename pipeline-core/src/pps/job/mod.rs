@@ -32,9 +32,13 @@ mod owners;
 mod planner;
 mod pool;
 mod restart;
+mod service;
+mod service_port;
 
 pub(crate) use datum_logs::LiveLogs;
 pub(crate) use restart::RunningDatums;
+pub(crate) use service::Services;
+pub use service_port::listen_address as service_address;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -92,6 +96,14 @@ impl Engine {
                 return self.finish_job(job, JobState::JobFailure, &reason);
             }
         };
+        // A service checks its single datum and opens its port first (see `service`).
+        let service_port = match &spec.service {
+            Some(svc) => match self.prepare_service(&pinfo, svc, &plan).await? {
+                Ok(port) => Some(port),
+                Err(reason) => return self.finish_job(job, JobState::JobFailure, &reason),
+            },
+            None => None,
+        };
         let base_salt_same = match &base {
             Some(b) => self
                 .pipeline_version(&job.pipeline, b.version)
@@ -114,7 +126,7 @@ impl Engine {
             job_id: job.id.clone(),
             base_job: base.as_ref().map(|b| b.id.clone()),
             salt: pinfo.salt.clone(),
-            every_job: spec.reprocess_spec == ReprocessSpec::EveryJob,
+            every_job: spec.reprocess_spec == ReprocessSpec::EveryJob || spec.service.is_some(),
             base_salt_same,
             resumed,
             started: t_plan,
@@ -145,6 +157,9 @@ impl Engine {
         if outcome.parked {
             // A clean stop: the job stays RUNNING with what it recorded, to be resumed.
             return Ok(job);
+        }
+        if let Some(port) = service_port {
+            return self.finish_service(job, outcome, port).await;
         }
         if outcome.first_failed.is_none() {
             outcome.first_failed = resumed_outcome.first_failed;
