@@ -53,7 +53,7 @@ use crate::spec::ReprocessSpec;
 
 use super::error::{PpsError, Result, task_failed};
 use super::keys::DatumKey;
-use super::records::{DatumInfo, DatumState, JobInfo, JobState};
+use super::records::{DatumInfo, DatumState, JobInfo, JobState, PipelineInfo};
 use super::registry::decode;
 use super::{Engine, now_ms};
 use collector::RunOutcome;
@@ -104,13 +104,7 @@ impl Engine {
             },
             None => None,
         };
-        let base_salt_same = match &base {
-            Some(b) => self
-                .pipeline_version(&job.pipeline, b.version)
-                .map(|v| v.salt == pinfo.salt)
-                .unwrap_or(false),
-            None => true,
-        };
+        let base_salt_same = self.same_salt(&pinfo, base.as_ref());
         // A job that was running when its host died resumes: what it recorded stays, and is
         // not run again.
         let resumed = job.restarts > 0;
@@ -161,12 +155,8 @@ impl Engine {
         if let Some(port) = service_port {
             return self.finish_service(job, outcome, port).await;
         }
-        if outcome.first_failed.is_none() {
-            outcome.first_failed = resumed_outcome.first_failed;
-        }
-        if outcome.conflict.is_none() {
-            outcome.conflict = resumed_outcome.conflict;
-        }
+        outcome.first_failed = outcome.first_failed.or(resumed_outcome.first_failed);
+        outcome.conflict = outcome.conflict.or(resumed_outcome.conflict);
         job.stats.process_ms = millis(t_run);
 
         self.finish_run(job, outcome).await
@@ -224,6 +214,17 @@ impl Engine {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&key);
         result
+    }
+
+    /// Whether the base job (if any) ran with the salt of pipeline version `pinfo`.
+    fn same_salt(&self, pinfo: &PipelineInfo, base: Option<&JobInfo>) -> bool {
+        match base {
+            Some(b) => self
+                .pipeline_version(&pinfo.id(), b.version)
+                .map(|v| v.salt == pinfo.salt)
+                .unwrap_or(false),
+            None => true,
+        }
     }
 
     /// The job whose successful datums a failed-only rerun's job reuses (`None` for other
