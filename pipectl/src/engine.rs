@@ -153,7 +153,9 @@ pub fn open_engine_on(
     }
     let mut builder = Engine::builder(store)
         .executor(process_executor()?)
-        .echo_logs(false);
+        .echo_logs(false)
+        // One command, then exit: a service started here would die with it.
+        .run_services(false);
     let owner = Store::owner_label("pipectl", root);
     if wanted.contains(ExecutorKind::Docker.name()) {
         let config = executor_docker::DockerConfig {

@@ -195,6 +195,8 @@ struct Inner {
     running_datums: job::RunningDatums,
     /// The service jobs running in this engine (`job::Services`).
     services: job::Services,
+    /// Whether this engine starts service jobs ([`EngineBuilder::run_services`]).
+    run_services: bool,
     /// Serialises [`Engine::run_pending`].
     scheduler: tokio::sync::Mutex<()>,
     /// Serialises [`Engine::discover_jobs`] (it reads then writes job records; two callers,
@@ -227,6 +229,7 @@ pub struct EngineBuilder {
     echo_logs: bool,
     egress_options: Vec<(String, String)>,
     egress_retry: egress::EgressRetry,
+    run_services: bool,
 }
 
 impl EngineBuilder {
@@ -257,6 +260,15 @@ impl EngineBuilder {
     /// of that name (see [`secrets`]).
     pub fn secrets(mut self, secrets: Secrets) -> Self {
         self.secrets = secrets;
+        self
+    }
+
+    /// Whether this engine starts service jobs (pipelines with `service`; default true). A
+    /// service serves until the pipeline's next job, so it needs an engine that keeps running
+    /// ([`Engine::serve`]); a short-lived engine (one command, then exit) turns this off, and
+    /// its service jobs wait (STARTING, saying why) for a long-lived engine on the same store.
+    pub fn run_services(mut self, on: bool) -> Self {
+        self.run_services = on;
         self
     }
 
@@ -319,6 +331,7 @@ impl EngineBuilder {
                 live_logs: job::LiveLogs::new(events.clone()),
                 running_datums: job::RunningDatums::default(),
                 services: job::Services::default(),
+                run_services: self.run_services,
                 scheduler: tokio::sync::Mutex::new(()),
                 discovering: Mutex::new(()),
                 finishing: Mutex::new(()),
@@ -344,6 +357,7 @@ impl Engine {
             echo_logs: false,
             egress_options: Vec::new(),
             egress_retry: egress::EgressRetry::default(),
+            run_services: true,
         }
     }
 

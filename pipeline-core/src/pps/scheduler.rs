@@ -444,6 +444,10 @@ impl Engine {
                     job.reason.clear();
                 }
                 if self.is_service(&job)? {
+                    if !self.inner.run_services {
+                        self.mark_starting(&mut job, super::job::NO_SERVICES.to_string())?;
+                        return Ok(None);
+                    }
                     self.replace_service(&job.pipeline).await;
                     return Ok(Some(self.start_service(job)?));
                 }
@@ -501,7 +505,7 @@ impl Engine {
     }
 
     /// Whether `job` belongs to a pipeline version with `service` set.
-    fn is_service(&self, job: &JobInfo) -> Result<bool> {
+    pub(crate) fn is_service(&self, job: &JobInfo) -> Result<bool> {
         Ok(self
             .pipeline_version(&job.pipeline, job.version)?
             .effective
@@ -512,12 +516,16 @@ impl Engine {
     /// Why a job that is not terminal cannot run yet, e.g. `waiting for input commit
     /// data@<id> (open)` (the open commit it waits for: an input, or the previous job's
     /// output; for an EGRESSING job whose last attempt failed, that error and the next
-    /// try); `None` when nothing holds it back. Computed now, nothing is written.
+    /// try; for a service, where it serves until the next job replaces it, or that this
+    /// engine does not run services); `None` when nothing holds it back. Computed now, nothing is written.
     ///
     /// Blocking: store reads only.
     pub fn waiting_for(&self, job: &JobInfo) -> Result<Option<String>> {
         if job.state.is_terminal() {
             return Ok(None);
+        }
+        if let Some(serving) = self.service_waiting(job)? {
+            return Ok(Some(serving));
         }
         // A failing egress waits for its next try (its reason says when and why).
         if job.state == JobState::JobEgressing

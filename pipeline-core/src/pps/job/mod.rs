@@ -37,7 +37,7 @@ mod service_port;
 
 pub(crate) use datum_logs::LiveLogs;
 pub(crate) use restart::RunningDatums;
-pub(crate) use service::Services;
+pub(crate) use service::{NO_SERVICES, Services};
 pub use service_port::listen_address as service_address;
 
 use std::collections::HashMap;

@@ -35,6 +35,11 @@ use super::super::records::{JobInfo, JobState, PipelineInfo};
 use super::collector::RunOutcome;
 use super::service_port::{self, ServicePort};
 
+/// Why a service job waits on an engine that does not run services
+/// ([`crate::pps::EngineBuilder::run_services`]).
+pub(crate) const NO_SERVICES: &str = "waiting for an engine that keeps running to start the \
+     service (this one runs jobs and exits; e.g. `pipectl serve` on this store)";
+
 /// The service jobs running in this engine.
 #[derive(Debug, Default)]
 pub(crate) struct Services {
@@ -123,6 +128,24 @@ impl Engine {
                 _ = tokio::time::sleep(Duration::from_millis(20)) => {}
             }
         }
+    }
+
+    /// Why service job `job` does not progress: it serves (where, until the next job) or
+    /// this engine does not run services; `None` for other jobs.
+    pub(crate) fn service_waiting(&self, job: &JobInfo) -> Result<Option<String>> {
+        if self.inner.services.is_running(&job.pipeline, &job.id) {
+            let p = self.pipeline_version(&job.pipeline, job.version)?;
+            return Ok(p.effective.service.as_ref().map(|svc| {
+                format!(
+                    "serving on {} until the pipeline's next job replaces it",
+                    service_port::listen_address(svc)
+                )
+            }));
+        }
+        if !self.inner.run_services && self.is_service(job)? {
+            return Ok(Some(NO_SERVICES.to_string()));
+        }
+        Ok(None)
     }
 
     /// Before a service job runs: its plan must give exactly one datum, and its host port
