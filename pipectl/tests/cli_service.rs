@@ -92,7 +92,10 @@ fn a_service_serves_the_latest_file_and_is_replaced_by_the_next_job() {
     wait_for_jobs(&e, "web", |j| state(&j[0]) == "JOB_KILLED");
     let t0 = Instant::now();
     while std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
-        assert!(t0.elapsed() < Duration::from_secs(30), "port {port} still taken");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "port {port} still taken"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -134,7 +137,10 @@ fn many_datums_fail_the_service_job() {
     e.ok(&["create", "pipeline", "-f", &spec]);
     let jobs = wait_for_jobs(&e, "web", |j| j.len() == 1 && state(&j[0]) == "JOB_FAILURE");
     let reason = jobs[0]["reason"].as_str().unwrap();
-    assert!(reason.contains("services must have a single datum"), "{reason}");
+    assert!(
+        reason.contains("services must have a single datum"),
+        "{reason}"
+    );
 }
 
 /// Without `pipectl serve` the command's engine exits with the command: the service's job
