@@ -97,3 +97,70 @@ async fn a_service_is_running_at_once_and_listed_as_such() {
     assert_eq!(e.jobs("web").len(), 1);
     e.engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_pipeline_kills_the_service_and_frees_its_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = env(&dir);
+    e.repo("in");
+    e.commit("in", &[], &[("/index.html", "hi")]);
+    let port = free_port();
+    e.create(&service_spec(
+        "web",
+        &format!("127.0.0.1:{port}"),
+        port,
+        port,
+    ));
+    e.run().await;
+    wait_for_body(port, "/index.html", "hi").await;
+    let id = e.jobs("web")[0].id.clone();
+    let waiting = e.engine.waiting_for(&e.jobs("web")[0]).unwrap();
+    assert_eq!(
+        waiting.as_deref(),
+        Some(
+            format!("serving on 127.0.0.1:{port} until the pipeline's next job replaces it")
+                .as_str()
+        )
+    );
+    e.engine.stop_pipeline("web").unwrap();
+    let j = wait_for_job(&e, "web", &id, |j| j.state.is_terminal()).await;
+    assert_eq!(j.state, JobState::JobKilled, "{j:?}");
+    let t0 = std::time::Instant::now();
+    while std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+        assert!(t0.elapsed().as_secs() < 30, "port {port} still taken");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    e.engine.shutdown().await;
+}
+
+/// Updating a serving pipeline kills its job (as for any pipeline) and the new version's job
+/// serves on the same port once the old code has let it go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_kills_the_service_and_the_new_version_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = env(&dir);
+    e.repo("in");
+    e.commit("in", &[], &[("/index.html", "hi")]);
+    let port = free_port();
+    let spec = service_spec("web", &format!("127.0.0.1:{port}"), port, port);
+    e.create(&spec);
+    e.run().await;
+    wait_for_body(port, "/index.html", "hi").await;
+    let old = e.jobs("web")[0].id.clone();
+    let opts = pipeline_core::pps::CreateOptions {
+        update: true,
+        ..Default::default()
+    };
+    e.create_with(&spec.replace("datum_tries: 1", "datum_tries: 2"), opts);
+    e.run().await;
+    let killed = wait_for_job(&e, "web", &old, |j| j.state.is_terminal()).await;
+    assert_eq!(killed.state, JobState::JobKilled, "{killed:?}");
+    let jobs = e.jobs("web");
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    let new = wait_for_job(&e, "web", &jobs[1].id, |j| j.state == JobState::JobRunning).await;
+    assert_eq!(new.version, 2);
+    wait_for_body(port, "/index.html", "hi").await;
+    e.engine.stop_job("web", &new.id, None).unwrap();
+    wait_for_job(&e, "web", &new.id, |j| j.state.is_terminal()).await;
+    e.engine.shutdown().await;
+}

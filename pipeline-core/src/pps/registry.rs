@@ -972,7 +972,9 @@ impl Engine {
         self.discover_jobs()?;
         for job in self.list_jobs(Some(name))? {
             if !job.state.is_terminal() {
+                let (pipeline, id) = (job.pipeline.clone(), job.id.clone());
                 self.finish_job(job, JobState::JobKilled, reason)?;
+                self.cancel_service(&pipeline, &id);
             }
         }
         Ok(())

@@ -245,7 +245,13 @@ impl Engine {
                 t.cancel();
                 Ok(info)
             }
-            None => self.finish_job(info, JobState::JobKilled, reason.unwrap_or("job stopped")),
+            None => {
+                let killed =
+                    self.finish_job(info, JobState::JobKilled, reason.unwrap_or("job stopped"))?;
+                // A service between its start and its first datum has no token yet.
+                self.cancel_service(&killed.pipeline, &killed.id);
+                Ok(killed)
+            }
         }
     }
 

@@ -96,23 +96,45 @@ impl Engine {
     /// Ends `pipeline`'s running service, if any, because a newer job replaces it: cancels
     /// it and waits until its job has ended (FINISHING, then SUCCESS).
     pub(crate) async fn replace_service(&self, pipeline: &str) {
-        let run = self
-            .inner
-            .services
+        self.end_service(pipeline, None, true).await;
+    }
+
+    /// Cancels service job `job` of `pipeline` if it runs here, in the background: its job
+    /// was ended from outside (stopped, killed by a pipeline stop, update or delete) and its
+    /// code must not go on serving. Called from blocking code; a no-op outside a runtime.
+    pub(crate) fn cancel_service(&self, pipeline: &str, job: &str) {
+        if !self.inner.services.is_running(pipeline, job) {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (engine, pipeline, job) = (self.clone(), pipeline.to_string(), job.to_string());
+        rt.spawn(async move { engine.end_service(&pipeline, Some(&job), false).await });
+    }
+
+    /// Ends `pipeline`'s running service (only if it is job `only`, when given), marked as
+    /// replaced or not, and waits until its task has ended (several callers may wait at once).
+    async fn end_service(&self, pipeline: &str, only: Option<&str>, replaced: bool) {
+        let services = &self.inner.services;
+        let job = services
             .runs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(pipeline);
-        let Some((job, mut task)) = run else { return };
-        self.inner
-            .services
-            .replaced
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert((pipeline.to_string(), job.clone()));
+            .get(pipeline)
+            .filter(|(j, h)| !h.is_finished() && only.is_none_or(|o| o == j))
+            .map(|(j, _)| j.clone());
+        let Some(job) = job else { return };
+        if replaced {
+            services
+                .replaced
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert((pipeline.to_string(), job.clone()));
+        }
         // The job registers its cancellation once planned: cancel it until it has ended.
         let key = (pipeline.to_string(), job);
-        loop {
+        while services.is_running(&key.0, &key.1) {
             let token = self
                 .inner
                 .running
@@ -123,10 +145,7 @@ impl Engine {
             if let Some(t) = token {
                 t.cancel();
             }
-            tokio::select! {
-                _ = &mut task => break,
-                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
-            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -188,7 +207,15 @@ impl Engine {
         port: ServicePort,
     ) -> Result<JobInfo> {
         drop(port);
-        if self.inner.services.take_replaced(&job.pipeline, &job.id) {
+        let replaced = self.inner.services.take_replaced(&job.pipeline, &job.id);
+        // Killed from outside (a stop, update or delete) before or while being replaced: that
+        // ending stands.
+        if let Ok(stored) = self.inspect_job(&job.pipeline, &job.id)
+            && stored.state.is_terminal()
+        {
+            return Ok(stored);
+        }
+        if replaced {
             job.state = JobState::JobFinishing;
             job.reason = "replaced by the pipeline's next job".into();
             self.put_job(&job)?;
