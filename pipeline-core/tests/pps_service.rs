@@ -164,3 +164,23 @@ async fn an_update_kills_the_service_and_the_new_version_serves() {
     wait_for_job(&e, "web", &new.id, |j| j.state.is_terminal()).await;
     e.engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_that_exits_0_before_being_replaced_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = env(&dir);
+    e.repo("in");
+    e.commit("in", &[], &[("/a", "a")]);
+    let port = free_port();
+    let spec = service_spec("quits", "x", port, port).replace(
+        "[busybox, httpd, -f, -p, 'x', -h, /pfs/in]",
+        "[sh, -c, 'exit 0']",
+    );
+    e.create(&spec);
+    e.run().await;
+    let id = e.jobs("quits")[0].id.clone();
+    let j = wait_for_job(&e, "quits", &id, |j| j.state.is_terminal()).await;
+    assert_eq!(j.state, JobState::JobFailure, "{j:?}");
+    assert!(j.reason.contains("exited on its own"), "{}", j.reason);
+    e.engine.shutdown().await;
+}
