@@ -137,3 +137,21 @@ async fn shuffle_links_into_inputs_in_bind_and_archive_mode() {
         engine::delete_pipeline(&e, "shuffle").await;
     }
 }
+
+/// Services in worker containers (reference §1.9, §3.6): `busybox httpd` listens on port 8080
+/// in its container on the `pipeline-workers` network, and is reached on
+/// `127.0.0.1:<external_port>` of the host; a new commit replaces it; a taken host port and
+/// more than one datum fail the job, saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_in_a_container_is_reached_on_its_external_port_and_replaced() {
+    use pipeline_core::testkit::service;
+    let test = "engine-service";
+    let _cleanup = support::Cleanup(support::owner(test));
+    let Some((_dir, e)) = engine_env(test, DataMode::Bind).await else {
+        return;
+    };
+    service::scenario_service(&e, "8080", 8080, service::free_port()).await;
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    service::scenario_service_refusals(&e, held.local_addr().unwrap().port()).await;
+    engine::delete_pipeline(&e, "web").await;
+}

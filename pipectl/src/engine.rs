@@ -154,7 +154,9 @@ pub fn open_engine_on(
     let mut builder = Engine::builder(store)
         .executor(process_executor()?)
         .job_gateways(Arc::new(pipeline_server::s3::S3JobGateways::default()))
-        .echo_logs(false);
+        .echo_logs(false)
+        // One command, then exit: a service started here would die with it.
+        .run_services(false);
     let owner = Store::owner_label("pipectl", root);
     if wanted.contains(ExecutorKind::Docker.name()) {
         let config = executor_docker::DockerConfig {

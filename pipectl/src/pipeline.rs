@@ -535,6 +535,9 @@ pub fn inspect_pipeline(g: &Global, args: PipelineArgs) -> Res {
                 outln!("Image: {} (digest {})", pin.image, pin.digest);
             }
             outln!("State: {}", if p.stopped { "paused" } else { "running" });
+            if let Some(svc) = &p.effective.service {
+                print_service(&conn, &p.id(), svc)?;
+            }
             outln!("Output branch: {}", p.output_branch);
             let inputs: Vec<String> = p.inputs.iter().map(|b| b.to_string()).collect();
             outln!("Inputs: {}", inputs.join(", "));
@@ -549,6 +552,38 @@ pub fn inspect_pipeline(g: &Global, args: PipelineArgs) -> Res {
                 serde_json::to_string_pretty(&p.effective).unwrap_or_default()
             );
         }
+    }
+    Ok(())
+}
+
+/// The `Service:` lines of `inspect pipeline`: where the service listens, its newest job
+/// and the last error of a service job that did not end by being replaced.
+fn print_service(conn: &Conn, pipeline: &str, svc: &pipeline_core::spec::Service) -> Res {
+    outln!(
+        "Service: listening on {} (the code's port: {})",
+        pipeline_core::pps::service_address(svc),
+        svc.internal_port
+    );
+    let jobs = conn.call(conn.client.list_jobs(Some(pipeline)))?;
+    if let Some(newest) = jobs.iter().max_by_key(|j| j.created_ms) {
+        outln!("Service job: {} {}", newest.id, newest.state.as_str());
+    }
+    let failed = jobs
+        .iter()
+        .filter(|j| {
+            matches!(
+                j.state,
+                JobState::JobFailure | JobState::JobKilled | JobState::JobUnrunnable
+            ) && !j.reason.is_empty()
+        })
+        .max_by_key(|j| j.created_ms);
+    if let Some(j) = failed {
+        outln!(
+            "Service last error: job {} {}: {}",
+            j.id,
+            j.state.as_str(),
+            j.reason
+        );
     }
     Ok(())
 }

@@ -373,3 +373,64 @@ fn secrets_and_memory_limits_with_docker_executor() {
     e.ok(&["delete", "pipeline", "dmem"]);
     e.ok(&["delete", "pipeline", "dsecret"]);
 }
+
+/// A service in a worker container through `pipectl serve` (services need an engine that
+/// keeps running): `busybox httpd` on port 8080 of its container serves the latest commit on
+/// `127.0.0.1:<external_port>`; a new version replaces it and the old job ends SUCCESS.
+#[test]
+fn a_service_in_a_container_serves_the_latest_commit() {
+    use pipeline_core::testkit::service::{free_port, http_get, service_spec};
+    let Some((rt, docker)) = docker() else {
+        return;
+    };
+    let e = Env::with_server();
+    let p = format!("dockerweb{}", std::process::id());
+    let _cleanup = Cleanup(&rt, &docker, p.clone());
+    let body = |port: u16, want: &str| {
+        let t0 = std::time::Instant::now();
+        loop {
+            let got = http_get(port, "/hello.txt");
+            if got.as_deref() == Some(want) {
+                return;
+            }
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(90),
+                "GET 127.0.0.1:{port}/hello.txt: expected {want:?}, last got {got:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    e.ok(&["create", "repo", "in"]);
+    let v1 = e.local("v1", "version 1\n");
+    e.ok(&["put", "file", "in@master:/hello.txt", "-f", &v1]);
+    let port = free_port();
+    let spec = service_spec(&p, "8080", 8080, port).replace(
+        "transform: {cmd:",
+        &format!("transform: {{image: {TEST_IMAGE}, cmd:"),
+    );
+    let spec_file = e.local("web.yaml", &spec);
+    e.ok(&[
+        "create",
+        "pipeline",
+        "-f",
+        &spec_file,
+        "--executor",
+        "docker",
+    ]);
+    body(port, "version 1\n");
+    let first = e.latest_job(&p);
+    assert_eq!(first["state"], "JOB_RUNNING", "{first}");
+    let text = e.ok(&["inspect", "pipeline", &p]);
+    assert!(
+        text.contains(&format!("Service: listening on 127.0.0.1:{port}")),
+        "{text}"
+    );
+
+    let v2 = e.local("v2", "version 2\n");
+    e.ok(&["put", "file", "in@master:/hello.txt", "-f", &v2]);
+    body(port, "version 2\n");
+    let id = first["id"].as_str().unwrap();
+    let old = e.json(&["inspect", "job", &format!("{p}@{id}"), "-o", "json"]);
+    assert_eq!(old[0]["state"], "JOB_SUCCESS", "{old:?}");
+    e.ok(&["delete", "pipeline", &p]);
+}

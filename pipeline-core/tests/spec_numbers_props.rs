@@ -138,7 +138,7 @@ fn terminal(jobs: &[pipeline_core::pps::JobInfo]) {
 }
 
 fn case(n: &Numbers) {
-    // Validation, including the service ports (services are refused at create).
+    // Validation, including the service ports.
     let mut with_service = spec("svc", n);
     with_service["service"] = json!({"internal_port": n.ports[0], "external_port": n.ports[1]});
     for s in [spec("p", n), with_service] {

@@ -270,3 +270,20 @@ async fn a_pipeline_of_another_project_is_shown_and_linked_with_its_project() {
     let default = page(&c, "/pipelines/upper", StatusCode::OK).await;
     assert!(!default.contains("lab/upper"), "{default}");
 }
+
+/// A service pipeline's facts say where it listens (`127.0.0.1:<external_port>`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_pipeline_shows_where_it_listens() {
+    let c = console().await;
+    let spec = "pipeline: {name: web}\ntransform: {cmd: [busybox, httpd, -f, -p, '8080', -h, /pfs/raw]}\ninput: {pfs: {repo: raw, glob: /}}\nservice: {internal_port: 8080, external_port: 30123}\n";
+    let parsed = parse_str(spec, "web.yaml").unwrap();
+    c.engine
+        .create_pipelines(&parsed, &CreateOptions::default())
+        .unwrap();
+    let body = page(&c, "/pipelines/web", StatusCode::OK).await;
+    let facts = element(&body, "dl", "facts");
+    assert!(
+        facts.contains("listening on <code>127.0.0.1:30123</code>"),
+        "{facts}"
+    );
+}

@@ -37,6 +37,14 @@ impl Env {
         e
     }
 
+    /// A fresh, empty environment with `pipectl serve` running on its store in both modes,
+    /// for what only an engine that keeps running does (services).
+    pub fn with_server() -> Self {
+        let mut e = Self::embedded();
+        e.server = Some(e.start_server());
+        e
+    }
+
     /// A fresh, empty environment whose commands always open the store themselves.
     pub fn embedded() -> Self {
         Env {

@@ -135,6 +135,10 @@ impl Worker for StopGuard {
         self.inner.index()
     }
 
+    fn address(&self) -> std::net::IpAddr {
+        self.inner.address()
+    }
+
     async fn run(&mut self, task: DatumTask) -> Result<DatumOutcome, ExecutorError> {
         if self.stopped {
             return Err(ExecutorError::WorkerLost {

@@ -137,6 +137,7 @@ pub use error::{PpsError, Result};
 pub use events::{DatumEvent, Event, Events};
 pub use executors_in_use::executors_in_use;
 pub use images::ImagePins;
+pub use job::service_address;
 pub use job_ids::MIN_JOB_PREFIX;
 pub use last_job::{LastJobs, MAX_JOBLESS_COMMITS, MAX_UNFINISHED_JOBS, RecentJobs};
 pub use pipeline_id::{canonical_pipeline_id, pipeline_id, pipeline_id_of_repo, split_pipeline_id};
@@ -193,6 +194,10 @@ struct Inner {
     live_logs: job::LiveLogs,
     /// The datums running now, for `restart datum`.
     running_datums: job::RunningDatums,
+    /// The service jobs running in this engine (`job::Services`).
+    services: job::Services,
+    /// Whether this engine starts service jobs ([`EngineBuilder::run_services`]).
+    run_services: bool,
     /// Serialises [`Engine::run_pending`].
     scheduler: tokio::sync::Mutex<()>,
     /// Serialises [`Engine::discover_jobs`] (it reads then writes job records; two callers,
@@ -228,6 +233,7 @@ pub struct EngineBuilder {
     egress_options: Vec<(String, String)>,
     egress_retry: egress::EgressRetry,
     job_gateways: Option<Arc<dyn job_gateway::JobGateways>>,
+    run_services: bool,
 }
 
 impl EngineBuilder {
@@ -258,6 +264,15 @@ impl EngineBuilder {
     /// of that name (see [`secrets`]).
     pub fn secrets(mut self, secrets: Secrets) -> Self {
         self.secrets = secrets;
+        self
+    }
+
+    /// Whether this engine starts service jobs (pipelines with `service`; default true). A
+    /// service serves until the pipeline's next job, so it needs an engine that keeps running
+    /// ([`Engine::serve`]); a short-lived engine (one command, then exit) turns this off, and
+    /// its service jobs wait (STARTING, saying why) for a long-lived engine on the same store.
+    pub fn run_services(mut self, on: bool) -> Self {
+        self.run_services = on;
         self
     }
 
@@ -326,6 +341,8 @@ impl EngineBuilder {
                 running: Mutex::new(HashMap::new()),
                 live_logs: job::LiveLogs::new(events.clone()),
                 running_datums: job::RunningDatums::default(),
+                services: job::Services::default(),
+                run_services: self.run_services,
                 scheduler: tokio::sync::Mutex::new(()),
                 discovering: Mutex::new(()),
                 finishing: Mutex::new(()),
@@ -353,6 +370,7 @@ impl Engine {
             egress_options: Vec::new(),
             egress_retry: egress::EgressRetry::default(),
             job_gateways: None,
+            run_services: true,
         }
     }
 

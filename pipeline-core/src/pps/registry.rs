@@ -350,7 +350,6 @@ fn check_secrets(engine: &Engine, effective: &EffectiveSpec, out: &mut Vec<Diagn
 /// Refuses what the engine cannot run yet.
 fn reject_unsupported(effective: &EffectiveSpec, name: &str) -> Result<()> {
     for (what, set) in [
-        ("service", effective.service.is_some()),
         ("spout", effective.spout.is_some()),
         (
             "transform.datum_batching",
@@ -970,7 +969,9 @@ impl Engine {
         self.discover_jobs()?;
         for job in self.list_jobs(Some(name))? {
             if !job.state.is_terminal() {
+                let (pipeline, id) = (job.pipeline.clone(), job.id.clone());
                 self.finish_job(job, JobState::JobKilled, reason)?;
+                self.cancel_service(&pipeline, &id);
             }
         }
         Ok(())

@@ -245,7 +245,13 @@ impl Engine {
                 t.cancel();
                 Ok(info)
             }
-            None => self.finish_job(info, JobState::JobKilled, reason.unwrap_or("job stopped")),
+            None => {
+                let killed =
+                    self.finish_job(info, JobState::JobKilled, reason.unwrap_or("job stopped"))?;
+                // A service between its start and its first datum has no token yet.
+                self.cancel_service(&killed.pipeline, &killed.id);
+                Ok(killed)
+            }
         }
     }
 
@@ -397,6 +403,10 @@ impl Engine {
 
     /// Advances one job if it can: UNRUNNABLE, or runs it. `None` when it must wait.
     async fn step(&self, mut job: JobInfo) -> Result<Option<JobInfo>> {
+        if self.inner.services.is_running(&job.pipeline, &job.id) {
+            // A service serves until a newer job replaces it (`job::service`).
+            return Ok(None);
+        }
         let store = self.store();
         let out = store.inspect_commit(&job.output_commit);
         let out = match out {
@@ -439,6 +449,14 @@ impl Engine {
                 if job.state == JobState::JobStarting {
                     job.reason.clear();
                 }
+                if self.is_service(&job)? {
+                    if !self.inner.run_services {
+                        self.mark_starting(&mut job, super::job::NO_SERVICES.to_string())?;
+                        return Ok(None);
+                    }
+                    self.replace_service(&job.pipeline).await;
+                    return Ok(Some(self.start_service(job)?));
+                }
                 Ok(Some(self.run_job(job).await?))
             }
         }
@@ -450,7 +468,13 @@ impl Engine {
         let store = self.store();
         if let Some(parent) = &out.parent {
             let pc = store.inspect_commit(&job.output_commit.repo.commit(parent))?;
-            if !pc.is_finished() {
+            // A running service's commit is finished when this job replaces it.
+            if !pc.is_finished()
+                && !self
+                    .inner
+                    .services
+                    .is_running(&job.pipeline, &parent.to_string())
+            {
                 return Ok(Readiness::Wait(format!(
                     "waiting for the previous job's output commit {} (open)",
                     pc.commit
@@ -486,15 +510,28 @@ impl Engine {
         )))
     }
 
+    /// Whether `job` belongs to a pipeline version with `service` set.
+    pub(crate) fn is_service(&self, job: &JobInfo) -> Result<bool> {
+        Ok(self
+            .pipeline_version(&job.pipeline, job.version)?
+            .effective
+            .service
+            .is_some())
+    }
+
     /// Why a job that is not terminal cannot run yet, e.g. `waiting for input commit
     /// data@<id> (open)` (the open commit it waits for: an input, or the previous job's
     /// output; for an EGRESSING job whose last attempt failed, that error and the next
-    /// try); `None` when nothing holds it back. Computed now, nothing is written.
+    /// try; for a service, where it serves until the next job replaces it, or that this
+    /// engine does not run services); `None` when nothing holds it back. Computed now, nothing is written.
     ///
     /// Blocking: store reads only.
     pub fn waiting_for(&self, job: &JobInfo) -> Result<Option<String>> {
         if job.state.is_terminal() {
             return Ok(None);
+        }
+        if let Some(serving) = self.service_waiting(job)? {
+            return Ok(Some(serving));
         }
         // A failing egress waits for its next try (its reason says when and why).
         if job.state == JobState::JobEgressing

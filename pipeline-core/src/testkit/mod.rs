@@ -40,6 +40,7 @@ pub mod engine;
 pub mod meta;
 #[cfg(feature = "store-object")]
 pub mod objects;
+pub mod service;
 #[cfg(all(feature = "store-redb", feature = "store-postgres"))]
 pub mod store;
 

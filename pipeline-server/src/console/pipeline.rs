@@ -135,6 +135,10 @@ fn facts(status: &PipelineStatus) -> Markup {
             dt { "State" } dd { @if info.stopped { "stopped" } @else { "running" } }
             dt { "Version" } dd { (info.version) }
             dt { "Executor" } dd { (info.executor) }
+            @if let Some(svc) = &info.effective.service {
+                dt { "Service" }
+                dd { "listening on " code { (pipeline_core::pps::service_address(svc)) } }
+            }
             @if let Some(pin) = &info.image {
                 dt { "Image" }
                 dd { code { (pin.image) } " pinned to " code.digest { (pin.digest) } }

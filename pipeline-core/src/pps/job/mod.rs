@@ -32,9 +32,13 @@ mod owners;
 mod planner;
 mod pool;
 mod restart;
+mod service;
+mod service_port;
 
 pub(crate) use datum_logs::LiveLogs;
 pub(crate) use restart::RunningDatums;
+pub(crate) use service::{NO_SERVICES, Services};
+pub use service_port::listen_address as service_address;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -92,6 +96,14 @@ impl Engine {
                 return self.finish_job(job, JobState::JobFailure, &reason);
             }
         };
+        // A service checks its single datum and opens its port first (see `service`).
+        let service_port = match &spec.service {
+            Some(svc) => match self.prepare_service(&pinfo, svc, &plan).await? {
+                Ok(port) => Some(port),
+                Err(reason) => return self.finish_job(job, JobState::JobFailure, &reason),
+            },
+            None => None,
+        };
         let base_salt_same = self.salt_unchanged(base.as_ref(), &pinfo);
         // A job that was running when its host died resumes: what it recorded stays, and is
         // not run again.
@@ -115,8 +127,10 @@ impl Engine {
             job_id: job.id.clone(),
             base_job: base.as_ref().map(|b| b.id.clone()),
             salt: pinfo.salt.clone(),
-            // With `s3_out` no datum is skipped: the output is rewritten by every job.
-            every_job: spec.reprocess_spec == ReprocessSpec::EveryJob || spec.s3_out,
+            // With `s3_out` or a service no datum is skipped: every job rewrites the output.
+            every_job: spec.reprocess_spec == ReprocessSpec::EveryJob
+                || spec.s3_out
+                || spec.service.is_some(),
             base_salt_same,
             resumed,
             started: t_plan,
@@ -150,12 +164,11 @@ impl Engine {
             // A clean stop: the job stays RUNNING with what it recorded, to be resumed.
             return Ok(job);
         }
-        if outcome.first_failed.is_none() {
-            outcome.first_failed = resumed_outcome.first_failed;
+        if let Some(port) = service_port {
+            return self.finish_service(job, outcome, port).await;
         }
-        if outcome.conflict.is_none() {
-            outcome.conflict = resumed_outcome.conflict;
-        }
+        outcome.first_failed = outcome.first_failed.or(resumed_outcome.first_failed);
+        outcome.conflict = outcome.conflict.or(resumed_outcome.conflict);
         job.stats.process_ms = millis(t_run);
 
         self.finish_run(job, outcome).await
