@@ -642,6 +642,15 @@ impl Worker for ProcessWorker {
         Ok(oom_verdict(&task, outcome, oom_before, oom_after))
     }
 
+    /// Both namespace modes bind the scratch directory itself on the mount point (its
+    /// contents change under a running program); path substitution uses it in place.
+    fn live_pfs(&self, scratch: &Path) -> Option<PathBuf> {
+        Some(match self.config.mode {
+            PfsMode::Substitution => scratch.to_path_buf(),
+            _ => self.config.mount_point.clone(),
+        })
+    }
+
     async fn stop(&mut self) -> Result<(), ExecutorError> {
         // `run` takes `&mut self`, so no datum is running here; nothing else to release.
         Ok(())

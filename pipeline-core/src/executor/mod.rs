@@ -197,6 +197,19 @@ pub trait Worker: Send + fmt::Debug {
         IpAddr::V4(Ipv4Addr::LOCALHOST)
     }
 
+    /// Where user code of this worker sees `scratch` while [`Worker::run`] runs a program
+    /// in it, for datum batching (`transform.datum_batching`, [`batch`]), where one program
+    /// spans many datums: `Some(path)` when what the engine changes under `scratch` during
+    /// the run (a datum's inputs swapped in, named pipes, files) is seen at once by the
+    /// running program at `path` (`/pfs`, or `scratch` itself where paths are substituted),
+    /// and what it writes to `path/out` is in `scratch/out` at once. `None` (the default):
+    /// the backend shows `scratch` only as it was when `run` started, so it cannot run
+    /// datum-batching code.
+    fn live_pfs(&self, scratch: &std::path::Path) -> Option<PathBuf> {
+        let _ = scratch;
+        None
+    }
+
     /// Stops the worker and releases its resources (container, pod, namespace). Idempotent;
     /// the engine never calls `run` after `stop` (it holds every worker in a
     /// [`policy::StopGuard`], which refuses with [`ExecutorError::WorkerLost`]).

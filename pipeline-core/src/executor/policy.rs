@@ -146,6 +146,10 @@ impl Worker for StopGuard {
         self.inner.run(task).await
     }
 
+    fn live_pfs(&self, scratch: &std::path::Path) -> Option<std::path::PathBuf> {
+        self.inner.live_pfs(scratch)
+    }
+
     async fn stop(&mut self) -> Result<(), ExecutorError> {
         if self.stopped {
             return Ok(());

@@ -358,10 +358,6 @@ fn reject_unsupported(effective: &EffectiveSpec, name: &str) -> Result<()> {
         ("s3_out (output written over S3)", effective.s3_out),
         ("service", effective.service.is_some()),
         ("spout", effective.spout.is_some()),
-        (
-            "transform.datum_batching",
-            effective.transform.datum_batching,
-        ),
     ] {
         if set {
             return Err(PpsError::Unsupported {

@@ -15,10 +15,12 @@
 //!
 //! Per datum ([`datum_run`]): inputs are materialised ([`materialize`]), the attempt loop
 //! ([`attempt`]) runs user code on a worker, outputs are ingested, log lines collected
-//! ([`datum_logs`]). [`execution`] wires one job's pieces together; this module starts and
+//! ([`datum_logs`]). A `datum_batching` pipeline's sets run in one process each instead
+//! ([`batching`]). [`execution`] wires one job's pieces together; this module starts and
 //! finishes the job.
 
 mod attempt;
+mod batching;
 mod collector;
 mod datum_logs;
 mod datum_run;
