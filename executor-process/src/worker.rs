@@ -565,9 +565,10 @@ impl Worker for ProcessWorker {
         let host = self.config.host.clone();
         let pipeline = self.pipeline.clone();
         let max = self.config.max_log_line;
+        let config = self.config.clone();
         let (stack, namespace) = self.stack_and_namespace(scratch)?;
         let plan = datum_plan(namespace, cgroup_procs, working_dir.as_deref(), run_as)?;
-        let host_env = std::env::vars_os();
+        let host_env = with_helper_path(std::env::vars_os(), config.helper_dir.as_deref());
         let task_env = task
             .env
             .iter()
@@ -584,7 +585,7 @@ impl Worker for ProcessWorker {
                 .iter()
                 .skip(1)
                 .map(|a| OsString::from(sub(a))),
-            host_env.chain(task_env).chain(labels),
+            host_env.into_iter().chain(task_env).chain(labels),
         )
         .map_err(|(field, value)| invalid(field, format!("{value:?} contains a NUL byte")))?;
         prepared.stdin_piped = task.program.stdin.is_some();
@@ -655,6 +656,30 @@ impl Worker for ProcessWorker {
         // `run` takes `&mut self`, so no datum is running here; nothing else to release.
         Ok(())
     }
+}
+
+/// The host environment with `helper` (if any) first on `PATH`.
+fn with_helper_path(
+    host: impl Iterator<Item = (OsString, OsString)>,
+    helper: Option<&Path>,
+) -> Vec<(OsString, OsString)> {
+    let mut env: Vec<_> = host.collect();
+    let Some(helper) = helper else {
+        return env;
+    };
+    let mut path = helper.as_os_str().to_os_string();
+    match env.iter_mut().find(|(k, _)| k == "PATH") {
+        Some((_, v)) => {
+            path.push(":");
+            path.push(&*v);
+            *v = path;
+        }
+        None => {
+            path.push(":/usr/local/bin:/usr/bin:/bin");
+            env.push(("PATH".into(), path));
+        }
+    }
+    env
 }
 
 #[cfg(test)]
