@@ -58,7 +58,9 @@ use bollard::query_parameters::{
 use futures::{Stream, StreamExt};
 use pipeline_core::error_chain::ErrorChain;
 use pipeline_core::executor::lines::LineSplitter;
-use pipeline_core::executor::{DatumOutcome, DatumTask, ExecutorError, LogSink, LogStream, Worker};
+use pipeline_core::executor::{
+    DatumOutcome, DatumTask, ExecutorError, LiveScratch, LogSink, LogStream, Worker,
+};
 
 use crate::config::DataMode;
 use crate::container::{
@@ -169,7 +171,17 @@ impl DockerWorker {
         let docker = &self.inner.docker;
         let exec_config = exec_config(task)?;
 
-        let staged = self.stage_inputs(container, task).await?;
+        // A datum-batching program's scratch is the bind directory itself, filled by the engine
+        // (`batch_scratch`): nothing to move in or out.
+        let live = container
+            .bind
+            .as_ref()
+            .is_some_and(|d| d.input == task.scratch);
+        let staged = if live {
+            None
+        } else {
+            self.stage_inputs(container, task).await?
+        };
 
         // Cancelled before anything ran: give the inputs back and report it.
         if task.cancel.is_cancelled() {
@@ -243,7 +255,9 @@ impl DockerWorker {
         let oom = !ended.cancelled
             && self.oom_killed_since_last(container, exit).await?
             && exit != Some(0);
-        self.collect_outputs(container, task, staged).await?;
+        if !live {
+            self.collect_outputs(container, task, staged).await?;
+        }
 
         if let Some(msg) = unknown_user_message(exit, &ended.first_output) {
             return Err(Failure::Error(ExecutorError::InvalidTask {
@@ -831,6 +845,16 @@ impl Worker for DockerWorker {
     async fn run(&mut self, task: DatumTask) -> Result<DatumOutcome, ExecutorError> {
         let inner = self.inner.clone();
         self.run_datum(task).await.map_err(|e| inner.upgrade(e))
+    }
+
+    /// Bind mode: the container's `/pfs` directory, filled by the engine while the program
+    /// runs. Archive mode copies whole runs in and out, so it cannot.
+    fn batch_scratch(&self, _engine_scratch: &std::path::Path) -> Option<LiveScratch> {
+        let dirs = self.container.as_ref()?.bind.as_ref()?;
+        Some(LiveScratch {
+            dir: dirs.input.clone(),
+            pfs: "/pfs".into(),
+        })
     }
 
     async fn stop(&mut self) -> Result<(), ExecutorError> {

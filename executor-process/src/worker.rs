@@ -9,7 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use pipeline_core::executor::{DatumOutcome, DatumTask, ExecutorError, LogStream, Worker};
+use pipeline_core::executor::{
+    DatumOutcome, DatumTask, ExecutorError, LiveScratch, LogStream, Worker,
+};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::unix::pipe;
 
@@ -643,12 +645,15 @@ impl Worker for ProcessWorker {
         Ok(oom_verdict(&task, outcome, oom_before, oom_after))
     }
 
-    /// Both namespace modes bind the scratch directory itself on the mount point (its
-    /// contents change under a running program); path substitution uses it in place.
-    fn live_pfs(&self, scratch: &Path) -> Option<PathBuf> {
-        Some(match self.config.mode {
-            PfsMode::Substitution => scratch.to_path_buf(),
-            _ => self.config.mount_point.clone(),
+    /// Both namespace modes bind the engine's scratch directory itself on the mount point
+    /// (its contents change under a running program); path substitution uses it in place.
+    fn batch_scratch(&self, engine_scratch: &Path) -> Option<LiveScratch> {
+        Some(LiveScratch {
+            dir: engine_scratch.to_path_buf(),
+            pfs: match self.config.mode {
+                PfsMode::Substitution => engine_scratch.to_path_buf(),
+                _ => self.config.mount_point.clone(),
+            },
         })
     }
 

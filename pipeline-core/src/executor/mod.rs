@@ -197,16 +197,17 @@ pub trait Worker: Send + fmt::Debug {
         IpAddr::V4(Ipv4Addr::LOCALHOST)
     }
 
-    /// Where user code of this worker sees `scratch` while [`Worker::run`] runs a program
-    /// in it, for datum batching (`transform.datum_batching`, [`batch`]), where one program
-    /// spans many datums: `Some(path)` when what the engine changes under `scratch` during
-    /// the run (a datum's inputs swapped in, named pipes, files) is seen at once by the
-    /// running program at `path` (`/pfs`, or `scratch` itself where paths are substituted),
-    /// and what it writes to `path/out` is in `scratch/out` at once. `None` (the default):
-    /// the backend shows `scratch` only as it was when `run` started, so it cannot run
-    /// datum-batching code.
-    fn live_pfs(&self, scratch: &std::path::Path) -> Option<PathBuf> {
-        let _ = scratch;
+    /// For datum batching (`transform.datum_batching`, [`batch`]), where one program spans
+    /// many datums: the scratch directory to run such a program in, whose contents user code
+    /// sees change while it runs. `Some` when what the engine changes in
+    /// [`LiveScratch::dir`] during [`Worker::run`] (a datum's inputs swapped in, named pipes,
+    /// files) is seen at once by the running program at [`LiveScratch::pfs`], and what it
+    /// writes there under `out` is in `dir/out` at once. `engine_scratch` is the directory
+    /// the engine would use; a backend may name its own instead (the engine then fills and
+    /// empties that one). `None` (the default): the backend shows a scratch directory only as
+    /// it was when `run` started, so it cannot run datum-batching code.
+    fn batch_scratch(&self, engine_scratch: &std::path::Path) -> Option<LiveScratch> {
+        let _ = engine_scratch;
         None
     }
 
@@ -214,6 +215,15 @@ pub trait Worker: Send + fmt::Debug {
     /// the engine never calls `run` after `stop` (it holds every worker in a
     /// [`policy::StopGuard`], which refuses with [`ExecutorError::WorkerLost`]).
     async fn stop(&mut self) -> Result<(), ExecutorError>;
+}
+
+/// A scratch directory that user code sees change while it runs ([`Worker::batch_scratch`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveScratch {
+    /// The directory on this host the engine fills (given as [`DatumTask::scratch`]).
+    pub dir: PathBuf,
+    /// Where user code sees it: `/pfs`, or `dir` itself where paths are substituted.
+    pub pfs: PathBuf,
 }
 
 /// What an executor needs to start the workers of one pipeline version.

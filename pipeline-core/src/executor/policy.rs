@@ -146,8 +146,8 @@ impl Worker for StopGuard {
         self.inner.run(task).await
     }
 
-    fn live_pfs(&self, scratch: &std::path::Path) -> Option<std::path::PathBuf> {
-        self.inner.live_pfs(scratch)
+    fn batch_scratch(&self, engine_scratch: &std::path::Path) -> Option<super::LiveScratch> {
+        self.inner.batch_scratch(engine_scratch)
     }
 
     async fn stop(&mut self) -> Result<(), ExecutorError> {

@@ -4,7 +4,7 @@
 //!
 //! Per set, on one worker: the scratch directory is emptied and the control pipes made, the
 //! process started ([`Worker::run`], on a worker whose user code sees the scratch directory
-//! live, [`Worker::live_pfs`]). Each `next datum` call reports the datum in flight (its
+//! live, [`Worker::batch_scratch`]). Each `next datum` call reports the datum in flight (its
 //! `/pfs/out` is then checked and ingested exactly as a normal datum's) and gets the next one
 //! materialised in place, its per-datum variables in `/pfs/.env`. After the set's last datum
 //! the process is ended. A datum that fails (reported with `--error`, `datum_timeout`, the
@@ -25,7 +25,8 @@ use crate::error_chain::ErrorChain;
 use crate::executor::batch::{self, BatchControl, Report};
 use crate::executor::redact::Redactor;
 use crate::executor::{
-    CancellationToken, DatumOutcome, DatumTask, ExecutorError, LogSink, LogStream, Program, Worker,
+    CancellationToken, DatumOutcome, DatumTask, ExecutorError, LiveScratch, LogSink, LogStream,
+    Program, Worker,
 };
 
 use super::super::records::{DatumAttempt, DatumFailure, DatumInfo, RunEnd};
@@ -123,8 +124,8 @@ impl DatumCtx {
         worker: &mut dyn Worker,
         set: Vec<Todo>,
     ) -> Option<Vec<Done>> {
-        let scratch = self.scratch.join(format!("w{}", worker.index()));
-        let Some(pfs) = worker.live_pfs(&scratch) else {
+        let engine_scratch = self.scratch.join(format!("w{}", worker.index()));
+        let Some(LiveScratch { dir: scratch, pfs }) = worker.batch_scratch(&engine_scratch) else {
             return Some(set.into_iter().map(|t| self.refused(&t)).collect());
         };
         let inputs: BTreeSet<String> = set
@@ -160,6 +161,8 @@ impl DatumCtx {
                 SessionEnd::Failed(f) => run.failed(worker, f).await,
             }
         }
+        // Nothing of the set stays in a scratch directory the backend may own.
+        let _ = super::super::scratch::reset(&run.scratch, &["out"], &[], &self.scratch);
         (!self.cancel.is_cancelled()).then_some(run.dones)
     }
 
