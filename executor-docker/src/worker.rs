@@ -171,17 +171,7 @@ impl DockerWorker {
         let docker = &self.inner.docker;
         let exec_config = exec_config(task)?;
 
-        // A datum-batching program's scratch is the bind directory itself, filled by the engine
-        // (`batch_scratch`): nothing to move in or out.
-        let live = container
-            .bind
-            .as_ref()
-            .is_some_and(|d| d.input == task.scratch);
-        let staged = if live {
-            None
-        } else {
-            self.stage_inputs(container, task).await?
-        };
+        let staged = self.stage_inputs(container, task).await?;
 
         // Cancelled before anything ran: give the inputs back and report it.
         if task.cancel.is_cancelled() {
@@ -255,9 +245,7 @@ impl DockerWorker {
         let oom = !ended.cancelled
             && self.oom_killed_since_last(container, exit).await?
             && exit != Some(0);
-        if !live {
-            self.collect_outputs(container, task, staged).await?;
-        }
+        self.collect_outputs(container, task, staged).await?;
 
         if let Some(msg) = unknown_user_message(exit, &ended.first_output) {
             return Err(Failure::Error(ExecutorError::InvalidTask {
@@ -334,6 +322,9 @@ impl DockerWorker {
         task: &DatumTask,
     ) -> Result<Option<staging::StagedBind>, Failure> {
         match (&self.inner.mode, &container.bind) {
+            // A datum-batching program runs in the bind directory itself, filled by the
+            // engine (`batch_scratch`): nothing to move in (nor out, see `collect_outputs`).
+            (DataMode::Bind, Some(dirs)) if dirs.input == task.scratch => Ok(None),
             (DataMode::Bind, Some(dirs)) => {
                 let (dirs, scratch, inputs) =
                     (dirs.clone(), task.scratch.clone(), task.inputs.clone());
@@ -358,6 +349,13 @@ impl DockerWorker {
         task: &DatumTask,
         staged: Option<staging::StagedBind>,
     ) -> Result<(), Failure> {
+        if container
+            .bind
+            .as_ref()
+            .is_some_and(|d| d.input == task.scratch)
+        {
+            return Ok(()); // datum batching: the outputs are where the engine reads them
+        }
         let out_dir = task.scratch.join("out");
         match staged {
             Some(s) => blocking(move || s.finish(&out_dir)).await?,

@@ -169,3 +169,38 @@ fn failed_datums_restart_the_process_with_tries_err_cmd_and_timeouts_per_datum()
     let paths: Vec<&str> = tree.iter().map(|(p, _)| p.as_str()).collect();
     assert!(paths.is_empty() || paths == ["/ok1", "/ok2"], "{paths:?}");
 }
+
+#[test]
+fn batching_works_under_path_substitution_too() {
+    use executor_process::{PfsMode, PfsRequest, ProcessExecutor};
+    use pipeline_core::pps::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let store = pipeline_core::testkit::store::open_test_store(&dir.path().join("store"));
+    let executor = ProcessExecutor::builder()
+        .pfs_mode(PfsRequest::Force(PfsMode::Substitution))
+        .build()
+        .unwrap();
+    let engine = Engine::builder(store)
+        .executor(std::sync::Arc::new(executor))
+        .build()
+        .unwrap();
+    let e = pps_common::Env::with_engine(dir, engine);
+    e.repo("in");
+    e.commit("in", &[], &[("/a", "1"), ("/b", "2"), ("/c", "3")]);
+    e.create(&batching(
+        "subst",
+        "  cp $in /pfs/out/; next ok",
+        "datum_set_spec: {number: 10}\n",
+    ));
+    let jobs = e.run();
+    assert_eq!(jobs[0].state, JobState::JobSuccess, "{}", jobs[0].reason);
+    let tree = e.tree(&jobs[0].output_commit);
+    let want: Vec<(String, String)> = [("/a", "1"), ("/b", "2"), ("/c", "3")]
+        .iter()
+        .map(|(p, c)| (p.to_string(), c.to_string()))
+        .collect();
+    assert_eq!(
+        tree, want,
+        "the inputs' paths in /pfs/.env resolve on the host"
+    );
+}

@@ -40,6 +40,15 @@
 //! - The environment is **exactly** [`DatumTask::env`] on top of the backend's base environment
 //!   (the image's, or the host's for local processes); nothing from an earlier datum.
 //!
+//! ## Datum batching
+//!
+//! - For `transform.datum_batching` one [`Worker::run`] spans a whole datum set: the engine
+//!   swaps each datum's inputs into the scratch directory under the running program and
+//!   collects its `out` while it runs ([`batch`]). Only a worker that names a scratch
+//!   directory its user code sees change live ([`Worker::batch_scratch`]) can run such code;
+//!   other backends keep the default `None` and the engine fails those datums saying why.
+//!   Named pipes in that directory must be usable by user code (the control channel).
+//!
 //! ## Process lifetime, drop and cancel
 //!
 //! - `argv[0]` is executed directly (no shell). A program that cannot be executed is a user-code
