@@ -692,6 +692,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_helper_directory_goes_first_on_path() {
+        let os = |s: &str| OsString::from(s);
+        let host = || vec![(os("HOME"), os("/root")), (os("PATH"), os("/usr/bin:/bin"))];
+        assert_eq!(with_helper_path(host().into_iter(), None), host());
+        let env = with_helper_path(host().into_iter(), Some(Path::new("/opt/pipectl")));
+        assert_eq!(env[1], (os("PATH"), os("/opt/pipectl:/usr/bin:/bin")));
+        let bare = with_helper_path(std::iter::empty(), Some(Path::new("/h")));
+        assert_eq!(
+            bare,
+            vec![(os("PATH"), os("/h:/usr/local/bin:/usr/bin:/bin"))]
+        );
+    }
+
+    #[test]
     fn outcomes_are_exit_codes_or_signals() {
         use std::os::unix::process::ExitStatusExt;
         let code = |c: i32| ExitStatus::from_raw(c << 8);

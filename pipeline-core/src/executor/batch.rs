@@ -23,7 +23,7 @@
 //!
 //! `pipectl next datum` ([`next_datum`]) is the same exchange.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 
 /// The control directory, relative to the datum's scratch directory (`/pfs` for user code).
@@ -48,6 +48,10 @@ pub const DEFAULT_DIR: &str = "/pfs/.batch";
 /// The longest request line accepted, bytes.
 const MAX_LINE: u64 = 64 * 1024;
 
+/// The longest error message sent, bytes (a request line stays under `PIPE_BUF`, 4 KiB, so
+/// it is written to the pipe at once).
+const MAX_MESSAGE: usize = 4000;
+
 /// What a `next datum` call reports about the previous datum.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Report {
@@ -58,11 +62,18 @@ pub enum Report {
 }
 
 impl Report {
-    /// The request line sending this report.
+    /// The request line sending this report: one line, short enough for one atomic pipe
+    /// write (a longer message is cut at [`MAX_MESSAGE`] bytes).
     fn line(&self) -> String {
         match self {
             Report::Ok => "next ok\n".to_string(),
-            Report::Error(m) => format!("next error {}\n", m.replace(['\n', '\r'], " ")),
+            Report::Error(m) => {
+                let mut end = m.len().min(MAX_MESSAGE);
+                while !m.is_char_boundary(end) {
+                    end -= 1;
+                }
+                format!("next error {}\n", m[..end].replace(['\n', '\r'], " "))
+            }
         }
     }
 
@@ -130,16 +141,13 @@ pub fn next_datum(dir: &Path, report: &Report) -> Result<(), NextDatumError> {
     request.write_all(report.line().as_bytes()).map_err(io)?;
     drop(request);
     let reply = std::fs::File::open(dir.join(REPLY)).map_err(io)?;
-    let mut answer = Vec::new();
-    // Byte by byte: nothing past the answer's line is taken from the pipe.
-    for byte in reply.take(MAX_LINE).bytes() {
-        let byte = byte.map_err(io)?;
-        if byte == b'\n' {
-            break;
-        }
-        answer.push(byte);
-    }
-    let answer = String::from_utf8_lossy(&answer).into_owned();
+    // The pipe holds at most this one answer: the worker writes the next one only after
+    // the next request, which comes after this reader is closed.
+    let mut answer = String::new();
+    BufReader::new(reply.take(MAX_LINE))
+        .read_line(&mut answer)
+        .map_err(io)?;
+    let answer = answer.trim_end_matches('\n').to_string();
     if answer != "datum" {
         return Err(NextDatumError::Answer { path, answer });
     }
@@ -251,6 +259,8 @@ mod tests {
         );
         assert_eq!(Report::parse("next maybe\n"), None);
         assert_eq!(Report::parse("hello\n"), None);
+        let long = Report::Error("é".repeat(3000)).line();
+        assert!(long.len() < 4096 && long.ends_with('\n'), "{}", long.len());
     }
 
     #[tokio::test]
