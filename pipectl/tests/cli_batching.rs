@@ -50,6 +50,20 @@ fn a_batching_pipeline_runs_a_thousand_datums_through_pipectl_next_datum() {
     let listed = e.ok(&["list", "file", "up@master:/"]);
     assert_eq!(listed.lines().filter(|l| l.contains("/f")).count(), 1000);
 
+    // `debug datum` cannot rerun batching code (nothing would serve its calls): it says so.
+    let id = jobs[0]["id"].as_str().unwrap();
+    let datums = e.json(&["list", "datum", &format!("up@{id}"), "-o", "json"]);
+    let datum = datums[0]["id"].as_str().unwrap();
+    let err = String::from_utf8(
+        e.cmd(&["debug", "datum", &format!("up@{id}"), datum])
+            .code(2)
+            .get_output()
+            .stderr
+            .clone(),
+    )
+    .unwrap();
+    assert!(err.contains("transform.datum_batching"), "{err}");
+
     // One datum reports a failure through `pipectl next datum --error`.
     let p = e.local(
         "fail.yaml",
