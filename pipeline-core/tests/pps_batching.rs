@@ -1,7 +1,8 @@
 //! Datum batching (`transform.datum_batching`, reference §3.5) on the process executor: one
 //! user process per datum set asking for its datums over `/pfs/.batch`, per-datum variables
 //! in `/pfs/.env`, outputs per datum, incremental skipping, and failures per datum (reported
-//! errors, premature exits, timeouts, `datum_tries`, `err_cmd`).
+//! errors, premature exits, timeouts, `datum_tries`, `err_cmd`, `restart datum`), also under
+//! path substitution.
 
 mod pps_common;
 
@@ -203,4 +204,49 @@ fn batching_works_under_path_substitution_too() {
         tree, want,
         "the inputs' paths in /pfs/.env resolve on the host"
     );
+}
+
+#[test]
+fn a_restarted_datum_gets_a_new_process_without_using_a_try() {
+    let e = env();
+    e.repo("in");
+    e.commit("in", &[], &[("/a", "1"), ("/b", "2")]);
+    // The first time it sees /a the process hangs (a marker in the worker's own /tmp).
+    let body = "  if [ ${in##*/} = a ] && [ ! -e /tmp/hung-$PACH_JOB_ID ]; then
+    touch /tmp/hung-$PACH_JOB_ID; echo hanging; sleep 60
+  fi
+  cp $in /pfs/out/; next ok";
+    e.create(&batching(
+        "p",
+        body,
+        "datum_set_spec: {number: 10}\ndatum_tries: 1\n",
+    ));
+    let engine = e.engine.clone();
+    let restarter = std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            assert!(std::time::Instant::now() < deadline, "/a never hung");
+            if let Some(j) = engine.list_jobs(Some("p")).unwrap().first() {
+                let (lines, _) = engine.log_tail("p", &j.id, None, 100).unwrap();
+                if lines.iter().any(|l| l.message == "hanging") {
+                    return engine.restart_datum("p", &j.id, &["/a".into()]).unwrap();
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    });
+    let jobs = e.run();
+    assert_eq!(restarter.join().unwrap().len(), 1);
+    let job = &jobs[0];
+    assert_eq!(job.state, JobState::JobSuccess, "{}", job.reason);
+    let datums = e.datums("p", &job.id);
+    let a = datums.iter().find(|d| d.inputs[0].path == "/a").unwrap();
+    assert_eq!(a.state, DatumState::Success);
+    let ends: Vec<bool> = a
+        .attempt_history
+        .iter()
+        .map(|h| h.ended == pipeline_core::pps::RunEnd::Success)
+        .collect();
+    assert_eq!(ends, [false, true], "{a:?}");
+    assert_eq!(e.tree(&job.output_commit).len(), 2);
 }
