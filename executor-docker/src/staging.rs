@@ -1,13 +1,16 @@
 //! Getting a datum's `/pfs` into a worker container and its `/pfs/out` back.
 //!
 //! **Bind mode.** Each worker owns two host directories, bind-mounted when its container is
-//! created: `<work>/in` at `/pfs` **read-only** and `<work>/out` at `/pfs/out` read-write. A bind
+//! created: `<work>/in` at `/pfs` **read-only** and `<work>/in/out` at `/pfs/out` read-write. A bind
 //! mount shows later changes to the directory's contents, so per datum the executor *renames*
 //! `scratch/<input>` into `<work>/in/<input>` (O(1) on one filesystem; a copy otherwise), runs
 //! the datum, renames the inputs back and moves everything in `<work>/out` into
 //! `scratch/out`. Both directories are empty between datums, so nothing of one datum is visible
 //! to the next. (Alternatives rejected: host bind mounts with mount propagation need mount
 //! privileges on the host; one container per datum costs a container start per datum.)
+//!
+//! For datum batching the engine fills `<work>/in` itself, as a scratch directory the running
+//! program sees change ([`BindDirs::input`], `Worker::batch_scratch`); nothing is moved then.
 //!
 //! **Archive mode.** `/pfs` is emptied by a root exec, the inputs are uploaded as one tar
 //! (files and directories without write bits, `out/` mode 0777) and `/pfs/out` is downloaded as
@@ -51,27 +54,25 @@ pub fn check_input_name(name: &str) -> Result<(), ExecutorError> {
 pub struct BindDirs {
     /// Mounted read-only at `/pfs`; contains the `out` mount point.
     pub input: PathBuf,
-    /// Mounted read-write at `/pfs/out`.
+    /// Mounted read-write at `/pfs/out`: `out` inside [`BindDirs::input`], so `input` is laid
+    /// out as a whole scratch directory (`<input>/...`, `out/`).
     pub output: PathBuf,
 }
 
 impl BindDirs {
-    /// `<dir>/in` and `<dir>/out`.
+    /// `<dir>/in` and `<dir>/in/out`.
     pub fn new(dir: &Path) -> Self {
+        let input = dir.join("in");
         BindDirs {
-            input: dir.join("in"),
-            output: dir.join("out"),
+            output: input.join("out"),
+            input,
         }
     }
 
     /// Creates both directories (and the `out` mount point inside `in`) with modes that let any
     /// container user read inputs and write outputs.
     pub fn create(&self) -> Result<(), ExecutorError> {
-        for (dir, mode) in [
-            (&self.input, 0o755),
-            (&self.input.join("out"), 0o755),
-            (&self.output, 0o777),
-        ] {
+        for (dir, mode) in [(&self.input, 0o755), (&self.output, 0o777)] {
             fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
             fs::set_permissions(dir, fs::Permissions::from_mode(mode))
                 .map_err(io_err(format!("setting the mode of {}", dir.display())))?;

@@ -58,7 +58,9 @@ use bollard::query_parameters::{
 use futures::{Stream, StreamExt};
 use pipeline_core::error_chain::ErrorChain;
 use pipeline_core::executor::lines::LineSplitter;
-use pipeline_core::executor::{DatumOutcome, DatumTask, ExecutorError, LogSink, LogStream, Worker};
+use pipeline_core::executor::{
+    DatumOutcome, DatumTask, ExecutorError, LiveScratch, LogSink, LogStream, Worker,
+};
 
 use crate::config::DataMode;
 use crate::container::{
@@ -320,6 +322,9 @@ impl DockerWorker {
         task: &DatumTask,
     ) -> Result<Option<staging::StagedBind>, Failure> {
         match (&self.inner.mode, &container.bind) {
+            // A datum-batching program runs in the bind directory itself, filled by the
+            // engine (`batch_scratch`): nothing to move in (nor out, see `collect_outputs`).
+            (DataMode::Bind, Some(dirs)) if dirs.input == task.scratch => Ok(None),
             (DataMode::Bind, Some(dirs)) => {
                 let (dirs, scratch, inputs) =
                     (dirs.clone(), task.scratch.clone(), task.inputs.clone());
@@ -344,6 +349,13 @@ impl DockerWorker {
         task: &DatumTask,
         staged: Option<staging::StagedBind>,
     ) -> Result<(), Failure> {
+        if container
+            .bind
+            .as_ref()
+            .is_some_and(|d| d.input == task.scratch)
+        {
+            return Ok(()); // datum batching: the outputs are where the engine reads them
+        }
         let out_dir = task.scratch.join("out");
         match staged {
             Some(s) => blocking(move || s.finish(&out_dir)).await?,
@@ -831,6 +843,16 @@ impl Worker for DockerWorker {
     async fn run(&mut self, task: DatumTask) -> Result<DatumOutcome, ExecutorError> {
         let inner = self.inner.clone();
         self.run_datum(task).await.map_err(|e| inner.upgrade(e))
+    }
+
+    /// Bind mode: the container's `/pfs` directory, filled by the engine while the program
+    /// runs. Archive mode copies whole runs in and out, so it cannot.
+    fn batch_scratch(&self, _engine_scratch: &std::path::Path) -> Option<LiveScratch> {
+        let dirs = self.container.as_ref()?.bind.as_ref()?;
+        Some(LiveScratch {
+            dir: dirs.input.clone(),
+            pfs: "/pfs".into(),
+        })
     }
 
     async fn stop(&mut self) -> Result<(), ExecutorError> {

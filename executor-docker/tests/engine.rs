@@ -9,7 +9,7 @@ use std::sync::Arc;
 use executor_docker::DataMode;
 use executor_docker::testing::TEST_IMAGE;
 use pipeline_core::pfs::Store;
-use pipeline_core::pps::{DatumFailure, Engine};
+use pipeline_core::pps::{DatumFailure, Engine, JobState};
 use pipeline_core::testkit::engine::{self, EngineEnv};
 
 /// An engine over a fresh store (in the returned temp dir) with warm worker containers in
@@ -154,4 +154,130 @@ async fn a_service_in_a_container_is_reached_on_its_external_port_and_replaced()
     let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     service::scenario_service_refusals(&e, held.local_addr().unwrap().port()).await;
     engine::delete_pipeline(&e, "web").await;
+}
+
+/// A datum-batching spec over input `in` (glob `/*`): a busybox shell speaks the protocol
+/// with `echo` and `read` (the image has no `pipectl`), runs `body` per datum with
+/// `/pfs/.env` sourced; `$n` numbers the processes of the job.
+fn batching_spec(name: &str, body: &str, extra: &str) -> String {
+    let head = [
+        "f=/tmp/starts-$PACH_JOB_ID; n=$(( $(cat $f 2>/dev/null || echo 0) + 1 )); echo $n > $f",
+        "next() { echo \"next $1\" > /pfs/.batch/request && read -r _ < /pfs/.batch/reply; }",
+        "next ok",
+        "while true; do",
+        "  . /pfs/.env",
+    ];
+    let stdin: String = head
+        .into_iter()
+        .chain(body.lines())
+        .chain(["done"])
+        .map(|l| format!("    - '{}'\n", l.replace('\'', "''")))
+        .collect();
+    format!(
+        "pipeline: {{name: {name}}}\ntransform:\n  cmd: [sh]\n  datum_batching: true\n  stdin:\n{stdin}input: {{pfs: {{repo: in, glob: /*}}}}\n{extra}"
+    )
+}
+
+/// Datum batching in a warm worker container (bind mode): 1,000 datums in one process per
+/// datum set, each datum's inputs and `/pfs/.env` swapped in under the running process; a
+/// datum reported failed or a process exiting early restarts it for the rest of the set. In
+/// archive mode the datums fail naming why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datum_batching_in_worker_containers() {
+    let test = "engine-batching";
+    let _cleanup = support::Cleanup(support::owner(test));
+    let Some((_dir, e)) = engine_env(test, DataMode::Bind).await else {
+        return;
+    };
+    e.repo("in");
+    let files: Vec<(String, String)> = (0..1000)
+        .map(|i| (format!("/f{i:04}"), format!("v{i}")))
+        .collect();
+    let puts: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    e.commit("in", &[], &puts);
+    e.create(&batching_spec(
+        "batch",
+        "  echo \"$(cat $in) $n\" > /pfs/out/${in##*/}; next ok",
+        "datum_set_spec: {number: 500}\n",
+    ));
+    let jobs = e.run().await;
+    let job = jobs.iter().find(|j| j.pipeline == "batch").unwrap();
+    assert_eq!(job.state, JobState::JobSuccess, "{}", job.reason);
+    assert_eq!(
+        (job.stats.datums_processed, job.stats.datum_sets),
+        (1000, 2)
+    );
+    let tree = e.tree(&job.output_commit);
+    assert_eq!(tree.len(), 1000);
+    let mut processes = std::collections::BTreeSet::new();
+    for (path, content) in &tree {
+        let (value, n) = content.trim().split_once(' ').unwrap();
+        assert_eq!(
+            format!("/f{:04}", &value[1..].parse::<u32>().unwrap()),
+            *path
+        );
+        processes.insert(n.to_string());
+    }
+    assert_eq!(
+        processes.len(),
+        2,
+        "one process per datum set: {processes:?}"
+    );
+    engine::delete_pipeline(&e, "batch").await;
+
+    e.create(&batching_spec(
+        "flaky",
+        "  case ${in##*/} in\n    f0001) next \"error no good\"; continue;;\n    f0002) exit 0;;\n  esac\n  cp $in /pfs/out/; next ok",
+        "datum_set_spec: {number: 100}\ndatum_tries: 1\n",
+    ));
+    let jobs = e.run().await;
+    let job = jobs.iter().find(|j| j.pipeline == "flaky").unwrap();
+    assert_eq!(job.state, JobState::JobFailure);
+    assert_eq!(
+        (job.stats.datums_processed, job.stats.datums_failed),
+        (998, 2)
+    );
+    let datums = e.datums("flaky", &job.id);
+    let failure = |p: &str| {
+        let d = datums.iter().find(|d| d.inputs[0].path == p).unwrap();
+        d.failure
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    };
+    assert!(
+        failure("/f0001").contains("no good"),
+        "{}",
+        failure("/f0001")
+    );
+    assert!(
+        failure("/f0002").contains("prematurely"),
+        "{}",
+        failure("/f0002")
+    );
+    engine::delete_pipeline(&e, "flaky").await;
+}
+
+/// Archive mode copies whole runs in and out, so it cannot run datum-batching code: the
+/// datums fail saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datum_batching_is_refused_in_archive_mode() {
+    let test = "engine-batching-archive";
+    let _cleanup = support::Cleanup(support::owner(test));
+    let Some((_dir, e)) = engine_env(test, DataMode::Archive).await else {
+        return;
+    };
+    e.repo("in");
+    e.commit("in", &[], &[("/a", "a")]);
+    e.create(&batching_spec("batch", "  next ok", ""));
+    let jobs = e.run().await;
+    let job = jobs.iter().find(|j| j.pipeline == "batch").unwrap();
+    assert_eq!(job.state, JobState::JobFailure);
+    let d = &e.datums("batch", &job.id)[0];
+    let failure = d.failure.as_ref().unwrap().to_string();
+    assert!(failure.contains("datum_batching"), "{failure}");
+    engine::delete_pipeline(&e, "batch").await;
 }

@@ -31,6 +31,7 @@ pub struct ProcessExecutorBuilder {
     max_log_line: usize,
     reap_orphans: bool,
     exposed: Vec<PathBuf>,
+    helper_dir: Option<PathBuf>,
 }
 
 impl Default for ProcessExecutorBuilder {
@@ -42,6 +43,7 @@ impl Default for ProcessExecutorBuilder {
             max_log_line: pipeline_core::executor::lines::MAX_LINE,
             reap_orphans: true,
             exposed: Vec::new(),
+            helper_dir: None,
         }
     }
 }
@@ -92,9 +94,28 @@ impl ProcessExecutorBuilder {
         self
     }
 
+    /// A host directory of helper programs for user code, put first on its `PATH` and shown
+    /// read-only like an [`expose`](Self::expose)d one (unless it lies in a system directory
+    /// the sandbox shows anyway): `pipectl` passes its own directory, so datum-batching user
+    /// code can call `pipectl next datum`.
+    pub fn helper_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.helper_dir = Some(dir.into());
+        self
+    }
+
     /// Probes the platform, picks the mode, and logs which one is active.
     pub fn build(self) -> Result<ProcessExecutor, ExecutorError> {
-        let exposed = crate::sandbox::check_exposed(&self.exposed)?;
+        let mut exposed = crate::sandbox::check_exposed(&self.exposed)?;
+        let helper_dir = match &self.helper_dir {
+            Some(dir) => {
+                let dir = crate::sandbox::check_exposed(std::slice::from_ref(dir))?.remove(0);
+                if !crate::sandbox::in_system_dir(&dir) && !exposed.contains(&dir) {
+                    exposed.push(dir.clone());
+                }
+                Some(dir)
+            }
+            None => None,
+        };
         let mode = match self.request {
             PfsRequest::Force(mode) => {
                 if mode != PfsMode::Substitution {
@@ -128,6 +149,7 @@ impl ProcessExecutorBuilder {
                 mount_point: self.mount_point,
                 max_log_line: self.max_log_line,
                 exposed,
+                helper_dir,
                 cgroups,
                 isolation,
                 host: crate::reaper::new_instance(),

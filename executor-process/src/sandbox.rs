@@ -123,6 +123,11 @@ pub(crate) fn check_exposed(dirs: &[PathBuf]) -> Result<Vec<PathBuf>, ExecutorEr
         .collect()
 }
 
+/// Whether `dir` lies in a system directory the sandbox shows anyway.
+pub(crate) fn in_system_dir(dir: &Path) -> bool {
+    SYSTEM_DIRS.iter().any(|s| dir.starts_with(s))
+}
+
 /// Binds for the exposed directories, refusing one that overlaps `scratch` or `pfs`.
 fn exposed_steps(
     root: &Path,

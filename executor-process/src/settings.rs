@@ -42,6 +42,8 @@ pub(crate) struct Config {
     pub(crate) max_log_line: usize,
     /// Host directories shown read-only to user code (canonical).
     pub(crate) exposed: Vec<PathBuf>,
+    /// Put first on user code's `PATH` (canonical; shown to it).
+    pub(crate) helper_dir: Option<PathBuf>,
     /// Where workers make their cgroups (`None`: not available here, see `isolation`).
     pub(crate) cgroups: Option<crate::cgroup::CgroupRoot>,
     /// What is enforced, as reported.

@@ -9,7 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use pipeline_core::executor::{DatumOutcome, DatumTask, ExecutorError, LogStream, Worker};
+use pipeline_core::executor::{
+    DatumOutcome, DatumTask, ExecutorError, LiveScratch, LogStream, Worker,
+};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::unix::pipe;
 
@@ -565,9 +567,10 @@ impl Worker for ProcessWorker {
         let host = self.config.host.clone();
         let pipeline = self.pipeline.clone();
         let max = self.config.max_log_line;
+        let config = self.config.clone();
         let (stack, namespace) = self.stack_and_namespace(scratch)?;
         let plan = datum_plan(namespace, cgroup_procs, working_dir.as_deref(), run_as)?;
-        let host_env = std::env::vars_os();
+        let host_env = with_helper_path(std::env::vars_os(), config.helper_dir.as_deref());
         let task_env = task
             .env
             .iter()
@@ -584,7 +587,7 @@ impl Worker for ProcessWorker {
                 .iter()
                 .skip(1)
                 .map(|a| OsString::from(sub(a))),
-            host_env.chain(task_env).chain(labels),
+            host_env.into_iter().chain(task_env).chain(labels),
         )
         .map_err(|(field, value)| invalid(field, format!("{value:?} contains a NUL byte")))?;
         prepared.stdin_piped = task.program.stdin.is_some();
@@ -642,15 +645,65 @@ impl Worker for ProcessWorker {
         Ok(oom_verdict(&task, outcome, oom_before, oom_after))
     }
 
+    /// Both namespace modes bind the engine's scratch directory itself on the mount point
+    /// (its contents change under a running program); path substitution uses it in place.
+    fn batch_scratch(&self, engine_scratch: &Path) -> Option<LiveScratch> {
+        Some(LiveScratch {
+            dir: engine_scratch.to_path_buf(),
+            pfs: match self.config.mode {
+                PfsMode::Substitution => engine_scratch.to_path_buf(),
+                _ => self.config.mount_point.clone(),
+            },
+        })
+    }
+
     async fn stop(&mut self) -> Result<(), ExecutorError> {
         // `run` takes `&mut self`, so no datum is running here; nothing else to release.
         Ok(())
     }
 }
 
+/// The host environment with `helper` (if any) first on `PATH`.
+fn with_helper_path(
+    host: impl Iterator<Item = (OsString, OsString)>,
+    helper: Option<&Path>,
+) -> Vec<(OsString, OsString)> {
+    let mut env: Vec<_> = host.collect();
+    let Some(helper) = helper else {
+        return env;
+    };
+    let mut path = helper.as_os_str().to_os_string();
+    match env.iter_mut().find(|(k, _)| k == "PATH") {
+        Some((_, v)) => {
+            path.push(":");
+            path.push(&*v);
+            *v = path;
+        }
+        None => {
+            path.push(":/usr/local/bin:/usr/bin:/bin");
+            env.push(("PATH".into(), path));
+        }
+    }
+    env
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_helper_directory_goes_first_on_path() {
+        let os = |s: &str| OsString::from(s);
+        let host = || vec![(os("HOME"), os("/root")), (os("PATH"), os("/usr/bin:/bin"))];
+        assert_eq!(with_helper_path(host().into_iter(), None), host());
+        let env = with_helper_path(host().into_iter(), Some(Path::new("/opt/pipectl")));
+        assert_eq!(env[1], (os("PATH"), os("/opt/pipectl:/usr/bin:/bin")));
+        let bare = with_helper_path(std::iter::empty(), Some(Path::new("/h")));
+        assert_eq!(
+            bare,
+            vec![(os("PATH"), os("/h:/usr/local/bin:/usr/bin:/bin"))]
+        );
+    }
 
     #[test]
     fn outcomes_are_exit_codes_or_signals() {

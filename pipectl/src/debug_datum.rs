@@ -68,6 +68,14 @@ pub fn run(g: &Global, cmd: Debug) -> Res {
         Some(k) => k,
         None => executor_kind(&version.executor)?,
     };
+    if recipe.pool.spec.transform.datum_batching && !args.shell {
+        // Its code waits on the control pipes only a job's worker serves.
+        return Err(CliError::BadArgs(format!(
+            "pipeline {}: debug datum does not rerun transform.datum_batching pipelines yet \
+             (--shell opens a shell with the datum's inputs)",
+            job.pipeline
+        )));
+    }
     let (_tmp, dir) = datum_dir(args.keep.as_deref())?;
     fetch_inputs(&conn, &recipe, &dir)?;
     std::fs::create_dir_all(dir.join("out")).map_err(io_err(dir.join("out")))?;

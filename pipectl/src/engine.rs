@@ -59,8 +59,19 @@ pub fn expose(root: &Path, dirs: Vec<std::path::PathBuf>) -> Res<()> {
         }
     }
     let _ = EXPOSED.set(dirs);
+    // This binary's directory goes on user code's PATH (`pipectl next datum` for datum
+    // batching), unless showing it would show the store.
+    let helper = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(real_or_absolute))
+        .filter(|dir| !store.starts_with(dir) && !dir.starts_with(&store));
+    let _ = HELPER_DIR.set(helper);
     Ok(())
 }
+
+/// The directory of this binary, shown to user code and first on its `PATH`; `None` when it
+/// holds the store (or is unknown).
+static HELPER_DIR: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
 
 /// The process executor, showing the `--expose` directories to user code. It probes the
 /// host's sandbox support (a child process per mode tried) only when a job first starts
@@ -74,6 +85,10 @@ pub fn process_executor() -> Res<Arc<dyn Executor>> {
         .fold(executor_process::ProcessExecutor::builder(), |b, dir| {
             b.expose(dir)
         });
+    let builder = match HELPER_DIR.get().cloned().flatten() {
+        Some(dir) => builder.helper_dir(dir),
+        None => builder,
+    };
     if exposes_any() {
         return Ok(Arc::new(builder.build()?));
     }

@@ -434,3 +434,68 @@ fn a_service_in_a_container_serves_the_latest_commit() {
     assert_eq!(old[0]["state"], "JOB_SUCCESS", "{old:?}");
     e.ok(&["delete", "pipeline", &p]);
 }
+
+/// A `datum_batching` pipeline over 1,000 datums through `pipectl --executor docker`: the
+/// busybox image has no `pipectl`, so its shell speaks the next-datum protocol over the
+/// named pipes in `/pfs/.batch`; one process per datum set reads each datum's variables from
+/// `/pfs/.env`.
+#[test]
+fn datum_batching_with_docker_executor() {
+    let Some((rt, docker)) = docker() else {
+        return;
+    };
+    let e = Env::new();
+    let p = format!("dockerbatch{}", std::process::id());
+    let _cleanup = Cleanup(&rt, &docker, p.clone());
+    e.ok(&["create", "repo", "A"]);
+    for i in 0..1000 {
+        e.local(&format!("tree/f{i:04}"), &format!("v{i}"));
+    }
+    let tree = e.dir.path().join("tree");
+    e.ok(&[
+        "put",
+        "file",
+        "A@master:/",
+        "-f",
+        tree.to_str().unwrap(),
+        "-r",
+    ]);
+    let spec = format!(
+        "pipeline: {{name: {p}}}\ntransform:\n  image: {TEST_IMAGE}\n  cmd: [sh]\n  datum_batching: true\n  stdin:\n\
+         \x20   - 'next() {{ echo \"next $1\" > /pfs/.batch/request && read -r _ < /pfs/.batch/reply; }}'\n\
+         \x20   - 'next ok'\n\
+         \x20   - 'while true; do . /pfs/.env; {{ cat $A; echo \" $PACH_DATUM_ID\"; }} > /pfs/out/${{A##*/}}; next ok; done'\n\
+         input: {{pfs: {{repo: A, glob: /*}}}}\ndatum_set_spec: {{number: 500}}\n"
+    );
+    let spec_file = e.local("batch.yaml", &spec);
+    e.ok(&[
+        "create",
+        "pipeline",
+        "-f",
+        &spec_file,
+        "--executor",
+        "docker",
+    ]);
+    let job = e.latest_job(&p);
+    assert_eq!(summary(&job), "JOB_SUCCESS p1000 s0 f0 t1000");
+    assert_eq!(job["stats"]["datum_sets"], 2);
+    assert_eq!(e.files(&p).len(), 1000);
+    let (value, id) = e
+        .get(&format!("{p}@master:/f0042"))
+        .trim()
+        .split_once(' ')
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .unwrap();
+    assert_eq!(value, "v42");
+    let job_id = job["id"].as_str().unwrap();
+    let datum = e.json(&[
+        "inspect",
+        "datum",
+        &format!("{p}@{job_id}"),
+        &id,
+        "-o",
+        "json",
+    ]);
+    assert_eq!(datum[0]["inputs"][0]["path"], "/f0042", "{}", datum[0]);
+    e.ok(&["delete", "pipeline", &p]);
+}

@@ -1,11 +1,11 @@
-//! `pipectl next datum`: reports the previous datum to the worker's datum-batching socket
-//! and blocks until the worker answers (the next datum is mounted); without a socket it
-//! fails naming the path it tried.
+//! `pipectl next datum`: reports the previous datum through the worker's datum-batching
+//! control pipes and blocks until the worker answers (the next datum is mounted); without a
+//! worker serving them it fails at once naming the directory it tried.
 
 use std::process::Command;
 use std::time::Duration;
 
-use pipeline_core::executor::batch::{BatchControl, Report, SOCKET_ENV};
+use pipeline_core::executor::batch::{BatchControl, DIR_ENV, Report};
 
 fn pipectl() -> Command {
     Command::new(env!("CARGO_BIN_EXE_pipectl"))
@@ -14,12 +14,14 @@ fn pipectl() -> Command {
 #[test]
 fn next_datum_reports_and_blocks_until_released() {
     let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join(".batch/next.sock");
+    let control_dir = dir.path().join(".batch");
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let mut control = rt.block_on(async { BatchControl::bind(&socket) }).unwrap();
+    let mut control = rt
+        .block_on(async { BatchControl::create(&control_dir) })
+        .unwrap();
     let mut child = pipectl()
         .args(["next", "datum", "--error", "bad row 3"])
-        .env(SOCKET_ENV, &socket)
+        .env(DIR_ENV, &control_dir)
         .spawn()
         .unwrap();
     let report = rt.block_on(control.next_call()).unwrap();
@@ -32,10 +34,10 @@ fn next_datum_reports_and_blocks_until_released() {
     rt.block_on(control.release()).unwrap();
     assert!(child.wait().unwrap().success());
 
-    // The default report is success; --socket overrides the variable.
+    // The default report is success; --dir overrides the variable.
     let mut ok = pipectl()
-        .args(["next", "datum", "--socket"])
-        .arg(&socket)
+        .args(["next", "datum", "--dir"])
+        .arg(&control_dir)
         .spawn()
         .unwrap();
     assert_eq!(rt.block_on(control.next_call()).unwrap(), Report::Ok);
@@ -44,10 +46,10 @@ fn next_datum_reports_and_blocks_until_released() {
 
     let out = pipectl()
         .args(["next", "datum"])
-        .env(SOCKET_ENV, dir.path().join("missing.sock"))
+        .env(DIR_ENV, dir.path().join("missing"))
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("missing.sock"), "{err}");
+    assert!(err.contains("missing"), "{err}");
 }

@@ -40,6 +40,15 @@
 //! - The environment is **exactly** [`DatumTask::env`] on top of the backend's base environment
 //!   (the image's, or the host's for local processes); nothing from an earlier datum.
 //!
+//! ## Datum batching
+//!
+//! - For `transform.datum_batching` one [`Worker::run`] spans a whole datum set: the engine
+//!   swaps each datum's inputs into the scratch directory under the running program and
+//!   collects its `out` while it runs ([`batch`]). Only a worker that names a scratch
+//!   directory its user code sees change live ([`Worker::batch_scratch`]) can run such code;
+//!   other backends keep the default `None` and the engine fails those datums saying why.
+//!   Named pipes in that directory must be usable by user code (the control channel).
+//!
 //! ## Process lifetime, drop and cancel
 //!
 //! - `argv[0]` is executed directly (no shell). A program that cannot be executed is a user-code
@@ -197,10 +206,33 @@ pub trait Worker: Send + fmt::Debug {
         IpAddr::V4(Ipv4Addr::LOCALHOST)
     }
 
+    /// For datum batching (`transform.datum_batching`, [`batch`]), where one program spans
+    /// many datums: the scratch directory to run such a program in, whose contents user code
+    /// sees change while it runs. `Some` when what the engine changes in
+    /// [`LiveScratch::dir`] during [`Worker::run`] (a datum's inputs swapped in, named pipes,
+    /// files) is seen at once by the running program at [`LiveScratch::pfs`], and what it
+    /// writes there under `out` is in `dir/out` at once. `engine_scratch` is the directory
+    /// the engine would use; a backend may name its own instead (the engine then fills and
+    /// empties that one). `None` (the default): the backend shows a scratch directory only as
+    /// it was when `run` started, so it cannot run datum-batching code.
+    fn batch_scratch(&self, engine_scratch: &std::path::Path) -> Option<LiveScratch> {
+        let _ = engine_scratch;
+        None
+    }
+
     /// Stops the worker and releases its resources (container, pod, namespace). Idempotent;
     /// the engine never calls `run` after `stop` (it holds every worker in a
     /// [`policy::StopGuard`], which refuses with [`ExecutorError::WorkerLost`]).
     async fn stop(&mut self) -> Result<(), ExecutorError>;
+}
+
+/// A scratch directory that user code sees change while it runs ([`Worker::batch_scratch`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveScratch {
+    /// The directory on this host the engine fills (given as [`DatumTask::scratch`]).
+    pub dir: PathBuf,
+    /// Where user code sees it: `/pfs`, or `dir` itself where paths are substituted.
+    pub pfs: PathBuf,
 }
 
 /// What an executor needs to start the workers of one pipeline version.

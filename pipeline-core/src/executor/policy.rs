@@ -150,6 +150,10 @@ impl Worker for StopGuard {
         self.inner.run(task).await
     }
 
+    fn batch_scratch(&self, engine_scratch: &std::path::Path) -> Option<super::LiveScratch> {
+        self.inner.batch_scratch(engine_scratch)
+    }
+
     async fn stop(&mut self) -> Result<(), ExecutorError> {
         if self.stopped {
             return Ok(());

@@ -348,6 +348,12 @@ pub enum DatumFailure {
         /// What was wrong.
         message: String,
     },
+    /// Datum batching (reference §3.5): the user code reported the datum failed
+    /// (`next datum --error`), or exited before asking for its next datum.
+    Batching {
+        /// What happened.
+        message: String,
+    },
     /// The executor failed (worker lost, image missing, ...).
     Executor {
         /// The error.
@@ -366,6 +372,7 @@ impl std::fmt::Display for DatumFailure {
             }
             DatumFailure::Cancelled => f.write_str("cancelled"),
             DatumFailure::InvalidOutput { message } => write!(f, "invalid output: {message}"),
+            DatumFailure::Batching { message } => f.write_str(message),
             DatumFailure::Executor { message } => write!(f, "executor error: {message}"),
         }
     }

@@ -349,13 +349,7 @@ fn check_secrets(engine: &Engine, effective: &EffectiveSpec, out: &mut Vec<Diagn
 
 /// Refuses what the engine cannot run yet.
 fn reject_unsupported(effective: &EffectiveSpec, name: &str) -> Result<()> {
-    for (what, set) in [
-        ("spout", effective.spout.is_some()),
-        (
-            "transform.datum_batching",
-            effective.transform.datum_batching,
-        ),
-    ] {
+    for (what, set) in [("spout", effective.spout.is_some())] {
         if set {
             return Err(PpsError::Unsupported {
                 pipeline: name.to_string(),

@@ -42,7 +42,7 @@ pub(crate) struct AttemptResult {
 }
 
 /// How one run of a program ended, as a failure (`None`: it succeeded).
-fn failure_of(outcome: Result<Verdict, ExecutorError>) -> Option<DatumFailure> {
+pub(super) fn failure_of(outcome: Result<Verdict, ExecutorError>) -> Option<DatumFailure> {
     match outcome {
         Ok(Verdict::Success { .. }) => None,
         Ok(Verdict::Failed { exit_code }) => Some(DatumFailure::ExitCode { code: exit_code }),
@@ -57,7 +57,7 @@ fn failure_of(outcome: Result<Verdict, ExecutorError>) -> Option<DatumFailure> {
 }
 
 /// A run's end from its failure (`None`: success).
-fn run_end(failure: Option<DatumFailure>) -> RunEnd {
+pub(super) fn run_end(failure: Option<DatumFailure>) -> RunEnd {
     match failure {
         None => RunEnd::Success,
         Some(failure) => RunEnd::Failed { failure },

@@ -190,7 +190,7 @@ impl DatumCtx {
     }
 
     /// The record of datum `t` before it ran (failed until an attempt succeeds).
-    fn initial_info(&self, t: &Todo) -> DatumInfo {
+    pub(super) fn initial_info(&self, t: &Todo) -> DatumInfo {
         let inputs: Vec<DatumInputInfo> = t.datum.inputs.iter().map(DatumInputInfo::of).collect();
         DatumInfo {
             id: t.id.clone(),
@@ -208,7 +208,7 @@ impl DatumCtx {
     }
 
     /// What the worker is asked to run for datum `t` in `scratch`.
-    fn task(&self, t: &Todo, scratch: PathBuf, logs: Arc<DatumLogs>) -> DatumTask {
+    pub(super) fn task(&self, t: &Todo, scratch: PathBuf, logs: Arc<DatumLogs>) -> DatumTask {
         let mut env = self.base_env.clone();
         env.extend(t.datum.env(&self.job_env));
         DatumTask {
@@ -233,7 +233,7 @@ impl DatumCtx {
     }
 
     /// The datum's report from the attempts' result and what a successful attempt ingested.
-    fn finish(
+    pub(super) fn finish(
         &self,
         mut info: DatumInfo,
         r: AttemptResult,

@@ -25,11 +25,20 @@ impl DatumCtx {
         out_clean: bool,
         lazy: &mut LazyFeeds,
     ) -> std::result::Result<u64, String> {
+        // A datum-batching process's control pipes stay, untouched, from datum to datum.
+        let control = self
+            .transform
+            .datum_batching
+            .then_some(crate::executor::batch::DIR);
         let keep: Vec<&str> = std::iter::once("out")
+            .chain(control)
             .chain(datum.inputs.iter().map(|i| i.leaf.name.as_str()))
             .collect();
-        let clean: &[&str] = if out_clean { &["out"] } else { &[] };
-        super::super::scratch::reset(scratch, &keep, clean, &self.scratch)
+        let clean: Vec<&str> = control
+            .into_iter()
+            .chain(out_clean.then_some("out"))
+            .collect();
+        super::super::scratch::reset(scratch, &keep, &clean, &self.scratch)
             .map_err(|e| format!("preparing {}: {}", scratch.display(), ErrorChain(&e)))?;
         let mut bytes = 0;
         for input in &datum.inputs {

@@ -15,10 +15,12 @@
 //!
 //! Per datum ([`datum_run`]): inputs are materialised ([`materialize`]), the attempt loop
 //! ([`attempt`]) runs user code on a worker, outputs are ingested, log lines collected
-//! ([`datum_logs`]). [`execution`] wires one job's pieces together; this module starts and
+//! ([`datum_logs`]). A `datum_batching` pipeline's sets run in one process each instead
+//! ([`batching`]). [`execution`] wires one job's pieces together; this module starts and
 //! finishes the job.
 
 mod attempt;
+mod batching;
 mod collector;
 mod datum_logs;
 mod datum_run;
@@ -65,7 +67,6 @@ use planner::{JobSources, Planner, Salvage, processed};
 impl Engine {
     /// Runs one job whose inputs are finished, to a terminal state.
     pub(crate) async fn run_job(&self, mut job: JobInfo) -> Result<JobInfo> {
-        let store = self.store().clone();
         let pinfo = self.pipeline_version(&job.pipeline, job.version)?;
         let spec = pinfo.effective.clone();
         if job.state == JobState::JobRunning {
@@ -104,7 +105,6 @@ impl Engine {
             },
             None => None,
         };
-        let base_salt_same = self.salt_unchanged(base.as_ref(), &pinfo);
         // A job that was running when its host died resumes: what it recorded stays, and is
         // not run again.
         let resumed = job.restarts > 0;
@@ -121,25 +121,7 @@ impl Engine {
             job.stats = Default::default();
             (Owners::default(), RunOutcome::default())
         };
-        let planner = Planner {
-            store: store.clone(),
-            pipeline: job.pipeline.clone(),
-            job_id: job.id.clone(),
-            base_job: base.as_ref().map(|b| b.id.clone()),
-            salt: pinfo.salt.clone(),
-            // With `s3_out` or a service no datum is skipped: every job rewrites the output.
-            every_job: spec.reprocess_spec == ReprocessSpec::EveryJob
-                || spec.s3_out
-                || spec.service.is_some(),
-            base_salt_same,
-            resumed,
-            started: t_plan,
-            salvage: self.salvage_of(&job),
-            sets: SetRule::of(
-                spec.datum_set_spec.as_ref(),
-                u64::try_from(spec.workers()).unwrap_or(1),
-            ),
-        };
+        let planner = self.planner(&job, &pinfo, base.as_ref(), resumed, t_plan);
 
         // ---- run
         let t_run = Instant::now();
@@ -226,6 +208,37 @@ impl Engine {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&key);
         result
+    }
+
+    /// The planner of `job`: which datums run, against `base`'s records.
+    fn planner(
+        &self,
+        job: &JobInfo,
+        pinfo: &PipelineInfo,
+        base: Option<&JobInfo>,
+        resumed: bool,
+        started: Instant,
+    ) -> Planner {
+        let spec = &pinfo.effective;
+        Planner {
+            store: self.store().clone(),
+            pipeline: job.pipeline.clone(),
+            job_id: job.id.clone(),
+            base_job: base.map(|b| b.id.clone()),
+            salt: pinfo.salt.clone(),
+            // With `s3_out` or a service no datum is skipped: every job rewrites the output.
+            every_job: spec.reprocess_spec == ReprocessSpec::EveryJob
+                || spec.s3_out
+                || spec.service.is_some(),
+            base_salt_same: self.salt_unchanged(base, pinfo),
+            resumed,
+            started,
+            salvage: self.salvage_of(job),
+            sets: SetRule::of(
+                spec.datum_set_spec.as_ref(),
+                u64::try_from(spec.workers()).unwrap_or(1),
+            ),
+        }
     }
 
     /// Whether the base job's pipeline version has the salt of `pinfo` (true without a base).

@@ -176,6 +176,18 @@ async fn work_datums(
             None => work.lock().await.next_set().await,
         };
         let Some(set) = next else { break };
+        if ctx.cancel.is_cancelled() {
+            break;
+        }
+        if ctx.transform.datum_batching {
+            let Some(dones) = ctx.run_set_batched(&mut *worker, set).await else {
+                break;
+            };
+            if report.send(Msg::Set(dones)).await.is_err() {
+                break;
+            }
+            continue;
+        }
         let mut dones = Vec::with_capacity(set.len());
         for t in set {
             if ctx.cancel.is_cancelled() {
