@@ -528,6 +528,9 @@ pub fn inspect_pipeline(g: &Global, args: PipelineArgs) -> Res {
                 outln!("Image: {} (digest {})", pin.image, pin.digest);
             }
             outln!("State: {}", if p.stopped { "paused" } else { "running" });
+            if let Some(line) = spout_line(&p) {
+                outln!("Spout: {line}");
+            }
             outln!("Output branch: {}", p.output_branch);
             let inputs: Vec<String> = p.inputs.iter().map(|b| b.to_string()).collect();
             outln!("Inputs: {}", inputs.join(", "));
@@ -544,6 +547,34 @@ pub fn inspect_pipeline(g: &Global, args: PipelineArgs) -> Res {
         }
     }
     Ok(())
+}
+
+/// How a spout runs, in one line: its state, restarts, last error and next try.
+fn spout_line(p: &PipelineInfo) -> Option<String> {
+    p.effective.spout.as_ref()?;
+    let Some(s) = &p.spout_status else {
+        return Some(if p.stopped {
+            "stopped".into()
+        } else {
+            "not running here (spouts run under `pipectl serve`)".into()
+        });
+    };
+    let state = match s.state {
+        pipeline_core::pps::SpoutState::Starting => "starting",
+        pipeline_core::pps::SpoutState::Running => "running",
+        pipeline_core::pps::SpoutState::Restarting => "restarting",
+    };
+    let mut line = format!("{state}, {} restart(s)", s.restarts);
+    if let Some(e) = &s.last_error {
+        line.push_str(&format!("; last error: {e}"));
+    }
+    if let Some(next) = s.next_try_ms {
+        line.push_str(&format!(
+            "; next try at {}",
+            pipeline_core::pps::format_ms(next)
+        ));
+    }
+    Some(line)
 }
 
 /// `delete pipeline`.

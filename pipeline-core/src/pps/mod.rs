@@ -120,6 +120,7 @@ pub mod reproduce;
 mod scheduler;
 mod scratch;
 pub mod secrets;
+mod spout;
 mod transaction_finish;
 mod transactions;
 
@@ -146,6 +147,10 @@ pub use records::{
     EgressStatus, JobInfo, JobState, JobStats, LogLine, PipelineInfo, RunEnd,
 };
 pub use registry::{CreateOptions, EngineCheck, RerunMode};
+pub use spout::{
+    SPOUT_LOG_NAME, SpoutAccess, SpoutAccessRequest, SpoutHost, SpoutRestart, SpoutState,
+    SpoutStatus,
+};
 pub use transactions::{
     TransactionFinished, TransactionInfo, TransactionRequest, TransactionResponse,
 };
@@ -211,6 +216,8 @@ struct Inner {
     egress_options: Vec<(String, String)>,
     /// The backoff of failing egress attempts.
     egress_retry: egress::EgressRetry,
+    /// The spouts this engine runs, and how they reach its host.
+    spouts: spout::Spouts,
 }
 
 /// Builds an [`Engine`].
@@ -323,6 +330,7 @@ impl EngineBuilder {
                 parked: std::sync::atomic::AtomicBool::new(false),
                 egress_options: self.egress_options,
                 egress_retry: self.egress_retry,
+                spouts: spout::Spouts::default(),
             }),
         })
     }
@@ -377,6 +385,8 @@ impl Engine {
         for token in running.values() {
             token.cancel();
         }
+        drop(running);
+        self.inner.spouts.cancel_all();
     }
 
     /// Whether [`Engine::park`] was called.
@@ -389,6 +399,7 @@ impl Engine {
     ///
     /// Async: waits until every warm worker is stopped.
     pub async fn shutdown(&self) {
+        self.stop_spouts(None).await;
         let mut pools = self.inner.pools.lock().await;
         for (_, mut pool) in pools.drain() {
             for w in pool.iter_mut() {

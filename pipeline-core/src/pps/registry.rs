@@ -357,7 +357,13 @@ fn reject_unsupported(effective: &EffectiveSpec, name: &str) -> Result<()> {
         ("input.pfs.s3 (inputs served over S3)", s3_input),
         ("s3_out (output written over S3)", effective.s3_out),
         ("service", effective.service.is_some()),
-        ("spout", effective.spout.is_some()),
+        (
+            "spout.service (a spout that also serves a port)",
+            effective
+                .spout
+                .as_ref()
+                .is_some_and(|s| s.service.is_some()),
+        ),
         (
             "transform.datum_batching",
             effective.transform.datum_batching,
@@ -810,6 +816,7 @@ impl Engine {
             created_ms: existing.map_or(now, |p| p.created_ms),
             updated_ms: now,
             image,
+            spout_status: None,
         };
         Ok(NewVersion { info, branches })
     }
@@ -900,6 +907,7 @@ impl Engine {
             txn.engine_put(&PipelineKey::new(name).encode(), &enc(&info))?;
             Ok(())
         })?;
+        self.reconcile_spouts()?;
         Ok(info)
     }
 
@@ -918,6 +926,7 @@ impl Engine {
             txn.create_branch(&info.output_branch, None, &info.inputs)?;
             Ok(())
         })?;
+        self.reconcile_spouts()?;
         Ok(info)
     }
 
@@ -950,6 +959,7 @@ impl Engine {
         let store = self.store();
         check_unread(&store.inspect_branch(&info.output_branch), name)?;
         self.kill_unfinished(name, "job killed because pipeline was deleted")?;
+        self.stop_spouts(Some(&info.id())).await;
         {
             let mut pools = self.inner.pools.lock().await;
             let id = info.id();

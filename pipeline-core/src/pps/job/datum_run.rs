@@ -304,7 +304,10 @@ impl DatumCtx {
 
 /// The transform's environment plus its secrets' `env_var`s, and every secret value the
 /// job has (to redact from logs and errors).
-fn secret_env(transform: &Transform, secrets: &Secrets) -> (Vec<(String, String)>, Redactor) {
+pub(crate) fn secret_env(
+    transform: &Transform,
+    secrets: &Secrets,
+) -> (Vec<(String, String)>, Redactor) {
     let mut base_env: Vec<(String, String)> = transform
         .env
         .iter()

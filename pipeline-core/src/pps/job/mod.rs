@@ -33,7 +33,8 @@ mod planner;
 mod pool;
 mod restart;
 
-pub(crate) use datum_logs::LiveLogs;
+pub(crate) use datum_logs::{DatumLogs, LiveLogs};
+pub(crate) use datum_run::secret_env;
 pub(crate) use restart::RunningDatums;
 
 use std::collections::HashMap;
