@@ -553,16 +553,13 @@ pub fn inspect_pipeline(g: &Global, args: PipelineArgs) -> Res {
 fn spout_line(p: &PipelineInfo) -> Option<String> {
     p.effective.spout.as_ref()?;
     let Some(s) = &p.spout_status else {
-        return Some(if p.stopped {
-            "stopped".into()
-        } else {
-            "not running here (spouts run under `pipectl serve`)".into()
-        });
+        return Some(if p.stopped { "stopped" } else { "not running" }.into());
     };
     let state = match s.state {
         pipeline_core::pps::SpoutState::Starting => "starting",
         pipeline_core::pps::SpoutState::Running => "running",
         pipeline_core::pps::SpoutState::Restarting => "restarting",
+        pipeline_core::pps::SpoutState::Waiting => "waiting",
     };
     let mut line = format!("{state}, {} restart(s)", s.restarts);
     if let Some(e) = &s.last_error {

@@ -232,7 +232,9 @@ fn a_spout_created_without_a_server_waits_for_one() {
     e.ok(&["create", "pipeline", "-f", &f]);
     let text = e.ok(&["inspect", "pipeline", "later"]);
     assert!(
-        text.contains("Spout: not running here (spouts run under `pipectl serve`)"),
+        text.contains(
+            "Spout: waiting, 0 restart(s); last error: not started: spouts need a server"
+        ) && text.contains("`pipectl serve`"),
         "{text}"
     );
     // Bad input is still refused with the field and position.

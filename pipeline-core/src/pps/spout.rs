@@ -45,6 +45,10 @@ use super::{Engine, now_ms};
 /// The job and datum name a spout's log lines are shown under.
 pub const SPOUT_LOG_NAME: &str = "spout";
 
+/// Why an engine without a [`SpoutHost`] does not run spouts.
+const NO_HOST: &str = "not started: spouts need a server their user code can reach; run them \
+    under `pipectl serve` (this engine has no spout host)";
+
 /// What a host needs to let one spout reach it.
 #[derive(Debug, Clone)]
 pub struct SpoutAccessRequest {
@@ -126,6 +130,9 @@ pub enum SpoutState {
     Running,
     /// The last run ended; the next starts at [`SpoutStatus::next_try_ms`].
     Restarting,
+    /// Not started: the engine answering has no [`SpoutHost`] (spouts run under
+    /// `pipectl serve`); [`SpoutStatus::last_error`] says so.
+    Waiting,
 }
 
 /// How a spout runs now (shown by `inspect pipeline`; kept in memory by the engine that
@@ -240,6 +247,21 @@ impl Engine {
     /// Does not block.
     pub fn with_spout_status(&self, mut info: PipelineInfo) -> PipelineInfo {
         info.spout_status = self.spout_status(&info.id());
+        if info.spout_status.is_none()
+            && is_spout(&info)
+            && !info.stopped
+            && self.inner.spouts.host().is_none()
+        {
+            info.spout_status = Some(SpoutStatus {
+                state: SpoutState::Waiting,
+                version: info.version,
+                restarts: 0,
+                started_ms: None,
+                last_error: Some(NO_HOST.into()),
+                last_exit_ms: None,
+                next_try_ms: None,
+            });
+        }
         info
     }
 
@@ -252,6 +274,10 @@ impl Engine {
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return Ok(());
         };
+        if self.inner.spouts.host().is_none() {
+            // Nothing to start them with: `with_spout_status` says so.
+            return Ok(());
+        }
         let wanted: HashMap<String, PipelineInfo> = if self.is_parked() {
             HashMap::new()
         } else {
@@ -393,9 +419,7 @@ impl Engine {
         logs: &Arc<DatumLogs>,
     ) -> String {
         let Some(host) = self.inner.spouts.host() else {
-            return "spouts need a server their user code can reach: run them under \
-                    `pipectl serve` (an engine without a spout host does not start them)"
-                .to_string();
+            return NO_HOST.to_string();
         };
         let Some(executor) = self.inner.executors.get(&p.executor).cloned() else {
             return format!(
