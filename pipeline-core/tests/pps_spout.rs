@@ -1,7 +1,7 @@
 //! Spouts in the engine (reference §1.9, §3.6) with the process executor and a host that
 //! grants each run an environment: no jobs for the spout's commits, a run per grant (each
 //! revoked when it ends), restarts with backoff and the last error shown, stop and delete
-//! ending the run; and an engine without a host that says why its spouts do not run.
+//! ending the run, update replacing it; and an engine without a host that says why its spouts do not run.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -167,8 +167,25 @@ async fn stopping_a_spout_ends_its_run_and_starting_runs_it_again() {
     .await;
     assert_eq!(s.restarts, 0);
     assert_eq!(host.grants.load(Ordering::SeqCst), 2);
+
+    // Updating runs the new version in place of the old one.
+    let update = CreateOptions {
+        update: true,
+        ..CreateOptions::default()
+    };
+    engine
+        .create_pipeline(&spout("long", "exec sleep 1001"), &update)
+        .unwrap();
+    engine.run_pending().await.unwrap();
+    wait_for("version 2 to run", || {
+        engine
+            .spout_status("long")
+            .filter(|s| s.version == 2 && s.state == SpoutState::Running)
+    })
+    .await;
+    assert_eq!(host.grants.load(Ordering::SeqCst), 3);
     engine.shutdown().await;
-    assert_eq!(host.revoked.lock().unwrap().len(), 2);
+    assert_eq!(host.revoked.lock().unwrap().len(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -173,6 +173,9 @@ struct Supervised {
 pub(crate) struct Spouts {
     host: Mutex<Option<Arc<dyn SpoutHost>>>,
     running: Mutex<HashMap<String, Supervised>>,
+    /// Runs cancelled by [`Engine::reconcile_spouts`] that may still be winding down, by
+    /// pipeline ID: [`Engine::stop_spouts`] waits for them too.
+    retiring: Mutex<Vec<(String, tokio::task::JoinHandle<()>)>>,
     restart: Mutex<SpoutRestart>,
 }
 
@@ -186,6 +189,10 @@ impl Spouts {
         for s in self.running().values() {
             s.cancel.cancel();
         }
+    }
+
+    fn retiring(&self) -> std::sync::MutexGuard<'_, Vec<(String, tokio::task::JoinHandle<()>)>> {
+        self.retiring.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn host(&self) -> Option<Arc<dyn SpoutHost>> {
@@ -288,15 +295,24 @@ impl Engine {
                 .collect()
         };
         let mut running = self.inner.spouts.running();
-        running.retain(|id, s| {
-            let keep = wanted
-                .get(id)
-                .is_some_and(|p| p.version == s.version && !s.done.is_finished());
-            if !keep {
+        let gone: Vec<String> = running
+            .iter()
+            .filter(|(id, s)| {
+                !wanted
+                    .get(*id)
+                    .is_some_and(|p| p.version == s.version && !s.done.is_finished())
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut retiring = self.inner.spouts.retiring();
+        retiring.retain(|(_, done)| !done.is_finished());
+        for id in gone {
+            if let Some(s) = running.remove(&id) {
                 s.cancel.cancel();
+                retiring.push((id, s.done));
             }
-            keep
-        });
+        }
+        drop(retiring);
         for (id, p) in wanted {
             if running.contains_key(&id) {
                 continue;
@@ -329,7 +345,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Stops every spout this engine runs and waits until their workers are stopped.
+    /// Stops every spout this engine runs (or only `only`, a pipeline ID), and waits until
+    /// their workers are stopped, also those of runs cancelled earlier.
     ///
     /// Async: waits for the runs to wind down.
     pub(crate) async fn stop_spouts(&self, only: Option<&str>) {
@@ -342,11 +359,22 @@ impl Engine {
                 .collect();
             ids.iter().filter_map(|id| running.remove(id)).collect()
         };
+        let retired: Vec<tokio::task::JoinHandle<()>> = {
+            let mut retiring = self.inner.spouts.retiring();
+            let (mine, others) = std::mem::take(&mut *retiring)
+                .into_iter()
+                .partition(|(id, _)| only.is_none_or(|o| o == id.as_str()));
+            *retiring = others;
+            mine.into_iter().map(|(_, done)| done).collect()
+        };
         for s in &stopped {
             s.cancel.cancel();
         }
         for s in stopped {
             let _ = s.done.await;
+        }
+        for done in retired {
+            let _ = done.await;
         }
     }
 
