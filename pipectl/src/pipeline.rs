@@ -468,12 +468,19 @@ fn pipeline_line(p: &PipelineInfo, jobs: &[JobInfo]) -> String {
         .find(|j| j.pipeline == id)
         .map_or("-", |j| j.state.as_str());
     let inputs: Vec<String> = p.inputs.iter().map(|b| b.to_string()).collect();
+    // A spout has no jobs: its state is its run's (a crash loop shows as `restarting`).
+    let state = match p.spout_status.as_ref().map(|s| s.state) {
+        _ if p.stopped => "paused",
+        Some(pipeline_core::pps::SpoutState::Restarting) => "restarting",
+        Some(pipeline_core::pps::SpoutState::Waiting) => "waiting",
+        _ => "running",
+    };
     format!(
         "{:<20} {:<8} {:<11} {:<10} {:<15} {}",
         id,
         p.version,
         p.executor,
-        if p.stopped { "paused" } else { "running" },
+        state,
         last,
         inputs.join(",")
     )

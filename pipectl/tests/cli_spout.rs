@@ -213,6 +213,10 @@ fn a_crashing_spout_shows_its_last_error_and_is_restarted_with_backoff() {
     assert_eq!(status["last_error"], "exited with code 3", "{status}");
     let text = e.ok(&["inspect", "pipeline", "crashy"]);
     assert!(text.contains("last error: exited with code 3"), "{text}");
+    assert!(
+        text.contains("restart(s)") && text.contains("next try at"),
+        "{text}"
+    );
     let logs = spout_logs(&e, "crashy");
     assert!(logs.iter().any(|l| l == "boom"), "{logs:?}");
     assert!(
@@ -230,6 +234,7 @@ fn a_spout_created_without_a_server_waits_for_one() {
   "transform": {"cmd": ["sh", "-c", "sleep 1"]}}"#;
     let f = e.local("later.json", spec);
     e.ok(&["create", "pipeline", "-f", &f]);
+    assert!(e.ok(&["list", "pipeline"]).contains(" waiting "));
     let text = e.ok(&["inspect", "pipeline", "later"]);
     assert!(
         text.contains(
