@@ -213,10 +213,15 @@ fn a_crashing_spout_shows_its_last_error_and_is_restarted_with_backoff() {
     assert_eq!(status["last_error"], "exited with code 3", "{status}");
     let text = e.ok(&["inspect", "pipeline", "crashy"]);
     assert!(text.contains("last error: exited with code 3"), "{text}");
-    assert!(
-        text.contains("restart(s)") && text.contains("next try at"),
-        "{text}"
-    );
+    wait_for(&e, "inspect to show the next try while it waits", || {
+        let text = e.ok(&["inspect", "pipeline", "crashy"]);
+        (text.contains("Spout: restarting,") && text.contains("; next try at 20")).then_some(())
+    });
+    wait_for(&e, "list pipeline to show it restarting", || {
+        e.ok(&["list", "pipeline"])
+            .contains(" restarting ")
+            .then_some(())
+    });
     let logs = spout_logs(&e, "crashy");
     assert!(logs.iter().any(|l| l == "boom"), "{logs:?}");
     assert!(
