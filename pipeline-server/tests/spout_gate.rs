@@ -35,17 +35,25 @@ fn create(spec: &str) -> CreatePipelines {
     }
 }
 
-/// The `PIPECTL_SERVER` and `PIPECTL_TOKEN` the spout printed, once it has.
+/// The `PIPECTL_SERVER` and `PIPECTL_TOKEN` the spout printed (the token cut in two: the
+/// whole token is redacted from its logs), once it has.
 async fn granted(engine: &Engine) -> (String, String) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let lines = engine.logs("spout", None, None).unwrap();
         if let Some(l) = lines.iter().find(|l| l.message.starts_with("grant ")) {
-            let mut parts = l.message.split(' ').skip(1);
-            return (
-                parts.next().unwrap().to_string(),
-                parts.next().unwrap().to_string(),
+            let parts: Vec<&str> = l.message.split(' ').collect();
+            let token = format!("{}{}", parts[2], parts[3]);
+            let whole = lines
+                .iter()
+                .find(|l| l.message.starts_with("token "))
+                .unwrap();
+            assert!(
+                !whole.message.contains(&token),
+                "the credential is redacted from the spout's logs: {}",
+                whole.message
             );
+            return (parts[1].to_string(), token);
         }
         assert!(
             Instant::now() < deadline,
@@ -79,7 +87,7 @@ async fn a_spout_token_writes_only_its_own_output_branch() {
     owner
         .create_pipelines(&create(
             r#"{"pipeline": {"name": "spout"}, "spout": {},
-               "transform": {"cmd": ["sh", "-c", "echo grant $PIPECTL_SERVER $PIPECTL_TOKEN; exec sleep 1000"]}}"#,
+               "transform": {"cmd": ["sh", "-c", "t=$PIPECTL_TOKEN; echo token $t; echo grant $PIPECTL_SERVER ${t%${t#????????}} ${t#????????}; exec sleep 1000"]}}"#,
         ))
         .await
         .unwrap();

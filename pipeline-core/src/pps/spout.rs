@@ -10,7 +10,8 @@
 //!   is never read, and the worker environment: `transform.env`, secret env vars,
 //!   `PPS_PIPELINE_NAME`, and what the host grants ([`SpoutHost::grant`]: `PIPECTL_SERVER`,
 //!   `PIPECTL_TOKEN`, ...). Its output lines go to the pipeline's logs (job `spout`, datum
-//!   `spout`), kept in memory while it runs, at most 10,000 lines per run.
+//!   `spout`), kept in memory while the engine runs it (at most 10,000 lines across its runs,
+//!   never stored), with its secrets and each run's credential redacted.
 //! - **Restarts.** When the user code exits (or the worker cannot be started), the reason is
 //!   logged and shown ([`SpoutStatus`]) and it is started again after a backoff
 //!   ([`SpoutRestart`]: 1 s doubling to 1 min by default, back to 1 s after a run that lasted
@@ -33,12 +34,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::error_chain::ErrorChain;
 use crate::executor::policy::StopGuard;
+use crate::executor::redact::Redactor;
 use crate::executor::{
     CancellationToken, DatumOutcome, DatumTask, LogSink, LogStream, Program, ProgramKind, Worker,
 };
 use crate::pfs::BranchRef;
 
-use super::job::{DatumLogs, secret_env};
+use super::job::{DatumLogs, LiveGuard, secret_env};
 use super::records::PipelineInfo;
 use super::{Engine, now_ms};
 
@@ -158,6 +160,50 @@ pub struct SpoutStatus {
     /// When the next run starts, ms since the epoch (while restarting).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_try_ms: Option<u64>,
+}
+
+/// A spout's log across its runs: shown as job and datum [`SPOUT_LOG_NAME`] while the
+/// supervisor lives, renewed per run (each run redacts its own credential), lines kept.
+struct SpoutLog {
+    logs: Arc<DatumLogs>,
+    live: Option<LiveGuard>,
+}
+
+impl SpoutLog {
+    /// An empty log of spout `id`, shown at once.
+    fn new(engine: &Engine, id: &str) -> Self {
+        let logs = Arc::new(DatumLogs::new(
+            Arc::new(Redactor::default()),
+            engine.inner.echo_logs,
+        ));
+        let live =
+            engine
+                .inner
+                .live_logs
+                .register(id, SPOUT_LOG_NAME, SPOUT_LOG_NAME, logs.clone());
+        SpoutLog {
+            logs,
+            live: Some(live),
+        }
+    }
+
+    /// Continues the log with lines redacted by `redact` from now on.
+    fn renew(&mut self, engine: &Engine, id: &str, redact: Redactor) {
+        let next = Arc::new(DatumLogs::continuing(
+            Arc::new(redact),
+            engine.inner.echo_logs,
+            &self.logs,
+        ));
+        // The old registration goes first: dropping it removes the key.
+        self.live = None;
+        self.live = Some(engine.inner.live_logs.register(
+            id,
+            SPOUT_LOG_NAME,
+            SPOUT_LOG_NAME,
+            next.clone(),
+        ));
+        self.logs = next;
+    }
 }
 
 /// One supervised spout: its version, cancellation and status.
@@ -392,19 +438,12 @@ impl Engine {
             .restart
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let redact = self
-            .pipeline_secrets(&p)
-            .map(|s| secret_env(&p.effective.transform, &s).1)
-            .unwrap_or_default();
-        let logs = Arc::new(DatumLogs::new(Arc::new(redact), self.inner.echo_logs));
-        let _live =
-            self.inner
-                .live_logs
-                .register(&id, SPOUT_LOG_NAME, SPOUT_LOG_NAME, logs.clone());
+        let mut log = SpoutLog::new(&self, &id);
         let mut delay = restart.initial;
         while !cancel.is_cancelled() {
             let began = Instant::now();
-            let ended = self.run_spout_once(&p, &cancel, &status, &logs).await;
+            let ended = self.run_spout_once(&p, &cancel, &status, &mut log).await;
+            let logs = &log.logs;
             if cancel.is_cancelled() {
                 break;
             }
@@ -444,7 +483,7 @@ impl Engine {
         p: &PipelineInfo,
         cancel: &CancellationToken,
         status: &Mutex<SpoutStatus>,
-        logs: &Arc<DatumLogs>,
+        log: &mut SpoutLog,
     ) -> String {
         let Some(host) = self.inner.spouts.host() else {
             return NO_HOST.to_string();
@@ -476,6 +515,15 @@ impl Engine {
             Ok(a) => a,
             Err(e) => return format!("the host refused access: {e}"),
         };
+        // This run's lines hide its secrets and its credential.
+        let mut hidden: Vec<Vec<u8>> = secrets
+            .0
+            .values()
+            .flat_map(|keys| keys.values().map(|v| v.0.clone()))
+            .collect();
+        hidden.push(access.credential.clone().into_bytes());
+        log.renew(self, &p.id(), Redactor::new(hidden));
+        let logs = &log.logs;
         let ended = self
             .run_granted(p, &pool, executor.as_ref(), &access, cancel, status, logs)
             .await;

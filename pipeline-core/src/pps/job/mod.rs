@@ -33,7 +33,7 @@ mod planner;
 mod pool;
 mod restart;
 
-pub(crate) use datum_logs::{DatumLogs, LiveLogs};
+pub(crate) use datum_logs::{DatumLogs, LiveGuard, LiveLogs};
 pub(crate) use datum_run::secret_env;
 pub(crate) use restart::RunningDatums;
 
