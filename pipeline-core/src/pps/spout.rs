@@ -10,7 +10,7 @@
 //!   is never read, and the worker environment: `transform.env`, secret env vars,
 //!   `PPS_PIPELINE_NAME`, and what the host grants ([`SpoutHost::grant`]: `PIPECTL_SERVER`,
 //!   `PIPECTL_TOKEN`, ...). Its output lines go to the pipeline's logs (job `spout`, datum
-//!   `spout`), kept in memory while the engine runs it (at most 10,000 lines across its runs,
+//!   `spout`), kept in memory while the engine runs it (its first 10,000 lines across runs,
 //!   never stored), with its secrets and each run's credential redacted.
 //! - **Restarts.** When the user code exits (or the worker cannot be started), the reason is
 //!   logged and shown ([`SpoutStatus`]) and it is started again after a backoff
