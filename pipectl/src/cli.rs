@@ -38,7 +38,9 @@ pub struct Cli {
     #[arg(long, global = true, env = "PIPECTL_OBJECTS")]
     pub objects: Option<String>,
     /// Don't wait for the jobs a command starts (they run on the next command that waits).
-    #[arg(long, global = true)]
+    /// PIPECTL_NO_WAIT=1 sets it (spouts get it: they never wait for downstream jobs).
+    #[arg(long, global = true, env = "PIPECTL_NO_WAIT",
+        value_parser = clap::builder::BoolishValueParser::new())]
     pub no_wait: bool,
     /// Use the server at this URL (`http://HOST:PORT` or `unix:PATH`) instead of the store's
     /// own socket or the store itself.
@@ -476,8 +478,12 @@ pub fn run(cli: Cli) -> i32 {
         no_wait_lock: cli.no_wait_lock,
         project: cli.project,
     };
+    let mut expose = cli.expose;
+    if matches!(cli.command, Command::Serve(_)) {
+        expose.extend(crate::serve::spout_bin_dir_to_expose());
+    }
     let result = project::init(&g)
-        .and_then(|()| engine::expose(&g.root, cli.expose))
+        .and_then(|()| engine::expose(&g.root, expose))
         .and_then(|()| dispatch(&g, cli.command));
     match result {
         Ok(code) => code,

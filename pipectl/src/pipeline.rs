@@ -475,12 +475,19 @@ fn pipeline_line(p: &PipelineInfo, jobs: &[JobInfo]) -> String {
         .find(|j| j.pipeline == id)
         .map_or("-", |j| j.state.as_str());
     let inputs: Vec<String> = p.inputs.iter().map(|b| b.to_string()).collect();
+    // A spout has no jobs: its state is its run's (a crash loop shows as `restarting`).
+    let state = match p.spout_status.as_ref().map(|s| s.state) {
+        _ if p.stopped => "paused",
+        Some(pipeline_core::pps::SpoutState::Restarting) => "restarting",
+        Some(pipeline_core::pps::SpoutState::Waiting) => "waiting",
+        _ => "running",
+    };
     format!(
         "{:<20} {:<8} {:<11} {:<10} {:<15} {}",
         id,
         p.version,
         p.executor,
-        if p.stopped { "paused" } else { "running" },
+        state,
         last,
         inputs.join(",")
     )
@@ -538,6 +545,9 @@ pub fn inspect_pipeline(g: &Global, args: PipelineArgs) -> Res {
             if let Some(svc) = &p.effective.service {
                 print_service(&conn, &p.id(), svc)?;
             }
+            if let Some(line) = spout_line(&p) {
+                outln!("Spout: {line}");
+            }
             outln!("Output branch: {}", p.output_branch);
             let inputs: Vec<String> = p.inputs.iter().map(|b| b.to_string()).collect();
             outln!("Inputs: {}", inputs.join(", "));
@@ -586,6 +596,31 @@ fn print_service(conn: &Conn, pipeline: &str, svc: &pipeline_core::spec::Service
         );
     }
     Ok(())
+}
+
+/// How a spout runs, in one line: its state, restarts, last error and next try.
+fn spout_line(p: &PipelineInfo) -> Option<String> {
+    p.effective.spout.as_ref()?;
+    let Some(s) = &p.spout_status else {
+        return Some(if p.stopped { "stopped" } else { "not running" }.into());
+    };
+    let state = match s.state {
+        pipeline_core::pps::SpoutState::Starting => "starting",
+        pipeline_core::pps::SpoutState::Running => "running",
+        pipeline_core::pps::SpoutState::Restarting => "restarting",
+        pipeline_core::pps::SpoutState::Waiting => "waiting",
+    };
+    let mut line = format!("{state}, {} restart(s)", s.restarts);
+    if let Some(e) = &s.last_error {
+        line.push_str(&format!("; last error: {e}"));
+    }
+    if let Some(next) = s.next_try_ms {
+        line.push_str(&format!(
+            "; next try at {}",
+            pipeline_core::pps::format_ms(next)
+        ));
+    }
+    Some(line)
 }
 
 /// `delete pipeline`.

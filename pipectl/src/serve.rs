@@ -73,6 +73,7 @@ pub fn serve(g: &Global, args: ServeArgs) -> Res {
         s3: args.s3,
         no_auth: args.no_auth,
         poll: Duration::from_millis(args.poll_ms),
+        spout_bin_dir: spout_bin_dir(),
         ..ServeOptions::new(root)
     };
     rt.block_on(async {
@@ -101,6 +102,20 @@ pub fn serve(g: &Global, args: ServeArgs) -> Res {
         server.stop().await;
         Ok(())
     })
+}
+
+/// The directory of the running `pipectl`: first on the `PATH` of spouts on the process
+/// executor, so a bare `pipectl put file ...` in a spout runs this same binary.
+pub fn spout_bin_dir() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    exe.parent().map(std::path::Path::to_path_buf)
+}
+
+/// [`spout_bin_dir`] when the process executor's sandbox does not show it already (it shows
+/// the host's system directories only): `pipectl serve` exposes it read-only to user code.
+pub fn spout_bin_dir_to_expose() -> Option<std::path::PathBuf> {
+    const SHOWN: [&str; 6] = ["/bin", "/sbin", "/usr", "/lib", "/etc", "/opt"];
+    spout_bin_dir().filter(|d| !SHOWN.iter().any(|s| d.starts_with(s)))
 }
 
 /// `--no-auth` needs a TCP listener, and only on loopback addresses.

@@ -44,6 +44,7 @@ pub mod runner;
 pub mod s3;
 pub mod server;
 pub mod shutdown;
+pub mod spout;
 pub mod state;
 
 pub use client::{Client, ClientError, ClientResult};

@@ -78,6 +78,10 @@ pub fn router(state: AppState) -> Router {
                 format!("method not allowed on {}", uri.path()),
             )
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::spout::guard_output_writes,
+        ))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .with_state(state)
 }

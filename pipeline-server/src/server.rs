@@ -37,6 +37,9 @@ pub struct ServeOptions {
     pub poll: Duration,
     /// Connection limits.
     pub limits: Limits,
+    /// A directory put first on the `PATH` of spouts on the process executor (where
+    /// `pipectl` is), see [`crate::spout`].
+    pub spout_bin_dir: Option<PathBuf>,
 }
 
 impl ServeOptions {
@@ -49,6 +52,7 @@ impl ServeOptions {
             no_auth: false,
             poll: Duration::from_secs(1),
             limits: Limits::default(),
+            spout_bin_dir: None,
         }
     }
 }
@@ -136,6 +140,14 @@ impl Server {
                 tasks.clone(),
             ));
         }
+        let gate = crate::spout::SpoutGate::new(
+            state.clone(),
+            opts.limits,
+            accepting.clone(),
+            tasks.clone(),
+            opts.spout_bin_dir.clone(),
+        );
+        state.engine().set_spout_host(Arc::new(gate));
         let runner_stop = CancellationToken::new();
         let runner = tokio::spawn(crate::runner::run_jobs(
             state.clone(),
@@ -198,7 +210,7 @@ impl Server {
 }
 
 /// The API for one listener: the router, behind the stop gate.
-fn app(state: &AppState) -> axum::Router {
+pub(crate) fn app(state: &AppState) -> axum::Router {
     crate::router::router(state.clone())
         .layer(from_fn_with_state(state.clone(), refuse_when_stopping))
 }

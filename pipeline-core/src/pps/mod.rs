@@ -121,6 +121,7 @@ pub mod reproduce;
 mod scheduler;
 mod scratch;
 pub mod secrets;
+mod spout;
 mod transaction_finish;
 mod transactions;
 
@@ -148,6 +149,10 @@ pub use records::{
     EgressStatus, JobInfo, JobState, JobStats, LogLine, PipelineInfo, RunEnd,
 };
 pub use registry::{CreateOptions, EngineCheck, RerunMode};
+pub use spout::{
+    SPOUT_LOG_NAME, SpoutAccess, SpoutAccessRequest, SpoutHost, SpoutRestart, SpoutState,
+    SpoutStatus,
+};
 pub use transactions::{
     TransactionFinished, TransactionInfo, TransactionRequest, TransactionResponse,
 };
@@ -219,6 +224,8 @@ struct Inner {
     egress_retry: egress::EgressRetry,
     /// Starts the S3 gateways of jobs with S3 inputs or `s3_out`, when the host has one.
     job_gateways: Option<Arc<dyn job_gateway::JobGateways>>,
+    /// The spouts this engine runs, and how they reach its host.
+    spouts: spout::Spouts,
 }
 
 /// Builds an [`Engine`].
@@ -352,6 +359,7 @@ impl EngineBuilder {
                 egress_options: self.egress_options,
                 egress_retry: self.egress_retry,
                 job_gateways: self.job_gateways,
+                spouts: spout::Spouts::default(),
             }),
         })
     }
@@ -408,6 +416,8 @@ impl Engine {
         for token in running.values() {
             token.cancel();
         }
+        drop(running);
+        self.inner.spouts.cancel_all();
     }
 
     /// Whether [`Engine::park`] was called.
@@ -420,6 +430,7 @@ impl Engine {
     ///
     /// Async: waits until every warm worker is stopped.
     pub async fn shutdown(&self) {
+        self.stop_spouts(None).await;
         let mut pools = self.inner.pools.lock().await;
         for (_, mut pool) in pools.drain() {
             for w in pool.iter_mut() {

@@ -150,6 +150,7 @@ mod tests {
             created_ms: 0,
             updated_ms: 0,
             image: None,
+            spout_status: None,
         };
         let pool = pool_spec(&info, &Secrets::default());
         assert_eq!(

@@ -52,6 +52,10 @@ pub struct PipelineInfo {
     /// [`Engine::pin_images`](super::Engine::pin_images)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<PinnedImage>,
+    /// How the spout runs now, for a spout run by the engine answering
+    /// ([`Engine::with_spout_status`](super::Engine::with_spout_status)); never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spout_status: Option<super::SpoutStatus>,
 }
 
 impl PipelineInfo {
@@ -90,6 +94,8 @@ struct StoredPipelineInfo {
     updated_ms: u64,
     #[serde(default)]
     image: Option<PinnedImage>,
+    #[serde(default)]
+    spout_status: Option<super::SpoutStatus>,
 }
 
 impl From<StoredPipelineInfo> for PipelineInfo {
@@ -113,6 +119,7 @@ impl From<StoredPipelineInfo> for PipelineInfo {
             created_ms: s.created_ms,
             updated_ms: s.updated_ms,
             image: s.image,
+            spout_status: s.spout_status,
         }
     }
 }
@@ -555,6 +562,7 @@ mod tests {
             created_ms: 1,
             updated_ms: 1,
             image: None,
+            spout_status: None,
         }
     }
 

@@ -349,7 +349,13 @@ fn check_secrets(engine: &Engine, effective: &EffectiveSpec, out: &mut Vec<Diagn
 
 /// Refuses what the engine cannot run yet.
 fn reject_unsupported(effective: &EffectiveSpec, name: &str) -> Result<()> {
-    for (what, set) in [("spout", effective.spout.is_some())] {
+    for (what, set) in [(
+        "spout.service (a spout that also serves a port)",
+        effective
+            .spout
+            .as_ref()
+            .is_some_and(|s| s.service.is_some()),
+    )] {
         if set {
             return Err(PpsError::Unsupported {
                 pipeline: name.to_string(),
@@ -800,6 +806,7 @@ impl Engine {
             created_ms: existing.map_or(now, |p| p.created_ms),
             updated_ms: now,
             image,
+            spout_status: None,
         };
         Ok(NewVersion { info, branches })
     }
@@ -890,6 +897,7 @@ impl Engine {
             txn.engine_put(&PipelineKey::new(name).encode(), &enc(&info))?;
             Ok(())
         })?;
+        self.reconcile_spouts()?;
         Ok(info)
     }
 
@@ -908,6 +916,7 @@ impl Engine {
             txn.create_branch(&info.output_branch, None, &info.inputs)?;
             Ok(())
         })?;
+        self.reconcile_spouts()?;
         Ok(info)
     }
 
@@ -940,6 +949,7 @@ impl Engine {
         let store = self.store();
         check_unread(&store.inspect_branch(&info.output_branch), name)?;
         self.kill_unfinished(name, "job killed because pipeline was deleted")?;
+        self.stop_spouts(Some(&info.id())).await;
         {
             let mut pools = self.inner.pools.lock().await;
             let id = info.id();

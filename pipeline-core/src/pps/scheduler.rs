@@ -60,6 +60,10 @@ impl Engine {
         let mut created = Vec::new();
         let mut writes = Vec::new();
         for p in self.list_pipelines()? {
+            // Spouts have no jobs: their commits are their user code's.
+            if super::spout::is_spout(&p) {
+                continue;
+            }
             let Ok(branch) = store.inspect_branch(&p.output_branch) else {
                 continue;
             };
@@ -316,6 +320,7 @@ impl Engine {
     ///
     /// Async: runs user code; returns when no job can run any more.
     pub async fn run_pending(&self) -> Result<Vec<JobInfo>> {
+        self.reconcile_spouts()?;
         let _guard = self.inner.scheduler.lock().await;
         if self.is_parked() {
             return Ok(Vec::new());

@@ -160,6 +160,7 @@ mod tests {
             created_ms: 0,
             updated_ms: 0,
             image: None,
+            spout_status: None,
         }
     }
 

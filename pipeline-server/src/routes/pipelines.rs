@@ -221,7 +221,12 @@ fn check_executor(engine: &Engine, executor: Option<&str>) -> ApiResult<()> {
 #[utoipa::path(get, path = "/api/v1/pipelines", tag = "pipelines",
     responses((status = 200, body = Vec<PipelineInfo>), (status = 500, body = ErrorBody)))]
 async fn list_pipelines(State(s): State<AppState>) -> ApiResult<Json<Vec<PipelineInfo>>> {
-    s.blocking(|e| Ok(e.list_pipelines()?)).await.map(Json)
+    s.blocking(|e| {
+        let list = e.list_pipelines()?;
+        Ok(list.into_iter().map(|p| e.with_spout_status(p)).collect())
+    })
+    .await
+    .map(Json)
 }
 
 /// Creates (or with `update`, updates) every pipeline of a spec file, in order; nothing is
@@ -285,7 +290,7 @@ async fn inspect_pipeline(
     State(s): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<PipelineInfo>> {
-    s.blocking(move |e| Ok(e.inspect_pipeline(&name)?))
+    s.blocking(move |e| Ok(e.with_spout_status(e.inspect_pipeline(&name)?)))
         .await
         .map(Json)
 }

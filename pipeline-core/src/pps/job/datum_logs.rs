@@ -64,6 +64,14 @@ impl DatumLogs {
         }
     }
 
+    /// A collection redacting `redact` that continues `earlier` (whose lines move to it): a
+    /// spout's next run keeps the lines of the runs before it, with its own secrets hidden.
+    pub(crate) fn continuing(redact: Arc<Redactor>, echo: bool, earlier: &DatumLogs) -> Self {
+        let logs = DatumLogs::new(redact, echo);
+        *logs.lines.lock().unwrap_or_else(|e| e.into_inner()) = earlier.take();
+        logs
+    }
+
     /// The lines collected so far, leaving none.
     pub(crate) fn take(&self) -> Vec<(u64, LogStream, String)> {
         std::mem::take(&mut *self.lines.lock().unwrap_or_else(|e| e.into_inner()))

@@ -310,7 +310,7 @@ impl DatumCtx {
 
 /// The transform's environment plus its secrets' `env_var`s, and every secret value the
 /// job has (to redact from logs and errors).
-fn secret_env(
+pub(crate) fn secret_env(
     transform: &Transform,
     secrets: &Secrets,
     gateway_env: &[(String, String)],

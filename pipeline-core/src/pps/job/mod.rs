@@ -37,7 +37,8 @@ mod restart;
 mod service;
 mod service_port;
 
-pub(crate) use datum_logs::LiveLogs;
+pub(crate) use datum_logs::{DatumLogs, LiveGuard, LiveLogs};
+pub(crate) use datum_run::secret_env;
 pub(crate) use restart::RunningDatums;
 pub(crate) use service::{NO_SERVICES, Services};
 pub use service_port::listen_address as service_address;
