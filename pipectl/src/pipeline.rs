@@ -548,6 +548,13 @@ pub fn inspect_pipeline(g: &Global, args: PipelineArgs) -> Res {
             if let Some(line) = spout_line(&p) {
                 outln!("Spout: {line}");
             }
+            if let Some(svc) = p.effective.spout.as_ref().and_then(|s| s.service.as_ref()) {
+                outln!(
+                    "Spout service: listening on {} while the spout runs (the code's port: {})",
+                    pipeline_core::pps::service_address(svc),
+                    svc.internal_port
+                );
+            }
             outln!("Output branch: {}", p.output_branch);
             let inputs: Vec<String> = p.inputs.iter().map(|b| b.to_string()).collect();
             outln!("Inputs: {}", inputs.join(", "));

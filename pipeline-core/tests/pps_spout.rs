@@ -206,3 +206,42 @@ async fn an_engine_without_a_spout_host_says_why_its_spout_does_not_run() {
     );
     engine.shutdown().await;
 }
+
+/// `spout.service`: the spout's code also serves a port, reached on the host's
+/// `127.0.0.1:<external_port>` (relayed to its `internal_port`) for as long as a run lasts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spout_with_a_service_is_reached_on_its_external_port() {
+    use pipeline_core::testkit::service::{free_port, http_get};
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path());
+    engine.set_spout_host(Arc::new(CountingHost::default()));
+    let (internal, external) = (free_port(), free_port());
+    let text = serde_json::json!({
+        "pipeline": {"name": "served"},
+        "spout": {"service": {"internal_port": internal, "external_port": external}},
+        "transform": {"cmd": ["sh", "-c", format!(
+            "mkdir -p /pfs/out/www && echo from-the-spout > /pfs/out/www/hello.txt && \
+             exec busybox httpd -f -p 127.0.0.1:{internal} -h /pfs/out/www"
+        )]},
+    })
+    .to_string();
+    let spec = pipeline_core::spec::parse_str(&text, "spout.json")
+        .unwrap()
+        .remove(0)
+        .spec;
+    engine
+        .create_pipeline(&spec, &CreateOptions::default())
+        .unwrap();
+    engine.run_pending().await.unwrap();
+    let body = wait_for("the spout's service to answer", || {
+        http_get(external, "/hello.txt")
+    })
+    .await;
+    assert_eq!(body, "from-the-spout\n");
+    engine.stop_pipeline("served").unwrap();
+    wait_for("the relay to stop", || {
+        http_get(external, "/hello.txt").is_none().then_some(())
+    })
+    .await;
+    engine.shutdown().await;
+}

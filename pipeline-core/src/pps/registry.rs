@@ -347,25 +347,6 @@ fn check_secrets(engine: &Engine, effective: &EffectiveSpec, out: &mut Vec<Diagn
     }
 }
 
-/// Refuses what the engine cannot run yet.
-fn reject_unsupported(effective: &EffectiveSpec, name: &str) -> Result<()> {
-    for (what, set) in [(
-        "spout.service (a spout that also serves a port)",
-        effective
-            .spout
-            .as_ref()
-            .is_some_and(|s| s.service.is_some()),
-    )] {
-        if set {
-            return Err(PpsError::Unsupported {
-                pipeline: name.to_string(),
-                what: what.into(),
-            });
-        }
-    }
-    Ok(())
-}
-
 /// Writes a pipeline version inside one transaction: cron repos, missing input branches and
 /// triggers, the output repo (new pipeline) or the old output branch's demotion (output
 /// branch renamed), the records, then the output branch's provenance (which opens the
@@ -754,7 +735,6 @@ impl Engine {
             mut effective,
         } = registration;
         let name = pipeline_id(&effective.project, &effective.name);
-        reject_unsupported(&effective, &name)?;
         if super::job_gateway::needs_gateway(&effective) && !self.has_job_gateways() {
             return Err(PpsError::NoJobGateway { pipeline: name });
         }

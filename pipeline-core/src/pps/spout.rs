@@ -554,6 +554,17 @@ impl Engine {
             let _ = extra.stop().await;
         }
         let mut worker: Box<dyn Worker> = Box::new(StopGuard::new(p.id(), worker));
+        // `spout.service`: its port is reached on the host for as long as the run lasts.
+        let _port = match p.effective.spout.as_ref().and_then(|s| s.service.as_ref()) {
+            Some(svc) => match super::job::open_service_port(svc, worker.address()).await {
+                Ok(port) => Some(port),
+                Err(reason) => {
+                    let _ = worker.stop().await;
+                    return reason;
+                }
+            },
+            None => None,
+        };
         let scratch = self.scratch_dir().join(format!(
             "spout-{}-v{}",
             p.id().replace('/', "--"),

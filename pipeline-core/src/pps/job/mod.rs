@@ -42,6 +42,7 @@ pub(crate) use datum_run::secret_env;
 pub(crate) use restart::RunningDatums;
 pub(crate) use service::{NO_SERVICES, Services};
 pub use service_port::listen_address as service_address;
+pub(crate) use service_port::open as open_service_port;
 
 use std::collections::HashMap;
 use std::sync::Arc;
