@@ -176,6 +176,7 @@ mod executor;
 mod manifest;
 mod names;
 mod oom;
+mod service;
 mod status;
 
 pub use config::{ClusterSource, K8sConfig, SharedVolume, WorkerPaths};
@@ -186,6 +187,7 @@ pub use executor::{K8sExecutor, K8sExecutorBuilder, K8sWorker};
 pub use manifest::{
     ManifestError, build_worker_pod, build_worker_pods, parse_user, render_worker_manifests,
 };
+pub use service::build_service;
 
 /// The labels, annotations and names this executor gives worker pods, to select them with
 /// `kubectl` or the API.

@@ -658,7 +658,8 @@ pub fn build_worker_pods(
 }
 
 /// Renders the worker pods of a pool as a multi-document YAML stream (`---` separated), the
-/// manifests `start_workers` would create. Meant for reviewing what would be applied, e.g. a
+/// manifests `start_workers` would create, and for a service (or `spout.service`) the
+/// Kubernetes Service exposing them ([`crate::build_service`]). Meant for reviewing what would be applied, e.g. a
 /// future `pipectl create pipeline --executor kubernetes --dry-run -o yaml` (the CLI command
 /// itself belongs to the engine's `pipectl` work and is not part of this crate).
 ///
@@ -681,27 +682,40 @@ pub fn render_worker_manifests(
 ) -> Result<String, ManifestError> {
     let mut out = String::new();
     for pod in build_worker_pods(pool, config)? {
-        let mut value = serde_json::to_value(&pod)
-            .map_err(|e| ManifestError::new("pipeline", format!("cannot serialize pod: {e}")))?;
-        if let Some(obj) = value.as_object_mut() {
-            // apiVersion/kind first, as kubectl prints them.
-            let mut ordered = serde_json::Map::new();
-            ordered.insert("apiVersion".into(), "v1".into());
-            ordered.insert("kind".into(), "Pod".into());
-            for (k, v) in std::mem::take(obj) {
-                if k != "apiVersion" && k != "kind" {
-                    ordered.insert(k, v);
-                }
-            }
-            *obj = ordered;
-        }
-        let yaml = serde_saphyr::to_string(&value)
-            .map_err(|e| ManifestError::new("pipeline", format!("cannot render YAML: {e}")))?;
-        out.push_str("---\n");
-        out.push_str(&yaml);
-        if !out.ends_with('\n') {
-            out.push('\n');
-        }
+        push_document(&mut out, "Pod", serde_json::to_value(&pod))?;
+    }
+    if let Some(service) = crate::service::build_service(pool, config) {
+        push_document(&mut out, "Service", serde_json::to_value(&service))?;
     }
     Ok(out)
+}
+
+/// Appends an object (as serialized) to a YAML stream as a `---` document of `kind`,
+/// `apiVersion` and `kind` first, as kubectl prints them.
+fn push_document(
+    out: &mut String,
+    kind: &str,
+    object: serde_json::Result<serde_json::Value>,
+) -> Result<(), ManifestError> {
+    let mut value = object
+        .map_err(|e| ManifestError::new("pipeline", format!("cannot serialize the {kind}: {e}")))?;
+    if let Some(obj) = value.as_object_mut() {
+        let mut ordered = serde_json::Map::new();
+        ordered.insert("apiVersion".into(), "v1".into());
+        ordered.insert("kind".into(), kind.into());
+        for (k, v) in std::mem::take(obj) {
+            if k != "apiVersion" && k != "kind" {
+                ordered.insert(k, v);
+            }
+        }
+        *obj = ordered;
+    }
+    let yaml = serde_saphyr::to_string(&value)
+        .map_err(|e| ManifestError::new("pipeline", format!("cannot render YAML: {e}")))?;
+    out.push_str("---\n");
+    out.push_str(&yaml);
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    Ok(())
 }
