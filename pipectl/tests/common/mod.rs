@@ -20,6 +20,8 @@ pub struct Env {
     pub dir: tempfile::TempDir,
     /// The `pipectl serve` of this store, in server mode.
     server: Option<Child>,
+    /// Environment variables every command (and the server) gets.
+    vars: Vec<(String, String)>,
 }
 
 /// Whether the tests run against a `pipectl serve` (`PIPECTL_TEST_MODE=server`).
@@ -50,7 +52,21 @@ impl Env {
         Env {
             dir: tempfile::tempdir().unwrap(),
             server: None,
+            vars: Vec::new(),
         }
+    }
+
+    /// Like [`Env::new`], with `vars` in the environment of every command and the server.
+    pub fn with_vars(vars: &[(&str, &str)]) -> Self {
+        let mut e = Self::embedded();
+        e.vars = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        if server_mode() {
+            e.server = Some(e.start_server());
+        }
+        e
     }
 
     /// Whether this environment's commands go through a server.
@@ -62,6 +78,7 @@ impl Env {
     fn start_server(&self) -> Child {
         let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("pipectl"))
             .env("PIPECTL_ROOT", self.root())
+            .envs(self.vars.iter().map(|(k, v)| (k, v)))
             .args(["serve"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -94,6 +111,7 @@ impl Env {
         Command::cargo_bin("pipectl")
             .unwrap()
             .env("PIPECTL_ROOT", self.root())
+            .envs(self.vars.iter().map(|(k, v)| (k, v)))
             .args(args)
             .assert()
     }
