@@ -91,7 +91,11 @@ fn egress_round_trip(image: Option<&str>, executor: &[&str]) {
     );
 
     // PostgreSQL: one table per top-level directory, the password from a secret.
-    let tag = if image.is_empty() { "process" } else { "docker" };
+    let tag = if image.is_empty() {
+        "process"
+    } else {
+        "docker"
+    };
     let schema = format!("cli_egress_{}_{tag}", std::process::id());
     psql(
         &pg,
