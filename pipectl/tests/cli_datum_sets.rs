@@ -76,25 +76,12 @@ fn datum_set_variants_on_the_process_executor() {
 
 #[test]
 fn datum_set_variants_in_docker_containers() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let docker = bollard::Docker::connect_with_defaults()
-        .map_err(|e| e.to_string())
-        .and_then(|d| rt.block_on(d.ping()).map(|_| d).map_err(|e| e.to_string()));
-    let docker = match docker {
-        Ok(d) => d,
-        Err(err) if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
-            panic!("the Docker daemon is required in CI: {err}")
-        }
-        Err(err) => {
-            eprintln!("skipping: Docker daemon not reachable: {err}");
-            return;
-        }
+    let Some(image) =
+        common::docker_image(
+            |d| async move { executor_docker::testing::ensure_test_image(&d).await },
+        )
+    else {
+        return;
     };
-    let image = rt
-        .block_on(executor_docker::testing::ensure_test_image(&docker))
-        .expect("building the busybox test image");
     run_variants(Some(&image), &["--executor", "docker"]);
 }

@@ -152,29 +152,11 @@ fn s3_input_specs_are_checked_at_create() {
     assert!(err.contains("lazy"), "{err}");
 }
 
-/// The test image with curl, imported into the local daemon; `None` (saying why) when the
-/// daemon is absent outside CI; a panic in CI.
+/// The test image with curl, imported into the local daemon (see `common::docker_image`).
 fn curl_image() -> Option<String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let docker = bollard::Docker::connect_with_defaults()
-        .map_err(|e| e.to_string())
-        .and_then(|d| rt.block_on(d.ping()).map(|_| d).map_err(|e| e.to_string()));
-    match docker {
-        Ok(d) => Some(
-            rt.block_on(executor_docker::testing::ensure_curl_test_image(&d))
-                .expect("building the curl test image"),
-        ),
-        Err(err) if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
-            panic!("the Docker daemon is required in CI: {err}")
-        }
-        Err(err) => {
-            eprintln!("skipping: Docker daemon not reachable: {err}");
-            None
-        }
-    }
+    common::docker_image(
+        |d| async move { executor_docker::testing::ensure_curl_test_image(&d).await },
+    )
 }
 
 /// The same shape with boto3 (the client kubeflow's mnist code uses) as the user code, on

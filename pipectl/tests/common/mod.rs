@@ -165,3 +165,30 @@ impl Drop for Env {
         let _ = child.wait();
     }
 }
+
+/// Imports an image into the local Docker daemon with `import` (e.g.
+/// `executor_docker::testing::ensure_test_image`) and returns its reference; `None` (saying
+/// why) when the daemon is absent outside CI; a panic in CI (`CI=true`).
+pub fn docker_image<F, Fut>(import: F) -> Option<String>
+where
+    F: FnOnce(bollard::Docker) -> Fut,
+    Fut: std::future::Future<Output = Result<String, executor_docker::testing::TestImageError>>,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let docker = bollard::Docker::connect_with_defaults()
+        .map_err(|e| e.to_string())
+        .and_then(|d| rt.block_on(d.ping()).map(|_| d).map_err(|e| e.to_string()));
+    match docker {
+        Ok(d) => Some(rt.block_on(import(d)).expect("importing the test image")),
+        Err(err) if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
+            panic!("the Docker daemon is required in CI: {err}")
+        }
+        Err(err) => {
+            eprintln!("skipping: Docker daemon not reachable: {err}");
+            None
+        }
+    }
+}
