@@ -154,6 +154,21 @@ impl Store {
         }
     }
 
+    /// Opens the server store at `location` shared, for an engine host that works for the
+    /// process owning it (see [`Store::work_queue`]): it reads metadata and writes contents
+    /// and datum tasks, never metadata, and recovers nothing. A store directory is refused:
+    /// one process owns it.
+    pub fn connect_shared(location: &StoreLocation) -> Result<Store> {
+        match meta_kind(&location.store)? {
+            MetaKind::Directory(dir) => Err(invalid_store(
+                &dir.display().to_string(),
+                "a store directory belongs to one process; only a server store \
+                 (postgres://...) is shared by several engine hosts",
+            )),
+            MetaKind::Postgres(url) => connect_postgres_shared(url, location),
+        }
+    }
+
     /// Creates the store at `location` (for a server store: its schema, or an upgrade of an
     /// older one; safe to run again) and opens it.
     pub fn init(location: &StoreLocation) -> Result<Store> {
@@ -220,6 +235,25 @@ fn connect_postgres(url: &str, location: &StoreLocation) -> Result<Store> {
     let store = Store::build_connected(location.local.clone(), Box::new(meta), objects);
     store.recover_at_open();
     Ok(store)
+}
+
+#[cfg(feature = "store-postgres")]
+fn connect_postgres_shared(url: &str, location: &StoreLocation) -> Result<Store> {
+    use super::meta_postgres::{PostgresMetaStore, PostgresOptions};
+    let objects = open_objects(objects_of(location)?)?;
+    super::private::private_dir(&location.local)?;
+    let meta = PostgresMetaStore::open(url, &PostgresOptions { exclusive: false })?;
+    Ok(Store::build_connected(
+        location.local.clone(),
+        Box::new(meta),
+        objects,
+    ))
+}
+
+#[cfg(not(feature = "store-postgres"))]
+fn connect_postgres_shared(url: &str, location: &StoreLocation) -> Result<Store> {
+    let _ = objects_of(location)?;
+    Err(no_postgres(url))
 }
 
 #[cfg(not(feature = "store-postgres"))]

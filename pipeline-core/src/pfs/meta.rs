@@ -105,6 +105,12 @@ pub trait MetaStore: Send + Sync + 'static {
     fn snapshots_hold_space(&self) -> bool {
         false
     }
+
+    /// The queue of datum sets that engine hosts sharing this store claim, when the store
+    /// can be shared by several hosts (PostgreSQL); `None` for a store one process owns.
+    fn work_queue(&self) -> Option<Arc<dyn super::work_queue::WorkQueue>> {
+        None
+    }
 }
 
 /// Opens a fresh read snapshot for a [`ChunkedRead`], first checking in it that what is

@@ -151,6 +151,7 @@ pub mod tree;
 mod trigger;
 mod txn;
 pub mod verify;
+pub mod work_queue;
 
 pub use autocommit::{WriteTarget, Written};
 pub use batch::{EngineReader, EngineWrite, IndexOf, OutputBatch};

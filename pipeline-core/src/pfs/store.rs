@@ -145,6 +145,12 @@ impl Store {
         self.inner.root.as_deref()
     }
 
+    /// The queue of datum sets engine hosts sharing this store claim (a PostgreSQL store);
+    /// `None` when one process owns the store.
+    pub fn work_queue(&self) -> Option<std::sync::Arc<dyn super::work_queue::WorkQueue>> {
+        self.inner.meta.work_queue()
+    }
+
     /// Serialises file writes to one repo (writers on different repos run in parallel).
     pub(crate) fn repo_lock(&self, repo: &RepoRef) -> Arc<Mutex<()>> {
         let mut map = self

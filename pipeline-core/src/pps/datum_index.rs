@@ -149,6 +149,7 @@ mod tests {
                 process_us,
                 ..Default::default()
             },
+            host: None,
         }
     }
 

@@ -138,7 +138,7 @@ pub use error::{PpsError, Result};
 pub use events::{DatumEvent, Event, Events};
 pub use executors_in_use::executors_in_use;
 pub use images::ImagePins;
-pub use job::service_address;
+pub use job::{DEFAULT_LEASE, service_address};
 pub use job_ids::MIN_JOB_PREFIX;
 pub use last_job::{LastJobs, MAX_JOBLESS_COMMITS, MAX_UNFINISHED_JOBS, RecentJobs};
 pub use pipeline_id::{canonical_pipeline_id, pipeline_id, pipeline_id_of_repo, split_pipeline_id};
@@ -226,6 +226,8 @@ struct Inner {
     job_gateways: Option<Arc<dyn job_gateway::JobGateways>>,
     /// The spouts this engine runs, and how they reach its host.
     spouts: spout::Spouts,
+    /// Set when this engine is one of several hosts sharing its store (`job::cluster`).
+    cluster: Option<job::Cluster>,
 }
 
 /// Builds an [`Engine`].
@@ -241,6 +243,7 @@ pub struct EngineBuilder {
     egress_retry: egress::EgressRetry,
     job_gateways: Option<Arc<dyn job_gateway::JobGateways>>,
     run_services: bool,
+    cluster_host: Option<(String, std::time::Duration)>,
 }
 
 impl EngineBuilder {
@@ -280,6 +283,17 @@ impl EngineBuilder {
     /// its service jobs wait (STARTING, saying why) for a long-lived engine on the same store.
     pub fn run_services(mut self, on: bool) -> Self {
         self.run_services = on;
+        self
+    }
+
+    /// Makes this engine host `name` of several sharing its store (a server store, opened
+    /// by the leader with [`Store::connect`] and by the others with
+    /// [`Store::connect_shared`]): the leader hands datum sets to the store's work queue,
+    /// and [`Engine::run_host`] runs them on this host's executors, each claimed with a
+    /// lease of `lease` (see [`DEFAULT_LEASE`]). `name` must be unique among the hosts.
+    /// [`EngineBuilder::build`] refuses it for a store directory.
+    pub fn cluster_host(mut self, name: impl Into<String>, lease: std::time::Duration) -> Self {
+        self.cluster_host = Some((name.into(), lease));
         self
     }
 
@@ -335,6 +349,19 @@ impl EngineBuilder {
             .default_executor
             .or(first)
             .unwrap_or_else(|| "process".to_string());
+        let cluster = match self.cluster_host {
+            None => None,
+            Some((host, lease)) => match self.store.work_queue() {
+                Some(queue) => Some(job::Cluster { host, queue, lease }),
+                None => {
+                    return Err(PpsError::Usage(format!(
+                        "engine host {host}: the store is owned by one process (a store \
+                         directory); several engine hosts share a server store \
+                         (postgres://...)"
+                    )));
+                }
+            },
+        };
         let events = events::channel();
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -360,6 +387,7 @@ impl EngineBuilder {
                 egress_retry: self.egress_retry,
                 job_gateways: self.job_gateways,
                 spouts: spout::Spouts::default(),
+                cluster,
             }),
         })
     }
@@ -379,6 +407,7 @@ impl Engine {
             egress_retry: egress::EgressRetry::default(),
             job_gateways: None,
             run_services: true,
+            cluster_host: None,
         }
     }
 

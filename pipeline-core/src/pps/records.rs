@@ -502,6 +502,10 @@ pub struct DatumInfo {
     pub outputs: Vec<String>,
     /// Sizes and timings.
     pub stats: DatumStats,
+    /// The engine host that ran it, when several hosts share the store (`None` for a
+    /// skipped datum and for a store one process owns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// One line of user-code output.

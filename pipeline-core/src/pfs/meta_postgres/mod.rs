@@ -11,6 +11,7 @@
 //! | `write` | write transactions: the writer lock, buffered changes, durable commit |
 //! | `owner` | the owner lock of an exclusive store (one process at a time, like `LOCK`) |
 //! | `sql` | the SQL of the key-value tables |
+//! | `tasks` | the queue of datum sets the engine hosts sharing the store claim |
 //!
 //! # Decisions
 //!
@@ -79,6 +80,7 @@ mod read;
 mod schema;
 mod shared;
 mod sql;
+mod tasks;
 mod url;
 mod write;
 
@@ -93,6 +95,7 @@ use self::owner::OwnerLock;
 use self::shared::{Fence, Shared, server_error};
 use super::error::Result;
 use super::meta::{MetaRead, MetaStore, MetaWrite};
+use super::work_queue::WorkQueue;
 
 pub use self::schema::SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION;
 pub use self::url::is_postgres_url;
@@ -247,5 +250,11 @@ impl MetaStore for PostgresMetaStore {
     /// docs): long scans of finished commits read a short snapshot per chunk.
     fn snapshots_hold_space(&self) -> bool {
         true
+    }
+
+    fn work_queue(&self) -> Option<Arc<dyn WorkQueue>> {
+        Some(Arc::new(tasks::PgWorkQueue {
+            shared: self.shared.clone(),
+        }))
     }
 }

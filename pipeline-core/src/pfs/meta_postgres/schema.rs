@@ -8,12 +8,13 @@ use super::shared::server_error;
 use crate::pfs::error::{PfsError, Result};
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Every migration, in order: `(version it brings the schema to, SQL)`.
-const MIGRATIONS: [(u32, &str); 2] = [
+const MIGRATIONS: [(u32, &str); 3] = [
     (1, include_str!("../../../migrations/0001_initial.sql")),
     (2, include_str!("../../../migrations/0002_projects.sql")),
+    (3, include_str!("../../../migrations/0003_datum_tasks.sql")),
 ];
 
 /// The table holding the schema version (one row).

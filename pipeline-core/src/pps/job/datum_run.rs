@@ -204,6 +204,7 @@ impl DatumCtx {
             inputs,
             outputs: Vec::new(),
             stats: DatumStats::default(),
+            host: None,
         }
     }
 

@@ -65,7 +65,11 @@ impl JobRun<'_> {
         // Workers start on the first datum to run, while the collector below already takes
         // the planner's reports.
         let work = Arc::new(tokio::sync::Mutex::new(Work::new(work_rx)));
-        let dispatcher = engine.dispatch(self.pinfo, work, tx, ctx.clone());
+        let dispatcher = if engine.shares_sets(self.spec) {
+            engine.dispatch_shared(job, work, tx, cancel.clone())
+        } else {
+            engine.dispatch(self.pinfo, work, tx, ctx.clone())
+        };
 
         let deadline = job_deadline(self.spec, job);
         let mut collector = Collector::new(engine, job, owners, planner_started);

@@ -21,6 +21,7 @@
 
 mod attempt;
 mod batching;
+mod cluster;
 mod collector;
 mod datum_logs;
 mod datum_run;
@@ -37,6 +38,8 @@ mod restart;
 mod service;
 mod service_port;
 
+pub(crate) use cluster::Cluster;
+pub use cluster::DEFAULT_LEASE;
 pub(crate) use datum_logs::{DatumLogs, LiveGuard, LiveLogs};
 pub(crate) use datum_run::secret_env;
 pub(crate) use restart::RunningDatums;
@@ -236,10 +239,17 @@ impl Engine {
             resumed,
             started,
             salvage: self.salvage_of(job),
-            sets: SetRule::of(
-                spec.datum_set_spec.as_ref(),
-                u64::try_from(spec.workers()).unwrap_or(1),
-            ),
+            sets: SetRule::of(spec.datum_set_spec.as_ref(), self.workers_of(spec)),
+        }
+    }
+
+    /// The workers a job of `spec` runs on: its own, on each host sharing its sets.
+    fn workers_of(&self, spec: &crate::spec::EffectiveSpec) -> u64 {
+        let own = u64::try_from(spec.workers()).unwrap_or(1);
+        if self.shares_sets(spec) {
+            own.saturating_mul(self.hosts_sharing())
+        } else {
+            own
         }
     }
 

@@ -340,6 +340,7 @@ fn skipped_record(from: DatumInfo, d: &Datum) -> DatumInfo {
         attempt_history: Vec::new(),
         inputs: d.inputs.iter().map(DatumInputInfo::of).collect(),
         stats: DatumStats::default(),
+        host: None,
         ..from
     }
 }

@@ -14,7 +14,7 @@ use super::super::error::{PpsError, Result};
 use super::super::records::PipelineInfo;
 use super::super::{Engine, Pool};
 use super::datum_run::DatumCtx;
-use super::messages::{Msg, Todo};
+use super::messages::{Done, Msg, Todo};
 
 /// The queue of datums to run, shared by a job's workers.
 pub(super) type WorkQueue = Arc<AsyncMutex<Work>>;
@@ -37,7 +37,7 @@ impl Work {
 
     /// The next datum set: datums up to one marked as its set's last, or up to the end of
     /// the plan; `None` once the planner is done and every datum was taken.
-    async fn next_set(&mut self) -> Option<Vec<Todo>> {
+    pub(super) async fn next_set(&mut self) -> Option<Vec<Todo>> {
         let mut set = Vec::new();
         loop {
             while let Some(t) = self.ready.pop_front() {
@@ -158,6 +158,36 @@ impl Engine {
     }
 }
 
+impl DatumCtx {
+    /// Runs one datum set on `worker`, in order (or in one process, with `datum_batching`);
+    /// `None` when the job was cancelled before or while it ran (nothing of it is reported).
+    pub(super) async fn run_set(
+        &self,
+        worker: &mut dyn Worker,
+        set: Vec<Todo>,
+        out_clean: &mut bool,
+    ) -> Option<Vec<Done>> {
+        if self.cancel.is_cancelled() {
+            return None;
+        }
+        if self.transform.datum_batching {
+            return self.run_set_batched(worker, set).await;
+        }
+        let mut dones = Vec::with_capacity(set.len());
+        for t in set {
+            if self.cancel.is_cancelled() {
+                return None;
+            }
+            let done = self.run_one(worker, t, out_clean).await;
+            if done.cancelled {
+                return None;
+            }
+            dones.push(done);
+        }
+        Some(dones)
+    }
+}
+
 /// One worker's loop: the set `first`, then sets from `work`, each set's datums run in
 /// order and reported together to `report`; returns the worker once the queue is closed or
 /// the job cancelled (a set cut short by a cancellation is not reported).
@@ -170,35 +200,15 @@ async fn work_datums(
 ) -> Box<dyn Worker> {
     let mut next_set = first;
     let mut out_clean = false;
-    'sets: loop {
+    loop {
         let next = match next_set.take() {
             Some(s) => Some(s),
             None => work.lock().await.next_set().await,
         };
         let Some(set) = next else { break };
-        if ctx.cancel.is_cancelled() {
+        let Some(dones) = ctx.run_set(&mut *worker, set, &mut out_clean).await else {
             break;
-        }
-        if ctx.transform.datum_batching {
-            let Some(dones) = ctx.run_set_batched(&mut *worker, set).await else {
-                break;
-            };
-            if report.send(Msg::Set(dones)).await.is_err() {
-                break;
-            }
-            continue;
-        }
-        let mut dones = Vec::with_capacity(set.len());
-        for t in set {
-            if ctx.cancel.is_cancelled() {
-                break 'sets;
-            }
-            let done = ctx.run_one(&mut *worker, t, &mut out_clean).await;
-            if done.cancelled {
-                break 'sets;
-            }
-            dones.push(done);
-        }
+        };
         if report.send(Msg::Set(dones)).await.is_err() {
             break;
         }
