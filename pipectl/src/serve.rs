@@ -1,6 +1,13 @@
 //! `pipectl serve`: the store's one owner. Holds the store lock, serves the API on the
 //! store's socket (and `--listen` over TCP behind a token), runs jobs, cron ticks and
 //! triggers in the background, and stops cleanly on SIGTERM or Ctrl-C.
+//!
+//! On a server store (`--store postgres://...`) any number of `pipectl serve` processes,
+//! on any hosts, share the work: the first owns the store (the leader: API, scheduling,
+//! recording) and every one of them runs datum sets from the store's work queue on its own
+//! executors. A process that finds the store owned follows: it runs datum sets for the
+//! leader and takes the store over when the leader goes away (see `cluster` below and
+//! `pipeline_core::pps::Engine::run_host`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,8 +15,9 @@ use std::time::Duration;
 
 use clap::Args;
 use pipeline_core::error_chain::ErrorChain;
+use pipeline_core::executor::CancellationToken;
 use pipeline_core::executor::Executor;
-use pipeline_core::pfs::Store;
+use pipeline_core::pfs::{PfsError, Store, StoreLocation};
 use pipeline_core::pps::Engine;
 use pipeline_server::{ServeOptions, Server};
 
@@ -39,6 +47,15 @@ pub struct ServeArgs {
     /// server and cron ticks wake it earlier).
     #[arg(long, default_value_t = 1000)]
     pub poll_ms: u64,
+    /// With a server store: this engine host's name among the hosts sharing the store, as
+    /// datum records show it (default: the machine's host name and this process's pid).
+    #[arg(long, value_name = "NAME")]
+    pub host_name: Option<String>,
+    /// With a server store: seconds a datum set claimed by a host stays its own without the
+    /// host renewing the claim; a host that dies or is cut off for longer loses its sets to
+    /// the other hosts.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub lease_secs: u64,
 }
 
 /// `serve`: serves the store until SIGTERM or Ctrl-C, then stops cleanly (exit 0).
@@ -63,11 +80,115 @@ pub fn serve(g: &Global, args: ServeArgs) -> Res {
             socket.display()
         )));
     }
-    let store = crate::conn::open_served_store(g)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let engine = rt.block_on(build_engine(store, root))?;
+    let Some(location) = crate::conn::location(g)? else {
+        let store = crate::conn::open_served_store(g)?;
+        let engine = rt.block_on(build_engine(store, root, None))?;
+        return rt.block_on(serve_engine(engine, &args, root, std::pin::pin!(stopped())));
+    };
+    let host = Host {
+        name: args.host_name.clone().unwrap_or_else(default_host_name),
+        lease: Duration::from_secs(args.lease_secs.max(1)),
+    };
+    rt.block_on(async {
+        let mut stop = std::pin::pin!(stopped());
+        let Some(store) = lead_or_follow(&location, &host, root, stop.as_mut()).await? else {
+            return Ok(());
+        };
+        crate::engine::report_recovered(&store);
+        let engine = build_engine(store, root, Some(&host)).await?;
+        serve_engine(engine, &args, root, stop).await
+    })
+}
+
+/// This process as one engine host of several sharing a server store.
+struct Host {
+    name: String,
+    lease: Duration,
+}
+
+/// `HOSTNAME-PID`.
+fn default_host_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "host".into());
+    format!("{host}-{}", std::process::id())
+}
+
+/// The server store, owned: at once when no process owns it; else after following the
+/// owner (running datum sets for it) until it goes away. `None` when stopped meanwhile.
+async fn lead_or_follow(
+    location: &StoreLocation,
+    host: &Host,
+    root: &std::path::Path,
+    mut stop: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> Res<Option<Store>> {
+    let (shown, holder) = match connect(location).await? {
+        Ok(store) => return Ok(Some(store)),
+        Err((shown, holder)) => (shown, holder),
+    };
+    let shared = Store::connect_shared(location)?;
+    let engine = build_engine(shared, root, Some(host)).await?;
+    eprintln!(
+        "following: the store {shown} is owned by {holder}; host {} runs datum sets for it \
+         and takes the store over when its owner goes away. SIGTERM or Ctrl-C stops",
+        host.name
+    );
+    let stop_host = CancellationToken::new();
+    let running = tokio::spawn({
+        let (engine, stop_host) = (engine.clone(), stop_host.clone());
+        async move { engine.run_host(stop_host).await }
+    });
+    let owned = loop {
+        tokio::select! {
+            () = stop.as_mut() => break None,
+            () = tokio::time::sleep(TAKE_OVER_EVERY) => {}
+        }
+        match connect(location).await {
+            Ok(Ok(store)) => break Some(store),
+            Ok(Err(_)) => {}
+            Err(e) => eprintln!("pipectl: warning: taking the store over: {e}; trying again"),
+        }
+    };
+    stop_host.cancel();
+    let _ = running.await;
+    engine.shutdown().await;
+    if owned.is_some() {
+        eprintln!("taking over: host {} owns the store {shown} now", host.name);
+    }
+    Ok(owned)
+}
+
+/// How often a following host tries to take the store over.
+const TAKE_OVER_EVERY: Duration = Duration::from_secs(2);
+
+/// The store at `location`, owned by this process; `Ok(Err((store, holder)))` when another
+/// process owns it.
+async fn connect(location: &StoreLocation) -> Res<Result<Store, (String, String)>> {
+    let location = location.clone();
+    let opened = tokio::task::spawn_blocking(move || Store::connect(&location))
+        .await
+        .map_err(failed)?;
+    match opened {
+        Ok(store) => Ok(Ok(store)),
+        Err(PfsError::StoreInUse { store, holder }) => Ok(Err((store, holder))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Serves `engine`'s store (and, as a host of several, runs datum sets from its work queue)
+/// until `stop` completes.
+async fn serve_engine(
+    engine: Engine,
+    args: &ServeArgs,
+    root: &std::path::Path,
+    stop: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> Res {
     let opts = ServeOptions {
         listen: args.listen,
         s3: args.s3,
@@ -76,32 +197,39 @@ pub fn serve(g: &Global, args: ServeArgs) -> Res {
         spout_bin_dir: spout_bin_dir(),
         ..ServeOptions::new(root)
     };
-    rt.block_on(async {
-        let server = Server::start(engine, opts).await.map_err(failed)?;
-        println!("listening on unix:{}", server.socket_path().display());
-        if let Some(addr) = server.tcp_addr() {
-            let auth = if args.no_auth {
-                "no token"
-            } else {
-                "bearer token: `pipectl serve --print-token`"
-            };
-            println!("listening on http://{addr} ({auth})");
-            println!("console: http://{addr}/");
-        }
-        if let Some(addr) = server.s3_addr() {
-            let auth = if args.no_auth {
-                "any credentials"
-            } else {
-                "access key and secret: `pipectl serve --print-token`"
-            };
-            println!("S3 gateway: http://{addr} ({auth})");
-        }
-        eprintln!("serving {}: SIGTERM or Ctrl-C stops", root.display());
-        stopped().await;
-        eprintln!("stopping: running datums are cancelled; their jobs resume at the next start");
-        server.stop().await;
-        Ok(())
-    })
+    let stop_host = CancellationToken::new();
+    let host = engine.is_cluster_host().then(|| {
+        let (engine, stop_host) = (engine.clone(), stop_host.clone());
+        tokio::spawn(async move { engine.run_host(stop_host).await })
+    });
+    let server = Server::start(engine, opts).await.map_err(failed)?;
+    println!("listening on unix:{}", server.socket_path().display());
+    if let Some(addr) = server.tcp_addr() {
+        let auth = if args.no_auth {
+            "no token"
+        } else {
+            "bearer token: `pipectl serve --print-token`"
+        };
+        println!("listening on http://{addr} ({auth})");
+        println!("console: http://{addr}/");
+    }
+    if let Some(addr) = server.s3_addr() {
+        let auth = if args.no_auth {
+            "any credentials"
+        } else {
+            "access key and secret: `pipectl serve --print-token`"
+        };
+        println!("S3 gateway: http://{addr} ({auth})");
+    }
+    eprintln!("serving {}: SIGTERM or Ctrl-C stops", root.display());
+    stop.await;
+    eprintln!("stopping: running datums are cancelled; their jobs resume at the next start");
+    stop_host.cancel();
+    if let Some(h) = host {
+        let _ = h.await;
+    }
+    server.stop().await;
+    Ok(())
 }
 
 /// The directory of the running `pipectl`: first on the `PATH` of spouts on the process
@@ -164,9 +292,13 @@ async fn stopped() {
 /// An engine with every executor this host can run: processes always; Docker when its daemon
 /// answers; Kubernetes when a cluster configuration is found. One that cannot be built is
 /// skipped with a warning (pipelines that use it fail their jobs, naming it).
-async fn build_engine(store: Store, root: &std::path::Path) -> Res<Engine> {
+async fn build_engine(store: Store, root: &std::path::Path, host: Option<&Host>) -> Res<Engine> {
     let owner = Store::owner_label("pipectl", root);
-    let mut builder = Engine::builder(store)
+    let mut builder = Engine::builder(store);
+    if let Some(h) = host {
+        builder = builder.cluster_host(h.name.clone(), h.lease);
+    }
+    builder = builder
         .executor(process_executor()?)
         .job_gateways(Arc::new(pipeline_server::s3::S3JobGateways::default()))
         .echo_logs(false);

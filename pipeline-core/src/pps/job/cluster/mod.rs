@@ -59,6 +59,12 @@ fn job_key(pipeline: &str, job: &str) -> String {
 }
 
 impl Engine {
+    /// Whether this engine is one host of several sharing its store
+    /// ([`EngineBuilder::cluster_host`](crate::pps::EngineBuilder::cluster_host)).
+    pub fn is_cluster_host(&self) -> bool {
+        self.inner.cluster.is_some()
+    }
+
     /// Whether this engine hands `spec`'s datum sets to the hosts sharing its store.
     pub(in crate::pps) fn shares_sets(&self, spec: &EffectiveSpec) -> bool {
         self.inner.cluster.is_some() && !spec.talks_to_host()
