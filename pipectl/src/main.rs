@@ -55,6 +55,7 @@ mod push_images;
 mod quickstart;
 mod secret;
 mod serve;
+mod serve_hosts;
 mod spec_source;
 mod teach;
 mod transaction;

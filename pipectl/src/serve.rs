@@ -17,7 +17,7 @@ use clap::Args;
 use pipeline_core::error_chain::ErrorChain;
 use pipeline_core::executor::CancellationToken;
 use pipeline_core::executor::Executor;
-use pipeline_core::pfs::{PfsError, Store, StoreLocation};
+use pipeline_core::pfs::Store;
 use pipeline_core::pps::Engine;
 use pipeline_server::{ServeOptions, Server};
 
@@ -86,109 +86,31 @@ pub fn serve(g: &Global, args: ServeArgs) -> Res {
     let Some(location) = crate::conn::location(g)? else {
         let store = crate::conn::open_served_store(g)?;
         let engine = rt.block_on(build_engine(store, root, None))?;
-        return rt.block_on(serve_engine(engine, &args, root, std::pin::pin!(stopped())));
+        let stop = std::pin::pin!(stopped());
+        return rt
+            .block_on(serve_engine(engine, &args, root, stop, None))
+            .map(drop);
     };
-    let host = Host {
-        name: args.host_name.clone().unwrap_or_else(default_host_name),
-        lease: Duration::from_secs(args.lease_secs.max(1)),
-    };
-    rt.block_on(async {
-        let mut stop = std::pin::pin!(stopped());
-        let Some(store) = lead_or_follow(&location, &host, root, stop.as_mut()).await? else {
-            return Ok(());
-        };
-        crate::engine::report_recovered(&store);
-        let engine = build_engine(store, root, Some(&host)).await?;
-        serve_engine(engine, &args, root, stop).await
-    })
+    rt.block_on(crate::serve_hosts::serve_shared(&location, &args, root))
 }
 
-/// This process as one engine host of several sharing a server store.
-struct Host {
-    name: String,
-    lease: Duration,
-}
-
-/// `HOSTNAME-PID`.
-fn default_host_name() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "host".into());
-    format!("{host}-{}", std::process::id())
-}
-
-/// The server store, owned: at once when no process owns it; else after following the
-/// owner (running datum sets for it) until it goes away. `None` when stopped meanwhile.
-async fn lead_or_follow(
-    location: &StoreLocation,
-    host: &Host,
-    root: &std::path::Path,
-    mut stop: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
-) -> Res<Option<Store>> {
-    let (shown, holder) = match connect(location).await? {
-        Ok(store) => return Ok(Some(store)),
-        Err((shown, holder)) => (shown, holder),
-    };
-    let shared = Store::connect_shared(location)?;
-    let engine = build_engine(shared, root, Some(host)).await?;
-    eprintln!(
-        "following: the store {shown} is owned by {holder}; host {} runs datum sets for it \
-         and takes the store over when its owner goes away. SIGTERM or Ctrl-C stops",
-        host.name
-    );
-    let stop_host = CancellationToken::new();
-    let running = tokio::spawn({
-        let (engine, stop_host) = (engine.clone(), stop_host.clone());
-        async move { engine.run_host(stop_host).await }
-    });
-    let owned = loop {
-        tokio::select! {
-            () = stop.as_mut() => break None,
-            () = tokio::time::sleep(TAKE_OVER_EVERY) => {}
-        }
-        match connect(location).await {
-            Ok(Ok(store)) => break Some(store),
-            Ok(Err(_)) => {}
-            Err(e) => eprintln!("pipectl: warning: taking the store over: {e}; trying again"),
-        }
-    };
-    stop_host.cancel();
-    let _ = running.await;
-    engine.shutdown().await;
-    if owned.is_some() {
-        eprintln!("taking over: host {} owns the store {shown} now", host.name);
-    }
-    Ok(owned)
-}
-
-/// How often a following host tries to take the store over.
-const TAKE_OVER_EVERY: Duration = Duration::from_secs(2);
-
-/// The store at `location`, owned by this process; `Ok(Err((store, holder)))` when another
-/// process owns it.
-async fn connect(location: &StoreLocation) -> Res<Result<Store, (String, String)>> {
-    let location = location.clone();
-    let opened = tokio::task::spawn_blocking(move || Store::connect(&location))
-        .await
-        .map_err(failed)?;
-    match opened {
-        Ok(store) => Ok(Ok(store)),
-        Err(PfsError::StoreInUse { store, holder }) => Ok(Err((store, holder))),
-        Err(e) => Err(e.into()),
-    }
+/// Why [`serve_engine`] returned.
+pub(crate) enum Ended {
+    /// Stopped by SIGTERM or Ctrl-C.
+    Stopped,
+    /// The server store's ownership was lost (its owner session ended).
+    LostStore,
 }
 
 /// Serves `engine`'s store (and, as a host of several, runs datum sets from its work queue)
-/// until `stop` completes.
-async fn serve_engine(
+/// until `stop` completes or, with `owned`, that server store's ownership is lost.
+pub(crate) async fn serve_engine(
     engine: Engine,
     args: &ServeArgs,
     root: &std::path::Path,
     stop: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
-) -> Res {
+    owned: Option<&Store>,
+) -> Res<Ended> {
     let opts = ServeOptions {
         listen: args.listen,
         s3: args.s3,
@@ -222,14 +144,26 @@ async fn serve_engine(
         println!("S3 gateway: http://{addr} ({auth})");
     }
     eprintln!("serving {}: SIGTERM or Ctrl-C stops", root.display());
-    stop.await;
-    eprintln!("stopping: running datums are cancelled; their jobs resume at the next start");
+    let ended = tokio::select! {
+        () = stop => Ended::Stopped,
+        () = crate::serve_hosts::ownership_lost(owned) => Ended::LostStore,
+    };
+    match ended {
+        Ended::Stopped => {
+            eprintln!("stopping: running datums are cancelled; their jobs resume at the next start")
+        }
+        Ended::LostStore => eprintln!(
+            "pipectl: warning: lost the store's ownership (the database ended this host's \
+             owner session); stopping this engine, then taking the store over again or \
+             following its new owner"
+        ),
+    }
     stop_host.cancel();
     if let Some(h) = host {
         let _ = h.await;
     }
     server.stop().await;
-    Ok(())
+    Ok(ended)
 }
 
 /// The directory of the running `pipectl`: first on the `PATH` of spouts on the process
@@ -268,12 +202,12 @@ fn check_no_auth(args: &ServeArgs) -> Res {
 }
 
 /// A server error as a failure (exit 1), its causes on one line.
-fn failed(e: impl std::error::Error) -> CliError {
+pub(crate) fn failed(e: impl std::error::Error) -> CliError {
     CliError::Usage(ErrorChain(&e).to_string())
 }
 
 /// Waits for SIGTERM or Ctrl-C (SIGINT).
-async fn stopped() {
+pub(crate) async fn stopped() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let terminated = async {
         match term.as_mut() {
@@ -292,7 +226,11 @@ async fn stopped() {
 /// An engine with every executor this host can run: processes always; Docker when its daemon
 /// answers; Kubernetes when a cluster configuration is found. One that cannot be built is
 /// skipped with a warning (pipelines that use it fail their jobs, naming it).
-async fn build_engine(store: Store, root: &std::path::Path, host: Option<&Host>) -> Res<Engine> {
+pub(crate) async fn build_engine(
+    store: Store,
+    root: &std::path::Path,
+    host: Option<&crate::serve_hosts::Host>,
+) -> Res<Engine> {
     let owner = Store::owner_label("pipectl", root);
     let mut builder = Engine::builder(store);
     if let Some(h) = host {

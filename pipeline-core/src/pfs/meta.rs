@@ -106,6 +106,13 @@ pub trait MetaStore: Send + Sync + 'static {
         false
     }
 
+    /// Whether a store opened exclusively lost its ownership since (its owner session on the
+    /// server ended: every further write is refused). `false` for a store owned through a
+    /// lock file, which cannot be lost.
+    fn ownership_lost(&self) -> bool {
+        false
+    }
+
     /// The queue of datum sets that engine hosts sharing this store claim, when the store
     /// can be shared by several hosts (PostgreSQL); `None` for a store one process owns.
     fn work_queue(&self) -> Option<Arc<dyn super::work_queue::WorkQueue>> {

@@ -145,6 +145,13 @@ impl Store {
         self.inner.root.as_deref()
     }
 
+    /// Whether this process lost the ownership of the (server) store it opened: the
+    /// server ended its owner session, so every further write is refused and another
+    /// process may own the store now. Asks the server (one round trip, at most 10 s).
+    pub fn ownership_lost(&self) -> bool {
+        self.inner.meta.ownership_lost()
+    }
+
     /// The queue of datum sets engine hosts sharing this store claim (a PostgreSQL store);
     /// `None` when one process owns the store.
     pub fn work_queue(&self) -> Option<std::sync::Arc<dyn super::work_queue::WorkQueue>> {

@@ -106,6 +106,9 @@ pub(crate) fn shown_url(url: &str) -> String {
     url::parse(url).map_or_else(|_| super::connect::redact(url), |u| u.shown)
 }
 
+/// How long [`MetaStore::ownership_lost`] waits for the owner session to answer.
+const OWNER_PING: Duration = Duration::from_secs(10);
+
 /// How long a call waits for a pooled connection before failing.
 const POOL_WAIT: Duration = Duration::from_secs(60);
 
@@ -250,6 +253,21 @@ impl MetaStore for PostgresMetaStore {
     /// docs): long scans of finished commits read a short snapshot per chunk.
     fn snapshots_hold_space(&self) -> bool {
         true
+    }
+
+    fn ownership_lost(&self) -> bool {
+        let Some(owner) = &self.owner else {
+            return false;
+        };
+        let client = owner.client();
+        let alive = self.shared.bridge.run(async move {
+            let ping = client.simple_query("SELECT 1");
+            !client.is_closed()
+                && tokio::time::timeout(OWNER_PING, ping)
+                    .await
+                    .is_ok_and(|r| r.is_ok())
+        });
+        !alive.unwrap_or(false)
     }
 
     fn work_queue(&self) -> Option<Arc<dyn WorkQueue>> {

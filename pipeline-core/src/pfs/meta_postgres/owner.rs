@@ -15,7 +15,7 @@ const OWNER_PREFIX: &str = "pipeline-store owner: ";
 /// A held owner lock; released when dropped (its connection closes).
 pub(super) struct OwnerLock {
     /// Keeps the session (and with it the lock) alive.
-    _client: Client,
+    client: std::sync::Arc<Client>,
     /// What writes check.
     pub(super) fence: Fence,
 }
@@ -54,7 +54,7 @@ pub(super) async fn acquire(url: &ServerUrl, key: i64) -> Result<OwnerLock> {
                 key,
                 backend_pid: row.get::<_, i32>(1),
             },
-            _client: client,
+            client: std::sync::Arc::new(client),
         });
     }
     let holder = holder(&client, key).await.unwrap_or_default();
@@ -66,6 +66,13 @@ pub(super) async fn acquire(url: &ServerUrl, key: i64) -> Result<OwnerLock> {
             holder
         },
     })
+}
+
+impl OwnerLock {
+    /// The session's client, to check it from the driver's runtime.
+    pub(super) fn client(&self) -> std::sync::Arc<Client> {
+        self.client.clone()
+    }
 }
 
 /// What the session holding lock `key` calls itself (`pid N on host H`).

@@ -1,0 +1,527 @@
+//! Three engine hosts as Docker containers (an image made here from busybox and this
+//! `pipectl`), on a private network with the test PostgreSQL server and the test S3 server
+//! (reached through relays on the network's gateway, since both listen on loopback), share
+//! one store: metadata in PostgreSQL, contents in the bucket. A 2,000-datum job whose datums
+//! sleep 50 ms runs with parallelism 1 per host; mid-job the owning host is SIGKILLed (another
+//! takes the store over and resumes the job) and a following host is cut off the network for
+//! longer than the lease, then let back; then the database goes away for 20 s (its relay
+//! cuts every connection). The job must succeed with every datum recorded once, datums run
+//! by all three hosts, and the output identical to a one-host run.
+//!
+//! Needs Docker, `PIPELINE_TEST_POSTGRES` (`.ci/postgres`) and `PIPELINE_TEST_S3` with the
+//! `AWS_*` variables (`.ci/s3`); skips saying why without them, fails under `CI=true`.
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use pipeline_core::testkit::store::{postgres_url, with_schema};
+use serde_json::Value;
+
+/// Datums of the job.
+const DATUMS: usize = 2_000;
+
+/// Seconds a host's claim lasts unreconfirmed (the cut lasts longer).
+const LEASE_SECS: u64 = 4;
+
+/// The pipeline: each datum sleeps 50 ms and upper-cases its file.
+const PIPELINE: &str = "pipeline: {name: up}\n\
+parallelism_spec: {constant: 1}\n\
+transform: {cmd: [sh, -c, 'sleep 0.05; for f in /pfs/data/*; do tr a-z A-Z < $f > /pfs/out/$(basename $f); done']}\n\
+input: {pfs: {repo: data, glob: /*}}\n";
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Skips (or, in CI, fails) saying why.
+fn unavailable(why: &str) {
+    if in_ci() {
+        panic!("multi-host test cannot run under CI=true: {why}");
+    }
+    eprintln!("skipped: multi-host test: {why}");
+}
+
+/// Runs `docker ARGS`; its output (status not checked).
+fn docker(args: &[&str]) -> Output {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .expect("running docker")
+}
+
+/// Runs `docker ARGS` and returns its stdout; panics with its stderr when it fails.
+fn docker_ok(args: &[&str]) -> String {
+    let out = docker(args);
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The image of an engine host: busybox, this `pipectl`, the libraries it links and the
+/// host's CA certificates (the HTTP client of the object store loads them at start).
+fn build_image(tag: &str) {
+    let rootfs = tempfile::tempdir().unwrap();
+    let script = r#"set -eu
+r="$1"; pipectl="$2"
+mkdir -p "$r/bin" "$r/tmp" "$r/etc" "$r/proc" "$r/sys" "$r/dev"
+chmod 1777 "$r/tmp"
+bb="$(command -v busybox)"
+cp "$bb" "$r/bin/busybox"
+for a in $("$r/bin/busybox" --list); do [ "$a" = busybox ] || ln -sf busybox "$r/bin/$a"; done
+cp "$pipectl" "$r/bin/pipectl"
+for l in $(ldd "$pipectl" | grep -o '/[^ ]*'); do mkdir -p "$r$(dirname "$l")"; cp -L "$l" "$r$l"; done
+echo 'root:x:0:0:root:/root:/bin/sh' > "$r/etc/passwd"
+mkdir -p "$r/etc/ssl/certs"
+cp -L /etc/ssl/certs/ca-certificates.crt "$r/etc/ssl/certs/"
+"#;
+    let made = Command::new("sh")
+        .args(["-c", script, "sh"])
+        .arg(rootfs.path())
+        .arg(env!("CARGO_BIN_EXE_pipectl"))
+        .status()
+        .expect("sh");
+    assert!(made.success(), "building the host rootfs");
+    let import = format!(
+        "tar -C '{}' -c . | docker import -c 'ENV PATH=/bin' - {tag} >/dev/null",
+        rootfs.path().display()
+    );
+    let imported = Command::new("sh").args(["-c", &import]).status().unwrap();
+    assert!(imported.success(), "importing the host image");
+}
+
+/// Forwards every connection to `listen` (on the network's gateway) to `target` (loopback)
+/// while `up` says `true`; setting it `false` cuts every connection and refuses new ones,
+/// as if the server went away.
+async fn relay(
+    listen: IpAddr,
+    target: SocketAddr,
+    up: tokio::sync::watch::Receiver<bool>,
+) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind((listen, 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            if !*up.borrow() {
+                continue;
+            }
+            let mut up = up.clone();
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = up.wait_for(|on| !*on) => {}
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// The address a URL like `scheme://user:pw@HOST:PORT/...` or `http://HOST:PORT` names.
+fn url_addr(url: &str) -> SocketAddr {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let hostport = rest.split('/').next().unwrap();
+    let hostport = hostport.rsplit_once('@').map_or(hostport, |(_, h)| h);
+    hostport
+        .replace("localhost", "127.0.0.1")
+        .parse()
+        .unwrap_or_else(|e| panic!("address of {url}: {e}"))
+}
+
+/// `url` with its host and port replaced by `addr`.
+fn url_at(url: &str, addr: SocketAddr) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (auth, tail) = match rest.split_once('/') {
+        Some((a, t)) => (a, format!("/{t}")),
+        None => (rest, String::new()),
+    };
+    let user = auth
+        .rsplit_once('@')
+        .map(|(u, _)| format!("{u}@"))
+        .unwrap_or_default();
+    format!("{scheme}://{user}{addr}{tail}")
+}
+
+/// The containers and network of one run, removed when dropped.
+struct Cluster {
+    net: String,
+    hosts: Vec<String>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for h in &self.hosts {
+            if std::thread::panicking() {
+                let logs = docker(&["logs", "--tail", "30", h]);
+                eprintln!(
+                    "--- {h} ---\n{}{}",
+                    String::from_utf8_lossy(&logs.stdout),
+                    String::from_utf8_lossy(&logs.stderr)
+                );
+            }
+            docker(&["rm", "-f", h]);
+        }
+        docker(&["network", "rm", &self.net]);
+    }
+}
+
+impl Cluster {
+    /// `pipectl --root /r ARGS` in host `h`.
+    fn pipectl(&self, h: &str, args: &[&str]) -> Output {
+        let mut all = vec!["exec", h, "pipectl", "--root", "/r"];
+        all.extend_from_slice(args);
+        docker(&all)
+    }
+
+    /// The host serving the store's API now (its socket answers), if any.
+    fn owner(&self) -> Option<String> {
+        self.hosts
+            .iter()
+            .find(|h| self.pipectl(h, &["list", "repo"]).status.success())
+            .cloned()
+    }
+
+    /// The newest job of pipeline `up`, through host `h`.
+    fn job(&self, h: &str) -> Option<Value> {
+        let out = self.pipectl(h, &["list", "job", "-p", "up", "-o", "json"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|j| j["stats"]["datums_total"].as_u64() == Some(DATUMS as u64))
+    }
+
+    /// Waits (up to `limit`) until the owner's newest job satisfies `ok`; returns the owner
+    /// and the job.
+    fn wait_job(
+        &self,
+        limit: Duration,
+        what: &str,
+        ok: impl Fn(&Value) -> bool,
+    ) -> (String, Value) {
+        let start = Instant::now();
+        loop {
+            if let Some(h) = self.owner()
+                && let Some(j) = self.job(&h)
+                && ok(&j)
+            {
+                return (h, j);
+            }
+            assert!(start.elapsed() < limit, "waited {limit:?} for {what}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+/// Writes `content` to `path` in container `h`.
+fn write_file(h: &str, path: &str, content: &str) {
+    use std::io::Write;
+    let mut child = Command::new("docker")
+        .args(["exec", "-i", h, "sh", "-c", &format!("cat > {path}")])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(content.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "writing {path} in {h}");
+}
+
+/// Waits until `docker logs h` contains `text`.
+fn wait_log(h: &str, text: &str) {
+    let start = Instant::now();
+    loop {
+        let out = docker(&["logs", h]);
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if all.contains(text) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{h} never said {text:?}: {all}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The hash of the root of `up@master` in a store directory where one host ran the same
+/// pipeline over the same files (no sleep needed: the output is the same).
+fn one_host_root_hash(inputs: &Path) -> String {
+    let root = tempfile::tempdir().unwrap();
+    let pipectl = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_pipectl"))
+            .env("PIPECTL_ROOT", root.path())
+            .env_remove("PIPECTL_STORE")
+            .env_remove("PIPECTL_OBJECTS")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let spec = root.path().join("p.yaml");
+    std::fs::write(&spec, PIPELINE.replace("sleep 0.05; ", "")).unwrap();
+    pipectl(&["create", "repo", "data"]);
+    pipectl(&["create", "pipeline", "-f", spec.to_str().unwrap()]);
+    pipectl(&[
+        "put",
+        "file",
+        "-r",
+        "data@master:/",
+        "-f",
+        inputs.to_str().unwrap(),
+    ]);
+    let info: Value =
+        serde_json::from_str(&pipectl(&["inspect", "file", "up@master:/", "-o", "json"])).unwrap();
+    info["hash"].as_str().unwrap().to_string()
+}
+
+/// What the test needs from the machine: `(postgres URL, S3 endpoint, bucket)`.
+fn servers() -> Option<(String, String, String)> {
+    if !docker(&["version"]).status.success() {
+        unavailable("Docker is not reachable (`docker version` failed)");
+        return None;
+    }
+    let pg = postgres_url()?;
+    let Ok(s3) = std::env::var("PIPELINE_TEST_S3") else {
+        unavailable("PIPELINE_TEST_S3 is not set (source .ci/s3)");
+        return None;
+    };
+    let bucket =
+        std::env::var("PIPELINE_TEST_S3_BUCKET").unwrap_or_else(|_| "pipeline-test".into());
+    Some((pg, s3, bucket))
+}
+
+#[test]
+fn three_hosts_survive_a_killed_owner_and_a_cut_off_host() {
+    let Some((pg, s3, bucket)) = servers() else {
+        return;
+    };
+    let id = format!("pmh{}", std::process::id());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let store_url = with_schema(&pg, &format!("{id}_{nanos}"));
+    let objects = format!("s3://{bucket}/{id}");
+    let init = Command::new(env!("CARGO_BIN_EXE_pipectl"))
+        .args(["init", "--store", &store_url, "--objects", &objects])
+        .env("AWS_ENDPOINT_URL", &s3)
+        .env("AWS_ALLOW_HTTP", "true")
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "init: {}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+
+    let image = format!("pipeline-multihost:{id}");
+    build_image(&image);
+    let mut cluster = Cluster {
+        net: id.clone(),
+        hosts: Vec::new(),
+    };
+    docker_ok(&["network", "create", "--internal", &id]);
+    let gateway: IpAddr = docker_ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{(index .IPAM.Config 0).Gateway}}",
+        &id,
+    ])
+    .trim()
+    .parse()
+    .expect("gateway address");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (pg_up, pg_watch) = tokio::sync::watch::channel(true);
+    let (_s3_up, s3_watch) = tokio::sync::watch::channel(true);
+    let pg_relay = rt.block_on(relay(gateway, url_addr(&pg), pg_watch));
+    let s3_relay = rt.block_on(relay(gateway, url_addr(&s3), s3_watch));
+    let env = [
+        format!("PIPECTL_STORE={}", url_at(&store_url, pg_relay)),
+        format!("PIPECTL_OBJECTS={objects}"),
+        format!("AWS_ENDPOINT_URL=http://{s3_relay}"),
+        "AWS_ALLOW_HTTP=true".to_string(),
+        format!(
+            "AWS_ACCESS_KEY_ID={}",
+            std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_default()
+        ),
+        format!(
+            "AWS_SECRET_ACCESS_KEY={}",
+            std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_default()
+        ),
+        format!(
+            "AWS_REGION={}",
+            std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into())
+        ),
+    ];
+    for (i, name) in ["c1", "c2", "c3"].iter().enumerate() {
+        let container = format!("{id}-{name}");
+        let mut args = vec![
+            "run".to_string(),
+            "-d".into(),
+            "--name".into(),
+            container.clone(),
+        ];
+        args.extend([
+            "--network".into(),
+            id.clone(),
+            "--hostname".into(),
+            name.to_string(),
+        ]);
+        for e in &env {
+            args.extend(["-e".into(), e.clone()]);
+        }
+        args.extend([
+            image.clone(),
+            "pipectl".into(),
+            "--root".into(),
+            "/r".into(),
+            "serve".into(),
+        ]);
+        args.extend([
+            "--host-name".into(),
+            name.to_string(),
+            "--lease-secs".into(),
+            LEASE_SECS.to_string(),
+        ]);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        docker_ok(&refs);
+        cluster.hosts.push(container.clone());
+        wait_log(
+            &container,
+            if i == 0 {
+                "listening on unix"
+            } else {
+                "following:"
+            },
+        );
+    }
+    let c1 = cluster.hosts[0].clone();
+
+    // Inputs, made in the owner; the pipeline; the commit (its job waits for nothing else).
+    let make_inputs = format!(
+        "mkdir /in; i=0; while [ $i -lt {DATUMS} ]; do echo \"datum $i\" > /in/f$i; i=$((i+1)); done"
+    );
+    docker_ok(&["exec", &c1, "sh", "-c", &make_inputs]);
+    assert!(
+        cluster
+            .pipectl(&c1, &["create", "repo", "data"])
+            .status
+            .success()
+    );
+    write_file(&c1, "/p.yaml", PIPELINE);
+    let created = cluster.pipectl(&c1, &["create", "pipeline", "-f", "/p.yaml"]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    docker_ok(&[
+        "exec",
+        "-d",
+        &c1,
+        "pipectl",
+        "--root",
+        "/r",
+        "put",
+        "file",
+        "-r",
+        "data@master:/",
+        "-f",
+        "/in",
+    ]);
+
+    // SIGKILL the owner mid-job; another host takes the store over and resumes the job.
+    cluster.wait_job(Duration::from_secs(120), "300 datums", |j| {
+        j["stats"]["datums_processed"].as_u64() >= Some(300)
+    });
+    docker_ok(&["kill", "-s", "KILL", &c1]);
+    let (owner, _) = cluster.wait_job(Duration::from_secs(120), "a new owner's progress", |j| {
+        j["stats"]["datums_processed"].as_u64() >= Some(800)
+    });
+    assert_ne!(owner, c1);
+
+    // Cut the following host off for longer than the lease, then let it back.
+    let follower = cluster.hosts[1..]
+        .iter()
+        .find(|h| **h != owner)
+        .unwrap()
+        .clone();
+    docker_ok(&["network", "disconnect", &id, &follower]);
+    std::thread::sleep(Duration::from_secs(LEASE_SECS * 2 + 2));
+    docker_ok(&["network", "connect", &id, &follower]);
+
+    // The database goes away for 20 s: the owner loses its session and with it the store,
+    // every host retries with backoff, and one of them owns the store again afterwards.
+    cluster.wait_job(Duration::from_secs(120), "more progress", |j| {
+        j["stats"]["datums_processed"].as_u64() >= Some(1_300)
+    });
+    pg_up.send(false).unwrap();
+    std::thread::sleep(Duration::from_secs(20));
+    pg_up.send(true).unwrap();
+
+    let (owner, job) = cluster.wait_job(Duration::from_secs(300), "the job's end", |j| {
+        j["state"] != "JOB_RUNNING" && j["state"] != "JOB_CREATED" && j["state"] != "JOB_STARTING"
+    });
+    assert_eq!(job["state"], "JOB_SUCCESS", "{job}");
+    let job_id = job["id"].as_str().unwrap();
+    let listed = cluster.pipectl(
+        &owner,
+        &["list", "datum", &format!("up@{job_id}"), "-o", "json"],
+    );
+    let datums: Vec<Value> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(datums.len(), DATUMS, "every datum recorded once");
+    let ids: HashSet<&str> = datums.iter().map(|d| d["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), DATUMS, "no datum recorded twice");
+    let mut by_host: BTreeMap<String, usize> = BTreeMap::new();
+    for d in &datums {
+        assert_eq!(d["state"], "SUCCESS", "{d}");
+        *by_host
+            .entry(d["host"].as_str().unwrap_or("-").to_string())
+            .or_default() += 1;
+    }
+    eprintln!("datums by host: {by_host:?}");
+    assert_eq!(
+        by_host.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["c1", "c2", "c3"],
+        "all three hosts ran datums: {by_host:?}"
+    );
+
+    // The output equals a one-host run's.
+    let root = cluster.pipectl(&owner, &["inspect", "file", "up@master:/", "-o", "json"]);
+    let root: Value = serde_json::from_slice(&root.stdout).unwrap();
+    let inputs = tempfile::tempdir().unwrap();
+    for i in 0..DATUMS {
+        std::fs::write(inputs.path().join(format!("f{i}")), format!("datum {i}\n")).unwrap();
+    }
+    assert_eq!(
+        root["hash"].as_str().unwrap(),
+        one_host_root_hash(inputs.path())
+    );
+    drop(cluster);
+    docker(&["rmi", &image]);
+}
