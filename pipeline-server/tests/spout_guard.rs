@@ -258,55 +258,101 @@ async fn api_writes_are_refused(owner: &Client, first: &str) {
     assert_refused("copying into the branch", err);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn only_the_spout_writes_its_branch_on_any_path() {
-    let dir = tempfile::tempdir().unwrap();
-    let opts = ServeOptions {
-        s3: Some("127.0.0.1:0".parse().unwrap()),
-        no_auth: true,
-        poll: Duration::from_millis(100),
-        ..ServeOptions::new(dir.path())
-    };
-    let server = Server::start(engine(dir.path()), opts).await.unwrap();
-    let addr = server.s3_addr().unwrap();
-    let owner = Client::unix(server.socket_path());
-    owner.create_repo("data", "").await.unwrap();
-    owner
-        .put_file("data", "master", "/d", Body::from("d"))
-        .await
-        .unwrap();
-    owner.create_pipelines(&create(SPOUT)).await.unwrap();
-    let engine = server.state().engine().clone();
-    let spout = spout_client(&engine).await;
+/// A running server (with the S3 gateway) and its spout, which wrote two commits (`/n1`,
+/// `/n2`) and left a third open.
+struct Running {
+    server: Server,
+    engine: Engine,
+    owner: Client,
+    spout: Client,
+    /// The spout's first commit.
+    first: String,
+}
 
-    // The spout writes two commits and leaves a third open.
-    for n in ["n1", "n2"] {
-        spout.start_commit("spout", "master", "").await.unwrap();
-        let body = Body::from(format!("{n}\n"));
-        spout
-            .put_file("spout", "master", &format!("/{n}"), body)
+impl Running {
+    async fn start(dir: &std::path::Path) -> Running {
+        let opts = ServeOptions {
+            s3: Some("127.0.0.1:0".parse().unwrap()),
+            no_auth: true,
+            poll: Duration::from_millis(100),
+            ..ServeOptions::new(dir)
+        };
+        let server = Server::start(engine(dir), opts).await.unwrap();
+        let owner = Client::unix(server.socket_path());
+        owner.create_repo("data", "").await.unwrap();
+        owner
+            .put_file("data", "master", "/d", Body::from("d"))
             .await
             .unwrap();
-        spout.finish_commit("spout", "master", None).await.unwrap();
+        owner.create_pipelines(&create(SPOUT)).await.unwrap();
+        let engine = server.state().engine().clone();
+        let spout = spout_client(&engine).await;
+        for n in ["n1", "n2"] {
+            spout.start_commit("spout", "master", "").await.unwrap();
+            let body = Body::from(format!("{n}\n"));
+            spout
+                .put_file("spout", "master", &format!("/{n}"), body)
+                .await
+                .unwrap();
+            spout.finish_commit("spout", "master", None).await.unwrap();
+        }
+        let first = spout.inspect_commit("spout", "master^").await.unwrap();
+        spout.start_commit("spout", "master", "").await.unwrap();
+        Running {
+            server,
+            engine,
+            owner,
+            spout,
+            first: first.commit.id.to_string(),
+        }
     }
-    let first = spout.inspect_commit("spout", "master^").await.unwrap();
-    let first = first.commit.id.to_string();
-    spout.start_commit("spout", "master", "").await.unwrap();
-    let before = snapshot(engine.store());
 
-    s3_writes_are_refused(addr).await;
-    transaction_writes_are_refused(&owner, &first).await;
-    api_writes_are_refused(&owner, &first).await;
-    assert_eq!(snapshot(engine.store()), before, "a refused write changed the branch");
+    /// Checks that the branch is as `before`, that the spout still writes and finishes its
+    /// open commit; stops the server.
+    async fn spout_still_writes(self, before: (String, usize, usize, Vec<String>)) {
+        assert_eq!(
+            snapshot(self.engine.store()),
+            before,
+            "a refused write changed the branch"
+        );
+        self.spout
+            .put_file("spout", "master", "/n3", Body::from("n3\n"))
+            .await
+            .unwrap();
+        let done = self
+            .spout
+            .finish_commit("spout", "master", None)
+            .await
+            .unwrap();
+        assert!(done.is_finished(), "{done:?}");
+        assert_eq!(snapshot(self.engine.store()).3, ["/n1", "/n2", "/n3"]);
+        self.server.stop().await;
+    }
+}
 
-    // The spout still writes, and finishes its open commit.
-    spout
-        .put_file("spout", "master", "/n3", Body::from("n3\n"))
-        .await
-        .unwrap();
-    let done = spout.finish_commit("spout", "master", None).await.unwrap();
-    assert!(done.is_finished(), "{done:?}");
-    let after = snapshot(engine.store());
-    assert_eq!(after.3, ["/n1", "/n2", "/n3"]);
-    server.stop().await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_s3_gateway_refuses_writes_to_a_spouts_branch() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Running::start(dir.path()).await;
+    let before = snapshot(r.engine.store());
+    s3_writes_are_refused(r.server.s3_addr().unwrap()).await;
+    r.spout_still_writes(before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_refuse_writes_to_a_spouts_branch() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Running::start(dir.path()).await;
+    let before = snapshot(r.engine.store());
+    transaction_writes_are_refused(&r.owner, &r.first).await;
+    r.spout_still_writes(before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn branch_and_copy_routes_refuse_writes_to_a_spouts_branch() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Running::start(dir.path()).await;
+    let before = snapshot(r.engine.store());
+    api_writes_are_refused(&r.owner, &r.first).await;
+    r.spout_still_writes(before).await;
 }
