@@ -290,7 +290,9 @@ async fn only_the_spouts_credential_may_write_its_output_branch() {
         assert!(err.to_string().contains(refused), "{err}");
     }
     engine.check_output_write(&out, Some("right")).unwrap();
-    let err = engine.check_commit_write(&idle, "master", None).unwrap_err();
+    let err = engine
+        .check_commit_write(&idle, "master", None)
+        .unwrap_err();
     assert!(err.to_string().contains(refused), "{err}");
     engine
         .check_output_write(&idle.branch("side").unwrap(), None)
@@ -311,7 +313,14 @@ async fn only_the_spouts_credential_may_write_its_output_branch() {
         )
         .unwrap_err();
     assert!(err.to_string().contains(refused), "{err}");
-    assert!(engine.finish_transaction(&txn.id).await.unwrap().commit_set.is_none());
+    assert!(
+        engine
+            .finish_transaction(&txn.id)
+            .await
+            .unwrap()
+            .commit_set
+            .is_none()
+    );
     assert_eq!(engine.store().inspect_branch(&out).unwrap().head, before);
     engine.shutdown().await;
 }

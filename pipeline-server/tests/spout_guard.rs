@@ -111,7 +111,9 @@ fn raw(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) 
 /// branches and the files at the head.
 fn snapshot(store: &Store) -> (String, usize, usize, Vec<String>) {
     let repo = RepoRef::new("spout").unwrap();
-    let head = store.inspect_branch(&repo.branch("master").unwrap()).unwrap();
+    let head = store
+        .inspect_branch(&repo.branch("master").unwrap())
+        .unwrap();
     let commits = store.list_commits(&repo, None, 0).unwrap().len();
     let branches = store.list_branches(&repo).unwrap().len();
     let c = store.resolve_commit(&repo, "master").unwrap();
@@ -241,7 +243,10 @@ async fn api_writes_are_refused(owner: &Client, first: &str) {
         head: Some(first.into()),
         provenance: Vec::new(),
     };
-    let err = owner.put_branch("spout", "master", &back).await.unwrap_err();
+    let err = owner
+        .put_branch("spout", "master", &back)
+        .await
+        .unwrap_err();
     assert_refused("moving the branch", err);
     let err = owner
         .delete_branch("spout", "master", true)
