@@ -313,3 +313,40 @@ Authorization: Bearer %s\\r\\nContent-Length: 2\\r\\n\\r\\nx\\n' \"$PIPECTL_TOKE
     e.ok(&["delete", "pipeline", "processor"]);
     e.ok(&["delete", "pipeline", "spout"]);
 }
+
+/// Without a server (the command opens the store itself) nobody writes a spout's output
+/// branch either: not a put, a commit, a transaction, a branch move or delete; nothing
+/// changes on it.
+#[test]
+fn without_a_server_no_command_writes_a_spouts_output_branch() {
+    let e = Env::embedded();
+    let spout = e.local(
+        "spout.json",
+        r#"{"pipeline": {"name": "spout"}, "spout": {}, "transform": {"cmd": ["true"]}}"#,
+    );
+    e.ok(&["create", "pipeline", "-f", &spout]);
+    let before = (
+        e.ok(&["list", "commit", "spout", "-o", "json"]),
+        e.ok(&["list", "branch", "spout", "-o", "json"]),
+    );
+    let x = e.local("x", "x");
+    let refused = "cannot start a commit on an output branch";
+    for args in [
+        vec!["put", "file", "spout@master:/x", "-f", &x],
+        vec!["start", "commit", "spout@master"],
+        vec!["delete", "branch", "spout@master", "--force"],
+        vec!["create", "branch", "spout@master", "--head", "master"],
+    ] {
+        let err = e.fails(&args);
+        assert!(err.contains(refused), "{args:?}: {err}");
+    }
+    let id = e.ok(&["start", "transaction"]).trim().to_string();
+    let err = e.fails(&["start", "commit", "spout@master"]);
+    assert!(err.contains(refused), "in transaction {id}: {err}");
+    e.ok(&["delete", "transaction"]);
+    let after = (
+        e.ok(&["list", "commit", "spout", "-o", "json"]),
+        e.ok(&["list", "branch", "spout", "-o", "json"]),
+    );
+    assert_eq!(after, before, "a refused command changed the spout's repo");
+}

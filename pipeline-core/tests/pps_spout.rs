@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use executor_process::ProcessExecutor;
-use pipeline_core::pfs::{BranchRef, Store};
+use pipeline_core::pfs::{BranchRef, PfsError, RepoRef, Store};
 use pipeline_core::pps::{
     CreateOptions, Engine, SpoutAccess, SpoutAccessRequest, SpoutHost, SpoutRestart, SpoutState,
+    TransactionRequest,
 };
 
 /// A host that grants `SPOUT_GRANT=<n>` to run n and counts grants and revocations.
@@ -243,5 +244,83 @@ async fn a_spout_with_a_service_is_reached_on_its_external_port() {
         http_get(external, "/hello.txt").is_none().then_some(())
     })
     .await;
+    engine.shutdown().await;
+}
+
+/// A host whose only valid credential is `right`, for the output branch of spout `idle`.
+#[derive(Debug)]
+struct OneCredentialHost;
+
+#[async_trait::async_trait]
+impl SpoutHost for OneCredentialHost {
+    async fn grant(&self, _request: &SpoutAccessRequest) -> Result<SpoutAccess, String> {
+        Ok(SpoutAccess {
+            env: Vec::new(),
+            credential: "right".into(),
+        })
+    }
+
+    fn revoke(&self, _access: &SpoutAccess) {}
+
+    fn is_granted(&self, credential: &str, branch: &BranchRef) -> bool {
+        credential == "right" && branch.repo.name == "idle" && branch.name == "master"
+    }
+}
+
+/// The engine's rule, without a server: only the spout's granted credential writes its
+/// output branch; anyone else (and a transaction) gets Pachyderm's refusal; other branches
+/// are not the rule's business.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_spouts_credential_may_write_its_output_branch() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path());
+    engine.set_spout_host(Arc::new(OneCredentialHost));
+    engine
+        .create_pipeline(&spout("idle", "exec sleep 1000"), &CreateOptions::default())
+        .unwrap();
+    let data = RepoRef::new("data").unwrap();
+    engine.store().create_repo(&data, "").unwrap();
+    let idle = RepoRef::new("idle").unwrap();
+    let out = idle.branch("master").unwrap();
+    let refused = "cannot start a commit on an output branch: default/idle@master";
+
+    for who in [None, Some("wrong")] {
+        let err = engine.check_output_write(&out, who).unwrap_err();
+        assert!(matches!(err, PfsError::OutputBranch { .. }), "{err}");
+        assert!(err.to_string().contains(refused), "{err}");
+    }
+    engine.check_output_write(&out, Some("right")).unwrap();
+    let err = engine
+        .check_commit_write(&idle, "master", None)
+        .unwrap_err();
+    assert!(err.to_string().contains(refused), "{err}");
+    engine
+        .check_output_write(&idle.branch("side").unwrap(), None)
+        .unwrap();
+    engine
+        .check_output_write(&data.branch("master").unwrap(), None)
+        .unwrap();
+
+    let before = engine.store().inspect_branch(&out).unwrap().head;
+    let txn = engine.start_transaction().unwrap();
+    let err = engine
+        .append_transaction_request(
+            &txn.id,
+            TransactionRequest::StartCommit {
+                branch: "idle@master".into(),
+                description: String::new(),
+            },
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains(refused), "{err}");
+    assert!(
+        engine
+            .finish_transaction(&txn.id)
+            .await
+            .unwrap()
+            .commit_set
+            .is_none()
+    );
+    assert_eq!(engine.store().inspect_branch(&out).unwrap().head, before);
     engine.shutdown().await;
 }

@@ -15,10 +15,13 @@
 //! it (or a commit on it), copy into it, finish it. Anything else is 403 `forbidden`.
 //!
 //! [`guard_output_writes`] runs in front of every route on every listener: a write to a
-//! spout's output branch by anyone but that spout's current token is refused with "cannot
+//! spout's output branch (a commit started, written, copied into or finished; the branch
+//! moved or deleted) by anyone but that spout's current token is refused with "cannot
 //! start a commit on an output branch", as Pachyderm refuses everyone but the spout's worker.
-//! Limits: the guard covers the repo routes above; writes through transactions, the S3
-//! gateway and the console's forms are not checked.
+//! The rule is the engine's ([`Engine::check_output_write`]), which the other write paths
+//! ask too: transactions (checked by the engine when a request is queued and when the
+//! transaction finishes) and the S3 gateway (`AccessDenied`). The console's forms only
+//! act on pipelines and jobs (rerun, stop, start), never on branch data.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -30,7 +33,7 @@ use axum::extract::{Request, State};
 use axum::http::{Method, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use pipeline_core::pfs::{BranchRef, CommitId, PfsError, RepoRef};
+use pipeline_core::pfs::{BranchRef, RepoRef};
 use pipeline_core::pps::{Engine, SpoutAccess, SpoutAccessRequest, SpoutHost};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -251,6 +254,13 @@ pub async fn guard_output_writes(State(s): State<AppState>, req: Request, next: 
                 .into_owned();
             (req, Target::CommitIsh(c))
         }
+        // Moving or deleting a branch: never a spout's (its token only writes commits).
+        ["branches", b] if caller.is_none() => {
+            let b = percent_encoding::percent_decode_str(b)
+                .decode_utf8_lossy()
+                .into_owned();
+            (req, Target::Branch(b))
+        }
         _ => return refuse_other(caller, req, next).await,
     };
     let checked = s
@@ -301,7 +311,7 @@ fn write_allowed(
     };
     let branch = match target {
         Target::Branch(b) => repo.branch(b).ok(),
-        Target::CommitIsh(c) => branch_of(e, &repo, c),
+        Target::CommitIsh(c) => e.branch_written(&repo, c),
     };
     match (caller, branch) {
         (Some(SpoutCaller(token)), Some(b)) if e.spout_may_write(token, &b) => Ok(()),
@@ -309,31 +319,7 @@ fn write_allowed(
             ErrorKind::Forbidden,
             "a spout's token writes only its own output branch",
         )),
-        (None, Some(b)) if is_spout_output(e, &b) => Err(PfsError::OutputBranch {
-            repo: b.repo.to_string(),
-            branch: b.name,
-        }
-        .into()),
-        (None, _) => Ok(()),
+        (None, Some(b)) => Ok(e.check_output_write(&b, None)?),
+        (None, None) => Ok(()),
     }
-}
-
-/// The branch a commit-ish of `repo` writes to: a branch name, or the branch of a commit.
-fn branch_of(e: &Engine, repo: &RepoRef, at: &str) -> Option<BranchRef> {
-    let store = e.store();
-    if let Ok(b) = repo.branch(at)
-        && (store.inspect_branch(&b).is_ok() || CommitId::parse(at).is_err())
-    {
-        return Some(b);
-    }
-    let commit = store.resolve_commit(repo, at).ok()?;
-    let info = store.inspect_commit(&commit).ok()?;
-    repo.branch(info.branch.as_deref()?).ok()
-}
-
-/// Whether `b` is the output branch of a spout.
-fn is_spout_output(e: &Engine, b: &BranchRef) -> bool {
-    let id = pipeline_core::pps::pipeline_id_of_repo(&b.repo);
-    e.inspect_pipeline(&id)
-        .is_ok_and(|p| p.effective.spout.is_some() && p.output_branch == *b)
 }

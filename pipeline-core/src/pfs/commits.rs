@@ -286,6 +286,12 @@ impl StoreTxn<'_> {
         resolve_in(&*self.w, repo, spec)
     }
 
+    /// A commit's information as this transaction sees the store. See
+    /// [`Store::inspect_commit`].
+    pub fn inspect_commit(&self, commit: &CommitRef) -> Result<CommitInfo> {
+        Ok(get_commit(&*self.w, &commit.repo, commit.id.as_str())?.info)
+    }
+
     /// Starts a USER commit on a branch (creating the branch if needed), plus an open AUTO
     /// commit with the same ID on every branch downstream of it. See [`Store::start_commit`].
     pub fn start_commit(&mut self, branch: &BranchRef, description: &str) -> Result<CommitInfo> {

@@ -111,6 +111,7 @@ pub mod job_gateway;
 mod job_ids;
 mod keys;
 mod last_job;
+mod output_guard;
 mod pipeline_id;
 mod pool_spec;
 mod preview;

@@ -21,8 +21,9 @@
 //!   updating the pipeline cancels the run (update starts the new version); parking or
 //!   shutting down the engine stops every spout.
 //! - **Who may write.** Only the credential the host granted to a spout may write to its
-//!   output branch; the host enforces that (`pipeline-server`: everyone else gets "cannot
-//!   start a commit on an output branch"). An engine without a host refuses to start spouts:
+//!   output branch ([`Engine::check_output_write`], which the host's write paths and the
+//!   engine's transactions ask; everyone else gets "cannot start a commit on an output
+//!   branch"). An engine without a host refuses to start spouts:
 //!   [`SpoutStatus::last_error`] then says they need `pipectl serve`.
 
 use std::collections::HashMap;

@@ -2,7 +2,7 @@
 //! **one** store transaction that gives every commit they start one commit-set ID, and the
 //! transaction's record removed in it; then the jobs of that commit set are created once.
 
-use crate::pfs::{CommitId, CommitInfo, FinishOptions, StoreTxn};
+use crate::pfs::{BranchRef, CommitId, CommitInfo, FinishOptions, StoreTxn};
 
 use super::error::{PpsError, Result, task_failed};
 use super::keys::{RecordKey, TransactionKey};
@@ -123,6 +123,9 @@ impl Engine {
         pins: &ImagePins,
         finished: &mut Vec<CommitInfo>,
     ) -> Result<TransactionResponse> {
+        if let Some(b) = written_branch_in(txn, request)? {
+            self.check_output_write_in(txn, &b)?;
+        }
         Ok(match request {
             TransactionRequest::CreateRepo { repo, description } => {
                 let repo = repo_arg("create_repo.repo", repo)?;
@@ -190,6 +193,36 @@ impl Engine {
             }
         })
     }
+}
+
+/// The branch `request` writes (starts or finishes a commit on, moves or deletes) as `txn`
+/// sees the store: a transaction user may not write a spout's output branch
+/// ([`Engine::check_output_write`]). A commit that does not resolve is left to the request.
+pub(super) fn written_branch_in(
+    txn: &StoreTxn<'_>,
+    request: &TransactionRequest,
+) -> Result<Option<BranchRef>> {
+    Ok(match request {
+        TransactionRequest::CreateBranch { branch, .. } => {
+            Some(branch_arg("create_branch.branch", branch)?)
+        }
+        TransactionRequest::DeleteBranch { branch, .. } => {
+            Some(branch_arg("delete_branch.branch", branch)?)
+        }
+        TransactionRequest::StartCommit { branch, .. } => {
+            Some(branch_arg("start_commit.branch", branch)?)
+        }
+        TransactionRequest::FinishCommit { commit, .. } => {
+            let (repo, at) = commit_arg("finish_commit.commit", commit)?;
+            txn.resolve_commit(&repo, &at)
+                .and_then(|c| txn.inspect_commit(&c))
+                .ok()
+                .and_then(|info| repo.branch(info.branch.as_deref()?).ok())
+        }
+        TransactionRequest::CreateRepo { .. }
+        | TransactionRequest::DeleteRepo { .. }
+        | TransactionRequest::CreatePipeline { .. } => None,
+    })
 }
 
 /// Request `i` of `queued` failed with `source`.

@@ -338,7 +338,8 @@ impl Engine {
         }
     }
 
-    /// Queues `request` at the end of transaction `id` after [`TransactionRequest::check`];
+    /// Queues `request` at the end of transaction `id` after [`TransactionRequest::check`]
+    /// (and refuses a write to a spout's output branch: [`Engine::check_output_write`]);
     /// nothing runs until [`Engine::finish_transaction`]. Returns the transaction.
     ///
     /// Blocking: one store transaction.
@@ -351,6 +352,11 @@ impl Engine {
         request.check()?;
         self.store().transact(|txn| -> Result<TransactionInfo> {
             let mut info = load(txn, id)?;
+            // Refused now rather than when the transaction finishes (where it is checked
+            // again, as the store may have changed).
+            if let Some(b) = super::transaction_finish::written_branch_in(txn, &request)? {
+                self.check_output_write_in(txn, &b)?;
+            }
             info.requests.push(request);
             txn.engine_put(&TransactionKey::new(id).encode(), &enc(&info))?;
             Ok(info)

@@ -89,6 +89,9 @@ pub fn delete(e: &Ctx, name: &str) -> S3Result<()> {
     if b.read_only() {
         return Err(super::errors::read_only(name));
     }
+    e.engine()
+        .check_output_write(&b.branch, None)
+        .map_err(|e| from_pfs(&e, name))?;
     store
         .delete_branch(&b.branch, false)
         .map_err(|e| from_pfs(&e, name))?;

@@ -109,6 +109,11 @@ impl Ctx {
         self.engine.store()
     }
 
+    /// The engine.
+    pub(super) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// What the gateway serves.
     pub(super) fn scope(&self) -> &Scope {
         &self.scope
@@ -124,7 +129,8 @@ impl Ctx {
     }
 
     /// Where writes to bucket `name` go; its branch must exist and it must not name a
-    /// commit (or, for a job, it must be `out`).
+    /// commit nor be a spout's output branch (`AccessDenied`), or, for a job, it must be
+    /// `out`.
     pub(super) fn writable(&self, name: &str) -> S3Result<Target> {
         match &*self.scope {
             Scope::Server => {
@@ -132,6 +138,10 @@ impl Ctx {
                 if b.read_only() {
                     return Err(read_only(name));
                 }
+                // Nobody writes a spout's output branch through the gateway.
+                self.engine
+                    .check_output_write(&b.branch, None)
+                    .map_err(|e| from_pfs(&e, name))?;
                 Ok(Target::Branch(b))
             }
             Scope::Job(j) => match (&j.output, j.commit(name)) {
