@@ -62,8 +62,24 @@ mod transaction;
 mod validate;
 mod version;
 
+/// Sends the engine's `tracing` events to stderr from level `PIPECTL_LOG` (`error`, `warn`
+/// (default), `info`, `debug`, `trace`) up: retries, lost leases and host take-overs say so
+/// there.
+fn log_to_stderr() {
+    let level = std::env::var("PIPECTL_LOG")
+        .ok()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(tracing_subscriber::filter::LevelFilter::WARN);
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
 fn main() {
     allocator::limit_arenas();
+    log_to_stderr();
     let args = cli::Cli::parse();
     std::process::exit(cli::run(args));
 }

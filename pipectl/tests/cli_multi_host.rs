@@ -161,7 +161,7 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         for h in &self.hosts {
             if std::thread::panicking() {
-                let logs = docker(&["logs", "--tail", "30", h]);
+                let logs = docker(&["logs", "--tail", "60", h]);
                 eprintln!(
                     "--- {h} ---\n{}{}",
                     String::from_utf8_lossy(&logs.stdout),
@@ -177,7 +177,7 @@ impl Drop for Cluster {
 impl Cluster {
     /// `pipectl --root /r ARGS` in host `h`.
     fn pipectl(&self, h: &str, args: &[&str]) -> Output {
-        let mut all = vec!["exec", h, "pipectl", "--root", "/r"];
+        let mut all = vec!["exec", h, "timeout", "20", "pipectl", "--root", "/r"];
         all.extend_from_slice(args);
         docker(&all)
     }
@@ -362,6 +362,7 @@ fn three_hosts_survive_a_killed_owner_and_a_cut_off_host() {
         format!("PIPECTL_OBJECTS={objects}"),
         format!("AWS_ENDPOINT_URL=http://{s3_relay}"),
         "AWS_ALLOW_HTTP=true".to_string(),
+        "PIPECTL_LOG=info".to_string(),
         format!(
             "AWS_ACCESS_KEY_ID={}",
             std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_default()

@@ -73,9 +73,19 @@ impl JobRun<'_> {
 
         let deadline = job_deadline(self.spec, job);
         let mut collector = Collector::new(engine, job, owners, planner_started);
-        collector.collect(&mut rx, deadline, &cancel).await?;
-        let _ = planning.await;
-        collector.flush_rest().await?;
+        // A store that fails mid-job (its server away) ends the run: the planner and the
+        // workers (or a shared job's publisher) are cancelled too, not left behind.
+        let collected = match collector.collect(&mut rx, deadline, &cancel).await {
+            Ok(()) => {
+                let _ = planning.await;
+                collector.flush_rest().await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = collected {
+            cancel.cancel();
+            return Err(e);
+        }
         let Collector {
             owners,
             mut outcome,
