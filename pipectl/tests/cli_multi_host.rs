@@ -311,18 +311,38 @@ fn servers() -> Option<(String, String, String)> {
     Some((pg, s3, bucket))
 }
 
-#[test]
-fn three_hosts_survive_a_killed_owner_and_a_cut_off_host() {
-    let Some((pg, s3, bucket)) = servers() else {
-        return;
-    };
-    let id = format!("pmh{}", std::process::id());
+/// A running cluster of engine hosts and what the test controls it with.
+struct Run {
+    /// Declared first: its containers go before the relays.
+    cluster: Cluster,
+    /// `false` takes the database away (its relay cuts every connection).
+    pg_up: tokio::sync::watch::Sender<bool>,
+    _s3_up: tokio::sync::watch::Sender<bool>,
+    /// Runs the relays.
+    _rt: tokio::runtime::Runtime,
+}
+
+/// The engine-host image of this test binary, built once.
+fn image() -> &'static str {
+    static IMAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let tag = format!("pipeline-multihost:{}", std::process::id());
+        build_image(&tag);
+        tag
+    })
+}
+
+/// A fresh store (schema and bucket prefix of its own) and `hosts` engine hosts `c1`, …
+/// serving it in containers, `c1` the owner; `None` when the machine lacks what it needs.
+fn start(hosts: usize, tag: &str) -> Option<Run> {
+    let (pg, s3, bucket) = servers()?;
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
+    let id = format!("pmh{}{tag}", std::process::id());
     let store_url = with_schema(&pg, &format!("{id}_{nanos}"));
-    let objects = format!("s3://{bucket}/{id}");
+    let objects = format!("s3://{bucket}/{id}-{nanos}");
     let init = Command::new(env!("CARGO_BIN_EXE_pipectl"))
         .args(["init", "--store", &store_url, "--objects", &objects])
         .env("AWS_ENDPOINT_URL", &s3)
@@ -334,9 +354,7 @@ fn three_hosts_survive_a_killed_owner_and_a_cut_off_host() {
         "init: {}",
         String::from_utf8_lossy(&init.stderr)
     );
-
-    let image = format!("pipeline-multihost:{id}");
-    build_image(&image);
+    let image = image();
     let mut cluster = Cluster {
         net: id.clone(),
         hosts: Vec::new(),
@@ -354,7 +372,7 @@ fn three_hosts_survive_a_killed_owner_and_a_cut_off_host() {
     .expect("gateway address");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (pg_up, pg_watch) = tokio::sync::watch::channel(true);
-    let (_s3_up, s3_watch) = tokio::sync::watch::channel(true);
+    let (s3_up, s3_watch) = tokio::sync::watch::channel(true);
     let pg_relay = rt.block_on(relay(gateway, url_addr(&pg), pg_watch));
     let s3_relay = rt.block_on(relay(gateway, url_addr(&s3), s3_watch));
     let env = [
@@ -376,10 +394,11 @@ fn three_hosts_survive_a_killed_owner_and_a_cut_off_host() {
             std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into())
         ),
     ];
-    for (i, name) in ["c1", "c2", "c3"].iter().enumerate() {
+    for i in 0..hosts {
+        let name = format!("c{}", i + 1);
         let container = format!("{id}-{name}");
-        let mut args = vec![
-            "run".to_string(),
+        let mut args: Vec<String> = vec![
+            "run".into(),
             "-d".into(),
             "--name".into(),
             container.clone(),
@@ -388,24 +407,19 @@ fn three_hosts_survive_a_killed_owner_and_a_cut_off_host() {
             "--network".into(),
             id.clone(),
             "--hostname".into(),
-            name.to_string(),
+            name.clone(),
         ]);
         for e in &env {
             args.extend(["-e".into(), e.clone()]);
         }
         args.extend([
-            image.clone(),
+            image.to_string(),
             "pipectl".into(),
             "--root".into(),
             "/r".into(),
-            "serve".into(),
         ]);
-        args.extend([
-            "--host-name".into(),
-            name.to_string(),
-            "--lease-secs".into(),
-            LEASE_SECS.to_string(),
-        ]);
+        args.extend(["serve".into(), "--host-name".into(), name.clone()]);
+        args.extend(["--lease-secs".into(), LEASE_SECS.to_string()]);
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         docker_ok(&refs);
         cluster.hosts.push(container.clone());
@@ -418,40 +432,58 @@ fn three_hosts_survive_a_killed_owner_and_a_cut_off_host() {
             },
         );
     }
-    let c1 = cluster.hosts[0].clone();
+    Some(Run {
+        cluster,
+        pg_up,
+        _s3_up: s3_up,
+        _rt: rt,
+    })
+}
 
-    // Inputs, made in the owner; the pipeline; the commit (its job waits for nothing else).
-    let make_inputs = format!(
-        "mkdir /in; i=0; while [ $i -lt {DATUMS} ]; do echo \"datum $i\" > /in/f$i; i=$((i+1)); done"
-    );
-    docker_ok(&["exec", &c1, "sh", "-c", &make_inputs]);
-    assert!(
-        cluster
-            .pipectl(&c1, &["create", "repo", "data"])
-            .status
-            .success()
-    );
-    write_file(&c1, "/p.yaml", PIPELINE);
-    let created = cluster.pipectl(&c1, &["create", "pipeline", "-f", "/p.yaml"]);
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    docker_ok(&[
-        "exec",
-        "-d",
-        &c1,
-        "pipectl",
-        "--root",
-        "/r",
-        "put",
-        "file",
-        "-r",
-        "data@master:/",
-        "-f",
-        "/in",
-    ]);
+impl Run {
+    /// Makes the inputs and the pipeline in the owner `c1` and commits the inputs (in the
+    /// background: the job starts).
+    fn start_job(&self) {
+        let c1 = &self.cluster.hosts[0];
+        let make_inputs = format!(
+            "mkdir /in; i=0; while [ $i -lt {DATUMS} ]; do echo \"datum $i\" > /in/f$i; i=$((i+1)); done"
+        );
+        docker_ok(&["exec", c1, "sh", "-c", &make_inputs]);
+        assert!(
+            self.cluster
+                .pipectl(c1, &["create", "repo", "data"])
+                .status
+                .success()
+        );
+        write_file(c1, "/p.yaml", PIPELINE);
+        let created = self
+            .cluster
+            .pipectl(c1, &["create", "pipeline", "-f", "/p.yaml"]);
+        assert!(
+            created.status.success(),
+            "{}",
+            String::from_utf8_lossy(&created.stderr)
+        );
+        let put = [
+            "exec", "-d", c1, "pipectl", "--root", "/r", "put", "file", "-r",
+        ];
+        docker_ok(&[&put[..], &["data@master:/", "-f", "/in"]].concat());
+    }
+}
+
+#[test]
+fn three_hosts_survive_a_killed_owner_and_a_cut_off_host() {
+    if common::server_mode() {
+        // The hosts serve their store themselves; nothing here goes through the test's server.
+        eprintln!("skipped: multi-host test: it runs once, not again in PIPECTL_TEST_MODE=server");
+        return;
+    }
+    let Some(run) = start(3, "") else {
+        return;
+    };
+    run.start_job();
+    let cluster = &run.cluster;
+    let c1 = cluster.hosts[0].clone();
 
     // SIGKILL the owner mid-job; another host takes the store over and resumes the job.
     cluster.wait_job(Duration::from_secs(120), "300 datums", |j| {
@@ -469,18 +501,18 @@ fn three_hosts_survive_a_killed_owner_and_a_cut_off_host() {
         .find(|h| **h != owner)
         .unwrap()
         .clone();
-    docker_ok(&["network", "disconnect", &id, &follower]);
+    docker_ok(&["network", "disconnect", &cluster.net, &follower]);
     std::thread::sleep(Duration::from_secs(LEASE_SECS * 2 + 2));
-    docker_ok(&["network", "connect", &id, &follower]);
+    docker_ok(&["network", "connect", &cluster.net, &follower]);
 
     // The database goes away for 20 s: the owner loses its session and with it the store,
     // every host retries with backoff, and one of them owns the store again afterwards.
     cluster.wait_job(Duration::from_secs(120), "more progress", |j| {
         j["stats"]["datums_processed"].as_u64() >= Some(1_300)
     });
-    pg_up.send(false).unwrap();
+    run.pg_up.send(false).unwrap();
     std::thread::sleep(Duration::from_secs(20));
-    pg_up.send(true).unwrap();
+    run.pg_up.send(true).unwrap();
 
     let (owner, job) = cluster.wait_job(Duration::from_secs(300), "the job's end", |j| {
         j["state"] != "JOB_RUNNING" && j["state"] != "JOB_CREATED" && j["state"] != "JOB_STARTING"
@@ -523,6 +555,33 @@ fn three_hosts_survive_a_killed_owner_and_a_cut_off_host() {
         root["hash"].as_str().unwrap(),
         one_host_root_hash(inputs.path())
     );
-    drop(cluster);
-    docker(&["rmi", &image]);
+    drop(run);
+    docker(&["rmi", image()]);
+}
+
+/// Throughput of the same job with 1, 2 and 3 hosts (no faults), as ratios to one host;
+/// `benches/scripts/multi_host.sh` runs it (ignored in the test suite: about 5 minutes).
+#[test]
+#[ignore = "a benchmark: benches/scripts/multi_host.sh"]
+fn throughput_with_one_two_and_three_hosts() {
+    let mut seconds = Vec::new();
+    for hosts in 1..=3 {
+        let Some(run) = start(hosts, &format!("t{hosts}")) else {
+            return;
+        };
+        run.start_job();
+        let (_, job) = run
+            .cluster
+            .wait_job(Duration::from_secs(600), "the job's end", |j| {
+                j["state"] == "JOB_SUCCESS" || j["state"] == "JOB_FAILURE"
+            });
+        assert_eq!(job["state"], "JOB_SUCCESS", "{job}");
+        let ms = job["finished_ms"].as_u64().unwrap() - job["started_ms"].as_u64().unwrap();
+        seconds.push(ms as f64 / 1000.0);
+    }
+    println!("hosts | job seconds | speed-up over one host");
+    for (i, s) in seconds.iter().enumerate() {
+        println!("{} | {s:.1} | {:.2}x", i + 1, seconds[0] / s);
+    }
+    docker(&["rmi", image()]);
 }

@@ -24,6 +24,60 @@ pub struct Env {
     vars: Vec<(String, String)>,
 }
 
+/// Whether every store is a server store (`PIPECTL_TEST_STORE=postgres-s3`): metadata in a
+/// fresh schema on the test PostgreSQL server (`PIPELINE_TEST_POSTGRES`), contents under a
+/// fresh prefix of the test S3 server's bucket (`PIPELINE_TEST_S3` and `AWS_*`), `root/`
+/// holding only the host's state.
+pub fn server_store() -> bool {
+    std::env::var("PIPECTL_TEST_STORE").is_ok_and(|m| m == "postgres-s3")
+}
+
+/// `PIPECTL_STORE` and `PIPECTL_OBJECTS` (and the S3 endpoint) of a fresh server store,
+/// created with `pipectl init`.
+fn server_store_vars() -> Vec<(String, String)> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let var = |k: &str| {
+        std::env::var(k).unwrap_or_else(|_| panic!("PIPECTL_TEST_STORE=postgres-s3 needs {k}"))
+    };
+    let unique = format!(
+        "cli_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    let pg = var("PIPELINE_TEST_POSTGRES");
+    let sep = if pg.contains('?') { '&' } else { '?' };
+    let bucket =
+        std::env::var("PIPELINE_TEST_S3_BUCKET").unwrap_or_else(|_| "pipeline-test".into());
+    let vars = vec![
+        (
+            "PIPECTL_STORE".to_string(),
+            format!("{pg}{sep}schema={unique}"),
+        ),
+        (
+            "PIPECTL_OBJECTS".to_string(),
+            format!("s3://{bucket}/{unique}"),
+        ),
+        ("AWS_ENDPOINT_URL".to_string(), var("PIPELINE_TEST_S3")),
+        ("AWS_ALLOW_HTTP".to_string(), "true".to_string()),
+    ];
+    let init = StdCommand::new(assert_cmd::cargo::cargo_bin("pipectl"))
+        .envs(vars.iter().map(|(k, v)| (k, v)))
+        .arg("init")
+        .output()
+        .expect("pipectl init");
+    assert!(
+        init.status.success(),
+        "pipectl init of the test's server store: {}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    vars
+}
+
 /// Whether the tests run against a `pipectl serve` (`PIPECTL_TEST_MODE=server`).
 pub fn server_mode() -> bool {
     std::env::var("PIPECTL_TEST_MODE").is_ok_and(|m| m == "server")
@@ -52,17 +106,19 @@ impl Env {
         Env {
             dir: tempfile::tempdir().unwrap(),
             server: None,
-            vars: Vec::new(),
+            vars: if server_store() {
+                server_store_vars()
+            } else {
+                Vec::new()
+            },
         }
     }
 
     /// Like [`Env::new`], with `vars` in the environment of every command and the server.
     pub fn with_vars(vars: &[(&str, &str)]) -> Self {
         let mut e = Self::embedded();
-        e.vars = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        e.vars
+            .extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         if server_mode() {
             e.server = Some(e.start_server());
         }
