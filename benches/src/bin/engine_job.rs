@@ -9,7 +9,8 @@
 //!   (the baseline: the store alone).
 //!
 //! Each step is meant to run in its own process, so that a peak RSS measured around it is
-//! that step's.
+//! that step's. Allocator settings come from the environment: `MALLOC_ARENA_MAX` (glibc)
+//! and `ENGINE_JOB_TRIM_MS` (a thread calling `malloc_trim` every that many ms).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -33,7 +34,29 @@ fn build(dir: &Path, n: usize, distinct: bool) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// With `ENGINE_JOB_TRIM_MS` set, a thread that hands glibc's free pages back to the system
+/// every that many milliseconds (`malloc_trim`), to measure what the arenas keep.
+fn start_trimming() {
+    let Some(ms) = std::env::var("ENGINE_JOB_TRIM_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return;
+    };
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            // SAFETY: malloc_trim only returns free memory of the allocator to the system.
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::malloc_trim(0);
+            }
+        }
+    });
+}
+
 async fn run(dir: &Path, workers: usize, output: bool) -> Result<(), BoxError> {
+    start_trimming();
     let before = meta_bytes(dir);
     let engine = null_engine::engine(Store::open(dir)?, output)?;
     let t = Instant::now();

@@ -26,8 +26,11 @@ use super::error::{PfsError, Result};
 use super::meta::{Kv, KvIter, MetaRead, MetaStore, MetaWrite, Table};
 
 /// Page cache of the database. redb's default (1 GiB) would let a scan of a huge commit
-/// grow the process by the size of what it read; 64 MiB keeps memory flat.
-const CACHE_BYTES: usize = 64 << 20;
+/// grow the process by the size of what it read. 32 MiB (64 MiB before) keeps memory flat
+/// and low: a 1,000,000-datum job's datum records are ~1.6 GB of random-keyed leaves, far
+/// beyond either size, and the time per datum did not change measurably with half of it
+/// (`benches/README.md`, "Engine per datum").
+const CACHE_BYTES: usize = 32 << 20;
 
 type Def = TableDefinition<'static, &'static [u8], &'static [u8]>;
 
