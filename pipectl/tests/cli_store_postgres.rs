@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use common::server_mode;
-use pipeline_core::pfs::{PostgresMetaStore, PostgresOptions};
+use pipeline_core::pfs::{POSTGRES_SCHEMA_VERSION, PostgresMetaStore, PostgresOptions};
 use pipeline_core::testkit::store::{force_schema_version, postgres_url, with_schema};
 
 /// A store on the test server (a schema of its own), its objects and host state in a temp
@@ -149,7 +149,10 @@ fn a_store_on_postgres_runs_pipelines_and_is_shared_between_processes() {
         assert!(!err.contains(&pw), "the password leaked: {err}");
     }
     let out = e.ok(&["init"]);
-    assert!(out.contains("schema version 2"), "{out}");
+    assert!(
+        out.contains(&format!("schema version {POSTGRES_SCHEMA_VERSION}")),
+        "{out}"
+    );
     assert!(out.contains(&e.objects()), "{out}");
     if let Some(pw) = password(&base) {
         assert!(!out.contains(&pw), "the password leaked: {out}");
@@ -215,7 +218,9 @@ fn a_database_of_a_newer_schema_is_a_clear_error() {
         let a = e.cmd_at("host1", args).code(1);
         let err = stderr(&a);
         assert!(
-            err.contains("has schema version 7, newer than version 2 this build understands"),
+            err.contains(&format!(
+                "has schema version 7, newer than version {POSTGRES_SCHEMA_VERSION} this build understands"
+            )),
             "{args:?}: {err}"
         );
     }

@@ -138,14 +138,15 @@ fn postgres_schema_versions_are_checked() {
             e,
             PfsError::MetaSchemaTooNew {
                 found: 99,
-                supported: 2,
+                supported: pipeline_core::pfs::POSTGRES_SCHEMA_VERSION,
                 ..
             }
         ),
         "{e}"
     );
     let text = e.to_string();
-    assert!(text.contains("99") && text.contains("version 2"), "{text}");
+    let supported = format!("version {}", pipeline_core::pfs::POSTGRES_SCHEMA_VERSION);
+    assert!(text.contains("99") && text.contains(&supported), "{text}");
     let e = PostgresMetaStore::init(&url).unwrap_err();
     assert!(
         matches!(e, PfsError::MetaSchemaTooNew { .. }),

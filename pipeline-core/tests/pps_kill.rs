@@ -18,13 +18,32 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use executor_process::ProcessExecutor;
-use pipeline_core::pfs::{CommitRef, FinishOptions, RepoRef, Store};
+use pipeline_core::pfs::{CommitRef, FinishOptions, PfsError, RepoRef, Store};
 use pipeline_core::pps::{CreateOptions, DatumState, Engine, JobState};
+use pipeline_core::testkit::store::try_open_test_store;
 
 const MARKER: &str = "0.0731";
 /// Files in the input (each round rewrites half of them, so every round has a job to run).
 const FILES: usize = 24;
 const ROUNDS: usize = 24;
+
+/// The test's store in `dir` (on PostgreSQL with `PIPELINE_TEST_STORE=postgres`: the same
+/// schema for every process), waiting a little while a killed process's session still owns
+/// it on the server.
+fn open(dir: &Path) -> Store {
+    let t0 = std::time::Instant::now();
+    loop {
+        match try_open_test_store(&dir.join("store")) {
+            Ok(store) => return store,
+            Err(PfsError::StoreInUse { .. } | PfsError::Locked { .. })
+                if t0.elapsed() < Duration::from_secs(10) =>
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("store reopens after SIGKILL: {e}"),
+        }
+    }
+}
 
 fn engine(store: Store) -> Engine {
     Engine::builder(store)
@@ -34,7 +53,7 @@ fn engine(store: Store) -> Engine {
 }
 
 fn child(dir: &Path) {
-    let store = Store::open(dir.join("store")).unwrap();
+    let store = open(dir);
     let e = engine(store);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -80,7 +99,7 @@ fn orphans() -> usize {
 /// Checks the durability rules; returns the (job, datum) pairs recorded as processed by
 /// jobs that are not finished.
 fn check(dir: &Path) -> BTreeSet<(String, String)> {
-    let store = Store::open(dir.join("store")).expect("store reopens after SIGKILL");
+    let store = open(dir);
     let e = engine(store.clone());
     let repo = RepoRef::new("up").unwrap();
     for c in store.list_commits(&repo, None, usize::MAX).unwrap() {
@@ -139,7 +158,7 @@ fn main() {
     let dir = tmp.path();
     let mut rng = Rng(std::process::id() as u64 * 2_654_435_761 + 12345);
     {
-        let store = Store::open(dir.join("store")).unwrap();
+        let store = open(dir);
         let e = engine(store.clone());
         let repo = RepoRef::new("data").unwrap();
         store.create_repo(&repo, "").unwrap();
@@ -173,7 +192,7 @@ input: {{pfs: {{repo: data, glob: /*}}}}
     for round in 0..ROUNDS {
         if round > 0 {
             // New work: rewrite half of the files, add one, delete one.
-            let store = Store::open(dir.join("store")).unwrap();
+            let store = open(dir);
             let repo = RepoRef::new("data").unwrap();
             let c = store
                 .start_commit(&repo.branch("master").unwrap(), "")
@@ -228,7 +247,7 @@ input: {{pfs: {{repo: data, glob: /*}}}}
     // Finish without kills.
     child(dir);
     check(dir);
-    let store = Store::open(dir.join("store")).unwrap();
+    let store = open(dir);
     let e = engine(store.clone());
     let jobs = e.list_jobs(Some("up")).unwrap();
     assert!(jobs.iter().all(|j| j.state.is_terminal()), "{jobs:?}");
