@@ -52,6 +52,7 @@ pub(crate) async fn serve_shared(
         let Some(store) = owned else { return Ok(()) };
         first = false;
         crate::engine::report_recovered(&store);
+        drop_leftover_sets(&store).await;
         let engine = build_engine(store.clone(), root, Some(&host)).await?;
         if let Ended::Stopped =
             serve_engine(engine, args, root, stop.as_mut(), Some(&store)).await?
@@ -83,6 +84,17 @@ async fn retry_lead_or_follow(
             () = tokio::time::sleep(wait) => {}
         }
         wait = (wait * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Drops every datum set a former owner left in the queue: this owner resumes the running
+/// jobs and publishes their sets again, and sets of jobs that no longer run are litter.
+async fn drop_leftover_sets(store: &Store) {
+    let Some(queue) = store.work_queue() else {
+        return;
+    };
+    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || queue.drop_all()).await {
+        eprintln!("pipectl: warning: dropping a former owner's datum sets: {e}");
     }
 }
 
