@@ -199,6 +199,16 @@ impl Cluster {
             .find(|j| j["stats"]["datums_total"].as_u64() == Some(DATUMS as u64))
     }
 
+    /// The hosts that ran the recorded datums of job `job` of `up`, through host `h`.
+    fn datum_hosts(&self, h: &str, job: &str) -> HashSet<String> {
+        let out = self.pipectl(h, &["list", "datum", &format!("up@{job}"), "-o", "json"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|d| d["host"].as_str().map(str::to_string))
+            .collect()
+    }
+
     /// Waits (up to `limit`) until the owner's newest job satisfies `ok`; returns the owner
     /// and the job.
     fn wait_job(
@@ -485,10 +495,20 @@ fn three_hosts_survive_a_killed_owner_and_a_cut_off_host() {
     let cluster = &run.cluster;
     let c1 = cluster.hosts[0].clone();
 
-    // SIGKILL the owner mid-job; another host takes the store over and resumes the job.
-    cluster.wait_job(Duration::from_secs(120), "300 datums", |j| {
-        j["stats"]["datums_processed"].as_u64() >= Some(300)
+    // SIGKILL the owner mid-job, once it recorded datums it ran itself; another host takes
+    // the store over and resumes the job.
+    let (_, job) = cluster.wait_job(Duration::from_secs(120), "a running job", |j| {
+        j["state"] == "JOB_RUNNING"
     });
+    let job_id = job["id"].as_str().unwrap().to_string();
+    let start = Instant::now();
+    while !cluster.datum_hosts(&c1, &job_id).contains("c1") {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "c1 recorded no datum of its own"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
     docker_ok(&["kill", "-s", "KILL", &c1]);
     let (owner, _) = cluster.wait_job(Duration::from_secs(120), "a new owner's progress", |j| {
         j["stats"]["datums_processed"].as_u64() >= Some(800)
