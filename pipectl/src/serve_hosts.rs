@@ -100,13 +100,7 @@ async fn drop_leftover_sets(store: &Store) {
 
 /// `HOSTNAME-PID`.
 fn default_host_name() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "host".into());
-    format!("{host}-{}", std::process::id())
+    format!("{}-{}", pipeline_core::pfs::host_name(), std::process::id())
 }
 
 /// The server store, owned: at once when no process owns it; else after following the

@@ -177,6 +177,7 @@ pub use model::{
 pub use names::{validate_file_name, validate_file_path};
 #[cfg(feature = "store-object")]
 pub use object_remote::{RemoteObjectStore, RemoteStoreError};
+pub use owner::host_name;
 pub use projects::ProjectInfo;
 pub use query::{FoundCommit, FoundIter};
 pub use recovery::{CommitOwner, RecoveredWrite, RecoveryAction};

@@ -5,6 +5,17 @@ use std::path::Path;
 use super::store::Store;
 use crate::hash::ContentHash;
 
+/// This machine's host name: `/etc/hostname`, else `HOSTNAME`, else `unknown-host` (how a
+/// store's owner and an engine host name themselves to others).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown-host".into())
+}
+
 impl Store {
     /// `<prefix>-<16 hex digits>`: one label per store directory and host, for the `owner`
     /// of an executor's workers (e.g. `executor_docker::DockerConfig::owner`), so that

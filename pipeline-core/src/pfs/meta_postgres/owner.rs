@@ -22,13 +22,11 @@ pub(super) struct OwnerLock {
 
 /// `pid N on host H` of this process.
 fn me() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown host".into());
-    format!("pid {} on host {host}", std::process::id())
+    format!(
+        "pid {} on host {}",
+        std::process::id(),
+        crate::pfs::host_name()
+    )
 }
 
 /// Takes the owner lock `key` without waiting; [`PfsError::StoreInUse`] naming the holder
