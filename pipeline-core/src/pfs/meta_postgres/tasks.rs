@@ -61,6 +61,33 @@ impl PgWorkQueue {
     }
 }
 
+impl PgWorkQueue {
+    /// Sets `assignments` (whose one parameter is `$4`, `value`) on `claim`'s task while the
+    /// claim holds (same id, holder and claim number; not yet completed); whether it did.
+    fn update_claimed(
+        &self,
+        operation: &'static str,
+        assignments: &str,
+        claim: &Claim,
+        value: Box<dyn ToSql + Send + Sync>,
+    ) -> Result<bool> {
+        let rows = self.query(
+            operation,
+            format!(
+                "UPDATE datum_tasks SET {assignments} WHERE id = $1 AND holder = $2 \
+                 AND claims = $3 AND result IS NULL RETURNING id"
+            ),
+            vec![
+                Box::new(claim.task),
+                Box::new(claim.host.clone()),
+                Box::new(claim.number),
+                value,
+            ],
+        )?;
+        Ok(!rows.is_empty())
+    }
+}
+
 impl WorkQueue for PgWorkQueue {
     fn publish(&self, task: NewTask) -> Result<TaskId> {
         let guard = self
@@ -127,35 +154,21 @@ impl WorkQueue for PgWorkQueue {
     }
 
     fn renew(&self, claim: &Claim, lease: Duration) -> Result<bool> {
-        let rows = self.query(
+        self.update_claimed(
             "renewing a datum task's lease",
-            "UPDATE datum_tasks SET lease_until = now() + make_interval(secs => $4) \
-             WHERE id = $1 AND holder = $2 AND claims = $3 AND result IS NULL RETURNING id"
-                .into(),
-            vec![
-                Box::new(claim.task),
-                Box::new(claim.host.clone()),
-                Box::new(claim.number),
-                Box::new(secs(lease)),
-            ],
-        )?;
-        Ok(!rows.is_empty())
+            "lease_until = now() + make_interval(secs => $4)",
+            claim,
+            Box::new(secs(lease)),
+        )
     }
 
     fn complete(&self, claim: &Claim, result: &[u8]) -> Result<bool> {
-        let rows = self.query(
+        self.update_claimed(
             "completing a datum task",
-            "UPDATE datum_tasks SET result = $4, lease_until = NULL \
-             WHERE id = $1 AND holder = $2 AND claims = $3 AND result IS NULL RETURNING id"
-                .into(),
-            vec![
-                Box::new(claim.task),
-                Box::new(claim.host.clone()),
-                Box::new(claim.number),
-                Box::new(result.to_vec()),
-            ],
-        )?;
-        Ok(!rows.is_empty())
+            "result = $4, lease_until = NULL",
+            claim,
+            Box::new(result.to_vec()),
+        )
     }
 
     fn take_done(&self, job: &str, limit: usize) -> Result<Vec<(TaskId, Vec<u8>)>> {
