@@ -86,6 +86,13 @@ async fn leftover_detection_finds_marked_processes() {
         .env(testkit::MARKER_VAR, &marker)
         .spawn()
         .expect("spawn a stray process");
+    // `spawn` is glibc's `posix_spawn`, a vfork: it returns once the child's `execve` has
+    // dropped the old memory, before the new program's environment is set up, and
+    // `/proc/<pid>/environ` reads empty until then (seen in CI). Wait for it to settle.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while testkit::host_processes_with(&marker).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     for host in [true, false] {
         let h = harness(executor.clone(), "conf-probe").host_process_checks(host);
         let mut w = h.start_worker("probe").await;
