@@ -1,7 +1,5 @@
 //! `pipectl` data commands end to end (assert_cmd).
 
-use assert_cmd::Command;
-
 mod common;
 
 use common::Env;
@@ -23,9 +21,8 @@ fn repo_put_get_list_roundtrip() {
     // stdin.
     e.cmd(&["put", "file", "images@master:/in.txt", "-f", "-"])
         .success();
-    let out = Command::cargo_bin("pipectl")
-        .unwrap()
-        .env("PIPECTL_ROOT", e.root())
+    let out = e
+        .command()
         .args(["put", "file", "images@master:/stdin.txt", "-f", "-"])
         .write_stdin("from stdin")
         .assert()

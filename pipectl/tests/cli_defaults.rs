@@ -30,9 +30,7 @@ fn defaults_are_set_inspected_replaced_and_deleted() {
     let yaml = e.ok(&["inspect", "defaults", "--cluster", "-o", "yaml"]);
     assert!(yaml.contains("datum_tries: 2"), "{yaml}");
     // update replaces the whole document (as pachctl), here from stdin.
-    assert_cmd::Command::cargo_bin("pipectl")
-        .unwrap()
-        .env("PIPECTL_ROOT", e.root())
+    e.command()
         .args(["update", "defaults", "--cluster"])
         .write_stdin(r#"{"createPipelineRequest": {"datumTries": 5}}"#)
         .assert()

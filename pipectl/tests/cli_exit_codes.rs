@@ -6,7 +6,7 @@ mod common;
 
 use std::fs::File;
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::Env;
@@ -76,6 +76,9 @@ fn usage_errors_exit_2_and_failed_writes_exit_1_with_nothing_changed() {
 /// `--no-wait-lock` fails at once with exit 1 and nothing changed.
 #[test]
 fn a_store_in_use_is_waited_for_or_refused_with_no_wait_lock() {
+    if common::skip_on_server_store("the lock file of a store directory") {
+        return;
+    }
     let e = Env::embedded();
     e.ok(&["create", "repo", "data"]);
     let lock = File::open(e.root().join("LOCK")).unwrap();
@@ -100,8 +103,8 @@ fn a_store_in_use_is_waited_for_or_refused_with_no_wait_lock() {
         .code(1);
     assert!(stderr(&a).contains("in use"), "{}", stderr(&a));
     e.cmd(&["--no-wait-lock", "list", "commit", "data"]).code(1);
-    let put = Command::new(assert_cmd::cargo::cargo_bin("pipectl"))
-        .env("PIPECTL_ROOT", e.root())
+    let put = e
+        .process()
         .args(["put", "file", "data@master:/a.txt", "-f", &f])
         .stderr(Stdio::piped())
         .spawn()
@@ -122,13 +125,16 @@ fn a_store_in_use_is_waited_for_or_refused_with_no_wait_lock() {
 /// is done, and the put never waits for the store nor fails with it in use.
 #[test]
 fn a_put_holds_the_store_from_its_commit_through_its_jobs() {
+    if common::skip_on_server_store("the lock file of a store directory") {
+        return;
+    }
     let e = Env::embedded();
     e.ok(&["create", "repo", "data"]);
     let spec = pipeline(&e, "good", "true");
     e.ok(&["create", "pipeline", "-f", &spec]);
     for attempt in 0..5 {
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("pipectl"))
-            .env("PIPECTL_ROOT", e.root())
+        let mut child = e
+            .process()
             .args([
                 "put",
                 "file",

@@ -80,12 +80,7 @@ fn spec(e: &Env, file: &str, image: &str) -> String {
 
 /// Runs `pipectl ARGS` with `stdin` on the test's store.
 fn with_stdin(e: &Env, args: &[&str], stdin: &str) -> assert_cmd::assert::Assert {
-    assert_cmd::Command::cargo_bin("pipectl")
-        .unwrap()
-        .env("PIPECTL_ROOT", e.root())
-        .args(args)
-        .write_stdin(stdin)
-        .assert()
+    e.command().args(args).write_stdin(stdin).assert()
 }
 
 fn version(e: &Env) -> u64 {

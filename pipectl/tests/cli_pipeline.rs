@@ -144,8 +144,8 @@ fn serve_ticks_cron_until_interrupted() {
         "pipeline: {name: ticker}\ntransform: {cmd: [sh, -c, 'ls /pfs/tick > /pfs/out/ticks']}\ninput: {cron: {name: tick, spec: '@every 1s', overwrite: true}}\n",
     );
     e.ok(&["create", "pipeline", "-f", &spec]);
-    let mut serving = std::process::Command::new(assert_cmd::cargo::cargo_bin("pipectl"))
-        .env("PIPECTL_ROOT", e.root())
+    let mut serving = e
+        .process()
         .args(["serve", "--poll-ms", "100"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

@@ -15,9 +15,7 @@ fn secrets_are_stored_listed_and_never_printed() {
     let again = e.fails(&["create", "secret", "-f", &f]);
     assert!(again.contains("secret \"api\" already exists"), "{again}");
     // JSON from stdin.
-    assert_cmd::Command::cargo_bin("pipectl")
-        .unwrap()
-        .env("PIPECTL_ROOT", e.root())
+    e.command()
         .args(["create", "secret", "-f", "-"])
         .write_stdin(
             r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"db"},"stringData":{"pw":"hunter22"}}"#,

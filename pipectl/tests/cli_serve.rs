@@ -14,8 +14,8 @@ use pipeline_server::Client;
 
 /// Starts `pipectl serve` on the store and waits until its socket answers.
 fn start_serve(e: &Env) -> Child {
-    let child = Command::new(assert_cmd::cargo::cargo_bin("pipectl"))
-        .env("PIPECTL_ROOT", e.root())
+    let child = e
+        .process()
         .args(["serve", "--poll-ms", "200"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -177,8 +177,8 @@ fn two_terminals_follow_list_and_stop_a_running_job() {
     let serve = start_serve(&e);
     e.ok(&["--no-wait", "create", "pipeline", "-f", &spec]);
     // Terminal 1: follows the logs; the running datum's line arrives while it runs.
-    let mut follow = Command::new(assert_cmd::cargo::cargo_bin("pipectl"))
-        .env("PIPECTL_ROOT", e.root())
+    let mut follow = e
+        .process()
         .args(["logs", "-f", "-p", "slow"])
         .stdout(Stdio::piped())
         .spawn()
@@ -239,8 +239,8 @@ fn a_tcp_server_needs_its_token() {
         .local_addr()
         .unwrap()
         .port();
-    let serve = Command::new(assert_cmd::cargo::cargo_bin("pipectl"))
-        .env("PIPECTL_ROOT", e.root())
+    let serve = e
+        .process()
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -324,8 +324,8 @@ fn serve_s3_serves_branches_as_buckets() {
         .local_addr()
         .unwrap()
         .port();
-    let serve = Command::new(assert_cmd::cargo::cargo_bin("pipectl"))
-        .env("PIPECTL_ROOT", e.root())
+    let serve = e
+        .process()
         .args(["serve", "--no-auth", "--s3", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -31,12 +31,7 @@ fn http_server(status: &'static str, body: &'static str) -> String {
 
 /// Runs `pipectl ARGS` on the store of `e` with `input` on standard input.
 fn with_stdin(e: &Env, args: &[&str], input: impl Into<Vec<u8>>) -> assert_cmd::assert::Assert {
-    assert_cmd::Command::cargo_bin("pipectl")
-        .unwrap()
-        .env("PIPECTL_ROOT", e.root())
-        .args(args)
-        .write_stdin(input)
-        .assert()
+    e.command().args(args).write_stdin(input).assert()
 }
 
 fn with_images(e: &Env) {

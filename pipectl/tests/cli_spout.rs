@@ -17,8 +17,8 @@ struct Served(Child);
 
 impl Served {
     fn start(e: &Env) -> Served {
-        let child = Command::new(assert_cmd::cargo::cargo_bin("pipectl"))
-            .env("PIPECTL_ROOT", e.root())
+        let child = e
+            .process()
             .args(["serve", "--poll-ms", "200"])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

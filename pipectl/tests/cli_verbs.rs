@@ -6,7 +6,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command as StdCommand, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -184,9 +184,8 @@ fn wait_commit_prints_the_finished_commit_and_refuses_bad_input() {
     if e.served() {
         assert!(err.contains("still open after 100ms"), "{err}");
         // A waiter in the background returns once the commit is finished.
-        let root = e.root();
-        let waiter = StdCommand::new(assert_cmd::cargo::cargo_bin("pipectl"))
-            .env("PIPECTL_ROOT", &root)
+        let waiter = e
+            .process()
             .args(["wait", "commit", "data@master", "-o", "json"])
             .stdout(Stdio::piped())
             .spawn()
@@ -257,8 +256,8 @@ fn subscribe_commit_prints_the_history_then_new_commits() {
 /// Server mode: the history at once, then each commit as it finishes; the subscriber stays
 /// until killed.
 fn subscribe_through_server(e: &Env, all: &[Value]) {
-    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("pipectl"))
-        .env("PIPECTL_ROOT", e.root())
+    let mut child = e
+        .process()
         .args(["subscribe", "commit", "data@master", "-o", "json"])
         .stdout(Stdio::piped())
         .spawn()

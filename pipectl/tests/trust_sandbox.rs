@@ -78,8 +78,8 @@ fn a_killed_pipectl_leaves_the_store_openable() {
     e.ok(&["create", "pipeline", "-f", &spec]);
     for round in 0..12 {
         let a = e.local(&format!("a{round}.txt"), "x");
-        let mut put = std::process::Command::new(assert_cmd::cargo::cargo_bin("pipectl"))
-            .env("PIPECTL_ROOT", e.root())
+        let mut put = e
+            .process()
             .args([
                 "put",
                 "file",

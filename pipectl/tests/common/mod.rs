@@ -32,6 +32,15 @@ pub fn server_store() -> bool {
     std::env::var("PIPECTL_TEST_STORE").is_ok_and(|m| m == "postgres-s3")
 }
 
+/// Whether a test of what only a store directory has (its files, its lock, its disk) is
+/// skipped: `true` with `PIPECTL_TEST_STORE=postgres-s3`, saying why on stderr.
+pub fn skip_on_server_store(why: &str) -> bool {
+    if server_store() {
+        eprintln!("skipped with PIPECTL_TEST_STORE=postgres-s3: {why}");
+    }
+    server_store()
+}
+
 /// `PIPECTL_STORE` and `PIPECTL_OBJECTS` (and the S3 endpoint) of a fresh server store,
 /// created with `pipectl init`.
 fn server_store_vars() -> Vec<(String, String)> {
@@ -164,12 +173,24 @@ impl Env {
 
     /// Runs `pipectl ARGS` on this store.
     pub fn cmd(&self, args: &[&str]) -> assert_cmd::assert::Assert {
-        Command::cargo_bin("pipectl")
-            .unwrap()
-            .env("PIPECTL_ROOT", self.root())
-            .envs(self.vars.iter().map(|(k, v)| (k, v)))
-            .args(args)
-            .assert()
+        self.command().args(args).assert()
+    }
+
+    /// `pipectl` on this store, not yet run: for stdin, extra variables, or a timeout.
+    pub fn command(&self) -> Command {
+        let mut c = Command::cargo_bin("pipectl").unwrap();
+        c.env("PIPECTL_ROOT", self.root())
+            .envs(self.vars.iter().map(|(k, v)| (k, v)));
+        c
+    }
+
+    /// `pipectl` on this store as a plain process, for tests that start it in the
+    /// background, signal it or read its output as it comes.
+    pub fn process(&self) -> StdCommand {
+        let mut c = StdCommand::new(assert_cmd::cargo::cargo_bin("pipectl"));
+        c.env("PIPECTL_ROOT", self.root())
+            .envs(self.vars.iter().map(|(k, v)| (k, v)));
+        c
     }
 
     /// Runs `pipectl ARGS`, which must succeed; returns stdout.
