@@ -339,6 +339,18 @@ impl std::fmt::Display for ObjectProblem {
 }
 
 impl PfsError {
+    /// Whether the error says the store could not be reached (the object store's server
+    /// did not answer, or the metadata server failed), not something about the data: worth
+    /// waiting out and trying again.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            PfsError::MetaServer { .. } => true,
+            #[cfg(feature = "store-object")]
+            PfsError::Io { source, .. } => super::object_remote::is_transport_failure(source),
+            _ => false,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         PfsError::Io {
             path: path.into(),

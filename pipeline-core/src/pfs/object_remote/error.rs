@@ -116,3 +116,28 @@ pub(super) fn task_lost(key: impl Into<PathBuf>, e: super::bridge::TaskLost) -> 
         source: io::Error::other(e),
     }
 }
+
+/// Whether `e` (or an error it wraps, through `io::Error`s too) is an `object_store`
+/// request that never got an answer: no connection, a request not sent, a timeout or a cut
+/// connection, after the client's own retries.
+pub(crate) fn is_transport_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    use object_store::client::{HttpError, HttpErrorKind};
+    let mut current = Some(e);
+    while let Some(err) = current {
+        if let Some(http) = err.downcast_ref::<HttpError>() {
+            return matches!(
+                http.kind(),
+                HttpErrorKind::Connect
+                    | HttpErrorKind::Request
+                    | HttpErrorKind::Timeout
+                    | HttpErrorKind::Interrupted
+            );
+        }
+        // `io::Error::source` skips the error it wraps: look at that one first.
+        current = match err.downcast_ref::<io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    false
+}

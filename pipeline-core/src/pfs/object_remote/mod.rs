@@ -63,6 +63,7 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path as Key;
 
 pub use error::RemoteStoreError;
+pub(crate) use error::is_transport_failure;
 pub(crate) use location::backend_for;
 
 use self::bridge::Bridge;

@@ -36,6 +36,7 @@ use super::datum_run::DatumCtx;
 use super::lazy_inputs::LazyFeeds;
 use super::messages::{Done, Todo};
 use super::micros;
+use super::outage::Outage;
 use super::restart::RunningDatum;
 
 /// The log sink of a batching process: its lines go to the datum in flight.
@@ -375,7 +376,13 @@ impl BatchRun<'_> {
         cur.lazy = LazyFeeds::default();
         let out_clean = std::mem::take(&mut self.out_clean);
         let bytes = ctx
-            .materialize(&self.scratch, &cur.t.datum, out_clean, &mut cur.lazy)
+            .materialize(
+                &self.scratch,
+                &cur.t.datum,
+                out_clean,
+                &mut cur.lazy,
+                &Outage::default(),
+            )
             .map_err(|e| DatumFailure::Executor {
                 message: ctx.redact.redact_str(&e),
             })?;
@@ -408,7 +415,7 @@ impl BatchRun<'_> {
         let t_up = Instant::now();
         let (puts, empty) = self
             .ctx
-            .ingest(&self.scratch.join("out"), &cur.t.datum)
+            .ingest(&self.scratch.join("out"), &cur.t.datum, &Outage::default())
             .map_err(|message| DatumFailure::InvalidOutput { message })?;
         self.out_clean = empty;
         let Some(mut cur) = self.current.take() else {
@@ -493,7 +500,13 @@ impl BatchRun<'_> {
     async fn err_cmd(&self, worker: &mut dyn Worker, cur: &InFlight, err_cmd: &Program) -> RunEnd {
         let ctx = self.ctx;
         let mut lazy = LazyFeeds::default();
-        if let Err(e) = ctx.materialize(&self.scratch, &cur.t.datum, false, &mut lazy) {
+        if let Err(e) = ctx.materialize(
+            &self.scratch,
+            &cur.t.datum,
+            false,
+            &mut lazy,
+            &Outage::default(),
+        ) {
             return attempt::run_end(Some(DatumFailure::Executor { message: e }));
         }
         let mut task = ctx.task(&cur.t, self.scratch.clone(), cur.logs.clone());

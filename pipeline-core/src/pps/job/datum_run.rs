@@ -10,7 +10,7 @@ use crate::executor::CancellationToken;
 
 use crate::datum::{DatumPlan, JobEnv};
 use crate::executor::policy::DatumPolicy;
-use crate::executor::{DatumTask, Program, ProgramKind, Secrets, Worker};
+use crate::executor::{DatumTask, LogStream, Program, ProgramKind, Secrets, Worker};
 use crate::pfs::{CommitRef, Store};
 use crate::spec::{EffectiveSpec, Transform};
 
@@ -22,6 +22,7 @@ use super::datum_logs::{DatumLogs, LiveLogs};
 use super::lazy_inputs::LazyFeeds;
 use super::messages::{Done, Put, Todo};
 use super::micros;
+use super::outage::{self, Outage};
 use super::restart::RunningDatums;
 use crate::executor::redact::Redactor;
 
@@ -128,22 +129,74 @@ impl DatumCtx {
 
     /// Runs datum `t` on `worker`: materialise, attempts, ingest; the report for the collector.
     /// `out_clean` says whether the worker's `out` directory is known to be empty (its last
-    /// datum succeeded writing nothing), and is updated for the next datum.
+    /// datum succeeded writing nothing), and is updated for the next datum. A run that failed
+    /// because the store could not be reached is not reported: the datum runs again after
+    /// a pause, for as long as the job runs (see [`super::outage`]).
     pub(super) async fn run_one(
         &self,
         worker: &mut dyn Worker,
         t: Todo,
         out_clean: &mut bool,
     ) -> Done {
+        let mut pause = outage::FIRST_PAUSE;
+        // What the datum's log says of each wait, ahead of the last run's lines.
+        let mut waits = Vec::new();
+        loop {
+            let outage = Outage::default();
+            let mut done = self.run_once(worker, &t, out_clean, &outage).await;
+            let why = outage.take();
+            let Some(why) =
+                why.filter(|_| !done.cancelled && done.info.state == DatumState::Failed)
+            else {
+                done.logs.splice(0..0, waits);
+                return done;
+            };
+            let why = self.redact.redact_str(&why);
+            let note = format!(
+                "the store could not be reached ({why}); the datum runs again in {} s",
+                pause.as_secs()
+            );
+            waits.push((super::super::now_ms(), LogStream::Stderr, note));
+            tracing::warn!(
+                pipeline = %self.pipeline,
+                job = %self.job_id,
+                datum = %t.id,
+                pause_s = pause.as_secs(),
+                error = %why,
+                "the store could not be reached; the datum runs again after a pause"
+            );
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = self.cancel.cancelled() => return Done { cancelled: true, ..done },
+            }
+            pause = outage::next_pause(pause);
+            *out_clean = false;
+        }
+    }
+
+    /// One run of datum `t` (see [`DatumCtx::run_one`]); store errors are noted in `outage`.
+    async fn run_once(
+        &self,
+        worker: &mut dyn Worker,
+        t: &Todo,
+        out_clean: &mut bool,
+        outage: &Outage,
+    ) -> Done {
         let scratch = self.scratch.join(format!("w{}", worker.index()));
-        let mut info = self.initial_info(&t);
+        let mut info = self.initial_info(t);
         let logs = Arc::new(DatumLogs::new(self.redact.clone(), self.echo));
         let _shown = self
             .live
             .register(&self.pipeline, &self.job_id, &t.id, logs.clone());
         let t_dl = Instant::now();
         let mut lazy = LazyFeeds::default();
-        let prepared = self.materialize(&scratch, &t.datum, std::mem::take(out_clean), &mut lazy);
+        let prepared = self.materialize(
+            &scratch,
+            &t.datum,
+            std::mem::take(out_clean),
+            &mut lazy,
+            outage,
+        );
         info.stats.download_us = micros(t_dl);
         match prepared {
             Ok(bytes) => info.stats.bytes_in = bytes,
@@ -159,7 +212,7 @@ impl DatumCtx {
                 };
             }
         }
-        let task = self.task(&t, scratch, logs.clone());
+        let task = self.task(t, scratch, logs.clone());
         // The output check of a successful attempt also stores the files (one scan).
         let ingested: Mutex<Option<(Vec<Put>, u64, bool)>> = Mutex::new(None);
         let check = |out: &Path| {
@@ -168,7 +221,7 @@ impl DatumCtx {
                 return Err(e);
             }
             let t_up = Instant::now();
-            let (puts, empty) = self.ingest(out, &t.datum)?;
+            let (puts, empty) = self.ingest(out, &t.datum, outage)?;
             *ingested.lock().unwrap_or_else(|e| e.into_inner()) = Some((puts, micros(t_up), empty));
             Ok(())
         };
@@ -239,7 +292,7 @@ impl DatumCtx {
         mut info: DatumInfo,
         r: AttemptResult,
         ingested: (Vec<Put>, u64),
-        logs: Vec<(u64, crate::executor::LogStream, String)>,
+        logs: Vec<(u64, LogStream, String)>,
     ) -> Done {
         info.attempts = r.attempts;
         info.attempt_history = r.history.into_iter().map(|a| self.redacted(a)).collect();

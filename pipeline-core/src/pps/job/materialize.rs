@@ -11,6 +11,7 @@ use crate::pfs::FileKind;
 use super::datum_run::DatumCtx;
 use super::lazy_inputs::LazyFeeds;
 use super::messages::Put;
+use super::outage::Outage;
 
 impl DatumCtx {
     /// Lays out `/pfs/<input>/<path>` and an empty `/pfs/out` (left as it is when
@@ -24,6 +25,7 @@ impl DatumCtx {
         datum: &Datum,
         out_clean: bool,
         lazy: &mut LazyFeeds,
+        outage: &Outage,
     ) -> std::result::Result<u64, String> {
         // A datum-batching process's control pipes stay, untouched, from datum to datum.
         let control = self
@@ -68,9 +70,9 @@ impl DatumCtx {
                     for f in self
                         .store
                         .list_file_recursive(commit, &input.path)
-                        .map_err(|e| ErrorChain(&e).to_string())?
+                        .map_err(|e| outage.message(&e))?
                     {
-                        let f = f.map_err(|e| ErrorChain(&e).to_string())?;
+                        let f = f.map_err(|e| outage.message(&e))?;
                         let target = base.join(f.path.trim_start_matches('/'));
                         if let Some(p) = target.parent() {
                             std::fs::create_dir_all(p).map_err(|e| ErrorChain(&e).to_string())?;
@@ -81,7 +83,7 @@ impl DatumCtx {
                     let st = self
                         .store
                         .materialize(commit, &input.path, &dest)
-                        .map_err(|e| ErrorChain(&e).to_string())?;
+                        .map_err(|e| outage.message(&e))?;
                     bytes += st.bytes;
                 }
                 std::fs::create_dir_all(&dest).map_err(|e| ErrorChain(&e).to_string())?;
@@ -105,7 +107,7 @@ impl DatumCtx {
                     let parent = target.parent().unwrap_or(scratch);
                     self.store
                         .materialize(commit, &input.path, parent)
-                        .map_err(|e| ErrorChain(&e).to_string())?;
+                        .map_err(|e| outage.message(&e))?;
                 }
                 bytes += input.size;
             }
@@ -159,6 +161,7 @@ impl DatumCtx {
         &self,
         out: &Path,
         datum: &Datum,
+        outage: &Outage,
     ) -> std::result::Result<(Vec<Put>, bool), String> {
         let mut puts = Vec::new();
         if !self.upload_out {
@@ -185,7 +188,7 @@ impl DatumCtx {
                     input,
                     target,
                 } => {
-                    self.link_into_input(datum, path, input, target, &mut puts)?;
+                    self.link_into_input(datum, path, input, target, &mut puts, outage)?;
                     continue;
                 }
                 OutputEntry::Dir { .. } => continue,
@@ -193,7 +196,7 @@ impl DatumCtx {
             let (size, hash) = self
                 .store
                 .put_object_deferred(&local)
-                .map_err(|e| ErrorChain(&e).to_string())?;
+                .map_err(|e| outage.message(&e))?;
             puts.push((format!("/{path}"), size, hash));
         }
         Ok((puts, empty))
@@ -209,6 +212,7 @@ impl DatumCtx {
         input: &str,
         target: &str,
         puts: &mut Vec<Put>,
+        outage: &Outage,
     ) -> std::result::Result<(), String> {
         let what = || format!("output symlink {link:?} (to /pfs/{input}{target})");
         let found = datum
@@ -220,7 +224,7 @@ impl DatumCtx {
             .input_commits
             .get(&found.leaf.repo)
             .ok_or_else(|| format!("{}: no input commit for repo {}", what(), found.leaf.repo))?;
-        let fail = |e: crate::pfs::PfsError| format!("{}: {}", what(), ErrorChain(&e));
+        let fail = |e: crate::pfs::PfsError| format!("{}: {}", what(), outage.message(&e));
         let info = self.store.inspect_file(commit, target).map_err(fail)?;
         if info.kind != FileKind::Dir {
             puts.push((format!("/{link}"), info.size, info.hash));

@@ -31,6 +31,7 @@ mod failure_reason;
 mod lazy_inputs;
 mod materialize;
 mod messages;
+mod outage;
 mod owners;
 mod planner;
 mod pool;
