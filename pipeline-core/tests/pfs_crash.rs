@@ -1,4 +1,5 @@
-//! Crash safety under SIGKILL (custom harness: `harness = false`).
+//! Crash safety under SIGKILL (custom harness: `harness = false`), on a store directory or,
+//! with `PIPELINE_TEST_STORE=postgres`, with the metadata on the test PostgreSQL server.
 //!
 //! The parent re-executes this binary as a child writer (`PFS_CRASH_CHILD=<store dir>`),
 //! kills it with SIGKILL at a random moment, reopens the store and checks the invariants:
@@ -24,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use pipeline_core::hash::ContentHash;
 use pipeline_core::pfs::{CommitInfo, FinishOptions, PfsError, RepoRef, Store};
+use pipeline_core::testkit::store::try_open_test_store;
 
 const ROUNDS: usize = 120;
 
@@ -60,9 +62,24 @@ fn parse_desc(d: &str) -> Option<u64> {
     d.strip_prefix("seq=")?.parse().ok()
 }
 
+/// Opens the test store of `root` (a store directory; with `PIPELINE_TEST_STORE=postgres`
+/// metadata on the test server and objects in `root/objects`), waiting up to 10 s while the
+/// killed writer's database session still holds the store.
+fn open_after_kill(root: &Path) -> Result<Store, PfsError> {
+    let t = Instant::now();
+    loop {
+        match try_open_test_store(root) {
+            Err(PfsError::StoreInUse { .. }) if t.elapsed() < Duration::from_secs(10) => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// The child: resume an open head commit or start the next one, put its files, finish.
 fn child(root: &Path) -> Result<(), PfsError> {
-    let s = Store::open(root)?;
+    let s = open_after_kill(root)?;
     let repo = RepoRef::new("data")?;
     if s.inspect_repo(&repo).is_err() {
         s.create_repo(&repo, "")?;
@@ -115,7 +132,7 @@ impl Checker {
     /// `all`: check every finished commit's tree (else the newest five and any not yet
     /// fully checked), to keep rounds cheap as history grows.
     fn check(&mut self, root: &Path, all: bool) -> Result<(usize, bool), String> {
-        let s = Store::open(root).map_err(|e| format!("reopen failed: {e}"))?;
+        let s = open_after_kill(root).map_err(|e| format!("reopen failed: {e}"))?;
         let tmp = root.join("objects/tmp");
         if std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0) != 0 {
             return Err("temp objects left after open".into());
