@@ -64,7 +64,7 @@ impl Store {
         }
         let layers = layers(&*read, &commit.repo, commit.id.as_str())?;
         let repo_key = commit.repo.key();
-        let (size, collision) = size_and_collision(&*read, &repo_key, &layers)?;
+        let (size, collision) = size_and_collision(&*read, &commit.repo, &layers)?;
         let error = opts
             .error
             .or_else(|| collision.map(|p| format!("file / directory path collision ({p})")));
@@ -134,7 +134,7 @@ impl Store {
         }
         let layers = layers(w, &commit.repo, commit.id.as_str())?;
         let read = self.inner.meta.read()?;
-        let (size, collision) = size_and_collision(&*read, &commit.repo.key(), &layers)?;
+        let (size, collision) = size_and_collision(&*read, &commit.repo, &layers)?;
         rec.info.state = CommitState::Finished;
         rec.info.error = opts
             .error
@@ -471,13 +471,47 @@ pub(crate) fn layers<G: Getter + ?Sized>(
     Ok(out)
 }
 
-/// One pass over a commit's merged tree: its size, and the first path that is both a file
-/// and a directory (reference §2.14), if any.
+/// The size of a commit whose own layer is empty: its tree is the tree of the next layer's
+/// commit (its nearest error-free ancestor, finished, so its size is known and it has no
+/// file / directory collision). `None` when the layer holds anything, or there is no such
+/// ancestor.
+fn size_if_unchanged(
+    read: &dyn MetaRead,
+    repo: &RepoRef,
+    layers: &[String],
+) -> Result<Option<u64>> {
+    let (Some(own), Some(below)) = (layers.first(), layers.get(1)) else {
+        return Ok(None);
+    };
+    let start = layer_prefix(&repo.key(), own);
+    if read
+        .scan(Table::Files, &start, &prefix_end(&start))?
+        .next()
+        .is_some()
+    {
+        return Ok(None);
+    }
+    let rec = get_commit(read, repo, below)?;
+    Ok(rec
+        .info
+        .is_finished()
+        .then_some(rec.info.size_bytes)
+        .flatten()
+        .filter(|_| rec.info.error.is_none()))
+}
+
+/// A commit's size, and the first path that is both a file and a directory (reference
+/// §2.14), if any: one pass over its merged tree, or nothing to read when its own layer is
+/// empty ([`size_if_unchanged`]).
 fn size_and_collision(
     read: &dyn MetaRead,
-    repo_key: &str,
+    repo: &RepoRef,
     layers: &[String],
 ) -> Result<(u64, Option<String>)> {
+    if let Some(size) = size_if_unchanged(read, repo, layers)? {
+        return Ok((size, None));
+    }
+    let repo_key = &repo.key();
     let mut collision: Option<String> = None;
     let mut agg = DirAggregator::new("/");
     for f in MergedFiles::new(read, repo_key, layers, "/")? {

@@ -37,6 +37,7 @@ mod pool;
 mod restart;
 mod service;
 mod service_port;
+mod unchanged;
 
 pub(crate) use cluster::Cluster;
 pub use cluster::DEFAULT_LEASE;
@@ -56,9 +57,9 @@ use crate::executor::CancellationToken;
 use crate::datum::{DatumPlan, TreeSource};
 use crate::error_chain::ErrorChain;
 use crate::pfs::{CommitRef, CommitTree};
-use crate::spec::ReprocessSpec;
 
 use super::error::{PpsError, Result, task_failed};
+use super::inherited::records_job;
 use super::keys::DatumKey;
 use super::records::{DatumInfo, DatumState, JobInfo, JobState, PipelineInfo};
 use super::registry::decode;
@@ -102,6 +103,13 @@ impl Engine {
                 return self.finish_job(job, JobState::JobFailure, &reason);
             }
         };
+        // Inputs unchanged since the base: nothing to visit (see `unchanged`).
+        if let Some(root) = self.unchanged_since(&job, &pinfo, base.as_ref())?
+            && let Some(base) = &base
+        {
+            return self.finish_unchanged(job, base, root, t_plan).await;
+        }
+        job.datums_from = None;
         // A service checks its single datum and opens its port first (see `service`).
         let service_port = match &spec.service {
             Some(svc) => match self.prepare_service(&pinfo, svc, &plan).await? {
@@ -229,12 +237,11 @@ impl Engine {
             store: self.store().clone(),
             pipeline: job.pipeline.clone(),
             job_id: job.id.clone(),
-            base_job: base.map(|b| b.id.clone()),
+            // A base that shows another job's records is read through them.
+            base_job: base.map(|b| records_job(b).to_string()),
             salt: pinfo.salt.clone(),
             // With `s3_out` or a service no datum is skipped: every job rewrites the output.
-            every_job: spec.reprocess_spec == ReprocessSpec::EveryJob
-                || spec.s3_out
-                || spec.service.is_some(),
+            every_job: unchanged::skips_nothing(pinfo),
             base_salt_same: self.salt_unchanged(base, pinfo),
             resumed,
             started,
@@ -268,7 +275,7 @@ impl Engine {
             .inspect_job(&job.pipeline, job.salvage_from.as_deref()?)
             .ok()?;
         Some(Salvage {
-            job: from.id,
+            job: records_job(&from).to_string(),
             commit: from.output_commit,
         })
     }
