@@ -11,16 +11,42 @@
 //! What it costs is the size of those unshared layers, not of the trees: a few entries
 //! between two neighbouring commits. It grows to the whole tree when one side was compacted
 //! into a snapshot layer (every [`super::tree::MAX_LAYERS`] commits) or the commits share no
-//! ancestor; the `limit` lets a caller give up early then and take another route.
+//! ancestor; the `limit` lets a caller give up early then and take another route. A
+//! snapshot compacted from an *empty* layer (a commit that changed nothing) records which
+//! commit's tree it repeats, and is compared through that commit's layers, so a run of
+//! empty commits never costs a whole-tree comparison.
 
 use std::collections::BTreeSet;
 
 use super::commits::layers;
 use super::error::{PfsError, Result};
-use super::meta::{Table, prefix_end};
-use super::model::CommitRef;
+use super::meta::{MetaRead, Table, prefix_end};
+use super::model::{CommitRef, RepoRef};
+use super::records::get_commit;
 use super::store::Store;
 use super::tree::{self, layer_prefix};
+
+/// The layers that make up the tree of commit `id`: its layer stack, where a bottom layer
+/// that is a snapshot compacted from an empty layer is replaced by the stack of the commit
+/// whose tree it repeats (which shares more with its neighbours' stacks than a snapshot).
+fn tree_layers(read: &dyn MetaRead, repo: &RepoRef, id: &str) -> Result<Vec<String>> {
+    let mut out = layers(read, repo, id)?;
+    for _ in 0..MAX_SAME_TREE {
+        let Some(bottom) = out.last() else { break };
+        let rec = get_commit(read, repo, bottom)?;
+        match rec.same_tree_as.filter(|_| rec.snapshot) {
+            Some(below) => {
+                out.pop();
+                out.extend(layers(read, repo, &below)?);
+            }
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+/// Links followed from one snapshot to the tree it repeats at most.
+const MAX_SAME_TREE: usize = 64;
 
 impl Store {
     /// The file paths whose entry (present or not, size, content hash) differs between the
@@ -41,8 +67,9 @@ impl Store {
             )));
         }
         let read = self.inner.meta.read()?;
-        let mut a = layers(&*read, &old.repo, old.id.as_str())?;
-        let mut b = layers(&*read, &new.repo, new.id.as_str())?;
+        let mut a = tree_layers(&*read, &old.repo, old.id.as_str())?;
+        let mut b = tree_layers(&*read, &new.repo, new.id.as_str())?;
+        let (full_a, full_b) = (a.clone(), b.clone());
         while let (Some(x), Some(y)) = (a.last(), b.last()) {
             if x != y {
                 break;
@@ -69,10 +96,6 @@ impl Store {
                 }
             }
         }
-        let (full_a, full_b) = (
-            layers(&*read, &old.repo, old.id.as_str())?,
-            layers(&*read, &new.repo, new.id.as_str())?,
-        );
         let mut changed = Vec::new();
         for p in candidates {
             let before = tree::lookup(&*read, &repo_key, &full_a, &p)?;
@@ -217,5 +240,33 @@ mod tests {
             store.changed_paths(&second, &third, 0).expect("changed"),
             Some(vec![])
         );
+    }
+
+    /// A run of empty commits long enough to be compacted into snapshots compares with
+    /// nothing read (each snapshot says whose tree it repeats), and one put after it is
+    /// found with a limit of one path.
+    #[test]
+    fn empty_commits_compacted_into_snapshots_still_compare_in_o_change() {
+        let (_dir, store, b) = store();
+        let many: Vec<String> = (0..300).map(|i| format!("/f{i:04}")).collect();
+        let puts: Vec<Change> = many.iter().map(|p| (p.as_str(), Some("v"))).collect();
+        let mut prev = commit(&store, &b, &puts, false);
+        let first = prev.clone();
+        for _ in 0..(3 * crate::pfs::tree::MAX_LAYERS) {
+            let next = commit(&store, &b, &[], false);
+            assert_eq!(
+                store.changed_paths(&prev, &next, 0).expect("changed"),
+                Some(vec![])
+            );
+            assert_eq!(
+                store.changed_paths(&first, &next, 0).expect("changed"),
+                Some(vec![])
+            );
+            prev = next;
+        }
+        let last = commit(&store, &b, &[("/f0007", Some("w"))], false);
+        let changed = store.changed_paths(&prev, &last, 1).expect("changed");
+        assert_eq!(changed, Some(vec!["/f0007".to_string()]));
+        assert_eq!(full_diff(&store, &prev, &last), ["/f0007"]);
     }
 }

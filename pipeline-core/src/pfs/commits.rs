@@ -85,6 +85,11 @@ impl Store {
             });
         }
         if compact {
+            // An empty layer's snapshot repeats the tree below it: say which, so that
+            // `changed_paths` need not compare the whole snapshot.
+            if layer_is_empty(&*read, &repo_key, commit.id.as_str())? {
+                rec.same_tree_as = layers.get(1).cloned();
+            }
             let start = layer_prefix(&repo_key, commit.id.as_str());
             let end = prefix_end(&start);
             super::meta::delete_range(&mut *w, Table::Files, &start, &end)?;
@@ -374,6 +379,7 @@ impl StoreTxn<'_> {
                 &CommitRecord {
                     info: info.clone(),
                     snapshot: false,
+                    same_tree_as: None,
                     owner: owner.clone(),
                 },
             )?;
@@ -471,6 +477,15 @@ pub(crate) fn layers<G: Getter + ?Sized>(
     Ok(out)
 }
 
+/// Whether commit `id`'s own layer holds no entry.
+fn layer_is_empty(read: &dyn MetaRead, repo_key: &str, id: &str) -> Result<bool> {
+    let start = layer_prefix(repo_key, id);
+    Ok(read
+        .scan(Table::Files, &start, &prefix_end(&start))?
+        .next()
+        .is_none())
+}
+
 /// The size of a commit whose own layer is empty: its tree is the tree of the next layer's
 /// commit (its nearest error-free ancestor, finished, so its size is known and it has no
 /// file / directory collision). `None` when the layer holds anything, or there is no such
@@ -483,12 +498,7 @@ fn size_if_unchanged(
     let (Some(own), Some(below)) = (layers.first(), layers.get(1)) else {
         return Ok(None);
     };
-    let start = layer_prefix(&repo.key(), own);
-    if read
-        .scan(Table::Files, &start, &prefix_end(&start))?
-        .next()
-        .is_some()
-    {
+    if !layer_is_empty(read, &repo.key(), own)? {
         return Ok(None);
     }
     let rec = get_commit(read, repo, below)?;

@@ -9,6 +9,10 @@
 //! ordered stream and commits them in batches. What stays in memory per datum is the output
 //! ownership map ([`owners`]), needed to detect two datums writing one path.
 //!
+//! A job none of whose inputs changed since its base job takes none of this: [`unchanged`]
+//! finds that from the store's commit layers in time proportional to the change and
+//! finishes the job without visiting a datum (it shows its base's records as skipped).
+//!
 //! The datums to run are cut into datum sets ([`datum_sets`]): a worker claims a whole set,
 //! and the collector commits a set's results together (a set cut short by a stop or a
 //! dying host is not recorded, so it runs again when the job resumes).

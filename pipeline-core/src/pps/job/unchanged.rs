@@ -71,8 +71,9 @@ impl Engine {
             let Some(old) = base.inputs.iter().find(|c| c.repo == new.repo) else {
                 return Ok(None);
             };
-            match self.store().changed_paths(old, new, CANDIDATES)? {
-                Some(changed) if changed.is_empty() => {}
+            // A base input commit that is gone (its set squashed) cannot be compared: walk.
+            match self.store().changed_paths(old, new, CANDIDATES) {
+                Ok(Some(changed)) if changed.is_empty() => {}
                 _ => return Ok(None),
             }
         }
