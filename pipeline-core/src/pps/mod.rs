@@ -34,7 +34,9 @@
 //!   output commit (so the last successful job). A datum whose ID and hash match a datum the
 //!   base processed is **skipped**; outputs of datums that vanished or changed are deleted
 //!   (exactly the paths recorded for them); `reprocess_spec: every_job` skips nothing; a new
-//!   salt (`update --reprocess`) reprocesses everything.
+//!   salt (`update --reprocess`) reprocesses everything. A job none of whose input trees
+//!   changed since its base skips every datum without visiting one: it shows the base's
+//!   records as skipped ([`JobInfo::datums_from`]; O(change), not O(datums)).
 //! - **Failures**: `datum_tries` total attempts; `err_cmd` after each failed attempt makes the
 //!   datum RECOVERED; any FAILED datum fails the job (`datum <id> failed`); failed and
 //!   recovered datums' outputs are not committed. Two datums writing one path, or a file/
