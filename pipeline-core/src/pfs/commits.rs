@@ -64,7 +64,7 @@ impl Store {
         }
         let layers = layers(&*read, &commit.repo, commit.id.as_str())?;
         let repo_key = commit.repo.key();
-        let (size, collision) = size_and_collision(&*read, &repo_key, &layers)?;
+        let (size, collision) = size_and_collision(&*read, &commit.repo, &layers)?;
         let error = opts
             .error
             .or_else(|| collision.map(|p| format!("file / directory path collision ({p})")));
@@ -85,6 +85,11 @@ impl Store {
             });
         }
         if compact {
+            // An empty layer's snapshot repeats the tree below it: say which, so that
+            // `changed_paths` need not compare the whole snapshot.
+            if layer_is_empty(&*read, &repo_key, commit.id.as_str())? {
+                rec.same_tree_as = layers.get(1).cloned();
+            }
             let start = layer_prefix(&repo_key, commit.id.as_str());
             let end = prefix_end(&start);
             super::meta::delete_range(&mut *w, Table::Files, &start, &end)?;
@@ -134,7 +139,7 @@ impl Store {
         }
         let layers = layers(w, &commit.repo, commit.id.as_str())?;
         let read = self.inner.meta.read()?;
-        let (size, collision) = size_and_collision(&*read, &commit.repo.key(), &layers)?;
+        let (size, collision) = size_and_collision(&*read, &commit.repo, &layers)?;
         rec.info.state = CommitState::Finished;
         rec.info.error = opts
             .error
@@ -374,6 +379,7 @@ impl StoreTxn<'_> {
                 &CommitRecord {
                     info: info.clone(),
                     snapshot: false,
+                    same_tree_as: None,
                     owner: owner.clone(),
                 },
             )?;
@@ -471,13 +477,51 @@ pub(crate) fn layers<G: Getter + ?Sized>(
     Ok(out)
 }
 
-/// One pass over a commit's merged tree: its size, and the first path that is both a file
-/// and a directory (reference §2.14), if any.
+/// Whether commit `id`'s own layer holds no entry.
+fn layer_is_empty(read: &dyn MetaRead, repo_key: &str, id: &str) -> Result<bool> {
+    let start = layer_prefix(repo_key, id);
+    Ok(read
+        .scan(Table::Files, &start, &prefix_end(&start))?
+        .next()
+        .is_none())
+}
+
+/// The size of a commit whose own layer is empty: its tree is the tree of the next layer's
+/// commit (its nearest error-free ancestor, finished, so its size is known and it has no
+/// file / directory collision). `None` when the layer holds anything, or there is no such
+/// ancestor.
+fn size_if_unchanged(
+    read: &dyn MetaRead,
+    repo: &RepoRef,
+    layers: &[String],
+) -> Result<Option<u64>> {
+    let (Some(own), Some(below)) = (layers.first(), layers.get(1)) else {
+        return Ok(None);
+    };
+    if !layer_is_empty(read, &repo.key(), own)? {
+        return Ok(None);
+    }
+    let rec = get_commit(read, repo, below)?;
+    Ok(rec
+        .info
+        .is_finished()
+        .then_some(rec.info.size_bytes)
+        .flatten()
+        .filter(|_| rec.info.error.is_none()))
+}
+
+/// A commit's size, and the first path that is both a file and a directory (reference
+/// §2.14), if any: one pass over its merged tree, or nothing to read when its own layer is
+/// empty ([`size_if_unchanged`]).
 fn size_and_collision(
     read: &dyn MetaRead,
-    repo_key: &str,
+    repo: &RepoRef,
     layers: &[String],
 ) -> Result<(u64, Option<String>)> {
+    if let Some(size) = size_if_unchanged(read, repo, layers)? {
+        return Ok((size, None));
+    }
+    let repo_key = &repo.key();
     let mut collision: Option<String> = None;
     let mut agg = DirAggregator::new("/");
     for f in MergedFiles::new(read, repo_key, layers, "/")? {

@@ -528,6 +528,7 @@ fn give_heads(
             let rec = CommitRecord {
                 info,
                 snapshot: true,
+                same_tree_as: None,
                 owner: None,
             };
             put_commit(w, &rec)?;

@@ -34,6 +34,7 @@
 //! | `txn` | [`Store::transact`] and [`StoreTxn`]: several changes in one transaction |
 //! | `tree` | per-commit layers, their streaming merge, directory hashes |
 //! | `source` | [`CommitTree`]: a commit as a [`crate::datum::TreeSource`] |
+//! | `changes` | [`Store::changed_paths`]: the paths that differ between two commits of a repo, from the layers they do not share (O(change), not O(tree)) |
 //! | `query` | [`Store::diff_path`] (one path on each side, `shallow`) and [`Store::find_commits`] (a branch's commits that changed a path) |
 //! | `feed` | [`Store::subscribe`]: the change feed ([`StoreEvent`]: commits finished) |
 //! | `gc` | [`Store::gc`]: removing objects no file entry refers to |
@@ -111,6 +112,7 @@
 
 mod autocommit;
 mod batch;
+mod changes;
 mod check;
 mod commits;
 mod connect;

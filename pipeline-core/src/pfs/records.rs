@@ -24,6 +24,13 @@ pub(crate) struct CommitRecord {
     /// The layer holds the whole tree (no ancestor layers below it).
     #[serde(default)]
     pub snapshot: bool,
+    /// Set on a snapshot compacted from an empty layer: the commit whose tree it repeats
+    /// (the next layer down when it was finished). [`Store::changed_paths`] compares that
+    /// commit's layers instead of the whole snapshot.
+    ///
+    /// [`Store::changed_paths`]: super::store::Store::changed_paths
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_tree_as: Option<String>,
     /// Set on a commit a command started for one write ([`Store::write_auto_commit`]):
     /// the process that must finish it (see `recovery`).
     ///

@@ -514,6 +514,7 @@ fn empty_finished_commit(w: &mut dyn MetaWrite, branch: &BranchRef) -> Result<Co
         &CommitRecord {
             info,
             snapshot: true,
+            same_tree_as: None,
             owner: None,
         },
     )?;
@@ -707,6 +708,7 @@ pub(crate) fn propagate(
             &CommitRecord {
                 info: info.clone(),
                 snapshot: false,
+                same_tree_as: None,
                 owner: None,
             },
         )?;

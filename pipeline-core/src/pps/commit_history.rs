@@ -250,6 +250,7 @@ fn stop_job_of(txn: &mut StoreTxn<'_>, c: &CommitRef, reason: &str) -> Result<Op
         job.finished_ms = Some(now_ms());
         txn.engine_put(&key, &enc(&job))?;
     }
+    super::inherited::hand_records_on(txn, pipeline, id)?;
     txn.engine_delete_prefix(DatumKey::of_job(pipeline, id).as_bytes())?;
     txn.engine_delete_prefix(DatumOrderKey::of_job(pipeline, id).as_bytes())?;
     txn.engine_delete_prefix(LogKey::of(pipeline, Some(id), None).as_bytes())?;

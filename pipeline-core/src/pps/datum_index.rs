@@ -118,6 +118,7 @@ mod tests {
             inputs: Vec::new(),
             base_job: None,
             salvage_from: None,
+            datums_from: None,
             stats: Default::default(),
             planned: false,
             restarts: 0,

@@ -72,7 +72,7 @@ impl Engine {
     ///
     /// Blocking: store reads (and, once for an old job, index writes).
     pub fn datum_page(&self, pipeline: &str, job: &str, q: &DatumQuery) -> Result<DatumPage> {
-        self.inspect_job(pipeline, job)?;
+        let info = self.inspect_job(pipeline, job)?;
         let limit = match q.limit {
             0 => 100,
             n => n.min(MAX_DATUM_PAGE),
@@ -83,6 +83,9 @@ impl Engine {
             return Err(PpsError::Usage(format!(
                 "datum page cursor {after:?} is not one this server made: pass a page's `next` as it came"
             )));
+        }
+        if let Some(root) = &info.datums_from {
+            return self.inherited_page(&info, root, q, limit);
         }
         self.ensure_datum_order(pipeline, job)?;
         let all = DatumOrderKey::of_job(pipeline, job);

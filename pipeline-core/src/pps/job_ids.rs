@@ -96,7 +96,16 @@ impl Engine {
         if self.store().engine_get(&key)?.is_some() {
             return Ok(id.to_string());
         }
-        let prefix = DatumKey::of_job(pipeline, job);
+        // A job showing another job's records (see `inherited`) is resolved in those.
+        let holder = match self.inspect_job(pipeline, job) {
+            Ok(info) => super::inherited::records_job(&info).to_string(),
+            Err(_) => job.to_string(),
+        };
+        let key = DatumKey::new(pipeline, &holder, id).encode();
+        if self.store().engine_get(&key)?.is_some() {
+            return Ok(id.to_string());
+        }
+        let prefix = DatumKey::of_job(pipeline, &holder);
         let mut found = Vec::new();
         for kv in self.store().engine_scan(&key)?.take(2) {
             let (k, _) = kv?;

@@ -34,7 +34,9 @@
 //!   output commit (so the last successful job). A datum whose ID and hash match a datum the
 //!   base processed is **skipped**; outputs of datums that vanished or changed are deleted
 //!   (exactly the paths recorded for them); `reprocess_spec: every_job` skips nothing; a new
-//!   salt (`update --reprocess`) reprocesses everything.
+//!   salt (`update --reprocess`) reprocesses everything. A job none of whose input trees
+//!   changed since its base skips every datum without visiting one: it shows the base's
+//!   records as skipped ([`JobInfo::datums_from`]; O(change), not O(datums)).
 //! - **Failures**: `datum_tries` total attempts; `err_cmd` after each failed attempt makes the
 //!   datum RECOVERED; any FAILED datum fails the job (`datum <id> failed`); failed and
 //!   recovered datums' outputs are not committed. Two datums writing one path, or a file/
@@ -106,6 +108,7 @@ pub mod error;
 mod events;
 mod executors_in_use;
 mod images;
+mod inherited;
 mod job;
 pub mod job_gateway;
 mod job_ids;
@@ -204,6 +207,9 @@ struct Inner {
     services: job::Services,
     /// Whether this engine starts service jobs ([`EngineBuilder::run_services`]).
     run_services: bool,
+    /// Whether a job whose inputs did not change skips its datum walk
+    /// ([`EngineBuilder::skip_unchanged_jobs`]).
+    skip_unchanged: bool,
     /// Serialises [`Engine::run_pending`].
     scheduler: tokio::sync::Mutex<()>,
     /// Serialises [`Engine::discover_jobs`] (it reads then writes job records; two callers,
@@ -244,6 +250,7 @@ pub struct EngineBuilder {
     egress_retry: egress::EgressRetry,
     job_gateways: Option<Arc<dyn job_gateway::JobGateways>>,
     run_services: bool,
+    skip_unchanged: bool,
     cluster_host: Option<(String, std::time::Duration)>,
 }
 
@@ -325,6 +332,15 @@ impl EngineBuilder {
         self
     }
 
+    /// Whether a job none of whose inputs changed since its base job finishes without
+    /// visiting its datums, showing the base's records as skipped (default: on; see
+    /// `pps/job/unchanged.rs`). Off, every job walks its datums: the same results, in time
+    /// proportional to the datums (what benchmarks and tests compare against).
+    pub fn skip_unchanged_jobs(mut self, on: bool) -> Self {
+        self.skip_unchanged = on;
+        self
+    }
+
     /// Builds the engine.
     pub fn build(self) -> Result<Engine> {
         let scratch = match self.scratch {
@@ -378,6 +394,7 @@ impl EngineBuilder {
                 running_datums: job::RunningDatums::default(),
                 services: job::Services::default(),
                 run_services: self.run_services,
+                skip_unchanged: self.skip_unchanged,
                 scheduler: tokio::sync::Mutex::new(()),
                 discovering: Mutex::new(()),
                 finishing: Mutex::new(()),
@@ -408,6 +425,7 @@ impl Engine {
             egress_retry: egress::EgressRetry::default(),
             job_gateways: None,
             run_services: true,
+            skip_unchanged: true,
             cluster_host: None,
         }
     }

@@ -237,6 +237,11 @@ pub struct JobInfo {
     /// successful datums this job skips, carrying their outputs over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub salvage_from: Option<String>,
+    /// Set on a job none of whose inputs changed since its base job: the job whose datum
+    /// records it shows, each as SKIPPED (it recorded none of its own). Absent on every job
+    /// that walked its datums.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datums_from: Option<String>,
     /// Counters and timings.
     pub stats: JobStats,
     /// Set once deletions and skipped-datum records are written (resume does not redo them).

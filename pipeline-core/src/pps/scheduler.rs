@@ -8,6 +8,7 @@ use crate::pfs::{CommitInfo, CommitRef, FinishOptions, PfsError};
 
 use super::datum_index::indexed_from_start;
 use super::error::{PpsError, Result};
+use super::inherited::{records_job, shown_as_skipped};
 use super::keys::{DatumKey, JobKey, KillReasonKey, LogKey, RecordKey, RerunKey};
 use super::records::{DatumInfo, JobInfo, JobState, LogLine, PipelineInfo, enc};
 use super::registry::{RerunRequest, decode};
@@ -35,6 +36,7 @@ fn new_job(p: &PipelineInfo, c: CommitInfo, salvage_from: Option<String>) -> Job
         inputs: c.direct_provenance,
         base_job: None,
         salvage_from,
+        datums_from: None,
         stats: Default::default(),
         planned: false,
         restarts: 0,
@@ -164,14 +166,19 @@ impl Engine {
     ///
     /// Blocking: store reads only.
     pub fn list_datums(&self, pipeline: &str, job: &str) -> Result<Vec<DatumInfo>> {
-        self.inspect_job(pipeline, job)?;
+        let info = self.inspect_job(pipeline, job)?;
         let mut out = Vec::new();
         for kv in self
             .store()
-            .engine_scan(DatumKey::of_job(pipeline, job).as_bytes())?
+            .engine_scan(DatumKey::of_job(pipeline, records_job(&info)).as_bytes())?
         {
             let (k, v) = kv?;
-            out.push(decode(&k, &v)?);
+            let d = decode(&k, &v)?;
+            out.push(if info.datums_from.is_some() {
+                shown_as_skipped(d)
+            } else {
+                d
+            });
         }
         Ok(out)
     }
@@ -181,8 +188,15 @@ impl Engine {
     /// Blocking: store reads only.
     pub fn inspect_datum(&self, pipeline: &str, job: &str, datum: &str) -> Result<DatumInfo> {
         let key = DatumKey::new(pipeline, job, datum).encode();
-        match self.store().engine_get(&key)? {
-            Some(v) => decode(&key, &v),
+        let inherited = match self.store().engine_get(&key)? {
+            Some(v) => return decode(&key, &v),
+            None => match self.inspect_job(pipeline, job) {
+                Ok(info) => self.inherited_datum(&info, datum)?,
+                Err(_) => None,
+            },
+        };
+        match inherited {
+            Some(d) => Ok(d),
             None => Err(PpsError::DatumNotFound {
                 pipeline: pipeline.to_string(),
                 job: job.to_string(),

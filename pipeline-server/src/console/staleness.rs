@@ -191,6 +191,7 @@ mod tests {
             inputs: vec![raw.commit(&id(input))],
             base_job: None,
             salvage_from: None,
+            datums_from: None,
             stats: Default::default(),
             planned: true,
             restarts: 0,

@@ -9,6 +9,10 @@
 //! ordered stream and commits them in batches. What stays in memory per datum is the output
 //! ownership map ([`owners`]), needed to detect two datums writing one path.
 //!
+//! A job none of whose inputs changed since its base job takes none of this: [`unchanged`]
+//! finds that from the store's commit layers in time proportional to the change and
+//! finishes the job without visiting a datum (it shows its base's records as skipped).
+//!
 //! The datums to run are cut into datum sets ([`datum_sets`]): a worker claims a whole set,
 //! and the collector commits a set's results together (a set cut short by a stop or a
 //! dying host is not recorded, so it runs again when the job resumes).
@@ -38,6 +42,7 @@ mod pool;
 mod restart;
 mod service;
 mod service_port;
+mod unchanged;
 
 pub(crate) use cluster::Cluster;
 pub use cluster::DEFAULT_LEASE;
@@ -57,9 +62,9 @@ use crate::executor::CancellationToken;
 use crate::datum::{DatumPlan, TreeSource};
 use crate::error_chain::ErrorChain;
 use crate::pfs::{CommitRef, CommitTree};
-use crate::spec::ReprocessSpec;
 
 use super::error::{PpsError, Result, task_failed};
+use super::inherited::records_job;
 use super::keys::DatumKey;
 use super::records::{DatumInfo, DatumState, JobInfo, JobState, PipelineInfo};
 use super::registry::decode;
@@ -103,6 +108,13 @@ impl Engine {
                 return self.finish_job(job, JobState::JobFailure, &reason);
             }
         };
+        // Inputs unchanged since the base: nothing to visit (see `unchanged`).
+        if let Some(root) = self.unchanged_since(&job, &pinfo, base.as_ref())?
+            && let Some(base) = &base
+        {
+            return self.finish_unchanged(job, base, root, t_plan).await;
+        }
+        job.datums_from = None;
         // A service checks its single datum and opens its port first (see `service`).
         let service_port = match &spec.service {
             Some(svc) => match self.prepare_service(&pinfo, svc, &plan).await? {
@@ -230,12 +242,11 @@ impl Engine {
             store: self.store().clone(),
             pipeline: job.pipeline.clone(),
             job_id: job.id.clone(),
-            base_job: base.map(|b| b.id.clone()),
+            // A base that shows another job's records is read through them.
+            base_job: base.map(|b| records_job(b).to_string()),
             salt: pinfo.salt.clone(),
             // With `s3_out` or a service no datum is skipped: every job rewrites the output.
-            every_job: spec.reprocess_spec == ReprocessSpec::EveryJob
-                || spec.s3_out
-                || spec.service.is_some(),
+            every_job: unchanged::skips_nothing(pinfo),
             base_salt_same: self.salt_unchanged(base, pinfo),
             resumed,
             started,
@@ -269,7 +280,7 @@ impl Engine {
             .inspect_job(&job.pipeline, job.salvage_from.as_deref()?)
             .ok()?;
         Some(Salvage {
-            job: from.id,
+            job: records_job(&from).to_string(),
             commit: from.output_commit,
         })
     }
