@@ -10,6 +10,10 @@
 //! The starting stores are built once and copied for every kill. The child mode
 //! (`PPS_PIPELINE_KILL_CHILD=create|delete:<store dir>`) opens the store and runs the one
 //! command.
+//!
+//! With `PIPELINE_TEST_STORE=postgres` the metadata is on the test PostgreSQL server, each
+//! store in a schema of its own, built anew for each kill (fewer kills: building the
+//! 20,000-file output takes seconds).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -19,8 +23,13 @@ use std::time::{Duration, Instant};
 use executor_process::ProcessExecutor;
 use pipeline_core::pfs::{FinishOptions, PfsError, RepoRef, Store};
 use pipeline_core::pps::{CreateOptions, Engine, JobState};
+use pipeline_core::testkit::store::{try_open_test_store, wants_postgres};
 
+/// Kills per command on a store directory (copied from a base store for each kill).
 const KILLS: usize = 30;
+/// Kills per command with `PIPELINE_TEST_STORE=postgres`, where each kill's starting store is
+/// built anew in a schema of its own (no copying a database schema).
+const KILLS_POSTGRES: usize = 16;
 const OUTPUT_FILES: usize = 20_000;
 const CHILD_VAR: &str = "PPS_PIPELINE_KILL_CHILD";
 
@@ -99,10 +108,10 @@ fn copy_dir(from: &Path, to: &Path) {
 fn open_after_kill(dir: &Path) -> Store {
     let t = Instant::now();
     loop {
-        match Store::open(dir) {
+        match try_open_test_store(dir) {
             Err(e)
                 if t.elapsed() < Duration::from_secs(10)
-                    && (matches!(e, PfsError::Locked { .. })
+                    && (matches!(e, PfsError::Locked { .. } | PfsError::StoreInUse { .. })
                         || format!("{e:?}").contains("DatabaseAlreadyOpen")) =>
             {
                 std::thread::sleep(Duration::from_millis(20));
@@ -139,21 +148,37 @@ fn consistent(dir: &Path, name: &str) -> bool {
     pipelines.iter().any(|p| p.name == name)
 }
 
+/// The starting store of `what` at `dir`: a copy of `base`, or on PostgreSQL one built anew.
+fn prepare(what: &str, base: &Path, dir: &Path) {
+    if !wants_postgres() {
+        copy_dir(base, dir);
+    } else if what == "create" {
+        drop(base_store(dir));
+    } else {
+        with_big_output(base_store(dir));
+    }
+}
+
 /// Runs `what` on a copy of `base` and SIGKILLs it after a random delay, [`KILLS`] times;
 /// checks the store after each kill and after the re-run. The delays spread over the
 /// duration of an uninterrupted run (the mean of those seen so far: the load varies).
 fn kill_rounds(what: &str, base: &Path, work: &Path, rng: &mut Rng, want_pipeline: bool) {
-    let probe = work.join("probe");
-    copy_dir(base, &probe);
+    let probe = work.join(format!("probe-{what}"));
+    prepare(what, base, &probe);
     let t = Instant::now();
     assert!(spawn(what, &probe).wait().unwrap().success());
     let mut runs = vec![t.elapsed().as_millis() as u64];
     assert_eq!(consistent(&probe, name(what)), want_pipeline);
     std::fs::remove_dir_all(&probe).unwrap();
     let (mut mid_run, mut done_at_kill) = (0, 0);
-    for round in 0..KILLS {
+    let kills = if wants_postgres() {
+        KILLS_POSTGRES
+    } else {
+        KILLS
+    };
+    for round in 0..kills {
         let dir = work.join(format!("{what}{round}"));
-        copy_dir(base, &dir);
+        prepare(what, base, &dir);
         let mut c = spawn(what, &dir);
         let mean = runs.iter().sum::<u64>() / runs.len() as u64;
         std::thread::sleep(Duration::from_millis(rng.next(mean)));
@@ -179,10 +204,10 @@ fn kill_rounds(what: &str, base: &Path, work: &Path, rng: &mut Rng, want_pipelin
     }
     let mean = runs.iter().sum::<u64>() / runs.len() as u64;
     println!(
-        "pps_pipeline_kill: {what}: {KILLS} kills ({mid_run} mid-run, {done_at_kill} found done), runs of {mean} ms on average: ok"
+        "pps_pipeline_kill: {what}: {kills} kills ({mid_run} mid-run, {done_at_kill} found done), runs of {mean} ms on average: ok"
     );
     assert!(
-        mid_run >= KILLS / 3,
+        mid_run >= kills / 3,
         "only {mid_run} kills hit a running {what}"
     );
 }
@@ -193,7 +218,7 @@ fn name(what: &str) -> &'static str {
 
 /// A store with repo `data` (one file) and nothing else.
 fn base_store(dir: &Path) -> Store {
-    let store = Store::open(dir).unwrap();
+    let store = open_after_kill(dir);
     let data = RepoRef::new("data").unwrap();
     store.create_repo(&data, "").unwrap();
     let c = store
@@ -253,17 +278,21 @@ fn main() {
     println!("pps_pipeline_kill: seed {seed}");
     let mut rng = Rng(seed);
 
+    // The starting stores, copied for every kill (on PostgreSQL each kill builds its own).
     let create_base = tmp.path().join("create-base");
-    drop(base_store(&create_base));
-    kill_rounds("create", &create_base, tmp.path(), &mut rng, true);
-
     let delete_base = tmp.path().join("delete-base");
-    let t = Instant::now();
-    with_big_output(base_store(&delete_base));
-    println!(
-        "pps_pipeline_kill: {OUTPUT_FILES}-file output made in {} ms",
-        t.elapsed().as_millis()
-    );
+    if !wants_postgres() {
+        drop(base_store(&create_base));
+    }
+    kill_rounds("create", &create_base, tmp.path(), &mut rng, true);
+    if !wants_postgres() {
+        let t = Instant::now();
+        with_big_output(base_store(&delete_base));
+        println!(
+            "pps_pipeline_kill: {OUTPUT_FILES}-file output made in {} ms",
+            t.elapsed().as_millis()
+        );
+    }
     kill_rounds("delete", &delete_base, tmp.path(), &mut rng, false);
     println!(
         "pps_pipeline_kill: {} s in all",
