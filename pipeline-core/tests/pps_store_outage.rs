@@ -1,8 +1,8 @@
 //! The object store going away mid-job: the engine's contents are on the test S3 server,
 //! reached through a relay the test cuts for 20 s while datums run. No datum may be
 //! recorded as failed for it: a datum that met the outage says so in its log, waits and runs
-//! again, and the job succeeds with every datum's output once the server is back. Needs the
-//! test S3 server (`source .ci/s3`); skips saying why without it (fails under `CI=true`).
+//! again (with datum batching: in a new process), and the job succeeds with every datum's
+//! output once the server is back. Needs the test S3 server (`source .ci/s3`); skips saying why without it (fails under `CI=true`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,18 +44,45 @@ const UPPER: &str = "pipeline: {name: upper}\n\
 transform: {cmd: [sh, -c, 'sleep 0.1; for f in /pfs/in/*; do tr a-z A-Z < $f > /pfs/out/$(basename $f); done']}\n\
 input: {pfs: {repo: in, glob: /*}}\n";
 
+/// The same with datum batching: one process per set of 10 datums, asking for each in turn
+/// (the `next datum` protocol spoken with `echo` and `read`).
+const UPPER_BATCHED: &str = concat!(
+    "pipeline: {name: upper}\n",
+    "transform:\n",
+    "  cmd: [sh]\n",
+    "  datum_batching: true\n",
+    "  stdin:\n",
+    "    - 'next() { echo \"next $1\" > \"$PIPECTL_NEXT_DATUM_DIR/request\" && read -r _ < \"$PIPECTL_NEXT_DATUM_DIR/reply\"; }'\n",
+    "    - 'next ok'\n",
+    "    - 'while true; do . /pfs/.env; sleep 0.1; tr a-z A-Z < $in > /pfs/out/${in##*/}; next ok; done'\n",
+    "input: {pfs: {repo: in, glob: /*}}\n",
+    "datum_set_spec: {number: 10}\n",
+);
+
 const DATUMS: usize = 120;
 
 #[test]
 fn datums_wait_out_an_object_store_outage_instead_of_failing() {
-    let Some(endpoint) = s3_endpoint("datums_wait_out_an_object_store_outage") else {
+    run_through_an_outage("outage", UPPER);
+}
+
+#[test]
+fn batched_datums_wait_out_an_object_store_outage_too() {
+    run_through_an_outage("outage-batched", UPPER_BATCHED);
+}
+
+/// Runs pipeline `upper` (`spec`) over [`DATUMS`] files while the S3 server is away for 20 s
+/// from 2 s into the job, then checks that the job succeeded with every datum and output,
+/// and that datums met the outage.
+fn run_through_an_outage(test: &str, spec: &str) {
+    let Some(endpoint) = s3_endpoint(test) else {
         return;
     };
     // The engine's warnings (each wait) show with the test's output when it fails.
-    tracing_subscriber::fmt()
+    let _ = tracing_subscriber::fmt()
         .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
         .with_test_writer()
-        .init();
+        .try_init();
     let relays = tokio::runtime::Runtime::new().unwrap();
     let target: SocketAddr = endpoint
         .trim_start_matches("http://")
@@ -64,7 +91,7 @@ fn datums_wait_out_an_object_store_outage_instead_of_failing() {
     let (up, up_watch) = watch::channel(true);
     let via = relays.block_on(relay(target, up_watch));
     let objects = RemoteObjectStore::from_url_with(
-        &fresh_s3_url("outage"),
+        &fresh_s3_url(test),
         &s3_options(&format!("http://{via}")),
     )
     .unwrap();
@@ -78,7 +105,7 @@ fn datums_wait_out_an_object_store_outage_instead_of_failing() {
             .unwrap(),
     );
     e.repo("in");
-    e.create(UPPER);
+    e.create(spec);
     let files: Vec<(String, String)> = (0..DATUMS)
         .map(|i| (format!("/f{i:03}"), format!("file {i}\n")))
         .collect();
@@ -88,7 +115,6 @@ fn datums_wait_out_an_object_store_outage_instead_of_failing() {
         .collect();
     e.commit("in", &[], &puts);
 
-    // The server goes away shortly after the job starts, for 20 s.
     let cut = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_secs(2));
         up.send_replace(false);

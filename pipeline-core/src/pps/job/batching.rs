@@ -18,7 +18,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::datum::env_of;
 use crate::error_chain::ErrorChain;
@@ -36,7 +36,7 @@ use super::datum_run::DatumCtx;
 use super::lazy_inputs::LazyFeeds;
 use super::messages::{Done, Todo};
 use super::micros;
-use super::outage::Outage;
+use super::outage::{self, Outage};
 use super::restart::RunningDatum;
 
 /// The log sink of a batching process: its lines go to the datum in flight.
@@ -115,6 +115,10 @@ struct BatchRun<'a> {
     current: Option<InFlight>,
     dones: Vec<Done>,
     out_clean: bool,
+    /// What the datum in flight met of an unreachable store (see [`super::outage`]).
+    outage: Outage,
+    /// The pause before the next attempt after such an outage.
+    pause: Duration,
 }
 
 impl DatumCtx {
@@ -147,6 +151,8 @@ impl DatumCtx {
             current: None,
             dones: Vec::new(),
             out_clean: false,
+            outage: Outage::default(),
+            pause: outage::FIRST_PAUSE,
         };
         loop {
             if run.current.is_none() {
@@ -159,7 +165,14 @@ impl DatumCtx {
                 SessionEnd::Drained => break,
                 SessionEnd::Cancelled => return None,
                 SessionEnd::Restarted => run.restarted(),
-                SessionEnd::Failed(f) => run.failed(worker, f).await,
+                SessionEnd::Failed(f) => match run.outage.take() {
+                    Some(why) => {
+                        if !run.wait_out_outage(&why).await {
+                            return None;
+                        }
+                    }
+                    None => run.failed(worker, f).await,
+                },
             }
         }
         // Nothing of the set stays in a scratch directory the backend may own.
@@ -381,7 +394,7 @@ impl BatchRun<'_> {
                 &cur.t.datum,
                 out_clean,
                 &mut cur.lazy,
-                &Outage::default(),
+                &self.outage,
             )
             .map_err(|e| DatumFailure::Executor {
                 message: ctx.redact.redact_str(&e),
@@ -415,7 +428,7 @@ impl BatchRun<'_> {
         let t_up = Instant::now();
         let (puts, empty) = self
             .ctx
-            .ingest(&self.scratch.join("out"), &cur.t.datum, &Outage::default())
+            .ingest(&self.scratch.join("out"), &cur.t.datum, &self.outage)
             .map_err(|message| DatumFailure::InvalidOutput { message })?;
         self.out_clean = empty;
         let Some(mut cur) = self.current.take() else {
@@ -435,6 +448,40 @@ impl BatchRun<'_> {
             .finish(cur.info, cur.result, (puts, micros(t_up)), cur.logs.take());
         self.dones.push(done);
         Ok(())
+    }
+
+    /// The datum in flight met an unreachable store (its process is gone): says so, waits
+    /// (the pause doubles each time) and keeps it in flight for a new process, without using
+    /// up a try; `false` when the job was stopped meanwhile.
+    async fn wait_out_outage(&mut self, why: &str) -> bool {
+        self.out_clean = false;
+        let pause = self.pause;
+        self.pause = outage::next_pause(pause);
+        let why = self.ctx.redact.redact_str(why);
+        if let Some(cur) = self.current.as_mut() {
+            cur.lazy.stop();
+            // The next process's attempt takes this one's number.
+            cur.result.attempts = cur.result.attempts.saturating_sub(1);
+            cur.logs.line(
+                LogStream::Stderr,
+                &format!(
+                    "the store could not be reached ({why}); the datum runs again in {} s",
+                    pause.as_secs()
+                ),
+            );
+            tracing::warn!(
+                pipeline = %self.ctx.pipeline,
+                job = %self.ctx.job_id,
+                datum = %cur.t.id,
+                pause_s = pause.as_secs(),
+                error = %why,
+                "the store could not be reached; the datum runs again after a pause"
+            );
+        }
+        tokio::select! {
+            () = tokio::time::sleep(pause) => true,
+            () = self.ctx.cancel.cancelled() => false,
+        }
     }
 
     /// Records a restarted attempt of the datum in flight (it does not use up a try).

@@ -6,8 +6,8 @@
 //! error ([`Outage`]), says so in the log, waits (1 s, doubling up to 30 s) and runs the
 //! datum again from the start, for as long as the job runs; the job goes on once the
 //! service is back. Any other store error (a damaged object, a missing file) fails the
-//! datum as before. Datum-batching pipelines (one process for a whole datum set) do not
-//! wait yet: such a datum is recorded as failed there.
+//! datum as before. With datum batching the process that asked for the datum ends (as on
+//! any failure) and, after the pause, a new one gets the same datum, without using up a try.
 
 use std::sync::Mutex;
 use std::time::Duration;
