@@ -103,10 +103,26 @@ fn server_client(g: &Global) -> Res<Option<Client>> {
         return Ok(Some(Client::from_url(url, g.token.clone())?));
     }
     let socket = socket_path(&g.root);
-    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
-        return Ok(Some(Client::unix(socket)));
+    match std::os::unix::net::UnixStream::connect(&socket) {
+        Ok(probe) if listener_alive(&probe) => Ok(Some(Client::unix(socket))),
+        _ => Ok(None),
     }
-    Ok(None)
+}
+
+/// Whether the process that made the listening end of `stream` still runs. A server killed a
+/// moment ago can leave its socket listening in a child that has not exited yet (a datum's
+/// process between `clone` and `execve` holds every descriptor), which accepts connections
+/// no one will serve. The peer's credentials are the listener's, taken when it listened.
+fn listener_alive(stream: &std::os::unix::net::UnixStream) -> bool {
+    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+    match getsockopt(stream, PeerCredentials) {
+        // A pid from another pid namespace reads as 0: nothing to check it against.
+        Ok(cred) if cred.pid() > 0 => {
+            let probe = nix::sys::signal::kill(nix::unistd::Pid::from_raw(cred.pid()), None);
+            probe != Err(nix::errno::Errno::ESRCH)
+        }
+        _ => true,
+    }
 }
 
 fn runtime() -> Res<tokio::runtime::Runtime> {
