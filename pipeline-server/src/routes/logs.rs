@@ -118,14 +118,54 @@ async fn logs(
     let (tx, response) = ndjson_channel();
     tokio::spawn(async move {
         let mut cursor = Cursor::default();
-        if !send(&tx, cursor.fresh(first)).await {
+        if !send(&tx, cursor.fresh(first)).await || !follow {
             return;
         }
-        if let (true, Some(job)) = (follow, target) {
-            follow_job(&s, &tx, &filter, &job, &mut cursor).await;
+        let runner = (s.runner() == JobRunner::OnWait).then(|| {
+            let s = s.clone();
+            tokio::spawn(async move { super::jobs::run_pending_if_on_wait(&s).await })
+        });
+        let job = match target {
+            Some(job) => Some(job),
+            None => first_job(&s, &tx, &filter.pipeline, runner.as_ref()).await,
+        };
+        if let Some(job) = job {
+            follow_job(&s, &tx, &filter, &job, &mut cursor, runner.as_ref()).await;
         }
     });
     Ok(response)
+}
+
+/// The job of a pipeline that has none yet, once it has one: a pipeline's first job is
+/// recorded by the scheduler a moment after `create pipeline` returns. `None` when the
+/// pipeline is gone, the client went away, or (when this request runs the jobs) the jobs
+/// ran without making one.
+async fn first_job(
+    s: &AppState,
+    tx: &mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
+    pipeline: &str,
+    runner: Option<&tokio::task::JoinHandle<ApiResult<()>>>,
+) -> Option<String> {
+    loop {
+        let ran_out = runner.is_some_and(|r| r.is_finished());
+        let p = pipeline.to_string();
+        let newest = s
+            .blocking(move |e| Ok(e.list_jobs(Some(&p))?.pop().map(|j| j.id)))
+            .await;
+        match newest {
+            Ok(Some(job)) => return Some(job),
+            Ok(None) if !ran_out => {}
+            Ok(None) => return None,
+            Err(e) => {
+                let _ = tx.send(Err(std::io::Error::other(e.message))).await;
+                return None;
+            }
+        }
+        tokio::select! {
+            _ = s.changed(POLL) => {}
+            _ = tx.closed() => return None,
+        }
+    }
 }
 
 /// Sends `lines`; false once the client went away.
@@ -149,14 +189,11 @@ async fn follow_job(
     filter: &Filter,
     job: &str,
     cursor: &mut Cursor,
+    runner: Option<&tokio::task::JoinHandle<ApiResult<()>>>,
 ) {
-    let runner = (s.runner() == JobRunner::OnWait).then(|| {
-        let s = s.clone();
-        tokio::spawn(async move { super::jobs::run_pending_if_on_wait(&s).await })
-    });
     loop {
         // The state first: lines stored before it turned final are read below.
-        let ran_out = runner.as_ref().is_some_and(|r| r.is_finished());
+        let ran_out = runner.is_some_and(|r| r.is_finished());
         let (f, j) = (filter.clone(), job.to_string());
         let read = s
             .blocking(move |e| {
