@@ -510,9 +510,76 @@ fn size_if_unchanged(
         .filter(|_| rec.info.error.is_none()))
 }
 
+/// Entries of a commit's own layer up to which [`size_from_below`] looks each one up rather
+/// than walk the merged tree.
+const LOOKED_UP_ENTRIES: usize = 4096;
+
+/// The size of a commit whose own layer holds at most [`LOOKED_UP_ENTRIES`] entries, and the
+/// first path that is both a file and a directory, from the next layer's commit (its nearest
+/// error-free ancestor, finished: its size is known and its tree has no collision) and one
+/// lookup per entry: only the layer's paths can change the size or make a collision (a file
+/// at `p` where the tree has files under `p/`, or files at a path whose ancestor is a file).
+/// `None` when the layer is larger, or there is no such ancestor.
+fn size_from_below(
+    read: &dyn MetaRead,
+    repo: &RepoRef,
+    layers: &[String],
+) -> Result<Option<(u64, Option<String>)>> {
+    let (Some(own), Some(below)) = (layers.first(), layers.get(1)) else {
+        return Ok(None);
+    };
+    let rec = get_commit(read, repo, below)?;
+    let Some(mut size) = rec.info.size_bytes.filter(|_| rec.info.is_finished()) else {
+        return Ok(None);
+    };
+    if rec.info.error.is_some() {
+        return Ok(None);
+    }
+    let repo_key = repo.key();
+    let start = layer_prefix(&repo_key, own);
+    let entries: Vec<(Vec<u8>, Vec<u8>)> = read
+        .scan(Table::Files, &start, &prefix_end(&start))?
+        .take(LOOKED_UP_ENTRIES + 1)
+        .collect::<Result<_>>()?;
+    if entries.len() > LOOKED_UP_ENTRIES {
+        return Ok(None);
+    }
+    // Dirs that are also files, as `dir/` (the order the walk meets them in).
+    let mut collisions: Vec<String> = Vec::new();
+    for (k, v) in &entries {
+        let path = String::from_utf8_lossy(&k[start.len()..]).into_owned();
+        let old = tree::lookup(read, &repo_key, &layers[1..], &path)?.map_or(0, |(s, _)| s);
+        let Entry::File { size: new, .. } = Entry::decode(v)? else {
+            size = size.saturating_sub(old);
+            continue;
+        };
+        size = size.saturating_sub(old).saturating_add(new);
+        let below_it = format!("{path}/");
+        if MergedFiles::new(read, &repo_key, layers, &below_it)?
+            .next()
+            .is_some()
+        {
+            collisions.push(below_it);
+        }
+        let mut dir = path.as_str();
+        while let Some(i) = dir.rfind('/').filter(|&i| i > 0) {
+            dir = &dir[..i];
+            if tree::lookup(read, &repo_key, layers, dir)?.is_some() {
+                collisions.push(format!("{dir}/"));
+            }
+        }
+    }
+    let first = collisions
+        .into_iter()
+        .min()
+        .map(|d| d.trim_end_matches('/').to_string());
+    Ok(Some((size, first)))
+}
+
 /// A commit's size, and the first path that is both a file and a directory (reference
-/// §2.14), if any: one pass over its merged tree, or nothing to read when its own layer is
-/// empty ([`size_if_unchanged`]).
+/// §2.14), if any: nothing to read when its own layer is empty ([`size_if_unchanged`]), a
+/// lookup per entry when it is small ([`size_from_below`]), else one pass over its merged
+/// tree.
 fn size_and_collision(
     read: &dyn MetaRead,
     repo: &RepoRef,
@@ -520,6 +587,9 @@ fn size_and_collision(
 ) -> Result<(u64, Option<String>)> {
     if let Some(size) = size_if_unchanged(read, repo, layers)? {
         return Ok((size, None));
+    }
+    if let Some(found) = size_from_below(read, repo, layers)? {
+        return Ok(found);
     }
     let repo_key = &repo.key();
     let mut collision: Option<String> = None;
