@@ -1,11 +1,14 @@
-//! A job whose inputs did not change since its base finishes without visiting its datums
-//! (`pps/job/unchanged.rs`). The same history runs on two engines, one with that route and
-//! one that walks every job's datums; after every step both must show the same: job states,
-//! reasons and counters, every datum record (list, inspect, pages, ID prefixes), and the
-//! output commit (files, contents, root hash, size). Steps: first run, empty commits (one
-//! after another, so a job inherits from a job that inherits), a re-put of the same content,
-//! a change and an add, a delete, a datum that fails and is fixed, a downstream pipeline,
-//! and a squashed commit set whose job holds the records others show.
+//! A job whose inputs changed at a few paths since its base visits only the datums that hold
+//! them and shows the others through its root's records (`pps/job/delta.rs`); one whose
+//! inputs did not change visits nothing. The same history runs on two engines, one with that
+//! route and one that walks every job's datums; after every step both must show the same:
+//! job states, reasons and counters, every datum record (list, inspect, pages, ID
+//! prefixes), and the output commit (files, contents, root hash, size). Steps: first run,
+//! empty commits (one after another, so a job inherits from a job that inherits), changes
+//! and adds carried from job to job, a re-put of the same content, a delete (a datum gone)
+//! and its return, a datum that fails and is fixed, a downstream pipeline, outputs that land
+//! on an unchanged datum's (both conflicts the full walk reports), and squashed commit sets
+//! whose jobs hold the records others show.
 
 mod pps_common;
 
@@ -211,8 +214,13 @@ fn step(fast: &mut Side, full: &mut Side, change: &dyn Fn(&Side)) -> Vec<JobInfo
     a
 }
 
+/// Jobs of `p` after `first`: the one of pipeline `name`.
+fn of<'a>(jobs: &'a [JobInfo], name: &str) -> &'a JobInfo {
+    jobs.iter().find(|j| j.pipeline == name).unwrap()
+}
+
 #[test]
-fn unchanged_jobs_show_what_the_full_walk_records() {
+fn delta_jobs_show_what_the_full_walk_records() {
     let mut fast = Side::new(true);
     let mut full = Side::new(false);
     let put = |puts: &'static [(&'static str, &'static str)]| {
@@ -230,32 +238,35 @@ fn unchanged_jobs_show_what_the_full_walk_records() {
         s.env.kit.create(Q);
     });
     assert_eq!(first.len(), 2, "{first:?}");
+    let root = of(&first, "p").id.clone();
     // An empty commit, twice: the second inherits from a job that inherits.
     for _ in 0..2 {
         let jobs = step(&mut fast, &mut full, &empty);
         assert!(jobs.iter().all(|j| j.datums_from.is_some()), "{jobs:?}");
     }
-    // A change and an add: walked, reading the base's records through its root.
-    let walked = step(&mut fast, &mut full, &put(&[("/b", "B"), ("/d", "d")]));
-    assert!(walked.iter().all(|j| j.datums_from.is_none()));
-    // The same content put again changes no tree: not walked.
-    let same_again = step(&mut fast, &mut full, &put(&[("/a", "a")]));
-    let inheritor = same_again
-        .iter()
-        .find(|j| j.pipeline == "p")
-        .unwrap()
-        .clone();
+    // A change and an add: `p` visits those two datums only; `q` (glob `/`) walks.
+    let changed = step(&mut fast, &mut full, &put(&[("/b", "B"), ("/d", "d")]));
     assert_eq!(
-        inheritor.datums_from.as_deref(),
-        Some(walked[0].id.as_str())
+        of(&changed, "p").datums_from.as_deref(),
+        Some(root.as_str())
     );
-    // A delete: its outputs go.
+    assert_eq!(of(&changed, "q").datums_from, None);
+    // More changes: the last job's records are carried on, over the same root.
+    let carried = step(&mut fast, &mut full, &put(&[("/a", "A"), ("/c/y", "cy")]));
+    assert_eq!(
+        of(&carried, "p").datums_from.as_deref(),
+        Some(root.as_str())
+    );
+    // The same content put again changes no tree: nothing visited.
+    step(&mut fast, &mut full, &put(&[("/a", "A")]));
+    // A delete: the datum `/c` is gone (its outputs go), then back.
     step(&mut fast, &mut full, &|s: &Side| {
-        s.env.kit.commit("A", &["/c/x"], &[]);
+        s.env.kit.commit("A", &["/c/x", "/c/y"], &[]);
     });
     step(&mut fast, &mut full, &empty);
-    // A failing datum fails the job; the next (unchanged since the last good base) walks
-    // and runs it again; then it is fixed.
+    step(&mut fast, &mut full, &put(&[("/c/z", "cz")]));
+    // A failing datum fails the job; the next (changed since the last good base) runs it
+    // again; then it is fixed.
     let failed = step(&mut fast, &mut full, &put(&[("/e", "fail")]));
     assert!(
         failed
@@ -266,18 +277,31 @@ fn unchanged_jobs_show_what_the_full_walk_records() {
     step(&mut fast, &mut full, &put(&[("/e", "fine")]));
     step(&mut fast, &mut full, &empty);
 
-    // Squashing the commit set whose jobs hold records others show: those jobs keep
-    // showing them.
+    // More changed paths than the route reads: walked (a new root), then changes over it.
+    let many = step(&mut fast, &mut full, &|s: &Side| {
+        let names: Vec<String> = (0..1100).map(|i| format!("/h/{i:04}")).collect();
+        let puts: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "h")).collect();
+        s.env.kit.commit("A", &[], &puts);
+    });
+    let new_root = of(&many, "p").id.clone();
+    assert_eq!(of(&many, "p").datums_from, None);
+    let at = fast.jobs.iter().position(|j| *j == new_root).unwrap();
+    step(&mut fast, &mut full, &put(&[("/a", "a again")]));
+    let last = step(&mut fast, &mut full, &|s: &Side| {
+        s.env.kit.commit("A", &["/d"], &[("/e", "fine again")]);
+    });
+    assert_eq!(
+        of(&last, "p").datums_from.as_deref(),
+        Some(new_root.as_str())
+    );
+
+    // Squashing the commit set of a job whose records others show (the root): the jobs
+    // that show them keep showing the same.
+    let rt = tokio::runtime::Runtime::new().unwrap();
     for side in [&fast, &full] {
-        // The set that fixed `/e` (the last but one): the last job shows its records.
-        let fixed = side.jobs.get(side.jobs.len() - 2).unwrap();
-        let id = CommitId::parse(fixed).unwrap();
-        let rt = tokio::runtime::Runtime::new().unwrap();
+        let id = CommitId::parse(&side.jobs[at]).unwrap();
         rt.block_on(side.engine().squash_commit_set(&id)).unwrap();
     }
-    let heir = fast.jobs.last().unwrap();
-    let heir = fast.engine().inspect_job("p", heir).unwrap();
-    assert_eq!(heir.datums_from, None, "the records were handed on");
     let shown = |s: &Side| {
         let last = s.jobs.last().unwrap();
         (
@@ -285,6 +309,15 @@ fn unchanged_jobs_show_what_the_full_walk_records() {
             s.pages("p", last, DatumQuery::default()),
         )
     };
+    let heir = fast
+        .engine()
+        .inspect_job("p", fast.jobs.last().unwrap())
+        .unwrap();
+    assert_ne!(
+        heir.datums_from.as_deref(),
+        Some(new_root.as_str()),
+        "handed on"
+    );
     let (a, b) = (shown(&fast), shown(&full));
     assert_eq!(a.0, b.0);
     let sorted = |mut v: Vec<(DatumState, String)>| {
@@ -294,4 +327,61 @@ fn unchanged_jobs_show_what_the_full_walk_records() {
     assert_eq!(sorted(a.1), sorted(b.1));
     step(&mut fast, &mut full, &empty);
     step(&mut fast, &mut full, &put(&[("/f", "f")]));
+    step(&mut fast, &mut full, &put(&[("/g", "g")]));
+}
+
+/// Each datum writes the file its input names: `/out` paths chosen by the inputs.
+const R: &str = r#"
+pipeline: {name: r}
+transform:
+  cmd: [sh]
+  stdin:
+    - 'for f in /pfs/R/*; do t=/pfs/out/$(cat $f); mkdir -p $(dirname $t); echo $f > $t; done'
+datum_tries: 1
+input: {pfs: {repo: R, glob: /*}}
+"#;
+
+/// A new datum whose output lands on an unchanged datum's: a duplicate path, and a file
+/// where the other has a directory (and the reverse). The job fails as the full walk's
+/// does, naming both datums, and writes nothing of the new datum; fixing it works.
+#[test]
+fn delta_jobs_find_outputs_landing_on_unvisited_datums() {
+    let mut fast = Side::new(true);
+    let mut full = Side::new(false);
+    let put = |puts: &'static [(&'static str, &'static str)]| {
+        move |s: &Side| {
+            s.env.kit.commit("R", &[], puts);
+        }
+    };
+    step(&mut fast, &mut full, &|s: &Side| {
+        s.env.kit.repo("R");
+        s.env
+            .kit
+            .commit("R", &[], &[("/k1", "one"), ("/k2", "two"), ("/k3", "d/e")]);
+        s.env.kit.create(R);
+    });
+    for (puts, reason) in [
+        (
+            &[("/k4", "one")][..],
+            "duplicate path output by different datums (/one from ",
+        ),
+        (
+            &[("/k4", "two/x")][..],
+            "file / directory path collision (/two)",
+        ),
+        (&[("/k4", "d")][..], "file / directory path collision (/d)"),
+    ] {
+        let jobs = step(&mut fast, &mut full, &|s: &Side| {
+            s.env.kit.commit("R", &[], puts);
+        });
+        let j = of(&jobs, "r");
+        assert!(j.datums_from.is_some(), "visited only the change");
+        assert_eq!(j.state, pipeline_core::pps::JobState::JobFailure);
+        assert!(j.reason.starts_with(reason), "{}", j.reason);
+    }
+    // Freed by a delete in the same commit: no conflict.
+    step(&mut fast, &mut full, &|s: &Side| {
+        s.env.kit.commit("R", &["/k1"], &[("/k4", "one")]);
+    });
+    step(&mut fast, &mut full, &put(&[("/k5", "five")]));
 }

@@ -72,6 +72,7 @@
 //! by an internal hash, so the IDs of such datums may differ from Pachyderm's.
 
 #[cfg(feature = "hashing")]
+mod changed;
 pub mod conformance;
 mod env;
 #[cfg(feature = "hashing")]
@@ -79,6 +80,7 @@ mod local;
 mod plan;
 mod source;
 
+pub use changed::PointPlan;
 pub use env::{EnvInput, JobEnv, env_of};
 #[cfg(feature = "hashing")]
 pub use local::LocalTree;

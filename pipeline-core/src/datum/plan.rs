@@ -128,7 +128,7 @@ type Tuple = Vec<DatumInput>;
 type TupleIter<'a> = Box<dyn Iterator<Item = Result<Tuple, PlanError>> + Send + 'a>;
 
 #[derive(Debug)]
-enum Node {
+pub(super) enum Node {
     Pfs {
         leaf: usize,
         glob: Glob,
@@ -164,9 +164,9 @@ impl Node {
 
 /// A compiled input: globs, templates and trees resolved; ready to stream datums.
 pub struct DatumPlan {
-    root: Node,
+    pub(super) root: Node,
     leaves: Vec<Arc<PfsLeaf>>,
-    trees: Vec<Arc<dyn TreeSource>>,
+    pub(super) trees: Vec<Arc<dyn TreeSource>>,
 }
 
 impl std::fmt::Debug for DatumPlan {
@@ -386,7 +386,7 @@ impl DatumPlan {
     }
 }
 
-fn source_err(leaf: &PfsLeaf, source: SourceError) -> PlanError {
+pub(super) fn source_err(leaf: &PfsLeaf, source: SourceError) -> PlanError {
     PlanError::Source {
         field: leaf.field.clone(),
         repo: leaf.repo.clone(),
@@ -395,7 +395,7 @@ fn source_err(leaf: &PfsLeaf, source: SourceError) -> PlanError {
 }
 
 /// Matches one entry; `Ok(None)` when it does not match.
-fn matched(
+pub(super) fn matched(
     leaf: &Arc<PfsLeaf>,
     glob: &Glob,
     e: Entry,

@@ -103,6 +103,20 @@ pub trait TreeSource: Send + Sync {
     /// The root directory `/` (hash and size of the whole tree), `None` for an empty tree.
     fn root(&self) -> Result<Option<Entry>, SourceError>;
 
+    /// The entry at `path` (`/a` finds the file `/a` or the directory `/a/`), `None` when
+    /// there is none. The default walks; a store answers by a lookup.
+    fn entry(&self, path: &str) -> Result<Option<Entry>, SourceError> {
+        let dir = format!("{}/", path.trim_end_matches('/'));
+        let file = dir.trim_end_matches('/');
+        for e in self.walk() {
+            let e = e?;
+            if e.path == file || e.path == dir {
+                return Ok(Some(e));
+            }
+        }
+        Ok(None)
+    }
+
     /// Entries whose path starts with `prefix` (e.g. `/dir/`), lexicographic by path.
     fn walk_prefix<'a>(&'a self, prefix: &'a str) -> EntryIter<'a> {
         Box::new(
@@ -119,6 +133,9 @@ impl<T: TreeSource + ?Sized> TreeSource for std::sync::Arc<T> {
     fn walk(&self) -> EntryIter<'_> {
         (**self).walk()
     }
+    fn entry(&self, path: &str) -> Result<Option<Entry>, SourceError> {
+        (**self).entry(path)
+    }
     fn root(&self) -> Result<Option<Entry>, SourceError> {
         (**self).root()
     }
@@ -130,6 +147,9 @@ impl<T: TreeSource + ?Sized> TreeSource for std::sync::Arc<T> {
 impl<T: TreeSource + ?Sized> TreeSource for Box<T> {
     fn walk(&self) -> EntryIter<'_> {
         (**self).walk()
+    }
+    fn entry(&self, path: &str) -> Result<Option<Entry>, SourceError> {
+        (**self).entry(path)
     }
     fn root(&self) -> Result<Option<Entry>, SourceError> {
         (**self).root()

@@ -576,6 +576,14 @@ impl Store {
         Ok(stats)
     }
 
+    /// Whether a *file* is at `path` in `commit`: one lookup, however large a directory
+    /// there would be (see [`Store::inspect_file`] for what is there).
+    pub fn is_file(&self, commit: &CommitRef, path: &str) -> Result<bool> {
+        let path = validate_file_path(path)?;
+        let (read, layers) = self.merged(commit)?;
+        Ok(path != "/" && tree::lookup(&*read, &commit.repo.key(), &layers, &path)?.is_some())
+    }
+
     /// The hash of the file or directory at `path` (see [`Store::inspect_file`]).
     pub fn hash_of(&self, commit: &CommitRef, path: &str) -> Result<ContentHash> {
         Ok(self.inspect_file(commit, path)?.hash)

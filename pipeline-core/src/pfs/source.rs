@@ -60,6 +60,14 @@ impl TreeSource for CommitTree {
         }
     }
 
+    fn entry(&self, path: &str) -> Result<Option<Entry>, SourceError> {
+        match self.store.inspect_file(&self.commit, path) {
+            Ok(f) => Ok(Some(entry(f))),
+            Err(PfsError::FileNotFound { .. }) => Ok(None),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
     fn walk_prefix<'a>(&'a self, prefix: &'a str) -> EntryIter<'a> {
         if prefix.ends_with('/') && prefix != "/" {
             match self.store.walk_dir(&self.commit, prefix) {

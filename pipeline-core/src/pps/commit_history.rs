@@ -28,7 +28,7 @@ use crate::pfs::{
 };
 
 use super::error::{PpsError, Result, task_failed};
-use super::keys::{DatumKey, DatumOrderKey, JobKey, KillReasonKey, LogKey, RecordKey};
+use super::keys::{DatumKey, DatumOrderKey, GoneKey, JobKey, KillReasonKey, LogKey, RecordKey};
 use super::records::{JobInfo, JobState, enc};
 use super::registry::decode;
 use super::{Engine, now_ms};
@@ -253,6 +253,7 @@ fn stop_job_of(txn: &mut StoreTxn<'_>, c: &CommitRef, reason: &str) -> Result<Op
     super::inherited::hand_records_on(txn, pipeline, id)?;
     txn.engine_delete_prefix(DatumKey::of_job(pipeline, id).as_bytes())?;
     txn.engine_delete_prefix(DatumOrderKey::of_job(pipeline, id).as_bytes())?;
+    txn.engine_delete_prefix(GoneKey::of_job(pipeline, id).as_bytes())?;
     txn.engine_delete_prefix(LogKey::of(pipeline, Some(id), None).as_bytes())?;
     txn.engine_delete(&KillReasonKey::new(pipeline, id).encode())?;
     Ok(Some(job))

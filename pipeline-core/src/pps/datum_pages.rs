@@ -87,6 +87,19 @@ impl Engine {
         if let Some(root) = &info.datums_from {
             return self.inherited_page(&info, root, q, limit);
         }
+        self.own_page(pipeline, job, q, limit)
+    }
+
+    /// One page of the datums `job` recorded itself (its order index), as [`Engine::datum_page`].
+    ///
+    /// Blocking: store reads (and, once for an old job, index writes).
+    pub(crate) fn own_page(
+        &self,
+        pipeline: &str,
+        job: &str,
+        q: &DatumQuery,
+        limit: usize,
+    ) -> Result<DatumPage> {
         self.ensure_datum_order(pipeline, job)?;
         let all = DatumOrderKey::of_job(pipeline, job);
         let range = match q.state {

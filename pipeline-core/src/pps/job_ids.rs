@@ -92,25 +92,39 @@ impl Engine {
         if id.is_empty() || id.contains('/') {
             return Err(not_found());
         }
-        let key = DatumKey::new(pipeline, job, id).encode();
-        if self.store().engine_get(&key)?.is_some() {
-            return Ok(id.to_string());
-        }
-        // A job showing another job's records (see `inherited`) is resolved in those.
-        let holder = match self.inspect_job(pipeline, job) {
-            Ok(info) => super::inherited::records_job(&info).to_string(),
-            Err(_) => job.to_string(),
+        let view = match self.inspect_job(pipeline, job) {
+            Ok(info) => super::inherited::RecordsView::of(&info),
+            Err(_) => super::inherited::RecordsView {
+                pipeline: pipeline.to_string(),
+                job: job.to_string(),
+                root: None,
+            },
         };
-        let key = DatumKey::new(pipeline, &holder, id).encode();
-        if self.store().engine_get(&key)?.is_some() {
+        let get = |k: &[u8]| self.store().engine_get(k);
+        if view.record(get, id)?.is_some() {
             return Ok(id.to_string());
         }
-        let prefix = DatumKey::of_job(pipeline, &holder);
-        let mut found = Vec::new();
-        for kv in self.store().engine_scan(&key)?.take(2) {
-            let (k, _) = kv?;
-            if let Some(rest) = prefix.rest(&k) {
-                found.push(String::from_utf8_lossy(rest).into_owned());
+        // A prefix: the job's own records, then (for a job showing another job's records,
+        // see `inherited`) the root's it does not hide.
+        let mut found: Vec<String> = Vec::new();
+        let holders = std::iter::once((view.job.as_str(), false))
+            .chain(view.root.as_deref().map(|r| (r, true)));
+        for (holder, inherited) in holders {
+            let prefix = DatumKey::of_job(pipeline, holder);
+            let start = DatumKey::new(pipeline, holder, id).encode();
+            for kv in self.store().engine_scan(&start)? {
+                let (k, _) = kv?;
+                let Some(rest) = prefix.rest(&k) else { break };
+                let rest = String::from_utf8_lossy(rest).into_owned();
+                if inherited && view.hides(get, &rest)? {
+                    continue;
+                }
+                if !found.contains(&rest) {
+                    found.push(rest);
+                }
+                if found.len() > 1 {
+                    break;
+                }
             }
         }
         match found.len() {

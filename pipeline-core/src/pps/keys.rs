@@ -269,6 +269,45 @@ impl<'a> DatumKey<'a> {
     }
 }
 
+/// `G/{pipeline}/{job}/{datum}`: a datum of the root job that a job showing the root's
+/// records (see `pps/inherited.rs`) no longer has: its input is gone (the value is empty).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GoneKey<'a> {
+    /// Pipeline name.
+    pub pipeline: &'a str,
+    /// Job ID.
+    pub job: &'a str,
+    /// Datum ID.
+    pub datum: &'a str,
+}
+
+impl<'a> GoneKey<'a> {
+    /// The marker of `datum` in `pipeline@job`.
+    pub(crate) fn new(pipeline: &'a str, job: &'a str, datum: &'a str) -> Self {
+        GoneKey {
+            pipeline,
+            job,
+            datum,
+        }
+    }
+
+    /// Every marker of `pipeline@job`, in datum ID order ([`KeyPrefix::rest`] is the ID).
+    pub(crate) fn of_job(pipeline: &str, job: &str) -> KeyPrefix {
+        KeyPrefix(format!("G/{}/{job}/", segment(pipeline)))
+    }
+
+    /// Every marker of every job of `pipeline`.
+    pub(crate) fn of_pipeline(pipeline: &str) -> KeyPrefix {
+        KeyPrefix(format!("G/{}/", segment(pipeline)))
+    }
+}
+
+impl RecordKey for GoneKey<'_> {
+    fn encode(&self) -> Vec<u8> {
+        format!("G/{}/{}/{}", segment(self.pipeline), self.job, self.datum).into_bytes()
+    }
+}
+
 /// `O/{pipeline}/{job}/{position}`: a datum's place in its job's reading order, where the
 /// position is `{rank}/{u64::MAX - time_us:020}/{datum}` (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -519,8 +558,9 @@ impl RecordKey for DefaultsKey<'_> {
 /// Every record group a pipeline owns besides its current version ([`PipelineKey`]) and its
 /// pending rerun ([`RerunKey`]): versions, jobs, datums and their order index, logs and kill
 /// reasons. Deleting a pipeline deletes these.
-pub(crate) fn owned_by(pipeline: &str) -> [KeyPrefix; 7] {
+pub(crate) fn owned_by(pipeline: &str) -> [KeyPrefix; 8] {
     [
+        GoneKey::of_pipeline(pipeline),
         PipelineVersionKey::of(pipeline),
         JobKey::of(pipeline),
         DatumKey::of_pipeline(pipeline),

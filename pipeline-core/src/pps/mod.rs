@@ -34,9 +34,10 @@
 //!   output commit (so the last successful job). A datum whose ID and hash match a datum the
 //!   base processed is **skipped**; outputs of datums that vanished or changed are deleted
 //!   (exactly the paths recorded for them); `reprocess_spec: every_job` skips nothing; a new
-//!   salt (`update --reprocess`) reprocesses everything. A job none of whose input trees
-//!   changed since its base skips every datum without visiting one: it shows the base's
-//!   records as skipped ([`JobInfo::datums_from`]; O(change), not O(datums)).
+//!   salt (`update --reprocess`) reprocesses everything. A job whose input trees changed at a
+//!   few paths since its base visits only the datums holding them and shows the others
+//!   through an earlier job's records as skipped ([`JobInfo::datums_from`]; O(change), not
+//!   O(datums)).
 //! - **Failures**: `datum_tries` total attempts; `err_cmd` after each failed attempt makes the
 //!   datum RECOVERED; any FAILED datum fails the job (`datum <id> failed`); failed and
 //!   recovered datums' outputs are not committed. Two datums writing one path, or a file/
@@ -332,10 +333,11 @@ impl EngineBuilder {
         self
     }
 
-    /// Whether a job none of whose inputs changed since its base job finishes without
-    /// visiting its datums, showing the base's records as skipped (default: on; see
-    /// `pps/job/unchanged.rs`). Off, every job walks its datums: the same results, in time
-    /// proportional to the datums (what benchmarks and tests compare against).
+    /// Whether a job whose inputs changed at a few paths since its base job visits only the
+    /// datums holding them, showing an earlier job's records for the others as skipped
+    /// (default: on; see `pps/job/delta.rs`). Off, every job walks its datums: the same
+    /// results, in time proportional to the datums (what benchmarks and tests compare
+    /// against).
     pub fn skip_unchanged_jobs(mut self, on: bool) -> Self {
         self.skip_unchanged = on;
         self

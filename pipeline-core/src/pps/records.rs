@@ -237,9 +237,10 @@ pub struct JobInfo {
     /// successful datums this job skips, carrying their outputs over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub salvage_from: Option<String>,
-    /// Set on a job none of whose inputs changed since its base job: the job whose datum
-    /// records it shows, each as SKIPPED (it recorded none of its own). Absent on every job
-    /// that walked its datums.
+    /// Set on a job that visited only the datums under its changed input paths (or none,
+    /// when no input changed since its base job): the job whose datum records it shows as
+    /// SKIPPED for every datum it holds no record of its own for (see `pps/inherited.rs`).
+    /// Absent on every job that walked its datums.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datums_from: Option<String>,
     /// Counters and timings.

@@ -8,7 +8,7 @@ use crate::pfs::{CommitInfo, CommitRef, FinishOptions, PfsError};
 
 use super::datum_index::indexed_from_start;
 use super::error::{PpsError, Result};
-use super::inherited::{records_job, shown_as_skipped};
+use super::inherited::RecordsView;
 use super::keys::{DatumKey, JobKey, KillReasonKey, LogKey, RecordKey, RerunKey};
 use super::records::{DatumInfo, JobInfo, JobState, LogLine, PipelineInfo, enc};
 use super::registry::{RerunRequest, decode};
@@ -167,20 +167,7 @@ impl Engine {
     /// Blocking: store reads only.
     pub fn list_datums(&self, pipeline: &str, job: &str) -> Result<Vec<DatumInfo>> {
         let info = self.inspect_job(pipeline, job)?;
-        let mut out = Vec::new();
-        for kv in self
-            .store()
-            .engine_scan(DatumKey::of_job(pipeline, records_job(&info)).as_bytes())?
-        {
-            let (k, v) = kv?;
-            let d = decode(&k, &v)?;
-            out.push(if info.datums_from.is_some() {
-                shown_as_skipped(d)
-            } else {
-                d
-            });
-        }
-        Ok(out)
+        RecordsView::of(&info).scan(self.store())?.collect()
     }
 
     /// One datum of a job.
@@ -188,14 +175,14 @@ impl Engine {
     /// Blocking: store reads only.
     pub fn inspect_datum(&self, pipeline: &str, job: &str, datum: &str) -> Result<DatumInfo> {
         let key = DatumKey::new(pipeline, job, datum).encode();
-        let inherited = match self.store().engine_get(&key)? {
+        let shown = match self.store().engine_get(&key)? {
             Some(v) => return decode(&key, &v),
             None => match self.inspect_job(pipeline, job) {
-                Ok(info) => self.inherited_datum(&info, datum)?,
+                Ok(info) => RecordsView::of(&info).record(|k| self.store().engine_get(k), datum)?,
                 Err(_) => None,
             },
         };
-        match inherited {
+        match shown {
             Some(d) => Ok(d),
             None => Err(PpsError::DatumNotFound {
                 pipeline: pipeline.to_string(),

@@ -13,9 +13,9 @@ use crate::spec::EffectiveSpec;
 use super::super::datum_index::record_datum;
 use super::super::error::{Result, task_failed};
 use super::super::events::{DatumEvent, Event};
+use super::super::inherited::RecordsView;
 use super::super::keys::{DatumKey, JobKey, LogKey, RecordKey};
 use super::super::records::{DatumInfo, DatumState, JobInfo, LogLine, enc};
-use super::super::registry::decode;
 use super::super::{Engine, now_ms};
 use super::messages::{Done, Msg, Put};
 use super::millis;
@@ -85,6 +85,47 @@ pub(super) struct Collector<'a> {
     /// Events of the pending batch, published once it is committed (only gathered while
     /// someone subscribes).
     events: Vec<Event>,
+    /// A delta job's check of its new outputs against those it shows but did not write
+    /// (see `delta`); `None` for other jobs.
+    pub delta_paths: Option<DeltaPaths>,
+}
+
+/// What a delta job checks its new outputs against (see [`Collector::delta_paths`]).
+pub(super) struct DeltaPaths {
+    /// The base job's output commit: the outputs of the datums the job does not visit.
+    pub base_output: crate::pfs::CommitRef,
+    /// Paths the job deleted from it.
+    pub deleted: std::collections::HashSet<String>,
+    /// The first new output (path, datum) that lands on one of those outputs.
+    pub clash: Option<(String, String)>,
+}
+
+impl DeltaPaths {
+    /// Whether a new output at `path` lands on an output of the base that this job did not
+    /// delete: a file there or at an ancestor, or files below it. A store error counts as
+    /// a clash (the job fails rather than record an unchecked output).
+    fn clashes(&self, store: &crate::pfs::Store, path: &str) -> bool {
+        let kept_file = |p: &str| {
+            !self.deleted.contains(p) && store.is_file(&self.base_output, p).unwrap_or(true)
+        };
+        let mut dir = path;
+        if kept_file(dir) {
+            return true;
+        }
+        while let Some(i) = dir.rfind('/').filter(|&i| i > 0) {
+            dir = &dir[..i];
+            if kept_file(dir) {
+                return true;
+            }
+        }
+        match store.walk_dir(&self.base_output, path) {
+            Ok(files) => files.into_iter().any(|f| match f {
+                Ok(f) => f.kind == crate::pfs::FileKind::File && !self.deleted.contains(&f.path),
+                Err(_) => true,
+            }),
+            Err(_) => false,
+        }
+    }
 }
 
 impl<'a> Collector<'a> {
@@ -109,6 +150,7 @@ impl<'a> Collector<'a> {
             plan_done: false,
             timed_out: false,
             events: Vec::new(),
+            delta_paths: None,
         }
     }
 
@@ -181,9 +223,11 @@ impl<'a> Collector<'a> {
                 // A path this job already wrote stays (deletes come first in a batch,
                 // but an earlier batch may hold the new file).
                 let owners = &self.owners;
-                self.batch
-                    .deletes
-                    .extend(paths.into_iter().filter(|p| !owners.owns(p)));
+                let paths: Vec<String> = paths.into_iter().filter(|p| !owners.owns(p)).collect();
+                if let Some(d) = self.delta_paths.as_mut() {
+                    d.deleted.extend(paths.iter().cloned());
+                }
+                self.batch.deletes.extend(paths);
             }
             Msg::Planned { total, done } => {
                 let job = &mut *self.job;
@@ -253,9 +297,17 @@ impl<'a> Collector<'a> {
                         conflict.get_or_insert(c);
                     }
                 }
+                let store = self.engine.store();
+                let landed = self.delta_paths.as_mut().and_then(|d| {
+                    let p = done.puts.iter().find(|(p, _, _)| d.clashes(store, p))?;
+                    Some(
+                        d.clash
+                            .get_or_insert_with(|| (p.0.clone(), info.id.clone())),
+                    )
+                });
                 if let Some(c) = conflict {
                     outcome.conflict.get_or_insert(c);
-                } else {
+                } else if landed.is_none() {
                     batch.puts.extend(done.puts);
                 }
             }
@@ -324,25 +376,25 @@ fn datum_event(job: &JobInfo, datum: DatumInfo) -> Event {
 
 impl Engine {
     /// Deletes the outputs of datums the base job processed that are no longer in the plan
-    /// (reference §2.13), except paths this job wrote. Both record lists are walked in datum
-    /// ID order side by side; deletions are committed in chunks.
+    /// (reference §2.13), except paths this job wrote. The base's records (as it shows them)
+    /// and this job's are walked in datum ID order side by side; deletions are committed in
+    /// chunks.
     pub(super) async fn delete_vanished(
         &self,
         job: &JobInfo,
-        base: Option<&str>,
+        base: Option<RecordsView>,
         owners: Owners,
     ) -> Result<()> {
         let Some(base) = base else { return Ok(()) };
         let store = self.store().clone();
         let commit = job.output_commit.clone();
-        let base_prefix = DatumKey::of_job(&job.pipeline, base);
         let job_prefix = DatumKey::of_job(&job.pipeline, &job.id);
         tokio::task::spawn_blocking(move || -> Result<()> {
             let mut current = store.engine_scan(job_prefix.as_bytes())?.peekable();
             let mut deletes = Vec::new();
-            for kv in store.engine_scan(base_prefix.as_bytes())? {
-                let (k, v) = kv?;
-                let id = base_prefix.rest(&k).unwrap_or_default();
+            for d in base.scan(&store)? {
+                let d = d?;
+                let id = d.id.as_bytes();
                 // Advance the current job's records to `id`.
                 let mut present = false;
                 while let Some(Ok((ck, _))) = current.peek() {
@@ -366,7 +418,6 @@ impl Engine {
                 if present {
                     continue;
                 }
-                let d: DatumInfo = decode(&k, &v)?;
                 if processed(d.state) {
                     deletes.extend(d.outputs.into_iter().filter(|p| !owners.owns(p)));
                 }

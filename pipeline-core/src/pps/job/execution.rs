@@ -16,7 +16,7 @@ use super::super::Engine;
 use super::super::error::{Result, task_failed};
 use super::super::keys::{KillReasonKey, RecordKey};
 use super::super::records::{JobInfo, PipelineInfo};
-use super::collector::{Collector, REPORTS, RunOutcome, job_deadline};
+use super::collector::{Collector, DeltaPaths, REPORTS, RunOutcome, job_deadline};
 use super::datum_run::{DatumCtx, DatumCtxParts};
 use super::messages::{Msg, Todo};
 use super::owners::Owners;
@@ -55,7 +55,8 @@ impl JobRun<'_> {
         let (tx, mut rx) = mpsc::channel::<Msg>(REPORTS);
         let (work_tx, work_rx) = mpsc::channel::<Vec<Todo>>(QUEUE / TODO_BATCH);
         let planner_started = self.planner.started;
-        let base_job = self.planner.base_job.clone();
+        let base_records = self.planner.base.clone();
+        let base_output = self.planner.delta.as_ref().map(|d| d.base_output.clone());
         let planning = {
             let (planner, plan) = (self.planner, self.plan);
             let tx = tx.clone();
@@ -73,6 +74,11 @@ impl JobRun<'_> {
 
         let deadline = job_deadline(self.spec, job);
         let mut collector = Collector::new(engine, job, owners, planner_started);
+        collector.delta_paths = base_output.map(|base_output| DeltaPaths {
+            base_output,
+            deleted: Default::default(),
+            clash: None,
+        });
         // A store that fails mid-job (its server away) ends the run: the planner and the
         // workers (or a shared job's publisher) are cancelled too, not left behind.
         let collected = match collector.collect(&mut rx, deadline, &cancel).await {
@@ -91,13 +97,20 @@ impl JobRun<'_> {
             mut outcome,
             plan_done,
             timed_out,
+            delta_paths,
             ..
         } = collector;
 
         if plan_done && !cancel.is_cancelled() {
-            engine
-                .delete_vanished(job, base_job.as_deref(), owners)
-                .await?;
+            match delta_paths {
+                Some(paths) => {
+                    if let Some((path, datum)) = paths.clash {
+                        let c = engine.conflict_message(job, &path, &datum)?;
+                        outcome.conflict.get_or_insert(c);
+                    }
+                }
+                None => engine.delete_vanished(job, base_records, owners).await?,
+            }
         }
         let pool = dispatcher.await.map_err(task_failed("dispatch datums"))??;
         let _ = std::fs::remove_dir_all(&ctx.scratch);

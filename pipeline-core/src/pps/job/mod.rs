@@ -9,9 +9,11 @@
 //! ordered stream and commits them in batches. What stays in memory per datum is the output
 //! ownership map ([`owners`]), needed to detect two datums writing one path.
 //!
-//! A job none of whose inputs changed since its base job takes none of this: [`unchanged`]
-//! finds that from the store's commit layers in time proportional to the change and
-//! finishes the job without visiting a datum (it shows its base's records as skipped).
+//! A job whose inputs changed at a few paths since its base job walks none of this:
+//! [`delta`] finds the changed paths from the store's commit layers and the datums that
+//! hold them by lookups, in time proportional to the change; the planner visits only those
+//! and the job shows the others through its root's records, as skipped (a job none of
+//! whose inputs changed visits nothing and finishes at once).
 //!
 //! The datums to run are cut into datum sets ([`datum_sets`]): a worker claims a whole set,
 //! and the collector commits a set's results together (a set cut short by a stop or a
@@ -30,6 +32,7 @@ mod collector;
 mod datum_logs;
 mod datum_run;
 mod datum_sets;
+mod delta;
 mod execution;
 mod failure_reason;
 mod lazy_inputs;
@@ -42,7 +45,6 @@ mod pool;
 mod restart;
 mod service;
 mod service_port;
-mod unchanged;
 
 pub(crate) use cluster::Cluster;
 pub use cluster::DEFAULT_LEASE;
@@ -64,7 +66,7 @@ use crate::error_chain::ErrorChain;
 use crate::pfs::{CommitRef, CommitTree};
 
 use super::error::{PpsError, Result, task_failed};
-use super::inherited::records_job;
+use super::inherited::RecordsView;
 use super::keys::DatumKey;
 use super::records::{DatumInfo, DatumState, JobInfo, JobState, PipelineInfo};
 use super::registry::decode;
@@ -108,13 +110,14 @@ impl Engine {
                 return self.finish_job(job, JobState::JobFailure, &reason);
             }
         };
-        // Inputs unchanged since the base: nothing to visit (see `unchanged`).
-        if let Some(root) = self.unchanged_since(&job, &pinfo, base.as_ref())?
-            && let Some(base) = &base
-        {
-            return self.finish_unchanged(job, base, root, t_plan).await;
-        }
+        // Few input paths changed since the base: visit only their datums (see `delta`).
+        let mut delta = self.delta_since(&job, &pinfo, base.as_ref(), &plan)?;
         job.datums_from = None;
+        if let Some(d) = delta.take_if(|d| d.visits_nothing())
+            && let Some(b) = &base
+        {
+            return self.finish_unvisited(job, b, d, t_plan).await;
+        }
         // A service checks its single datum and opens its port first (see `service`).
         let service_port = match &spec.service {
             Some(svc) => match self.prepare_service(&pinfo, svc, &plan).await? {
@@ -139,7 +142,10 @@ impl Engine {
             job.stats = Default::default();
             (Owners::default(), RunOutcome::default())
         };
-        let planner = self.planner(&job, &pinfo, base.as_ref(), resumed, t_plan);
+        let mut planner = self.planner(&job, &pinfo, base.as_ref(), resumed, t_plan);
+        if let (Some(d), Some(b)) = (delta, &base) {
+            planner.delta = Some(self.start_delta(&mut job, b, d)?);
+        }
 
         // ---- run
         let t_run = Instant::now();
@@ -243,15 +249,16 @@ impl Engine {
             pipeline: job.pipeline.clone(),
             job_id: job.id.clone(),
             // A base that shows another job's records is read through them.
-            base_job: base.map(|b| records_job(b).to_string()),
+            base: base.map(RecordsView::of),
             salt: pinfo.salt.clone(),
             // With `s3_out` or a service no datum is skipped: every job rewrites the output.
-            every_job: unchanged::skips_nothing(pinfo),
+            every_job: delta::skips_nothing(pinfo),
             base_salt_same: self.salt_unchanged(base, pinfo),
             resumed,
             started,
             salvage: self.salvage_of(job),
             sets: SetRule::of(spec.datum_set_spec.as_ref(), self.workers_of(spec)),
+            delta: None,
         }
     }
 
@@ -280,7 +287,7 @@ impl Engine {
             .inspect_job(&job.pipeline, job.salvage_from.as_deref()?)
             .ok()?;
         Some(Salvage {
-            job: records_job(&from).to_string(),
+            records: RecordsView::of(&from),
             commit: from.output_commit,
         })
     }

@@ -16,9 +16,8 @@ use crate::datum::{Datum, DatumPlan, Sources, TreeSource};
 use crate::error_chain::ErrorChain;
 use crate::pfs::{CommitRef, EngineReader, FileKind, Store};
 
-use super::super::keys::{DatumKey, RecordKey};
+use super::super::inherited::RecordsView;
 use super::super::records::{DatumInfo, DatumInputInfo, DatumReason, DatumState, DatumStats};
-use super::super::registry::decode;
 use super::datum_sets::{SetCutter, SetLimits, SetRule};
 use super::messages::{Msg, Put, Todo};
 
@@ -57,8 +56,8 @@ pub(super) struct Planner {
     pub store: Store,
     pub pipeline: String,
     pub job_id: String,
-    /// The base job, whose records decide what is skipped.
-    pub base_job: Option<String>,
+    /// The base job's records (as it shows them), which decide what is skipped.
+    pub base: Option<RecordsView>,
     pub salt: String,
     /// `reprocess_spec: every_job`: nothing is skipped.
     pub every_job: bool,
@@ -72,6 +71,21 @@ pub(super) struct Planner {
     pub salvage: Option<Salvage>,
     /// How the datums to run are cut into datum sets.
     pub sets: SetRule,
+    /// A job that records only what changed (see `delta`): the datums to visit instead of
+    /// the whole plan, and what it shows of its root without visiting.
+    pub delta: Option<DeltaPlan>,
+}
+
+/// What a job that records only what changed visits (see `delta`).
+pub(super) struct DeltaPlan {
+    /// The datums under the changed paths that are in the new trees, in plan order.
+    pub datums: Vec<Datum>,
+    /// The datums shown from the root and carried on, unvisited (counted as planned and skipped).
+    pub inherited: u64,
+    /// Outputs of the base's datums that are gone (deleted first).
+    pub gone_outputs: Vec<String>,
+    /// The base job's output commit, which the job's output starts from.
+    pub base_output: CommitRef,
 }
 
 /// A fresh read view of the datum records.
@@ -120,7 +134,7 @@ impl Planner {
     ) -> std::result::Result<u64, String> {
         let mut records = reader(&self.store)?;
         let (mut seen, mut to_run) = (0u64, 0u64);
-        for d in plan.datums() {
+        for d in self.datums(plan) {
             if cancel.is_cancelled() || to_run >= up_to {
                 break;
             }
@@ -130,7 +144,7 @@ impl Planner {
             }
             let d = d.map_err(|e| format!("planning datums: {}", ErrorChain(&e)))?;
             let id = d.id().to_hex();
-            if self.resumed && self.record(&records, &self.job_id, &id)?.is_some() {
+            if self.resumed && self.record(&records, &self.own(), &id)?.is_some() {
                 continue;
             }
             let hash = d.hash(&self.salt).to_hex();
@@ -150,11 +164,17 @@ impl Planner {
         report: &mpsc::Sender<Msg>,
         cancel: &CancellationToken,
     ) -> std::result::Result<(), String> {
-        let mut total = 0u64;
+        let mut total = self.delta.as_ref().map_or(0, |d| d.inherited);
         let mut sets = SetCutter::new(limits);
         let mut records = reader(&self.store)?;
         let mut pending = Vec::with_capacity(TODO_BATCH);
-        for d in plan.datums() {
+        if let Some(gone) = self.delta.as_ref().map(|d| d.gone_outputs.clone())
+            && !gone.is_empty()
+            && report.blocking_send(Msg::Deletes(gone)).is_err()
+        {
+            return Ok(());
+        }
+        for d in self.datums(plan) {
             if cancel.is_cancelled() || !hand_on(&mut pending, work, false) {
                 return Ok(());
             }
@@ -171,7 +191,7 @@ impl Planner {
                 return Ok(());
             }
             let id = d.id().to_hex();
-            if self.resumed && self.record(&records, &self.job_id, &id)?.is_some() {
+            if self.resumed && self.record(&records, &self.own(), &id)?.is_some() {
                 continue;
             }
             let hash = d.hash(&self.salt).to_hex();
@@ -215,7 +235,7 @@ impl Planner {
         id: &str,
         hash: &str,
     ) -> std::result::Result<Decision, String> {
-        let base = match &self.base_job {
+        let base = match &self.base {
             Some(b) => self.record(records, b, id)?,
             None => None,
         };
@@ -248,7 +268,7 @@ impl Planner {
             None => DatumReason::New,
         };
         if let Some(salvage) = self.salvage.as_ref().filter(|_| !self.every_job)
-            && let Some(s) = self.record(records, &salvage.job, id)?
+            && let Some(s) = self.record(records, &salvage.records, id)?
         {
             if s.hash == hash && processed(s.state) {
                 if let Some(puts) = salvage.outputs_of(&self.store, &s) {
@@ -266,21 +286,35 @@ impl Planner {
         })
     }
 
-    /// The record `job` kept of datum `id`.
+    /// The datums to visit: the plan's, or only those a delta job visits.
+    fn datums<'a>(
+        &'a self,
+        plan: &'a DatumPlan,
+    ) -> Box<dyn Iterator<Item = Result<Datum, crate::datum::PlanError>> + 'a> {
+        match &self.delta {
+            Some(d) => Box::new(d.datums.iter().cloned().map(Ok)),
+            None => Box::new(plan.datums()),
+        }
+    }
+
+    /// The records this job made itself.
+    fn own(&self) -> RecordsView {
+        RecordsView {
+            pipeline: self.pipeline.clone(),
+            job: self.job_id.clone(),
+            root: None,
+        }
+    }
+
+    /// The record of datum `id` that `view`'s job shows.
     fn record(
         &self,
         records: &EngineReader,
-        job: &str,
+        view: &RecordsView,
         id: &str,
     ) -> std::result::Result<Option<DatumInfo>, String> {
-        let key = DatumKey::new(&self.pipeline, job, id).encode();
-        match records.get(&key) {
-            Ok(None) => Ok(None),
-            Ok(Some(v)) => decode(&key, &v)
-                .map(Some)
-                .map_err(|e| format!("reading datum records: {}", ErrorChain(&e))),
-            Err(e) => Err(format!("reading datum records: {}", ErrorChain(&e))),
-        }
+        view.record(|k| records.get(k), id)
+            .map_err(|e| format!("reading datum records: {}", ErrorChain(&e)))
     }
 }
 
@@ -305,8 +339,8 @@ enum Planned {
 
 /// A failed-only rerun's source: the job whose successful datums are reused.
 pub(super) struct Salvage {
-    /// Its ID.
-    pub job: String,
+    /// Its records (as it shows them).
+    pub records: RecordsView,
     /// Its output commit (finished with an error when it failed), holding those datums'
     /// outputs.
     pub commit: CommitRef,
@@ -377,7 +411,7 @@ mod tests {
             store,
             pipeline: "p".into(),
             job_id: "j".into(),
-            base_job: None,
+            base: None,
             salt: "salt".into(),
             every_job: false,
             base_salt_same: true,
@@ -385,6 +419,7 @@ mod tests {
             started: Instant::now(),
             salvage: None,
             sets,
+            delta: None,
         };
         (plan, planner)
     }
