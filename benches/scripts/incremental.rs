@@ -3,10 +3,12 @@
 //! route for unchanged inputs off (every job walks its datums: the baseline) and on, the two
 //! interleaved in one run (`benches/scripts/incremental.sh` runs it for several N).
 //!
-//! Usage: `incremental-jobs DIR N [ROUNDS]`: builds a store of N files in `DIR`, runs the first job
-//! (every datum new), then ROUNDS (default 3) times, for each engine (walk, then skip): an
-//! empty commit and its job; a commit adding one file and its job. Prints each time, and
-//! the medians with the ratio skip / walk.
+//! Usage: `incremental-jobs DIR N [ROUNDS] [MORE]`: builds a store of N files in `DIR`, runs
+//! the first job (every datum new), then ROUNDS (default 3) times, for each engine (walk,
+//! then skip): an empty commit and its job; a commit adding one file and its job. Then MORE
+//! (default 0) rounds of the skip engine alone, one after another (so each job builds on
+//! the last, and the input commits pass compactions every 16 layers). Prints each time, the
+//! medians with the ratio skip / walk, and the slowest skip round (commit + job).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -57,6 +59,7 @@ async fn main() -> Result<(), BoxError> {
     let dir = PathBuf::from(args.first().ok_or(usage)?);
     let n: usize = args.get(1).ok_or(usage)?.parse()?;
     let rounds: usize = args.get(2).map_or(Ok(3), |r| r.parse())?;
+    let more: usize = args.get(3).map_or(Ok(0), |r| r.parse())?;
 
     let t = Instant::now();
     let store = null_engine::store_with_inputs(&dir, n, true)?;
@@ -74,8 +77,14 @@ async fn main() -> Result<(), BoxError> {
     let mut times = [[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]];
     let mut commits = [Vec::new(), Vec::new()];
     let mut added = 0usize;
-    for round in 0..rounds {
-        for (e, skip) in [(0, false), (1, true)] {
+    let mut slowest = 0f64;
+    for round in 0..rounds + more {
+        let engines: &[(usize, bool)] = if round < rounds {
+            &[(0, false), (1, true)]
+        } else {
+            &[(1, true)]
+        };
+        for &(e, skip) in engines {
             let (c, s, job) = commit_and_run(&store, skip, None).await?;
             println!(
                 "N={n} round {round} no-op  {:5}: commit {c:.3} s, job {s:.3} s ({} skipped, from {:?})",
@@ -85,6 +94,9 @@ async fn main() -> Result<(), BoxError> {
             );
             times[0][e].push(s);
             commits[0].push(c);
+            if skip {
+                slowest = slowest.max(c + s);
+            }
             added += 1;
             let path = format!("/new{added:07}");
             let (c, s, job) = commit_and_run(&store, skip, Some(&path)).await?;
@@ -96,6 +108,9 @@ async fn main() -> Result<(), BoxError> {
             );
             times[1][e].push(s);
             commits[1].push(c);
+            if skip {
+                slowest = slowest.max(c + s);
+            }
         }
     }
     for (i, name) in ["no-op", "+1 file"].iter().enumerate() {
@@ -103,9 +118,10 @@ async fn main() -> Result<(), BoxError> {
         let skip = median(&mut times[i][1]);
         let commit = median(&mut commits[i]);
         println!(
-            "RESULT N={n} {name}: commit {commit:.3} s; job walk (baseline) {walk:.3} s; job skip {skip:.3} s; ratio {:.3}",
+            "RESULT N={n} {name}: commit {commit:.3} s; job walk (baseline) {walk:.3} s; job skip {skip:.3} s; ratio {:.6}",
             skip / walk
         );
     }
+    println!("RESULT N={n} slowest skip round (commit + job): {slowest:.3} s");
     Ok(())
 }

@@ -7,15 +7,17 @@
 # round by round with the route on. Prints every time and a RESULT line per scenario with
 # the medians and the ratio (skip / walk).
 #
-# Usage: benches/scripts/incremental.sh [N...]   (ROUNDS=3 by default)
+# Usage: benches/scripts/incremental.sh [N...]   (ROUNDS=3 by default; MORE=N more rounds of
+# the O(change) engine alone, one after another, to pass the store's compactions: 0 by default)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${BIN:-$ROOT/target/release/incremental-jobs}
 (cd "$ROOT" && cargo build --release -q -p benches --bin incremental-jobs)
 ROUNDS=${ROUNDS:-3}
+MORE=${MORE:-0}
 [ $# -gt 0 ] || set -- 10000 100000 1000000
 for n in "$@"; do
   W=$(mktemp -d "${TMPDIR:-/tmp}/incremental.XXXXXX")
-  "$BIN" "$W/store" "$n" "$ROUNDS"
+  "$BIN" "$W/store" "$n" "$ROUNDS" "$MORE"
   rm -rf "$W"
 done

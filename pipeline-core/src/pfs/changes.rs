@@ -9,12 +9,12 @@
 //! compares both trees at the paths they mention, by point lookups.
 //!
 //! What it costs is the size of those unshared layers, not of the trees: a few entries
-//! between two neighbouring commits. It grows to the whole tree when one side was compacted
-//! into a snapshot layer (every [`super::tree::MAX_LAYERS`] commits) or the commits share no
-//! ancestor; the `limit` lets a caller give up early then and take another route. A
-//! snapshot compacted from an *empty* layer (a commit that changed nothing) records which
-//! commit's tree it repeats, and is compared through that commit's layers, so a run of
-//! empty commits never costs a whole-tree comparison.
+//! between two neighbouring commits. A commit compacted into a snapshot layer (every
+//! [`super::tree::MAX_LAYERS`] commits) keeps its own changes aside and records which
+//! commit's tree is below it, and is compared through those, so compaction never costs a
+//! whole-tree comparison. It grows to the whole tree when the commits share no ancestor (or
+//! one side is a snapshot compacted before its changes were kept); the `limit` lets a caller
+//! give up early then and take another route.
 
 use std::collections::BTreeSet;
 
@@ -27,8 +27,9 @@ use super::store::Store;
 use super::tree::{self, layer_prefix};
 
 /// The layers that make up the tree of commit `id`: its layer stack, where a bottom layer
-/// that is a snapshot compacted from an empty layer is replaced by the stack of the commit
-/// whose tree it repeats (which shares more with its neighbours' stacks than a snapshot).
+/// that is a snapshot compacted when its commit finished is replaced by that commit's kept
+/// changes over the stack of the commit below it (which shares more with its neighbours'
+/// stacks than a snapshot).
 fn tree_layers(read: &dyn MetaRead, repo: &RepoRef, id: &str) -> Result<Vec<String>> {
     let mut out = layers(read, repo, id)?;
     for _ in 0..MAX_SAME_TREE {
@@ -36,7 +37,9 @@ fn tree_layers(read: &dyn MetaRead, repo: &RepoRef, id: &str) -> Result<Vec<Stri
         let rec = get_commit(read, repo, bottom)?;
         match rec.same_tree_as.filter(|_| rec.snapshot) {
             Some(below) => {
+                let kept = super::tree::kept_delta_id(bottom);
                 out.pop();
+                out.push(kept);
                 out.extend(layers(read, repo, &below)?);
             }
             None => break,
@@ -268,5 +271,31 @@ mod tests {
         let changed = store.changed_paths(&prev, &last, 1).expect("changed");
         assert_eq!(changed, Some(vec!["/f0007".to_string()]));
         assert_eq!(full_diff(&store, &prev, &last), ["/f0007"]);
+    }
+
+    /// Commits that each change one path, long enough to be compacted into snapshots (which
+    /// keep their own changes aside): neighbours compare by reading their changes only, and
+    /// commits far apart agree with a full comparison.
+    #[test]
+    fn changing_commits_compacted_into_snapshots_still_compare_in_o_change() {
+        let (_dir, store, b) = store();
+        let many: Vec<String> = (0..300).map(|i| format!("/f{i:04}")).collect();
+        let puts: Vec<Change> = many.iter().map(|p| (p.as_str(), Some("v"))).collect();
+        let mut history = vec![commit(&store, &b, &puts, false)];
+        for i in 0..(3 * crate::pfs::tree::MAX_LAYERS) {
+            let path = format!("/f{:04}", i * 7 % 300);
+            let content = format!("w{i}");
+            let next = commit(&store, &b, &[(&path, Some(&content))], false);
+            let prev = history.last().expect("a commit");
+            let changed = store.changed_paths(prev, &next, 1).expect("changed");
+            assert_eq!(changed, Some(vec![path]), "commit {i}");
+            history.push(next);
+        }
+        let (first, last) = (&history[1], &history[history.len() - 1]);
+        let within = 3 * crate::pfs::tree::MAX_LAYERS;
+        let fast = store.changed_paths(first, last, within).expect("changed");
+        assert_eq!(fast, Some(full_diff(&store, first, last)));
+        // The check stays clean with kept changes in the store.
+        assert!(store.check(false).expect("check").problems.is_empty());
     }
 }

@@ -265,6 +265,8 @@ fn check_files(
             });
             continue;
         };
+        // A commit's kept delta (`id~`) belongs to the commit.
+        let id = super::tree::commit_of_layer(id);
         let commit_key = k.get(..repo.len() + 1 + id.len()).unwrap_or_default();
         if last_commit.as_deref() != Some(commit_key) {
             if !commits.contains(commit_key) {

@@ -85,13 +85,19 @@ impl Store {
             });
         }
         if compact {
-            // An empty layer's snapshot repeats the tree below it: say which, so that
-            // `changed_paths` need not compare the whole snapshot.
-            if layer_is_empty(&*read, &repo_key, commit.id.as_str())? {
-                rec.same_tree_as = layers.get(1).cloned();
-            }
+            // The snapshot is the tree below plus this commit's own changes: keep those
+            // aside and say which tree is below, so that `changed_paths` need not compare
+            // the whole snapshot.
             let start = layer_prefix(&repo_key, commit.id.as_str());
             let end = prefix_end(&start);
+            let kept = layer_prefix(&repo_key, &tree::kept_delta_id(commit.id.as_str()));
+            for kv in read.scan(Table::Files, &start, &end)? {
+                let (k, v) = kv?;
+                let mut to = kept.clone();
+                to.extend_from_slice(&k[start.len()..]);
+                w.put(Table::Files, &to, &v)?;
+            }
+            rec.same_tree_as = layers.get(1).cloned();
             super::meta::delete_range(&mut *w, Table::Files, &start, &end)?;
             for f in MergedFiles::new(&*read, &repo_key, &layers, "/")? {
                 let (p, size, hash) = f?;

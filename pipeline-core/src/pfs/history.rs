@@ -36,7 +36,7 @@ use super::records::{
     repo_range, sub_key,
 };
 use super::store::{Store, all_branches};
-use super::tree::layer_prefix;
+use super::tree::{kept_delta_id, layer_prefix};
 use super::txn::StoreTxn;
 
 /// Which history operation runs.
@@ -547,8 +547,10 @@ fn give_heads(
 /// Deletes a commit's record, its commit-set index entry and its layer.
 fn delete_commit(w: &mut dyn MetaWrite, rec: &CommitRecord) -> Result<()> {
     let c = &rec.info.commit;
-    let prefix = layer_prefix(&c.repo.key(), c.id.as_str());
-    delete_range(w, Table::Files, &prefix, &prefix_end(&prefix))?;
+    for layer in [c.id.as_str().to_string(), kept_delta_id(c.id.as_str())] {
+        let prefix = layer_prefix(&c.repo.key(), &layer);
+        delete_range(w, Table::Files, &prefix, &prefix_end(&prefix))?;
+    }
     w.delete(Table::Commits, &sub_key(&c.repo, c.id.as_str()))?;
     w.delete(Table::CommitSets, &commit_set_key(c.id.as_str(), &c.repo))
 }

@@ -24,9 +24,13 @@ pub(crate) struct CommitRecord {
     /// The layer holds the whole tree (no ancestor layers below it).
     #[serde(default)]
     pub snapshot: bool,
-    /// Set on a snapshot compacted from an empty layer: the commit whose tree it repeats
-    /// (the next layer down when it was finished). [`Store::changed_paths`] compares that
-    /// commit's layers instead of the whole snapshot.
+    /// Set on a snapshot compacted when the commit finished: the commit whose tree is below
+    /// it (the next layer down then); the snapshot is that tree plus the commit's own
+    /// changes, kept in the layer [`kept_delta_id`] (empty when it changed nothing; a
+    /// snapshot compacted before that layer was kept had this set only for an empty
+    /// layer). [`Store::changed_paths`] compares those layers instead of the whole snapshot.
+    ///
+    /// [`kept_delta_id`]: super::tree::kept_delta_id
     ///
     /// [`Store::changed_paths`]: super::store::Store::changed_paths
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -64,6 +64,18 @@ impl Entry {
 }
 
 /// Key prefix of one commit's layer: `project/repo \0 id \0`.
+/// The id of the layer that keeps what commit `id` itself changed after its own layer was
+/// compacted into a snapshot (see [`super::records::CommitRecord::same_tree_as`]): `id~`,
+/// which no commit ID can be.
+pub(crate) fn kept_delta_id(id: &str) -> String {
+    format!("{id}~")
+}
+
+/// The commit whose layer the layer `id` is: itself, or the commit whose kept delta it is.
+pub(crate) fn commit_of_layer(id: &[u8]) -> &[u8] {
+    id.strip_suffix(b"~").unwrap_or(id)
+}
+
 pub(crate) fn layer_prefix(repo_key: &str, id: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(repo_key.len() + id.len() + 2);
     k.extend_from_slice(repo_key.as_bytes());
