@@ -71,8 +71,8 @@
 //! Group datums with several inputs list them in child-then-path order; Pachyderm orders them
 //! by an internal hash, so the IDs of such datums may differ from Pachyderm's.
 
-#[cfg(feature = "hashing")]
 mod changed;
+#[cfg(feature = "hashing")]
 pub mod conformance;
 mod env;
 #[cfg(feature = "hashing")]
