@@ -328,6 +328,13 @@ fn delta_jobs_show_what_the_full_walk_records() {
     step(&mut fast, &mut full, &empty);
     step(&mut fast, &mut full, &put(&[("/f", "f")]));
     step(&mut fast, &mut full, &put(&[("/g", "g")]));
+    // A file that becomes a directory, and a directory that becomes a file: other datums.
+    step(&mut fast, &mut full, &|s: &Side| {
+        s.env
+            .kit
+            .commit("A", &["/f", "/c"], &[("/f/x", "fx"), ("/c", "c file")]);
+    });
+    step(&mut fast, &mut full, &empty);
 }
 
 /// Each datum writes the file its input names: `/out` paths chosen by the inputs.

@@ -135,15 +135,20 @@ impl Engine {
         }
         let get = |k: &[u8]| self.store().engine_get(k);
         for a in &at {
-            match point.datum_at(a) {
-                Err(_) => return Ok(None),
-                Ok(Some(d)) => delta.datums.push(d),
-                Ok(None) => {
-                    for id in point.ids_at(a) {
-                        delta.gone.extend(view.record(get, &id.to_hex())?);
-                    }
-                }
+            let Ok(found) = point.datum_at(a) else {
+                return Ok(None);
+            };
+            // The base's datum at `a` is gone unless it is the one found (a file that
+            // became a directory, or the reverse, is another datum).
+            let found_id = found.as_ref().map(Datum::id);
+            for id in point
+                .ids_at(a)
+                .into_iter()
+                .filter(|id| Some(*id) != found_id)
+            {
+                delta.gone.extend(view.record(get, &id.to_hex())?);
             }
+            delta.datums.extend(found);
         }
         delta
             .datums
