@@ -141,6 +141,12 @@ impl Checker {
         if s.inspect_repo(&repo).is_err() {
             return Ok((0, false));
         }
+        // Killed after creating the repo, before its first commit made the branch.
+        match s.inspect_branch(&repo.branch("master").unwrap()) {
+            Err(PfsError::BranchNotFound { .. }) => return Ok((0, false)),
+            Err(e) => return Err(e.to_string()),
+            Ok(_) => {}
+        }
         let commits = s
             .list_commits(&repo, Some("master"), 0)
             .map_err(|e| e.to_string())?;
