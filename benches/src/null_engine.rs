@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use pipeline_core::executor::{
     DatumOutcome, DatumTask, Executor, ExecutorError, Worker, WorkerPoolSpec,
 };
-use pipeline_core::pfs::{CommitRef, FinishOptions, RepoRef, Store};
+use pipeline_core::pfs::{CommitRef, FinishOptions, RepoRef, Store, StoreLocation};
 use pipeline_core::pps::{CreateOptions, Engine, JobInfo};
 
 /// Any error of a measurement.
@@ -86,10 +86,30 @@ impl Worker for NullWorker {
     }
 }
 
-/// A store in `dir` whose repo [`REPO`] holds one finished commit of `n` one-line files
-/// (`/f0000000` ...; contents all different when `distinct`, else 997 different ones).
+/// Names the PostgreSQL database a measurement's store is made in instead of a store
+/// directory (`postgres://USER:PASSWORD@HOST:PORT/DB?schema=NAME`, a fresh schema; the
+/// contents then go to `DIR/objects`).
+pub const STORE_VAR: &str = "BENCH_STORE";
+
+/// The store a measurement runs on: the embedded store in `dir`, or with [`STORE_VAR`] set,
+/// a new PostgreSQL store whose contents and host state are in `dir`.
+pub fn bench_store(dir: &Path) -> Result<Store, BoxError> {
+    let Ok(url) = std::env::var(STORE_VAR) else {
+        return Ok(Store::open(dir)?);
+    };
+    let location = StoreLocation {
+        store: url,
+        objects: Some(dir.join("objects").to_string_lossy().into_owned()),
+        local: dir.join("local"),
+    };
+    Ok(Store::init(&location)?)
+}
+
+/// A store in `dir` (see [`bench_store`]) whose repo [`REPO`] holds one finished commit of
+/// `n` one-line files (`/f0000000` ...; contents all different when `distinct`, else 997
+/// different ones).
 pub fn store_with_inputs(dir: &Path, n: usize, distinct: bool) -> Result<Store, BoxError> {
-    let store = Store::open(dir)?;
+    let store = bench_store(dir)?;
     let repo = RepoRef::new(REPO)?;
     store.create_repo(&repo, "null-engine input")?;
     let commit = store.start_commit(&repo.branch("master")?, "")?.commit;
