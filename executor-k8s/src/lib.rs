@@ -152,8 +152,14 @@
 //! - `transform.user` as a **name**: Kubernetes needs numeric ids before the pod exists; use
 //!   `uid[:gid]` (see `manifest.rs`).
 //! - **Read-only inputs** are enforced with file modes, which do not stop a root user.
-//! - `datum_batching`, `service`, `spout`, `s3`/`s3_out` inputs and outputs, and the sidecar
-//!   resource fields: this executor runs one datum per exec and has no storage sidecar.
+//! - `datum_batching` (its datums fail, saying so: this executor runs one datum per exec),
+//!   and the sidecar resource fields (there is no storage sidecar).
+//! - `spout` and `s3`/`s3_out` inputs and outputs: refused with a reason by
+//!   `Executor::host_address`, since their user code talks to servers on the engine's host,
+//!   which pods cannot reach.
+//! - `service` runs (the engine relays `127.0.0.1:<external_port>` to the pod's address, not
+//!   tested without a cluster); its Kubernetes Service is rendered ([`build_service`], in
+//!   `--dry-run` manifests) but not created.
 //! - Images without `/bin/sh` (distroless, `scratch`).
 //!
 //! [`ExecutorError::Unavailable`]: pipeline_core::executor::ExecutorError::Unavailable

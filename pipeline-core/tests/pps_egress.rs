@@ -341,9 +341,12 @@ fn sql_egress_replaces_each_table_in_one_transaction() {
     let rows = db.rows(&format!("SELECT id::text, name, note FROM {schema}.people"));
     assert_eq!(rows, [["3", "Cy", "x"]]);
 
-    // JSON rows (one object per row, columns by key), into a table named with its schema.
+    // JSON rows (one object per row, columns by key), into a table named with its schema,
+    // over TLS (`sslmode=require`: a plain connection would be refused by the driver).
+    let sep = if no_password.contains('?') { '&' } else { '?' };
+    let tls_url = format!("{no_password}{sep}sslmode=require");
     let json = format!(
-        "pipeline: {{name: j}}\ntransform:\n  cmd: [sh, -c, 'mkdir -p /pfs/out/{schema}.events && printf %s \"{{\\\"id\\\": 7, \\\"payload\\\": {{\\\"k\\\": [1]}}}}\" > /pfs/out/{schema}.events/e.json']\ninput: {{pfs: {{repo: in, glob: /}}}}\negress: {{sql_database: {{url: \"{no_password}\", file_format: {{type: JSON}}, secret: {{name: db, key: password}}}}}}\n"
+        "pipeline: {{name: j}}\ntransform:\n  cmd: [sh, -c, 'mkdir -p /pfs/out/{schema}.events && printf %s \"{{\\\"id\\\": 7, \\\"payload\\\": {{\\\"k\\\": [1]}}}}\" > /pfs/out/{schema}.events/e.json']\ninput: {{pfs: {{repo: in, glob: /}}}}\negress: {{sql_database: {{url: \"{tls_url}\", file_format: {{type: JSON}}, secret: {{name: db, key: password}}}}}}\n"
     );
     e.create(&json);
     let job = e.run().pop().unwrap();

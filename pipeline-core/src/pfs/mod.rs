@@ -130,7 +130,7 @@ mod local_tree;
 pub mod meta;
 mod meta_mem;
 #[cfg(feature = "store-postgres")]
-mod meta_postgres;
+pub(crate) mod meta_postgres;
 #[cfg(feature = "store-redb")]
 mod meta_redb;
 pub mod model;

@@ -12,6 +12,7 @@
 //! | `owner` | the owner lock of an exclusive store (one process at a time, like `LOCK`) |
 //! | `sql` | the SQL of the key-value tables |
 //! | `tasks` | the queue of datum sets the engine hosts sharing the store claim |
+//! | `tls` | TLS to the server: libpq's `sslmode` and `sslrootcert`, on rustls |
 //!
 //! # Decisions
 //!
@@ -23,8 +24,8 @@
 //! threads. `sqlx` would add a query layer this key-value schema does not need. The store's
 //! API is blocking, so the driver runs on a small runtime of its own (`bridge`): each call
 //! hands its future over and waits on a plain channel, which is allowed on any thread.
-//! TLS is not built in (`sslmode=require` fails to connect); use a local socket, a private
-//! network or a TLS tunnel.
+//! TLS comes from `sslmode`/`sslrootcert` in the URL, as in libpq (`tls`; plain without
+//! `sslmode`).
 //!
 //! **Schema.** One table per metadata table, `kv_<name> (k bytea PRIMARY KEY, v bytea)`.
 //! PostgreSQL compares `bytea` bytewise (`memcmp`, then the shorter first), the same order
@@ -81,6 +82,7 @@ mod schema;
 mod shared;
 mod sql;
 mod tasks;
+pub(crate) mod tls;
 mod url;
 mod write;
 
@@ -88,7 +90,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
 
 use self::bridge::Bridge;
 use self::owner::OwnerLock;
@@ -153,7 +154,7 @@ fn lock_key(purpose: &str, namespace: Option<&str>) -> i64 {
 fn pool(url: &url::ServerUrl) -> Result<Pool> {
     let manager = Manager::from_config(
         url.config.clone(),
-        NoTls,
+        url.tls_connector()?,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },

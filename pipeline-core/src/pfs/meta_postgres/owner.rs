@@ -2,7 +2,7 @@
 //! of its own for as long as the store is open, the server-side twin of a store directory's
 //! `LOCK` file. Its connection's `application_name` says who holds it.
 
-use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+use tokio_postgres::{Client, SimpleQueryMessage};
 
 use super::shared::{Fence, server_error};
 use super::sql;
@@ -36,7 +36,7 @@ pub(super) async fn acquire(url: &ServerUrl, key: i64) -> Result<OwnerLock> {
     let mut config = url.config.clone();
     config.application_name(format!("{OWNER_PREFIX}{}", me()));
     let (client, connection) = config
-        .connect(NoTls)
+        .connect(url.tls_connector()?)
         .await
         .map_err(|e| server_error(server, "connecting", e))?;
     tokio::spawn(async move {

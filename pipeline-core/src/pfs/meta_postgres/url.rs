@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio_postgres::config::Host;
 
+use super::tls::TlsSettings;
 use crate::pfs::error::{PfsError, Result};
 
 /// How long connecting may take unless the URL says (`connect_timeout=SECONDS`).
@@ -34,10 +35,24 @@ pub(super) struct ServerUrl {
     pub(super) schema: Option<String>,
     /// Connections in the pool.
     pub(super) pool_size: usize,
+    /// TLS to the server (`sslmode`, `sslrootcert`; see [`super::tls`]).
+    pub(super) tls: TlsSettings,
 }
 
-/// Parses `url`. Our own parameters (`schema`, `pool_size`) are taken out; every other one
-/// is the driver's (`connect_timeout`, `application_name`, `options`, ...).
+impl ServerUrl {
+    /// The driver's TLS connector for this URL's `sslmode`/`sslrootcert`.
+    pub(super) fn tls_connector(&self) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+        super::tls::connector(&self.tls).map_err(|reason| PfsError::InvalidLocation {
+            field: "store",
+            location: self.shown.clone(),
+            reason,
+        })
+    }
+}
+
+/// Parses `url`. Our own parameters (`schema`, `pool_size`, and libpq's `sslmode` and
+/// `sslrootcert`, which the driver does not know in full) are taken out; every other one is
+/// the driver's (`connect_timeout`, `application_name`, `options`, ...).
 pub(super) fn parse(url: &str) -> Result<ServerUrl> {
     let invalid = |reason: String| PfsError::InvalidLocation {
         field: "store",
@@ -49,7 +64,8 @@ pub(super) fn parse(url: &str) -> Result<ServerUrl> {
             "expected postgres://USER[:PASSWORD]@HOST[:PORT]/DB".into(),
         ));
     }
-    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let (url_rest, tls) = super::tls::take_params(url).map_err(invalid)?;
+    let (base, query) = url_rest.split_once('?').unwrap_or((&url_rest, ""));
     let mut schema = None;
     let mut pool_size = DEFAULT_POOL_SIZE;
     let mut kept = Vec::new();
@@ -84,12 +100,14 @@ pub(super) fn parse(url: &str) -> Result<ServerUrl> {
         ));
     }
     apply_defaults(&mut config, schema.as_deref());
+    config.ssl_mode(tls.mode);
     let shown = shown(&config, schema.as_deref());
     Ok(ServerUrl {
         config,
         shown,
         schema,
         pool_size,
+        tls,
     })
 }
 

@@ -10,8 +10,8 @@
 //! - Rows (see `rows`) stream into `COPY … FROM STDIN (FORMAT csv)` per file.
 //!
 //! The password is the secret's value; the URL is `postgres://USER@HOST:PORT/DB?…` (a
-//! password in the URL is overridden by the secret's). Connections are not encrypted
-//! (`NoTls`, as the store's own PostgreSQL backend).
+//! password in the URL is overridden by the secret's). TLS as for the store's own
+//! PostgreSQL backend: libpq's `sslmode` and `sslrootcert` in the URL (plain without them).
 
 use std::collections::HashMap;
 use std::io::BufReader;
@@ -20,7 +20,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::SinkExt;
-use tokio_postgres::{NoTls, Transaction};
+use tokio_postgres::Transaction;
+
+use crate::pfs::meta_postgres::tls;
 
 use super::rows::{
     CsvRows, Row, encode_copy_line, header_columns, json_row, json_values, table_column,
@@ -63,13 +65,16 @@ pub(super) fn push(
         url: url.clone(),
         message,
     };
-    let mut config = tokio_postgres::Config::from_str(&target.url)
+    let (driver_url, tls) = tls::take_params(&target.url).map_err(db)?;
+    let mut config = tokio_postgres::Config::from_str(&driver_url)
         .map_err(|e| db(format!("not a PostgreSQL URL: {e}")))?;
     config.password(password);
     config.connect_timeout(CONNECT_TIMEOUT);
+    config.ssl_mode(tls.mode);
+    let connector = tls::connector(&tls).map_err(db)?;
     let rt = super::runtime(&url)?;
     rt.block_on(async {
-        let (mut client, connection) = config.connect(NoTls).await.map_err(|e| {
+        let (mut client, connection) = config.connect(connector).await.map_err(|e| {
             db(format!(
                 "connecting: {}",
                 crate::error_chain::ErrorChain(&e)
