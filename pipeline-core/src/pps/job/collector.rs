@@ -208,7 +208,8 @@ impl<'a> Collector<'a> {
     fn take(&mut self, msg: Msg, cancel: &CancellationToken) {
         match msg {
             Msg::Tick => {}
-            Msg::Set(dones) => {
+            // The permit goes with this arm: the set is out of the backlog once absorbed.
+            Msg::Set(dones, _backlog) => {
                 // A set is committed whole or not at all (workers report no cut-short set).
                 if !dones.is_empty() && dones.iter().all(|d| !d.cancelled) {
                     self.in_batch += dones.len();

@@ -20,7 +20,7 @@ use super::super::records::{
 use super::attempt::{self, AttemptPolicy, AttemptResult};
 use super::datum_logs::{DatumLogs, LiveLogs};
 use super::lazy_inputs::LazyFeeds;
-use super::messages::{Done, Put, Todo};
+use super::messages::{Done, Put, ReportBacklog, Todo};
 use super::micros;
 use super::outage::{self, Outage};
 use super::restart::RunningDatums;
@@ -55,6 +55,8 @@ pub(super) struct DatumCtx {
     /// Whether what user code leaves in `/pfs/out` is the datum's output (not with `s3_out`,
     /// whose output is written over S3).
     pub upload_out: bool,
+    /// Bounds the finished sets waiting for the collector.
+    pub backlog: ReportBacklog,
 }
 
 /// What [`DatumCtx::new`] needs to know about the job and the engine.
@@ -124,6 +126,7 @@ impl DatumCtx {
             running: parts.running,
             named_pipes: parts.named_pipes,
             upload_out: !spec.s3_out,
+            backlog: ReportBacklog::new(),
         }
     }
 

@@ -36,13 +36,40 @@ pub(super) struct Done {
     pub cancelled: bool,
 }
 
+/// How many datums' reports may wait for the collector at once: a worker takes a permit per
+/// datum of a finished set before sending it, and the collector releases them once it took
+/// the set in. The report channel counts messages, and a set is one message of up to
+/// `MAX_SET_DATUMS` datums, so without this bound a collector slower than its workers let
+/// every finished set of the job wait in memory (a 1,000,000-datum null job peaked at
+/// 270 MiB; 122-124 MiB with it, `benches/README.md`).
+pub(super) struct ReportBacklog(std::sync::Arc<tokio::sync::Semaphore>);
+
+impl ReportBacklog {
+    /// Datums whose reports may wait at once: one largest set.
+    const DATUMS: usize = super::datum_sets::MAX_SET_DATUMS as usize;
+
+    pub(super) fn new() -> Self {
+        ReportBacklog(std::sync::Arc::new(tokio::sync::Semaphore::new(
+            Self::DATUMS,
+        )))
+    }
+
+    /// Waits until `datums` more reports may wait (a set larger than the bound waits for
+    /// the whole backlog to drain); `None` when the backlog is closed.
+    pub(super) async fn admit(&self, datums: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let n = u32::try_from(datums.clamp(1, Self::DATUMS)).unwrap_or(1);
+        self.0.clone().acquire_many_owned(n).await.ok()
+    }
+}
+
 /// What the planner and the workers report to a job's collector, in one ordered stream.
 pub(super) enum Msg {
     /// Nothing arrived for [`super::collector::FLUSH_EVERY`]: time to flush what is pending.
     Tick,
     /// A worker finished a datum set: its datums' reports, committed together (none of
-    /// them when one was cancelled).
-    Set(Vec<Done>),
+    /// them when one was cancelled), with the share of the job's report backlog they hold
+    /// (see [`ReportBacklog`]; released once the collector took them in).
+    Set(Vec<Done>, Option<tokio::sync::OwnedSemaphorePermit>),
     /// An unchanged datum: recorded as skipped, its outputs kept (and claimed).
     Skipped {
         /// Its record.
@@ -63,4 +90,39 @@ pub(super) enum Msg {
     },
     /// The plan could not be walked (the job fails).
     PlanFailed(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ReportBacklog;
+
+    /// A worker with a finished set waits while one largest set's worth of reports waits for
+    /// the collector, and goes on once the collector took it in.
+    #[tokio::test]
+    async fn a_full_backlog_holds_the_next_set_until_one_is_taken_in() {
+        let backlog = ReportBacklog::new();
+        let first = backlog.admit(ReportBacklog::DATUMS - 10).await.unwrap();
+        let small = backlog.admit(10).await.unwrap();
+        let waiting = backlog.admit(5);
+        tokio::pin!(waiting);
+        let blocked =
+            tokio::time::timeout(std::time::Duration::from_millis(50), &mut waiting).await;
+        assert!(blocked.is_err(), "admitted past the bound");
+        drop(small);
+        let third = tokio::time::timeout(std::time::Duration::from_secs(5), &mut waiting)
+            .await
+            .expect("admitted once reports were taken in");
+        assert!(third.is_some());
+        drop(first);
+        // A set larger than the bound waits for the whole backlog, then goes.
+        let huge = backlog.admit(10 * ReportBacklog::DATUMS);
+        tokio::pin!(huge);
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(50), &mut huge)
+                .await
+                .is_err()
+        );
+        drop(third);
+        assert!(huge.await.is_some());
+    }
 }

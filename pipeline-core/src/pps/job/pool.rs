@@ -209,7 +209,8 @@ async fn work_datums(
         let Some(dones) = ctx.run_set(&mut *worker, set, &mut out_clean).await else {
             break;
         };
-        if report.send(Msg::Set(dones)).await.is_err() {
+        let permit = ctx.backlog.admit(dones.len()).await;
+        if report.send(Msg::Set(dones, permit)).await.is_err() {
             break;
         }
     }

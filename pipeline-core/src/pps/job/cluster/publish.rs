@@ -203,7 +203,7 @@ fn decode_result(bytes: &[u8]) -> Msg {
             Err(e) => return Msg::PlanFailed(format!("a datum set's result: {e}")),
         }
     }
-    Msg::Set(dones)
+    Msg::Set(dones, None)
 }
 
 /// Runs the blocking queue call `f` until it succeeds, waiting 1 s doubling to
