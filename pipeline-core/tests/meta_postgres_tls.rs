@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use pipeline_core::pfs::{PfsError, Store, StoreLocation};
-use pipeline_core::testkit::store::{postgres_url, with_schema};
+use pipeline_core::testkit::store::{PlainClient, postgres_url, with_schema};
 
 /// A self-signed CA certificate that signed nothing (`openssl req -x509`, P-256).
 const UNRELATED_CA: &str = "-----BEGIN CERTIFICATE-----
@@ -23,47 +23,29 @@ lc+bWxcHZKIVPpJdRV0AOOM9mg==
 -----END CERTIFICATE-----
 ";
 
-/// A plain client of the test server, on a runtime of its own.
-struct Probe {
-    rt: tokio::runtime::Runtime,
-    client: tokio_postgres::Client,
-}
+/// A plain client of the test server, reading its settings and sessions.
+struct Probe(PlainClient);
 
 impl Probe {
     fn new(url: &str) -> Probe {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let client = rt.block_on(async {
-            let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(conn);
-            client
-        });
-        Probe { rt, client }
+        Probe(PlainClient::new(url))
     }
 
     fn setting(&self, name: &str) -> String {
-        let row = self
-            .rt
-            .block_on(self.client.query_one(&format!("SHOW {name}"), &[]))
-            .unwrap();
-        row.get(0)
+        self.0.rows(&format!("SHOW {name}")).remove(0).remove(0)
     }
 
     /// Whether every session named `app` is encrypted (`None`: there is none).
     fn encrypted(&self, app: &str) -> Option<bool> {
-        let row = self
-            .rt
-            .block_on(self.client.query_one(
-                "SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
-                 WHERE a.application_name = $1",
-                &[&app],
-            ))
-            .unwrap();
-        row.get(0)
+        let rows = self.0.rows(&format!(
+            "SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE a.application_name = '{app}'"
+        ));
+        match rows[0][0].as_str() {
+            "t" => Some(true),
+            "f" => Some(false),
+            _ => None,
+        }
     }
 }
 

@@ -295,7 +295,7 @@ fn sql_egress_replaces_each_table_in_one_transaction() {
     let Some(url) = pipeline_core::testkit::store::postgres_url() else {
         return;
     };
-    let db = Db::new(&url);
+    let db = pipeline_core::testkit::store::PlainClient::new(&url);
     let schema = format!("egress_{}_{}", std::process::id(), nanos());
     db.exec(&format!(
         "CREATE SCHEMA {schema}; CREATE TABLE {schema}.people (id integer, name text, note text); CREATE TABLE {schema}.events (id integer, payload jsonb)"
@@ -386,46 +386,6 @@ fn split_password(url: &str) -> (String, String) {
     let (userinfo, host) = rest.split_once('@').unwrap();
     let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
     (format!("{scheme}://{user}@{host}"), password.to_string())
-}
-
-/// A connection to the test server for setting up and reading tables.
-struct Db {
-    rt: tokio::runtime::Runtime,
-    client: tokio_postgres::Client,
-}
-
-impl Db {
-    fn new(url: &str) -> Db {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let client = rt.block_on(async {
-            let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(conn);
-            client
-        });
-        Db { rt, client }
-    }
-
-    fn exec(&self, sql: &str) {
-        self.rt.block_on(self.client.batch_execute(sql)).unwrap();
-    }
-
-    fn rows(&self, sql: &str) -> Vec<Vec<String>> {
-        self.rt
-            .block_on(self.client.simple_query(sql))
-            .unwrap()
-            .into_iter()
-            .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(r) => Some(
-                    (0..r.len())
-                        .map(|i| r.get(i).unwrap_or("NULL").to_string())
-                        .collect(),
-                ),
-                _ => None,
-            })
-            .collect()
-    }
 }
 
 #[test]

@@ -111,3 +111,52 @@ pub fn try_open_test_store(root: &Path) -> Result<Store, PfsError> {
 pub fn force_schema_version(store: &pfs::PostgresMetaStore, version: u32) -> Result<(), PfsError> {
     store.force_schema_version(version)
 }
+
+/// A plain connection to a PostgreSQL server for tests that set up or read tables (or the
+/// server's views) themselves, on a runtime of its own. Panics on any error.
+pub struct PlainClient {
+    rt: tokio::runtime::Runtime,
+    client: tokio_postgres::Client,
+}
+
+impl PlainClient {
+    /// Connects to `url` without TLS.
+    pub fn new(url: &str) -> PlainClient {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for the test client");
+        let client = rt.block_on(async {
+            let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .expect("connecting the test client");
+            tokio::spawn(conn);
+            client
+        });
+        PlainClient { rt, client }
+    }
+
+    /// Runs `sql` (one or more statements).
+    pub fn exec(&self, sql: &str) {
+        self.rt
+            .block_on(self.client.batch_execute(sql))
+            .expect("test SQL");
+    }
+
+    /// The rows `sql` returns, every value as text (`NULL` for a null).
+    pub fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+        self.rt
+            .block_on(self.client.simple_query(sql))
+            .expect("test query")
+            .into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                    (0..r.len())
+                        .map(|i| r.get(i).unwrap_or("NULL").to_string())
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect()
+    }
+}
