@@ -120,17 +120,25 @@ pub(crate) fn connector(settings: &TlsSettings) -> std::result::Result<MakeRustl
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("setting up TLS: {e}"))?;
     let verifier: Arc<dyn ServerCertVerifier> = match settings.effective_check() {
-        Check::None => Arc::new(EncryptOnly(provider)),
+        Check::Full => WebPkiServerVerifier::builder_with_provider(
+            Arc::new(trusted_roots(settings)?),
+            provider,
+        )
+        .build()
+        .map_err(|e| format!("setting up certificate checks: {e}"))?,
         check => {
-            let roots = Arc::new(trusted_roots(settings)?);
-            let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
-                .build()
-                .map_err(|e| format!("setting up certificate checks: {e}"))?;
-            if check == Check::Full {
-                webpki
-            } else {
-                Arc::new(AnyHostName(webpki))
-            }
+            let chain = match check {
+                Check::Ca => Some(
+                    WebPkiServerVerifier::builder_with_provider(
+                        Arc::new(trusted_roots(settings)?),
+                        provider.clone(),
+                    )
+                    .build()
+                    .map_err(|e| format!("setting up certificate checks: {e}"))?,
+                ),
+                _ => None,
+            };
+            Arc::new(Partial { chain, provider })
         }
     };
     let config = builder
@@ -168,61 +176,17 @@ fn trusted_roots(settings: &TlsSettings) -> std::result::Result<RootCertStore, S
     Ok(roots)
 }
 
-/// Checks nothing of the certificate (libpq's `prefer` and `require`), but still the
-/// handshake's signatures, so the session is with whoever holds the certificate's key.
+/// The checks short of `verify-full`: the certificate's chain against the roots when
+/// there are some (libpq's `verify-ca`: any host name), nothing of it otherwise (`prefer`,
+/// `require`); the handshake's signatures always, so the session is with whoever holds the
+/// certificate's key.
 #[derive(Debug)]
-struct EncryptOnly(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for EncryptOnly {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+struct Partial {
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    provider: Arc<CryptoProvider>,
 }
 
-/// The full check but the host name (libpq's `verify-ca`).
-#[derive(Debug)]
-struct AnyHostName(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for AnyHostName {
+impl ServerCertVerifier for Partial {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -231,10 +195,10 @@ impl ServerCertVerifier for AnyHostName {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -248,7 +212,8 @@ impl ServerCertVerifier for AnyHostName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
     }
 
     fn verify_tls13_signature(
@@ -257,11 +222,14 @@ impl ServerCertVerifier for AnyHostName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
