@@ -9,10 +9,10 @@
 //! compares both trees at the paths they mention, by point lookups.
 //!
 //! What it costs is the size of those unshared layers, not of the trees: a few entries
-//! between two neighbouring commits. A commit compacted into a snapshot layer (every
-//! [`super::tree::MAX_LAYERS`] commits) keeps its own changes aside and records which
-//! commit's tree is below it, and is compared through those, so compaction never costs a
-//! whole-tree comparison. It grows to the whole tree when the commits share no ancestor (or
+//! between two neighbouring commits. A commit whose layer was compacted (into a merged delta
+//! or a snapshot, every [`super::tree::MAX_LAYERS`] commits) keeps its own changes aside and
+//! records which commit's tree is below it, and is compared through those, so compaction
+//! never costs a whole-tree comparison. It grows to the whole tree when the commits share no ancestor (or
 //! one side is a snapshot compacted before its changes were kept); the `limit` lets a caller
 //! give up early then and take another route.
 
@@ -26,30 +26,48 @@ use super::records::get_commit;
 use super::store::Store;
 use super::tree::{self, layer_prefix};
 
-/// The layers that make up the tree of commit `id`: its layer stack, where a bottom layer
-/// that is a snapshot compacted when its commit finished is replaced by that commit's kept
-/// changes over the stack of the commit below it (which shares more with its neighbours'
-/// stacks than a snapshot).
-fn tree_layers(read: &dyn MetaRead, repo: &RepoRef, id: &str) -> Result<Vec<String>> {
-    let mut out = layers(read, repo, id)?;
-    for _ in 0..MAX_SAME_TREE {
-        let Some(bottom) = out.last() else { break };
-        let rec = get_commit(read, repo, bottom)?;
-        match rec.same_tree_as.filter(|_| rec.snapshot) {
-            Some(below) => {
-                let kept = super::tree::kept_delta_id(bottom);
-                out.pop();
-                out.push(kept);
-                out.extend(layers(read, repo, &below)?);
-            }
-            None => break,
-        }
+/// Replaces the top-most compacted layer among the first `unshared` layers of `stack` (and
+/// every layer below it) with that commit's kept changes over the stack of the commit whose
+/// tree is below it: the same tree, in layers that share more with neighbouring stacks than
+/// a merged delta or a snapshot does. `false` when no such layer is there.
+fn expand(
+    read: &dyn MetaRead,
+    repo: &RepoRef,
+    stack: &mut Vec<String>,
+    unshared: usize,
+) -> Result<bool> {
+    for i in 0..unshared.min(stack.len()) {
+        let Some(id) = stack
+            .get(i)
+            .filter(|id| tree::commit_of_layer(id.as_bytes()) == id.as_bytes())
+        else {
+            continue;
+        };
+        let rec = get_commit(read, repo, id)?;
+        let compacted = rec.snapshot || rec.merged_over.is_some();
+        let Some(below) = rec.same_tree_as.filter(|_| compacted) else {
+            continue;
+        };
+        let kept = tree::kept_delta_id(id);
+        stack.truncate(i);
+        stack.push(kept);
+        stack.extend(layers(read, repo, &below)?);
+        return Ok(true);
     }
-    Ok(out)
+    Ok(false)
 }
 
-/// Links followed from one snapshot to the tree it repeats at most.
-const MAX_SAME_TREE: usize = 64;
+/// How many bottom layers two stacks share.
+fn shared_suffix(a: &[String], b: &[String]) -> usize {
+    a.iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
+/// Compacted layers [`expand`]ed per comparison at most.
+const MAX_EXPANSIONS: usize = 64;
 
 impl Store {
     /// The file paths whose entry (present or not, size, content hash) differs between the
@@ -70,19 +88,27 @@ impl Store {
             )));
         }
         let read = self.inner.meta.read()?;
-        let mut a = tree_layers(&*read, &old.repo, old.id.as_str())?;
-        let mut b = tree_layers(&*read, &new.repo, new.id.as_str())?;
-        let (full_a, full_b) = (a.clone(), b.clone());
-        while let (Some(x), Some(y)) = (a.last(), b.last()) {
-            if x != y {
+        let full_a = layers(&*read, &old.repo, old.id.as_str())?;
+        let full_b = layers(&*read, &new.repo, new.id.as_str())?;
+        let (mut a, mut b) = (full_a.clone(), full_b.clone());
+        for _ in 0..MAX_EXPANSIONS {
+            let shared = shared_suffix(&a, &b);
+            let (ua, ub) = (a.len() - shared, b.len() - shared);
+            let grew_a = expand(&*read, &old.repo, &mut a, ua)?;
+            let grew_b = expand(&*read, &new.repo, &mut b, ub)?;
+            if !grew_a && !grew_b {
                 break;
             }
-            a.pop();
-            b.pop();
         }
+        let shared = shared_suffix(&a, &b);
+        let unshared = a
+            .get(..a.len() - shared)
+            .unwrap_or_default()
+            .iter()
+            .chain(b.get(..b.len() - shared).unwrap_or_default());
         let repo_key = old.repo.key();
         let mut candidates = BTreeSet::new();
-        for id in a.iter().chain(b.iter()) {
+        for id in unshared {
             let start = layer_prefix(&repo_key, id);
             let end = prefix_end(&start);
             for kv in read.scan(Table::Files, &start, &end)? {

@@ -60,8 +60,8 @@ pub enum CheckProblem {
     Ref {
         /// Who refers (`repo@commit`, `branch repo@name`, `commit set ID`).
         from: String,
-        /// What kind of reference (`parent`, `provenance`, `head`, `branch provenance`,
-        /// `commit`).
+        /// What kind of reference (`parent`, `stack bottom`, `tree below`, `provenance`,
+        /// `head`, `branch provenance`, `commit`).
         kind: String,
         /// What it names.
         to: String,
@@ -204,7 +204,7 @@ fn check_commits(read: &dyn MetaRead, report: &mut CheckReport) -> Result<HashSe
     for kv in read.scan(Table::Commits, &[], &[0xff])? {
         let (k, v) = kv?;
         match decode::<CommitRecord>("commit record", &v) {
-            Ok(rec) => records.push(rec.info),
+            Ok(rec) => records.push(rec),
             Err(e) => report.problems.push(CheckProblem::Record {
                 table: Table::Commits.name().to_string(),
                 key: lossy(&k),
@@ -219,17 +219,25 @@ fn check_commits(read: &dyn MetaRead, report: &mut CheckReport) -> Result<HashSe
         .map(|(k, _)| k)
         .collect();
     let key = |repo: &super::model::RepoRef, id: &str| super::records::sub_key(repo, id);
-    for info in records {
+    for rec in records {
         report.commits += 1;
+        let info = &rec.info;
         let from = info.commit.to_string();
-        if let Some(p) = &info.parent
-            && !keys.contains(&key(&info.commit.repo, p.as_str()))
-        {
-            report.problems.push(CheckProblem::Ref {
-                from: from.clone(),
-                kind: "parent".to_string(),
-                to: info.commit.repo.commit(p).to_string(),
-            });
+        let layer_refs = [
+            ("parent", info.parent.as_ref().map(|p| p.as_str())),
+            ("stack bottom", rec.merged_over.as_deref()),
+            ("tree below", rec.same_tree_as.as_deref()),
+        ];
+        for (kind, to) in layer_refs {
+            if let Some(to) = to
+                && !keys.contains(&key(&info.commit.repo, to))
+            {
+                report.problems.push(CheckProblem::Ref {
+                    from: from.clone(),
+                    kind: kind.to_string(),
+                    to: format!("{}@{to}", info.commit.repo),
+                });
+            }
         }
         for p in &info.direct_provenance {
             // Provenance into a repo deleted with --force is expected to dangle.

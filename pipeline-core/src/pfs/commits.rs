@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use super::compaction;
 use super::error::{PfsError, Result};
 use super::meta::{MetaRead, Table, prefix_end};
 use super::model::{
@@ -13,7 +14,7 @@ use super::records::{
     repo_range, try_branch,
 };
 use super::store::{Store, all_branches, propagate};
-use super::tree::{self, DirAggregator, Entry, MAX_LAYERS, MergedFiles, layer_prefix};
+use super::tree::{self, DirAggregator, Entry, MergedFiles, layer_prefix};
 use super::txn::StoreTxn;
 
 /// How to finish a commit.
@@ -46,7 +47,8 @@ impl Store {
     }
 
     /// Finishes an open commit in one transaction: state, error, size, finish time and, when
-    /// its layer stack has grown past [`MAX_LAYERS`], a compacted snapshot of its tree.
+    /// its layer stack has grown past [`MAX_LAYERS`](tree::MAX_LAYERS), compaction (a merged delta or a snapshot,
+    /// see `compaction`).
     ///
     /// The tree is validated first: a file at `p` next to files under `p/` sets the error
     /// `file / directory path collision (p)` (reference §2.14). Wakes every
@@ -63,12 +65,11 @@ impl Store {
             });
         }
         let layers = layers(&*read, &commit.repo, commit.id.as_str())?;
-        let repo_key = commit.repo.key();
         let (size, collision) = size_and_collision(&*read, &commit.repo, &layers)?;
         let error = opts
             .error
             .or_else(|| collision.map(|p| format!("file / directory path collision ({p})")));
-        let compact = error.is_none() && layers.len() > MAX_LAYERS && {
+        let compact = error.is_none() && compaction::is_due(&layers) && {
             let mut all_finished = true;
             for id in layers.iter().skip(1) {
                 all_finished &= get_commit(&*read, &commit.repo, id)?.info.is_finished();
@@ -85,27 +86,7 @@ impl Store {
             });
         }
         if compact {
-            // The snapshot is the tree below plus this commit's own changes: keep those
-            // aside and say which tree is below, so that `changed_paths` need not compare
-            // the whole snapshot.
-            let start = layer_prefix(&repo_key, commit.id.as_str());
-            let end = prefix_end(&start);
-            let kept = layer_prefix(&repo_key, &tree::kept_delta_id(commit.id.as_str()));
-            for kv in read.scan(Table::Files, &start, &end)? {
-                let (k, v) = kv?;
-                let mut to = kept.clone();
-                to.extend_from_slice(&k[start.len()..]);
-                w.put(Table::Files, &to, &v)?;
-            }
-            rec.same_tree_as = layers.get(1).cloned();
-            super::meta::delete_range(&mut *w, Table::Files, &start, &end)?;
-            for f in MergedFiles::new(&*read, &repo_key, &layers, "/")? {
-                let (p, size, hash) = f?;
-                let mut k = start.clone();
-                k.extend_from_slice(p.as_bytes());
-                w.put(Table::Files, &k, &Entry::File { size, hash }.encode())?;
-            }
-            rec.snapshot = true;
+            compaction::compact(&*read, &mut *w, &mut rec, &layers)?;
         }
         rec.info.state = CommitState::Finished;
         rec.info.error = error;
@@ -386,6 +367,8 @@ impl StoreTxn<'_> {
                     info: info.clone(),
                     snapshot: false,
                     same_tree_as: None,
+                    merged_over: None,
+                    layer_entries: None,
                     owner: owner.clone(),
                 },
             )?;
@@ -468,6 +451,13 @@ pub(crate) fn layers<G: Getter + ?Sized>(
     let mut rec = get_commit(read, repo, id)?;
     let mut guard = 0usize;
     while !rec.snapshot {
+        if let Some(bottom) = rec.merged_over.take() {
+            // A merged delta holds every change down to `bottom` (see `compaction`).
+            rec = get_commit(read, repo, &bottom)?;
+            out.push(bottom);
+            guard += 1;
+            continue;
+        }
         let Some(parent) = rec.info.parent.clone() else {
             break;
         };

@@ -190,17 +190,22 @@ impl RepoCommits {
     }
 }
 
-/// Whether a commit's tree is built on its parent's layers: it is not a snapshot (a
-/// snapshot holds its whole tree).
+/// Whether a commit's tree is built on its parent's layers: it is neither a snapshot (which
+/// holds its whole tree) nor a merged delta (which reads the bottom of its old stack).
 fn reads_parent(rec: &CommitRecord) -> bool {
-    !rec.snapshot
+    !rec.snapshot && rec.merged_over.is_none()
 }
 
 /// The commits whose trees read `id`'s layer directly: its children, and, through children
-/// that finished with an error (never inherited from), their children, recursively. A
-/// snapshot child reads nothing below it.
+/// that finished with an error (never inherited from), their children, recursively; and the
+/// merged deltas over it. A snapshot or merged-delta child reads nothing of its parent.
 fn layer_dependents(repo: &RepoCommits, id: &str) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out: Vec<String> = repo
+        .records
+        .values()
+        .filter(|r| r.merged_over.as_deref() == Some(id))
+        .map(|r| r.info.commit.id.as_str().to_string())
+        .collect();
     let mut todo: Vec<String> = repo.children_of(id).to_vec();
     while let Some(c) = todo.pop() {
         let Some(rec) = repo.records.get(&c) else {
@@ -275,6 +280,9 @@ struct Planned {
     rebuilt: Vec<String>,
     /// Children re-parented to its parent.
     children: Vec<String>,
+    /// Compacted commits whose kept changes were relative to this commit's tree: after it is
+    /// gone they are compared whole (see `changes`).
+    same_tree: Vec<String>,
 }
 
 /// Checks the operation's rules for every commit of the set and plans it.
@@ -367,11 +375,18 @@ fn plan_one(
             rebuilt.push(d);
         }
     }
+    let same_tree = repo
+        .records
+        .values()
+        .filter(|r| r.same_tree_as.as_deref() == Some(id.as_str()))
+        .map(|r| r.info.commit.id.as_str().to_string())
+        .collect();
     Ok(Planned {
         rec,
         merge_into,
         rebuilt,
         children,
+        same_tree,
     })
 }
 
@@ -424,14 +439,16 @@ fn remove_commit_set(
     for p in planned {
         let repo = p.rec.info.commit.repo.clone();
         let x = p.rec.info.commit.id.as_str().to_string();
+        let below = super::commits::layers(&*w, &repo, &x)?;
         for d in &p.merge_into {
             merge_layer(w, &repo, &x, d)?;
-            if p.rec.snapshot {
-                let mut dep = get_commit(&*w, &repo, d)?;
-                dep.snapshot = true;
-                put_commit(w, &dep)?;
-            }
+            take_stack_below(w, &repo, &p.rec, d, below.get(1))?;
             done.merged_into.push(repo.commit(&CommitId::parse(d)?));
+        }
+        for c in &p.same_tree {
+            let mut rec = get_commit(&*w, &repo, c)?;
+            rec.same_tree_as = None;
+            put_commit(w, &rec)?;
         }
         for d in &p.rebuilt {
             done.rebuilt.push(repo.commit(&CommitId::parse(d)?));
@@ -451,6 +468,27 @@ fn remove_commit_set(
     done.removed
         .sort_by(|a, b| a.commit.repo.cmp(&b.commit.repo));
     Ok(done)
+}
+
+/// After commit `removed`'s layer was merged into `dep`'s: makes `dep`'s stack continue
+/// where `removed`'s did below its own layer (at `next`, or nowhere: `dep` then holds its
+/// whole tree). A dependent that reads its parent's layers already does, once re-parented,
+/// unless `removed` jumped to the bottom of its stack (a merged delta).
+fn take_stack_below(
+    w: &mut dyn MetaWrite,
+    repo: &RepoRef,
+    removed: &CommitRecord,
+    dep: &str,
+    next: Option<&String>,
+) -> Result<()> {
+    let mut rec = get_commit(&*w, repo, dep)?;
+    if reads_parent(&rec) && reads_parent(removed) {
+        return Ok(());
+    }
+    rec.merged_over = next.cloned();
+    rec.snapshot = next.is_none();
+    rec.layer_entries = None;
+    put_commit(w, &rec)
 }
 
 /// Moves every branch of the commit's repo whose head is the commit to its parent; branches
@@ -529,6 +567,8 @@ fn give_heads(
                 info,
                 snapshot: true,
                 same_tree_as: None,
+                merged_over: None,
+                layer_entries: None,
                 owner: None,
             };
             put_commit(w, &rec)?;

@@ -78,8 +78,9 @@
 //!
 //! **Commit contents** (reference §4.3): a commit stores only its changes (a layer of file
 //! entries and tombstones); its tree is that layer over the tree of its nearest error-free
-//! ancestor, merged on the fly in path order. Finishing compacts long layer stacks into a
-//! snapshot, bounding reads to [`tree::MAX_LAYERS`] range scans.
+//! ancestor, merged on the fly in path order. Finishing compacts long layer stacks (into one
+//! merged delta over the bottom of the stack, or a snapshot when that delta would be large),
+//! bounding reads to [`tree::MAX_LAYERS`] range scans.
 //!
 //! **Transactions.** Starting a commit creates it, moves the branch head and creates the
 //! AUTO commits of the same commit set downstream (with their commit provenance) in one
@@ -115,6 +116,7 @@ mod batch;
 mod changes;
 mod check;
 mod commits;
+mod compaction;
 mod connect;
 mod dir_put;
 pub mod error;

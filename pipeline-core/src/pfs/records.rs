@@ -35,6 +35,16 @@ pub(crate) struct CommitRecord {
     /// [`Store::changed_paths`]: super::store::Store::changed_paths
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub same_tree_as: Option<String>,
+    /// Set on a commit whose layer was compacted into a *merged delta*: the changes of every
+    /// layer above the bottom of its stack, tombstones kept. Its tree is that layer over the
+    /// stack of this commit (the old bottom, a whole tree), so reading its stack jumps there
+    /// instead of walking its parents (see `compaction`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_over: Option<String>,
+    /// How many entries the commit's layer holds, where compaction wrote it (a snapshot or a
+    /// merged delta); `None` on layers written before counts were kept, and on plain layers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer_entries: Option<u64>,
     /// Set on a commit a command started for one write ([`Store::write_auto_commit`]):
     /// the process that must finish it (see `recovery`).
     ///

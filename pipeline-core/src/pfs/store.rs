@@ -515,6 +515,8 @@ fn empty_finished_commit(w: &mut dyn MetaWrite, branch: &BranchRef) -> Result<Co
             info,
             snapshot: true,
             same_tree_as: None,
+            merged_over: None,
+            layer_entries: None,
             owner: None,
         },
     )?;
@@ -709,6 +711,8 @@ pub(crate) fn propagate(
                 info: info.clone(),
                 snapshot: false,
                 same_tree_as: None,
+                merged_over: None,
+                layer_entries: None,
                 owner: None,
             },
         )?;

@@ -4,8 +4,9 @@
 //! path). Its tree is its layer over the tree of its nearest error-free ancestor (reference
 //! §4.3), so reading means merging a short stack of sorted layers: newest entry per path wins,
 //! a tombstone hides the path. When a finished commit would sit on more than
-//! [`MAX_LAYERS`] layers, finishing it writes its whole tree as a *snapshot* layer instead,
-//! which bounds every read to that many range scans.
+//! [`MAX_LAYERS`] layers, finishing it rewrites its layer as a *merged delta* over the
+//! bottom of the stack, or as a *snapshot* of its whole tree (see `compaction`), which
+//! bounds every read to that many range scans.
 //!
 //! Everything streams in path order; memory is O(layers + tree depth), except the full
 //! [`walk`](super::Store::walk), which first computes directory sizes and hashes in one pass
@@ -18,7 +19,7 @@ use super::meta::{KvIter, MetaRead, Table, prefix_end};
 use super::model::{FileInfo, FileKind};
 use crate::hash::{ContentHash, DirectoryHasher};
 
-/// Layers beyond which a finished commit is compacted into a snapshot.
+/// Layers beyond which a finished commit's stack is compacted (see `compaction`).
 pub const MAX_LAYERS: usize = 16;
 
 /// A stored file entry: present (size, hash) or deleted.
@@ -163,34 +164,41 @@ impl MergedFiles {
     }
 
     fn next_inner(&mut self) -> Result<Option<TreeFile>> {
-        loop {
-            let mut best: Option<(usize, &str)> = None;
-            for (i, c) in self.cursors.iter().enumerate() {
-                if let Some((p, _)) = &c.head
-                    && best.is_none_or(|(_, b)| p.as_str() < b)
-                {
-                    best = Some((i, p.as_str()));
-                }
-            }
-            let Some((winner, path)) = best else {
-                return Ok(None);
-            };
-            let path = path.to_string();
-            let entry = self
-                .cursors
-                .get(winner)
-                .and_then(|c| c.head.as_ref())
-                .map(|(_, e)| *e)
-                .unwrap_or(Entry::Tombstone);
-            for c in &mut self.cursors {
-                if c.head.as_ref().is_some_and(|(p, _)| *p == path) {
-                    c.advance()?;
-                }
-            }
+        while let Some((path, entry)) = self.next_entry()? {
             if let Entry::File { size, hash } = entry {
                 return Ok(Some((path, size, hash)));
             }
         }
+        Ok(None)
+    }
+
+    /// The next path any layer mentions, with its newest entry: a file, or a tombstone
+    /// (which [`MergedFiles`] as an iterator skips; a merged delta keeps them).
+    pub(crate) fn next_entry(&mut self) -> Result<Option<(String, Entry)>> {
+        let mut best: Option<(usize, &str)> = None;
+        for (i, c) in self.cursors.iter().enumerate() {
+            if let Some((p, _)) = &c.head
+                && best.is_none_or(|(_, b)| p.as_str() < b)
+            {
+                best = Some((i, p.as_str()));
+            }
+        }
+        let Some((winner, path)) = best else {
+            return Ok(None);
+        };
+        let path = path.to_string();
+        let entry = self
+            .cursors
+            .get(winner)
+            .and_then(|c| c.head.as_ref())
+            .map(|(_, e)| *e)
+            .unwrap_or(Entry::Tombstone);
+        for c in &mut self.cursors {
+            if c.head.as_ref().is_some_and(|(p, _)| *p == path) {
+                c.advance()?;
+            }
+        }
+        Ok(Some((path, entry)))
     }
 }
 
