@@ -156,6 +156,7 @@ mod trigger;
 mod txn;
 pub mod verify;
 pub mod work_queue;
+mod writeback;
 
 pub use autocommit::{WriteTarget, Written};
 pub use batch::{EngineReader, EngineWrite, IndexOf, OutputBatch};

@@ -14,7 +14,8 @@
 //! Either way:
 //!
 //! - [`Durability::Immediate`]: fsync the file (before the rename), fsync the fan-out
-//!   directory. The object is durable when `put` returns.
+//!   directory. The object is durable when `put` returns. A large object is flushed in
+//!   steps while it streams (`writeback`), so that fsync waits only for its tail.
 //! - [`Durability::Deferred`]: no fsync; the caller must call
 //!   [`ObjectStore::barrier`] (one `syncfs(2)` for the whole batch) **before** committing
 //!   metadata that references the objects. Bulk puts (a directory of 100,000 files) use this.
@@ -66,6 +67,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::error::{PfsError, Result};
 use super::private::private_dir;
+use super::writeback::{self, EarlyWriteback};
 use crate::hash::{ContentHash, FileHasher};
 
 /// When an object must be on disk.
@@ -410,7 +412,7 @@ impl ObjectStore for LocalObjectStore {
             let result = file
                 .write_all(head)
                 .map_err(|e| PfsError::io(&tmp_path, e))
-                .and_then(|()| stream_into(reader, &mut file, &tmp_path, buf, hasher, n as u64))
+                .and_then(|()| stream_into(reader, &mut file, &tmp_path, buf, (hasher, n as u64), durability))
                 .and_then(|(size, hash)| self.settle(file, &tmp_path, hash, size, durability));
             if !matches!(result, Ok(StoredObject { new: true, .. })) {
                 let _ = fs::remove_file(&tmp_path);
@@ -565,27 +567,39 @@ fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> Result<usize> {
 }
 
 /// Copies the rest of `reader` into `file` through `buf`, hashing it after what `hasher`
-/// and `size` already hold; returns the total size and the BLAKE3.
+/// and `size` already hold; returns the total size and the BLAKE3. A durable put of a large
+/// object flushes it to disk as it goes ([`EarlyWriteback`]).
 fn stream_into(
     reader: &mut dyn Read,
     file: &mut File,
     path: &Path,
     buf: &mut [u8],
-    mut hasher: FileHasher,
-    mut size: u64,
+    (mut hasher, mut size): (FileHasher, u64),
+    durability: Durability,
 ) -> Result<(u64, ContentHash)> {
-    loop {
+    let mut writeback: Option<EarlyWriteback> = None;
+    let copied = loop {
         let n = match reader.read(buf) {
-            Ok(0) => return Ok((size, hasher.finish())),
+            Ok(0) => break Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(PfsError::io("<input stream>", e)),
+            Err(e) => break Err(PfsError::io("<input stream>", e)),
         };
         let chunk = buf.get(..n).unwrap_or_default();
         hasher.update(chunk);
-        file.write_all(chunk).map_err(|e| PfsError::io(path, e))?;
+        if let Err(e) = file.write_all(chunk) {
+            break Err(PfsError::io(path, e));
+        }
         size += n as u64;
-    }
+        if durability == Durability::Immediate && size >= writeback::STEP {
+            match &mut writeback {
+                Some(w) => w.wrote(size),
+                None => writeback = EarlyWriteback::start(file),
+            }
+        }
+    };
+    let flushed = writeback.map_or(Ok(()), |w| w.finish().map_err(|e| PfsError::io(path, e)));
+    copied.and(flushed).map(|()| (size, hasher.finish()))
 }
 
 impl LocalObjectStore {
