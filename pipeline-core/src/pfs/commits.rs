@@ -87,6 +87,8 @@ impl Store {
         }
         if compact {
             compaction::compact(&*read, &mut *w, &mut rec, &layers)?;
+        } else if error.is_none() {
+            compaction::note_whole_tree(&*read, &mut rec, &layers)?;
         }
         rec.info.state = CommitState::Finished;
         rec.info.error = error;

@@ -41,8 +41,10 @@ pub(crate) struct CommitRecord {
     /// instead of walking its parents (see `compaction`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_over: Option<String>,
-    /// How many entries the commit's layer holds, where compaction wrote it (a snapshot or a
-    /// merged delta); `None` on layers written before counts were kept, and on plain layers.
+    /// How many entries the commit's layer holds, where it is known: a layer compaction
+    /// wrote (a snapshot or a merged delta), or the layer of a commit without error-free
+    /// ancestors (its whole tree). `None` on other layers and on those written before
+    /// counts were kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layer_entries: Option<u64>,
     /// Set on a commit a command started for one write ([`Store::write_auto_commit`]):
