@@ -22,6 +22,7 @@
 //! | [`model`] | repos, branches, commits, file entries |
 //! | [`meta`] | the metadata-store trait (ordered transactional key-value) |
 //! | [`object`] | the object-store trait and the local content-addressed store |
+//! | `writeback` | a large object flushed to disk while it is written, so its fsync waits only for the tail |
 //! | `object_remote` | `RemoteObjectStore`: contents on S3, GCS, Azure or a directory through the `object_store` crate (feature `store-object`) |
 //! | `meta_redb` | the embedded metadata database ([`RedbMetaStore`]) |
 //! | `meta_postgres` | the metadata store on a PostgreSQL server ([`PostgresMetaStore`], feature `store-postgres`) |
@@ -33,6 +34,7 @@
 //! | [`stat_cache`] | what a directory put remembers of local files (git's index idea) and what it trusts |
 //! | `txn` | [`Store::transact`] and [`StoreTxn`]: several changes in one transaction |
 //! | `tree` | per-commit layers, their streaming merge, directory hashes |
+//! | `compaction` | shortening a long layer stack as its commit finishes: a merged delta over the stack's bottom, or a snapshot when that delta would be large |
 //! | `source` | [`CommitTree`]: a commit as a [`crate::datum::TreeSource`] |
 //! | `changes` | [`Store::changed_paths`]: the paths that differ between two commits of a repo, from the layers they do not share (O(change), not O(tree)) |
 //! | `query` | [`Store::diff_path`] (one path on each side, `shallow`) and [`Store::find_commits`] (a branch's commits that changed a path) |
