@@ -277,7 +277,10 @@ mod tests {
             snapshots += usize::from(rec.snapshot && i > 0);
             if merged + snapshots == 1 && rec.merged_over.is_none() && i > 0 {
                 // The first commit was counted when it finished: no whole-tree rewrite yet.
-                assert!(!rec.snapshot, "commit {i}: the first compaction wrote a snapshot");
+                assert!(
+                    !rec.snapshot,
+                    "commit {i}: the first compaction wrote a snapshot"
+                );
             }
             if let Some((prev, before)) = i.checked_sub(1).and_then(|p| history.get(p)) {
                 let expected = diff(before, model);

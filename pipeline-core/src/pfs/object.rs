@@ -412,7 +412,16 @@ impl ObjectStore for LocalObjectStore {
             let result = file
                 .write_all(head)
                 .map_err(|e| PfsError::io(&tmp_path, e))
-                .and_then(|()| stream_into(reader, &mut file, &tmp_path, buf, (hasher, n as u64), durability))
+                .and_then(|()| {
+                    stream_into(
+                        reader,
+                        &mut file,
+                        &tmp_path,
+                        buf,
+                        (hasher, n as u64),
+                        durability,
+                    )
+                })
                 .and_then(|(size, hash)| self.settle(file, &tmp_path, hash, size, durability));
             if !matches!(result, Ok(StoredObject { new: true, .. })) {
                 let _ = fs::remove_file(&tmp_path);
