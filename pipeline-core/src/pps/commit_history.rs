@@ -133,9 +133,25 @@ impl Engine {
         }
     }
 
-    /// Asks the jobs of set `id` running in this engine to stop with `reason` (they end
-    /// KILLED once their datums return).
+    /// Asks the jobs of set `id` to stop with `reason` (they end KILLED once their datums
+    /// return). The reason is stored for every unfinished job of the set first, then the
+    /// running ones are cancelled: a job still planning, not yet registered as running,
+    /// finds the reason when it registers (`run_registered`).
     fn cancel_running_of_set(&self, id: &CommitId, reason: &str) -> Result<()> {
+        let mut kills = Vec::new();
+        for c in self.store().inspect_commit_set(id)? {
+            let key = JobKey::new(&c.commit.repo.name, id.as_str()).encode();
+            if let Some(v) = self.store().engine_get(&key)? {
+                let job: JobInfo = decode(&key, &v)?;
+                if !job.state.is_terminal() {
+                    let kill = KillReasonKey::new(&job.pipeline, &job.id).encode();
+                    kills.push((kill, Some(reason.as_bytes().to_vec())));
+                }
+            }
+        }
+        if !kills.is_empty() {
+            self.store().engine_write(kills)?;
+        }
         let running: Vec<_> = self
             .inner
             .running

@@ -67,7 +67,7 @@ use crate::pfs::{CommitRef, CommitTree};
 
 use super::error::{PpsError, Result, task_failed};
 use super::inherited::RecordsView;
-use super::keys::DatumKey;
+use super::keys::{DatumKey, KillReasonKey, RecordKey};
 use super::records::{DatumInfo, DatumState, JobInfo, JobState, PipelineInfo};
 use super::registry::decode;
 use super::{Engine, now_ms};
@@ -223,6 +223,16 @@ impl Engine {
             .insert(key.clone(), run.cancel.clone());
         if self.is_parked() {
             // Parked between the scheduler's check and the registration above.
+            run.cancel.cancel();
+        }
+        // Killed while it planned, before the registration above: a kill of its commit set
+        // stores its reason before it looks for running jobs, and a stop that found no
+        // running job ended the job itself.
+        let kill = KillReasonKey::new(&job.pipeline, &job.id).encode();
+        let ended = self
+            .inspect_job(&job.pipeline, &job.id)
+            .is_ok_and(|j| j.state.is_terminal());
+        if ended || self.store().engine_get(&kill)?.is_some() {
             run.cancel.cancel();
         }
         let result = run.run(job, owners).await;
