@@ -93,6 +93,37 @@ fn a_reader_that_stops_early_leaves_the_next_open_the_whole_file() {
     );
 }
 
+/// Early closes in a row, each reopened at once (after one byte, after one line): every
+/// open gets the whole file from its start, never what an earlier open's pipe still held.
+#[test]
+fn every_reopen_after_an_early_close_gets_the_whole_file() {
+    let e = env();
+    e.repo("in");
+    let long: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
+    e.commit("in", &[], &[("/a", &long)]);
+    e.create(&lazy(
+        "reopen",
+        "/*",
+        "for i in $(seq 1 40); do head -c 1 /pfs/in/a > /dev/null; head -n 1 /pfs/in/a \
+         >> /pfs/out/firsts; done; cat /pfs/in/a > /pfs/out/all",
+        "",
+    ));
+    let jobs = e.run();
+    assert_eq!(jobs[0].state, JobState::JobSuccess, "{jobs:?}");
+    let tree = e.head_tree("reopen");
+    let get = |p: &str| {
+        tree.iter()
+            .find(|(path, _)| path == p)
+            .map(|(_, c)| c.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(get("/firsts"), "line 0\n".repeat(40));
+    assert!(
+        get("/all") == long,
+        "the full read after early closes differs"
+    );
+}
+
 #[test]
 fn lazy_wins_over_empty_files() {
     let e = env();

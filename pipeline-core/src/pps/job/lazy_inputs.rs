@@ -3,12 +3,16 @@
 //! opens it. Nothing is copied before the datum starts and nothing beyond what is read is
 //! materialised (at most one pipe buffer, 64 KiB, ahead of the reader).
 //!
-//! One feeder thread per pipe waits for a reader, streams the file (verified as it goes),
-//! and before closing puts a fresh pipe in its place: the reader sees the end of the file
-//! (a pipe ends only once no writer has it open, which a quick reopen of the same pipe would
-//! prevent), and whoever opens the name next gets the whole file again, so a retried attempt,
-//! or user code reading a file twice, reads it afresh. Seeking does not work (it never does
-//! on a pipe; Pachyderm's lazy inputs are the same).
+//! One feeder thread per pipe waits for a reader. As soon as one has opened the pipe, it
+//! puts a fresh pipe under the name and streams the file (verified as it goes) to that
+//! reader from a thread of its own. Nothing is written before the fresh pipe is in place,
+//! so whoever opens the name after reading from it gets a pipe of its own and the whole
+//! file from the start: a retried attempt, code that reads a file twice, or closes it early
+//! and opens it again. (Replacing the pipe only after the copy let a quick reopen join the
+//! old pipe and read what it still held.) A reader sees the end of the file when its copy
+//! closes its pipe. Two opens at the same instant, before the fresh pipe is placed, can
+//! still share one pipe: a FIFO cannot tell its readers apart. Seeking does not work (it
+//! never does on a pipe; Pachyderm's lazy inputs are the same).
 //!
 //! Pipes are reached through an `O_PATH` descriptor of their directory, not by the scratch
 //! path, so an executor may move the scratch directory's entries (the Docker executor's bind
@@ -193,33 +197,50 @@ struct Feed {
 }
 
 impl Feed {
+    /// Waits for each reader of the pipe in turn; each one's copy runs on a thread of its
+    /// own.
     fn run(self) {
+        let feed = Arc::new(self);
         loop {
             // Blocks until user code (or `stop`) opens the pipe for reading.
             let opened = std::fs::OpenOptions::new()
                 .write(true)
-                .open(self.pipe.path());
-            if self.stopping.load(Ordering::SeqCst) {
+                .open(feed.pipe.path());
+            if feed.stopping.load(Ordering::SeqCst) {
                 return;
             }
-            let mut pipe = match opened {
+            let pipe = match opened {
                 Ok(p) => p,
-                Err(e) => return self.fail(format!("opening the pipe: {e}")),
+                Err(e) => return feed.fail(format!("opening the pipe: {e}")),
             };
-            let copied = self.copy_into(&mut pipe);
-            // The next reader gets a pipe of its own; this one ends for its reader once
-            // closed.
-            if let Err(e) = self.pipe.make() {
-                return self.fail(e);
+            // A fresh pipe goes under the name before a byte is written: this one stays
+            // its reader's alone and ends for it when closed. Whoever opens the name after
+            // reading from it (code that closed the file early and opens it again) gets a
+            // pipe and a copy of its own, from the start.
+            if let Err(e) = feed.pipe.make() {
+                return feed.fail(e);
             }
-            drop(pipe);
-            match copied {
-                Ok(()) => {}
-                // The reader closed early (read a part, or nothing): fine, as with a file.
-                Err(Stop::ReaderGone) => {}
-                Err(Stop::Failed(e)) => return self.fail(e),
+            let copier = Arc::clone(&feed);
+            let spawned = std::thread::Builder::new()
+                .name("lazy-input-copy".into())
+                .stack_size(FEEDER_STACK)
+                .spawn(move || copier.copy_to_end(pipe));
+            if let Err(e) = spawned {
+                return feed.fail(format!("starting a copy: {e}"));
             }
         }
+    }
+
+    /// Copies the file into one reader's pipe. A failure is recorded before the pipe is
+    /// closed, so a reader that sees the end finds the datum's error already set.
+    fn copy_to_end(&self, mut pipe: File) {
+        match self.copy_into(&mut pipe) {
+            Ok(()) => {}
+            // The reader closed early (read a part, or nothing): fine, as with a file.
+            Err(Stop::ReaderGone) => {}
+            Err(Stop::Failed(e)) => self.fail(e),
+        }
+        drop(pipe);
     }
 
     fn copy_into(&self, pipe: &mut File) -> Result<(), Stop> {
