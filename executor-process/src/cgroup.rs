@@ -20,11 +20,14 @@
 //! crate's API opens and formats on each call. Everything else is a handful of file writes.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use pipeline_core::spec::Resources;
+
+use crate::child::CgroupJoin;
 
 /// How long ending a datum may wait for its processes to be gone.
 const KILL_WAIT: Duration = Duration::from_secs(5);
@@ -176,14 +179,19 @@ impl CgroupRoot {
         let mut cg = WorkerCgroup {
             dirs: Vec::new(),
             procs: Vec::new(),
+            v2_dir: None,
             kill_dir: None,
             kill: self.kill_method(),
             memory: None,
+            killed: AtomicBool::new(false),
+            resources: *resources,
+            v2_controllers: self.v2_controllers.clone(),
         };
         let v2_has = |c: &str| self.v2_controllers.iter().any(|x| x == c);
         if let Some(base) = &self.v2 {
             let dir = base.join(name);
             cg.add(&dir)?;
+            cg.v2_dir = Some(open_dir(&dir)?);
             cg.kill_dir = Some(dir.clone());
             if !dir.join("cgroup.kill").exists() {
                 cg.kill = KillMethod::KillMembers; // Linux before 5.14
@@ -220,6 +228,37 @@ impl CgroupRoot {
         }
         Ok(cg)
     }
+}
+
+/// Makes the cgroup `dir` (or takes the one there) and opens its `cgroup.procs`.
+fn create_cgroup(dir: &Path) -> io::Result<OwnedFd> {
+    match std::fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("making {}: {e}", dir.display()),
+            ));
+        }
+    }
+    let procs = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join("cgroup.procs"))?;
+    Ok(procs.into())
+}
+
+/// A cgroup directory opened for `clone3`'s `CLONE_INTO_CGROUP`.
+fn open_dir(dir: &Path) -> io::Result<OwnedFd> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(dir)
+        .map_err(|e| io::Error::new(e.kind(), format!("opening {}: {e}", dir.display())))?;
+    Ok(file.into())
 }
 
 /// Whether `resources` set anything controller `ctrl` enforces.
@@ -361,37 +400,66 @@ enum Memory {
 #[derive(Debug)]
 pub(crate) struct WorkerCgroup {
     dirs: Vec<PathBuf>,
+    /// `cgroup.procs` of each cgroup, in the order of `dirs` (the v2 one first).
     procs: Vec<OwnedFd>,
+    /// The v2 cgroup's directory, for creating children in it (`None`: children join by
+    /// writing `cgroup.procs`).
+    v2_dir: Option<OwnedFd>,
     kill_dir: Option<PathBuf>,
     kill: KillMethod,
     memory: Option<Memory>,
+    /// `cgroup.kill` was written since the v2 cgroup was made. On Linux 6.18 (seen on this
+    /// project's machines) a process created *into* a cgroup after that is killed at once,
+    /// so [`WorkerCgroup::renew_after_kill`] makes the cgroup anew before the next datum.
+    killed: AtomicBool,
+    /// What a renewed v2 cgroup gets again: the limits, and the controllers v2 offers.
+    resources: Resources,
+    v2_controllers: Vec<String>,
 }
 
 impl WorkerCgroup {
     fn add(&mut self, dir: &Path) -> io::Result<()> {
-        match std::fs::create_dir(dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => {
-                return Err(io::Error::new(
-                    e.kind(),
-                    format!("making {}: {e}", dir.display()),
-                ));
-            }
-        }
+        let procs = create_cgroup(dir)?;
         self.dirs.push(dir.to_path_buf());
-        let procs = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(dir.join("cgroup.procs"))?;
-        self.procs.push(procs.into());
+        self.procs.push(procs);
         Ok(())
     }
 
-    /// The `cgroup.procs` descriptors a datum's child writes itself into.
-    pub(crate) fn procs_fds(&self) -> Vec<RawFd> {
-        self.procs.iter().map(AsRawFd::as_raw_fd).collect()
+    /// Makes the v2 cgroup anew (same path, limits applied again) if it was killed since it
+    /// was made, so that children can still be created in it. Where the old one cannot be
+    /// removed, children join it by writing `cgroup.procs` from then on.
+    pub(crate) fn renew_after_kill(&mut self) -> io::Result<()> {
+        if !self.killed.swap(false, Ordering::Relaxed) || self.v2_dir.is_none() {
+            return Ok(());
+        }
+        let Some(dir) = self.kill_dir.clone() else {
+            return Ok(());
+        };
+        self.v2_dir = None;
+        if let Err(e) = std::fs::remove_dir(&dir) {
+            tracing::debug!("keeping {} ({e}); datums join it by pid", dir.display());
+            return Ok(());
+        }
+        let procs = create_cgroup(&dir)?;
+        let v2_has = |c: &str| self.v2_controllers.iter().any(|x| x == c);
+        apply_v2(&dir, &self.resources, &v2_has)?;
+        self.procs[0] = procs;
+        self.v2_dir = Some(open_dir(&dir)?);
+        Ok(())
+    }
+
+    /// How a datum's child joins these cgroups (descriptors the worker keeps open).
+    pub(crate) fn join(&self) -> CgroupJoin {
+        let mut procs = self.procs.iter().map(AsRawFd::as_raw_fd);
+        let v2 = self
+            .v2_dir
+            .as_ref()
+            .and_then(|dir| Some((dir.as_raw_fd(), procs.next()?)));
+        CgroupJoin {
+            v2,
+            // Without the v2 directory, its `cgroup.procs` (first) is written like the rest.
+            procs_to_write: procs.collect(),
+        }
     }
 
     /// The out-of-memory kills so far (`None` without a memory controller).
@@ -433,7 +501,10 @@ impl WorkerCgroup {
         let pause = Duration::from_micros(500);
         loop {
             match self.kill {
-                KillMethod::CgroupKill => write(dir, "cgroup.kill", "1")?,
+                KillMethod::CgroupKill => {
+                    self.killed.store(true, Ordering::Relaxed);
+                    write(dir, "cgroup.kill", "1")?;
+                }
                 KillMethod::Freezer => freeze_and_kill(dir, deadline).await?,
                 KillMethod::KillMembers => kill_members(dir)?,
             }
@@ -453,6 +524,7 @@ impl WorkerCgroup {
     /// Kills what is left, synchronously (for `Drop`), then removes the cgroups.
     fn remove(&mut self) {
         self.procs.clear();
+        self.v2_dir = None;
         if let Some(dir) = &self.kill_dir {
             for _ in 0..200 {
                 let _ = match self.kill {
@@ -559,7 +631,8 @@ mod tests {
     }
 
     /// The v2 path against a fake cgroupfs (a plain directory): limits land in the v2 files,
-    /// the datum joins through `cgroup.procs`, killing writes `cgroup.kill`.
+    /// the datum joins the v2 cgroup only (by directory or `cgroup.procs`), killing writes
+    /// `cgroup.kill`.
     #[tokio::test]
     async fn v2_limits_and_kill_on_a_fake_cgroupfs() {
         let t = tempfile::tempdir().expect("tmp");
@@ -579,7 +652,11 @@ mod tests {
         assert_eq!(read(&dir, "pids.max"), "20");
         assert_eq!(read(&dir, "cpu.max"), "150000 100000");
         assert_eq!(read(&dir, "cpu.weight"), "20"); // 512 shares
-        assert_eq!(cg.procs_fds().len(), 1);
+        let join = cg.join();
+        assert!(
+            join.v2.is_some() && join.procs_to_write.is_empty(),
+            "{join:?}"
+        );
         std::fs::write(dir.join("memory.events"), "low 0\noom 1\noom_kill 3\n").expect("events");
         assert_eq!(cg.oom_kills(), Some(3));
         std::fs::write(dir.join("cgroup.events"), "populated 1\nfrozen 0\n").expect("events");
@@ -623,11 +700,11 @@ mod tests {
         assert_eq!(read(&base("pids").join("w"), "pids.max"), "20");
         assert_eq!(read(&base("cpu").join("w"), "cpu.cfs_quota_us"), "150000");
         assert_eq!(read(&base("cpu").join("w"), "cpu.shares"), "512");
-        assert_eq!(cg.procs_fds().len(), 4);
+        assert_eq!(cg.join().procs_to_write.len(), 4);
         assert_eq!(cg.kill_dir, Some(base("freezer").join("w")));
         // Without limits a datum joins only what kills it (one migration per datum).
         let plain = root.worker("plain", &Resources::default()).expect("worker");
-        assert_eq!(plain.procs_fds().len(), 1);
+        assert_eq!(plain.join().procs_to_write.len(), 1);
         assert_eq!(plain.kill_dir, Some(base("freezer").join("plain")));
         assert!(!base("memory").join("plain").exists());
     }

@@ -18,7 +18,8 @@
 //! 1. `PR_SET_PDEATHSIG(SIGKILL)`, then exit if the parent already died (the race the man page
 //!    describes), so the datum's process dies with the host process;
 //! 2. join the worker's cgroups (write `0` to each `cgroup.procs` opened by the worker), so
-//!    that everything it starts is in them;
+//!    that everything it starts is in them; the v2 cgroup is usually joined already, by
+//!    being created in it ([`crate::clone3`]);
 //! 3. the namespaces: (normal user: the user namespace owning the mount namespace,) the mount
 //!    namespace, whose root is the sandbox root, then the user namespace user code runs in,
 //!    which does not own the mount namespace;
@@ -60,14 +61,24 @@ pub(crate) enum Namespace {
 #[derive(Debug, Clone)]
 pub(crate) struct ChildPlan {
     pub(crate) parent: Pid,
-    /// Descriptors of the worker's `cgroup.procs` files: the child writes `0` (itself) to
-    /// each before anything else, so everything it starts is in the worker's cgroups.
-    pub(crate) cgroup_procs: Vec<RawFd>,
+    /// The worker's cgroups: everything the child starts is in them.
+    pub(crate) cgroups: CgroupJoin,
     pub(crate) namespace: Namespace,
     pub(crate) working_dir: Option<CString>,
     /// The identity inside the namespace (always set by a root host: user code never keeps
     /// the host's root credentials).
     pub(crate) run_as: Option<RunAs>,
+}
+
+/// How a datum's child gets into its worker's cgroups.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CgroupJoin {
+    /// The v2 cgroup: its directory, to create the child in it, and its `cgroup.procs`, to
+    /// join by writing where that is not possible.
+    pub(crate) v2: Option<(RawFd, RawFd)>,
+    /// `cgroup.procs` of the other cgroups (the v1 hierarchies'; the v2 one's too when it
+    /// cannot be created in): the child writes `0` (itself) to each.
+    pub(crate) procs_to_write: Vec<RawFd>,
 }
 
 /// The first step of every child: die with the host.
@@ -81,15 +92,20 @@ fn die_with(parent: Pid) -> io::Result<()> {
 }
 
 impl ChildPlan {
-    /// Runs the plan in the child. Must not allocate, lock or touch host state (the child
-    /// shares the host's memory).
+    /// Runs the plan in the child (`in_v2_cgroup`: it was created in its v2 cgroup). Must
+    /// not allocate, lock or touch host state (the child shares the host's memory).
     #[cfg(target_os = "linux")]
-    pub(crate) fn apply(&self) -> io::Result<()> {
+    pub(crate) fn apply(&self, in_v2_cgroup: bool) -> io::Result<()> {
         use nix::sched::{CloneFlags, setns};
         use std::os::fd::BorrowedFd;
 
         die_with(self.parent)?;
-        for &fd in &self.cgroup_procs {
+        let v2_procs = self
+            .cgroups
+            .v2
+            .filter(|_| !in_v2_cgroup)
+            .map(|(_, procs)| procs);
+        for &fd in v2_procs.iter().chain(&self.cgroups.procs_to_write) {
             // SAFETY: writing two bytes from a constant to a descriptor the worker owns.
             #[allow(unsafe_code)]
             let n = unsafe { libc::write(fd, c"0".as_ptr().cast(), 1) };

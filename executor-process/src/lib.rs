@@ -116,17 +116,22 @@
 //! host process's cgroup; when its cgroup holds processes and is not the root, only killing
 //! works (reported the same way).
 //!
-//! **Cost, and a host setting that removes it.** Each datum's process joins the worker's
-//! cgroup with a write to `cgroup.procs`: a task migration, about 0.2 ms per datum on this
-//! project's test machines (the engine bench's full run is 1.19× what it was without cgroups).
-//! Mounting the cgroup v2 hierarchy with `favordynmods` (Linux 6.0+) makes migrations cheap
-//! and measured the same as without cgroups (see `benches/README.md`); it is the host's
-//! choice, so the executor does not remount anything itself.
+//! **Cost.** Writing a pid to `cgroup.procs` migrates a running task, which the kernel makes
+//! wait for an RCU grace period (about 0.2 ms per datum on this project's test machines, the
+//! engine bench's full run 1.19× what it was without cgroups). So a datum's process is
+//! created directly in the worker's v2 cgroup (`clone3` with `CLONE_INTO_CGROUP`, Linux 5.7+,
+//! x86-64): no migration at all. v1 hierarchies (joined only for a limit v2 does not offer,
+//! or to kill where v2 is absent) are still joined by writing `cgroup.procs`, as is the v2
+//! cgroup where `clone3` is refused (older kernels, a seccomp filter); there, mounting the
+//! cgroup v2 hierarchy with `favordynmods` (Linux 6.0+) makes migrations cheap (see
+//! `benches/README.md`). A process created into a cgroup that `cgroup.kill` has emptied is
+//! killed at once on Linux 6.18, so a worker's cgroup is made anew after every such kill
+//! (only when a datum left processes behind).
 //!
 //! # Starting processes
 //!
-//! Datums start through `clone(CLONE_VM | CLONE_VFORK)`, as glibc's `posix_spawn` does
-//! internally, not `fork`: forking copies the page tables of the whole host for every datum,
+//! Datums start through `clone(CLONE_VM | CLONE_VFORK)` (`clone3`, to start in the worker's
+//! cgroup), as glibc's `posix_spawn` does internally, not `fork`: forking copies the page tables of the whole host for every datum,
 //! which dominated the engine's per-datum cost. `posix_spawn` itself cannot join a namespace or
 //! set the parent-death signal. See the `spawn` module for the rules the child follows. The
 //! program is looked up on the `PATH` of the datum's environment, inside its namespace; a file
@@ -185,6 +190,7 @@
 
 mod cgroup;
 mod child;
+mod clone3;
 mod executor;
 mod logs;
 mod probe;

@@ -33,7 +33,8 @@ pub(crate) fn probe(mode: PfsMode, mount_point: &Path) -> Result<(), String> {
         let mut stack = crate::spawn::Stack::new().map_err(|e| e.to_string())?;
         let ns = crate::spawn::capture_namespace(&create, &mut stack)
             .map_err(|e| format!("making the namespace: {e}"))?;
-        let plan = datum_plan(Some(&ns), Vec::new(), None, run_as).map_err(|e| e.to_string())?;
+        let plan =
+            datum_plan(Some(&ns), Default::default(), None, run_as).map_err(|e| e.to_string())?;
         let program =
             crate::spawn::Program::new(std::ffi::OsStr::new("true"), [], std::env::vars_os())
                 .map_err(|(field, _)| format!("{field} contains a NUL byte"))?;

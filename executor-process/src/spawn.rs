@@ -34,7 +34,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use tokio::io::unix::AsyncFd;
 
@@ -149,6 +149,8 @@ struct ChildCtx<'a> {
     envp: &'a [*const libc::c_char],
     stdio: [RawFd; 3],
     report: &'a Report,
+    /// The child was created in its v2 cgroup (it joins only the others itself).
+    in_v2_cgroup: bool,
 }
 
 /// A child stack: mapped once, with a guard page below it, reused by every spawn of its
@@ -269,7 +271,7 @@ pub(crate) fn spawn(
     let argv = pointers(&program.argv);
     let envp = pointers(&program.envp);
     let report = Report(AtomicI32::new(0));
-    let ctx = ChildCtx {
+    let mut ctx = ChildCtx {
         plan,
         candidates: &candidates,
         argv: &argv,
@@ -280,27 +282,9 @@ pub(crate) fn spawn(
             err_w.as_raw_fd(),
         ],
         report: &report,
+        in_v2_cgroup: false,
     };
-
-    let mut pidfd: libc::c_int = -1;
-    let pid = {
-        let _blocked = BlockedSignals::all();
-        // SAFETY: `child_main` follows the rules in the module docs; `ctx` and everything it
-        // points to live in this frame, which `CLONE_VFORK` keeps suspended until the child
-        // has called `execve` or exited; the stack is ours and unused by anyone else.
-        unsafe {
-            libc::clone(
-                child_main,
-                stack.top(),
-                libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD,
-                std::ptr::from_ref(&ctx).cast_mut().cast(),
-                &mut pidfd as *mut libc::c_int,
-            )
-        }
-    };
-    if pid < 0 {
-        return Err(SpawnError::Setup(io::Error::last_os_error()));
-    }
+    let (pid, pidfd) = start_child(&mut ctx, stack).map_err(SpawnError::Setup)?;
     // SAFETY: with `CLONE_PIDFD` the kernel stored a new descriptor (close-on-exec) here.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
     let reported = report.0.load(Ordering::Acquire);
@@ -322,6 +306,62 @@ pub(crate) fn spawn(
         stdout: out_r,
         stderr: err_r,
     })
+}
+
+/// Whether `clone3` into a cgroup failed here for good (old kernel, seccomp filter, other
+/// architecture): later spawns go straight to `clone` and join by writing `cgroup.procs`.
+static NO_CLONE_INTO_CGROUP: AtomicBool = AtomicBool::new(false);
+
+/// Starts `child_main(ctx)`: created in the plan's v2 cgroup when it has one and the kernel
+/// allows it, else with `clone`, the child then joining by itself. Returns the pid and the
+/// pidfd (owned by the caller).
+fn start_child(ctx: &mut ChildCtx<'_>, stack: &mut Stack) -> io::Result<(i32, RawFd)> {
+    let _blocked = BlockedSignals::all();
+    if let Some((dir, _)) = ctx.plan.cgroups.v2
+        && !NO_CLONE_INTO_CGROUP.load(Ordering::Relaxed)
+    {
+        ctx.in_v2_cgroup = true;
+        // SAFETY: as for `clone` below.
+        let started = unsafe {
+            crate::clone3::clone_into_cgroup(
+                child_main,
+                std::ptr::from_mut(ctx).cast(),
+                stack.base,
+                stack.len,
+                dir,
+            )
+        };
+        match started {
+            Ok(started) => return Ok(started),
+            Err(e) => {
+                // Short of resources, `clone` below fails the same way; anything else
+                // (`ENOSYS`, `E2BIG`, `EPERM` from a filter, ...) will not change.
+                let transient = matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENOMEM));
+                if !transient {
+                    tracing::debug!("clone3 into the worker's cgroup: {e}; joining by pid");
+                    NO_CLONE_INTO_CGROUP.store(true, Ordering::Relaxed);
+                }
+                ctx.in_v2_cgroup = false;
+            }
+        }
+    }
+    let mut pidfd: libc::c_int = -1;
+    // SAFETY: `child_main` follows the rules in the module docs; `ctx` and everything it
+    // points to live in the caller's frame, which `CLONE_VFORK` keeps suspended until the
+    // child has called `execve` or exited; the stack is ours and unused by anyone else.
+    let pid = unsafe {
+        libc::clone(
+            child_main,
+            stack.top(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD,
+            std::ptr::from_mut(ctx).cast(),
+            &mut pidfd as *mut libc::c_int,
+        )
+    };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((pid, pidfd))
 }
 
 /// A worker's namespaces, kept open between datums (see [`crate::child`]).
@@ -534,7 +574,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
             fail(STAGE_SETUP, errno());
         }
     }
-    if let Err(e) = ctx.plan.apply() {
+    if let Err(e) = ctx.plan.apply(ctx.in_v2_cgroup) {
         fail(STAGE_SETUP, e.raw_os_error().unwrap_or(libc::EIO));
     }
     // SAFETY: as above; `execve` gets NUL-terminated arrays of C strings owned by the parent.

@@ -16,7 +16,7 @@ use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::unix::pipe;
 
 use crate::cgroup::WorkerCgroup;
-use crate::child::{CapturePlan, ChildPlan, Namespace};
+use crate::child::{CapturePlan, CgroupJoin, ChildPlan, Namespace};
 use crate::logs::forward_lines;
 use crate::settings::{Config, PfsMode};
 use crate::spawn::{self, SpawnError, WorkerNamespace};
@@ -192,11 +192,11 @@ pub(crate) fn capture_plan(
     })
 }
 
-/// The plan of a datum's child: join `cgroup_procs`, enter `ns` (none in substitution mode),
+/// The plan of a datum's child: join `cgroups`, enter `ns` (none in substitution mode),
 /// then `working_dir` and `run_as`.
 pub(crate) fn datum_plan(
     ns: Option<&WorkerNamespace>,
-    cgroup_procs: Vec<std::os::fd::RawFd>,
+    cgroups: CgroupJoin,
     working_dir: Option<&str>,
     run_as: Option<RunAs>,
 ) -> Result<ChildPlan, ExecutorError> {
@@ -211,7 +211,7 @@ pub(crate) fn datum_plan(
     };
     Ok(ChildPlan {
         parent: nix::unistd::getpid(),
-        cgroup_procs,
+        cgroups,
         namespace,
         working_dir: working_dir
             .map(|wd| cstring("transform.working_dir", wd.as_bytes()))
@@ -509,21 +509,27 @@ impl ProcessWorker {
     }
 
     /// The worker's cgroup emptied of whatever an earlier datum left (its future dropped
-    /// mid-run): the `cgroup.procs` descriptors the datum joins and the out-of-memory kill
-    /// count before it (nothing without cgroups).
-    async fn prepare_cgroup(
-        &mut self,
-    ) -> Result<(Vec<std::os::fd::RawFd>, Option<u64>), ExecutorError> {
+    /// mid-run): how the datum joins it and the out-of-memory kill count before it
+    /// (nothing without cgroups).
+    async fn prepare_cgroup(&mut self) -> Result<(CgroupJoin, Option<u64>), ExecutorError> {
         // Only a memory limit makes the kernel kill for memory inside the worker's cgroup.
         let limited = self.resources.limits.memory_bytes.is_some();
-        let Some(cg) = self.cgroup()? else {
-            return Ok((Vec::new(), None));
+        if self.cgroup()?.is_none() {
+            return Ok((CgroupJoin::default(), None));
+        }
+        let Some(cg) = self.cgroup.as_mut() else {
+            return Ok((CgroupJoin::default(), None));
         };
-        cg.kill_all().await.map_err(|source| ExecutorError::Io {
-            context: "emptying the worker's cgroup".into(),
-            source,
-        })?;
-        Ok((cg.procs_fds(), if limited { cg.oom_kills() } else { None }))
+        let io = |context: &str| {
+            let context = context.to_owned();
+            move |source| ExecutorError::Io { context, source }
+        };
+        cg.kill_all()
+            .await
+            .map_err(io("emptying the worker's cgroup"))?;
+        cg.renew_after_kill()
+            .map_err(io("making the worker's cgroup anew"))?;
+        Ok((cg.join(), if limited { cg.oom_kills() } else { None }))
     }
 
     /// Where `path` (as user code sees it, already substituted in substitution mode) is on
@@ -562,14 +568,14 @@ impl Worker for ProcessWorker {
 
         let run_as = self.run_as(&task)?;
         let working_dir = self.working_dir(&task, &sub)?;
-        let (cgroup_procs, oom_before) = self.prepare_cgroup().await?;
+        let (cgroups, oom_before) = self.prepare_cgroup().await?;
         let label = self.label.clone();
         let host = self.config.host.clone();
         let pipeline = self.pipeline.clone();
         let max = self.config.max_log_line;
         let config = self.config.clone();
         let (stack, namespace) = self.stack_and_namespace(scratch)?;
-        let plan = datum_plan(namespace, cgroup_procs, working_dir.as_deref(), run_as)?;
+        let plan = datum_plan(namespace, cgroups, working_dir.as_deref(), run_as)?;
         let host_env = with_helper_path(std::env::vars_os(), config.helper_dir.as_deref());
         let task_env = task
             .env
