@@ -5,7 +5,8 @@
 //! measured on the engine, that copy and its unmapping were about a fifth of all CPU time.
 //! `posix_spawn` avoids it, but cannot enter a mount namespace or set the parent-death
 //! signal. So this module does what glibc's `posix_spawn` does inside, with our own steps:
-//! `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)`. The child runs on a small stack of its own
+//! `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)` (the same through `clone3` when the child is
+//! created in its worker's cgroup, see [`crate::clone3`]). The child runs on a small stack of its own
 //! **inside the host's memory** until `execve`, and the calling thread sleeps until then.
 //!
 //! Because the child shares the host's memory while the host's other threads keep running,
