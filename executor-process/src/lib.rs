@@ -138,7 +138,8 @@
 //! without a `#!` line is not handed to `/bin/sh` (exit code 126, as in a container).
 //! Needs Linux 5.3 or later (`CLONE_PIDFD` and polling a pidfd); 5.9 for the sandbox's
 //! builder to close the host's descriptors (`close_range`), 5.14 for `cgroup.kill` (before,
-//! members of a v2 cgroup are killed one by one).
+//! members of a v2 cgroup are killed one by one); 5.7 to start datums in their cgroup
+//! (`CLONE_INTO_CGROUP`; before, they join it by pid).
 //!
 //! # Process lifetime without cgroups, and after a host's death
 //!
