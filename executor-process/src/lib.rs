@@ -176,8 +176,8 @@
 //!   [`LineSplitter`](pipeline_core::executor::lines::LineSplitter); lines longer than
 //!   [`ProcessExecutorBuilder::max_log_line`] (default 64 KiB) are split.
 //! - `datum_timeout` and `accept_return_code` are the engine's
-//!   ([`pipeline_core::executor::policy`]): a worker reports the exit code or signal, and a
-//!   timeout reaches it as a cancellation.
+//!   (`pipeline_core::executor::policy`, with its `engine` feature): a worker reports the exit
+//!   code or signal, and a timeout reaches it as a cancellation.
 //!
 //! A program that cannot be executed is `Exited { exit_code: 127 }` (not found) or `126`
 //! (permission denied, bad format), with a line on the datum's stderr log.
