@@ -25,7 +25,7 @@
 //! | `writeback` | a large object flushed to disk while it is written, so its fsync waits only for the tail |
 //! | `object_remote` | `RemoteObjectStore`: contents on S3, GCS, Azure or a directory through the `object_store` crate (feature `store-object`) |
 //! | `meta_redb` | the embedded metadata database ([`RedbMetaStore`]) |
-//! | `meta_postgres` | the metadata store on a PostgreSQL server ([`PostgresMetaStore`], feature `store-postgres`) |
+//! | `meta_postgres` | the metadata store on a PostgreSQL server (`PostgresMetaStore`, feature `store-postgres`) |
 //! | `connect` | [`Store::connect`] and [`Store::init`]: a store from a metadata URL and an objects location |
 //! | `meta_mem` | an in-memory metadata store ([`MemMetaStore`]) for tests; proves the trait |
 //! | `projects` | [`Store::create_project`] and friends: project records, the implicit `default` project |
