@@ -154,8 +154,8 @@ pub trait ObjectStore: Send + Sync + 'static {
             ObjectState::Corrupt { size, found }
         })
     }
-    /// Tells the store that its caller changed the metadata of a verified object itself
-    /// (hard-linked it): the verification memo follows. Default: nothing.
+    /// Tells the store that its caller moved the `mtime` of a verified object itself (a
+    /// refresh for gc's grace period): the verification memo follows. Default: nothing.
     fn touched(&self, _hash: &ContentHash) {}
     /// Forgets that an object was verified, so the next [`ObjectStore::verify`] hashes it
     /// again (a full check must also catch damage that left the file's stamp unchanged,
@@ -336,6 +336,12 @@ impl LocalObjectStore {
     /// says it was verified and has not changed since.
     fn verify_local(&self, hash: &ContentHash) -> Result<ObjectState> {
         let p = self.path_of(hash);
+        // A remembered object whose stamp still matches needs one `stat`, not an open.
+        if let Some(known) = self.memo().get_mut(hash).copied()
+            && fs::metadata(&p).is_ok_and(|m| Stamp::of(&m) == known)
+        {
+            return Ok(ObjectState::Intact { size: known.size });
+        }
         let mut f = match File::open(&p) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {

@@ -209,18 +209,14 @@ impl Store {
         let Some(src) = self.object_local_path(hash) else {
             return Ok(false);
         };
-        if std::fs::hard_link(&src, target).is_err() {
-            return Ok(false);
-        }
-        self.inner.objects.touched(hash);
-        Ok(true)
+        // A hard link moves no part of the verification stamp (not the `mtime`).
+        Ok(std::fs::hard_link(&src, target).is_ok())
     }
 
     /// A local file holding an object, when the object store is on the local disk **and the
     /// object passed verification** (its content hashes to its name; checked once per store
     /// handle and again whenever the file changed). `None` for a missing or damaged object.
-    /// After hard-linking it, call nothing: [`Store::link_object`] does both and keeps the
-    /// verification memo valid.
+    /// [`Store::link_object`] finds it and hard-links it.
     pub fn object_local_path(&self, hash: &ContentHash) -> Option<PathBuf> {
         let path = self.inner.objects.local_path(hash)?;
         match self.inner.objects.verify(hash) {
