@@ -151,6 +151,17 @@ mod tests {
         }
     }
 
+    /// A child that only joins `cgroups` (no namespace, directory or identity change).
+    fn plain_plan(cgroups: crate::child::CgroupJoin) -> ChildPlan {
+        ChildPlan {
+            parent: nix::unistd::getpid(),
+            cgroups,
+            namespace: Namespace::None,
+            working_dir: None,
+            run_as: None,
+        }
+    }
+
     /// The fast path is taken: the child is in the worker's v2 cgroup although it was given
     /// no `cgroup.procs` to write itself into (a child that had to would fail to start).
     #[test]
@@ -164,13 +175,7 @@ mod tests {
         let mut cgroups = cg.join();
         let (dir, _) = cgroups.v2.expect("a v2 cgroup");
         cgroups.v2 = Some((dir, -1));
-        let plan = ChildPlan {
-            parent: nix::unistd::getpid(),
-            cgroups,
-            namespace: Namespace::None,
-            working_dir: None,
-            run_as: None,
-        };
+        let plan = plain_plan(cgroups);
         let program = Program::new(
             "cat".as_ref(),
             ["/proc/self/cgroup".into()],
@@ -216,13 +221,7 @@ mod tests {
         ] {
             cg.kill_all().await.expect("kill");
             cg.renew_after_kill().expect("renew");
-            let plan = ChildPlan {
-                parent: nix::unistd::getpid(),
-                cgroups: cg.join(),
-                namespace: Namespace::None,
-                working_dir: None,
-                run_as: None,
-            };
+            let plan = plain_plan(cg.join());
             let program = Program::new(
                 "sh".as_ref(),
                 ["-c".into(), script.into()],

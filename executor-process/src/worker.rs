@@ -106,7 +106,7 @@ impl ProcessWorker {
     }
 
     /// The worker's cgroup, made on first use (none when the host has no usable cgroups).
-    fn cgroup(&mut self) -> Result<Option<&WorkerCgroup>, ExecutorError> {
+    fn cgroup(&mut self) -> Result<Option<&mut WorkerCgroup>, ExecutorError> {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let Some(root) = &self.config.cgroups else {
             return Ok(None);
@@ -137,7 +137,7 @@ impl ProcessWorker {
                 })?;
             self.cgroup = Some(cg);
         }
-        Ok(self.cgroup.as_ref())
+        Ok(self.cgroup.as_mut())
     }
 }
 
@@ -514,10 +514,7 @@ impl ProcessWorker {
     async fn prepare_cgroup(&mut self) -> Result<(CgroupJoin, Option<u64>), ExecutorError> {
         // Only a memory limit makes the kernel kill for memory inside the worker's cgroup.
         let limited = self.resources.limits.memory_bytes.is_some();
-        if self.cgroup()?.is_none() {
-            return Ok((CgroupJoin::default(), None));
-        }
-        let Some(cg) = self.cgroup.as_mut() else {
+        let Some(cg) = self.cgroup()? else {
             return Ok((CgroupJoin::default(), None));
         };
         let io = |context: &str| {
