@@ -9,6 +9,8 @@
 //! (default 0) rounds of the skip engine alone, one after another (so each job builds on
 //! the last, and the input commits pass compactions every 16 layers). Prints each time, the
 //! medians with the ratio skip / walk, and the slowest skip round (commit + job).
+//! `INPUT=union`: the pipeline's input is a union of two `/*` inputs over the repo (2N
+//! datums, two per file).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -64,7 +66,14 @@ async fn main() -> Result<(), BoxError> {
     let t = Instant::now();
     let store = null_engine::store_with_inputs(&dir, n, true)?;
     let engine = null_engine::engine(store.clone(), false)?;
-    let first = null_engine::run_null_job(&engine, 2).await?;
+    let input = match std::env::var("INPUT").as_deref() {
+        Ok("union") => format!(
+            "{{union: [{{pfs: {{repo: {r}, name: a, glob: /*}}}}, {{pfs: {{repo: {r}, name: b, glob: /*}}}}]}}",
+            r = null_engine::REPO
+        ),
+        _ => format!("{{pfs: {{repo: {}, glob: /*}}}}", null_engine::REPO),
+    };
+    let first = null_engine::run_null_job_over(&engine, 2, &input).await?;
     drop(engine);
     println!(
         "N={n}: first job {:?}, {} datums, in {:.1} s (with the {n}-file commit)",

@@ -144,9 +144,19 @@ pub fn engine(store: Store, output: bool) -> Result<Engine, BoxError> {
 /// Creates pipeline [`PIPELINE`] (`/*` over [`REPO`], `workers` workers) and runs its job to
 /// the end; the job.
 pub async fn run_null_job(engine: &Engine, workers: usize) -> Result<JobInfo, BoxError> {
+    let input = format!("{{pfs: {{repo: {REPO}, glob: /*}}}}");
+    run_null_job_over(engine, workers, &input).await
+}
+
+/// [`run_null_job`] with `input` (YAML, over [`REPO`]) as the pipeline's input.
+pub async fn run_null_job_over(
+    engine: &Engine,
+    workers: usize,
+    input: &str,
+) -> Result<JobInfo, BoxError> {
     let spec = format!(
         "pipeline: {{name: {PIPELINE}}}\ntransform: {{cmd: [none]}}\n\
-         parallelism_spec: {{constant: {workers}}}\ninput: {{pfs: {{repo: {REPO}, glob: /*}}}}\n"
+         parallelism_spec: {{constant: {workers}}}\ninput: {input}\n"
     );
     let parsed = pipeline_core::spec::parse_str(&spec, "null.yaml")?;
     engine.create_pipelines(&parsed, &CreateOptions::default())?;

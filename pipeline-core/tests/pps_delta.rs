@@ -8,7 +8,8 @@
 //! and adds carried from job to job, a re-put of the same content, a delete (a datum gone)
 //! and its return, a datum that fails and is fixed, a downstream pipeline, outputs that land
 //! on an unchanged datum's (both conflicts the full walk reports), and squashed commit sets
-//! whose jobs hold the records others show.
+//! whose jobs hold the records others show. Unions (two inputs over one repo, and one that
+//! removes duplicates) run the same way.
 
 mod pps_common;
 
@@ -391,4 +392,84 @@ fn delta_jobs_find_outputs_landing_on_unvisited_datums() {
         s.env.kit.commit("R", &["/k1"], &[("/k4", "one")]);
     });
     step(&mut fast, &mut full, &put(&[("/k5", "five")]));
+}
+
+/// Every input file a datum has, stored as `<input>_<path with _ for />`.
+const COPY_ALL: &str = r#"find /pfs -path /pfs/out -prune -o -type f -print | while read f; do r=${f#/pfs/}; cat $f > /pfs/out/$(echo $r | tr / _); done"#;
+
+/// A union of three inputs, two of them over the same repo, whose datums are found through
+/// each input: `u`. And a union that removes duplicates (two inputs named `A` match `/b`):
+/// `v`.
+fn union_pipelines() -> [String; 2] {
+    let u = format!(
+        r#"
+pipeline: {{name: u}}
+transform: {{cmd: [sh], stdin: ['{COPY_ALL}']}}
+input:
+  union:
+    - pfs: {{repo: A, name: top, glob: /*}}
+    - pfs: {{repo: B, glob: /*}}
+    - pfs: {{repo: A, name: deep, glob: /*/*}}
+"#
+    );
+    let v = format!(
+        r#"
+pipeline: {{name: v}}
+transform: {{cmd: [sh], stdin: ['{COPY_ALL}']}}
+input:
+  union:
+    - pfs: {{repo: A, glob: /b}}
+    - pfs: {{repo: A, glob: /*}}
+"#
+    );
+    [u, v]
+}
+
+/// Jobs of unions visit only the datums holding what changed, in every input that reads
+/// the changed repo, and show what the full walk records.
+#[test]
+fn delta_jobs_of_unions_show_what_the_full_walk_records() {
+    let mut fast = Side::new(true);
+    let mut full = Side::new(false);
+    let put = |repo: &'static str, puts: &'static [(&'static str, &'static str)]| {
+        move |s: &Side| {
+            s.env.kit.commit(repo, &[], puts);
+        }
+    };
+    step(&mut fast, &mut full, &|s: &Side| {
+        s.env.kit.repo("A");
+        s.env.kit.repo("B");
+        s.env
+            .kit
+            .commit("A", &[], &[("/a", "a"), ("/b", "b"), ("/c/x", "cx")]);
+        s.env.kit.commit("B", &[], &[("/k", "k")]);
+        for p in union_pipelines() {
+            s.env.kit.create(&p);
+        }
+    });
+    let unions_visit_the_change = |jobs: &[JobInfo]| {
+        assert!(!jobs.is_empty());
+        for j in jobs {
+            assert!(j.datums_from.is_some(), "{j:?}");
+        }
+    };
+    for change in [
+        put("A", &[]),
+        put("A", &[("/b", "B"), ("/c/y", "cy")]),
+        put("B", &[("/l", "l"), ("/k", "K")]),
+        put("A", &[("/d/e/f", "def")]),
+    ] {
+        unions_visit_the_change(&step(&mut fast, &mut full, &change));
+    }
+    // Gone from every input at once, and a file that becomes a directory.
+    let gone = step(&mut fast, &mut full, &|s: &Side| {
+        s.env
+            .kit
+            .commit("A", &["/c/x", "/c/y", "/b"], &[("/b/z", "bz")]);
+    });
+    unions_visit_the_change(&gone);
+    unions_visit_the_change(&step(&mut fast, &mut full, &|s: &Side| {
+        s.env.kit.commit("B", &["/k"], &[]);
+    }));
+    unions_visit_the_change(&step(&mut fast, &mut full, &put("A", &[("/c/x", "back")])));
 }

@@ -6,6 +6,13 @@
 //! entry and everything below it, and its ID depends on its path alone. So the datums a
 //! changed file belongs to are its path and those of its ancestors the glob matches; no
 //! other datum's files (hence hash) can have changed.
+//!
+//! A union of such inputs is as exact: its datums are its children's, each a datum of one
+//! input whose ID names that input, so each child is a point plan of its own and the
+//! union's datums holding a path are those its children find (where two children share a
+//! name, repo and branch, one datum ID can be found twice; the union keeps the first
+//! child's, and so must its caller). Cross products, joins and groups make datums of
+//! several inputs' entries at once and are walked.
 
 use std::sync::Arc;
 
@@ -14,7 +21,8 @@ use super::{Datum, DatumId, DatumInput, DatumPlan, PfsLeaf, PlanError};
 use crate::glob::Glob;
 use crate::hash::ContentHash;
 
-/// A plan whose datums can be found from the paths they hold (see the module docs).
+/// A plan of one input whose datums can be found from the paths they hold (see the module
+/// docs).
 pub struct PointPlan<'a> {
     plan: &'a DatumPlan,
     leaf: &'a Arc<PfsLeaf>,
@@ -23,23 +31,39 @@ pub struct PointPlan<'a> {
 }
 
 impl DatumPlan {
-    /// The plan as a [`PointPlan`], when its datums can be found from the paths they hold.
-    pub fn point_plan(&self) -> Option<PointPlan<'_>> {
-        let Node::Pfs {
-            leaf,
-            glob,
-            keys: None,
-        } = &self.root
-        else {
-            return None;
-        };
-        let l = self.leaves().get(*leaf)?;
-        (glob.as_str() != "/" && !l.cron).then_some(PointPlan {
-            plan: self,
-            leaf: l,
-            glob,
-            index: *leaf,
-        })
+    /// The plan as [`PointPlan`]s, one per input in plan order (its datums come in that
+    /// order), when its datums can be found from the paths they hold: a plan of one pfs
+    /// input, or a union of such inputs (see the module docs).
+    pub fn point_plans(&self) -> Option<Vec<PointPlan<'_>>> {
+        let mut out = Vec::new();
+        self.collect_points(&self.root, &mut out).then_some(out)
+    }
+
+    /// Pushes the point plans of `node` to `out`; whether it has them.
+    fn collect_points<'a>(&'a self, node: &'a Node, out: &mut Vec<PointPlan<'a>>) -> bool {
+        match node {
+            Node::Pfs {
+                leaf,
+                glob,
+                keys: None,
+            } => {
+                let Some(l) = self.leaves().get(*leaf) else {
+                    return false;
+                };
+                if glob.as_str() == "/" || l.cron {
+                    return false;
+                }
+                out.push(PointPlan {
+                    plan: self,
+                    leaf: l,
+                    glob,
+                    index: *leaf,
+                });
+                true
+            }
+            Node::Union { children, .. } => children.iter().all(|c| self.collect_points(c, out)),
+            _ => false,
+        }
     }
 }
 
@@ -113,19 +137,40 @@ mod tests {
     use std::collections::HashMap;
 
     fn plan(glob: &str, paths: &[&str]) -> DatumPlan {
+        plan_of(
+            &format!(r#"{{"pfs": {{"repo": "in", "glob": "{glob}"}}}}"#),
+            &[("in", paths)],
+        )
+    }
+
+    /// The plan of a pipeline with `input` (JSON) over trees of `repos`' paths.
+    fn plan_of(input: &str, repos: &[(&str, &[&str])]) -> DatumPlan {
         let spec = crate::spec::parse_str(
             &format!(
                 r#"{{"pipeline": {{"name": "p"}}, "transform": {{"cmd": ["true"]}},
-                "input": {{"pfs": {{"repo": "in", "glob": "{glob}"}}}}}}"#
+                "input": {input}}}"#
             ),
             "p.json",
         )
         .expect("spec")
         .remove(0)
         .spec;
-        let tree: Arc<dyn TreeSource> = Arc::new(MemTree::from_paths(paths).expect("tree"));
-        let sources: HashMap<String, Arc<dyn TreeSource>> = [("in".to_string(), tree)].into();
+        let sources: HashMap<String, Arc<dyn TreeSource>> = repos
+            .iter()
+            .map(|(repo, paths)| {
+                let tree: Arc<dyn TreeSource> =
+                    Arc::new(MemTree::from_paths(*paths).expect("tree"));
+                (repo.to_string(), tree)
+            })
+            .collect();
         DatumPlan::for_spec(&spec.effective(), &sources).expect("plan")
+    }
+
+    /// Whether `d` holds the file `path` of `repo`.
+    fn holds(d: &Datum, repo: &str, path: &str) -> bool {
+        let i = &d.inputs[0];
+        i.leaf.repo == repo
+            && (path == i.path.trim_end_matches('/') || path.starts_with(i.path.as_str()))
     }
 
     /// The datums found from a path are the walk's datums that hold it, with the same IDs
@@ -136,19 +181,16 @@ mod tests {
         for glob in ["/*", "/*/*", "/a/*", "/**", "/*/y"] {
             let p = plan(glob, &paths);
             let walked: Vec<Datum> = p.datums().map(|d| d.expect("datum")).collect();
-            let point = p.point_plan().expect("a point plan");
+            let points = p.point_plans().expect("point plans");
+            let [point] = points.as_slice() else {
+                panic!("one input, one point plan")
+            };
             for file in paths {
                 let mut found = Vec::new();
                 for at in point.datum_paths(file).expect("paths") {
                     found.push(point.datum_at(&at).expect("lookup").expect("present"));
                 }
-                let holding: Vec<&Datum> = walked
-                    .iter()
-                    .filter(|d| {
-                        let at = &d.inputs[0].path;
-                        file == at.trim_end_matches('/') || file.starts_with(at.as_str())
-                    })
-                    .collect();
+                let holding: Vec<&Datum> = walked.iter().filter(|d| holds(d, "in", file)).collect();
                 assert_eq!(found.iter().collect::<Vec<_>>(), holding, "{glob} {file}");
                 for d in &found {
                     let at = d.inputs[0].path.trim_end_matches('/');
@@ -159,10 +201,59 @@ mod tests {
         }
     }
 
+    /// A union's datums holding a file are those its inputs over that file's repo find, the
+    /// first input's where two find the same datum, in the walk's order, whether two of them
+    /// read the same repo or not.
+    #[test]
+    fn a_union_finds_through_each_input() {
+        let a: &[&str] = &["/a/x", "/a/y/z", "/b"];
+        let other: &[&str] = &["/o/1", "/p"];
+        let repos: &[(&str, &[&str])] = &[("in", a), ("other", other)];
+        for input in [
+            r#"{"union": [
+                {"pfs": {"repo": "in", "name": "top", "glob": "/*"}},
+                {"union": [{"pfs": {"repo": "other", "glob": "/*"}}]},
+                {"pfs": {"repo": "in", "name": "deep", "glob": "/*/*"}}]}"#,
+            r#"{"union": [
+                {"pfs": {"repo": "in", "glob": "/b"}},
+                {"pfs": {"repo": "other", "glob": "/*"}},
+                {"pfs": {"repo": "in", "glob": "/*", "lazy": true}}]}"#,
+        ] {
+            let p = plan_of(input, repos);
+            let walked: Vec<Datum> = p.datums().map(|d| d.expect("datum")).collect();
+            let points = p.point_plans().expect("point plans");
+            assert_eq!(points.len(), 3);
+            for (repo, files) in repos {
+                for file in *files {
+                    let mut found: Vec<Datum> = Vec::new();
+                    for point in points.iter().filter(|p| p.repo() == *repo) {
+                        for at in point.datum_paths(file).expect("paths") {
+                            let d = point.datum_at(&at).expect("lookup").expect("present");
+                            if found.iter().all(|f| f.id() != d.id()) {
+                                found.push(d);
+                            }
+                        }
+                    }
+                    let holding: Vec<&Datum> =
+                        walked.iter().filter(|d| holds(d, repo, file)).collect();
+                    assert_eq!(found.iter().collect::<Vec<_>>(), holding, "{repo} {file}");
+                }
+            }
+        }
+    }
+
     /// Plans whose datums depend on more than one path are walked.
     #[test]
-    fn only_plain_pfs_plans_qualify() {
-        assert!(plan("/", &["/a"]).point_plan().is_none());
-        assert!(plan("/*", &["/a"]).point_plan().is_some());
+    fn only_plain_pfs_plans_and_their_unions_qualify() {
+        let two: &[(&str, &[&str])] = &[("in", &["/a"]), ("other", &["/b"])];
+        assert!(plan("/", &["/a"]).point_plans().is_none());
+        assert!(plan("/*", &["/a"]).point_plans().is_some());
+        for input in [
+            r#"{"cross": [{"pfs": {"repo": "in", "glob": "/*"}}, {"pfs": {"repo": "other", "glob": "/*"}}]}"#,
+            r#"{"union": [{"pfs": {"repo": "in", "glob": "/*"}}, {"pfs": {"repo": "other", "glob": "/"}}]}"#,
+            r#"{"join": [{"pfs": {"repo": "in", "glob": "/(*)", "join_on": "$1"}}, {"pfs": {"repo": "other", "glob": "/(*)", "join_on": "$1"}}]}"#,
+        ] {
+            assert!(plan_of(input, two).point_plans().is_none(), "{input}");
+        }
     }
 }

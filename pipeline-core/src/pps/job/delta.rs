@@ -21,13 +21,14 @@
 //! different pipeline version than the base's (a spec or salt change), `every_job` (and
 //! `s3_out`, services), a failed-only rerun, a base that shows a failed or recovered datum
 //! (it would run again), a changed input whose datums cannot be found from paths (cross,
-//! union, join, group, a `/` glob, cron), more than [`CANDIDATES`] changed paths, more than
+//! join, group, a `/` glob, cron; a union of inputs that can is found through each of
+//! them, see [`crate::datum::PointPlan`]), more than [`CANDIDATES`] changed paths, more than
 //! [`MAX_CARRIED`] records to carry on, and a resumed job that already recorded datums.
 
 use std::collections::{BTreeSet, HashSet};
 use std::time::Instant;
 
-use crate::datum::{Datum, DatumPlan};
+use crate::datum::{Datum, DatumId, DatumPlan};
 use crate::pfs::OutputBatch;
 use crate::spec::ReprocessSpec;
 
@@ -115,45 +116,72 @@ impl Engine {
         if changed.is_empty() {
             return Ok(Some(delta));
         }
-        let Some(point) = plan.point_plan() else {
+        if !self.find_changed(plan, &changed, &view, &mut delta)? {
             return Ok(None);
-        };
-        let Some(paths) = changed
-            .into_iter()
-            .map(|(repo, paths)| (repo == point.repo()).then_some(paths))
-            .collect::<Option<Vec<_>>>()
-        else {
-            return Ok(None);
-        };
-        // A lookup that fails is left to the full walk, which reports it.
-        let mut at: BTreeSet<String> = BTreeSet::new();
-        for p in paths.iter().flatten() {
-            let Ok(found) = point.datum_paths(p) else {
-                return Ok(None);
-            };
-            at.extend(found);
         }
-        let get = |k: &[u8]| self.store().engine_get(k);
-        for a in &at {
-            let Ok(found) = point.datum_at(a) else {
-                return Ok(None);
+        Ok(Some(delta))
+    }
+
+    /// Puts in `delta` the datums of `plan` that hold a `changed` path, in plan order, and
+    /// the base's records (through `view`) of the datums there that are gone; `false` when
+    /// they cannot be found from paths (the job walks).
+    ///
+    /// Blocking: store reads.
+    fn find_changed(
+        &self,
+        plan: &DatumPlan,
+        changed: &[ChangedInput],
+        view: &RecordsView,
+        delta: &mut Delta,
+    ) -> Result<bool> {
+        let Some(points) = plan.point_plans() else {
+            return Ok(false);
+        };
+        // (the input's position in plan order, a matched path): the datums to look up.
+        let mut at: BTreeSet<(usize, String)> = BTreeSet::new();
+        for (repo, paths) in changed {
+            let mut read_by = points.iter().enumerate().filter(|(_, p)| p.repo() == repo);
+            let Some(first) = read_by.next() else {
+                return Ok(false);
             };
-            // The base's datum at `a` is gone unless it is the one found (a file that
-            // became a directory, or the reverse, is another datum).
-            let found_id = found.as_ref().map(Datum::id);
-            for id in point
-                .ids_at(a)
-                .into_iter()
-                .filter(|id| Some(*id) != found_id)
-            {
+            for (i, point) in std::iter::once(first).chain(read_by) {
+                for p in paths {
+                    // A lookup that fails is left to the full walk, which reports it.
+                    let Ok(found) = point.datum_paths(p) else {
+                        return Ok(false);
+                    };
+                    at.extend(found.into_iter().map(|a| (i, a)));
+                }
+            }
+        }
+        let mut found: Vec<(usize, Datum)> = Vec::new();
+        let mut ids: HashSet<DatumId> = HashSet::new();
+        let mut maybe_gone: Vec<DatumId> = Vec::new();
+        for (i, a) in &at {
+            let Some(point) = points.get(*i) else {
+                return Ok(false);
+            };
+            let Ok(datum) = point.datum_at(a) else {
+                return Ok(false);
+            };
+            maybe_gone.extend(point.ids_at(a));
+            // A union that removes duplicates keeps the first input's (the lowest `i`).
+            if let Some(d) = datum.filter(|d| ids.insert(d.id())) {
+                found.push((*i, d));
+            }
+        }
+        // The base's datum at a matched path is gone unless it is one found (a file that
+        // became a directory, or the reverse, is another datum).
+        let get = |k: &[u8]| self.store().engine_get(k);
+        let mut seen: HashSet<DatumId> = HashSet::new();
+        for id in maybe_gone {
+            if !ids.contains(&id) && seen.insert(id) {
                 delta.gone.extend(view.record(get, &id.to_hex())?);
             }
-            delta.datums.extend(found);
         }
-        delta
-            .datums
-            .sort_by(|a, b| a.inputs[0].path.cmp(&b.inputs[0].path));
-        Ok(Some(delta))
+        found.sort_by(|(i, a), (j, b)| (i, &a.inputs[0].path).cmp(&(j, &b.inputs[0].path)));
+        delta.datums.extend(found.into_iter().map(|(_, d)| d));
+        Ok(true)
     }
 
     /// Per input repo, the paths that differ between `job`'s input commits and `base`'s
