@@ -45,6 +45,11 @@ impl Executor for NullExecutor {
         "null"
     }
 
+    /// Nothing runs: nothing but the engine writes in the scratch directory.
+    fn keeps_inputs_read_only(&self) -> bool {
+        true
+    }
+
     async fn start_workers(
         &self,
         spec: &WorkerPoolSpec,

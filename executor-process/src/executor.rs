@@ -285,6 +285,13 @@ impl Executor for ProcessExecutor {
         true
     }
 
+    /// In the sandbox, user code sees the scratch directory read-only but for `out` (the
+    /// mount is locked: it cannot be made writable from inside), and nothing here writes
+    /// there.
+    fn keeps_inputs_read_only(&self) -> bool {
+        self.inner.isolation.sandbox
+    }
+
     async fn start_workers(
         &self,
         spec: &WorkerPoolSpec,

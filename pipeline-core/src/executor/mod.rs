@@ -165,6 +165,14 @@ pub trait Executor: Send + Sync + fmt::Debug {
     fn serves_named_pipes(&self) -> bool {
         false
     }
+
+    /// Whether user code can change nothing in the datum's scratch directory but `out`
+    /// (it sees the rest read-only) and the backend changes nothing there either. Then the
+    /// engine readies the directory for the next datum by removing what it laid out itself,
+    /// without reading it back; otherwise (the default) it reads every directory there.
+    fn keeps_inputs_read_only(&self) -> bool {
+        false
+    }
 }
 
 /// An image resolved at create/update time: the tag a spec names and the content digest the

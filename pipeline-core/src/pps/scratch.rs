@@ -7,7 +7,7 @@
 //! allocator skips recently deleted ones), for the user code's own output files too.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A scratch root in the system temp dir for an engine whose store has no directory:
@@ -103,6 +103,115 @@ pub(crate) fn reset(dir: &Path, keep: &[&str], clean: &[&str], trash: &Path) -> 
     make_kept(dir, keep, &vec![false; keep.len()])
 }
 
+/// What a worker's scratch directory is known to hold after its last datum, so the next
+/// datum's [`prepare`] does the least work.
+#[derive(Debug, Default)]
+pub(crate) struct ScratchState {
+    /// `out` is empty: the last datum succeeded writing nothing.
+    pub out_clean: bool,
+    /// What the engine laid out there, when nothing else can have changed it (the executor
+    /// shows user code everything but `out` read-only); `None` when not known.
+    pub laid: Option<Laid>,
+}
+
+/// The engine's own layout of a scratch directory: its top-level directories and what it
+/// made below them, in the order made (so removing it in reverse leaves them empty).
+#[derive(Debug, Default)]
+pub(crate) struct Laid {
+    dirs: Vec<String>,
+    made: Vec<(PathBuf, bool)>,
+}
+
+impl Laid {
+    /// Notes the file (or, when `is_dir`, the directory) at `path`, just made below one of
+    /// the top-level directories.
+    pub(crate) fn made(&mut self, path: PathBuf, is_dir: bool) {
+        self.made.push((path, is_dir));
+    }
+
+    /// Makes the directories from `base` (a top-level directory) down to `path`'s parent
+    /// that are missing, noting each one made.
+    pub(crate) fn make_parents(&mut self, base: &Path, path: &Path) -> io::Result<()> {
+        let Some(parent) = path.parent() else {
+            return Ok(());
+        };
+        let Ok(below) = parent.strip_prefix(base) else {
+            return Err(io::Error::other(format!(
+                "{} is not below {}",
+                path.display(),
+                base.display()
+            )));
+        };
+        let mut dir = base.to_path_buf();
+        for part in below.components() {
+            dir.push(part);
+            match std::fs::create_dir(&dir) {
+                Ok(()) => self.made(dir.clone(), true),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes what was made, newest first, then the top-level directories not in `keep`,
+    /// and makes those of `keep` missing; fails on anything unexpected (something removed
+    /// or added behind the engine's back).
+    fn undo(&self, dir: &Path, keep: &[&str]) -> io::Result<()> {
+        for (path, is_dir) in self.made.iter().rev() {
+            if *is_dir {
+                std::fs::remove_dir(path)?;
+            } else {
+                std::fs::remove_file(path)?;
+            }
+        }
+        for d in self.dirs.iter().filter(|d| !keep.contains(&d.as_str())) {
+            std::fs::remove_dir(dir.join(d))?;
+        }
+        for k in keep.iter().filter(|k| !self.dirs.iter().any(|d| d == *k)) {
+            std::fs::create_dir(dir.join(k))?;
+        }
+        Ok(())
+    }
+}
+
+/// Readies `dir` for a datum: [`reset`] to the empty `keep` subdirectories (`out` and the
+/// inputs' names; those in `clean`, and `out` when `state` says it is empty, are known to be
+/// empty and left unread), or, when `state` knows
+/// what the engine laid out there, that removed without reading a directory. `state.laid`
+/// starts afresh (listing the `keep` directories) when `track` (nothing but the engine
+/// changes the directory outside `out`), else is `None`.
+///
+/// What `track` trusts: a file that appeared in a kept directory behind the engine's back is
+/// not seen (nothing reads there); anything else amiss (a noted file gone, a directory to
+/// remove that is not empty) makes it read everything, as [`reset`] does.
+pub(crate) fn prepare(
+    dir: &Path,
+    (keep, clean): (&[&str], &[&str]),
+    state: &mut ScratchState,
+    track: bool,
+    trash: &Path,
+) -> io::Result<()> {
+    let out_clean = std::mem::take(&mut state.out_clean);
+    let fast = state.laid.take().is_some_and(|laid| {
+        laid.undo(dir, keep).is_ok()
+            && (out_clean || empty_entries(&dir.join("out"), &[], &[]).is_ok())
+    });
+    if !fast {
+        let clean: Vec<&str> = clean
+            .iter()
+            .copied()
+            .chain(out_clean.then_some("out"))
+            .collect();
+        reset(dir, keep, &clean, trash)?;
+    }
+    state.laid = track.then(|| Laid {
+        dirs: keep.iter().map(|k| k.to_string()).collect(),
+        made: Vec::new(),
+    });
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -179,6 +288,76 @@ mod tests {
         let missing = t.path().join("a/b");
         reset(&missing, &[], &[], t.path()).unwrap();
         assert!(missing.is_dir());
+    }
+
+    /// Every path below `dir`, sorted, relative.
+    fn tree(dir: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+                if p.is_dir() {
+                    stack.push(p);
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Lays out `files` below the tracked input `name` of `dir`, as the engine does.
+    fn lay(dir: &Path, state: &mut ScratchState, name: &str, files: &[&str]) {
+        let laid = state.laid.as_mut().expect("tracked");
+        let base = dir.join(name);
+        for f in files {
+            let target = base.join(f);
+            laid.make_parents(&base, &target).unwrap();
+            std::fs::write(&target, b"x").unwrap();
+            laid.made(target, false);
+        }
+    }
+
+    /// A tracked directory is readied by undoing what was laid out (inputs gone or kept,
+    /// nested directories, a dirty `out`), and ends as the full reset leaves it.
+    #[test]
+    fn prepare_undoes_what_was_laid_out() {
+        let t = tempfile::tempdir().unwrap();
+        let s = t.path().join("w0");
+        let mut state = ScratchState::default();
+        prepare(&s, (&["out", "a", "b"], &[]), &mut state, true, t.path()).unwrap();
+        assert_eq!(tree(&s), ["a", "b", "out"]);
+        lay(&s, &mut state, "a", &["x", "d/e/y", "d/z"]);
+        lay(&s, &mut state, "b", &["k"]);
+        std::fs::write(s.join("out/o"), b"o").unwrap();
+        prepare(&s, (&["out", "b", "c"], &[]), &mut state, true, t.path()).unwrap();
+        assert_eq!(tree(&s), ["b", "c", "out"]);
+        lay(&s, &mut state, "c", &["q"]);
+        state.out_clean = true;
+        prepare(&s, (&["out", "c"], &[]), &mut state, false, t.path()).unwrap();
+        assert_eq!(tree(&s), ["c", "out"]);
+        assert!(state.laid.is_none(), "untracked");
+    }
+
+    /// Where what is there is not what was noted (which an executor that keeps inputs
+    /// read-only never lets user code cause), the full reset runs instead: a file the engine
+    /// did not make in a directory it removes, a file it made that is gone.
+    #[test]
+    fn prepare_falls_back_to_reading_when_the_layout_is_not_what_was_noted() {
+        let t = tempfile::tempdir().unwrap();
+        let s = t.path().join("w0");
+        let mut state = ScratchState::default();
+        prepare(&s, (&["out", "a"], &[]), &mut state, true, t.path()).unwrap();
+        lay(&s, &mut state, "a", &["x"]);
+        std::fs::write(s.join("a/stray"), b"s").unwrap();
+        prepare(&s, (&["out", "b"], &[]), &mut state, true, t.path()).unwrap();
+        assert_eq!(tree(&s), ["b", "out"]);
+        prepare(&s, (&["out", "a"], &[]), &mut state, true, t.path()).unwrap();
+        lay(&s, &mut state, "a", &["x"]);
+        std::fs::remove_file(s.join("a/x")).unwrap();
+        prepare(&s, (&["out"], &[]), &mut state, true, t.path()).unwrap();
+        assert_eq!(tree(&s), ["out"]);
     }
 
     #[test]

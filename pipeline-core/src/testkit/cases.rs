@@ -638,8 +638,9 @@ pub async fn logs(h: &Harness) {
     stop(&c, &mut *w).await;
 }
 
-/// User code cannot modify its inputs (when the backend says it enforces this); the host copy
-/// stays intact either way.
+/// User code cannot modify its inputs (when the backend says it enforces this, in particular
+/// when the executor says so to the engine, which then trusts the scratch directory to hold
+/// only what it laid out); the host copy stays intact either way.
 pub async fn inputs_read_only(h: &Harness) {
     let c = Check::new(h, "inputs_read_only");
     let mut w = h.start_worker(c.name).await;
@@ -649,15 +650,24 @@ pub async fn inputs_read_only(h: &Harness) {
         &s,
         "if echo changed > /pfs/in/dir/a.txt; then echo wrote >> /pfs/out/r; fi; \
          if mkdir /pfs/in/new 2>/dev/null; then echo mkdir >> /pfs/out/r; fi; \
-         if ln -s x /pfs/in/link 2>/dev/null; then echo ln >> /pfs/out/r; fi; exit 0",
+         if ln -s x /pfs/in/link 2>/dev/null; then echo ln >> /pfs/out/r; fi; \
+         if mkdir /pfs/beside 2>/dev/null; then echo beside >> /pfs/out/r; fi; exit 0",
     );
     assert_eq!(
         c.run(&mut *w, task).await,
         DatumOutcome::Exited { exit_code: 0 }
     );
-    if h.inputs_read_only {
-        let r = std::fs::read_to_string(s.out().join("r")).unwrap_or_default();
-        assert_eq!(r, "", "inputs_read_only: user code modified its inputs");
+    let r = std::fs::read_to_string(s.out().join("r")).unwrap_or_default();
+    if h.executor.keeps_inputs_read_only() {
+        // The engine trusts `/pfs` to hold only what it laid out: nothing may be added.
+        assert_eq!(r, "", "inputs_read_only: user code changed /pfs outside out");
+    }
+    if h.inputs_read_only || h.executor.keeps_inputs_read_only() {
+        let changed: Vec<&str> = r.lines().filter(|l| *l != "beside").collect();
+        assert!(
+            changed.is_empty(),
+            "inputs_read_only: user code modified its inputs: {changed:?}"
+        );
         let content = std::fs::read(s.path().join("in/dir/a.txt")).unwrap_or_default();
         assert_eq!(
             content, b"original",

@@ -128,7 +128,10 @@ impl Harness {
     }
 
     /// Whether the backend makes inputs read-only to user code (default true). When false,
-    /// [`cases::inputs_read_only`] only checks that the host copy is intact.
+    /// [`cases::inputs_read_only`] only checks that the host copy is intact, unless the
+    /// executor says it keeps inputs read-only
+    /// ([`Executor::keeps_inputs_read_only`](crate::executor::Executor::keeps_inputs_read_only)):
+    /// that claim is always checked.
     pub fn inputs_read_only(mut self, on: bool) -> Self {
         self.inputs_read_only = on;
         self

@@ -30,6 +30,7 @@ use crate::executor::{
 };
 
 use super::super::records::{DatumAttempt, DatumFailure, DatumInfo, RunEnd};
+use super::super::scratch::ScratchState;
 use super::attempt::{self, AttemptResult};
 use super::datum_logs::{DatumLogs, LiveGuard};
 use super::datum_run::DatumCtx;
@@ -387,12 +388,16 @@ impl BatchRun<'_> {
         let t_dl = Instant::now();
         cur.lazy.stop();
         cur.lazy = LazyFeeds::default();
-        let out_clean = std::mem::take(&mut self.out_clean);
+        // The engine writes `/pfs/.env` beside the inputs: not what it laid out alone.
+        let mut state = ScratchState {
+            out_clean: std::mem::take(&mut self.out_clean),
+            laid: None,
+        };
         let bytes = ctx
             .materialize(
                 &self.scratch,
                 &cur.t.datum,
-                out_clean,
+                &mut state,
                 &mut cur.lazy,
                 &self.outage,
             )
@@ -550,7 +555,7 @@ impl BatchRun<'_> {
         if let Err(e) = ctx.materialize(
             &self.scratch,
             &cur.t.datum,
-            false,
+            &mut ScratchState::default(),
             &mut lazy,
             &Outage::default(),
         ) {

@@ -10,13 +10,14 @@ use crate::executor::CancellationToken;
 
 use crate::datum::{DatumPlan, JobEnv};
 use crate::executor::policy::DatumPolicy;
-use crate::executor::{DatumTask, LogStream, Program, ProgramKind, Secrets, Worker};
+use crate::executor::{DatumTask, Executor, LogStream, Program, ProgramKind, Secrets, Worker};
 use crate::pfs::{CommitRef, Store};
 use crate::spec::{EffectiveSpec, Transform};
 
 use super::super::records::{
     DatumAttempt, DatumFailure, DatumInfo, DatumInputInfo, DatumState, DatumStats, JobInfo, RunEnd,
 };
+use super::super::scratch::ScratchState;
 use super::attempt::{self, AttemptPolicy, AttemptResult};
 use super::datum_logs::{DatumLogs, LiveLogs};
 use super::lazy_inputs::LazyFeeds;
@@ -49,9 +50,8 @@ pub(super) struct DatumCtx {
     pub live: LiveLogs,
     /// Where running datums can be restarted.
     pub running: RunningDatums,
-    /// Whether the executor's user code opens named pipes in the scratch directory on this
-    /// host, so `lazy` inputs can be pipes ([`super::lazy_inputs`]).
-    pub named_pipes: bool,
+    /// How the executor's user code sees the scratch directory.
+    pub access: ScratchAccess,
     /// Whether what user code leaves in `/pfs/out` is the datum's output (not with `s3_out`,
     /// whose output is written over S3).
     pub upload_out: bool,
@@ -74,7 +74,28 @@ pub(super) struct DatumCtxParts<'a> {
     pub scratch_root: &'a Path,
     pub live: LiveLogs,
     pub running: RunningDatums,
+    pub access: ScratchAccess,
+}
+
+/// How an executor's user code sees a worker's scratch directory.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct ScratchAccess {
+    /// User code opens named pipes there on this host, so `lazy` inputs can be pipes
+    /// ([`super::lazy_inputs`]; [`Executor::serves_named_pipes`]).
     pub named_pipes: bool,
+    /// Nothing but the engine changes it outside `out`
+    /// ([`Executor::keeps_inputs_read_only`]).
+    pub inputs_read_only: bool,
+}
+
+impl ScratchAccess {
+    /// The access of `executor`'s user code (none known without an executor).
+    pub(super) fn of(executor: Option<&Arc<dyn Executor>>) -> ScratchAccess {
+        executor.map_or_else(ScratchAccess::default, |e| ScratchAccess {
+            named_pipes: e.serves_named_pipes(),
+            inputs_read_only: e.keeps_inputs_read_only(),
+        })
+    }
 }
 
 impl DatumCtx {
@@ -124,29 +145,29 @@ impl DatumCtx {
             pipeline: parts.job.pipeline.clone(),
             live: parts.live,
             running: parts.running,
-            named_pipes: parts.named_pipes,
+            access: parts.access,
             upload_out: !spec.s3_out,
             backlog: ReportBacklog::new(),
         }
     }
 
     /// Runs datum `t` on `worker`: materialise, attempts, ingest; the report for the collector.
-    /// `out_clean` says whether the worker's `out` directory is known to be empty (its last
-    /// datum succeeded writing nothing), and is updated for the next datum. A run that failed
+    /// `scratch` says what the worker's scratch directory is known to hold (see
+    /// [`ScratchState`]), and is updated for the next datum. A run that failed
     /// because the store could not be reached is not reported: the datum runs again after
     /// a pause, for as long as the job runs (see [`super::outage`]).
     pub(super) async fn run_one(
         &self,
         worker: &mut dyn Worker,
         t: Todo,
-        out_clean: &mut bool,
+        state: &mut ScratchState,
     ) -> Done {
         let mut pause = outage::FIRST_PAUSE;
         // What the datum's log says of each wait, ahead of the last run's lines.
         let mut waits = Vec::new();
         loop {
             let outage = Outage::default();
-            let mut done = self.run_once(worker, &t, out_clean, &outage).await;
+            let mut done = self.run_once(worker, &t, state, &outage).await;
             let why = outage.take();
             let Some(why) =
                 why.filter(|_| !done.cancelled && done.info.state == DatumState::Failed)
@@ -173,7 +194,7 @@ impl DatumCtx {
                 () = self.cancel.cancelled() => return Done { cancelled: true, ..done },
             }
             pause = outage::next_pause(pause);
-            *out_clean = false;
+            state.out_clean = false;
         }
     }
 
@@ -182,7 +203,7 @@ impl DatumCtx {
         &self,
         worker: &mut dyn Worker,
         t: &Todo,
-        out_clean: &mut bool,
+        state: &mut ScratchState,
         outage: &Outage,
     ) -> Done {
         let scratch = self.scratch.join(format!("w{}", worker.index()));
@@ -193,13 +214,7 @@ impl DatumCtx {
             .register(&self.pipeline, &self.job_id, &t.id, logs.clone());
         let t_dl = Instant::now();
         let mut lazy = LazyFeeds::default();
-        let prepared = self.materialize(
-            &scratch,
-            &t.datum,
-            std::mem::take(out_clean),
-            &mut lazy,
-            outage,
-        );
+        let prepared = self.materialize(&scratch, &t.datum, state, &mut lazy, outage);
         info.stats.download_us = micros(t_dl);
         match prepared {
             Ok(bytes) => info.stats.bytes_in = bytes,
@@ -241,7 +256,7 @@ impl DatumCtx {
             .unwrap_or_default();
         // The successful attempt's output scan found `out` empty, and nothing writes there
         // until the next datum.
-        *out_clean = r.success && empty;
+        state.out_clean = r.success && empty;
         self.finish(info, r, (puts, upload_us), logs.take())
     }
 

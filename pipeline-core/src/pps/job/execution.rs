@@ -17,7 +17,7 @@ use super::super::error::{Result, task_failed};
 use super::super::keys::{KillReasonKey, RecordKey};
 use super::super::records::{JobInfo, PipelineInfo};
 use super::collector::{Collector, DeltaPaths, REPORTS, RunOutcome, job_deadline};
-use super::datum_run::{DatumCtx, DatumCtxParts};
+use super::datum_run::{DatumCtx, DatumCtxParts, ScratchAccess};
 use super::messages::{Msg, Todo};
 use super::owners::Owners;
 use super::planner::{Planner, QUEUE, TODO_BATCH};
@@ -142,12 +142,7 @@ impl JobRun<'_> {
             scratch_root: &self.engine.inner.scratch,
             live: self.engine.inner.live_logs.clone(),
             running: self.engine.inner.running_datums.clone(),
-            named_pipes: self
-                .engine
-                .inner
-                .executors
-                .get(&self.pinfo.executor)
-                .is_some_and(|e| e.serves_named_pipes()),
+            access: ScratchAccess::of(self.engine.inner.executors.get(&self.pinfo.executor)),
         })
     }
 }

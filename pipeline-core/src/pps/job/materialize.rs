@@ -3,19 +3,20 @@
 
 use std::path::Path;
 
-use crate::datum::Datum;
+use crate::datum::{Datum, DatumInput};
 use crate::error_chain::ErrorChain;
 use crate::executor::output::{OutputEntry, OutputScanner};
 use crate::pfs::FileKind;
 
+use super::super::scratch::{Laid, ScratchState, prepare};
 use super::datum_run::DatumCtx;
 use super::lazy_inputs::LazyFeeds;
 use super::messages::Put;
 use super::outage::Outage;
 
 impl DatumCtx {
-    /// Lays out `/pfs/<input>/<path>` and an empty `/pfs/out` (left as it is when
-    /// `out_clean`: the worker's previous datum left it empty); returns bytes materialised.
+    /// Lays out `/pfs/<input>/<path>` and an empty `/pfs/out` in `scratch`, whose last datum
+    /// left it as `state` says (updated for the next datum); returns bytes materialised.
     ///
     /// Files of `lazy` inputs become named pipes fed by `lazy` while the datum runs (when the
     /// executor's user code can open them; see [`super::lazy_inputs`]).
@@ -23,7 +24,7 @@ impl DatumCtx {
         &self,
         scratch: &Path,
         datum: &Datum,
-        out_clean: bool,
+        state: &mut ScratchState,
         lazy: &mut LazyFeeds,
         outage: &Outage,
     ) -> std::result::Result<u64, String> {
@@ -36,82 +37,126 @@ impl DatumCtx {
             .chain(control)
             .chain(datum.inputs.iter().map(|i| i.leaf.name.as_str()))
             .collect();
-        let clean: Vec<&str> = control
-            .into_iter()
-            .chain(out_clean.then_some("out"))
-            .collect();
-        super::super::scratch::reset(scratch, &keep, &clean, &self.scratch)
+        let clean: Vec<&str> = control.into_iter().collect();
+        let track = self.access.inputs_read_only;
+        prepare(scratch, (&keep, &clean), state, track, &self.scratch)
             .map_err(|e| format!("preparing {}: {}", scratch.display(), ErrorChain(&e)))?;
         let mut bytes = 0;
         for input in &datum.inputs {
-            let leaf = &input.leaf;
-            let commit = self
-                .input_commits
-                .get(&leaf.repo)
-                .ok_or_else(|| format!("no input commit for repo {}", leaf.repo))?;
-            let base = scratch.join(&leaf.name);
-            let rel = input.path.trim_start_matches('/').trim_end_matches('/');
-            let is_dir = input.path.ends_with('/') || input.path == "/";
-            if leaf.s3 {
-                // Read over the job's S3 gateway: `/pfs/<name>` stays an empty directory.
-                continue;
-            }
-            if leaf.lazy && self.named_pipes {
-                self.lay_pipes(commit, &input.path, &base, is_dir, lazy)?;
-                continue;
-            }
-            if is_dir {
-                let dest = if rel.is_empty() {
-                    base.clone()
-                } else {
-                    base.join(rel)
-                };
-                if leaf.empty_files {
-                    for f in self
-                        .store
-                        .list_file_recursive(commit, &input.path)
-                        .map_err(|e| outage.message(&e))?
-                    {
-                        let f = f.map_err(|e| outage.message(&e))?;
-                        let target = base.join(f.path.trim_start_matches('/'));
-                        if let Some(p) = target.parent() {
-                            std::fs::create_dir_all(p).map_err(|e| ErrorChain(&e).to_string())?;
-                        }
-                        std::fs::write(&target, b"").map_err(|e| ErrorChain(&e).to_string())?;
-                    }
-                } else {
-                    let st = self
-                        .store
-                        .materialize(commit, &input.path, &dest)
-                        .map_err(|e| outage.message(&e))?;
-                    bytes += st.bytes;
+            match self.lay_input(scratch, input, &mut state.laid, lazy, outage) {
+                Ok(b) => bytes += b,
+                Err(e) => {
+                    state.laid = None;
+                    return Err(e);
                 }
-                std::fs::create_dir_all(&dest).map_err(|e| ErrorChain(&e).to_string())?;
-            } else {
-                let target = base.join(rel);
-                // `base` itself was made by the reset above.
-                if let Some(p) = target.parent().filter(|p| *p != base) {
-                    std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
-                }
-                if leaf.empty_files {
-                    std::fs::write(&target, b"").map_err(|e| ErrorChain(&e).to_string())?;
-                    continue;
-                }
-                // Only a verified object is linked; a damaged one falls through to
-                // `materialize`, which fails the datum naming the file and the object.
-                let linked = self
-                    .store
-                    .link_object(&input.hash, &target)
-                    .unwrap_or(false);
-                if !linked {
-                    let parent = target.parent().unwrap_or(scratch);
-                    self.store
-                        .materialize(commit, &input.path, parent)
-                        .map_err(|e| outage.message(&e))?;
-                }
-                bytes += input.size;
             }
         }
+        Ok(bytes)
+    }
+
+    /// Lays out one input of a datum under `scratch` (noting what it makes in `laid`, or,
+    /// where it does not know what it made, forgetting `laid`); returns bytes materialised.
+    fn lay_input(
+        &self,
+        scratch: &Path,
+        input: &DatumInput,
+        laid: &mut Option<Laid>,
+        lazy: &mut LazyFeeds,
+        outage: &Outage,
+    ) -> std::result::Result<u64, String> {
+        let leaf = &input.leaf;
+        let commit = self
+            .input_commits
+            .get(&leaf.repo)
+            .ok_or_else(|| format!("no input commit for repo {}", leaf.repo))?;
+        let base = scratch.join(&leaf.name);
+        let rel = input.path.trim_start_matches('/').trim_end_matches('/');
+        let is_dir = input.path.ends_with('/') || input.path == "/";
+        if leaf.s3 {
+            // Read over the job's S3 gateway: `/pfs/<name>` stays an empty directory.
+            return Ok(0);
+        }
+        let pipes = leaf.lazy && self.access.named_pipes;
+        if is_dir || pipes {
+            // Many files, made where the store lays them: not noted one by one.
+            *laid = None;
+        }
+        if pipes {
+            self.lay_pipes(commit, &input.path, &base, is_dir, lazy)?;
+            return Ok(0);
+        }
+        if is_dir {
+            return self.lay_dir(commit, input, &base, rel, outage);
+        }
+        let target = base.join(rel);
+        match laid.as_mut() {
+            Some(l) => l.make_parents(&base, &target),
+            // `base` itself was made by the reset above.
+            None => match target.parent().filter(|p| *p != base) {
+                Some(p) => std::fs::create_dir_all(p),
+                None => Ok(()),
+            },
+        }
+        .map_err(|e| format!("{}: {}", target.display(), ErrorChain(&e)))?;
+        if leaf.empty_files {
+            std::fs::write(&target, b"").map_err(|e| ErrorChain(&e).to_string())?;
+        } else {
+            // Only a verified object is linked; a damaged one falls through to
+            // `materialize`, which fails the datum naming the file and the object.
+            let linked = self
+                .store
+                .link_object(&input.hash, &target)
+                .unwrap_or(false);
+            if !linked {
+                let parent = target.parent().unwrap_or(scratch);
+                self.store
+                    .materialize(commit, &input.path, parent)
+                    .map_err(|e| outage.message(&e))?;
+            }
+        }
+        if let Some(l) = laid.as_mut() {
+            l.made(target, false);
+        }
+        Ok(if leaf.empty_files { 0 } else { input.size })
+    }
+
+    /// Lays out the directory input `input` (at `rel` below `base`) of `commit`; returns
+    /// bytes materialised.
+    fn lay_dir(
+        &self,
+        commit: &crate::pfs::CommitRef,
+        input: &DatumInput,
+        base: &Path,
+        rel: &str,
+        outage: &Outage,
+    ) -> std::result::Result<u64, String> {
+        let dest = if rel.is_empty() {
+            base.to_path_buf()
+        } else {
+            base.join(rel)
+        };
+        let mut bytes = 0;
+        if input.leaf.empty_files {
+            for f in self
+                .store
+                .list_file_recursive(commit, &input.path)
+                .map_err(|e| outage.message(&e))?
+            {
+                let f = f.map_err(|e| outage.message(&e))?;
+                let target = base.join(f.path.trim_start_matches('/'));
+                if let Some(p) = target.parent() {
+                    std::fs::create_dir_all(p).map_err(|e| ErrorChain(&e).to_string())?;
+                }
+                std::fs::write(&target, b"").map_err(|e| ErrorChain(&e).to_string())?;
+            }
+        } else {
+            let st = self
+                .store
+                .materialize(commit, &input.path, &dest)
+                .map_err(|e| outage.message(&e))?;
+            bytes += st.bytes;
+        }
+        std::fs::create_dir_all(&dest).map_err(|e| ErrorChain(&e).to_string())?;
         Ok(bytes)
     }
 

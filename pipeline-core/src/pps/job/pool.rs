@@ -12,6 +12,7 @@ use crate::executor::policy::StopGuard;
 
 use super::super::error::{PpsError, Result};
 use super::super::records::PipelineInfo;
+use super::super::scratch::ScratchState;
 use super::super::{Engine, Pool};
 use super::datum_run::DatumCtx;
 use super::messages::{Done, Msg, Todo};
@@ -165,12 +166,14 @@ impl DatumCtx {
         &self,
         worker: &mut dyn Worker,
         set: Vec<Todo>,
-        out_clean: &mut bool,
+        state: &mut ScratchState,
     ) -> Option<Vec<Done>> {
         if self.cancel.is_cancelled() {
             return None;
         }
         if self.transform.datum_batching {
+            // The batching process readies the directory its own way.
+            *state = ScratchState::default();
             return self.run_set_batched(worker, set).await;
         }
         let mut dones = Vec::with_capacity(set.len());
@@ -178,7 +181,7 @@ impl DatumCtx {
             if self.cancel.is_cancelled() {
                 return None;
             }
-            let done = self.run_one(worker, t, out_clean).await;
+            let done = self.run_one(worker, t, state).await;
             if done.cancelled {
                 return None;
             }
@@ -199,14 +202,14 @@ async fn work_datums(
     ctx: Arc<DatumCtx>,
 ) -> Box<dyn Worker> {
     let mut next_set = first;
-    let mut out_clean = false;
+    let mut state = ScratchState::default();
     loop {
         let next = match next_set.take() {
             Some(s) => Some(s),
             None => work.lock().await.next_set().await,
         };
         let Some(set) = next else { break };
-        let Some(dones) = ctx.run_set(&mut *worker, set, &mut out_clean).await else {
+        let Some(dones) = ctx.run_set(&mut *worker, set, &mut state).await else {
             break;
         };
         let permit = ctx.backlog.admit(dones.len()).await;

@@ -18,7 +18,8 @@ use crate::pfs::work_queue::{Claim, Claimed};
 use super::super::super::Engine;
 use super::super::super::error::{PpsError, Result, task_failed};
 use super::super::super::records::{JobInfo, PipelineInfo};
-use super::super::datum_run::{DatumCtx, DatumCtxParts};
+use super::super::super::scratch::ScratchState;
+use super::super::datum_run::{DatumCtx, DatumCtxParts, ScratchAccess};
 use super::super::job_inputs;
 use super::publish::retry;
 use super::wire::{SetResult, SetTask, WireDone};
@@ -198,8 +199,8 @@ impl Engine {
         ));
         let result = match self.prepare_set(jobs, &claimed.payload, &cancel).await {
             Ok((ctx, set)) => {
-                let mut out_clean = false;
-                let dones = ctx.run_set(worker, set, &mut out_clean).await;
+                let mut state = ScratchState::default();
+                let dones = ctx.run_set(worker, set, &mut state).await;
                 let _ = std::fs::remove_dir_all(ctx.scratch.join(format!("w{}", worker.index())));
                 dones.map(|d| SetResult {
                     datums: d
@@ -309,11 +310,7 @@ impl Engine {
             scratch_root: &self.inner.scratch,
             live: self.inner.live_logs.clone(),
             running: self.inner.running_datums.clone(),
-            named_pipes: self
-                .inner
-                .executors
-                .get(&parts.pinfo.executor)
-                .is_some_and(|e| e.serves_named_pipes()),
+            access: ScratchAccess::of(self.inner.executors.get(&parts.pinfo.executor)),
         })
     }
 }
