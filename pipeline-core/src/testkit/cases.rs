@@ -660,7 +660,10 @@ pub async fn inputs_read_only(h: &Harness) {
     let r = std::fs::read_to_string(s.out().join("r")).unwrap_or_default();
     if h.executor.keeps_inputs_read_only() {
         // The engine trusts `/pfs` to hold only what it laid out: nothing may be added.
-        assert_eq!(r, "", "inputs_read_only: user code changed /pfs outside out");
+        assert_eq!(
+            r, "",
+            "inputs_read_only: user code changed /pfs outside out"
+        );
     }
     if h.inputs_read_only || h.executor.keeps_inputs_read_only() {
         let changed: Vec<&str> = r.lines().filter(|l| *l != "beside").collect();
