@@ -636,6 +636,11 @@ impl LocalObjectStore {
         let mut file = match created {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                // The same content stored before (small outputs repeat: markers, empty
+                // files): reused as it is, without writing a copy first.
+                if self.reusable(&dest, &hash, size)? {
+                    return Ok(self.reused(&dest, hash, size));
+                }
                 let (tmp_path, mut file) = self.temp_file()?;
                 let result = file
                     .write_all(data)
@@ -689,14 +694,7 @@ impl LocalObjectStore {
     ) -> Result<StoredObject> {
         let dest = self.path_of(&hash);
         if self.reusable(&dest, &hash, size)? {
-            // Reused: not garbage for another grace period (see the module docs).
-            let _ = File::open(&dest).and_then(|f| f.set_modified(std::time::SystemTime::now()));
-            self.touched(&hash);
-            return Ok(StoredObject {
-                hash,
-                size,
-                new: false,
-            });
+            return Ok(self.reused(&dest, hash, size));
         }
         // The temp file was created 0444: no write bit for anyone (the 0700 directories
         // keep others out).
@@ -717,6 +715,18 @@ impl LocalObjectStore {
             size,
             new: true,
         })
+    }
+
+    /// The intact object at `dest` standing for a put of its content: not garbage for
+    /// another grace period (see the module docs).
+    fn reused(&self, dest: &Path, hash: ContentHash, size: u64) -> StoredObject {
+        let _ = File::open(dest).and_then(|f| f.set_modified(std::time::SystemTime::now()));
+        self.touched(&hash);
+        StoredObject {
+            hash,
+            size,
+            new: false,
+        }
     }
 
     /// Whether an existing object at `dest` can stand for content of `size` bytes hashing
