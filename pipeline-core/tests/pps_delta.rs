@@ -397,32 +397,30 @@ fn delta_jobs_find_outputs_landing_on_unvisited_datums() {
 /// Every input file a datum has, stored as `<input>_<path with _ for />`.
 const COPY_ALL: &str = r#"find /pfs -path /pfs/out -prune -o -type f -print | while read f; do r=${f#/pfs/}; cat $f > /pfs/out/$(echo $r | tr / _); done"#;
 
+/// A pipeline `name` copying its inputs, over a union of `inputs` (flow-style pfs inputs).
+fn union_pipeline(name: &str, inputs: &[&str]) -> String {
+    let inputs: String = inputs.iter().map(|i| format!("    - pfs: {i}\n")).collect();
+    format!(
+        "pipeline: {{name: {name}}}\ntransform: {{cmd: [sh], stdin: ['{COPY_ALL}']}}\n\
+         input:\n  union:\n{inputs}"
+    )
+}
+
 /// A union of three inputs, two of them over the same repo, whose datums are found through
 /// each input: `u`. And a union that removes duplicates (two inputs named `A` match `/b`):
 /// `v`.
 fn union_pipelines() -> [String; 2] {
-    let u = format!(
-        r#"
-pipeline: {{name: u}}
-transform: {{cmd: [sh], stdin: ['{COPY_ALL}']}}
-input:
-  union:
-    - pfs: {{repo: A, name: top, glob: /*}}
-    - pfs: {{repo: B, glob: /*}}
-    - pfs: {{repo: A, name: deep, glob: /*/*}}
-"#
-    );
-    let v = format!(
-        r#"
-pipeline: {{name: v}}
-transform: {{cmd: [sh], stdin: ['{COPY_ALL}']}}
-input:
-  union:
-    - pfs: {{repo: A, glob: /b}}
-    - pfs: {{repo: A, glob: /*}}
-"#
-    );
-    [u, v]
+    [
+        union_pipeline(
+            "u",
+            &[
+                "{repo: A, name: top, glob: /*}",
+                "{repo: B, glob: /*}",
+                "{repo: A, name: deep, glob: /*/*}",
+            ],
+        ),
+        union_pipeline("v", &["{repo: A, glob: /b}", "{repo: A, glob: /*}"]),
+    ]
 }
 
 /// Jobs of unions visit only the datums holding what changed, in every input that reads
