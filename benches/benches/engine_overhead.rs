@@ -75,11 +75,13 @@ impl Fixture {
         }
     }
 
-    /// A fresh copy of the template store.
+    /// A fresh copy of the template store, written back to disk before it is used: the
+    /// engine's first barrier (`syncfs`) would otherwise flush the copy in the timed part.
     fn fresh(&self) -> PathBuf {
         let to = self.work.path().join("store");
         let _ = std::fs::remove_dir_all(&to);
         copy_dir(&self.template, &to);
+        nix::unistd::sync();
         to
     }
 }

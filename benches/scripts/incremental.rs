@@ -10,7 +10,8 @@
 //! the last, and the input commits pass compactions every 16 layers). Prints each time, the
 //! medians with the ratio skip / walk, and the slowest skip round (commit + job).
 //! `INPUT=union`: the pipeline's input is a union of two `/*` inputs over the repo (2N
-//! datums, two per file).
+//! datums, two per file). `INPUT=cross`: the repo's `/*` crossed with a repo `model` of one
+//! file (N datums, each a file and the model), the shape of a model applied to every image.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -71,6 +72,17 @@ async fn main() -> Result<(), BoxError> {
             "{{union: [{{pfs: {{repo: {r}, name: a, glob: /*}}}}, {{pfs: {{repo: {r}, name: b, glob: /*}}}}]}}",
             r = null_engine::REPO
         ),
+        Ok("cross") => {
+            let model = RepoRef::new("model")?;
+            store.create_repo(&model, "")?;
+            let c = store.start_commit(&model.branch("master")?, "")?.commit;
+            store.put_file_bytes(&c, "/weights", b"model weights")?;
+            store.finish_commit(&c, FinishOptions::default())?;
+            format!(
+                "{{cross: [{{pfs: {{repo: {}, glob: /*}}}}, {{pfs: {{repo: model, glob: /*}}}}]}}",
+                null_engine::REPO
+            )
+        }
         _ => format!("{{pfs: {{repo: {}, glob: /*}}}}", null_engine::REPO),
     };
     let first = null_engine::run_null_job_over(&engine, 2, &input).await?;

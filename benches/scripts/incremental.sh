@@ -9,7 +9,8 @@
 #
 # Usage: benches/scripts/incremental.sh [N...]   (ROUNDS=3 by default; MORE=N more rounds of
 # the O(change) engine alone, one after another, to pass the store's compactions: 0 by default;
-# INPUT=union: a union of two `/*` inputs over the repo, two datums per file)
+# INPUT=union: a union of two `/*` inputs over the repo, two datums per file; INPUT=cross: the
+# repo's `/*` crossed with a one-file repo `model`)
 # On PostgreSQL (#16's "no-op re-run of a 100,000-datum job"): BENCH_STORE=postgres://... with
 # a fresh `?schema=NAME` per N, e.g. `eval "$(bash .ci/postgres)"` then
 # BENCH_STORE="$PIPELINE_TEST_POSTGRES?schema=inc_$RANDOM" benches/scripts/incremental.sh 100000

@@ -136,6 +136,31 @@ impl Executor for LazyProcess {
         let ex = self.get()?;
         ex.remove_pipeline(project, pipeline).await
     }
+
+    // Every method the trait gives a default goes to the built executor too: a default
+    // answered here would silently differ from the process executor's own (lazy inputs
+    // as files instead of pipes, the scratch directory read back after every datum).
+
+    async fn pin_image(
+        &self,
+        spec: &pipeline_core::spec::EffectiveSpec,
+    ) -> Result<Option<pipeline_core::executor::PinnedImage>, ExecutorError> {
+        self.get()?.pin_image(spec).await
+    }
+
+    async fn host_address(&self, spec: &WorkerPoolSpec) -> Result<std::net::IpAddr, ExecutorError> {
+        self.get()?.host_address(spec).await
+    }
+
+    /// As built; `false` (the safe answer) when the host cannot run it.
+    fn serves_named_pipes(&self) -> bool {
+        self.get().is_ok_and(|ex| ex.serves_named_pipes())
+    }
+
+    /// As built; `false` (the safe answer) when the host cannot run it.
+    fn keeps_inputs_read_only(&self) -> bool {
+        self.get().is_ok_and(|ex| ex.keeps_inputs_read_only())
+    }
 }
 
 /// Whether `--expose` named any directory.
@@ -329,4 +354,29 @@ pub fn after_write_on(
         }
     }
     committed_then(what, jobs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The executor `pipectl` builds lazily answers every question as the process executor
+    /// itself does (with the sandbox, both keep inputs read-only and serve named pipes).
+    #[test]
+    fn the_lazy_process_executor_answers_as_the_executor_does() {
+        let lazy = process_executor().expect("executor");
+        let Ok(direct) = executor_process::ProcessExecutor::builder().build() else {
+            eprintln!("skipped: no process executor on this host");
+            return;
+        };
+        assert_eq!(lazy.name(), direct.name());
+        assert_eq!(lazy.serves_named_pipes(), direct.serves_named_pipes());
+        assert_eq!(
+            lazy.keeps_inputs_read_only(),
+            direct.keeps_inputs_read_only()
+        );
+        if direct.isolation().sandbox {
+            assert!(lazy.keeps_inputs_read_only() && lazy.serves_named_pipes());
+        }
+    }
 }

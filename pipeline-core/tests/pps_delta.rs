@@ -9,7 +9,8 @@
 //! and its return, a datum that fails and is fixed, a downstream pipeline, outputs that land
 //! on an unchanged datum's (both conflicts the full walk reports), and squashed commit sets
 //! whose jobs hold the records others show. Unions (two inputs over one repo, and one that
-//! removes duplicates) run the same way.
+//! removes duplicates) and cross products (of two repos, and of three inputs with two over
+//! one repo) run the same way.
 
 mod pps_common;
 
@@ -397,12 +398,20 @@ fn delta_jobs_find_outputs_landing_on_unvisited_datums() {
 /// Every input file a datum has, stored as `<input>_<path with _ for />`.
 const COPY_ALL: &str = r#"find /pfs -path /pfs/out -prune -o -type f -print | while read f; do r=${f#/pfs/}; cat $f > /pfs/out/$(echo $r | tr / _); done"#;
 
+/// Every input file a datum has, named and copied into one file named after the datum.
+const CONCAT_ALL: &str = r#"find /pfs -path /pfs/out -prune -o -type f -print | sort | while read f; do echo $f; cat $f; done > /pfs/out/$PACH_DATUM_ID"#;
+
 /// A pipeline `name` copying its inputs, over a union of `inputs` (flow-style pfs inputs).
 fn union_pipeline(name: &str, inputs: &[&str]) -> String {
+    combining_pipeline(name, "union", COPY_ALL, inputs)
+}
+
+/// A pipeline `name` running `script`, over a `kind` (union, cross) of `inputs`.
+fn combining_pipeline(name: &str, kind: &str, script: &str, inputs: &[&str]) -> String {
     let inputs: String = inputs.iter().map(|i| format!("    - pfs: {i}\n")).collect();
     format!(
-        "pipeline: {{name: {name}}}\ntransform: {{cmd: [sh], stdin: ['{COPY_ALL}']}}\n\
-         input:\n  union:\n{inputs}"
+        "pipeline: {{name: {name}}}\ntransform: {{cmd: [sh], stdin: ['{script}']}}\n\
+         input:\n  {kind}:\n{inputs}"
     )
 }
 
@@ -470,4 +479,71 @@ fn delta_jobs_of_unions_show_what_the_full_walk_records() {
         s.env.kit.commit("B", &["/k"], &[]);
     }));
     unions_visit_the_change(&step(&mut fast, &mut full, &put("A", &[("/c/x", "back")])));
+}
+
+/// Jobs of cross products visit only the datums holding what changed (crossed with every
+/// datum of the other inputs) and show what the full walk records: changes to either side,
+/// to both at once, a side emptied and filled again.
+#[test]
+fn delta_jobs_of_crosses_show_what_the_full_walk_records() {
+    let mut fast = Side::new(true);
+    let mut full = Side::new(false);
+    let put = |repo: &'static str, puts: &'static [(&'static str, &'static str)]| {
+        move |s: &Side| {
+            s.env.kit.commit(repo, &[], puts);
+        }
+    };
+    step(&mut fast, &mut full, &|s: &Side| {
+        s.env.kit.repo("A");
+        s.env.kit.repo("B");
+        s.env
+            .kit
+            .commit("A", &[], &[("/a", "a"), ("/a-b", "ab"), ("/c/x", "cx")]);
+        s.env.kit.commit("B", &[], &[("/k", "k"), ("/m", "m")]);
+        s.env.kit.create(&combining_pipeline(
+            "x",
+            "cross",
+            CONCAT_ALL,
+            &["{repo: A, glob: /*}", "{repo: B, glob: /*}"],
+        ));
+        s.env.kit.create(&combining_pipeline(
+            "y",
+            "cross",
+            CONCAT_ALL,
+            &[
+                "{repo: A, name: top, glob: /*}",
+                "{repo: B, glob: /*}",
+                "{repo: A, name: deep, glob: /*/*}",
+            ],
+        ));
+    });
+    let crosses_visit_the_change = |jobs: &[JobInfo]| {
+        assert_eq!(jobs.len(), 2, "{jobs:?}");
+        for j in jobs {
+            assert!(j.datums_from.is_some(), "{j:?}");
+            assert!(
+                j.stats.datums_processed < j.stats.datums_total.max(1),
+                "visited only the change: {j:?}"
+            );
+        }
+    };
+    for change in [
+        put("A", &[("/a", "A"), ("/c/y", "cy")]),
+        put("B", &[("/l", "l"), ("/k", "K")]),
+        put("A", &[("/d/e/f", "def")]),
+    ] {
+        crosses_visit_the_change(&step(&mut fast, &mut full, &change));
+    }
+    // Gone, and a file that becomes a directory.
+    crosses_visit_the_change(&step(&mut fast, &mut full, &|s: &Side| {
+        s.env
+            .kit
+            .commit("A", &["/c/x", "/c/y", "/a-b"], &[("/a-b/z", "abz")]);
+    }));
+    // Both sides in one commit set is two jobs' worth of change here: one commit each.
+    step(&mut fast, &mut full, &|s: &Side| {
+        s.env.kit.commit("B", &["/k", "/l", "/m"], &[]);
+    });
+    step(&mut fast, &mut full, &put("B", &[("/k", "k again")]));
+    step(&mut fast, &mut full, &put("A", &[]));
 }

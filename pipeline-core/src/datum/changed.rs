@@ -11,9 +11,15 @@
 //! input whose ID names that input, so each child is a point plan of its own and the
 //! union's datums holding a path are those its children find (where two children share a
 //! name, repo and branch, one datum ID can be found twice; the union keeps the first
-//! child's, and so must its caller). Cross products, joins and groups make datums of
-//! several inputs' entries at once and are walked.
+//! child's, and so must its caller).
+//!
+//! A cross product of such inputs ([`DatumPlan::cross_points`]) makes each datum of one
+//! entry per input, and its ID depends on those entries' paths alone: the datums holding a
+//! changed path of one input are that input's datums holding it crossed with every datum
+//! of the others. Joins and groups pair entries by keys read from their paths and are
+//! walked.
 
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use super::plan::{Node, matched, source_err};
@@ -28,6 +34,70 @@ pub struct PointPlan<'a> {
     leaf: &'a Arc<PfsLeaf>,
     glob: &'a Glob,
     index: usize,
+}
+
+/// The datums of a plan that hold changed paths, and the IDs of datums that may be gone:
+/// what [`DatumPlan::changed_datums`] finds.
+#[derive(Debug, Default)]
+pub struct ChangedDatums {
+    /// The datums in the new trees that hold a changed path, in plan order.
+    pub datums: Vec<Datum>,
+    /// IDs of datums the plan may have had at the changed paths, each once: a superset of
+    /// those gone, and none of them the ID of a datum in `datums` (or of any other datum
+    /// the plan has now).
+    pub maybe_gone: Vec<DatumId>,
+}
+
+impl DatumPlan {
+    /// The datums that hold a path of `changed` (per repo, the file paths that differ from
+    /// a base's trees) and the IDs of datums that may be gone, found without a walk: for a
+    /// plan of [`DatumPlan::point_plans`] or a cross ([`DatumPlan::cross_change`]). `None`
+    /// for any other plan, a repo of `changed` that no input of the plan reads, or a lookup
+    /// that fails (a walk reports it).
+    pub fn changed_datums(&self, changed: &[(String, Vec<String>)]) -> Option<ChangedDatums> {
+        match self.point_plans() {
+            Some(points) => union_change(&points, changed),
+            None => self.cross_change(changed),
+        }
+    }
+}
+
+/// [`DatumPlan::changed_datums`] for the point plans of one input or a union.
+fn union_change(
+    points: &[PointPlan<'_>],
+    changed: &[(String, Vec<String>)],
+) -> Option<ChangedDatums> {
+    // (the input's position in plan order, a matched path): the datums to look up.
+    let mut at: BTreeSet<(usize, String)> = BTreeSet::new();
+    for (repo, paths) in changed {
+        let mut read_by = points.iter().enumerate().filter(|(_, p)| p.repo() == repo);
+        let first = read_by.next()?;
+        for (i, point) in std::iter::once(first).chain(read_by) {
+            for p in paths {
+                at.extend(point.datum_paths(p).ok()?.into_iter().map(|a| (i, a)));
+            }
+        }
+    }
+    let mut found: Vec<(usize, Datum)> = Vec::new();
+    let mut ids: HashSet<DatumId> = HashSet::new();
+    let mut maybe_gone: Vec<DatumId> = Vec::new();
+    for (i, a) in &at {
+        let point = points.get(*i)?;
+        maybe_gone.extend(point.ids_at(a));
+        // A union that removes duplicates keeps the first input's (the lowest `i`).
+        if let Some(d) = point.datum_at(a).ok()?.filter(|d| ids.insert(d.id())) {
+            found.push((*i, d));
+        }
+    }
+    // The datum at a matched path may be gone unless it is one found (a file that became a
+    // directory, or the reverse, is another datum).
+    let mut seen: HashSet<DatumId> = HashSet::new();
+    maybe_gone.retain(|id| !ids.contains(id) && seen.insert(*id));
+    found.sort_by(|(i, a), (j, b)| (i, &a.inputs[0].path).cmp(&(j, &b.inputs[0].path)));
+    Some(ChangedDatums {
+        datums: found.into_iter().map(|(_, d)| d).collect(),
+        maybe_gone,
+    })
 }
 
 impl DatumPlan {
@@ -64,6 +134,21 @@ impl DatumPlan {
             Node::Union { children, .. } => children.iter().all(|c| self.collect_points(c, out)),
             _ => false,
         }
+    }
+
+    /// The inputs of a plan that is a cross product of plain pfs inputs (each as
+    /// [`DatumPlan::point_plans`] takes one), as [`PointPlan`]s in plan order; `None` for
+    /// any other plan. Its datums are one datum of each input, the last input turning
+    /// fastest (see the module docs).
+    pub fn cross_points(&self) -> Option<Vec<PointPlan<'_>>> {
+        let Node::Cross(children) = &self.root else {
+            return None;
+        };
+        let mut out = Vec::new();
+        let all = children
+            .iter()
+            .all(|c| matches!(c, Node::Pfs { .. }) && self.collect_points(c, &mut out));
+        (all && !out.is_empty()).then_some(out)
     }
 }
 
@@ -116,22 +201,34 @@ impl PointPlan<'_> {
     /// The IDs a datum at `at` has as a file and as a directory: whichever it was, one of
     /// them is its ID.
     pub fn ids_at(&self, at: &str) -> [DatumId; 2] {
-        let datum = |path: String| Datum {
-            inputs: vec![DatumInput {
-                leaf: self.leaf.clone(),
-                path,
-                hash: ContentHash::default(),
-                size: 0,
-                join_key: String::new(),
-                group_key: String::new(),
-            }],
+        self.inputs_at(at).map(|i| Datum { inputs: vec![i] }.id())
+    }
+
+    /// The inputs a datum at `at` has as a file and as a directory, good for its ID only
+    /// (no content hash or size): what [`PointPlan::ids_at`] hashes, and the parts of the
+    /// IDs of a cross product's datums.
+    pub fn inputs_at(&self, at: &str) -> [DatumInput; 2] {
+        let input = |path: String| DatumInput {
+            leaf: self.leaf.clone(),
+            path,
+            hash: ContentHash::default(),
+            size: 0,
+            join_key: String::new(),
+            group_key: String::new(),
         };
-        [datum(at.to_string()).id(), datum(format!("{at}/")).id()]
+        [input(at.to_string()), input(format!("{at}/"))]
+    }
+
+    /// Every datum of the plan's input, in plan order (a walk of its tree).
+    pub fn datums(&self) -> impl Iterator<Item = Result<Datum, PlanError>> + '_ {
+        self.plan
+            .pfs(self.index, self.glob, None)
+            .map(|t| t.map(|inputs| Datum { inputs }))
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::datum::{MemTree, TreeSource};
     use std::collections::HashMap;
@@ -144,7 +241,7 @@ mod tests {
     }
 
     /// The plan of a pipeline with `input` (JSON) over trees of `repos`' paths.
-    fn plan_of(input: &str, repos: &[(&str, &[&str])]) -> DatumPlan {
+    pub(in crate::datum) fn plan_of(input: &str, repos: &[(&str, &[&str])]) -> DatumPlan {
         let spec = crate::spec::parse_str(
             &format!(
                 r#"{{"pipeline": {{"name": "p"}}, "transform": {{"cmd": ["true"]}},
@@ -166,9 +263,13 @@ mod tests {
         DatumPlan::for_spec(&spec.effective(), &sources).expect("plan")
     }
 
-    /// Whether `d` holds the file `path` of `repo`.
+    /// Whether `d`'s first input holds the file `path` of `repo`.
     fn holds(d: &Datum, repo: &str, path: &str) -> bool {
-        let i = &d.inputs[0];
+        input_holds(&d.inputs[0], repo, path)
+    }
+
+    /// Whether `i` holds the file `path` of `repo`.
+    pub(in crate::datum) fn input_holds(i: &DatumInput, repo: &str, path: &str) -> bool {
         i.leaf.repo == repo
             && (path == i.path.trim_end_matches('/') || path.starts_with(i.path.as_str()))
     }
@@ -242,18 +343,27 @@ mod tests {
         }
     }
 
-    /// Plans whose datums depend on more than one path are walked.
+    /// Plans whose datums depend on more than one path are walked, but for a cross of plain
+    /// pfs inputs, which is found through each.
     #[test]
-    fn only_plain_pfs_plans_and_their_unions_qualify() {
+    fn only_plain_pfs_plans_their_unions_and_crosses_qualify() {
         let two: &[(&str, &[&str])] = &[("in", &["/a"]), ("other", &["/b"])];
         assert!(plan("/", &["/a"]).point_plans().is_none());
         assert!(plan("/*", &["/a"]).point_plans().is_some());
+        assert!(plan("/*", &["/a"]).cross_points().is_none());
+        let cross = r#"{"cross": [{"pfs": {"repo": "in", "glob": "/*"}}, {"pfs": {"repo": "other", "glob": "/*"}}]}"#;
+        assert!(plan_of(cross, two).point_plans().is_none());
+        assert_eq!(plan_of(cross, two).cross_points().map(|c| c.len()), Some(2));
         for input in [
-            r#"{"cross": [{"pfs": {"repo": "in", "glob": "/*"}}, {"pfs": {"repo": "other", "glob": "/*"}}]}"#,
             r#"{"union": [{"pfs": {"repo": "in", "glob": "/*"}}, {"pfs": {"repo": "other", "glob": "/"}}]}"#,
             r#"{"join": [{"pfs": {"repo": "in", "glob": "/(*)", "join_on": "$1"}}, {"pfs": {"repo": "other", "glob": "/(*)", "join_on": "$1"}}]}"#,
+            r#"{"cross": [{"pfs": {"repo": "in", "glob": "/*"}}, {"pfs": {"repo": "other", "glob": "/"}}]}"#,
+            r#"{"cross": [{"pfs": {"repo": "in", "glob": "/*"}}, {"union": [{"pfs": {"repo": "other", "glob": "/*"}}]}]}"#,
+            r#"{"union": [{"cross": [{"pfs": {"repo": "in", "glob": "/*"}}, {"pfs": {"repo": "other", "glob": "/*"}}]}]}"#,
         ] {
-            assert!(plan_of(input, two).point_plans().is_none(), "{input}");
+            let p = plan_of(input, two);
+            assert!(p.point_plans().is_none(), "{input}");
+            assert!(p.cross_points().is_none(), "{input}");
         }
     }
 }

@@ -72,6 +72,7 @@
 //! by an internal hash, so the IDs of such datums may differ from Pachyderm's.
 
 mod changed;
+mod changed_cross;
 #[cfg(feature = "hashing")]
 pub mod conformance;
 mod env;
@@ -80,7 +81,8 @@ mod local;
 mod plan;
 mod source;
 
-pub use changed::PointPlan;
+pub use changed::{ChangedDatums, PointPlan};
+pub use changed_cross::MAX_PRODUCT;
 pub use env::{EnvInput, JobEnv, env_of};
 #[cfg(feature = "hashing")]
 pub use local::LocalTree;

@@ -342,7 +342,7 @@ impl DatumPlan {
         }
     }
 
-    fn pfs<'a>(
+    pub(super) fn pfs<'a>(
         &'a self,
         index: usize,
         glob: &'a Glob,

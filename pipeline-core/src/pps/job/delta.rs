@@ -4,7 +4,9 @@
 //! it and writes a SKIPPED record per unchanged datum: O(datums) even when one file
 //! changed. Here the store says which input paths differ from the base job's inputs
 //! ([`crate::pfs::Store::changed_paths`], O(change)), and the plan finds the datums that
-//! hold them by point lookups ([`crate::datum::PointPlan`]); no other datum can differ. The
+//! hold them by point lookups ([`crate::datum::DatumPlan::changed_datums`]: for a cross,
+//! the changed input's datums there crossed with every datum of the others); no other
+//! datum can differ. The
 //! job visits only those (each is skipped or runs against the base's record, as in the full
 //! walk), and shows every other datum through its root's records (see `pps/inherited.rs`):
 //! it writes its own records, the records its base made over the same root (carried on, as
@@ -20,15 +22,16 @@
 //! Taken only when it is exact; everything else walks in full: a job without a base, a
 //! different pipeline version than the base's (a spec or salt change), `every_job` (and
 //! `s3_out`, services), a failed-only rerun, a base that shows a failed or recovered datum
-//! (it would run again), a changed input whose datums cannot be found from paths (cross,
-//! join, group, a `/` glob, cron; a union of inputs that can is found through each of
-//! them, see [`crate::datum::PointPlan`]), more than [`CANDIDATES`] changed paths, more than
+//! (it would run again), a changed input whose datums cannot be found from paths (join,
+//! group, a `/` glob, cron, inputs nested in a cross; a union of inputs that can is found
+//! through each of them, see [`crate::datum::PointPlan`]), a change crossed with more than
+//! [`crate::datum::MAX_PRODUCT`] datums, more than [`CANDIDATES`] changed paths, more than
 //! [`MAX_CARRIED`] records to carry on, and a resumed job that already recorded datums.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::time::Instant;
 
-use crate::datum::{Datum, DatumId, DatumPlan};
+use crate::datum::{Datum, DatumPlan};
 use crate::pfs::OutputBatch;
 use crate::spec::ReprocessSpec;
 
@@ -134,53 +137,14 @@ impl Engine {
         view: &RecordsView,
         delta: &mut Delta,
     ) -> Result<bool> {
-        let Some(points) = plan.point_plans() else {
+        let Some(found) = plan.changed_datums(changed) else {
             return Ok(false);
         };
-        // (the input's position in plan order, a matched path): the datums to look up.
-        let mut at: BTreeSet<(usize, String)> = BTreeSet::new();
-        for (repo, paths) in changed {
-            let mut read_by = points.iter().enumerate().filter(|(_, p)| p.repo() == repo);
-            let Some(first) = read_by.next() else {
-                return Ok(false);
-            };
-            for (i, point) in std::iter::once(first).chain(read_by) {
-                for p in paths {
-                    // A lookup that fails is left to the full walk, which reports it.
-                    let Ok(found) = point.datum_paths(p) else {
-                        return Ok(false);
-                    };
-                    at.extend(found.into_iter().map(|a| (i, a)));
-                }
-            }
-        }
-        let mut found: Vec<(usize, Datum)> = Vec::new();
-        let mut ids: HashSet<DatumId> = HashSet::new();
-        let mut maybe_gone: Vec<DatumId> = Vec::new();
-        for (i, a) in &at {
-            let Some(point) = points.get(*i) else {
-                return Ok(false);
-            };
-            let Ok(datum) = point.datum_at(a) else {
-                return Ok(false);
-            };
-            maybe_gone.extend(point.ids_at(a));
-            // A union that removes duplicates keeps the first input's (the lowest `i`).
-            if let Some(d) = datum.filter(|d| ids.insert(d.id())) {
-                found.push((*i, d));
-            }
-        }
-        // The base's datum at a matched path is gone unless it is one found (a file that
-        // became a directory, or the reverse, is another datum).
         let get = |k: &[u8]| self.store().engine_get(k);
-        let mut seen: HashSet<DatumId> = HashSet::new();
-        for id in maybe_gone {
-            if !ids.contains(&id) && seen.insert(id) {
-                delta.gone.extend(view.record(get, &id.to_hex())?);
-            }
+        for id in found.maybe_gone {
+            delta.gone.extend(view.record(get, &id.to_hex())?);
         }
-        found.sort_by(|(i, a), (j, b)| (i, &a.inputs[0].path).cmp(&(j, &b.inputs[0].path)));
-        delta.datums.extend(found.into_iter().map(|(_, d)| d));
+        delta.datums = found.datums;
         Ok(true)
     }
 
