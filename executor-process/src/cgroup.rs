@@ -184,6 +184,7 @@ impl CgroupRoot {
             kill: self.kill_method(),
             memory: None,
             killed: AtomicBool::new(false),
+            known_empty: AtomicBool::new(false),
             resources: *resources,
             v2_controllers: self.v2_controllers.clone(),
         };
@@ -412,6 +413,12 @@ pub(crate) struct WorkerCgroup {
     /// project's machines) a process created *into* a cgroup after that is killed at once,
     /// so [`WorkerCgroup::renew_after_kill`] makes the cgroup anew before the next datum.
     killed: AtomicBool,
+    /// The cgroup was found empty by [`WorkerCgroup::kill_all`] and no child joined it
+    /// since ([`WorkerCgroup::join`] clears it): nothing can be in it (a process only gets
+    /// into a cgroup from inside it or by writing its `cgroup.procs`, which user code
+    /// cannot), so the next `kill_all` need not look. Saves reading `cgroup.events` before
+    /// every datum after the last one's was read at its end.
+    known_empty: AtomicBool,
     /// What a renewed v2 cgroup gets again: the limits, and the controllers v2 offers.
     resources: Resources,
     v2_controllers: Vec<String>,
@@ -450,6 +457,7 @@ impl WorkerCgroup {
 
     /// How a datum's child joins these cgroups (descriptors the worker keeps open).
     pub(crate) fn join(&self) -> CgroupJoin {
+        self.known_empty.store(false, Ordering::Relaxed);
         let mut procs = self.procs.iter().map(AsRawFd::as_raw_fd);
         let v2 = self
             .v2_dir
@@ -494,7 +502,11 @@ impl WorkerCgroup {
         let Some(dir) = &self.kill_dir else {
             return Ok(());
         };
+        if self.known_empty.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         if !self.populated()? {
+            self.known_empty.store(true, Ordering::Relaxed);
             return Ok(());
         }
         let deadline = std::time::Instant::now() + KILL_WAIT;
@@ -510,6 +522,7 @@ impl WorkerCgroup {
             }
             tokio::time::sleep(pause).await;
             if !self.populated()? {
+                self.known_empty.store(true, Ordering::Relaxed);
                 return Ok(());
             }
             if std::time::Instant::now() > deadline {
@@ -660,6 +673,41 @@ mod tests {
         std::fs::write(dir.join("memory.events"), "low 0\noom 1\noom_kill 3\n").expect("events");
         assert_eq!(cg.oom_kills(), Some(3));
         std::fs::write(dir.join("cgroup.events"), "populated 1\nfrozen 0\n").expect("events");
+        let killing = cg.kill_all();
+        let writer = async {
+            while std::fs::read_to_string(dir.join("cgroup.kill")).unwrap_or_default() != "1" {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            std::fs::write(dir.join("cgroup.events"), "populated 0\nfrozen 0\n").expect("events");
+        };
+        let (killed, ()) = tokio::join!(killing, writer);
+        killed.expect("kill");
+        assert_eq!(read(&dir, "cgroup.kill"), "1");
+    }
+
+    /// A cgroup found empty is not read again until a child joins it; after a join the
+    /// next `kill_all` looks (and kills) again.
+    #[tokio::test]
+    async fn a_cgroup_found_empty_is_read_again_only_after_a_join() {
+        let t = tempfile::tempdir().expect("tmp");
+        let root = CgroupRoot {
+            v2: Some(t.path().to_path_buf()),
+            v2_controllers: Vec::new(),
+            v1: Vec::new(),
+        };
+        let dir = t.path().join("p-0");
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join("cgroup.kill"), "").expect("cgroup.kill");
+        let cg = root
+            .worker("p-0", &Default::default())
+            .expect("worker cgroup");
+        std::fs::write(dir.join("cgroup.events"), "populated 0\nfrozen 0\n").expect("events");
+        cg.kill_all().await.expect("kill");
+        // Not read: a fake `populated 1` nobody could have caused goes unseen.
+        std::fs::write(dir.join("cgroup.events"), "populated 1\nfrozen 0\n").expect("events");
+        cg.kill_all().await.expect("kill");
+        assert_eq!(read(&dir, "cgroup.kill"), "");
+        let _ = cg.join();
         let killing = cg.kill_all();
         let writer = async {
             while std::fs::read_to_string(dir.join("cgroup.kill")).unwrap_or_default() != "1" {
