@@ -293,40 +293,49 @@ async fn supervise(
         }
         _ => None,
     };
-    let readers = [
-        tokio::spawn(forward_lines(
-            BufReader::with_capacity(READ_BUF, stdout),
-            LogStream::Stdout,
-            task.logs.clone(),
-            max,
-        )),
-        tokio::spawn(forward_lines(
-            BufReader::with_capacity(READ_BUF, stderr),
-            LogStream::Stderr,
-            task.logs.clone(),
-            max,
-        )),
-    ];
-
-    let outcome = tokio::select! {
-        biased;
-        _ = task.cancel.cancelled() => {
-            group.kill();
-            let _ = process.wait().await;
-            DatumOutcome::Cancelled
-        }
-        status = process.wait() => {
-            // The leader is gone: kill whatever it left in its group right away.
-            group.kill();
-            match status {
-                Ok(s) => outcome_of(s),
-                Err(source) => {
-                    return Err(ExecutorError::Io {
-                        context: format!("waiting for {program:?} (datum {})", task.datum_id),
-                        source,
-                    });
+    // Both pipes are read in this task, not in tasks of their own: the child's exit and
+    // the end of its output wake one task, instead of handing off between three (each
+    // hand-off a cross-thread wakeup that leaves a core idle between datums).
+    let reading = async {
+        tokio::join!(
+            forward_lines(
+                BufReader::with_capacity(READ_BUF, stdout),
+                LogStream::Stdout,
+                task.logs.clone(),
+                max,
+            ),
+            forward_lines(
+                BufReader::with_capacity(READ_BUF, stderr),
+                LogStream::Stderr,
+                task.logs.clone(),
+                max,
+            ),
+        )
+    };
+    tokio::pin!(reading);
+    let mut read_all = false;
+    let outcome = loop {
+        tokio::select! {
+            biased;
+            _ = task.cancel.cancelled() => {
+                group.kill();
+                let _ = process.wait().await;
+                break DatumOutcome::Cancelled;
+            }
+            status = process.wait() => {
+                // The leader is gone: kill whatever it left in its group right away.
+                group.kill();
+                match status {
+                    Ok(s) => break outcome_of(s),
+                    Err(source) => {
+                        return Err(ExecutorError::Io {
+                            context: format!("waiting for {program:?} (datum {})", task.datum_id),
+                            source,
+                        });
+                    }
                 }
             }
+            _ = &mut reading, if !read_all => read_all = true,
         }
     };
     // Everything else the datum started (a `setsid` daemon included) goes now, before its
@@ -340,10 +349,10 @@ async fn supervise(
     if let Some(f) = feeder {
         f.abort();
     }
-    for mut r in readers {
-        if tokio::time::timeout(DRAIN_GRACE, &mut r).await.is_err() {
-            r.abort();
-        }
+    if !read_all {
+        // What is left in the pipes; a writer that escaped the kill (no cgroups) and keeps
+        // them open is not waited for past the grace.
+        let _ = tokio::time::timeout(DRAIN_GRACE, &mut reading).await;
     }
     Ok(outcome)
 }
