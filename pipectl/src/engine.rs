@@ -137,20 +137,11 @@ impl Executor for LazyProcess {
         ex.remove_pipeline(project, pipeline).await
     }
 
-    // Every method the trait gives a default goes to the built executor too: a default
-    // answered here would silently differ from the process executor's own (lazy inputs
-    // as files instead of pipes, the scratch directory read back after every datum).
-
-    async fn pin_image(
-        &self,
-        spec: &pipeline_core::spec::EffectiveSpec,
-    ) -> Result<Option<pipeline_core::executor::PinnedImage>, ExecutorError> {
-        self.get()?.pin_image(spec).await
-    }
-
-    async fn host_address(&self, spec: &WorkerPoolSpec) -> Result<std::net::IpAddr, ExecutorError> {
-        self.get()?.host_address(spec).await
-    }
+    // The defaulted methods the process executor answers differently go to it: a default
+    // answered here would silently differ (lazy inputs as files instead of pipes, the
+    // scratch directory read back after every datum). `pin_image` and `host_address` keep
+    // the trait's defaults, which are the process executor's too (no images; loopback), so
+    // creating a pipeline does not probe the host.
 
     /// As built; `false` (the safe answer) when the host cannot run it.
     fn serves_named_pipes(&self) -> bool {
