@@ -432,28 +432,42 @@ fn union_pipelines() -> [String; 2] {
     ]
 }
 
+/// A change: one commit to `repo` putting `puts`.
+fn put(repo: &'static str, puts: &'static [(&'static str, &'static str)]) -> impl Fn(&Side) {
+    move |s: &Side| {
+        s.env.kit.commit(repo, &[], puts);
+    }
+}
+
+/// Both sides after their first step: repos `A` and `B` with `a` and `b`, and `pipelines`.
+fn two_repos(
+    a: &'static [(&'static str, &'static str)],
+    b: &'static [(&'static str, &'static str)],
+    pipelines: &[String],
+) -> (Side, Side) {
+    let mut fast = Side::new(true);
+    let mut full = Side::new(false);
+    step(&mut fast, &mut full, &|s: &Side| {
+        s.env.kit.repo("A");
+        s.env.kit.repo("B");
+        s.env.kit.commit("A", &[], a);
+        s.env.kit.commit("B", &[], b);
+        for p in pipelines {
+            s.env.kit.create(p);
+        }
+    });
+    (fast, full)
+}
+
 /// Jobs of unions visit only the datums holding what changed, in every input that reads
 /// the changed repo, and show what the full walk records.
 #[test]
 fn delta_jobs_of_unions_show_what_the_full_walk_records() {
-    let mut fast = Side::new(true);
-    let mut full = Side::new(false);
-    let put = |repo: &'static str, puts: &'static [(&'static str, &'static str)]| {
-        move |s: &Side| {
-            s.env.kit.commit(repo, &[], puts);
-        }
-    };
-    step(&mut fast, &mut full, &|s: &Side| {
-        s.env.kit.repo("A");
-        s.env.kit.repo("B");
-        s.env
-            .kit
-            .commit("A", &[], &[("/a", "a"), ("/b", "b"), ("/c/x", "cx")]);
-        s.env.kit.commit("B", &[], &[("/k", "k")]);
-        for p in union_pipelines() {
-            s.env.kit.create(&p);
-        }
-    });
+    let (mut fast, mut full) = two_repos(
+        &[("/a", "a"), ("/b", "b"), ("/c/x", "cx")],
+        &[("/k", "k")],
+        &union_pipelines(),
+    );
     let unions_visit_the_change = |jobs: &[JobInfo]| {
         assert!(!jobs.is_empty());
         for j in jobs {
@@ -486,27 +500,14 @@ fn delta_jobs_of_unions_show_what_the_full_walk_records() {
 /// to both at once, a side emptied and filled again.
 #[test]
 fn delta_jobs_of_crosses_show_what_the_full_walk_records() {
-    let mut fast = Side::new(true);
-    let mut full = Side::new(false);
-    let put = |repo: &'static str, puts: &'static [(&'static str, &'static str)]| {
-        move |s: &Side| {
-            s.env.kit.commit(repo, &[], puts);
-        }
-    };
-    step(&mut fast, &mut full, &|s: &Side| {
-        s.env.kit.repo("A");
-        s.env.kit.repo("B");
-        s.env
-            .kit
-            .commit("A", &[], &[("/a", "a"), ("/a-b", "ab"), ("/c/x", "cx")]);
-        s.env.kit.commit("B", &[], &[("/k", "k"), ("/m", "m")]);
-        s.env.kit.create(&combining_pipeline(
+    let crosses = [
+        combining_pipeline(
             "x",
             "cross",
             CONCAT_ALL,
             &["{repo: A, glob: /*}", "{repo: B, glob: /*}"],
-        ));
-        s.env.kit.create(&combining_pipeline(
+        ),
+        combining_pipeline(
             "y",
             "cross",
             CONCAT_ALL,
@@ -515,8 +516,13 @@ fn delta_jobs_of_crosses_show_what_the_full_walk_records() {
                 "{repo: B, glob: /*}",
                 "{repo: A, name: deep, glob: /*/*}",
             ],
-        ));
-    });
+        ),
+    ];
+    let (mut fast, mut full) = two_repos(
+        &[("/a", "a"), ("/a-b", "ab"), ("/c/x", "cx")],
+        &[("/k", "k"), ("/m", "m")],
+        &crosses,
+    );
     let crosses_visit_the_change = |jobs: &[JobInfo]| {
         assert_eq!(jobs.len(), 2, "{jobs:?}");
         for j in jobs {
