@@ -65,7 +65,14 @@ impl DatumPlan {
                 }
             }
         }
-        out.datums.sort_by(|a, b| plan_order(a).cmp(&plan_order(b)));
+        // The cross's order: by the inputs' paths, first input first (each input's datums
+        // come in the byte order of their paths, a directory's with its `/`).
+        out.datums.sort_by(|a, b| {
+            a.inputs
+                .iter()
+                .map(|i| &i.path)
+                .cmp(b.inputs.iter().map(|i| &i.path))
+        });
         Some(out)
     }
 }
@@ -145,12 +152,6 @@ fn product(factors: &[Vec<DatumInput>], budget: &mut usize) -> Option<Vec<Vec<Da
         }
     }
     Some(out)
-}
-
-/// A datum's place in the cross's order: its inputs' paths, first input first (each input's
-/// datums come in the byte order of their paths, a directory's with its `/`).
-fn plan_order(d: &Datum) -> Vec<&str> {
-    d.inputs.iter().map(|i| i.path.as_str()).collect()
 }
 
 #[cfg(test)]
